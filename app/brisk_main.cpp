@@ -1,0 +1,94 @@
+// brisk: the workbench window.
+//   brisk [MODEL] [--tokenizer FILE]
+//   brisk [MODEL] --prompt TEXT --screenshot FILE.png --quit-after-ms N
+#include <QApplication>
+#include <QCommandLineParser>
+#include <QTimer>
+#include <cstdio>
+
+#include "brisk/engine_config.h"
+#include "main_window.h"
+#include "screenshot_runner.h"
+
+int main(int argc, char** argv) {
+  QApplication app(argc, argv);
+  QApplication::setOrganizationName(QStringLiteral("Brisk"));
+  QApplication::setApplicationName(QStringLiteral("Brisk"));
+  QApplication::setApplicationDisplayName(QStringLiteral("Brisk"));
+  QApplication::setApplicationVersion(QStringLiteral(BRISK_VERSION));
+  QApplication::setDesktopFileName(QStringLiteral("brisk"));
+
+  QCommandLineParser parser;
+  parser.setApplicationDescription(
+      QStringLiteral("Brisk: a desktop LLM inference workbench. Opens MODEL (a GGUF file, a "
+                     "llama2.c checkpoint or a Hugging Face folder), or the built-in demo model."));
+  parser.addHelpOption();
+  parser.addVersionOption();
+  parser.addPositionalArgument(QStringLiteral("model"),
+                               QStringLiteral("Model to load (default: demo, the built-in synthetic model)."),
+                               QStringLiteral("[MODEL]"));
+  QCommandLineOption tokenizer(QStringLiteral("tokenizer"),
+                               QStringLiteral("Tokenizer file (needed by llama2.c checkpoints)."),
+                               QStringLiteral("FILE"));
+  QCommandLineOption prompt(QStringLiteral("prompt"),
+                            QStringLiteral("Generate a completion of TEXT once the model is loaded."),
+                            QStringLiteral("TEXT"));
+  QCommandLineOption maxTokens(QStringLiteral("max-tokens"),
+                               QStringLiteral("Max tokens for --prompt (default: the playground's)."),
+                               QStringLiteral("N"));
+  QCommandLineOption screenshot(QStringLiteral("screenshot"),
+                                QStringLiteral("Grab the window into FILE.png after loading (and after "
+                                               "the --prompt completion), then quit."),
+                                QStringLiteral("FILE.png"));
+  QCommandLineOption quitAfter(QStringLiteral("quit-after-ms"),
+                               QStringLiteral("Quit after N ms at the latest (grabbing the screenshot "
+                                              "first; exit status 1 if the run had not finished)."),
+                               QStringLiteral("N"));
+  parser.addOptions({tokenizer, prompt, maxTokens, screenshot, quitAfter});
+  parser.process(app);
+
+  const QStringList positional = parser.positionalArguments();
+  if (positional.size() > 1) {
+    std::fprintf(stderr, "brisk: one MODEL at most (got %lld)\n", static_cast<long long>(positional.size()));
+    return 2;
+  }
+  auto intOption = [&](const QCommandLineOption& o, const char* name, int* out) {
+    if (!parser.isSet(o)) return true;
+    bool ok = false;
+    *out = parser.value(o).toInt(&ok);
+    if (!ok || *out <= 0) {
+      std::fprintf(stderr, "brisk: --%s needs a positive integer, got '%s'\n", name,
+                   parser.value(o).toLocal8Bit().constData());
+      return false;
+    }
+    return true;
+  };
+  ScreenshotRunner::Options run;
+  if (!intOption(quitAfter, "quit-after-ms", &run.deadlineMs) ||
+      !intOption(maxTokens, "max-tokens", &run.maxTokens))
+    return 2;
+  run.screenshot = parser.value(screenshot);
+  run.prompt = parser.value(prompt);
+  const bool scripted = !run.screenshot.isEmpty() || run.deadlineMs > 0 || !run.prompt.isEmpty();
+
+  brisk::EngineConfig config;  // model = "demo"
+  if (!positional.isEmpty()) config.model = positional.first().toStdString();
+  config.tokenizer = parser.value(tokenizer).toStdString();
+
+  // Scripted runs use the defaults and leave the user's settings alone.
+  MainWindow window(/*persistState=*/!scripted);
+  window.show();
+
+  int exitCode = 0;
+  if (scripted) {
+    auto* runner = new ScreenshotRunner(&window, run, &window);
+    QObject::connect(runner, &ScreenshotRunner::finished, &app, [&exitCode](int code) {
+      exitCode = code;
+      QApplication::exit(code);
+    });
+    runner->start();
+  }
+  window.loadModel(config);
+  const int rc = app.exec();
+  return scripted ? exitCode : rc;
+}

@@ -1,0 +1,184 @@
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+
+#include "brisk/error.h"
+#include "cli/common.h"
+
+namespace brisk::cli {
+
+namespace {
+
+using json = nlohmann::json;
+
+json timings_json(const RequestMetrics& m) {
+  const double decode = m.token_times.size() > 1 ? m.token_times.back() - m.token_times.front() : 0;
+  return {{"prompt_tokens", m.prompt_tokens},
+          {"output_tokens", m.output_tokens},
+          {"queue_s", m.queue_time()},
+          {"ttft_s", m.ttft()},
+          {"tpot_s", m.tpot()},
+          {"e2e_s", m.e2e()},
+          {"decode_tokens_per_s", decode > 0 ? (m.token_times.size() - 1) / decode : 0.0}};
+}
+
+const RequestMetrics* find_metrics(const Engine& e, uint64_t id) {
+  for (const auto& m : e.finished_requests())
+    if (m.request_id == id) return &m;
+  return nullptr;
+}
+
+// Reads a prompts JSONL file: one object per line with "prompt" and
+// optional per-request sampling overrides. A bad line becomes an error
+// result for that line; the others still run.
+struct PromptLine {
+  int line;
+  json id;
+  std::string prompt;
+  SamplingParams params;
+  std::string error;
+};
+
+std::vector<PromptLine> read_prompts(const std::string& path, const SamplingParams& defaults) {
+  std::ifstream f(path);
+  if (!f) throw Error(path + ": cannot open");
+  std::vector<PromptLine> out;
+  std::string s;
+  int n = 0;
+  while (std::getline(f, s)) {
+    ++n;
+    if (s.find_first_not_of(" \t\r") == std::string::npos) continue;
+    PromptLine p{n, n, "", defaults, ""};
+    try {
+      const json j = json::parse(s);
+      if (!j.is_object() || !j.contains("prompt") || !j["prompt"].is_string())
+        throw Error("needs an object with a string field \"prompt\"");
+      p.prompt = j["prompt"];
+      if (j.contains("id")) p.id = j["id"];
+      p.params.max_tokens = j.value("max_tokens", defaults.max_tokens);
+      p.params.temperature = j.value("temperature", defaults.temperature);
+      p.params.top_k = j.value("top_k", defaults.top_k);
+      p.params.top_p = j.value("top_p", defaults.top_p);
+      p.params.min_p = j.value("min_p", defaults.min_p);
+      if (j.contains("seed")) p.params.seed = j["seed"].get<uint64_t>();
+      if (j.contains("stop")) p.params.stop = j["stop"].get<std::vector<std::string>>();
+    } catch (const std::exception& e) {
+      p.error = path + ":" + std::to_string(n) + ": " + e.what();
+    }
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+}  // namespace
+
+int cmd_generate(const std::vector<std::string>& argv) {
+  Args a("generate", "MODEL (-p PROMPT | --prompts FILE.jsonl --out FILE.jsonl) [flags]",
+         "Generate text. With -p the text streams to stdout as it is produced; with --prompts every\n"
+         "line of the JSONL file is one request, all run together (continuous batching), and one result\n"
+         "line per input line is written to --out in input order.\n"
+         "MODEL is a .gguf file, a Hugging Face directory, a llama2.c .bin, or 'demo'.");
+  a.flag("--prompt", "TEXT", "the prompt");
+  a.alias("-p", "--prompt");
+  a.flag("--prompts", "FILE.jsonl", "one {\"prompt\": ...} object per line");
+  a.flag("--out", "FILE.jsonl", "where --prompts results go");
+  a.flag("--json", "", "print one JSON object with token ids, text and timings instead of streaming");
+  a.flag("--no-bos", "", "do not prepend the beginning-of-sequence token");
+  add_sampling_flags(a);
+  add_engine_flags(a);
+  if (!a.parse(argv)) return 0;
+  if (a.positional().size() != 1) throw UsageError("generate takes exactly one MODEL (see --help)");
+  if (a.has("--prompt") == a.has("--prompts")) throw UsageError("give either -p PROMPT or --prompts FILE.jsonl");
+  if (a.has("--prompts") && !a.has("--out")) throw UsageError("--prompts needs --out FILE.jsonl");
+  const SamplingParams params = sampling_from(a);
+  if (std::string e = params.validate(); !e.empty()) throw UsageError(e);
+  const EngineConfig cfg = engine_config_from(a, a.positional()[0]);
+  auto engine = Engine::create(cfg);
+  const bool bos = !a.has("--no-bos");
+
+  if (a.has("--prompt")) {
+    const std::string prompt = a.str("--prompt");
+    const std::vector<int32_t> ids = engine->encode(prompt, bos);
+    const bool as_json = a.has("--json");
+    if (!as_json && engine->model_info().synthetic)
+      std::fprintf(stderr, "[synthetic demo model: random weights, the text is gibberish]\n");
+    const uint64_t id = engine->add_request(ids, params);
+    RequestOutput last;
+    while (engine->has_unfinished()) {
+      for (const RequestOutput& o : engine->step()) {
+        if (!as_json) {
+          std::fwrite(o.new_text.data(), 1, o.new_text.size(), stdout);
+          std::fflush(stdout);
+        }
+        if (o.finished) last = o;
+      }
+    }
+    if (last.finish_reason == FinishReason::Error) {
+      std::fprintf(stderr, "error: %s\n", last.error.c_str());
+      return 1;
+    }
+    const RequestMetrics* m = find_metrics(*engine, id);
+    if (as_json) {
+      json j = {{"model", engine->model_info().path},
+                {"synthetic", engine->model_info().synthetic},
+                {"prompt", prompt},
+                {"prompt_token_ids", ids},
+                {"token_ids", last.token_ids},
+                {"text", last.text},
+                {"finish_reason", finish_reason_name(last.finish_reason)},
+                {"timings", m ? timings_json(*m) : json()}};
+      std::cout << j.dump(2) << "\n";
+    } else {
+      std::printf("\n");
+      if (m)
+        std::fprintf(stderr, "[%d prompt + %d generated tokens, TTFT %.1f ms, %.1f tokens/s, finished: %s]\n",
+                     m->prompt_tokens, m->output_tokens, m->ttft() * 1e3,
+                     timings_json(*m)["decode_tokens_per_s"].get<double>(), finish_reason_name(last.finish_reason));
+    }
+    return 0;
+  }
+
+  std::vector<PromptLine> lines = read_prompts(a.str("--prompts"), params);
+  std::map<uint64_t, size_t> by_request;
+  std::vector<RequestOutput> results(lines.size());
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (!lines[i].error.empty()) continue;
+    const uint64_t id = engine->add_request(engine->encode(lines[i].prompt, bos), lines[i].params);
+    by_request[id] = i;
+  }
+  size_t done = 0;
+  while (engine->has_unfinished()) {
+    for (const RequestOutput& o : engine->step())
+      if (o.finished) {
+        results[by_request.at(o.request_id)] = o;
+        ++done;
+      }
+  }
+  std::ofstream out(a.str("--out"));
+  if (!out) throw Error(a.str("--out") + ": cannot open for writing");
+  int errors = 0;
+  for (const auto& [id, i] : by_request) results[i].request_id = id;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    json j = {{"id", lines[i].id}, {"prompt", lines[i].prompt}};
+    if (!lines[i].error.empty()) {
+      j["error"] = lines[i].error;
+      ++errors;
+    } else {
+      const RequestOutput& o = results[i];
+      j["text"] = o.text;
+      j["token_ids"] = o.token_ids;
+      j["finish_reason"] = finish_reason_name(o.finish_reason);
+      if (o.finish_reason == FinishReason::Error) {
+        j["error"] = o.error;
+        ++errors;
+      }
+      if (const RequestMetrics* m = find_metrics(*engine, o.request_id)) j["timings"] = timings_json(*m);
+    }
+    out << j.dump() << "\n";
+  }
+  std::fprintf(stderr, "%zu prompts, %zu finished, %d errors -> %s\n", lines.size(), done, errors, a.str("--out").c_str());
+  return errors ? 1 : 0;
+}
+
+}  // namespace brisk::cli

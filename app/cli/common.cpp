@@ -1,0 +1,107 @@
+#include "cli/common.h"
+
+namespace brisk::cli {
+
+void add_engine_flags(Args& a) {
+  a.flag("--tokenizer", "FILE", "tokenizer .model or llama2.c tokenizer .bin (overrides the model's)");
+  a.flag("--threads", "N", "CPU threads, 0 = physical cores", "0");
+  a.flag("--block-size", "N", "KV cache block size in tokens", "16");
+  a.flag("--kv-blocks", "N", "KV cache size in blocks (0 = from --kv-bytes or automatic)", "0");
+  a.flag("--kv-bytes", "BYTES", "KV cache size in bytes (0 = automatic)", "0");
+  a.flag("--max-num-seqs", "N", "most sequences in one step", "32");
+  a.flag("--max-num-batched-tokens", "N", "most tokens in one step", "2048");
+  a.flag("--max-model-len", "N", "cap on prompt + output tokens (0 = model context)", "0");
+  a.flag("--no-chunked-prefill", "", "prefill each prompt in one step");
+  a.flag("--policy", "continuous|static", "scheduling policy", "continuous");
+  a.flag("--engine-seed", "N", "seed for requests that set none", "0");
+}
+
+EngineConfig engine_config_from(const Args& a, const std::string& model) {
+  EngineConfig c;
+  c.model = model;
+  c.tokenizer = a.str("--tokenizer");
+  c.threads = (int)a.integer("--threads", 0, 1024);
+  c.block_size = (int)a.integer("--block-size", 1, 1024);
+  c.num_kv_blocks = a.integer("--kv-blocks", 0, 1LL << 40);
+  c.kv_cache_bytes = a.integer("--kv-bytes", 0, 1LL << 50);
+  c.max_num_seqs = (int)a.integer("--max-num-seqs", 1, 4096);
+  c.max_num_batched_tokens = (int)a.integer("--max-num-batched-tokens", 1, 1 << 20);
+  c.max_model_len = (int)a.integer("--max-model-len", 0, 1 << 24);
+  c.enable_chunked_prefill = !a.has("--no-chunked-prefill");
+  const std::string p = a.str("--policy");
+  if (p == "continuous") c.policy = SchedulerPolicy::Continuous;
+  else if (p == "static") c.policy = SchedulerPolicy::Static;
+  else throw UsageError("flag --policy: '" + p + "' is not continuous or static");
+  c.seed = (uint64_t)a.integer("--engine-seed", 0, INT64_MAX);
+  return c;
+}
+
+void add_sampling_flags(Args& a) {
+  a.flag("--max-tokens", "N", "most tokens to generate", "128");
+  a.flag("--temperature", "T", "sampling temperature; 0 = greedy", "0");
+  a.flag("--top-k", "K", "keep the K most likely tokens; 0 = off", "0");
+  a.flag("--top-p", "P", "keep the smallest set with probability >= P; 1 = off", "1");
+  a.flag("--min-p", "P", "drop tokens below P x the top probability; 0 = off", "0");
+  a.flag("--repetition-penalty", "R", "penalise tokens already seen; 1 = off", "1");
+  a.flag("--seed", "S", "sampling seed (default: engine seed + request id)");
+  a.flag("--stop", "STR", "stop when this text appears (not included)", "", true);
+  a.flag("--ignore-eos", "", "keep generating past the end-of-sequence token");
+}
+
+SamplingParams sampling_from(const Args& a) {
+  SamplingParams p;
+  p.max_tokens = (int)a.integer("--max-tokens", 1, 1 << 24);
+  p.temperature = (float)a.number("--temperature", 0, 100);
+  p.top_k = (int)a.integer("--top-k", 0, 1 << 24);
+  p.top_p = (float)a.number("--top-p", 1e-9, 1);
+  p.min_p = (float)a.number("--min-p", 0, 1);
+  p.repetition_penalty = (float)a.number("--repetition-penalty", 1e-6, 100);
+  if (a.has("--seed")) p.seed = (uint64_t)a.integer("--seed", 0, INT64_MAX);
+  p.stop = a.all("--stop");
+  p.ignore_eos = a.has("--ignore-eos");
+  return p;
+}
+
+nlohmann::json model_json(const ModelInfo& m) {
+  nlohmann::json tensors = nlohmann::json::array();
+  for (const auto& t : m.tensors)
+    tensors.push_back({{"name", t.name}, {"dtype", t.dtype}, {"shape", t.shape}, {"bytes", t.bytes}});
+  return {{"path", m.path},
+          {"format", m.format},
+          {"architecture", m.architecture},
+          {"name", m.name},
+          {"synthetic", m.synthetic},
+          {"dim", m.dim},
+          {"hidden_dim", m.hidden_dim},
+          {"n_layers", m.n_layers},
+          {"n_heads", m.n_heads},
+          {"n_kv_heads", m.n_kv_heads},
+          {"head_dim", m.head_dim},
+          {"vocab_size", m.vocab_size},
+          {"context_length", m.context_length},
+          {"rope_theta", m.rope_theta},
+          {"norm_eps", m.norm_eps},
+          {"tied_embeddings", m.tied_embeddings},
+          {"n_params", m.n_params},
+          {"weight_bytes", m.weight_bytes},
+          {"tokenizer", m.tokenizer},
+          {"tensors", tensors}};
+}
+
+nlohmann::json config_json(const EngineConfig& c) {
+  return {{"model", c.model},
+          {"tokenizer", c.tokenizer},
+          {"block_size", c.block_size},
+          {"num_kv_blocks", c.num_kv_blocks},
+          {"kv_cache_bytes", c.kv_cache_bytes},
+          {"policy", policy_name(c.policy)},
+          {"max_num_seqs", c.max_num_seqs},
+          {"max_num_batched_tokens", c.max_num_batched_tokens},
+          {"enable_chunked_prefill", c.enable_chunked_prefill},
+          {"max_model_len", c.max_model_len},
+          {"backend", c.backend},
+          {"threads", c.threads},
+          {"seed", c.seed}};
+}
+
+}  // namespace brisk::cli

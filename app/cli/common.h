@@ -1,0 +1,24 @@
+#pragma once
+#include <climits>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "brisk/engine.h"
+#include "cli/args.h"
+
+namespace brisk::cli {
+
+// Flags shared by every command that builds an engine.
+void add_engine_flags(Args& a);
+EngineConfig engine_config_from(const Args& a, const std::string& model);
+void add_sampling_flags(Args& a);
+SamplingParams sampling_from(const Args& a);
+nlohmann::json model_json(const ModelInfo& m);
+nlohmann::json config_json(const EngineConfig& c);
+
+int cmd_info(const std::vector<std::string>& argv);
+int cmd_generate(const std::vector<std::string>& argv);
+int cmd_make_model(const std::vector<std::string>& argv);
+int cmd_bench(const std::vector<std::string>& argv);
+
+}  // namespace brisk::cli

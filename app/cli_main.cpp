@@ -1,0 +1,49 @@
+// brisk-cli: the engine without the window.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "brisk/error.h"
+#include "cli/common.h"
+
+namespace {
+
+const char* kUsage =
+    "usage: brisk-cli COMMAND [args]   (brisk-cli COMMAND --help for its flags)\n\n"
+    "commands:\n"
+    "  info MODEL          describe a model (architecture, shape, parameters, dtypes, bytes)\n"
+    "  generate MODEL      generate text from -p PROMPT, or a --prompts JSONL file\n"
+    "  bench MODEL         run a synthetic workload and report throughput and latency\n"
+    "  make-model OUT      write a Llama-shaped GGUF with seeded random weights\n\n"
+    "MODEL is a .gguf file, a Hugging Face directory, a llama2.c .bin, or 'demo' (the built-in\n"
+    "synthetic model). See docs/CLI.md.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace brisk::cli;
+  if (argc < 2) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  const std::string cmd = argv[1];
+  const std::vector<std::string> rest(argv + 2, argv + argc);
+  try {
+    if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (cmd == "info") return cmd_info(rest);
+    if (cmd == "generate") return cmd_generate(rest);
+    if (cmd == "bench") return cmd_bench(rest);
+    if (cmd == "make-model") return cmd_make_model(rest);
+    std::fprintf(stderr, "brisk-cli: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
+    return 2;
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "brisk-cli %s: %s\n", cmd.c_str(), e.what());
+    return 2;
+  } catch (const brisk::Error& e) {
+    std::fprintf(stderr, "brisk-cli %s: error: %s\n", cmd.c_str(), e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,63 @@
+// The op interface the model code is written against. Tensors are handles
+// the backend owns (they may live in device memory); the model code never
+// dereferences them. Activation tensors are [rows, cols] F32 planned once at
+// their maximum row count; ops take the number of rows `n` actually in use.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/dtype.h"
+
+namespace brisk {
+
+struct WeightTensor;
+
+struct Tensor {
+  void* handle = nullptr;  // opaque to the model code
+  DType dtype = DType::F32;
+  int64_t rows = 0, cols = 0;
+};
+
+// The per-step attention metadata (device copies of the runner's arrays).
+struct AttentionBatch {
+  int num_seqs = 0;
+  Tensor query_start;   // I32 [num_seqs + 1]
+  Tensor seq_lens;      // I32 [num_seqs]
+  Tensor block_tables;  // I32 [num_seqs, max_blocks_per_seq]
+  int max_blocks_per_seq = 0;
+  int block_size = 16;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+
+  // A weight as stored by the loader (CPU: used in place, no copy).
+  virtual Tensor weight(const WeightTensor& w) = 0;
+  // Zero-initialised storage, owned by the backend until it is destroyed.
+  virtual Tensor alloc(DType dtype, int64_t rows, int64_t cols) = 0;
+  virtual void upload(Tensor dst, const void* src, int64_t rows) = 0;
+  virtual void download(void* dst, Tensor src, int64_t rows) = 0;
+
+  virtual void embed(Tensor out, Tensor table, Tensor ids, int n) = 0;
+  virtual void rmsnorm(Tensor out, Tensor x, Tensor w, int n, float eps) = 0;
+  virtual void matmul(Tensor out, Tensor x, Tensor w, int n) = 0;  // out[n, N] = x[n, K] * w[N, K]^T
+  virtual void rope(Tensor x, Tensor positions, int n, int n_heads, int head_dim, int rot_dim, float theta) = 0;
+  virtual void kv_write(Tensor k_cache, Tensor v_cache, Tensor k, Tensor v, Tensor slots, int n) = 0;
+  virtual void attention(Tensor out, Tensor q, Tensor k_cache, Tensor v_cache, const AttentionBatch& b,
+                         int n_heads, int n_kv_heads, int head_dim) = 0;
+  virtual void silu_mul(Tensor out, Tensor gate, Tensor up, int n) = 0;
+  virtual void add(Tensor out, Tensor a, Tensor b, int n) = 0;
+  virtual void gather_rows(Tensor out, Tensor x, Tensor rows, int n) = 0;  // out[i] = x[rows[i]]
+  // Copies whole KV blocks src -> dst in a cache (copy-on-write).
+  virtual void copy_blocks(Tensor cache, const std::vector<std::pair<int32_t, int32_t>>& pairs,
+                           int block_size) = 0;
+};
+
+std::unique_ptr<Backend> make_cpu_backend(int threads);
+std::vector<std::string> available_backends();
+
+}  // namespace brisk

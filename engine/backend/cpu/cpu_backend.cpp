@@ -1,0 +1,117 @@
+// The CPU backend: tensors are host pointers, ops are kernels/cpu calls on
+// one persistent thread pool.
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "backend/backend.h"
+#include "brisk/error.h"
+#include "kernels/cpu/ops.h"
+#include "model/model_weights.h"
+
+namespace brisk {
+
+namespace {
+
+template <typename T>
+T* ptr(const Tensor& t) {
+  return static_cast<T*>(t.handle);
+}
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(int threads) : pool_(threads) {}
+  std::string name() const override { return "cpu"; }
+
+  Tensor weight(const WeightTensor& w) override {
+    return Tensor{const_cast<void*>(w.data), w.dtype, w.rows, w.cols};
+  }
+  Tensor alloc(DType dtype, int64_t rows, int64_t cols) override {
+    const size_t bytes = rows * row_bytes(dtype, cols);
+    auto buf = std::unique_ptr<uint8_t[]>(new uint8_t[bytes]());
+    Tensor t{buf.get(), dtype, rows, cols};
+    buffers_.push_back(std::move(buf));
+    return t;
+  }
+  void upload(Tensor dst, const void* src, int64_t rows) override {
+    std::memcpy(dst.handle, src, rows * row_bytes(dst.dtype, dst.cols));
+  }
+  void download(void* dst, Tensor src, int64_t rows) override {
+    std::memcpy(dst, src.handle, rows * row_bytes(src.dtype, src.cols));
+  }
+  void embed(Tensor out, Tensor table, Tensor ids, int n) override {
+    cpu::embed(pool_, ptr<float>(out), table.handle, table.dtype, ptr<int32_t>(ids), n, (int)table.cols);
+  }
+  void rmsnorm(Tensor out, Tensor x, Tensor w, int n, float eps) override {
+    cpu::rmsnorm(pool_, ptr<float>(out), ptr<float>(x), norm_weight(w), n, (int)x.cols, eps);
+  }
+  void matmul(Tensor out, Tensor x, Tensor w, int n) override {
+    cpu::matmul(pool_, ptr<float>(out), ptr<float>(x), w.handle, w.dtype, n, (int)w.rows, (int)w.cols);
+  }
+  void rope(Tensor x, Tensor pos, int n, int n_heads, int head_dim, int rot_dim, float theta) override {
+    cpu::rope(pool_, ptr<float>(x), ptr<int32_t>(pos), n, n_heads, head_dim, rot_dim, theta);
+  }
+  void kv_write(Tensor kc, Tensor vc, Tensor k, Tensor v, Tensor slots, int n) override {
+    cpu::kv_write(pool_, ptr<float>(kc), ptr<float>(vc), ptr<float>(k), ptr<float>(v), ptr<int32_t>(slots), n,
+                  (int)k.cols);
+  }
+  void attention(Tensor out, Tensor q, Tensor kc, Tensor vc, const AttentionBatch& b, int n_heads,
+                 int n_kv_heads, int head_dim) override {
+    PagedAttentionArgs a;
+    a.num_seqs = b.num_seqs;
+    a.query_start = ptr<int32_t>(b.query_start);
+    a.seq_lens = ptr<int32_t>(b.seq_lens);
+    a.block_tables = ptr<int32_t>(b.block_tables);
+    a.max_blocks_per_seq = b.max_blocks_per_seq;
+    a.block_size = b.block_size;
+    a.n_heads = n_heads;
+    a.n_kv_heads = n_kv_heads;
+    a.head_dim = head_dim;
+    a.scale = 1.0f / std::sqrt((float)head_dim);
+    cpu::paged_attention(pool_, ptr<float>(out), ptr<float>(q), ptr<float>(kc), ptr<float>(vc), a);
+  }
+  void silu_mul(Tensor out, Tensor g, Tensor u, int n) override {
+    cpu::silu_mul(pool_, ptr<float>(out), ptr<float>(g), ptr<float>(u), (int64_t)n * g.cols);
+  }
+  void add(Tensor out, Tensor a, Tensor b, int n) override {
+    cpu::add(pool_, ptr<float>(out), ptr<float>(a), ptr<float>(b), (int64_t)n * a.cols);
+  }
+  void gather_rows(Tensor out, Tensor x, Tensor rows, int n) override {
+    const int32_t* r = ptr<int32_t>(rows);
+    for (int i = 0; i < n; ++i)
+      std::memcpy(ptr<float>(out) + (int64_t)i * x.cols, ptr<float>(x) + (int64_t)r[i] * x.cols, x.cols * 4);
+  }
+  void copy_blocks(Tensor cache, const std::vector<std::pair<int32_t, int32_t>>& pairs, int block_size) override {
+    const size_t bytes = (size_t)block_size * cache.cols * 4;
+    for (auto [src, dst] : pairs)
+      std::memcpy(ptr<uint8_t>(cache) + dst * bytes, ptr<uint8_t>(cache) + src * bytes, bytes);
+  }
+
+ private:
+  // Norm weights may be stored F16/BF16; the norm kernel wants F32, so
+  // convert those (tiny) vectors once and keep them.
+  const float* norm_weight(const Tensor& w) {
+    if (w.dtype == DType::F32) return ptr<float>(w);
+    for (auto& [key, buf] : converted_)
+      if (key == w.handle) return buf.data();
+    std::vector<float> f(w.cols);
+    for (int64_t i = 0; i < w.cols; ++i) {
+      const uint16_t h = ptr<uint16_t>(w)[i];
+      f[i] = w.dtype == DType::F16 ? fp16_to_fp32(h) : bf16_to_fp32(h);
+    }
+    converted_.emplace_back(w.handle, std::move(f));
+    return converted_.back().second.data();
+  }
+
+  ThreadPool pool_;
+  std::vector<std::unique_ptr<uint8_t[]>> buffers_;
+  std::vector<std::pair<void*, std::vector<float>>> converted_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(int threads) { return std::make_unique<CpuBackend>(threads); }
+
+std::vector<std::string> available_backends() { return {"cpu"}; }
+
+}  // namespace brisk

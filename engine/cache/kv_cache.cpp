@@ -1,0 +1,86 @@
+#include "cache/kv_cache.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace brisk {
+
+KvCache::KvCache(int64_t num_blocks, int block_size) : alloc_(num_blocks, block_size) {}
+
+bool KvCache::append_slots(uint64_t seq, int64_t n) {
+  BlockTable& t = tables_[seq];
+  const int64_t have = (int64_t)t.blocks.size();
+  const int64_t need = blocks_needed(t.num_tokens + n) - have;
+  // Writing into a shared, partly filled last block needs a private copy.
+  const bool cow = n > 0 && have > 0 && t.num_tokens % block_size() != 0 &&
+                   t.num_tokens < have * block_size() && alloc_.refcount(t.blocks.back()) > 1;
+  const int64_t total = std::max<int64_t>(need, 0) + (cow ? 1 : 0);
+  if (total > alloc_.num_free()) {
+    if (t.blocks.empty() && t.num_tokens == 0) tables_.erase(seq);
+    return false;
+  }
+  if (cow) {
+    const int32_t fresh = alloc_.allocate();
+    pending_copies_.emplace_back(t.blocks.back(), fresh);
+    alloc_.decref(t.blocks.back());
+    t.blocks.back() = fresh;
+  }
+  for (int64_t i = 0; i < need; ++i) t.blocks.push_back(alloc_.allocate());
+  t.num_tokens += n;
+  return true;
+}
+
+bool KvCache::reserve(uint64_t seq, int64_t tokens) {
+  BlockTable& t = tables_[seq];
+  const int64_t need = blocks_needed(tokens) - (int64_t)t.blocks.size();
+  if (need > alloc_.num_free()) {
+    if (t.blocks.empty() && t.num_tokens == 0) tables_.erase(seq);
+    return false;
+  }
+  for (int64_t i = 0; i < need; ++i) t.blocks.push_back(alloc_.allocate());
+  return true;
+}
+
+int32_t KvCache::slot(uint64_t seq, int64_t pos) const {
+  const BlockTable& t = tables_.at(seq);
+  return t.blocks.at(pos / block_size()) * block_size() + (int32_t)(pos % block_size());
+}
+
+void KvCache::free(uint64_t seq) {
+  auto it = tables_.find(seq);
+  if (it == tables_.end()) return;
+  for (int32_t b : it->second.blocks) alloc_.decref(b);
+  tables_.erase(it);
+}
+
+void KvCache::fork(uint64_t parent, uint64_t child) {
+  const BlockTable& p = tables_.at(parent);
+  if (tables_.count(child)) throw std::logic_error("fork into an existing sequence");
+  for (int32_t b : p.blocks) alloc_.incref(b);
+  tables_[child] = p;
+}
+
+const BlockTable* KvCache::table(uint64_t seq) const {
+  auto it = tables_.find(seq);
+  return it == tables_.end() ? nullptr : &it->second;
+}
+
+std::vector<std::pair<int32_t, int32_t>> KvCache::take_pending_copies() {
+  return std::exchange(pending_copies_, {});
+}
+
+int64_t KvCache::slots_filled() const {
+  // A block shared by several tables is filled up to the most any of them holds.
+  std::unordered_map<int32_t, int64_t> filled;
+  for (const auto& [seq, t] : tables_)
+    for (size_t i = 0; i < t.blocks.size(); ++i) {
+      const int64_t f = std::clamp<int64_t>(t.num_tokens - (int64_t)i * block_size(), 0, block_size());
+      int64_t& cur = filled[t.blocks[i]];
+      cur = std::max(cur, f);
+    }
+  int64_t sum = 0;
+  for (const auto& [b, f] : filled) sum += f;
+  return sum;
+}
+
+}  // namespace brisk

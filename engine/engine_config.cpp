@@ -1,0 +1,60 @@
+#include "brisk/engine_config.h"
+
+#include "brisk/request_output.h"
+#include "brisk/sampling_params.h"
+
+namespace brisk {
+
+const char* policy_name(SchedulerPolicy p) { return p == SchedulerPolicy::Static ? "static" : "continuous"; }
+
+const char* finish_reason_name(FinishReason r) {
+  switch (r) {
+    case FinishReason::None: return "none";
+    case FinishReason::Length: return "length";
+    case FinishReason::Stop: return "stop";
+    case FinishReason::Eos: return "eos";
+    case FinishReason::Abort: return "abort";
+    case FinishReason::Error: return "error";
+  }
+  return "?";
+}
+
+std::string EngineConfig::validate() const {
+  auto bad = [](const std::string& field, const std::string& value, const std::string& why) {
+    return "EngineConfig." + field + " = " + value + ": " + why;
+  };
+  if (block_size < 1 || block_size > 1024 || (block_size & (block_size - 1)))
+    return bad("block_size", std::to_string(block_size), "must be a power of two between 1 and 1024");
+  if (num_kv_blocks < 0) return bad("num_kv_blocks", std::to_string(num_kv_blocks), "must not be negative");
+  if (kv_cache_bytes < 0) return bad("kv_cache_bytes", std::to_string(kv_cache_bytes), "must not be negative");
+  if (max_num_seqs < 1 || max_num_seqs > 4096)
+    return bad("max_num_seqs", std::to_string(max_num_seqs), "must be between 1 and 4096");
+  if (max_num_batched_tokens < 1 || max_num_batched_tokens > (1 << 20))
+    return bad("max_num_batched_tokens", std::to_string(max_num_batched_tokens), "must be between 1 and 1048576");
+  if (max_num_batched_tokens < max_num_seqs)
+    return bad("max_num_batched_tokens", std::to_string(max_num_batched_tokens),
+               "must be at least max_num_seqs (" + std::to_string(max_num_seqs) + ") so every running sequence can decode");
+  if (max_model_len < 0) return bad("max_model_len", std::to_string(max_model_len), "must not be negative");
+  if (backend != "cpu") return bad("backend", "'" + backend + "'", "unknown backend (available: cpu)");
+  if (threads < 0 || threads > 1024) return bad("threads", std::to_string(threads), "must be between 0 (auto) and 1024");
+  if (model.empty()) return bad("model", "''", "empty path (use \"demo\" for the built-in demo model)");
+  return {};
+}
+
+std::string SamplingParams::validate() const {
+  auto bad = [](const std::string& field, const std::string& value, const std::string& why) {
+    return "SamplingParams." + field + " = " + value + ": " + why;
+  };
+  if (!(temperature >= 0) || temperature > 100) return bad("temperature", std::to_string(temperature), "must be in [0, 100]");
+  if (top_k < 0) return bad("top_k", std::to_string(top_k), "must be >= 0 (0 = off)");
+  if (!(top_p > 0 && top_p <= 1)) return bad("top_p", std::to_string(top_p), "must be in (0, 1]");
+  if (!(min_p >= 0 && min_p <= 1)) return bad("min_p", std::to_string(min_p), "must be in [0, 1]");
+  if (!(repetition_penalty > 0) || repetition_penalty > 100)
+    return bad("repetition_penalty", std::to_string(repetition_penalty), "must be in (0, 100]");
+  if (max_tokens < 1) return bad("max_tokens", std::to_string(max_tokens), "must be at least 1");
+  for (const auto& s : stop)
+    if (s.empty()) return bad("stop", "\"\"", "stop strings must not be empty");
+  return {};
+}
+
+}  // namespace brisk

@@ -1,0 +1,71 @@
+// Every number Brisk shows comes from here. Times are seconds on one
+// monotonic clock (std::chrono::steady_clock), relative to the engine's start.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "brisk/request_output.h"
+
+namespace brisk {
+
+struct RequestMetrics {
+  uint64_t request_id = 0;
+  double arrival = 0;          // when add_request was called (or the given arrival time)
+  double first_scheduled = -1; // first step that ran any of its tokens
+  double first_token = -1;
+  double finished = -1;
+  std::vector<double> token_times;  // one per generated token
+  int prompt_tokens = 0;
+  int output_tokens = 0;
+  int preemptions = 0;
+  FinishReason finish_reason = FinishReason::None;
+
+  double ttft() const { return first_token >= 0 ? first_token - arrival : -1; }
+  double e2e() const { return finished >= 0 ? finished - arrival : -1; }
+  double queue_time() const { return first_scheduled >= 0 ? first_scheduled - arrival : -1; }
+  // Time per output token after the first (mean inter-token latency).
+  double tpot() const;
+};
+
+struct StepMetrics {
+  uint64_t step = 0;
+  double start = 0, duration = 0;
+  int running = 0, waiting = 0;
+  int preempted = 0;           // sequences preempted in this step
+  int num_seqs = 0;            // sequences with tokens in this step
+  int prefill_tokens = 0, decode_tokens = 0;
+  int padding_tokens = 0;      // static policy: slots of finished members (wasted work)
+  int64_t kv_blocks_used = 0, kv_blocks_total = 0;
+  int64_t kv_slots_allocated = 0, kv_slots_filled = 0;  // waste = allocated - filled
+};
+
+struct Percentiles {
+  double mean = 0, p50 = 0, p90 = 0, p99 = 0, max = 0;
+  int count = 0;
+};
+Percentiles percentiles(std::vector<double> values);
+
+// A cheap copy of the live state, fit to read at 20 Hz while the engine runs.
+struct MetricsSnapshot {
+  double now = 0;
+  uint64_t steps = 0;
+  // Rolling over the last `window` seconds.
+  double window = 5.0;
+  double prompt_tokens_per_s = 0, generation_tokens_per_s = 0, requests_per_s = 0;
+  // Totals since start (or since the last reset).
+  uint64_t requests_added = 0, requests_finished = 0, requests_rejected = 0, requests_aborted = 0;
+  uint64_t prompt_tokens = 0, generation_tokens = 0, preemptions = 0;
+  // Latency over finished requests (all since reset).
+  Percentiles ttft, tpot, itl, e2e;
+  // Gauges from the last step.
+  int running = 0, waiting = 0, batch_size = 0;
+  int64_t kv_blocks_used = 0, kv_blocks_total = 0;
+  double kv_waste_fraction = 0;  // (allocated - filled) / allocated slots
+};
+
+std::string to_json(const MetricsSnapshot& s);
+std::string to_json(const RequestMetrics& r);
+std::string to_json(const StepMetrics& s);
+
+}  // namespace brisk

@@ -1,0 +1,203 @@
+#include "metrics/metrics_recorder.h"
+
+#include <algorithm>
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+namespace brisk {
+
+double RequestMetrics::tpot() const {
+  if (token_times.size() < 2) return -1;
+  return (token_times.back() - token_times.front()) / (double)(token_times.size() - 1);
+}
+
+Percentiles percentiles(std::vector<double> v) {
+  Percentiles p;
+  v.erase(std::remove_if(v.begin(), v.end(), [](double x) { return !(x >= 0); }), v.end());
+  p.count = (int)v.size();
+  if (v.empty()) return p;
+  std::sort(v.begin(), v.end());
+  double sum = 0;
+  for (double x : v) sum += x;
+  p.mean = sum / v.size();
+  // Nearest-rank percentiles: always a value that was observed.
+  auto at = [&](double q) { return v[std::min(v.size() - 1, (size_t)std::ceil(q * v.size()) - (q > 0 ? 1 : 0))]; };
+  p.p50 = at(0.50);
+  p.p90 = at(0.90);
+  p.p99 = at(0.99);
+  p.max = v.back();
+  return p;
+}
+
+void MetricsRecorder::on_add(uint64_t id, double arrival, int prompt_tokens) {
+  RequestMetrics& r = live_[id];
+  r.request_id = id;
+  r.arrival = arrival;
+  r.prompt_tokens = prompt_tokens;
+  added_++;
+}
+
+void MetricsRecorder::on_scheduled(uint64_t id, double t) {
+  auto it = live_.find(id);
+  if (it != live_.end() && it->second.first_scheduled < 0) it->second.first_scheduled = t;
+}
+
+void MetricsRecorder::on_token(uint64_t id, double t) {
+  auto it = live_.find(id);
+  if (it == live_.end()) return;
+  if (it->second.first_token < 0) it->second.first_token = t;
+  it->second.token_times.push_back(t);
+}
+
+void MetricsRecorder::on_preempt(uint64_t id) {
+  auto it = live_.find(id);
+  if (it != live_.end()) it->second.preemptions++;
+  preemptions_++;
+}
+
+void MetricsRecorder::on_finish(uint64_t id, double t, FinishReason reason, int output_tokens) {
+  auto it = live_.find(id);
+  if (it == live_.end()) return;
+  RequestMetrics r = std::move(it->second);
+  live_.erase(it);
+  r.finished = t;
+  r.finish_reason = reason;
+  r.output_tokens = output_tokens;
+  if (reason == FinishReason::Error) rejected_++;
+  if (reason == FinishReason::Abort) aborted_++;
+  finished_.push_back(std::move(r));
+}
+
+void MetricsRecorder::on_step(const StepMetrics& s) {
+  steps_.push_back(s);
+  prompt_tokens_ += s.prefill_tokens;
+  generation_tokens_ += s.decode_tokens;
+}
+
+void MetricsRecorder::reset() {
+  finished_.clear();
+  steps_.clear();
+  added_ = rejected_ = aborted_ = preemptions_ = prompt_tokens_ = generation_tokens_ = 0;
+}
+
+MetricsSnapshot MetricsRecorder::snapshot(double now) const {
+  MetricsSnapshot s;
+  s.now = now;
+  s.steps = steps_.size();
+  s.requests_added = added_;
+  s.requests_rejected = rejected_;
+  s.requests_aborted = aborted_;
+  s.prompt_tokens = prompt_tokens_;
+  s.generation_tokens = generation_tokens_;
+  s.preemptions = preemptions_;
+  // Rolling rates over the last `window` seconds of steps.
+  double pt = 0;
+  for (auto it = steps_.rbegin(); it != steps_.rend() && it->start >= now - s.window; ++it)
+    pt += it->prefill_tokens;
+  // Generated tokens are counted from token times, not decode rows: a
+  // request's first token comes out of a prefill row.
+  const double window = std::min(s.window, std::max(now, 1e-9));
+  s.prompt_tokens_per_s = pt / window;
+  uint64_t fin_in_window = 0, gen_in_window = 0;
+  std::vector<double> ttft, tpot, itl, e2e;
+  for (const auto& r : finished_) {
+    if (r.finish_reason != FinishReason::Error) s.requests_finished++;
+    if (r.finished >= now - s.window) fin_in_window++;
+    ttft.push_back(r.ttft());
+    tpot.push_back(r.tpot());
+    e2e.push_back(r.e2e());
+    for (size_t i = 1; i < r.token_times.size(); ++i) itl.push_back(r.token_times[i] - r.token_times[i - 1]);
+    for (double t : r.token_times) gen_in_window += t >= now - s.window;
+  }
+  for (const auto& [id, r] : live_)
+    for (auto it = r.token_times.rbegin(); it != r.token_times.rend() && *it >= now - s.window; ++it) gen_in_window++;
+  s.generation_tokens_per_s = gen_in_window / window;
+  s.requests_per_s = fin_in_window / window;
+  s.ttft = percentiles(std::move(ttft));
+  s.tpot = percentiles(std::move(tpot));
+  s.itl = percentiles(std::move(itl));
+  s.e2e = percentiles(std::move(e2e));
+  if (!steps_.empty()) {
+    const StepMetrics& last = steps_.back();
+    s.running = last.running;
+    s.waiting = last.waiting;
+    s.batch_size = last.num_seqs;
+    s.kv_blocks_used = last.kv_blocks_used;
+    s.kv_blocks_total = last.kv_blocks_total;
+    s.kv_waste_fraction = last.kv_slots_allocated > 0
+                              ? (double)(last.kv_slots_allocated - last.kv_slots_filled) / last.kv_slots_allocated
+                              : 0;
+  }
+  return s;
+}
+
+namespace {
+nlohmann::json pj(const Percentiles& p) {
+  return {{"mean", p.mean}, {"p50", p.p50}, {"p90", p.p90}, {"p99", p.p99}, {"max", p.max}, {"count", p.count}};
+}
+}  // namespace
+
+std::string to_json(const MetricsSnapshot& s) {
+  nlohmann::json j = {{"now", s.now},
+                      {"steps", s.steps},
+                      {"window_s", s.window},
+                      {"prompt_tokens_per_s", s.prompt_tokens_per_s},
+                      {"generation_tokens_per_s", s.generation_tokens_per_s},
+                      {"requests_per_s", s.requests_per_s},
+                      {"requests_added", s.requests_added},
+                      {"requests_finished", s.requests_finished},
+                      {"requests_rejected", s.requests_rejected},
+                      {"requests_aborted", s.requests_aborted},
+                      {"prompt_tokens", s.prompt_tokens},
+                      {"generation_tokens", s.generation_tokens},
+                      {"preemptions", s.preemptions},
+                      {"ttft_s", pj(s.ttft)},
+                      {"tpot_s", pj(s.tpot)},
+                      {"itl_s", pj(s.itl)},
+                      {"e2e_s", pj(s.e2e)},
+                      {"running", s.running},
+                      {"waiting", s.waiting},
+                      {"batch_size", s.batch_size},
+                      {"kv_blocks_used", s.kv_blocks_used},
+                      {"kv_blocks_total", s.kv_blocks_total},
+                      {"kv_waste_fraction", s.kv_waste_fraction}};
+  return j.dump();
+}
+
+std::string to_json(const RequestMetrics& r) {
+  nlohmann::json j = {{"id", r.request_id},
+                      {"arrival", r.arrival},
+                      {"first_scheduled", r.first_scheduled},
+                      {"first_token", r.first_token},
+                      {"finished", r.finished},
+                      {"prompt_tokens", r.prompt_tokens},
+                      {"output_tokens", r.output_tokens},
+                      {"preemptions", r.preemptions},
+                      {"finish_reason", finish_reason_name(r.finish_reason)},
+                      {"ttft_s", r.ttft()},
+                      {"tpot_s", r.tpot()},
+                      {"e2e_s", r.e2e()},
+                      {"queue_s", r.queue_time()},
+                      {"token_times", r.token_times}};
+  return j.dump();
+}
+
+std::string to_json(const StepMetrics& s) {
+  nlohmann::json j = {{"step", s.step},
+                      {"start", s.start},
+                      {"duration", s.duration},
+                      {"running", s.running},
+                      {"waiting", s.waiting},
+                      {"preempted", s.preempted},
+                      {"num_seqs", s.num_seqs},
+                      {"prefill_tokens", s.prefill_tokens},
+                      {"decode_tokens", s.decode_tokens},
+                      {"padding_tokens", s.padding_tokens},
+                      {"kv_blocks_used", s.kv_blocks_used},
+                      {"kv_blocks_total", s.kv_blocks_total},
+                      {"kv_slots_allocated", s.kv_slots_allocated},
+                      {"kv_slots_filled", s.kv_slots_filled}};
+  return j.dump();
+}
+
+}  // namespace brisk

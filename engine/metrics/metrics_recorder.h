@@ -1,0 +1,34 @@
+// Collects per-request timelines and per-step gauges; the one source of
+// every number the UI, CLI, server and reports show.
+#pragma once
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include "brisk/metrics.h"
+
+namespace brisk {
+
+class MetricsRecorder {
+ public:
+  void on_add(uint64_t id, double arrival, int prompt_tokens);
+  void on_scheduled(uint64_t id, double t);
+  void on_token(uint64_t id, double t);
+  void on_preempt(uint64_t id);
+  void on_finish(uint64_t id, double t, FinishReason reason, int output_tokens);
+  void on_step(const StepMetrics& s);
+  void reset();
+
+  MetricsSnapshot snapshot(double now) const;
+  const std::vector<StepMetrics>& steps() const { return steps_; }
+  const std::vector<RequestMetrics>& finished() const { return finished_; }
+
+ private:
+  std::unordered_map<uint64_t, RequestMetrics> live_;
+  std::vector<RequestMetrics> finished_;
+  std::vector<StepMetrics> steps_;
+  uint64_t added_ = 0, rejected_ = 0, aborted_ = 0, preemptions_ = 0;
+  uint64_t prompt_tokens_ = 0, generation_tokens_ = 0;
+};
+
+}  // namespace brisk

@@ -1,0 +1,110 @@
+#include "model/llama_model.h"
+
+#include "brisk/error.h"
+
+namespace brisk {
+
+int64_t LlamaModel::kv_bytes_per_block(const ModelConfig& c, int block_size) {
+  return 2LL * c.n_layers * block_size * c.kv_dim() * (int64_t)sizeof(float);
+}
+
+LlamaModel::LlamaModel(const LoadedModel& m, Backend& be, const ModelLimits& lim)
+    : cfg_(m.config), limits_(lim), be_(be) {
+  const ModelWeights& w = m.weights;
+  token_embd_ = be.weight(w.token_embd);
+  output_norm_ = be.weight(w.output_norm);
+  output_ = w.output.data ? be.weight(w.output) : token_embd_;
+  const int64_t slots = lim.num_kv_blocks * lim.block_size;
+  for (const auto& lw : w.layers) {
+    Layer l;
+    l.attn_norm = be.weight(lw.attn_norm);
+    l.wq = be.weight(lw.wq);
+    l.wk = be.weight(lw.wk);
+    l.wv = be.weight(lw.wv);
+    l.wo = be.weight(lw.wo);
+    l.ffn_norm = be.weight(lw.ffn_norm);
+    l.w_gate = be.weight(lw.w_gate);
+    l.w_up = be.weight(lw.w_up);
+    l.w_down = be.weight(lw.w_down);
+    l.k_cache = be.alloc(DType::F32, slots, cfg_.kv_dim());
+    l.v_cache = be.alloc(DType::F32, slots, cfg_.kv_dim());
+    layers_.push_back(l);
+  }
+  const int T = lim.max_tokens, S = lim.max_seqs;
+  const int qd = cfg_.n_heads * cfg_.head_dim;
+  x_ = be.alloc(DType::F32, T, cfg_.dim);
+  h_ = be.alloc(DType::F32, T, cfg_.dim);
+  tmp_ = be.alloc(DType::F32, T, cfg_.dim);
+  q_ = be.alloc(DType::F32, T, qd);
+  att_ = be.alloc(DType::F32, T, qd);
+  k_ = be.alloc(DType::F32, T, cfg_.kv_dim());
+  v_ = be.alloc(DType::F32, T, cfg_.kv_dim());
+  gate_ = be.alloc(DType::F32, T, cfg_.hidden_dim);
+  up_ = be.alloc(DType::F32, T, cfg_.hidden_dim);
+  ids_ = be.alloc(DType::I32, T, 1);
+  pos_ = be.alloc(DType::I32, T, 1);
+  slots_ = be.alloc(DType::I32, T, 1);
+  qstart_ = be.alloc(DType::I32, S + 1, 1);
+  seqlens_ = be.alloc(DType::I32, S, 1);
+  btables_ = be.alloc(DType::I32, S, lim.max_blocks_per_seq);
+  lrows_ = be.alloc(DType::I32, S, 1);
+  sel_ = be.alloc(DType::F32, S, cfg_.dim);
+  logits_ = be.alloc(DType::F32, S, cfg_.vocab_size);
+}
+
+void LlamaModel::forward(const ForwardBatch& b, std::vector<float>& logits) {
+  const int n = b.num_tokens(), S = b.num_seqs(), nl = (int)b.logits_rows.size();
+  if (n <= 0 || n > limits_.max_tokens || S > limits_.max_seqs || nl > limits_.max_seqs ||
+      b.max_blocks_per_seq > limits_.max_blocks_per_seq)
+    throw Error("internal: batch of " + std::to_string(n) + " tokens / " + std::to_string(S) +
+                " sequences exceeds the planned limits");
+  Backend& be = be_;
+  be.upload(ids_, b.token_ids.data(), n);
+  be.upload(pos_, b.positions.data(), n);
+  be.upload(slots_, b.slot_mapping.data(), n);
+  be.upload(qstart_, b.query_start.data(), S + 1);
+  be.upload(seqlens_, b.seq_lens.data(), S);
+  Tensor bt = btables_;
+  bt.cols = b.max_blocks_per_seq;  // rows packed at this step's width
+  if (b.max_blocks_per_seq > 0) be.upload(bt, b.block_tables.data(), S);
+  AttentionBatch ab{S, qstart_, seqlens_, bt, b.max_blocks_per_seq, limits_.block_size};
+
+  const ModelConfig& c = cfg_;
+  be.embed(x_, token_embd_, ids_, n);
+  for (const Layer& l : layers_) {
+    be.rmsnorm(h_, x_, l.attn_norm, n, c.norm_eps);
+    be.matmul(q_, h_, l.wq, n);
+    be.matmul(k_, h_, l.wk, n);
+    be.matmul(v_, h_, l.wv, n);
+    be.rope(q_, pos_, n, c.n_heads, c.head_dim, c.rope_dim, c.rope_theta);
+    be.rope(k_, pos_, n, c.n_kv_heads, c.head_dim, c.rope_dim, c.rope_theta);
+    be.kv_write(l.k_cache, l.v_cache, k_, v_, slots_, n);
+    be.attention(att_, q_, l.k_cache, l.v_cache, ab, c.n_heads, c.n_kv_heads, c.head_dim);
+    be.matmul(tmp_, att_, l.wo, n);
+    be.add(x_, x_, tmp_, n);
+    be.rmsnorm(h_, x_, l.ffn_norm, n, c.norm_eps);
+    be.matmul(gate_, h_, l.w_gate, n);
+    be.matmul(up_, h_, l.w_up, n);
+    be.silu_mul(gate_, gate_, up_, n);
+    be.matmul(tmp_, gate_, l.w_down, n);
+    be.add(x_, x_, tmp_, n);
+  }
+  logits.resize((size_t)nl * c.vocab_size);
+  if (nl == 0) return;
+  // Only rows that sample go through the final norm and the classifier.
+  be.upload(lrows_, b.logits_rows.data(), nl);
+  be.gather_rows(sel_, x_, lrows_, nl);
+  be.rmsnorm(sel_, sel_, output_norm_, nl, c.norm_eps);
+  be.matmul(logits_, sel_, output_, nl);
+  be.download(logits.data(), logits_, nl);
+}
+
+void LlamaModel::copy_kv_blocks(const std::vector<std::pair<int32_t, int32_t>>& pairs) {
+  if (pairs.empty()) return;
+  for (Layer& l : layers_) {
+    be_.copy_blocks(l.k_cache, pairs, limits_.block_size);
+    be_.copy_blocks(l.v_cache, pairs, limits_.block_size);
+  }
+}
+
+}  // namespace brisk

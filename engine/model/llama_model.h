@@ -1,0 +1,49 @@
+// The one Llama-family forward pass (RMSNorm, RoPE, grouped-query paged
+// attention, SwiGLU, tied or separate classifier), written against the
+// Backend op interface so every backend runs the same model code.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "backend/backend.h"
+#include "model/model_weights.h"
+#include "runner/forward_batch.h"
+
+namespace brisk {
+
+struct ModelLimits {
+  int max_tokens = 2048;        // rows of one packed batch
+  int max_seqs = 32;            // sequences of one batch
+  int max_blocks_per_seq = 128;
+  int64_t num_kv_blocks = 0;
+  int block_size = 16;
+};
+
+class LlamaModel {
+ public:
+  // Plans every buffer once (weights, workspace, KV cache): no allocation
+  // happens per step.
+  LlamaModel(const LoadedModel& model, Backend& backend, const ModelLimits& limits);
+  // Runs the batch; writes logits [logits_rows, vocab] to `logits`.
+  void forward(const ForwardBatch& batch, std::vector<float>& logits);
+  void copy_kv_blocks(const std::vector<std::pair<int32_t, int32_t>>& pairs);
+  const ModelConfig& config() const { return cfg_; }
+  const ModelLimits& limits() const { return limits_; }
+  static int64_t kv_bytes_per_block(const ModelConfig& c, int block_size);
+
+ private:
+  struct Layer {
+    Tensor attn_norm, wq, wk, wv, wo, ffn_norm, w_gate, w_up, w_down;
+    Tensor k_cache, v_cache;
+  };
+  ModelConfig cfg_;
+  ModelLimits limits_;
+  Backend& be_;
+  Tensor token_embd_, output_norm_, output_;
+  std::vector<Layer> layers_;
+  // Workspace.
+  Tensor x_, h_, q_, k_, v_, att_, tmp_, gate_, up_;
+  Tensor ids_, pos_, slots_, qstart_, seqlens_, btables_, lrows_, sel_, logits_;
+};
+
+}  // namespace brisk

@@ -1,0 +1,70 @@
+// A loaded model as data: its shape, and where each weight's bytes are
+// (inside a memory map, or in a buffer when the format needed conversion).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "brisk/model_info.h"
+#include "kernels/dtype.h"
+#include "model/mapped_file.h"
+#include "tokenizer/tokenizer.h"
+
+namespace brisk {
+
+struct ModelConfig {
+  std::string architecture = "llama";
+  int dim = 0, hidden_dim = 0, n_layers = 0, n_heads = 0, n_kv_heads = 0;
+  int head_dim = 0, rope_dim = 0;
+  int vocab_size = 0, context_length = 0;
+  float norm_eps = 1e-5f, rope_theta = 10000.0f;
+  int32_t bos_id = 1, eos_id = 2;
+  int kv_dim() const { return n_kv_heads * head_dim; }
+  // Throws brisk::Error naming `origin` and the field when a value is absurd.
+  void check(const std::string& origin) const;
+};
+
+struct WeightTensor {
+  std::string name;
+  const void* data = nullptr;
+  DType dtype = DType::F32;
+  int64_t rows = 0, cols = 0;  // rows x cols row-major (cols = the contiguous dim)
+  size_t bytes() const { return rows * row_bytes(dtype, cols); }
+};
+
+struct LayerWeights {
+  WeightTensor attn_norm, wq, wk, wv, wo, ffn_norm, w_gate, w_up, w_down;
+};
+
+struct ModelWeights {
+  WeightTensor token_embd, output_norm, output;
+  std::vector<LayerWeights> layers;
+  // Keep-alive for the bytes the tensors point into.
+  std::vector<std::shared_ptr<MappedFile>> files;
+  std::vector<std::shared_ptr<std::vector<uint8_t>>> buffers;
+};
+
+struct LoadedModel {
+  ModelConfig config;
+  ModelWeights weights;
+  std::unique_ptr<Tokenizer> tokenizer;
+  ModelInfo info;
+};
+
+// path: a .gguf file, a Hugging Face directory (config.json + safetensors),
+// a llama2.c .bin, or "demo". tokenizer_path overrides the tokenizer.
+// Throws brisk::Error naming the file and the field or tensor at fault.
+LoadedModel load_model(const std::string& path, const std::string& tokenizer_path = {});
+
+// Format loaders (model/gguf.cpp, model/safetensors.cpp, model/llama2c.cpp).
+LoadedModel load_gguf_model(const std::string& path);
+LoadedModel load_hf_model(const std::string& dir);
+LoadedModel load_llama2c_model(const std::string& path);
+
+// Checks a tensor's dtype/shape against what the config expects; fills ModelInfo.
+void expect_shape(const std::string& origin, const WeightTensor& t, int64_t rows, int64_t cols);
+// Fills info (shape, tensors, parameter count) from config + weights.
+void describe(LoadedModel& m, const std::string& path, const std::string& format);
+
+}  // namespace brisk

@@ -1,0 +1,81 @@
+#include "sample/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <unordered_set>
+
+namespace brisk {
+
+namespace {
+
+int32_t argmax(const float* x, int n) {
+  int32_t best = 0;
+  for (int i = 1; i < n; ++i)
+    if (x[i] > x[best]) best = i;
+  return best;
+}
+
+void apply_repetition_penalty(float* logits, float penalty, const std::vector<int32_t>& a,
+                              const std::vector<int32_t>& b, int vocab) {
+  // CTRL-style: divide positive logits, multiply negative ones, once per
+  // distinct token seen.
+  std::unordered_set<int32_t> seen(a.begin(), a.end());
+  seen.insert(b.begin(), b.end());
+  for (int32_t t : seen) {
+    if (t < 0 || t >= vocab) continue;
+    logits[t] = logits[t] > 0 ? logits[t] / penalty : logits[t] * penalty;
+  }
+}
+
+}  // namespace
+
+int32_t sample_token(float* logits, int vocab, const SamplingParams& p, std::mt19937_64& rng,
+                     const std::vector<int32_t>& prompt, const std::vector<int32_t>& output) {
+  if (p.repetition_penalty != 1.0f) apply_repetition_penalty(logits, p.repetition_penalty, prompt, output, vocab);
+  if (p.temperature <= 0.0f) return argmax(logits, vocab);
+
+  // Candidates sorted by logit (descending, ties by id so the order is
+  // deterministic); top-k cuts first, then softmax, top-p and min-p.
+  std::vector<int32_t> idx(vocab);
+  std::iota(idx.begin(), idx.end(), 0);
+  const int k = p.top_k > 0 ? std::min(p.top_k, vocab) : vocab;
+  auto cmp = [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
+  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), cmp);
+  idx.resize(k);
+  std::vector<double> prob(k);
+  const double mx = logits[idx[0]];
+  double sum = 0;
+  for (int i = 0; i < k; ++i) sum += prob[i] = std::exp((logits[idx[i]] - mx) / p.temperature);
+  for (double& q : prob) q /= sum;
+  int keep = k;
+  if (p.top_p < 1.0f) {
+    double cum = 0;
+    for (int i = 0; i < k; ++i) {
+      cum += prob[i];
+      if (cum >= p.top_p) {
+        keep = i + 1;
+        break;
+      }
+    }
+  }
+  if (p.min_p > 0.0f) {
+    const double floor = p.min_p * prob[0];
+    int i = 1;
+    while (i < keep && prob[i] >= floor) ++i;
+    keep = i;
+  }
+  double total = 0;
+  for (int i = 0; i < keep; ++i) total += prob[i];
+  // 53 random bits -> [0, total): identical on every platform, unlike
+  // std::uniform_real_distribution.
+  const double u = (double)(rng() >> 11) * (1.0 / 9007199254740992.0) * total;
+  double cum = 0;
+  for (int i = 0; i < keep; ++i) {
+    cum += prob[i];
+    if (u < cum) return idx[i];
+  }
+  return idx[keep - 1];
+}
+
+}  // namespace brisk

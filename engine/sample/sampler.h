@@ -1,0 +1,18 @@
+// Turns one row of logits into a token under a request's SamplingParams.
+#pragma once
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "brisk/sampling_params.h"
+
+namespace brisk {
+
+// Processes logits in place (repetition penalty, temperature) then picks:
+// argmax when temperature == 0 (ties to the lowest id), otherwise a draw from
+// the top-k / top-p / min-p filtered distribution using `rng`.
+// `history` is the prompt + output so far (for the repetition penalty).
+int32_t sample_token(float* logits, int vocab, const SamplingParams& p, std::mt19937_64& rng,
+                     const std::vector<int32_t>& prompt, const std::vector<int32_t>& output);
+
+}  // namespace brisk

@@ -1,0 +1,42 @@
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "brisk/request_output.h"
+#include "brisk/sampling_params.h"
+#include "tokenizer/tokenizer.h"
+
+namespace brisk {
+
+enum class RequestStatus { Waiting, Running, Finished };
+
+// One request as the engine tracks it. The scheduler reads only the token
+// counts; sampling and detokenization state live here too so that a
+// preempted request resumes exactly where it was.
+struct Request {
+  uint64_t id = 0;
+  std::vector<int32_t> prompt_ids;
+  std::vector<int32_t> output_ids;
+  SamplingParams params;
+  RequestStatus status = RequestStatus::Waiting;
+  int64_t num_computed = 0;  // tokens whose K/V are in the cache
+  double arrival = 0;
+  int preemptions = 0;
+  int max_len = 0;           // prompt + output may not exceed this (context / cache)
+  std::string reject_reason; // non-empty: finish with an error at the next step
+
+  std::mt19937_64 rng;
+  std::unique_ptr<StreamingDetokenizer> detok;
+  std::string text;          // every generated character so far (after stop handling)
+  size_t text_emitted = 0;   // bytes of text already sent in outputs
+
+  int64_t num_tokens() const { return (int64_t)prompt_ids.size() + (int64_t)output_ids.size(); }
+  int32_t token_at(int64_t i) const {
+    return i < (int64_t)prompt_ids.size() ? prompt_ids[i] : output_ids[i - prompt_ids.size()];
+  }
+};
+
+}  // namespace brisk

@@ -1,0 +1,124 @@
+#include "sched/scheduler.h"
+
+#include <algorithm>
+
+namespace brisk {
+
+Scheduler::Scheduler(const EngineConfig& cfg, KvCache& cache) : cfg_(cfg), cache_(cache) {}
+
+void Scheduler::add(Request* r) {
+  r->status = RequestStatus::Waiting;
+  waiting_.push_back(r);
+}
+
+void Scheduler::remove(Request* r) {
+  running_.erase(std::remove(running_.begin(), running_.end(), r), running_.end());
+  waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), r), waiting_.end());
+  cache_.free(r->id);
+}
+
+void Scheduler::preempt(Request* r) {
+  cache_.free(r->id);
+  r->num_computed = 0;
+  r->status = RequestStatus::Waiting;
+  r->preemptions++;
+  running_.erase(std::remove(running_.begin(), running_.end(), r), running_.end());
+  waiting_.push_front(r);
+}
+
+namespace {
+
+void count(SchedulerOutput& out, const ScheduledSeq& s) {
+  out.seqs.push_back(s);
+  out.num_tokens += s.num_tokens;
+  // A decode computes exactly the newest generated token; everything else
+  // (prompt chunks, recompute after preemption) is prefill work.
+  const bool decode = s.num_tokens == 1 && s.start >= (int64_t)s.req->prompt_ids.size();
+  (decode ? out.decode_tokens : out.prefill_tokens) += (int)s.num_tokens;
+}
+
+}  // namespace
+
+SchedulerOutput ContinuousScheduler::schedule() {
+  SchedulerOutput out;
+  int64_t budget = cfg_.max_num_batched_tokens;
+
+  // Running sequences first, oldest first. When blocks run out, the newest
+  // running sequence is preempted (recompute) until the older one fits.
+  for (size_t i = 0; i < running_.size() && budget > 0;) {
+    Request* r = running_[i];
+    const int64_t n = std::min<int64_t>(r->num_tokens() - r->num_computed, budget);
+    bool ok = true;
+    while (!cache_.append_slots(r->id, n)) {
+      Request* victim = running_.back();
+      preempt(victim);
+      out.preempted.push_back(victim);
+      if (victim == r) {
+        ok = false;
+        break;
+      }
+    }
+    if (!ok) break;
+    count(out, {r, r->num_computed, n, r->num_computed + n == r->num_tokens()});
+    budget -= n;
+    ++i;
+  }
+
+  // Then new (or preempted) requests join, in arrival order, unless this
+  // step had to preempt: then memory is short and joining would thrash.
+  // A small watermark of free blocks is kept so that the running sequences
+  // can grow next step without preempting the newcomer at once.
+  const int64_t watermark = std::max<int64_t>(1, cache_.num_blocks() / 100);
+  while (out.preempted.empty() && !waiting_.empty() && budget > 0 &&
+         (int)running_.size() < cfg_.max_num_seqs) {
+    Request* r = waiting_.front();
+    int64_t n = r->num_tokens() - r->num_computed;
+    if (n > budget) {
+      if (!cfg_.enable_chunked_prefill) break;
+      n = budget;
+    }
+    if (!running_.empty() && cache_.num_free() - cache_.blocks_needed(n) < watermark) break;
+    if (!cache_.append_slots(r->id, n)) break;
+    waiting_.pop_front();
+    r->status = RequestStatus::Running;
+    running_.push_back(r);
+    count(out, {r, r->num_computed, n, r->num_computed + n == r->num_tokens()});
+    budget -= n;
+  }
+  return out;
+}
+
+SchedulerOutput StaticScheduler::schedule() {
+  SchedulerOutput out;
+  if (running_.empty()) {
+    // Form the next batch; each member's whole KV (prompt + max_tokens) is
+    // reserved now, as static-batching engines allocate per sequence.
+    batch_size_ = 0;
+    while (!waiting_.empty() && (int)running_.size() < cfg_.max_num_seqs) {
+      Request* r = waiting_.front();
+      const int64_t total = std::min<int64_t>((int64_t)r->prompt_ids.size() + r->params.max_tokens, r->max_len);
+      if (!cache_.reserve(r->id, std::max<int64_t>(total, r->num_tokens()))) break;
+      waiting_.pop_front();
+      r->status = RequestStatus::Running;
+      running_.push_back(r);
+      batch_size_++;
+    }
+  }
+  int64_t budget = cfg_.max_num_batched_tokens;
+  int64_t longest_prompt = 0;
+  for (Request* r : running_)
+    if (r->num_computed == 0) longest_prompt = std::max<int64_t>(longest_prompt, r->num_tokens());
+  for (Request* r : running_) {
+    const int64_t n = r->num_tokens() - r->num_computed;
+    if (n > budget) continue;  // whole prompts only; it runs next step
+    cache_.append_slots(r->id, n);  // within the reservation: cannot fail
+    count(out, {r, r->num_computed, n, true});
+    if (r->num_computed == 0) out.padding_tokens += (int)(longest_prompt - n);
+    budget -= n;
+  }
+  // Finished members keep their slot in the batch until it completes.
+  if (!out.seqs.empty()) out.padding_tokens += batch_size_ - (int)running_.size();
+  return out;
+}
+
+}  // namespace brisk

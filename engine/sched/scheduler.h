@@ -1,0 +1,77 @@
+// Decides, every step, which sequences run and how many tokens each
+// contributes. Its output is a plain record; the runner executes it.
+#pragma once
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "brisk/engine_config.h"
+#include "cache/kv_cache.h"
+#include "sched/request.h"
+
+namespace brisk {
+
+struct ScheduledSeq {
+  Request* req;
+  int64_t start;      // first position computed this step (= num_computed before)
+  int64_t num_tokens; // tokens computed this step
+  bool samples;       // reaches the end of its tokens: produces logits
+};
+
+struct SchedulerOutput {
+  std::vector<ScheduledSeq> seqs;
+  std::vector<Request*> preempted;
+  int64_t num_tokens = 0;
+  int prefill_tokens = 0, decode_tokens = 0;
+  int padding_tokens = 0;  // static policy: slots of finished members and prompt padding
+  bool empty() const { return seqs.empty(); }
+};
+
+class Scheduler {
+ public:
+  Scheduler(const EngineConfig& cfg, KvCache& cache);
+  virtual ~Scheduler() = default;
+
+  void add(Request* r);                  // joins the waiting queue
+  // Removes a request wherever it is and frees its blocks.
+  void remove(Request* r);
+  virtual SchedulerOutput schedule() = 0;
+
+  size_t num_waiting() const { return waiting_.size(); }
+  size_t num_running() const { return running_.size(); }
+  bool empty() const { return waiting_.empty() && running_.empty(); }
+  const std::deque<Request*>& waiting() const { return waiting_; }
+  const std::vector<Request*>& running() const { return running_; }
+
+ protected:
+  // Frees the victim's blocks and puts it back at the head of the waiting
+  // queue; it will recompute its prompt and generated tokens.
+  void preempt(Request* r);
+
+  EngineConfig cfg_;
+  KvCache& cache_;
+  std::deque<Request*> waiting_;
+  std::vector<Request*> running_;  // in admission order: the last is the first victim
+};
+
+// Iteration-level batching: requests join and leave at every step.
+class ContinuousScheduler final : public Scheduler {
+ public:
+  using Scheduler::Scheduler;
+  SchedulerOutput schedule() override;
+};
+
+// The baseline: a batch is formed from the queue when the previous one has
+// completely finished, with the KV for prompt + max_tokens reserved up front,
+// and runs until every member finishes.
+class StaticScheduler final : public Scheduler {
+ public:
+  using Scheduler::Scheduler;
+  SchedulerOutput schedule() override;
+
+ private:
+  int batch_size_ = 0;  // members of the current batch (finished ones count as padding)
+};
+
+}  // namespace brisk

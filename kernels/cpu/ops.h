@@ -1,0 +1,23 @@
+// Multi-threaded CPU versions of the reference ops (same signatures and
+// layouts as kernels/reference/ops.h, plus the pool that runs them).
+#pragma once
+#include <cstdint>
+
+#include "kernels/cpu/thread_pool.h"
+#include "kernels/reference/ops.h"
+
+namespace brisk::cpu {
+
+void matmul(ThreadPool& pool, float* y, const float* x, const void* w, DType wt, int M, int N, int K);
+void embed(ThreadPool& pool, float* y, const void* table, DType wt, const int32_t* ids, int T, int D);
+void rmsnorm(ThreadPool& pool, float* y, const float* x, const float* w, int M, int D, float eps);
+void rope(ThreadPool& pool, float* x, const int32_t* pos, int T, int n_heads, int head_dim, int rot_dim,
+          float theta);
+void silu_mul(ThreadPool& pool, float* y, const float* gate, const float* up, int64_t n);
+void add(ThreadPool& pool, float* y, const float* a, const float* b, int64_t n);
+void kv_write(ThreadPool& pool, float* k_cache, float* v_cache, const float* k, const float* v,
+              const int32_t* slots, int T, int kv_width);
+void paged_attention(ThreadPool& pool, float* out, const float* q, const float* k_cache,
+                     const float* v_cache, const PagedAttentionArgs& a);
+
+}  // namespace brisk::cpu

@@ -1,0 +1,135 @@
+#include "kernels/reference/ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+namespace brisk::ref {
+namespace {
+
+// Element k of row `row` of a [rows, K] matrix stored as `wt`, as F32.
+float weight_at(const void* w, DType wt, int64_t row, int64_t K, int64_t k) {
+  switch (wt) {
+    case DType::F32: return static_cast<const float*>(w)[row * K + k];
+    case DType::F16: return fp16_to_fp32(static_cast<const uint16_t*>(w)[row * K + k]);
+    case DType::BF16: return bf16_to_fp32(static_cast<const uint16_t*>(w)[row * K + k]);
+    case DType::Q8_0: {
+      const auto* blocks = static_cast<const BlockQ8_0*>(w) + row * (K / kQ8_0BlockSize);
+      const BlockQ8_0& b = blocks[k / kQ8_0BlockSize];
+      return fp16_to_fp32(b.d) * (float)b.qs[k % kQ8_0BlockSize];
+    }
+    case DType::I32: break;
+  }
+  return NAN;  // not a weight type; NaN makes misuse visible in every output
+}
+
+}  // namespace
+
+void matmul(float* y, const float* x, const void* w, DType wt, int M, int N, int K) {
+  for (int m = 0; m < M; ++m) {
+    for (int n = 0; n < N; ++n) {
+      double acc = 0.0;
+      for (int k = 0; k < K; ++k) acc += (double)x[(int64_t)m * K + k] * weight_at(w, wt, n, K, k);
+      y[(int64_t)m * N + n] = (float)acc;
+    }
+  }
+}
+
+void embed(float* y, const void* table, DType wt, const int32_t* ids, int T, int D) {
+  for (int t = 0; t < T; ++t)
+    for (int d = 0; d < D; ++d) y[(int64_t)t * D + d] = weight_at(table, wt, ids[t], D, d);
+}
+
+void rmsnorm(float* y, const float* x, const float* w, int M, int D, float eps) {
+  for (int m = 0; m < M; ++m) {
+    const float* xr = x + (int64_t)m * D;
+    double ss = 0.0;
+    for (int d = 0; d < D; ++d) ss += (double)xr[d] * xr[d];
+    const double inv = 1.0 / std::sqrt(ss / D + eps);
+    for (int d = 0; d < D; ++d) y[(int64_t)m * D + d] = (float)(xr[d] * inv * w[d]);
+  }
+}
+
+void rope(float* x, const int32_t* pos, int T, int n_heads, int head_dim, int rot_dim,
+          float theta) {
+  for (int t = 0; t < T; ++t) {
+    for (int h = 0; h < n_heads; ++h) {
+      float* v = x + ((int64_t)t * n_heads + h) * head_dim;
+      for (int i = 0; i < rot_dim / 2; ++i) {
+        const double freq = std::pow((double)theta, -2.0 * i / rot_dim);
+        const double angle = pos[t] * freq;
+        const double c = std::cos(angle), s = std::sin(angle);
+        const double a = v[2 * i], b = v[2 * i + 1];
+        v[2 * i] = (float)(a * c - b * s);
+        v[2 * i + 1] = (float)(a * s + b * c);
+      }
+    }
+  }
+}
+
+void silu_mul(float* y, const float* gate, const float* up, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const double g = gate[i];
+    y[i] = (float)(g / (1.0 + std::exp(-g)) * up[i]);
+  }
+}
+
+void add(float* y, const float* a, const float* b, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
+}
+
+void kv_write(float* k_cache, float* v_cache, const float* k, const float* v, const int32_t* slots,
+              int T, int kv_width) {
+  for (int t = 0; t < T; ++t) {
+    const int64_t slot = slots[t];
+    std::memcpy(k_cache + slot * kv_width, k + (int64_t)t * kv_width, sizeof(float) * kv_width);
+    std::memcpy(v_cache + slot * kv_width, v + (int64_t)t * kv_width, sizeof(float) * kv_width);
+  }
+}
+
+void paged_attention(float* out, const float* q, const float* k_cache, const float* v_cache,
+                     const PagedAttentionArgs& a) {
+  const int D = a.head_dim;
+  const int q_width = a.n_heads * D;
+  const int kv_width = a.n_kv_heads * D;
+  const int group = a.n_heads / a.n_kv_heads;
+  std::vector<double> scores, acc(D);
+  for (int s = 0; s < a.num_seqs; ++s) {
+    const int q_len = a.query_start[s + 1] - a.query_start[s];
+    const int32_t* table = a.block_tables + (int64_t)s * a.max_blocks_per_seq;
+    for (int j = 0; j < q_len; ++j) {
+      const int64_t row = a.query_start[s] + j;
+      const int p = a.seq_lens[s] - q_len + j;  // position of this query token
+      for (int h = 0; h < a.n_heads; ++h) {
+        const float* qh = q + row * q_width + (int64_t)h * D;
+        const int kvh = h / group;
+        scores.assign(p + 1, 0.0);
+        double max_score = -INFINITY;
+        for (int t = 0; t <= p; ++t) {
+          const int64_t slot = (int64_t)table[t / a.block_size] * a.block_size + t % a.block_size;
+          const float* kt = k_cache + slot * kv_width + (int64_t)kvh * D;
+          double dot = 0.0;
+          for (int d = 0; d < D; ++d) dot += (double)qh[d] * kt[d];
+          scores[t] = a.scale * dot;
+          if (scores[t] > max_score) max_score = scores[t];
+        }
+        double denom = 0.0;
+        for (int t = 0; t <= p; ++t) {
+          scores[t] = std::exp(scores[t] - max_score);
+          denom += scores[t];
+        }
+        std::fill(acc.begin(), acc.end(), 0.0);
+        for (int t = 0; t <= p; ++t) {
+          const int64_t slot = (int64_t)table[t / a.block_size] * a.block_size + t % a.block_size;
+          const float* vt = v_cache + slot * kv_width + (int64_t)kvh * D;
+          for (int d = 0; d < D; ++d) acc[d] += scores[t] * vt[d];
+        }
+        float* oh = out + row * q_width + (int64_t)h * D;
+        for (int d = 0; d < D; ++d) oh[d] = (float)(acc[d] / denom);
+      }
+    }
+  }
+}
+
+}  // namespace brisk::ref

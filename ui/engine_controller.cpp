@@ -1,0 +1,211 @@
+#include "engine_controller.h"
+
+#include <QThread>
+#include <algorithm>
+#include <exception>
+
+#include "brisk/engine.h"
+#include "brisk/error.h"
+
+struct EngineController::LoadJob {
+  brisk::EngineConfig config;
+  std::atomic<bool> cancelled{false};
+  // Written by the worker, read on the GUI thread after the worker posts.
+  std::unique_ptr<brisk::Engine> engine;
+  QString error;
+};
+
+struct EngineController::Delivery {
+  quint64 id = 0;
+  Clock::time_point when;
+  QString newText;
+  int newTokens = 0, totalTokens = 0, promptTokens = 0;
+  bool finished = false;
+  brisk::FinishReason reason = brisk::FinishReason::None;
+  QString error;
+};
+
+namespace {
+double msBetween(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+}  // namespace
+
+EngineController::EngineController(QObject* parent) : QObject(parent) {
+  registerBriskMetaTypes();
+  metricsTimer_.setInterval(100);  // 10 Hz
+  connect(&metricsTimer_, &QTimer::timeout, this, &EngineController::pollMetrics);
+}
+
+EngineController::~EngineController() {
+  metricsTimer_.stop();
+  if (loading_) loading_->cancelled = true;
+  for (QThread* t : std::as_const(threads_)) {
+    t->wait();
+    delete t;
+  }
+  threads_.clear();
+  // Joins the engine thread; outputs it posts meanwhile die with this object.
+  engine_.reset();
+}
+
+const brisk::ModelInfo& EngineController::modelInfo() const { return engine_->model_info(); }
+const brisk::EngineConfig& EngineController::engineConfig() const { return engine_->config(); }
+int EngineController::metricsIntervalMs() const { return metricsTimer_.interval(); }
+
+void EngineController::loadModel(const brisk::EngineConfig& config) {
+  if (loading_) loading_->cancelled = true;
+  auto job = std::make_shared<LoadJob>();
+  job->config = config;
+  loading_ = job;
+
+  QThread* thread = QThread::create([this, job] {
+    try {
+      job->engine = brisk::Engine::create(job->config);
+    } catch (const std::exception& e) {
+      job->error = QString::fromUtf8(e.what());
+    } catch (...) {
+      job->error = QStringLiteral("%1: unknown error while loading")
+                       .arg(QString::fromStdString(job->config.model));
+    }
+    if (job->cancelled) {
+      job->engine.reset();  // free a discarded model here, off the GUI thread
+      return;
+    }
+    QMetaObject::invokeMethod(this, [this, job] { onLoadFinished(job); }, Qt::QueuedConnection);
+  });
+  thread->setObjectName(QStringLiteral("brisk-load"));
+  threads_.insert(thread);
+  connect(thread, &QThread::finished, this, [this, thread] {
+    if (threads_.remove(thread)) {
+      thread->wait();
+      thread->deleteLater();
+    }
+  });
+  thread->start();
+  Q_EMIT loadStarted(QString::fromStdString(config.model));
+}
+
+void EngineController::cancelLoad() {
+  if (!loading_) return;
+  loading_->cancelled = true;
+  loading_.reset();
+  Q_EMIT loadCancelled();
+}
+
+void EngineController::onLoadFinished(const std::shared_ptr<LoadJob>& job) {
+  if (job != loading_ || job->cancelled) return;  // superseded or cancelled
+  loading_.reset();
+  if (!job->engine) {
+    Q_EMIT loadFailed(job->error);
+    return;
+  }
+  // The previous engine goes first: its unfinished requests end as aborted.
+  metricsTimer_.stop();
+  if (engine_) {
+    engine_.reset();
+    abortAllActive(QStringLiteral("the model was replaced"));
+  }
+  engine_ = std::make_unique<brisk::AsyncEngine>(std::move(job->engine));
+  kvBlocksTotal_ = static_cast<int64_t>(engine_->kv_blocks().size());
+  ++engineGeneration_;
+  Q_EMIT modelLoaded(engine_->model_info());
+  pollMetrics();
+  metricsTimer_.start();
+}
+
+quint64 EngineController::generate(const QString& prompt, const brisk::SamplingParams& params) {
+  if (!engine_) return 0;
+  const quint64 id = nextId_++;
+  Active a;
+  a.engineGeneration = engineGeneration_;
+  a.submitted = Clock::now();
+  active_.insert(id, a);
+
+  // Runs on the engine thread: trim the output to what the GUI needs and post it.
+  auto callback = [this, id](const brisk::RequestOutput& out) {
+    Delivery d;
+    d.id = id;
+    d.when = Clock::now();
+    d.newText = QString::fromStdString(out.new_text);
+    d.newTokens = static_cast<int>(out.new_token_ids.size());
+    d.totalTokens = static_cast<int>(out.token_ids.size());
+    d.promptTokens = out.prompt_tokens;
+    d.finished = out.finished;
+    d.reason = out.finish_reason;
+    d.error = QString::fromStdString(out.error);
+    QMetaObject::invokeMethod(this, [this, d] { onOutput(d); }, Qt::QueuedConnection);
+  };
+  try {
+    active_[id].engineId = engine_->add_request(prompt.toStdString(), params, callback);
+  } catch (const std::exception& e) {
+    const QString error = QString::fromUtf8(e.what());
+    QMetaObject::invokeMethod(
+        this,
+        [this, id, error] {
+          auto it = active_.find(id);
+          if (it != active_.end())
+            finishRequest(id, *it, brisk::FinishReason::Error, error, Clock::now());
+        },
+        Qt::QueuedConnection);
+  }
+  return id;
+}
+
+void EngineController::stop(quint64 requestId) {
+  auto it = active_.find(requestId);
+  if (it == active_.end() || !engine_ || it->engineGeneration != engineGeneration_) return;
+  engine_->abort(it->engineId);
+}
+
+void EngineController::onOutput(const Delivery& d) {
+  auto it = active_.find(d.id);
+  if (it == active_.end()) return;  // already finished (aborted by a model swap)
+  Active& a = *it;
+  a.promptTokens = d.promptTokens;
+  a.outputTokens = std::max(a.outputTokens, d.totalTokens);
+  if (d.newTokens > 0) {
+    if (!a.gotFirst) {
+      a.gotFirst = true;
+      a.firstToken = d.when;
+    }
+    a.lastToken = d.when;
+  }
+  if (!d.newText.isEmpty()) Q_EMIT tokenReceived(d.id, d.newText);
+  if (d.finished) finishRequest(d.id, a, d.reason, d.error, d.when);
+}
+
+void EngineController::finishRequest(quint64 id, Active& a, brisk::FinishReason reason,
+                                     const QString& error, Clock::time_point when) {
+  GenerationStats s;
+  s.promptTokens = a.promptTokens;
+  s.outputTokens = a.outputTokens;
+  s.finishReason = reason;
+  s.error = error;
+  s.e2eMs = msBetween(a.submitted, when);
+  if (a.gotFirst) s.ttftMs = msBetween(a.submitted, a.firstToken);
+  if (a.gotFirst && a.outputTokens >= 2) {
+    const double decodeMs = msBetween(a.firstToken, a.lastToken);
+    if (decodeMs > 0) s.tokensPerSecond = (a.outputTokens - 1) * 1000.0 / decodeMs;
+  }
+  active_.remove(id);
+  Q_EMIT requestFinished(id, reason, s);
+}
+
+void EngineController::abortAllActive(const QString& why) {
+  const auto ids = active_.keys();
+  const auto now = Clock::now();
+  for (quint64 id : ids) {
+    auto it = active_.find(id);
+    if (it != active_.end()) finishRequest(id, *it, brisk::FinishReason::Abort, why, now);
+  }
+}
+
+void EngineController::pollMetrics() {
+  if (!engine_) return;
+  brisk::MetricsSnapshot m = engine_->metrics();
+  // The snapshot's gauges come from the last step; before the first one the
+  // cache size is known from the block map, so show it rather than 0/0.
+  if (m.kv_blocks_total == 0) m.kv_blocks_total = kvBlocksTotal_;
+  Q_EMIT metricsUpdated(m);
+}

@@ -1,0 +1,88 @@
+// The only bridge between the engine and Qt. Loads models on a worker
+// thread, owns the AsyncEngine, turns its engine-thread callbacks into
+// GUI-thread signals and polls its metrics at 10 Hz.
+#pragma once
+#include <QHash>
+#include <QObject>
+#include <QSet>
+#include <QString>
+#include <QTimer>
+#include <atomic>
+#include <chrono>
+#include <memory>
+
+#include "brisk/async_engine.h"
+#include "brisk/engine_config.h"
+#include "brisk/metrics.h"
+#include "brisk/model_info.h"
+#include "brisk/sampling_params.h"
+#include "generation_stats.h"
+#include "metatypes.h"
+
+class QThread;
+
+class EngineController : public QObject {
+  Q_OBJECT
+
+ public:
+  explicit EngineController(QObject* parent = nullptr);
+  ~EngineController() override;  // waits for a load in flight; aborts requests
+
+  bool hasModel() const { return engine_ != nullptr; }
+  bool isLoading() const { return loading_ != nullptr; }
+  // Worker threads still running Engine::create, cancelled loads included.
+  int loadsInFlight() const { return int(threads_.size()); }
+  int activeRequests() const { return int(active_.size()); }
+  // Valid while hasModel().
+  const brisk::ModelInfo& modelInfo() const;
+  const brisk::EngineConfig& engineConfig() const;
+  int metricsIntervalMs() const;
+
+ public Q_SLOTS:
+  // Starts loading on a worker thread; a load in flight is cancelled. The
+  // loaded model stays usable until the new one replaces it.
+  void loadModel(const brisk::EngineConfig& config);
+  // Discards the load in flight when it arrives (Engine::create cannot be
+  // interrupted); emits loadCancelled.
+  void cancelLoad();
+  // Returns the request id (unique across models), 0 without a model.
+  quint64 generate(const QString& prompt, const brisk::SamplingParams& params);
+  void stop(quint64 requestId);
+
+ Q_SIGNALS:
+  void loadStarted(const QString& model);
+  void modelLoaded(const brisk::ModelInfo& info);
+  void loadFailed(const QString& error);  // the engine's brisk::Error message, verbatim
+  void loadCancelled();
+  void tokenReceived(quint64 requestId, const QString& newText);
+  void requestFinished(quint64 requestId, brisk::FinishReason reason, const GenerationStats& stats);
+  void metricsUpdated(const brisk::MetricsSnapshot& snapshot);
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct LoadJob;
+  struct Delivery;  // one RequestOutput, trimmed, with its arrival time
+  struct Active {
+    quint64 engineId = 0;
+    quint64 engineGeneration = 0;
+    Clock::time_point submitted, firstToken, lastToken;
+    bool gotFirst = false;
+    int outputTokens = 0, promptTokens = 0;
+  };
+
+  void onLoadFinished(const std::shared_ptr<LoadJob>& job);
+  void onOutput(const Delivery& d);
+  void finishRequest(quint64 id, Active& a, brisk::FinishReason reason, const QString& error,
+                     Clock::time_point when);
+  void abortAllActive(const QString& why);
+  void pollMetrics();
+
+  std::unique_ptr<brisk::AsyncEngine> engine_;
+  quint64 engineGeneration_ = 0;
+  int64_t kvBlocksTotal_ = 0;
+  std::shared_ptr<LoadJob> loading_;
+  QSet<QThread*> threads_;
+  QHash<quint64, Active> active_;
+  quint64 nextId_ = 1;
+  QTimer metricsTimer_;
+};

@@ -1,0 +1,53 @@
+#include "format.h"
+
+#include <QLocale>
+#include <algorithm>
+#include <map>
+
+namespace fmt {
+
+QString count(int64_t n) {
+  const double v = static_cast<double>(n);
+  if (n < 1000) return QString::number(n);
+  if (n < 1000000) return QString::number(v / 1e3, 'f', 1) + " K";
+  if (n < 1000000000) return QString::number(v / 1e6, 'f', 1) + " M";
+  return QString::number(v / 1e9, 'f', 2) + " B";
+}
+
+QString bytes(uint64_t n) {
+  return QLocale::c().formattedDataSize(static_cast<qint64>(n), 1, QLocale::DataSizeIecFormat);
+}
+
+QString milliseconds(double ms) {
+  if (ms < 0) return QStringLiteral("—");
+  if (ms < 10) return QString::number(ms, 'f', 2) + " ms";
+  if (ms < 1000) return QString::number(ms, 'f', 1) + " ms";
+  return QString::number(ms / 1000.0, 'f', 2) + " s";
+}
+
+QString finishReason(brisk::FinishReason r) {
+  return QString::fromUtf8(brisk::finish_reason_name(r));
+}
+
+QString weightPrecision(const brisk::ModelInfo& info) {
+  std::map<std::string, uint64_t> by_dtype;
+  uint64_t total = 0;
+  for (const auto& t : info.tensors) {
+    by_dtype[t.dtype] += t.bytes;
+    total += t.bytes;
+  }
+  if (total == 0) return QStringLiteral("—");
+  std::vector<std::pair<std::string, uint64_t>> sorted(by_dtype.begin(), by_dtype.end());
+  std::sort(sorted.begin(), sorted.end(),
+            [](const auto& a, const auto& b) { return a.second > b.second; });
+  QString text = QString::fromStdString(sorted[0].first);
+  if (sorted.size() > 1 && sorted[1].second * 10 >= total)
+    text += " + " + QString::fromStdString(sorted[1].first);
+  return text;
+}
+
+QString backendName(const std::string& backend) {
+  return QString::fromStdString(backend).toUpper();
+}
+
+}  // namespace fmt

@@ -1,0 +1,10 @@
+#include "metatypes.h"
+
+void registerBriskMetaTypes() {
+  qRegisterMetaType<brisk::EngineConfig>("brisk::EngineConfig");
+  qRegisterMetaType<brisk::FinishReason>("brisk::FinishReason");
+  qRegisterMetaType<brisk::MetricsSnapshot>("brisk::MetricsSnapshot");
+  qRegisterMetaType<brisk::ModelInfo>("brisk::ModelInfo");
+  qRegisterMetaType<brisk::SamplingParams>("brisk::SamplingParams");
+  qRegisterMetaType<GenerationStats>("GenerationStats");
+}

@@ -1,0 +1,20 @@
+// The brisk types that travel through signals (queued ones included).
+#pragma once
+#include <QMetaType>
+
+#include "brisk/engine_config.h"
+#include "brisk/metrics.h"
+#include "brisk/model_info.h"
+#include "brisk/request_output.h"
+#include "brisk/sampling_params.h"
+#include "generation_stats.h"
+
+Q_DECLARE_METATYPE(brisk::EngineConfig)
+Q_DECLARE_METATYPE(brisk::FinishReason)
+Q_DECLARE_METATYPE(brisk::MetricsSnapshot)
+Q_DECLARE_METATYPE(brisk::ModelInfo)
+Q_DECLARE_METATYPE(brisk::SamplingParams)
+Q_DECLARE_METATYPE(GenerationStats)
+
+// Registers the types above with qRegisterMetaType (idempotent).
+void registerBriskMetaTypes();

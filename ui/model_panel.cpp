@@ -1,0 +1,114 @@
+#include "model_panel.h"
+
+#include <QFormLayout>
+#include <QGroupBox>
+#include <QLabel>
+#include <QVBoxLayout>
+
+#include "format.h"
+
+ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
+  auto* layout = new QVBoxLayout(this);
+
+  placeholder_ = new QLabel(
+      tr("<b>No model loaded</b><br><br>File ▸ Open model… loads a GGUF file, a llama2.c "
+         "checkpoint or a Hugging Face folder.<br><br>File ▸ Load demo model loads the built-in "
+         "demo model."),
+      this);
+  placeholder_->setObjectName(QStringLiteral("placeholder"));
+  placeholder_->setWordWrap(true);
+  placeholder_->setAlignment(Qt::AlignTop | Qt::AlignLeft);
+  layout->addWidget(placeholder_);
+
+  synthetic_ = new QLabel(tr("<b>Synthetic demo model:</b> random weights, its text is gibberish. "
+                             "It exercises the engine end to end; open a real model for real text."),
+                          this);
+  synthetic_->setObjectName(QStringLiteral("syntheticNote"));
+  synthetic_->setWordWrap(true);
+  synthetic_->setStyleSheet(QStringLiteral(
+      "QLabel { background: #fff4ce; color: #5c4400; border: 1px solid #e0c060;"
+      " border-radius: 4px; padding: 6px; }"));
+  layout->addWidget(synthetic_);
+
+  box_ = new QGroupBox(tr("Model"), this);
+  form_ = new QFormLayout(box_);
+  form_->setRowWrapPolicy(QFormLayout::DontWrapRows);
+  form_->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
+  form_->setLabelAlignment(Qt::AlignRight | Qt::AlignTop);
+  name_ = addRow(tr("Name"), QStringLiteral("modelName"), tr("The model's name (from its metadata or file name)"));
+  QFont bold = name_->font();
+  bold.setBold(true);
+  name_->setFont(bold);
+  path_ = addRow(tr("Path"), QStringLiteral("modelPath"), tr("Where the weights were read from"));
+  format_ = addRow(tr("Format"), QStringLiteral("modelFormat"), tr("File format: gguf, safetensors, llama2c or demo"));
+  architecture_ = addRow(tr("Architecture"), QStringLiteral("modelArchitecture"), tr("The architecture family"));
+  dims_ = addRow(tr("Shape"), QStringLiteral("modelDims"), tr("Model width, feed-forward width and number of layers"));
+  attention_ = addRow(tr("Attention"), QStringLiteral("modelAttention"),
+                      tr("Query heads, key/value heads (fewer than query heads: grouped-query attention) and head size"));
+  vocab_ = addRow(tr("Vocabulary"), QStringLiteral("modelVocab"), tr("Number of tokens in the vocabulary"));
+  params_ = addRow(tr("Parameters"), QStringLiteral("modelParams"), tr("Number of weights"));
+  bytes_ = addRow(tr("Weights"), QStringLiteral("modelBytes"), tr("Bytes of weights in memory"));
+  precision_ = addRow(tr("Precision"), QStringLiteral("modelPrecision"), tr("Storage type of the weights"));
+  context_ = addRow(tr("Context"), QStringLiteral("modelContext"), tr("Longest sequence the model supports, in tokens"));
+  tokenizer_ = addRow(tr("Tokenizer"), QStringLiteral("modelTokenizer"), tr("Where the vocabulary came from"));
+  layout->addWidget(box_);
+  layout->addStretch(1);
+
+  setMinimumWidth(260);
+  clear();
+}
+
+QLabel* ModelPanel::addRow(const QString& label, const QString& objectName, const QString& toolTip) {
+  auto* value = new QLabel(box_);
+  value->setObjectName(objectName);
+  value->setWordWrap(true);
+  value->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  value->setToolTip(toolTip);
+  auto* caption = new QLabel(label + QLatin1Char(':'), box_);
+  caption->setToolTip(toolTip);
+  form_->addRow(caption, value);
+  return value;
+}
+
+QString ModelPanel::modelName() const { return name_->text(); }
+
+bool ModelPanel::syntheticNoteShown() const { return !synthetic_->isHidden(); }
+
+void ModelPanel::clear() {
+  placeholder_->show();
+  synthetic_->hide();
+  box_->hide();
+  for (QLabel* l : {name_, path_, format_, architecture_, dims_, attention_, vocab_, params_,
+                    bytes_, precision_, context_, tokenizer_})
+    l->clear();
+}
+
+void ModelPanel::showModel(const brisk::ModelInfo& info) {
+  auto q = [](const std::string& s) {
+    return s.empty() ? QStringLiteral("—") : QString::fromStdString(s);
+  };
+  placeholder_->hide();
+  box_->show();
+  synthetic_->setVisible(info.synthetic);
+
+  name_->setText(q(info.name));
+  // Break long paths anywhere after a separator so the panel stays narrow.
+  QString path = q(info.path);
+  path_->setText(path.replace(QLatin1Char('/'), QStringLiteral("/\u200b")));
+  path_->setToolTip(q(info.path));  // the label holds break hints; the tooltip the real path
+  path_->setTextInteractionFlags(Qt::NoTextInteraction);
+  format_->setText(q(info.format));
+  architecture_->setText(q(info.architecture));
+  dims_->setText(tr("dim %1 · ffn %2 · %3 layers").arg(info.dim).arg(info.hidden_dim).arg(info.n_layers));
+  attention_->setText(tr("%1 heads · %2 KV heads · head dim %3")
+                          .arg(info.n_heads)
+                          .arg(info.n_kv_heads)
+                          .arg(info.head_dim));
+  vocab_->setText(QString::number(info.vocab_size));
+  params_->setText(fmt::count(info.n_params));
+  bytes_->setText(fmt::bytes(info.weight_bytes));
+  precision_->setText(fmt::weightPrecision(info));
+  context_->setText(tr("%1 tokens").arg(info.context_length));
+  QString tok = q(info.tokenizer);
+  tokenizer_->setText(tok.replace(QLatin1Char('/'), QStringLiteral("/\u200b")));
+}
