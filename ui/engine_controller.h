@@ -37,6 +37,7 @@ class EngineController : public QObject {
   const brisk::ModelInfo& modelInfo() const;
   const brisk::EngineConfig& engineConfig() const;
   int metricsIntervalMs() const;
+  int64_t kvBlocksTotal() const { return kvBlocksTotal_; }  // of the loaded model's cache
 
  public Q_SLOTS:
   // Starts loading on a worker thread; a load in flight is cancelled. The

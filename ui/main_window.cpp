@@ -206,6 +206,7 @@ void MainWindow::onModelLoaded(const brisk::ModelInfo& info) {
   setLoading(false);
   const QString name = QString::fromStdString(info.name);
   modelPanel_->showModel(info);
+  modelPanel_->showEngine(controller_->engineConfig(), controller_->kvBlocksTotal());
   playground_->setModelReady(true);
   setWindowTitle(tr("%1 — Brisk").arg(name));
   modelLabel_->setText(name);

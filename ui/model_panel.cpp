@@ -35,38 +35,54 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
   form_->setRowWrapPolicy(QFormLayout::DontWrapRows);
   form_->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
   form_->setLabelAlignment(Qt::AlignRight | Qt::AlignTop);
-  name_ = addRow(tr("Name"), QStringLiteral("modelName"), tr("The model's name (from its metadata or file name)"));
+  name_ = addRow(box_, form_, tr("Name"), QStringLiteral("modelName"), tr("The model's name (from its metadata or file name)"));
   QFont bold = name_->font();
   bold.setBold(true);
   name_->setFont(bold);
-  path_ = addRow(tr("Path"), QStringLiteral("modelPath"), tr("Where the weights were read from"));
-  format_ = addRow(tr("Format"), QStringLiteral("modelFormat"), tr("File format: gguf, safetensors, llama2c or demo"));
-  architecture_ = addRow(tr("Architecture"), QStringLiteral("modelArchitecture"), tr("The architecture family"));
-  dims_ = addRow(tr("Shape"), QStringLiteral("modelDims"), tr("Model width, feed-forward width and number of layers"));
-  attention_ = addRow(tr("Attention"), QStringLiteral("modelAttention"),
+  path_ = addRow(box_, form_, tr("Path"), QStringLiteral("modelPath"), tr("Where the weights were read from"));
+  format_ = addRow(box_, form_, tr("Format"), QStringLiteral("modelFormat"), tr("File format: gguf, safetensors, llama2c or demo"));
+  architecture_ = addRow(box_, form_, tr("Architecture"), QStringLiteral("modelArchitecture"), tr("The architecture family"));
+  dims_ = addRow(box_, form_, tr("Shape"), QStringLiteral("modelDims"), tr("Model width, feed-forward width and number of layers"));
+  attention_ = addRow(box_, form_, tr("Attention"), QStringLiteral("modelAttention"),
                       tr("Query heads, key/value heads (fewer than query heads: grouped-query attention) and head size"));
-  vocab_ = addRow(tr("Vocabulary"), QStringLiteral("modelVocab"), tr("Number of tokens in the vocabulary"));
-  params_ = addRow(tr("Parameters"), QStringLiteral("modelParams"), tr("Number of weights"));
-  bytes_ = addRow(tr("Weights"), QStringLiteral("modelBytes"), tr("Bytes of weights in memory"));
-  precision_ = addRow(tr("Precision"), QStringLiteral("modelPrecision"), tr("Storage type of the weights"));
-  context_ = addRow(tr("Context"), QStringLiteral("modelContext"), tr("Longest sequence the model supports, in tokens"));
-  tokenizer_ = addRow(tr("Tokenizer"), QStringLiteral("modelTokenizer"), tr("Where the vocabulary came from"));
+  vocab_ = addRow(box_, form_, tr("Vocabulary"), QStringLiteral("modelVocab"), tr("Number of tokens in the vocabulary"));
+  params_ = addRow(box_, form_, tr("Parameters"), QStringLiteral("modelParams"), tr("Number of weights"));
+  bytes_ = addRow(box_, form_, tr("Weights"), QStringLiteral("modelBytes"), tr("Bytes of weights in memory"));
+  precision_ = addRow(box_, form_, tr("Precision"), QStringLiteral("modelPrecision"), tr("Storage type of the weights"));
+  context_ = addRow(box_, form_, tr("Context"), QStringLiteral("modelContext"), tr("Longest sequence the model supports, in tokens"));
+  tokenizer_ = addRow(box_, form_, tr("Tokenizer"), QStringLiteral("modelTokenizer"), tr("Where the vocabulary came from"));
   layout->addWidget(box_);
+
+  engineBox_ = new QGroupBox(tr("Engine"), this);
+  engineForm_ = new QFormLayout(engineBox_);
+  engineForm_->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
+  engineForm_->setLabelAlignment(Qt::AlignRight | Qt::AlignTop);
+  backend_ = addRow(engineBox_, engineForm_, tr("Backend"), QStringLiteral("engineBackend"),
+                    tr("The backend running the model and its CPU threads"));
+  kvCache_ = addRow(engineBox_, engineForm_, tr("KV cache"), QStringLiteral("engineKvCache"),
+                    tr("Paged KV cache: blocks × tokens per block"));
+  scheduler_ = addRow(engineBox_, engineForm_, tr("Scheduler"), QStringLiteral("engineScheduler"),
+                      tr("Continuous: requests join and leave the batch at every step; "
+                         "static: a batch runs until all its members finish"));
+  batch_ = addRow(engineBox_, engineForm_, tr("Batch"), QStringLiteral("engineBatch"),
+                  tr("Most sequences and tokens in one step"));
+  layout->addWidget(engineBox_);
   layout->addStretch(1);
 
   setMinimumWidth(260);
   clear();
 }
 
-QLabel* ModelPanel::addRow(const QString& label, const QString& objectName, const QString& toolTip) {
-  auto* value = new QLabel(box_);
+QLabel* ModelPanel::addRow(QGroupBox* box, QFormLayout* form, const QString& label,
+                           const QString& objectName, const QString& toolTip) {
+  auto* value = new QLabel(box);
   value->setObjectName(objectName);
   value->setWordWrap(true);
   value->setTextInteractionFlags(Qt::TextSelectableByMouse);
   value->setToolTip(toolTip);
-  auto* caption = new QLabel(label + QLatin1Char(':'), box_);
+  auto* caption = new QLabel(label + QLatin1Char(':'), box);
   caption->setToolTip(toolTip);
-  form_->addRow(caption, value);
+  form->addRow(caption, value);
   return value;
 }
 
@@ -78,8 +94,9 @@ void ModelPanel::clear() {
   placeholder_->show();
   synthetic_->hide();
   box_->hide();
+  engineBox_->hide();
   for (QLabel* l : {name_, path_, format_, architecture_, dims_, attention_, vocab_, params_,
-                    bytes_, precision_, context_, tokenizer_})
+                    bytes_, precision_, context_, tokenizer_, backend_, kvCache_, scheduler_, batch_})
     l->clear();
 }
 
@@ -111,4 +128,18 @@ void ModelPanel::showModel(const brisk::ModelInfo& info) {
   context_->setText(tr("%1 tokens").arg(info.context_length));
   QString tok = q(info.tokenizer);
   tokenizer_->setText(tok.replace(QLatin1Char('/'), QStringLiteral("/\u200b")));
+}
+
+void ModelPanel::showEngine(const brisk::EngineConfig& config, int64_t kvBlocks) {
+  engineBox_->show();
+  backend_->setText(tr("%1 · %2")
+                        .arg(fmt::backendName(config.backend))
+                        .arg(config.threads > 0 ? tr("%1 threads").arg(config.threads)
+                                                : tr("threads: auto")));
+  kvCache_->setText(tr("%1 blocks × %2 tokens").arg(kvBlocks).arg(config.block_size));
+  QString sched = QString::fromUtf8(brisk::policy_name(config.policy));
+  if (config.policy == brisk::SchedulerPolicy::Continuous)
+    sched += config.enable_chunked_prefill ? tr(" · chunked prefill") : tr(" · whole prefill");
+  scheduler_->setText(sched);
+  batch_->setText(tr("%1 seqs · %2 tokens").arg(config.max_num_seqs).arg(config.max_num_batched_tokens));
 }

@@ -2,6 +2,7 @@
 #pragma once
 #include <QWidget>
 
+#include "brisk/engine_config.h"
 #include "brisk/model_info.h"
 
 class QFormLayout;
@@ -21,10 +22,13 @@ class ModelPanel : public QWidget {
 
  public Q_SLOTS:
   void showModel(const brisk::ModelInfo& info);
+  // How the engine runs it: backend, KV cache, scheduler.
+  void showEngine(const brisk::EngineConfig& config, int64_t kvBlocks);
   void clear();
 
  private:
-  QLabel* addRow(const QString& label, const QString& objectName, const QString& toolTip);
+  QLabel* addRow(QGroupBox* box, QFormLayout* form, const QString& label, const QString& objectName,
+                 const QString& toolTip);
 
   QLabel* placeholder_;
   QGroupBox* box_;
@@ -32,4 +36,7 @@ class ModelPanel : public QWidget {
   QLabel* synthetic_;
   QLabel *name_, *path_, *format_, *architecture_, *dims_, *attention_, *vocab_, *params_,
       *bytes_, *precision_, *context_, *tokenizer_;
+  QGroupBox* engineBox_;
+  QFormLayout* engineForm_;
+  QLabel *backend_, *kvCache_, *scheduler_, *batch_;
 };

@@ -132,8 +132,9 @@ PlaygroundView::PlaygroundView(QWidget* parent) : QWidget(parent) {
   split->setChildrenCollapsible(false);
   split->addWidget(promptBox);
   split->addWidget(outputBox);
-  split->setStretchFactor(0, 2);
+  split->setStretchFactor(0, 1);
   split->setStretchFactor(1, 3);
+  split->setSizes({260, 500});
   layout->addWidget(split);
 
   const QFont mono = QFontDatabase::systemFont(QFontDatabase::FixedFont);

@@ -126,7 +126,28 @@ inline void micro_kernel(const float* x, int64_t ldx, const void* const* wr, int
   for (int m = 0; m < MR; ++m)
     for (int n = 0; n < NR; ++n) acc[m][n] = _mm256_setzero_ps();
   int64_t k = 0;
-  if constexpr (WT == DType::Q8_0) {
+  if constexpr (WT == DType::Q8_0 && MR <= 2) {
+    // Few rows: registers allow a per-block partial sum over the raw int8
+    // values, scaled once per block, which saves a multiply per 8 weights.
+    for (; k + kQ8_0BlockSize <= kn; k += kQ8_0BlockSize) {
+      const BlockQ8_0* b[NR];
+      for (int n = 0; n < NR; ++n) b[n] = static_cast<const BlockQ8_0*>(wr[n]) + k / kQ8_0BlockSize;
+      __m256 part[MR][NR];
+      for (int s = 0; s < 4; ++s) {
+        __m256 w[NR];
+        for (int n = 0; n < NR; ++n) w[n] = q8x8_to_ps(b[n]->qs + 8 * s);
+        for (int m = 0; m < MR; ++m) {
+          const __m256 xv = _mm256_loadu_ps(x + m * ldx + k + 8 * s);
+          for (int n = 0; n < NR; ++n)
+            part[m][n] = s == 0 ? _mm256_mul_ps(xv, w[n]) : _mm256_fmadd_ps(xv, w[n], part[m][n]);
+        }
+      }
+      for (int n = 0; n < NR; ++n) {
+        const __m256 d = _mm256_set1_ps(_cvtsh_ss(b[n]->d));
+        for (int m = 0; m < MR; ++m) acc[m][n] = _mm256_fmadd_ps(part[m][n], d, acc[m][n]);
+      }
+    }
+  } else if constexpr (WT == DType::Q8_0) {
     // kn is a multiple of 32 for Q8_0 (checked by the caller's block sizes).
     for (; k + kQ8_0BlockSize <= kn; k += kQ8_0BlockSize) {
       const BlockQ8_0* b[NR];
@@ -163,11 +184,15 @@ inline void micro_kernel(const float* x, int64_t ldx, const void* const* wr, int
   }
 }
 
-// Fewer activation rows leave registers for more weight rows per pass, which
-// keeps enough independent FMA chains in flight for the M == 1 (decode) case.
-template <int MR>
+// Weight rows per tile, so that the MR x NR accumulators, the weight vectors
+// and conversion temporaries fit the 16 ymm registers. Fewer activation rows
+// leave room for more weight rows, which keeps enough independent FMA chains
+// in flight for the M == 1 (decode) case.
+template <DType WT, int MR>
 constexpr int weight_rows_per_tile() {
-  return MR <= 2 ? 4 : 2;
+  if (MR <= 2) return 4;
+  if (MR == 3 || WT == DType::F32) return 3;
+  return 2;
 }
 
 // y[m0 .. m0+MR, n0 .. n1] (+)= x-block * W-block^T for one k block.
@@ -175,7 +200,7 @@ constexpr int weight_rows_per_tile() {
 template <DType WT, int MR, class RowFn>
 void tile_rows(float* y, int64_t ldy, const float* x, int64_t ldx, RowFn row, int64_t n0,
                int64_t n1, int64_t kn, bool accumulate) {
-  constexpr int NR = weight_rows_per_tile<MR>();
+  constexpr int NR = weight_rows_per_tile<WT, MR>();
   int64_t n = n0;
   for (; n + NR <= n1; n += NR) {
     const void* wr[NR];
@@ -500,7 +525,7 @@ void paged_attention(ThreadPool& pool, float* out, const float* q, const float* 
                 sg[j] = std::exp(sg[j] - new_max);
                 block_sum += sg[j];
               }
-              run_sum[g] = run_sum[g] + block_sum;
+              run_sum[g] = run_sum[g] * correction + block_sum;
               if (correction != 1.0f) {
                 float* ag = acc + (int64_t)g * D;
                 for (int d = 0; d < D; ++d) ag[d] *= correction;
