@@ -41,7 +41,7 @@ MainWindow::MainWindow(bool persistState, QWidget* parent)
   splitter_->setStretchFactor(0, 0);
   splitter_->setStretchFactor(1, 1);
   splitter_->setChildrenCollapsible(false);
-  splitter_->setSizes({330, 950});
+  splitter_->setSizes({350, 930});
   splitter_->setContentsMargins(6, 6, 6, 0);
   setCentralWidget(splitter_);
 

@@ -74,7 +74,7 @@ LoadedModel load_llama2c_model(const std::string& path) {
     const fs::path cand = dir / name;
     if (!fs::exists(cand)) continue;
     m.tokenizer = cand.extension() == ".model" ? Tokenizer::from_model_file(cand.string())
-                                               : Tokenizer::from_llama2c_file(cand.string());
+                                               : Tokenizer::from_llama2c_file(cand.string(), (int32_t)V);
     break;
   }
   describe(m, path, "llama2c");

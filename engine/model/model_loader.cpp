@@ -113,7 +113,7 @@ LoadedModel load_model(const std::string& path, const std::string& tokenizer_pat
   }
   if (!tokenizer_path.empty()) {
     const bool sp_model = tokenizer_path.size() > 6 && tokenizer_path.substr(tokenizer_path.size() - 6) == ".model";
-    m.tokenizer = sp_model ? Tokenizer::from_model_file(tokenizer_path) : Tokenizer::from_llama2c_file(tokenizer_path);
+    m.tokenizer = sp_model ? Tokenizer::from_model_file(tokenizer_path) : Tokenizer::from_llama2c_file(tokenizer_path, m.config.vocab_size);
     m.info.tokenizer = m.tokenizer->origin();
   }
   if (!m.tokenizer)

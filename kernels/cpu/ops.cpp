@@ -47,8 +47,7 @@ inline __m256 exp256(__m256 x) {
   y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
   y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
   y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
-  const __m256i e = _mm256_slli_epi32(
-      _mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
   return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
 }
 
@@ -59,10 +58,8 @@ inline __m256 exp256(__m256 x) {
 template <DType WT>
 inline const void* row_ptr(const void* w, int64_t row, int64_t K, int64_t k0) {
   if constexpr (WT == DType::F32) return static_cast<const float*>(w) + row * K + k0;
-  if constexpr (WT == DType::F16 || WT == DType::BF16)
-    return static_cast<const uint16_t*>(w) + row * K + k0;
-  if constexpr (WT == DType::Q8_0)
-    return static_cast<const BlockQ8_0*>(w) + (row * K + k0) / kQ8_0BlockSize;
+  if constexpr (WT == DType::F16 || WT == DType::BF16) return static_cast<const uint16_t*>(w) + row * K + k0;
+  if constexpr (WT == DType::Q8_0) return static_cast<const BlockQ8_0*>(w) + (row * K + k0) / kQ8_0BlockSize;
 }
 
 inline __m256 bf16x8_to_ps(const uint16_t* p) {
@@ -71,8 +68,7 @@ inline __m256 bf16x8_to_ps(const uint16_t* p) {
 }
 
 inline __m256 q8x8_to_ps(const int8_t* q) {
-  return _mm256_cvtepi32_ps(
-      _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q))));
+  return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q))));
 }
 
 // Eight weights starting at k (float formats only; Q8_0 is handled per block).
@@ -198,8 +194,8 @@ constexpr int weight_rows_per_tile() {
 // y[m0 .. m0+MR, n0 .. n1] (+)= x-block * W-block^T for one k block.
 // `row(n)` gives the row pointer of weight row n at the start of the block.
 template <DType WT, int MR, class RowFn>
-void tile_rows(float* y, int64_t ldy, const float* x, int64_t ldx, RowFn row, int64_t n0,
-               int64_t n1, int64_t kn, bool accumulate) {
+void tile_rows(float* y, int64_t ldy, const float* x, int64_t ldx, RowFn row, int64_t n0, int64_t n1,
+               int64_t kn, bool accumulate) {
   constexpr int NR = weight_rows_per_tile<WT, MR>();
   int64_t n = n0;
   for (; n + NR <= n1; n += NR) {
@@ -225,13 +221,17 @@ void tile_rows(float* y, int64_t ldy, const float* x, int64_t ldx, RowFn row, in
 }
 
 template <DType WT, class RowFn>
-void tile_any(int mr, float* y, int64_t ldy, const float* x, int64_t ldx, RowFn row, int64_t n0,
-              int64_t n1, int64_t kn, bool accumulate) {
+void tile_any(int mr, float* y, int64_t ldy, const float* x, int64_t ldx, RowFn row, int64_t n0, int64_t n1,
+              int64_t kn, bool accumulate) {
   switch (mr) {
-    case 4: return tile_rows<WT, 4>(y, ldy, x, ldx, row, n0, n1, kn, accumulate);
-    case 3: return tile_rows<WT, 3>(y, ldy, x, ldx, row, n0, n1, kn, accumulate);
-    case 2: return tile_rows<WT, 2>(y, ldy, x, ldx, row, n0, n1, kn, accumulate);
-    default: return tile_rows<WT, 1>(y, ldy, x, ldx, row, n0, n1, kn, accumulate);
+    case 4:
+      return tile_rows<WT, 4>(y, ldy, x, ldx, row, n0, n1, kn, accumulate);
+    case 3:
+      return tile_rows<WT, 3>(y, ldy, x, ldx, row, n0, n1, kn, accumulate);
+    case 2:
+      return tile_rows<WT, 2>(y, ldy, x, ldx, row, n0, n1, kn, accumulate);
+    default:
+      return tile_rows<WT, 1>(y, ldy, x, ldx, row, n0, n1, kn, accumulate);
   }
 }
 
@@ -242,13 +242,12 @@ constexpr int kPackMinM = 8;
 
 // Output columns [n0, n1) of y = x * W^T.
 template <DType WT>
-void matmul_range(float* y, const float* x, const void* w, int M, int N, int K, int64_t n0,
-                  int64_t n1) {
+void matmul_range(float* y, const float* x, const void* w, int M, int N, int K, int64_t n0, int64_t n1) {
   if (M <= kTileM) {
     // Decode / small batch: one streaming pass over the weights; the few
     // activation rows stay in cache.
-    tile_any<WT>(M, y, N, x, K, [&](int64_t n) { return row_ptr<WT>(w, n, K, 0); }, n0, n1, K,
-                 false);
+    tile_any<WT>(
+        M, y, N, x, K, [&](int64_t n) { return row_ptr<WT>(w, n, K, 0); }, n0, n1, K, false);
     return;
   }
   // Larger M: block over weight rows and k so a block of weights stays in L2
@@ -268,13 +267,13 @@ void matmul_range(float* y, const float* x, const void* w, int M, int N, int K, 
         const float* base = packed.data();
         auto row = [&](int64_t n) -> const void* { return base + (n - nb) * kn; };
         for (int m0 = 0; m0 < M; m0 += kTileM)
-          tile_any<DType::F32>(std::min(kTileM, M - m0), y + (int64_t)m0 * N, N,
-                               x + (int64_t)m0 * K + kb, K, row, nb, ne, kn, accumulate);
+          tile_any<DType::F32>(std::min(kTileM, M - m0), y + (int64_t)m0 * N, N, x + (int64_t)m0 * K + kb, K,
+                               row, nb, ne, kn, accumulate);
       } else {
         auto row = [&](int64_t n) { return row_ptr<WT>(w, n, K, kb); };
         for (int m0 = 0; m0 < M; m0 += kTileM)
-          tile_any<WT>(std::min(kTileM, M - m0), y + (int64_t)m0 * N, N,
-                       x + (int64_t)m0 * K + kb, K, row, nb, ne, kn, accumulate);
+          tile_any<WT>(std::min(kTileM, M - m0), y + (int64_t)m0 * N, N, x + (int64_t)m0 * K + kb, K, row, nb,
+                       ne, kn, accumulate);
       }
     }
   }
@@ -299,8 +298,7 @@ void embed_t(ThreadPool& pool, float* y, const void* table, const int32_t* ids, 
   pool.parallel_for(
       T,
       [&](int64_t t0, int64_t t1) {
-        for (int64_t t = t0; t < t1; ++t)
-          convert_row<WT>(y + t * D, row_ptr<WT>(table, ids[t], D, 0), D);
+        for (int64_t t = t0; t < t1; ++t) convert_row<WT>(y + t * D, row_ptr<WT>(table, ids[t], D, 0), D);
       },
       grain_for(D));
 }
@@ -312,8 +310,7 @@ inline float dot(const float* a, const float* b, int n) {
     acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
     acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
   }
-  for (; i + 8 <= n; i += 8)
-    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+  for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
   float s = hsum(_mm256_add_ps(acc0, acc1));
   for (; i < n; ++i) s += a[i] * b[i];
   return s;
@@ -329,26 +326,34 @@ inline void axpy(float* y, float p, const float* v, int n) {
 
 }  // namespace
 
-void matmul(ThreadPool& pool, float* y, const float* x, const void* w, DType wt, int M, int N,
-            int K) {
+void matmul(ThreadPool& pool, float* y, const float* x, const void* w, DType wt, int M, int N, int K) {
   switch (wt) {
-    case DType::F32: return matmul_t<DType::F32>(pool, y, x, w, M, N, K);
-    case DType::F16: return matmul_t<DType::F16>(pool, y, x, w, M, N, K);
-    case DType::BF16: return matmul_t<DType::BF16>(pool, y, x, w, M, N, K);
-    case DType::Q8_0: return matmul_t<DType::Q8_0>(pool, y, x, w, M, N, K);
-    case DType::I32: break;
+    case DType::F32:
+      return matmul_t<DType::F32>(pool, y, x, w, M, N, K);
+    case DType::F16:
+      return matmul_t<DType::F16>(pool, y, x, w, M, N, K);
+    case DType::BF16:
+      return matmul_t<DType::BF16>(pool, y, x, w, M, N, K);
+    case DType::Q8_0:
+      return matmul_t<DType::Q8_0>(pool, y, x, w, M, N, K);
+    case DType::I32:
+      break;
   }
   std::fill(y, y + (int64_t)M * N, NAN);  // not a weight type; make misuse visible
 }
 
-void embed(ThreadPool& pool, float* y, const void* table, DType wt, const int32_t* ids, int T,
-           int D) {
+void embed(ThreadPool& pool, float* y, const void* table, DType wt, const int32_t* ids, int T, int D) {
   switch (wt) {
-    case DType::F32: return embed_t<DType::F32>(pool, y, table, ids, T, D);
-    case DType::F16: return embed_t<DType::F16>(pool, y, table, ids, T, D);
-    case DType::BF16: return embed_t<DType::BF16>(pool, y, table, ids, T, D);
-    case DType::Q8_0: return embed_t<DType::Q8_0>(pool, y, table, ids, T, D);
-    case DType::I32: break;
+    case DType::F32:
+      return embed_t<DType::F32>(pool, y, table, ids, T, D);
+    case DType::F16:
+      return embed_t<DType::F16>(pool, y, table, ids, T, D);
+    case DType::BF16:
+      return embed_t<DType::BF16>(pool, y, table, ids, T, D);
+    case DType::Q8_0:
+      return embed_t<DType::Q8_0>(pool, y, table, ids, T, D);
+    case DType::I32:
+      break;
   }
   std::fill(y, y + (int64_t)T * D, NAN);
 }
@@ -364,16 +369,16 @@ void rmsnorm(ThreadPool& pool, float* y, const float* x, const float* w, int M, 
           const __m256 iv = _mm256_set1_ps(inv);
           int d = 0;
           for (; d + 8 <= D; d += 8)
-            _mm256_storeu_ps(yr + d, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(xr + d), iv),
-                                                   _mm256_loadu_ps(w + d)));
+            _mm256_storeu_ps(
+                yr + d, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(xr + d), iv), _mm256_loadu_ps(w + d)));
           for (; d < D; ++d) yr[d] = xr[d] * inv * w[d];
         }
       },
       grain_for(2 * (int64_t)D));
 }
 
-void rope(ThreadPool& pool, float* x, const int32_t* pos, int T, int n_heads, int head_dim,
-          int rot_dim, float theta) {
+void rope(ThreadPool& pool, float* x, const int32_t* pos, int T, int n_heads, int head_dim, int rot_dim,
+          float theta) {
   const int pairs = rot_dim / 2;
   std::vector<double> freq(pairs);
   for (int i = 0; i < pairs; ++i) freq[i] = std::pow((double)theta, -2.0 * i / rot_dim);
@@ -446,8 +451,8 @@ void kv_write(ThreadPool& pool, float* k_cache, float* v_cache, const float* k, 
       grain_for(2 * (int64_t)kv_width));
 }
 
-void paged_attention(ThreadPool& pool, float* out, const float* q, const float* k_cache,
-                     const float* v_cache, const PagedAttentionArgs& a) {
+void paged_attention(ThreadPool& pool, float* out, const float* q, const float* k_cache, const float* v_cache,
+                     const PagedAttentionArgs& a) {
   const int D = a.head_dim;
   const int group = a.n_heads / a.n_kv_heads;
   const int64_t q_width = (int64_t)a.n_heads * D;
@@ -475,10 +480,10 @@ void paged_attention(ThreadPool& pool, float* out, const float* q, const float* 
         constexpr int kKeyBlock = 64;
         thread_local std::vector<float> buf;
         buf.resize((size_t)group * (kKeyBlock + D + 2));
-        float* scores = buf.data();                    // [group][kKeyBlock]
-        float* acc = scores + group * kKeyBlock;       // [group][D]
-        float* run_max = acc + (int64_t)group * D;     // [group]
-        float* run_sum = run_max + group;              // [group]
+        float* scores = buf.data();                 // [group][kKeyBlock]
+        float* acc = scores + group * kKeyBlock;    // [group][D]
+        float* run_max = acc + (int64_t)group * D;  // [group]
+        float* run_sum = run_max + group;           // [group]
         for (int64_t item = i0; item < i1; ++item) {
           const int64_t row = item / a.n_kv_heads;
           const int kvh = (int)(item % a.n_kv_heads);
@@ -495,8 +500,7 @@ void paged_attention(ThreadPool& pool, float* out, const float* q, const float* 
             const int nt = std::min(kKeyBlock, n_keys - t0);
             for (int j = 0; j < nt; ++j) {
               const int t = t0 + j;
-              const int64_t slot =
-                  (int64_t)table[t / a.block_size] * a.block_size + t % a.block_size;
+              const int64_t slot = (int64_t)table[t / a.block_size] * a.block_size + t % a.block_size;
               const float* kt = k_cache + slot * kv_width + (int64_t)kvh * D;
               for (int g = 0; g < group; ++g)
                 scores[g * kKeyBlock + j] = a.scale * dot(qg + (int64_t)g * D, kt, D);
@@ -533,11 +537,9 @@ void paged_attention(ThreadPool& pool, float* out, const float* q, const float* 
             }
             for (int j = 0; j < nt; ++j) {
               const int t = t0 + j;
-              const int64_t slot =
-                  (int64_t)table[t / a.block_size] * a.block_size + t % a.block_size;
+              const int64_t slot = (int64_t)table[t / a.block_size] * a.block_size + t % a.block_size;
               const float* vt = v_cache + slot * kv_width + (int64_t)kvh * D;
-              for (int g = 0; g < group; ++g)
-                axpy(acc + (int64_t)g * D, scores[g * kKeyBlock + j], vt, D);
+              for (int g = 0; g < group; ++g) axpy(acc + (int64_t)g * D, scores[g * kKeyBlock + j], vt, D);
             }
           }
           for (int g = 0; g < group; ++g) {

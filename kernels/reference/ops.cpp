@@ -11,15 +11,19 @@ namespace {
 // Element k of row `row` of a [rows, K] matrix stored as `wt`, as F32.
 float weight_at(const void* w, DType wt, int64_t row, int64_t K, int64_t k) {
   switch (wt) {
-    case DType::F32: return static_cast<const float*>(w)[row * K + k];
-    case DType::F16: return fp16_to_fp32(static_cast<const uint16_t*>(w)[row * K + k]);
-    case DType::BF16: return bf16_to_fp32(static_cast<const uint16_t*>(w)[row * K + k]);
+    case DType::F32:
+      return static_cast<const float*>(w)[row * K + k];
+    case DType::F16:
+      return fp16_to_fp32(static_cast<const uint16_t*>(w)[row * K + k]);
+    case DType::BF16:
+      return bf16_to_fp32(static_cast<const uint16_t*>(w)[row * K + k]);
     case DType::Q8_0: {
       const auto* blocks = static_cast<const BlockQ8_0*>(w) + row * (K / kQ8_0BlockSize);
       const BlockQ8_0& b = blocks[k / kQ8_0BlockSize];
       return fp16_to_fp32(b.d) * (float)b.qs[k % kQ8_0BlockSize];
     }
-    case DType::I32: break;
+    case DType::I32:
+      break;
   }
   return NAN;  // not a weight type; NaN makes misuse visible in every output
 }
@@ -51,8 +55,7 @@ void rmsnorm(float* y, const float* x, const float* w, int M, int D, float eps) 
   }
 }
 
-void rope(float* x, const int32_t* pos, int T, int n_heads, int head_dim, int rot_dim,
-          float theta) {
+void rope(float* x, const int32_t* pos, int T, int n_heads, int head_dim, int rot_dim, float theta) {
   for (int t = 0; t < T; ++t) {
     for (int h = 0; h < n_heads; ++h) {
       float* v = x + ((int64_t)t * n_heads + h) * head_dim;
@@ -79,8 +82,8 @@ void add(float* y, const float* a, const float* b, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
 }
 
-void kv_write(float* k_cache, float* v_cache, const float* k, const float* v, const int32_t* slots,
-              int T, int kv_width) {
+void kv_write(float* k_cache, float* v_cache, const float* k, const float* v, const int32_t* slots, int T,
+              int kv_width) {
   for (int t = 0; t < T; ++t) {
     const int64_t slot = slots[t];
     std::memcpy(k_cache + slot * kv_width, k + (int64_t)t * kv_width, sizeof(float) * kv_width);

@@ -6,7 +6,6 @@
 // where rms is the root mean square of the whole reference output, so that
 // elements that happen to cancel to near zero are judged on the output's scale.
 #include <QtTest/QtTest>
-
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -38,12 +37,13 @@ std::vector<float> random_vec(std::mt19937& rng, size_t n, float lo = -1.0f, flo
 std::vector<uint8_t> quantize(const std::vector<float>& w, DType t, int N, int K) {
   std::vector<uint8_t> out(row_bytes(t, K) * N);
   switch (t) {
-    case DType::F32: std::memcpy(out.data(), w.data(), out.size()); break;
+    case DType::F32:
+      std::memcpy(out.data(), w.data(), out.size());
+      break;
     case DType::F16:
     case DType::BF16: {
       auto* p = reinterpret_cast<uint16_t*>(out.data());
-      for (size_t i = 0; i < w.size(); ++i)
-        p[i] = t == DType::F16 ? fp32_to_fp16(w[i]) : fp32_to_bf16(w[i]);
+      for (size_t i = 0; i < w.size(); ++i) p[i] = t == DType::F16 ? fp32_to_fp16(w[i]) : fp32_to_bf16(w[i]);
       break;
     }
     case DType::Q8_0: {
@@ -59,7 +59,8 @@ std::vector<uint8_t> quantize(const std::vector<float>& w, DType t, int N, int K
       }
       break;
     }
-    case DType::I32: break;
+    case DType::I32:
+      break;
   }
   return out;
 }
@@ -88,10 +89,10 @@ Mismatch compare(const float* got, const float* want, size_t n, double rtol) {
   return {};
 }
 
-#define EXPECT_CLOSE(got, want, n, rtol, context)                                       \
-  do {                                                                                  \
-    const Mismatch m_ = compare((got), (want), (n), (rtol));                            \
-    QVERIFY2(m_.ok, qPrintable(QString("%1: %2").arg(context).arg(m_.what)));           \
+#define EXPECT_CLOSE(got, want, n, rtol, context)                             \
+  do {                                                                        \
+    const Mismatch m_ = compare((got), (want), (n), (rtol));                  \
+    QVERIFY2(m_.ok, qPrintable(QString("%1: %2").arg(context).arg(m_.what))); \
   } while (0)
 
 struct AttentionCase {
@@ -363,8 +364,7 @@ class TestCpuOps : public QObject {
       ref::kv_write(want_k.data(), want_v.data(), k.data(), v.data(), slot_ids.data(), T, kv_width);
       for (auto& pool : pools_) {
         std::vector<float> got_k = k0, got_v = v0;
-        cpu::kv_write(*pool, got_k.data(), got_v.data(), k.data(), v.data(), slot_ids.data(), T,
-                      kv_width);
+        cpu::kv_write(*pool, got_k.data(), got_v.data(), k.data(), v.data(), slot_ids.data(), T, kv_width);
         QVERIFY(got_k == want_k);
         QVERIFY(got_v == want_v);
       }
@@ -375,7 +375,7 @@ class TestCpuOps : public QObject {
     std::mt19937 rng(10);
     // Decode rows (q_len 1) mixed with whole and chunked prefills; lengths cross
     // block boundaries and the 64-key blocks the CPU kernel works in.
-    const std::vector<std::pair<int, int>> mixed = {{1, 1}, {17, 1}, {40, 40}, {150, 5},
+    const std::vector<std::pair<int, int>> mixed = {{1, 1},  {17, 1}, {40, 40}, {150, 5},
                                                     {33, 1}, {9, 9},  {130, 1}, {64, 64}};
     for (auto [n_heads, n_kv_heads] : {std::pair{8, 2}, std::pair{4, 4}, std::pair{8, 1}})
       for (int head_dim : {4, 8, 64})
@@ -417,8 +417,7 @@ class TestCpuOps : public QObject {
             QVERIFY(b < e);
             // Only the chunk that ends the range may be shorter than grain.
             QVERIFY2(e - b >= grain || e == n,
-                     qPrintable(QString("chunk [%1, %2) shorter than grain %3").arg(b).arg(e)
-                                    .arg(grain)));
+                     qPrintable(QString("chunk [%1, %2) shorter than grain %3").arg(b).arg(e).arg(grain)));
           }
         }
     }
@@ -447,7 +446,8 @@ class TestCpuOps : public QObject {
         8,
         [&](int64_t b, int64_t e) {
           for (int64_t i = b; i < e; ++i)
-            pool.parallel_for(10, [&](int64_t b2, int64_t e2) { total += e2 - b2; }, 1);
+            pool.parallel_for(
+                10, [&](int64_t b2, int64_t e2) { total += e2 - b2; }, 1);
         },
         1);
     QCOMPARE(total.load(), (int64_t)80);

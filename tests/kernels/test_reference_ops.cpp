@@ -1,7 +1,6 @@
 // The reference ops against small cases whose answers are worked out by hand,
 // and the scalar dtype conversions against their definitions.
 #include <QtTest/QtTest>
-
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -22,12 +21,13 @@ QString vec_str(const float* v, int n) {
   return "[" + parts.join(", ") + "]";
 }
 
-#define EXPECT_VEC(got, want, n, tol)                                                       \
-  do {                                                                                      \
-    for (int i_ = 0; i_ < (n); ++i_)                                                        \
-      QVERIFY2(close((got)[i_], (want)[i_], (tol)),                                         \
-               qPrintable(QString("index %1: got %2, want %3").arg(i_).arg(vec_str(got, n)) \
-                              .arg(vec_str(want, n))));                                     \
+#define EXPECT_VEC(got, want, n, tol)                                                                    \
+  do {                                                                                                   \
+    for (int i_ = 0; i_ < (n); ++i_)                                                                     \
+      QVERIFY2(                                                                                          \
+          close((got)[i_], (want)[i_], (tol)),                                                           \
+          qPrintable(                                                                                    \
+              QString("index %1: got %2, want %3").arg(i_).arg(vec_str(got, n)).arg(vec_str(want, n)))); \
   } while (0)
 
 float bits_to_float(uint32_t b) {
@@ -159,6 +159,7 @@ class TestReferenceOps : public QObject {
                  1, 0, 0, 1, 5, 6};  // token at position 2
     const int32_t pos[] = {1, 2};
     ref::rope(x, pos, 2, 1, 6, 4, 10000.0f);
+    // clang-format off
     const float want[] = {
         0.540302306f,  0.841470985f,  // (cos 1, sin 1)
         -0.009999833f, 0.999950000f,  // (-sin 0.01, cos 0.01)
@@ -166,6 +167,7 @@ class TestReferenceOps : public QObject {
         -0.416146837f, 0.909297427f,  // (cos 2, sin 2)
         -0.019998667f, 0.999800007f,  // (-sin 0.02, cos 0.02)
         5, 6};
+    // clang-format on
     EXPECT_VEC(x, want, 12, 1e-6f);
   }
 
@@ -346,9 +348,9 @@ class TestReferenceOps : public QObject {
     QCOMPARE(fp32_to_fp16(-1e6f), (uint16_t)0xfc00);
     // Subnormals: the unit is 2^-24.
     QCOMPARE(fp32_to_fp16(std::ldexp(1.0f, -24)), (uint16_t)0x0001);
-    QCOMPARE(fp32_to_fp16(std::ldexp(1.0f, -25)), (uint16_t)0x0000);      // tie -> even 0
-    QCOMPARE(fp32_to_fp16(std::ldexp(1.5f, -25)), (uint16_t)0x0001);      // above tie
-    QCOMPARE(fp32_to_fp16(std::ldexp(3.0f, -25)), (uint16_t)0x0002);      // tie -> even 2
+    QCOMPARE(fp32_to_fp16(std::ldexp(1.0f, -25)), (uint16_t)0x0000);     // tie -> even 0
+    QCOMPARE(fp32_to_fp16(std::ldexp(1.5f, -25)), (uint16_t)0x0001);     // above tie
+    QCOMPARE(fp32_to_fp16(std::ldexp(3.0f, -25)), (uint16_t)0x0002);     // tie -> even 2
     QCOMPARE(fp32_to_fp16(std::ldexp(1023.5f, -24)), (uint16_t)0x0400);  // tie -> normal
     QCOMPARE(fp32_to_fp16(1e-10f), (uint16_t)0x0000);
     QCOMPARE(fp32_to_fp16(-1e-10f), (uint16_t)0x8000);
@@ -365,8 +367,7 @@ class TestReferenceOps : public QObject {
     std::uniform_int_distribution<int> exponent(-28, 15);  // subnormal half .. near 65504
     for (int i = 0; i < 200000; ++i) {
       const uint32_t sign = (i & 1) ? 0x80000000u : 0u;
-      const float f =
-          bits_to_float(sign | (uint32_t)(exponent(rng) + 127) << 23 | mantissa(rng));
+      const float f = bits_to_float(sign | (uint32_t)(exponent(rng) + 127) << 23 | mantissa(rng));
       if (!std::isfinite(f) || std::fabs(f) > 65504.0f) continue;
       const uint16_t h = fp32_to_fp16(f);
       const double err = std::fabs(fp16_value(h) - f);
@@ -374,8 +375,7 @@ class TestReferenceOps : public QObject {
       for (int delta : {-1, 1}) {
         const int other = (int)mag + delta;
         if (other < 0 || other > 0x7bff) continue;
-        const double other_err =
-            std::fabs(fp16_value((uint16_t)((h & 0x8000) | other)) - f);
+        const double other_err = std::fabs(fp16_value((uint16_t)((h & 0x8000) | other)) - f);
         QVERIFY2(err < other_err || (err == other_err && (h & 1) == 0),
                  qPrintable(QString("%1 -> %2").arg((double)f, 0, 'g', 10).arg(h, 0, 16)));
       }
