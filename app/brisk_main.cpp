@@ -11,6 +11,13 @@
 #include "screenshot_runner.h"
 
 int main(int argc, char** argv) {
+  // --help and --version print and exit: let them work without a display.
+  for (int i = 1; i < argc; ++i) {
+    const QByteArray a(argv[i]);
+    if ((a == "-h" || a == "--help" || a == "-v" || a == "--version" || a == "--help-all") &&
+        qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM"))
+      qputenv("QT_QPA_PLATFORM", "offscreen");
+  }
   QApplication app(argc, argv);
   QApplication::setOrganizationName(QStringLiteral("Brisk"));
   QApplication::setApplicationName(QStringLiteral("Brisk"));

@@ -1,5 +1,6 @@
 #include "format.h"
 
+#include <QFileInfo>
 #include <QLocale>
 #include <algorithm>
 #include <map>
@@ -44,6 +45,14 @@ QString weightPrecision(const brisk::ModelInfo& info) {
   if (sorted.size() > 1 && sorted[1].second * 10 >= total)
     text += " + " + QString::fromStdString(sorted[1].first);
   return text;
+}
+
+QString modelName(const brisk::ModelInfo& info) {
+  if (!info.name.empty()) return QString::fromStdString(info.name);
+  QFileInfo fi(QString::fromStdString(info.path));
+  QString name = fi.isDir() ? fi.fileName() : fi.completeBaseName();
+  if (name.isEmpty()) name = QString::fromStdString(info.path);
+  return name.isEmpty() ? QStringLiteral("unnamed model") : name;
 }
 
 QString backendName(const std::string& backend) {

@@ -15,6 +15,8 @@ QString finishReason(brisk::FinishReason r);
 // The weights' storage precision: the dtype holding most of the tensor bytes
 // ("F32", "F16", "Q8_0"), "F16 + F32" style when a second one holds >= 10 %.
 QString weightPrecision(const brisk::ModelInfo& info);
+// ModelInfo::name, or the file (folder) name when the model carries none.
+QString modelName(const brisk::ModelInfo& info);
 QString backendName(const std::string& backend);  // "cpu" -> "CPU"
 
 }  // namespace fmt

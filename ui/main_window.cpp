@@ -16,7 +16,6 @@
 #include <QSettings>
 #include <QSplitter>
 #include <QStatusBar>
-#include <cstdio>
 
 #include "engine_controller.h"
 #include "format.h"
@@ -189,7 +188,6 @@ void MainWindow::showAbout() {
 
 void MainWindow::showLoadError(const QString& error) {
   setLoading(false);
-  std::fprintf(stderr, "brisk: %s\n", error.toLocal8Bit().constData());
   statusBar()->showMessage(tr("Could not load the model"), 8000);
   // Non-blocking (open, not exec): the window stays usable behind it.
   auto* box = new QMessageBox(QMessageBox::Critical, tr("Could not load the model"), error,
@@ -197,14 +195,13 @@ void MainWindow::showLoadError(const QString& error) {
   box->setObjectName(QStringLiteral("loadErrorBox"));
   box->setAttribute(Qt::WA_DeleteOnClose);
   if (controller_->hasModel())
-    box->setInformativeText(tr("%1 stays loaded.")
-                                .arg(QString::fromStdString(controller_->modelInfo().name)));
+    box->setInformativeText(tr("%1 stays loaded.").arg(fmt::modelName(controller_->modelInfo())));
   box->open();
 }
 
 void MainWindow::onModelLoaded(const brisk::ModelInfo& info) {
   setLoading(false);
-  const QString name = QString::fromStdString(info.name);
+  const QString name = fmt::modelName(info);
   modelPanel_->showModel(info);
   modelPanel_->showEngine(controller_->engineConfig(), controller_->kvBlocksTotal());
   playground_->setModelReady(true);

@@ -108,7 +108,7 @@ void ModelPanel::showModel(const brisk::ModelInfo& info) {
   box_->show();
   synthetic_->setVisible(info.synthetic);
 
-  name_->setText(q(info.name));
+  name_->setText(fmt::modelName(info));
   // Break long paths anywhere after a separator so the panel stays narrow.
   QString path = q(info.path);
   path_->setText(path.replace(QLatin1Char('/'), QStringLiteral("/\u200b")));

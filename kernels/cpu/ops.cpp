@@ -253,7 +253,7 @@ void matmul_range(float* y, const float* x, const void* w, int M, int N, int K, 
   // Larger M: block over weight rows and k so a block of weights stays in L2
   // while every row tile of x passes over it. kc is a multiple of 32 (Q8_0).
   constexpr int64_t kc_max = 512, nb_max = 64;
-  const bool pack = WT != DType::F32 && M >= kPackMinM;
+  const bool pack = M >= kPackMinM;
   thread_local std::vector<float> packed;
   if (pack) packed.resize((size_t)(nb_max * kc_max));
   for (int64_t nb = n0; nb < n1; nb += nb_max) {
@@ -316,14 +316,61 @@ inline float dot(const float* a, const float* b, int n) {
   return s;
 }
 
-inline void axpy(float* y, float p, const float* v, int n) {
-  const __m256 pv = _mm256_set1_ps(p);
-  int i = 0;
-  for (; i + 8 <= n; i += 8)
-    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(pv, _mm256_loadu_ps(v + i), _mm256_loadu_ps(y + i)));
-  for (; i < n; ++i) y[i] += p * v[i];
+// The 8 sums of a[0..7] packed into one vector: [sum(a0), ..., sum(a7)].
+inline __m256 hsum8(const __m256 (&a)[8]) {
+  const __m256 t0 = _mm256_hadd_ps(a[0], a[1]), t1 = _mm256_hadd_ps(a[2], a[3]);
+  const __m256 t2 = _mm256_hadd_ps(a[4], a[5]), t3 = _mm256_hadd_ps(a[6], a[7]);
+  const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
+  return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
 }
 
+// Dot products of q with 8 rows: eight independent FMA chains hide the FMA
+// latency that a single dot product of a short head would be bound by.
+inline __m256 dot_x8(const float* q, const float* const* k, int n) {
+  __m256 acc[8];
+  for (int j = 0; j < 8; ++j) acc[j] = _mm256_setzero_ps();
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 qv = _mm256_loadu_ps(q + i);
+    for (int j = 0; j < 8; ++j) acc[j] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k[j] + i), acc[j]);
+  }
+  __m256 sums = hsum8(acc);
+  if (i < n) {
+    alignas(32) float tail[8];
+    for (int j = 0; j < 8; ++j) {
+      float t = 0.0f;
+      for (int ii = i; ii < n; ++ii) t += q[ii] * k[j][ii];
+      tail[j] = t;
+    }
+    sums = _mm256_add_ps(sums, _mm256_load_ps(tail));
+  }
+  return sums;
+}
+
+// acc[0..n) += sum_j p[j] * v[j][0..n) over nv rows, keeping a 64-wide slice
+// of acc in registers while it sweeps the rows.
+inline void accumulate_rows(float* acc, const float* p, const float* const* v, int nv, int n) {
+  int d = 0;
+  for (; d + 64 <= n; d += 64) {
+    __m256 a[8];
+    for (int c = 0; c < 8; ++c) a[c] = _mm256_loadu_ps(acc + d + 8 * c);
+    for (int j = 0; j < nv; ++j) {
+      const __m256 pj = _mm256_set1_ps(p[j]);
+      for (int c = 0; c < 8; ++c) a[c] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(v[j] + d + 8 * c), a[c]);
+    }
+    for (int c = 0; c < 8; ++c) _mm256_storeu_ps(acc + d + 8 * c, a[c]);
+  }
+  for (; d + 8 <= n; d += 8) {
+    __m256 a = _mm256_loadu_ps(acc + d);
+    for (int j = 0; j < nv; ++j) a = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(v[j] + d), a);
+    _mm256_storeu_ps(acc + d, a);
+  }
+  for (; d < n; ++d) {
+    float a = acc[d];
+    for (int j = 0; j < nv; ++j) a += p[j] * v[j][d];
+    acc[d] = a;
+  }
+}
 }  // namespace
 
 void matmul(ThreadPool& pool, float* y, const float* x, const void* w, DType wt, int M, int N, int K) {
@@ -479,11 +526,15 @@ void paged_attention(ThreadPool& pool, float* out, const float* q, const float* 
         // rescale of the running sums per block instead of per key.
         constexpr int kKeyBlock = 64;
         thread_local std::vector<float> buf;
+        thread_local std::vector<const float*> rows;
         buf.resize((size_t)group * (kKeyBlock + D + 2));
+        rows.resize(2 * kKeyBlock);
         float* scores = buf.data();                 // [group][kKeyBlock]
         float* acc = scores + group * kKeyBlock;    // [group][D]
         float* run_max = acc + (int64_t)group * D;  // [group]
         float* run_sum = run_max + group;           // [group]
+        const float** krow = rows.data();
+        const float** vrow = krow + kKeyBlock;
         for (int64_t item = i0; item < i1; ++item) {
           const int64_t row = item / a.n_kv_heads;
           const int kvh = (int)(item % a.n_kv_heads);
@@ -501,14 +552,24 @@ void paged_attention(ThreadPool& pool, float* out, const float* q, const float* 
             for (int j = 0; j < nt; ++j) {
               const int t = t0 + j;
               const int64_t slot = (int64_t)table[t / a.block_size] * a.block_size + t % a.block_size;
-              const float* kt = k_cache + slot * kv_width + (int64_t)kvh * D;
-              for (int g = 0; g < group; ++g)
-                scores[g * kKeyBlock + j] = a.scale * dot(qg + (int64_t)g * D, kt, D);
+              const int64_t off = slot * kv_width + (int64_t)kvh * D;
+              krow[j] = k_cache + off;
+              vrow[j] = v_cache + off;
             }
+            const __m256 scale = _mm256_set1_ps(a.scale);
+            int j = 0;
+            for (; j + 8 <= nt; j += 8)
+              for (int g = 0; g < group; ++g)
+                _mm256_storeu_ps(scores + g * kKeyBlock + j,
+                                 _mm256_mul_ps(scale, dot_x8(qg + (int64_t)g * D, krow + j, D)));
+            for (; j < nt; ++j)
+              for (int g = 0; g < group; ++g)
+                scores[g * kKeyBlock + j] = a.scale * dot(qg + (int64_t)g * D, krow[j], D);
+
             for (int g = 0; g < group; ++g) {
               float* sg = scores + g * kKeyBlock;
               __m256 mv = _mm256_set1_ps(-INFINITY);
-              int j = 0;
+              j = 0;
               for (; j + 8 <= nt; j += 8) mv = _mm256_max_ps(mv, _mm256_loadu_ps(sg + j));
               float block_max = hmax(mv);
               for (; j < nt; ++j) block_max = std::max(block_max, sg[j]);
@@ -530,16 +591,10 @@ void paged_attention(ThreadPool& pool, float* out, const float* q, const float* 
                 block_sum += sg[j];
               }
               run_sum[g] = run_sum[g] * correction + block_sum;
-              if (correction != 1.0f) {
-                float* ag = acc + (int64_t)g * D;
+              float* ag = acc + (int64_t)g * D;
+              if (correction != 1.0f)
                 for (int d = 0; d < D; ++d) ag[d] *= correction;
-              }
-            }
-            for (int j = 0; j < nt; ++j) {
-              const int t = t0 + j;
-              const int64_t slot = (int64_t)table[t / a.block_size] * a.block_size + t % a.block_size;
-              const float* vt = v_cache + slot * kv_width + (int64_t)kvh * D;
-              for (int g = 0; g < group; ++g) axpy(acc + (int64_t)g * D, scores[g * kKeyBlock + j], vt, D);
+              accumulate_rows(ag, sg, vrow, nt, D);
             }
           }
           for (int g = 0; g < group; ++g) {

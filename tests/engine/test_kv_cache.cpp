@@ -175,17 +175,17 @@ class TestKvCache : public QObject {
     all.insert(b2.begin(), b2.end());
     QCOMPARE(all.size(), size_t(5));  // no block shared
 
-    std::set<int32_t> slots;
+    std::set<int32_t> seen;
     for (int64_t pos = 0; pos < 11; ++pos) {
       const int32_t s = c.slot(1, pos);
       QCOMPARE(s, b1[pos / bs] * bs + (int32_t)(pos % bs));
-      slots.insert(s);
+      seen.insert(s);
     }
     for (int64_t pos = 0; pos < 6; ++pos) {
       const int32_t s = c.slot(2, pos);
       QCOMPARE(s, b2[pos / bs] * bs + (int32_t)(pos % bs));
-      QVERIFY2(!slots.count(s), "two sequences map a position to the same slot");
-      slots.insert(s);
+      QVERIFY2(!seen.count(s), "two sequences map a position to the same slot");
+      seen.insert(s);
     }
     // Hand-checked: with a LIFO allocator starting at block 0, seq 1 holds
     // blocks 0, 2, 4 and seq 2 holds 1, 3.

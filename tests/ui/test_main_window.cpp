@@ -1,6 +1,7 @@
 // The window end to end on the built-in demo model: load through the
 // EngineController, stream a greedy completion into the playground, survive
 // a failed load, cancel a load, stop a request, and the scripted screenshot run.
+#include <QFileInfo>
 #include <QImage>
 #include <QLabel>
 #include <QMessageBox>
@@ -47,9 +48,11 @@ class TestMainWindow : public QObject {
   void loadsDemoModel();
   void streamsGreedyCompletion();
   void greedyIsDeterministic();
+  void ctrlReturnGenerates();
   void failedLoadKeepsPreviousModel();
   void cancelledLoadIsDiscarded();
   void stopAbortsRequest();
+  void loadsRealModel();
   void screenshotRun();
 };
 
@@ -176,6 +179,22 @@ void TestMainWindow::greedyIsDeterministic() {
   QCOMPARE(b.streamed, a.streamed);
 }
 
+void TestMainWindow::ctrlReturnGenerates() {
+  PlaygroundView* view = window_->playground();
+  QSignalSpy requested(view, &PlaygroundView::generateRequested);
+  QSignalSpy finished(window_->controller(), &EngineController::requestFinished);
+  auto* prompt = view->findChild<QPlainTextEdit*>(QStringLiteral("prompt"));
+  QVERIFY(prompt);
+  window_->activateWindow();
+  prompt->setFocus();
+  QTRY_VERIFY(prompt->hasFocus());
+  const QString before = prompt->toPlainText();
+  QTest::keyClick(prompt, Qt::Key_Return, Qt::ControlModifier);
+  QCOMPARE(requested.count(), 1);
+  QCOMPARE(prompt->toPlainText(), before);  // the shortcut, not a newline
+  QTRY_VERIFY_WITH_TIMEOUT(finished.count() > 0, kGenerateTimeoutMs);
+}
+
 void TestMainWindow::failedLoadKeepsPreviousModel() {
   EngineController* c = window_->controller();
   const QString missing = QStringLiteral("/nonexistent/brisk-ui-test/no-such-model.gguf");
@@ -250,6 +269,30 @@ void TestMainWindow::stopAbortsRequest() {
   if (reason == brisk::FinishReason::Abort) QVERIFY(stats.outputTokens < demoInfo_.context_length);
   QTRY_VERIFY(view->generateButton()->isEnabled());
   QCOMPARE(window_->currentRequest(), quint64(0));
+}
+
+void TestMainWindow::loadsRealModel() {
+  const QString dir = QStringLiteral(BRISK_SHARED_MODELS "/stories260K");
+  const QString bin = dir + QStringLiteral("/stories260K.bin");
+  const QString tok = dir + QStringLiteral("/tok512.model");
+  if (!QFileInfo::exists(bin) || !QFileInfo::exists(tok))
+    QSKIP(qPrintable("needs " + bin + " and " + tok));
+  EngineController* c = window_->controller();
+  QSignalSpy loaded(c, &EngineController::modelLoaded);
+  QSignalSpy failed(c, &EngineController::loadFailed);
+  brisk::EngineConfig config;
+  config.model = bin.toStdString();
+  config.tokenizer = tok.toStdString();
+  window_->loadModel(config);
+  QTRY_VERIFY_WITH_TIMEOUT(loaded.count() + failed.count() > 0, kLoadTimeoutMs);
+  if (!failed.isEmpty()) QFAIL(qPrintable(failed.first().at(0).toString()));
+  const auto info = loaded.first().at(0).value<brisk::ModelInfo>();
+  QVERIFY(!info.synthetic);
+  QVERIFY(!window_->modelPanel()->syntheticNoteShown());
+  QVERIFY(!window_->modelPanel()->modelName().isEmpty());  // a name even when the file has none
+  const Run run = generate(QStringLiteral("Once upon a time"), 16);
+  QCOMPARE(run.stats.outputTokens, 16);
+  QCOMPARE(window_->playground()->outputText(), run.streamed);
 }
 
 void TestMainWindow::screenshotRun() {

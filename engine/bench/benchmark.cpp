@@ -1,0 +1,311 @@
+#include "brisk/benchmark.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+#include <thread>
+
+namespace brisk {
+
+namespace {
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> v;
+  std::stringstream ss(s);
+  std::string x;
+  while (std::getline(ss, x, sep)) v.push_back(x);
+  return v;
+}
+
+double to_number(const std::string& spec, const std::string& s) {
+  try {
+    size_t used = 0;
+    const double v = std::stod(s, &used);
+    if (used != s.size() || !std::isfinite(v)) throw std::invalid_argument(s);
+    return v;
+  } catch (const std::exception&) {
+    throw Error("length distribution '" + spec + "': '" + s + "' is not a number");
+  }
+}
+
+struct FilePrompt {
+  std::string prompt;
+  int max_tokens = 0;
+};
+
+std::vector<FilePrompt> read_prompt_file(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) throw Error(path + ": cannot open prompt file");
+  std::vector<FilePrompt> v;
+  std::string line;
+  int n = 0;
+  while (std::getline(f, line)) {
+    ++n;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    try {
+      const auto j = nlohmann::json::parse(line);
+      v.push_back({j.at("prompt").get<std::string>(), j.value("max_tokens", 0)});
+    } catch (const std::exception& e) {
+      throw Error(path + ":" + std::to_string(n) + ": expected {\"prompt\": ...}: " + e.what());
+    }
+  }
+  if (v.empty()) throw Error(path + ": no prompts");
+  return v;
+}
+
+}  // namespace
+
+LengthDist LengthDist::parse(const std::string& spec) {
+  const auto parts = split(spec, ':');
+  LengthDist d;
+  if (parts.empty()) throw Error("length distribution '' is empty");
+  d.kind = parts[0];
+  if (d.kind == "fixed" && parts.size() == 2) {
+    d.a = to_number(spec, parts[1]);
+  } else if ((d.kind == "uniform" || d.kind == "normal") && parts.size() == 3) {
+    d.a = to_number(spec, parts[1]);
+    d.b = to_number(spec, parts[2]);
+    if (d.kind == "uniform" && d.b < d.a) throw Error("length distribution '" + spec + "': HI < LO");
+    if (d.kind == "normal" && d.b < 0) throw Error("length distribution '" + spec + "': negative STD");
+  } else if (d.kind == "file" && parts.size() >= 2) {
+    d.path = spec.substr(5);
+  } else {
+    throw Error("length distribution '" + spec +
+                "' is not fixed:N, uniform:LO:HI, normal:MEAN:STD or file:PATH.jsonl");
+  }
+  if (d.kind != "file" && (d.a < 1 || d.a > 1e7)) throw Error("length distribution '" + spec + "': lengths must be >= 1");
+  return d;
+}
+
+std::string LengthDist::to_string() const {
+  std::ostringstream o;
+  if (kind == "fixed") o << "fixed:" << a;
+  else if (kind == "file") o << "file:" << path;
+  else o << kind << ":" << a << ":" << b;
+  return o.str();
+}
+
+std::vector<WorkloadRequest> make_workload(const WorkloadSpec& spec, const Engine& engine) {
+  if (spec.num_requests < 1) throw Error("workload: num_requests must be at least 1");
+  if (spec.arrival != "all" && spec.arrival != "poisson")
+    throw Error("workload: arrival '" + spec.arrival + "' is not 'all' or 'poisson'");
+  if (spec.arrival == "poisson" && !(spec.rate > 0)) throw Error("workload: poisson rate must be positive");
+  if (spec.output_len.kind == "file") throw Error("workload: output lengths come from a distribution, not a file");
+  std::mt19937_64 rng(spec.seed);
+  auto uniform01 = [&] { return (double)(rng() >> 11) * (1.0 / 9007199254740992.0); };
+  auto draw = [&](const LengthDist& d) -> int {
+    double v = d.a;
+    if (d.kind == "uniform") v = d.a + std::floor(uniform01() * (d.b - d.a + 1));
+    if (d.kind == "normal") {
+      // Box-Muller from our own uniforms: the same numbers on every platform.
+      const double u1 = std::max(uniform01(), 1e-12), u2 = uniform01();
+      v = d.a + d.b * std::sqrt(-2 * std::log(u1)) * std::cos(2 * M_PI * u2);
+    }
+    return std::max(1, (int)std::lround(v));
+  };
+  std::vector<FilePrompt> file;
+  if (spec.prompt_len.kind == "file") file = read_prompt_file(spec.prompt_len.path);
+  const int vocab = engine.model_info().vocab_size;
+  const int max_len = engine.max_model_len();
+  std::vector<WorkloadRequest> out;
+  double t = 0;
+  for (int i = 0; i < spec.num_requests; ++i) {
+    WorkloadRequest r;
+    if (spec.arrival == "poisson") t += -std::log(std::max(1e-12, 1 - uniform01())) / spec.rate;
+    r.arrival = t;
+    int out_len = 0;
+    if (!file.empty()) {
+      const FilePrompt& fp = file[i % file.size()];
+      r.prompt_ids = engine.encode(fp.prompt, true);
+      out_len = fp.max_tokens;
+    } else {
+      // Random token ids stand for prompt text: the cost of a prompt is its
+      // length, not its words. Ids 0..2 (unk, bos, eos) are avoided.
+      const int n = draw(spec.prompt_len);
+      r.prompt_ids.push_back(1);
+      for (int k = 1; k < n; ++k) r.prompt_ids.push_back(3 + (int32_t)(rng() % (uint64_t)std::max(1, vocab - 3)));
+    }
+    if (out_len <= 0) out_len = draw(spec.output_len);
+    // Keep prompt + output inside the usable context.
+    if ((int)r.prompt_ids.size() >= max_len) r.prompt_ids.resize(std::max(1, max_len / 2));
+    out_len = std::min(out_len, max_len - (int)r.prompt_ids.size());
+    r.params.max_tokens = std::max(1, out_len);
+    r.params.temperature = spec.temperature;
+    r.params.ignore_eos = spec.ignore_eos;
+    r.params.seed = spec.seed * 1000003ull + i;
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+BenchSummary summarize(const std::vector<RequestMetrics>& reqs, const std::vector<StepMetrics>& steps,
+                       double duration) {
+  BenchSummary s;
+  s.duration_s = duration;
+  s.requests = (int)reqs.size();
+  std::vector<double> ttft, tpot, itl, e2e, queue;
+  for (const auto& r : reqs) {
+    if (r.finish_reason == FinishReason::Error) {
+      s.errors++;
+      continue;
+    }
+    s.finished++;
+    s.prompt_tokens += r.prompt_tokens;
+    s.generation_tokens += r.output_tokens;
+    ttft.push_back(r.ttft());
+    tpot.push_back(r.tpot());
+    e2e.push_back(r.e2e());
+    queue.push_back(r.queue_time());
+    for (size_t i = 1; i < r.token_times.size(); ++i) itl.push_back(r.token_times[i] - r.token_times[i - 1]);
+    s.preemptions += r.preemptions;
+  }
+  s.ttft = percentiles(ttft);
+  s.tpot = percentiles(tpot);
+  s.itl = percentiles(itl);
+  s.e2e = percentiles(e2e);
+  s.queue = percentiles(queue);
+  if (duration > 0) {
+    s.prompt_tokens_per_s = s.prompt_tokens / duration;
+    s.generation_tokens_per_s = s.generation_tokens / duration;
+    s.requests_per_s = s.finished / duration;
+  }
+  double occ = 0, alloc = 0, waste = 0, batch = 0;
+  for (const auto& st : steps) {
+    const double o = st.kv_blocks_total ? (double)st.kv_blocks_used / st.kv_blocks_total : 0;
+    occ += o;
+    s.kv_occupancy_peak = std::max(s.kv_occupancy_peak, o);
+    alloc += st.kv_slots_allocated;
+    waste += st.kv_slots_allocated - st.kv_slots_filled;
+    s.padding_tokens += st.padding_tokens;
+    batch += st.num_seqs;
+  }
+  s.steps = steps.size();
+  if (!steps.empty()) {
+    s.kv_occupancy_mean = occ / steps.size();
+    s.mean_batch_size = batch / steps.size();
+  }
+  s.kv_waste = alloc > 0 ? waste / alloc : 0;
+  return s;
+}
+
+BenchResult run_benchmark(Engine& e, const WorkloadSpec& spec, const std::vector<WorkloadRequest>& w,
+                          int warmup) {
+  // Warm-up: touch the weights and the thread pool so the first timed
+  // request does not pay for page faults.
+  for (int i = 0; i < warmup && !w.empty(); ++i) {
+    SamplingParams p = w[i % w.size()].params;
+    p.max_tokens = std::min(p.max_tokens, 8);
+    e.add_request(w[i % w.size()].prompt_ids, p);
+  }
+  while (e.has_unfinished()) e.step();
+  e.reset_metrics();
+
+  std::vector<size_t> order(w.size());
+  for (size_t i = 0; i < w.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return w[a].arrival < w[b].arrival; });
+  const double t0 = e.now();
+  size_t next = 0;
+  while (next < order.size() || e.has_unfinished()) {
+    const double now = e.now() - t0;
+    while (next < order.size() && w[order[next]].arrival <= now) {
+      const WorkloadRequest& r = w[order[next++]];
+      e.add_request(r.prompt_ids, r.params, std::nullopt, t0 + r.arrival);
+    }
+    if (!e.has_unfinished()) {
+      // Idle until the next arrival.
+      const double wait = w[order[next]].arrival - (e.now() - t0);
+      if (wait > 0) std::this_thread::sleep_for(std::chrono::duration<double>(std::min(wait, 0.05)));
+      continue;
+    }
+    e.step();
+  }
+  const double t1 = e.now();
+  BenchResult r;
+  r.config = e.config();
+  r.model = e.model_info();
+  r.workload = spec;
+  r.requests = e.finished_requests();
+  for (auto& q : r.requests) {  // times relative to the run's start
+    q.arrival -= t0;
+    if (q.first_scheduled >= 0) q.first_scheduled -= t0;
+    if (q.first_token >= 0) q.first_token -= t0;
+    if (q.finished >= 0) q.finished -= t0;
+    for (double& t : q.token_times) t -= t0;
+  }
+  r.steps = e.step_history();
+  for (auto& s : r.steps) s.start -= t0;
+  r.summary = summarize(r.requests, r.steps, t1 - t0);
+#ifdef BRISK_VERSION
+  r.brisk_version = BRISK_VERSION;
+  r.commit = BRISK_GIT_COMMIT;
+#endif
+  return r;
+}
+
+namespace {
+nlohmann::json pj(const Percentiles& p) {
+  return {{"mean", p.mean}, {"p50", p.p50}, {"p90", p.p90}, {"p99", p.p99}, {"max", p.max}, {"count", p.count}};
+}
+}  // namespace
+
+std::string to_json(const BenchResult& r, bool with_series) {
+  using json = nlohmann::json;
+  const BenchSummary& s = r.summary;
+  json j;
+  j["brisk_version"] = r.brisk_version;
+  j["commit"] = r.commit;
+  j["model"] = {{"path", r.model.path},       {"name", r.model.name},     {"format", r.model.format},
+                {"synthetic", r.model.synthetic}, {"n_params", r.model.n_params}, {"dim", r.model.dim},
+                {"n_layers", r.model.n_layers}, {"vocab_size", r.model.vocab_size}};
+  j["config"] = {{"policy", policy_name(r.config.policy)},
+                 {"block_size", r.config.block_size},
+                 {"num_kv_blocks", r.config.num_kv_blocks},
+                 {"kv_cache_bytes", r.config.kv_cache_bytes},
+                 {"max_num_seqs", r.config.max_num_seqs},
+                 {"max_num_batched_tokens", r.config.max_num_batched_tokens},
+                 {"enable_chunked_prefill", r.config.enable_chunked_prefill},
+                 {"threads", r.config.threads},
+                 {"backend", r.config.backend}};
+  j["workload"] = {{"num_requests", r.workload.num_requests},
+                   {"arrival", r.workload.arrival},
+                   {"rate", r.workload.rate},
+                   {"prompt_len", r.workload.prompt_len.to_string()},
+                   {"output_len", r.workload.output_len.to_string()},
+                   {"temperature", r.workload.temperature},
+                   {"ignore_eos", r.workload.ignore_eos},
+                   {"seed", r.workload.seed}};
+  j["summary"] = {{"duration_s", s.duration_s},
+                  {"requests", s.requests},
+                  {"finished", s.finished},
+                  {"errors", s.errors},
+                  {"prompt_tokens", s.prompt_tokens},
+                  {"generation_tokens", s.generation_tokens},
+                  {"prompt_tokens_per_s", s.prompt_tokens_per_s},
+                  {"generation_tokens_per_s", s.generation_tokens_per_s},
+                  {"requests_per_s", s.requests_per_s},
+                  {"ttft_s", pj(s.ttft)},
+                  {"tpot_s", pj(s.tpot)},
+                  {"itl_s", pj(s.itl)},
+                  {"e2e_s", pj(s.e2e)},
+                  {"queue_s", pj(s.queue)},
+                  {"kv_occupancy_mean", s.kv_occupancy_mean},
+                  {"kv_occupancy_peak", s.kv_occupancy_peak},
+                  {"kv_waste", s.kv_waste},
+                  {"preemptions", s.preemptions},
+                  {"padding_tokens", s.padding_tokens},
+                  {"mean_batch_size", s.mean_batch_size},
+                  {"steps", s.steps}};
+  if (with_series) {
+    json reqs = json::array(), steps = json::array();
+    for (const auto& q : r.requests) reqs.push_back(json::parse(to_json(q)));
+    for (const auto& st : r.steps) steps.push_back(json::parse(to_json(st)));
+    j["requests"] = reqs;
+    j["steps"] = steps;
+  }
+  return j.dump();
+}
+
+}  // namespace brisk

@@ -1,0 +1,513 @@
+// brisk-cli end to end: runs the built binary (BRISK_CLI_PATH) with QProcess
+// and checks exit codes (0 ok, 1 runtime error, 2 usage error), what it
+// prints, and the files it writes. Every run has a 60 s limit.
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <vector>
+
+namespace {
+
+struct CliRun {
+  int code = -1;
+  bool crashed = false, timed_out = false, failed_to_start = false;
+  QByteArray out, err;
+  QString command;
+};
+
+CliRun runCli(const QStringList& args, int timeout_ms = 60000) {
+  CliRun r;
+  r.command = QStringLiteral("brisk-cli ") + args.join(QLatin1Char(' '));
+  QProcess p;
+  p.start(QStringLiteral(BRISK_CLI_PATH), args);
+  if (!p.waitForStarted(10000)) {
+    r.failed_to_start = true;
+    return r;
+  }
+  p.closeWriteChannel();
+  if (!p.waitForFinished(timeout_ms)) {
+    r.timed_out = true;
+    p.kill();
+    p.waitForFinished(5000);
+  }
+  r.out = p.readAllStandardOutput();
+  r.err = p.readAllStandardError();
+  r.crashed = !r.timed_out && p.exitStatus() == QProcess::CrashExit;
+  r.code = p.exitCode();
+  return r;
+}
+
+QString describe(const CliRun& r) {
+  return QStringLiteral("%1\n  exit %2%3\n  stdout: %4\n  stderr: %5")
+      .arg(r.command)
+      .arg(r.code)
+      .arg(r.crashed ? QStringLiteral(" (crashed)") : QString())
+      .arg(QString::fromUtf8(r.out.left(2000)), QString::fromUtf8(r.err.left(2000)));
+}
+
+// Runs brisk-cli into `var`; fails the test when it could not start, timed
+// out or crashed.
+#define RUN_CLI(var, ...)                                                                                  \
+  const CliRun var = runCli(QStringList{__VA_ARGS__});                                                     \
+  QVERIFY2(!var.failed_to_start, qPrintable(QStringLiteral("cannot start %1").arg(BRISK_CLI_PATH)));       \
+  QVERIFY2(!var.timed_out, qPrintable(QStringLiteral("timed out after 60 s: ") + describe(var)));           \
+  QVERIFY2(!var.crashed, qPrintable(QStringLiteral("crashed: ") + describe(var)))
+
+#define EXPECT_EXIT(var, expected) QVERIFY2((var).code == (expected), qPrintable(describe(var)))
+#define EXPECT_IN(bytes, needle, var)                                                                 \
+  QVERIFY2(QString::fromUtf8(bytes).contains(needle),                                                   \
+           qPrintable(QStringLiteral("expected '%1' in the output of ").arg(needle) + describe(var)))
+
+QJsonObject parseObject(const QByteArray& bytes, QString* error) {
+  QJsonParseError pe;
+  const QJsonDocument d = QJsonDocument::fromJson(bytes, &pe);
+  if (pe.error != QJsonParseError::NoError || !d.isObject()) {
+    *error = QStringLiteral("not a JSON object (%1): %2").arg(pe.errorString(), QString::fromUtf8(bytes.left(500)));
+    return {};
+  }
+  return d.object();
+}
+
+std::vector<int> ids(const QJsonValue& v) {
+  std::vector<int> out;
+  for (const QJsonValue& x : v.toArray()) out.push_back(x.toInt(-1));
+  return out;
+}
+
+QString modelsDir() { return QStringLiteral(BRISK_SHARED_MODELS); }
+
+// From /work/shared/models/stories260K/README.md (llama2.c run.c, greedy): the
+// first 40 ids after BOS.
+const std::vector<int> kStories260KGreedy40 = {403, 407, 261, 378, 432, 383, 286, 261, 376, 298,
+                                               315, 421, 395, 317, 426, 338, 401, 396, 267, 337,
+                                               410, 408, 419, 292, 411, 322, 265, 282, 295, 433,
+                                               426, 385, 328, 432, 358, 394, 261, 370, 432, 352};
+
+}  // namespace
+
+class TestCli : public QObject {
+  Q_OBJECT
+
+ private:
+  QTemporaryDir dir_;
+  QString path(const QString& name) const { return dir_.filePath(name); }
+
+ private slots:
+  void initTestCase() {
+    QVERIFY(dir_.isValid());
+    QVERIFY2(QFileInfo(QStringLiteral(BRISK_CLI_PATH)).isExecutable(),
+             qPrintable(QStringLiteral("brisk-cli not built at %1").arg(BRISK_CLI_PATH)));
+  }
+
+  // ---------------- help and usage ----------------
+
+  void topLevelHelp() {
+    for (const QString& flag : {QStringLiteral("--help"), QStringLiteral("-h"), QStringLiteral("help")}) {
+      RUN_CLI(r, flag);
+      EXPECT_EXIT(r, 0);
+      for (const char* cmd : {"info", "generate", "bench", "make-model"}) EXPECT_IN(r.out, QLatin1String(cmd), r);
+      EXPECT_IN(r.out, QStringLiteral("usage"), r);
+    }
+    RUN_CLI(none);  // no command at all: usage on stderr, exit 2
+    EXPECT_EXIT(none, 2);
+    EXPECT_IN(none.err, QStringLiteral("usage"), none);
+  }
+
+  void subcommandHelp_data() {
+    QTest::addColumn<QString>("command");
+    QTest::addColumn<QStringList>("flags");
+    QTest::newRow("info") << "info" << QStringList{"--tokenizer", "--json", "--tensors", "--help"};
+    QTest::newRow("generate") << "generate"
+                              << QStringList{"-p, --prompt", "--prompts", "--out", "--json", "--no-bos", "--max-tokens",
+                                             "--temperature", "--top-k", "--top-p", "--min-p", "--repetition-penalty",
+                                             "--seed", "--stop", "--ignore-eos", "--tokenizer", "--threads",
+                                             "--block-size", "--kv-blocks", "--kv-bytes", "--max-num-seqs",
+                                             "--max-num-batched-tokens", "--max-model-len", "--policy"};
+    QTest::newRow("make-model") << "make-model" << QStringList{"--shape", "--dims", "--dtype", "--seed", "tiny"};
+  }
+  void subcommandHelp() {
+    QFETCH(QString, command);
+    QFETCH(QStringList, flags);
+    for (const QString& h : {QStringLiteral("--help"), QStringLiteral("-h")}) {
+      RUN_CLI(r, command, h);
+      EXPECT_EXIT(r, 0);
+      EXPECT_IN(r.out, QStringLiteral("usage: brisk-cli ") + command, r);
+      for (const QString& f : flags) EXPECT_IN(r.out, f, r);
+    }
+  }
+
+  void unknownCommand() {
+    RUN_CLI(r, QStringLiteral("frobnicate"), QStringLiteral("demo"));
+    EXPECT_EXIT(r, 2);
+    EXPECT_IN(r.err, QStringLiteral("frobnicate"), r);
+    EXPECT_IN(r.err, QStringLiteral("usage"), r);
+  }
+
+  void usageErrors_data() {
+    QTest::addColumn<QStringList>("args");
+    QTest::addColumn<QString>("needle");
+    const QString out = QDir::temp().filePath(QStringLiteral("brisk-cli-never-written.gguf"));
+    QTest::newRow("unknown flag") << QStringList{"generate", "demo", "-p", "x", "--bogus"} << "--bogus";
+    QTest::newRow("unknown flag before the model") << QStringList{"generate", "--bogus", "demo", "-p", "x"}
+                                                    << "--bogus";
+    QTest::newRow("--max-tokens abc") << QStringList{"generate", "demo", "-p", "x", "--max-tokens", "abc"}
+                                      << "--max-tokens";
+    QTest::newRow("--max-tokens 0") << QStringList{"generate", "demo", "-p", "x", "--max-tokens", "0"}
+                                    << "--max-tokens";
+    QTest::newRow("--max-tokens 8x") << QStringList{"generate", "demo", "-p", "x", "--max-tokens", "8x"}
+                                     << "--max-tokens";
+    QTest::newRow("--temperature -1") << QStringList{"generate", "demo", "-p", "x", "--temperature", "-1"}
+                                      << "--temperature";
+    QTest::newRow("--temperature nan") << QStringList{"generate", "demo", "-p", "x", "--temperature", "nan"}
+                                       << "--temperature";
+    QTest::newRow("--top-p 2") << QStringList{"generate", "demo", "-p", "x", "--top-p", "2"} << "--top-p";
+    QTest::newRow("--top-p 0") << QStringList{"generate", "demo", "-p", "x", "--top-p", "0"} << "--top-p";
+    QTest::newRow("--top-k -3") << QStringList{"generate", "demo", "-p", "x", "--top-k", "-3"} << "--top-k";
+    QTest::newRow("--min-p 1.5") << QStringList{"generate", "demo", "-p", "x", "--min-p", "1.5"} << "--min-p";
+    QTest::newRow("--seed x") << QStringList{"generate", "demo", "-p", "x", "--seed", "x"} << "--seed";
+    QTest::newRow("--threads many") << QStringList{"generate", "demo", "-p", "x", "--threads", "many"}
+                                    << "--threads";
+    QTest::newRow("--policy fifo") << QStringList{"generate", "demo", "-p", "x", "--policy", "fifo"} << "--policy";
+    QTest::newRow("--stop empty") << QStringList{"generate", "demo", "-p", "x", "--stop", ""} << "stop";
+    QTest::newRow("switch given a value") << QStringList{"generate", "demo", "-p", "x", "--json=yes"} << "--json";
+    QTest::newRow("flag given twice") << QStringList{"generate", "demo", "-p", "x", "--max-tokens", "5",
+                                                     "--max-tokens", "6"}
+                                      << "--max-tokens";
+    QTest::newRow("-p without a value") << QStringList{"generate", "demo", "-p"} << "--prompt";
+    QTest::newRow("no prompt") << QStringList{"generate", "demo"} << "-p";
+    QTest::newRow("both -p and --prompts") << QStringList{"generate", "demo", "-p", "x", "--prompts", "a.jsonl",
+                                                          "--out", "b.jsonl"}
+                                           << "--prompts";
+    QTest::newRow("--prompts without --out") << QStringList{"generate", "demo", "--prompts", "a.jsonl"} << "--out";
+    QTest::newRow("generate without a model") << QStringList{"generate", "-p", "x"} << "MODEL";
+    QTest::newRow("generate with two models") << QStringList{"generate", "demo", "demo", "-p", "x"} << "MODEL";
+    QTest::newRow("info without a model") << QStringList{"info"} << "MODEL";
+    QTest::newRow("info unknown flag") << QStringList{"info", "demo", "--bogus"} << "--bogus";
+    QTest::newRow("make-model without OUT") << QStringList{"make-model", "--shape", "tiny"} << "OUT";
+    QTest::newRow("make-model --dims x") << QStringList{"make-model", "--dims", "64,x,2,4,2", out} << "--dims";
+    QTest::newRow("make-model --dims too few") << QStringList{"make-model", "--dims", "64,192", out} << "--dims";
+    QTest::newRow("make-model --shape and --dims") << QStringList{"make-model", "--shape", "tiny", "--dims",
+                                                                  "64,192,2,4,2", out}
+                                                   << "--dims";
+    QTest::newRow("make-model --seed -1") << QStringList{"make-model", "--seed", "-1", out} << "--seed";
+  }
+  void usageErrors() {
+    QFETCH(QStringList, args);
+    QFETCH(QString, needle);
+    const CliRun r = runCli(args);
+    QVERIFY2(!r.timed_out && !r.crashed && !r.failed_to_start, qPrintable(describe(r)));
+    EXPECT_EXIT(r, 2);
+    EXPECT_IN(r.err, needle, r);
+    QVERIFY2(!QFileInfo::exists(QDir::temp().filePath(QStringLiteral("brisk-cli-never-written.gguf"))),
+             "a usage error must not write the output file");
+  }
+
+  // ---------------- runtime errors: exit 1, the file named ----------------
+
+  void runtimeErrors_data() {
+    QTest::addColumn<QStringList>("args");
+    QTest::addColumn<QStringList>("needles");
+    const QString missing = QStringLiteral("/nonexistent/brisk/model.gguf");
+    QTest::newRow("info: no such model") << QStringList{"info", missing} << QStringList{missing};
+    QTest::newRow("generate: no such model") << QStringList{"generate", missing, "-p", "hi"} << QStringList{missing};
+    QTest::newRow("generate: no such tokenizer") << QStringList{"generate", "demo", "-p", "hi", "--tokenizer",
+                                                                "/nonexistent/tok.model"}
+                                                 << QStringList{"/nonexistent/tok.model"};
+    QTest::newRow("generate: no such prompts file") << QStringList{"generate", "demo", "--prompts",
+                                                                   "/nonexistent/in.jsonl", "--out", "o.jsonl"}
+                                                    << QStringList{"/nonexistent/in.jsonl"};
+    QTest::newRow("generate: max-model-len past the context") << QStringList{"generate", "demo", "-p", "hi",
+                                                                             "--max-model-len", "100000"}
+                                                              << QStringList{"max_model_len"};
+    QTest::newRow("make-model: unknown shape") << QStringList{"make-model", "--shape", "huge", "x.gguf"}
+                                               << QStringList{"huge"};
+    QTest::newRow("make-model: unknown dtype") << QStringList{"make-model", "--shape", "tiny", "--dtype", "q4",
+                                                              "x.gguf"}
+                                               << QStringList{"q4"};
+    QTest::newRow("make-model: dims not divisible") << QStringList{"make-model", "--dims", "64,192,2,3,1", "x.gguf"}
+                                                    << QStringList{"divisible"};
+    QTest::newRow("make-model: unwritable OUT") << QStringList{"make-model", "--shape", "tiny",
+                                                               "/nonexistent/dir/out.gguf"}
+                                                << QStringList{"/nonexistent/dir/out.gguf"};
+  }
+  void runtimeErrors() {
+    QFETCH(QStringList, args);
+    QFETCH(QStringList, needles);
+    const CliRun r = runCli(args);
+    QVERIFY2(!r.timed_out && !r.crashed && !r.failed_to_start, qPrintable(describe(r)));
+    EXPECT_EXIT(r, 1);
+    for (const QString& n : needles) EXPECT_IN(r.err, n, r);
+  }
+
+  // A bad engine setting is refused with the setting named (exit 1 or 2).
+  void badEngineSetting() {
+    RUN_CLI(r, QStringLiteral("generate"), QStringLiteral("demo"), QStringLiteral("-p"), QStringLiteral("x"),
+            QStringLiteral("--block-size"), QStringLiteral("3"));
+    QVERIFY2(r.code == 1 || r.code == 2, qPrintable(describe(r)));
+    QVERIFY2(r.err.contains("block_size") || r.err.contains("--block-size"), qPrintable(describe(r)));
+  }
+
+  // A corrupt model file: exit 1, the path and the reason on stderr.
+  void corruptModelFile() {
+    const QString good = path(QStringLiteral("for-corruption.gguf"));
+    RUN_CLI(mk, QStringLiteral("make-model"), QStringLiteral("--shape"), QStringLiteral("tiny"), good);
+    EXPECT_EXIT(mk, 0);
+    QFile f(good);
+    QVERIFY(f.open(QIODevice::ReadOnly));
+    const QByteArray bytes = f.readAll();
+    f.close();
+    const QString bad = path(QStringLiteral("truncated.gguf"));
+    QFile g(bad);
+    QVERIFY(g.open(QIODevice::WriteOnly));
+    g.write(bytes.left(bytes.size() / 2));
+    g.close();
+    RUN_CLI(info, QStringLiteral("info"), bad);
+    EXPECT_EXIT(info, 1);
+    EXPECT_IN(info.err, bad, info);
+    EXPECT_IN(info.err, QStringLiteral("truncated"), info);
+    RUN_CLI(gen, QStringLiteral("generate"), bad, QStringLiteral("-p"), QStringLiteral("hi"));
+    EXPECT_EXIT(gen, 1);
+    EXPECT_IN(gen.err, bad, gen);
+  }
+
+  // ---------------- make-model and info ----------------
+
+  void makeModelThenInfo() {
+    const QString out = path(QStringLiteral("tiny.gguf"));
+    RUN_CLI(mk, QStringLiteral("make-model"), QStringLiteral("--shape"), QStringLiteral("tiny"), out);
+    EXPECT_EXIT(mk, 0);
+    EXPECT_IN(mk.out, out, mk);
+    QVERIFY(QFileInfo(out).size() > 100000);
+
+    RUN_CLI(js, QStringLiteral("info"), out, QStringLiteral("--json"));
+    EXPECT_EXIT(js, 0);
+    QString err;
+    const QJsonObject o = parseObject(js.out, &err);
+    QVERIFY2(err.isEmpty(), qPrintable(err));
+    QCOMPARE(o.value(QStringLiteral("dim")).toInt(), 64);
+    QCOMPARE(o.value(QStringLiteral("n_layers")).toInt(), 2);
+    QCOMPARE(o.value(QStringLiteral("hidden_dim")).toInt(), 192);
+    QCOMPARE(o.value(QStringLiteral("n_heads")).toInt(), 4);
+    QCOMPARE(o.value(QStringLiteral("n_kv_heads")).toInt(), 2);
+    QCOMPARE(o.value(QStringLiteral("vocab_size")).toInt(), 1024);
+    QCOMPARE(o.value(QStringLiteral("context_length")).toInt(), 512);
+    QCOMPARE(o.value(QStringLiteral("synthetic")).toBool(false), true);
+    QCOMPARE(o.value(QStringLiteral("format")).toString(), QStringLiteral("gguf"));
+    QCOMPARE(o.value(QStringLiteral("architecture")).toString(), QStringLiteral("llama"));
+    QCOMPARE(o.value(QStringLiteral("path")).toString(), out);
+    QCOMPARE(o.value(QStringLiteral("tensors")).toArray().size(), 21);
+    QVERIFY(o.value(QStringLiteral("n_params")).toDouble() > 0);
+
+    RUN_CLI(txt, QStringLiteral("info"), out, QStringLiteral("--tensors"));
+    EXPECT_EXIT(txt, 0);
+    EXPECT_IN(txt.out, QStringLiteral("SYNTHETIC"), txt);
+    EXPECT_IN(txt.out, QStringLiteral("dim 64"), txt);
+    EXPECT_IN(txt.out, QStringLiteral("layers 2"), txt);
+    EXPECT_IN(txt.out, QStringLiteral("blk.1.ffn_down.weight"), txt);
+
+    // The written model generates.
+    RUN_CLI(gen, QStringLiteral("generate"), out, QStringLiteral("-p"), QStringLiteral("hello"),
+            QStringLiteral("--max-tokens"), QStringLiteral("4"), QStringLiteral("--ignore-eos"),
+            QStringLiteral("--json"));
+    EXPECT_EXIT(gen, 0);
+    const QJsonObject g = parseObject(gen.out, &err);
+    QVERIFY2(err.isEmpty(), qPrintable(err));
+    QCOMPARE(g.value(QStringLiteral("token_ids")).toArray().size(), 4);
+  }
+
+  void makeModelCustomDims() {
+    const QString out = path(QStringLiteral("custom.gguf"));
+    RUN_CLI(mk, QStringLiteral("make-model"), QStringLiteral("--dims"), QStringLiteral("32,64,1,4,2,600,128"),
+            QStringLiteral("--dtype"), QStringLiteral("f16"), out);
+    EXPECT_EXIT(mk, 0);
+    RUN_CLI(js, QStringLiteral("info"), out, QStringLiteral("--json"));
+    EXPECT_EXIT(js, 0);
+    QString err;
+    const QJsonObject o = parseObject(js.out, &err);
+    QVERIFY2(err.isEmpty(), qPrintable(err));
+    QCOMPARE(o.value(QStringLiteral("dim")).toInt(), 32);
+    QCOMPARE(o.value(QStringLiteral("n_layers")).toInt(), 1);
+    QCOMPARE(o.value(QStringLiteral("vocab_size")).toInt(), 600);
+    QCOMPARE(o.value(QStringLiteral("context_length")).toInt(), 128);
+    bool has_f16 = false;
+    for (const QJsonValue& t : o.value(QStringLiteral("tensors")).toArray())
+      has_f16 |= t.toObject().value(QStringLiteral("dtype")).toString() == QStringLiteral("F16");
+    QVERIFY2(has_f16, "--dtype f16 wrote no F16 tensor");
+  }
+
+  void infoDemo() {
+    RUN_CLI(r, QStringLiteral("info"), QStringLiteral("demo"));
+    EXPECT_EXIT(r, 0);
+    EXPECT_IN(r.out, QStringLiteral("SYNTHETIC"), r);
+    RUN_CLI(js, QStringLiteral("info"), QStringLiteral("demo"), QStringLiteral("--json"));
+    EXPECT_EXIT(js, 0);
+    QString err;
+    const QJsonObject o = parseObject(js.out, &err);
+    QVERIFY2(err.isEmpty(), qPrintable(err));
+    QCOMPARE(o.value(QStringLiteral("synthetic")).toBool(false), true);
+    QCOMPARE(o.value(QStringLiteral("dim")).toInt(), 256);
+  }
+
+  // ---------------- generate ----------------
+
+  void generateJson() {
+    RUN_CLI(r, QStringLiteral("generate"), QStringLiteral("demo"), QStringLiteral("-p"), QStringLiteral("hello"),
+            QStringLiteral("--max-tokens"), QStringLiteral("8"), QStringLiteral("--json"));
+    EXPECT_EXIT(r, 0);
+    QString err;
+    const QJsonObject o = parseObject(r.out, &err);
+    QVERIFY2(err.isEmpty(), qPrintable(err));
+    QCOMPARE(o.value(QStringLiteral("token_ids")).toArray().size(), 8);
+    QCOMPARE(o.value(QStringLiteral("finish_reason")).toString(), QStringLiteral("length"));
+    QCOMPARE(o.value(QStringLiteral("prompt")).toString(), QStringLiteral("hello"));
+    QCOMPARE(o.value(QStringLiteral("synthetic")).toBool(false), true);
+    QVERIFY(o.value(QStringLiteral("text")).isString());
+    QVERIFY(!o.value(QStringLiteral("prompt_token_ids")).toArray().isEmpty());
+    const QJsonObject t = o.value(QStringLiteral("timings")).toObject();
+    QVERIFY2(!t.isEmpty(), qPrintable(QString::fromUtf8(r.out)));
+    QCOMPARE(t.value(QStringLiteral("output_tokens")).toInt(), 8);
+    QVERIFY(t.value(QStringLiteral("prompt_tokens")).toInt() > 0);
+    QVERIFY(t.value(QStringLiteral("ttft_s")).toDouble(-1) >= 0);
+    QVERIFY(t.value(QStringLiteral("e2e_s")).toDouble(-1) > 0);
+    QVERIFY(t.value(QStringLiteral("e2e_s")).toDouble() >= t.value(QStringLiteral("ttft_s")).toDouble());
+  }
+
+  void generateStreaming() {
+    RUN_CLI(r, QStringLiteral("generate"), QStringLiteral("demo"), QStringLiteral("-p"), QStringLiteral("hello"),
+            QStringLiteral("--max-tokens"), QStringLiteral("8"));
+    EXPECT_EXIT(r, 0);
+    EXPECT_IN(r.err, QStringLiteral("synthetic"), r);
+    EXPECT_IN(r.err, QStringLiteral("8 generated tokens"), r);
+    QVERIFY2(!r.out.trimmed().isEmpty(), qPrintable(describe(r)));
+  }
+
+  void generateSeeds() {
+    auto sample = [&](const QString& seed, std::vector<int>* out) {
+      const CliRun r = runCli({QStringLiteral("generate"), QStringLiteral("demo"), QStringLiteral("-p"),
+                               QStringLiteral("Once upon a time"), QStringLiteral("--max-tokens"), QStringLiteral("16"),
+                               QStringLiteral("--temperature"), QStringLiteral("0.8"), QStringLiteral("--seed"), seed,
+                               QStringLiteral("--ignore-eos"), QStringLiteral("--json")});
+      if (r.timed_out || r.crashed || r.code != 0) return describe(r);
+      QString err;
+      const QJsonObject o = parseObject(r.out, &err);
+      *out = ids(o.value(QStringLiteral("token_ids")));
+      return err;
+    };
+    std::vector<int> a, b, c;
+    QString err = sample(QStringLiteral("5"), &a);
+    QVERIFY2(err.isEmpty(), qPrintable(err));
+    err = sample(QStringLiteral("5"), &b);
+    QVERIFY2(err.isEmpty(), qPrintable(err));
+    err = sample(QStringLiteral("6"), &c);
+    QVERIFY2(err.isEmpty(), qPrintable(err));
+    QCOMPARE((int)a.size(), 16);
+    QVERIFY2(a == b, "the same seed gave different tokens");
+    QVERIFY2(a != c, "seeds 5 and 6 gave the same 16 sampled tokens");
+  }
+
+  void generatePromptsFile() {
+    const QString in = path(QStringLiteral("in.jsonl")), out = path(QStringLiteral("out.jsonl"));
+    QFile f(in);
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.write("{\"prompt\": \"hello\", \"id\": \"first\"}\n"
+            "{\"prompt\": \"the cat sat\", \"max_tokens\": 3}\n"
+            "{\"prompt\": \"broken\", \"max_tokens\": \n"
+            "{\"prompt\": \"once upon a time\", \"temperature\": 0.7, \"seed\": 9}\n"
+            "{\"prompt\": \"last one\"}\n"
+            "\n");
+    f.close();
+    RUN_CLI(r, QStringLiteral("generate"), QStringLiteral("demo"), QStringLiteral("--prompts"), in,
+            QStringLiteral("--out"), out, QStringLiteral("--max-tokens"), QStringLiteral("6"),
+            QStringLiteral("--ignore-eos"));
+    EXPECT_EXIT(r, 1);  // because of the malformed line
+    EXPECT_IN(r.err, QStringLiteral("5 prompts"), r);
+    QFile o(out);
+    QVERIFY2(o.open(QIODevice::ReadOnly), qPrintable(QStringLiteral("no %1: ").arg(out) + describe(r)));
+    const QList<QByteArray> lines = o.readAll().split('\n');
+    QList<QJsonObject> rows;
+    for (const QByteArray& l : lines) {
+      if (l.trimmed().isEmpty()) continue;
+      QString err;
+      rows << parseObject(l, &err);
+      QVERIFY2(err.isEmpty(), qPrintable(err));
+    }
+    QCOMPARE(rows.size(), 5);
+    const QStringList prompts{"hello", "the cat sat", "", "once upon a time", "last one"};
+    for (int i = 0; i < 5; ++i) {
+      if (i != 2) QCOMPARE(rows[i].value(QStringLiteral("prompt")).toString(), prompts[i]);
+      const QJsonValue id = rows[i].value(QStringLiteral("id"));
+      if (i == 0) QCOMPARE(id.toString(), QStringLiteral("first"));
+      else QCOMPARE(id.toInt(-1), i + 1);  // default id: the line number
+    }
+    // The malformed line: an error naming the file and line 3, no tokens.
+    const QString e = rows[2].value(QStringLiteral("error")).toString();
+    QVERIFY2(e.contains(in + QStringLiteral(":3")), qPrintable(QStringLiteral("error was: ") + e));
+    QVERIFY(!rows[2].contains(QStringLiteral("token_ids")));
+    // The others ran; the max_tokens 3 line stopped at 3.
+    QCOMPARE(rows[1].value(QStringLiteral("token_ids")).toArray().size(), 3);
+    for (int i : {0, 3, 4}) {
+      QVERIFY2(!rows[i].contains(QStringLiteral("error")), qPrintable(rows[i].value(QStringLiteral("error")).toString()));
+      QCOMPARE(rows[i].value(QStringLiteral("token_ids")).toArray().size(), 6);
+      QCOMPARE(rows[i].value(QStringLiteral("finish_reason")).toString(), QStringLiteral("length"));
+      QVERIFY(!rows[i].value(QStringLiteral("timings")).toObject().isEmpty());
+    }
+  }
+
+  void generatePromptsFileAllGood() {
+    const QString in = path(QStringLiteral("good.jsonl")), out = path(QStringLiteral("good-out.jsonl"));
+    QFile f(in);
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.write("{\"prompt\": \"a\"}\n{\"prompt\": \"b\", \"max_tokens\": 2}\n");
+    f.close();
+    RUN_CLI(r, QStringLiteral("generate"), QStringLiteral("demo"), QStringLiteral("--prompts"), in,
+            QStringLiteral("--out"), out, QStringLiteral("--max-tokens"), QStringLiteral("4"),
+            QStringLiteral("--ignore-eos"));
+    EXPECT_EXIT(r, 0);
+    QFile o(out);
+    QVERIFY(o.open(QIODevice::ReadOnly));
+    QCOMPARE(o.readAll().count('\n'), 2);
+  }
+
+  // ---------------- a real checkpoint ----------------
+
+  void generateStories260K_data() {
+    QTest::addColumn<QString>("model");
+    QTest::addColumn<QString>("tokenizer");
+    QTest::newRow("llama2.c .bin") << "stories260K/stories260K.bin" << "stories260K/tok512.bin";
+    QTest::newRow("gguf") << "stories260K/stories260K.gguf" << "";
+  }
+  void generateStories260K() {
+    QFETCH(QString, model);
+    QFETCH(QString, tokenizer);
+    const QString m = QDir(modelsDir()).filePath(model);
+    const QString t = tokenizer.isEmpty() ? QString() : QDir(modelsDir()).filePath(tokenizer);
+    if (!QFileInfo::exists(m)) QSKIP(qPrintable(QStringLiteral("model not found: %1").arg(m)));
+    if (!t.isEmpty() && !QFileInfo::exists(t)) QSKIP(qPrintable(QStringLiteral("tokenizer not found: %1").arg(t)));
+    QStringList args{QStringLiteral("generate"), m, QStringLiteral("-p"), QString(), QStringLiteral("--max-tokens"),
+                     QStringLiteral("40")};
+    if (!t.isEmpty()) args << QStringLiteral("--tokenizer") << t;
+    const CliRun r = runCli(args);
+    QVERIFY2(!r.timed_out && !r.crashed && !r.failed_to_start, qPrintable(describe(r)));
+    EXPECT_EXIT(r, 0);
+    QVERIFY2(r.out.startsWith("Once upon a time, there was a little girl named Lily."), qPrintable(describe(r)));
+    QVERIFY2(!r.err.contains("synthetic"), "a trained checkpoint is not synthetic");
+    // The same run as JSON: the greedy ids of llama2.c's run.c.
+    const CliRun j = runCli(args << QStringLiteral("--json"));
+    QVERIFY2(!j.timed_out && !j.crashed && j.code == 0, qPrintable(describe(j)));
+    QString err;
+    const QJsonObject o = parseObject(j.out, &err);
+    QVERIFY2(err.isEmpty(), qPrintable(err));
+    QCOMPARE(ids(o.value(QStringLiteral("token_ids"))), kStories260KGreedy40);
+    QCOMPARE(o.value(QStringLiteral("synthetic")).toBool(true), false);
+  }
+};
+
+QTEST_GUILESS_MAIN(TestCli)
+#include "test_cli.moc"
