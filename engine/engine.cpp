@@ -124,7 +124,7 @@ uint64_t EngineImpl::add(std::vector<int32_t> ids, const SamplingParams& p, std:
     out.finished = true;
     out.finish_reason = FinishReason::Error;
     out.error = "request " + std::to_string(rid) + " rejected: " + reject;
-    metrics_.on_finish(rid, now(), FinishReason::Error, 0);
+    out.timings = metrics_.on_finish(rid, now(), FinishReason::Error, 0);
     pending_.push_back(std::move(out));
     return rid;
   }
@@ -154,7 +154,7 @@ void EngineImpl::finish(Request* r, FinishReason reason, RequestOutput& out, dou
   out.finished = true;
   out.finish_reason = reason;
   sched_->remove(r);
-  metrics_.on_finish(r->id, t, reason, (int)r->output_ids.size());
+  out.timings = metrics_.on_finish(r->id, t, reason, (int)r->output_ids.size());
   requests_.erase(r->id);  // r is dangling from here on
 }
 
@@ -311,7 +311,13 @@ std::string Engine::decode(const std::vector<int32_t>& ids) const { return impl_
 const ModelInfo& Engine::model_info() const { return impl_->model_.info; }
 const EngineConfig& Engine::config() const { return impl_->cfg_; }
 double Engine::now() const { return impl_->now(); }
-MetricsSnapshot Engine::metrics() const { return impl_->metrics_.snapshot(impl_->now()); }
+MetricsSnapshot Engine::metrics() const {
+  MetricsSnapshot s = impl_->metrics_.snapshot(impl_->now());
+  // Occupancy is read live, so it is right before the first step too.
+  s.kv_blocks_used = impl_->cache_->num_used();
+  s.kv_blocks_total = impl_->cache_->num_blocks();
+  return s;
+}
 const std::vector<StepMetrics>& Engine::step_history() const { return impl_->metrics_.steps(); }
 const std::vector<RequestMetrics>& Engine::finished_requests() const { return impl_->metrics_.finished(); }
 std::vector<KvBlockState> Engine::kv_blocks() const { return impl_->kv_blocks(); }

@@ -23,6 +23,7 @@ struct EngineController::Delivery {
   bool finished = false;
   brisk::FinishReason reason = brisk::FinishReason::None;
   QString error;
+  brisk::RequestTimings timings;  // engine/metrics' record, on the final output
 };
 
 namespace {
@@ -134,6 +135,7 @@ quint64 EngineController::generate(const QString& prompt, const brisk::SamplingP
     d.finished = out.finished;
     d.reason = out.finish_reason;
     d.error = QString::fromStdString(out.error);
+    d.timings = out.timings;
     QMetaObject::invokeMethod(this, [this, d] { onOutput(d); }, Qt::QueuedConnection);
   };
   try {
@@ -172,11 +174,12 @@ void EngineController::onOutput(const Delivery& d) {
     a.lastToken = d.when;
   }
   if (!d.newText.isEmpty()) Q_EMIT tokenReceived(d.id, d.newText);
-  if (d.finished) finishRequest(d.id, a, d.reason, d.error, d.when);
+  if (d.finished) finishRequest(d.id, a, d.reason, d.error, d.when, &d.timings);
 }
 
 void EngineController::finishRequest(quint64 id, Active& a, brisk::FinishReason reason,
-                                     const QString& error, Clock::time_point when) {
+                                     const QString& error, Clock::time_point when,
+                                     const brisk::RequestTimings* timings) {
   GenerationStats s;
   s.promptTokens = a.promptTokens;
   s.outputTokens = a.outputTokens;
@@ -187,6 +190,13 @@ void EngineController::finishRequest(quint64 id, Active& a, brisk::FinishReason 
   if (a.gotFirst && a.outputTokens >= 2) {
     const double decodeMs = msBetween(a.firstToken, a.lastToken);
     if (decodeMs > 0) s.tokensPerSecond = (a.outputTokens - 1) * 1000.0 / decodeMs;
+  }
+  // The engine's own record wins: every number shown comes from engine/metrics.
+  // The local clock above only serves requests ended here (model swaps).
+  if (timings && timings->finished >= 0) {
+    s.e2eMs = timings->e2e() * 1e3;
+    s.ttftMs = timings->first_token >= 0 ? timings->ttft() * 1e3 : -1;
+    s.tokensPerSecond = timings->decode_tokens_per_s(a.outputTokens);
   }
   active_.remove(id);
   Q_EMIT requestFinished(id, reason, s);

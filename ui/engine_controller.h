@@ -74,7 +74,7 @@ class EngineController : public QObject {
   void onLoadFinished(const std::shared_ptr<LoadJob>& job);
   void onOutput(const Delivery& d);
   void finishRequest(quint64 id, Active& a, brisk::FinishReason reason, const QString& error,
-                     Clock::time_point when);
+                     Clock::time_point when, const brisk::RequestTimings* timings = nullptr);
   void abortAllActive(const QString& why);
   void pollMetrics();
 

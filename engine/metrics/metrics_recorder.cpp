@@ -55,9 +55,9 @@ void MetricsRecorder::on_preempt(uint64_t id) {
   preemptions_++;
 }
 
-void MetricsRecorder::on_finish(uint64_t id, double t, FinishReason reason, int output_tokens) {
+RequestTimings MetricsRecorder::on_finish(uint64_t id, double t, FinishReason reason, int output_tokens) {
   auto it = live_.find(id);
-  if (it == live_.end()) return;
+  if (it == live_.end()) return {};
   RequestMetrics r = std::move(it->second);
   live_.erase(it);
   r.finished = t;
@@ -65,7 +65,10 @@ void MetricsRecorder::on_finish(uint64_t id, double t, FinishReason reason, int 
   r.output_tokens = output_tokens;
   if (reason == FinishReason::Error) rejected_++;
   if (reason == FinishReason::Abort) aborted_++;
+  const RequestTimings timings{r.arrival, r.first_scheduled, r.first_token,
+                               r.token_times.empty() ? -1 : r.token_times.back(), r.finished, r.preemptions};
   finished_.push_back(std::move(r));
+  return timings;
 }
 
 void MetricsRecorder::on_step(const StepMetrics& s) {

@@ -15,7 +15,8 @@ class MetricsRecorder {
   void on_scheduled(uint64_t id, double t);
   void on_token(uint64_t id, double t);
   void on_preempt(uint64_t id);
-  void on_finish(uint64_t id, double t, FinishReason reason, int output_tokens);
+  // Returns the request's timeline as recorded.
+  RequestTimings on_finish(uint64_t id, double t, FinishReason reason, int output_tokens);
   void on_step(const StepMetrics& s);
   void reset();
 

@@ -78,6 +78,7 @@ LoadedModel load_llama2c_model(const std::string& path) {
     break;
   }
   describe(m, path, "llama2c");
+  m.info.name = fs::path(path).stem().string();
   return m;
 }
 

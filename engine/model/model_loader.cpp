@@ -93,6 +93,7 @@ LoadedModel load_model(const std::string& path, const std::string& tokenizer_pat
   LoadedModel m;
   if (path.empty() || path == "demo") {
     m = make_synthetic_model(*find_shape("demo"), DType::F32, 0);
+    m.info.path = "demo";
   } else if (fs::is_directory(path)) {
     m = load_hf_model(path);
   } else if (!fs::exists(path)) {

@@ -1,6 +1,8 @@
 #include "model/synthetic_model.h"
 
+#include <algorithm>
 #include <cmath>
+#include <unordered_set>
 
 #include "brisk/error.h"
 #include "model/gguf.h"
@@ -14,8 +16,9 @@ const std::vector<ModelShape>& model_shapes() {
   static const std::vector<ModelShape> shapes = {
       {"demo", 256, 768, 4, 8, 4, 1024, 2048, "built-in demo: 3.9M parameters"},
       {"tiny", 64, 192, 2, 4, 2, 1024, 512, "for fast tests: 0.2M parameters"},
-      {"110m", 768, 2048, 12, 12, 12, 32000, 1024, "llama2.c stories110M shape: 110M parameters"},
-      {"1.1b", 2048, 5632, 22, 32, 4, 32000, 2048, "TinyLlama 1.1B shape"},
+      {"110m", 768, 2048, 12, 12, 12, 32000, 1024, "llama2.c stories110M shape: 110M parameters, tied classifier",
+       true},
+      {"1.1b", 2048, 5632, 22, 32, 4, 32000, 2048, "TinyLlama 1.1B shape: 1.1B parameters"},
   };
   return shapes;
 }
@@ -31,10 +34,21 @@ std::unique_ptr<Tokenizer> demo_tokenizer(int vocab_size) {
   auto tok = Tokenizer::from_serialized_proto(proto, "built-in demo vocabulary");
   if (tok->vocab_size() >= vocab_size) return tok;
   Vocabulary v = tok->vocabulary();
-  for (int i = (int)v.pieces.size(); i < vocab_size; ++i) {
-    v.pieces.push_back("<unused_" + std::to_string(i) + ">");
-    v.scores.push_back(0.0f);
-    v.types.push_back(5);  // UNUSED: never produced by encode
+  std::vector<size_t> normal;
+  for (size_t i = 0; i < v.pieces.size(); ++i)
+    if (v.types[i] == 1) normal.push_back(i);
+  std::unordered_set<std::string> seen(v.pieces.begin(), v.pieces.end());
+  float score = *std::min_element(v.scores.begin(), v.scores.end());
+  uint64_t s = 0x5eed;
+  while ((int)v.pieces.size() < vocab_size) {
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    const std::string& a = v.pieces[normal[(s >> 33) % normal.size()]];
+    const std::string& b = v.pieces[normal[(s >> 13) % normal.size()]];
+    std::string joined = a + (b.rfind("\xe2\x96\x81", 0) == 0 ? b.substr(3) : b);  // no '▁' inside a piece
+    if (!seen.insert(joined).second) continue;
+    v.pieces.push_back(joined);
+    v.scores.push_back(score -= 1.0f);  // merged last: encoding of common text barely changes
+    v.types.push_back(1);
   }
   return Tokenizer::from_vocabulary(v, "built-in demo vocabulary (padded to " + std::to_string(vocab_size) + ")");
 }
@@ -111,7 +125,7 @@ LoadedModel make_synthetic_model(const ModelShape& s, DType dtype, uint64_t seed
     w.layers.push_back(lw);
   }
   w.output_norm = make("output_norm.weight", 1, c.dim, true);
-  w.output = make("output.weight", c.vocab_size, c.dim, false);
+  if (!s.tied) w.output = make("output.weight", c.vocab_size, c.dim, false);
   m.tokenizer = demo_tokenizer(c.vocab_size);
   describe(m, "demo:" + s.name, "demo");
   m.info.name = "Brisk synthetic " + s.name + " (random weights, seed " + std::to_string(seed) + ")";

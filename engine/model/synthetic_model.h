@@ -14,13 +14,16 @@ struct ModelShape {
   std::string name;
   int dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, context_length;
   std::string description;
+  bool tied = false;  // classifier shares the token embedding
 };
 
 const std::vector<ModelShape>& model_shapes();
 const ModelShape* find_shape(const std::string& name);  // nullptr when unknown
 
 // The demo vocabulary: sentencepiece BPE trained at build time on
-// resources/demo/corpus.txt, padded with unused pieces up to vocab_size.
+// resources/demo/corpus.txt. Larger vocabularies are padded with pieces
+// joined from two existing ones, so a random model's output still reads as
+// (gibberish) text.
 std::unique_ptr<Tokenizer> demo_tokenizer(int vocab_size);
 
 // dtype: F32, F16 or BF16 for the matrices (norms stay F32).

@@ -535,7 +535,10 @@ void paged_attention(ThreadPool& pool, float* out, const float* q, const float* 
         float* run_sum = run_max + group;           // [group]
         const float** krow = rows.data();
         const float** vrow = krow + kKeyBlock;
-        for (int64_t item = i0; item < i1; ++item) {
+        for (int64_t i = i0; i < i1; ++i) {
+          // Later rows of a prefill attend to more keys; handing them out
+          // first lets the short ones fill in at the end and balances threads.
+          const int64_t item = items - 1 - i;
           const int64_t row = item / a.n_kv_heads;
           const int kvh = (int)(item % a.n_kv_heads);
           const int s = row_seq[row];

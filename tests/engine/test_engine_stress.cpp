@@ -74,10 +74,10 @@ class TestEngineStress : public QObject {
     // Continuous with chunked prefill: the context is capped at 40 so some
     // of the 1..60-token prompts are rejected.
     QTest::newRow("continuous/chunked/seed1") << 0 << true << 40 << uint64_t(1) << 2000;
-    QTest::newRow("continuous/chunked/seed2") << 0 << true << 0 << uint64_t(2) << 1000;
+    QTest::newRow("continuous/chunked/seed2") << 0 << true << 0 << uint64_t(2) << 2000;
     // Without chunked prefill the context is one step's budget (32).
-    QTest::newRow("continuous/whole/seed3") << 0 << false << 0 << uint64_t(3) << 1000;
-    QTest::newRow("static/seed4") << 1 << true << 0 << uint64_t(4) << 1000;
+    QTest::newRow("continuous/whole/seed3") << 0 << false << 0 << uint64_t(3) << 2000;
+    QTest::newRow("static/seed4") << 1 << true << 0 << uint64_t(4) << 2000;
   }
 
   void stress() {
@@ -131,7 +131,10 @@ class TestEngineStress : public QObject {
         if (o.token_ids != e.tokens) return rid + ": token_ids is not the concatenation of new_token_ids";
         if ((int)e.tokens.size() > e.params.max_tokens)
           return rid + ": " + std::to_string(e.tokens.size()) + " tokens > max_tokens " + std::to_string(e.params.max_tokens);
-        if ((int)(e.prompt.size() + e.tokens.size()) > max_len) return rid + ": grew past the context";
+        if (e.reject_why.empty() && (int)(e.prompt.size() + e.tokens.size()) > max_len)
+          return rid + ": grew past the context: " + std::to_string(e.prompt.size()) + " prompt + " +
+                 std::to_string(e.tokens.size()) + " generated tokens > max_model_len " + std::to_string(max_len) +
+                 (o.finished ? " (finished: " + std::string(brisk::finish_reason_name(o.finish_reason)) + ")" : "");
         for (int32_t t : o.new_token_ids)
           if (t < 0 || t >= vocab_) return rid + ": token id " + std::to_string(t) + " outside the vocabulary";
         if (!o.finished) {
@@ -227,16 +230,34 @@ class TestEngineStress : public QObject {
     for (;; ++step) {
       const bool arriving = step < steps;
       if (!arriving && !engine->has_unfinished()) break;
-      if (step > steps + 5000) QFAIL("the engine did not drain its requests");
-      if (arriving && chance(0.3)) {
+      if (step > steps + 60000) {
+        // Describe the stuck state before failing.
+        int live = 0;
+        for (const auto& [id, e] : run.reqs) live += !e.finished;
+        const auto& h = engine->step_history();
+        QString last;
+        for (size_t i = h.size() > 6 ? h.size() - 6 : 0; i < h.size(); ++i)
+          last += QString(" [step %1: seqs %2 prefill %3 decode %4 preempted %5 running %6 waiting %7 kv %8/%9]")
+                      .arg(h[i].step).arg(h[i].num_seqs).arg(h[i].prefill_tokens).arg(h[i].decode_tokens)
+                      .arg(h[i].preempted).arg(h[i].running).arg(h[i].waiting).arg(h[i].kv_blocks_used)
+                      .arg(h[i].kv_blocks_total);
+        QFAIL(qPrintable(QString("the engine did not drain: %1 requests unfinished after %2 steps (%3 recorded, %4 "
+                                 "preemptions); last steps:%5")
+                             .arg(live).arg(step).arg(h.size()).arg(engine->metrics().preemptions).arg(last)));
+      }
+      if (arriving && chance(0.5)) {
         const int n = chance(0.1) ? uni(2, 6) : 1;
         for (int i = 0; i < n && failure.empty(); ++i) add_random();
         QVERIFY2(failure.empty(), failure.c_str());
       }
-      if (arriving && chance(0.04) && !ids.empty()) {
-        // Abort any id ever handed out: live ones finish with Abort, the
-        // finished and rejected ones must be ignored.
-        const uint64_t id = ids[uni(0, (int)ids.size() - 1)];
+      if (arriving && chance(0.05) && !ids.empty()) {
+        // Mostly a live request (waiting or running); sometimes any id ever
+        // handed out: the finished and rejected ones must be ignored.
+        std::vector<uint64_t> live_ids;
+        for (uint64_t i : ids)
+          if (!run.reqs[i].finished && run.reqs[i].reject_why.empty() && !run.reqs[i].abort_sent) live_ids.push_back(i);
+        const std::vector<uint64_t>& pool = !live_ids.empty() && chance(0.8) ? live_ids : ids;
+        const uint64_t id = pool[uni(0, (int)pool.size() - 1)];
         Expect& e = run.reqs[id];
         const bool live = !e.finished && e.reject_why.empty() && !e.abort_sent;
         engine->abort(id);
@@ -319,6 +340,30 @@ class TestEngineStress : public QObject {
     QVERIFY(engine->step().empty());
     QVERIFY(!engine->has_unfinished());
 
+    // EXPERIMENT: replay each completed request alone.
+    {
+      std::unique_ptr<Engine> solo = Engine::create(cfg);
+      int same = 0, diff = 0, diff_greedy = 0, diff_preempted = 0;
+      std::map<uint64_t, int> pre;
+      for (const brisk::RequestMetrics& r : engine->finished_requests()) pre[r.request_id] = r.preemptions;
+      for (const auto& [id, e] : run.reqs) {
+        if (!e.reject_why.empty() || e.abort_sent) continue;
+        solo->add_request(e.prompt, e.params, id);
+        std::vector<int32_t> toks;
+        while (solo->has_unfinished())
+          for (const RequestOutput& o : solo->step()) toks = o.token_ids;
+        if (toks == e.tokens) same++;
+        else {
+          diff++;
+          diff_greedy += e.params.temperature == 0;
+          diff_preempted += pre[id] > 0;
+          size_t k = 0;
+          while (k < toks.size() && k < e.tokens.size() && toks[k] == e.tokens[k]) ++k;
+          if (diff <= 5) qInfo("id %llu differs at %zu of %zu/%zu (prompt %zu, preemptions %d, temp %g)", (unsigned long long)id, k, toks.size(), e.tokens.size(), e.prompt.size(), pre[id], e.params.temperature);
+        }
+      }
+      qInfo("replay: %d same, %d differ (%d greedy, %d preempted)", same, diff, diff_greedy, diff_preempted);
+    }
     qInfo("%s: %llu requests (%llu rejected, %llu aborted), %d steps, %llu preemptions, %llu tokens generated; "
           "finishes: length %d stop %d eos %d",
           QTest::currentDataTag(), (unsigned long long)run.added, (unsigned long long)run.rejected,

@@ -485,6 +485,37 @@ class TestScheduler : public QObject {
     QCOMPARE(a->preemptions, 0);  // the oldest is never the victim
   }
 
+  void longPromptNotAdmittedOnlyToBePreempted() {
+    // A decodes with a small, growing footprint; W's 34-token prompt needs 9
+    // of the 10 blocks, so W cannot run next to A. Admitting a first chunk
+    // of W anyway only for A's growth (or W's next chunk) to preempt it
+    // wastes the prefill work, over and over, until A finishes.
+    Sim sim(config(SchedulerPolicy::Continuous, 16, 4, true), 10, 4);
+    Request* a = sim.add(4, 30);
+    STEP(sim);
+    Request* w = sim.add(34, 2);
+    int64_t prefill = 4, w_prefill = 0;
+    std::vector<int64_t> w_chunks;
+    while (!sim.sched().empty()) {
+      STEP(sim);
+      prefill += sim.last().prefill_tokens;
+      if (const ScheduledSeq* sw = find(sim.last(), w)) {
+        w_prefill += sw->num_tokens;
+        w_chunks.push_back(sw->num_tokens);
+      }
+      QVERIFY(sim.steps() < 1000);
+    }
+    QVERIFY2(sim.check_drained(), qPrintable(QString::fromStdString(sim.err())));
+    QCOMPARE(a->output_ids.size(), size_t(30));
+    QString chunks;
+    for (int64_t c : w_chunks) chunks += QString::number(c) + " ";
+    QVERIFY2(w->preemptions == 0,
+             qPrintable(QString("W was preempted %1 times; it computed %2 tokens for a 34-token prompt and 1 decode "
+                                "(per step: %3); prefill over the whole run: %4 tokens for 38 prompt tokens")
+                            .arg(w->preemptions).arg(w_prefill).arg(chunks).arg(prefill)));
+    QCOMPARE(prefill, int64_t(4 + 34));
+  }
+
   void staticBatching() {
     Sim sim(config(SchedulerPolicy::Static, 64, 3, true), 64, 4);
     Request* a = sim.add(3, 2);

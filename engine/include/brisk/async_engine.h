@@ -33,6 +33,8 @@ class AsyncEngine {
   std::vector<StepMetrics> steps_since(uint64_t step) const;
   const ModelInfo& model_info() const { return engine_->model_info(); }
   const EngineConfig& config() const { return engine_->config(); }
+  int max_model_len() const { return engine_->max_model_len(); }
+  int64_t num_kv_blocks() const { return engine_->num_kv_blocks(); }
   // Waits until no request is left (for tools and tests).
   void wait_idle();
 

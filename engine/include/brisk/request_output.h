@@ -8,6 +8,19 @@ namespace brisk {
 enum class FinishReason { None, Length, Stop, Eos, Abort, Error };
 const char* finish_reason_name(FinishReason r);
 
+// A finished request's timeline on the engine's metrics clock (seconds),
+// as engine/metrics recorded it; -1 where it never happened.
+struct RequestTimings {
+  double arrival = -1, first_scheduled = -1, first_token = -1, last_token = -1, finished = -1;
+  int preemptions = 0;
+  double ttft() const { return first_token >= 0 ? first_token - arrival : -1; }
+  double e2e() const { return finished >= 0 ? finished - arrival : -1; }
+  // Decode rate after the first token; -1 with fewer than two tokens.
+  double decode_tokens_per_s(int output_tokens) const {
+    return output_tokens >= 2 && last_token > first_token ? (output_tokens - 1) / (last_token - first_token) : -1;
+  }
+};
+
 // One event for one request from one engine step: the tokens and text it
 // added, and when finished, why.
 struct RequestOutput {
@@ -20,6 +33,7 @@ struct RequestOutput {
   bool finished = false;
   FinishReason finish_reason = FinishReason::None;
   std::string error;               // set when finish_reason == Error
+  RequestTimings timings;          // set when finished
 };
 
 }  // namespace brisk
