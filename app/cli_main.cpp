@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
   } catch (const UsageError& e) {
     std::fprintf(stderr, "brisk-cli %s: %s\n", cmd.c_str(), e.what());
     return 2;
-  } catch (const brisk::Error& e) {
+  } catch (const std::exception& e) {  // brisk::Error, and anything unforeseen
     std::fprintf(stderr, "brisk-cli %s: error: %s\n", cmd.c_str(), e.what());
     return 1;
   }

@@ -76,9 +76,13 @@ EngineImpl::EngineImpl(const EngineConfig& cfg) : cfg_(cfg) {
   max_len_ = (int)std::min<int64_t>(max_len_, blocks * cfg.block_size);
   if (!cfg.enable_chunked_prefill || cfg.policy == SchedulerPolicy::Static)
     max_len_ = std::min(max_len_, cfg.max_num_batched_tokens);
+  if (blocks * cfg.block_size < 2)
+    throw Error(std::string("EngineConfig.") + (cfg.num_kv_blocks > 0 ? "num_kv_blocks" : "kv_cache_bytes") +
+                ": the KV cache (" + std::to_string(blocks) + " blocks of " + std::to_string(cfg.block_size) +
+                " tokens) is too small for one sequence");
   if (max_len_ < 2)
-    throw Error("EngineConfig: the KV budget (" + std::to_string(blocks) + " blocks of " +
-                std::to_string(cfg.block_size) + " tokens) is too small for one sequence");
+    throw Error("EngineConfig.max_num_batched_tokens = " + std::to_string(cfg.max_num_batched_tokens) +
+                ": without chunked prefill a whole sequence must fit in one step's token budget");
   backend_ = make_cpu_backend(cfg.threads);
   cache_ = std::make_unique<KvCache>(blocks, cfg.block_size);
   ModelLimits lim;

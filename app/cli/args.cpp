@@ -66,7 +66,7 @@ std::string Args::help() const {
     if (f.repeatable) o << " [repeatable]";
     o << "\n";
   }
-  o << "  -h, --help                        this help\n";
+  o << "  -h, --help" << std::string(22, ' ') << "this help\n";
   return o.str();
 }
 

@@ -128,7 +128,7 @@ int cmd_generate(const std::vector<std::string>& argv) {
                 {"text", last.text},
                 {"finish_reason", finish_reason_name(last.finish_reason)},
                 {"timings", m ? timings_json(*m) : json()}};
-      std::cout << j.dump(2) << "\n";
+      std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     } else {
       std::printf("\n");
       if (m)
@@ -140,6 +140,8 @@ int cmd_generate(const std::vector<std::string>& argv) {
   }
 
   std::vector<PromptLine> lines = read_prompts(a.str("--prompts"), params);
+  std::ofstream out(a.str("--out"));  // opened first: fail before any work
+  if (!out) throw Error(a.str("--out") + ": cannot open for writing");
   std::map<uint64_t, size_t> by_request;
   std::vector<RequestOutput> results(lines.size());
   for (size_t i = 0; i < lines.size(); ++i) {
@@ -155,8 +157,6 @@ int cmd_generate(const std::vector<std::string>& argv) {
         ++done;
       }
   }
-  std::ofstream out(a.str("--out"));
-  if (!out) throw Error(a.str("--out") + ": cannot open for writing");
   int errors = 0;
   for (const auto& [id, i] : by_request) results[i].request_id = id;
   for (size_t i = 0; i < lines.size(); ++i) {
@@ -175,7 +175,7 @@ int cmd_generate(const std::vector<std::string>& argv) {
       }
       if (const RequestMetrics* m = find_metrics(*engine, o.request_id)) j["timings"] = timings_json(*m);
     }
-    out << j.dump() << "\n";
+    out << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   }
   std::fprintf(stderr, "%zu prompts, %zu finished, %d errors -> %s\n", lines.size(), done, errors, a.str("--out").c_str());
   return errors ? 1 : 0;

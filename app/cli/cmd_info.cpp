@@ -18,7 +18,7 @@ int cmd_info(const std::vector<std::string>& argv) {
   if (a.positional().size() != 1) throw UsageError("info takes exactly one MODEL (see --help)");
   const ModelInfo m = inspect_model(a.positional()[0], a.str("--tokenizer"));
   if (a.has("--json")) {
-    std::cout << model_json(m).dump(2) << "\n";
+    std::cout << model_json(m).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return 0;
   }
   std::map<std::string, std::pair<int, uint64_t>> by_dtype;

@@ -305,7 +305,7 @@ std::string to_json(const BenchResult& r, bool with_series) {
     j["requests"] = reqs;
     j["steps"] = steps;
   }
-  return j.dump();
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace brisk

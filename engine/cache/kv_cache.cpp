@@ -9,23 +9,28 @@ KvCache::KvCache(int64_t num_blocks, int block_size) : alloc_(num_blocks, block_
 
 bool KvCache::append_slots(uint64_t seq, int64_t n) {
   BlockTable& t = tables_[seq];
+  const int bs = block_size();
   const int64_t have = (int64_t)t.blocks.size();
-  const int64_t need = blocks_needed(t.num_tokens + n) - have;
-  // Writing into a shared, partly filled last block needs a private copy.
-  const bool cow = n > 0 && have > 0 && t.num_tokens % block_size() != 0 &&
-                   t.num_tokens < have * block_size() && alloc_.refcount(t.blocks.back()) > 1;
-  const int64_t total = std::max<int64_t>(need, 0) + (cow ? 1 : 0);
-  if (total > alloc_.num_free()) {
+  const int64_t need = blocks_needed(t.num_tokens + n);
+  // Every existing block this append writes into must be private: a shared
+  // one (after a fork) is replaced by a fresh block first. With reserve()
+  // that can be any block past the filled ones, not only the last.
+  std::vector<int64_t> shared;
+  if (n > 0)
+    for (int64_t i = t.num_tokens / bs; i < std::min(have, need); ++i)
+      if (alloc_.refcount(t.blocks[i]) > 1) shared.push_back(i);
+  const int64_t grow = std::max<int64_t>(need - have, 0);
+  if (grow + (int64_t)shared.size() > alloc_.num_free()) {
     if (t.blocks.empty() && t.num_tokens == 0) tables_.erase(seq);
     return false;
   }
-  if (cow) {
+  for (int64_t i : shared) {
     const int32_t fresh = alloc_.allocate();
-    pending_copies_.emplace_back(t.blocks.back(), fresh);
-    alloc_.decref(t.blocks.back());
-    t.blocks.back() = fresh;
+    if (i * bs < t.num_tokens) pending_copies_.emplace_back(t.blocks[i], fresh);  // holds tokens: copy them
+    alloc_.decref(t.blocks[i]);
+    t.blocks[i] = fresh;
   }
-  for (int64_t i = 0; i < need; ++i) t.blocks.push_back(alloc_.allocate());
+  for (int64_t i = 0; i < grow; ++i) t.blocks.push_back(alloc_.allocate());
   t.num_tokens += n;
   return true;
 }

@@ -42,7 +42,7 @@ double read_scalar(ByteReader& r, GgufType t, const std::string& what) {
     case GgufType::U64: return (double)r.read<uint64_t>(what);
     case GgufType::I64: return (double)r.read<int64_t>(what);
     case GgufType::F64: return r.read<double>(what);
-    default: r.fail("metadata " + what + " has unknown value type " + std::to_string((int)t));
+    default: r.fail(what + " has unknown value type " + std::to_string((int)t));
   }
 }
 
@@ -63,7 +63,7 @@ GgufValue read_value(ByteReader& r, GgufType t, const std::string& key) {
       if (es == 0) r.fail("metadata '" + key + "' has unsupported array element type " + std::to_string((int)v.array_type));
       if (n > r.remaining() / es) r.fail("metadata '" + key + "': array length " + std::to_string(n) + " is larger than the file");
       v.numbers.reserve(n);
-      for (uint64_t i = 0; i < n; ++i) v.numbers.push_back(read_scalar(r, v.array_type, key));
+      for (uint64_t i = 0; i < n; ++i) v.numbers.push_back(read_scalar(r, v.array_type, "metadata '" + key + "'"));
     }
   } else {
     v.number = read_scalar(r, t, "metadata '" + key + "'");
@@ -104,8 +104,13 @@ GgufFile GgufFile::open(const std::string& path) {
     r.fail("unsupported GGUF version " + std::to_string(g.version) + " (supported: 2, 3)");
   const uint64_t n_tensors = r.read<uint64_t>("tensor count");
   const uint64_t n_kv = r.read<uint64_t>("metadata count");
-  if (n_tensors > r.remaining() / 24) r.fail("tensor count " + std::to_string(n_tensors) + " is absurd for the file size");
-  if (n_kv > r.remaining() / 12) r.fail("metadata count " + std::to_string(n_kv) + " is absurd for the file size");
+  // Each entry takes at least 12 (metadata) or 24 (tensor info) bytes.
+  if (n_kv > r.remaining() / 12)
+    r.fail("truncated or corrupt: metadata count " + std::to_string(n_kv) + " cannot fit in the " +
+           std::to_string(r.remaining()) + " bytes that remain after the header");
+  if (n_tensors > r.remaining() / 24)
+    r.fail("truncated or corrupt: tensor count " + std::to_string(n_tensors) + " cannot fit in the " +
+           std::to_string(r.remaining()) + " bytes that remain after the header");
   for (uint64_t i = 0; i < n_kv; ++i) {
     std::string key = read_string(r, "metadata key #" + std::to_string(i));
     const auto t = (GgufType)r.read<uint32_t>("metadata '" + key + "' type");

@@ -13,7 +13,10 @@
 namespace brisk {
 
 std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // Check the kind first: open() on a FIFO would block forever.
+  struct stat pre{};
+  if (::stat(path.c_str(), &pre) == 0 && !S_ISREG(pre.st_mode)) throw Error(path + ": not a regular file");
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) throw Error(path + ": cannot open: " + std::strerror(errno));
   struct stat st{};
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {

@@ -42,6 +42,10 @@ ModelInfo make_synthetic_model_file(const SyntheticModelSpec& spec, const std::s
   else if (spec.dtype == "f16") dt = DType::F16;
   else if (spec.dtype == "bf16") dt = DType::BF16;
   else throw Error("make-model: dtype '" + spec.dtype + "' is not supported (f32, f16, bf16)");
+  const int min_vocab = demo_tokenizer(0)->vocab_size();
+  if (shape.vocab_size < min_vocab)
+    throw Error("make-model: vocab " + std::to_string(shape.vocab_size) + " is smaller than the demo vocabulary (" +
+                std::to_string(min_vocab) + " pieces)");
   LoadedModel m = make_synthetic_model(shape, dt, spec.seed);
   write_gguf(m, out_path);
   m.info.path = out_path;

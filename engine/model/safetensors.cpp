@@ -82,7 +82,19 @@ void index_safetensors(const std::shared_ptr<MappedFile>& f, std::map<std::strin
 
 }  // namespace
 
+LoadedModel load_hf_model_checked(const std::string& dir);
+
+// nlohmann's type errors (a field of the wrong JSON type) become errors that
+// name the directory; everything else passes through.
 LoadedModel load_hf_model(const std::string& dir) {
+  try {
+    return load_hf_model_checked(dir);
+  } catch (const json::exception& e) {
+    throw Error(dir + ": config.json or the shard index has a field of the wrong type: " + e.what());
+  }
+}
+
+LoadedModel load_hf_model_checked(const std::string& dir) {
   const std::string cfg_path = (fs::path(dir) / "config.json").string();
   if (!fs::exists(cfg_path)) throw Error(dir + ": not a model directory (no config.json)");
   const json cfg = read_json(cfg_path);
@@ -90,10 +102,12 @@ LoadedModel load_hf_model(const std::string& dir) {
   ModelConfig& c = m.config;
   const Architecture* a = nullptr;
   if (cfg.contains("architectures") && cfg["architectures"].is_array() && !cfg["architectures"].empty()) {
+    if (!cfg["architectures"][0].is_string()) throw Error(cfg_path + ": field 'architectures' must hold strings");
     const std::string cls = cfg["architectures"][0].get<std::string>();
     a = find_architecture_by_hf_class(cls);
     if (!a) throw Error(cfg_path + ": unknown architecture '" + cls + "' in field 'architectures' (supported: " + known_architectures() + ")");
   } else if (cfg.contains("model_type")) {
+    if (!cfg["model_type"].is_string()) throw Error(cfg_path + ": field 'model_type' is not a string");
     const std::string mt = cfg["model_type"].get<std::string>();
     a = find_architecture(mt);
     if (!a) throw Error(cfg_path + ": unknown architecture '" + mt + "' in field 'model_type' (supported: " + known_architectures() + ")");
@@ -101,6 +115,11 @@ LoadedModel load_hf_model(const std::string& dir) {
     throw Error(cfg_path + ": missing field 'architectures'");
   }
   c.architecture = a->name;
+  auto number = [&](const char* k, float fallback) {
+    if (!cfg.contains(k) || cfg[k].is_null()) return fallback;
+    if (!cfg[k].is_number()) throw Error(cfg_path + ": field '" + std::string(k) + "' is not a number");
+    return cfg[k].get<float>();
+  };
   auto get_int = [&](const char* k, int fallback, bool required) {
     if (!cfg.contains(k) || cfg[k].is_null()) {
       if (required) throw Error(cfg_path + ": missing field '" + k + "'");
@@ -119,13 +138,21 @@ LoadedModel load_hf_model(const std::string& dir) {
   c.vocab_size = get_int("vocab_size", 0, true);
   c.context_length = get_int("max_position_embeddings", 2048, false);
   c.bos_id = get_int("bos_token_id", 1, false);
-  c.eos_id = cfg.contains("eos_token_id") && cfg["eos_token_id"].is_array() ? cfg["eos_token_id"][0].get<int>()
-                                                                           : get_int("eos_token_id", 2, false);
-  c.norm_eps = cfg.value("rms_norm_eps", a->default_norm_eps);
-  c.rope_theta = cfg.value("rope_theta", a->default_rope_theta);
+  if (cfg.contains("eos_token_id") && cfg["eos_token_id"].is_array()) {
+    // Several EOS ids: the first one ends generation.
+    if (cfg["eos_token_id"].empty() || !cfg["eos_token_id"][0].is_number_integer())
+      throw Error(cfg_path + ": field 'eos_token_id' must be an integer or a list of integers");
+    c.eos_id = cfg["eos_token_id"][0].get<int>();
+  } else {
+    c.eos_id = get_int("eos_token_id", 2, false);
+  }
+  c.norm_eps = number("rms_norm_eps", a->default_norm_eps);
+  c.rope_theta = number("rope_theta", a->default_rope_theta);
   if (c.n_heads > 0) c.head_dim = cfg.contains("head_dim") ? get_int("head_dim", 0, true) : c.dim / c.n_heads;
   c.rope_dim = c.head_dim;
   c.check(cfg_path);
+  if (cfg.contains("tie_word_embeddings") && !cfg["tie_word_embeddings"].is_boolean())
+    throw Error(cfg_path + ": field 'tie_word_embeddings' is not true or false");
   const bool tied = cfg.value("tie_word_embeddings", false);
 
   // Weights.
@@ -138,6 +165,8 @@ LoadedModel load_hf_model(const std::string& dir) {
     if (!j.contains("weight_map") || !j["weight_map"].is_object())
       throw Error(index.string() + ": missing field 'weight_map'");
     for (auto& [name, file] : j["weight_map"].items()) {
+      if (!file.is_string())
+        throw Error(index.string() + ": field 'weight_map' entry '" + name + "' is not a file name");
       const std::string p = (fs::path(dir) / file.get<std::string>()).string();
       if (std::find(files.begin(), files.end(), p) == files.end()) files.push_back(p);
     }

@@ -14,7 +14,7 @@ namespace brisk {
 
 const std::vector<ModelShape>& model_shapes() {
   static const std::vector<ModelShape> shapes = {
-      {"demo", 256, 768, 4, 8, 4, 1024, 2048, "built-in demo: 3.9M parameters"},
+      {"demo", 256, 768, 4, 8, 4, 1024, 2048, "built-in demo: 3.7M parameters"},
       {"tiny", 64, 192, 2, 4, 2, 1024, 512, "for fast tests: 0.2M parameters"},
       {"110m", 768, 2048, 12, 12, 12, 32000, 1024, "llama2.c stories110M shape: 110M parameters, tied classifier",
        true},

@@ -77,7 +77,9 @@ SchedulerOutput ContinuousScheduler::schedule() {
       if (!cfg_.enable_chunked_prefill) break;
       n = budget;
     }
-    if (!running_.empty() && cache_.num_free() - cache_.blocks_needed(n) < watermark) break;
+    // Judge the whole remaining prompt, not this chunk: admitting a prompt
+    // that cannot fit beside the running ones only gets it preempted again.
+    if (!running_.empty() && cache_.num_free() - cache_.blocks_needed(r->num_tokens()) < watermark) break;
     if (!cache_.append_slots(r->id, n)) break;
     waiting_.pop_front();
     r->status = RequestStatus::Running;

@@ -22,11 +22,13 @@ struct CliRun {
   QString command;
 };
 
-CliRun runCli(const QStringList& args, int timeout_ms = 60000) {
+// program empty: brisk-cli.
+CliRun runProgram(const QString& program, const QStringList& args, int timeout_ms = 60000) {
   CliRun r;
-  r.command = QStringLiteral("brisk-cli ") + args.join(QLatin1Char(' '));
+  r.command = (program.isEmpty() ? QStringLiteral("brisk-cli") : program) + QLatin1Char(' ') +
+              args.join(QLatin1Char(' '));
   QProcess p;
-  p.start(QStringLiteral(BRISK_CLI_PATH), args);
+  p.start(program.isEmpty() ? QStringLiteral(BRISK_CLI_PATH) : program, args);
   if (!p.waitForStarted(10000)) {
     r.failed_to_start = true;
     return r;
@@ -43,6 +45,8 @@ CliRun runCli(const QStringList& args, int timeout_ms = 60000) {
   r.code = p.exitCode();
   return r;
 }
+
+CliRun runCli(const QStringList& args, int timeout_ms = 60000) { return runProgram(QString(), args, timeout_ms); }
 
 QString describe(const CliRun& r) {
   return QStringLiteral("%1\n  exit %2%3\n  stdout: %4\n  stderr: %5")
@@ -277,6 +281,70 @@ class TestCli : public QObject {
     EXPECT_IN(gen.err, bad, gen);
   }
 
+  // A config.json with a field of the wrong JSON type: exit 1 naming the
+  // file, not an abort from an uncaught exception.
+  void malformedHfConfigDoesNotCrash_data() {
+    QTest::addColumn<QByteArray>("config");
+    QTest::newRow("architectures [42]") << QByteArray(R"({"architectures": [42], "hidden_size": 8})");
+    QTest::newRow("rms_norm_eps a string")
+        << QByteArray(R"({"architectures": ["LlamaForCausalLM"], "hidden_size": 8, "intermediate_size": 16,
+            "num_hidden_layers": 1, "num_attention_heads": 2, "vocab_size": 32, "rms_norm_eps": "small"})");
+  }
+  void malformedHfConfigDoesNotCrash() {
+    QFETCH(QByteArray, config);
+    const QString d = path(QStringLiteral("hf-bad-%1").arg(QTest::currentDataTag()).replace(QLatin1Char(' '), QLatin1Char('-')));
+    QVERIFY(QDir().mkpath(d));
+    QFile f(QDir(d).filePath(QStringLiteral("config.json")));
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.write(config);
+    f.close();
+    RUN_CLI(r, QStringLiteral("info"), d);
+    EXPECT_EXIT(r, 1);
+    EXPECT_IN(r.err, QStringLiteral("config.json"), r);
+  }
+
+  // Bytes that are not UTF-8 in the prompt: no abort. Either it runs (and
+  // --json prints valid JSON) or it is refused with a message.
+  void invalidUtf8Prompt() {
+    const CliRun r = runProgram(QStringLiteral("/bin/sh"),
+                                {QStringLiteral("-c"),
+                                 QStringLiteral("exec \"$0\" generate demo -p \"$(printf 'abc\\377\\376')\" "
+                                                "--max-tokens 2 --json"),
+                                 QStringLiteral(BRISK_CLI_PATH)});
+    QVERIFY2(!r.timed_out && !r.failed_to_start, qPrintable(describe(r)));
+    QVERIFY2(!r.crashed && r.code != 134, qPrintable(QStringLiteral("aborted: ") + describe(r)));
+    QVERIFY2(r.code == 0 || r.code == 1 || r.code == 2, qPrintable(describe(r)));
+    if (r.code == 0) {
+      QString err;
+      parseObject(r.out, &err);
+      QVERIFY2(err.isEmpty(), qPrintable(err));
+    } else {
+      QVERIFY2(!r.err.trimmed().isEmpty(), qPrintable(describe(r)));
+    }
+  }
+
+  void promptTooLong() {
+    QString prompt;
+    for (int i = 0; i < 60; ++i) prompt += QStringLiteral("hello world ");
+    RUN_CLI(r, QStringLiteral("generate"), QStringLiteral("demo"), QStringLiteral("-p"), prompt,
+            QStringLiteral("--max-model-len"), QStringLiteral("16"));
+    EXPECT_EXIT(r, 1);
+    EXPECT_IN(r.err, QStringLiteral("context"), r);
+  }
+
+  void unwritableOut() {
+    const QString in = path(QStringLiteral("one.jsonl"));
+    QFile f(in);
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.write("{\"prompt\": \"a\"}\n");
+    f.close();
+    RUN_CLI(r, QStringLiteral("generate"), QStringLiteral("demo"), QStringLiteral("--prompts"), in,
+            QStringLiteral("--out"), QStringLiteral("/nonexistent/dir/out.jsonl"), QStringLiteral("--max-tokens"),
+            QStringLiteral("2"));
+    EXPECT_EXIT(r, 1);
+    EXPECT_IN(r.err, QStringLiteral("/nonexistent/dir/out.jsonl"), r);
+  }
+
   // ---------------- make-model and info ----------------
 
   void makeModelThenInfo() {
@@ -324,7 +392,7 @@ class TestCli : public QObject {
 
   void makeModelCustomDims() {
     const QString out = path(QStringLiteral("custom.gguf"));
-    RUN_CLI(mk, QStringLiteral("make-model"), QStringLiteral("--dims"), QStringLiteral("32,64,1,4,2,600,128"),
+    RUN_CLI(mk, QStringLiteral("make-model"), QStringLiteral("--dims"), QStringLiteral("32,64,1,4,2,2048,128"),
             QStringLiteral("--dtype"), QStringLiteral("f16"), out);
     EXPECT_EXIT(mk, 0);
     RUN_CLI(js, QStringLiteral("info"), out, QStringLiteral("--json"));
@@ -334,12 +402,28 @@ class TestCli : public QObject {
     QVERIFY2(err.isEmpty(), qPrintable(err));
     QCOMPARE(o.value(QStringLiteral("dim")).toInt(), 32);
     QCOMPARE(o.value(QStringLiteral("n_layers")).toInt(), 1);
-    QCOMPARE(o.value(QStringLiteral("vocab_size")).toInt(), 600);
+    QCOMPARE(o.value(QStringLiteral("vocab_size")).toInt(), 2048);
     QCOMPARE(o.value(QStringLiteral("context_length")).toInt(), 128);
     bool has_f16 = false;
     for (const QJsonValue& t : o.value(QStringLiteral("tensors")).toArray())
       has_f16 |= t.toObject().value(QStringLiteral("dtype")).toString() == QStringLiteral("F16");
     QVERIFY2(has_f16, "--dtype f16 wrote no F16 tensor");
+  }
+
+  // make-model must not write a file that cannot be loaded: a vocabulary
+  // smaller than the demo tokenizer's is refused up front (exit 1, naming the
+  // vocabulary), or the written model loads.
+  void makeModelSmallVocab() {
+    const QString out = path(QStringLiteral("small-vocab.gguf"));
+    RUN_CLI(mk, QStringLiteral("make-model"), QStringLiteral("--dims"), QStringLiteral("32,64,1,4,2,600,128"), out);
+    if (mk.code != 0) {
+      EXPECT_EXIT(mk, 1);
+      EXPECT_IN(mk.err, QStringLiteral("vocab"), mk);
+      return;
+    }
+    RUN_CLI(info, QStringLiteral("info"), out);
+    QVERIFY2(info.code == 0, qPrintable(QStringLiteral("make-model wrote a model that does not load: ") +
+                                        describe(info)));
   }
 
   void infoDemo() {
@@ -458,6 +542,41 @@ class TestCli : public QObject {
       QCOMPARE(rows[i].value(QStringLiteral("finish_reason")).toString(), QStringLiteral("length"));
       QVERIFY(!rows[i].value(QStringLiteral("timings")).toObject().isEmpty());
     }
+  }
+
+  // Per-line sampling values the engine refuses: an error on that line
+  // naming the field; the other lines still run.
+  void generatePromptsFileBadParams() {
+    const QString in = path(QStringLiteral("bad-params.jsonl")), out = path(QStringLiteral("bad-params-out.jsonl"));
+    QFile f(in);
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.write("{\"prompt\": \"a\", \"temperature\": -1}\n"
+            "{\"prompt\": \"b\", \"max_tokens\": 0}\n"
+            "{\"prompt\": \"c\", \"max_tokens\": \"five\"}\n"
+            "{\"prompt\": \"d\"}\n");
+    f.close();
+    RUN_CLI(r, QStringLiteral("generate"), QStringLiteral("demo"), QStringLiteral("--prompts"), in,
+            QStringLiteral("--out"), out, QStringLiteral("--max-tokens"), QStringLiteral("3"),
+            QStringLiteral("--ignore-eos"));
+    EXPECT_EXIT(r, 1);
+    QFile o(out);
+    QVERIFY(o.open(QIODevice::ReadOnly));
+    QList<QJsonObject> rows;
+    for (const QByteArray& l : o.readAll().split('\n')) {
+      if (l.trimmed().isEmpty()) continue;
+      QString err;
+      rows << parseObject(l, &err);
+      QVERIFY2(err.isEmpty(), qPrintable(err));
+    }
+    QCOMPARE(rows.size(), 4);
+    QVERIFY2(rows[0].value(QStringLiteral("error")).toString().contains(QStringLiteral("temperature")),
+             qPrintable(rows[0].value(QStringLiteral("error")).toString()));
+    QVERIFY2(rows[1].value(QStringLiteral("error")).toString().contains(QStringLiteral("max_tokens")),
+             qPrintable(rows[1].value(QStringLiteral("error")).toString()));
+    QVERIFY2(rows[2].value(QStringLiteral("error")).toString().contains(in + QStringLiteral(":3")),
+             qPrintable(rows[2].value(QStringLiteral("error")).toString()));
+    QVERIFY(!rows[3].contains(QStringLiteral("error")));
+    QCOMPARE(rows[3].value(QStringLiteral("token_ids")).toArray().size(), 3);
   }
 
   void generatePromptsFileAllGood() {

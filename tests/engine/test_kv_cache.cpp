@@ -419,6 +419,27 @@ class TestKvCache : public QObject {
     c.free(2);
     QCOMPARE(c.num_free(), int64_t(10));
   }
+
+  void copyOnWriteAfterReserve() {
+    // A reserved table has blocks past its tokens; after a fork, the block
+    // the child writes next is not the last one. Whatever block receives
+    // the write must be private to the writer: the parent's KV must never
+    // be overwritten through a shared slot.
+    KvCache c(8, 4);
+    QVERIFY(c.reserve(1, 12));      // blocks [X, Y, Z]
+    QVERIFY(c.append_slots(1, 6));  // 6 tokens: Y holds 2, Z is empty
+    c.fork(1, 2);
+    QVERIFY(c.append_slots(2, 1));  // the child writes position 6, inside Y
+    for (int64_t pos = 0; pos < 6; ++pos) QCOMPARE(c.slot(2, pos) % 4, c.slot(1, pos) % 4);
+    QVERIFY2(c.slot(2, 6) != c.slot(1, 6),
+             qPrintable(QString("child and parent map position 6 to the same slot %1: the child's write lands in the "
+                                "parent's KV (copy-on-write looked at the last reserved block, not the one written)")
+                            .arg(c.slot(2, 6))));
+    const auto copies = c.take_pending_copies();
+    QCOMPARE(copies.size(), size_t(1));
+    QCOMPARE(copies[0].first, blocks_of(c, 1)[1]);  // Y, the block holding positions 4 and 5
+    QCOMPARE(c.allocator().refcount(blocks_of(c, 1)[1]), 1);
+  }
 };
 
 QTEST_APPLESS_MAIN(TestKvCache)

@@ -14,8 +14,10 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -409,9 +411,10 @@ class TestModelLoading : public QObject {
 
   void ggufValidTinyLoads() {
     const std::string p = tinyPath_.toStdString();
-    brisk::ModelInfo info;
-    const Outcome o = attempt([p, &info] { info = brisk::inspect_model(p); });
+    auto result = std::make_shared<brisk::ModelInfo>();  // shared: outlives a timed-out attempt
+    const Outcome o = attempt([p, result] { *result = brisk::inspect_model(p); });
     QVERIFY2(o.kind == Outcome::Ok, o.message.c_str());
+    const brisk::ModelInfo& info = *result;
     QCOMPARE(info.format, std::string("gguf"));
     QCOMPARE(info.architecture, std::string("llama"));
     QCOMPARE(info.dim, 64);
@@ -761,7 +764,11 @@ class TestModelLoading : public QObject {
     const QString fifo = fresh(QStringLiteral("pipe"), QStringLiteral(".gguf"));
     QVERIFY(::mkfifo(QFile::encodeName(fifo).constData(), 0600) == 0);
     const std::string p = fifo.toStdString();
-    EXPECT_ERROR(attempt([p] { (void)brisk::inspect_model(p); }, 5000), fifo);
+    const Outcome o = attempt([p] { (void)brisk::inspect_model(p); }, 5000);
+    // Release a loader blocked in open() (a reader waits, so this succeeds).
+    const int w = ::open(p.c_str(), O_WRONLY | O_NONBLOCK);
+    if (w >= 0) ::close(w);
+    EXPECT_ERROR(o, fifo);
   }
 
   // ---------------- Hugging Face directories ----------------
@@ -769,24 +776,24 @@ class TestModelLoading : public QObject {
   void hfValidLoads() {
     const QString d = writeHfDir(QStringLiteral("hf-valid"), validHf());
     const std::string sd = d.toStdString();
-    int dim = 0, layers = 0;
-    const Outcome o = attempt([sd, &dim, &layers] {
+    auto shape = std::make_shared<std::pair<int, int>>();  // dim, layers
+    const Outcome o = attempt([sd, shape] {
       brisk::LoadedModel m = brisk::load_hf_model(sd);
-      dim = m.config.dim;
-      layers = (int)m.weights.layers.size();
+      *shape = {m.config.dim, (int)m.weights.layers.size()};
     });
     QVERIFY2(o.kind == Outcome::Ok, o.message.c_str());
-    QCOMPARE(dim, 8);
-    QCOMPARE(layers, 1);
+    QCOMPARE(shape->first, 8);
+    QCOMPARE(shape->second, 1);
     // Without a tokenizer the full load says so, naming the directory.
     EXPECT_ERROR(inspect(d), d, "tokenizer");
     if (!QFileInfo::exists(sharedTok512Model()))
       QSKIP(qPrintable(QStringLiteral("full HF load needs %1").arg(sharedTok512Model())));
     const QString dt = writeHfDir(QStringLiteral("hf-valid-tok"), validHf(), {}, true);
-    brisk::ModelInfo info;
+    auto result = std::make_shared<brisk::ModelInfo>();
     const std::string sdt = dt.toStdString();
-    const Outcome o2 = attempt([sdt, &info] { info = brisk::inspect_model(sdt); });
+    const Outcome o2 = attempt([sdt, result] { *result = brisk::inspect_model(sdt); });
     QVERIFY2(o2.kind == Outcome::Ok, o2.message.c_str());
+    const brisk::ModelInfo& info = *result;
     QCOMPARE(info.format, std::string("safetensors"));
     QCOMPARE(info.dim, 8);
     QCOMPARE(info.vocab_size, 512);
@@ -963,15 +970,14 @@ class TestModelLoading : public QObject {
   void llama2cValidLoads() {
     const QString p = writeVariant(QStringLiteral("l2c-valid"), llama2cBytes({}), QStringLiteral(".bin"));
     const std::string sp = p.toStdString();
-    int dim = 0, vocab = 0;
-    const Outcome o = attempt([sp, &dim, &vocab] {
+    auto shape = std::make_shared<std::pair<int, int>>();  // dim, vocab
+    const Outcome o = attempt([sp, shape] {
       brisk::LoadedModel m = brisk::load_llama2c_model(sp);
-      dim = m.config.dim;
-      vocab = m.config.vocab_size;
+      *shape = {m.config.dim, m.config.vocab_size};
     });
     QVERIFY2(o.kind == Outcome::Ok, o.message.c_str());
-    QCOMPARE(dim, 8);
-    QCOMPARE(vocab, 32);
+    QCOMPARE(shape->first, 8);
+    QCOMPARE(shape->second, 32);
     // No tokenizer beside it: the full load says to pass one.
     EXPECT_ERROR(inspect(p), p, "tokenizer");
   }
@@ -1046,8 +1052,8 @@ class TestModelLoading : public QObject {
     brisk::EngineConfig cfg;
     cfg.model = tinyPath_.toStdString();
     cfg.threads = 1;
-    std::vector<int32_t> out;
-    const Outcome o = attempt([cfg, &out] {
+    auto out = std::make_shared<std::vector<int32_t>>();
+    const Outcome o = attempt([cfg, out] {
       auto e = brisk::Engine::create(cfg);
       brisk::SamplingParams sp;
       sp.max_tokens = 4;
@@ -1055,10 +1061,10 @@ class TestModelLoading : public QObject {
       e->add_request("hello", sp);
       while (e->has_unfinished())
         for (const auto& r : e->step())
-          if (r.finished) out = r.token_ids;
+          if (r.finished) *out = r.token_ids;
     }, 60000);
     QVERIFY2(o.kind == Outcome::Ok, o.message.c_str());
-    QCOMPARE((int)out.size(), 4);
+    QCOMPARE((int)out->size(), 4);
   }
 
   void engineConfigErrors_data() {

@@ -405,15 +405,14 @@ class TestScheduler : public QObject {
     QCOMPARE(sb->num_tokens, int64_t(20));  // whole, in one step, with a's decode
     QVERIFY(sb->samples);
     QVERIFY(find(sim.last(), a));
-    // 31 tokens do not fit next to a's decode (32 - 1 = 31 left): c must
-    // wait for the whole budget rather than be split ...
+    // c's 31 tokens do not fit next to a's and b's decodes (32 - 2 = 30
+    // left): c must wait for room for its whole prompt rather than be split ...
     Request* c = sim.add(31, 2);
-    Request* d = sim.add(32 - 2, 2);
-    (void)d;
-    STEP(sim);  // b decodes and finishes; a decodes; 30 left: c does not fit
+    Request* d = sim.add(30, 2);
+    STEP(sim);  // a and b decode (b finishes); c does not fit in the 30 left
     QVERIFY(!find(sim.last(), c));
     QCOMPARE(c->num_computed, int64_t(0));
-    // ... and no later request overtakes it (FCFS).
+    // ... and d, which would fit, does not overtake it (FCFS).
     QVERIFY(!find(sim.last(), d));
     while (!sim.sched().empty()) {
       STEP(sim);
