@@ -44,6 +44,7 @@ class EngineImpl {
 
  private:
   void finish(Request* r, FinishReason reason, RequestOutput& out, double t);
+  void add_padding_rows(const std::vector<std::pair<uint64_t, int64_t>>& seqs);
   RequestOutput process_token(Request* r, int32_t tok, double t);
 };
 
@@ -91,6 +92,13 @@ EngineImpl::EngineImpl(const EngineConfig& cfg) : cfg_(cfg) {
   lim.max_blocks_per_seq = (max_len_ + cfg.block_size - 1) / cfg.block_size;
   lim.num_kv_blocks = blocks;
   lim.block_size = cfg.block_size;
+  if (cfg.policy == SchedulerPolicy::Static) {
+    // Padding rows of finished members need somewhere to write their K/V:
+    // scratch blocks past the allocator's, never handed to a sequence.
+    lim.max_tokens += cfg.max_num_seqs;
+    lim.max_seqs *= 2;
+    lim.num_kv_blocks += (cfg.max_num_seqs + cfg.block_size - 1) / cfg.block_size;
+  }
   llama_ = std::make_unique<LlamaModel>(model_, *backend_, lim);
   if (cfg.policy == SchedulerPolicy::Static)
     sched_ = std::make_unique<StaticScheduler>(cfg, *cache_);
@@ -211,6 +219,36 @@ RequestOutput EngineImpl::process_token(Request* r, int32_t tok, double t) {
   return out;
 }
 
+// A padding row re-reads a finished member's context, as its row in a
+// fixed-shape batch would, and writes its (unused) K/V to a scratch slot
+// past the allocator's blocks; it produces no logits.
+void EngineImpl::add_padding_rows(const std::vector<std::pair<uint64_t, int64_t>>& seqs) {
+  if (seqs.empty()) return;
+  ForwardBatch& b = batch_;
+  const int bs = cfg_.block_size;
+  int width = b.max_blocks_per_seq;
+  for (const auto& [id, len] : seqs) width = std::max(width, (int)cache_->table(id)->blocks.size());
+  if (width != b.max_blocks_per_seq) {  // re-pack the rows built so far at the new width
+    std::vector<int32_t> wide(b.seq_lens.size() * width, 0);
+    for (size_t r = 0; r < b.seq_lens.size(); ++r)
+      std::copy_n(b.block_tables.begin() + r * b.max_blocks_per_seq, b.max_blocks_per_seq, wide.begin() + r * width);
+    b.block_tables = std::move(wide);
+    b.max_blocks_per_seq = width;
+  }
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    const auto& [id, len] = seqs[i];
+    const BlockTable* t = cache_->table(id);
+    b.token_ids.push_back(0);
+    b.positions.push_back((int32_t)len - 1);
+    b.slot_mapping.push_back((int32_t)((cache_->num_blocks() + (int64_t)i / bs) * bs + (int64_t)i % bs));
+    b.query_start.push_back((int32_t)b.token_ids.size());
+    b.seq_lens.push_back((int32_t)len);
+    const size_t at = b.block_tables.size();
+    b.block_tables.resize(at + width, 0);
+    std::copy(t->blocks.begin(), t->blocks.end(), b.block_tables.begin() + at);
+  }
+}
+
 std::vector<RequestOutput> EngineImpl::step() {
   std::vector<RequestOutput> outputs = std::exchange(pending_, {});
   const double t0 = now();
@@ -241,6 +279,7 @@ std::vector<RequestOutput> EngineImpl::step() {
     if (s.samples) b.logits_rows.push_back((int32_t)b.token_ids.size() - 1);
     metrics_.on_scheduled(r->id, t0);
   }
+  add_padding_rows(so.padding_seqs);
   llama_->forward(b, logits_);
   const double t1 = now();
 

@@ -118,9 +118,25 @@ SchedulerOutput StaticScheduler::schedule() {
     if (r->num_computed == 0) out.padding_tokens += (int)(longest_prompt - n);
     budget -= n;
   }
-  // Finished members keep their slot in the batch until it completes.
-  if (!out.seqs.empty()) out.padding_tokens += batch_size_ - (int)running_.size();
+  // Finished members keep their row in the batch until it completes: that
+  // work is done (padding_seqs) and wasted (padding_tokens).
+  if (!out.seqs.empty()) {
+    out.padding_seqs = retired_;
+    out.padding_tokens += (int)retired_.size();
+  }
   return out;
+}
+
+void StaticScheduler::remove(Request* r) {
+  const bool member = std::find(running_.begin(), running_.end(), r) != running_.end();
+  if (!member) return Scheduler::remove(r);
+  running_.erase(std::remove(running_.begin(), running_.end(), r), running_.end());
+  const BlockTable* t = cache_.table(r->id);
+  retired_.emplace_back(r->id, t ? std::max<int64_t>(t->num_tokens, 1) : 1);
+  if (running_.empty()) {
+    for (const auto& [id, len] : retired_) cache_.free(id);
+    retired_.clear();
+  }
 }
 
 }  // namespace brisk

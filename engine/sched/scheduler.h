@@ -25,6 +25,10 @@ struct SchedulerOutput {
   int64_t num_tokens = 0;
   int prefill_tokens = 0, decode_tokens = 0;
   int padding_tokens = 0;  // static policy: slots of finished members and prompt padding
+  // Static policy: finished members keep their row in a fixed-shape batch
+  // until the whole batch is done; each costs one decode row over its
+  // context (sequence id, context length) and produces nothing.
+  std::vector<std::pair<uint64_t, int64_t>> padding_seqs;
   bool empty() const { return seqs.empty(); }
 };
 
@@ -34,8 +38,8 @@ class Scheduler {
   virtual ~Scheduler() = default;
 
   void add(Request* r);                  // joins the waiting queue
-  // Removes a request wherever it is and frees its blocks.
-  void remove(Request* r);
+  // Removes a finished or aborted request wherever it is and frees its blocks.
+  virtual void remove(Request* r);
   virtual SchedulerOutput schedule() = 0;
 
   size_t num_waiting() const { return waiting_.size(); }
@@ -69,9 +73,14 @@ class StaticScheduler final : public Scheduler {
  public:
   using Scheduler::Scheduler;
   SchedulerOutput schedule() override;
+  // A finished member keeps its KV blocks (its row still runs as padding)
+  // until the last member finishes; then the whole batch is released.
+  void remove(Request* r) override;
+  const std::vector<std::pair<uint64_t, int64_t>>& retired() const { return retired_; }
 
  private:
-  int batch_size_ = 0;  // members of the current batch (finished ones count as padding)
+  int batch_size_ = 0;  // members of the current batch
+  std::vector<std::pair<uint64_t, int64_t>> retired_;  // finished members: id, context length
 };
 
 }  // namespace brisk
