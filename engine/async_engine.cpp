@@ -94,7 +94,12 @@ void AsyncEngine::loop() {
         idle_cv_.notify_all();
         cv_.wait(lk, [&] { return stop_ || !inbox_.empty() || !aborts_.empty(); });
       }
-      if (stop_) break;
+      if (stop_) {
+        // Requests still in the inbox never started; their owners hear the end too.
+        for (auto& p : inbox_) callbacks[p->id] = std::move(p->cb);
+        inbox_.clear();
+        break;
+      }
       busy_ = true;
       inbox.swap(inbox_);
       aborts.swap(aborts_);
