@@ -111,171 +111,178 @@ void convert_row(float* dst, const void* row, int64_t n) {
 }
 
 // ---------------------------------------------------------------------------
-// Matmul micro-kernel: the MR x NR dot products between MR activation rows
-// (stride ldx) and NR weight rows over k in [0, kn). Each weight vector is
-// loaded (and converted) once and reused for all MR rows.
+// Matmul, small M (decode): y[m, n] for MR <= 4 activation rows against one
+// weight row at a time. Walking the weights strictly in address order is a
+// single sequential stream, which the hardware prefetchers follow at full
+// DRAM bandwidth; reading several weight rows side by side measured ~20-50%
+// slower. Each weight vector is converted once and used by all MR rows, and
+// KU accumulators per row keep at least four FMA chains in flight.
+template <DType WT, int MR>
+inline void dot_rows(const float* x, int64_t ldx, const void* wr, int64_t kn, float (&out)[MR]) {
+  constexpr int KU = MR == 1 ? 4 : MR == 2 ? 2 : 1;
+  __m256 acc[MR][KU];
+  for (int m = 0; m < MR; ++m)
+    for (int u = 0; u < KU; ++u) acc[m][u] = _mm256_setzero_ps();
+  int64_t k = 0;
+  if constexpr (WT == DType::Q8_0) {
+    // Per block, partial sums over the raw int8 values, scaled once.
+    const auto* blocks = static_cast<const BlockQ8_0*>(wr);
+    for (; k + kQ8_0BlockSize <= kn; k += kQ8_0BlockSize) {
+      const BlockQ8_0& b = blocks[k / kQ8_0BlockSize];
+      __m256 w[4];
+      for (int s = 0; s < 4; ++s) w[s] = q8x8_to_ps(b.qs + 8 * s);
+      const __m256 d = _mm256_set1_ps(_cvtsh_ss(b.d));
+      for (int m = 0; m < MR; ++m) {
+        const float* xm = x + m * ldx + k;
+        const __m256 lo =
+            _mm256_fmadd_ps(_mm256_loadu_ps(xm + 8), w[1], _mm256_mul_ps(_mm256_loadu_ps(xm), w[0]));
+        const __m256 hi =
+            _mm256_fmadd_ps(_mm256_loadu_ps(xm + 24), w[3], _mm256_mul_ps(_mm256_loadu_ps(xm + 16), w[2]));
+        acc[m][0] = _mm256_fmadd_ps(_mm256_add_ps(lo, hi), d, acc[m][0]);
+      }
+    }
+  } else {
+    for (; k + 8 * KU <= kn; k += 8 * KU)
+      for (int u = 0; u < KU; ++u) {
+        const __m256 w = load8<WT>(wr, k + 8 * u);
+        for (int m = 0; m < MR; ++m)
+          acc[m][u] = _mm256_fmadd_ps(_mm256_loadu_ps(x + m * ldx + k + 8 * u), w, acc[m][u]);
+      }
+    for (; k + 8 <= kn; k += 8) {
+      const __m256 w = load8<WT>(wr, k);
+      for (int m = 0; m < MR; ++m)
+        acc[m][0] = _mm256_fmadd_ps(_mm256_loadu_ps(x + m * ldx + k), w, acc[m][0]);
+    }
+  }
+  for (int m = 0; m < MR; ++m) {
+    __m256 sum = acc[m][0];
+    for (int u = 1; u < KU; ++u) sum = _mm256_add_ps(sum, acc[m][u]);
+    float s = hsum(sum);
+    for (int64_t kk = k; kk < kn; ++kk) s += x[m * ldx + kk] * load1<WT>(wr, kk);
+    out[m] = s;
+  }
+}
 
-template <DType WT, int MR, int NR>
-inline void micro_kernel(const float* x, int64_t ldx, const void* const* wr, int64_t kn,
+template <DType WT, int MR>
+void matmul_small_m(float* y, const float* x, const void* w, int N, int K, int64_t n0, int64_t n1) {
+  for (int64_t n = n0; n < n1; ++n) {
+    float out[MR];
+    dot_rows<WT, MR>(x, K, row_ptr<WT>(w, n, K, 0), K, out);
+    for (int m = 0; m < MR; ++m) y[m * (int64_t)N + n] = out[m];
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Matmul, larger M (prefill): weights are converted to F32 one L2-sized block
+// at a time ([nb_max rows, kc_max]) and every 4-row tile of x passes over the
+// block, so each weight is read from memory and converted once per call.
+// The micro-kernel computes MR x NR dot products between MR activation rows
+// (stride ldx) and NR packed weight rows (stride ldw) over k in [0, kn).
+
+constexpr int kTileM = 4;
+
+// NR so that the MR x NR accumulators plus the weight and x vectors fit the
+// 16 ymm registers.
+template <int MR>
+constexpr int weight_rows_per_tile() {
+  return MR <= 2 ? 4 : 3;
+}
+
+template <int MR, int NR>
+inline void micro_kernel(const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t kn,
                          float (&out)[MR][NR]) {
   __m256 acc[MR][NR];
   for (int m = 0; m < MR; ++m)
     for (int n = 0; n < NR; ++n) acc[m][n] = _mm256_setzero_ps();
   int64_t k = 0;
-  if constexpr (WT == DType::Q8_0 && MR <= 2) {
-    // Few rows: registers allow a per-block partial sum over the raw int8
-    // values, scaled once per block, which saves a multiply per 8 weights.
-    for (; k + kQ8_0BlockSize <= kn; k += kQ8_0BlockSize) {
-      const BlockQ8_0* b[NR];
-      for (int n = 0; n < NR; ++n) b[n] = static_cast<const BlockQ8_0*>(wr[n]) + k / kQ8_0BlockSize;
-      __m256 part[MR][NR];
-      for (int s = 0; s < 4; ++s) {
-        __m256 w[NR];
-        for (int n = 0; n < NR; ++n) w[n] = q8x8_to_ps(b[n]->qs + 8 * s);
-        for (int m = 0; m < MR; ++m) {
-          const __m256 xv = _mm256_loadu_ps(x + m * ldx + k + 8 * s);
-          for (int n = 0; n < NR; ++n)
-            part[m][n] = s == 0 ? _mm256_mul_ps(xv, w[n]) : _mm256_fmadd_ps(xv, w[n], part[m][n]);
-        }
-      }
-      for (int n = 0; n < NR; ++n) {
-        const __m256 d = _mm256_set1_ps(_cvtsh_ss(b[n]->d));
-        for (int m = 0; m < MR; ++m) acc[m][n] = _mm256_fmadd_ps(part[m][n], d, acc[m][n]);
-      }
-    }
-  } else if constexpr (WT == DType::Q8_0) {
-    // kn is a multiple of 32 for Q8_0 (checked by the caller's block sizes).
-    for (; k + kQ8_0BlockSize <= kn; k += kQ8_0BlockSize) {
-      const BlockQ8_0* b[NR];
-      __m256 d[NR];
-      for (int n = 0; n < NR; ++n) {
-        b[n] = static_cast<const BlockQ8_0*>(wr[n]) + k / kQ8_0BlockSize;
-        d[n] = _mm256_set1_ps(_cvtsh_ss(b[n]->d));
-      }
-      for (int s = 0; s < 4; ++s) {
-        __m256 w[NR];
-        for (int n = 0; n < NR; ++n) w[n] = _mm256_mul_ps(q8x8_to_ps(b[n]->qs + 8 * s), d[n]);
-        for (int m = 0; m < MR; ++m) {
-          const __m256 xv = _mm256_loadu_ps(x + m * ldx + k + 8 * s);
-          for (int n = 0; n < NR; ++n) acc[m][n] = _mm256_fmadd_ps(xv, w[n], acc[m][n]);
-        }
-      }
-    }
-  } else {
-    for (; k + 8 <= kn; k += 8) {
-      __m256 w[NR];
-      for (int n = 0; n < NR; ++n) w[n] = load8<WT>(wr[n], k);
-      for (int m = 0; m < MR; ++m) {
-        const __m256 xv = _mm256_loadu_ps(x + m * ldx + k);
-        for (int n = 0; n < NR; ++n) acc[m][n] = _mm256_fmadd_ps(xv, w[n], acc[m][n]);
-      }
+  for (; k + 8 <= kn; k += 8) {
+    __m256 wv[NR];
+    for (int n = 0; n < NR; ++n) wv[n] = _mm256_loadu_ps(w + n * ldw + k);
+    for (int m = 0; m < MR; ++m) {
+      const __m256 xv = _mm256_loadu_ps(x + m * ldx + k);
+      for (int n = 0; n < NR; ++n) acc[m][n] = _mm256_fmadd_ps(xv, wv[n], acc[m][n]);
     }
   }
   for (int m = 0; m < MR; ++m) {
     for (int n = 0; n < NR; ++n) {
       float s = hsum(acc[m][n]);
-      for (int64_t kk = k; kk < kn; ++kk) s += x[m * ldx + kk] * load1<WT>(wr[n], kk);
+      for (int64_t kk = k; kk < kn; ++kk) s += x[m * ldx + kk] * w[n * ldw + kk];
       out[m][n] = s;
     }
   }
 }
 
-// Weight rows per tile, so that the MR x NR accumulators, the weight vectors
-// and conversion temporaries fit the 16 ymm registers. Fewer activation rows
-// leave room for more weight rows, which keeps enough independent FMA chains
-// in flight for the M == 1 (decode) case.
-template <DType WT, int MR>
-constexpr int weight_rows_per_tile() {
-  if (MR <= 2) return 4;
-  if (MR == 3 || WT == DType::F32) return 3;
-  return 2;
+// y[0..MR, 0..nn) (+)= x-tile * packed-block^T for one k block.
+template <int MR>
+void tile_rows(float* y, int64_t ldy, const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t nn,
+               int64_t kn, bool accumulate) {
+  auto store = [&](int64_t n, int m, float v) {
+    float& dst = y[m * ldy + n];
+    dst = accumulate ? dst + v : v;
+  };
+  constexpr int NR = weight_rows_per_tile<MR>();
+  int64_t n = 0;
+  for (; n + NR <= nn; n += NR) {
+    float out[MR][NR];
+    micro_kernel<MR, NR>(x, ldx, w + n * ldw, ldw, kn, out);
+    for (int m = 0; m < MR; ++m)
+      for (int j = 0; j < NR; ++j) store(n + j, m, out[m][j]);
+  }
+  for (; n < nn; ++n) {
+    float out[MR][1];
+    micro_kernel<MR, 1>(x, ldx, w + n * ldw, ldw, kn, out);
+    for (int m = 0; m < MR; ++m) store(n, m, out[m][0]);
+  }
 }
 
-// y[m0 .. m0+MR, n0 .. n1] (+)= x-block * W-block^T for one k block.
-// `row(n)` gives the row pointer of weight row n at the start of the block.
-template <DType WT, int MR, class RowFn>
-void tile_rows(float* y, int64_t ldy, const float* x, int64_t ldx, RowFn row, int64_t n0, int64_t n1,
-               int64_t kn, bool accumulate) {
-  constexpr int NR = weight_rows_per_tile<WT, MR>();
-  int64_t n = n0;
-  for (; n + NR <= n1; n += NR) {
-    const void* wr[NR];
-    for (int j = 0; j < NR; ++j) wr[j] = row(n + j);
-    float out[MR][NR];
-    micro_kernel<WT, MR, NR>(x, ldx, wr, kn, out);
-    for (int m = 0; m < MR; ++m)
-      for (int j = 0; j < NR; ++j) {
-        float& dst = y[m * ldy + n + j];
-        dst = accumulate ? dst + out[m][j] : out[m][j];
+template <DType WT>
+void matmul_large_m(float* y, const float* x, const void* w, int M, int N, int K, int64_t n0, int64_t n1) {
+  constexpr int64_t kc_max = 512, nb_max = 64;  // kc_max is a multiple of 32 (Q8_0 blocks)
+  thread_local std::vector<float> packed;
+  packed.resize((size_t)(nb_max * kc_max));
+  for (int64_t nb = n0; nb < n1; nb += nb_max) {
+    const int64_t nn = std::min(n1, nb + nb_max) - nb;
+    for (int64_t kb = 0; kb < K; kb += kc_max) {
+      const int64_t kn = std::min<int64_t>(kc_max, K - kb);
+      for (int64_t n = 0; n < nn; ++n)
+        convert_row<WT>(packed.data() + n * kn, row_ptr<WT>(w, nb + n, K, kb), kn);
+      for (int m0 = 0; m0 < M; m0 += kTileM) {
+        float* yt = y + (int64_t)m0 * N + nb;
+        const float* xt = x + (int64_t)m0 * K + kb;
+        const bool acc = kb > 0;
+        switch (std::min(kTileM, M - m0)) {
+          case 4:
+            tile_rows<4>(yt, N, xt, K, packed.data(), kn, nn, kn, acc);
+            break;
+          case 3:
+            tile_rows<3>(yt, N, xt, K, packed.data(), kn, nn, kn, acc);
+            break;
+          case 2:
+            tile_rows<2>(yt, N, xt, K, packed.data(), kn, nn, kn, acc);
+            break;
+          default:
+            tile_rows<1>(yt, N, xt, K, packed.data(), kn, nn, kn, acc);
+            break;
+        }
       }
-  }
-  for (; n < n1; ++n) {
-    const void* wr[1] = {row(n)};
-    float out[MR][1];
-    micro_kernel<WT, MR, 1>(x, ldx, wr, kn, out);
-    for (int m = 0; m < MR; ++m) {
-      float& dst = y[m * ldy + n];
-      dst = accumulate ? dst + out[m][0] : out[m][0];
     }
   }
 }
-
-template <DType WT, class RowFn>
-void tile_any(int mr, float* y, int64_t ldy, const float* x, int64_t ldx, RowFn row, int64_t n0, int64_t n1,
-              int64_t kn, bool accumulate) {
-  switch (mr) {
-    case 4:
-      return tile_rows<WT, 4>(y, ldy, x, ldx, row, n0, n1, kn, accumulate);
-    case 3:
-      return tile_rows<WT, 3>(y, ldy, x, ldx, row, n0, n1, kn, accumulate);
-    case 2:
-      return tile_rows<WT, 2>(y, ldy, x, ldx, row, n0, n1, kn, accumulate);
-    default:
-      return tile_rows<WT, 1>(y, ldy, x, ldx, row, n0, n1, kn, accumulate);
-  }
-}
-
-constexpr int kTileM = 4;
-// Above this many activation rows, a block of non-F32 weights is converted to
-// F32 once and reused by every row tile instead of being converted per tile.
-constexpr int kPackMinM = 8;
 
 // Output columns [n0, n1) of y = x * W^T.
 template <DType WT>
 void matmul_range(float* y, const float* x, const void* w, int M, int N, int K, int64_t n0, int64_t n1) {
-  if (M <= kTileM) {
-    // Decode / small batch: one streaming pass over the weights; the few
-    // activation rows stay in cache.
-    tile_any<WT>(
-        M, y, N, x, K, [&](int64_t n) { return row_ptr<WT>(w, n, K, 0); }, n0, n1, K, false);
-    return;
-  }
-  // Larger M: block over weight rows and k so a block of weights stays in L2
-  // while every row tile of x passes over it. kc is a multiple of 32 (Q8_0).
-  constexpr int64_t kc_max = 512, nb_max = 64;
-  const bool pack = M >= kPackMinM;
-  thread_local std::vector<float> packed;
-  if (pack) packed.resize((size_t)(nb_max * kc_max));
-  for (int64_t nb = n0; nb < n1; nb += nb_max) {
-    const int64_t ne = std::min(n1, nb + nb_max);
-    for (int64_t kb = 0; kb < K; kb += kc_max) {
-      const int64_t kn = std::min<int64_t>(kc_max, K - kb);
-      const bool accumulate = kb > 0;
-      if (pack) {
-        for (int64_t n = nb; n < ne; ++n)
-          convert_row<WT>(packed.data() + (n - nb) * kn, row_ptr<WT>(w, n, K, kb), kn);
-        const float* base = packed.data();
-        auto row = [&](int64_t n) -> const void* { return base + (n - nb) * kn; };
-        for (int m0 = 0; m0 < M; m0 += kTileM)
-          tile_any<DType::F32>(std::min(kTileM, M - m0), y + (int64_t)m0 * N, N, x + (int64_t)m0 * K + kb, K,
-                               row, nb, ne, kn, accumulate);
-      } else {
-        auto row = [&](int64_t n) { return row_ptr<WT>(w, n, K, kb); };
-        for (int m0 = 0; m0 < M; m0 += kTileM)
-          tile_any<WT>(std::min(kTileM, M - m0), y + (int64_t)m0 * N, N, x + (int64_t)m0 * K + kb, K, row, nb,
-                       ne, kn, accumulate);
-      }
-    }
+  switch (M) {
+    case 1:
+      return matmul_small_m<WT, 1>(y, x, w, N, K, n0, n1);
+    case 2:
+      return matmul_small_m<WT, 2>(y, x, w, N, K, n0, n1);
+    case 3:
+      return matmul_small_m<WT, 3>(y, x, w, N, K, n0, n1);
+    case 4:
+      return matmul_small_m<WT, 4>(y, x, w, N, K, n0, n1);
+    default:
+      return matmul_large_m<WT>(y, x, w, M, N, K, n0, n1);
   }
 }
 
