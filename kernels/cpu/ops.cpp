@@ -116,10 +116,19 @@ void convert_row(float* dst, const void* row, int64_t n) {
 // single sequential stream, which the hardware prefetchers follow at full
 // DRAM bandwidth; reading several weight rows side by side measured ~20-50%
 // slower. Each weight vector is converted once and used by all MR rows, and
-// KU accumulators per row keep at least four FMA chains in flight.
+// KU accumulators per row keep 4-8 independent FMA chains in flight (with
+// fewer, M = 4 ran at FMA latency, not at memory speed).
+#ifndef BRISK_PF
+#define BRISK_PF 1024
+#endif
+template <DType WT>
+constexpr int64_t elem_bytes() {
+  return WT == DType::F32 ? 4 : 2;
+}
+
 template <DType WT, int MR>
 inline void dot_rows(const float* x, int64_t ldx, const void* wr, int64_t kn, float (&out)[MR]) {
-  constexpr int KU = MR == 1 ? 4 : MR == 2 ? 2 : 1;
+  constexpr int KU = MR <= 2 ? 4 : 2;
   __m256 acc[MR][KU];
   for (int m = 0; m < MR; ++m)
     for (int u = 0; u < KU; ++u) acc[m][u] = _mm256_setzero_ps();
@@ -129,6 +138,7 @@ inline void dot_rows(const float* x, int64_t ldx, const void* wr, int64_t kn, fl
     const auto* blocks = static_cast<const BlockQ8_0*>(wr);
     for (; k + kQ8_0BlockSize <= kn; k += kQ8_0BlockSize) {
       const BlockQ8_0& b = blocks[k / kQ8_0BlockSize];
+      _mm_prefetch(reinterpret_cast<const char*>(&b) + BRISK_PF, _MM_HINT_T0);
       __m256 w[4];
       for (int s = 0; s < 4; ++s) w[s] = q8x8_to_ps(b.qs + 8 * s);
       const __m256 d = _mm256_set1_ps(_cvtsh_ss(b.d));
@@ -142,12 +152,14 @@ inline void dot_rows(const float* x, int64_t ldx, const void* wr, int64_t kn, fl
       }
     }
   } else {
-    for (; k + 8 * KU <= kn; k += 8 * KU)
+    for (; k + 8 * KU <= kn; k += 8 * KU) {
+      _mm_prefetch(static_cast<const char*>(wr) + (k * elem_bytes<WT>() + BRISK_PF), _MM_HINT_T0);
       for (int u = 0; u < KU; ++u) {
         const __m256 w = load8<WT>(wr, k + 8 * u);
         for (int m = 0; m < MR; ++m)
           acc[m][u] = _mm256_fmadd_ps(_mm256_loadu_ps(x + m * ldx + k + 8 * u), w, acc[m][u]);
       }
+    }
     for (; k + 8 <= kn; k += 8) {
       const __m256 w = load8<WT>(wr, k);
       for (int m = 0; m < MR; ++m)
