@@ -71,9 +71,14 @@ inline __m256 q8x8_to_ps(const int8_t* q) {
   return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q))));
 }
 
-// Eight weights starting at k (float formats only; Q8_0 is handled per block).
+// Eight weights starting at k (k % 8 == 0), as F32. Q8_0 is scaled exactly as
+// convert_row does, so both matmul paths see identical weights.
 template <DType WT>
 inline __m256 load8(const void* row, int64_t k) {
+  if constexpr (WT == DType::Q8_0) {
+    const BlockQ8_0& b = static_cast<const BlockQ8_0*>(row)[k / kQ8_0BlockSize];
+    return _mm256_mul_ps(q8x8_to_ps(b.qs + k % kQ8_0BlockSize), _mm256_set1_ps(_cvtsh_ss(b.d)));
+  }
   if constexpr (WT == DType::F32) return _mm256_loadu_ps(static_cast<const float*>(row) + k);
   if constexpr (WT == DType::F16)
     return _mm256_cvtph_ps(
@@ -111,67 +116,62 @@ void convert_row(float* dst, const void* row, int64_t n) {
 }
 
 // ---------------------------------------------------------------------------
-// Matmul, small M (decode): y[m, n] for MR <= 4 activation rows against one
-// weight row at a time. Walking the weights strictly in address order is a
-// single sequential stream, which the hardware prefetchers follow at full
-// DRAM bandwidth; reading several weight rows side by side measured ~20-50%
-// slower. Each weight vector is converted once and used by all MR rows, and
-// KU accumulators per row keep 4-8 independent FMA chains in flight (with
-// fewer, M = 4 ran at FMA latency, not at memory speed).
-#ifndef BRISK_PF
-#define BRISK_PF 1024
-#endif
+// Matmul, small M (decode).
+
+// Software prefetch distance along the weight stream, used when M > 1: the
+// core then spends longer per cache line and the hardware prefetcher alone
+// fell behind (M = 4 ran ~25% faster from DRAM with it; 2 KiB measured best
+// of 0.5-4 KiB). M = 1 already streams at DRAM bandwidth without it.
+constexpr int64_t kPrefetchBytes = 2048;
+
 template <DType WT>
 constexpr int64_t elem_bytes() {
   return WT == DType::F32 ? 4 : 2;
 }
 
+// Every dot product of both matmul paths sums in one canonical order, so a
+// row's result does not depend on how many rows share the batch (batched
+// generation then equals generation alone, bit for bit): K is cut into
+// blocks of kKc; within a block two 8-lane FMA chains take alternate groups
+// of 8, then (c0 + c1), a horizontal sum, the scalar tail; block sums are
+// added left to right. Two chains per row also keep enough FMAs in flight
+// for the decode path to run at memory speed.
+constexpr int64_t kKc = 512;  // a multiple of 32 (Q8_0 blocks)
+
+// out[m] = x[m, 0..K) . w[0..K) for MR <= 4 activation rows against one
+// weight row. Callers walk the weights one row at a time, strictly in address
+// order: a single sequential stream, which the hardware prefetchers follow at
+// full DRAM bandwidth (reading several weight rows side by side measured
+// 20-50% slower). Each weight vector is converted once for all MR rows.
 template <DType WT, int MR>
-inline void dot_rows(const float* x, int64_t ldx, const void* wr, int64_t kn, float (&out)[MR]) {
-  constexpr int KU = MR <= 2 ? 4 : 2;
-  __m256 acc[MR][KU];
-  for (int m = 0; m < MR; ++m)
-    for (int u = 0; u < KU; ++u) acc[m][u] = _mm256_setzero_ps();
-  int64_t k = 0;
-  if constexpr (WT == DType::Q8_0) {
-    // Per block, partial sums over the raw int8 values, scaled once.
-    const auto* blocks = static_cast<const BlockQ8_0*>(wr);
-    for (; k + kQ8_0BlockSize <= kn; k += kQ8_0BlockSize) {
-      const BlockQ8_0& b = blocks[k / kQ8_0BlockSize];
-      _mm_prefetch(reinterpret_cast<const char*>(&b) + BRISK_PF, _MM_HINT_T0);
-      __m256 w[4];
-      for (int s = 0; s < 4; ++s) w[s] = q8x8_to_ps(b.qs + 8 * s);
-      const __m256 d = _mm256_set1_ps(_cvtsh_ss(b.d));
+inline void dot_rows(const float* x, int64_t ldx, const void* wr, int64_t K, float (&out)[MR]) {
+  for (int m = 0; m < MR; ++m) out[m] = 0.0f;
+  for (int64_t kb = 0; kb < K; kb += kKc) {
+    const int64_t kn = std::min(kKc, K - kb);
+    __m256 acc[MR][2];
+    for (int m = 0; m < MR; ++m) acc[m][0] = acc[m][1] = _mm256_setzero_ps();
+    int64_t k = 0;
+    for (; k + 16 <= kn; k += 16) {
+      if constexpr (MR > 1)
+        _mm_prefetch(static_cast<const char*>(wr) + ((kb + k) * elem_bytes<WT>() + kPrefetchBytes), _MM_HINT_T0);
+      const __m256 w0 = load8<WT>(wr, kb + k), w1 = load8<WT>(wr, kb + k + 8);
       for (int m = 0; m < MR; ++m) {
-        const float* xm = x + m * ldx + k;
-        const __m256 lo =
-            _mm256_fmadd_ps(_mm256_loadu_ps(xm + 8), w[1], _mm256_mul_ps(_mm256_loadu_ps(xm), w[0]));
-        const __m256 hi =
-            _mm256_fmadd_ps(_mm256_loadu_ps(xm + 24), w[3], _mm256_mul_ps(_mm256_loadu_ps(xm + 16), w[2]));
-        acc[m][0] = _mm256_fmadd_ps(_mm256_add_ps(lo, hi), d, acc[m][0]);
+        const float* xm = x + m * ldx + kb + k;
+        acc[m][0] = _mm256_fmadd_ps(_mm256_loadu_ps(xm), w0, acc[m][0]);
+        acc[m][1] = _mm256_fmadd_ps(_mm256_loadu_ps(xm + 8), w1, acc[m][1]);
       }
     }
-  } else {
-    for (; k + 8 * KU <= kn; k += 8 * KU) {
-      _mm_prefetch(static_cast<const char*>(wr) + (k * elem_bytes<WT>() + BRISK_PF), _MM_HINT_T0);
-      for (int u = 0; u < KU; ++u) {
-        const __m256 w = load8<WT>(wr, k + 8 * u);
-        for (int m = 0; m < MR; ++m)
-          acc[m][u] = _mm256_fmadd_ps(_mm256_loadu_ps(x + m * ldx + k + 8 * u), w, acc[m][u]);
-      }
+    if (k + 8 <= kn) {
+      const __m256 w0 = load8<WT>(wr, kb + k);
+      for (int m = 0; m < MR; ++m) acc[m][0] = _mm256_fmadd_ps(_mm256_loadu_ps(x + m * ldx + kb + k), w0, acc[m][0]);
+      k += 8;
     }
-    for (; k + 8 <= kn; k += 8) {
-      const __m256 w = load8<WT>(wr, k);
-      for (int m = 0; m < MR; ++m)
-        acc[m][0] = _mm256_fmadd_ps(_mm256_loadu_ps(x + m * ldx + k), w, acc[m][0]);
+    for (int m = 0; m < MR; ++m) {
+      float s = hsum(_mm256_add_ps(acc[m][0], acc[m][1]));
+      // Explicit fma: the compiler may not contract one path and not the other.
+      for (int64_t kk = k; kk < kn; ++kk) s = std::fma(x[m * ldx + kb + kk], load1<WT>(wr, kb + kk), s);
+      out[m] = kb == 0 ? s : out[m] + s;
     }
-  }
-  for (int m = 0; m < MR; ++m) {
-    __m256 sum = acc[m][0];
-    for (int u = 1; u < KU; ++u) sum = _mm256_add_ps(sum, acc[m][u]);
-    float s = hsum(sum);
-    for (int64_t kk = k; kk < kn; ++kk) s += x[m * ldx + kk] * load1<WT>(wr, kk);
-    out[m] = s;
   }
 }
 
@@ -186,39 +186,51 @@ void matmul_small_m(float* y, const float* x, const void* w, int N, int K, int64
 
 // ---------------------------------------------------------------------------
 // Matmul, larger M (prefill): weights are converted to F32 one L2-sized block
-// at a time ([nb_max rows, kc_max]) and every 4-row tile of x passes over the
+// at a time ([nb_max rows, kc_max]) and every 2-row tile of x passes over the
 // block, so each weight is read from memory and converted once per call.
 // The micro-kernel computes MR x NR dot products between MR activation rows
 // (stride ldx) and NR packed weight rows (stride ldw) over k in [0, kn).
 
-constexpr int kTileM = 4;
+constexpr int kTileM = 2;
 
-// NR so that the MR x NR accumulators plus the weight and x vectors fit the
-// 16 ymm registers.
+// NR so that the MR x NR x 2 accumulators plus the weight and x vectors fit
+// the 16 ymm registers.
 template <int MR>
 constexpr int weight_rows_per_tile() {
-  return MR <= 2 ? 4 : 3;
+  return MR == 1 ? 4 : 3;
 }
 
+// The canonical order (see kKc) over one k block of packed F32 weights.
 template <int MR, int NR>
 inline void micro_kernel(const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t kn,
                          float (&out)[MR][NR]) {
-  __m256 acc[MR][NR];
+  __m256 acc[MR][NR][2];
   for (int m = 0; m < MR; ++m)
-    for (int n = 0; n < NR; ++n) acc[m][n] = _mm256_setzero_ps();
+    for (int n = 0; n < NR; ++n) acc[m][n][0] = acc[m][n][1] = _mm256_setzero_ps();
   int64_t k = 0;
-  for (; k + 8 <= kn; k += 8) {
+  for (; k + 16 <= kn; k += 16) {
+    for (int g = 0; g < 2; ++g) {
+      __m256 wv[NR];
+      for (int n = 0; n < NR; ++n) wv[n] = _mm256_loadu_ps(w + n * ldw + k + 8 * g);
+      for (int m = 0; m < MR; ++m) {
+        const __m256 xv = _mm256_loadu_ps(x + m * ldx + k + 8 * g);
+        for (int n = 0; n < NR; ++n) acc[m][n][g] = _mm256_fmadd_ps(xv, wv[n], acc[m][n][g]);
+      }
+    }
+  }
+  if (k + 8 <= kn) {
     __m256 wv[NR];
     for (int n = 0; n < NR; ++n) wv[n] = _mm256_loadu_ps(w + n * ldw + k);
     for (int m = 0; m < MR; ++m) {
       const __m256 xv = _mm256_loadu_ps(x + m * ldx + k);
-      for (int n = 0; n < NR; ++n) acc[m][n] = _mm256_fmadd_ps(xv, wv[n], acc[m][n]);
+      for (int n = 0; n < NR; ++n) acc[m][n][0] = _mm256_fmadd_ps(xv, wv[n], acc[m][n][0]);
     }
+    k += 8;
   }
   for (int m = 0; m < MR; ++m) {
     for (int n = 0; n < NR; ++n) {
-      float s = hsum(acc[m][n]);
-      for (int64_t kk = k; kk < kn; ++kk) s += x[m * ldx + kk] * w[n * ldw + kk];
+      float s = hsum(_mm256_add_ps(acc[m][n][0], acc[m][n][1]));
+      for (int64_t kk = k; kk < kn; ++kk) s = std::fma(x[m * ldx + kk], w[n * ldw + kk], s);
       out[m][n] = s;
     }
   }
@@ -249,7 +261,7 @@ void tile_rows(float* y, int64_t ldy, const float* x, int64_t ldx, const float* 
 
 template <DType WT>
 void matmul_large_m(float* y, const float* x, const void* w, int M, int N, int K, int64_t n0, int64_t n1) {
-  constexpr int64_t kc_max = 512, nb_max = 64;  // kc_max is a multiple of 32 (Q8_0 blocks)
+  constexpr int64_t kc_max = kKc, nb_max = 64;
   thread_local std::vector<float> packed;
   packed.resize((size_t)(nb_max * kc_max));
   for (int64_t nb = n0; nb < n1; nb += nb_max) {
@@ -263,12 +275,6 @@ void matmul_large_m(float* y, const float* x, const void* w, int M, int N, int K
         const float* xt = x + (int64_t)m0 * K + kb;
         const bool acc = kb > 0;
         switch (std::min(kTileM, M - m0)) {
-          case 4:
-            tile_rows<4>(yt, N, xt, K, packed.data(), kn, nn, kn, acc);
-            break;
-          case 3:
-            tile_rows<3>(yt, N, xt, K, packed.data(), kn, nn, kn, acc);
-            break;
           case 2:
             tile_rows<2>(yt, N, xt, K, packed.data(), kn, nn, kn, acc);
             break;

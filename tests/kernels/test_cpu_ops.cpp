@@ -220,6 +220,34 @@ class TestCpuOps : public QObject {
     }
   }
 
+  // A row's result must not depend on the batch around it: the engine's
+  // "batched equals alone" guarantee rests on this. Every row of a 9-row
+  // product is recomputed inside batches of 1..8 rows, at every position,
+  // on every pool, and must match bit for bit.
+  void matmul_is_batch_invariant() {
+    std::mt19937 rng(4);
+    for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0})
+      for (int K : {32, 40, 544, 1100}) {
+        if (t == DType::Q8_0 && K % 32) continue;
+        const int N = 37, M = 9;
+        const auto x = random_vec(rng, (size_t)M * K);
+        const auto w = quantize(random_vec(rng, (size_t)N * K), t, N, K);
+        std::vector<float> all((size_t)M * N);
+        cpu::matmul(*pools_[1], all.data(), x.data(), w.data(), t, M, N, K);
+        for (auto& pool : pools_)
+          for (int m_batch = 1; m_batch <= 8; ++m_batch)
+            for (int first = 0; first + m_batch <= M; ++first) {
+              std::vector<float> part((size_t)m_batch * N);
+              cpu::matmul(*pool, part.data(), x.data() + (size_t)first * K, w.data(), t, m_batch, N, K);
+              for (size_t i = 0; i < part.size(); ++i)
+                if (std::memcmp(&part[i], &all[(size_t)first * N + i], 4) != 0)
+                  QFAIL(qPrintable(QString("%1 K=%2: row %3 differs in a batch of %4 (%5 vs %6)")
+                                       .arg(dtype_name(t)).arg(K).arg(first + (int)i / N).arg(m_batch)
+                                       .arg(part[i], 0, 'g', 9).arg(all[(size_t)first * N + i], 0, 'g', 9)));
+            }
+      }
+  }
+
   void embed_matches() {
     std::mt19937 rng(4);
     const int vocab = 50;
