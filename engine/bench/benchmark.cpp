@@ -8,6 +8,8 @@
 #include <sstream>
 #include <thread>
 
+extern const char* const brisk_git_commit;  // resources/version.cmake
+
 namespace brisk {
 
 namespace {
@@ -238,10 +240,8 @@ BenchResult run_benchmark(Engine& e, const WorkloadSpec& spec, const std::vector
   r.steps = e.step_history();
   for (auto& s : r.steps) s.start -= t0;
   r.summary = summarize(r.requests, r.steps, t1 - t0);
-#ifdef BRISK_VERSION
   r.brisk_version = BRISK_VERSION;
-  r.commit = BRISK_GIT_COMMIT;
-#endif
+  r.commit = brisk_git_commit;
   return r;
 }
 
