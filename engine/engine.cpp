@@ -9,6 +9,7 @@
 #include "metrics/metrics_recorder.h"
 #include "model/llama_model.h"
 #include "model/model_weights.h"
+#include "runner/model_runner.h"
 #include "sample/sampler.h"
 #include "sched/scheduler.h"
 
@@ -39,12 +40,10 @@ class EngineImpl {
   int max_len_ = 0;
   size_t max_stop_len_ = 0;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
-  ForwardBatch batch_;
-  std::vector<float> logits_;
+  std::unique_ptr<ModelRunner> runner_;
 
  private:
   void finish(Request* r, FinishReason reason, RequestOutput& out, double t);
-  void add_padding_rows(const std::vector<std::pair<uint64_t, int64_t>>& seqs);
   RequestOutput process_token(Request* r, int32_t tok, double t);
 };
 
@@ -104,7 +103,7 @@ EngineImpl::EngineImpl(const EngineConfig& cfg) : cfg_(cfg) {
     sched_ = std::make_unique<StaticScheduler>(cfg, *cache_);
   else
     sched_ = std::make_unique<ContinuousScheduler>(cfg, *cache_);
-  batch_.clear();
+  runner_ = std::make_unique<ModelRunner>(*llama_, *cache_);
 }
 
 uint64_t EngineImpl::add(std::vector<int32_t> ids, const SamplingParams& p, std::optional<uint64_t> id,
@@ -219,36 +218,6 @@ RequestOutput EngineImpl::process_token(Request* r, int32_t tok, double t) {
   return out;
 }
 
-// A padding row re-reads a finished member's context, as its row in a
-// fixed-shape batch would, and writes its (unused) K/V to a scratch slot
-// past the allocator's blocks; it produces no logits.
-void EngineImpl::add_padding_rows(const std::vector<std::pair<uint64_t, int64_t>>& seqs) {
-  if (seqs.empty()) return;
-  ForwardBatch& b = batch_;
-  const int bs = cfg_.block_size;
-  int width = b.max_blocks_per_seq;
-  for (const auto& [id, len] : seqs) width = std::max(width, (int)cache_->table(id)->blocks.size());
-  if (width != b.max_blocks_per_seq) {  // re-pack the rows built so far at the new width
-    std::vector<int32_t> wide(b.seq_lens.size() * width, 0);
-    for (size_t r = 0; r < b.seq_lens.size(); ++r)
-      std::copy_n(b.block_tables.begin() + r * b.max_blocks_per_seq, b.max_blocks_per_seq, wide.begin() + r * width);
-    b.block_tables = std::move(wide);
-    b.max_blocks_per_seq = width;
-  }
-  for (size_t i = 0; i < seqs.size(); ++i) {
-    const auto& [id, len] = seqs[i];
-    const BlockTable* t = cache_->table(id);
-    b.token_ids.push_back(0);
-    b.positions.push_back((int32_t)len - 1);
-    b.slot_mapping.push_back((int32_t)((cache_->num_blocks() + (int64_t)i / bs) * bs + (int64_t)i % bs));
-    b.query_start.push_back((int32_t)b.token_ids.size());
-    b.seq_lens.push_back((int32_t)len);
-    const size_t at = b.block_tables.size();
-    b.block_tables.resize(at + width, 0);
-    std::copy(t->blocks.begin(), t->blocks.end(), b.block_tables.begin() + at);
-  }
-}
-
 std::vector<RequestOutput> EngineImpl::step() {
   std::vector<RequestOutput> outputs = std::exchange(pending_, {});
   const double t0 = now();
@@ -256,31 +225,8 @@ std::vector<RequestOutput> EngineImpl::step() {
   for (Request* v : so.preempted) metrics_.on_preempt(v->id);
   if (so.empty()) return outputs;
 
-  llama_->copy_kv_blocks(cache_->take_pending_copies());
-  ForwardBatch& b = batch_;
-  b.clear();
-  for (const ScheduledSeq& s : so.seqs) {
-    const BlockTable* t = cache_->table(s.req->id);
-    b.max_blocks_per_seq = std::max(b.max_blocks_per_seq, (int)t->blocks.size());
-  }
-  b.block_tables.assign((size_t)so.seqs.size() * b.max_blocks_per_seq, 0);
-  for (size_t i = 0; i < so.seqs.size(); ++i) {
-    const ScheduledSeq& s = so.seqs[i];
-    Request* r = s.req;
-    for (int64_t pos = s.start; pos < s.start + s.num_tokens; ++pos) {
-      b.token_ids.push_back(r->token_at(pos));
-      b.positions.push_back((int32_t)pos);
-      b.slot_mapping.push_back(cache_->slot(r->id, pos));
-    }
-    b.query_start.push_back((int32_t)b.token_ids.size());
-    b.seq_lens.push_back((int32_t)(s.start + s.num_tokens));
-    const BlockTable* t = cache_->table(r->id);
-    std::copy(t->blocks.begin(), t->blocks.end(), b.block_tables.begin() + i * b.max_blocks_per_seq);
-    if (s.samples) b.logits_rows.push_back((int32_t)b.token_ids.size() - 1);
-    metrics_.on_scheduled(r->id, t0);
-  }
-  add_padding_rows(so.padding_seqs);
-  llama_->forward(b, logits_);
+  for (const ScheduledSeq& s : so.seqs) metrics_.on_scheduled(s.req->id, t0);
+  std::vector<float>& logits = runner_->execute(so);
   const double t1 = now();
 
   StepMetrics sm;
@@ -298,7 +244,7 @@ std::vector<RequestOutput> EngineImpl::step() {
     Request* r = s.req;
     r->num_computed += s.num_tokens;
     if (!s.samples) continue;
-    const int32_t tok = sample_token(logits_.data() + (size_t)row++ * V, V, r->params, r->rng, r->prompt_ids, r->output_ids);
+    const int32_t tok = sample_token(logits.data() + (size_t)row++ * V, V, r->params, r->rng, r->prompt_ids, r->output_ids);
     outputs.push_back(process_token(r, tok, t1));
   }
   sm.duration = now() - t0;

@@ -1,0 +1,32 @@
+// Executes one scheduled step: packs every scheduled token into one flat,
+// padding-free batch (token ids, positions, slot mapping, block tables,
+// context lengths, which rows produce logits), applies pending KV block
+// copies, and runs the model's forward. It decides nothing.
+#pragma once
+#include <vector>
+
+#include "cache/kv_cache.h"
+#include "model/llama_model.h"
+#include "runner/forward_batch.h"
+#include "sched/scheduler.h"
+
+namespace brisk {
+
+class ModelRunner {
+ public:
+  ModelRunner(LlamaModel& model, KvCache& cache) : model_(model), cache_(cache) { batch_.clear(); }
+  // Logits [number of sampling sequences, vocab], in the order of so.seqs.
+  std::vector<float>& execute(const SchedulerOutput& so);  // the sampler may edit the logits in place
+  const ForwardBatch& last_batch() const { return batch_; }
+
+ private:
+  void pack(const SchedulerOutput& so);
+  void add_padding_rows(const std::vector<std::pair<uint64_t, int64_t>>& seqs);
+
+  LlamaModel& model_;
+  KvCache& cache_;
+  ForwardBatch batch_;
+  std::vector<float> logits_;
+};
+
+}  // namespace brisk
