@@ -265,15 +265,7 @@ LoadedModel load_gguf_model(const std::string& path) {
   for (int l = 0; l < c.n_layers; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
     LayerWeights lw;
-    lw.attn_norm = get(p + "attn_norm.weight");
-    lw.wq = get(p + "attn_q.weight");
-    lw.wk = get(p + "attn_k.weight");
-    lw.wv = get(p + "attn_v.weight");
-    lw.wo = get(p + "attn_output.weight");
-    lw.ffn_norm = get(p + "ffn_norm.weight");
-    lw.w_gate = get(p + "ffn_gate.weight");
-    lw.w_up = get(p + "ffn_up.weight");
-    lw.w_down = get(p + "ffn_down.weight");
+    for (const LayerTensorSpec& t : kLayerTensors) lw.*t.field = get(p + t.gguf);
     w.layers.push_back(lw);
   }
   describe(m, path, "gguf");

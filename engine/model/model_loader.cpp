@@ -82,8 +82,7 @@ void describe(LoadedModel& m, const std::string& path, const std::string& format
   };
   add(w.token_embd);
   for (const auto& l : w.layers)
-    for (const WeightTensor* t : {&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_norm, &l.w_gate, &l.w_up, &l.w_down})
-      add(*t);
+    for (const LayerTensorSpec& t : kLayerTensors) add(l.*t.field);
   add(w.output_norm);
   add(w.output);
   if (m.tokenizer) i.tokenizer = m.tokenizer->origin();

@@ -37,6 +37,26 @@ struct LayerWeights {
   WeightTensor attn_norm, wq, wk, wv, wo, ffn_norm, w_gate, w_up, w_down;
 };
 
+// Every per-layer tensor with its name in GGUF (after "blk.N.") and in
+// Hugging Face checkpoints (after "model.layers.N."): one table, so loaders
+// and writers never disagree.
+struct LayerTensorSpec {
+  WeightTensor LayerWeights::*field;
+  const char* gguf;
+  const char* hf;
+};
+inline constexpr LayerTensorSpec kLayerTensors[] = {
+    {&LayerWeights::attn_norm, "attn_norm.weight", "input_layernorm.weight"},
+    {&LayerWeights::wq, "attn_q.weight", "self_attn.q_proj.weight"},
+    {&LayerWeights::wk, "attn_k.weight", "self_attn.k_proj.weight"},
+    {&LayerWeights::wv, "attn_v.weight", "self_attn.v_proj.weight"},
+    {&LayerWeights::wo, "attn_output.weight", "self_attn.o_proj.weight"},
+    {&LayerWeights::ffn_norm, "ffn_norm.weight", "post_attention_layernorm.weight"},
+    {&LayerWeights::w_gate, "ffn_gate.weight", "mlp.gate_proj.weight"},
+    {&LayerWeights::w_up, "ffn_up.weight", "mlp.up_proj.weight"},
+    {&LayerWeights::w_down, "ffn_down.weight", "mlp.down_proj.weight"},
+};
+
 struct ModelWeights {
   WeightTensor token_embd, output_norm, output;
   std::vector<LayerWeights> layers;

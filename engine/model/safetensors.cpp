@@ -218,15 +218,9 @@ LoadedModel load_hf_model_checked(const std::string& dir) {
   for (int l = 0; l < c.n_layers; ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
     LayerWeights lw;
-    lw.attn_norm = get(p + "input_layernorm.weight");
-    lw.wq = unpermute(get(p + "self_attn.q_proj.weight"), c.n_heads);
-    lw.wk = unpermute(get(p + "self_attn.k_proj.weight"), c.n_kv_heads);
-    lw.wv = get(p + "self_attn.v_proj.weight");
-    lw.wo = get(p + "self_attn.o_proj.weight");
-    lw.ffn_norm = get(p + "post_attention_layernorm.weight");
-    lw.w_gate = get(p + "mlp.gate_proj.weight");
-    lw.w_up = get(p + "mlp.up_proj.weight");
-    lw.w_down = get(p + "mlp.down_proj.weight");
+    for (const LayerTensorSpec& t : kLayerTensors) lw.*t.field = get(p + t.hf);
+    lw.wq = unpermute(lw.wq, c.n_heads);
+    lw.wk = unpermute(lw.wk, c.n_kv_heads);
     w.layers.push_back(lw);
   }
   const fs::path tok = fs::path(dir) / "tokenizer.model";

@@ -169,15 +169,7 @@ void write_gguf(const LoadedModel& m, const std::string& path) {
   for (size_t l = 0; l < w.layers.size(); ++l) {
     const LayerWeights& lw = w.layers[l];
     const std::string p = "blk." + std::to_string(l) + ".";
-    put(p + "attn_norm.weight", lw.attn_norm);
-    put(p + "attn_q.weight", lw.wq);
-    put(p + "attn_k.weight", lw.wk);
-    put(p + "attn_v.weight", lw.wv);
-    put(p + "attn_output.weight", lw.wo);
-    put(p + "ffn_norm.weight", lw.ffn_norm);
-    put(p + "ffn_gate.weight", lw.w_gate);
-    put(p + "ffn_up.weight", lw.w_up);
-    put(p + "ffn_down.weight", lw.w_down);
+    for (const LayerTensorSpec& t : kLayerTensors) put(p + t.gguf, lw.*t.field);
   }
   put("output_norm.weight", w.output_norm);
   put("output.weight", w.output);
