@@ -302,9 +302,12 @@ const EngineConfig& Engine::config() const { return impl_->cfg_; }
 double Engine::now() const { return impl_->now(); }
 MetricsSnapshot Engine::metrics() const {
   MetricsSnapshot s = impl_->metrics_.snapshot(impl_->now());
-  // Occupancy is read live, so it is right before the first step too.
+  // Gauges are read live, so they are right before the first step and after
+  // an abort that leaves nothing to schedule.
   s.kv_blocks_used = impl_->cache_->num_used();
   s.kv_blocks_total = impl_->cache_->num_blocks();
+  s.running = (int)impl_->sched_->num_running();
+  s.waiting = (int)impl_->sched_->num_waiting();
   return s;
 }
 const std::vector<StepMetrics>& Engine::step_history() const { return impl_->metrics_.steps(); }
