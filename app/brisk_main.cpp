@@ -1,12 +1,12 @@
 // brisk: the workbench window.
 //   brisk [MODEL] [--tokenizer FILE]
 //   brisk [MODEL] --prompt TEXT --screenshot FILE.png --quit-after-ms N
+//         [--view playground|chat|ab|settings|telemetry|benchmark|reports] [--size WxH]
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QTimer>
 #include <cstdio>
 
-#include "brisk/engine_config.h"
 #include "main_window.h"
 #include "screenshot_runner.h"
 
@@ -51,7 +51,14 @@ int main(int argc, char** argv) {
                                QStringLiteral("Quit after N ms at the latest (grabbing the screenshot "
                                               "first; exit status 1 if the run had not finished)."),
                                QStringLiteral("N"));
-  parser.addOptions({tokenizer, prompt, maxTokens, screenshot, quitAfter});
+  QCommandLineOption view(QStringLiteral("view"),
+                          QStringLiteral("View to show (and run --prompt in): playground (default), chat, "
+                                         "ab (A/B compare), settings (engine settings), telemetry (runs "
+                                         "a short workload beside the prompt), benchmark, reports."),
+                          QStringLiteral("VIEW"));
+  QCommandLineOption size(QStringLiteral("size"),
+                          QStringLiteral("Window size, e.g. 1280x800 or 1920x1080."), QStringLiteral("WxH"));
+  parser.addOptions({tokenizer, prompt, maxTokens, screenshot, quitAfter, view, size});
   parser.process(app);
 
   const QStringList positional = parser.positionalArguments();
@@ -74,16 +81,30 @@ int main(int argc, char** argv) {
   if (!intOption(quitAfter, "quit-after-ms", &run.deadlineMs) ||
       !intOption(maxTokens, "max-tokens", &run.maxTokens))
     return 2;
+  if (parser.isSet(view) && !ScreenshotRunner::parseView(parser.value(view), &run.view)) {
+    std::fprintf(stderr, "brisk: --view must be playground, chat, ab, settings, telemetry, benchmark or reports, got '%s'\n",
+                 parser.value(view).toLocal8Bit().constData());
+    return 2;
+  }
+  QSize windowSize;
+  if (parser.isSet(size)) {
+    const QStringList wh = parser.value(size).toLower().split(QLatin1Char('x'));
+    bool okW = false, okH = false;
+    if (wh.size() == 2) windowSize = QSize(wh[0].toInt(&okW), wh[1].toInt(&okH));
+    if (!okW || !okH || windowSize.width() < 200 || windowSize.height() < 150) {
+      std::fprintf(stderr, "brisk: --size needs WIDTHxHEIGHT (at least 200x150), got '%s'\n",
+                   parser.value(size).toLocal8Bit().constData());
+      return 2;
+    }
+  }
   run.screenshot = parser.value(screenshot);
   run.prompt = parser.value(prompt);
-  const bool scripted = !run.screenshot.isEmpty() || run.deadlineMs > 0 || !run.prompt.isEmpty();
-
-  brisk::EngineConfig config;  // model = "demo"
-  if (!positional.isEmpty()) config.model = positional.first().toStdString();
-  config.tokenizer = parser.value(tokenizer).toStdString();
+  const bool scripted = !run.screenshot.isEmpty() || run.deadlineMs > 0 || !run.prompt.isEmpty() ||
+                        parser.isSet(view);
 
   // Scripted runs use the defaults and leave the user's settings alone.
   MainWindow window(/*persistState=*/!scripted);
+  if (windowSize.isValid()) window.resize(windowSize);
   window.show();
 
   int exitCode = 0;
@@ -95,7 +116,9 @@ int main(int argc, char** argv) {
     });
     runner->start();
   }
-  window.loadModel(config);
+  // Nothing chosen: the built-in demo model. The engine settings are the
+  // ones last used (the defaults for scripted runs).
+  window.openModel(positional.isEmpty() ? QStringLiteral("demo") : positional.first(), parser.value(tokenizer));
   const int rc = app.exec();
   return scripted ? exitCode : rc;
 }

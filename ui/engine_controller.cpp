@@ -54,6 +54,15 @@ const brisk::ModelInfo& EngineController::modelInfo() const { return engine_->mo
 const brisk::EngineConfig& EngineController::engineConfig() const { return engine_->config(); }
 int EngineController::metricsIntervalMs() const { return metricsTimer_.interval(); }
 
+void EngineController::setMetricsIntervalMs(int ms) {
+  metricsTimer_.setInterval(std::clamp(ms, 10, 10000));  // restarts a running timer
+}
+
+double EngineController::engineNow() const {
+  if (!engine_) return -1;
+  return std::chrono::duration<double>(Clock::now() - engineEpoch_).count();
+}
+
 void EngineController::loadModel(const brisk::EngineConfig& config) {
   if (loading_) loading_->cancelled = true;
   auto job = std::make_shared<LoadJob>();
@@ -107,9 +116,19 @@ void EngineController::onLoadFinished(const std::shared_ptr<LoadJob>& job) {
     engine_.reset();
     abortAllActive(QStringLiteral("the model was replaced"));
   }
+  const Clock::time_point beforeStart = Clock::now();
   engine_ = std::make_unique<brisk::AsyncEngine>(std::move(job->engine));
   kvBlocksTotal_ = static_cast<int64_t>(engine_->kv_blocks().size());
   ++engineGeneration_;
+  // The first snapshot is taken when the AsyncEngine starts, before any
+  // step: it pins the engine clock to steady_clock (never behind it, so a
+  // step's end is never later than engineNow()).
+  engineEpoch_ = beforeStart - std::chrono::duration_cast<Clock::duration>(
+                                   std::chrono::duration<double>(engine_->metrics().now));
+  nextStep_ = 0;
+  kvBlocks_.clear();
+  idByEngineId_.clear();
+  retiredEngineIds_.clear();
   Q_EMIT modelLoaded(engine_->model_info());
   pollMetrics();
   metricsTimer_.start();
@@ -139,7 +158,9 @@ quint64 EngineController::generate(const QString& prompt, const brisk::SamplingP
     QMetaObject::invokeMethod(this, [this, d] { onOutput(d); }, Qt::QueuedConnection);
   };
   try {
-    active_[id].engineId = engine_->add_request(prompt.toStdString(), params, callback);
+    const quint64 engineId = engine_->add_request(prompt.toStdString(), params, callback);
+    active_[id].engineId = engineId;
+    idByEngineId_.insert(engineId, id);
   } catch (const std::exception& e) {
     const QString error = QString::fromUtf8(e.what());
     QMetaObject::invokeMethod(
@@ -198,6 +219,9 @@ void EngineController::finishRequest(quint64 id, Active& a, brisk::FinishReason 
     s.ttftMs = timings->first_token >= 0 ? timings->ttft() * 1e3 : -1;
     s.tokensPerSecond = timings->decode_tokens_per_s(a.outputTokens);
   }
+  // Its blocks may still show in the next poll; the mapping goes once they are free.
+  if (a.engineGeneration == engineGeneration_ && idByEngineId_.contains(a.engineId))
+    retiredEngineIds_.insert(a.engineId);
   active_.remove(id);
   Q_EMIT requestFinished(id, reason, s);
 }
@@ -213,6 +237,39 @@ void EngineController::abortAllActive(const QString& why) {
 
 void EngineController::pollMetrics() {
   if (!engine_) return;
+  // Only the steps not seen yet are copied.
+  const std::vector<brisk::StepMetrics> steps = engine_->steps_since(nextStep_);
+  if (!steps.empty()) {
+    nextStep_ = steps.back().step + 1;
+    Q_EMIT stepsAppended(QVector<brisk::StepMetrics>(steps.begin(), steps.end()));
+  }
+
+  const std::vector<brisk::KvBlockState> raw = engine_->kv_blocks();
+  QVector<brisk::KvBlockState> blocks(raw.begin(), raw.end());
+  QSet<quint64> owners;  // only needed to retire finished requests' ids
+  for (brisk::KvBlockState& b : blocks) {
+    if (b.owner < 0) continue;
+    if (!retiredEngineIds_.isEmpty()) owners.insert(quint64(b.owner));
+    const auto it = idByEngineId_.constFind(quint64(b.owner));
+    if (it != idByEngineId_.constEnd()) b.owner = qint64(*it);
+  }
+  for (auto it = retiredEngineIds_.begin(); it != retiredEngineIds_.end();) {
+    if (owners.contains(*it)) {
+      ++it;
+    } else {
+      idByEngineId_.remove(*it);
+      it = retiredEngineIds_.erase(it);
+    }
+  }
+  const auto same = [](const brisk::KvBlockState& x, const brisk::KvBlockState& y) {
+    return x.owner == y.owner && x.refcount == y.refcount && x.filled == y.filled;
+  };
+  if (blocks.size() != kvBlocks_.size() || kvBlocks_.isEmpty() ||
+      !std::equal(blocks.cbegin(), blocks.cend(), kvBlocks_.cbegin(), same)) {
+    kvBlocks_ = std::move(blocks);
+    Q_EMIT kvBlocksUpdated(kvBlocks_);
+  }
+
   brisk::MetricsSnapshot m = engine_->metrics();
   // The snapshot's gauges come from the last step; before the first one the
   // cache size is known from the block map, so show it rather than 0/0.

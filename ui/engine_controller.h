@@ -1,12 +1,14 @@
 // The only bridge between the engine and Qt. Loads models on a worker
 // thread, owns the AsyncEngine, turns its engine-thread callbacks into
-// GUI-thread signals and polls its metrics at 10 Hz.
+// GUI-thread signals and polls its metrics at 10 Hz (adjustable): the
+// snapshot, the engine steps since the last poll and the KV block map.
 #pragma once
 #include <QHash>
 #include <QObject>
 #include <QSet>
 #include <QString>
 #include <QTimer>
+#include <QVector>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -38,6 +40,12 @@ class EngineController : public QObject {
   const brisk::EngineConfig& engineConfig() const;
   int metricsIntervalMs() const;
   int64_t kvBlocksTotal() const { return kvBlocksTotal_; }  // of the loaded model's cache
+  // The engine's metrics clock (seconds since the loaded engine started, the
+  // clock of StepMetrics::start), read now; -1 without a model.
+  double engineNow() const;
+  // The block map of the last poll (empty without a model); owners are
+  // request ids as generate() returned them.
+  const QVector<brisk::KvBlockState>& kvBlocks() const { return kvBlocks_; }
 
  public Q_SLOTS:
   // Starts loading on a worker thread; a load in flight is cancelled. The
@@ -49,6 +57,9 @@ class EngineController : public QObject {
   // Returns the request id (unique across models), 0 without a model.
   quint64 generate(const QString& prompt, const brisk::SamplingParams& params);
   void stop(quint64 requestId);
+  // Sets how often the engine is polled (metricsUpdated, stepsAppended,
+  // kvBlocksUpdated); clamped to 10..10000 ms. Default 100 ms (10 Hz).
+  void setMetricsIntervalMs(int ms);
 
  Q_SIGNALS:
   void loadStarted(const QString& model);
@@ -57,6 +68,14 @@ class EngineController : public QObject {
   void loadCancelled();
   void tokenReceived(quint64 requestId, const QString& newText);
   void requestFinished(quint64 requestId, brisk::FinishReason reason, const GenerationStats& stats);
+  // Each poll emits, in this order: stepsAppended (only when steps ran since
+  // the last poll: each step once, in order; a new model starts again at
+  // step 0), kvBlocksUpdated (only when the block map changed, and once
+  // after a model loads), metricsUpdated (every poll).
+  void stepsAppended(const QVector<brisk::StepMetrics>& steps);
+  // One entry per KV block; owner is the request id generate() returned
+  // (-1: free).
+  void kvBlocksUpdated(const QVector<brisk::KvBlockState>& blocks);
   void metricsUpdated(const brisk::MetricsSnapshot& snapshot);
 
  private:
@@ -86,4 +105,10 @@ class EngineController : public QObject {
   QHash<quint64, Active> active_;
   quint64 nextId_ = 1;
   QTimer metricsTimer_;
+  // Telemetry polling state, per loaded engine.
+  Clock::time_point engineEpoch_;       // steady_clock time of the engine clock's 0
+  uint64_t nextStep_ = 0;               // first step not yet emitted
+  QVector<brisk::KvBlockState> kvBlocks_;  // last emitted block map
+  QHash<quint64, quint64> idByEngineId_;   // current engine's request ids -> ours
+  QSet<quint64> retiredEngineIds_;      // finished; dropped from idByEngineId_ once freed
 };

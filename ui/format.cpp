@@ -2,6 +2,7 @@
 
 #include <QFileInfo>
 #include <QLocale>
+#include <QStringList>
 #include <algorithm>
 #include <map>
 
@@ -57,6 +58,40 @@ QString modelName(const brisk::ModelInfo& info) {
 
 QString backendName(const std::string& backend) {
   return QString::fromStdString(backend).toUpper();
+}
+
+QString tokensPerSecond(double tps) {
+  return (tps >= 0 ? QString::number(tps, 'f', 1) : QStringLiteral("—")) + QStringLiteral(" tok/s");
+}
+
+QString generationSummary(const GenerationStats& s) {
+  QString line = s.outputTokens == 1 ? QStringLiteral("1 token")
+                                     : QStringLiteral("%1 tokens").arg(s.outputTokens);
+  line += QStringLiteral(" · TTFT ") + milliseconds(s.ttftMs);
+  line += QStringLiteral(" · ") + tokensPerSecond(s.tokensPerSecond);
+  line += QStringLiteral(" · finished: ") + finishReason(s.finishReason);
+  if (!s.error.isEmpty()) line += QStringLiteral(" — ") + s.error;
+  return line;
+}
+
+QString samplingSummary(const brisk::SamplingParams& p) {
+  QStringList parts;
+  if (p.temperature <= 0) {
+    parts << QStringLiteral("greedy");
+  } else {
+    parts << QStringLiteral("T %1").arg(p.temperature, 0, 'f', 2);
+    if (p.top_k > 0) parts << QStringLiteral("top-k %1").arg(p.top_k);
+    if (p.top_p < 1) parts << QStringLiteral("top-p %1").arg(p.top_p, 0, 'f', 2);
+    if (p.min_p > 0) parts << QStringLiteral("min-p %1").arg(p.min_p, 0, 'f', 2);
+  }
+  if (p.repetition_penalty != 1.0f)
+    parts << QStringLiteral("repetition %1").arg(p.repetition_penalty, 0, 'f', 2);
+  parts << QStringLiteral("%1 tokens").arg(p.max_tokens);
+  if (p.temperature > 0) parts << (p.seed ? QStringLiteral("seed %1").arg(*p.seed) : QStringLiteral("seed auto"));
+  if (!p.stop.empty() || !p.stop_token_ids.empty())
+    parts << QStringLiteral("%1 stop").arg(p.stop.size() + p.stop_token_ids.size());
+  if (p.ignore_eos) parts << QStringLiteral("ignore EOS");
+  return parts.join(QStringLiteral(" · "));
 }
 
 }  // namespace fmt

@@ -5,6 +5,8 @@
 
 #include "brisk/model_info.h"
 #include "brisk/request_output.h"
+#include "brisk/sampling_params.h"
+#include "generation_stats.h"
 
 namespace fmt {
 
@@ -18,5 +20,10 @@ QString weightPrecision(const brisk::ModelInfo& info);
 // ModelInfo::name, or the file (folder) name when the model carries none.
 QString modelName(const brisk::ModelInfo& info);
 QString backendName(const std::string& backend);  // "cpu" -> "CPU"
+QString tokensPerSecond(double tps);  // "1234.5 tok/s", "— tok/s" when < 0
+// One finished response: "8 tokens · TTFT 1.20 ms · 950.3 tok/s · finished: length".
+QString generationSummary(const GenerationStats& stats);
+// Sampling settings in one line: "greedy · 128 tokens", "T 0.80 · top-k 40 · top-p 0.95 · 128 tokens · seed 1".
+QString samplingSummary(const brisk::SamplingParams& params);
 
 }  // namespace fmt

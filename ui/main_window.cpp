@@ -1,9 +1,11 @@
 #include "main_window.h"
 
 #include <QAction>
+#include <QActionGroup>
 #include <QApplication>
 #include <QCloseEvent>
 #include <QDir>
+#include <QDockWidget>
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QKeySequence>
@@ -13,37 +15,116 @@
 #include <QMessageBox>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QScrollArea>
 #include <QSettings>
-#include <QSplitter>
 #include <QStatusBar>
+#include <QTabWidget>
+#include <QTimer>
+#include <QVBoxLayout>
+#include <algorithm>
 
+#include "ab_session.h"
+#include "ab_view.h"
 #include "engine_controller.h"
+#include "engine_settings_panel.h"
 #include "format.h"
 #include "model_panel.h"
 #include "playground_view.h"
+#include "telemetry_dock.h"
+#include "workbench_placeholder.h"
 
 namespace {
 QSettings settings() { return QSettings(QStringLiteral("Brisk"), QStringLiteral("Brisk")); }
+
+void writeParams(QSettings& s, const QString& group, const brisk::SamplingParams& p) {
+  s.beginGroup(group);
+  s.setValue(QStringLiteral("maxTokens"), p.max_tokens);
+  s.setValue(QStringLiteral("temperature"), p.temperature);
+  s.setValue(QStringLiteral("topK"), p.top_k);
+  s.setValue(QStringLiteral("topP"), p.top_p);
+  s.setValue(QStringLiteral("minP"), p.min_p);
+  s.setValue(QStringLiteral("repetitionPenalty"), p.repetition_penalty);
+  s.setValue(QStringLiteral("seed"), p.seed ? qlonglong(*p.seed) : qlonglong(-1));
+  QStringList stops, ids;
+  for (const auto& x : p.stop) stops << QString::fromStdString(x);
+  for (int32_t id : p.stop_token_ids) ids << QString::number(id);
+  s.setValue(QStringLiteral("stop"), stops);
+  s.setValue(QStringLiteral("stopTokenIds"), ids);
+  s.setValue(QStringLiteral("ignoreEos"), p.ignore_eos);
+  s.endGroup();
+}
+
+brisk::SamplingParams readParams(QSettings& s, const QString& group, brisk::SamplingParams p) {
+  s.beginGroup(group);
+  p.max_tokens = s.value(QStringLiteral("maxTokens"), p.max_tokens).toInt();
+  p.temperature = s.value(QStringLiteral("temperature"), p.temperature).toFloat();
+  p.top_k = s.value(QStringLiteral("topK"), p.top_k).toInt();
+  p.top_p = s.value(QStringLiteral("topP"), p.top_p).toFloat();
+  p.min_p = s.value(QStringLiteral("minP"), p.min_p).toFloat();
+  p.repetition_penalty = s.value(QStringLiteral("repetitionPenalty"), p.repetition_penalty).toFloat();
+  const qlonglong seed = s.value(QStringLiteral("seed"), p.seed ? qlonglong(*p.seed) : -1).toLongLong();
+  if (seed >= 0) p.seed = static_cast<uint64_t>(seed); else p.seed.reset();
+  if (s.contains(QStringLiteral("stop"))) {
+    p.stop.clear();
+    for (const QString& x : s.value(QStringLiteral("stop")).toStringList())
+      if (!x.isEmpty()) p.stop.push_back(x.toStdString());
+  }
+  if (s.contains(QStringLiteral("stopTokenIds"))) {
+    p.stop_token_ids.clear();
+    for (const QString& x : s.value(QStringLiteral("stopTokenIds")).toStringList()) p.stop_token_ids.push_back(x.toInt());
+  }
+  p.ignore_eos = s.value(QStringLiteral("ignoreEos"), p.ignore_eos).toBool();
+  s.endGroup();
+  return p;
+}
+
+void writeEngine(QSettings& s, const brisk::EngineConfig& c) {
+  s.beginGroup(QStringLiteral("engine"));
+  s.setValue(QStringLiteral("backend"), QString::fromStdString(c.backend));
+  s.setValue(QStringLiteral("blockSize"), c.block_size);
+  s.setValue(QStringLiteral("numKvBlocks"), qlonglong(c.num_kv_blocks));
+  s.setValue(QStringLiteral("kvCacheBytes"), qlonglong(c.kv_cache_bytes));
+  s.setValue(QStringLiteral("policy"), QString::fromUtf8(brisk::policy_name(c.policy)));
+  s.setValue(QStringLiteral("maxNumSeqs"), c.max_num_seqs);
+  s.setValue(QStringLiteral("maxNumBatchedTokens"), c.max_num_batched_tokens);
+  s.setValue(QStringLiteral("chunkedPrefill"), c.enable_chunked_prefill);
+  s.setValue(QStringLiteral("maxModelLen"), c.max_model_len);
+  s.setValue(QStringLiteral("threads"), c.threads);
+  s.endGroup();
+}
+
+brisk::EngineConfig readEngine(QSettings& s) {
+  brisk::EngineConfig c;
+  s.beginGroup(QStringLiteral("engine"));
+  c.backend = s.value(QStringLiteral("backend"), QString::fromStdString(c.backend)).toString().toStdString();
+  c.block_size = s.value(QStringLiteral("blockSize"), c.block_size).toInt();
+  c.num_kv_blocks = s.value(QStringLiteral("numKvBlocks"), qlonglong(c.num_kv_blocks)).toLongLong();
+  c.kv_cache_bytes = s.value(QStringLiteral("kvCacheBytes"), qlonglong(c.kv_cache_bytes)).toLongLong();
+  c.policy = s.value(QStringLiteral("policy")).toString() == QLatin1String("static")
+                 ? brisk::SchedulerPolicy::Static
+                 : brisk::SchedulerPolicy::Continuous;
+  c.max_num_seqs = s.value(QStringLiteral("maxNumSeqs"), c.max_num_seqs).toInt();
+  c.max_num_batched_tokens = s.value(QStringLiteral("maxNumBatchedTokens"), c.max_num_batched_tokens).toInt();
+  c.enable_chunked_prefill = s.value(QStringLiteral("chunkedPrefill"), c.enable_chunked_prefill).toBool();
+  c.max_model_len = s.value(QStringLiteral("maxModelLen"), c.max_model_len).toInt();
+  c.threads = s.value(QStringLiteral("threads"), c.threads).toInt();
+  s.endGroup();
+  return c;
+}
 }  // namespace
 
 MainWindow::MainWindow(bool persistState, QWidget* parent)
-    : QMainWindow(parent), persist_(persistState), controller_(new EngineController(this)) {
+    : QMainWindow(parent),
+      persist_(persistState),
+      controller_(new EngineController(this)),
+      abSession_(new ABSession(controller_, this)) {
   setWindowTitle(QStringLiteral("Brisk"));
   setObjectName(QStringLiteral("mainWindow"));
+  setDockNestingEnabled(true);
+  setCorner(Qt::BottomLeftCorner, Qt::LeftDockWidgetArea);
+  setCorner(Qt::BottomRightCorner, Qt::RightDockWidgetArea);
 
-  splitter_ = new QSplitter(Qt::Horizontal, this);
-  splitter_->setObjectName(QStringLiteral("mainSplitter"));
-  modelPanel_ = new ModelPanel(splitter_);
-  playground_ = new PlaygroundView(splitter_);
-  splitter_->addWidget(modelPanel_);
-  splitter_->addWidget(playground_);
-  splitter_->setStretchFactor(0, 0);
-  splitter_->setStretchFactor(1, 1);
-  splitter_->setChildrenCollapsible(false);
-  splitter_->setSizes({350, 930});
-  splitter_->setContentsMargins(6, 6, 6, 0);
-  setCentralWidget(splitter_);
-
+  createViews();
   createMenus();
   createStatusBar();
 
@@ -53,6 +134,7 @@ MainWindow::MainWindow(bool persistState, QWidget* parent)
   connect(controller_, &EngineController::loadFailed, this, &MainWindow::showLoadError);
   connect(controller_, &EngineController::loadCancelled, this, [this] {
     setLoading(false);
+    settingsReload_ = false;
     statusBar()->showMessage(tr("Loading cancelled"), 5000);
   });
   connect(controller_, &EngineController::tokenReceived, this, &MainWindow::onTokenReceived);
@@ -62,6 +144,7 @@ MainWindow::MainWindow(bool persistState, QWidget* parent)
   connect(playground_, &PlaygroundView::stopRequested, this, [this] {
     if (currentRequest_) controller_->stop(currentRequest_);
   });
+  connect(settingsPanel_, &EngineSettingsPanel::reloadRequested, this, &MainWindow::confirmReload);
 
   resize(1280, 800);
   if (persist_) readSettings();
@@ -70,27 +153,190 @@ MainWindow::MainWindow(bool persistState, QWidget* parent)
 
 MainWindow::~MainWindow() = default;
 
+void MainWindow::createViews() {
+  tabs_ = new QTabWidget(this);
+  tabs_->setObjectName(QStringLiteral("viewTabs"));
+  tabs_->setDocumentMode(true);
+  playground_ = new PlaygroundView(tabs_);
+  abView_ = new ABView(abSession_, tabs_);
+  auto* bench = new WorkbenchPlaceholder(
+      tr("Benchmark"),
+      tr("Run a workload against the engine and watch it in the telemetry dock while it runs."),
+      {tr("Workloads you choose: arrival pattern (Poisson, bursts, all at once), prompt and output "
+          "length distributions, built-in prompt sets"),
+       tr("Two engine configurations on the same workload, A/B: precision, static vs continuous "
+          "batching, KV budget, decoding strategy"),
+       tr("Results per configuration: TTFT, TPOT, inter-token and end-to-end latency (p50/p90/p99), "
+          "tokens/s, requests/s, goodput, preemptions, KV use")},
+      tr("brisk-cli bench runs the same benchmark engine from a terminal "
+         "(brisk-cli bench MODEL --compare); see docs/CLI.md."),
+      tabs_);
+  bench->setObjectName(QStringLiteral("benchmarkPage"));
+  auto* reports = new WorkbenchPlaceholder(
+      tr("Reports"),
+      tr("Export what you measured as a report someone else can read and re-run."),
+      {tr("Benchmark results with their plots, as HTML, PDF and JSON"),
+       tr("Everything needed to re-run it: engine configuration, machine (CPU, cores, GPU), model "
+          "(path, hash, shape, dtype) and the Brisk commit")},
+      tr("the telemetry dock's Save… button (or File ▸ Save telemetry plots…) writes the live "
+         "plots as PNG, SVG or PDF, and brisk-cli bench --json writes the numbers."),
+      tabs_);
+  reports->setObjectName(QStringLiteral("reportsPage"));
+  tabs_->addTab(playground_, tr("&Playground"));
+  tabs_->addTab(abView_, tr("A/&B compare"));
+  tabs_->addTab(bench, tr("Be&nchmark"));
+  tabs_->addTab(reports, tr("Repor&ts"));
+  tabs_->setTabToolTip(0, tr("Prompt the model: completion or chat, streaming (Ctrl+1)"));
+  tabs_->setTabToolTip(1, tr("Two configurations answer the same prompt side by side (Ctrl+2)"));
+  tabs_->setTabToolTip(2, tr("Coming in a later version (Ctrl+3)"));
+  tabs_->setTabToolTip(3, tr("Coming in a later version (Ctrl+4)"));
+  auto* centre = new QWidget(this);
+  auto* cl = new QVBoxLayout(centre);
+  cl->setContentsMargins(6, 4, 6, 0);
+  cl->addWidget(tabs_);
+  setCentralWidget(centre);
+
+  modelPanel_ = new ModelPanel;
+  auto* modelScroll = new QScrollArea;
+  modelScroll->setWidgetResizable(true);
+  modelScroll->setFrameShape(QFrame::NoFrame);
+  modelScroll->setWidget(modelPanel_);
+  modelDock_ = new QDockWidget(tr("Model"), this);
+  modelDock_->setObjectName(QStringLiteral("modelDock"));
+  modelDock_->setWidget(modelScroll);
+  addDockWidget(Qt::LeftDockWidgetArea, modelDock_);
+
+  settingsPanel_ = new EngineSettingsPanel;
+  settingsDock_ = new QDockWidget(tr("Engine settings"), this);
+  settingsDock_->setObjectName(QStringLiteral("settingsDock"));
+  settingsDock_->setWidget(settingsPanel_);
+  addDockWidget(Qt::LeftDockWidgetArea, settingsDock_);
+  tabifyDockWidget(modelDock_, settingsDock_);
+  modelDock_->raise();
+
+  telemetry_ = new TelemetryDock(controller_, this);
+  addDockWidget(Qt::RightDockWidgetArea, telemetry_);
+  // Workaround until the dock wraps its block-map caption itself: unwrapped,
+  // the caption alone makes the dock ~590 px wide at least, more than a
+  // 1280-px window can give it. No-op if the label is not there.
+  if (auto* caption = telemetry_->findChild<QLabel*>(QStringLiteral("kvBlockCaption")))
+    caption->setWordWrap(true);
+}
+
 void MainWindow::createMenus() {
   QMenu* file = menuBar()->addMenu(tr("&File"));
   QAction* open = file->addAction(tr("&Open model…"), this, &MainWindow::openModelFile);
+  open->setObjectName(QStringLiteral("actionOpen"));
   open->setShortcut(QKeySequence::Open);
   open->setStatusTip(tr("Load a GGUF file or a llama2.c checkpoint"));
   QAction* folder = file->addAction(tr("Open &Hugging Face folder…"), this, &MainWindow::openModelFolder);
+  folder->setObjectName(QStringLiteral("actionOpenFolder"));
   folder->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_O));
   folder->setStatusTip(tr("Load a folder holding config.json and safetensors weights"));
   QAction* demo = file->addAction(tr("Load &demo model"), this, &MainWindow::loadDemoModel);
+  demo->setObjectName(QStringLiteral("actionDemo"));
   demo->setStatusTip(tr("Load the built-in synthetic model (random weights)"));
   recentMenu_ = file->addMenu(tr("&Recent models"));
   recentMenu_->setObjectName(QStringLiteral("recentMenu"));
   file->addSeparator();
+  QAction* savePlots = file->addAction(tr("&Save telemetry plots…"), telemetry_, &TelemetryDock::savePlotsAs);
+  savePlots->setObjectName(QStringLiteral("actionSavePlots"));
+  savePlots->setShortcut(QKeySequence::Save);
+  savePlots->setStatusTip(tr("Write the telemetry plots as PNG, SVG or PDF"));
+  file->addSeparator();
   QAction* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
+  quit->setObjectName(QStringLiteral("actionQuit"));
   quit->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Q));
   quit->setMenuRole(QAction::QuitRole);
 
+  QMenu* view = menuBar()->addMenu(tr("&View"));
+  auto* views = new QActionGroup(this);
+  const QStringList names{tr("&Playground"), tr("&A/B compare"), tr("&Benchmark"), tr("&Reports")};
+  const QStringList ids{QStringLiteral("actionViewPlayground"), QStringLiteral("actionViewAB"),
+                        QStringLiteral("actionViewBenchmark"), QStringLiteral("actionViewReports")};
+  for (int i = 0; i < names.size(); ++i) {
+    QAction* a = view->addAction(names[i]);
+    a->setObjectName(ids[i]);
+    a->setCheckable(true);
+    a->setChecked(i == 0);
+    a->setShortcut(QKeySequence(Qt::CTRL | (Qt::Key_1 + i)));
+    views->addAction(a);
+    connect(a, &QAction::triggered, this, [this, i] { tabs_->setCurrentIndex(i); });
+  }
+  connect(tabs_, &QTabWidget::currentChanged, this, [views](int i) {
+    if (i >= 0 && i < views->actions().size()) views->actions()[i]->setChecked(true);
+  });
+  view->addSeparator();
+  QAction* modelToggle = modelDock_->toggleViewAction();
+  modelToggle->setObjectName(QStringLiteral("actionToggleModel"));
+  modelToggle->setText(tr("&Model panel"));
+  modelToggle->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_M));
+  view->addAction(modelToggle);
+  QAction* settingsToggle = settingsDock_->toggleViewAction();
+  settingsToggle->setObjectName(QStringLiteral("actionToggleSettings"));
+  settingsToggle->setText(tr("&Engine settings"));
+  view->addAction(settingsToggle);
+  QAction* telemetryToggle = telemetry_->toggleViewAction();
+  telemetryToggle->setObjectName(QStringLiteral("actionToggleTelemetry"));
+  telemetryToggle->setText(tr("&Telemetry"));
+  telemetryToggle->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_T));
+  telemetryToggle->setStatusTip(tr("Show or hide the live telemetry dock"));
+  view->addAction(telemetryToggle);
+  QAction* pause = view->addAction(tr("&Pause telemetry"));
+  pause->setObjectName(QStringLiteral("actionPauseTelemetry"));
+  pause->setCheckable(true);
+  pause->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_P));
+  connect(pause, &QAction::toggled, telemetry_, &TelemetryDock::setPaused);
+  connect(telemetry_, &TelemetryDock::pausedChanged, pause, &QAction::setChecked);
+  QAction* clear = view->addAction(tr("&Clear telemetry"), telemetry_, &TelemetryDock::clear);
+  clear->setObjectName(QStringLiteral("actionClearTelemetry"));
+  view->addSeparator();
+  QAction* reset = view->addAction(tr("Reset &layout"), this, &MainWindow::resetLayout);
+  reset->setObjectName(QStringLiteral("actionResetLayout"));
+
+  QMenu* engine = menuBar()->addMenu(tr("&Engine"));
+  QAction* run = engine->addAction(tr("&Generate"), this, &MainWindow::runCurrent);
+  run->setObjectName(QStringLiteral("actionGenerate"));
+  run->setShortcuts({QKeySequence(Qt::CTRL | Qt::Key_Return), QKeySequence(Qt::CTRL | Qt::Key_Enter)});
+  run->setStatusTip(tr("Generate in the playground, or run both sides in A/B compare"));
+  QAction* stop = engine->addAction(tr("&Stop"), this, &MainWindow::stopCurrent);
+  stop->setObjectName(QStringLiteral("actionStop"));
+  stop->setShortcut(QKeySequence(Qt::Key_Escape));
+  stop->setStatusTip(tr("Abort the running request(s) of the current view"));
+  engine->addSeparator();
+  QAction* settingsAction = engine->addAction(tr("Engine &settings…"), this, &MainWindow::showEngineSettings);
+  settingsAction->setObjectName(QStringLiteral("actionEngineSettings"));
+  settingsAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Comma));
+  QAction* reload = engine->addAction(tr("&Reload model"), this, &MainWindow::reloadModel);
+  reload->setObjectName(QStringLiteral("actionReload"));
+  reload->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_R));
+  reload->setStatusTip(tr("Load the current model again with the engine settings it runs with"));
+  QAction* cancel = engine->addAction(tr("&Cancel loading"), controller_, &EngineController::cancelLoad);
+  cancel->setObjectName(QStringLiteral("actionCancelLoad"));
+  QAction* second = engine->addAction(tr("Load second &engine (A/B)"), abView_, &ABView::loadSecondEngine);
+  second->setObjectName(QStringLiteral("actionLoadSecond"));
+  second->setStatusTip(tr("Load the A/B view's second engine configuration"));
+  connect(engine, &QMenu::aboutToShow, this, [this, cancel, reload] {
+    cancel->setEnabled(controller_->isLoading());
+    reload->setEnabled(controller_->hasModel() && !controller_->isLoading());
+  });
+
   QMenu* help = menuBar()->addMenu(tr("&Help"));
+  QAction* keys = help->addAction(tr("&Keyboard shortcuts"), this, &MainWindow::showShortcuts);
+  keys->setObjectName(QStringLiteral("actionShortcuts"));
+  keys->setShortcut(QKeySequence::HelpContents);
   QAction* about = help->addAction(tr("&About Brisk"), this, &MainWindow::showAbout);
+  about->setObjectName(QStringLiteral("actionAbout"));
   about->setMenuRole(QAction::AboutRole);
   help->addAction(tr("About &Qt"), qApp, &QApplication::aboutQt);
+}
+
+QAction* MainWindow::action(const QString& objectName) const {
+  for (QAction* a : findChildren<QAction*>())
+    if (a->objectName() == objectName) return a;
+  for (QDockWidget* d : {modelDock_, settingsDock_, static_cast<QDockWidget*>(telemetry_)})
+    if (d->toggleViewAction()->objectName() == objectName) return d->toggleViewAction();
+  return nullptr;
 }
 
 void MainWindow::createStatusBar() {
@@ -98,7 +344,7 @@ void MainWindow::createStatusBar() {
   loadingLabel_ = new QLabel(bar);
   loadingBar_ = new QProgressBar(bar);
   loadingBar_->setObjectName(QStringLiteral("loadingBar"));
-  loadingBar_->setRange(0, 0);  // indeterminate
+  loadingBar_->setRange(0, 0);  // indeterminate: Engine::create reports no progress
   loadingBar_->setMaximumWidth(160);
   loadingBar_->setMaximumHeight(16);
   loadingBar_->setTextVisible(false);
@@ -120,7 +366,8 @@ void MainWindow::createStatusBar() {
   };
   modelLabel_ = permanent(QStringLiteral("statusModel"), tr("The loaded model"));
   backendLabel_ = permanent(QStringLiteral("statusBackend"), tr("The backend running the model"));
-  precisionLabel_ = permanent(QStringLiteral("statusPrecision"), tr("Storage precision of the weights"));
+  precisionLabel_ = permanent(QStringLiteral("statusPrecision"),
+                              tr("Storage precision of the weights and of the KV cache"));
   kvLabel_ = permanent(QStringLiteral("statusKv"),
                        tr("KV-cache blocks in use / total (updated 10 times a second)"));
   modelLabel_->setText(tr("No model"));
@@ -140,9 +387,27 @@ void MainWindow::setLoading(bool loading, const QString& model) {
   cancelLoad_->setVisible(loading);
 }
 
-void MainWindow::loadModel(const brisk::EngineConfig& config) { controller_->loadModel(config); }
+brisk::EngineConfig MainWindow::configFor(const QString& model, const QString& tokenizer) const {
+  brisk::EngineConfig config = settingsPanel_->applied();
+  config.model = model.isEmpty() ? std::string("demo") : model.toStdString();
+  config.tokenizer = tokenizer.toStdString();
+  return config;
+}
 
-void MainWindow::loadDemoModel() { loadModel(brisk::EngineConfig{}); }
+void MainWindow::loadModel(const brisk::EngineConfig& config) {
+  settingsReload_ = false;
+  controller_->loadModel(config);
+}
+
+void MainWindow::openModel(const QString& model, const QString& tokenizer) {
+  loadModel(configFor(model, tokenizer));
+}
+
+void MainWindow::loadDemoModel() { openModel(QStringLiteral("demo")); }
+
+void MainWindow::reloadModel() {
+  if (controller_->hasModel()) loadModel(controller_->engineConfig());
+}
 
 void MainWindow::openModelFile() {
   QSettings s = settings();
@@ -152,17 +417,14 @@ void MainWindow::openModelFile() {
       tr("Models (*.gguf *.bin);;GGUF files (*.gguf);;llama2.c checkpoints (*.bin);;All files (*)"));
   if (path.isEmpty()) return;
   if (persist_) s.setValue(QStringLiteral("lastDir"), QFileInfo(path).absolutePath());
-  brisk::EngineConfig config;
-  config.model = path.toStdString();
+  QString tok;
   if (path.endsWith(QLatin1String(".bin"), Qt::CaseInsensitive)) {
     // llama2.c checkpoints carry no vocabulary.
-    const QString tok = QFileDialog::getOpenFileName(
-        this, tr("Tokenizer for %1 (Cancel: none)").arg(QFileInfo(path).fileName()),
-        QFileInfo(path).absolutePath(),
-        tr("Tokenizers (*.model *.bin);;All files (*)"));
-    config.tokenizer = tok.toStdString();
+    tok = QFileDialog::getOpenFileName(this, tr("Tokenizer for %1 (Cancel: none)").arg(QFileInfo(path).fileName()),
+                                       QFileInfo(path).absolutePath(),
+                                       tr("Tokenizers (*.model *.bin);;All files (*)"));
   }
-  loadModel(config);
+  openModel(path, tok);
 }
 
 void MainWindow::openModelFolder() {
@@ -171,9 +433,60 @@ void MainWindow::openModelFolder() {
   const QString path = QFileDialog::getExistingDirectory(this, tr("Open Hugging Face folder"), dir);
   if (path.isEmpty()) return;
   if (persist_) s.setValue(QStringLiteral("lastDir"), QFileInfo(path).absolutePath());
-  brisk::EngineConfig config;
-  config.model = path.toStdString();
-  loadModel(config);
+  openModel(path);
+}
+
+MainWindow::View MainWindow::currentView() const { return View(tabs_->currentIndex()); }
+
+void MainWindow::setCurrentView(View view) { tabs_->setCurrentIndex(int(view)); }
+
+void MainWindow::showEngineSettings() {
+  settingsDock_->show();
+  settingsDock_->raise();
+  settingsPanel_->setFocus();
+}
+
+void MainWindow::resetLayout() {
+  for (QDockWidget* d : {modelDock_, settingsDock_, static_cast<QDockWidget*>(telemetry_)}) {
+    d->setFloating(false);
+    d->show();
+  }
+  addDockWidget(Qt::LeftDockWidgetArea, modelDock_);
+  addDockWidget(Qt::LeftDockWidgetArea, settingsDock_);
+  tabifyDockWidget(modelDock_, settingsDock_);
+  addDockWidget(Qt::RightDockWidgetArea, telemetry_);
+  modelDock_->raise();
+  const int w = width();
+  const int left = std::clamp(w * 22 / 100, 270, 380);
+  const int right = std::clamp(w * 36 / 100, 420, 720);
+  resizeDocks({modelDock_, telemetry_}, {left, right}, Qt::Horizontal);
+  layoutDone_ = true;
+}
+
+void MainWindow::showEvent(QShowEvent* event) {
+  QMainWindow::showEvent(event);
+  if (layoutDone_ || stateRestored_) return;
+  layoutDone_ = true;
+  // Once the window has its final size.
+  QTimer::singleShot(0, this, &MainWindow::resetLayout);
+}
+
+void MainWindow::runCurrent() {
+  switch (currentView()) {
+    case View::Playground: playground_->requestGenerate(); break;
+    case View::AB: abView_->requestRun(); break;
+    default: break;
+  }
+}
+
+void MainWindow::stopCurrent() {
+  switch (currentView()) {
+    case View::Playground:
+      if (currentRequest_) controller_->stop(currentRequest_);
+      break;
+    case View::AB: abSession_->stop(); break;
+    default: break;
+  }
 }
 
 void MainWindow::showAbout() {
@@ -186,41 +499,102 @@ void MainWindow::showAbout() {
           .arg(QStringLiteral(BRISK_VERSION)));
 }
 
+void MainWindow::showShortcuts() {
+  QString rows;
+  const QStringList ids{QStringLiteral("actionOpen"), QStringLiteral("actionOpenFolder"),
+                        QStringLiteral("actionSavePlots"), QStringLiteral("actionQuit"),
+                        QStringLiteral("actionViewPlayground"), QStringLiteral("actionViewAB"),
+                        QStringLiteral("actionViewBenchmark"), QStringLiteral("actionViewReports"),
+                        QStringLiteral("actionToggleModel"), QStringLiteral("actionToggleTelemetry"),
+                        QStringLiteral("actionPauseTelemetry"), QStringLiteral("actionGenerate"),
+                        QStringLiteral("actionStop"), QStringLiteral("actionEngineSettings"),
+                        QStringLiteral("actionReload"), QStringLiteral("actionShortcuts")};
+  for (const QString& id : ids) {
+    QAction* a = action(id);
+    if (!a || a->shortcut().isEmpty()) continue;
+    rows += QStringLiteral("<tr><td><b>%1</b></td><td>&nbsp;&nbsp;%2</td></tr>")
+                .arg(a->shortcut().toString(QKeySequence::NativeText).toHtmlEscaped(),
+                     a->text().remove(QLatin1Char('&')).toHtmlEscaped());
+  }
+  auto* box = new QMessageBox(QMessageBox::Information, tr("Keyboard shortcuts"),
+                              QStringLiteral("<table>%1</table>").arg(rows), QMessageBox::Close, this);
+  box->setObjectName(QStringLiteral("shortcutsBox"));
+  box->setAttribute(Qt::WA_DeleteOnClose);
+  box->open();
+}
+
 void MainWindow::showLoadError(const QString& error) {
   setLoading(false);
+  if (settingsReload_) {
+    settingsPanel_->showError(error);
+    showEngineSettings();
+  }
+  settingsReload_ = false;
   statusBar()->showMessage(tr("Could not load the model"), 8000);
-  // Non-blocking (open, not exec): the window stays usable behind it.
+  // Modeless: the window stays usable beside it (a running request keeps
+  // streaming, another model can be opened).
   auto* box = new QMessageBox(QMessageBox::Critical, tr("Could not load the model"), error,
                               QMessageBox::Ok, this);
   box->setObjectName(QStringLiteral("loadErrorBox"));
   box->setAttribute(Qt::WA_DeleteOnClose);
   if (controller_->hasModel())
     box->setInformativeText(tr("%1 stays loaded.").arg(fmt::modelName(controller_->modelInfo())));
+  box->setWindowModality(Qt::NonModal);
+  box->show();
+}
+
+void MainWindow::confirmReload(const brisk::EngineConfig& config) {
+  const QStringList changes = EngineSettingsPanel::describeChanges(settingsPanel_->applied(), config);
+  const QString model = controller_->hasModel() ? fmt::modelName(controller_->modelInfo())
+                        : config.model == "demo" ? tr("the demo model")
+                                                 : QString::fromStdString(config.model);
+  auto* box = new QMessageBox(QMessageBox::Question, tr("Reload the model?"),
+                              tr("Reload %1 with the new engine settings?").arg(model),
+                              QMessageBox::Yes | QMessageBox::Cancel, this);
+  box->setObjectName(QStringLiteral("reloadConfirmBox"));
+  box->setAttribute(Qt::WA_DeleteOnClose);
+  box->setInformativeText(tr("Changed: %1.\n\nRunning requests are stopped. If the engine rejects "
+                             "a value, the current model stays loaded.")
+                              .arg(changes.join(QStringLiteral("; "))));
+  box->setDefaultButton(QMessageBox::Yes);
+  box->button(QMessageBox::Yes)->setText(tr("Reload"));
+  connect(box, &QMessageBox::buttonClicked, this, [this, box, config](QAbstractButton* b) {
+    if (box->standardButton(b) != QMessageBox::Yes) return;
+    settingsReload_ = true;
+    controller_->loadModel(config);
+  });
   box->open();
 }
 
 void MainWindow::onModelLoaded(const brisk::ModelInfo& info) {
   setLoading(false);
+  settingsReload_ = false;
   const QString name = fmt::modelName(info);
+  const brisk::EngineConfig& config = controller_->engineConfig();
   modelPanel_->showModel(info);
-  modelPanel_->showEngine(controller_->engineConfig(), controller_->kvBlocksTotal());
+  modelPanel_->showEngine(config, controller_->kvBlocksTotal());
+  settingsPanel_->setApplied(config, controller_->kvBlocksTotal(), info);
+  playground_->setModel(info);
   playground_->setModelReady(true);
   setWindowTitle(tr("%1 — Brisk").arg(name));
   modelLabel_->setText(name);
   modelLabel_->setToolTip(QString::fromStdString(info.path));
-  backendLabel_->setText(fmt::backendName(controller_->engineConfig().backend));
-  precisionLabel_->setText(tr("weights %1").arg(fmt::weightPrecision(info)));
+  backendLabel_->setText(fmt::backendName(config.backend));
+  precisionLabel_->setText(tr("weights %1 · KV F32").arg(fmt::weightPrecision(info)));
   statusBar()->showMessage(
       tr("Loaded %1 in %2").arg(name, fmt::milliseconds(double(loadTimer_.elapsed()))), 5000);
-  addRecent(controller_->engineConfig());
+  addRecent(config);
+  if (persist_) {
+    QSettings s = settings();
+    writeEngine(s, config);
+  }
 }
 
 void MainWindow::onGenerateRequested(const QString& prompt, const brisk::SamplingParams& params) {
   if (currentRequest_) return;
-  playground_->clearOutput();
   const quint64 id = controller_->generate(prompt, params);
   if (!id) {
-    playground_->showMessage(tr("Load a model first"));
+    playground_->requestRejected(tr("Load a model first"));
     return;
   }
   currentRequest_ = id;
@@ -243,6 +617,8 @@ void MainWindow::onMetricsUpdated(const brisk::MetricsSnapshot& m) {
 }
 
 QString MainWindow::kvUsageText() const { return kvLabel_->text(); }
+
+QString MainWindow::precisionText() const { return precisionLabel_->text(); }
 
 QList<MainWindow::Recent> MainWindow::readRecent() const {
   QList<Recent> list;
@@ -293,12 +669,7 @@ void MainWindow::rebuildRecentMenu() {
     QAction* a = recentMenu_->addAction(QStringLiteral("&%1 %2").arg(i + 1).arg(label));
     a->setToolTip(r.model);
     a->setStatusTip(r.model);
-    connect(a, &QAction::triggered, this, [this, r] {
-      brisk::EngineConfig config;
-      config.model = r.model.toStdString();
-      config.tokenizer = r.tokenizer.toStdString();
-      loadModel(config);
-    });
+    connect(a, &QAction::triggered, this, [this, r] { openModel(r.model, r.tokenizer); });
   }
   recentMenu_->setEnabled(!list.isEmpty());
 }
@@ -306,39 +677,60 @@ void MainWindow::rebuildRecentMenu() {
 void MainWindow::readSettings() {
   QSettings s = settings();
   restoreGeometry(s.value(QStringLiteral("window/geometry")).toByteArray());
-  restoreState(s.value(QStringLiteral("window/state")).toByteArray());
-  const QByteArray split = s.value(QStringLiteral("window/splitter")).toByteArray();
-  if (!split.isEmpty()) splitter_->restoreState(split);
+  const QByteArray state = s.value(QStringLiteral("window/state")).toByteArray();
+  stateRestored_ = !state.isEmpty() && restoreState(state);
+  tabs_->setCurrentIndex(s.value(QStringLiteral("window/view"), 0).toInt());
 
   s.beginGroup(QStringLiteral("playground"));
   if (s.contains(QStringLiteral("prompt"))) playground_->setPrompt(s.value(QStringLiteral("prompt")).toString());
-  brisk::SamplingParams p = playground_->params();
-  p.max_tokens = s.value(QStringLiteral("maxTokens"), p.max_tokens).toInt();
-  p.temperature = s.value(QStringLiteral("temperature"), p.temperature).toFloat();
-  p.top_k = s.value(QStringLiteral("topK"), p.top_k).toInt();
-  p.top_p = s.value(QStringLiteral("topP"), p.top_p).toFloat();
-  const qlonglong seed = s.value(QStringLiteral("seed"), -1).toLongLong();
-  if (seed >= 0) p.seed = static_cast<uint64_t>(seed); else p.seed.reset();
-  p.ignore_eos = s.value(QStringLiteral("ignoreEos"), p.ignore_eos).toBool();
-  playground_->setParams(p);
+  playground_->setMode(s.value(QStringLiteral("mode")).toString() == QLatin1String("chat")
+                           ? PlaygroundView::Mode::Chat
+                           : PlaygroundView::Mode::Completion);
+  playground_->setTemplateChoice(
+      PlaygroundView::TemplateChoice(s.value(QStringLiteral("template"), 0).toInt()));
+  playground_->setSystemPrompt(s.value(QStringLiteral("system")).toString());
+  playground_->setShowTokens(s.value(QStringLiteral("showTokens"), false).toBool());
   s.endGroup();
+  playground_->setParams(readParams(s, QStringLiteral("playground"), playground_->params()));
+
+  if (s.contains(QStringLiteral("ab/prompt"))) abView_->setPrompt(s.value(QStringLiteral("ab/prompt")).toString());
+  for (int side : {ABSession::A, ABSession::B}) {
+    const QString g = side == ABSession::A ? QStringLiteral("ab/A") : QStringLiteral("ab/B");
+    ABSession::SideConfig c = abView_->sideConfig(ABSession::Side(side));
+    c.params = readParams(s, g, c.params);
+    c.engine = s.value(g + QStringLiteral("/engine")).toString() == QLatin1String("second")
+                   ? ABSession::EngineChoice::Second
+                   : ABSession::EngineChoice::Main;
+    abView_->setSideConfig(ABSession::Side(side), c);
+  }
+
+  if (s.childGroups().contains(QStringLiteral("engine"))) settingsPanel_->setConfig(readEngine(s));
 }
 
 void MainWindow::writeSettings() {
   QSettings s = settings();
   s.setValue(QStringLiteral("window/geometry"), saveGeometry());
   s.setValue(QStringLiteral("window/state"), saveState());
-  s.setValue(QStringLiteral("window/splitter"), splitter_->saveState());
+  s.setValue(QStringLiteral("window/view"), tabs_->currentIndex());
   s.beginGroup(QStringLiteral("playground"));
-  const brisk::SamplingParams p = playground_->params();
   s.setValue(QStringLiteral("prompt"), playground_->prompt());
-  s.setValue(QStringLiteral("maxTokens"), p.max_tokens);
-  s.setValue(QStringLiteral("temperature"), p.temperature);
-  s.setValue(QStringLiteral("topK"), p.top_k);
-  s.setValue(QStringLiteral("topP"), p.top_p);
-  s.setValue(QStringLiteral("seed"), p.seed ? qlonglong(*p.seed) : qlonglong(-1));
-  s.setValue(QStringLiteral("ignoreEos"), p.ignore_eos);
+  s.setValue(QStringLiteral("mode"), playground_->mode() == PlaygroundView::Mode::Chat
+                                         ? QStringLiteral("chat")
+                                         : QStringLiteral("completion"));
+  s.setValue(QStringLiteral("template"), int(playground_->templateChoice()));
+  s.setValue(QStringLiteral("system"), playground_->systemPrompt());
+  s.setValue(QStringLiteral("showTokens"), playground_->showTokens());
   s.endGroup();
+  writeParams(s, QStringLiteral("playground"), playground_->params());
+  s.setValue(QStringLiteral("ab/prompt"), abView_->prompt());
+  for (int side : {ABSession::A, ABSession::B}) {
+    const QString g = side == ABSession::A ? QStringLiteral("ab/A") : QStringLiteral("ab/B");
+    const ABSession::SideConfig c = abView_->sideConfig(ABSession::Side(side));
+    writeParams(s, g, c.params);
+    s.setValue(g + QStringLiteral("/engine"),
+               c.engine == ABSession::EngineChoice::Second ? QStringLiteral("second") : QStringLiteral("main"));
+  }
+  writeEngine(s, settingsPanel_->applied());
 }
 
 void MainWindow::closeEvent(QCloseEvent* event) {

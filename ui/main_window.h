@@ -1,5 +1,9 @@
-// The workbench window: menus, the model panel, the playground and a status
-// bar with the model, backend, weight precision and live KV-cache use.
+// The workbench window. Centre: tabs (Playground, A/B compare, and the
+// Benchmark and Reports pages a later version fills in). Docks: the model
+// panel and the engine settings on the left, live telemetry on the right.
+// Menus File/View/Engine/Help, a status bar (model, backend, precision, KV
+// use) and QSettings persistence of the window, the playground, A/B and the
+// engine settings.
 #pragma once
 #include <QElapsedTimer>
 #include <QMainWindow>
@@ -9,50 +13,82 @@
 #include "brisk/model_info.h"
 #include "brisk/sampling_params.h"
 #include "generation_stats.h"
+#include "metatypes.h"  // before moc sees the brisk types in signals
 
+class ABSession;
+class ABView;
 class EngineController;
+class EngineSettingsPanel;
 class ModelPanel;
 class PlaygroundView;
+class QAction;
+class QDockWidget;
 class QLabel;
 class QMenu;
 class QProgressBar;
 class QPushButton;
-class QSettings;
-class QSplitter;
+class QTabWidget;
+class TelemetryDock;
 
 class MainWindow : public QMainWindow {
   Q_OBJECT
 
  public:
   static constexpr int kMaxRecentModels = 8;
+  enum class View { Playground, AB, Benchmark, Reports };
 
-  // persistState: restore and save geometry, playground settings and recent
-  // models with QSettings ("Brisk", "Brisk"); off for scripted runs.
+  // persistState: restore and save the window, playground, A/B and engine
+  // settings and recent models with QSettings ("Brisk", "Brisk"); off for
+  // scripted runs and tests.
   explicit MainWindow(bool persistState = true, QWidget* parent = nullptr);
   ~MainWindow() override;
 
   EngineController* controller() const { return controller_; }
   ModelPanel* modelPanel() const { return modelPanel_; }
   PlaygroundView* playground() const { return playground_; }
+  ABView* abView() const { return abView_; }
+  ABSession* abSession() const { return abSession_; }
+  EngineSettingsPanel* engineSettings() const { return settingsPanel_; }
+  TelemetryDock* telemetryDock() const { return telemetry_; }
+  QDockWidget* modelDock() const { return modelDock_; }
+  QDockWidget* settingsDock() const { return settingsDock_; }
+  QTabWidget* tabs() const { return tabs_; }
+  View currentView() const;
   quint64 currentRequest() const { return currentRequest_; }
   QStringList recentModels() const;  // model paths, most recent first
   QString kvUsageText() const;
+  QString precisionText() const;
+  // The engine settings a newly opened model gets (the applied ones).
+  brisk::EngineConfig configFor(const QString& model, const QString& tokenizer = {}) const;
+  QAction* action(const QString& objectName) const;
 
  public Q_SLOTS:
+  // Loads exactly this configuration.
   void loadModel(const brisk::EngineConfig& config);
+  // Loads a model path ("demo" included) with the current engine settings.
+  void openModel(const QString& model, const QString& tokenizer = {});
   void loadDemoModel();
   void openModelFile();
   void openModelFolder();
+  void reloadModel();
+  void setCurrentView(MainWindow::View view);
+  void showEngineSettings();
+  // Docks where they start: model and settings left, telemetry right, sized
+  // for the window's current width.
+  void resetLayout();
   void showAbout();
+  void showShortcuts();
 
  protected:
   void closeEvent(QCloseEvent* event) override;
+  void showEvent(QShowEvent* event) override;
 
  private:
   struct Recent {
     QString model, tokenizer;
   };
 
+  void createViews();
   void createMenus();
   void createStatusBar();
   void readSettings();
@@ -62,6 +98,9 @@ class MainWindow : public QMainWindow {
   void rebuildRecentMenu();
   void setLoading(bool loading, const QString& model = {});
   void showLoadError(const QString& error);
+  void confirmReload(const brisk::EngineConfig& config);
+  void runCurrent();
+  void stopCurrent();
 
   void onModelLoaded(const brisk::ModelInfo& info);
   void onGenerateRequested(const QString& prompt, const brisk::SamplingParams& params);
@@ -70,10 +109,19 @@ class MainWindow : public QMainWindow {
   void onMetricsUpdated(const brisk::MetricsSnapshot& snapshot);
 
   bool persist_;
+  bool stateRestored_ = false;
+  bool layoutDone_ = false;
+  bool settingsReload_ = false;  // the load in flight came from the settings panel
   EngineController* controller_;
-  QSplitter* splitter_;
-  ModelPanel* modelPanel_;
-  PlaygroundView* playground_;
+  ABSession* abSession_;
+  QTabWidget* tabs_ = nullptr;
+  PlaygroundView* playground_ = nullptr;
+  ABView* abView_ = nullptr;
+  ModelPanel* modelPanel_ = nullptr;
+  EngineSettingsPanel* settingsPanel_ = nullptr;
+  QDockWidget* modelDock_ = nullptr;
+  QDockWidget* settingsDock_ = nullptr;
+  TelemetryDock* telemetry_ = nullptr;
   QMenu* recentMenu_ = nullptr;
   QLabel* loadingLabel_ = nullptr;
   QProgressBar* loadingBar_ = nullptr;

@@ -7,4 +7,8 @@ void registerBriskMetaTypes() {
   qRegisterMetaType<brisk::ModelInfo>("brisk::ModelInfo");
   qRegisterMetaType<brisk::SamplingParams>("brisk::SamplingParams");
   qRegisterMetaType<GenerationStats>("GenerationStats");
+  qRegisterMetaType<brisk::StepMetrics>("brisk::StepMetrics");
+  qRegisterMetaType<brisk::KvBlockState>("brisk::KvBlockState");
+  qRegisterMetaType<QVector<brisk::StepMetrics>>("QVector<brisk::StepMetrics>");
+  qRegisterMetaType<QVector<brisk::KvBlockState>>("QVector<brisk::KvBlockState>");
 }

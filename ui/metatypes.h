@@ -1,7 +1,9 @@
 // The brisk types that travel through signals (queued ones included).
 #pragma once
 #include <QMetaType>
+#include <QVector>
 
+#include "brisk/engine.h"
 #include "brisk/engine_config.h"
 #include "brisk/metrics.h"
 #include "brisk/model_info.h"
@@ -15,6 +17,8 @@ Q_DECLARE_METATYPE(brisk::MetricsSnapshot)
 Q_DECLARE_METATYPE(brisk::ModelInfo)
 Q_DECLARE_METATYPE(brisk::SamplingParams)
 Q_DECLARE_METATYPE(GenerationStats)
+Q_DECLARE_METATYPE(brisk::StepMetrics)
+Q_DECLARE_METATYPE(brisk::KvBlockState)
 
 // Registers the types above with qRegisterMetaType (idempotent).
 void registerBriskMetaTypes();

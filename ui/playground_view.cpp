@@ -1,158 +1,180 @@
 #include "playground_view.h"
 
+#include <QButtonGroup>
 #include <QCheckBox>
-#include <QDoubleSpinBox>
+#include <QComboBox>
 #include <QFontDatabase>
-#include <QGridLayout>
-#include <QGroupBox>
 #include <QHBoxLayout>
-#include <QKeySequence>
 #include <QLabel>
+#include <QLineEdit>
 #include <QPlainTextEdit>
 #include <QPushButton>
-#include <QShortcut>
-#include <QSpinBox>
+#include <QScrollBar>
 #include <QSplitter>
-#include <QTextCursor>
+#include <QStackedWidget>
+#include <QTextBrowser>
+#include <QTimer>
+#include <QToolButton>
 #include <QVBoxLayout>
-#include <limits>
 
+#include "chat_transcript.h"
 #include "format.h"
+#include "sampling_form.h"
+#include "token_view.h"
 
 PlaygroundView::PlaygroundView(QWidget* parent) : QWidget(parent) {
+  setObjectName(QStringLiteral("playground"));
   auto* layout = new QVBoxLayout(this);
   layout->setContentsMargins(0, 0, 0, 0);
 
-  // Prompt.
-  auto* promptBox = new QWidget(this);
-  auto* promptLayout = new QVBoxLayout(promptBox);
-  promptLayout->setContentsMargins(0, 0, 0, 0);
-  auto* promptLabel = new QLabel(tr("<b>Prompt</b>"), promptBox);
-  prompt_ = new QPlainTextEdit(promptBox);
-  prompt_->setObjectName(QStringLiteral("prompt"));
-  prompt_->setPlaceholderText(tr("Type a prompt, then Generate (Ctrl+Return)"));
-  prompt_->setTabChangesFocus(true);
-  promptLabel->setBuddy(prompt_);
-  promptLayout->addWidget(promptLabel);
-  promptLayout->addWidget(prompt_);
-
-  // Sampling knobs.
-  auto* knobs = new QGroupBox(tr("Sampling"), promptBox);
-  auto* grid = new QGridLayout(knobs);
-  int column = 0;
-  auto addKnob = [&](const QString& label, QWidget* w, const QString& tip) {
-    auto* l = new QLabel(label, knobs);
-    l->setBuddy(w);
-    l->setToolTip(tip);
-    w->setToolTip(tip);
-    grid->addWidget(l, 0, column);
-    grid->addWidget(w, 1, column);
-    ++column;
+  // Mode bar: Completion | Chat, and the chat's options.
+  auto* modeBar = new QHBoxLayout;
+  modeGroup_ = new QButtonGroup(this);
+  modeGroup_->setExclusive(true);
+  auto modeButton = [&](const QString& text, const QString& name, const QString& tip, Mode m) {
+    auto* b = new QToolButton(this);
+    b->setText(text);
+    b->setObjectName(name);
+    b->setToolTip(tip);
+    b->setCheckable(true);
+    b->setToolButtonStyle(Qt::ToolButtonTextOnly);
+    modeGroup_->addButton(b, int(m));
+    modeBar->addWidget(b);
+    return b;
   };
-  maxTokens_ = new QSpinBox(knobs);
-  maxTokens_->setObjectName(QStringLiteral("maxTokens"));
-  maxTokens_->setRange(1, 1 << 20);
-  maxTokens_->setValue(128);
-  addKnob(tr("Max &tokens"), maxTokens_,
-          tr("Most tokens to generate; generation also ends at end-of-sequence or the context limit"));
-  temperature_ = new QDoubleSpinBox(knobs);
-  temperature_->setObjectName(QStringLiteral("temperature"));
-  temperature_->setRange(0.0, 5.0);
-  temperature_->setDecimals(2);
-  temperature_->setSingleStep(0.05);
-  temperature_->setValue(0.8);
-  temperature_->setSpecialValueText(tr("0 (greedy)"));
-  addKnob(tr("T&emperature"), temperature_,
-          tr("Divides the logits before sampling: higher is more random; 0 always takes the most likely token (greedy)"));
-  topK_ = new QSpinBox(knobs);
-  topK_->setObjectName(QStringLiteral("topK"));
-  topK_->setRange(0, 1 << 20);
-  topK_->setValue(40);
-  topK_->setSpecialValueText(tr("off"));
-  addKnob(tr("Top-&k"), topK_, tr("Sample only among the k most likely tokens; 0 turns it off"));
-  topP_ = new QDoubleSpinBox(knobs);
-  topP_->setObjectName(QStringLiteral("topP"));
-  topP_->setRange(0.01, 1.0);
-  topP_->setDecimals(2);
-  topP_->setSingleStep(0.05);
-  topP_->setValue(0.95);
-  addKnob(tr("Top-&p"), topP_,
-          tr("Nucleus sampling: sample among the fewest most likely tokens whose probabilities add up to p; 1 turns it off"));
-  seed_ = new QSpinBox(knobs);
-  seed_->setObjectName(QStringLiteral("seed"));
-  seed_->setRange(-1, std::numeric_limits<int>::max());
-  seed_->setValue(-1);
-  seed_->setSpecialValueText(tr("auto"));
-  addKnob(tr("&Seed"), seed_,
-          tr("Random seed of this request: the same seed, prompt and settings give the same text; "
-             "auto derives one from the engine seed and the request id"));
-  ignoreEos_ = new QCheckBox(tr("Ignore EOS"), knobs);
-  ignoreEos_->setObjectName(QStringLiteral("ignoreEos"));
-  ignoreEos_->setToolTip(tr("Keep generating past the end-of-sequence token, up to Max tokens "
-                            "(for timing runs of a fixed length)"));
-  grid->addWidget(ignoreEos_, 1, column++);
-  for (int c = 0; c < column; ++c) grid->setColumnStretch(c, 1);
-  promptLayout->addWidget(knobs);
+  modeButton(tr("Completion"), QStringLiteral("modeCompletion"),
+             tr("The model continues the prompt"), Mode::Completion)
+      ->setChecked(true);
+  modeButton(tr("Chat"), QStringLiteral("modeChat"),
+             tr("A conversation: each message is sent with the turns before it, in the model's "
+                "chat format"),
+             Mode::Chat);
+  modeBar->addSpacing(12);
 
-  // Buttons.
+  chatOptions_ = new QWidget(this);
+  auto* chatBar = new QHBoxLayout(chatOptions_);
+  chatBar->setContentsMargins(0, 0, 0, 0);
+  template_ = new QComboBox(chatOptions_);
+  template_->setObjectName(QStringLiteral("chatTemplate"));
+  template_->addItem(tr("Auto"), int(TemplateChoice::Auto));
+  template_->addItem(ChatTemplate::kindName(ChatTemplate::Kind::Llama2), int(TemplateChoice::Llama2));
+  template_->addItem(ChatTemplate::kindName(ChatTemplate::Kind::Plain), int(TemplateChoice::Plain));
+  template_->setToolTip(
+      tr("How turns are written into the prompt. Llama-2: \"[INST] message [/INST] answer\"; "
+         "Plain: \"User: message\\nAssistant: answer\" (stops at the next \"User:\"). Auto picks "
+         "Llama-2 for Llama/Mistral models with the Llama-2 vocabulary, Plain otherwise."));
+  auto* templateLabel = new QLabel(tr("&Format:"), chatOptions_);
+  templateLabel->setBuddy(template_);
+  auto* systemLabel = new QLabel(tr("S&ystem:"), chatOptions_);
+  system_ = new QLineEdit(chatOptions_);
+  system_->setObjectName(QStringLiteral("systemPrompt"));
+  system_->setPlaceholderText(tr("System prompt (optional)"));
+  system_->setToolTip(tr("Instructions placed before the first message"));
+  system_->setClearButtonEnabled(true);
+  clearChat_ = new QPushButton(tr("New chat"), chatOptions_);
+  clearChat_->setObjectName(QStringLiteral("clearChat"));
+  clearChat_->setToolTip(tr("Forget the conversation and start again"));
+  chatBar->addWidget(templateLabel);
+  chatBar->addWidget(template_);
+  systemLabel->setBuddy(system_);
+  chatBar->addWidget(systemLabel);
+  chatBar->addWidget(system_, 1);
+  chatBar->addWidget(clearChat_);
+
+  showTokens_ = new QCheckBox(tr("Show tokens"), this);
+  showTokens_->setObjectName(QStringLiteral("showTokens"));
+  showTokens_->setToolTip(tr("Draw each generated token as a chip (alternating backgrounds)"));
+  modeBar->addStretch(1);
+  modeBar->addWidget(showTokens_);
+  layout->addLayout(modeBar);
+  layout->addWidget(chatOptions_);
+
+  // Input.
+  auto* inputBox = new QWidget(this);
+  auto* inputLayout = new QVBoxLayout(inputBox);
+  inputLayout->setContentsMargins(0, 0, 0, 0);
+  inputLabel_ = new QLabel(inputBox);
+  prompt_ = new QPlainTextEdit(inputBox);
+  prompt_->setObjectName(QStringLiteral("prompt"));
+  prompt_->setTabChangesFocus(true);
+  prompt_->setMinimumHeight(48);
+  inputLabel_->setBuddy(prompt_);
+  inputLayout->addWidget(inputLabel_);
+  inputLayout->addWidget(prompt_, 1);
+
+  sampling_ = new SamplingForm(tr("Sampling"), 0, inputBox);
+  sampling_->setObjectName(QStringLiteral("sampling"));
+  inputLayout->addWidget(sampling_);
+
   auto* buttons = new QHBoxLayout;
-  generate_ = new QPushButton(tr("Generate"), promptBox);
+  generate_ = new QPushButton(inputBox);
   generate_->setObjectName(QStringLiteral("generate"));
-  generate_->setToolTip(tr("Generate a completion of the prompt (Ctrl+Return)"));
   generate_->setDefault(true);
-  stop_ = new QPushButton(tr("Stop"), promptBox);
+  stop_ = new QPushButton(tr("Stop"), inputBox);
   stop_->setObjectName(QStringLiteral("stop"));
-  stop_->setToolTip(tr("Stop the generation (Esc)"));
+  stop_->setToolTip(tr("Stop the generation: the engine aborts the request (Esc)"));
   buttons->addWidget(generate_);
   buttons->addWidget(stop_);
   buttons->addStretch(1);
-  promptLayout->addLayout(buttons);
+  inputLayout->addLayout(buttons);
 
   // Output.
   auto* outputBox = new QWidget(this);
   auto* outputLayout = new QVBoxLayout(outputBox);
   outputLayout->setContentsMargins(0, 0, 0, 0);
-  auto* outputLabel = new QLabel(tr("<b>Output</b>"), outputBox);
-  output_ = new QPlainTextEdit(outputBox);
+  outputLabel_ = new QLabel(outputBox);
+  outputStack_ = new QStackedWidget(outputBox);
+  output_ = new TokenView(outputStack_);
   output_->setObjectName(QStringLiteral("output"));
-  output_->setReadOnly(true);
   output_->setPlaceholderText(tr("The completion streams here, token by token"));
-  outputLabel->setBuddy(output_);
+  chatView_ = new QTextBrowser(outputStack_);
+  chatView_->setObjectName(QStringLiteral("chatView"));
+  chatView_->setOpenLinks(false);
+  chatView_->setPlaceholderText(tr("The conversation appears here"));
+  outputStack_->addWidget(output_);
+  outputStack_->addWidget(chatView_);
   status_ = new QLabel(outputBox);
   status_->setObjectName(QStringLiteral("generationStatus"));
   status_->setTextInteractionFlags(Qt::TextSelectableByMouse);
   status_->setWordWrap(true);
-  status_->setToolTip(tr("Generated tokens · time to first token · decode speed after the first token · why it stopped"));
-  outputLayout->addWidget(outputLabel);
-  outputLayout->addWidget(output_, 1);
+  status_->setToolTip(tr("Generated tokens · time to first token · decode speed after the first "
+                         "token · why it stopped (measured by the engine)"));
+  outputLayout->addWidget(outputLabel_);
+  outputLayout->addWidget(outputStack_, 1);
   outputLayout->addWidget(status_);
 
-  auto* split = new QSplitter(Qt::Vertical, this);
+  split_ = new QSplitter(Qt::Vertical, this);
+  auto* split = split_;
   split->setObjectName(QStringLiteral("playgroundSplitter"));
   split->setChildrenCollapsible(false);
-  split->addWidget(promptBox);
+  split->addWidget(inputBox);
   split->addWidget(outputBox);
-  split->setStretchFactor(0, 1);
-  split->setStretchFactor(1, 3);
-  split->setSizes({260, 500});
-  layout->addWidget(split);
+  split->setStretchFactor(0, 0);
+  split->setStretchFactor(1, 1);
+  layout->addWidget(split, 1);
 
-  const QFont mono = QFontDatabase::systemFont(QFontDatabase::FixedFont);
-  prompt_->setFont(mono);
-  output_->setFont(mono);
+  prompt_->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
 
+  transcript_ = new ChatTranscript(this);
+  chatRender_ = new QTimer(this);
+  chatRender_->setSingleShot(true);
+  chatRender_->setInterval(30);  // coalesce streamed tokens into one re-render
+  connect(chatRender_, &QTimer::timeout, this, &PlaygroundView::renderChat);
+  connect(transcript_, &QAbstractItemModel::dataChanged, this, &PlaygroundView::scheduleChatRender);
+  connect(transcript_, &QAbstractItemModel::rowsInserted, this, &PlaygroundView::scheduleChatRender);
+  connect(transcript_, &QAbstractItemModel::rowsRemoved, this, &PlaygroundView::scheduleChatRender);
+  connect(transcript_, &QAbstractItemModel::modelReset, this, &PlaygroundView::scheduleChatRender);
+
+  connect(modeGroup_, &QButtonGroup::idClicked, this, [this](int id) { setMode(Mode(id)); });
   connect(generate_, &QPushButton::clicked, this, &PlaygroundView::requestGenerate);
   connect(stop_, &QPushButton::clicked, this, &PlaygroundView::stopRequested);
-  for (auto key : {QKeySequence(Qt::CTRL | Qt::Key_Return), QKeySequence(Qt::CTRL | Qt::Key_Enter)}) {
-    auto* sc = new QShortcut(key, this, this, &PlaygroundView::requestGenerate,
-                             Qt::WidgetWithChildrenShortcut);
-    Q_UNUSED(sc);
-  }
-  auto* esc = new QShortcut(QKeySequence(Qt::Key_Escape), this, this, [this] {
-    if (generating_) Q_EMIT stopRequested();
-  }, Qt::WidgetWithChildrenShortcut);
-  Q_UNUSED(esc);
+  connect(showTokens_, &QCheckBox::toggled, output_, &TokenView::setShowTokens);
+  connect(clearChat_, &QPushButton::clicked, this, [this] {
+    transcript_->clear();
+    status_->clear();
+  });
 
+  updateModeWidgets();
   updateButtons();
 }
 
@@ -160,31 +182,80 @@ QString PlaygroundView::prompt() const { return prompt_->toPlainText(); }
 
 void PlaygroundView::setPrompt(const QString& prompt) { prompt_->setPlainText(prompt); }
 
-brisk::SamplingParams PlaygroundView::params() const {
-  brisk::SamplingParams p;
-  p.max_tokens = maxTokens_->value();
-  p.temperature = static_cast<float>(temperature_->value());
-  p.top_k = topK_->value();
-  p.top_p = static_cast<float>(topP_->value());
-  if (seed_->value() >= 0) p.seed = static_cast<uint64_t>(seed_->value());
-  p.ignore_eos = ignoreEos_->isChecked();
-  return p;
-}
+brisk::SamplingParams PlaygroundView::params() const { return sampling_->params(); }
 
-void PlaygroundView::setParams(const brisk::SamplingParams& p) {
-  maxTokens_->setValue(p.max_tokens);
-  temperature_->setValue(p.temperature);
-  topK_->setValue(p.top_k);
-  topP_->setValue(p.top_p);
-  seed_->setValue(p.seed && *p.seed <= static_cast<uint64_t>(std::numeric_limits<int>::max())
-                      ? static_cast<int>(*p.seed)
-                      : -1);
-  ignoreEos_->setChecked(p.ignore_eos);
-}
+void PlaygroundView::setParams(const brisk::SamplingParams& p) { sampling_->setParams(p); }
 
-QString PlaygroundView::outputText() const { return output_->toPlainText(); }
+QString PlaygroundView::outputText() const {
+  if (mode_ == Mode::Completion) return output_->text();
+  const auto& m = transcript_->messages();
+  for (auto it = m.rbegin(); it != m.rend(); ++it)
+    if (it->role == ChatMessage::Role::Assistant) return it->text;
+  return {};
+}
 
 QString PlaygroundView::statusText() const { return status_->text(); }
+
+PlaygroundView::TemplateChoice PlaygroundView::templateChoice() const {
+  return TemplateChoice(template_->currentData().toInt());
+}
+
+void PlaygroundView::setTemplateChoice(TemplateChoice choice) {
+  template_->setCurrentIndex(template_->findData(int(choice)));
+}
+
+ChatTemplate PlaygroundView::chatTemplate() const {
+  switch (templateChoice()) {
+    case TemplateChoice::Llama2: return ChatTemplate(ChatTemplate::Kind::Llama2);
+    case TemplateChoice::Plain: return ChatTemplate(ChatTemplate::Kind::Plain);
+    case TemplateChoice::Auto: break;
+  }
+  return ChatTemplate(hasModel_ ? ChatTemplate::detect(model_) : ChatTemplate::Kind::Plain);
+}
+
+QString PlaygroundView::systemPrompt() const { return system_->text(); }
+
+void PlaygroundView::setSystemPrompt(const QString& text) { system_->setText(text); }
+
+bool PlaygroundView::showTokens() const { return showTokens_->isChecked(); }
+
+void PlaygroundView::setShowTokens(bool show) { showTokens_->setChecked(show); }
+
+void PlaygroundView::setMode(Mode mode) {
+  if (generating_) {  // the running request belongs to the current mode
+    modeGroup_->button(int(mode_))->setChecked(true);
+    return;
+  }
+  const bool changed = mode != mode_;
+  mode_ = mode;
+  modeGroup_->button(int(mode))->setChecked(true);
+  updateModeWidgets();
+  updateButtons();
+  if (changed) Q_EMIT modeChanged(mode);
+}
+
+void PlaygroundView::updateModeWidgets() {
+  const bool chat = mode_ == Mode::Chat;
+  chatOptions_->setVisible(chat);
+  showTokens_->setVisible(!chat);
+  outputStack_->setCurrentIndex(chat ? 1 : 0);
+  inputLabel_->setText(chat ? tr("<b>Message</b>") : tr("<b>Prompt</b>"));
+  outputLabel_->setText(chat ? tr("<b>Conversation</b>") : tr("<b>Output</b>"));
+  prompt_->setPlaceholderText(chat ? tr("Type a message, then Send (Ctrl+Return)")
+                                   : tr("Type a prompt, then Generate (Ctrl+Return)"));
+  generate_->setText(chat ? tr("Send") : tr("Generate"));
+  generate_->setToolTip(chat ? tr("Send the message; the answer streams into the conversation "
+                                  "(Ctrl+Return)")
+                             : tr("Generate a completion of the prompt (Ctrl+Return)"));
+}
+
+void PlaygroundView::setModel(const brisk::ModelInfo& info) {
+  model_ = info;
+  hasModel_ = true;
+  const auto kind = ChatTemplate::detect(info);
+  template_->setItemText(template_->findData(int(TemplateChoice::Auto)),
+                         tr("Auto: %1").arg(ChatTemplate::kindName(kind)));
+}
 
 void PlaygroundView::setModelReady(bool ready) {
   ready_ = ready;
@@ -200,36 +271,104 @@ void PlaygroundView::setGenerating(bool generating) {
 void PlaygroundView::updateButtons() {
   generate_->setEnabled(ready_ && !generating_);
   stop_->setEnabled(generating_);
+  clearChat_->setEnabled(!generating_);
+  for (QAbstractButton* b : modeGroup_->buttons()) b->setEnabled(!generating_);
 }
 
 void PlaygroundView::clearOutput() {
-  output_->clear();
+  if (mode_ == Mode::Chat) transcript_->clear();
+  else output_->clearChunks();
   status_->clear();
 }
 
 void PlaygroundView::appendText(const QString& text) {
-  // Insert at the end without adding a paragraph (appendPlainText would).
-  QTextCursor cursor(output_->document());
-  cursor.movePosition(QTextCursor::End);
-  cursor.insertText(text);
-  output_->ensureCursorVisible();
-  output_->moveCursor(QTextCursor::End);
+  if (mode_ == Mode::Chat) transcript_->appendToLast(text);
+  else output_->appendChunk(text);
 }
 
 void PlaygroundView::showFinished(const GenerationStats& s) {
-  QString line = s.outputTokens == 1 ? tr("1 token") : tr("%1 tokens").arg(s.outputTokens);
-  line += QStringLiteral(" · TTFT ") + fmt::milliseconds(s.ttftMs);
-  line += QStringLiteral(" · ") +
-          (s.tokensPerSecond >= 0 ? QString::number(s.tokensPerSecond, 'f', 1) : QStringLiteral("—")) +
-          QStringLiteral(" tok/s");
-  line += QStringLiteral(" · finished: ") + fmt::finishReason(s.finishReason);
-  if (!s.error.isEmpty()) line += QStringLiteral(" — ") + s.error;
-  status_->setText(line);
+  status_->setText(fmt::generationSummary(s));
+  if (mode_ == Mode::Chat) renderChat();  // the last tokens, now
 }
 
 void PlaygroundView::showMessage(const QString& text) { status_->setText(text); }
 
+void PlaygroundView::requestRejected(const QString& why) {
+  if (mode_ == Mode::Chat && !transcript_->messages().isEmpty()) {
+    // Drop the empty assistant turn and give the message back.
+    transcript_->removeLast();
+    if (!transcript_->messages().isEmpty()) {
+      const ChatMessage user = transcript_->messages().last();
+      transcript_->removeLast();
+      prompt_->setPlainText(user.text);
+    }
+  }
+  status_->setText(why);
+}
+
 void PlaygroundView::requestGenerate() {
   if (!ready_ || generating_) return;
-  Q_EMIT generateRequested(prompt(), params());
+  brisk::SamplingParams p = params();
+  if (mode_ == Mode::Completion) {
+    output_->clearChunks();
+    status_->clear();
+    lastSent_ = prompt();
+    Q_EMIT generateRequested(lastSent_, p);
+    return;
+  }
+  const QString message = prompt().trimmed();
+  if (message.isEmpty()) {
+    status_->setText(tr("Type a message first"));
+    return;
+  }
+  const ChatTemplate tmpl = chatTemplate();
+  transcript_->addMessage(ChatMessage::Role::User, message);
+  lastSent_ = tmpl.build(transcript_->messages(), systemPrompt());
+  transcript_->addMessage(ChatMessage::Role::Assistant, QString());
+  for (const QString& s : tmpl.stopStrings()) p.stop.push_back(s.toStdString());
+  prompt_->clear();
+  status_->clear();
+  Q_EMIT generateRequested(lastSent_, p);
+}
+
+void PlaygroundView::scheduleChatRender() {
+  if (!chatRender_->isActive()) chatRender_->start();
+}
+
+void PlaygroundView::renderChat() {
+  chatRender_->stop();
+  QScrollBar* bar = chatView_->verticalScrollBar();
+  const bool atBottom = bar->value() >= bar->maximum() - 4;
+  QString html;
+  const auto& messages = transcript_->messages();
+  for (int i = 0; i < messages.size(); ++i) {
+    const ChatMessage& m = messages[i];
+    const bool user = m.role == ChatMessage::Role::User;
+    QString text = m.text.toHtmlEscaped();
+    text.replace(QLatin1Char('\n'), QStringLiteral("<br>"));
+    if (text.isEmpty() && !user)
+      text = generating_ && i == messages.size() - 1 ? QStringLiteral("…") : tr("<i>(no text)</i>");
+    html += QStringLiteral(
+                "<table width=\"100%\" cellspacing=\"0\" cellpadding=\"6\" style=\"margin-bottom:6px\">"
+                "<tr><td style=\"background-color:%1\"><b style=\"color:%2\">%3</b><br>"
+                "<span style=\"font-family:monospace\">%4</span></td></tr></table>")
+                .arg(user ? QStringLiteral("#eef3fb") : QStringLiteral("#f6f6f4"),
+                     user ? QStringLiteral("#1a5fb4") : QStringLiteral("#26734d"),
+                     user ? tr("User") : tr("Assistant"), text);
+  }
+  chatView_->setHtml(html);
+  if (atBottom) bar->setValue(bar->maximum());
+}
+
+void PlaygroundView::showEvent(QShowEvent* event) {
+  QWidget::showEvent(event);
+  if (sized_) return;
+  sized_ = true;
+  // The prompt gets about five lines; the output the rest.
+  QWidget* input = split_->widget(0);
+  const int promptHeight = prompt_->fontMetrics().lineSpacing() * 5 + 12;
+  const int inputHeight =
+      input->minimumSizeHint().height() - prompt_->minimumHeight() + std::max(promptHeight, prompt_->minimumHeight());
+  const int total = split_->height();
+  split_->setSizes({inputHeight, std::max(100, total - inputHeight)});
 }

@@ -5,9 +5,28 @@
 #include <QPixmap>
 #include <cstdio>
 
+#include "ab_session.h"
+#include "ab_view.h"
 #include "engine_controller.h"
 #include "main_window.h"
 #include "playground_view.h"
+#include "sampling_form.h"
+
+bool ScreenshotRunner::parseView(const QString& name, View* view) {
+  static const QList<QPair<QString, View>> kViews{{QStringLiteral("playground"), View::Playground},
+                                                  {QStringLiteral("chat"), View::Chat},
+                                                  {QStringLiteral("ab"), View::AB},
+                                                  {QStringLiteral("settings"), View::Settings},
+                                                  {QStringLiteral("telemetry"), View::Telemetry},
+                                                  {QStringLiteral("benchmark"), View::Benchmark},
+                                                  {QStringLiteral("reports"), View::Reports}};
+  for (const auto& [n, v] : kViews)
+    if (name.compare(n, Qt::CaseInsensitive) == 0) {
+      *view = v;
+      return true;
+    }
+  return false;
+}
 
 ScreenshotRunner::ScreenshotRunner(MainWindow* window, Options options, QObject* parent)
     : QObject(parent), window_(window), options_(std::move(options)) {
@@ -21,6 +40,8 @@ ScreenshotRunner::ScreenshotRunner(MainWindow* window, Options options, QObject*
     finish(1, QStringLiteral("the deadline (--quit-after-ms %1) came before the run finished")
                   .arg(options_.deadlineMs));
   });
+  workload_.setInterval(250);
+  connect(&workload_, &QTimer::timeout, this, &ScreenshotRunner::submitBurst);
 }
 
 void ScreenshotRunner::start() {
@@ -29,15 +50,51 @@ void ScreenshotRunner::start() {
   connect(c, &EngineController::loadFailed, this,
           [this](const QString& error) { finish(1, QStringLiteral("could not load the model: ") + error); });
   connect(c, &EngineController::requestFinished, this, &ScreenshotRunner::onRequestFinished);
+  connect(window_->abSession(), &ABSession::finished, this, [this] {
+    if (options_.view != View::AB || done_) return;
+    requestDone_ = true;
+    maybeFinish();
+  });
   if (options_.deadlineMs > 0) deadline_.start(options_.deadlineMs);
 }
 
 void ScreenshotRunner::onLoaded() {
-  if (done_) return;
+  if (done_ || loaded_) return;
+  loaded_ = true;
+  switch (options_.view) {
+    case View::Playground: window_->setCurrentView(MainWindow::View::Playground); break;
+    case View::Chat:
+      window_->setCurrentView(MainWindow::View::Playground);
+      window_->playground()->setMode(PlaygroundView::Mode::Chat);
+      break;
+    case View::AB: window_->setCurrentView(MainWindow::View::AB); break;
+    case View::Settings:
+      window_->setCurrentView(MainWindow::View::Playground);
+      window_->showEngineSettings();
+      break;
+    case View::Telemetry: window_->setCurrentView(MainWindow::View::Playground); break;
+    case View::Benchmark: window_->setCurrentView(MainWindow::View::Benchmark); break;
+    case View::Reports: window_->setCurrentView(MainWindow::View::Reports); break;
+  }
+  // The placeholder pages run nothing.
+  if (options_.view == View::Benchmark || options_.view == View::Reports) options_.prompt.clear();
   if (options_.prompt.isEmpty()) {
     if (options_.screenshot.isEmpty()) return;  // wait for the deadline, if any
-    // Let the window lay out the model panel before grabbing.
-    QTimer::singleShot(200, this, [this] { finish(grab() ? 0 : 1, {}); });
+    // Let the window lay out the panels before grabbing.
+    QTimer::singleShot(300, this, [this] { finish(grab() ? 0 : 1, {}); });
+    return;
+  }
+  if (options_.view == View::AB) {
+    ABView* ab = window_->abView();
+    ab->setPrompt(options_.prompt);
+    if (options_.maxTokens > 0)
+      for (auto side : {ABSession::A, ABSession::B}) {
+        ABSession::SideConfig c = ab->sideConfig(side);
+        c.params.max_tokens = options_.maxTokens;
+        ab->setSideConfig(side, c);
+      }
+    ab->requestRun();
+    if (!window_->abSession()->isRunning()) finish(1, QStringLiteral("the A/B view did not start a run"));
     return;
   }
   PlaygroundView* view = window_->playground();
@@ -49,7 +106,44 @@ void ScreenshotRunner::onLoaded() {
   }
   view->requestGenerate();
   request_ = window_->currentRequest();
-  if (!request_) finish(1, QStringLiteral("the playground did not start a request"));
+  if (!request_) {
+    finish(1, QStringLiteral("the playground did not start a request"));
+    return;
+  }
+  if (options_.view == View::Telemetry) {
+    // A short workload beside the playground's request, so the plots and the
+    // block map show the engine busy with several requests.
+    workloadDone_ = false;
+    submitBurst();
+    workload_.start();
+    QTimer::singleShot(options_.workloadMs, this, [this] {
+      workload_.stop();
+      // End on a busy engine: long requests still running when the window
+      // is grabbed fill the block map.
+      for (int i = 0; i < 6; ++i) submitWorkloadRequest(1500);
+      QTimer::singleShot(150, this, [this] {
+        workloadDone_ = true;
+        grabBusy_ = true;
+        maybeFinish();
+      });
+    });
+  }
+}
+
+void ScreenshotRunner::submitWorkloadRequest(int maxTokens) {
+  brisk::SamplingParams p = SamplingForm::defaults();
+  p.max_tokens = maxTokens;
+  p.ignore_eos = true;
+  p.seed = uint64_t(++workloadCount_);
+  window_->controller()->generate(options_.prompt, p);
+}
+
+void ScreenshotRunner::submitBurst() {
+  // A few requests of different lengths at once, every tick: the scheduler
+  // batches them, so the plots show several running sequences.
+  static const int kLengths[] = {160, 320, 96, 256, 192, 448, 128, 384};
+  const int n = 2 + workloadCount_ % 3;
+  for (int i = 0; i < n; ++i) submitWorkloadRequest(kLengths[(workloadCount_ + i) % 8]);
 }
 
 void ScreenshotRunner::onRequestFinished(quint64 id, brisk::FinishReason reason,
@@ -60,12 +154,22 @@ void ScreenshotRunner::onRequestFinished(quint64 id, brisk::FinishReason reason,
     finish(1, QStringLiteral("generation failed: ") + stats.error);
     return;
   }
+  requestDone_ = true;
+  maybeFinish();
+}
+
+void ScreenshotRunner::maybeFinish() {
+  if (done_ || !requestDone_ || !workloadDone_) return;
   if (options_.screenshot.isEmpty()) {
     finish(0, {});
     return;
   }
-  // One more metrics tick so the status bar shows the final numbers.
-  QTimer::singleShot(150, this, [this] { finish(grab() ? 0 : 1, {}); });
+  if (grabBusy_) {
+    finish(grab() ? 0 : 1, {});
+    return;
+  }
+  // A few metrics ticks so the status bar and the telemetry show the final numbers.
+  QTimer::singleShot(400, this, [this] { finish(grab() ? 0 : 1, {}); });
 }
 
 bool ScreenshotRunner::grab() {
@@ -86,6 +190,7 @@ void ScreenshotRunner::finish(int exitCode, const QString& why) {
   if (done_) return;
   done_ = true;
   deadline_.stop();
+  workload_.stop();
   if (!why.isEmpty()) std::fprintf(stderr, "brisk: %s\n", why.toLocal8Bit().constData());
   Q_EMIT finished(exitCode);
 }

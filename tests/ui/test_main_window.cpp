@@ -1,23 +1,38 @@
 // The window end to end on the built-in demo model: load through the
-// EngineController, stream a greedy completion into the playground, survive
-// a failed load, cancel a load, stop a request, and the scripted screenshot run.
+// EngineController, stream a greedy completion into the playground, chat,
+// survive a failed and a corrupted load, cancel a load, stop a request (and
+// the engine ends up with nothing running), menus, docks and placeholder
+// pages, and the scripted screenshot runs.
+#include <QAction>
+#include <QDockWidget>
+#include <QFile>
 #include <QFileInfo>
 #include <QImage>
+#include <QMenuBar>
+#include <QTabWidget>
+#include <QTextBrowser>
 #include <QLabel>
 #include <QMessageBox>
 #include <QPlainTextEdit>
 #include <QPushButton>
+#include <QSettings>
 #include <QSignalSpy>
 #include <QStandardPaths>
 #include <QTemporaryDir>
 #include <QtTest>
 
 #include "brisk/model_info.h"
+#include "ui/ab_view.h"
+#include "ui/chat_template.h"
+#include "ui/chat_transcript.h"
 #include "ui/engine_controller.h"
+#include "ui/engine_settings_panel.h"
 #include "ui/main_window.h"
 #include "ui/model_panel.h"
 #include "ui/playground_view.h"
 #include "ui/screenshot_runner.h"
+#include "ui/telemetry_dock.h"
+#include "ui/token_view.h"
 
 namespace {
 constexpr int kLoadTimeoutMs = 60000;
@@ -49,11 +64,19 @@ class TestMainWindow : public QObject {
   void streamsGreedyCompletion();
   void greedyIsDeterministic();
   void ctrlReturnGenerates();
+  void showTokensDrawsChips();
+  void chatModeBuildsPromptAndStreams();
+  void menusShortcutsAndDocks();
+  void placeholderPagesSayWhatComes();
   void failedLoadKeepsPreviousModel();
+  void corruptedModelShowsErrorAndStaysUsable();
   void cancelledLoadIsDiscarded();
   void stopAbortsRequest();
+  void stopMidStreamLeavesNothingRunning();
   void loadsRealModel();
   void screenshotRun();
+  void screenshotRunAbView();
+  void settingsPersist();
 };
 
 void TestMainWindow::initTestCase() {
@@ -195,6 +218,130 @@ void TestMainWindow::ctrlReturnGenerates() {
   QTRY_VERIFY_WITH_TIMEOUT(finished.count() > 0, kGenerateTimeoutMs);
 }
 
+void TestMainWindow::showTokensDrawsChips() {
+  PlaygroundView* view = window_->playground();
+  view->setShowTokens(false);
+  const Run run = generate(QStringLiteral("Once upon a time"), 6);
+  QCOMPARE(run.stats.outputTokens, 6);
+  TokenView* out = view->outputView();
+  QCOMPARE(out->chunkCount(), run.chunks);
+  QCOMPARE(out->chunks().join(QString()), run.streamed);
+  QVERIFY(!out->chunkHasChipBackground(0));
+  view->setShowTokens(true);  // re-renders the same chunks as chips
+  QCOMPARE(out->text(), run.streamed);
+  for (int i = 0; i < out->chunkCount(); ++i)
+    if (!out->chunks()[i].trimmed().isEmpty()) QVERIFY2(out->chunkHasChipBackground(i), qPrintable(QString::number(i)));
+  view->setShowTokens(false);
+  QVERIFY(!out->chunkHasChipBackground(0));
+}
+
+void TestMainWindow::chatModeBuildsPromptAndStreams() {
+  PlaygroundView* view = window_->playground();
+  EngineController* c = window_->controller();
+  view->setMode(PlaygroundView::Mode::Chat);
+  view->clearOutput();
+  QCOMPARE(view->generateButton()->text(), QStringLiteral("Send"));
+  // The demo model has no chat format of its own: Auto means the plain one.
+  QCOMPARE(view->chatTemplate().kind(), ChatTemplate::Kind::Plain);
+  brisk::SamplingParams p = view->params();
+  p.temperature = 0;
+  p.max_tokens = 6;
+  p.ignore_eos = true;
+  view->setParams(p);
+
+  for (const QString& message : {QStringLiteral("Hello there"), QStringLiteral("Tell me more")}) {
+    QSignalSpy tokens(c, &EngineController::tokenReceived);
+    QSignalSpy finished(c, &EngineController::requestFinished);
+    view->setPrompt(message);
+    QTest::mouseClick(view->generateButton(), Qt::LeftButton);
+    QVERIFY(window_->currentRequest() != 0);
+    QVERIFY(view->prompt().isEmpty());  // the message moved into the conversation
+    QTRY_VERIFY_WITH_TIMEOUT(finished.count() > 0, kGenerateTimeoutMs);
+    QString streamed;
+    for (const auto& args : tokens) streamed += args.at(1).toString();
+    QCOMPARE(view->outputText(), streamed);
+  }
+  const QList<ChatMessage>& m = view->transcript()->messages();
+  QCOMPARE(m.size(), 4);
+  QCOMPARE(m[0].role, ChatMessage::Role::User);
+  QCOMPARE(m[0].text, QStringLiteral("Hello there"));
+  QCOMPARE(m[1].role, ChatMessage::Role::Assistant);
+  QCOMPARE(m[2].text, QStringLiteral("Tell me more"));
+  // The second prompt carries the whole conversation in the plain format.
+  QCOMPARE(view->lastSentPrompt(),
+           ChatTemplate(ChatTemplate::Kind::Plain).build(m.mid(0, 3)));
+  QVERIFY(view->lastSentPrompt().startsWith(QStringLiteral("User: Hello there\nAssistant: ")));
+  QVERIFY(view->lastSentPrompt().endsWith(QStringLiteral("User: Tell me more\nAssistant:")));
+  // The conversation is on screen.
+  auto* chatView = view->findChild<QTextBrowser*>(QStringLiteral("chatView"));
+  QVERIFY(chatView);
+  QTRY_VERIFY(chatView->toPlainText().contains(QStringLiteral("Tell me more")));
+  QVERIFY(chatView->isVisible());
+
+  view->setMode(PlaygroundView::Mode::Completion);
+  QCOMPARE(view->generateButton()->text(), QStringLiteral("Generate"));
+  QVERIFY(view->outputView()->isVisible());
+}
+
+void TestMainWindow::menusShortcutsAndDocks() {
+  QStringList menus;
+  for (QAction* a : window_->menuBar()->actions()) menus << a->text().remove(QLatin1Char('&'));
+  QCOMPARE(menus, (QStringList{"File", "View", "Engine", "Help"}));
+  auto shortcut = [&](const char* id) {
+    QAction* a = window_->action(QString::fromLatin1(id));
+    return a ? a->shortcut() : QKeySequence();
+  };
+  QCOMPARE(shortcut("actionOpen"), QKeySequence(QKeySequence::Open));
+  QCOMPARE(shortcut("actionGenerate"), QKeySequence(Qt::CTRL | Qt::Key_Return));
+  QCOMPARE(shortcut("actionStop"), QKeySequence(Qt::Key_Escape));
+  QCOMPARE(shortcut("actionViewAB"), QKeySequence(Qt::CTRL | Qt::Key_2));
+  QCOMPARE(shortcut("actionToggleTelemetry"), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_T));
+  QCOMPARE(shortcut("actionEngineSettings"), QKeySequence(Qt::CTRL | Qt::Key_Comma));
+
+  // Ctrl+2 / Ctrl+1 switch views.
+  window_->activateWindow();
+  QTest::keyClick(window_, Qt::Key_2, Qt::ControlModifier);
+  QCOMPARE(window_->currentView(), MainWindow::View::AB);
+  QVERIFY(window_->abView()->isVisible());
+  QTest::keyClick(window_, Qt::Key_1, Qt::ControlModifier);
+  QCOMPARE(window_->currentView(), MainWindow::View::Playground);
+
+  // The telemetry dock lives in the window, on the right, and View toggles it.
+  TelemetryDock* dock = window_->telemetryDock();
+  QVERIFY(dock);
+  QCOMPARE(dock->parentWidget(), window_);
+  QCOMPARE(window_->dockWidgetArea(dock), Qt::RightDockWidgetArea);
+  QVERIFY(dock->isVisible());
+  QAction* toggle = window_->action(QStringLiteral("actionToggleTelemetry"));
+  QVERIFY(toggle && toggle->isChecked());
+  toggle->trigger();
+  QVERIFY(!dock->isVisible());
+  toggle->trigger();
+  QVERIFY(dock->isVisible());
+  QCOMPARE(window_->dockWidgetArea(window_->modelDock()), Qt::LeftDockWidgetArea);
+  QCOMPARE(window_->dockWidgetArea(window_->settingsDock()), Qt::LeftDockWidgetArea);
+  window_->action(QStringLiteral("actionEngineSettings"))->trigger();
+  QVERIFY(window_->engineSettings()->isVisible());
+  window_->modelDock()->raise();
+
+  // The status bar names the precision of the weights and of the KV cache.
+  QVERIFY2(window_->precisionText().startsWith(QStringLiteral("weights F32")), qPrintable(window_->precisionText()));
+  QVERIFY(window_->precisionText().endsWith(QStringLiteral("KV F32")));
+}
+
+void TestMainWindow::placeholderPagesSayWhatComes() {
+  QTabWidget* tabs = window_->tabs();
+  QCOMPARE(tabs->count(), 4);
+  for (const char* name : {"benchmarkPage", "reportsPage"}) {
+    QWidget* page = tabs->findChild<QWidget*>(QString::fromLatin1(name));
+    QVERIFY2(page, name);
+    QVERIFY(tabs->indexOf(page) >= 2);
+    auto* text = page->findChild<QLabel*>(QStringLiteral("placeholderText"));
+    QVERIFY(text);
+    QVERIFY(text->text().contains(QStringLiteral("Coming in a later version")));
+  }
+}
+
 void TestMainWindow::failedLoadKeepsPreviousModel() {
   EngineController* c = window_->controller();
   const QString missing = QStringLiteral("/nonexistent/brisk-ui-test/no-such-model.gguf");
@@ -221,6 +368,42 @@ void TestMainWindow::failedLoadKeepsPreviousModel() {
   const Run run = generate(QStringLiteral("Once upon a time"), 8);
   QCOMPARE(run.stats.outputTokens, 8);
   QCOMPARE(window_->playground()->outputText(), run.streamed);
+}
+
+void TestMainWindow::corruptedModelShowsErrorAndStaysUsable() {
+  QTemporaryDir dir;
+  QVERIFY(dir.isValid());
+  const QString path = dir.filePath(QStringLiteral("corrupted.gguf"));
+  {
+    QFile f(path);
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    QByteArray garbage(4096, '\0');
+    for (int i = 0; i < garbage.size(); ++i) garbage[i] = char((i * 131 + 7) ^ (i >> 3));
+    f.write(garbage);
+  }
+  EngineController* c = window_->controller();
+  QSignalSpy loaded(c, &EngineController::modelLoaded);
+  QSignalSpy failed(c, &EngineController::loadFailed);
+  window_->openModel(path);
+  QVERIFY(c->isLoading());
+  QTRY_VERIFY_WITH_TIMEOUT(failed.count() + loaded.count() > 0, kLoadTimeoutMs);
+  QCOMPARE(loaded.count(), 0);
+  const QString error = failed.first().at(0).toString();
+  QVERIFY2(error.contains(QStringLiteral("corrupted.gguf")), qPrintable("the error does not name the file: " + error));
+
+  // A non-modal error box: the test (and the user) carry on beside it.
+  QTRY_VERIFY(window_->findChild<QMessageBox*>(QStringLiteral("loadErrorBox")));
+  auto* box = window_->findChild<QMessageBox*>(QStringLiteral("loadErrorBox"));
+  QVERIFY(box->isVisible());
+  QCOMPARE(box->windowModality(), Qt::NonModal);
+  QCOMPARE(box->text(), error);
+  QVERIFY(!window_->findChild<QPushButton*>(QStringLiteral("cancelLoad"))->isVisible());
+  // Still usable while the box is open.
+  const Run run = generate(QStringLiteral("Once upon a time"), 5);
+  QCOMPARE(run.stats.outputTokens, 5);
+  box->accept();
+  QTRY_VERIFY(!window_->findChild<QMessageBox*>(QStringLiteral("loadErrorBox")));
+  QCOMPARE(c->modelInfo().name, demoInfo_.name);
 }
 
 void TestMainWindow::cancelledLoadIsDiscarded() {
@@ -271,6 +454,62 @@ void TestMainWindow::stopAbortsRequest() {
   QCOMPARE(window_->currentRequest(), quint64(0));
 }
 
+void TestMainWindow::stopMidStreamLeavesNothingRunning() {
+  EngineController* c = window_->controller();
+  PlaygroundView* view = window_->playground();
+  QSignalSpy tokens(c, &EngineController::tokenReceived);
+  QSignalSpy finished(c, &EngineController::requestFinished);
+  view->setPrompt(QStringLiteral("Once upon a time"));
+  brisk::SamplingParams p = view->params();
+  p.max_tokens = 100000;
+  p.ignore_eos = true;
+  view->setParams(p);
+  QSignalSpy metrics(c, &EngineController::metricsUpdated);
+  // Mid-stream: at the third token, press Esc (Engine ▸ Stop) in the prompt.
+  // The demo model is fast, so this happens inside the token handler rather
+  // than after a polling wait that could outlast the whole context.
+  auto* prompt = view->findChild<QPlainTextEdit*>(QStringLiteral("prompt"));
+  window_->activateWindow();
+  prompt->setFocus();
+  int seen = 0;
+  bool runningWhenStopped = false;
+  const auto conn = connect(c, &EngineController::tokenReceived, this, [&](quint64, const QString&) {
+    if (++seen != 3) return;
+    runningWhenStopped = c->activeRequests() == 1;
+    QTest::keyClick(prompt, Qt::Key_Escape);
+  });
+  QTest::mouseClick(view->generateButton(), Qt::LeftButton);
+  const quint64 id = window_->currentRequest();
+  QVERIFY(id != 0);
+  QTRY_VERIFY_WITH_TIMEOUT(finished.count() > 0, kGenerateTimeoutMs);
+  disconnect(conn);
+  QVERIFY(runningWhenStopped);
+  QCOMPARE(finished.first().at(0).value<quint64>(), id);
+  QCOMPARE(finished.first().at(1).value<brisk::FinishReason>(), brisk::FinishReason::Abort);
+  const auto stats = finished.first().at(2).value<GenerationStats>();
+  QVERIFY(stats.outputTokens >= 3);
+  QVERIFY(view->statusText().contains(QStringLiteral("finished: abort")));
+  QVERIFY(view->generateButton()->isEnabled());
+  QVERIFY(!view->stopButton()->isEnabled());
+  // The engine itself has let go: the KV blocks are free (the status bar says
+  // so) and its next snapshots show nothing running.
+  QTRY_VERIFY_WITH_TIMEOUT(window_->kvUsageText().startsWith(QStringLiteral("KV 0/")), 2000);
+  auto lastSnapshot = [&] { return metrics.last().at(0).value<brisk::MetricsSnapshot>(); };
+  QTRY_VERIFY_WITH_TIMEOUT(metrics.count() >= 3, 2000);
+  QTRY_VERIFY2_WITH_TIMEOUT(
+      lastSnapshot().running == 0 && lastSnapshot().waiting == 0,
+      qPrintable(QStringLiteral("after the abort the engine's snapshot still shows running %1, waiting %2, "
+                                "%3 KV blocks used")
+                     .arg(lastSnapshot().running)
+                     .arg(lastSnapshot().waiting)
+                     .arg(lastSnapshot().kv_blocks_used)),
+      2000);
+  QCOMPARE(c->activeRequests(), 0);
+  const int after = tokens.count();
+  QTest::qWait(200);
+  QCOMPARE(tokens.count(), after);  // no token after the abort
+}
+
 void TestMainWindow::loadsRealModel() {
   const QString dir = QStringLiteral(BRISK_SHARED_MODELS "/stories260K");
   const QString bin = dir + QStringLiteral("/stories260K.bin");
@@ -316,6 +555,114 @@ void TestMainWindow::screenshotRun() {
   QVERIFY(!image.isNull());
   QCOMPARE(image.size(), w.size() * w.devicePixelRatio());
   QVERIFY(!w.playground()->outputText().isEmpty());
+}
+
+void TestMainWindow::screenshotRunAbView() {
+  QTemporaryDir dir;
+  QVERIFY(dir.isValid());
+  const QString png = dir.filePath(QStringLiteral("ab.png"));
+  MainWindow w(/*persistState=*/false);
+  w.resize(1280, 800);
+  w.show();
+  ScreenshotRunner::Options o;
+  o.screenshot = png;
+  o.prompt = QStringLiteral("Once upon a time");
+  o.maxTokens = 8;
+  o.deadlineMs = kLoadTimeoutMs + kGenerateTimeoutMs;
+  QVERIFY(ScreenshotRunner::parseView(QStringLiteral("ab"), &o.view));
+  ScreenshotRunner runner(&w, o);
+  QSignalSpy done(&runner, &ScreenshotRunner::finished);
+  runner.start();
+  w.loadDemoModel();
+  QTRY_VERIFY_WITH_TIMEOUT(done.count() > 0, o.deadlineMs + 5000);
+  QCOMPARE(done.first().at(0).toInt(), 0);
+  QCOMPARE(w.currentView(), MainWindow::View::AB);
+  QVERIFY(!w.abView()->output(ABSession::A)->text().isEmpty());
+  QVERIFY(!w.abView()->output(ABSession::B)->text().isEmpty());
+  QImage image(png);
+  QVERIFY(!image.isNull());
+  QCOMPARE(image.size(), QSize(1280, 800) * w.devicePixelRatio());
+  ScreenshotRunner::View v;
+  QVERIFY(!ScreenshotRunner::parseView(QStringLiteral("nonsense"), &v));
+}
+
+void TestMainWindow::settingsPersist() {
+  // QStandardPaths test mode (initTestCase) keeps this away from the user's settings.
+  QSettings(QStringLiteral("Brisk"), QStringLiteral("Brisk")).clear();
+  brisk::EngineConfig engine;
+  engine.max_num_seqs = 5;
+  engine.policy = brisk::SchedulerPolicy::Static;
+  engine.num_kv_blocks = 300;
+  brisk::SamplingParams p;
+  p.max_tokens = 42;
+  p.temperature = 0.3f;
+  p.top_k = 5;
+  p.top_p = 0.7f;
+  p.min_p = 0.02f;
+  p.repetition_penalty = 1.2f;
+  p.seed = 99;
+  p.stop = {"\nUser:", "END"};
+  p.stop_token_ids = {2};
+  p.ignore_eos = true;
+  {
+    MainWindow w(/*persistState=*/true);
+    w.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&w));
+    w.playground()->setPrompt(QStringLiteral("remember me"));
+    w.playground()->setParams(p);
+    w.playground()->setMode(PlaygroundView::Mode::Chat);
+    w.playground()->setSystemPrompt(QStringLiteral("Be brief."));
+    w.playground()->setTemplateChoice(PlaygroundView::TemplateChoice::Llama2);
+    w.abView()->setPrompt(QStringLiteral("ab prompt"));
+    ABSession::SideConfig b = w.abView()->sideConfig(ABSession::B);
+    b.engine = ABSession::EngineChoice::Second;
+    b.params.max_tokens = 33;
+    w.abView()->setSideConfig(ABSession::B, b);
+    w.engineSettings()->setConfig(engine);
+    w.setCurrentView(MainWindow::View::AB);
+    w.telemetryDock()->hide();
+    QVERIFY(w.close());
+  }
+  MainWindow w(/*persistState=*/true);
+  w.show();
+  QVERIFY(QTest::qWaitForWindowExposed(&w));
+  QCOMPARE(w.playground()->prompt(), QStringLiteral("remember me"));
+  const brisk::SamplingParams q = w.playground()->params();
+  QCOMPARE(q.max_tokens, 42);
+  QCOMPARE(q.temperature, 0.3f);
+  QCOMPARE(q.top_k, 5);
+  QCOMPARE(q.top_p, 0.7f);
+  QCOMPARE(q.min_p, 0.02f);
+  QCOMPARE(q.repetition_penalty, 1.2f);
+  QCOMPARE(q.seed.value_or(0), uint64_t(99));
+  QCOMPARE(q.stop, p.stop);
+  QCOMPARE(q.stop_token_ids, p.stop_token_ids);
+  QVERIFY(q.ignore_eos);
+  QCOMPARE(w.playground()->mode(), PlaygroundView::Mode::Chat);
+  QCOMPARE(w.playground()->systemPrompt(), QStringLiteral("Be brief."));
+  QCOMPARE(w.playground()->templateChoice(), PlaygroundView::TemplateChoice::Llama2);
+  QCOMPARE(w.abView()->prompt(), QStringLiteral("ab prompt"));
+  QCOMPARE(w.abView()->sideConfig(ABSession::B).engine, ABSession::EngineChoice::Second);
+  QCOMPARE(w.abView()->sideConfig(ABSession::B).params.max_tokens, 33);
+  QCOMPARE(w.currentView(), MainWindow::View::AB);
+  QVERIFY(!w.telemetryDock()->isVisible());  // the dock layout came back too
+  // New models open with the last engine settings.
+  const brisk::EngineConfig c = w.configFor(QStringLiteral("/some/model.gguf"));
+  QCOMPARE(c.model, std::string("/some/model.gguf"));
+  QCOMPARE(c.max_num_seqs, 5);
+  QCOMPARE(c.policy, brisk::SchedulerPolicy::Static);
+  QCOMPARE(c.num_kv_blocks, int64_t(300));
+
+  // A model that loads goes to the top of the recent list (the demo model does not).
+  const QString real = QStringLiteral(BRISK_SHARED_MODELS "/stories260K/stories260K.gguf");
+  if (QFileInfo::exists(real)) {
+    QSignalSpy loaded(w.controller(), &EngineController::modelLoaded);
+    w.openModel(real);
+    QTRY_VERIFY_WITH_TIMEOUT(loaded.count() > 0, kLoadTimeoutMs);
+    QCOMPARE(w.controller()->engineConfig().max_num_seqs, 5);
+    QCOMPARE(w.recentModels().value(0), QFileInfo(real).absoluteFilePath());
+  }
+  QSettings(QStringLiteral("Brisk"), QStringLiteral("Brisk")).clear();
 }
 
 QTEST_MAIN(TestMainWindow)

@@ -1,0 +1,235 @@
+// The engine settings panel in the window on the demo model: a change says
+// it needs a reload, the reload asks first (a QMessageBox found and
+// answered here), the engine reloads with the new configuration and the
+// same model; a value the engine rejects shows its validation error and the
+// old engine keeps running.
+#include <QComboBox>
+#include <QLabel>
+#include <QMessageBox>
+#include <QPushButton>
+#include <QSignalSpy>
+#include <QSpinBox>
+#include <QStandardPaths>
+#include <QtTest>
+
+#include "ui/engine_controller.h"
+#include "ui/engine_settings_panel.h"
+#include "ui/main_window.h"
+#include "ui/playground_view.h"
+
+namespace {
+constexpr int kTimeoutMs = 60000;
+}
+
+class TestEngineSettings : public QObject {
+  Q_OBJECT
+
+ private:
+  // The confirmation box, once it is up; answers it with `button`.
+  bool answerConfirmation(QMessageBox::StandardButton button, QString* informative = nullptr);
+  template <class T>
+  T* field(const char* name) {
+    return window_->engineSettings()->findChild<T*>(QString::fromLatin1(name));
+  }
+
+  MainWindow* window_ = nullptr;
+
+ private Q_SLOTS:
+  void initTestCase();
+  void cleanupTestCase();
+  void showsTheRunningConfiguration();
+  void precisionSelectorsHoldWhatThisVersionHas();
+  void changeSaysItNeedsAReload();
+  void cancelKeepsTheEngine();
+  void reloadAppliesMaxNumSeqs();
+  void reloadAppliesPolicyAndBudget();
+  void rejectedValueShowsEngineError();
+  void describeChanges();
+};
+
+void TestEngineSettings::initTestCase() {
+  QStandardPaths::setTestModeEnabled(true);
+  window_ = new MainWindow(/*persistState=*/false);
+  window_->show();
+  QVERIFY(QTest::qWaitForWindowExposed(window_));
+  QSignalSpy loaded(window_->controller(), &EngineController::modelLoaded);
+  window_->loadDemoModel();
+  QTRY_VERIFY_WITH_TIMEOUT(loaded.count() > 0, kTimeoutMs);
+  window_->showEngineSettings();
+}
+
+void TestEngineSettings::cleanupTestCase() {
+  delete window_;
+  window_ = nullptr;
+}
+
+bool TestEngineSettings::answerConfirmation(QMessageBox::StandardButton button, QString* informative) {
+  QMessageBox* box = nullptr;
+  if (!QTest::qWaitFor([&] {
+        box = window_->findChild<QMessageBox*>(QStringLiteral("reloadConfirmBox"));
+        return box && box->isVisible();
+      }, 5000))
+    return false;
+  if (informative) *informative = box->informativeText();
+  QAbstractButton* b = box->button(button);
+  if (!b) return false;
+  QTest::mouseClick(b, Qt::LeftButton);
+  return QTest::qWaitFor([&] { return !window_->findChild<QMessageBox*>(QStringLiteral("reloadConfirmBox")); }, 5000);
+}
+
+void TestEngineSettings::showsTheRunningConfiguration() {
+  EngineSettingsPanel* panel = window_->engineSettings();
+  EngineController* c = window_->controller();
+  QVERIFY(panel->isVisible());
+  QVERIFY(!panel->isDirty());
+  QVERIFY(!panel->reloadButton()->isEnabled());
+  QCOMPARE(field<QSpinBox>("settingsMaxSeqs")->value(), c->engineConfig().max_num_seqs);
+  QCOMPARE(field<QSpinBox>("settingsMaxBatchedTokens")->value(), c->engineConfig().max_num_batched_tokens);
+  QCOMPARE(field<QComboBox>("settingsBlockSize")->currentData().toInt(), c->engineConfig().block_size);
+  QCOMPARE(field<QComboBox>("settingsBackend")->currentText(), QStringLiteral("CPU"));
+  QCOMPARE(panel->config().model, std::string("demo"));
+}
+
+void TestEngineSettings::precisionSelectorsHoldWhatThisVersionHas() {
+  auto* weights = field<QComboBox>("settingsWeightPrecision");
+  auto* kv = field<QComboBox>("settingsKvPrecision");
+  auto* backend = field<QComboBox>("settingsBackend");
+  QCOMPARE(backend->count(), 1);
+  QCOMPARE(weights->count(), 1);
+  QCOMPARE(weights->currentText(), QStringLiteral("As stored (F32)"));  // the demo model's weights
+  QCOMPARE(kv->count(), 1);
+  QCOMPARE(kv->currentText(), QStringLiteral("F32"));
+  QVERIFY(weights->toolTip().contains(QStringLiteral("quantization work")));
+  QVERIFY(kv->toolTip().contains(QStringLiteral("quantization work")));
+}
+
+void TestEngineSettings::changeSaysItNeedsAReload() {
+  EngineSettingsPanel* panel = window_->engineSettings();
+  auto* seqs = field<QSpinBox>("settingsMaxSeqs");
+  auto* note = field<QLabel>("settingsNote");
+  const int before = seqs->value();
+  seqs->setValue(before + 1);
+  QVERIFY(panel->isDirty());
+  QVERIFY(note->isVisible());
+  QVERIFY2(note->text().contains(QStringLiteral("reload")), qPrintable(note->text()));
+  QVERIFY(note->text().contains(QStringLiteral("max sequences %1 → %2").arg(before).arg(before + 1)));
+  QVERIFY(panel->reloadButton()->isEnabled());
+  QTest::mouseClick(panel->revertButton(), Qt::LeftButton);
+  QCOMPARE(seqs->value(), before);
+  QVERIFY(!panel->isDirty());
+  QVERIFY(!note->isVisible());
+}
+
+void TestEngineSettings::cancelKeepsTheEngine() {
+  EngineController* c = window_->controller();
+  QSignalSpy started(c, &EngineController::loadStarted);
+  field<QSpinBox>("settingsMaxSeqs")->setValue(3);
+  QTest::mouseClick(window_->engineSettings()->reloadButton(), Qt::LeftButton);
+  QVERIFY(answerConfirmation(QMessageBox::Cancel));
+  QTest::qWait(50);
+  QCOMPARE(started.count(), 0);
+  QVERIFY(window_->engineSettings()->isDirty());  // the edit stays for later
+  window_->engineSettings()->revert();
+}
+
+void TestEngineSettings::reloadAppliesMaxNumSeqs() {
+  EngineController* c = window_->controller();
+  EngineSettingsPanel* panel = window_->engineSettings();
+  const std::string model = c->engineConfig().model;
+  const int want = c->engineConfig().max_num_seqs == 7 ? 9 : 7;
+  QSignalSpy loaded(c, &EngineController::modelLoaded);
+  QSignalSpy failed(c, &EngineController::loadFailed);
+  field<QSpinBox>("settingsMaxSeqs")->setValue(want);
+  QTest::mouseClick(panel->reloadButton(), Qt::LeftButton);
+  QString informative;
+  QVERIFY(answerConfirmation(QMessageBox::Yes, &informative));
+  QVERIFY2(informative.contains(QStringLiteral("max sequences")), qPrintable(informative));
+  QTRY_VERIFY_WITH_TIMEOUT(loaded.count() + failed.count() > 0, kTimeoutMs);
+  if (!failed.isEmpty()) QFAIL(qPrintable(failed.first().at(0).toString()));
+  QCOMPARE(c->engineConfig().max_num_seqs, want);
+  QCOMPARE(c->engineConfig().model, model);  // the same model, reloaded
+  QVERIFY(!panel->isDirty());
+  QCOMPARE(panel->applied().max_num_seqs, want);
+  // And it runs.
+  PlaygroundView* view = window_->playground();
+  QSignalSpy finished(c, &EngineController::requestFinished);
+  brisk::SamplingParams p = view->params();
+  p.max_tokens = 4;
+  view->setParams(p);
+  view->setPrompt(QStringLiteral("Hello"));
+  view->requestGenerate();
+  QTRY_VERIFY_WITH_TIMEOUT(finished.count() > 0, kTimeoutMs);
+  QCOMPARE(finished.first().at(2).value<GenerationStats>().outputTokens, 4);
+}
+
+void TestEngineSettings::reloadAppliesPolicyAndBudget() {
+  EngineController* c = window_->controller();
+  EngineSettingsPanel* panel = window_->engineSettings();
+  QSignalSpy loaded(c, &EngineController::modelLoaded);
+  auto* policy = field<QComboBox>("settingsPolicy");
+  policy->setCurrentIndex(policy->findData(int(brisk::SchedulerPolicy::Static)));
+  auto* mode = field<QComboBox>("settingsBudgetMode");
+  mode->setCurrentIndex(mode->findText(QStringLiteral("Blocks")));
+  field<QSpinBox>("settingsBudget")->setValue(512);
+  auto* block = field<QComboBox>("settingsBlockSize");
+  block->setCurrentIndex(block->findData(32));
+  QCOMPARE(panel->changes().size(), 3);
+  panel->requestReload();
+  QVERIFY(answerConfirmation(QMessageBox::Yes));
+  QTRY_VERIFY_WITH_TIMEOUT(loaded.count() > 0, kTimeoutMs);
+  QCOMPARE(c->engineConfig().policy, brisk::SchedulerPolicy::Static);
+  QCOMPARE(c->engineConfig().num_kv_blocks, int64_t(512));
+  QCOMPARE(c->engineConfig().block_size, 32);
+  QVERIFY(c->kvBlocksTotal() >= 512);
+  QVERIFY(!panel->isDirty());
+}
+
+void TestEngineSettings::rejectedValueShowsEngineError() {
+  EngineController* c = window_->controller();
+  EngineSettingsPanel* panel = window_->engineSettings();
+  const brisk::EngineConfig before = c->engineConfig();
+  QSignalSpy loaded(c, &EngineController::modelLoaded);
+  QSignalSpy failed(c, &EngineController::loadFailed);
+  // Each value is in range; together they break EngineConfig::validate().
+  field<QSpinBox>("settingsMaxSeqs")->setValue(64);
+  field<QSpinBox>("settingsMaxBatchedTokens")->setValue(16);
+  panel->requestReload();
+  QVERIFY(answerConfirmation(QMessageBox::Yes));
+  QTRY_VERIFY_WITH_TIMEOUT(failed.count() > 0 || loaded.count() > 0, kTimeoutMs);
+  QCOMPARE(loaded.count(), 0);
+  const QString error = failed.first().at(0).toString();
+  QVERIFY2(error.contains(QStringLiteral("max_num_batched_tokens")), qPrintable(error));
+  // The panel shows the engine's words and keeps the edit for fixing.
+  QVERIFY2(panel->errorText().contains(error), qPrintable(panel->errorText()));
+  QVERIFY(field<QLabel>("settingsError")->isVisible());
+  QVERIFY(panel->isDirty());
+  // The error box is modeless: found and closed, the window goes on.
+  QTRY_VERIFY(window_->findChild<QMessageBox*>(QStringLiteral("loadErrorBox")));
+  window_->findChild<QMessageBox*>(QStringLiteral("loadErrorBox"))->accept();
+  QVERIFY(c->hasModel());
+  QCOMPARE(c->engineConfig().max_num_seqs, before.max_num_seqs);
+  QCOMPARE(c->engineConfig().max_num_batched_tokens, before.max_num_batched_tokens);
+
+  // Fixing it: the reload goes through and the error goes away.
+  field<QSpinBox>("settingsMaxBatchedTokens")->setValue(128);
+  panel->requestReload();
+  QVERIFY(answerConfirmation(QMessageBox::Yes));
+  QTRY_VERIFY_WITH_TIMEOUT(loaded.count() > 0, kTimeoutMs);
+  QCOMPARE(c->engineConfig().max_num_seqs, 64);
+  QCOMPARE(c->engineConfig().max_num_batched_tokens, 128);
+  QVERIFY(panel->errorText().isEmpty());
+}
+
+void TestEngineSettings::describeChanges() {
+  brisk::EngineConfig a, b;
+  QVERIFY(EngineSettingsPanel::describeChanges(a, b).isEmpty());
+  b.kv_cache_bytes = 64 << 20;
+  b.threads = 2;
+  b.enable_chunked_prefill = false;
+  QCOMPARE(EngineSettingsPanel::describeChanges(a, b),
+           (QStringList{QStringLiteral("KV budget auto → 64.0 MiB"), QStringLiteral("chunked prefill on → off"),
+                        QStringLiteral("threads auto → 2")}));
+}
+
+QTEST_MAIN(TestEngineSettings)
+#include "test_engine_settings.moc"

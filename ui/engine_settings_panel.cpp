@@ -1,0 +1,324 @@
+#include "engine_settings_panel.h"
+
+#include <QCheckBox>
+#include <QComboBox>
+#include <QFormLayout>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QPushButton>
+#include <QScrollArea>
+#include <QSpinBox>
+#include <QThread>
+#include <QVBoxLayout>
+
+#include "format.h"
+
+namespace {
+enum BudgetMode { Auto, Blocks, MiB };
+constexpr int64_t kMiB = 1024 * 1024;
+const char* const kQuantTip =
+    "Other precisions (INT8, FP8, lower-precision KV cache) arrive with the quantization work.";
+}  // namespace
+
+EngineSettingsPanel::EngineSettingsPanel(QWidget* parent) : QWidget(parent) {
+  setObjectName(QStringLiteral("engineSettings"));
+  auto* outer = new QVBoxLayout(this);
+  outer->setContentsMargins(0, 0, 0, 0);
+  auto* scroll = new QScrollArea(this);
+  scroll->setWidgetResizable(true);
+  scroll->setFrameShape(QFrame::NoFrame);
+  scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+  auto* body = new QWidget(scroll);
+  auto* layout = new QVBoxLayout(body);
+  auto* form = new QFormLayout;
+  form->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
+  form->setLabelAlignment(Qt::AlignRight | Qt::AlignVCenter);
+  form->setRowWrapPolicy(QFormLayout::DontWrapRows);
+
+  auto row = [&](const QString& label, QWidget* field, const QString& name, const QString& tip) {
+    field->setObjectName(name);
+    field->setToolTip(tip);
+    auto* l = new QLabel(label, body);
+    l->setBuddy(field);
+    l->setToolTip(tip);
+    form->addRow(l, field);
+  };
+  auto spin = [&](int lo, int hi) {
+    auto* s = new QSpinBox(body);
+    s->setRange(lo, hi);
+    s->setKeyboardTracking(false);
+    return s;
+  };
+
+  backend_ = new QComboBox(body);
+  backend_->addItem(tr("CPU"), QStringLiteral("cpu"));
+  row(tr("&Backend:"), backend_, QStringLiteral("settingsBackend"),
+      tr("The backend that runs the model. This version has the CPU backend only."));
+  weights_ = new QComboBox(body);
+  weights_->addItem(tr("As stored"), QStringLiteral("stored"));
+  row(tr("&Weights:"), weights_, QStringLiteral("settingsWeightPrecision"),
+      tr("Weights run in the precision the file stores them in (F32, F16, BF16 or Q8_0). ") +
+          tr(kQuantTip));
+  kvPrecision_ = new QComboBox(body);
+  kvPrecision_->addItem(QStringLiteral("F32"), QStringLiteral("f32"));
+  row(tr("KV &cache:"), kvPrecision_, QStringLiteral("settingsKvPrecision"),
+      tr("Precision of the cached keys and values: F32 in this version. ") + tr(kQuantTip));
+  blockSize_ = new QComboBox(body);
+  for (int b = 1; b <= 1024; b *= 2) blockSize_->addItem(tr("%1 tokens").arg(b), b);
+  row(tr("Block si&ze:"), blockSize_, QStringLiteral("settingsBlockSize"),
+      tr("Tokens per KV-cache block (the paging unit): small blocks waste less memory, large "
+         "ones mean shorter block tables"));
+
+  auto* budgetRow = new QWidget(body);
+  auto* bl = new QHBoxLayout(budgetRow);
+  bl->setContentsMargins(0, 0, 0, 0);
+  budgetMode_ = new QComboBox(budgetRow);
+  budgetMode_->setObjectName(QStringLiteral("settingsBudgetMode"));
+  budgetMode_->addItem(tr("Auto"), Auto);
+  budgetMode_->addItem(tr("Blocks"), Blocks);
+  budgetMode_->addItem(tr("MiB"), MiB);
+  budget_ = spin(1, 1 << 30);
+  budget_->setObjectName(QStringLiteral("settingsBudget"));
+  bl->addWidget(budgetMode_);
+  bl->addWidget(budget_, 1);
+  row(tr("KV b&udget:"), budgetRow, QStringLiteral("settingsBudgetRow"),
+      tr("Size of the KV cache: a number of blocks, or MiB of memory. Auto: enough for Max "
+         "sequences full-context sequences, at most 1 GiB."));
+  budgetMode_->setToolTip(budgetRow->toolTip());
+  budget_->setToolTip(budgetRow->toolTip());
+
+  maxSeqs_ = spin(1, 4096);
+  row(tr("Max &sequences:"), maxSeqs_, QStringLiteral("settingsMaxSeqs"),
+      tr("Most sequences in one engine step (the batch size limit)"));
+  maxTokens_ = spin(1, 1 << 20);
+  row(tr("Max batched &tokens:"), maxTokens_, QStringLiteral("settingsMaxBatchedTokens"),
+      tr("Most tokens (prompt and generated) in one engine step; at least Max sequences"));
+  chunked_ = new QCheckBox(tr("On"), body);
+  row(tr("C&hunked prefill:"), chunked_, QStringLiteral("settingsChunkedPrefill"),
+      tr("Chunked prefill: a long prompt is processed over several steps so running sequences "
+         "keep decoding meanwhile (continuous policy)"));
+  policy_ = new QComboBox(body);
+  policy_->addItem(tr("Continuous"), int(brisk::SchedulerPolicy::Continuous));
+  policy_->addItem(tr("Static"), int(brisk::SchedulerPolicy::Static));
+  row(tr("Schedu&ling:"), policy_, QStringLiteral("settingsPolicy"),
+      tr("Continuous: requests join and leave the batch at every step. Static: a batch runs "
+         "until all its members finish (the A/B baseline)."));
+  threads_ = spin(0, 1024);
+  threads_->setSpecialValueText(tr("auto (%1)").arg(QThread::idealThreadCount()));
+  row(tr("Th&reads:"), threads_, QStringLiteral("settingsThreads"),
+      tr("CPU threads for the kernels; auto uses the physical cores"));
+  maxLen_ = spin(0, 1 << 24);
+  maxLen_->setSpecialValueText(tr("the model's"));
+  row(tr("Max conte&xt:"), maxLen_, QStringLiteral("settingsMaxModelLen"),
+      tr("Longest sequence (prompt and output) a request may use, in tokens; the model's "
+         "context length by default"));
+  layout->addLayout(form);
+
+  current_ = new QLabel(body);
+  current_->setObjectName(QStringLiteral("settingsCurrent"));
+  current_->setWordWrap(true);
+  layout->addWidget(current_);
+
+  note_ = new QLabel(body);
+  note_->setObjectName(QStringLiteral("settingsNote"));
+  note_->setWordWrap(true);
+  note_->setStyleSheet(QStringLiteral(
+      "QLabel { background: #fff4ce; color: #5c4400; border: 1px solid #e0c060;"
+      " border-radius: 4px; padding: 6px; }"));
+  layout->addWidget(note_);
+  error_ = new QLabel(body);
+  error_->setObjectName(QStringLiteral("settingsError"));
+  error_->setWordWrap(true);
+  error_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  error_->setTextFormat(Qt::PlainText);
+  error_->setStyleSheet(QStringLiteral(
+      "QLabel { background: #fde7e9; color: #8a1020; border: 1px solid #e8a0a8;"
+      " border-radius: 4px; padding: 6px; }"));
+  layout->addWidget(error_);
+
+  auto* buttons = new QHBoxLayout;
+  reload_ = new QPushButton(tr("Reload with these settings…"), body);
+  reload_->setObjectName(QStringLiteral("settingsReload"));
+  reload_->setToolTip(tr("Reload the current model with the settings above (asks first)"));
+  revert_ = new QPushButton(tr("Revert"), body);
+  revert_->setObjectName(QStringLiteral("settingsRevert"));
+  revert_->setToolTip(tr("Back to the settings the engine runs with"));
+  buttons->addWidget(reload_);
+  buttons->addWidget(revert_);
+  buttons->addStretch(1);
+  layout->addLayout(buttons);
+  layout->addStretch(1);
+  scroll->setWidget(body);
+  outer->addWidget(scroll);
+
+  // Narrow docks: the fields shrink with the panel instead of clipping it.
+  for (QWidget* w : std::initializer_list<QWidget*>{backend_, weights_, kvPrecision_, blockSize_, policy_,
+                                                    budget_, maxSeqs_, maxTokens_, threads_, maxLen_})
+    w->setMinimumWidth(64);
+  budgetMode_->setMinimumWidth(56);
+  for (QComboBox* c : {backend_, weights_, kvPrecision_, blockSize_, policy_})
+    connect(c, &QComboBox::currentIndexChanged, this, &EngineSettingsPanel::onEdited);
+  connect(budgetMode_, &QComboBox::currentIndexChanged, this, [this] {
+    updateBudgetWidgets();
+    onEdited();
+  });
+  for (QSpinBox* s : {budget_, maxSeqs_, maxTokens_, threads_, maxLen_})
+    connect(s, &QSpinBox::valueChanged, this, &EngineSettingsPanel::onEdited);
+  connect(chunked_, &QCheckBox::toggled, this, &EngineSettingsPanel::onEdited);
+  connect(reload_, &QPushButton::clicked, this, &EngineSettingsPanel::requestReload);
+  connect(revert_, &QPushButton::clicked, this, &EngineSettingsPanel::revert);
+
+  setConfig(brisk::EngineConfig{});
+}
+
+void EngineSettingsPanel::showConfig(const brisk::EngineConfig& c) {
+  loading_ = true;
+  backend_->setCurrentIndex(std::max(0, backend_->findData(QString::fromStdString(c.backend))));
+  int bi = blockSize_->findData(c.block_size);
+  if (bi < 0) {
+    blockSize_->addItem(tr("%1 tokens").arg(c.block_size), c.block_size);
+    bi = blockSize_->count() - 1;
+  }
+  blockSize_->setCurrentIndex(bi);
+  if (c.num_kv_blocks > 0) {
+    budgetMode_->setCurrentIndex(budgetMode_->findData(Blocks));
+    budget_->setValue(int(std::min<int64_t>(c.num_kv_blocks, budget_->maximum())));
+  } else if (c.kv_cache_bytes > 0) {
+    budgetMode_->setCurrentIndex(budgetMode_->findData(MiB));
+    budget_->setValue(int(std::max<int64_t>(1, (c.kv_cache_bytes + kMiB - 1) / kMiB)));
+  } else {
+    budgetMode_->setCurrentIndex(budgetMode_->findData(Auto));
+  }
+  maxSeqs_->setValue(c.max_num_seqs);
+  maxTokens_->setValue(c.max_num_batched_tokens);
+  chunked_->setChecked(c.enable_chunked_prefill);
+  policy_->setCurrentIndex(policy_->findData(int(c.policy)));
+  threads_->setValue(c.threads);
+  maxLen_->setValue(c.max_model_len);
+  updateBudgetWidgets();
+  loading_ = false;
+}
+
+void EngineSettingsPanel::setConfig(const brisk::EngineConfig& config) {
+  applied_ = config;
+  showConfig(config);
+  current_->setText(tr("No model loaded yet: these settings apply to the next load."));
+  error_->clear();
+  error_->hide();
+  onEdited();
+}
+
+void EngineSettingsPanel::setApplied(const brisk::EngineConfig& config, int64_t kvBlocks,
+                                     const brisk::ModelInfo& info) {
+  applied_ = config;
+  showConfig(config);
+  weights_->setItemText(0, tr("As stored (%1)").arg(fmt::weightPrecision(info)));
+  current_->setText(tr("<b>%1</b> runs with %2 KV blocks × %3 tokens (%4 tokens of cache), %5 "
+                       "scheduling.")
+                        .arg(fmt::modelName(info).toHtmlEscaped())
+                        .arg(kvBlocks)
+                        .arg(config.block_size)
+                        .arg(kvBlocks * config.block_size)
+                        .arg(QString::fromUtf8(brisk::policy_name(config.policy))));
+  error_->clear();
+  error_->hide();
+  onEdited();
+}
+
+void EngineSettingsPanel::updateBudgetWidgets() {
+  const int mode = budgetMode_->currentData().toInt();
+  budget_->setEnabled(mode != Auto);
+  budget_->setSuffix(mode == MiB ? tr(" MiB") : mode == Blocks ? tr(" blocks") : QString());
+  if (mode == Auto) budget_->setSpecialValueText(QString());
+  const bool continuous = policy_->currentData().toInt() == int(brisk::SchedulerPolicy::Continuous);
+  chunked_->setEnabled(continuous);
+}
+
+brisk::EngineConfig EngineSettingsPanel::config() const {
+  brisk::EngineConfig c = applied_;
+  c.backend = backend_->currentData().toString().toStdString();
+  c.block_size = blockSize_->currentData().toInt();
+  c.num_kv_blocks = 0;
+  c.kv_cache_bytes = 0;
+  switch (budgetMode_->currentData().toInt()) {
+    case Blocks: c.num_kv_blocks = budget_->value(); break;
+    case MiB: c.kv_cache_bytes = int64_t(budget_->value()) * kMiB; break;
+    default: break;
+  }
+  c.max_num_seqs = maxSeqs_->value();
+  c.max_num_batched_tokens = maxTokens_->value();
+  c.enable_chunked_prefill = chunked_->isChecked();
+  c.policy = brisk::SchedulerPolicy(policy_->currentData().toInt());
+  c.threads = threads_->value();
+  c.max_model_len = maxLen_->value();
+  return c;
+}
+
+QStringList EngineSettingsPanel::describeChanges(const brisk::EngineConfig& a, const brisk::EngineConfig& b) {
+  QStringList out;
+  auto budget = [](const brisk::EngineConfig& c) {
+    if (c.num_kv_blocks > 0) return tr("%1 blocks").arg(c.num_kv_blocks);
+    if (c.kv_cache_bytes > 0) return fmt::bytes(uint64_t(c.kv_cache_bytes));
+    return tr("auto");
+  };
+  auto yesNo = [](bool v) { return v ? tr("on") : tr("off"); };
+  auto orAuto = [](int v, const QString& zero) { return v > 0 ? QString::number(v) : zero; };
+  if (a.backend != b.backend)
+    out << tr("backend %1 → %2").arg(fmt::backendName(a.backend), fmt::backendName(b.backend));
+  if (a.block_size != b.block_size) out << tr("block size %1 → %2").arg(a.block_size).arg(b.block_size);
+  if (a.num_kv_blocks != b.num_kv_blocks || a.kv_cache_bytes != b.kv_cache_bytes)
+    out << tr("KV budget %1 → %2").arg(budget(a), budget(b));
+  if (a.max_num_seqs != b.max_num_seqs)
+    out << tr("max sequences %1 → %2").arg(a.max_num_seqs).arg(b.max_num_seqs);
+  if (a.max_num_batched_tokens != b.max_num_batched_tokens)
+    out << tr("max batched tokens %1 → %2").arg(a.max_num_batched_tokens).arg(b.max_num_batched_tokens);
+  if (a.enable_chunked_prefill != b.enable_chunked_prefill)
+    out << tr("chunked prefill %1 → %2").arg(yesNo(a.enable_chunked_prefill), yesNo(b.enable_chunked_prefill));
+  if (a.policy != b.policy)
+    out << tr("scheduling %1 → %2")
+               .arg(QString::fromUtf8(brisk::policy_name(a.policy)), QString::fromUtf8(brisk::policy_name(b.policy)));
+  if (a.threads != b.threads)
+    out << tr("threads %1 → %2").arg(orAuto(a.threads, tr("auto")), orAuto(b.threads, tr("auto")));
+  if (a.max_model_len != b.max_model_len)
+    out << tr("max context %1 → %2")
+               .arg(orAuto(a.max_model_len, tr("the model's")), orAuto(b.max_model_len, tr("the model's")));
+  return out;
+}
+
+QStringList EngineSettingsPanel::changes() const { return describeChanges(applied_, config()); }
+
+bool EngineSettingsPanel::isDirty() const { return !changes().isEmpty(); }
+
+QString EngineSettingsPanel::errorText() const { return error_->isHidden() ? QString() : error_->text(); }
+
+void EngineSettingsPanel::onEdited() {
+  if (loading_) return;
+  updateBudgetWidgets();
+  const QStringList c = changes();
+  if (c.isEmpty()) {
+    note_->hide();
+  } else {
+    note_->setText(tr("<b>Changed:</b> %1.<br>These settings take effect when the model is "
+                      "reloaded: press Reload.")
+                       .arg(c.join(QStringLiteral("; ")).toHtmlEscaped()));
+    note_->show();
+  }
+  reload_->setEnabled(!c.isEmpty());
+  revert_->setEnabled(!c.isEmpty());
+}
+
+void EngineSettingsPanel::showError(const QString& error) {
+  error_->setText(tr("The engine rejected these settings: %1").arg(error));
+  error_->show();
+}
+
+void EngineSettingsPanel::revert() {
+  showConfig(applied_);
+  error_->hide();
+  onEdited();
+}
+
+void EngineSettingsPanel::requestReload() {
+  if (!isDirty()) return;
+  Q_EMIT reloadRequested(config());
+}

@@ -1,0 +1,52 @@
+// Streamed output, one chunk per token (EngineController::tokenReceived).
+// Shows plain text, or tokens as chips with alternating backgrounds; one
+// chunk can be highlighted (A/B: where two streams first differ). Chunks
+// are drawn in batches (at most every kFlushMs) so that a fast stream costs
+// the GUI thread one document layout per batch, not one per token.
+#pragma once
+#include <QStringList>
+#include <QTextEdit>
+#include <QTimer>
+#include <QVector>
+
+class TokenView : public QTextEdit {
+  Q_OBJECT
+
+ public:
+  static constexpr int kFlushMs = 40;
+
+  explicit TokenView(QWidget* parent = nullptr);
+
+  const QStringList& chunks() const { return chunks_; }
+  int chunkCount() const { return int(chunks_.size()); }
+  // The text on screen (pending chunks drawn first).
+  QString text() const;
+  bool showTokens() const { return showTokens_; }
+  int highlightedChunk() const { return highlight_; }
+  // Whether chunk `index` is drawn highlighted / as a chip (reads the
+  // document's formats: what is on screen).
+  bool chunkHighlighted(int index) const;
+  bool chunkHasChipBackground(int index) const;
+
+ public Q_SLOTS:
+  void appendChunk(const QString& text);
+  // Draws the chunks not drawn yet.
+  void flush();
+  void clearChunks();
+  void setShowTokens(bool show);
+  // -1: none.
+  void setHighlightedChunk(int index);
+
+ private:
+  QTextCharFormat formatFor(int index) const;
+  void render();
+  QTextCharFormat formatAt(int index) const;
+
+  QStringList chunks_;
+  QVector<int> starts_;  // document position of each drawn chunk
+  int drawn_ = 0;        // chunks_[0, drawn_) are in the document
+  int end_ = 0;
+  QTimer flushTimer_;
+  bool showTokens_ = false;
+  int highlight_ = -1;
+};
