@@ -130,7 +130,7 @@ TelemetryDock::TelemetryDock(EngineController* controller, QWidget* parent)
   itl_->graph->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDiamond, kGreen, kGreen, 6));
   kvTotalSeries_->graph->setPen(QPen(kGrey, 1.2, Qt::DashLine));
   ttft_->graph->setName(tr("TTFT"));
-  itl_->graph->setName(tr("ITL (1000 / decode tok/s)"));
+  itl_->graph->setName(tr("ITL (mean)"));
 
   // One time axis for all: a drag or zoom on any panel moves all four and
   // stops following the live edge; a double-click follows again.
