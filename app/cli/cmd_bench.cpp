@@ -89,13 +89,14 @@ int cmd_bench(const std::vector<std::string>& argv) {
   std::vector<std::pair<std::string, BenchResult>> runs;
   std::vector<SchedulerPolicy> policies = {cfg.policy};
   if (a.has("--compare")) policies = {SchedulerPolicy::Continuous, SchedulerPolicy::Static};
+  std::vector<WorkloadRequest> workload;  // made once: every policy replays the same requests
   for (SchedulerPolicy p : policies) {
     cfg.policy = p;
     auto engine = Engine::create(cfg);
     if (!a.has("--json"))
       std::fprintf(stderr, "running %d requests, %s policy, on %s%s...\n", spec.num_requests, policy_name(p),
                    engine->model_info().path.c_str(), engine->model_info().synthetic ? " (synthetic)" : "");
-    const auto workload = make_workload(spec, *engine);
+    if (workload.empty()) workload = make_workload(spec, *engine);
     runs.emplace_back(policy_name(p), run_benchmark(*engine, spec, workload, warmup));
   }
   std::string json;
