@@ -104,23 +104,48 @@ void AsyncEngine::loop() {
       inbox.swap(inbox_);
       aborts.swap(aborts_);
     }
-    for (auto& p : inbox) {
-      callbacks[p->id] = std::move(p->cb);
-      // Tokenizing a text prompt happens here, off the caller's thread.
-      if (p->is_text)
-        engine_->add_request(p->text, p->params, p->id);
-      else
-        engine_->add_request(p->ids, p->params, p->id);
+    std::vector<RequestOutput> outs;
+    try {
+      for (auto& p : inbox) {
+        callbacks[p->id] = std::move(p->cb);
+        // Tokenizing a text prompt happens here, off the caller's thread.
+        if (p->is_text)
+          engine_->add_request(p->text, p->params, p->id);
+        else
+          engine_->add_request(p->ids, p->params, p->id);
+      }
+      for (uint64_t id : aborts) engine_->abort(id);
+      outs = engine_->step();
+    } catch (const std::exception& e) {
+      // An engine failure must not take the application down: every request
+      // in flight ends with the error, and the loop goes on.
+      for (auto& [id, cb] : callbacks) {
+        engine_->abort(id);
+        RequestOutput o;
+        o.request_id = id;
+        o.finished = true;
+        o.finish_reason = FinishReason::Error;
+        o.error = std::string("engine error: ") + e.what();
+        if (cb) cb(o);
+      }
+      callbacks.clear();
+      try {
+        while (engine_->has_unfinished()) engine_->step();  // drain the aborts
+      } catch (const std::exception&) {
+      }
     }
-    for (uint64_t id : aborts) engine_->abort(id);
-    std::vector<RequestOutput> outs = engine_->step();
     for (const auto& o : outs) {
       auto it = callbacks.find(o.request_id);
       if (it == callbacks.end()) continue;
       if (it->second) it->second(o);
       if (o.finished) callbacks.erase(it);
     }
-    // Publish the state for readers on other threads (GUI at 10-20 Hz).
+    // Publish the state for readers on other threads (GUI at 10-20 Hz), at
+    // most every 25 ms and whenever the engine goes idle: a snapshot sorts
+    // the session's latencies, too costly to redo after every step.
+    const double now = engine_->now();
+    if (now - last_publish_ < 0.025 && engine_->has_unfinished()) continue;
+    last_publish_ = now;
     MetricsSnapshot snap = engine_->metrics();
     std::vector<KvBlockState> blocks = engine_->kv_blocks();
     {

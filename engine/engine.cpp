@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <climits>
+#include <new>
 #include <unordered_map>
 
 #include "backend/backend.h"
@@ -61,7 +63,7 @@ EngineImpl::EngineImpl(const EngineConfig& cfg) : cfg_(cfg) {
   const int64_t per_block = LlamaModel::kv_bytes_per_block(mc, cfg.block_size);
   int64_t blocks = cfg.num_kv_blocks;
   if (blocks == 0 && cfg.kv_cache_bytes > 0) {
-    blocks = cfg.kv_cache_bytes / per_block;
+    blocks = std::min<int64_t>(cfg.kv_cache_bytes / per_block, INT32_MAX / cfg.block_size);
     if (blocks < 1)
       throw Error("EngineConfig.kv_cache_bytes = " + std::to_string(cfg.kv_cache_bytes) +
                   ": too small for one KV block of this model (" + std::to_string(per_block) + " bytes)");
@@ -80,9 +82,13 @@ EngineImpl::EngineImpl(const EngineConfig& cfg) : cfg_(cfg) {
     throw Error(std::string("EngineConfig.") + (cfg.num_kv_blocks > 0 ? "num_kv_blocks" : "kv_cache_bytes") +
                 ": the KV cache (" + std::to_string(blocks) + " blocks of " + std::to_string(cfg.block_size) +
                 " tokens) is too small for one sequence");
-  if (max_len_ < 2)
-    throw Error("EngineConfig.max_num_batched_tokens = " + std::to_string(cfg.max_num_batched_tokens) +
-                ": without chunked prefill a whole sequence must fit in one step's token budget");
+  if (max_len_ < 2) {
+    if (cfg.max_num_batched_tokens < 2)
+      throw Error("EngineConfig.max_num_batched_tokens = " + std::to_string(cfg.max_num_batched_tokens) +
+                  ": without chunked prefill a whole sequence must fit in one step's token budget");
+    throw Error("EngineConfig.max_model_len / the model's context_length: a usable context of " +
+                std::to_string(max_len_) + " token leaves no room to generate");
+  }
   backend_ = make_cpu_backend(cfg.threads);
   cache_ = std::make_unique<KvCache>(blocks, cfg.block_size);
   ModelLimits lim;
@@ -98,7 +104,13 @@ EngineImpl::EngineImpl(const EngineConfig& cfg) : cfg_(cfg) {
     lim.max_seqs *= 2;
     lim.num_kv_blocks += (cfg.max_num_seqs + cfg.block_size - 1) / cfg.block_size;
   }
-  llama_ = std::make_unique<LlamaModel>(model_, *backend_, lim);
+  try {
+    llama_ = std::make_unique<LlamaModel>(model_, *backend_, lim);
+  } catch (const std::bad_alloc&) {
+    throw Error(std::string("EngineConfig.") + (cfg.num_kv_blocks > 0 ? "num_kv_blocks" : "kv_cache_bytes") +
+                ": cannot allocate a KV cache of " + std::to_string(blocks) + " blocks (" +
+                std::to_string(blocks * per_block / (1 << 20)) + " MiB)");
+  }
   if (cfg.policy == SchedulerPolicy::Static)
     sched_ = std::make_unique<StaticScheduler>(cfg, *cache_);
   else
@@ -123,10 +135,10 @@ uint64_t EngineImpl::add(std::vector<int32_t> ids, const SamplingParams& p, std:
   if (reject.empty() && n >= max_len_)
     reject = "prompt of " + std::to_string(n) + " tokens does not fit the context: at most " +
              std::to_string(max_len_ - 1) + " tokens (model context and KV cache size)";
+  const int vocab = std::min(model_.config.vocab_size, model_.info.tokenizer_vocab_size);
   for (int32_t t : r->prompt_ids)
-    if (reject.empty() && (t < 0 || t >= model_.config.vocab_size))
-      reject = "prompt token id " + std::to_string(t) + " is outside the vocabulary [0, " +
-               std::to_string(model_.config.vocab_size) + ")";
+    if (reject.empty() && (t < 0 || t >= vocab))
+      reject = "prompt token id " + std::to_string(t) + " is outside the vocabulary [0, " + std::to_string(vocab) + ")";
   metrics_.on_add(rid, r->arrival, n);
   if (!reject.empty()) {
     RequestOutput out;
@@ -244,7 +256,9 @@ std::vector<RequestOutput> EngineImpl::step() {
     Request* r = s.req;
     r->num_computed += s.num_tokens;
     if (!s.samples) continue;
-    const int32_t tok = sample_token(logits.data() + (size_t)row++ * V, V, r->params, r->rng, r->prompt_ids, r->output_ids);
+    // Ids past the tokenizer's vocabulary (padded embeddings) are never sampled.
+    const int32_t tok = sample_token(logits.data() + (size_t)row++ * V, std::min(V, model_.info.tokenizer_vocab_size),
+                                     r->params, r->rng, r->prompt_ids, r->output_ids);
     outputs.push_back(process_token(r, tok, t1));
   }
   sm.duration = now() - t0;

@@ -1,5 +1,7 @@
 #include "brisk/engine_config.h"
 
+#include <climits>
+
 #include "brisk/request_output.h"
 #include "brisk/sampling_params.h"
 
@@ -26,6 +28,9 @@ std::string EngineConfig::validate() const {
   if (block_size < 1 || block_size > 1024 || (block_size & (block_size - 1)))
     return bad("block_size", std::to_string(block_size), "must be a power of two between 1 and 1024");
   if (num_kv_blocks < 0) return bad("num_kv_blocks", std::to_string(num_kv_blocks), "must not be negative");
+  // Slots are 32-bit indices.
+  if (num_kv_blocks * (int64_t)block_size > INT32_MAX)
+    return bad("num_kv_blocks", std::to_string(num_kv_blocks), "is too large (more than 2^31 token slots)");
   if (kv_cache_bytes < 0) return bad("kv_cache_bytes", std::to_string(kv_cache_bytes), "must not be negative");
   if (max_num_seqs < 1 || max_num_seqs > 4096)
     return bad("max_num_seqs", std::to_string(max_num_seqs), "must be between 1 and 4096");

@@ -89,15 +89,25 @@ int cmd_bench(const std::vector<std::string>& argv) {
   std::vector<std::pair<std::string, BenchResult>> runs;
   std::vector<SchedulerPolicy> policies = {cfg.policy};
   if (a.has("--compare")) policies = {SchedulerPolicy::Continuous, SchedulerPolicy::Static};
-  std::vector<WorkloadRequest> workload;  // made once: every policy replays the same requests
+  // Every policy replays the same requests, sized for the engine with the
+  // smallest usable context (static batching caps a sequence at one step's
+  // token budget), so no side rejects what the other runs.
+  std::vector<std::unique_ptr<Engine>> engines;
   for (SchedulerPolicy p : policies) {
     cfg.policy = p;
-    auto engine = Engine::create(cfg);
+    engines.push_back(Engine::create(cfg));
+  }
+  const Engine* smallest = engines[0].get();
+  for (const auto& e : engines)
+    if (e->max_model_len() < smallest->max_model_len()) smallest = e.get();
+  const std::vector<WorkloadRequest> workload = make_workload(spec, *smallest);
+  for (auto& engine : engines) {
+    const SchedulerPolicy p = engine->config().policy;
     if (!a.has("--json"))
       std::fprintf(stderr, "running %d requests, %s policy, on %s%s...\n", spec.num_requests, policy_name(p),
                    engine->model_info().path.c_str(), engine->model_info().synthetic ? " (synthetic)" : "");
-    if (workload.empty()) workload = make_workload(spec, *engine);
     runs.emplace_back(policy_name(p), run_benchmark(*engine, spec, workload, warmup));
+    engine.reset();  // free its KV cache before the next run
   }
   std::string json;
   if (runs.size() == 1) {

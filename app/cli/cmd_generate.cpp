@@ -115,6 +115,10 @@ int cmd_generate(const std::vector<std::string>& argv) {
       }
     }
     if (last.finish_reason == FinishReason::Error) {
+      if (as_json)
+        std::cout << json{{"prompt", prompt}, {"prompt_token_ids", ids}, {"finish_reason", "error"}, {"error", last.error}}
+                         .dump(2, ' ', false, json::error_handler_t::replace)
+                  << "\n";
       std::fprintf(stderr, "error: %s\n", last.error.c_str());
       return 1;
     }

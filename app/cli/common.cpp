@@ -33,6 +33,17 @@ EngineConfig engine_config_from(const Args& a, const std::string& model) {
   else if (p == "static") c.policy = SchedulerPolicy::Static;
   else throw UsageError("flag --policy: '" + p + "' is not continuous or static");
   c.seed = (uint64_t)a.integer("--engine-seed", 0, INT64_MAX);
+  // Config errors are usage errors here: name the flag, not the field.
+  if (const std::string e = c.validate(); !e.empty()) {
+    static const std::pair<const char*, const char*> kFlags[] = {
+        {"block_size", "--block-size"},         {"num_kv_blocks", "--kv-blocks"},
+        {"kv_cache_bytes", "--kv-bytes"},       {"max_num_seqs", "--max-num-seqs"},
+        {"max_num_batched_tokens", "--max-num-batched-tokens"}, {"max_model_len", "--max-model-len"},
+        {"threads", "--threads"}};
+    for (const auto& [field, flag] : kFlags)
+      if (e.rfind(std::string("EngineConfig.") + field + " ", 0) == 0) throw UsageError("flag " + std::string(flag) + ": " + e);
+    throw UsageError(e);
+  }
   return c;
 }
 

@@ -72,6 +72,7 @@ LengthDist LengthDist::parse(const std::string& spec) {
     d.b = to_number(spec, parts[2]);
     if (d.kind == "uniform" && d.b < d.a) throw Error("length distribution '" + spec + "': HI < LO");
     if (d.kind == "normal" && d.b < 0) throw Error("length distribution '" + spec + "': negative STD");
+    if (d.b > 1e7) throw Error("length distribution '" + spec + "': lengths must be at most 10000000");
   } else if (d.kind == "file" && parts.size() >= 2) {
     d.path = spec.substr(5);
   } else {
@@ -106,11 +107,11 @@ std::vector<WorkloadRequest> make_workload(const WorkloadSpec& spec, const Engin
       const double u1 = std::max(uniform01(), 1e-12), u2 = uniform01();
       v = d.a + d.b * std::sqrt(-2 * std::log(u1)) * std::cos(2 * M_PI * u2);
     }
-    return std::max(1, (int)std::lround(v));
+    return (int)std::clamp(std::lround(v), 1L, 10000000L);
   };
   std::vector<FilePrompt> file;
   if (spec.prompt_len.kind == "file") file = read_prompt_file(spec.prompt_len.path);
-  const int vocab = engine.model_info().vocab_size;
+  const int vocab = std::min(engine.model_info().vocab_size, engine.model_info().tokenizer_vocab_size);
   const int max_len = engine.max_model_len();
   std::vector<WorkloadRequest> out;
   double t = 0;
@@ -126,7 +127,7 @@ std::vector<WorkloadRequest> make_workload(const WorkloadSpec& spec, const Engin
     } else {
       // Random token ids stand for prompt text: the cost of a prompt is its
       // length, not its words. Ids 0..2 (unk, bos, eos) are avoided.
-      const int n = draw(spec.prompt_len);
+      const int n = std::min(draw(spec.prompt_len), std::max(1, max_len / 2));  // clamped before building
       r.prompt_ids.push_back(1);
       for (int k = 1; k < n; ++k) r.prompt_ids.push_back(3 + (int32_t)(rng() % (uint64_t)std::max(1, vocab - 3)));
     }
@@ -239,7 +240,9 @@ BenchResult run_benchmark(Engine& e, const WorkloadSpec& spec, const std::vector
   }
   r.steps = e.step_history();
   for (auto& s : r.steps) s.start -= t0;
-  r.summary = summarize(r.requests, r.steps, t1 - t0);
+  // Duration runs from the first arrival to the last finish.
+  const double first = order.empty() ? 0 : w[order[0]].arrival;
+  r.summary = summarize(r.requests, r.steps, t1 - t0 - first);
   r.brisk_version = BRISK_VERSION;
   r.commit = brisk_git_commit;
   return r;

@@ -47,6 +47,7 @@ void MetricsRecorder::on_token(uint64_t id, double t) {
   if (it == live_.end()) return;
   if (it->second.first_token < 0) it->second.first_token = t;
   it->second.token_times.push_back(t);
+  generation_tokens_++;
 }
 
 void MetricsRecorder::on_preempt(uint64_t id) {
@@ -73,8 +74,7 @@ RequestTimings MetricsRecorder::on_finish(uint64_t id, double t, FinishReason re
 
 void MetricsRecorder::on_step(const StepMetrics& s) {
   steps_.push_back(s);
-  prompt_tokens_ += s.prefill_tokens;
-  generation_tokens_ += s.decode_tokens;
+  prompt_tokens_ += s.prefill_tokens;  // includes prompts recomputed after preemption
 }
 
 void MetricsRecorder::reset() {

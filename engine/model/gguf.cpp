@@ -62,6 +62,7 @@ GgufValue read_value(ByteReader& r, GgufType t, const std::string& key) {
       const size_t es = scalar_size(v.array_type);
       if (es == 0) r.fail("metadata '" + key + "' has unsupported array element type " + std::to_string((int)v.array_type));
       if (n > r.remaining() / es) r.fail("metadata '" + key + "': array length " + std::to_string(n) + " is larger than the file");
+      if (n > (uint64_t(1) << 24)) r.fail("metadata '" + key + "': array length " + std::to_string(n) + " is absurd (more than 16M)");
       v.numbers.reserve(n);
       for (uint64_t i = 0; i < n; ++i) v.numbers.push_back(read_scalar(r, v.array_type, "metadata '" + key + "'"));
     }
@@ -222,6 +223,7 @@ LoadedModel load_gguf_model(const std::string& path) {
     Vocabulary v;
     v.pieces = toks->strings;
     if (const GgufValue* s = g.find("tokenizer.ggml.scores")) v.scores.assign(s->numbers.begin(), s->numbers.end());
+    else v.scores.assign(v.pieces.size(), 0.0f);  // scores are optional in GGUF
     if (const GgufValue* t = g.find("tokenizer.ggml.token_type")) v.types.assign(t->numbers.begin(), t->numbers.end());
     if (v.scores.size() != v.pieces.size() || (!v.types.empty() && v.types.size() != v.pieces.size()))
       throw Error(path + ": tokenizer.ggml.scores/token_type length does not match tokenizer.ggml.tokens (" +

@@ -121,6 +121,7 @@ LoadedModel load_model(const std::string& path, const std::string& tokenizer_pat
   if (m.tokenizer->vocab_size() > m.config.vocab_size)
     throw Error(m.tokenizer->origin() + ": the tokenizer has " + std::to_string(m.tokenizer->vocab_size()) +
                 " tokens but the model's vocab_size is " + std::to_string(m.config.vocab_size));
+  m.info.tokenizer_vocab_size = m.tokenizer->vocab_size();
   m.config.bos_id = m.tokenizer->bos_id();
   m.config.eos_id = m.tokenizer->eos_id();
   return m;

@@ -50,6 +50,7 @@ class AsyncEngine {
   std::atomic<uint64_t> next_id_{1};
   bool stop_ = false;
   bool busy_ = false;
+  double last_publish_ = -1;  // engine clock of the last published snapshot
   MetricsSnapshot snapshot_;
   std::vector<KvBlockState> blocks_;
   std::vector<StepMetrics> steps_;

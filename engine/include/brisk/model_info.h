@@ -26,6 +26,9 @@ struct ModelInfo {
   int64_t n_params = 0;
   uint64_t weight_bytes = 0;
   std::string tokenizer;  // where the vocabulary came from
+  // Tokens the tokenizer can decode; may be below vocab_size (padded
+  // embeddings): ids from there up are never sampled.
+  int tokenizer_vocab_size = 0;
   std::vector<TensorInfo> tensors;
 };
 
