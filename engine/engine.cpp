@@ -43,6 +43,7 @@ class EngineImpl {
   size_t max_stop_len_ = 0;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   std::unique_ptr<ModelRunner> runner_;
+  std::vector<float> raw_row_;  // a copy of one logits row, for log-probabilities
 
  private:
   void finish(Request* r, FinishReason reason, RequestOutput& out, double t);
@@ -257,9 +258,15 @@ std::vector<RequestOutput> EngineImpl::step() {
     r->num_computed += s.num_tokens;
     if (!s.samples) continue;
     // Ids past the tokenizer's vocabulary (padded embeddings) are never sampled.
-    const int32_t tok = sample_token(logits.data() + (size_t)row++ * V, std::min(V, model_.info.tokenizer_vocab_size),
-                                     r->params, r->rng, r->prompt_ids, r->output_ids);
+    const int vocab = std::min(V, model_.info.tokenizer_vocab_size);
+    float* row_logits = logits.data() + (size_t)row++ * V;
+    // The sampler edits the row in place; log-probabilities want it raw.
+    if (r->params.logprobs >= 0) raw_row_.assign(row_logits, row_logits + vocab);
+    const int32_t tok = sample_token(row_logits, vocab, r->params, r->rng, r->prompt_ids, r->output_ids);
+    std::optional<TokenLogprob> lp;
+    if (r->params.logprobs >= 0) lp = token_logprobs(raw_row_.data(), vocab, tok, r->params.logprobs);
     outputs.push_back(process_token(r, tok, t1));
+    if (lp) outputs.back().new_logprobs.push_back(std::move(*lp));
   }
   sm.duration = now() - t0;
   sm.running = (int)sched_->num_running();

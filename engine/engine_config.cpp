@@ -57,6 +57,7 @@ std::string SamplingParams::validate() const {
   if (!(repetition_penalty > 0) || repetition_penalty > 100)
     return bad("repetition_penalty", std::to_string(repetition_penalty), "must be in (0, 100]");
   if (max_tokens < 1) return bad("max_tokens", std::to_string(max_tokens), "must be at least 1");
+  if (logprobs < -1 || logprobs > 20) return bad("logprobs", std::to_string(logprobs), "must be -1 (off) or 0..20");
   for (const auto& s : stop)
     if (s.empty()) return bad("stop", "\"\"", "stop strings must not be empty");
   return {};

@@ -23,6 +23,16 @@ json timings_json(const RequestMetrics& m) {
           {"decode_tokens_per_s", decode > 0 ? (m.token_times.size() - 1) / decode : 0.0}};
 }
 
+json logprobs_json(const Engine& e, const std::vector<TokenLogprob>& lps) {
+  json out = json::array();
+  for (const TokenLogprob& t : lps) {
+    json top = json::array();
+    for (const auto& [id, lp] : t.top) top.push_back({{"token", id}, {"text", e.decode({id})}, {"logprob", lp}});
+    out.push_back({{"token", t.token}, {"text", e.decode({t.token})}, {"logprob", t.logprob}, {"top", top}});
+  }
+  return out;
+}
+
 const RequestMetrics* find_metrics(const Engine& e, uint64_t id) {
   for (const auto& m : e.finished_requests())
     if (m.request_id == id) return &m;
@@ -61,6 +71,8 @@ std::vector<PromptLine> read_prompts(const std::string& path, const SamplingPara
       p.params.top_k = j.value("top_k", defaults.top_k);
       p.params.top_p = j.value("top_p", defaults.top_p);
       p.params.min_p = j.value("min_p", defaults.min_p);
+      p.params.logprobs = j.value("logprobs", defaults.logprobs);
+      if (const std::string e = p.params.validate(); !e.empty()) throw Error(e);
       if (j.contains("seed")) p.params.seed = j["seed"].get<uint64_t>();
       if (j.contains("stop")) p.params.stop = j["stop"].get<std::vector<std::string>>();
     } catch (const std::exception& e) {
@@ -105,8 +117,10 @@ int cmd_generate(const std::vector<std::string>& argv) {
       std::fprintf(stderr, "[synthetic demo model: random weights, the text is gibberish]\n");
     const uint64_t id = engine->add_request(ids, params);
     RequestOutput last;
+    std::vector<TokenLogprob> lps;
     while (engine->has_unfinished()) {
       for (const RequestOutput& o : engine->step()) {
+        lps.insert(lps.end(), o.new_logprobs.begin(), o.new_logprobs.end());
         if (!as_json) {
           std::fwrite(o.new_text.data(), 1, o.new_text.size(), stdout);
           std::fflush(stdout);
@@ -132,6 +146,7 @@ int cmd_generate(const std::vector<std::string>& argv) {
                 {"text", last.text},
                 {"finish_reason", finish_reason_name(last.finish_reason)},
                 {"timings", m ? timings_json(*m) : json()}};
+      if (params.logprobs >= 0) j["logprobs"] = logprobs_json(*engine, lps);
       std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     } else {
       std::printf("\n");
@@ -148,6 +163,7 @@ int cmd_generate(const std::vector<std::string>& argv) {
   if (!out) throw Error(a.str("--out") + ": cannot open for writing");
   std::map<uint64_t, size_t> by_request;
   std::vector<RequestOutput> results(lines.size());
+  std::map<uint64_t, std::vector<TokenLogprob>> lps;
   for (size_t i = 0; i < lines.size(); ++i) {
     if (!lines[i].error.empty()) continue;
     const uint64_t id = engine->add_request(engine->encode(lines[i].prompt, bos), lines[i].params);
@@ -155,11 +171,14 @@ int cmd_generate(const std::vector<std::string>& argv) {
   }
   size_t done = 0;
   while (engine->has_unfinished()) {
-    for (const RequestOutput& o : engine->step())
+    for (const RequestOutput& o : engine->step()) {
+      auto& v = lps[o.request_id];
+      v.insert(v.end(), o.new_logprobs.begin(), o.new_logprobs.end());
       if (o.finished) {
         results[by_request.at(o.request_id)] = o;
         ++done;
       }
+    }
   }
   int errors = 0;
   for (const auto& [id, i] : by_request) results[i].request_id = id;
@@ -178,6 +197,7 @@ int cmd_generate(const std::vector<std::string>& argv) {
         ++errors;
       }
       if (const RequestMetrics* m = find_metrics(*engine, o.request_id)) j["timings"] = timings_json(*m);
+      if (lines[i].params.logprobs >= 0) j["logprobs"] = logprobs_json(*engine, lps[o.request_id]);
     }
     out << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   }

@@ -57,6 +57,7 @@ void add_sampling_flags(Args& a) {
   a.flag("--seed", "S", "sampling seed (default: engine seed + request id)");
   a.flag("--stop", "STR", "stop when this text appears (not included)", "", true);
   a.flag("--ignore-eos", "", "keep generating past the end-of-sequence token");
+  a.flag("--logprobs", "K", "with --json: each token's log-probability and the K most likely alternatives (0..20)");
 }
 
 SamplingParams sampling_from(const Args& a) {
@@ -70,6 +71,7 @@ SamplingParams sampling_from(const Args& a) {
   if (a.has("--seed")) p.seed = (uint64_t)a.integer("--seed", 0, INT64_MAX);
   p.stop = a.all("--stop");
   p.ignore_eos = a.has("--ignore-eos");
+  if (a.has("--logprobs")) p.logprobs = (int)a.integer("--logprobs", 0, 20);
   return p;
 }
 

@@ -78,4 +78,25 @@ int32_t sample_token(float* logits, int vocab, const SamplingParams& p, std::mt1
   return idx[keep - 1];
 }
 
+TokenLogprob token_logprobs(const float* logits, int vocab, int32_t chosen, int k) {
+  float mx = logits[0];
+  for (int i = 1; i < vocab; ++i) mx = std::max(mx, logits[i]);
+  double sum = 0;
+  for (int i = 0; i < vocab; ++i) sum += std::exp((double)logits[i] - mx);
+  const double lse = mx + std::log(sum);
+  TokenLogprob t;
+  t.token = chosen;
+  t.logprob = (float)(logits[chosen] - lse);
+  k = std::min(k, vocab);
+  if (k > 0) {
+    std::vector<int32_t> idx(vocab);
+    std::iota(idx.begin(), idx.end(), 0);
+    std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](int32_t a, int32_t b) {
+      return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+    });
+    for (int i = 0; i < k; ++i) t.top.emplace_back(idx[i], (float)(logits[idx[i]] - lse));
+  }
+  return t;
+}
+
 }  // namespace brisk

@@ -4,6 +4,7 @@
 #include <random>
 #include <vector>
 
+#include "brisk/request_output.h"
 #include "brisk/sampling_params.h"
 
 namespace brisk {
@@ -14,5 +15,9 @@ namespace brisk {
 // `history` is the prompt + output so far (for the repetition penalty).
 int32_t sample_token(float* logits, int vocab, const SamplingParams& p, std::mt19937_64& rng,
                      const std::vector<int32_t>& prompt, const std::vector<int32_t>& output);
+
+// Log-probabilities of one row of raw logits: the chosen token's and the k
+// most likely (ties by id), from one log-sum-exp pass.
+TokenLogprob token_logprobs(const float* logits, int vocab, int32_t chosen, int k);
 
 }  // namespace brisk

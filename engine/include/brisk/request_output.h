@@ -21,11 +21,18 @@ struct RequestTimings {
   }
 };
 
+struct TokenLogprob {
+  int32_t token = 0;
+  float logprob = 0;
+  std::vector<std::pair<int32_t, float>> top;  // most likely tokens first
+};
+
 // One event for one request from one engine step: the tokens and text it
 // added, and when finished, why.
 struct RequestOutput {
   uint64_t request_id = 0;
   std::vector<int32_t> new_token_ids;
+  std::vector<TokenLogprob> new_logprobs;  // one per new token when SamplingParams::logprobs >= 0
   std::string new_text;
   std::vector<int32_t> token_ids;  // every generated token so far
   std::string text;                // every generated character so far

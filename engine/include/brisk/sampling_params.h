@@ -18,6 +18,10 @@ struct SamplingParams {
   std::vector<std::string> stop;    // stop strings (not included in the output)
   std::vector<int32_t> stop_token_ids;
   bool ignore_eos = false;
+  // Per generated token: its log-probability under the model's distribution
+  // (before penalties and temperature) and the `logprobs` most likely
+  // alternatives; -1 = off, 0 = the chosen token only, at most 20.
+  int logprobs = -1;
 
   // Empty when valid; otherwise names the field and why.
   std::string validate() const;
