@@ -1,6 +1,7 @@
 #include "brisk/engine_config.h"
 
 #include <climits>
+#include <cmath>
 
 #include "brisk/request_output.h"
 #include "brisk/sampling_params.h"
@@ -57,6 +58,10 @@ std::string SamplingParams::validate() const {
   if (!(repetition_penalty > 0) || repetition_penalty > 100)
     return bad("repetition_penalty", std::to_string(repetition_penalty), "must be in (0, 100]");
   if (max_tokens < 1) return bad("max_tokens", std::to_string(max_tokens), "must be at least 1");
+  if (no_repeat_ngram_size < 0)
+    return bad("no_repeat_ngram_size", std::to_string(no_repeat_ngram_size), "must be >= 0 (0 = off)");
+  for (const auto& [id, b] : logit_bias)
+    if (id < 0 || !std::isfinite(b)) return bad("logit_bias", std::to_string(id), "needs a non-negative token id and a finite bias");
   if (logprobs < -1 || logprobs > 20) return bad("logprobs", std::to_string(logprobs), "must be -1 (off) or 0..20");
   for (const auto& s : stop)
     if (s.empty()) return bad("stop", "\"\"", "stop strings must not be empty");

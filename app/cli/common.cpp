@@ -1,5 +1,7 @@
 #include "cli/common.h"
 
+#include <cmath>
+
 namespace brisk::cli {
 
 void add_engine_flags(Args& a) {
@@ -57,6 +59,8 @@ void add_sampling_flags(Args& a) {
   a.flag("--seed", "S", "sampling seed (default: engine seed + request id)");
   a.flag("--stop", "STR", "stop when this text appears (not included)", "", true);
   a.flag("--ignore-eos", "", "keep generating past the end-of-sequence token");
+  a.flag("--no-repeat-ngram-size", "N", "never repeat an n-gram of this size; 0 = off", "0");
+  a.flag("--logit-bias", "ID:BIAS", "add BIAS to token ID's logit (-100 bans it)", "", true);
   a.flag("--logprobs", "K", "with --json: each token's log-probability and the K most likely alternatives (0..20)");
 }
 
@@ -72,6 +76,21 @@ SamplingParams sampling_from(const Args& a) {
   p.stop = a.all("--stop");
   p.ignore_eos = a.has("--ignore-eos");
   if (a.has("--logprobs")) p.logprobs = (int)a.integer("--logprobs", 0, 20);
+  p.no_repeat_ngram_size = (int)a.integer("--no-repeat-ngram-size", 0, 1 << 20);
+  for (const std::string& s : a.all("--logit-bias")) {
+    const size_t colon = s.find(':');
+    try {
+      size_t u1 = 0, u2 = 0;
+      const std::string id = s.substr(0, colon), bias = colon == std::string::npos ? "" : s.substr(colon + 1);
+      const long v = std::stol(id, &u1);
+      const float b = std::stof(bias, &u2);
+      if (colon == std::string::npos || u1 != id.size() || u2 != bias.size() || v < 0 || !std::isfinite(b))
+        throw std::invalid_argument(s);
+      p.logit_bias[(int32_t)v] = b;
+    } catch (const std::exception&) {
+      throw UsageError("flag --logit-bias: '" + s + "' is not ID:BIAS (a token id and a number)");
+    }
+  }
   return p;
 }
 

@@ -30,9 +30,30 @@ void apply_repetition_penalty(float* logits, float penalty, const std::vector<in
 
 }  // namespace
 
+// Bans every token that would complete an n-gram already present in the
+// history (prompt + output), as in HF's no_repeat_ngram_size.
+void ban_repeated_ngrams(float* logits, int n, const std::vector<int32_t>& a, const std::vector<int32_t>& b,
+                         int vocab) {
+  const size_t len = a.size() + b.size();
+  if (n <= 0 || len + 1 < (size_t)n) return;
+  auto at = [&](size_t i) { return i < a.size() ? a[i] : b[i - a.size()]; };
+  // The current (n-1)-token suffix; every earlier occurrence bans its follower.
+  const size_t suffix = len - (n - 1);
+  for (size_t s = 0; s + n <= len; ++s) {
+    bool match = true;
+    for (int k = 0; k < n - 1 && match; ++k) match = at(s + k) == at(suffix + k);
+    if (!match) continue;
+    const int32_t next = at(s + n - 1);
+    if (next >= 0 && next < vocab) logits[next] = -INFINITY;
+  }
+}
+
 int32_t sample_token(float* logits, int vocab, const SamplingParams& p, std::mt19937_64& rng,
                      const std::vector<int32_t>& prompt, const std::vector<int32_t>& output) {
+  for (const auto& [id, bias] : p.logit_bias)
+    if (id < vocab) logits[id] += bias;
   if (p.repetition_penalty != 1.0f) apply_repetition_penalty(logits, p.repetition_penalty, prompt, output, vocab);
+  if (p.no_repeat_ngram_size > 0) ban_repeated_ngrams(logits, p.no_repeat_ngram_size, prompt, output, vocab);
   if (p.temperature <= 0.0f) return argmax(logits, vocab);
 
   // Candidates sorted by logit (descending, ties by id so the order is

@@ -75,6 +75,25 @@ class TestSampler : public QObject {
     QCOMPARE(l[3], -4.0f);
   }
 
+  void logitBiasAndNoRepeatNgram() {
+    SamplingParams p;
+    std::mt19937_64 rng(0);
+    std::vector<float> l = {0.0f, 5.0f, 1.0f, 2.0f};
+    p.logit_bias = {{1, -100.0f}};
+    QCOMPARE(brisk::sample_token(l.data(), 4, p, rng, {}, {}), 3);  // token 1 banned in practice
+    p.logit_bias.clear();
+    p.no_repeat_ngram_size = 3;
+    // History ... 1 3 1 | ... 1 3: the trigram "1 3 1" exists, so 1 may not follow "1 3".
+    l = {0.0f, 5.0f, 1.0f, 2.0f};
+    QCOMPARE(brisk::sample_token(l.data(), 4, p, rng, {1, 3, 1}, {2, 1, 3}), 3);
+    QCOMPARE(l[1], -INFINITY);
+    // No earlier occurrence of the suffix: nothing is banned.
+    l = {0.0f, 5.0f, 1.0f, 2.0f};
+    QCOMPARE(brisk::sample_token(l.data(), 4, p, rng, {1, 3, 1}, {2, 2}), 1);
+    p.no_repeat_ngram_size = -1;
+    QVERIFY(p.validate().find("no_repeat_ngram_size") != std::string::npos);
+  }
+
   void theSameSeedGivesTheSameTokens() {
     SamplingParams p;
     p.temperature = 0.9f;

@@ -1,5 +1,6 @@
 #pragma once
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,6 +23,10 @@ struct SamplingParams {
   // (before penalties and temperature) and the `logprobs` most likely
   // alternatives; -1 = off, 0 = the chosen token only, at most 20.
   int logprobs = -1;
+  // Forbid any token that would repeat an n-gram already in prompt + output; 0 = off.
+  int no_repeat_ngram_size = 0;
+  // Added to a token's logit before sampling (-100 bans it in practice).
+  std::map<int32_t, float> logit_bias;
 
   // Empty when valid; otherwise names the field and why.
   std::string validate() const;
