@@ -2,6 +2,7 @@
 
 #include <QThread>
 #include <algorithm>
+#include <cmath>
 #include <exception>
 
 #include "brisk/engine.h"
@@ -24,6 +25,7 @@ struct EngineController::Delivery {
   brisk::FinishReason reason = brisk::FinishReason::None;
   QString error;
   brisk::RequestTimings timings;  // engine/metrics' record, on the final output
+  double probability = -1;        // of the new token, from the engine's log-probability
 };
 
 namespace {
@@ -134,6 +136,15 @@ void EngineController::onLoadFinished(const std::shared_ptr<LoadJob>& job) {
   metricsTimer_.start();
 }
 
+namespace {
+// The window colours tokens by probability: always ask for the chosen
+// token's log-probability (one log-sum-exp per token, negligible).
+brisk::SamplingParams withLogprobs(brisk::SamplingParams p) {
+  p.logprobs = std::max(p.logprobs, 0);
+  return p;
+}
+}  // namespace
+
 quint64 EngineController::generate(const QString& prompt, const brisk::SamplingParams& params) {
   if (!engine_) return 0;
   const quint64 id = nextId_++;
@@ -155,10 +166,11 @@ quint64 EngineController::generate(const QString& prompt, const brisk::SamplingP
     d.reason = out.finish_reason;
     d.error = QString::fromStdString(out.error);
     d.timings = out.timings;
+    if (!out.new_logprobs.empty()) d.probability = std::exp(double(out.new_logprobs.back().logprob));
     QMetaObject::invokeMethod(this, [this, d] { onOutput(d); }, Qt::QueuedConnection);
   };
   try {
-    const quint64 engineId = engine_->add_request(prompt.toStdString(), params, callback);
+    const quint64 engineId = engine_->add_request(prompt.toStdString(), withLogprobs(params), callback);
     active_[id].engineId = engineId;
     idByEngineId_.insert(engineId, id);
   } catch (const std::exception& e) {
@@ -194,7 +206,10 @@ void EngineController::onOutput(const Delivery& d) {
     }
     a.lastToken = d.when;
   }
-  if (!d.newText.isEmpty()) Q_EMIT tokenReceived(d.id, d.newText);
+  if (!d.newText.isEmpty()) {
+    Q_EMIT tokenReceived(d.id, d.newText);
+    Q_EMIT tokenProbabilityReceived(d.id, d.newText, d.probability);
+  }
   if (d.finished) finishRequest(d.id, a, d.reason, d.error, d.when, &d.timings);
 }
 

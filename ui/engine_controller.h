@@ -67,6 +67,9 @@ class EngineController : public QObject {
   void loadFailed(const QString& error);  // the engine's brisk::Error message, verbatim
   void loadCancelled();
   void tokenReceived(quint64 requestId, const QString& newText);
+  // The same chunk with its token's probability under the model (-1 when
+  // the engine reported none), for views that colour tokens by it.
+  void tokenProbabilityReceived(quint64 requestId, const QString& newText, double probability);
   void requestFinished(quint64 requestId, brisk::FinishReason reason, const GenerationStats& stats);
   // Each poll emits, in this order: stepsAppended (only when steps ran since
   // the last poll: each step once, in order; a new model starts again at

@@ -137,7 +137,7 @@ MainWindow::MainWindow(bool persistState, QWidget* parent)
     settingsReload_ = false;
     statusBar()->showMessage(tr("Loading cancelled"), 5000);
   });
-  connect(controller_, &EngineController::tokenReceived, this, &MainWindow::onTokenReceived);
+  connect(controller_, &EngineController::tokenProbabilityReceived, this, &MainWindow::onTokenReceived);
   connect(controller_, &EngineController::requestFinished, this, &MainWindow::onRequestFinished);
   connect(controller_, &EngineController::metricsUpdated, this, &MainWindow::onMetricsUpdated);
   connect(playground_, &PlaygroundView::generateRequested, this, &MainWindow::onGenerateRequested);
@@ -601,8 +601,8 @@ void MainWindow::onGenerateRequested(const QString& prompt, const brisk::Samplin
   playground_->setGenerating(true);
 }
 
-void MainWindow::onTokenReceived(quint64 id, const QString& text) {
-  if (id == currentRequest_) playground_->appendText(text);
+void MainWindow::onTokenReceived(quint64 id, const QString& text, double probability) {
+  if (id == currentRequest_) playground_->appendText(text, probability);
 }
 
 void MainWindow::onRequestFinished(quint64 id, brisk::FinishReason, const GenerationStats& stats) {

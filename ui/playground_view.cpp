@@ -83,7 +83,7 @@ PlaygroundView::PlaygroundView(QWidget* parent) : QWidget(parent) {
 
   showTokens_ = new QCheckBox(tr("Show tokens"), this);
   showTokens_->setObjectName(QStringLiteral("showTokens"));
-  showTokens_->setToolTip(tr("Draw each generated token as a chip (alternating backgrounds)"));
+  showTokens_->setToolTip(tr("Draw each generated token as a chip, tinted by its probability under the model (red: unlikely, green: certain)"));
   modeBar->addStretch(1);
   modeBar->addWidget(showTokens_);
   layout->addLayout(modeBar);
@@ -281,9 +281,9 @@ void PlaygroundView::clearOutput() {
   status_->clear();
 }
 
-void PlaygroundView::appendText(const QString& text) {
+void PlaygroundView::appendText(const QString& text, double probability) {
   if (mode_ == Mode::Chat) transcript_->appendToLast(text);
-  else output_->appendChunk(text);
+  else output_->appendChunk(text, probability);
 }
 
 void PlaygroundView::showFinished(const GenerationStats& s) {

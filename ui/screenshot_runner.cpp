@@ -6,6 +6,8 @@
 #include <cstdio>
 
 #include "ab_session.h"
+#include <QCheckBox>
+
 #include "ab_view.h"
 #include "engine_controller.h"
 #include "main_window.h"
@@ -19,7 +21,8 @@ bool ScreenshotRunner::parseView(const QString& name, View* view) {
                                                   {QStringLiteral("settings"), View::Settings},
                                                   {QStringLiteral("telemetry"), View::Telemetry},
                                                   {QStringLiteral("benchmark"), View::Benchmark},
-                                                  {QStringLiteral("reports"), View::Reports}};
+                                                  {QStringLiteral("reports"), View::Reports},
+                                                  {QStringLiteral("tokens"), View::Tokens}};
   for (const auto& [n, v] : kViews)
     if (name.compare(n, Qt::CaseInsensitive) == 0) {
       *view = v;
@@ -75,6 +78,10 @@ void ScreenshotRunner::onLoaded() {
     case View::Telemetry: window_->setCurrentView(MainWindow::View::Playground); break;
     case View::Benchmark: window_->setCurrentView(MainWindow::View::Benchmark); break;
     case View::Reports: window_->setCurrentView(MainWindow::View::Reports); break;
+    case View::Tokens:  // the playground with token chips, tinted by probability
+      window_->setCurrentView(MainWindow::View::Playground);
+      if (auto* box = window_->findChild<QCheckBox*>(QStringLiteral("showTokens"))) box->setChecked(true);
+      break;
   }
   // The placeholder pages run nothing.
   if (options_.view == View::Benchmark || options_.view == View::Reports) options_.prompt.clear();

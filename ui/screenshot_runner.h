@@ -18,7 +18,7 @@ class ScreenshotRunner : public QObject {
   Q_OBJECT
 
  public:
-  enum class View { Playground, Chat, AB, Settings, Telemetry, Benchmark, Reports };
+  enum class View { Playground, Chat, AB, Settings, Telemetry, Benchmark, Reports, Tokens };
   struct Options {
     QString screenshot;   // PNG to write; empty: none
     QString prompt;       // empty: grab right after loading

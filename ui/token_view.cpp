@@ -1,6 +1,7 @@
 #include "token_view.h"
 
 #include <QFontDatabase>
+#include <algorithm>
 #include <QScrollBar>
 #include <QTextBlock>
 #include <QTextCursor>
@@ -34,14 +35,22 @@ QTextCharFormat TokenView::formatFor(int index) const {
     f.setFontUnderline(true);
     f.setToolTip(tr("First token where the two outputs differ (token %1)").arg(index + 1));
   } else if (showTokens_) {
-    f.setBackground(kChip[index % 2]);
-    f.setToolTip(tr("Token %1").arg(index + 1));
+    const double p = index < probs_.size() ? probs_[index] : -1;
+    if (p >= 0) {
+      // Red (unlikely) to green (certain): where the model hesitated.
+      f.setBackground(QColor::fromHsvF(0.33 * std::clamp(p, 0.0, 1.0), 0.35, 1.0));
+      f.setToolTip(tr("Token %1 · p = %2").arg(index + 1).arg(p, 0, 'f', 3));
+    } else {
+      f.setBackground(kChip[index % 2]);
+      f.setToolTip(tr("Token %1").arg(index + 1));
+    }
   }
   return f;
 }
 
-void TokenView::appendChunk(const QString& text) {
+void TokenView::appendChunk(const QString& text, double probability) {
   chunks_.append(text);
+  probs_.append(probability);
   if (!flushTimer_.isActive()) flushTimer_.start();
 }
 
@@ -65,6 +74,7 @@ void TokenView::flush() {
 void TokenView::clearChunks() {
   flushTimer_.stop();
   chunks_.clear();
+  probs_.clear();
   starts_.clear();
   drawn_ = 0;
   end_ = 0;

@@ -28,8 +28,13 @@ class TokenView : public QTextEdit {
   bool chunkHighlighted(int index) const;
   bool chunkHasChipBackground(int index) const;
 
+  // The engine's probability of chunk `index`'s token; -1 when unknown.
+  double chunkProbability(int index) const { return index < probs_.size() ? probs_[index] : -1; }
+
  public Q_SLOTS:
-  void appendChunk(const QString& text);
+  // probability: of the token under the model (from its log-probability),
+  // -1 when unknown; chips are tinted by it.
+  void appendChunk(const QString& text, double probability = -1);
   // Draws the chunks not drawn yet.
   void flush();
   void clearChunks();
@@ -43,6 +48,7 @@ class TokenView : public QTextEdit {
   QTextCharFormat formatAt(int index) const;
 
   QStringList chunks_;
+  QVector<double> probs_;
   QVector<int> starts_;  // document position of each drawn chunk
   int drawn_ = 0;        // chunks_[0, drawn_) are in the document
   int end_ = 0;
