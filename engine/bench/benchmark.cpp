@@ -1,5 +1,7 @@
 #include "brisk/benchmark.h"
 
+#include "metrics/metrics_json.h"
+
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -248,12 +250,6 @@ BenchResult run_benchmark(Engine& e, const WorkloadSpec& spec, const std::vector
   return r;
 }
 
-namespace {
-nlohmann::json pj(const Percentiles& p) {
-  return {{"mean", p.mean}, {"p50", p.p50}, {"p90", p.p90}, {"p99", p.p99}, {"max", p.max}, {"count", p.count}};
-}
-}  // namespace
-
 std::string to_json(const BenchResult& r, bool with_series) {
   using json = nlohmann::json;
   const BenchSummary& s = r.summary;
@@ -289,11 +285,11 @@ std::string to_json(const BenchResult& r, bool with_series) {
                   {"prompt_tokens_per_s", s.prompt_tokens_per_s},
                   {"generation_tokens_per_s", s.generation_tokens_per_s},
                   {"requests_per_s", s.requests_per_s},
-                  {"ttft_s", pj(s.ttft)},
-                  {"tpot_s", pj(s.tpot)},
-                  {"itl_s", pj(s.itl)},
-                  {"e2e_s", pj(s.e2e)},
-                  {"queue_s", pj(s.queue)},
+                  {"ttft_s", percentiles_json(s.ttft)},
+                  {"tpot_s", percentiles_json(s.tpot)},
+                  {"itl_s", percentiles_json(s.itl)},
+                  {"e2e_s", percentiles_json(s.e2e)},
+                  {"queue_s", percentiles_json(s.queue)},
                   {"kv_occupancy_mean", s.kv_occupancy_mean},
                   {"kv_occupancy_peak", s.kv_occupancy_peak},
                   {"kv_waste", s.kv_waste},
@@ -303,8 +299,8 @@ std::string to_json(const BenchResult& r, bool with_series) {
                   {"steps", s.steps}};
   if (with_series) {
     json reqs = json::array(), steps = json::array();
-    for (const auto& q : r.requests) reqs.push_back(json::parse(to_json(q)));
-    for (const auto& st : r.steps) steps.push_back(json::parse(to_json(st)));
+    for (const auto& q : r.requests) reqs.push_back(request_json(q));
+    for (const auto& st : r.steps) steps.push_back(step_json(st));
     j["requests"] = reqs;
     j["steps"] = steps;
   }

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "metrics/metrics_json.h"
+
 namespace brisk {
 
 double RequestMetrics::tpot() const {
@@ -21,7 +23,9 @@ Percentiles percentiles(std::vector<double> v) {
   for (double x : v) sum += x;
   p.mean = sum / v.size();
   // Nearest-rank percentiles: always a value that was observed.
-  auto at = [&](double q) { return v[std::min(v.size() - 1, (size_t)std::ceil(q * v.size()) - (q > 0 ? 1 : 0))]; };
+  auto at = [&](double q) {
+    return v[std::min(v.size() - 1, (size_t)std::ceil(q * v.size()) - (q > 0 ? 1 : 0))];
+  };
   p.p50 = at(0.50);
   p.p90 = at(0.90);
   p.p99 = at(0.99);
@@ -66,8 +70,9 @@ RequestTimings MetricsRecorder::on_finish(uint64_t id, double t, FinishReason re
   r.output_tokens = output_tokens;
   if (reason == FinishReason::Error) rejected_++;
   if (reason == FinishReason::Abort) aborted_++;
-  const RequestTimings timings{r.arrival, r.first_scheduled, r.first_token,
-                               r.token_times.empty() ? -1 : r.token_times.back(), r.finished, r.preemptions};
+  const RequestTimings timings{r.arrival,     r.first_scheduled,
+                               r.first_token, r.token_times.empty() ? -1 : r.token_times.back(),
+                               r.finished,    r.preemptions};
   finished_.push_back(std::move(r));
   return timings;
 }
@@ -113,7 +118,8 @@ MetricsSnapshot MetricsRecorder::snapshot(double now) const {
     for (double t : r.token_times) gen_in_window += t >= now - s.window;
   }
   for (const auto& [id, r] : live_)
-    for (auto it = r.token_times.rbegin(); it != r.token_times.rend() && *it >= now - s.window; ++it) gen_in_window++;
+    for (auto it = r.token_times.rbegin(); it != r.token_times.rend() && *it >= now - s.window; ++it)
+      gen_in_window++;
   s.generation_tokens_per_s = gen_in_window / window;
   s.requests_per_s = fin_in_window / window;
   s.ttft = percentiles(std::move(ttft));
@@ -127,18 +133,18 @@ MetricsSnapshot MetricsRecorder::snapshot(double now) const {
     s.batch_size = last.num_seqs;
     s.kv_blocks_used = last.kv_blocks_used;
     s.kv_blocks_total = last.kv_blocks_total;
-    s.kv_waste_fraction = last.kv_slots_allocated > 0
-                              ? (double)(last.kv_slots_allocated - last.kv_slots_filled) / last.kv_slots_allocated
-                              : 0;
+    s.kv_waste_fraction =
+        last.kv_slots_allocated > 0
+            ? (double)(last.kv_slots_allocated - last.kv_slots_filled) / last.kv_slots_allocated
+            : 0;
   }
   return s;
 }
 
-namespace {
-nlohmann::json pj(const Percentiles& p) {
-  return {{"mean", p.mean}, {"p50", p.p50}, {"p90", p.p90}, {"p99", p.p99}, {"max", p.max}, {"count", p.count}};
+nlohmann::json percentiles_json(const Percentiles& p) {
+  return {{"mean", p.mean}, {"p50", p.p50}, {"p90", p.p90},
+          {"p99", p.p99},   {"max", p.max}, {"count", p.count}};
 }
-}  // namespace
 
 std::string to_json(const MetricsSnapshot& s) {
   nlohmann::json j = {{"now", s.now},
@@ -154,10 +160,10 @@ std::string to_json(const MetricsSnapshot& s) {
                       {"prompt_tokens", s.prompt_tokens},
                       {"generation_tokens", s.generation_tokens},
                       {"preemptions", s.preemptions},
-                      {"ttft_s", pj(s.ttft)},
-                      {"tpot_s", pj(s.tpot)},
-                      {"itl_s", pj(s.itl)},
-                      {"e2e_s", pj(s.e2e)},
+                      {"ttft_s", percentiles_json(s.ttft)},
+                      {"tpot_s", percentiles_json(s.tpot)},
+                      {"itl_s", percentiles_json(s.itl)},
+                      {"e2e_s", percentiles_json(s.e2e)},
                       {"running", s.running},
                       {"waiting", s.waiting},
                       {"batch_size", s.batch_size},
@@ -167,40 +173,41 @@ std::string to_json(const MetricsSnapshot& s) {
   return j.dump();
 }
 
-std::string to_json(const RequestMetrics& r) {
-  nlohmann::json j = {{"id", r.request_id},
-                      {"arrival", r.arrival},
-                      {"first_scheduled", r.first_scheduled},
-                      {"first_token", r.first_token},
-                      {"finished", r.finished},
-                      {"prompt_tokens", r.prompt_tokens},
-                      {"output_tokens", r.output_tokens},
-                      {"preemptions", r.preemptions},
-                      {"finish_reason", finish_reason_name(r.finish_reason)},
-                      {"ttft_s", r.ttft()},
-                      {"tpot_s", r.tpot()},
-                      {"e2e_s", r.e2e()},
-                      {"queue_s", r.queue_time()},
-                      {"token_times", r.token_times}};
-  return j.dump();
+nlohmann::json request_json(const RequestMetrics& r) {
+  return {{"id", r.request_id},
+          {"arrival", r.arrival},
+          {"first_scheduled", r.first_scheduled},
+          {"first_token", r.first_token},
+          {"finished", r.finished},
+          {"prompt_tokens", r.prompt_tokens},
+          {"output_tokens", r.output_tokens},
+          {"preemptions", r.preemptions},
+          {"finish_reason", finish_reason_name(r.finish_reason)},
+          {"ttft_s", r.ttft()},
+          {"tpot_s", r.tpot()},
+          {"e2e_s", r.e2e()},
+          {"queue_s", r.queue_time()},
+          {"token_times", r.token_times}};
 }
 
-std::string to_json(const StepMetrics& s) {
-  nlohmann::json j = {{"step", s.step},
-                      {"start", s.start},
-                      {"duration", s.duration},
-                      {"running", s.running},
-                      {"waiting", s.waiting},
-                      {"preempted", s.preempted},
-                      {"num_seqs", s.num_seqs},
-                      {"prefill_tokens", s.prefill_tokens},
-                      {"decode_tokens", s.decode_tokens},
-                      {"padding_tokens", s.padding_tokens},
-                      {"kv_blocks_used", s.kv_blocks_used},
-                      {"kv_blocks_total", s.kv_blocks_total},
-                      {"kv_slots_allocated", s.kv_slots_allocated},
-                      {"kv_slots_filled", s.kv_slots_filled}};
-  return j.dump();
+nlohmann::json step_json(const StepMetrics& s) {
+  return {{"step", s.step},
+          {"start", s.start},
+          {"duration", s.duration},
+          {"running", s.running},
+          {"waiting", s.waiting},
+          {"preempted", s.preempted},
+          {"num_seqs", s.num_seqs},
+          {"prefill_tokens", s.prefill_tokens},
+          {"decode_tokens", s.decode_tokens},
+          {"padding_tokens", s.padding_tokens},
+          {"kv_blocks_used", s.kv_blocks_used},
+          {"kv_blocks_total", s.kv_blocks_total},
+          {"kv_slots_allocated", s.kv_slots_allocated},
+          {"kv_slots_filled", s.kv_slots_filled}};
 }
+
+std::string to_json(const RequestMetrics& r) { return request_json(r).dump(); }
+std::string to_json(const StepMetrics& s) { return step_json(s).dump(); }
 
 }  // namespace brisk
