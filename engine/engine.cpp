@@ -12,6 +12,7 @@
 #include "model/llama_model.h"
 #include "model/model_weights.h"
 #include "runner/model_runner.h"
+#include "quant/quantize.h"
 #include "sample/sampler.h"
 #include "sched/scheduler.h"
 
@@ -52,7 +53,7 @@ class EngineImpl {
 
 EngineImpl::EngineImpl(const EngineConfig& cfg) : cfg_(cfg) {
   if (std::string e = cfg.validate(); !e.empty()) throw Error(e);
-  model_ = load_model(cfg.model, cfg.tokenizer);
+  model_ = load_model_for(cfg);
   const ModelConfig& mc = model_.config;
   max_len_ = mc.context_length;
   if (cfg.max_model_len > 0) {

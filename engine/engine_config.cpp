@@ -43,6 +43,20 @@ std::string EngineConfig::validate() const {
   if (max_model_len < 0) return bad("max_model_len", std::to_string(max_model_len), "must not be negative");
   if (backend != "cpu") return bad("backend", "'" + backend + "'", "unknown backend (available: cpu)");
   if (threads < 0 || threads > 1024) return bad("threads", std::to_string(threads), "must be between 0 (auto) and 1024");
+  {
+    static const char* kWeight[] = {"auto", "f32", "f16", "bf16", "q8_0", "int8", "fp8-e4m3", "fp8-e5m2"};
+    static const char* kKv[] = {"f32", "f16", "bf16", "fp8-e4m3", "int8"};
+    auto one_of = [](const std::string& v, const auto& list) {
+      for (const char* n : list)
+        if (v == n) return true;
+      return false;
+    };
+    if (!one_of(weight_dtype, kWeight))
+      return bad("weight_dtype", "'" + weight_dtype + "'", "unknown (auto, f32, f16, bf16, q8_0, int8, fp8-e4m3, fp8-e5m2)");
+    if (!one_of(kv_dtype, kKv)) return bad("kv_dtype", "'" + kv_dtype + "'", "unknown (f32, f16, bf16, fp8-e4m3, int8)");
+    if (int8_activations && weight_dtype != "int8")
+      return bad("int8_activations", "true", "needs weight_dtype int8 (it is '" + weight_dtype + "')");
+  }
   if (model.empty()) return bad("model", "''", "empty path (use \"demo\" for the built-in demo model)");
   return {};
 }

@@ -7,10 +7,26 @@
 
 namespace brisk {
 
-// Weight storage types. Activations are always F32 in this version.
-enum class DType : int32_t { F32 = 0, F16 = 1, BF16 = 2, Q8_0 = 3, I32 = 4 };
+// Storage types of weights and of the KV cache. Activations are F32.
+// I8, F8_E4M3 and F8_E5M2 are scaled types: a weight matrix of them carries
+// one F32 scale per row (per output channel; a per-tensor scale is the same
+// value in every row), and a KV cache one per (slot, KV head); the value is
+// q * scale.
+enum class DType : int32_t { F32 = 0, F16 = 1, BF16 = 2, Q8_0 = 3, I32 = 4, I8 = 5, F8_E4M3 = 6, F8_E5M2 = 7 };
 
 const char* dtype_name(DType t);
+inline bool is_scaled(DType t) { return t == DType::I8 || t == DType::F8_E4M3 || t == DType::F8_E5M2; }
+
+// Largest finite magnitudes: a scale maps a row's absolute maximum onto these.
+constexpr float kI8Max = 127.0f;
+constexpr float kF8E4M3Max = 448.0f;
+constexpr float kF8E5M2Max = 57344.0f;
+// OCP FP8 formats. Encoding rounds to nearest even and saturates to the
+// largest finite value (never produces inf); NaN encodes as NaN.
+float fp8_e4m3_to_fp32(uint8_t b);
+float fp8_e5m2_to_fp32(uint8_t b);
+uint8_t fp32_to_fp8_e4m3(float f);
+uint8_t fp32_to_fp8_e5m2(float f);
 
 // GGUF Q8_0: 32 weights share one F16 scale; 34 bytes per block.
 constexpr int kQ8_0BlockSize = 32;

@@ -27,6 +27,21 @@ struct EngineConfig {
   bool enable_chunked_prefill = true;
   int max_model_len = 0;  // 0 = the model's context length
 
+  // Precision. weight_dtype "auto" runs the weights as stored; otherwise the
+  // matmul weights are converted at load: "f32", "f16", "bf16", "q8_0",
+  // "int8" (symmetric, one scale per output channel), "fp8-e4m3", "fp8-e5m2"
+  // (scaled per output channel, or per tensor with fp8_per_tensor_scale).
+  // The embedding table and the classifier keep their stored type unless
+  // quantize_embeddings is set. int8_activations turns on the W8A8 path for
+  // int8 weights (activations quantized per token, integer dot products).
+  // kv_dtype: "f32", "f16", "bf16", "fp8-e4m3" or "int8" (the last two with
+  // one scale per token and KV head).
+  std::string weight_dtype = "auto";
+  bool quantize_embeddings = false;
+  bool fp8_per_tensor_scale = false;
+  bool int8_activations = false;
+  std::string kv_dtype = "f32";
+
   // Backend.
   std::string backend = "cpu";
   int threads = 0;  // 0 = physical cores
