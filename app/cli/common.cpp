@@ -16,6 +16,12 @@ void add_engine_flags(Args& a) {
   a.flag("--no-chunked-prefill", "", "prefill each prompt in one step");
   a.flag("--policy", "continuous|static", "scheduling policy", "continuous");
   a.flag("--engine-seed", "N", "seed for requests that set none", "0");
+  a.flag("--dtype", "auto|f32|f16|bf16|q8_0|int8|fp8-e4m3|fp8-e5m2",
+         "weight precision: auto runs the weights as stored, others convert at load", "auto");
+  a.flag("--kv-dtype", "f32|f16|bf16|fp8-e4m3|int8", "KV cache precision", "f32");
+  a.flag("--quantize-embeddings", "", "with --dtype: convert the embedding table and classifier too");
+  a.flag("--fp8-per-tensor", "", "with an fp8 --dtype: one scale per tensor instead of per output channel");
+  a.flag("--w8a8", "", "with --dtype int8: quantize activations per token and use integer dot products");
 }
 
 EngineConfig engine_config_from(const Args& a, const std::string& model) {
@@ -31,19 +37,34 @@ EngineConfig engine_config_from(const Args& a, const std::string& model) {
   c.max_model_len = (int)a.integer("--max-model-len", 0, 1 << 24);
   c.enable_chunked_prefill = !a.has("--no-chunked-prefill");
   const std::string p = a.str("--policy");
-  if (p == "continuous") c.policy = SchedulerPolicy::Continuous;
-  else if (p == "static") c.policy = SchedulerPolicy::Static;
-  else throw UsageError("flag --policy: '" + p + "' is not continuous or static");
+  if (p == "continuous")
+    c.policy = SchedulerPolicy::Continuous;
+  else if (p == "static")
+    c.policy = SchedulerPolicy::Static;
+  else
+    throw UsageError("flag --policy: '" + p + "' is not continuous or static");
   c.seed = (uint64_t)a.integer("--engine-seed", 0, INT64_MAX);
+  c.weight_dtype = a.str("--dtype");
+  c.kv_dtype = a.str("--kv-dtype");
+  c.quantize_embeddings = a.has("--quantize-embeddings");
+  c.fp8_per_tensor_scale = a.has("--fp8-per-tensor");
+  c.int8_activations = a.has("--w8a8");
   // Config errors are usage errors here: name the flag, not the field.
   if (const std::string e = c.validate(); !e.empty()) {
     static const std::pair<const char*, const char*> kFlags[] = {
-        {"block_size", "--block-size"},         {"num_kv_blocks", "--kv-blocks"},
-        {"kv_cache_bytes", "--kv-bytes"},       {"max_num_seqs", "--max-num-seqs"},
-        {"max_num_batched_tokens", "--max-num-batched-tokens"}, {"max_model_len", "--max-model-len"},
-        {"threads", "--threads"}};
+        {"block_size", "--block-size"},
+        {"num_kv_blocks", "--kv-blocks"},
+        {"kv_cache_bytes", "--kv-bytes"},
+        {"max_num_seqs", "--max-num-seqs"},
+        {"max_num_batched_tokens", "--max-num-batched-tokens"},
+        {"max_model_len", "--max-model-len"},
+        {"threads", "--threads"},
+        {"weight_dtype", "--dtype"},
+        {"kv_dtype", "--kv-dtype"},
+        {"int8_activations", "--w8a8"}};
     for (const auto& [field, flag] : kFlags)
-      if (e.rfind(std::string("EngineConfig.") + field + " ", 0) == 0) throw UsageError("flag " + std::string(flag) + ": " + e);
+      if (e.rfind(std::string("EngineConfig.") + field + " ", 0) == 0)
+        throw UsageError("flag " + std::string(flag) + ": " + e);
     throw UsageError(e);
   }
   return c;
@@ -61,7 +82,8 @@ void add_sampling_flags(Args& a) {
   a.flag("--ignore-eos", "", "keep generating past the end-of-sequence token");
   a.flag("--no-repeat-ngram-size", "N", "never repeat an n-gram of this size; 0 = off", "0");
   a.flag("--logit-bias", "ID:BIAS", "add BIAS to token ID's logit (-100 bans it)", "", true);
-  a.flag("--logprobs", "K", "with --json: each token's log-probability and the K most likely alternatives (0..20)");
+  a.flag("--logprobs", "K",
+         "with --json: each token's log-probability and the K most likely alternatives (0..20)");
 }
 
 SamplingParams sampling_from(const Args& a) {
@@ -133,6 +155,11 @@ nlohmann::json config_json(const EngineConfig& c) {
           {"max_model_len", c.max_model_len},
           {"backend", c.backend},
           {"threads", c.threads},
+          {"weight_dtype", c.weight_dtype},
+          {"quantize_embeddings", c.quantize_embeddings},
+          {"fp8_per_tensor_scale", c.fp8_per_tensor_scale},
+          {"int8_activations", c.int8_activations},
+          {"kv_dtype", c.kv_dtype},
           {"seed", c.seed}};
 }
 

@@ -16,6 +16,7 @@ struct WeightTensor;
 
 struct Tensor {
   void* handle = nullptr;  // opaque to the model code
+  void* scales = nullptr;  // scaled dtypes (I8, F8_*): one F32 per row (weights) / per row and KV head (cache)
   DType dtype = DType::F32;
   int64_t rows = 0, cols = 0;
 };

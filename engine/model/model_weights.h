@@ -30,6 +30,7 @@ struct WeightTensor {
   const void* data = nullptr;
   DType dtype = DType::F32;
   int64_t rows = 0, cols = 0;  // rows x cols row-major (cols = the contiguous dim)
+  const float* scales = nullptr;  // scaled dtypes (I8, F8_*): one F32 per row, value = q * scale
   size_t bytes() const { return rows * row_bytes(dtype, cols); }
 };
 

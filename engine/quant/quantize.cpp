@@ -17,14 +17,22 @@ DType parse_dtype_name(const std::string& name, const std::string& field) {
 
 std::string dtype_option_name(DType t) {
   switch (t) {
-    case DType::F32: return "f32";
-    case DType::F16: return "f16";
-    case DType::BF16: return "bf16";
-    case DType::Q8_0: return "q8_0";
-    case DType::I8: return "int8";
-    case DType::F8_E4M3: return "fp8-e4m3";
-    case DType::F8_E5M2: return "fp8-e5m2";
-    case DType::I32: break;
+    case DType::F32:
+      return "f32";
+    case DType::F16:
+      return "f16";
+    case DType::BF16:
+      return "bf16";
+    case DType::Q8_0:
+      return "q8_0";
+    case DType::I8:
+      return "int8";
+    case DType::F8_E4M3:
+      return "fp8-e4m3";
+    case DType::F8_E5M2:
+      return "fp8-e5m2";
+    case DType::I32:
+      break;
   }
   return "?";
 }

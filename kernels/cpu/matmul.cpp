@@ -295,7 +295,9 @@ void embed_t(ThreadPool& pool, float* y, const void* table, const int32_t* ids, 
 }
 }  // namespace
 
-void matmul(ThreadPool& pool, float* y, const float* x, const void* w, DType wt, int M, int N, int K) {
+void matmul(ThreadPool& pool, float* y, const float* x, const void* w, DType wt, int M, int N, int K,
+            const float* row_scales) {
+  (void)row_scales;
   switch (wt) {
     case DType::F32:
       return matmul_t<DType::F32>(pool, y, x, w, M, N, K);
@@ -311,7 +313,9 @@ void matmul(ThreadPool& pool, float* y, const float* x, const void* w, DType wt,
   std::fill(y, y + (int64_t)M * N, NAN);  // not a weight type; make misuse visible
 }
 
-void embed(ThreadPool& pool, float* y, const void* table, DType wt, const int32_t* ids, int T, int D) {
+void embed(ThreadPool& pool, float* y, const void* table, DType wt, const int32_t* ids, int T, int D,
+           const float* row_scales) {
+  (void)row_scales;
   switch (wt) {
     case DType::F32:
       return embed_t<DType::F32>(pool, y, table, ids, T, D);

@@ -8,8 +8,10 @@
 
 namespace brisk::cpu {
 
-void matmul(ThreadPool& pool, float* y, const float* x, const void* w, DType wt, int M, int N, int K);
-void embed(ThreadPool& pool, float* y, const void* table, DType wt, const int32_t* ids, int T, int D);
+void matmul(ThreadPool& pool, float* y, const float* x, const void* w, DType wt, int M, int N, int K,
+            const float* row_scales = nullptr);
+void embed(ThreadPool& pool, float* y, const void* table, DType wt, const int32_t* ids, int T, int D,
+           const float* row_scales = nullptr);
 void rmsnorm(ThreadPool& pool, float* y, const float* x, const float* w, int M, int D, float eps);
 void rope(ThreadPool& pool, float* x, const int32_t* pos, int T, int n_heads, int head_dim, int rot_dim,
           float theta);

@@ -30,7 +30,8 @@ float weight_at(const void* w, DType wt, int64_t row, int64_t K, int64_t k) {
 
 }  // namespace
 
-void matmul(float* y, const float* x, const void* w, DType wt, int M, int N, int K) {
+void matmul(float* y, const float* x, const void* w, DType wt, int M, int N, int K, const float* row_scales) {
+  (void)row_scales;
   for (int m = 0; m < M; ++m) {
     for (int n = 0; n < N; ++n) {
       double acc = 0.0;
@@ -40,7 +41,8 @@ void matmul(float* y, const float* x, const void* w, DType wt, int M, int N, int
   }
 }
 
-void embed(float* y, const void* table, DType wt, const int32_t* ids, int T, int D) {
+void embed(float* y, const void* table, DType wt, const int32_t* ids, int T, int D, const float* row_scales) {
+  (void)row_scales;
   for (int t = 0; t < T; ++t)
     for (int d = 0; d < D; ++d) y[(int64_t)t * D + d] = weight_at(table, wt, ids[t], D, d);
 }

@@ -33,9 +33,11 @@ struct PagedAttentionArgs {
 
 namespace ref {
 
-void matmul(float* y, const float* x, const void* w, DType wt, int M, int N, int K);
+// row_scales: one F32 per weight row, required for the scaled dtypes (I8, F8_*), ignored otherwise.
+void matmul(float* y, const float* x, const void* w, DType wt, int M, int N, int K,
+            const float* row_scales = nullptr);
 // y[t, :] = row ids[t] of table [vocab, D] (any weight dtype), as F32.
-void embed(float* y, const void* table, DType wt, const int32_t* ids, int T, int D);
+void embed(float* y, const void* table, DType wt, const int32_t* ids, int T, int D, const float* row_scales = nullptr);
 void rmsnorm(float* y, const float* x, const float* w, int M, int D, float eps);
 // In place on x [T, n_heads * head_dim]; rotates the first rot_dim dims of each head.
 void rope(float* x, const int32_t* pos, int T, int n_heads, int head_dim, int rot_dim, float theta);

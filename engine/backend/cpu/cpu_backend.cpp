@@ -24,12 +24,12 @@ class CpuBackend final : public Backend {
   std::string name() const override { return "cpu"; }
 
   Tensor weight(const WeightTensor& w) override {
-    return Tensor{const_cast<void*>(w.data), w.dtype, w.rows, w.cols};
+    return Tensor{const_cast<void*>(w.data), const_cast<float*>(w.scales), w.dtype, w.rows, w.cols};
   }
   Tensor alloc(DType dtype, int64_t rows, int64_t cols) override {
     const size_t bytes = rows * row_bytes(dtype, cols);
     auto buf = std::unique_ptr<uint8_t[]>(new uint8_t[bytes]());
-    Tensor t{buf.get(), dtype, rows, cols};
+    Tensor t{buf.get(), nullptr, dtype, rows, cols};
     buffers_.push_back(std::move(buf));
     return t;
   }
@@ -40,13 +40,15 @@ class CpuBackend final : public Backend {
     std::memcpy(dst, src.handle, rows * row_bytes(src.dtype, src.cols));
   }
   void embed(Tensor out, Tensor table, Tensor ids, int n) override {
-    cpu::embed(pool_, ptr<float>(out), table.handle, table.dtype, ptr<int32_t>(ids), n, (int)table.cols);
+    cpu::embed(pool_, ptr<float>(out), table.handle, table.dtype, ptr<int32_t>(ids), n, (int)table.cols,
+               static_cast<const float*>(table.scales));
   }
   void rmsnorm(Tensor out, Tensor x, Tensor w, int n, float eps) override {
     cpu::rmsnorm(pool_, ptr<float>(out), ptr<float>(x), norm_weight(w), n, (int)x.cols, eps);
   }
   void matmul(Tensor out, Tensor x, Tensor w, int n) override {
-    cpu::matmul(pool_, ptr<float>(out), ptr<float>(x), w.handle, w.dtype, n, (int)w.rows, (int)w.cols);
+    cpu::matmul(pool_, ptr<float>(out), ptr<float>(x), w.handle, w.dtype, n, (int)w.rows, (int)w.cols,
+                static_cast<const float*>(w.scales));
   }
   void rope(Tensor x, Tensor pos, int n, int n_heads, int head_dim, int rot_dim, float theta) override {
     cpu::rope(pool_, ptr<float>(x), ptr<int32_t>(pos), n, n_heads, head_dim, rot_dim, theta);
@@ -81,7 +83,8 @@ class CpuBackend final : public Backend {
     for (int i = 0; i < n; ++i)
       std::memcpy(ptr<float>(out) + (int64_t)i * x.cols, ptr<float>(x) + (int64_t)r[i] * x.cols, x.cols * 4);
   }
-  void copy_blocks(Tensor cache, const std::vector<std::pair<int32_t, int32_t>>& pairs, int block_size) override {
+  void copy_blocks(Tensor cache, const std::vector<std::pair<int32_t, int32_t>>& pairs,
+                   int block_size) override {
     const size_t bytes = (size_t)block_size * cache.cols * 4;
     for (auto [src, dst] : pairs)
       std::memcpy(ptr<uint8_t>(cache) + dst * bytes, ptr<uint8_t>(cache) + src * bytes, bytes);
