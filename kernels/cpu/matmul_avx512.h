@@ -1,0 +1,23 @@
+// AVX-512 variants of the matmul kernels (kernels/cpu/matmul_avx512.cpp),
+// called by kernels/cpu/matmul.cpp when active_isa() == Isa::Avx512.
+#pragma once
+#include <cstdint>
+
+#include "kernels/cpu/thread_pool.h"
+#include "kernels/dtype.h"
+
+namespace brisk::cpu::avx512 {
+
+// Same contract as cpu::matmul. Returns false, touching nothing, for a dtype
+// this ISA has no variant of (the caller then runs the AVX2 one). A dtype it
+// does handle is handled for every M with one summation order, so results
+// stay independent of how many rows share a call.
+bool matmul(ThreadPool& pool, float* y, const float* x, const void* w, DType wt, int M, int N, int K,
+            const float* row_scales);
+
+// W8A8 (same contract as cpu::matmul_w8a8): AVX-512 VNNI dot products.
+// Returns false when it cannot run.
+bool matmul_w8a8(ThreadPool& pool, float* y, const float* x, const int8_t* w, const float* row_scales, int M,
+                 int N, int K);
+
+}  // namespace brisk::cpu::avx512
