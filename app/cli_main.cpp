@@ -14,7 +14,11 @@ const char* kUsage =
     "  info MODEL          describe a model (architecture, shape, parameters, dtypes, bytes)\n"
     "  generate MODEL      generate text from -p PROMPT, or a --prompts JSONL file\n"
     "  bench MODEL         run a synthetic workload and report throughput and latency\n"
-    "  make-model OUT      write a Llama-shaped GGUF with seeded random weights\n\n"
+    "  perplexity MODEL    perplexity of --text FILE; KL divergence against --baseline-logits\n"
+    "  agreement MODEL     greedy-token agreement of --dtype/--kv-dtype with the FP32 run\n"
+    "  make-model OUT      write a Llama-shaped GGUF with seeded random weights\n"
+    "  sysinfo             this machine: CPU, SIMD features, measured read bandwidth and FMA peak\n"
+    "  quantize IN OUT     convert a model's weights (int8, fp8, q8_0, f16, ...) and write a GGUF\n\n"
     "MODEL is a .gguf file, a Hugging Face directory, a llama2.c .bin, or 'demo' (the built-in\n"
     "synthetic model). See docs/CLI.md.\n";
 
@@ -36,7 +40,11 @@ int main(int argc, char** argv) {
     if (cmd == "info") return cmd_info(rest);
     if (cmd == "generate") return cmd_generate(rest);
     if (cmd == "bench") return cmd_bench(rest);
+    if (cmd == "perplexity") return cmd_perplexity(rest);
+    if (cmd == "agreement") return cmd_agreement(rest);
     if (cmd == "make-model") return cmd_make_model(rest);
+    if (cmd == "sysinfo") return cmd_sysinfo(rest);
+    if (cmd == "quantize") return cmd_quantize(rest);
     std::fprintf(stderr, "brisk-cli: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
     return 2;
   } catch (const UsageError& e) {

@@ -62,7 +62,8 @@ EngineImpl::EngineImpl(const EngineConfig& cfg) : cfg_(cfg) {
                   ": exceeds the model's context length " + std::to_string(mc.context_length));
     max_len_ = cfg.max_model_len;
   }
-  const int64_t per_block = LlamaModel::kv_bytes_per_block(mc, cfg.block_size);
+  const DType kv_dtype = parse_dtype_name(cfg.kv_dtype, "EngineConfig.kv_dtype");
+  const int64_t per_block = LlamaModel::kv_bytes_per_block(mc, cfg.block_size, kv_dtype);
   int64_t blocks = cfg.num_kv_blocks;
   if (blocks == 0 && cfg.kv_cache_bytes > 0) {
     blocks = std::min<int64_t>(cfg.kv_cache_bytes / per_block, INT32_MAX / cfg.block_size);
@@ -99,6 +100,7 @@ EngineImpl::EngineImpl(const EngineConfig& cfg) : cfg_(cfg) {
   lim.max_blocks_per_seq = (max_len_ + cfg.block_size - 1) / cfg.block_size;
   lim.num_kv_blocks = blocks;
   lim.block_size = cfg.block_size;
+  lim.kv_dtype = kv_dtype;
   if (cfg.policy == SchedulerPolicy::Static) {
     // Padding rows of finished members need somewhere to write their K/V:
     // scratch blocks past the allocator's, never handed to a sequence.
@@ -251,12 +253,15 @@ std::vector<RequestOutput> EngineImpl::step() {
   sm.prefill_tokens = so.prefill_tokens;
   sm.decode_tokens = so.decode_tokens;
   sm.padding_tokens = so.padding_tokens;
+  sm.prefix_query_tokens = so.prefix_query_tokens;
+  sm.prefix_hit_tokens = so.prefix_hit_tokens;
 
   const int V = model_.config.vocab_size;
   int row = 0;
   for (const ScheduledSeq& s : so.seqs) {
     Request* r = s.req;
     r->num_computed += s.num_tokens;
+    if (cfg_.enable_prefix_caching) cache_->commit_full_blocks(r->id, r->prompt_ids, r->output_ids, r->num_computed);
     if (!s.samples) continue;
     // Ids past the tokenizer's vocabulary (padded embeddings) are never sampled.
     const int vocab = std::min(V, model_.info.tokenizer_vocab_size);

@@ -15,7 +15,7 @@ namespace brisk {
 enum class DType : int32_t { F32 = 0, F16 = 1, BF16 = 2, Q8_0 = 3, I32 = 4, I8 = 5, F8_E4M3 = 6, F8_E5M2 = 7 };
 
 const char* dtype_name(DType t);
-inline bool is_scaled(DType t) { return t == DType::I8 || t == DType::F8_E4M3 || t == DType::F8_E5M2; }
+constexpr bool is_scaled(DType t) { return t == DType::I8 || t == DType::F8_E4M3 || t == DType::F8_E5M2; }
 
 // Largest finite magnitudes: a scale maps a row's absolute maximum onto these.
 constexpr float kI8Max = 127.0f;

@@ -43,6 +43,7 @@ void print_table(const std::vector<std::pair<std::string, BenchResult>>& runs) {
   row("KV waste %", [&](const BenchSummary& s) { return f("%.2f", s.kv_waste * 100); });
   row("mean batch size", [&](const BenchSummary& s) { return f("%.2f", s.mean_batch_size); });
   row("preemptions", [&](const BenchSummary& s) { return std::to_string(s.preemptions); });
+  row("prefix cache hit %", [&](const BenchSummary& s) { return f("%.1f", s.prefix_cache_hit_rate * 100); });
   row("padding tokens (wasted)", [&](const BenchSummary& s) { return std::to_string(s.padding_tokens); });
   row("steps", [&](const BenchSummary& s) { return std::to_string(s.steps); });
 }

@@ -14,6 +14,7 @@ void add_engine_flags(Args& a) {
   a.flag("--max-num-batched-tokens", "N", "most tokens in one step", "2048");
   a.flag("--max-model-len", "N", "cap on prompt + output tokens (0 = model context)", "0");
   a.flag("--no-chunked-prefill", "", "prefill each prompt in one step");
+  a.flag("--no-prefix-cache", "", "recompute every prompt instead of reusing cached KV blocks of equal prefixes");
   a.flag("--policy", "continuous|static", "scheduling policy", "continuous");
   a.flag("--engine-seed", "N", "seed for requests that set none", "0");
   a.flag("--dtype", "auto|f32|f16|bf16|q8_0|int8|fp8-e4m3|fp8-e5m2",
@@ -36,6 +37,7 @@ EngineConfig engine_config_from(const Args& a, const std::string& model) {
   c.max_num_batched_tokens = (int)a.integer("--max-num-batched-tokens", 1, 1 << 20);
   c.max_model_len = (int)a.integer("--max-model-len", 0, 1 << 24);
   c.enable_chunked_prefill = !a.has("--no-chunked-prefill");
+  c.enable_prefix_caching = !a.has("--no-prefix-cache");
   const std::string p = a.str("--policy");
   if (p == "continuous")
     c.policy = SchedulerPolicy::Continuous;
@@ -152,6 +154,7 @@ nlohmann::json config_json(const EngineConfig& c) {
           {"max_num_seqs", c.max_num_seqs},
           {"max_num_batched_tokens", c.max_num_batched_tokens},
           {"enable_chunked_prefill", c.enable_chunked_prefill},
+          {"enable_prefix_caching", c.enable_prefix_caching},
           {"max_model_len", c.max_model_len},
           {"backend", c.backend},
           {"threads", c.threads},

@@ -19,6 +19,10 @@ nlohmann::json config_json(const EngineConfig& c);
 int cmd_info(const std::vector<std::string>& argv);
 int cmd_generate(const std::vector<std::string>& argv);
 int cmd_make_model(const std::vector<std::string>& argv);
+int cmd_sysinfo(const std::vector<std::string>& argv);
+int cmd_quantize(const std::vector<std::string>& argv);
 int cmd_bench(const std::vector<std::string>& argv);
+int cmd_perplexity(const std::vector<std::string>& argv);
+int cmd_agreement(const std::vector<std::string>& argv);
 
 }  // namespace brisk::cli

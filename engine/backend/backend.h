@@ -16,7 +16,8 @@ struct WeightTensor;
 
 struct Tensor {
   void* handle = nullptr;  // opaque to the model code
-  void* scales = nullptr;  // scaled dtypes (I8, F8_*): one F32 per row (weights) / per row and KV head (cache)
+  void* scales =
+      nullptr;  // scaled dtypes (I8, F8_*): one F32 per row (weights) / per row and KV head (cache)
   DType dtype = DType::F32;
   int64_t rows = 0, cols = 0;
 };
@@ -46,16 +47,32 @@ class Backend {
   virtual void embed(Tensor out, Tensor table, Tensor ids, int n) = 0;
   virtual void rmsnorm(Tensor out, Tensor x, Tensor w, int n, float eps) = 0;
   virtual void matmul(Tensor out, Tensor x, Tensor w, int n) = 0;  // out[n, N] = x[n, K] * w[N, K]^T
-  virtual void rope(Tensor x, Tensor positions, int n, int n_heads, int head_dim, int rot_dim, float theta) = 0;
-  virtual void kv_write(Tensor k_cache, Tensor v_cache, Tensor k, Tensor v, Tensor slots, int n) = 0;
+  virtual void rope(Tensor x, Tensor positions, int n, int n_heads, int head_dim, int rot_dim,
+                    float theta) = 0;
+  // A zero-initialised KV cache of one layer's K (or V): `slots` rows of
+  // n_kv_heads * head_dim values stored as dtype (F32, F16, BF16, I8 or
+  // F8_E4M3), and for I8/F8_E4M3 one F32 scale per (slot, KV head) in
+  // `scales` (layout: KvCacheView in kernels/reference/attention.h). Throws
+  // Error for another dtype.
+  virtual Tensor alloc_kv_cache(DType dtype, int64_t slots, int n_kv_heads, int head_dim) = 0;
+  // Converts (quantizes) rows of k and v [n, n_kv_heads * head_dim] into slots.
+  virtual void kv_write(Tensor k_cache, Tensor v_cache, Tensor k, Tensor v, Tensor slots, int n,
+                        int n_kv_heads, int head_dim) = 0;
+  // RoPE on q (in place) and k, then the rotated k and v written into the
+  // caches, in one pass (k itself is left unrotated).
+  virtual void rope_kv_write(Tensor q, Tensor k, Tensor v, Tensor positions, Tensor slots, Tensor k_cache,
+                             Tensor v_cache, int n, int n_heads, int n_kv_heads, int head_dim, int rot_dim,
+                             float theta) = 0;
   virtual void attention(Tensor out, Tensor q, Tensor k_cache, Tensor v_cache, const AttentionBatch& b,
                          int n_heads, int n_kv_heads, int head_dim) = 0;
+  // x += residual; y = rmsnorm(x) * w (the residual add fused into the next norm).
+  virtual void add_rmsnorm(Tensor x, Tensor residual, Tensor w, Tensor y, int n, float eps) = 0;
   virtual void silu_mul(Tensor out, Tensor gate, Tensor up, int n) = 0;
   virtual void add(Tensor out, Tensor a, Tensor b, int n) = 0;
   virtual void gather_rows(Tensor out, Tensor x, Tensor rows, int n) = 0;  // out[i] = x[rows[i]]
-  // Copies whole KV blocks src -> dst in a cache (copy-on-write).
+  // Copies whole KV blocks src -> dst in a cache (copy-on-write), scales included.
   virtual void copy_blocks(Tensor cache, const std::vector<std::pair<int32_t, int32_t>>& pairs,
-                           int block_size) = 0;
+                           int block_size, int n_kv_heads) = 0;
 };
 
 std::unique_ptr<Backend> make_cpu_backend(int threads);

@@ -177,7 +177,7 @@ BenchSummary summarize(const std::vector<RequestMetrics>& reqs, const std::vecto
     s.generation_tokens_per_s = s.generation_tokens / duration;
     s.requests_per_s = s.finished / duration;
   }
-  double occ = 0, alloc = 0, waste = 0, batch = 0;
+  double occ = 0, alloc = 0, waste = 0, batch = 0, queried = 0, hit = 0;
   for (const auto& st : steps) {
     const double o = st.kv_blocks_total ? (double)st.kv_blocks_used / st.kv_blocks_total : 0;
     occ += o;
@@ -186,7 +186,10 @@ BenchSummary summarize(const std::vector<RequestMetrics>& reqs, const std::vecto
     waste += st.kv_slots_allocated - st.kv_slots_filled;
     s.padding_tokens += st.padding_tokens;
     batch += st.num_seqs;
+    queried += st.prefix_query_tokens;
+    hit += st.prefix_hit_tokens;
   }
+  s.prefix_cache_hit_rate = queried > 0 ? hit / queried : 0;
   s.steps = steps.size();
   if (!steps.empty()) {
     s.kv_occupancy_mean = occ / steps.size();
@@ -295,6 +298,7 @@ std::string to_json(const BenchResult& r, bool with_series) {
                   {"kv_waste", s.kv_waste},
                   {"preemptions", s.preemptions},
                   {"padding_tokens", s.padding_tokens},
+                  {"prefix_cache_hit_rate", s.prefix_cache_hit_rate},
                   {"mean_batch_size", s.mean_batch_size},
                   {"steps", s.steps}};
   if (with_series) {

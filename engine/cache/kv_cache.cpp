@@ -65,6 +65,79 @@ void KvCache::fork(uint64_t parent, uint64_t child) {
   tables_[child] = p;
 }
 
+namespace {
+
+// Token i of prompt ++ output, copied into `buf` for one block.
+const int32_t* block_tokens(const std::vector<int32_t>& prompt, const std::vector<int32_t>& output, int64_t first,
+                            int n, std::vector<int32_t>& buf) {
+  buf.resize(n);
+  for (int j = 0; j < n; ++j) {
+    const int64_t i = first + j;
+    buf[j] = i < (int64_t)prompt.size() ? prompt[i] : output[i - prompt.size()];
+  }
+  return buf.data();
+}
+
+}  // namespace
+
+uint64_t KvCache::block_hash(uint64_t parent, const int32_t* tokens, int n, uint64_t adapter_id) {
+  // FNV-1a over the parent key, the adapter id and the tokens, then a
+  // murmur-style finaliser to spread the bits.
+  uint64_t h = 0xcbf29ce484222325ull;
+  auto mix = [&h](uint64_t v) {
+    for (int b = 0; b < 8; ++b) {
+      h ^= (v >> (8 * b)) & 0xff;
+      h *= 0x100000001b3ull;
+    }
+  };
+  mix(parent);
+  mix(adapter_id);
+  for (int i = 0; i < n; ++i) mix((uint32_t)tokens[i]);
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  return h;
+}
+
+int64_t KvCache::match_prefix(uint64_t seq, const std::vector<int32_t>& prompt, const std::vector<int32_t>& output,
+                              int64_t max_tokens) {
+  if (tables_.count(seq)) return 0;
+  const int bs = block_size();
+  std::vector<int32_t> buf;
+  BlockTable t;
+  uint64_t parent = 0;
+  for (int64_t i = 0; (i + 1) * bs <= max_tokens; ++i) {
+    const uint64_t h = block_hash(parent, block_tokens(prompt, output, i * bs, bs, buf), bs);
+    const int32_t b = alloc_.lookup(h);
+    if (b < 0) break;
+    alloc_.acquire(b);
+    t.blocks.push_back(b);
+    t.hashes.push_back(h);
+    parent = h;
+  }
+  if (t.blocks.empty()) return 0;
+  t.num_tokens = (int64_t)t.blocks.size() * bs;
+  const int64_t n = t.num_tokens;
+  tables_[seq] = std::move(t);
+  return n;
+}
+
+void KvCache::commit_full_blocks(uint64_t seq, const std::vector<int32_t>& prompt,
+                                 const std::vector<int32_t>& output, int64_t num_computed) {
+  auto it = tables_.find(seq);
+  if (it == tables_.end()) return;
+  BlockTable& t = it->second;
+  const int bs = block_size();
+  const int64_t full = std::min<int64_t>(num_computed / bs, (int64_t)t.blocks.size());
+  std::vector<int32_t> buf;
+  for (int64_t i = (int64_t)t.hashes.size(); i < full; ++i) {
+    const uint64_t parent = i == 0 ? 0 : t.hashes[i - 1];
+    const uint64_t h = block_hash(parent, block_tokens(prompt, output, i * bs, bs, buf), bs);
+    alloc_.publish(t.blocks[i], h);  // false when an equal block is already published: keep that one
+    t.hashes.push_back(h);
+  }
+}
+
 const BlockTable* KvCache::table(uint64_t seq) const {
   auto it = tables_.find(seq);
   return it == tables_.end() ? nullptr : &it->second;

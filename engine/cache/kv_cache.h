@@ -14,6 +14,8 @@ namespace brisk {
 struct BlockTable {
   std::vector<int32_t> blocks;
   int64_t num_tokens = 0;  // tokens whose K/V the blocks hold (or will after this step)
+  // Chained content hashes of the leading full, computed blocks (prefix caching).
+  std::vector<uint64_t> hashes;
 };
 
 class KvCache {
@@ -36,6 +38,19 @@ class KvCache {
   void free(uint64_t seq);
   // The child shares every block of the parent (refcounts go up).
   void fork(uint64_t parent, uint64_t child);
+
+  // Prefix caching. A full block is keyed by hash(parent block's key, its
+  // tokens, adapter id): equal keys mean equal K/V, whatever sequence
+  // computed them. match_prefix gives a sequence with no blocks yet the
+  // longest run of published blocks matching its first tokens, at most
+  // max_tokens of them (whole blocks), and returns how many tokens that
+  // covers. commit_full_blocks publishes the sequence's blocks that
+  // num_computed tokens have completely filled. Tokens are prompt then output.
+  int64_t match_prefix(uint64_t seq, const std::vector<int32_t>& prompt, const std::vector<int32_t>& output,
+                       int64_t max_tokens);
+  void commit_full_blocks(uint64_t seq, const std::vector<int32_t>& prompt, const std::vector<int32_t>& output,
+                          int64_t num_computed);
+  static uint64_t block_hash(uint64_t parent, const int32_t* tokens, int n, uint64_t adapter_id = 0);
 
   const BlockTable* table(uint64_t seq) const;
   bool has(uint64_t seq) const { return tables_.count(seq) != 0; }

@@ -80,12 +80,15 @@ RequestTimings MetricsRecorder::on_finish(uint64_t id, double t, FinishReason re
 void MetricsRecorder::on_step(const StepMetrics& s) {
   steps_.push_back(s);
   prompt_tokens_ += s.prefill_tokens;  // includes prompts recomputed after preemption
+  prefix_query_tokens_ += s.prefix_query_tokens;
+  prefix_hit_tokens_ += s.prefix_hit_tokens;
 }
 
 void MetricsRecorder::reset() {
   finished_.clear();
   steps_.clear();
   added_ = rejected_ = aborted_ = preemptions_ = prompt_tokens_ = generation_tokens_ = 0;
+  prefix_query_tokens_ = prefix_hit_tokens_ = 0;
 }
 
 MetricsSnapshot MetricsRecorder::snapshot(double now) const {
@@ -98,6 +101,9 @@ MetricsSnapshot MetricsRecorder::snapshot(double now) const {
   s.prompt_tokens = prompt_tokens_;
   s.generation_tokens = generation_tokens_;
   s.preemptions = preemptions_;
+  s.prefix_query_tokens = prefix_query_tokens_;
+  s.prefix_hit_tokens = prefix_hit_tokens_;
+  s.prefix_cache_hit_rate = prefix_query_tokens_ ? (double)prefix_hit_tokens_ / prefix_query_tokens_ : 0;
   // Rolling rates over the last `window` seconds of steps.
   double pt = 0;
   for (auto it = steps_.rbegin(); it != steps_.rend() && it->start >= now - s.window; ++it)
@@ -160,6 +166,9 @@ std::string to_json(const MetricsSnapshot& s) {
                       {"prompt_tokens", s.prompt_tokens},
                       {"generation_tokens", s.generation_tokens},
                       {"preemptions", s.preemptions},
+                      {"prefix_query_tokens", s.prefix_query_tokens},
+                      {"prefix_hit_tokens", s.prefix_hit_tokens},
+                      {"prefix_cache_hit_rate", s.prefix_cache_hit_rate},
                       {"ttft_s", percentiles_json(s.ttft)},
                       {"tpot_s", percentiles_json(s.tpot)},
                       {"itl_s", percentiles_json(s.itl)},
@@ -201,6 +210,8 @@ nlohmann::json step_json(const StepMetrics& s) {
           {"prefill_tokens", s.prefill_tokens},
           {"decode_tokens", s.decode_tokens},
           {"padding_tokens", s.padding_tokens},
+          {"prefix_query_tokens", s.prefix_query_tokens},
+          {"prefix_hit_tokens", s.prefix_hit_tokens},
           {"kv_blocks_used", s.kv_blocks_used},
           {"kv_blocks_total", s.kv_blocks_total},
           {"kv_slots_allocated", s.kv_slots_allocated},

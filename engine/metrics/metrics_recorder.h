@@ -29,6 +29,7 @@ class MetricsRecorder {
   std::vector<RequestMetrics> finished_;
   std::vector<StepMetrics> steps_;
   uint64_t added_ = 0, rejected_ = 0, aborted_ = 0, preemptions_ = 0;
+  uint64_t prefix_query_tokens_ = 0, prefix_hit_tokens_ = 0;
   uint64_t prompt_tokens_ = 0, generation_tokens_ = 0;
 };
 

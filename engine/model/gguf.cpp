@@ -80,6 +80,9 @@ bool ggml_type_to_dtype(uint32_t g, DType* out) {
     case kGgmlF16: *out = DType::F16; return true;
     case kGgmlBF16: *out = DType::BF16; return true;
     case kGgmlQ8_0: *out = DType::Q8_0; return true;
+    case kGgmlI8: *out = DType::I8; return true;
+    case kBriskF8E4M3: *out = DType::F8_E4M3; return true;
+    case kBriskF8E5M2: *out = DType::F8_E5M2; return true;
     default: return false;
   }
 }
@@ -90,6 +93,9 @@ uint32_t dtype_to_ggml_type(DType t) {
     case DType::F16: return kGgmlF16;
     case DType::BF16: return kGgmlBF16;
     case DType::Q8_0: return kGgmlQ8_0;
+    case DType::I8: return kGgmlI8;
+    case DType::F8_E4M3: return kBriskF8E4M3;
+    case DType::F8_E5M2: return kBriskF8E5M2;
     default: throw Error(std::string("GGUF cannot store dtype ") + dtype_name(t));
   }
 }
@@ -138,7 +144,7 @@ GgufFile GgufFile::open(const std::string& path) {
     DType dt;
     if (!ggml_type_to_dtype(ti.ggml_type, &dt))
       r.fail("tensor '" + ti.name + "' has unsupported type " + std::to_string(ti.ggml_type) +
-             " (supported: F32, F16, BF16, Q8_0)");
+             " (supported: F32, F16, BF16, Q8_0, I8, Brisk F8_E4M3/F8_E5M2)");
     int64_t n_elems = 1;
     for (auto d : ti.dims) {
       if (n_elems > (int64_t(1) << 40) / d) r.fail("tensor '" + ti.name + "' is absurdly large");
@@ -257,6 +263,14 @@ LoadedModel load_gguf_model(const std::string& path) {
     w.rows = 1;
     for (size_t i = 1; i < t->dims.size(); ++i) w.rows *= t->dims[i];
     if (t->dims.size() == 1) w.rows = 1;
+    if (is_scaled(w.dtype)) {
+      const std::string sn = scale_tensor_name(name);
+      const GgufTensorInfo* s = g.tensor(sn);
+      if (!s) throw Error(path + ": tensor '" + name + "' is " + dtype_name(w.dtype) + " but its scales '" + sn + "' are missing");
+      if (s->ggml_type != kGgmlF32 || s->dims.size() != 1 || s->dims[0] != w.rows)
+        throw Error(path + ": tensor '" + sn + "' must be F32 with " + std::to_string(w.rows) + " elements");
+      w.scales = reinterpret_cast<const float*>(s->data);
+    }
     return w;
   };
   ModelWeights& w = m.weights;
@@ -321,8 +335,11 @@ void GgufWriter::add_i32s(const std::string& k, const std::vector<int32_t>& v) {
   kv_.append(reinterpret_cast<const char*>(v.data()), v.size() * 4);
   n_kv_++;
 }
-void GgufWriter::add_tensor(const std::string& name, DType dtype, int64_t rows, int64_t cols, const void* data) {
+void GgufWriter::add_tensor(const std::string& name, DType dtype, int64_t rows, int64_t cols, const void* data,
+                            const float* row_scales) {
+  if (is_scaled(dtype) && !row_scales) throw Error("GGUF tensor '" + name + "': " + dtype_name(dtype) + " needs row scales");
   tensors_.push_back({name, dtype, rows, cols, data});
+  if (is_scaled(dtype)) tensors_.push_back({scale_tensor_name(name), DType::F32, 1, rows, row_scales});
 }
 
 void GgufWriter::write(const std::string& path) const {

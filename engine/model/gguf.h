@@ -53,8 +53,13 @@ class GgufFile {
   const GgufTensorInfo* tensor(const std::string& name) const;
 };
 
-// GGML type ids we read and write.
-constexpr uint32_t kGgmlF32 = 0, kGgmlF16 = 1, kGgmlQ8_0 = 8, kGgmlBF16 = 30;
+// GGML type ids we read and write. I8 is GGML's; GGML has no FP8 type, so
+// the two FP8 ids are Brisk's own (outside GGML's range). A tensor of a
+// scaled type (I8, F8_*) has a companion F32 tensor "<name>.scale" with one
+// scale per row: value = q * scale.
+constexpr uint32_t kGgmlF32 = 0, kGgmlF16 = 1, kGgmlQ8_0 = 8, kGgmlI8 = 24, kGgmlBF16 = 30;
+constexpr uint32_t kBriskF8E4M3 = 1000, kBriskF8E5M2 = 1001;
+inline std::string scale_tensor_name(const std::string& name) { return name + ".scale"; }
 bool ggml_type_to_dtype(uint32_t ggml_type, DType* out);
 uint32_t dtype_to_ggml_type(DType t);
 
@@ -70,7 +75,9 @@ class GgufWriter {
   void add_f32s(const std::string& key, const std::vector<float>& v);
   void add_i32s(const std::string& key, const std::vector<int32_t>& v);
   // rows x cols row-major; data must stay valid until write().
-  void add_tensor(const std::string& name, DType dtype, int64_t rows, int64_t cols, const void* data);
+  // Scaled dtypes also need row_scales (rows floats), written as "<name>.scale".
+  void add_tensor(const std::string& name, DType dtype, int64_t rows, int64_t cols, const void* data,
+                  const float* row_scales = nullptr);
   void write(const std::string& path) const;  // throws brisk::Error
 
  private:

@@ -1,11 +1,15 @@
 #include "model/llama_model.h"
 
 #include "brisk/error.h"
+#include "kernels/reference/attention.h"
 
 namespace brisk {
 
-int64_t LlamaModel::kv_bytes_per_block(const ModelConfig& c, int block_size) {
-  return 2LL * c.n_layers * block_size * c.kv_dim() * (int64_t)sizeof(float);
+int64_t LlamaModel::kv_bytes_per_block(const ModelConfig& c, int block_size, DType kv_dtype) {
+  if (!kv_dtype_supported(kv_dtype))
+    throw Error(std::string("KV cache dtype ") + dtype_name(kv_dtype) +
+                ": not supported (f32, f16, bf16, fp8-e4m3, int8)");
+  return 2LL * c.n_layers * block_size * (int64_t)kv_slot_bytes(kv_dtype, c.n_kv_heads, c.head_dim);
 }
 
 LlamaModel::LlamaModel(const LoadedModel& m, Backend& be, const ModelLimits& lim)
@@ -26,8 +30,8 @@ LlamaModel::LlamaModel(const LoadedModel& m, Backend& be, const ModelLimits& lim
     l.w_gate = be.weight(lw.w_gate);
     l.w_up = be.weight(lw.w_up);
     l.w_down = be.weight(lw.w_down);
-    l.k_cache = be.alloc(DType::F32, slots, cfg_.kv_dim());
-    l.v_cache = be.alloc(DType::F32, slots, cfg_.kv_dim());
+    l.k_cache = be.alloc_kv_cache(lim.kv_dtype, slots, cfg_.n_kv_heads, cfg_.head_dim);
+    l.v_cache = be.alloc_kv_cache(lim.kv_dtype, slots, cfg_.n_kv_heads, cfg_.head_dim);
     layers_.push_back(l);
   }
   const int T = lim.max_tokens, S = lim.max_seqs;
@@ -71,23 +75,28 @@ void LlamaModel::forward(const ForwardBatch& b, std::vector<float>& logits) {
 
   const ModelConfig& c = cfg_;
   be.embed(x_, token_embd_, ids_, n);
-  for (const Layer& l : layers_) {
-    be.rmsnorm(h_, x_, l.attn_norm, n, c.norm_eps);
+  // Each residual add is fused into the norm that follows it (the next
+  // layer's attention norm, or this layer's FFN norm); the last layer's add
+  // stands alone because the final norm runs only on the rows that sample.
+  if (!layers_.empty()) be.rmsnorm(h_, x_, layers_.front().attn_norm, n, c.norm_eps);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const Layer& l = layers_[i];
     be.matmul(q_, h_, l.wq, n);
     be.matmul(k_, h_, l.wk, n);
     be.matmul(v_, h_, l.wv, n);
-    be.rope(q_, pos_, n, c.n_heads, c.head_dim, c.rope_dim, c.rope_theta);
-    be.rope(k_, pos_, n, c.n_kv_heads, c.head_dim, c.rope_dim, c.rope_theta);
-    be.kv_write(l.k_cache, l.v_cache, k_, v_, slots_, n);
+    be.rope_kv_write(q_, k_, v_, pos_, slots_, l.k_cache, l.v_cache, n, c.n_heads, c.n_kv_heads, c.head_dim,
+                     c.rope_dim, c.rope_theta);
     be.attention(att_, q_, l.k_cache, l.v_cache, ab, c.n_heads, c.n_kv_heads, c.head_dim);
     be.matmul(tmp_, att_, l.wo, n);
-    be.add(x_, x_, tmp_, n);
-    be.rmsnorm(h_, x_, l.ffn_norm, n, c.norm_eps);
+    be.add_rmsnorm(x_, tmp_, l.ffn_norm, h_, n, c.norm_eps);
     be.matmul(gate_, h_, l.w_gate, n);
     be.matmul(up_, h_, l.w_up, n);
     be.silu_mul(gate_, gate_, up_, n);
     be.matmul(tmp_, gate_, l.w_down, n);
-    be.add(x_, x_, tmp_, n);
+    if (i + 1 < layers_.size())
+      be.add_rmsnorm(x_, tmp_, layers_[i + 1].attn_norm, h_, n, c.norm_eps);
+    else
+      be.add(x_, x_, tmp_, n);
   }
   logits.resize((size_t)nl * c.vocab_size);
   if (nl == 0) return;
@@ -102,8 +111,8 @@ void LlamaModel::forward(const ForwardBatch& b, std::vector<float>& logits) {
 void LlamaModel::copy_kv_blocks(const std::vector<std::pair<int32_t, int32_t>>& pairs) {
   if (pairs.empty()) return;
   for (Layer& l : layers_) {
-    be_.copy_blocks(l.k_cache, pairs, limits_.block_size);
-    be_.copy_blocks(l.v_cache, pairs, limits_.block_size);
+    be_.copy_blocks(l.k_cache, pairs, limits_.block_size, cfg_.n_kv_heads);
+    be_.copy_blocks(l.v_cache, pairs, limits_.block_size, cfg_.n_kv_heads);
   }
 }
 

@@ -12,11 +12,12 @@
 namespace brisk {
 
 struct ModelLimits {
-  int max_tokens = 2048;        // rows of one packed batch
-  int max_seqs = 32;            // sequences of one batch
+  int max_tokens = 2048;  // rows of one packed batch
+  int max_seqs = 32;      // sequences of one batch
   int max_blocks_per_seq = 128;
   int64_t num_kv_blocks = 0;
   int block_size = 16;
+  DType kv_dtype = DType::F32;  // KV cache storage: F32, F16, BF16, I8 or F8_E4M3
 };
 
 class LlamaModel {
@@ -29,7 +30,9 @@ class LlamaModel {
   void copy_kv_blocks(const std::vector<std::pair<int32_t, int32_t>>& pairs);
   const ModelConfig& config() const { return cfg_; }
   const ModelLimits& limits() const { return limits_; }
-  static int64_t kv_bytes_per_block(const ModelConfig& c, int block_size);
+  // Bytes of K and V cache, all layers, for one block of `block_size` tokens
+  // stored as kv_dtype (per-token scales of I8/F8_E4M3 included).
+  static int64_t kv_bytes_per_block(const ModelConfig& c, int block_size, DType kv_dtype = DType::F32);
 
  private:
   struct Layer {

@@ -2,6 +2,7 @@
 
 #include "brisk/error.h"
 #include "model/synthetic_model.h"
+#include "quant/quantize.h"
 
 namespace brisk {
 
@@ -47,6 +48,16 @@ ModelInfo make_synthetic_model_file(const SyntheticModelSpec& spec, const std::s
     throw Error("make-model: vocab " + std::to_string(shape.vocab_size) + " is smaller than the demo vocabulary (" +
                 std::to_string(min_vocab) + " pieces)");
   LoadedModel m = make_synthetic_model(shape, dt, spec.seed);
+  write_gguf(m, out_path);
+  m.info.path = out_path;
+  m.info.format = "gguf";
+  return m.info;
+}
+
+ModelInfo quantize_model_file(const EngineConfig& cfg, const std::string& out_path) {
+  if (cfg.weight_dtype == "auto") throw Error("quantize: give a target dtype (weight_dtype is 'auto')");
+  if (const std::string e = cfg.validate(); !e.empty()) throw Error(e);
+  LoadedModel m = load_model_for(cfg);
   write_gguf(m, out_path);
   m.info.path = out_path;
   m.info.format = "gguf";

@@ -31,7 +31,7 @@ struct WeightTensor {
   DType dtype = DType::F32;
   int64_t rows = 0, cols = 0;  // rows x cols row-major (cols = the contiguous dim)
   const float* scales = nullptr;  // scaled dtypes (I8, F8_*): one F32 per row, value = q * scale
-  size_t bytes() const { return rows * row_bytes(dtype, cols); }
+  size_t bytes() const { return rows * row_bytes(dtype, cols) + (is_scaled(dtype) ? rows * sizeof(float) : 0); }
 };
 
 struct LayerWeights {

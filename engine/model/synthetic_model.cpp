@@ -141,6 +141,7 @@ void write_gguf(const LoadedModel& m, const std::string& path) {
   g.add_string("general.name", m.info.name.empty() ? "brisk model" : m.info.name);
   g.add_u32("general.alignment", 32);
   g.add_bool("brisk.synthetic", m.info.synthetic);
+  if (!m.info.converted_to.empty()) g.add_string("brisk.converted_to", m.info.converted_to);
   g.add_u32(a + ".context_length", c.context_length);
   g.add_u32(a + ".embedding_length", c.dim);
   g.add_u32(a + ".feed_forward_length", c.hidden_dim);
@@ -163,7 +164,7 @@ void write_gguf(const LoadedModel& m, const std::string& path) {
   }
   const ModelWeights& w = m.weights;
   auto put = [&](const std::string& name, const WeightTensor& t) {
-    if (t.data) g.add_tensor(name, t.dtype, t.rows, t.cols, t.data);
+    if (t.data) g.add_tensor(name, t.dtype, t.rows, t.cols, t.data, t.scales);
   };
   put("token_embd.weight", w.token_embd);
   for (size_t l = 0; l < w.layers.size(); ++l) {

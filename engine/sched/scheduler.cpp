@@ -72,15 +72,40 @@ SchedulerOutput ContinuousScheduler::schedule() {
   while (out.preempted.empty() && !waiting_.empty() && budget > 0 &&
          (int)running_.size() < cfg_.max_num_seqs) {
     Request* r = waiting_.front();
+    // The longest cached prefix is taken first (at least the last token is
+    // always computed: it produces the logits), and given back if the
+    // request cannot be admitted after all.
+    int64_t cached = 0;
+    if (cfg_.enable_prefix_caching && r->num_computed == 0 && !cache_.has(r->id))
+      cached = r->num_computed = cache_.match_prefix(r->id, r->prompt_ids, r->output_ids, r->num_tokens() - 1);
+    auto give_back = [&] {
+      if (cached == 0) return;
+      cache_.free(r->id);
+      r->num_computed = 0;
+    };
     int64_t n = r->num_tokens() - r->num_computed;
     if (n > budget) {
-      if (!cfg_.enable_chunked_prefill) break;
+      if (!cfg_.enable_chunked_prefill) {
+        give_back();
+        break;
+      }
       n = budget;
     }
     // Judge the whole remaining prompt, not this chunk: admitting a prompt
     // that cannot fit beside the running ones only gets it preempted again.
-    if (!running_.empty() && cache_.num_free() - cache_.blocks_needed(r->num_tokens()) < watermark) break;
-    if (!cache_.append_slots(r->id, n)) break;
+    if (!running_.empty() &&
+        cache_.num_free() - (cache_.blocks_needed(r->num_tokens()) - cache_.blocks_needed(cached)) < watermark) {
+      give_back();
+      break;
+    }
+    if (!cache_.append_slots(r->id, n)) {
+      give_back();
+      break;
+    }
+    if (cfg_.enable_prefix_caching) {
+      out.prefix_query_tokens += r->num_tokens();
+      out.prefix_hit_tokens += cached;
+    }
     waiting_.pop_front();
     r->status = RequestStatus::Running;
     running_.push_back(r);

@@ -25,6 +25,9 @@ struct SchedulerOutput {
   int64_t num_tokens = 0;
   int prefill_tokens = 0, decode_tokens = 0;
   int padding_tokens = 0;  // static policy: slots of finished members and prompt padding
+  // Prefix caching: prompt (+ output, after preemption) tokens of admitted
+  // requests looked up, and how many of them were found cached.
+  int64_t prefix_query_tokens = 0, prefix_hit_tokens = 0;
   // Static policy: finished members keep their row in a fixed-shape batch
   // until the whole batch is done; each costs one decode row over its
   // context (sequence id, context length) and produces nothing.

@@ -1,4 +1,6 @@
 // Row-wise and element-wise ops: norms, RoPE, activations, residual adds.
+// AVX2 code sits in the target region below; the public entry points at the
+// end fall back to the reference (split over threads) on the scalar ISA.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -6,12 +8,15 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/isa.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/cpu/simd.h"
+#include "kernels/reference/attention.h"
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
-namespace brisk::cpu {
+namespace brisk::cpu::avx2 {
 using namespace simd;
 
 void rmsnorm(ThreadPool& pool, float* y, const float* x, const float* w, int M, int D, float eps) {
@@ -93,5 +98,92 @@ void add(ThreadPool& pool, float* y, const float* a, const float* b, int64_t n) 
       grain_for(1));
 }
 
-}  // namespace brisk::cpu
+// The sum of squares accumulates exactly as simd::dot(x, x) does, so the
+// fused op gives the same bits as add() followed by rmsnorm().
+void add_rmsnorm(ThreadPool& pool, float* x, const float* residual, const float* w, float* y, int M, int D,
+                 float eps) {
+  pool.parallel_for(
+      M,
+      [&](int64_t m0, int64_t m1) {
+        for (int64_t m = m0; m < m1; ++m) {
+          float* xr = x + m * D;
+          const float* rr = residual + m * D;
+          float* yr = y + m * D;
+          __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+          int d = 0;
+          for (; d + 16 <= D; d += 16) {
+            const __m256 a = _mm256_add_ps(_mm256_loadu_ps(xr + d), _mm256_loadu_ps(rr + d));
+            const __m256 b = _mm256_add_ps(_mm256_loadu_ps(xr + d + 8), _mm256_loadu_ps(rr + d + 8));
+            _mm256_storeu_ps(xr + d, a);
+            _mm256_storeu_ps(xr + d + 8, b);
+            acc0 = _mm256_fmadd_ps(a, a, acc0);
+            acc1 = _mm256_fmadd_ps(b, b, acc1);
+          }
+          for (; d + 8 <= D; d += 8) {
+            const __m256 a = _mm256_add_ps(_mm256_loadu_ps(xr + d), _mm256_loadu_ps(rr + d));
+            _mm256_storeu_ps(xr + d, a);
+            acc0 = _mm256_fmadd_ps(a, a, acc0);
+          }
+          float ss = hsum(_mm256_add_ps(acc0, acc1));
+          for (; d < D; ++d) {
+            xr[d] += rr[d];
+            ss += xr[d] * xr[d];
+          }
+          // The row is still in L1: scaling it is not a second pass over memory.
+          const float inv = 1.0f / std::sqrt(ss / (float)D + eps);
+          const __m256 iv = _mm256_set1_ps(inv);
+          d = 0;
+          for (; d + 8 <= D; d += 8)
+            _mm256_storeu_ps(
+                yr + d, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(xr + d), iv), _mm256_loadu_ps(w + d)));
+          for (; d < D; ++d) yr[d] = xr[d] * inv * w[d];
+        }
+      },
+      grain_for(3 * (int64_t)D));
+}
+
+}  // namespace brisk::cpu::avx2
 #pragma GCC pop_options
+
+// Dispatch, compiled for the baseline ISA.
+namespace brisk::cpu {
+namespace {
+bool use_avx2() { return active_isa() != Isa::Scalar; }
+}  // namespace
+
+void rmsnorm(ThreadPool& pool, float* y, const float* x, const float* w, int M, int D, float eps) {
+  if (use_avx2()) return avx2::rmsnorm(pool, y, x, w, M, D, eps);
+  pool.parallel_for(
+      M, [&](int64_t m0, int64_t m1) { ref::rmsnorm(y + m0 * D, x + m0 * D, w, (int)(m1 - m0), D, eps); });
+}
+
+void add_rmsnorm(ThreadPool& pool, float* x, const float* residual, const float* w, float* y, int M, int D,
+                 float eps) {
+  if (use_avx2()) return avx2::add_rmsnorm(pool, x, residual, w, y, M, D, eps);
+  pool.parallel_for(M, [&](int64_t m0, int64_t m1) {
+    ref::add_rmsnorm(x + m0 * D, residual + m0 * D, w, y + m0 * D, (int)(m1 - m0), D, eps);
+  });
+}
+
+void rope(ThreadPool& pool, float* x, const int32_t* pos, int T, int n_heads, int head_dim, int rot_dim,
+          float theta) {
+  if (use_avx2()) return avx2::rope(pool, x, pos, T, n_heads, head_dim, rot_dim, theta);
+  const int64_t width = (int64_t)n_heads * head_dim;
+  pool.parallel_for(T, [&](int64_t t0, int64_t t1) {
+    ref::rope(x + t0 * width, pos + t0, (int)(t1 - t0), n_heads, head_dim, rot_dim, theta);
+  });
+}
+
+void silu_mul(ThreadPool& pool, float* y, const float* gate, const float* up, int64_t n) {
+  if (use_avx2()) return avx2::silu_mul(pool, y, gate, up, n);
+  pool.parallel_for(
+      n, [&](int64_t i0, int64_t i1) { ref::silu_mul(y + i0, gate + i0, up + i0, i1 - i0); }, 1024);
+}
+
+void add(ThreadPool& pool, float* y, const float* a, const float* b, int64_t n) {
+  if (use_avx2()) return avx2::add(pool, y, a, b, n);
+  pool.parallel_for(
+      n, [&](int64_t i0, int64_t i1) { ref::add(y + i0, a + i0, b + i0, i1 - i0); }, 1024);
+}
+
+}  // namespace brisk::cpu

@@ -8,10 +8,16 @@
 
 namespace brisk::cpu {
 
+// matmul, embed and matmul_w8a8 run the active ISA's kernels (kernels/cpu/isa.h): an AVX-512 variant
+// where one exists, else AVX2; on Isa::Scalar, the reference split over the threads. Within one ISA a
+// row's result does not depend on M or on the thread count, bit for bit.
 void matmul(ThreadPool& pool, float* y, const float* x, const void* w, DType wt, int M, int N, int K,
             const float* row_scales = nullptr);
 void embed(ThreadPool& pool, float* y, const void* table, DType wt, const int32_t* ids, int T, int D,
            const float* row_scales = nullptr);
+// ref::matmul_w8a8 (INT8 weights, activations quantized per row on the fly), bit for bit.
+void matmul_w8a8(ThreadPool& pool, float* y, const float* x, const int8_t* w, const float* row_scales, int M,
+                 int N, int K);
 void rmsnorm(ThreadPool& pool, float* y, const float* x, const float* w, int M, int D, float eps);
 void rope(ThreadPool& pool, float* x, const int32_t* pos, int T, int n_heads, int head_dim, int rot_dim,
           float theta);

@@ -8,7 +8,8 @@
 namespace brisk::ref {
 namespace {
 
-// Element k of row `row` of a [rows, K] matrix stored as `wt`, as F32.
+// Element k of row `row` of a [rows, K] matrix stored as `wt`, as F32. Scaled
+// dtypes give the unscaled code value q (callers apply the row's scale).
 float weight_at(const void* w, DType wt, int64_t row, int64_t K, int64_t k) {
   switch (wt) {
     case DType::F32:
@@ -22,29 +23,77 @@ float weight_at(const void* w, DType wt, int64_t row, int64_t K, int64_t k) {
       const BlockQ8_0& b = blocks[k / kQ8_0BlockSize];
       return fp16_to_fp32(b.d) * (float)b.qs[k % kQ8_0BlockSize];
     }
+    case DType::I8:
+      return (float)static_cast<const int8_t*>(w)[row * K + k];
+    case DType::F8_E4M3:
+      return fp8_e4m3_to_fp32(static_cast<const uint8_t*>(w)[row * K + k]);
+    case DType::F8_E5M2:
+      return fp8_e5m2_to_fp32(static_cast<const uint8_t*>(w)[row * K + k]);
     case DType::I32:
       break;
   }
   return NAN;  // not a weight type; NaN makes misuse visible in every output
 }
 
+bool usable(DType wt, const float* row_scales) { return wt != DType::I32 && (!is_scaled(wt) || row_scales); }
+
 }  // namespace
 
-void matmul(float* y, const float* x, const void* w, DType wt, int M, int N, int K, const float* row_scales) {
-  (void)row_scales;
+void matmul_cols(float* y, const float* x, const void* w, DType wt, int M, int N, int K,
+                 const float* row_scales, int n0, int n1) {
+  const bool ok = usable(wt, row_scales);
   for (int m = 0; m < M; ++m) {
-    for (int n = 0; n < N; ++n) {
+    for (int n = n0; n < n1; ++n) {
       double acc = 0.0;
       for (int k = 0; k < K; ++k) acc += (double)x[(int64_t)m * K + k] * weight_at(w, wt, n, K, k);
-      y[(int64_t)m * N + n] = (float)acc;
+      if (is_scaled(wt) && ok) acc *= row_scales[n];
+      y[(int64_t)m * N + n] = ok ? (float)acc : NAN;
     }
   }
 }
 
+void matmul(float* y, const float* x, const void* w, DType wt, int M, int N, int K, const float* row_scales) {
+  matmul_cols(y, x, w, wt, M, N, K, row_scales, 0, N);
+}
+
 void embed(float* y, const void* table, DType wt, const int32_t* ids, int T, int D, const float* row_scales) {
-  (void)row_scales;
+  const bool ok = usable(wt, row_scales);
   for (int t = 0; t < T; ++t)
-    for (int d = 0; d < D; ++d) y[(int64_t)t * D + d] = weight_at(table, wt, ids[t], D, d);
+    for (int d = 0; d < D; ++d) {
+      const float v = weight_at(table, wt, ids[t], D, d);
+      y[(int64_t)t * D + d] = !ok ? NAN : is_scaled(wt) ? v * row_scales[ids[t]] : v;
+    }
+}
+
+void quantize_activation_row(int8_t* q, float* xs, const float* x, int K) {
+  float amax = 0.0f;
+  for (int k = 0; k < K; ++k) amax = std::max(amax, std::fabs(x[k]));
+  if (amax == 0.0f) {
+    std::fill(q, q + K, (int8_t)0);
+    *xs = 0.0f;
+    return;
+  }
+  const float inv = 127.0f / amax;
+  for (int k = 0; k < K; ++k) q[k] = (int8_t)std::clamp(std::nearbyint(x[k] * inv), -127.0f, 127.0f);
+  *xs = amax / 127.0f;
+}
+
+void matmul_w8a8_cols(float* y, const float* x, const int8_t* w, const float* row_scales, int M, int N, int K,
+                      int n0, int n1) {
+  std::vector<int8_t> q(K);
+  for (int m = 0; m < M; ++m) {
+    float xs;
+    quantize_activation_row(q.data(), &xs, x + (int64_t)m * K, K);
+    for (int n = n0; n < n1; ++n) {
+      int32_t dot = 0;
+      for (int k = 0; k < K; ++k) dot += (int32_t)q[k] * w[(int64_t)n * K + k];
+      y[(int64_t)m * N + n] = xs == 0.0f ? 0.0f : ((float)dot * xs) * row_scales[n];
+    }
+  }
+}
+
+void matmul_w8a8(float* y, const float* x, const int8_t* w, const float* row_scales, int M, int N, int K) {
+  matmul_w8a8_cols(y, x, w, row_scales, M, N, K, 0, N);
 }
 
 void rmsnorm(float* y, const float* x, const float* w, int M, int D, float eps) {

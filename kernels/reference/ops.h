@@ -34,10 +34,34 @@ struct PagedAttentionArgs {
 namespace ref {
 
 // row_scales: one F32 per weight row, required for the scaled dtypes (I8, F8_*), ignored otherwise.
+// For a scaled dtype y[m, n] = (float)(scale[n] * sum_k x[m, k] * q[n, k]) (double sums), i.e. the
+// scale multiplies the finished dot product, as the SIMD kernels do. A scaled dtype without
+// row_scales, or a dtype that is not a weight type (I32), yields NaN everywhere.
 void matmul(float* y, const float* x, const void* w, DType wt, int M, int N, int K,
             const float* row_scales = nullptr);
-// y[t, :] = row ids[t] of table [vocab, D] (any weight dtype), as F32.
+// The same over output columns [n0, n1) only (y keeps its [M, N] layout): the portable CPU path
+// splits a matmul over threads with this, so its results equal matmul's bit for bit.
+void matmul_cols(float* y, const float* x, const void* w, DType wt, int M, int N, int K,
+                 const float* row_scales, int n0, int n1);
+// y[t, :] = row ids[t] of table [vocab, D] (any weight dtype), as F32; a scaled dtype gives
+// q * row_scales[ids[t]] (one F32 multiply).
 void embed(float* y, const void* table, DType wt, const int32_t* ids, int T, int D, const float* row_scales = nullptr);
+
+// W8A8: INT8 weights [N, K] (one F32 scale per row) times activations quantized to INT8 on the
+// fly, one scale per activation row (x must be finite). The definition, which every CPU variant reproduces
+// bit for bit (the dot product is integer, so it can):
+//   amax = max_k |x[m, k]|; if amax == 0 the row's outputs are all 0. Otherwise
+//   inv = 127.0f / amax (F32), q[k] = (int8) nearbyint(x[m, k] * inv) (F32 multiply, round half to
+//   even, clamped to [-127, 127]), xs = amax / 127.0f (F32),
+//   dot = sum_k q[k] * w[n, k] (exact, int32; any int8 weight including -128),
+//   y[m, n] = ((float)dot * xs) * row_scales[n] (two F32 multiplies, in that order).
+void matmul_w8a8(float* y, const float* x, const int8_t* w, const float* row_scales, int M, int N, int K);
+// The same over output columns [n0, n1) (y keeps its [M, N] layout).
+void matmul_w8a8_cols(float* y, const float* x, const int8_t* w, const float* row_scales, int M, int N, int K,
+                      int n0, int n1);
+// The activation side of W8A8 for one row of K values: q[0..K) and the row's scale xs (0 when the
+// row is all zero, and then q is all 0).
+void quantize_activation_row(int8_t* q, float* xs, const float* x, int K);
 void rmsnorm(float* y, const float* x, const float* w, int M, int D, float eps);
 // In place on x [T, n_heads * head_dim]; rotates the first rot_dim dims of each head.
 void rope(float* x, const int32_t* pos, int T, int n_heads, int head_dim, int rot_dim, float theta);

@@ -2,10 +2,12 @@
 // one persistent thread pool.
 #include <cmath>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "backend/backend.h"
 #include "brisk/error.h"
+#include "kernels/cpu/attention.h"
 #include "kernels/cpu/ops.h"
 #include "model/model_weights.h"
 
@@ -16,6 +18,10 @@ namespace {
 template <typename T>
 T* ptr(const Tensor& t) {
   return static_cast<T*>(t.handle);
+}
+
+KvCacheView kv_view(const Tensor& cache, int n_kv_heads, int head_dim) {
+  return KvCacheView{cache.handle, static_cast<float*>(cache.scales), cache.dtype, n_kv_heads, head_dim};
 }
 
 class CpuBackend final : public Backend {
@@ -53,9 +59,24 @@ class CpuBackend final : public Backend {
   void rope(Tensor x, Tensor pos, int n, int n_heads, int head_dim, int rot_dim, float theta) override {
     cpu::rope(pool_, ptr<float>(x), ptr<int32_t>(pos), n, n_heads, head_dim, rot_dim, theta);
   }
-  void kv_write(Tensor kc, Tensor vc, Tensor k, Tensor v, Tensor slots, int n) override {
-    cpu::kv_write(pool_, ptr<float>(kc), ptr<float>(vc), ptr<float>(k), ptr<float>(v), ptr<int32_t>(slots), n,
-                  (int)k.cols);
+  Tensor alloc_kv_cache(DType dtype, int64_t slots, int n_kv_heads, int head_dim) override {
+    if (!kv_dtype_supported(dtype))
+      throw Error(std::string("KV cache dtype ") + dtype_name(dtype) +
+                  ": not supported (f32, f16, bf16, fp8-e4m3, int8)");
+    Tensor t = alloc(dtype, slots, (int64_t)n_kv_heads * head_dim);
+    if (is_scaled(dtype)) t.scales = alloc(DType::F32, slots, n_kv_heads).handle;
+    return t;
+  }
+  void kv_write(Tensor kc, Tensor vc, Tensor k, Tensor v, Tensor slots, int n, int n_kv_heads,
+                int head_dim) override {
+    cpu::kv_write(pool_, kv_view(kc, n_kv_heads, head_dim), kv_view(vc, n_kv_heads, head_dim), ptr<float>(k),
+                  ptr<float>(v), ptr<int32_t>(slots), n);
+  }
+  void rope_kv_write(Tensor q, Tensor k, Tensor v, Tensor pos, Tensor slots, Tensor kc, Tensor vc, int n,
+                     int n_heads, int n_kv_heads, int head_dim, int rot_dim, float theta) override {
+    cpu::rope_kv_write(pool_, ptr<float>(q), ptr<float>(k), ptr<float>(v), ptr<int32_t>(pos),
+                       ptr<int32_t>(slots), n, n_heads, rot_dim, theta, kv_view(kc, n_kv_heads, head_dim),
+                       kv_view(vc, n_kv_heads, head_dim));
   }
   void attention(Tensor out, Tensor q, Tensor kc, Tensor vc, const AttentionBatch& b, int n_heads,
                  int n_kv_heads, int head_dim) override {
@@ -70,7 +91,12 @@ class CpuBackend final : public Backend {
     a.n_kv_heads = n_kv_heads;
     a.head_dim = head_dim;
     a.scale = 1.0f / std::sqrt((float)head_dim);
-    cpu::paged_attention(pool_, ptr<float>(out), ptr<float>(q), ptr<float>(kc), ptr<float>(vc), a);
+    cpu::paged_attention(pool_, ptr<float>(out), ptr<float>(q), kv_view(kc, n_kv_heads, head_dim),
+                         kv_view(vc, n_kv_heads, head_dim), a);
+  }
+  void add_rmsnorm(Tensor x, Tensor residual, Tensor w, Tensor y, int n, float eps) override {
+    cpu::add_rmsnorm(pool_, ptr<float>(x), ptr<float>(residual), norm_weight(w), ptr<float>(y), n,
+                     (int)x.cols, eps);
   }
   void silu_mul(Tensor out, Tensor g, Tensor u, int n) override {
     cpu::silu_mul(pool_, ptr<float>(out), ptr<float>(g), ptr<float>(u), (int64_t)n * g.cols);
@@ -83,11 +109,16 @@ class CpuBackend final : public Backend {
     for (int i = 0; i < n; ++i)
       std::memcpy(ptr<float>(out) + (int64_t)i * x.cols, ptr<float>(x) + (int64_t)r[i] * x.cols, x.cols * 4);
   }
-  void copy_blocks(Tensor cache, const std::vector<std::pair<int32_t, int32_t>>& pairs,
-                   int block_size) override {
-    const size_t bytes = (size_t)block_size * cache.cols * 4;
-    for (auto [src, dst] : pairs)
+  void copy_blocks(Tensor cache, const std::vector<std::pair<int32_t, int32_t>>& pairs, int block_size,
+                   int n_kv_heads) override {
+    const size_t bytes = (size_t)block_size * row_bytes(cache.dtype, cache.cols);
+    const size_t scale_floats = (size_t)block_size * n_kv_heads;
+    float* scales = static_cast<float*>(cache.scales);
+    for (auto [src, dst] : pairs) {
       std::memcpy(ptr<uint8_t>(cache) + dst * bytes, ptr<uint8_t>(cache) + src * bytes, bytes);
+      if (scales)
+        std::memcpy(scales + dst * scale_floats, scales + src * scale_floats, scale_floats * sizeof(float));
+    }
   }
 
  private:

@@ -51,6 +51,7 @@ struct BenchSummary {
   double kv_waste = 0;       // (allocated - filled) / allocated slots, over all steps
   uint64_t preemptions = 0;
   uint64_t padding_tokens = 0;
+  double prefix_cache_hit_rate = 0;  // prompt tokens found cached / looked up
   double mean_batch_size = 0;
   uint64_t steps = 0;
 };

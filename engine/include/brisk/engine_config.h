@@ -26,6 +26,10 @@ struct EngineConfig {
   int max_num_batched_tokens = 2048;
   bool enable_chunked_prefill = true;
   int max_model_len = 0;  // 0 = the model's context length
+  // Prefix caching (continuous policy): full KV blocks are kept, keyed by
+  // their tokens, and a new request reuses the longest cached prefix of its
+  // prompt instead of recomputing it. An A/B knob; on by default.
+  bool enable_prefix_caching = true;
 
   // Precision. weight_dtype "auto" runs the weights as stored; otherwise the
   // matmul weights are converted at load: "f32", "f16", "bf16", "q8_0",

@@ -36,6 +36,7 @@ struct StepMetrics {
   int num_seqs = 0;            // sequences with tokens in this step
   int prefill_tokens = 0, decode_tokens = 0;
   int padding_tokens = 0;      // static policy: slots of finished members (wasted work)
+  int64_t prefix_query_tokens = 0, prefix_hit_tokens = 0;  // prefix cache lookups of admitted requests
   int64_t kv_blocks_used = 0, kv_blocks_total = 0;
   int64_t kv_slots_allocated = 0, kv_slots_filled = 0;  // waste = allocated - filled
 };
@@ -56,6 +57,9 @@ struct MetricsSnapshot {
   // Totals since start (or since the last reset).
   uint64_t requests_added = 0, requests_finished = 0, requests_rejected = 0, requests_aborted = 0;
   uint64_t prompt_tokens = 0, generation_tokens = 0, preemptions = 0;
+  // Prefix cache: tokens looked up / found, and the hit rate (found / looked up).
+  uint64_t prefix_query_tokens = 0, prefix_hit_tokens = 0;
+  double prefix_cache_hit_rate = 0;
   // Latency over finished requests (all since reset).
   Percentiles ttft, tpot, itl, e2e;
   // Gauges from the last step.

@@ -7,7 +7,7 @@ namespace brisk {
 
 struct TensorInfo {
   std::string name;
-  std::string dtype;  // "F32", "F16", "BF16", "Q8_0"
+  std::string dtype;  // "F32", "F16", "BF16", "Q8_0", "I8", "F8_E4M3", "F8_E5M2"
   std::vector<int64_t> shape;  // rows, cols (outer to inner)
   uint64_t bytes = 0;
 };
@@ -24,7 +24,8 @@ struct ModelInfo {
   float rope_theta = 10000.0f, norm_eps = 1e-5f;
   bool tied_embeddings = false;
   int64_t n_params = 0;
-  uint64_t weight_bytes = 0;
+  uint64_t weight_bytes = 0;  // as the engine runs them (after any conversion), scales included
+  std::string converted_to;   // set when the weights were converted at load (EngineConfig.weight_dtype)
   std::string tokenizer;  // where the vocabulary came from
   // Tokens the tokenizer can decode; may be below vocab_size (padded
   // embeddings): ids from there up are never sampled.

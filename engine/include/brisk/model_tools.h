@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "brisk/engine_config.h"
 #include "brisk/model_info.h"
 
 namespace brisk {
@@ -27,5 +28,11 @@ std::vector<ShapeDescription> synthetic_shapes();
 // Writes a Llama-shaped GGUF with seeded random weights and the demo
 // vocabulary; returns what was written. Throws brisk::Error on bad specs.
 ModelInfo make_synthetic_model_file(const SyntheticModelSpec& spec, const std::string& out_path);
+
+// Loads cfg.model, converts its weights as cfg.weight_dtype (and
+// quantize_embeddings, fp8_per_tensor_scale) say, and writes the result as a
+// GGUF (scaled types with "<tensor>.scale" companions; see docs/CLI.md).
+// Returns what was written. Throws brisk::Error naming the file or field.
+ModelInfo quantize_model_file(const EngineConfig& cfg, const std::string& out_path);
 
 }  // namespace brisk

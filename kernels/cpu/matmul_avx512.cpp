@@ -1,0 +1,615 @@
+// AVX-512 matmul variants (contract in matmul_avx512.h).
+//
+// F32 / F16 / BF16 weights: one canonical summation order for every M.
+// Each output y[m, n] is a dot product over k computed as
+//   * K is cut into blocks of kKc;
+//   * within a block, ONE 16-lane FMA chain over the full 16-element groups,
+//     the last partial group folded in with a masked FMA (lanes past the end
+//     keep their value);
+//   * the 16 lanes are summed by a fixed tree (lane i + lane i+8, then +4,
+//     +2, +1), the same tree whether one or sixteen accumulators are reduced
+//     at once (reduce16 below computes exactly that tree for 16 vectors);
+//   * block sums are added left to right.
+// Weights are converted to F32 exactly (BF16/F16 -> F32 is lossless), so the
+// small-M path, which converts on the fly from the row-major weights, and the
+// large-M path, which converts into a packed block first, feed identical
+// values to identical chains: a row's result is bit-identical whatever M is.
+//
+// Why dot-product form (lanes run along k) rather than the broadcast form
+// (lanes are 16 output columns): the decode path must read the [N, K]
+// weights in address order to run at DRAM speed, and along k is how they
+// lie; the broadcast form would need a 16x16 transpose per weight tile in
+// that path. The cost in the GEMM is one horizontal tree per output per
+// kKc block, done for 16 outputs at a time (about 3 shuffles+adds per
+// output against kKc/16 = 32 FMAs), and a load of x and w per FMA group:
+// a 4 x 6 tile issues 10 vector loads per 24 FMAs, which Zen 4 and Intel
+// cores both sustain. On the 2-core Zen 4 development machine the prefill
+// shapes (M = 512, N/K = 2048/5632) ran at 75-85% of the zmm FMA peak.
+//
+// W8A8: activations are quantized per row exactly as ref::matmul_w8a8 does;
+// the integer dot products are exact, so any order gives the reference bits.
+#include "kernels/cpu/matmul_avx512.h"
+
+// GCC 12's AVX-512 intrinsics (shuffle_f32x4, permutexvar, the reduce_*
+// helpers) pass deliberately undefined registers as don't-care operands,
+// which -Wuninitialized reports wherever they are inlined.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+namespace brisk::cpu::avx512 {
+namespace {
+
+// Per-thread scratch, grown on demand and kept for the thread's lifetime
+// (defined outside the target region so no AVX-512 code leaks into library
+// templates shared with other translation units).
+struct Scratch {
+  void* p = nullptr;
+  size_t cap = 0;
+  ~Scratch() { std::free(p); }
+};
+
+void* scratch(int slot, size_t bytes) {
+  thread_local Scratch s[2];
+  Scratch& b = s[slot];
+  if (b.cap < bytes) {
+    std::free(b.p);
+    b.cap = (bytes + 4095) & ~(size_t)4095;
+    b.p = std::aligned_alloc(64, b.cap);
+  }
+  return b.p;
+}
+
+}  // namespace
+}  // namespace brisk::cpu::avx512
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16,avx2,fma,f16c")
+namespace brisk::cpu::avx512 {
+namespace {
+
+constexpr int64_t kKc = 512;  // k block of the canonical order (a multiple of 16)
+
+// Roughly how many multiply-adds a pool chunk should hold before waking a
+// worker pays off (same figure as simd::kMinWorkPerChunk).
+constexpr int64_t kMinWorkPerChunk = 1 << 15;
+
+inline __mmask16 tail_mask(int64_t n) { return (__mmask16)((1u << n) - 1); }
+
+// 16 weights at p (element pointer of type WT) as F32; masked lanes read as 0.
+template <DType WT>
+inline __m512 load16(const void* p) {
+  if constexpr (WT == DType::F32) return _mm512_loadu_ps(p);
+  if constexpr (WT == DType::F16) return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)p));
+  if constexpr (WT == DType::BF16)
+    return _mm512_castsi512_ps(
+        _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i*)p)), 16));
+}
+
+template <DType WT>
+inline __m512 load16_tail(const void* p, __mmask16 m) {
+  if constexpr (WT == DType::F32) return _mm512_maskz_loadu_ps(m, p);
+  if constexpr (WT == DType::F16) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
+  if constexpr (WT == DType::BF16)
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
+}
+
+template <DType WT>
+constexpr int64_t elem_bytes() {
+  return WT == DType::F32 ? 4 : 2;
+}
+
+// out[i] = tree sum of the 16 lanes of v[i], i < 16. The tree is the
+// canonical one: t8[j] = v[j] + v[j+8], t4[j] = t8[j] + t8[j+4],
+// t2[j] = t4[j] + t4[j+2], t1 = t2[0] + t2[1]. Reducing 16 vectors together
+// only interleaves them between the levels; every addition is the same.
+inline void reduce16(const __m512* v, float* out) {
+  __m512 s1[8], s2[4], s3[2];
+#pragma GCC unroll 16
+  for (int i = 0; i < 8; ++i)  // blocks [a.t8 | b.t8]
+    s1[i] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0x44),
+                          _mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0xEE));
+#pragma GCC unroll 16
+  for (int i = 0; i < 4; ++i)  // 128-bit block j = t4 of input 4i + j
+    s2[i] = _mm512_add_ps(_mm512_shuffle_f32x4(s1[2 * i], s1[2 * i + 1], 0x88),
+                          _mm512_shuffle_f32x4(s1[2 * i], s1[2 * i + 1], 0xDD));
+#pragma GCC unroll 16
+  for (int i = 0; i < 2; ++i)  // block j = [t2 of 8i+j, t2 of 8i+4+j]
+    s3[i] = _mm512_add_ps(_mm512_shuffle_ps(s2[2 * i], s2[2 * i + 1], 0x44),
+                          _mm512_shuffle_ps(s2[2 * i], s2[2 * i + 1], 0xEE));
+  // Block j = [t1 of j, 4+j, 8+j, 12+j]: lane l holds input 4 * (l % 4) + l / 4.
+  const __m512 r =
+      _mm512_add_ps(_mm512_shuffle_ps(s3[0], s3[1], 0x88), _mm512_shuffle_ps(s3[0], s3[1], 0xDD));
+  const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  _mm512_storeu_ps(out, _mm512_permutexvar_ps(idx, r));
+}
+
+// acc[m][n] = the canonical 16-lane chain over k in [0, kn) between MR
+// activation rows (stride ldx floats) and NR weight rows of type WT (stride
+// ldw elements). Each weight vector is loaded (and converted) once for all
+// MR rows.
+template <DType WT, int MR, int NR>
+inline void chain(const float* x, int64_t ldx, const void* w, int64_t ldw, int64_t kn,
+                  __m512 (&acc)[MR][NR]) {
+  const auto* wb = static_cast<const char*>(w);
+  constexpr int64_t eb = elem_bytes<WT>();
+#pragma GCC unroll 16
+  for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 16
+    for (int n = 0; n < NR; ++n) acc[m][n] = _mm512_setzero_ps();
+  int64_t k = 0;
+  for (; k + 16 <= kn; k += 16) {
+    __m512 xv[MR];
+#pragma GCC unroll 16
+    for (int m = 0; m < MR; ++m) xv[m] = _mm512_loadu_ps(x + m * ldx + k);
+#pragma GCC unroll 16
+    for (int n = 0; n < NR; ++n) {
+      const __m512 wv = load16<WT>(wb + (n * ldw + k) * eb);
+#pragma GCC unroll 16
+      for (int m = 0; m < MR; ++m) acc[m][n] = _mm512_fmadd_ps(xv[m], wv, acc[m][n]);
+    }
+  }
+  if (k < kn) {
+    const __mmask16 mk = tail_mask(kn - k);
+    __m512 xv[MR];
+#pragma GCC unroll 16
+    for (int m = 0; m < MR; ++m) xv[m] = _mm512_maskz_loadu_ps(mk, x + m * ldx + k);
+#pragma GCC unroll 16
+    for (int n = 0; n < NR; ++n) {
+      const __m512 wv = load16_tail<WT>(wb + (n * ldw + k) * eb, mk);
+#pragma GCC unroll 16
+      for (int m = 0; m < MR; ++m) acc[m][n] = _mm512_mask3_fmadd_ps(xv[m], wv, acc[m][n], mk);
+    }
+  }
+}
+
+// Reduces a tile's accumulators and writes (first block) or adds (later
+// blocks) them into y[m * ldy + n].
+template <int MR, int NR>
+inline void finish(const __m512 (&acc)[MR][NR], float* y, int64_t ldy, bool first) {
+  constexpr int kPad = (MR * NR + 15) / 16 * 16;
+  // Copied out (rather than reduced in place) so acc never has its address
+  // taken and stays in registers through the chain.
+  __m512 flat[kPad];
+#pragma GCC unroll 16
+  for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 16
+    for (int n = 0; n < NR; ++n) flat[m * NR + n] = acc[m][n];
+#pragma GCC unroll 16
+  for (int i = MR * NR; i < kPad; ++i) flat[i] = _mm512_setzero_ps();
+  float out[kPad];
+#pragma GCC unroll 4
+  for (int i = 0; i < kPad; i += 16) reduce16(flat + i, out + i);
+  for (int m = 0; m < MR; ++m)
+    for (int n = 0; n < NR; ++n) {
+      float& d = y[m * ldy + n];
+      d = first ? out[m * NR + n] : d + out[m * NR + n];
+    }
+}
+
+template <DType WT, int MR, int NR>
+inline void tile(float* y, int64_t ldy, const float* x, int64_t ldx, const void* w, int64_t ldw, int64_t kn,
+                 bool first) {
+  __m512 acc[MR][NR];
+  chain<WT, MR, NR>(x, ldx, w, ldw, kn, acc);
+  finish<MR, NR>(acc, y, ldy, first);
+}
+
+// ---------------------------------------------------------------------------
+// Small M (decode): weight rows straight from memory, converted on the fly,
+// in address order, kGemvRows adjacent rows at a time: with one chain per
+// output, a single row would leave the M = 1 loop bound by FMA latency; four
+// neighbouring rows give four independent chains while the reads stay one
+// forward sweep (measured faster than one row at a time for F32, the same
+// for BF16).
+
+constexpr int kGemvRows = 4;
+
+template <DType WT, int MR>
+void gemv_range(float* y, const float* x, const void* w, int N, int K, int64_t n0, int64_t n1) {
+  const auto* wb = static_cast<const char*>(w);
+  constexpr int64_t eb = elem_bytes<WT>();
+  int64_t n = n0;
+  for (; n + kGemvRows <= n1; n += kGemvRows)
+    for (int64_t kb = 0; kb < K; kb += kKc)
+      tile<WT, MR, kGemvRows>(y + n, N, x + kb, K, wb + (n * K + kb) * eb, K, std::min(kKc, K - kb), kb == 0);
+  for (; n < n1; ++n)
+    for (int64_t kb = 0; kb < K; kb += kKc)
+      tile<WT, MR, 1>(y + n, N, x + kb, K, wb + (n * K + kb) * eb, K, std::min(kKc, K - kb), kb == 0);
+}
+
+// ---------------------------------------------------------------------------
+// Large M (prefill): a block of kNb weight rows x kKc is converted to F32 into
+// a per-thread buffer once, then every MR-row tile of x passes over it (x
+// tile in L1, the packed block in L2). The row stride of the buffer is
+// padded so that the NR rows a tile reads do not alias in the L1 sets.
+
+constexpr int kTileM = 4, kTileN = 6;
+constexpr int64_t kNb = 96;  // a multiple of kTileN; 96 x 528 floats = 198 KiB
+constexpr int64_t kPackLd = kKc + 16;
+
+template <int MR>
+void gemm_tile_row(float* y, int64_t ldy, const float* x, int64_t ldx, const float* pw, int64_t nn,
+                   int64_t kn, bool first) {
+  int64_t n = 0;
+  for (; n + kTileN <= nn; n += kTileN)
+    tile<DType::F32, MR, kTileN>(y + n, ldy, x, ldx, pw + n * kPackLd, kPackLd, kn, first);
+  switch (nn - n) {
+    case 5:
+      return tile<DType::F32, MR, 5>(y + n, ldy, x, ldx, pw + n * kPackLd, kPackLd, kn, first);
+    case 4:
+      return tile<DType::F32, MR, 4>(y + n, ldy, x, ldx, pw + n * kPackLd, kPackLd, kn, first);
+    case 3:
+      return tile<DType::F32, MR, 3>(y + n, ldy, x, ldx, pw + n * kPackLd, kPackLd, kn, first);
+    case 2:
+      return tile<DType::F32, MR, 2>(y + n, ldy, x, ldx, pw + n * kPackLd, kPackLd, kn, first);
+    case 1:
+      return tile<DType::F32, MR, 1>(y + n, ldy, x, ldx, pw + n * kPackLd, kPackLd, kn, first);
+    default:
+      return;
+  }
+}
+
+template <DType WT>
+void pack_rows(float* dst, const void* w, int64_t K, int64_t row0, int64_t nn, int64_t kb, int64_t kn) {
+  const auto* wb = static_cast<const char*>(w);
+  constexpr int64_t eb = elem_bytes<WT>();
+  for (int64_t n = 0; n < nn; ++n) {
+    const char* src = wb + ((row0 + n) * K + kb) * eb;
+    float* d = dst + n * kPackLd;
+    int64_t k = 0;
+    for (; k + 16 <= kn; k += 16) _mm512_storeu_ps(d + k, load16<WT>(src + k * eb));
+    if (k < kn)
+      _mm512_mask_storeu_ps(d + k, tail_mask(kn - k), load16_tail<WT>(src + k * eb, tail_mask(kn - k)));
+  }
+}
+
+template <DType WT>
+void gemm_range(float* y, const float* x, const void* w, int M, int N, int K, int64_t n0, int64_t n1) {
+  auto* packed = static_cast<float*>(scratch(0, sizeof(float) * kNb * kPackLd));
+  for (int64_t nb = n0; nb < n1; nb += kNb) {
+    const int64_t nn = std::min(n1, nb + kNb) - nb;
+    for (int64_t kb = 0; kb < K; kb += kKc) {
+      const int64_t kn = std::min(kKc, K - kb);
+      pack_rows<WT>(packed, w, K, nb, nn, kb, kn);
+      const bool first = kb == 0;
+      for (int m0 = 0; m0 < M; m0 += kTileM) {
+        float* yt = y + (int64_t)m0 * N + nb;
+        const float* xt = x + (int64_t)m0 * K + kb;
+        switch (std::min(kTileM, M - m0)) {
+          case 4:
+            gemm_tile_row<4>(yt, N, xt, K, packed, nn, kn, first);
+            break;
+          case 3:
+            gemm_tile_row<3>(yt, N, xt, K, packed, nn, kn, first);
+            break;
+          case 2:
+            gemm_tile_row<2>(yt, N, xt, K, packed, nn, kn, first);
+            break;
+          default:
+            gemm_tile_row<1>(yt, N, xt, K, packed, nn, kn, first);
+            break;
+        }
+      }
+    }
+  }
+}
+
+template <DType WT>
+void matmul_t(ThreadPool& pool, float* y, const float* x, const void* w, int M, int N, int K) {
+  // Threads take contiguous groups of output columns (weight rows), so each
+  // streams its own slice of the weights and packs it once.
+  const int64_t group = M <= 4 ? 16 : kNb;
+  const int64_t groups = (N + group - 1) / group;
+  const int64_t grain = std::max<int64_t>(1, kMinWorkPerChunk / std::max<int64_t>(1, group * (int64_t)K * M));
+  pool.parallel_for(
+      groups,
+      [&](int64_t g0, int64_t g1) {
+        const int64_t n0 = g0 * group, n1 = std::min<int64_t>(N, g1 * group);
+        switch (M) {
+          case 1:
+            return gemv_range<WT, 1>(y, x, w, N, K, n0, n1);
+          case 2:
+            return gemv_range<WT, 2>(y, x, w, N, K, n0, n1);
+          case 3:
+            return gemv_range<WT, 3>(y, x, w, N, K, n0, n1);
+          case 4:
+            return gemv_range<WT, 4>(y, x, w, N, K, n0, n1);
+          default:
+            return gemm_range<WT>(y, x, w, M, N, K, n0, n1);
+        }
+      },
+      grain);
+}
+
+// ---------------------------------------------------------------------------
+// W8A8 with VNNI. vpdpbusd multiplies unsigned by signed bytes. The weights
+// take the unsigned side as u = w + 128 (one xor per weight vector, shared by
+// every activation row of a tile) and the quantized activations q the signed
+// side, so sum u*q = sum w*q + 128 * sum q, and the correction 128 * sum q
+// belongs to the activation row: computed once while quantizing, nothing
+// extra per weight. (The other way round, activations offset to unsigned,
+// needs sum w per weight row, an extra instruction per weight vector.)
+// Intermediate sums may wrap in int32; the corrected result is the exact dot
+// product whenever that fits int32 (|q*w| <= 127*128, so K up to 2^17), which
+// wrap-around arithmetic preserves. Integer sums are exact in any order, so
+// every M gets the reference bits.
+
+constexpr int64_t kW8Pad = 64;
+
+// Quantizes row x[0..K) into q (K rounded up to kW8Pad, zero padded) as
+// ref::quantize_activation_row does. Returns the row scale amax / 127 (0 for
+// an all-zero row) and sets *corr = 128 * sum q.
+float quantize_row(const float* x, int64_t K, int8_t* q, int32_t* corr) {
+  __m512 vmax = _mm512_setzero_ps();
+  int64_t k = 0;
+  for (; k + 16 <= K; k += 16) vmax = _mm512_max_ps(vmax, _mm512_abs_ps(_mm512_loadu_ps(x + k)));
+  if (k < K) vmax = _mm512_max_ps(vmax, _mm512_abs_ps(_mm512_maskz_loadu_ps(tail_mask(K - k), x + k)));
+  const float amax = _mm512_reduce_max_ps(vmax);
+  const int64_t Kp = (K + kW8Pad - 1) / kW8Pad * kW8Pad;
+  std::memset(q, 0, (size_t)Kp);
+  *corr = 0;
+  if (!(amax > 0.0f)) return 0.0f;
+  const float inv = 127.0f / amax;
+  const __m512 vinv = _mm512_set1_ps(inv);
+  const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
+  __m512i sum = _mm512_setzero_si512();
+  // cvtps_epi32 rounds with MXCSR's mode, round-to-nearest-even by default,
+  // which is what nearbyint does in the reference.
+  auto q16 = [&](__m512 v) {
+    const __m512i r = _mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(v, vinv)), lo), hi);
+    sum = _mm512_add_epi32(sum, r);
+    return _mm512_cvtepi32_epi8(r);
+  };
+  for (k = 0; k + 16 <= K; k += 16) _mm_storeu_si128((__m128i*)(q + k), q16(_mm512_loadu_ps(x + k)));
+  if (k < K) {
+    const __mmask16 mk = tail_mask(K - k);
+    _mm_mask_storeu_epi8(q + k, mk, q16(_mm512_maskz_loadu_ps(mk, x + k)));
+  }
+  *corr = _mm512_reduce_add_epi32(sum) * 128;
+  return amax / 127.0f;
+}
+
+// out[i] = sum of the 16 int32 lanes of v[i], i < 16 (same shuffle tree as
+// reduce16; for integers any order gives the same result).
+inline __m512 as_ps(__m512i a) { return _mm512_castsi512_ps(a); }
+inline __m512i as_si(__m512 a) { return _mm512_castps_si512(a); }
+
+inline __m512i reduce16_epi32(const __m512i* v) {
+  __m512i s1[8], s2[4], s3[2];
+#pragma GCC unroll 16
+  for (int i = 0; i < 8; ++i)
+    s1[i] = _mm512_add_epi32(as_si(_mm512_shuffle_f32x4(as_ps(v[2 * i]), as_ps(v[2 * i + 1]), 0x44)),
+                             as_si(_mm512_shuffle_f32x4(as_ps(v[2 * i]), as_ps(v[2 * i + 1]), 0xEE)));
+#pragma GCC unroll 16
+  for (int i = 0; i < 4; ++i)
+    s2[i] = _mm512_add_epi32(as_si(_mm512_shuffle_f32x4(as_ps(s1[2 * i]), as_ps(s1[2 * i + 1]), 0x88)),
+                             as_si(_mm512_shuffle_f32x4(as_ps(s1[2 * i]), as_ps(s1[2 * i + 1]), 0xDD)));
+#pragma GCC unroll 16
+  for (int i = 0; i < 2; ++i)
+    s3[i] = _mm512_add_epi32(as_si(_mm512_shuffle_ps(as_ps(s2[2 * i]), as_ps(s2[2 * i + 1]), 0x44)),
+                             as_si(_mm512_shuffle_ps(as_ps(s2[2 * i]), as_ps(s2[2 * i + 1]), 0xEE)));
+  const __m512i r = _mm512_add_epi32(as_si(_mm512_shuffle_ps(as_ps(s3[0]), as_ps(s3[1]), 0x88)),
+                                     as_si(_mm512_shuffle_ps(as_ps(s3[0]), as_ps(s3[1]), 0xDD)));
+  const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  return _mm512_permutexvar_epi32(idx, r);
+}
+
+// Lane i of a tile's 16 results is (m, n) = (i / NR, i % NR).
+template <int NR>
+struct TileLanes {
+  int32_t m[16], n[16];
+  constexpr TileLanes() : m(), n() {
+    for (int i = 0; i < 16; ++i) {
+      m[i] = i / NR;
+      n[i] = i % NR;
+    }
+  }
+};
+template <int NR>
+constexpr TileLanes<NR> kTileLanes{};
+
+// Quantized activations of one call: rows of ldq bytes, their scales and
+// corrections.
+struct W8Act {
+  const int8_t* q;
+  int64_t ldq;
+  const float* xs;
+  const int32_t* corr;
+};
+
+// Weight rows a tile prefetches into L2 along with its own k steps: the rows
+// the next tile column will read, so the DRAM stream keeps going while this
+// column is computed (without it the M = 16 case ran about 15% slower).
+struct Prefetch {
+  const int8_t* row = nullptr;
+  int64_t stride = 0;
+  int count = 0;
+};
+
+// y[m, n] for MR activation rows against NR weight rows (K bytes each).
+template <int MR, int NR>
+inline void w8_tile(float* y, int64_t ldy, const W8Act& a, int m0, const int8_t* w, int64_t K,
+                    const float* rs, Prefetch pf = {}) {
+  static_assert(MR * NR <= 16);
+  __m512i acc[MR][NR];
+#pragma GCC unroll 16
+  for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 16
+    for (int n = 0; n < NR; ++n) acc[m][n] = _mm512_setzero_si512();
+  const __m512i flip = _mm512_set1_epi8((char)0x80);
+  const int8_t* q = a.q + m0 * a.ldq;
+  auto step = [&](int64_t k, __mmask64 mk) {
+    for (int i = 0; i < pf.count; ++i) _mm_prefetch((const char*)pf.row + i * pf.stride + k, _MM_HINT_T1);
+    __m512i wv[NR];
+#pragma GCC unroll 16
+    for (int n = 0; n < NR; ++n) wv[n] = _mm512_xor_si512(_mm512_maskz_loadu_epi8(mk, w + n * K + k), flip);
+#pragma GCC unroll 16
+    for (int m = 0; m < MR; ++m) {
+      const __m512i qv = _mm512_loadu_si512(q + m * a.ldq + k);
+#pragma GCC unroll 16
+      for (int n = 0; n < NR; ++n) acc[m][n] = _mm512_dpbusd_epi32(acc[m][n], wv[n], qv);
+    }
+  };
+  int64_t k = 0;
+  for (; k + 64 <= K; k += 64) step(k, ~(__mmask64)0);
+  // Past K the weights load as 0 (u = 128) and q is 0-padded: no contribution.
+  if (k < K) step(k, ((__mmask64)1 << (K - k)) - 1);
+  __m512i flat[16];
+#pragma GCC unroll 16
+  for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 16
+    for (int n = 0; n < NR; ++n) flat[m * NR + n] = acc[m][n];
+#pragma GCC unroll 16
+  for (int i = MR * NR; i < 16; ++i) flat[i] = _mm512_setzero_si512();
+  // y = ((float)(dot) * xs[m]) * rs[n], 0 for an all-zero activation row;
+  // separate multiplies (no FMA), as the reference does.
+  const __m512i lm = _mm512_loadu_si512(kTileLanes<NR>.m), ln = _mm512_loadu_si512(kTileLanes<NR>.n);
+  const __mmask16 mm = (__mmask16)((1u << MR) - 1), mn = (__mmask16)((1u << NR) - 1);
+  const __m512i corr = _mm512_permutexvar_epi32(lm, _mm512_maskz_loadu_epi32(mm, a.corr + m0));
+  const __m512 xs = _mm512_permutexvar_ps(lm, _mm512_maskz_loadu_ps(mm, a.xs + m0));
+  const __m512 scale = rs ? _mm512_permutexvar_ps(ln, _mm512_maskz_loadu_ps(mn, rs)) : _mm512_set1_ps(1.0f);
+  const __m512i dot = _mm512_sub_epi32(reduce16_epi32(flat), corr);
+  const __m512 v = _mm512_maskz_mul_ps(_mm512_cmpneq_ps_mask(xs, _mm512_setzero_ps()),
+                                       _mm512_mul_ps(_mm512_cvtepi32_ps(dot), xs), scale);
+  float out[16];
+  _mm512_storeu_ps(out, v);
+  for (int m = 0; m < MR; ++m)
+    for (int n = 0; n < NR; ++n) y[m * ldy + n] = out[m * NR + n];
+}
+
+constexpr int kW8TileM = 4;
+
+// M = 1 (decode): one weight row at a time, a single forward stream the
+// hardware prefetcher follows at full bandwidth (several rows side by side
+// measured slower), with four accumulators to cover the vpdpbusd latency.
+void w8_gemv(float* y, const W8Act& a, const int8_t* w, int64_t K, const float* rs, int64_t nn) {
+  const __m512i flip = _mm512_set1_epi8((char)0x80);
+  const float xs = a.xs[0];
+  for (int64_t n = 0; n < nn; ++n) {
+    const int8_t* wr = w + n * K;
+    __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
+                      _mm512_setzero_si512()};
+    int64_t k = 0;
+    for (; k + 256 <= K; k += 256)
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j)
+        acc[j] = _mm512_dpbusd_epi32(acc[j], _mm512_xor_si512(_mm512_loadu_si512(wr + k + 64 * j), flip),
+                                     _mm512_loadu_si512(a.q + k + 64 * j));
+    for (; k < K; k += 64) {
+      const __mmask64 mk = K - k >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (K - k)) - 1;
+      acc[0] = _mm512_dpbusd_epi32(acc[0], _mm512_xor_si512(_mm512_maskz_loadu_epi8(mk, wr + k), flip),
+                                   _mm512_loadu_si512(a.q + k));
+    }
+    const __m512i sum = _mm512_add_epi32(_mm512_add_epi32(acc[0], acc[1]), _mm512_add_epi32(acc[2], acc[3]));
+    const auto dot = (int32_t)((uint32_t)_mm512_reduce_add_epi32(sum) - (uint32_t)a.corr[0]);
+    y[n] = xs == 0.0f ? 0.0f : ((float)dot * xs) * (rs ? rs[n] : 1.0f);
+  }
+}
+
+// NR weight rows (16 KiB for NR = 4 at K = 4096) stay in L1 while every m
+// tile passes over them; the activations (M x K bytes) stream from L2.
+// next: the NR rows after these (prefetched, shared out between the m
+// tiles), or nullptr.
+template <int NR>
+void w8_column(float* y, int64_t N, const W8Act& a, int M, const int8_t* w, int64_t K, const float* rs,
+               const int8_t* next) {
+  const int tiles = (M + kW8TileM - 1) / kW8TileM;
+  for (int m0 = 0, t = 0; m0 < M; m0 += kW8TileM, ++t) {
+    float* yt = y + (int64_t)m0 * N;
+    Prefetch pf;
+    if (next && t < NR) {  // tile t takes rows t, t + tiles, ...
+      pf.row = next + t * K;
+      pf.stride = tiles * K;
+      pf.count = (NR - t + tiles - 1) / tiles;
+    }
+    switch (std::min(kW8TileM, M - m0)) {
+      case 4:
+        w8_tile<4, NR>(yt, N, a, m0, w, K, rs, pf);
+        break;
+      case 3:
+        w8_tile<3, NR>(yt, N, a, m0, w, K, rs, pf);
+        break;
+      case 2:
+        w8_tile<2, NR>(yt, N, a, m0, w, K, rs, pf);
+        break;
+      default:
+        w8_tile<1, NR>(yt, N, a, m0, w, K, rs, pf);
+        break;
+    }
+  }
+}
+
+// Output columns [n0, n1). The weights are read in place: the u = w + 128
+// flip is one xor per loaded vector, cheaper than flipping a block into a
+// packed copy first (which measured ~20% slower at M = 16).
+void w8_range(float* y, const W8Act& a, const int8_t* w, const float* rs, int M, int N, int64_t K, int64_t n0,
+              int64_t n1) {
+  if (M == 1) return w8_gemv(y + n0, a, w + n0 * K, K, rs ? rs + n0 : nullptr, n1 - n0);
+  int64_t n = n0;
+  for (; n + 4 <= n1; n += 4)
+    w8_column<4>(y + n, N, a, M, w + n * K, K, rs ? rs + n : nullptr,
+                 n + 8 <= n1 ? w + (n + 4) * K : nullptr);
+  for (; n < n1; ++n) w8_column<1>(y + n, N, a, M, w + n * K, K, rs ? rs + n : nullptr, nullptr);
+}
+
+}  // namespace
+
+bool matmul(ThreadPool& pool, float* y, const float* x, const void* w, DType wt, int M, int N, int K,
+            const float* row_scales) {
+  (void)row_scales;
+  if (wt != DType::F32 && wt != DType::F16 && wt != DType::BF16) return false;
+  if (K == 0) {  // the k loops would write nothing: an empty sum is 0
+    for (int64_t i = 0; i < (int64_t)M * N; ++i) y[i] = 0.0f;
+    return true;
+  }
+  switch (wt) {
+    case DType::F32:
+      matmul_t<DType::F32>(pool, y, x, w, M, N, K);
+      return true;
+    case DType::F16:
+      matmul_t<DType::F16>(pool, y, x, w, M, N, K);
+      return true;
+    case DType::BF16:
+      matmul_t<DType::BF16>(pool, y, x, w, M, N, K);
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool matmul_w8a8(ThreadPool& pool, float* y, const float* x, const int8_t* w, const float* row_scales, int M,
+                 int N, int K) {
+  if (K > (1 << 17)) return false;  // the int32 dot product could overflow
+  // One spare cache line per row so the rows of a tile do not share L1 sets
+  // when K is a multiple of 2 KiB.
+  const int64_t ldq = (K + kW8Pad - 1) / kW8Pad * kW8Pad + 64;
+  // Quantized activations live in the calling thread's scratch, which the
+  // pool's workers only read while this call runs.
+  auto* buf = static_cast<int8_t*>(scratch(1, (size_t)(M * ldq + 8 * M + 64)));
+  auto* xs = reinterpret_cast<float*>(buf + M * ldq);
+  auto* corr = reinterpret_cast<int32_t*>(xs + M);
+  for (int m = 0; m < M; ++m) xs[m] = quantize_row(x + (int64_t)m * K, K, buf + m * ldq, &corr[m]);
+  const W8Act act{buf, ldq, xs, corr};
+  constexpr int64_t group = 16;
+  const int64_t groups = (N + group - 1) / group;
+  const int64_t grain =
+      std::max<int64_t>(1, kMinWorkPerChunk / std::max<int64_t>(1, group * (int64_t)K * M / 4));
+  pool.parallel_for(
+      groups,
+      [&](int64_t g0, int64_t g1) {
+        w8_range(y, act, w, row_scales, M, N, K, g0 * group, std::min<int64_t>(N, g1 * group));
+      },
+      grain);
+  return true;
+}
+
+}  // namespace brisk::cpu::avx512
+#pragma GCC pop_options
+#pragma GCC diagnostic pop

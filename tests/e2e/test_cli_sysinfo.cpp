@@ -1,0 +1,283 @@
+// `brisk-cli sysinfo` end to end: runs the built binary (BRISK_CLI_PATH)
+// with its cache pointed at a temporary directory, and checks the JSON
+// fields, the cache (hit, --remeasure, separate keys, corrupt file, HOME
+// fallback), the text output and the usage errors. Every measuring run uses
+// --quick (64 MiB, 2 repeats) so the suite stays fast; figures are checked
+// for being positive and sane, never for speed.
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcess>
+#include <QProcessEnvironment>
+#include <QTemporaryDir>
+#include <QtTest>
+
+namespace {
+
+struct CliRun {
+  int code = -1;
+  bool crashed = false, timed_out = false, failed_to_start = false;
+  QByteArray out, err;
+  QString command;
+};
+
+// env: variables to set; an empty value removes the variable.
+CliRun runCli(const QStringList& args, const QMap<QString, QString>& env, int timeout_ms = 60000) {
+  CliRun r;
+  r.command = QStringLiteral("brisk-cli ") + args.join(QLatin1Char(' '));
+  QProcessEnvironment e = QProcessEnvironment::systemEnvironment();
+  e.remove(QStringLiteral("BRISK_ISA"));
+  for (auto it = env.begin(); it != env.end(); ++it) {
+    if (it.value().isEmpty())
+      e.remove(it.key());
+    else
+      e.insert(it.key(), it.value());
+  }
+  QProcess p;
+  p.setProcessEnvironment(e);
+  p.start(QStringLiteral(BRISK_CLI_PATH), args);
+  if (!p.waitForStarted(10000)) {
+    r.failed_to_start = true;
+    return r;
+  }
+  p.closeWriteChannel();
+  if (!p.waitForFinished(timeout_ms)) {
+    r.timed_out = true;
+    p.kill();
+    p.waitForFinished(5000);
+  }
+  r.out = p.readAllStandardOutput();
+  r.err = p.readAllStandardError();
+  r.crashed = !r.timed_out && p.exitStatus() == QProcess::CrashExit;
+  r.code = p.exitCode();
+  return r;
+}
+
+QString describe(const CliRun& r) {
+  return QStringLiteral("%1\n  exit %2%3\n  stdout: %4\n  stderr: %5")
+      .arg(r.command)
+      .arg(r.code)
+      .arg(r.crashed ? QStringLiteral(" (crashed)") : QString())
+      .arg(QString::fromUtf8(r.out.left(2000)), QString::fromUtf8(r.err.left(2000)));
+}
+
+#define RUN_CLI(var, env, ...)                                                                       \
+  const CliRun var = runCli(QStringList{__VA_ARGS__}, env);                                          \
+  QVERIFY2(!var.failed_to_start, qPrintable(QStringLiteral("cannot start %1").arg(BRISK_CLI_PATH))); \
+  QVERIFY2(!var.timed_out, qPrintable(QStringLiteral("timed out after 60 s: ") + describe(var)));    \
+  QVERIFY2(!var.crashed, qPrintable(QStringLiteral("crashed: ") + describe(var)))
+
+#define EXPECT_EXIT(var, expected) QVERIFY2((var).code == (expected), qPrintable(describe(var)))
+#define EXPECT_IN(bytes, needle, var)                 \
+  QVERIFY2(QString::fromUtf8(bytes).contains(needle), \
+           qPrintable(QStringLiteral("expected '%1' in the output of ").arg(needle) + describe(var)))
+
+// Parses stdout as one JSON object, failing the calling test otherwise.
+#define PARSE_JSON(obj, run)                                                                                \
+  QJsonObject obj;                                                                                          \
+  {                                                                                                         \
+    QJsonParseError pe;                                                                                     \
+    const QJsonDocument d = QJsonDocument::fromJson((run).out, &pe);                                        \
+    QVERIFY2(pe.error == QJsonParseError::NoError && d.isObject(),                                          \
+             qPrintable(QStringLiteral("not a JSON object (%1): ").arg(pe.errorString()) + describe(run))); \
+    obj = d.object();                                                                                       \
+  }
+
+}  // namespace
+
+class TestCliSysinfo : public QObject {
+  Q_OBJECT
+
+  QTemporaryDir dir_;
+  QMap<QString, QString> env_;  // XDG_CACHE_HOME = dir_
+
+  QString cacheFile() const { return dir_.filePath(QStringLiteral("brisk/sysinfo.json")); }
+
+ private slots:
+  void initTestCase() {
+    QVERIFY(dir_.isValid());
+    env_[QStringLiteral("XDG_CACHE_HOME")] = dir_.path();
+  }
+
+  void jsonHasEveryField() {
+    RUN_CLI(r, env_, "sysinfo", "--json", "--quick");
+    EXPECT_EXIT(r, 0);
+    PARSE_JSON(j, r);
+    for (const char* key : {"cpu_model",
+                            "logical_cpus",
+                            "physical_cores",
+                            "l1d_cache_bytes",
+                            "l2_cache_bytes",
+                            "l3_cache_bytes",
+                            "memory_bytes",
+                            "features",
+                            "kernel_isa",
+                            "detected_isa",
+                            "measured",
+                            "read_bandwidth_bytes_per_s",
+                            "fma_peak_flops",
+                            "threads_used",
+                            "bandwidth_buffer_bytes",
+                            "quick",
+                            "read_bandwidth_method",
+                            "fma_peak_method",
+                            "measured_at",
+                            "from_cache",
+                            "cache_path"})
+      QVERIFY2(j.contains(QLatin1String(key)), key);
+    QVERIFY(!j[QStringLiteral("cpu_model")].toString().isEmpty());
+    QVERIFY(j[QStringLiteral("logical_cpus")].toInt() >= 1);
+    QVERIFY(j[QStringLiteral("physical_cores")].toInt() >= 1);
+    QVERIFY(j[QStringLiteral("memory_bytes")].toDouble() > 0);
+    QVERIFY(j[QStringLiteral("features")].isArray());
+    const QString isa = j[QStringLiteral("kernel_isa")].toString();
+    QVERIFY2(isa == QLatin1String("scalar") || isa == QLatin1String("avx2") || isa == QLatin1String("avx512"),
+             qPrintable(isa));
+    QCOMPARE(j[QStringLiteral("detected_isa")].toString(), isa);  // BRISK_ISA is unset
+    if (isa != QLatin1String("scalar"))
+      QVERIFY(j[QStringLiteral("features")].toArray().contains(QStringLiteral("avx2")));
+    QVERIFY(j[QStringLiteral("measured")].toBool());
+    QVERIFY(j[QStringLiteral("quick")].toBool());
+    QVERIFY(!j[QStringLiteral("from_cache")].toBool());
+    const double bw = j[QStringLiteral("read_bandwidth_bytes_per_s")].toDouble();
+    const double flops = j[QStringLiteral("fma_peak_flops")].toDouble();
+    QVERIFY2(bw > 0.5e9 && bw < 2e12, qPrintable(QString::number(bw)));
+    QVERIFY2(flops > 0.5e9 && flops < 1e15, qPrintable(QString::number(flops)));
+    QCOMPARE(j[QStringLiteral("threads_used")].toInt(), j[QStringLiteral("physical_cores")].toInt());
+    QCOMPARE(j[QStringLiteral("bandwidth_buffer_bytes")].toDouble(), 64.0 * 1024 * 1024);
+    QVERIFY(!j[QStringLiteral("read_bandwidth_method")].toString().isEmpty());
+    QVERIFY(!j[QStringLiteral("fma_peak_method")].toString().isEmpty());
+    QVERIFY(j[QStringLiteral("measured_at")].toString().endsWith(QLatin1Char('Z')));
+    QCOMPARE(QFileInfo(j[QStringLiteral("cache_path")].toString()).absoluteFilePath(),
+             QFileInfo(cacheFile()).absoluteFilePath());
+    QVERIFY(QFileInfo::exists(cacheFile()));
+  }
+
+  void secondRunReadsTheCache() {
+    RUN_CLI(a, env_, "sysinfo", "--json", "--quick");
+    EXPECT_EXIT(a, 0);
+    PARSE_JSON(ja, a);
+    RUN_CLI(b, env_, "sysinfo", "--json", "--quick");
+    EXPECT_EXIT(b, 0);
+    PARSE_JSON(jb, b);
+    QVERIFY(jb[QStringLiteral("from_cache")].toBool());
+    QCOMPARE(jb[QStringLiteral("read_bandwidth_bytes_per_s")].toDouble(),
+             ja[QStringLiteral("read_bandwidth_bytes_per_s")].toDouble());
+    QCOMPARE(jb[QStringLiteral("fma_peak_flops")].toDouble(),
+             ja[QStringLiteral("fma_peak_flops")].toDouble());
+    QCOMPARE(jb[QStringLiteral("measured_at")].toString(), ja[QStringLiteral("measured_at")].toString());
+
+    RUN_CLI(c, env_, "sysinfo", "--json", "--quick", "--remeasure");
+    EXPECT_EXIT(c, 0);
+    PARSE_JSON(jc, c);
+    QVERIFY(!jc[QStringLiteral("from_cache")].toBool());
+    QVERIFY(jc[QStringLiteral("measured")].toBool());
+  }
+
+  void cacheIsKeyedByThreadsAndIsa() {
+    RUN_CLI(warm, env_, "sysinfo", "--json", "--quick");
+    EXPECT_EXIT(warm, 0);
+    // Another thread count is another entry: measured, not read.
+    RUN_CLI(t, env_, "sysinfo", "--json", "--quick", "--threads", "1");
+    EXPECT_EXIT(t, 0);
+    PARSE_JSON(jt, t);
+    QCOMPARE(jt[QStringLiteral("threads_used")].toInt(), 1);
+    if (jt[QStringLiteral("physical_cores")].toInt() != 1)
+      QVERIFY(!jt[QStringLiteral("from_cache")].toBool());
+
+    // So is another kernel ISA, and BRISK_ISA shows in kernel_isa.
+    QMap<QString, QString> env = env_;
+    env[QStringLiteral("BRISK_ISA")] = QStringLiteral("scalar");
+    RUN_CLI(s, env, "sysinfo", "--json", "--quick");
+    EXPECT_EXIT(s, 0);
+    PARSE_JSON(js, s);
+    QCOMPARE(js[QStringLiteral("kernel_isa")].toString(), QStringLiteral("scalar"));
+    if (js[QStringLiteral("detected_isa")].toString() != QLatin1String("scalar"))
+      QVERIFY(!js[QStringLiteral("from_cache")].toBool());
+    QVERIFY(js[QStringLiteral("fma_peak_flops")].toDouble() > 0);
+  }
+
+  void corruptCacheIsReplaced() {
+    QTemporaryDir d;
+    QVERIFY(QDir().mkpath(d.filePath(QStringLiteral("brisk"))));
+    const QString path = d.filePath(QStringLiteral("brisk/sysinfo.json"));
+    {
+      QFile f(path);
+      QVERIFY(f.open(QIODevice::WriteOnly));
+      f.write("{\"version\": 1, \"entries\": {\"x\": trunc");
+    }
+    QMap<QString, QString> env;
+    env[QStringLiteral("XDG_CACHE_HOME")] = d.path();
+    RUN_CLI(r, env, "sysinfo", "--json", "--quick");
+    EXPECT_EXIT(r, 0);
+    PARSE_JSON(j, r);
+    QVERIFY(!j[QStringLiteral("from_cache")].toBool());
+    QFile f(path);
+    QVERIFY(f.open(QIODevice::ReadOnly));
+    QJsonParseError pe;
+    const QJsonDocument doc = QJsonDocument::fromJson(f.readAll(), &pe);
+    QVERIFY2(pe.error == QJsonParseError::NoError, qPrintable(pe.errorString()));
+    QCOMPARE(doc.object()[QStringLiteral("version")].toInt(), 1);
+    QCOMPARE(doc.object()[QStringLiteral("entries")].toObject().size(), 1);
+  }
+
+  void homeFallback() {
+    QTemporaryDir home;
+    QMap<QString, QString> env;
+    env[QStringLiteral("XDG_CACHE_HOME")] = QString();  // removed
+    env[QStringLiteral("HOME")] = home.path();
+    RUN_CLI(r, env, "sysinfo", "--json", "--quick");
+    EXPECT_EXIT(r, 0);
+    PARSE_JSON(j, r);
+    QCOMPARE(QFileInfo(j[QStringLiteral("cache_path")].toString()).absoluteFilePath(),
+             QFileInfo(home.filePath(QStringLiteral(".cache/brisk/sysinfo.json"))).absoluteFilePath());
+    QVERIFY(QFileInfo::exists(home.filePath(QStringLiteral(".cache/brisk/sysinfo.json"))));
+  }
+
+  void textOutput() {
+    RUN_CLI(r, env_, "sysinfo", "--quick");
+    EXPECT_EXIT(r, 0);
+    for (const char* needle : {"cpu ", "cores", "features", "kernel isa", "memory", "read bw", "GB/s",
+                               "fma peak", "GFLOP/s", "measured"})
+      EXPECT_IN(r.out, QLatin1String(needle), r);
+  }
+
+  void usageErrors() {
+    {
+      RUN_CLI(r, env_, "sysinfo", "--bogus");
+      EXPECT_EXIT(r, 2);
+      EXPECT_IN(r.err, QStringLiteral("--bogus"), r);
+    }
+    {
+      RUN_CLI(r, env_, "sysinfo", "--threads", "-3");
+      EXPECT_EXIT(r, 2);
+      EXPECT_IN(r.err, QStringLiteral("--threads"), r);
+    }
+    {
+      RUN_CLI(r, env_, "sysinfo", "--threads", "many");
+      EXPECT_EXIT(r, 2);
+      EXPECT_IN(r.err, QStringLiteral("--threads"), r);
+    }
+    {
+      RUN_CLI(r, env_, "sysinfo", "extra");
+      EXPECT_EXIT(r, 2);
+      EXPECT_IN(r.err, QStringLiteral("extra"), r);
+    }
+    {
+      RUN_CLI(r, env_, "--help");
+      EXPECT_EXIT(r, 0);
+      EXPECT_IN(r.out, QStringLiteral("sysinfo"), r);
+    }
+    {
+      RUN_CLI(r, env_, "sysinfo", "--help");
+      EXPECT_EXIT(r, 0);
+      EXPECT_IN(r.out, QStringLiteral("--remeasure"), r);
+    }
+  }
+};
+
+QTEST_GUILESS_MAIN(TestCliSysinfo)
+#include "test_cli_sysinfo.moc"

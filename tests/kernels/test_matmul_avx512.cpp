@@ -1,0 +1,296 @@
+// The AVX-512 matmul variants (kernels/cpu/matmul_avx512.cpp), called
+// directly, against the scalar reference, on random never-all-zero inputs
+// with odd shapes and pools of 1, 2 and 3 threads.
+//
+// F32 / F16 / BF16 weights: outputs may differ from the double-accumulating
+// reference only by F32 rounding; an element passes when
+// |got - ref| <= 2e-5 * (|ref| + rms) with rms the root mean square of the
+// whole reference output (K is at most ~1100 here, so F32 accumulation error
+// stays well inside that). On top of that the results must equal, bit for
+// bit, a scalar model of the kernel's canonical summation order, and a row
+// must give the same bits whether it is computed alone or inside any batch.
+//
+// W8A8: integer dot products, so the result must equal ref::matmul_w8a8
+// exactly.
+#include <QtTest/QtTest>
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "kernels/cpu/isa.h"
+#include "kernels/cpu/matmul_avx512.h"
+#include "kernels/cpu/ops.h"
+#include "kernels/cpu/thread_pool.h"
+#include "kernels/dtype.h"
+#include "kernels/reference/ops.h"
+
+using namespace brisk;
+
+namespace {
+
+constexpr double kRtol = 2e-5;
+constexpr int kKc = 512;  // the kernel's k block (see matmul_avx512.cpp)
+
+std::vector<float> random_vec(std::mt19937& rng, size_t n, float lo = -1.0f, float hi = 1.0f) {
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+// Weight bytes of type t from F32 values, and the exact F32 values they hold.
+std::vector<uint8_t> encode(const std::vector<float>& w, DType t, std::vector<float>* exact) {
+  exact->resize(w.size());
+  if (t == DType::F32) {
+    std::vector<uint8_t> out(w.size() * 4);
+    std::memcpy(out.data(), w.data(), out.size());
+    *exact = w;
+    return out;
+  }
+  std::vector<uint8_t> out(w.size() * 2);
+  auto* p = reinterpret_cast<uint16_t*>(out.data());
+  for (size_t i = 0; i < w.size(); ++i) {
+    p[i] = t == DType::F16 ? fp32_to_fp16(w[i]) : fp32_to_bf16(w[i]);
+    (*exact)[i] = t == DType::F16 ? fp16_to_fp32(p[i]) : bf16_to_fp32(p[i]);
+  }
+  return out;
+}
+
+// Scalar model of the canonical order: per k block, 16 lanes each an FMA
+// chain over the k = lane (mod 16) elements, then the fixed tree, block sums
+// added left to right.
+float canonical_dot(const float* x, const float* w, int K) {
+  float y = 0.0f;
+  for (int kb = 0; kb < K; kb += kKc) {
+    const int kn = std::min(kKc, K - kb);
+    float lane[16] = {};
+    for (int k = 0; k < kn; ++k) lane[k % 16] = std::fma(x[kb + k], w[kb + k], lane[k % 16]);
+    float t8[8], t4[4], t2[2];
+    for (int i = 0; i < 8; ++i) t8[i] = lane[i] + lane[i + 8];
+    for (int i = 0; i < 4; ++i) t4[i] = t8[i] + t8[i + 4];
+    for (int i = 0; i < 2; ++i) t2[i] = t4[i] + t4[i + 2];
+    const float s = t2[0] + t2[1];
+    y = kb == 0 ? s : y + s;
+  }
+  return y;
+}
+
+QString first_mismatch(const float* got, const float* want, size_t n, double rtol) {
+  double ss = 0.0;
+  for (size_t i = 0; i < n; ++i) ss += (double)want[i] * want[i];
+  const double rms = std::sqrt(ss / std::max<size_t>(1, n));
+  for (size_t i = 0; i < n; ++i) {
+    const double err = std::fabs((double)got[i] - want[i]);
+    if (!(err <= rtol * (std::fabs(want[i]) + rms)))
+      return QString("element %1: got %2 want %3 (err %4, rms %5)")
+          .arg(i)
+          .arg(got[i])
+          .arg(want[i])
+          .arg(err)
+          .arg(rms);
+  }
+  return {};
+}
+
+QString first_bit_difference(const float* got, const float* want, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    if (std::memcmp(&got[i], &want[i], 4) != 0)
+      return QString("element %1: %2 vs %3").arg(i).arg(got[i], 0, 'g', 9).arg(want[i], 0, 'g', 9);
+  return {};
+}
+
+struct Shape {
+  int N, K;
+};
+// N and K off multiples of 16; K crosses the k block with a partial group.
+const Shape kShapes[] = {{37, 75}, {101, 530}, {13, 1100}, {211, 19}};
+const int kMs[] = {1, 2, 3, 4, 5, 7, 16, 33, 64};
+const DType kFloatTypes[] = {DType::F32, DType::F16, DType::BF16};
+
+}  // namespace
+
+class TestMatmulAvx512 : public QObject {
+  Q_OBJECT
+
+ private slots:
+  void initTestCase() {
+    if (cpu::detected_isa() < cpu::Isa::Avx512)
+      QSKIP("this CPU lacks AVX-512 F/BW/VL/VNNI/BF16: the AVX-512 matmul variants cannot run here");
+  }
+
+  // Every float dtype, every M, odd shapes, 1-3 threads: close to the
+  // reference and bit-equal to the canonical-order model.
+  void float_weights_match_reference() {
+    std::mt19937 rng(1234);
+    for (int threads : {1, 2, 3}) {
+      ThreadPool pool(threads);
+      for (const Shape& s : kShapes) {
+        for (DType t : kFloatTypes) {
+          std::vector<float> exact;
+          const auto w = encode(random_vec(rng, (size_t)s.N * s.K), t, &exact);
+          for (int M : kMs) {
+            const auto x = random_vec(rng, (size_t)M * s.K);
+            std::vector<float> got((size_t)M * s.N, NAN), want((size_t)M * s.N), model((size_t)M * s.N);
+            QVERIFY(cpu::avx512::matmul(pool, got.data(), x.data(), w.data(), t, M, s.N, s.K, nullptr));
+            ref::matmul(want.data(), x.data(), w.data(), t, M, s.N, s.K);
+            for (int m = 0; m < M; ++m)
+              for (int n = 0; n < s.N; ++n)
+                model[(size_t)m * s.N + n] = canonical_dot(&x[(size_t)m * s.K], &exact[(size_t)n * s.K], s.K);
+            const QString ctx = QString("%1 M=%2 N=%3 K=%4 threads=%5: ")
+                                    .arg(dtype_name(t))
+                                    .arg(M)
+                                    .arg(s.N)
+                                    .arg(s.K)
+                                    .arg(threads);
+            const QString close = first_mismatch(got.data(), want.data(), got.size(), kRtol);
+            QVERIFY2(close.isEmpty(), qPrintable(ctx + close));
+            const QString bits = first_bit_difference(got.data(), model.data(), got.size());
+            QVERIFY2(bits.isEmpty(), qPrintable(ctx + "canonical order: " + bits));
+          }
+        }
+      }
+    }
+  }
+
+  // A row's result does not depend on the batch it is computed in: 64 rows
+  // at once (large-M path), in batches of 5, 3 and 2, and alone (small-M
+  // path) give the same bits.
+  void float_weights_batch_invariant() {
+    std::mt19937 rng(99);
+    ThreadPool pool(2);
+    const int M = 64;
+    for (const Shape& s : {Shape{300, 1100}, Shape{53, 77}}) {
+      for (DType t : kFloatTypes) {
+        std::vector<float> exact;
+        const auto w = encode(random_vec(rng, (size_t)s.N * s.K), t, &exact);
+        const auto x = random_vec(rng, (size_t)M * s.K);
+        std::vector<float> all((size_t)M * s.N);
+        QVERIFY(cpu::avx512::matmul(pool, all.data(), x.data(), w.data(), t, M, s.N, s.K, nullptr));
+        for (int batch : {33, 5, 4, 3, 2, 1}) {
+          std::vector<float> part((size_t)M * s.N, NAN);
+          for (int m0 = 0; m0 < M; m0 += batch) {
+            const int mb = std::min(batch, M - m0);
+            QVERIFY(cpu::avx512::matmul(pool, &part[(size_t)m0 * s.N], &x[(size_t)m0 * s.K], w.data(), t, mb,
+                                        s.N, s.K, nullptr));
+          }
+          const QString diff = first_bit_difference(part.data(), all.data(), all.size());
+          QVERIFY2(
+              diff.isEmpty(),
+              qPrintable(
+                  QString("%1 N=%2 K=%3 batch %4 vs 64: ").arg(dtype_name(t)).arg(s.N).arg(s.K).arg(batch) +
+                  diff));
+        }
+      }
+    }
+  }
+
+  // An empty sum (K = 0) is 0 on both paths.
+  void empty_k_gives_zero() {
+    ThreadPool pool(2);
+    const float x = 1.0f;
+    const uint16_t w = 0;
+    for (int M : {1, 7}) {
+      std::vector<float> y((size_t)M * 5, NAN);
+      QVERIFY(cpu::avx512::matmul(pool, y.data(), &x, &w, DType::BF16, M, 5, 0, nullptr));
+      for (float v : y) QCOMPARE(v, 0.0f);
+      std::fill(y.begin(), y.end(), NAN);
+      const float scales[5] = {1, 1, 1, 1, 1};
+      QVERIFY(
+          cpu::avx512::matmul_w8a8(pool, y.data(), &x, reinterpret_cast<const int8_t*>(&w), scales, M, 5, 0));
+      for (float v : y) QCOMPARE(v, 0.0f);
+    }
+  }
+
+  // Dtypes without an AVX-512 variant are declined, leaving y untouched.
+  void unsupported_dtype_declined() {
+    ThreadPool pool(1);
+    std::vector<float> x(16, 1.0f), y(4, 7.0f);
+    std::vector<uint8_t> w(64 * 16, 1);
+    QVERIFY(!cpu::avx512::matmul(pool, y.data(), x.data(), w.data(), DType::I32, 1, 4, 16, nullptr));
+    QCOMPARE(y[0], 7.0f);
+  }
+
+  // W8A8 equals the reference bit for bit: odd shapes, K tails that are not
+  // multiples of 64, every int8 weight value (-128 included), an all-zero
+  // activation row, and rows with very different magnitudes.
+  void w8a8_equals_reference() {
+    std::mt19937 rng(7);
+    std::uniform_int_distribution<int> byte(-128, 127);
+    for (int threads : {1, 2, 3}) {
+      ThreadPool pool(threads);
+      for (const Shape& s :
+           {Shape{37, 75}, Shape{101, 530}, Shape{13, 1100}, Shape{211, 19}, Shape{64, 256}}) {
+        std::vector<int8_t> w((size_t)s.N * s.K);
+        for (auto& v : w) v = (int8_t)byte(rng);
+        w[0] = -128;
+        w[w.size() - 1] = 127;
+        const auto scales = random_vec(rng, s.N, 0.001f, 0.05f);
+        for (int M : kMs) {
+          auto x = random_vec(rng, (size_t)M * s.K);
+          for (int m = 0; m < M; ++m)
+            for (int k = 0; k < s.K; ++k) x[(size_t)m * s.K + k] *= std::pow(10.0f, (float)(m % 5) - 2.0f);
+          if (M >= 3) std::fill(&x[(size_t)1 * s.K], &x[(size_t)2 * s.K], 0.0f);  // row 1: all zero
+          std::vector<float> got((size_t)M * s.N, NAN), want((size_t)M * s.N);
+          QVERIFY(cpu::avx512::matmul_w8a8(pool, got.data(), x.data(), w.data(), scales.data(), M, s.N, s.K));
+          ref::matmul_w8a8(want.data(), x.data(), w.data(), scales.data(), M, s.N, s.K);
+          const QString diff = first_bit_difference(got.data(), want.data(), got.size());
+          QVERIFY2(diff.isEmpty(),
+                   qPrintable(QString("M=%1 N=%2 K=%3 threads=%4: ").arg(M).arg(s.N).arg(s.K).arg(threads) +
+                              diff));
+        }
+      }
+    }
+  }
+
+  // cpu::matmul and cpu::matmul_w8a8 run these variants when the active ISA
+  // is AVX-512: same bits as calling them directly.
+  void dispatch_uses_avx512() {
+    QCOMPARE(cpu::set_isa(cpu::Isa::Avx512), cpu::Isa::Avx512);
+    std::mt19937 rng(5);
+    ThreadPool pool(2);
+    const int N = 45, K = 600;
+    for (int M : {1, 3, 16}) {
+      const auto x = random_vec(rng, (size_t)M * K);
+      for (DType t : kFloatTypes) {
+        std::vector<float> exact;
+        const auto w = encode(random_vec(rng, (size_t)N * K), t, &exact);
+        std::vector<float> direct((size_t)M * N), via((size_t)M * N, NAN);
+        QVERIFY(cpu::avx512::matmul(pool, direct.data(), x.data(), w.data(), t, M, N, K, nullptr));
+        cpu::matmul(pool, via.data(), x.data(), w.data(), t, M, N, K);
+        const QString diff = first_bit_difference(via.data(), direct.data(), via.size());
+        QVERIFY2(diff.isEmpty(), qPrintable(QString("%1 M=%2: ").arg(dtype_name(t)).arg(M) + diff));
+      }
+      std::vector<int8_t> w((size_t)N * K);
+      for (size_t i = 0; i < w.size(); ++i) w[i] = (int8_t)(rng() & 0xff);
+      const auto scales = random_vec(rng, N, 0.001f, 0.05f);
+      std::vector<float> direct((size_t)M * N), via((size_t)M * N, NAN);
+      QVERIFY(cpu::avx512::matmul_w8a8(pool, direct.data(), x.data(), w.data(), scales.data(), M, N, K));
+      cpu::matmul_w8a8(pool, via.data(), x.data(), w.data(), scales.data(), M, N, K);
+      const QString diff = first_bit_difference(via.data(), direct.data(), via.size());
+      QVERIFY2(diff.isEmpty(), qPrintable(QString("W8A8 M=%1: ").arg(M) + diff));
+    }
+  }
+
+  // Half-way cases of the activation rounding: x * (127 / amax) landing on
+  // .5 must round to even, as nearbyint does.
+  void w8a8_rounds_half_to_even() {
+    ThreadPool pool(1);
+    const int K = 70, N = 3;
+    std::vector<float> x(K);
+    for (int k = 0; k < K; ++k) x[k] = (float)((k % 9) - 4) * 0.5f;  // amax 2 -> inv 63.5: many exact halves
+    x[5] = 2.0f;
+    std::vector<int8_t> w((size_t)N * K);
+    for (size_t i = 0; i < w.size(); ++i) w[i] = (int8_t)((int)(i * 37 % 255) - 127);
+    const std::vector<float> scales = {1.0f, 0.5f, 0.25f};
+    std::vector<float> got(N), want(N);
+    QVERIFY(cpu::avx512::matmul_w8a8(pool, got.data(), x.data(), w.data(), scales.data(), 1, N, K));
+    ref::matmul_w8a8(want.data(), x.data(), w.data(), scales.data(), 1, N, K);
+    const QString diff = first_bit_difference(got.data(), want.data(), N);
+    QVERIFY2(diff.isEmpty(), qPrintable(diff));
+  }
+};
+
+QTEST_APPLESS_MAIN(TestMatmulAvx512)
+#include "test_matmul_avx512.moc"
