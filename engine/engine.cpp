@@ -41,6 +41,7 @@ class EngineImpl {
   uint64_t next_id_ = 1;
   uint64_t steps_ = 0;
   int max_len_ = 0;
+  double kv_bytes_per_token_ = 0;
   size_t max_stop_len_ = 0;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   std::unique_ptr<ModelRunner> runner_;
@@ -64,6 +65,7 @@ EngineImpl::EngineImpl(const EngineConfig& cfg) : cfg_(cfg) {
   }
   const DType kv_dtype = parse_dtype_name(cfg.kv_dtype, "EngineConfig.kv_dtype");
   const int64_t per_block = LlamaModel::kv_bytes_per_block(mc, cfg.block_size, kv_dtype);
+  kv_bytes_per_token_ = (double)per_block / cfg.block_size;
   int64_t blocks = cfg.num_kv_blocks;
   if (blocks == 0 && cfg.kv_cache_bytes > 0) {
     blocks = std::min<int64_t>(cfg.kv_cache_bytes / per_block, INT32_MAX / cfg.block_size);
@@ -92,7 +94,7 @@ EngineImpl::EngineImpl(const EngineConfig& cfg) : cfg_(cfg) {
     throw Error("EngineConfig.max_model_len / the model's context_length: a usable context of " +
                 std::to_string(max_len_) + " token leaves no room to generate");
   }
-  backend_ = make_cpu_backend(cfg.threads);
+  backend_ = make_cpu_backend(cfg.threads, cfg.int8_activations);
   cache_ = std::make_unique<KvCache>(blocks, cfg.block_size);
   ModelLimits lim;
   lim.max_tokens = cfg.max_num_batched_tokens;
@@ -343,5 +345,6 @@ std::vector<KvBlockState> Engine::kv_blocks() const { return impl_->kv_blocks();
 void Engine::reset_metrics() { impl_->metrics_.reset(); }
 int Engine::max_model_len() const { return impl_->max_len_; }
 int64_t Engine::num_kv_blocks() const { return impl_->cache_->num_blocks(); }
+double Engine::kv_bytes_per_token() const { return impl_->kv_bytes_per_token_; }
 
 }  // namespace brisk

@@ -1,8 +1,12 @@
+#include <unistd.h>
+
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 
 #include "brisk/benchmark.h"
+#include "brisk/quality.h"
+#include "brisk/sysinfo.h"
 #include "cli/common.h"
 
 namespace brisk::cli {
@@ -13,6 +17,11 @@ void print_table(const std::vector<std::pair<std::string, BenchResult>>& runs) {
   auto row = [&](const char* label, auto fn) {
     std::printf("%-28s", label);
     for (const auto& [name, r] : runs) std::printf("%18s", fn(r.summary).c_str());
+    std::printf("\n");
+  };
+  auto rrow = [&](const char* label, auto fn) {  // from the whole result
+    std::printf("%-28s", label);
+    for (const auto& [name, r] : runs) std::printf("%18s", fn(r).c_str());
     std::printf("\n");
   };
   auto f = [](const char* fmt, double v) {
@@ -46,6 +55,37 @@ void print_table(const std::vector<std::pair<std::string, BenchResult>>& runs) {
   row("prefix cache hit %", [&](const BenchSummary& s) { return f("%.1f", s.prefix_cache_hit_rate * 100); });
   row("padding tokens (wasted)", [&](const BenchSummary& s) { return std::to_string(s.padding_tokens); });
   row("steps", [&](const BenchSummary& s) { return std::to_string(s.steps); });
+  // Speeds inside pure decode / pure prefill steps, as a fraction of the
+  // machine's measured ceilings (brisk-cli sysinfo).
+  auto frac = [&](double v, double fr, bool measured, const char* fmt) {
+    return measured ? f(fmt, v) + " (" + f("%.0f", fr * 100) + "%)" : f(fmt, v);
+  };
+  rrow("decode tok/s (% of BW)", [&](const BenchResult& r) {
+    const auto& x = r.roofline;
+    return x.decode_steps ? frac(x.decode_tokens_per_s, x.decode_bandwidth_fraction, x.measured, "%.1f") : std::string("-");
+  });
+  rrow("decode GB/s per step", [&](const BenchResult& r) {
+    const auto& x = r.roofline;
+    return x.decode_steps ? f("%.1f", x.decode_bytes_per_step / x.decode_step_s / 1e9) : std::string("-");
+  });
+  rrow("prefill tok/s (% of FMA)", [&](const BenchResult& r) {
+    const auto& x = r.roofline;
+    return x.prefill_steps ? frac(x.prefill_tokens_per_s, x.prefill_fma_fraction, x.measured, "%.0f") : std::string("-");
+  });
+  if (runs[0].second.quality.measured) {
+    rrow("perplexity (FP32)", [&](const BenchResult& r) {
+      return f("%.4f", r.quality.perplexity) + " (" + f("%.4f", r.quality.baseline_perplexity) + ")";
+    });
+    rrow("KL mean/p99 vs FP32", [&](const BenchResult& r) {
+      return f("%.4f", r.quality.kl_mean) + "/" + f("%.4f", r.quality.kl_p99);
+    });
+    rrow("greedy agreement %", [&](const BenchResult& r) { return f("%.2f", r.quality.greedy_agreement * 100); });
+  }
+  const SystemInfo& sys = runs[0].second.system;
+  if (sys.measured)
+    std::printf("\nmachine: %s, %d threads, %s kernels; read bandwidth %.1f GB/s, FMA peak %.0f GFLOP/s\n",
+                sys.cpu_model.c_str(), sys.threads_used, sys.kernel_isa.c_str(), sys.read_bandwidth_bytes_per_s / 1e9,
+                sys.fma_peak_flops / 1e9);
 }
 
 }  // namespace
@@ -67,6 +107,10 @@ int cmd_bench(const std::vector<std::string>& argv) {
   a.flag("--compare", "", "run continuous and static batching on the same workload, side by side");
   a.flag("--json", "", "print the full result (with per-request and per-step series) as JSON");
   a.flag("--out", "FILE", "also write the JSON result to FILE");
+  a.flag("--no-limits", "", "do not measure or recall the machine's ceilings (no fraction-of-limit figures)");
+  a.flag("--quality-text", "FILE", "also measure perplexity and KL divergence against FP32 weights+KV on FILE");
+  a.flag("--quality-prompts", "FILE", "also measure greedy agreement with FP32 on these prompts (one per line)");
+  a.flag("--quality-tokens", "N", "tokens per prompt for --quality-prompts", "200");
   add_engine_flags(a);
   if (!a.parse(argv)) return 0;
   if (a.positional().size() != 1) throw UsageError("bench takes exactly one MODEL (see --help)");
@@ -93,6 +137,50 @@ int cmd_bench(const std::vector<std::string>& argv) {
   // Every policy replays the same requests, sized for the engine with the
   // smallest usable context (static batching caps a sequence at one step's
   // token budget), so no side rejects what the other runs.
+  SystemInfo sys;
+  if (!a.has("--no-limits")) {
+    ProbeOptions po;
+    po.threads = cfg.threads;
+    sys = probe_system(po);  // cached after the first measurement
+  }
+  QualityFigures quality;
+  if (a.has("--quality-text") || a.has("--quality-prompts")) {
+    const EngineConfig base = fp32_baseline(cfg);
+    if (a.has("--quality-text")) {
+      quality.text_path = a.str("--quality-text");
+      const std::string text = read_file(quality.text_path);
+      const std::string tmp = "/tmp/brisk-bench-baseline-" + std::to_string(::getpid()) + ".logits";
+      PerplexityOptions o;
+      o.save_logits_path = tmp;
+      evaluate_perplexity(base, text, o);
+      o.save_logits_path.clear();
+      o.baseline_logits_path = tmp;
+      PerplexityResult pr;
+      try {
+        pr = evaluate_perplexity(cfg, text, o);
+      } catch (...) {
+        std::remove(tmp.c_str());
+        throw;
+      }
+      std::remove(tmp.c_str());
+      quality.perplexity = pr.perplexity;
+      quality.baseline_perplexity = pr.baseline_perplexity;
+      quality.kl_mean = pr.kl_mean;
+      quality.kl_p99 = pr.kl_p99;
+      quality.top1_agreement = pr.top1_agreement;
+      quality.tokens_scored = pr.tokens_scored;
+    }
+    if (a.has("--quality-prompts")) {
+      quality.prompts_path = a.str("--quality-prompts");
+      const int n = (int)a.integer("--quality-tokens", 1, 1 << 20);
+      const AgreementResult ar = greedy_agreement(base, cfg, read_prompt_lines(quality.prompts_path), n);
+      quality.greedy_agreement = ar.agreement;
+      quality.mean_identical_prefix = ar.mean_identical_prefix;
+      quality.agreement_prompts = ar.prompts;
+      quality.agreement_tokens = n;
+    }
+    quality.measured = true;
+  }
   std::vector<std::unique_ptr<Engine>> engines;
   for (SchedulerPolicy p : policies) {
     cfg.policy = p;
@@ -108,6 +196,8 @@ int cmd_bench(const std::vector<std::string>& argv) {
       std::fprintf(stderr, "running %d requests, %s policy, on %s%s...\n", spec.num_requests, policy_name(p),
                    engine->model_info().path.c_str(), engine->model_info().synthetic ? " (synthetic)" : "");
     runs.emplace_back(policy_name(p), run_benchmark(*engine, spec, workload, warmup));
+    compute_roofline(runs.back().second, sys, engine->kv_bytes_per_token());
+    runs.back().second.quality = quality;
     engine.reset();  // free its KV cache before the next run
   }
   std::string json;

@@ -14,41 +14,6 @@ namespace {
 
 using json = nlohmann::json;
 
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error(path + ": cannot open");
-  std::ostringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-// One prompt per non-blank line; a line starting with '{' is a JSON object
-// with a string "prompt" (the generate --prompts format).
-std::vector<std::string> read_prompt_lines(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) throw Error(path + ": cannot open");
-  std::vector<std::string> out;
-  std::string s;
-  for (int n = 1; std::getline(f, s); ++n) {
-    if (!s.empty() && s.back() == '\r') s.pop_back();
-    const size_t start = s.find_first_not_of(" \t");
-    if (start == std::string::npos) continue;
-    if (s[start] != '{') {
-      out.push_back(s);
-      continue;
-    }
-    try {
-      const json j = json::parse(s);
-      if (!j.contains("prompt") || !j["prompt"].is_string()) throw Error("needs a string field \"prompt\"");
-      out.push_back(j["prompt"]);
-    } catch (const std::exception& e) {
-      throw Error(path + ":" + std::to_string(n) + ": " + e.what());
-    }
-  }
-  if (out.empty()) throw Error(path + ": no prompts (one per line)");
-  return out;
-}
-
 std::string dtypes(const EngineConfig& c) {
   std::string s = "weights " + c.weight_dtype + ", kv " + c.kv_dtype;
   if (c.int8_activations) s += ", w8a8";
@@ -163,12 +128,7 @@ int cmd_agreement(const std::vector<std::string>& argv) {
   if (!a.has("--prompts")) throw UsageError("missing --prompts FILE (one prompt per line)");
   const int max_tokens = (int)a.integer("--max-tokens", 1, 1 << 20);
   const EngineConfig test = engine_config_from(a, a.positional()[0]);
-  EngineConfig base = test;
-  base.weight_dtype = "f32";
-  base.kv_dtype = "f32";
-  base.int8_activations = false;
-  base.quantize_embeddings = false;
-  base.fp8_per_tensor_scale = false;
+  const EngineConfig base = fp32_baseline(test);
   const std::vector<std::string> prompts = read_prompt_lines(a.str("--prompts"));
   const AgreementResult r = greedy_agreement(base, test, prompts, max_tokens);
 

@@ -75,7 +75,9 @@ class Backend {
                            int block_size, int n_kv_heads) = 0;
 };
 
-std::unique_ptr<Backend> make_cpu_backend(int threads);
+// int8_activations: INT8 weights run W8A8 (activations quantized per token,
+// integer dot products) instead of converting the weights to F32.
+std::unique_ptr<Backend> make_cpu_backend(int threads, bool int8_activations = false);
 std::vector<std::string> available_backends();
 
 }  // namespace brisk

@@ -253,6 +253,46 @@ BenchResult run_benchmark(Engine& e, const WorkloadSpec& spec, const std::vector
   return r;
 }
 
+void compute_roofline(BenchResult& r, const SystemInfo& sys, double kv_bytes_per_token) {
+  r.system = sys;
+  RooflineFigures& f = r.roofline;
+  f = {};
+  const ModelInfo& m = r.model;
+  f.measured = sys.measured && sys.read_bandwidth_bytes_per_s > 0 && sys.fma_peak_flops > 0;
+  f.read_bandwidth_bytes_per_s = sys.read_bandwidth_bytes_per_s;
+  f.fma_peak_flops = sys.fma_peak_flops;
+  // The embedding table is gathered a row at a time; with tied embeddings
+  // it is also the classifier and then streamed whole.
+  f.weight_bytes_per_step = (double)m.weight_bytes;
+  if (!m.tied_embeddings && !m.tensors.empty()) f.weight_bytes_per_step -= (double)m.tensors.front().bytes;
+  f.kv_bytes_per_token = kv_bytes_per_token;
+  const double q = (double)m.n_heads * m.head_dim, kv = (double)m.n_kv_heads * m.head_dim;
+  f.matmul_flops_per_token = 2.0 * m.n_layers * (m.dim * q * 2 + 2 * m.dim * kv + 3.0 * m.dim * m.hidden_dim);
+  double dt = 0, dtok = 0, dbytes = 0, pt = 0, ptok = 0;
+  for (const StepMetrics& s : r.steps) {
+    if (s.decode_tokens > 0 && s.prefill_tokens == 0) {
+      f.decode_steps++;
+      dt += s.duration;
+      dtok += s.decode_tokens;
+      dbytes += f.weight_bytes_per_step + (double)s.kv_slots_filled * kv_bytes_per_token;
+    } else if (s.prefill_tokens > 0 && s.decode_tokens == 0) {
+      f.prefill_steps++;
+      pt += s.duration;
+      ptok += s.prefill_tokens;
+    }
+  }
+  if (f.decode_steps > 0 && dt > 0) {
+    f.decode_step_s = dt / f.decode_steps;
+    f.decode_tokens_per_s = dtok / dt;
+    f.decode_bytes_per_step = dbytes / f.decode_steps;
+    if (f.measured) f.decode_bandwidth_fraction = dbytes / dt / f.read_bandwidth_bytes_per_s;
+  }
+  if (f.prefill_steps > 0 && pt > 0) {
+    f.prefill_tokens_per_s = ptok / pt;
+    if (f.measured) f.prefill_fma_fraction = f.prefill_tokens_per_s * f.matmul_flops_per_token / f.fma_peak_flops;
+  }
+}
+
 std::string to_json(const BenchResult& r, bool with_series) {
   using json = nlohmann::json;
   const BenchSummary& s = r.summary;
@@ -270,7 +310,44 @@ std::string to_json(const BenchResult& r, bool with_series) {
                  {"max_num_batched_tokens", r.config.max_num_batched_tokens},
                  {"enable_chunked_prefill", r.config.enable_chunked_prefill},
                  {"threads", r.config.threads},
-                 {"backend", r.config.backend}};
+                 {"backend", r.config.backend},
+                 {"weight_dtype", r.config.weight_dtype},
+                 {"kv_dtype", r.config.kv_dtype},
+                 {"int8_activations", r.config.int8_activations},
+                 {"quantize_embeddings", r.config.quantize_embeddings},
+                 {"enable_prefix_caching", r.config.enable_prefix_caching}};
+  j["model"]["weight_bytes"] = r.model.weight_bytes;
+  j["model"]["converted_to"] = r.model.converted_to;
+  j["system"] = json::parse(to_json(r.system));
+  const RooflineFigures& f = r.roofline;
+  j["roofline"] = {{"measured", f.measured},
+                   {"read_bandwidth_bytes_per_s", f.read_bandwidth_bytes_per_s},
+                   {"fma_peak_flops", f.fma_peak_flops},
+                   {"weight_bytes_per_step", f.weight_bytes_per_step},
+                   {"kv_bytes_per_token", f.kv_bytes_per_token},
+                   {"matmul_flops_per_token", f.matmul_flops_per_token},
+                   {"decode_steps", f.decode_steps},
+                   {"decode_step_s", f.decode_step_s},
+                   {"decode_tokens_per_s", f.decode_tokens_per_s},
+                   {"decode_bytes_per_step", f.decode_bytes_per_step},
+                   {"decode_bandwidth_fraction", f.decode_bandwidth_fraction},
+                   {"prefill_steps", f.prefill_steps},
+                   {"prefill_tokens_per_s", f.prefill_tokens_per_s},
+                   {"prefill_fma_fraction", f.prefill_fma_fraction}};
+  const QualityFigures& qf = r.quality;
+  if (qf.measured)
+    j["quality"] = {{"text", qf.text_path},
+                    {"prompts", qf.prompts_path},
+                    {"perplexity", qf.perplexity},
+                    {"baseline_perplexity", qf.baseline_perplexity},
+                    {"kl_mean", qf.kl_mean},
+                    {"kl_p99", qf.kl_p99},
+                    {"top1_agreement", qf.top1_agreement},
+                    {"tokens_scored", qf.tokens_scored},
+                    {"greedy_agreement", qf.greedy_agreement},
+                    {"mean_identical_prefix", qf.mean_identical_prefix},
+                    {"agreement_prompts", qf.agreement_prompts},
+                    {"agreement_tokens", qf.agreement_tokens}};
   j["workload"] = {{"num_requests", r.workload.num_requests},
                    {"arrival", r.workload.arrival},
                    {"rate", r.workload.rate},

@@ -53,7 +53,7 @@ void convert_tensor(WeightTensor& w, DType to, bool per_tensor, ThreadPool& pool
   const size_t scale_off = (data_bytes + 63) / 64 * 64;
   auto buf = std::make_shared<std::vector<uint8_t>>(scale_off + (is_scaled(to) ? w.rows * sizeof(float) : 0));
   float* scales = is_scaled(to) ? reinterpret_cast<float*>(buf->data() + scale_off) : nullptr;
-  quantize_rows(buf->data(), scales, f32.data(), to, w.rows, w.cols, per_tensor);
+  quantize_rows(pool, buf->data(), scales, f32.data(), to, w.rows, w.cols, per_tensor);
   w.data = buf->data();
   w.dtype = to;
   w.scales = scales;

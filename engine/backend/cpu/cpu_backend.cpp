@@ -26,7 +26,7 @@ KvCacheView kv_view(const Tensor& cache, int n_kv_heads, int head_dim) {
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int threads) : pool_(threads) {}
+  CpuBackend(int threads, bool int8_activations) : pool_(threads), w8a8_(int8_activations) {}
   std::string name() const override { return "cpu"; }
 
   Tensor weight(const WeightTensor& w) override {
@@ -53,6 +53,9 @@ class CpuBackend final : public Backend {
     cpu::rmsnorm(pool_, ptr<float>(out), ptr<float>(x), norm_weight(w), n, (int)x.cols, eps);
   }
   void matmul(Tensor out, Tensor x, Tensor w, int n) override {
+    if (w8a8_ && w.dtype == DType::I8)
+      return cpu::matmul_w8a8(pool_, ptr<float>(out), ptr<float>(x), static_cast<const int8_t*>(w.handle),
+                              static_cast<const float*>(w.scales), n, (int)w.rows, (int)w.cols);
     cpu::matmul(pool_, ptr<float>(out), ptr<float>(x), w.handle, w.dtype, n, (int)w.rows, (int)w.cols,
                 static_cast<const float*>(w.scales));
   }
@@ -138,13 +141,16 @@ class CpuBackend final : public Backend {
   }
 
   ThreadPool pool_;
+  bool w8a8_ = false;
   std::vector<std::unique_ptr<uint8_t[]>> buffers_;
   std::vector<std::pair<void*, std::vector<float>>> converted_;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend(int threads) { return std::make_unique<CpuBackend>(threads); }
+std::unique_ptr<Backend> make_cpu_backend(int threads, bool int8_activations) {
+  return std::make_unique<CpuBackend>(threads, int8_activations);
+}
 
 std::vector<std::string> available_backends() { return {"cpu"}; }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "brisk/engine.h"
+#include "brisk/sysinfo.h"
 
 namespace brisk {
 
@@ -56,6 +57,39 @@ struct BenchSummary {
   uint64_t steps = 0;
 };
 
+// How close a run came to the machine's two ceilings (brisk/sysinfo.h).
+// Decode streams every weight once per step plus the K/V it attends to, so
+// it is judged against read bandwidth; prefill is judged against FP32 FMA
+// peak. Only pure decode and pure prefill steps count, so neither figure is
+// blurred by the other kind of work.
+struct RooflineFigures {
+  bool measured = false;  // the machine's ceilings were known
+  double read_bandwidth_bytes_per_s = 0, fma_peak_flops = 0;
+  double weight_bytes_per_step = 0;   // bytes of every matrix a forward reads (embedding rows aside)
+  double kv_bytes_per_token = 0;      // K and V of one token, all layers
+  double matmul_flops_per_token = 0;  // 2 x parameters of the layer matrices (the classifier runs per sampled row)
+  int decode_steps = 0, prefill_steps = 0;
+  double decode_step_s = 0;        // mean duration of a pure decode step
+  double decode_tokens_per_s = 0;  // tokens / time over pure decode steps
+  double decode_bytes_per_step = 0;
+  double decode_bandwidth_fraction = 0;  // bytes per step / step time / read bandwidth
+  double prefill_tokens_per_s = 0;       // tokens / time over pure prefill steps
+  double prefill_fma_fraction = 0;       // matmul FLOP/s / FMA peak
+};
+
+// Quality of the run's precision against the same model in F32 weights and
+// KV (brisk/quality.h): perplexity with KL divergence, and greedy agreement.
+struct QualityFigures {
+  bool measured = false;
+  std::string text_path, prompts_path;
+  double perplexity = 0, baseline_perplexity = 0;
+  double kl_mean = 0, kl_p99 = 0, top1_agreement = 0;
+  int64_t tokens_scored = 0;
+  double greedy_agreement = 0;  // teacher-forced, see AgreementResult::agreement
+  double mean_identical_prefix = 0;
+  int agreement_prompts = 0, agreement_tokens = 0;
+};
+
 struct BenchResult {
   EngineConfig config;
   ModelInfo model;
@@ -64,7 +98,13 @@ struct BenchResult {
   std::vector<RequestMetrics> requests;
   std::vector<StepMetrics> steps;
   std::string brisk_version, commit;
+  SystemInfo system;
+  RooflineFigures roofline;
+  QualityFigures quality;
 };
+
+// Fills r.roofline from the run's steps, its model and the machine.
+void compute_roofline(BenchResult& r, const SystemInfo& system, double kv_bytes_per_token);
 
 // Replays the workload in real time (requests join at their arrival times)
 // and returns everything measured. warmup_requests run first, untimed.

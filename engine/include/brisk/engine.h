@@ -61,6 +61,8 @@ class Engine {
   // the KV cache size and (without chunked prefill) one step's token budget.
   int max_model_len() const;
   int64_t num_kv_blocks() const;
+  // Bytes one token's K and V take in the cache, over all layers (scales included).
+  double kv_bytes_per_token() const;
 
  private:
   explicit Engine(std::unique_ptr<EngineImpl> impl);
