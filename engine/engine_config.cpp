@@ -54,8 +54,9 @@ std::string EngineConfig::validate() const {
     if (!one_of(weight_dtype, kWeight))
       return bad("weight_dtype", "'" + weight_dtype + "'", "unknown (auto, f32, f16, bf16, q8_0, int8, fp8-e4m3, fp8-e5m2)");
     if (!one_of(kv_dtype, kKv)) return bad("kv_dtype", "'" + kv_dtype + "'", "unknown (f32, f16, bf16, fp8-e4m3, int8)");
-    if (int8_activations && weight_dtype != "int8")
-      return bad("int8_activations", "true", "needs weight_dtype int8 (it is '" + weight_dtype + "')");
+    if (int8_activations && weight_dtype != "int8" && weight_dtype != "auto")
+      return bad("int8_activations", "true",
+                 "needs int8 weights: weight_dtype int8, or auto on an int8 model (it is '" + weight_dtype + "')");
   }
   if (model.empty()) return bad("model", "''", "empty path (use \"demo\" for the built-in demo model)");
   return {};

@@ -206,7 +206,11 @@ BenchResult run_benchmark(Engine& e, const WorkloadSpec& spec, const std::vector
   for (int i = 0; i < warmup && !w.empty(); ++i) {
     SamplingParams p = w[i % w.size()].params;
     p.max_tokens = std::min(p.max_tokens, 8);
-    e.add_request(w[i % w.size()].prompt_ids, p);
+    // Reversed (BOS kept first), so warm-up leaves nothing in the prefix
+    // cache that the measured requests could reuse.
+    std::vector<int32_t> ids = w[i % w.size()].prompt_ids;
+    if (ids.size() > 2) std::reverse(ids.begin() + 1, ids.end());
+    e.add_request(ids, p);
   }
   while (e.has_unfinished()) e.step();
   e.reset_metrics();

@@ -83,8 +83,31 @@ constexpr int64_t kMinWorkPerChunk = 1 << 15;
 inline __mmask16 tail_mask(int64_t n) { return (__mmask16)((1u << n) - 1); }
 
 // 16 weights at p (element pointer of type WT) as F32; masked lanes read as 0.
+// 16 one-byte weights as F32, before their row scale. E4M3 comes out as
+// value * 2^-8 (its bits shifted into an FP16; the caller scales by 2^8) and
+// its NaN code (S.1111.111) as NaN, like the reference.
+inline __m512 e4m3x16(__m128i b) {
+  const __m256i h = _mm256_and_si256(_mm256_slli_epi16(_mm256_cvtepi8_epi16(b), 7), _mm256_set1_epi16((short)0xBFFF));
+  const __m512 v = _mm512_cvtph_ps(h);
+  const __mmask16 nan = _mm_cmpeq_epi8_mask(_mm_and_si128(b, _mm_set1_epi8(0x7f)), _mm_set1_epi8(0x7f));
+  return _mm512_mask_blend_ps(nan, v, _mm512_set1_ps(NAN));
+}
+
+template <DType WT>
+inline __m512 bytes16(__m128i b) {
+  if constexpr (WT == DType::I8) return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b));
+  if constexpr (WT == DType::F8_E5M2) return _mm512_cvtph_ps(_mm256_slli_epi16(_mm256_cvtepu8_epi16(b), 8));
+  if constexpr (WT == DType::F8_E4M3) return e4m3x16(b);
+}
+
+template <DType WT>
+constexpr bool one_byte() {
+  return WT == DType::I8 || WT == DType::F8_E4M3 || WT == DType::F8_E5M2;
+}
+
 template <DType WT>
 inline __m512 load16(const void* p) {
+  if constexpr (one_byte<WT>()) return bytes16<WT>(_mm_loadu_si128((const __m128i*)p));
   if constexpr (WT == DType::F32) return _mm512_loadu_ps(p);
   if constexpr (WT == DType::F16) return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)p));
   if constexpr (WT == DType::BF16)
@@ -94,6 +117,7 @@ inline __m512 load16(const void* p) {
 
 template <DType WT>
 inline __m512 load16_tail(const void* p, __mmask16 m) {
+  if constexpr (one_byte<WT>()) return bytes16<WT>(_mm_maskz_loadu_epi8(m, p));
   if constexpr (WT == DType::F32) return _mm512_maskz_loadu_ps(m, p);
   if constexpr (WT == DType::F16) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
   if constexpr (WT == DType::BF16)
@@ -102,7 +126,7 @@ inline __m512 load16_tail(const void* p, __mmask16 m) {
 
 template <DType WT>
 constexpr int64_t elem_bytes() {
-  return WT == DType::F32 ? 4 : 2;
+  return WT == DType::F32 ? 4 : one_byte<WT>() ? 1 : 2;
 }
 
 // out[i] = tree sum of the 16 lanes of v[i], i < 16. The tree is the
@@ -216,9 +240,12 @@ void gemv_range(float* y, const float* x, const void* w, int N, int K, int64_t n
   const auto* wb = static_cast<const char*>(w);
   constexpr int64_t eb = elem_bytes<WT>();
   int64_t n = n0;
-  for (; n + kGemvRows <= n1; n += kGemvRows)
+  // One-byte weights convert 16 per 16 bytes read: twice the conversions
+  // per byte of F16, so twice the rows in flight (measured faster for M = 1).
+  constexpr int kRows = one_byte<WT>() && MR == 1 ? 2 * kGemvRows : kGemvRows;
+  for (; n + kRows <= n1; n += kRows)
     for (int64_t kb = 0; kb < K; kb += kKc)
-      tile<WT, MR, kGemvRows>(y + n, N, x + kb, K, wb + (n * K + kb) * eb, K, std::min(kKc, K - kb), kb == 0);
+      tile<WT, MR, kRows>(y + n, N, x + kb, K, wb + (n * K + kb) * eb, K, std::min(kKc, K - kb), kb == 0);
   for (; n < n1; ++n)
     for (int64_t kb = 0; kb < K; kb += kKc)
       tile<WT, MR, 1>(y + n, N, x + kb, K, wb + (n * K + kb) * eb, K, std::min(kKc, K - kb), kb == 0);
@@ -301,8 +328,20 @@ void gemm_range(float* y, const float* x, const void* w, int M, int N, int K, in
   }
 }
 
+// Scaled dtypes: each finished dot product times its row's scale (E4M3 also
+// times 2^8, see e4m3x16) — one multiply, after every k block, on both paths.
 template <DType WT>
-void matmul_t(ThreadPool& pool, float* y, const float* x, const void* w, int M, int N, int K) {
+void scale_columns(float* y, int M, int N, const float* row_scales, int64_t n0, int64_t n1) {
+  if constexpr (one_byte<WT>()) {
+    const float f = WT == DType::F8_E4M3 ? 256.0f : 1.0f;
+    for (int m = 0; m < M; ++m)
+      for (int64_t n = n0; n < n1; ++n) y[(int64_t)m * N + n] *= row_scales[n] * f;
+  }
+}
+
+template <DType WT>
+void matmul_t(ThreadPool& pool, float* y, const float* x, const void* w, int M, int N, int K,
+              const float* row_scales = nullptr) {
   // Threads take contiguous groups of output columns (weight rows), so each
   // streams its own slice of the weights and packs it once.
   const int64_t group = M <= 4 ? 16 : kNb;
@@ -314,16 +353,22 @@ void matmul_t(ThreadPool& pool, float* y, const float* x, const void* w, int M, 
         const int64_t n0 = g0 * group, n1 = std::min<int64_t>(N, g1 * group);
         switch (M) {
           case 1:
-            return gemv_range<WT, 1>(y, x, w, N, K, n0, n1);
+            gemv_range<WT, 1>(y, x, w, N, K, n0, n1);
+            break;
           case 2:
-            return gemv_range<WT, 2>(y, x, w, N, K, n0, n1);
+            gemv_range<WT, 2>(y, x, w, N, K, n0, n1);
+            break;
           case 3:
-            return gemv_range<WT, 3>(y, x, w, N, K, n0, n1);
+            gemv_range<WT, 3>(y, x, w, N, K, n0, n1);
+            break;
           case 4:
-            return gemv_range<WT, 4>(y, x, w, N, K, n0, n1);
+            gemv_range<WT, 4>(y, x, w, N, K, n0, n1);
+            break;
           default:
-            return gemm_range<WT>(y, x, w, M, N, K, n0, n1);
+            gemm_range<WT>(y, x, w, M, N, K, n0, n1);
+            break;
         }
+        scale_columns<WT>(y, M, N, row_scales, n0, n1);
       },
       grain);
 }
@@ -563,8 +608,8 @@ void w8_range(float* y, const W8Act& a, const int8_t* w, const float* rs, int M,
 
 bool matmul(ThreadPool& pool, float* y, const float* x, const void* w, DType wt, int M, int N, int K,
             const float* row_scales) {
-  (void)row_scales;
-  if (wt != DType::F32 && wt != DType::F16 && wt != DType::BF16) return false;
+  if (wt != DType::F32 && wt != DType::F16 && wt != DType::BF16 && !is_scaled(wt)) return false;
+  if (is_scaled(wt) && !row_scales) return false;  // the caller's reference path reports it
   if (K == 0) {  // the k loops would write nothing: an empty sum is 0
     for (int64_t i = 0; i < (int64_t)M * N; ++i) y[i] = 0.0f;
     return true;
@@ -578,6 +623,15 @@ bool matmul(ThreadPool& pool, float* y, const float* x, const void* w, DType wt,
       return true;
     case DType::BF16:
       matmul_t<DType::BF16>(pool, y, x, w, M, N, K);
+      return true;
+    case DType::I8:
+      matmul_t<DType::I8>(pool, y, x, w, M, N, K, row_scales);
+      return true;
+    case DType::F8_E4M3:
+      matmul_t<DType::F8_E4M3>(pool, y, x, w, M, N, K, row_scales);
+      return true;
+    case DType::F8_E5M2:
+      matmul_t<DType::F8_E5M2>(pool, y, x, w, M, N, K, row_scales);
       return true;
     default:
       return false;

@@ -43,7 +43,7 @@ struct EngineConfig {
   std::string weight_dtype = "auto";
   bool quantize_embeddings = false;
   bool fp8_per_tensor_scale = false;
-  bool int8_activations = false;
+  bool int8_activations = false;  // applies to I8 weights (converted, or stored so with weight_dtype auto)
   std::string kv_dtype = "f32";
 
   // Backend.
