@@ -58,7 +58,15 @@ int main(int argc, char** argv) {
                           QStringLiteral("VIEW"));
   QCommandLineOption size(QStringLiteral("size"),
                           QStringLiteral("Window size, e.g. 1280x800 or 1920x1080."), QStringLiteral("WxH"));
-  parser.addOptions({tokenizer, prompt, maxTokens, screenshot, quitAfter, view, size});
+  QCommandLineOption dtype(QStringLiteral("dtype"),
+                           QStringLiteral("Weight precision: auto (as stored), f32, f16, bf16, q8_0, int8, "
+                                          "fp8-e4m3, fp8-e5m2 (converted at load)."),
+                           QStringLiteral("TYPE"));
+  QCommandLineOption kvDtype(QStringLiteral("kv-dtype"),
+                             QStringLiteral("KV cache precision: f32, f16, bf16, fp8-e4m3, int8."),
+                             QStringLiteral("TYPE"));
+  QCommandLineOption w8a8(QStringLiteral("w8a8"), QStringLiteral("With int8 weights: INT8 activations too."));
+  parser.addOptions({tokenizer, prompt, maxTokens, screenshot, quitAfter, view, size, dtype, kvDtype, w8a8});
   parser.process(app);
 
   const QStringList positional = parser.positionalArguments();
@@ -118,7 +126,16 @@ int main(int argc, char** argv) {
   }
   // Nothing chosen: the built-in demo model. The engine settings are the
   // ones last used (the defaults for scripted runs).
-  window.openModel(positional.isEmpty() ? QStringLiteral("demo") : positional.first(), parser.value(tokenizer));
+  brisk::EngineConfig config =
+      window.configFor(positional.isEmpty() ? QStringLiteral("demo") : positional.first(), parser.value(tokenizer));
+  if (parser.isSet(dtype)) config.weight_dtype = parser.value(dtype).toStdString();
+  if (parser.isSet(kvDtype)) config.kv_dtype = parser.value(kvDtype).toStdString();
+  if (parser.isSet(w8a8)) config.int8_activations = true;
+  if (const std::string e = config.validate(); !e.empty()) {
+    std::fprintf(stderr, "brisk: %s\n", e.c_str());
+    return 2;
+  }
+  window.loadModel(config);
   const int rc = app.exec();
   return scripted ? exitCode : rc;
 }

@@ -16,8 +16,25 @@
 namespace {
 enum BudgetMode { Auto, Blocks, MiB };
 constexpr int64_t kMiB = 1024 * 1024;
-const char* const kQuantTip =
-    "Other precisions (INT8, FP8, lower-precision KV cache) arrive with the quantization work.";
+// Weight precisions the menu offers: the EngineConfig value, and whether the
+// INT8 activations path (W8A8) goes with it.
+struct WeightChoice {
+  const char* label;
+  const char* dtype;
+  bool w8a8;
+};
+const WeightChoice kWeightChoices[] = {
+    {"As stored", "auto", false},         {"F32", "f32", false},           {"F16", "f16", false},
+    {"BF16", "bf16", false},              {"Q8_0 (GGUF blocks)", "q8_0", false},
+    {"INT8 (per channel)", "int8", false}, {"INT8 W8A8 (VNNI)", "int8", true},
+    {"FP8 E4M3", "fp8-e4m3", false},      {"FP8 E5M2", "fp8-e5m2", false},
+};
+const std::pair<const char*, const char*> kKvChoices[] = {
+    {"F32", "f32"}, {"F16", "f16"}, {"BF16", "bf16"}, {"FP8 E4M3", "fp8-e4m3"}, {"INT8", "int8"}};
+
+QString weightKey(const brisk::EngineConfig& c) {
+  return QString::fromStdString(c.weight_dtype) + (c.int8_activations ? QStringLiteral("+w8a8") : QString());
+}
 }  // namespace
 
 EngineSettingsPanel::EngineSettingsPanel(QWidget* parent) : QWidget(parent) {
@@ -55,14 +72,18 @@ EngineSettingsPanel::EngineSettingsPanel(QWidget* parent) : QWidget(parent) {
   row(tr("&Backend:"), backend_, QStringLiteral("settingsBackend"),
       tr("The backend that runs the model. This version has the CPU backend only."));
   weights_ = new QComboBox(body);
-  weights_->addItem(tr("As stored"), QStringLiteral("stored"));
+  for (const WeightChoice& w : kWeightChoices)
+    weights_->addItem(tr(w.label), QString::fromUtf8(w.dtype) + (w.w8a8 ? QStringLiteral("+w8a8") : QString()));
   row(tr("&Weights:"), weights_, QStringLiteral("settingsWeightPrecision"),
-      tr("Weights run in the precision the file stores them in (F32, F16, BF16 or Q8_0). ") +
-          tr(kQuantTip));
+      tr("Precision of the weight matrices. 'As stored' runs the file's own types; the others convert "
+         "at load (INT8 and FP8 with one scale per output channel). W8A8 also quantizes activations "
+         "per token and uses integer dot products. Embeddings and the classifier stay as stored. "
+         "docs/BENCHMARKS.md lists each precision's speed and quality."));
   kvPrecision_ = new QComboBox(body);
-  kvPrecision_->addItem(QStringLiteral("F32"), QStringLiteral("f32"));
+  for (const auto& [label, dtype] : kKvChoices) kvPrecision_->addItem(tr(label), QString::fromUtf8(dtype));
   row(tr("KV &cache:"), kvPrecision_, QStringLiteral("settingsKvPrecision"),
-      tr("Precision of the cached keys and values: F32 in this version. ") + tr(kQuantTip));
+      tr("Precision of the cached keys and values (FP8 and INT8 with one scale per token and head): "
+         "lower precision fits more tokens in the same KV budget"));
   blockSize_ = new QComboBox(body);
   for (int b = 1; b <= 1024; b *= 2) blockSize_->addItem(tr("%1 tokens").arg(b), b);
   row(tr("Block si&ze:"), blockSize_, QStringLiteral("settingsBlockSize"),
@@ -97,6 +118,10 @@ EngineSettingsPanel::EngineSettingsPanel(QWidget* parent) : QWidget(parent) {
   row(tr("C&hunked prefill:"), chunked_, QStringLiteral("settingsChunkedPrefill"),
       tr("Chunked prefill: a long prompt is processed over several steps so running sequences "
          "keep decoding meanwhile (continuous policy)"));
+  prefixCache_ = new QCheckBox(tr("On"), body);
+  row(tr("Prefi&x caching:"), prefixCache_, QStringLiteral("settingsPrefixCaching"),
+      tr("Reuse the cached KV blocks of the longest earlier prompt prefix instead of recomputing it "
+         "(continuous policy)"));
   policy_ = new QComboBox(body);
   policy_->addItem(tr("Continuous"), int(brisk::SchedulerPolicy::Continuous));
   policy_->addItem(tr("Static"), int(brisk::SchedulerPolicy::Static));
@@ -165,6 +190,7 @@ EngineSettingsPanel::EngineSettingsPanel(QWidget* parent) : QWidget(parent) {
   for (QSpinBox* s : {budget_, maxSeqs_, maxTokens_, threads_, maxLen_})
     connect(s, &QSpinBox::valueChanged, this, &EngineSettingsPanel::onEdited);
   connect(chunked_, &QCheckBox::toggled, this, &EngineSettingsPanel::onEdited);
+  connect(prefixCache_, &QCheckBox::toggled, this, &EngineSettingsPanel::onEdited);
   connect(reload_, &QPushButton::clicked, this, &EngineSettingsPanel::requestReload);
   connect(revert_, &QPushButton::clicked, this, &EngineSettingsPanel::revert);
 
@@ -192,6 +218,9 @@ void EngineSettingsPanel::showConfig(const brisk::EngineConfig& c) {
   maxSeqs_->setValue(c.max_num_seqs);
   maxTokens_->setValue(c.max_num_batched_tokens);
   chunked_->setChecked(c.enable_chunked_prefill);
+  prefixCache_->setChecked(c.enable_prefix_caching);
+  weights_->setCurrentIndex(std::max(0, weights_->findData(weightKey(c))));
+  kvPrecision_->setCurrentIndex(std::max(0, kvPrecision_->findData(QString::fromStdString(c.kv_dtype))));
   policy_->setCurrentIndex(policy_->findData(int(c.policy)));
   threads_->setValue(c.threads);
   maxLen_->setValue(c.max_model_len);
@@ -232,6 +261,7 @@ void EngineSettingsPanel::updateBudgetWidgets() {
   if (mode == Auto) budget_->setSpecialValueText(QString());
   const bool continuous = policy_->currentData().toInt() == int(brisk::SchedulerPolicy::Continuous);
   chunked_->setEnabled(continuous);
+  prefixCache_->setEnabled(continuous);
 }
 
 brisk::EngineConfig EngineSettingsPanel::config() const {
@@ -248,6 +278,14 @@ brisk::EngineConfig EngineSettingsPanel::config() const {
   c.max_num_seqs = maxSeqs_->value();
   c.max_num_batched_tokens = maxTokens_->value();
   c.enable_chunked_prefill = chunked_->isChecked();
+  c.enable_prefix_caching = prefixCache_->isChecked();
+  {
+    QString w = weights_->currentData().toString();
+    c.int8_activations = w.endsWith(QStringLiteral("+w8a8"));
+    if (c.int8_activations) w.chop(5);
+    c.weight_dtype = w.toStdString();
+  }
+  c.kv_dtype = kvPrecision_->currentData().toString().toStdString();
   c.policy = brisk::SchedulerPolicy(policy_->currentData().toInt());
   c.threads = threads_->value();
   c.max_model_len = maxLen_->value();
@@ -274,6 +312,11 @@ QStringList EngineSettingsPanel::describeChanges(const brisk::EngineConfig& a, c
     out << tr("max batched tokens %1 → %2").arg(a.max_num_batched_tokens).arg(b.max_num_batched_tokens);
   if (a.enable_chunked_prefill != b.enable_chunked_prefill)
     out << tr("chunked prefill %1 → %2").arg(yesNo(a.enable_chunked_prefill), yesNo(b.enable_chunked_prefill));
+  if (weightKey(a) != weightKey(b)) out << tr("weights %1 → %2").arg(weightKey(a), weightKey(b));
+  if (a.kv_dtype != b.kv_dtype)
+    out << tr("KV cache %1 → %2").arg(QString::fromStdString(a.kv_dtype), QString::fromStdString(b.kv_dtype));
+  if (a.enable_prefix_caching != b.enable_prefix_caching)
+    out << tr("prefix caching %1 → %2").arg(yesNo(a.enable_prefix_caching), yesNo(b.enable_prefix_caching));
   if (a.policy != b.policy)
     out << tr("scheduling %1 → %2")
                .arg(QString::fromUtf8(brisk::policy_name(a.policy)), QString::fromUtf8(brisk::policy_name(b.policy)));

@@ -66,6 +66,7 @@ class EngineSettingsPanel : public QWidget {
   QSpinBox* maxSeqs_;
   QSpinBox* maxTokens_;
   QCheckBox* chunked_;
+  QCheckBox* prefixCache_;
   QComboBox* policy_;
   QSpinBox* threads_;
   QSpinBox* maxLen_;

@@ -90,6 +90,10 @@ void writeEngine(QSettings& s, const brisk::EngineConfig& c) {
   s.setValue(QStringLiteral("chunkedPrefill"), c.enable_chunked_prefill);
   s.setValue(QStringLiteral("maxModelLen"), c.max_model_len);
   s.setValue(QStringLiteral("threads"), c.threads);
+  s.setValue(QStringLiteral("weightDtype"), QString::fromStdString(c.weight_dtype));
+  s.setValue(QStringLiteral("int8Activations"), c.int8_activations);
+  s.setValue(QStringLiteral("kvDtype"), QString::fromStdString(c.kv_dtype));
+  s.setValue(QStringLiteral("prefixCaching"), c.enable_prefix_caching);
   s.endGroup();
 }
 
@@ -108,6 +112,11 @@ brisk::EngineConfig readEngine(QSettings& s) {
   c.enable_chunked_prefill = s.value(QStringLiteral("chunkedPrefill"), c.enable_chunked_prefill).toBool();
   c.max_model_len = s.value(QStringLiteral("maxModelLen"), c.max_model_len).toInt();
   c.threads = s.value(QStringLiteral("threads"), c.threads).toInt();
+  c.weight_dtype =
+      s.value(QStringLiteral("weightDtype"), QString::fromStdString(c.weight_dtype)).toString().toStdString();
+  c.int8_activations = s.value(QStringLiteral("int8Activations"), c.int8_activations).toBool();
+  c.kv_dtype = s.value(QStringLiteral("kvDtype"), QString::fromStdString(c.kv_dtype)).toString().toStdString();
+  c.enable_prefix_caching = s.value(QStringLiteral("prefixCaching"), c.enable_prefix_caching).toBool();
   s.endGroup();
   return c;
 }
@@ -580,7 +589,9 @@ void MainWindow::onModelLoaded(const brisk::ModelInfo& info) {
   modelLabel_->setText(name);
   modelLabel_->setToolTip(QString::fromStdString(info.path));
   backendLabel_->setText(fmt::backendName(config.backend));
-  precisionLabel_->setText(tr("weights %1 · KV F32").arg(fmt::weightPrecision(info)));
+  precisionLabel_->setText(tr("weights %1%2 · KV %3")
+                               .arg(fmt::weightPrecision(info), config.int8_activations ? tr(" (W8A8)") : QString(),
+                                    QString::fromStdString(config.kv_dtype).toUpper()));
   statusBar()->showMessage(
       tr("Loaded %1 in %2").arg(name, fmt::milliseconds(double(loadTimer_.elapsed()))), 5000);
   addRecent(config);

@@ -3,6 +3,7 @@
 // answered here), the engine reloads with the new configuration and the
 // same model; a value the engine rejects shows its validation error and the
 // old engine keeps running.
+#include <QCheckBox>
 #include <QComboBox>
 #include <QLabel>
 #include <QMessageBox>
@@ -91,16 +92,35 @@ void TestEngineSettings::showsTheRunningConfiguration() {
 }
 
 void TestEngineSettings::precisionSelectorsHoldWhatThisVersionHas() {
+  EngineSettingsPanel* panel = window_->engineSettings();
   auto* weights = field<QComboBox>("settingsWeightPrecision");
   auto* kv = field<QComboBox>("settingsKvPrecision");
+  auto* prefix = field<QCheckBox>("settingsPrefixCaching");
   auto* backend = field<QComboBox>("settingsBackend");
   QCOMPARE(backend->count(), 1);
-  QCOMPARE(weights->count(), 1);
+  QCOMPARE(weights->count(), 9);  // as stored, F32, F16, BF16, Q8_0, INT8, INT8 W8A8, FP8 E4M3, FP8 E5M2
   QCOMPARE(weights->currentText(), QStringLiteral("As stored (F32)"));  // the demo model's weights
-  QCOMPARE(kv->count(), 1);
+  QCOMPARE(kv->count(), 5);
   QCOMPARE(kv->currentText(), QStringLiteral("F32"));
-  QVERIFY(weights->toolTip().contains(QStringLiteral("quantization work")));
-  QVERIFY(kv->toolTip().contains(QStringLiteral("quantization work")));
+  QVERIFY(prefix->isChecked());
+  // The W8A8 entry is INT8 weights plus INT8 activations.
+  weights->setCurrentIndex(weights->findText(QStringLiteral("INT8 W8A8 (VNNI)")));
+  kv->setCurrentIndex(kv->findText(QStringLiteral("FP8 E4M3")));
+  prefix->setChecked(false);
+  const brisk::EngineConfig c = panel->config();
+  QCOMPARE(c.weight_dtype, std::string("int8"));
+  QVERIFY(c.int8_activations);
+  QCOMPARE(c.kv_dtype, std::string("fp8-e4m3"));
+  QVERIFY(!c.enable_prefix_caching);
+  QVERIFY(c.validate().empty());
+  const QString note = field<QLabel>("settingsNote")->text();
+  QVERIFY2(note.contains(QStringLiteral("weights auto → int8+w8a8")), qPrintable(note));
+  QVERIFY2(note.contains(QStringLiteral("KV cache f32 → fp8-e4m3")), qPrintable(note));
+  QVERIFY2(note.contains(QStringLiteral("prefix caching on → off")), qPrintable(note));
+  panel->revert();
+  QVERIFY(!panel->isDirty());
+  QCOMPARE(panel->config().weight_dtype, std::string("auto"));
+  QVERIFY(!panel->config().int8_activations);
 }
 
 void TestEngineSettings::changeSaysItNeedsAReload() {
