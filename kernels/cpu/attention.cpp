@@ -377,7 +377,11 @@ void rope_kv_write(ThreadPool& pool, float* q, const float* k, const float* v, c
   const int D = k_cache.head_dim, n_kv = k_cache.n_kv_heads;
   const int64_t kv_width = (int64_t)n_kv * D;
   const int pairs = rot_dim / 2;
-  std::vector<double> freq(pairs);
+  // Grown once and reused: no allocation on the per-step path. (A local
+  // reference, so the pool's threads read the caller's buffer, not their own.)
+  thread_local std::vector<double> freq_buf;
+  std::vector<double>& freq = freq_buf;
+  freq.resize(pairs);
   for (int i = 0; i < pairs; ++i) freq[i] = std::pow((double)theta, -2.0 * i / rot_dim);
   pool.parallel_for(
       T,
@@ -418,7 +422,11 @@ void paged_attention(ThreadPool& pool, float* out, const float* q, const KvCache
   const int total_rows = a.query_start[a.num_seqs];
   if (total_rows <= 0) return;
   const int64_t q_width = (int64_t)a.n_heads * a.head_dim;
-  std::vector<int32_t> row_seq(total_rows);
+  // Reused across calls (no per-step allocation); a local reference so the
+  // pool's threads read the caller's buffer, not their own thread_local.
+  thread_local std::vector<int32_t> row_seq_buf;
+  std::vector<int32_t>& row_seq = row_seq_buf;
+  row_seq.resize(total_rows);
   int64_t work = 0;  // multiply-adds, to decide whether threads are worth waking
   for (int s = 0; s < a.num_seqs; ++s) {
     for (int r = a.query_start[s]; r < a.query_start[s + 1]; ++r) row_seq[r] = s;
@@ -486,7 +494,11 @@ void paged_attention(ThreadPool& pool, float* out, const float* q, const KvCache
   if (use_avx2()) return avx2::paged_attention(pool, out, q, k, v, a);
   const int total_rows = a.query_start[a.num_seqs];
   if (total_rows <= 0) return;
-  std::vector<int32_t> row_seq(total_rows);
+  // Reused across calls (no per-step allocation); a local reference so the
+  // pool's threads read the caller's buffer, not their own thread_local.
+  thread_local std::vector<int32_t> row_seq_buf;
+  std::vector<int32_t>& row_seq = row_seq_buf;
+  row_seq.resize(total_rows);
   for (int s = 0; s < a.num_seqs; ++s)
     for (int r = a.query_start[s]; r < a.query_start[s + 1]; ++r) row_seq[r] = s;
   const int64_t q_width = (int64_t)a.n_heads * a.head_dim;

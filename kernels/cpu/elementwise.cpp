@@ -41,7 +41,11 @@ void rmsnorm(ThreadPool& pool, float* y, const float* x, const float* w, int M, 
 void rope(ThreadPool& pool, float* x, const int32_t* pos, int T, int n_heads, int head_dim, int rot_dim,
           float theta) {
   const int pairs = rot_dim / 2;
-  std::vector<double> freq(pairs);
+  // Grown once and reused: no allocation on the per-step path. (A local
+  // reference, so the pool's threads read the caller's buffer, not their own.)
+  thread_local std::vector<double> freq_buf;
+  std::vector<double>& freq = freq_buf;
+  freq.resize(pairs);
   for (int i = 0; i < pairs; ++i) freq[i] = std::pow((double)theta, -2.0 * i / rot_dim);
   pool.parallel_for(
       T,
