@@ -11,12 +11,40 @@
 #include "metrics/metrics_recorder.h"
 #include "model/llama_model.h"
 #include "model/model_weights.h"
-#include "runner/model_runner.h"
 #include "quant/quantize.h"
+#include "runner/model_runner.h"
+#include "sample/beam_search.h"
 #include "sample/sampler.h"
 #include "sched/scheduler.h"
 
 namespace brisk {
+
+// A request as the caller sees it. It runs as one or more sequences (each a
+// Request: its own row in the batch, KV block table and scheduler entry,
+// keyed by an internal sequence id; the first keeps the public id). Parallel
+// samples and beams are forked from the sequence that prefilled the prompt,
+// so the prompt's KV blocks are computed once and shared (copy-on-write).
+// The scheduler sees only sequences: a preempted one frees its own blocks
+// and recomputes alone, which is exact (kernels are batch-invariant), and
+// the group meanwhile goes on with the others (beams wait for it: a step
+// of beam search needs every live beam's next-token distribution).
+struct Group {
+  uint64_t id = 0;
+  SamplingParams params;
+  std::vector<int32_t> prompt_ids;
+  int width = 1;  // sequences it runs: best_of, or beam_width
+  bool beam = false;
+  bool forked = false;  // parallel sampling: the prompt is done and the sequences exist
+  uint64_t seed = 0;
+  std::vector<Request*> live;        // beams: in beam order
+  std::vector<SequenceOutput> done;  // parallel sampling: finished sequences
+  std::unique_ptr<BeamHypotheses> hyps;
+  // Beams whose logits are in this round: their best next tokens.
+  std::unordered_map<uint64_t, std::vector<std::pair<int32_t, float>>> beam_top;
+  int beam_len = 0;  // tokens every live beam has generated
+  int tokens = 0;    // generated over all sequences
+  bool single() const { return width == 1 && !beam; }
+};
 
 class EngineImpl {
  public:
@@ -26,7 +54,9 @@ class EngineImpl {
                std::optional<double> arrival, std::string reject);
   void abort(uint64_t id);
   std::vector<RequestOutput> step();
-  double now() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
+  double now() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
   std::vector<KvBlockState> kv_blocks() const;
 
   EngineConfig cfg_;
@@ -36,20 +66,30 @@ class EngineImpl {
   std::unique_ptr<LlamaModel> llama_;
   std::unique_ptr<Scheduler> sched_;
   MetricsRecorder metrics_;
-  std::unordered_map<uint64_t, std::unique_ptr<Request>> requests_;
+  std::unordered_map<uint64_t, std::unique_ptr<Group>> groups_;      // by request id
+  std::unordered_map<uint64_t, std::unique_ptr<Request>> requests_;  // every live sequence, by sequence id
   std::vector<RequestOutput> pending_;  // outputs produced outside step() (rejections, aborts)
   uint64_t next_id_ = 1;
+  uint64_t next_seq_id_ = ~0ull;  // forked sequences count down from the top of the id space
   uint64_t steps_ = 0;
   int max_len_ = 0;
   double kv_bytes_per_token_ = 0;
   size_t max_stop_len_ = 0;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   std::unique_ptr<ModelRunner> runner_;
-  std::vector<float> raw_row_;  // a copy of one logits row, for log-probabilities
+  std::vector<float> raw_row_;   // a copy of one logits row, for log-probabilities
+  std::vector<float> work_row_;  // a copy the sampler may edit, when one row feeds several sequences
 
  private:
-  void finish(Request* r, FinishReason reason, RequestOutput& out, double t);
-  RequestOutput process_token(Request* r, int32_t tok, double t);
+  void finish(Group* g, FinishReason reason, RequestOutput& out, double t);
+  RequestOutput process_token(Request* r, int32_t tok, double t, FinishReason& reason);
+  Request* new_sequence(Group* g, const Request& from, int index);
+  void drop_sequence(Request* r);
+  void sample_group(Group* g, Request* r, const float* logits, int vocab, double t,
+                    std::vector<RequestOutput>& out);
+  void beam_logits(Group* g, Request* r, const float* logits, int vocab);
+  void beam_advance(Group* g, double t, std::vector<RequestOutput>& out);
+  RequestOutput group_result(Group* g, FinishReason reason);
 };
 
 EngineImpl::EngineImpl(const EngineConfig& cfg) : cfg_(cfg) {
@@ -75,7 +115,8 @@ EngineImpl::EngineImpl(const EngineConfig& cfg) : cfg_(cfg) {
   }
   if (blocks == 0) {
     const int64_t per_seq = (max_len_ + cfg.block_size - 1) / cfg.block_size;
-    blocks = std::min<int64_t>(per_seq * cfg.max_num_seqs, std::max<int64_t>(per_seq, (int64_t(1) << 30) / per_block));
+    blocks = std::min<int64_t>(per_seq * cfg.max_num_seqs,
+                               std::max<int64_t>(per_seq, (int64_t(1) << 30) / per_block));
   }
   // One sequence must always fit alone (so preemption can never deadlock):
   // the usable context shrinks to what the cache (and, without chunked
@@ -128,15 +169,41 @@ uint64_t EngineImpl::add(std::vector<int32_t> ids, const SamplingParams& p, std:
                          std::optional<double> arrival, std::string reject) {
   const uint64_t rid = id ? *id : next_id_++;
   if (id) next_id_ = std::max(next_id_, *id + 1);
-  if (requests_.count(rid)) throw Error("request id " + std::to_string(rid) + " is already in use");
+  if (groups_.count(rid) || requests_.count(rid))
+    throw Error("request id " + std::to_string(rid) + " is already in use");
   auto r = std::make_unique<Request>();
-  r->id = rid;
+  r->id = r->group_id = rid;
   r->prompt_ids = std::move(ids);
   r->params = p;
   r->arrival = arrival ? *arrival : now();
   r->max_len = max_len_;
   const int n = (int)r->prompt_ids.size();
   if (reject.empty()) reject = p.validate();
+  if (reject.empty() && p.num_sequences() > cfg_.max_num_seqs)
+    reject = std::string("SamplingParams.") +
+             (p.beam_width > 0 ? "beam_width"
+              : p.best_of > 0  ? "best_of"
+                               : "n") +
+             " = " + std::to_string(p.num_sequences()) + ": more sequences than EngineConfig.max_num_seqs (" +
+             std::to_string(cfg_.max_num_seqs) + ")";
+  if (reject.empty() && (p.num_sequences() > 1 || p.beam_width > 0) && cfg_.policy == SchedulerPolicy::Static)
+    reject =
+        "SamplingParams.n / best_of / beam_width: several sequences per request need the continuous "
+        "scheduler";
+  // Beams wait for each other every step, so all of them must fit in the
+  // cache at their longest at once; otherwise preemption could never let
+  // the group finish. Refuse such a request up front instead of stalling.
+  if (reject.empty() && p.beam_width > 0) {
+    // The last sampled token is never fed back, so its K/V is never stored.
+    const int64_t longest = std::min<int64_t>((int64_t)n + p.max_tokens - 1, max_len_);
+    const int64_t shared = n / cache_->block_size();  // the prompt's full blocks, shared by every beam
+    const int64_t need =
+        shared + (int64_t)p.beam_width * cache_->blocks_needed(longest - shared * cache_->block_size());
+    if (need > cache_->num_blocks())
+      reject = "SamplingParams.beam_width = " + std::to_string(p.beam_width) + ": " +
+               std::to_string(p.beam_width) + " beams of up to " + std::to_string(longest) + " tokens need " +
+               std::to_string(need) + " KV blocks, the cache has " + std::to_string(cache_->num_blocks());
+  }
   if (reject.empty() && n == 0) reject = "empty prompt";
   if (reject.empty() && n >= max_len_)
     reject = "prompt of " + std::to_string(n) + " tokens does not fit the context: at most " +
@@ -144,7 +211,8 @@ uint64_t EngineImpl::add(std::vector<int32_t> ids, const SamplingParams& p, std:
   const int vocab = std::min(model_.config.vocab_size, model_.info.tokenizer_vocab_size);
   for (int32_t t : r->prompt_ids)
     if (reject.empty() && (t < 0 || t >= vocab))
-      reject = "prompt token id " + std::to_string(t) + " is outside the vocabulary [0, " + std::to_string(vocab) + ")";
+      reject = "prompt token id " + std::to_string(t) + " is outside the vocabulary [0, " +
+               std::to_string(vocab) + ")";
   metrics_.on_add(rid, r->arrival, n);
   if (!reject.empty()) {
     RequestOutput out;
@@ -157,44 +225,139 @@ uint64_t EngineImpl::add(std::vector<int32_t> ids, const SamplingParams& p, std:
     pending_.push_back(std::move(out));
     return rid;
   }
+  auto g = std::make_unique<Group>();
+  g->id = rid;
+  g->params = p;
+  g->prompt_ids = r->prompt_ids;
+  g->width = p.num_sequences();
+  g->beam = p.beam_width > 0;
   // Unseeded requests still get a reproducible stream: engine seed + id.
-  r->rng.seed(p.seed ? *p.seed : cfg_.seed * 0x9e3779b97f4a7c15ull + rid);
+  g->seed = p.seed ? *p.seed : cfg_.seed * 0x9e3779b97f4a7c15ull + rid;
+  if (g->beam) {
+    const int max_new = std::min<int>(p.max_tokens, max_len_ - n);
+    g->hyps = std::make_unique<BeamHypotheses>(p.beam_width, p.length_penalty, p.early_stopping, max_new);
+  }
+  r->seats = g->width;
+  r->rng.seed(g->seed);
   r->detok = std::make_unique<StreamingDetokenizer>(*model_.tokenizer, r->prompt_ids);
   for (const auto& s : p.stop) max_stop_len_ = std::max(max_stop_len_, s.size());
+  g->live.push_back(r.get());
   sched_->add(r.get());
   requests_[rid] = std::move(r);
+  groups_[rid] = std::move(g);
   return rid;
 }
 
 void EngineImpl::abort(uint64_t id) {
-  auto it = requests_.find(id);
-  if (it == requests_.end()) return;
-  Request* r = it->second.get();
+  auto it = groups_.find(id);
+  if (it == groups_.end()) return;
+  Group* g = it->second.get();
   RequestOutput out;
-  out.request_id = id;
-  out.token_ids = r->output_ids;
-  out.text = r->text;
-  out.prompt_tokens = (int)r->prompt_ids.size();
-  finish(r, FinishReason::Abort, out, now());
+  if (g->single()) {
+    Request* r = g->live.front();
+    out.request_id = id;
+    out.token_ids = r->output_ids;
+    out.text = r->text;
+    out.prompt_tokens = (int)r->prompt_ids.size();
+  } else {
+    out = group_result(g, FinishReason::Abort);
+  }
+  finish(g, FinishReason::Abort, out, now());
   pending_.push_back(std::move(out));
 }
 
-void EngineImpl::finish(Request* r, FinishReason reason, RequestOutput& out, double t) {
+// Ends the request: every sequence still live is dropped (blocks freed).
+void EngineImpl::finish(Group* g, FinishReason reason, RequestOutput& out, double t) {
   out.finished = true;
   out.finish_reason = reason;
-  sched_->remove(r);
-  out.timings = metrics_.on_finish(r->id, t, reason, (int)r->output_ids.size());
-  requests_.erase(r->id);  // r is dangling from here on
+  for (Request* r : std::vector<Request*>(g->live)) drop_sequence(r);
+  g->live.clear();
+  const int tokens = out.sequences.empty() ? (int)out.token_ids.size() : g->tokens;
+  out.timings = metrics_.on_finish(g->id, t, reason, tokens);
+  groups_.erase(g->id);  // g is dangling from here on
 }
 
-RequestOutput EngineImpl::process_token(Request* r, int32_t tok, double t) {
+void EngineImpl::drop_sequence(Request* r) {
+  sched_->remove(r);
+  requests_.erase(r->id);
+}
+
+// A new sequence of `g` that continues `from` (same prompt and output so
+// far); the caller gives it KV blocks (fork) or lets it recompute.
+Request* EngineImpl::new_sequence(Group* g, const Request& from, int index) {
+  uint64_t sid = next_seq_id_--;
+  while (requests_.count(sid) || groups_.count(sid)) sid = next_seq_id_--;
+  auto c = std::make_unique<Request>();
+  c->id = sid;
+  c->group_id = g->id;
+  c->seq_index = index;
+  c->prompt_ids = from.prompt_ids;
+  c->output_ids = from.output_ids;
+  c->params = from.params;
+  c->arrival = from.arrival;
+  c->max_len = from.max_len;
+  c->cum_logprob = from.cum_logprob;
+  c->rng.seed(g->seed + (uint64_t)index);
+  c->detok = std::make_unique<StreamingDetokenizer>(*model_.tokenizer, c->prompt_ids);
+  Request* raw = c.get();
+  requests_[sid] = std::move(c);
+  return raw;
+}
+
+// The n best sequences (or beams) as the final output; for an abort, the
+// sequences still running are included as they stand.
+RequestOutput EngineImpl::group_result(Group* g, FinishReason reason) {
   RequestOutput out;
-  out.request_id = r->id;
+  out.request_id = g->id;
+  out.prompt_tokens = (int)g->prompt_ids.size();
+  std::vector<SequenceOutput> all = g->beam ? g->hyps->sorted() : g->done;
+  if (reason == FinishReason::Abort)
+    for (Request* r : g->live) {
+      SequenceOutput so;
+      so.index = r->seq_index;
+      so.token_ids = r->output_ids;
+      so.cumulative_logprob = so.score = r->cum_logprob;
+      so.finish_reason = FinishReason::Abort;
+      if (!g->beam) so.text = r->text;
+      all.push_back(std::move(so));
+    }
+  if (!g->beam)  // beams are already in score order
+    std::stable_sort(all.begin(), all.end(), [](const SequenceOutput& a, const SequenceOutput& b) {
+      return a.score > b.score || (a.score == b.score && a.index < b.index);
+    });
+  if ((int)all.size() > g->params.n) all.resize(g->params.n);
+  if (g->beam) {
+    // Beams are ranked; their text is decoded whole, without the stop token.
+    for (size_t i = 0; i < all.size(); ++i) {
+      SequenceOutput& so = all[i];
+      so.index = (int)i;
+      std::vector<int32_t> ids = so.token_ids;
+      if (!ids.empty() && (so.finish_reason == FinishReason::Eos || so.finish_reason == FinishReason::Stop))
+        ids.pop_back();
+      StreamingDetokenizer d(*model_.tokenizer, g->prompt_ids);
+      for (int32_t t : ids) so.text += d.push(t);
+      so.text += d.flush();
+    }
+  }
+  if (!all.empty()) {
+    out.token_ids = all.front().token_ids;
+    out.text = all.front().text;
+  }
+  out.sequences = std::move(all);
+  return out;
+}
+
+// Appends the token and decides whether the sequence stops; out.finished is
+// left to the caller (a sequence's end is its request's only when alone).
+RequestOutput EngineImpl::process_token(Request* r, int32_t tok, double t, FinishReason& reason) {
+  RequestOutput out;
+  out.request_id = r->group_id;
+  out.seq_index = r->seq_index;
   out.prompt_tokens = (int)r->prompt_ids.size();
   r->output_ids.push_back(tok);
-  metrics_.on_token(r->id, t);
+  metrics_.on_token(r->group_id, t);
   const SamplingParams& p = r->params;
-  FinishReason reason = FinishReason::None;
+  reason = FinishReason::None;
   const bool eos = tok == model_.config.eos_id && !p.ignore_eos;
   if (eos) {
     reason = FinishReason::Eos;
@@ -224,26 +387,154 @@ RequestOutput EngineImpl::process_token(Request* r, int32_t tok, double t) {
     size_t hold = 0;
     for (const auto& s : p.stop) hold = std::max(hold, s.size() - 1);
     emit_to = r->text.size() > hold ? r->text.size() - hold : 0;
-    while (emit_to > 0 && emit_to < r->text.size() && ((unsigned char)r->text[emit_to] & 0xC0) == 0x80) --emit_to;
+    while (emit_to > 0 && emit_to < r->text.size() && ((unsigned char)r->text[emit_to] & 0xC0) == 0x80)
+      --emit_to;
   }
   emit_to = std::max(emit_to, std::min(r->text_emitted, r->text.size()));
   out.new_token_ids = {tok};
-  out.new_text = r->text.substr(std::min(r->text_emitted, r->text.size()), emit_to - std::min(r->text_emitted, r->text.size()));
+  out.new_text = r->text.substr(std::min(r->text_emitted, r->text.size()),
+                                emit_to - std::min(r->text_emitted, r->text.size()));
   r->text_emitted = emit_to;
   out.token_ids = r->output_ids;
   out.text = r->text.substr(0, emit_to);
-  if (reason != FinishReason::None) finish(r, reason, out, t);
   return out;
+}
+
+// Parallel sampling. The step that completes the prompt forks the other
+// best_of - 1 sequences from it (sharing its blocks); each samples its first
+// token from this same row with its own generator (seed + index), exactly
+// as a lone request with that seed would.
+void EngineImpl::sample_group(Group* g, Request* r, const float* logits, int vocab, double t,
+                              std::vector<RequestOutput>& outputs) {
+  std::vector<Request*> seqs = {r};
+  if (!g->forked) {
+    g->forked = true;
+    r->seats = 1;
+    for (int i = 1; i < g->width; ++i) {
+      Request* c = new_sequence(g, *r, i);
+      c->num_computed = r->num_computed;
+      cache_->fork(r->id, c->id);
+      sched_->add_forked(r, c);
+      g->live.push_back(c);
+      seqs.push_back(c);
+    }
+  }
+  raw_row_.assign(logits, logits + vocab);
+  for (Request* q : seqs) {
+    work_row_ = raw_row_;
+    const int32_t tok =
+        sample_token(work_row_.data(), vocab, q->params, q->rng, q->prompt_ids, q->output_ids);
+    TokenLogprob lp = token_logprobs(raw_row_.data(), vocab, tok, std::max(q->params.logprobs, 0));
+    q->cum_logprob += lp.logprob;
+    g->tokens++;
+    FinishReason reason;
+    RequestOutput out = process_token(q, tok, t, reason);
+    if (q->params.logprobs >= 0) out.new_logprobs.push_back(std::move(lp));
+    outputs.push_back(std::move(out));
+    if (reason == FinishReason::None) continue;
+    SequenceOutput so;
+    so.index = q->seq_index;
+    so.token_ids = q->output_ids;
+    so.text = q->text;
+    so.cumulative_logprob = so.score = q->cum_logprob;
+    so.finish_reason = reason;
+    g->done.push_back(std::move(so));
+    g->live.erase(std::find(g->live.begin(), g->live.end(), q));
+    drop_sequence(q);
+  }
+  if (g->live.empty()) {
+    RequestOutput out = group_result(g, FinishReason::None);
+    const FinishReason reason = out.sequences.front().finish_reason;
+    finish(g, reason, out, t);
+    outputs.push_back(std::move(out));
+  }
+}
+
+// Beam search: a beam's logits are kept (as its 2W best next tokens under
+// the processed, temperature-free distribution) until every live beam's are in.
+void EngineImpl::beam_logits(Group* g, Request* r, const float* logits, int vocab) {
+  work_row_.assign(logits, logits + vocab);
+  SamplingParams p = r->params;
+  p.temperature = 0;
+  apply_logits_processors(work_row_.data(), vocab, p, r->prompt_ids, r->output_ids);
+  g->beam_top[r->id] = token_logprobs(work_row_.data(), vocab, 0, 2 * p.beam_width).top;
+}
+
+void EngineImpl::beam_advance(Group* g, double t, std::vector<RequestOutput>& outputs) {
+  const SamplingParams& p = g->params;
+  const int W = p.beam_width;
+  std::vector<BeamInput> in;
+  for (Request* b : g->live) in.push_back({b->cum_logprob, g->beam_len, std::move(g->beam_top.at(b->id))});
+  g->beam_top.clear();
+  const int32_t eos = model_.config.eos_id;
+  auto stop_reason = [&](int32_t tok) {
+    if (tok == eos && !p.ignore_eos) return FinishReason::Eos;
+    if (std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), tok) != p.stop_token_ids.end())
+      return FinishReason::Stop;
+    return FinishReason::None;
+  };
+  const int max_new = std::min<int>(p.max_tokens, max_len_ - (int)g->prompt_ids.size());
+  const BeamStep st = beam_step(in, W, max_new, stop_reason);
+  metrics_.on_token(g->id, t);
+  g->beam_len++;
+  g->tokens = g->beam_len;
+  for (const BeamChoice& c : st.finished) {
+    SequenceOutput h;
+    h.token_ids = g->live[c.beam]->output_ids;
+    h.token_ids.push_back(c.token);
+    h.cumulative_logprob = c.cum_logprob;
+    h.score = g->hyps->score(c.cum_logprob, (int)h.token_ids.size());
+    h.finish_reason = c.reason;
+    g->hyps->add(std::move(h));
+  }
+  // A beam's first surviving candidate takes the beam over; any further one
+  // is a new sequence forked from it (its blocks shared until written).
+  std::vector<Request*> old = g->live, next;
+  std::vector<bool> kept(old.size(), false);
+  for (const BeamChoice& c : st.live) {
+    Request* b = old[c.beam];
+    Request* q = b;
+    if (kept[c.beam]) {
+      Request* from = b;
+      q = new_sequence(g, *from, 0);
+      q->output_ids.pop_back();  // `from` already took its own token
+      if (cache_->has(from->id)) {
+        q->num_computed = from->num_computed;
+        cache_->fork(from->id, q->id);
+        sched_->add_forked(from, q);
+      } else {
+        sched_->add(q);  // `from` was preempted: recompute
+      }
+    }
+    kept[c.beam] = true;
+    q->output_ids.push_back(c.token);
+    q->cum_logprob = c.cum_logprob;
+    next.push_back(q);
+  }
+  for (size_t i = 0; i < old.size(); ++i)
+    if (!kept[i]) drop_sequence(old[i]);
+  g->live = next;
+  for (size_t i = 0; i < next.size(); ++i) {
+    next[i]->seq_index = (int)i;
+    next[i]->seats = i == 0 ? W - (int)next.size() + 1 : 1;
+  }
+  const bool done = next.empty() || g->hyps->done(next.front()->cum_logprob, g->beam_len);
+  if (!done) return;
+  RequestOutput out = group_result(g, FinishReason::None);
+  const FinishReason reason =
+      out.sequences.empty() ? FinishReason::Length : out.sequences.front().finish_reason;
+  finish(g, reason, out, t);
+  outputs.push_back(std::move(out));
 }
 
 std::vector<RequestOutput> EngineImpl::step() {
   std::vector<RequestOutput> outputs = std::exchange(pending_, {});
   const double t0 = now();
   SchedulerOutput so = sched_->schedule();
-  for (Request* v : so.preempted) metrics_.on_preempt(v->id);
+  for (Request* v : so.preempted) metrics_.on_preempt(v->group_id);
   if (so.empty()) return outputs;
 
-  for (const ScheduledSeq& s : so.seqs) metrics_.on_scheduled(s.req->id, t0);
+  for (const ScheduledSeq& s : so.seqs) metrics_.on_scheduled(s.req->group_id, t0);
   std::vector<float>& logits = runner_->execute(so);
   const double t1 = now();
 
@@ -260,22 +551,38 @@ std::vector<RequestOutput> EngineImpl::step() {
 
   const int V = model_.config.vocab_size;
   int row = 0;
+  std::vector<Group*> beam_groups;
   for (const ScheduledSeq& s : so.seqs) {
     Request* r = s.req;
     r->num_computed += s.num_tokens;
-    if (cfg_.enable_prefix_caching) cache_->commit_full_blocks(r->id, r->prompt_ids, r->output_ids, r->num_computed);
+    if (cfg_.enable_prefix_caching)
+      cache_->commit_full_blocks(r->id, r->prompt_ids, r->output_ids, r->num_computed);
     if (!s.samples) continue;
     // Ids past the tokenizer's vocabulary (padded embeddings) are never sampled.
     const int vocab = std::min(V, model_.info.tokenizer_vocab_size);
     float* row_logits = logits.data() + (size_t)row++ * V;
+    Group* g = groups_.at(r->group_id).get();
+    if (g->beam) {
+      beam_logits(g, r, row_logits, vocab);
+      if (std::find(beam_groups.begin(), beam_groups.end(), g) == beam_groups.end()) beam_groups.push_back(g);
+      continue;
+    }
+    if (!g->single()) {
+      sample_group(g, r, row_logits, vocab, t1, outputs);
+      continue;
+    }
     // The sampler edits the row in place; log-probabilities want it raw.
     if (r->params.logprobs >= 0) raw_row_.assign(row_logits, row_logits + vocab);
     const int32_t tok = sample_token(row_logits, vocab, r->params, r->rng, r->prompt_ids, r->output_ids);
     std::optional<TokenLogprob> lp;
     if (r->params.logprobs >= 0) lp = token_logprobs(raw_row_.data(), vocab, tok, r->params.logprobs);
-    outputs.push_back(process_token(r, tok, t1));
+    FinishReason reason;
+    outputs.push_back(process_token(r, tok, t1, reason));
     if (lp) outputs.back().new_logprobs.push_back(std::move(*lp));
+    if (reason != FinishReason::None) finish(g, reason, outputs.back(), t1);
   }
+  for (Group* g : beam_groups)
+    if (g->beam_top.size() == g->live.size()) beam_advance(g, t1, outputs);
   sm.duration = now() - t0;
   sm.running = (int)sched_->num_running();
   sm.waiting = (int)sched_->num_waiting();
@@ -290,13 +597,17 @@ std::vector<RequestOutput> EngineImpl::step() {
 std::vector<KvBlockState> EngineImpl::kv_blocks() const {
   std::vector<KvBlockState> v(cache_->num_blocks());
   const int bs = cache_->block_size();
-  for (const auto& [seq, t] : cache_->tables())
+  for (const auto& [seq, t] : cache_->tables()) {
+    // Owners are request ids: a forked sequence counts as its request.
+    auto it = requests_.find(seq);
+    const int64_t owner = (int64_t)(it != requests_.end() ? it->second->group_id : seq);
     for (size_t i = 0; i < t.blocks.size(); ++i) {
       KvBlockState& b = v[t.blocks[i]];
-      if (b.owner < 0 || (int64_t)seq < b.owner) b.owner = (int64_t)seq;
+      if (b.owner < 0 || owner < b.owner) b.owner = owner;
       b.refcount = cache_->allocator().refcount(t.blocks[i]);
       b.filled = std::max<int>(b.filled, (int)std::clamp<int64_t>(t.num_tokens - (int64_t)i * bs, 0, bs));
     }
+  }
   return v;
 }
 
@@ -309,8 +620,8 @@ std::unique_ptr<Engine> Engine::create(const EngineConfig& config) {
   return std::unique_ptr<Engine>(new Engine(std::make_unique<EngineImpl>(config)));
 }
 
-uint64_t Engine::add_request(const std::string& prompt, const SamplingParams& params, std::optional<uint64_t> id,
-                             std::optional<double> arrival) {
+uint64_t Engine::add_request(const std::string& prompt, const SamplingParams& params,
+                             std::optional<uint64_t> id, std::optional<double> arrival) {
   return impl_->add(impl_->model_.tokenizer->encode(prompt, true), params, id, arrival, {});
 }
 
@@ -321,11 +632,13 @@ uint64_t Engine::add_request(const std::vector<int32_t>& ids, const SamplingPara
 
 void Engine::abort(uint64_t id) { impl_->abort(id); }
 std::vector<RequestOutput> Engine::step() { return impl_->step(); }
-bool Engine::has_unfinished() const { return !impl_->requests_.empty() || !impl_->pending_.empty(); }
+bool Engine::has_unfinished() const { return !impl_->groups_.empty() || !impl_->pending_.empty(); }
 std::vector<int32_t> Engine::encode(const std::string& text, bool add_bos) const {
   return impl_->model_.tokenizer->encode(text, add_bos);
 }
-std::string Engine::decode(const std::vector<int32_t>& ids) const { return impl_->model_.tokenizer->decode(ids); }
+std::string Engine::decode(const std::vector<int32_t>& ids) const {
+  return impl_->model_.tokenizer->decode(ids);
+}
 const ModelInfo& Engine::model_info() const { return impl_->model_.info; }
 const EngineConfig& Engine::config() const { return impl_->cfg_; }
 double Engine::now() const { return impl_->now(); }

@@ -80,6 +80,21 @@ std::string SamplingParams::validate() const {
   if (logprobs < -1 || logprobs > 20) return bad("logprobs", std::to_string(logprobs), "must be -1 (off) or 0..20");
   for (const auto& s : stop)
     if (s.empty()) return bad("stop", "\"\"", "stop strings must not be empty");
+  // 64 sequences per request is far beyond useful and keeps one request from
+  // monopolising a step.
+  if (n < 1 || n > 64) return bad("n", std::to_string(n), "must be between 1 and 64");
+  if (best_of != 0 && (best_of < n || best_of > 64))
+    return bad("best_of", std::to_string(best_of), "must be 0 (= n) or between n (" + std::to_string(n) + ") and 64");
+  if (beam_width < 0 || beam_width > 64)
+    return bad("beam_width", std::to_string(beam_width), "must be between 0 (off) and 64");
+  if (beam_width > 0) {
+    if (n > beam_width)
+      return bad("n", std::to_string(n), "must not exceed beam_width (" + std::to_string(beam_width) + ")");
+    if (best_of != 0) return bad("best_of", std::to_string(best_of), "has no meaning with beam search (use beam_width)");
+    if (!stop.empty()) return bad("stop", "\"" + stop[0] + "\"", "stop strings are not supported with beam search");
+  }
+  if (!std::isfinite(length_penalty) || std::fabs(length_penalty) > 10)
+    return bad("length_penalty", std::to_string(length_penalty), "must be finite, in [-10, 10]");
   return {};
 }
 

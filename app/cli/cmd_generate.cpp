@@ -27,9 +27,22 @@ json logprobs_json(const Engine& e, const std::vector<TokenLogprob>& lps) {
   json out = json::array();
   for (const TokenLogprob& t : lps) {
     json top = json::array();
-    for (const auto& [id, lp] : t.top) top.push_back({{"token", id}, {"text", e.decode({id})}, {"logprob", lp}});
+    for (const auto& [id, lp] : t.top)
+      top.push_back({{"token", id}, {"text", e.decode({id})}, {"logprob", lp}});
     out.push_back({{"token", t.token}, {"text", e.decode({t.token})}, {"logprob", t.logprob}, {"top", top}});
   }
+  return out;
+}
+
+json sequences_json(const std::vector<SequenceOutput>& seqs) {
+  json out = json::array();
+  for (const SequenceOutput& s : seqs)
+    out.push_back({{"index", s.index},
+                   {"text", s.text},
+                   {"token_ids", s.token_ids},
+                   {"cumulative_logprob", s.cumulative_logprob},
+                   {"score", s.score},
+                   {"finish_reason", finish_reason_name(s.finish_reason)}});
   return out;
 }
 
@@ -98,12 +111,29 @@ int cmd_generate(const std::vector<std::string>& argv) {
   a.flag("--json", "", "print one JSON object with token ids, text and timings instead of streaming");
   a.flag("--no-bos", "", "do not prepend the beginning-of-sequence token");
   add_sampling_flags(a);
+  a.flag("--n", "N", "sequences to return: parallel samples sharing the prompt's KV blocks (seeds S..S+N-1)",
+         "1");
+  a.flag("--best-of", "M",
+         "sample M sequences and return the N with the highest cumulative log-probability (0 = N)", "0");
+  a.flag("--beam-width", "W", "beam search with W beams (temperature ignored); returns the N best; 0 = off",
+         "0");
+  a.flag("--length-penalty", "L", "beam search: a finished beam scores cumulative log-probability / length^L",
+         "1");
+  a.flag("--early-stopping", "", "beam search: stop as soon as W hypotheses have finished");
   add_engine_flags(a);
   if (!a.parse(argv)) return 0;
   if (a.positional().size() != 1) throw UsageError("generate takes exactly one MODEL (see --help)");
-  if (a.has("--prompt") == a.has("--prompts")) throw UsageError("give either -p PROMPT or --prompts FILE.jsonl");
+  if (a.has("--prompt") == a.has("--prompts"))
+    throw UsageError("give either -p PROMPT or --prompts FILE.jsonl");
   if (a.has("--prompts") && !a.has("--out")) throw UsageError("--prompts needs --out FILE.jsonl");
-  const SamplingParams params = sampling_from(a);
+  SamplingParams params = sampling_from(a);
+  params.n = (int)a.integer("--n", 1, 64);
+  params.best_of = (int)a.integer("--best-of", 0, 64);
+  params.beam_width = (int)a.integer("--beam-width", 0, 64);
+  params.length_penalty = (float)a.number("--length-penalty", -10, 10);
+  params.early_stopping = a.has("--early-stopping");
+  // Several sequences are printed whole at the end, not interleaved as they stream.
+  const bool several = params.n > 1 || params.best_of > 1 || params.beam_width > 0;
   if (std::string e = params.validate(); !e.empty()) throw UsageError(e);
   const EngineConfig cfg = engine_config_from(a, a.positional()[0]);
   auto engine = Engine::create(cfg);
@@ -120,8 +150,8 @@ int cmd_generate(const std::vector<std::string>& argv) {
     std::vector<TokenLogprob> lps;
     while (engine->has_unfinished()) {
       for (const RequestOutput& o : engine->step()) {
-        lps.insert(lps.end(), o.new_logprobs.begin(), o.new_logprobs.end());
-        if (!as_json) {
+        if (!several) lps.insert(lps.end(), o.new_logprobs.begin(), o.new_logprobs.end());
+        if (!as_json && !several) {
           std::fwrite(o.new_text.data(), 1, o.new_text.size(), stdout);
           std::fflush(stdout);
         }
@@ -130,7 +160,10 @@ int cmd_generate(const std::vector<std::string>& argv) {
     }
     if (last.finish_reason == FinishReason::Error) {
       if (as_json)
-        std::cout << json{{"prompt", prompt}, {"prompt_token_ids", ids}, {"finish_reason", "error"}, {"error", last.error}}
+        std::cout << json{{"prompt", prompt},
+                          {"prompt_token_ids", ids},
+                          {"finish_reason", "error"},
+                          {"error", last.error}}
                          .dump(2, ' ', false, json::error_handler_t::replace)
                   << "\n";
       std::fprintf(stderr, "error: %s\n", last.error.c_str());
@@ -146,14 +179,22 @@ int cmd_generate(const std::vector<std::string>& argv) {
                 {"text", last.text},
                 {"finish_reason", finish_reason_name(last.finish_reason)},
                 {"timings", m ? timings_json(*m) : json()}};
-      if (params.logprobs >= 0) j["logprobs"] = logprobs_json(*engine, lps);
+      if (params.logprobs >= 0 && !several) j["logprobs"] = logprobs_json(*engine, lps);
+      if (several) j["sequences"] = sequences_json(last.sequences);
       std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     } else {
-      std::printf("\n");
+      if (several)
+        for (const SequenceOutput& s : last.sequences)
+          std::printf("--- sequence %d (cumulative logprob %.4f, score %.4f, finished: %s)\n%s\n", s.index,
+                      s.cumulative_logprob, s.score, finish_reason_name(s.finish_reason), s.text.c_str());
+      else
+        std::printf("\n");
+      std::fflush(stdout);  // the summary on stderr comes after the text
       if (m)
         std::fprintf(stderr, "[%d prompt + %d generated tokens, TTFT %.1f ms, %.1f tokens/s, finished: %s]\n",
                      m->prompt_tokens, m->output_tokens, m->ttft() * 1e3,
-                     timings_json(*m)["decode_tokens_per_s"].get<double>(), finish_reason_name(last.finish_reason));
+                     timings_json(*m)["decode_tokens_per_s"].get<double>(),
+                     finish_reason_name(last.finish_reason));
     }
     return 0;
   }
@@ -197,11 +238,14 @@ int cmd_generate(const std::vector<std::string>& argv) {
         ++errors;
       }
       if (const RequestMetrics* m = find_metrics(*engine, o.request_id)) j["timings"] = timings_json(*m);
-      if (lines[i].params.logprobs >= 0) j["logprobs"] = logprobs_json(*engine, lps[o.request_id]);
+      if (lines[i].params.logprobs >= 0 && !several)
+        j["logprobs"] = logprobs_json(*engine, lps[o.request_id]);
+      if (several) j["sequences"] = sequences_json(o.sequences);
     }
     out << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   }
-  std::fprintf(stderr, "%zu prompts, %zu finished, %d errors -> %s\n", lines.size(), done, errors, a.str("--out").c_str());
+  std::fprintf(stderr, "%zu prompts, %zu finished, %d errors -> %s\n", lines.size(), done, errors,
+               a.str("--out").c_str());
   return errors ? 1 : 0;
 }
 

@@ -48,12 +48,18 @@ void ban_repeated_ngrams(float* logits, int n, const std::vector<int32_t>& a, co
   }
 }
 
-int32_t sample_token(float* logits, int vocab, const SamplingParams& p, std::mt19937_64& rng,
-                     const std::vector<int32_t>& prompt, const std::vector<int32_t>& output) {
+void apply_logits_processors(float* logits, int vocab, const SamplingParams& p,
+                             const std::vector<int32_t>& prompt, const std::vector<int32_t>& output) {
   for (const auto& [id, bias] : p.logit_bias)
     if (id < vocab) logits[id] += bias;
-  if (p.repetition_penalty != 1.0f) apply_repetition_penalty(logits, p.repetition_penalty, prompt, output, vocab);
+  if (p.repetition_penalty != 1.0f)
+    apply_repetition_penalty(logits, p.repetition_penalty, prompt, output, vocab);
   if (p.no_repeat_ngram_size > 0) ban_repeated_ngrams(logits, p.no_repeat_ngram_size, prompt, output, vocab);
+}
+
+int32_t sample_token(float* logits, int vocab, const SamplingParams& p, std::mt19937_64& rng,
+                     const std::vector<int32_t>& prompt, const std::vector<int32_t>& output) {
+  apply_logits_processors(logits, vocab, p, prompt, output);
   if (p.temperature <= 0.0f) return argmax(logits, vocab);
 
   // Candidates sorted by logit (descending, ties by id so the order is

@@ -9,6 +9,11 @@
 
 namespace brisk {
 
+// logit_bias, repetition penalty and no-repeat-ngram bans, in place (the
+// processing before temperature; beam search scores with this alone).
+void apply_logits_processors(float* logits, int vocab, const SamplingParams& p,
+                             const std::vector<int32_t>& prompt, const std::vector<int32_t>& output);
+
 // Processes logits in place (repetition penalty, temperature) then picks:
 // argmax when temperature == 0 (ties to the lowest id), otherwise a draw from
 // the top-k / top-p / min-p filtered distribution using `rng`.

@@ -11,6 +11,20 @@ void Scheduler::add(Request* r) {
   waiting_.push_back(r);
 }
 
+void Scheduler::add_forked(Request* parent, Request* child) {
+  child->status = RequestStatus::Running;
+  auto it = std::find(running_.begin(), running_.end(), parent);
+  if (it == running_.end()) return add(child);
+  while (it != running_.end() && (*it)->group_id == parent->group_id) ++it;
+  running_.insert(it, child);
+}
+
+int Scheduler::seats_running() const {
+  int n = 0;
+  for (const Request* r : running_) n += r->seats;
+  return n;
+}
+
 void Scheduler::remove(Request* r) {
   running_.erase(std::remove(running_.begin(), running_.end(), r), running_.end());
   waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), r), waiting_.end());
@@ -48,6 +62,10 @@ SchedulerOutput ContinuousScheduler::schedule() {
   for (size_t i = 0; i < running_.size() && budget > 0;) {
     Request* r = running_[i];
     const int64_t n = std::min<int64_t>(r->num_tokens() - r->num_computed, budget);
+    if (n == 0) {  // a beam whose logits are in, waiting for its siblings' to choose
+      ++i;
+      continue;
+    }
     bool ok = true;
     while (!cache_.append_slots(r->id, n)) {
       Request* victim = running_.back();
@@ -69,15 +87,17 @@ SchedulerOutput ContinuousScheduler::schedule() {
   // A small watermark of free blocks is kept so that the running sequences
   // can grow next step without preempting the newcomer at once.
   const int64_t watermark = std::max<int64_t>(1, cache_.num_blocks() / 100);
-  while (out.preempted.empty() && !waiting_.empty() && budget > 0 &&
-         (int)running_.size() < cfg_.max_num_seqs) {
+  int seats = seats_running();
+  while (out.preempted.empty() && !waiting_.empty() && budget > 0) {
     Request* r = waiting_.front();
+    if (seats + r->seats > cfg_.max_num_seqs) break;
     // The longest cached prefix is taken first (at least the last token is
     // always computed: it produces the logits), and given back if the
     // request cannot be admitted after all.
     int64_t cached = 0;
     if (cfg_.enable_prefix_caching && r->num_computed == 0 && !cache_.has(r->id))
-      cached = r->num_computed = cache_.match_prefix(r->id, r->prompt_ids, r->output_ids, r->num_tokens() - 1);
+      cached = r->num_computed =
+          cache_.match_prefix(r->id, r->prompt_ids, r->output_ids, r->num_tokens() - 1);
     auto give_back = [&] {
       if (cached == 0) return;
       cache_.free(r->id);
@@ -93,8 +113,11 @@ SchedulerOutput ContinuousScheduler::schedule() {
     }
     // Judge the whole remaining prompt, not this chunk: admitting a prompt
     // that cannot fit beside the running ones only gets it preempted again.
-    if (!running_.empty() &&
-        cache_.num_free() - (cache_.blocks_needed(r->num_tokens()) - cache_.blocks_needed(cached)) < watermark) {
+    // (Beams waiting for their siblings are running but scheduled nothing:
+    // then this step has no other work and the newcomer must not wait.)
+    if (!out.seqs.empty() &&
+        cache_.num_free() - (cache_.blocks_needed(r->num_tokens()) - cache_.blocks_needed(cached)) <
+            watermark) {
       give_back();
       break;
     }
@@ -109,6 +132,7 @@ SchedulerOutput ContinuousScheduler::schedule() {
     waiting_.pop_front();
     r->status = RequestStatus::Running;
     running_.push_back(r);
+    seats += r->seats;
     count(out, {r, r->num_computed, n, r->num_computed + n == r->num_tokens()});
     budget -= n;
   }
@@ -123,7 +147,8 @@ SchedulerOutput StaticScheduler::schedule() {
     batch_size_ = 0;
     while (!waiting_.empty() && (int)running_.size() < cfg_.max_num_seqs) {
       Request* r = waiting_.front();
-      const int64_t total = std::min<int64_t>((int64_t)r->prompt_ids.size() + r->params.max_tokens, r->max_len);
+      const int64_t total =
+          std::min<int64_t>((int64_t)r->prompt_ids.size() + r->params.max_tokens, r->max_len);
       if (!cache_.reserve(r->id, std::max<int64_t>(total, r->num_tokens()))) break;
       waiting_.pop_front();
       r->status = RequestStatus::Running;
@@ -137,7 +162,7 @@ SchedulerOutput StaticScheduler::schedule() {
     if (r->num_computed == 0) longest_prompt = std::max<int64_t>(longest_prompt, r->num_tokens());
   for (Request* r : running_) {
     const int64_t n = r->num_tokens() - r->num_computed;
-    if (n > budget) continue;  // whole prompts only; it runs next step
+    if (n > budget) continue;       // whole prompts only; it runs next step
     cache_.append_slots(r->id, n);  // within the reservation: cannot fail
     count(out, {r, r->num_computed, n, true});
     if (r->num_computed == 0) out.padding_tokens += (int)(longest_prompt - n);

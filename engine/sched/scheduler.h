@@ -14,9 +14,9 @@ namespace brisk {
 
 struct ScheduledSeq {
   Request* req;
-  int64_t start;      // first position computed this step (= num_computed before)
-  int64_t num_tokens; // tokens computed this step
-  bool samples;       // reaches the end of its tokens: produces logits
+  int64_t start;       // first position computed this step (= num_computed before)
+  int64_t num_tokens;  // tokens computed this step
+  bool samples;        // reaches the end of its tokens: produces logits
 };
 
 struct SchedulerOutput {
@@ -40,13 +40,17 @@ class Scheduler {
   Scheduler(const EngineConfig& cfg, KvCache& cache);
   virtual ~Scheduler() = default;
 
-  void add(Request* r);                  // joins the waiting queue
+  void add(Request* r);  // joins the waiting queue
+  // A sequence forked from `parent` (its KV table already shares the
+  // parent's blocks) runs from now on, right after the parent's group.
+  void add_forked(Request* parent, Request* child);
   // Removes a finished or aborted request wherever it is and frees its blocks.
   virtual void remove(Request* r);
   virtual SchedulerOutput schedule() = 0;
 
   size_t num_waiting() const { return waiting_.size(); }
   size_t num_running() const { return running_.size(); }
+  int seats_running() const;
   bool empty() const { return waiting_.empty() && running_.empty(); }
   const std::deque<Request*>& waiting() const { return waiting_; }
   const std::vector<Request*>& running() const { return running_; }
@@ -82,7 +86,7 @@ class StaticScheduler final : public Scheduler {
   const std::vector<std::pair<uint64_t, int64_t>>& retired() const { return retired_; }
 
  private:
-  int batch_size_ = 0;  // members of the current batch
+  int batch_size_ = 0;                                 // members of the current batch
   std::vector<std::pair<uint64_t, int64_t>> retired_;  // finished members: id, context length
 };
 
