@@ -1,6 +1,7 @@
 // AVX-512 matmul variants (contract in matmul_avx512.h).
 //
-// F32 / F16 / BF16 weights: one canonical summation order for every M.
+// F32 / F16 / BF16 and the one-byte scaled types (I8, FP8 E4M3/E5M2): one
+// canonical summation order for every M.
 // Each output y[m, n] is a dot product over k computed as
 //   * K is cut into blocks of kKc;
 //   * within a block, ONE 16-lane FMA chain over the full 16-element groups,
@@ -10,7 +11,8 @@
 //     +2, +1), the same tree whether one or sixteen accumulators are reduced
 //     at once (reduce16 below computes exactly that tree for 16 vectors);
 //   * block sums are added left to right.
-// Weights are converted to F32 exactly (BF16/F16 -> F32 is lossless), so the
+// Weights are converted to F32 exactly (BF16/F16/one-byte codes -> F32 is
+// lossless; a row scale multiplies the finished dot product), so the
 // small-M path, which converts on the fly from the row-major weights, and the
 // large-M path, which converts into a packed block first, feed identical
 // values to identical chains: a row's result is bit-identical whatever M is.
@@ -25,6 +27,9 @@
 // a 4 x 6 tile issues 10 vector loads per 24 FMAs, which Zen 4 and Intel
 // cores both sustain. On the 2-core Zen 4 development machine the prefill
 // shapes (M = 512, N/K = 2048/5632) ran at 75-85% of the zmm FMA peak.
+//
+// Q8_0 has its own order with the block scale folded in once per 32 weights
+// (see "Q8_0" below), again the same for every M.
 //
 // W8A8: activations are quantized per row exactly as ref::matmul_w8a8 does;
 // the integer dot products are exact, so any order gives the reference bits.
@@ -82,21 +87,33 @@ constexpr int64_t kMinWorkPerChunk = 1 << 15;
 
 inline __mmask16 tail_mask(int64_t n) { return (__mmask16)((1u << n) - 1); }
 
-// 16 weights at p (element pointer of type WT) as F32; masked lanes read as 0.
-// 16 one-byte weights as F32, before their row scale. E4M3 comes out as
-// value * 2^-8 (its bits shifted into an FP16; the caller scales by 2^8) and
-// its NaN code (S.1111.111) as NaN, like the reference.
+// 16 one-byte weights as F32, before their row scale.
+//
+// The FP8 codes go through F16, each byte placed in the high half of a word
+// by ONE in-lane shuffle of the 16 bytes broadcast to both 128-bit lanes
+// (the broadcast is part of the load); zero-extending to words and shifting
+// took two ops, one of them cross-lane, and an E5M2 GEMV was bound by them.
+inline __m256i high_bytes16(__m128i b) {
+  const __m256i idx = _mm256_setr_epi8(-1, 0, -1, 1, -1, 2, -1, 3, -1, 4, -1, 5, -1, 6, -1, 7, -1, 8, -1, 9,
+                                       -1, 10, -1, 11, -1, 12, -1, 13, -1, 14, -1, 15);
+  return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(b), idx);
+}
+
+// E4M3 comes out as value * 2^-8 (S.EEEE.MMM turned into the FP16
+// S.0EEEE.MMM0000000: the byte in the high half, shifted right one place
+// with its sign copied, the copy cleared; the caller scales by 2^8) and its NaN code (S.1111.111)
+// as NaN, like the reference: the conversion skips those lanes, which keep
+// the NaN of its merge source.
 inline __m512 e4m3x16(__m128i b) {
-  const __m256i h = _mm256_and_si256(_mm256_slli_epi16(_mm256_cvtepi8_epi16(b), 7), _mm256_set1_epi16((short)0xBFFF));
-  const __m512 v = _mm512_cvtph_ps(h);
-  const __mmask16 nan = _mm_cmpeq_epi8_mask(_mm_and_si128(b, _mm_set1_epi8(0x7f)), _mm_set1_epi8(0x7f));
-  return _mm512_mask_blend_ps(nan, v, _mm512_set1_ps(NAN));
+  const __m256i h = _mm256_and_si256(_mm256_srai_epi16(high_bytes16(b), 1), _mm256_set1_epi16((short)0xBFFF));
+  const __mmask16 num = _mm_cmpneq_epi8_mask(_mm_and_si128(b, _mm_set1_epi8(0x7f)), _mm_set1_epi8(0x7f));
+  return _mm512_mask_cvtph_ps(_mm512_set1_ps(NAN), num, h);
 }
 
 template <DType WT>
 inline __m512 bytes16(__m128i b) {
   if constexpr (WT == DType::I8) return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b));
-  if constexpr (WT == DType::F8_E5M2) return _mm512_cvtph_ps(_mm256_slli_epi16(_mm256_cvtepu8_epi16(b), 8));
+  if constexpr (WT == DType::F8_E5M2) return _mm512_cvtph_ps(high_bytes16(b));
   if constexpr (WT == DType::F8_E4M3) return e4m3x16(b);
 }
 
@@ -105,14 +122,24 @@ constexpr bool one_byte() {
   return WT == DType::I8 || WT == DType::F8_E4M3 || WT == DType::F8_E5M2;
 }
 
+// 16 BF16 values (the low 256 bits of v) as F32: each word moved to the top
+// half of its dword, the bottom half zeroed, by ONE masked word permute.
+// Zero-extending and shifting took two ops, and the M = 1 loop issued about
+// 45% more vector work per weight than with this (measured on Zen 4, where
+// the F16 loop's single conversion had made BF16 the slower of the two).
+inline __m512 bf16x16(__m256i v) {
+  const __m512i idx = _mm512_set_epi16(15, 0, 14, 0, 13, 0, 12, 0, 11, 0, 10, 0, 9, 0, 8, 0, 7, 0, 6, 0, 5, 0,
+                                       4, 0, 3, 0, 2, 0, 1, 0, 0, 0);
+  return _mm512_castsi512_ps(_mm512_maskz_permutexvar_epi16(0xAAAAAAAA, idx, _mm512_castsi256_si512(v)));
+}
+
+// 16 weights at p (element pointer of type WT) as F32; masked lanes read as 0.
 template <DType WT>
 inline __m512 load16(const void* p) {
   if constexpr (one_byte<WT>()) return bytes16<WT>(_mm_loadu_si128((const __m128i*)p));
   if constexpr (WT == DType::F32) return _mm512_loadu_ps(p);
   if constexpr (WT == DType::F16) return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)p));
-  if constexpr (WT == DType::BF16)
-    return _mm512_castsi512_ps(
-        _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i*)p)), 16));
+  if constexpr (WT == DType::BF16) return bf16x16(_mm256_loadu_si256((const __m256i*)p));
 }
 
 template <DType WT>
@@ -120,8 +147,7 @@ inline __m512 load16_tail(const void* p, __mmask16 m) {
   if constexpr (one_byte<WT>()) return bytes16<WT>(_mm_maskz_loadu_epi8(m, p));
   if constexpr (WT == DType::F32) return _mm512_maskz_loadu_ps(m, p);
   if constexpr (WT == DType::F16) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
-  if constexpr (WT == DType::BF16)
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
+  if constexpr (WT == DType::BF16) return bf16x16(_mm256_maskz_loadu_epi16(m, p));
 }
 
 template <DType WT>
@@ -328,6 +354,177 @@ void gemm_range(float* y, const float* x, const void* w, int M, int N, int K, in
   }
 }
 
+// ---------------------------------------------------------------------------
+// Q8_0 (GGUF blocks: 32 int8 codes q sharing one F16 scale d; value q * d).
+// Its canonical order, the same for every M: k blocks of kKc as above (kKc is
+// a multiple of 32, so a Q8_0 block never straddles two), and within one, for
+// each 32-weight block j and lane l < 16
+//   t      = x[32j + l] * q[32j + l]
+//   t      = fma(x[32j + 16 + l], q[32j + 16 + l], t)
+//   acc[l] = fma(t, d_j, acc[l])
+// then the same tree and left-to-right block sums. Scaling once per block
+// instead of per weight (q * d is exact in F32, so that would also do) saves
+// one of every eight vector ops per 32 weights, and the M = 1 loop is bound
+// by those (each 16 weights need a sign extension and an int -> float
+// conversion besides their FMA).
+//
+// The two paths feed the chain identical values: the small-M path reads the
+// blocks in place, the large-M path first unpacks q to F32 (exact) and d to
+// F32 into per-thread buffers.
+
+struct Q8Raw {  // weight rows as stored: ld blocks per row
+  const BlockQ8_0* b;
+  int64_t ld;
+  __m512 q16(int n, int64_t j, int half) const {
+    return _mm512_cvtepi32_ps(
+        _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i*)(b[n * ld + j].qs + 16 * half))));
+  }
+};
+
+constexpr int64_t kQ8DLd = kKc / kQ8_0BlockSize;  // scales per row of a k block
+
+// The scales of blocks [0, nb) (nb <= kQ8DLd) of row n as F32 into d: one
+// conversion of 16 per row and k block, so that the chain takes each scale
+// as a broadcast memory operand of its FMA. Converting each one where it is
+// used took two more vector ops per 32 weights, and a 16-lane gather of the
+// scales measured ~8% slower in the M = 1 loop than these scalar copies.
+inline void q8_scales(const Q8Raw& src, int n, int64_t nb, float* d) {
+  alignas(32) uint16_t h[kQ8DLd] = {};
+  const BlockQ8_0* b = src.b + n * src.ld;
+  for (int64_t j = 0; j < nb; ++j) h[j] = b[j].d;
+  _mm512_storeu_ps(d, _mm512_cvtph_ps(_mm256_load_si256((const __m256i*)h)));
+}
+
+struct Q8Packed {  // q as F32 in rows of kPackLd
+  const float* q;
+  __m512 q16(int n, int64_t j, int half) const {
+    return _mm512_loadu_ps(q + n * kPackLd + 32 * j + 16 * half);
+  }
+};
+
+// acc[m][n] = the Q8_0 chain over blocks [0, nb) between MR activation rows
+// (stride ldx) and NR weight rows of src, whose block scales are
+// d[n * ldd + j].
+template <int MR, int NR, class Src>
+inline void chain_q8(const float* x, int64_t ldx, const Src& src, const float* d, int64_t ldd, int64_t nb,
+                     __m512 (&acc)[MR][NR]) {
+#pragma GCC unroll 16
+  for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 16
+    for (int n = 0; n < NR; ++n) acc[m][n] = _mm512_setzero_ps();
+  for (int64_t j = 0; j < nb; ++j) {
+    __m512 xl[MR], xh[MR];
+#pragma GCC unroll 16
+    for (int m = 0; m < MR; ++m) {
+      xl[m] = _mm512_loadu_ps(x + m * ldx + 32 * j);
+      xh[m] = _mm512_loadu_ps(x + m * ldx + 32 * j + 16);
+    }
+#pragma GCC unroll 16
+    for (int n = 0; n < NR; ++n) {
+      const __m512 wl = src.q16(n, j, 0), wh = src.q16(n, j, 1);
+#pragma GCC unroll 16
+      for (int m = 0; m < MR; ++m)
+        acc[m][n] = _mm512_fmadd_ps(_mm512_fmadd_ps(xh[m], wh, _mm512_mul_ps(xl[m], wl)),
+                                    _mm512_set1_ps(d[n * ldd + j]), acc[m][n]);
+    }
+  }
+}
+
+template <int MR, int NR, class Src>
+inline void tile_q8(float* y, int64_t ldy, const float* x, int64_t ldx, const Src& src, const float* d,
+                    int64_t ldd, int64_t nb, bool first) {
+  __m512 acc[MR][NR];
+  chain_q8<MR, NR>(x, ldx, src, d, ldd, nb, acc);
+  finish<MR, NR>(acc, y, ldy, first);
+}
+
+template <int MR, int NR>
+inline void tile_q8_raw(float* y, int64_t ldy, const float* x, int64_t ldx, const Q8Raw& src, int64_t nb,
+                        bool first) {
+  alignas(64) float d[NR * kQ8DLd];
+#pragma GCC unroll 16
+  for (int n = 0; n < NR; ++n) q8_scales(src, n, nb, d + n * kQ8DLd);
+  tile_q8<MR, NR>(y, ldy, x, ldx, src, d, kQ8DLd, nb, first);
+}
+
+template <int MR>
+void q8_gemv_range(float* y, const float* x, const void* w, int N, int K, int64_t n0, int64_t n1) {
+  const auto* blocks = static_cast<const BlockQ8_0*>(w);
+  const int64_t ld = K / kQ8_0BlockSize;
+  // Conversion-bound like the one-byte types: as many rows in flight.
+  constexpr int kRows = MR == 1 ? 2 * kGemvRows : kGemvRows;
+  int64_t n = n0;
+  for (; n + kRows <= n1; n += kRows)
+    for (int64_t kb = 0; kb < K; kb += kKc)
+      tile_q8_raw<MR, kRows>(y + n, N, x + kb, K, Q8Raw{blocks + n * ld + kb / kQ8_0BlockSize, ld},
+                             std::min(kKc, K - kb) / kQ8_0BlockSize, kb == 0);
+  for (; n < n1; ++n)
+    for (int64_t kb = 0; kb < K; kb += kKc)
+      tile_q8_raw<MR, 1>(y + n, N, x + kb, K, Q8Raw{blocks + n * ld + kb / kQ8_0BlockSize, ld},
+                         std::min(kKc, K - kb) / kQ8_0BlockSize, kb == 0);
+}
+
+constexpr int kQ8TileN = 4;  // 16 accumulators + 8 x vectors + q, q, d fill the 32 registers
+
+template <int MR>
+void q8_tile_row(float* y, int64_t ldy, const float* x, int64_t ldx, const float* pq, const float* pd,
+                 int64_t nn, int64_t nb, bool first) {
+  int64_t n = 0;
+  auto src = [&](int64_t r) { return Q8Packed{pq + r * kPackLd}; };
+  for (; n + kQ8TileN <= nn; n += kQ8TileN)
+    tile_q8<MR, kQ8TileN>(y + n, ldy, x, ldx, src(n), pd + n * kQ8DLd, kQ8DLd, nb, first);
+  switch (nn - n) {
+    case 3:
+      return tile_q8<MR, 3>(y + n, ldy, x, ldx, src(n), pd + n * kQ8DLd, kQ8DLd, nb, first);
+    case 2:
+      return tile_q8<MR, 2>(y + n, ldy, x, ldx, src(n), pd + n * kQ8DLd, kQ8DLd, nb, first);
+    case 1:
+      return tile_q8<MR, 1>(y + n, ldy, x, ldx, src(n), pd + n * kQ8DLd, kQ8DLd, nb, first);
+    default:
+      return;
+  }
+}
+
+void q8_gemm_range(float* y, const float* x, const void* w, int M, int N, int K, int64_t n0, int64_t n1) {
+  auto* pq = static_cast<float*>(scratch(0, sizeof(float) * kNb * (kPackLd + kQ8DLd)));
+  float* pd = pq + kNb * kPackLd;
+  const auto* blocks = static_cast<const BlockQ8_0*>(w);
+  const int64_t ld = K / kQ8_0BlockSize;
+  for (int64_t nb0 = n0; nb0 < n1; nb0 += kNb) {
+    const int64_t nn = std::min(n1, nb0 + kNb) - nb0;
+    for (int64_t kb = 0; kb < K; kb += kKc) {
+      const int64_t nb = std::min(kKc, K - kb) / kQ8_0BlockSize;
+      const Q8Raw raw{blocks + nb0 * ld + kb / kQ8_0BlockSize, ld};
+      for (int n = 0; n < nn; ++n) {
+        for (int64_t j = 0; j < nb; ++j) {
+          _mm512_storeu_ps(pq + n * kPackLd + 32 * j, raw.q16(n, j, 0));
+          _mm512_storeu_ps(pq + n * kPackLd + 32 * j + 16, raw.q16(n, j, 1));
+        }
+        q8_scales(raw, n, nb, pd + n * kQ8DLd);
+      }
+      const bool first = kb == 0;
+      for (int m0 = 0; m0 < M; m0 += kTileM) {
+        float* yt = y + (int64_t)m0 * N + nb0;
+        const float* xt = x + (int64_t)m0 * K + kb;
+        switch (std::min(kTileM, M - m0)) {
+          case 4:
+            q8_tile_row<4>(yt, N, xt, K, pq, pd, nn, nb, first);
+            break;
+          case 3:
+            q8_tile_row<3>(yt, N, xt, K, pq, pd, nn, nb, first);
+            break;
+          case 2:
+            q8_tile_row<2>(yt, N, xt, K, pq, pd, nn, nb, first);
+            break;
+          default:
+            q8_tile_row<1>(yt, N, xt, K, pq, pd, nn, nb, first);
+            break;
+        }
+      }
+    }
+  }
+}
+
 // Scaled dtypes: each finished dot product times its row's scale (E4M3 also
 // times 2^8, see e4m3x16) — one multiply, after every k block, on both paths.
 template <DType WT>
@@ -351,22 +548,37 @@ void matmul_t(ThreadPool& pool, float* y, const float* x, const void* w, int M, 
       groups,
       [&](int64_t g0, int64_t g1) {
         const int64_t n0 = g0 * group, n1 = std::min<int64_t>(N, g1 * group);
-        switch (M) {
-          case 1:
-            gemv_range<WT, 1>(y, x, w, N, K, n0, n1);
-            break;
-          case 2:
-            gemv_range<WT, 2>(y, x, w, N, K, n0, n1);
-            break;
-          case 3:
-            gemv_range<WT, 3>(y, x, w, N, K, n0, n1);
-            break;
-          case 4:
-            gemv_range<WT, 4>(y, x, w, N, K, n0, n1);
-            break;
-          default:
-            gemm_range<WT>(y, x, w, M, N, K, n0, n1);
-            break;
+        if constexpr (WT == DType::Q8_0) {
+          switch (M) {
+            case 1:
+              return q8_gemv_range<1>(y, x, w, N, K, n0, n1);
+            case 2:
+              return q8_gemv_range<2>(y, x, w, N, K, n0, n1);
+            case 3:
+              return q8_gemv_range<3>(y, x, w, N, K, n0, n1);
+            case 4:
+              return q8_gemv_range<4>(y, x, w, N, K, n0, n1);
+            default:
+              return q8_gemm_range(y, x, w, M, N, K, n0, n1);
+          }
+        } else {
+          switch (M) {
+            case 1:
+              gemv_range<WT, 1>(y, x, w, N, K, n0, n1);
+              break;
+            case 2:
+              gemv_range<WT, 2>(y, x, w, N, K, n0, n1);
+              break;
+            case 3:
+              gemv_range<WT, 3>(y, x, w, N, K, n0, n1);
+              break;
+            case 4:
+              gemv_range<WT, 4>(y, x, w, N, K, n0, n1);
+              break;
+            default:
+              gemm_range<WT>(y, x, w, M, N, K, n0, n1);
+              break;
+          }
         }
         scale_columns<WT>(y, M, N, row_scales, n0, n1);
       },
@@ -608,8 +820,10 @@ void w8_range(float* y, const W8Act& a, const int8_t* w, const float* rs, int M,
 
 bool matmul(ThreadPool& pool, float* y, const float* x, const void* w, DType wt, int M, int N, int K,
             const float* row_scales) {
-  if (wt != DType::F32 && wt != DType::F16 && wt != DType::BF16 && !is_scaled(wt)) return false;
-  if (is_scaled(wt) && !row_scales) return false;  // the caller's reference path reports it
+  if (wt != DType::F32 && wt != DType::F16 && wt != DType::BF16 && wt != DType::Q8_0 && !is_scaled(wt))
+    return false;
+  if (wt == DType::Q8_0 && K % kQ8_0BlockSize != 0) return false;  // not a valid Q8_0 row
+  if (is_scaled(wt) && !row_scales) return false;                  // the caller's reference path reports it
   if (K == 0) {  // the k loops would write nothing: an empty sum is 0
     for (int64_t i = 0; i < (int64_t)M * N; ++i) y[i] = 0.0f;
     return true;
@@ -623,6 +837,9 @@ bool matmul(ThreadPool& pool, float* y, const float* x, const void* w, DType wt,
       return true;
     case DType::BF16:
       matmul_t<DType::BF16>(pool, y, x, w, M, N, K);
+      return true;
+    case DType::Q8_0:
+      matmul_t<DType::Q8_0>(pool, y, x, w, M, N, K);
       return true;
     case DType::I8:
       matmul_t<DType::I8>(pool, y, x, w, M, N, K, row_scales);

@@ -10,6 +10,12 @@
 // bit, a scalar model of the kernel's canonical summation order, and a row
 // must give the same bits whether it is computed alone or inside any batch.
 //
+// One-byte weights (I8, FP8): the same tolerance and a bit-exact model (the
+// float order over the decoded codes, then the row scale).
+//
+// Q8_0 weights: the same tolerance, and bit equality with a scalar model of
+// the Q8_0 order (the block scale folded in once per 32 weights).
+//
 // W8A8: integer dot products, so the result must equal ref::matmul_w8a8
 // exactly.
 #include <QtTest/QtTest>
@@ -67,6 +73,59 @@ float canonical_dot(const float* x, const float* w, int K) {
     const int kn = std::min(kKc, K - kb);
     float lane[16] = {};
     for (int k = 0; k < kn; ++k) lane[k % 16] = std::fma(x[kb + k], w[kb + k], lane[k % 16]);
+    float t8[8], t4[4], t2[2];
+    for (int i = 0; i < 8; ++i) t8[i] = lane[i] + lane[i + 8];
+    for (int i = 0; i < 4; ++i) t4[i] = t8[i] + t8[i + 4];
+    for (int i = 0; i < 2; ++i) t2[i] = t4[i] + t4[i + 2];
+    const float s = t2[0] + t2[1];
+    y = kb == 0 ? s : y + s;
+  }
+  return y;
+}
+
+// Q8_0 weights: rows of K / 32 blocks, random codes (every row has a -128
+// and a 127) and random F16 scales of either sign; *q and *d get the codes
+// and the scales as F32.
+std::vector<BlockQ8_0> random_q8_0(std::mt19937& rng, int N, int K, std::vector<float>* q,
+                                   std::vector<float>* d) {
+  std::uniform_int_distribution<int> code(-128, 127);
+  std::uniform_real_distribution<float> scale(0.001f, 0.05f);
+  const int nb = K / kQ8_0BlockSize;
+  std::vector<BlockQ8_0> w((size_t)N * nb);
+  q->resize((size_t)N * K);
+  d->resize(w.size());
+  for (size_t b = 0; b < w.size(); ++b) {
+    w[b].d = fp32_to_fp16((rng() & 1 ? -1.0f : 1.0f) * scale(rng));
+    (*d)[b] = fp16_to_fp32(w[b].d);
+    for (int i = 0; i < kQ8_0BlockSize; ++i) {
+      w[b].qs[i] = (int8_t)code(rng);
+      (*q)[b * kQ8_0BlockSize + i] = w[b].qs[i];
+    }
+  }
+  for (int n = 0; n < N; ++n) {
+    w[(size_t)n * nb].qs[0] = -128;
+    w[(size_t)n * nb].qs[1] = 127;
+    (*q)[(size_t)n * K] = -128.0f;
+    (*q)[(size_t)n * K + 1] = 127.0f;
+  }
+  return w;
+}
+
+// Scalar model of the Q8_0 canonical order (matmul_avx512.cpp): per k block,
+// per 32-weight block j, lane l: t = x*q at 32j + l, t = fma(x, q, t) at
+// 32j + 16 + l, acc[l] = fma(t, d_j, acc[l]); then the tree and the block
+// sums as in canonical_dot. q and d: one row's codes and scales.
+float canonical_dot_q8_0(const float* x, const float* q, const float* d, int K) {
+  float y = 0.0f;
+  for (int kb = 0; kb < K; kb += kKc) {
+    const int kn = std::min(kKc, K - kb);
+    float lane[16] = {};
+    for (int j = kb / 32; j < (kb + kn) / 32; ++j)
+      for (int l = 0; l < 16; ++l) {
+        float t = x[32 * j + l] * q[32 * j + l];
+        t = std::fma(x[32 * j + 16 + l], q[32 * j + 16 + l], t);
+        lane[l] = std::fma(t, d[j], lane[l]);
+      }
     float t8[8], t4[4], t2[2];
     for (int i = 0; i < 8; ++i) t8[i] = lane[i] + lane[i + 8];
     for (int i = 0; i < 4; ++i) t4[i] = t8[i] + t8[i + 4];
@@ -186,6 +245,140 @@ class TestMatmulAvx512 : public QObject {
     }
   }
 
+  // One-byte weights (I8, FP8 E4M3/E5M2 with a scale per row), every finite
+  // code, every M, 1-2 threads: close to the reference and bit-equal to the
+  // canonical order over the decoded codes times the row scale (E4M3 runs on
+  // code * 2^-8 and scales by 2^8 more, which gives the same bits).
+  void one_byte_weights_match_reference() {
+    std::mt19937 rng(555);
+    for (int threads : {1, 2}) {
+      ThreadPool pool(threads);
+      for (const Shape& s : kShapes) {
+        for (DType t : {DType::I8, DType::F8_E4M3, DType::F8_E5M2}) {
+          std::vector<uint8_t> w((size_t)s.N * s.K);
+          std::vector<float> v(w.size());
+          for (size_t i = 0; i < w.size(); ++i) {
+            uint8_t b = (uint8_t)(rng() & 0xff);
+            if (t == DType::F8_E4M3 && (b & 0x7f) == 0x7f) b ^= 1;     // not NaN
+            if (t == DType::F8_E5M2 && (b & 0x7c) == 0x7c) b ^= 0x40;  // not inf / NaN
+            w[i] = b;
+            v[i] = t == DType::I8        ? (float)(int8_t)b
+                   : t == DType::F8_E4M3 ? fp8_e4m3_to_fp32(b)
+                                         : fp8_e5m2_to_fp32(b);
+          }
+          const auto scales = random_vec(rng, s.N, 0.001f, 0.05f);
+          for (int M : kMs) {
+            const auto x = random_vec(rng, (size_t)M * s.K);
+            std::vector<float> got((size_t)M * s.N, NAN), want((size_t)M * s.N), model((size_t)M * s.N);
+            QVERIFY(cpu::avx512::matmul(pool, got.data(), x.data(), w.data(), t, M, s.N, s.K, scales.data()));
+            ref::matmul(want.data(), x.data(), w.data(), t, M, s.N, s.K, scales.data());
+            for (int m = 0; m < M; ++m)
+              for (int n = 0; n < s.N; ++n)
+                model[(size_t)m * s.N + n] =
+                    canonical_dot(&x[(size_t)m * s.K], &v[(size_t)n * s.K], s.K) * scales[n];
+            const QString ctx = QString("%1 M=%2 N=%3 K=%4 threads=%5: ")
+                                    .arg(dtype_name(t))
+                                    .arg(M)
+                                    .arg(s.N)
+                                    .arg(s.K)
+                                    .arg(threads);
+            const QString close = first_mismatch(got.data(), want.data(), got.size(), kRtol);
+            QVERIFY2(close.isEmpty(), qPrintable(ctx + close));
+            const QString bits = first_bit_difference(got.data(), model.data(), got.size());
+            QVERIFY2(bits.isEmpty(), qPrintable(ctx + "canonical order: " + bits));
+          }
+        }
+      }
+    }
+  }
+
+  // An E4M3 NaN code (S.1111.111) makes its output column NaN on both paths,
+  // as in the reference; other columns stay finite.
+  void e4m3_nan_code_gives_nan() {
+    std::mt19937 rng(8);
+    ThreadPool pool(2);
+    const int N = 11, K = 530;
+    std::vector<uint8_t> w((size_t)N * K);
+    for (auto& b : w) b = (uint8_t)(rng() & 0x3f);
+    w[(size_t)3 * K + 17] = 0x7f;
+    w[(size_t)5 * K + 520] = 0xff;  // in the partial group of the second k block
+    const std::vector<float> scales(N, 0.01f);
+    for (int M : {1, 3, 7}) {
+      const auto x = random_vec(rng, (size_t)M * K);
+      std::vector<float> y((size_t)M * N, 0.0f);
+      QVERIFY(
+          cpu::avx512::matmul(pool, y.data(), x.data(), w.data(), DType::F8_E4M3, M, N, K, scales.data()));
+      for (int m = 0; m < M; ++m)
+        for (int n = 0; n < N; ++n)
+          QVERIFY2(std::isnan(y[(size_t)m * N + n]) == (n == 3 || n == 5),
+                   qPrintable(QString("M=%1 m=%2 n=%3: %4").arg(M).arg(m).arg(n).arg(y[(size_t)m * N + n])));
+    }
+  }
+
+  // Q8_0, every M, K multiples of 32 (crossing the k block with a partial
+  // one), 1-3 threads: close to the reference and bit-equal to the Q8_0
+  // canonical-order model.
+  void q8_0_matches_reference() {
+    std::mt19937 rng(4321);
+    const Shape shapes[] = {{37, 96}, {101, 544}, {13, 1120}, {211, 32}, {19, 2048}};
+    for (int threads : {1, 2, 3}) {
+      ThreadPool pool(threads);
+      for (const Shape& s : shapes) {
+        std::vector<float> q, d;
+        const auto w = random_q8_0(rng, s.N, s.K, &q, &d);
+        for (int M : kMs) {
+          const auto x = random_vec(rng, (size_t)M * s.K);
+          std::vector<float> got((size_t)M * s.N, NAN), want((size_t)M * s.N), model((size_t)M * s.N);
+          QVERIFY(
+              cpu::avx512::matmul(pool, got.data(), x.data(), w.data(), DType::Q8_0, M, s.N, s.K, nullptr));
+          ref::matmul(want.data(), x.data(), w.data(), DType::Q8_0, M, s.N, s.K);
+          for (int m = 0; m < M; ++m)
+            for (int n = 0; n < s.N; ++n)
+              model[(size_t)m * s.N + n] = canonical_dot_q8_0(&x[(size_t)m * s.K], &q[(size_t)n * s.K],
+                                                              &d[(size_t)n * (s.K / kQ8_0BlockSize)], s.K);
+          const QString ctx =
+              QString("Q8_0 M=%1 N=%2 K=%3 threads=%4: ").arg(M).arg(s.N).arg(s.K).arg(threads);
+          const QString close = first_mismatch(got.data(), want.data(), got.size(), kRtol);
+          QVERIFY2(close.isEmpty(), qPrintable(ctx + close));
+          const QString bits = first_bit_difference(got.data(), model.data(), got.size());
+          QVERIFY2(bits.isEmpty(), qPrintable(ctx + "canonical order: " + bits));
+        }
+      }
+    }
+  }
+
+  // Q8_0 rows give the same bits alone (small-M path, reading the blocks in
+  // place) as in batches of 2-5, 33 and 64 (packed path); and cpu::matmul
+  // dispatches to this variant.
+  void q8_0_batch_invariant() {
+    std::mt19937 rng(77);
+    ThreadPool pool(2);
+    const int M = 64;
+    for (const Shape& s : {Shape{300, 1088}, Shape{53, 96}}) {
+      std::vector<float> q, d;
+      const auto w = random_q8_0(rng, s.N, s.K, &q, &d);
+      const auto x = random_vec(rng, (size_t)M * s.K);
+      std::vector<float> all((size_t)M * s.N);
+      QVERIFY(cpu::avx512::matmul(pool, all.data(), x.data(), w.data(), DType::Q8_0, M, s.N, s.K, nullptr));
+      for (int batch : {33, 5, 4, 3, 2, 1}) {
+        std::vector<float> part((size_t)M * s.N, NAN);
+        for (int m0 = 0; m0 < M; m0 += batch) {
+          const int mb = std::min(batch, M - m0);
+          QVERIFY(cpu::avx512::matmul(pool, &part[(size_t)m0 * s.N], &x[(size_t)m0 * s.K], w.data(),
+                                      DType::Q8_0, mb, s.N, s.K, nullptr));
+        }
+        const QString diff = first_bit_difference(part.data(), all.data(), all.size());
+        QVERIFY2(diff.isEmpty(),
+                 qPrintable(QString("Q8_0 N=%1 K=%2 batch %3 vs 64: ").arg(s.N).arg(s.K).arg(batch) + diff));
+      }
+      QCOMPARE(cpu::set_isa(cpu::Isa::Avx512), cpu::Isa::Avx512);
+      std::vector<float> via((size_t)M * s.N, NAN);
+      cpu::matmul(pool, via.data(), x.data(), w.data(), DType::Q8_0, M, s.N, s.K);
+      const QString diff = first_bit_difference(via.data(), all.data(), all.size());
+      QVERIFY2(diff.isEmpty(), qPrintable("Q8_0 via cpu::matmul: " + diff));
+    }
+  }
+
   // An empty sum (K = 0) is 0 on both paths.
   void empty_k_gives_zero() {
     ThreadPool pool(2);
@@ -209,6 +402,9 @@ class TestMatmulAvx512 : public QObject {
     std::vector<float> x(16, 1.0f), y(4, 7.0f);
     std::vector<uint8_t> w(64 * 16, 1);
     QVERIFY(!cpu::avx512::matmul(pool, y.data(), x.data(), w.data(), DType::I32, 1, 4, 16, nullptr));
+    QCOMPARE(y[0], 7.0f);
+    // A Q8_0 row must be whole blocks of 32.
+    QVERIFY(!cpu::avx512::matmul(pool, y.data(), x.data(), w.data(), DType::Q8_0, 1, 4, 16, nullptr));
     QCOMPARE(y[0], 7.0f);
   }
 
