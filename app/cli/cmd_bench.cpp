@@ -102,6 +102,9 @@ int cmd_bench(const std::vector<std::string>& argv) {
   a.flag("--prompt-len", "DIST", "prompt length distribution", "fixed:128");
   a.flag("--output-len", "DIST", "output length distribution", "fixed:128");
   a.flag("--temperature", "T", "sampling temperature (0 = greedy)", "0");
+  a.flag("--n", "N", "sequences sampled per request (forked from one prefill)", "1");
+  a.flag("--best-of", "M", "sample M per request, keep the n best by cumulative logprob (0 = n)", "0");
+  a.flag("--beam-width", "W", "beam search with W beams per request (0 = off)", "0");
   a.flag("--seed", "S", "workload seed", "0");
   a.flag("--warmup", "N", "untimed warm-up requests", "2");
   a.flag("--compare", "", "run continuous and static batching on the same workload, side by side");
@@ -127,6 +130,10 @@ int cmd_bench(const std::vector<std::string>& argv) {
   }
   if (spec.output_len.kind == "file") throw UsageError("flag --output-len: file: is only for --prompt-len");
   spec.temperature = (float)a.number("--temperature", 0, 100);
+  spec.n = (int)a.integer("--n", 1, 64);
+  spec.best_of = (int)a.integer("--best-of", 0, 64);
+  spec.beam_width = (int)a.integer("--beam-width", 0, 64);
+  if (spec.beam_width > 0 && !a.has("--n")) spec.n = 1;
   spec.seed = (uint64_t)a.integer("--seed", 0, INT64_MAX);
   const int warmup = (int)a.integer("--warmup", 0, 1000);
   EngineConfig cfg = engine_config_from(a, a.positional()[0]);

@@ -140,6 +140,9 @@ std::vector<WorkloadRequest> make_workload(const WorkloadSpec& spec, const Engin
     r.params.max_tokens = std::max(1, out_len);
     r.params.temperature = spec.temperature;
     r.params.ignore_eos = spec.ignore_eos;
+    r.params.n = spec.n;
+    r.params.best_of = spec.best_of;
+    r.params.beam_width = spec.beam_width;
     r.params.seed = spec.seed * 1000003ull + i;
     out.push_back(std::move(r));
   }
@@ -359,6 +362,9 @@ std::string to_json(const BenchResult& r, bool with_series) {
                    {"output_len", r.workload.output_len.to_string()},
                    {"temperature", r.workload.temperature},
                    {"ignore_eos", r.workload.ignore_eos},
+                   {"n", r.workload.n},
+                   {"best_of", r.workload.best_of},
+                   {"beam_width", r.workload.beam_width},
                    {"seed", r.workload.seed}};
   j["summary"] = {{"duration_s", s.duration_s},
                   {"requests", s.requests},

@@ -266,9 +266,11 @@ void gemv_range(float* y, const float* x, const void* w, int N, int K, int64_t n
   const auto* wb = static_cast<const char*>(w);
   constexpr int64_t eb = elem_bytes<WT>();
   int64_t n = n0;
-  // One-byte weights convert 16 per 16 bytes read: twice the conversions
-  // per byte of F16, so twice the rows in flight (measured faster for M = 1).
-  constexpr int kRows = one_byte<WT>() && MR == 1 ? 2 * kGemvRows : kGemvRows;
+  // One-byte weights: 16 rows in flight. From DRAM, more concurrent row
+  // streams kept more loads outstanding while the core converts: INT8
+  // N=2048,K=5632 read at 17 / 22 / 27 / 31 GB/s with 2 / 4 / 8 / 16 rows
+  // (brisk-kernel-bench matmul --dtype int8 --M 1, 2 threads).
+  constexpr int kRows = one_byte<WT>() && MR == 1 ? 4 * kGemvRows : kGemvRows;
   for (; n + kRows <= n1; n += kRows)
     for (int64_t kb = 0; kb < K; kb += kKc)
       tile<WT, MR, kRows>(y + n, N, x + kb, K, wb + (n * K + kb) * eb, K, std::min(kKc, K - kb), kb == 0);

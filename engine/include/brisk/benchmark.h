@@ -30,6 +30,8 @@ struct WorkloadSpec {
   LengthDist output_len{"fixed", 128, 0, {}};
   float temperature = 0.0f;
   bool ignore_eos = true;       // outputs run to their drawn length
+  // Decoding strategy per request (SamplingParams): parallel samples, best-of, beam width.
+  int n = 1, best_of = 0, beam_width = 0;
   uint64_t seed = 0;
 };
 
