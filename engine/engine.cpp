@@ -16,6 +16,7 @@
 #include "sample/beam_search.h"
 #include "sample/sampler.h"
 #include "sched/scheduler.h"
+#include "spec/ngram_proposer.h"
 
 namespace brisk {
 
@@ -89,6 +90,9 @@ class EngineImpl {
                     std::vector<RequestOutput>& out);
   void beam_logits(Group* g, Request* r, const float* logits, int vocab);
   void beam_advance(Group* g, double t, std::vector<RequestOutput>& out);
+  void propose_drafts();
+  int verify_draft(Group* g, Request* r, const ScheduledSeq& s, float* logits, int vocab, double t,
+                   std::vector<RequestOutput>& out);
   RequestOutput group_result(Group* g, FinishReason reason);
 };
 
@@ -140,6 +144,7 @@ EngineImpl::EngineImpl(const EngineConfig& cfg) : cfg_(cfg) {
   ModelLimits lim;
   lim.max_tokens = cfg.max_num_batched_tokens;
   lim.max_seqs = cfg.max_num_seqs;
+  lim.max_logits_rows = cfg.max_num_seqs * (1 + cfg.speculative_tokens);
   lim.max_blocks_per_seq = (max_len_ + cfg.block_size - 1) / cfg.block_size;
   lim.num_kv_blocks = blocks;
   lim.block_size = cfg.block_size;
@@ -527,9 +532,77 @@ void EngineImpl::beam_advance(Group* g, double t, std::vector<RequestOutput>& ou
   outputs.push_back(std::move(out));
 }
 
+// Prompt lookup for every running sequence about to decode. Only greedy
+// single-sequence requests speculate: their output is fixed by the logits,
+// so verification can reproduce it exactly; a sampled token's draw would
+// depend on how many rows were verified.
+void EngineImpl::propose_drafts() {
+  for (Request* r : sched_->running()) {
+    r->draft.clear();
+    const SamplingParams& p = r->params;
+    if (p.temperature > 0 || r->num_tokens() - r->num_computed != 1 || !cache_->has(r->id)) continue;
+    if (!groups_.at(r->group_id)->single()) continue;
+    // One token beyond the accepted ones is always emitted: propose no
+    // more than max_tokens and the context can still take.
+    const int64_t room = std::min<int64_t>((int64_t)p.max_tokens - (int64_t)r->output_ids.size(),
+                                           (int64_t)r->max_len - r->num_tokens()) -
+                         1;
+    const int k = (int)std::min<int64_t>(cfg_.speculative_tokens, room);
+    if (k > 0) r->draft = propose_ngram(r->prompt_ids, r->output_ids, cfg_.speculative_ngram, k);
+  }
+}
+
+// Checks a speculative decode's draft against the model: row j holds the
+// logits after the newest token and j draft tokens. Each position is sampled
+// (greedy, with every logits processor) exactly as a plain decode would,
+// its token processed before the next position is looked at; drafts are
+// accepted while they match, and the first mismatch (or the token after a
+// fully accepted draft) is the model's own. Rejected positions' K/V are
+// rolled back. The tokens form one output event. Returns drafts accepted.
+int EngineImpl::verify_draft(Group* g, Request* r, const ScheduledSeq& s, float* logits, int vocab, double t,
+                             std::vector<RequestOutput>& outputs) {
+  const std::vector<int32_t> draft = std::exchange(r->draft, {});
+  const int V = model_.config.vocab_size;
+  const int k = (int)s.num_draft;
+  int accepted = 0;
+  std::optional<RequestOutput> merged;
+  FinishReason reason = FinishReason::None;
+  for (int j = 0; j <= k && reason == FinishReason::None; ++j) {
+    float* row_logits = logits + (size_t)j * V;
+    if (r->params.logprobs >= 0) raw_row_.assign(row_logits, row_logits + vocab);
+    const int32_t tok = sample_token(row_logits, vocab, r->params, r->rng, r->prompt_ids, r->output_ids);
+    RequestOutput o = process_token(r, tok, t, reason);
+    if (r->params.logprobs >= 0)
+      o.new_logprobs.push_back(token_logprobs(raw_row_.data(), vocab, tok, r->params.logprobs));
+    if (!merged) {
+      merged = std::move(o);
+    } else {
+      merged->new_token_ids.push_back(tok);
+      merged->new_text += o.new_text;
+      for (auto& lp : o.new_logprobs) merged->new_logprobs.push_back(std::move(lp));
+      merged->token_ids = std::move(o.token_ids);
+      merged->text = std::move(o.text);
+    }
+    if (j == k || tok != draft[j]) break;
+    ++accepted;
+  }
+  outputs.push_back(std::move(*merged));
+  if (reason != FinishReason::None) {
+    finish(g, reason, outputs.back(), t);  // r is gone with its blocks
+    return accepted;
+  }
+  // Valid K/V: the newest token and the accepted drafts.
+  r->num_computed = s.start + 1 + accepted;
+  cache_->truncate(r->id, r->num_computed);
+  if (cfg_.enable_prefix_caching)
+    cache_->commit_full_blocks(r->id, r->prompt_ids, r->output_ids, r->num_computed);
+  return accepted;
+}
+
 std::vector<RequestOutput> EngineImpl::step() {
   std::vector<RequestOutput> outputs = std::exchange(pending_, {});
   const double t0 = now();
+  if (cfg_.speculative_tokens > 0 && cfg_.policy == SchedulerPolicy::Continuous) propose_drafts();
   SchedulerOutput so = sched_->schedule();
   for (Request* v : so.preempted) metrics_.on_preempt(v->group_id);
   if (so.empty()) return outputs;
@@ -545,6 +618,8 @@ std::vector<RequestOutput> EngineImpl::step() {
   sm.num_seqs = (int)so.seqs.size();
   sm.prefill_tokens = so.prefill_tokens;
   sm.decode_tokens = so.decode_tokens;
+  sm.decode_seqs = so.decode_seqs;
+  sm.spec_proposed_tokens = so.proposed_tokens;
   sm.padding_tokens = so.padding_tokens;
   sm.prefix_query_tokens = so.prefix_query_tokens;
   sm.prefix_hit_tokens = so.prefix_hit_tokens;
@@ -554,6 +629,13 @@ std::vector<RequestOutput> EngineImpl::step() {
   std::vector<Group*> beam_groups;
   for (const ScheduledSeq& s : so.seqs) {
     Request* r = s.req;
+    if (s.num_draft > 0) {
+      float* rows = logits.data() + (size_t)row * V;
+      row += 1 + (int)s.num_draft;
+      sm.spec_accepted_tokens += verify_draft(groups_.at(r->group_id).get(), r, s, rows,
+                                              std::min(V, model_.info.tokenizer_vocab_size), t1, outputs);
+      continue;
+    }
     r->num_computed += s.num_tokens;
     if (cfg_.enable_prefix_caching)
       cache_->commit_full_blocks(r->id, r->prompt_ids, r->output_ids, r->num_computed);

@@ -40,6 +40,10 @@ std::string EngineConfig::validate() const {
   if (max_num_batched_tokens < max_num_seqs)
     return bad("max_num_batched_tokens", std::to_string(max_num_batched_tokens),
                "must be at least max_num_seqs (" + std::to_string(max_num_seqs) + ") so every running sequence can decode");
+  if (speculative_tokens < 0 || speculative_tokens > 64)
+    return bad("speculative_tokens", std::to_string(speculative_tokens), "must be between 0 (off) and 64");
+  if (speculative_ngram < 1 || speculative_ngram > 64)
+    return bad("speculative_ngram", std::to_string(speculative_ngram), "must be between 1 and 64");
   if (max_model_len < 0) return bad("max_model_len", std::to_string(max_model_len), "must not be negative");
   if (backend != "cpu") return bad("backend", "'" + backend + "'", "unknown backend (available: cpu)");
   if (threads < 0 || threads > 1024) return bad("threads", std::to_string(threads), "must be between 0 (auto) and 1024");

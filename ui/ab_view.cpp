@@ -47,6 +47,15 @@ ABView::ABView(ABSession* session, QWidget* parent) : QWidget(parent), session_(
   top->addLayout(promptCol, 1);
   auto* buttons = new QVBoxLayout;
   buttons->addStretch(1);
+  preset_ = new QComboBox(this);
+  preset_->setObjectName(QStringLiteral("abPreset"));
+  preset_->addItem(tr("Presets…"));
+  preset_->addItem(tr("Repetition: none vs penalty 1.3"));
+  preset_->addItem(tr("Repetition: penalty 1.3 vs no-repeat 3-gram"));
+  preset_->addItem(tr("Greedy vs sampling"));
+  preset_->setToolTip(tr("Set both sides to a ready-made comparison (greedy, so the only difference "
+                         "is the knob under test); the prompt and max tokens are kept"));
+  buttons->addWidget(preset_);
   run_ = new QPushButton(tr("Run A/B"), this);
   run_->setObjectName(QStringLiteral("abRun"));
   run_->setToolTip(tr("Send the prompt to both configurations at once (Ctrl+Return)"));
@@ -132,6 +141,10 @@ ABView::ABView(ABSession* session, QWidget* parent) : QWidget(parent), session_(
   setSideConfig(ABSession::A, a);
   setSideConfig(ABSession::B, b);
 
+  connect(preset_, &QComboBox::activated, this, [this](int index) {
+    applyPreset(Preset(index));
+    preset_->setCurrentIndex(0);
+  });
   connect(run_, &QPushButton::clicked, this, &ABView::requestRun);
   connect(stop_, &QPushButton::clicked, session_, &ABSession::stop);
   connect(loadSecond_, &QPushButton::clicked, this, &ABView::loadSecondEngine);
@@ -246,6 +259,33 @@ QWidget* ABView::makeSide(ABSession::Side side) {
                          "(measured by the engine)"));
   l->addWidget(p.stats);
   return w;
+}
+
+void ABView::applyPreset(Preset preset) {
+  if (preset == NoPreset) return;
+  brisk::SamplingParams a = sides_[ABSession::A].sampling->params();
+  a.repetition_penalty = 1.0f;
+  a.no_repeat_ngram_size = 0;
+  a.temperature = 0.0f;
+  brisk::SamplingParams b = a;
+  switch (preset) {
+    case RepetitionPenalty:
+      b.repetition_penalty = 1.3f;
+      break;
+    case PenaltyVsNoRepeat:
+      a.repetition_penalty = 1.3f;
+      b.no_repeat_ngram_size = 3;
+      break;
+    case GreedyVsSampling:
+      b.temperature = 0.8f;
+      b.top_p = 0.95f;
+      if (!b.seed) b.seed = 1;
+      break;
+    case NoPreset:
+      break;
+  }
+  setSideConfig(ABSession::A, {a, ABSession::EngineChoice::Main});
+  setSideConfig(ABSession::B, {b, ABSession::EngineChoice::Main});
 }
 
 QString ABView::prompt() const { return prompt_->toPlainText(); }

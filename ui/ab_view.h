@@ -28,6 +28,9 @@ class ABView : public QWidget {
   ABSession* session() const { return session_; }
   QString prompt() const;
   void setPrompt(const QString& prompt);
+  // Ready-made comparisons for the A/B pair (the "Presets…" menu).
+  enum Preset { NoPreset, RepetitionPenalty, PenaltyVsNoRepeat, GreedyVsSampling };
+  void applyPreset(Preset preset);
   ABSession::SideConfig sideConfig(ABSession::Side side) const;
   void setSideConfig(ABSession::Side side, const ABSession::SideConfig& config);
   // The second engine's configuration: the main engine's, with the
@@ -73,6 +76,7 @@ class ABView : public QWidget {
 
   ABSession* session_;
   QPlainTextEdit* prompt_;
+  QComboBox* preset_;
   QPushButton* run_;
   QPushButton* stop_;
   QLabel* message_;

@@ -86,6 +86,7 @@ QString samplingSummary(const brisk::SamplingParams& p) {
   }
   if (p.repetition_penalty != 1.0f)
     parts << QStringLiteral("repetition %1").arg(p.repetition_penalty, 0, 'f', 2);
+  if (p.no_repeat_ngram_size > 0) parts << QStringLiteral("no-repeat %1-gram").arg(p.no_repeat_ngram_size);
   parts << QStringLiteral("%1 tokens").arg(p.max_tokens);
   if (p.temperature > 0) parts << (p.seed ? QStringLiteral("seed %1").arg(*p.seed) : QStringLiteral("seed auto"));
   if (!p.stop.empty() || !p.stop_token_ids.empty())

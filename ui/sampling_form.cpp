@@ -67,6 +67,12 @@ SamplingForm::SamplingForm(const QString& title, int columns, QWidget* parent)
   repetition_->setSpecialValueText(QString());
   add(tr("&Repetition penalty"), repetition_, QStringLiteral("repetitionPenalty"),
       tr("Above 1 makes tokens already in the prompt or the output less likely; 1 turns it off"));
+  noRepeat_ = new QSpinBox(this);
+  noRepeat_->setRange(0, 64);
+  noRepeat_->setSpecialValueText(tr("off"));
+  add(tr("&No-repeat n-gram"), noRepeat_, QStringLiteral("noRepeatNgram"),
+      tr("Never produce an n-gram of this many tokens that already occurs in the prompt or the "
+         "output; off allows repeats"));
   seed_ = new QSpinBox(this);
   seed_->setRange(-1, std::numeric_limits<int>::max());
   seed_->setSpecialValueText(tr("auto"));
@@ -101,6 +107,7 @@ SamplingForm::SamplingForm(const QString& title, int columns, QWidget* parent)
   connect(minP_, &QDoubleSpinBox::valueChanged, this, &SamplingForm::changed);
   connect(repetition_, &QDoubleSpinBox::valueChanged, this, &SamplingForm::changed);
   connect(seed_, &QSpinBox::valueChanged, this, &SamplingForm::changed);
+  connect(noRepeat_, &QSpinBox::valueChanged, this, &SamplingForm::changed);
   connect(stop_, &QLineEdit::editingFinished, this, &SamplingForm::changed);
   connect(stopIds_, &QLineEdit::editingFinished, this, &SamplingForm::changed);
   connect(ignoreEos_, &QCheckBox::toggled, this, &SamplingForm::changed);
@@ -166,6 +173,7 @@ brisk::SamplingParams SamplingForm::params() const {
   p.top_p = static_cast<float>(topP_->value());
   p.min_p = static_cast<float>(minP_->value());
   p.repetition_penalty = static_cast<float>(repetition_->value());
+  p.no_repeat_ngram_size = noRepeat_->value();
   if (seed_->value() >= 0) p.seed = static_cast<uint64_t>(seed_->value());
   p.stop = parseStopStrings(stop_->text());
   p.stop_token_ids = parseTokenIds(stopIds_->text());
@@ -181,6 +189,7 @@ void SamplingForm::setParams(const brisk::SamplingParams& p) {
   topP_->setValue(p.top_p);
   minP_->setValue(p.min_p);
   repetition_->setValue(p.repetition_penalty);
+  noRepeat_->setValue(p.no_repeat_ngram_size);
   seed_->setValue(p.seed && *p.seed <= static_cast<uint64_t>(std::numeric_limits<int>::max())
                       ? static_cast<int>(*p.seed)
                       : -1);

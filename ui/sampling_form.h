@@ -61,6 +61,7 @@ class SamplingForm : public QGroupBox {
   QDoubleSpinBox* topP_;
   QDoubleSpinBox* minP_;
   QDoubleSpinBox* repetition_;
+  QSpinBox* noRepeat_;
   QSpinBox* seed_;
   QLineEdit* stop_;
   QLineEdit* stopIds_;

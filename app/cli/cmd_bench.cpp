@@ -53,6 +53,9 @@ void print_table(const std::vector<std::pair<std::string, BenchResult>>& runs) {
   row("mean batch size", [&](const BenchSummary& s) { return f("%.2f", s.mean_batch_size); });
   row("preemptions", [&](const BenchSummary& s) { return std::to_string(s.preemptions); });
   row("prefix cache hit %", [&](const BenchSummary& s) { return f("%.1f", s.prefix_cache_hit_rate * 100); });
+  row("spec accepted % / tokens per decode", [&](const BenchSummary& s) {
+    return f("%.1f", s.spec_acceptance_rate * 100) + "/" + f("%.2f", s.tokens_per_decode_step);
+  });
   row("padding tokens (wasted)", [&](const BenchSummary& s) { return std::to_string(s.padding_tokens); });
   row("steps", [&](const BenchSummary& s) { return std::to_string(s.steps); });
   // Speeds inside pure decode / pure prefill steps, as a fraction of the

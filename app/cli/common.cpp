@@ -20,6 +20,8 @@ void add_engine_flags(Args& a) {
   a.flag("--no-chunked-prefill", "", "prefill each prompt in one step");
   a.flag("--no-prefix-cache", "", "recompute every prompt instead of reusing cached KV blocks of equal prefixes");
   a.flag("--policy", "continuous|static", "scheduling policy", "continuous");
+  a.flag("--speculate", "ngram[:K]",
+         "speculative decoding by prompt lookup for greedy requests: propose K tokens (default 4) per step", "");
   a.flag("--engine-seed", "N", "seed for requests that set none", "0");
   a.flag("--dtype", "auto|f32|f16|bf16|q8_0|int8|fp8-e4m3|fp8-e5m2",
          "weight precision: auto runs the weights as stored, others convert at load", "auto");
@@ -50,6 +52,16 @@ EngineConfig engine_config_from(const Args& a, const std::string& model) {
   else
     throw UsageError("flag --policy: '" + p + "' is not continuous or static");
   c.seed = (uint64_t)a.integer("--engine-seed", 0, INT64_MAX);
+  if (const std::string sp = a.str("--speculate"); !sp.empty()) {
+    if (sp == "ngram") {
+      c.speculative_tokens = 4;
+    } else if (sp.rfind("ngram:", 0) == 0 && sp.size() > 6 && sp.size() <= 8 &&
+               sp.find_first_not_of("0123456789", 6) == std::string::npos) {
+      c.speculative_tokens = std::stoi(sp.substr(6));
+    } else {
+      throw UsageError("flag --speculate: '" + sp + "' is not ngram or ngram:K (K a number of tokens)");
+    }
+  }
   c.weight_dtype = a.str("--dtype");
   c.kv_dtype = a.str("--kv-dtype");
   c.quantize_embeddings = a.has("--quantize-embeddings");
@@ -67,7 +79,8 @@ EngineConfig engine_config_from(const Args& a, const std::string& model) {
         {"threads", "--threads"},
         {"weight_dtype", "--dtype"},
         {"kv_dtype", "--kv-dtype"},
-        {"int8_activations", "--w8a8"}};
+        {"int8_activations", "--w8a8"},
+        {"speculative_tokens", "--speculate"}};
     for (const auto& [field, flag] : kFlags)
       if (e.rfind(std::string("EngineConfig.") + field + " ", 0) == 0)
         throw UsageError("flag " + std::string(flag) + ": " + e);
@@ -159,6 +172,8 @@ nlohmann::json config_json(const EngineConfig& c) {
           {"max_num_batched_tokens", c.max_num_batched_tokens},
           {"enable_chunked_prefill", c.enable_chunked_prefill},
           {"enable_prefix_caching", c.enable_prefix_caching},
+          {"speculative_tokens", c.speculative_tokens},
+          {"speculative_ngram", c.speculative_ngram},
           {"max_model_len", c.max_model_len},
           {"backend", c.backend},
           {"threads", c.threads},

@@ -180,7 +180,7 @@ BenchSummary summarize(const std::vector<RequestMetrics>& reqs, const std::vecto
     s.generation_tokens_per_s = s.generation_tokens / duration;
     s.requests_per_s = s.finished / duration;
   }
-  double occ = 0, alloc = 0, waste = 0, batch = 0, queried = 0, hit = 0;
+  double occ = 0, alloc = 0, waste = 0, batch = 0, queried = 0, hit = 0, decode_seqs = 0;
   for (const auto& st : steps) {
     const double o = st.kv_blocks_total ? (double)st.kv_blocks_used / st.kv_blocks_total : 0;
     occ += o;
@@ -191,8 +191,13 @@ BenchSummary summarize(const std::vector<RequestMetrics>& reqs, const std::vecto
     batch += st.num_seqs;
     queried += st.prefix_query_tokens;
     hit += st.prefix_hit_tokens;
+    s.spec_proposed_tokens += st.spec_proposed_tokens;
+    s.spec_accepted_tokens += st.spec_accepted_tokens;
+    decode_seqs += st.decode_seqs;
   }
   s.prefix_cache_hit_rate = queried > 0 ? hit / queried : 0;
+  s.spec_acceptance_rate = s.spec_proposed_tokens ? (double)s.spec_accepted_tokens / s.spec_proposed_tokens : 0;
+  s.tokens_per_decode_step = decode_seqs ? (decode_seqs + s.spec_accepted_tokens) / decode_seqs : 0;
   s.steps = steps.size();
   if (!steps.empty()) {
     s.kv_occupancy_mean = occ / steps.size();
@@ -322,7 +327,9 @@ std::string to_json(const BenchResult& r, bool with_series) {
                  {"kv_dtype", r.config.kv_dtype},
                  {"int8_activations", r.config.int8_activations},
                  {"quantize_embeddings", r.config.quantize_embeddings},
-                 {"enable_prefix_caching", r.config.enable_prefix_caching}};
+                 {"enable_prefix_caching", r.config.enable_prefix_caching},
+                 {"speculative_tokens", r.config.speculative_tokens},
+                 {"speculative_ngram", r.config.speculative_ngram}};
   j["model"]["weight_bytes"] = r.model.weight_bytes;
   j["model"]["converted_to"] = r.model.converted_to;
   j["system"] = json::parse(to_json(r.system));
@@ -386,6 +393,10 @@ std::string to_json(const BenchResult& r, bool with_series) {
                   {"preemptions", s.preemptions},
                   {"padding_tokens", s.padding_tokens},
                   {"prefix_cache_hit_rate", s.prefix_cache_hit_rate},
+                  {"spec_proposed_tokens", s.spec_proposed_tokens},
+                  {"spec_accepted_tokens", s.spec_accepted_tokens},
+                  {"spec_acceptance_rate", s.spec_acceptance_rate},
+                  {"tokens_per_decode_step", s.tokens_per_decode_step},
                   {"mean_batch_size", s.mean_batch_size},
                   {"steps", s.steps}};
   if (with_series) {

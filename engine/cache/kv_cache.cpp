@@ -58,6 +58,21 @@ void KvCache::free(uint64_t seq) {
   tables_.erase(it);
 }
 
+void KvCache::truncate(uint64_t seq, int64_t num_tokens) {
+  auto it = tables_.find(seq);
+  if (it == tables_.end()) return;
+  BlockTable& t = it->second;
+  if (num_tokens >= t.num_tokens) return;
+  t.num_tokens = std::max<int64_t>(num_tokens, 0);
+  const int64_t keep = blocks_needed(t.num_tokens);
+  while ((int64_t)t.blocks.size() > keep) {
+    alloc_.decref(t.blocks.back());
+    t.blocks.pop_back();
+  }
+  // Only verified full blocks may stay published under this table's chain.
+  if ((int64_t)t.hashes.size() > t.num_tokens / block_size()) t.hashes.resize(t.num_tokens / block_size());
+}
+
 void KvCache::fork(uint64_t parent, uint64_t child) {
   const BlockTable& p = tables_.at(parent);
   if (tables_.count(child)) throw std::logic_error("fork into an existing sequence");
@@ -68,8 +83,8 @@ void KvCache::fork(uint64_t parent, uint64_t child) {
 namespace {
 
 // Token i of prompt ++ output, copied into `buf` for one block.
-const int32_t* block_tokens(const std::vector<int32_t>& prompt, const std::vector<int32_t>& output, int64_t first,
-                            int n, std::vector<int32_t>& buf) {
+const int32_t* block_tokens(const std::vector<int32_t>& prompt, const std::vector<int32_t>& output,
+                            int64_t first, int n, std::vector<int32_t>& buf) {
   buf.resize(n);
   for (int j = 0; j < n; ++j) {
     const int64_t i = first + j;
@@ -99,8 +114,8 @@ uint64_t KvCache::block_hash(uint64_t parent, const int32_t* tokens, int n, uint
   return h;
 }
 
-int64_t KvCache::match_prefix(uint64_t seq, const std::vector<int32_t>& prompt, const std::vector<int32_t>& output,
-                              int64_t max_tokens) {
+int64_t KvCache::match_prefix(uint64_t seq, const std::vector<int32_t>& prompt,
+                              const std::vector<int32_t>& output, int64_t max_tokens) {
   if (tables_.count(seq)) return 0;
   const int bs = block_size();
   std::vector<int32_t> buf;

@@ -36,6 +36,10 @@ class KvCache {
   // Slot of token position `pos` of `seq`.
   int32_t slot(uint64_t seq, int64_t pos) const;
   void free(uint64_t seq);
+  // Shrinks `seq` to its first `num_tokens` tokens (speculative decoding
+  // rolls back rejected positions): trailing blocks no longer needed are
+  // released, and block hashes past the remaining full blocks are dropped.
+  void truncate(uint64_t seq, int64_t num_tokens);
   // The child shares every block of the parent (refcounts go up).
   void fork(uint64_t parent, uint64_t child);
 
@@ -48,8 +52,8 @@ class KvCache {
   // num_computed tokens have completely filled. Tokens are prompt then output.
   int64_t match_prefix(uint64_t seq, const std::vector<int32_t>& prompt, const std::vector<int32_t>& output,
                        int64_t max_tokens);
-  void commit_full_blocks(uint64_t seq, const std::vector<int32_t>& prompt, const std::vector<int32_t>& output,
-                          int64_t num_computed);
+  void commit_full_blocks(uint64_t seq, const std::vector<int32_t>& prompt,
+                          const std::vector<int32_t>& output, int64_t num_computed);
   static uint64_t block_hash(uint64_t parent, const int32_t* tokens, int n, uint64_t adapter_id = 0);
 
   const BlockTable* table(uint64_t seq) const;

@@ -82,6 +82,9 @@ void MetricsRecorder::on_step(const StepMetrics& s) {
   prompt_tokens_ += s.prefill_tokens;  // includes prompts recomputed after preemption
   prefix_query_tokens_ += s.prefix_query_tokens;
   prefix_hit_tokens_ += s.prefix_hit_tokens;
+  spec_proposed_ += s.spec_proposed_tokens;
+  spec_accepted_ += s.spec_accepted_tokens;
+  decode_seq_steps_ += s.decode_seqs;
 }
 
 void MetricsRecorder::reset() {
@@ -89,6 +92,7 @@ void MetricsRecorder::reset() {
   steps_.clear();
   added_ = rejected_ = aborted_ = preemptions_ = prompt_tokens_ = generation_tokens_ = 0;
   prefix_query_tokens_ = prefix_hit_tokens_ = 0;
+  spec_proposed_ = spec_accepted_ = decode_seq_steps_ = 0;
 }
 
 MetricsSnapshot MetricsRecorder::snapshot(double now) const {
@@ -104,6 +108,12 @@ MetricsSnapshot MetricsRecorder::snapshot(double now) const {
   s.prefix_query_tokens = prefix_query_tokens_;
   s.prefix_hit_tokens = prefix_hit_tokens_;
   s.prefix_cache_hit_rate = prefix_query_tokens_ ? (double)prefix_hit_tokens_ / prefix_query_tokens_ : 0;
+  s.spec_proposed_tokens = spec_proposed_;
+  s.spec_accepted_tokens = spec_accepted_;
+  s.decode_seq_steps = decode_seq_steps_;
+  s.spec_acceptance_rate = spec_proposed_ ? (double)spec_accepted_ / spec_proposed_ : 0;
+  s.tokens_per_decode_step =
+      decode_seq_steps_ ? (double)(decode_seq_steps_ + spec_accepted_) / decode_seq_steps_ : 0;
   // Rolling rates over the last `window` seconds of steps.
   double pt = 0;
   for (auto it = steps_.rbegin(); it != steps_.rend() && it->start >= now - s.window; ++it)
@@ -169,6 +179,11 @@ std::string to_json(const MetricsSnapshot& s) {
                       {"prefix_query_tokens", s.prefix_query_tokens},
                       {"prefix_hit_tokens", s.prefix_hit_tokens},
                       {"prefix_cache_hit_rate", s.prefix_cache_hit_rate},
+                      {"spec_proposed_tokens", s.spec_proposed_tokens},
+                      {"spec_accepted_tokens", s.spec_accepted_tokens},
+                      {"spec_acceptance_rate", s.spec_acceptance_rate},
+                      {"decode_seq_steps", s.decode_seq_steps},
+                      {"tokens_per_decode_step", s.tokens_per_decode_step},
                       {"ttft_s", percentiles_json(s.ttft)},
                       {"tpot_s", percentiles_json(s.tpot)},
                       {"itl_s", percentiles_json(s.itl)},
@@ -209,6 +224,9 @@ nlohmann::json step_json(const StepMetrics& s) {
           {"num_seqs", s.num_seqs},
           {"prefill_tokens", s.prefill_tokens},
           {"decode_tokens", s.decode_tokens},
+          {"decode_seqs", s.decode_seqs},
+          {"spec_proposed_tokens", s.spec_proposed_tokens},
+          {"spec_accepted_tokens", s.spec_accepted_tokens},
           {"padding_tokens", s.padding_tokens},
           {"prefix_query_tokens", s.prefix_query_tokens},
           {"prefix_hit_tokens", s.prefix_hit_tokens},

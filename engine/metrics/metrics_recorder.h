@@ -30,6 +30,7 @@ class MetricsRecorder {
   std::vector<StepMetrics> steps_;
   uint64_t added_ = 0, rejected_ = 0, aborted_ = 0, preemptions_ = 0;
   uint64_t prefix_query_tokens_ = 0, prefix_hit_tokens_ = 0;
+  uint64_t spec_proposed_ = 0, spec_accepted_ = 0, decode_seq_steps_ = 0;
   uint64_t prompt_tokens_ = 0, generation_tokens_ = 0;
 };
 

@@ -1,5 +1,7 @@
 #include "model/llama_model.h"
 
+#include <algorithm>
+
 #include "brisk/error.h"
 #include "kernels/reference/attention.h"
 
@@ -51,14 +53,16 @@ LlamaModel::LlamaModel(const LoadedModel& m, Backend& be, const ModelLimits& lim
   qstart_ = be.alloc(DType::I32, S + 1, 1);
   seqlens_ = be.alloc(DType::I32, S, 1);
   btables_ = be.alloc(DType::I32, S, lim.max_blocks_per_seq);
-  lrows_ = be.alloc(DType::I32, S, 1);
-  sel_ = be.alloc(DType::F32, S, cfg_.dim);
-  logits_ = be.alloc(DType::F32, S, cfg_.vocab_size);
+  const int L = std::max(lim.max_logits_rows, S);
+  limits_.max_logits_rows = L;
+  lrows_ = be.alloc(DType::I32, L, 1);
+  sel_ = be.alloc(DType::F32, L, cfg_.dim);
+  logits_ = be.alloc(DType::F32, L, cfg_.vocab_size);
 }
 
 void LlamaModel::forward(const ForwardBatch& b, std::vector<float>& logits) {
   const int n = b.num_tokens(), S = b.num_seqs(), nl = (int)b.logits_rows.size();
-  if (n <= 0 || n > limits_.max_tokens || S > limits_.max_seqs || nl > limits_.max_seqs ||
+  if (n <= 0 || n > limits_.max_tokens || S > limits_.max_seqs || nl > limits_.max_logits_rows ||
       b.max_blocks_per_seq > limits_.max_blocks_per_seq)
     throw Error("internal: batch of " + std::to_string(n) + " tokens / " + std::to_string(S) +
                 " sequences exceeds the planned limits");

@@ -14,6 +14,9 @@ namespace brisk {
 struct ModelLimits {
   int max_tokens = 2048;  // rows of one packed batch
   int max_seqs = 32;      // sequences of one batch
+  // Rows of one batch that produce logits; 0 = max_seqs. Speculative
+  // decoding verifies several positions of one sequence at once.
+  int max_logits_rows = 0;
   int max_blocks_per_seq = 128;
   int64_t num_kv_blocks = 0;
   int block_size = 16;

@@ -31,7 +31,11 @@ void ModelRunner::pack(const SchedulerOutput& so) {
     b.seq_lens.push_back((int32_t)(s.start + s.num_tokens));
     const BlockTable* t = cache_.table(r->id);
     std::copy(t->blocks.begin(), t->blocks.end(), b.block_tables.begin() + i * b.max_blocks_per_seq);
-    if (s.samples) b.logits_rows.push_back((int32_t)b.token_ids.size() - 1);
+    // A speculative decode needs the model's next token after each of its
+    // 1 + num_draft positions.
+    if (s.samples)
+      for (int64_t j = s.num_draft; j >= 0; --j)
+        b.logits_rows.push_back((int32_t)(b.token_ids.size() - 1 - j));
   }
   add_padding_rows(so.padding_seqs);
 }
@@ -48,7 +52,8 @@ void ModelRunner::add_padding_rows(const std::vector<std::pair<uint64_t, int64_t
   if (width != b.max_blocks_per_seq) {  // re-pack the rows built so far at the new width
     std::vector<int32_t> wide(b.seq_lens.size() * width, 0);
     for (size_t r = 0; r < b.seq_lens.size(); ++r)
-      std::copy_n(b.block_tables.begin() + r * b.max_blocks_per_seq, b.max_blocks_per_seq, wide.begin() + r * width);
+      std::copy_n(b.block_tables.begin() + r * b.max_blocks_per_seq, b.max_blocks_per_seq,
+                  wide.begin() + r * width);
     b.block_tables = std::move(wide);
     b.max_blocks_per_seq = width;
   }

@@ -15,7 +15,8 @@ namespace brisk {
 class ModelRunner {
  public:
   ModelRunner(LlamaModel& model, KvCache& cache) : model_(model), cache_(cache) { batch_.clear(); }
-  // Logits [number of sampling sequences, vocab], in the order of so.seqs.
+  // Logits [rows, vocab] in the order of so.seqs: one row per sampling
+  // sequence, 1 + num_draft for a speculative one.
   std::vector<float>& execute(const SchedulerOutput& so);  // the sampler may edit the logits in place
   const ForwardBatch& last_batch() const { return batch_; }
 

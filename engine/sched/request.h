@@ -35,7 +35,10 @@ struct Request {
   int64_t num_computed = 0;  // tokens whose K/V are in the cache
   double arrival = 0;
   int preemptions = 0;
-  int max_len = 0;            // prompt + output may not exceed this (context / cache)
+  int max_len = 0;  // prompt + output may not exceed this (context / cache)
+  // Speculative decoding: tokens proposed to follow output_ids, verified
+  // (and then cleared) by the step that schedules them.
+  std::vector<int32_t> draft;
   std::string reject_reason;  // non-empty: finish with an error at the next step
 
   std::mt19937_64 rng;
@@ -44,8 +47,11 @@ struct Request {
   size_t text_emitted = 0;  // bytes of text already sent in outputs
 
   int64_t num_tokens() const { return (int64_t)prompt_ids.size() + (int64_t)output_ids.size(); }
+  // Positions past num_tokens() read the draft.
   int32_t token_at(int64_t i) const {
-    return i < (int64_t)prompt_ids.size() ? prompt_ids[i] : output_ids[i - prompt_ids.size()];
+    if (i < (int64_t)prompt_ids.size()) return prompt_ids[i];
+    i -= (int64_t)prompt_ids.size();
+    return i < (int64_t)output_ids.size() ? output_ids[i] : draft[i - output_ids.size()];
   }
 };
 

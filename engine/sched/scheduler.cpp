@@ -45,10 +45,13 @@ namespace {
 void count(SchedulerOutput& out, const ScheduledSeq& s) {
   out.seqs.push_back(s);
   out.num_tokens += s.num_tokens;
-  // A decode computes exactly the newest generated token; everything else
-  // (prompt chunks, recompute after preemption) is prefill work.
-  const bool decode = s.num_tokens == 1 && s.start >= (int64_t)s.req->prompt_ids.size();
+  // A decode computes exactly the newest generated token (plus its draft
+  // when speculating); everything else (prompt chunks, recompute after
+  // preemption) is prefill work.
+  const bool decode = s.num_tokens - s.num_draft == 1 && s.start >= (int64_t)s.req->prompt_ids.size();
   (decode ? out.decode_tokens : out.prefill_tokens) += (int)s.num_tokens;
+  out.decode_seqs += decode;
+  out.proposed_tokens += (int)s.num_draft;
 }
 
 }  // namespace
@@ -65,6 +68,20 @@ SchedulerOutput ContinuousScheduler::schedule() {
     if (n == 0) {  // a beam whose logits are in, waiting for its siblings' to choose
       ++i;
       continue;
+    }
+    // A decode with a draft verifies it in the same forward when budget and
+    // blocks allow; otherwise the draft is dropped and it decodes plainly.
+    int64_t draft = 0;
+    if (n == 1 && !r->draft.empty()) {
+      draft = std::min<int64_t>((int64_t)r->draft.size(), budget - 1);
+      if (draft > 0 && !cache_.append_slots(r->id, 1 + draft)) draft = 0;
+      r->draft.resize(draft);
+      if (draft > 0) {
+        count(out, {r, r->num_computed, 1 + draft, true, draft});
+        budget -= 1 + draft;
+        ++i;
+        continue;
+      }
     }
     bool ok = true;
     while (!cache_.append_slots(r->id, n)) {

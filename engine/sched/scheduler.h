@@ -17,6 +17,9 @@ struct ScheduledSeq {
   int64_t start;       // first position computed this step (= num_computed before)
   int64_t num_tokens;  // tokens computed this step
   bool samples;        // reaches the end of its tokens: produces logits
+  // Speculative decoding: the last num_draft of num_tokens are the
+  // request's draft; every one of the 1 + num_draft rows produces logits.
+  int64_t num_draft = 0;
 };
 
 struct SchedulerOutput {
@@ -24,7 +27,9 @@ struct SchedulerOutput {
   std::vector<Request*> preempted;
   int64_t num_tokens = 0;
   int prefill_tokens = 0, decode_tokens = 0;
-  int padding_tokens = 0;  // static policy: slots of finished members and prompt padding
+  int decode_seqs = 0;      // sequences decoding (speculatively or not)
+  int proposed_tokens = 0;  // draft tokens scheduled for verification
+  int padding_tokens = 0;   // static policy: slots of finished members and prompt padding
   // Prefix caching: prompt (+ output, after preemption) tokens of admitted
   // requests looked up, and how many of them were found cached.
   int64_t prefix_query_tokens = 0, prefix_hit_tokens = 0;

@@ -41,6 +41,7 @@ class TestABSession : public QObject {
   void initTestCase();
   void cleanupTestCase();
   void firstDifference();
+  void presetsSetBothSides();
   void runProducesTwoOutputs();
   void sameSettingsAgree();
   void divergenceIsHighlightedInBoth();
@@ -86,6 +87,34 @@ void TestABSession::firstDifference() {
   QCOMPARE(ABSession::firstDifference(a, a), -1);
   QCOMPARE(ABSession::firstDifference(a, QStringList{"a"}), -1);  // a prefix is no difference
   QCOMPARE(ABSession::firstDifference({}, a), -1);
+}
+
+void TestABSession::presetsSetBothSides() {
+  ABView* view = window_->abView();
+  ABSession::SideConfig start{SamplingForm::defaults(), ABSession::EngineChoice::Second};
+  start.params.max_tokens = 24;
+  view->setSideConfig(ABSession::A, start);
+  view->applyPreset(ABView::PenaltyVsNoRepeat);
+  const ABSession::SideConfig a = view->sideConfig(ABSession::A), b = view->sideConfig(ABSession::B);
+  QCOMPARE(a.params.temperature, 0.0f);  // greedy: only the knob under test differs
+  QCOMPARE(b.params.temperature, 0.0f);
+  QCOMPARE(a.params.repetition_penalty, 1.3f);
+  QCOMPARE(a.params.no_repeat_ngram_size, 0);
+  QCOMPARE(b.params.repetition_penalty, 1.0f);
+  QCOMPARE(b.params.no_repeat_ngram_size, 3);
+  QCOMPARE(a.params.max_tokens, 24);  // kept from side A
+  QCOMPARE(b.params.max_tokens, 24);
+  QVERIFY(a.engine == ABSession::EngineChoice::Main && b.engine == ABSession::EngineChoice::Main);
+  view->applyPreset(ABView::RepetitionPenalty);
+  QCOMPARE(view->sideConfig(ABSession::A).params.repetition_penalty, 1.0f);
+  QCOMPARE(view->sideConfig(ABSession::B).params.repetition_penalty, 1.3f);
+  QCOMPARE(view->sideConfig(ABSession::B).params.no_repeat_ngram_size, 0);
+  // The preset runs: both sides produce their tokens.
+  ABSession::SideConfig ra = view->sideConfig(ABSession::A), rb = view->sideConfig(ABSession::B);
+  ra.params.ignore_eos = rb.params.ignore_eos = true;
+  QVERIFY(runAB(ra, rb, QStringLiteral("the the the the the the")));
+  QCOMPARE(view->session()->stats(ABSession::A).outputTokens, 24);
+  QCOMPARE(view->session()->stats(ABSession::B).outputTokens, 24);
 }
 
 void TestABSession::runProducesTwoOutputs() {

@@ -55,6 +55,10 @@ struct BenchSummary {
   uint64_t preemptions = 0;
   uint64_t padding_tokens = 0;
   double prefix_cache_hit_rate = 0;  // prompt tokens found cached / looked up
+  // Speculative decoding: accepted / proposed draft tokens, and tokens
+  // generated per sequence decode step (1 without speculation).
+  uint64_t spec_proposed_tokens = 0, spec_accepted_tokens = 0;
+  double spec_acceptance_rate = 0, tokens_per_decode_step = 0;
   double mean_batch_size = 0;
   uint64_t steps = 0;
 };

@@ -31,6 +31,14 @@ struct EngineConfig {
   // prompt instead of recomputing it. An A/B knob; on by default.
   bool enable_prefix_caching = true;
 
+  // Speculative decoding by prompt lookup (continuous policy; greedy
+  // single-sequence requests only): each decode step proposes up to
+  // speculative_tokens tokens that followed the most recent earlier
+  // occurrence of the sequence's last n tokens (n = speculative_ngram down
+  // to 1), and verifies them in the same forward. Output is unchanged.
+  int speculative_tokens = 0;  // 0 = off
+  int speculative_ngram = 3;
+
   // Precision. weight_dtype "auto" runs the weights as stored; otherwise the
   // matmul weights are converted at load: "f32", "f16", "bf16", "q8_0",
   // "int8" (symmetric, one scale per output channel), "fp8-e4m3", "fp8-e5m2"

@@ -34,7 +34,10 @@ struct StepMetrics {
   int running = 0, waiting = 0;
   int preempted = 0;           // sequences preempted in this step
   int num_seqs = 0;            // sequences with tokens in this step
-  int prefill_tokens = 0, decode_tokens = 0;
+  int prefill_tokens = 0, decode_tokens = 0;  // decode_tokens include speculative drafts
+  int decode_seqs = 0;  // sequences decoding (one token, plus a draft when speculating)
+  // Speculative decoding: draft tokens verified, and those accepted.
+  int spec_proposed_tokens = 0, spec_accepted_tokens = 0;
   int padding_tokens = 0;      // static policy: slots of finished members (wasted work)
   int64_t prefix_query_tokens = 0, prefix_hit_tokens = 0;  // prefix cache lookups of admitted requests
   int64_t kv_blocks_used = 0, kv_blocks_total = 0;
@@ -60,6 +63,11 @@ struct MetricsSnapshot {
   // Prefix cache: tokens looked up / found, and the hit rate (found / looked up).
   uint64_t prefix_query_tokens = 0, prefix_hit_tokens = 0;
   double prefix_cache_hit_rate = 0;
+  // Speculative decoding: draft tokens proposed / accepted, the acceptance
+  // rate (accepted / proposed), and tokens generated per sequence decode
+  // step ((decode steps + accepted) / decode steps; 1 without speculation).
+  uint64_t spec_proposed_tokens = 0, spec_accepted_tokens = 0, decode_seq_steps = 0;
+  double spec_acceptance_rate = 0, tokens_per_decode_step = 0;
   // Latency over finished requests (all since reset).
   Percentiles ttft, tpot, itl, e2e;
   // Gauges from the last step.
