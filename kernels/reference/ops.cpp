@@ -1,5 +1,7 @@
 #include "kernels/reference/ops.h"
 
+#include "kernels/reference/attention.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -133,57 +135,19 @@ void add(float* y, const float* a, const float* b, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
 }
 
+// The F32 cache: the KvCacheView versions (kernels/reference/attention.h) with no scales.
 void kv_write(float* k_cache, float* v_cache, const float* k, const float* v, const int32_t* slots, int T,
               int kv_width) {
-  for (int t = 0; t < T; ++t) {
-    const int64_t slot = slots[t];
-    std::memcpy(k_cache + slot * kv_width, k + (int64_t)t * kv_width, sizeof(float) * kv_width);
-    std::memcpy(v_cache + slot * kv_width, v + (int64_t)t * kv_width, sizeof(float) * kv_width);
-  }
+  const KvCacheView kc{k_cache, nullptr, DType::F32, 1, kv_width}, vc{v_cache, nullptr, DType::F32, 1, kv_width};
+  kv_write(kc, vc, k, v, slots, T);
 }
 
 void paged_attention(float* out, const float* q, const float* k_cache, const float* v_cache,
                      const PagedAttentionArgs& a) {
-  const int D = a.head_dim;
-  const int q_width = a.n_heads * D;
-  const int kv_width = a.n_kv_heads * D;
-  const int group = a.n_heads / a.n_kv_heads;
-  std::vector<double> scores, acc(D);
-  for (int s = 0; s < a.num_seqs; ++s) {
-    const int q_len = a.query_start[s + 1] - a.query_start[s];
-    const int32_t* table = a.block_tables + (int64_t)s * a.max_blocks_per_seq;
-    for (int j = 0; j < q_len; ++j) {
-      const int64_t row = a.query_start[s] + j;
-      const int p = a.seq_lens[s] - q_len + j;  // position of this query token
-      for (int h = 0; h < a.n_heads; ++h) {
-        const float* qh = q + row * q_width + (int64_t)h * D;
-        const int kvh = h / group;
-        scores.assign(p + 1, 0.0);
-        double max_score = -INFINITY;
-        for (int t = 0; t <= p; ++t) {
-          const int64_t slot = (int64_t)table[t / a.block_size] * a.block_size + t % a.block_size;
-          const float* kt = k_cache + slot * kv_width + (int64_t)kvh * D;
-          double dot = 0.0;
-          for (int d = 0; d < D; ++d) dot += (double)qh[d] * kt[d];
-          scores[t] = a.scale * dot;
-          if (scores[t] > max_score) max_score = scores[t];
-        }
-        double denom = 0.0;
-        for (int t = 0; t <= p; ++t) {
-          scores[t] = std::exp(scores[t] - max_score);
-          denom += scores[t];
-        }
-        std::fill(acc.begin(), acc.end(), 0.0);
-        for (int t = 0; t <= p; ++t) {
-          const int64_t slot = (int64_t)table[t / a.block_size] * a.block_size + t % a.block_size;
-          const float* vt = v_cache + slot * kv_width + (int64_t)kvh * D;
-          for (int d = 0; d < D; ++d) acc[d] += scores[t] * vt[d];
-        }
-        float* oh = out + row * q_width + (int64_t)h * D;
-        for (int d = 0; d < D; ++d) oh[d] = (float)(acc[d] / denom);
-      }
-    }
-  }
+  auto view = [&](const float* c) {
+    return KvCacheView{const_cast<float*>(c), nullptr, DType::F32, a.n_kv_heads, a.head_dim};
+  };
+  paged_attention(out, q, view(k_cache), view(v_cache), a);
 }
 
 }  // namespace brisk::ref

@@ -10,55 +10,10 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include "e2e/support/cli_run.h"
+
 namespace {
 
-struct CliRun {
-  int code = -1;
-  bool crashed = false, timed_out = false, failed_to_start = false;
-  QByteArray out, err;
-  QString command;
-};
-
-CliRun runCli(const QStringList& args, int timeout_ms = 60000) {
-  CliRun r;
-  r.command = QStringLiteral("brisk-cli ") + args.join(QLatin1Char(' '));
-  QProcess p;
-  p.start(QStringLiteral(BRISK_CLI_PATH), args);
-  if (!p.waitForStarted(10000)) {
-    r.failed_to_start = true;
-    return r;
-  }
-  p.closeWriteChannel();
-  if (!p.waitForFinished(timeout_ms)) {
-    r.timed_out = true;
-    p.kill();
-    p.waitForFinished(5000);
-  }
-  r.out = p.readAllStandardOutput();
-  r.err = p.readAllStandardError();
-  r.crashed = !r.timed_out && p.exitStatus() == QProcess::CrashExit;
-  r.code = p.exitCode();
-  return r;
-}
-
-QString describe(const CliRun& r) {
-  return QStringLiteral("%1\n  exit %2%3\n  stdout: %4\n  stderr: %5")
-      .arg(r.command)
-      .arg(r.code)
-      .arg(r.crashed ? QStringLiteral(" (crashed)") : QString())
-      .arg(QString::fromUtf8(r.out.left(2000)), QString::fromUtf8(r.err.left(2000)));
-}
-
-#define RUN_CLI(var, ...)                                                                            \
-  const CliRun var = runCli(QStringList{__VA_ARGS__});                                               \
-  QVERIFY2(!var.failed_to_start, qPrintable(QStringLiteral("cannot start %1").arg(BRISK_CLI_PATH))); \
-  QVERIFY2(!var.timed_out, qPrintable(QStringLiteral("timed out after 60 s: ") + describe(var)));    \
-  QVERIFY2(!var.crashed, qPrintable(QStringLiteral("crashed: ") + describe(var)))
-
-#define EXPECT_EXIT(var, expected) QVERIFY2((var).code == (expected), qPrintable(describe(var)))
-#define EXPECT_IN(bytes, needle, var)                 \
-  QVERIFY2(QString::fromUtf8(bytes).contains(needle), \
-           qPrintable(QStringLiteral("expected '%1' in the output of ").arg(needle) + describe(var)))
 
 #define PARSE_JSON(obj, var)                                                     \
   QJsonParseError pe_##obj;                                                      \

@@ -15,65 +15,19 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include "e2e/support/cli_run.h"
+
 namespace {
 
-struct CliRun {
-  int code = -1;
-  bool crashed = false, timed_out = false, failed_to_start = false;
-  QByteArray out, err;
-  QString command;
-};
-
-// env: variables to set; an empty value removes the variable.
-CliRun runCli(const QStringList& args, const QMap<QString, QString>& env, int timeout_ms = 60000) {
-  CliRun r;
-  r.command = QStringLiteral("brisk-cli ") + args.join(QLatin1Char(' '));
-  QProcessEnvironment e = QProcessEnvironment::systemEnvironment();
-  e.remove(QStringLiteral("BRISK_ISA"));
-  for (auto it = env.begin(); it != env.end(); ++it) {
-    if (it.value().isEmpty())
-      e.remove(it.key());
-    else
-      e.insert(it.key(), it.value());
-  }
-  QProcess p;
-  p.setProcessEnvironment(e);
-  p.start(QStringLiteral(BRISK_CLI_PATH), args);
-  if (!p.waitForStarted(10000)) {
-    r.failed_to_start = true;
-    return r;
-  }
-  p.closeWriteChannel();
-  if (!p.waitForFinished(timeout_ms)) {
-    r.timed_out = true;
-    p.kill();
-    p.waitForFinished(5000);
-  }
-  r.out = p.readAllStandardOutput();
-  r.err = p.readAllStandardError();
-  r.crashed = !r.timed_out && p.exitStatus() == QProcess::CrashExit;
-  r.code = p.exitCode();
-  return r;
+// Every run leaves the kernel ISA to the CPU unless a test sets BRISK_ISA.
+QMap<QString, QString> withIsaCleared(QMap<QString, QString> env) {
+  if (!env.contains(QStringLiteral("BRISK_ISA"))) env.insert(QStringLiteral("BRISK_ISA"), QString());
+  return env;
 }
 
-QString describe(const CliRun& r) {
-  return QStringLiteral("%1\n  exit %2%3\n  stdout: %4\n  stderr: %5")
-      .arg(r.command)
-      .arg(r.code)
-      .arg(r.crashed ? QStringLiteral(" (crashed)") : QString())
-      .arg(QString::fromUtf8(r.out.left(2000)), QString::fromUtf8(r.err.left(2000)));
-}
-
-#define RUN_CLI(var, env, ...)                                                                       \
-  const CliRun var = runCli(QStringList{__VA_ARGS__}, env);                                          \
-  QVERIFY2(!var.failed_to_start, qPrintable(QStringLiteral("cannot start %1").arg(BRISK_CLI_PATH))); \
-  QVERIFY2(!var.timed_out, qPrintable(QStringLiteral("timed out after 60 s: ") + describe(var)));    \
-  QVERIFY2(!var.crashed, qPrintable(QStringLiteral("crashed: ") + describe(var)))
-
-#define EXPECT_EXIT(var, expected) QVERIFY2((var).code == (expected), qPrintable(describe(var)))
-#define EXPECT_IN(bytes, needle, var)                 \
-  QVERIFY2(QString::fromUtf8(bytes).contains(needle), \
-           qPrintable(QStringLiteral("expected '%1' in the output of ").arg(needle) + describe(var)))
+#define RUN_SYSINFO(var, env, ...)                                         \
+  const CliRun var = runCli(QStringList{__VA_ARGS__}, withIsaCleared(env)); \
+  CHECK_RAN(var)
 
 // Parses stdout as one JSON object, failing the calling test otherwise.
 #define PARSE_JSON(obj, run)                                                                                \
@@ -103,7 +57,7 @@ class TestCliSysinfo : public QObject {
   }
 
   void jsonHasEveryField() {
-    RUN_CLI(r, env_, "sysinfo", "--json", "--quick");
+    RUN_SYSINFO(r, env_, "sysinfo", "--json", "--quick");
     EXPECT_EXIT(r, 0);
     PARSE_JSON(j, r);
     for (const char* key : {"cpu_model",
@@ -157,10 +111,10 @@ class TestCliSysinfo : public QObject {
   }
 
   void secondRunReadsTheCache() {
-    RUN_CLI(a, env_, "sysinfo", "--json", "--quick");
+    RUN_SYSINFO(a, env_, "sysinfo", "--json", "--quick");
     EXPECT_EXIT(a, 0);
     PARSE_JSON(ja, a);
-    RUN_CLI(b, env_, "sysinfo", "--json", "--quick");
+    RUN_SYSINFO(b, env_, "sysinfo", "--json", "--quick");
     EXPECT_EXIT(b, 0);
     PARSE_JSON(jb, b);
     QVERIFY(jb[QStringLiteral("from_cache")].toBool());
@@ -170,7 +124,7 @@ class TestCliSysinfo : public QObject {
              ja[QStringLiteral("fma_peak_flops")].toDouble());
     QCOMPARE(jb[QStringLiteral("measured_at")].toString(), ja[QStringLiteral("measured_at")].toString());
 
-    RUN_CLI(c, env_, "sysinfo", "--json", "--quick", "--remeasure");
+    RUN_SYSINFO(c, env_, "sysinfo", "--json", "--quick", "--remeasure");
     EXPECT_EXIT(c, 0);
     PARSE_JSON(jc, c);
     QVERIFY(!jc[QStringLiteral("from_cache")].toBool());
@@ -178,10 +132,10 @@ class TestCliSysinfo : public QObject {
   }
 
   void cacheIsKeyedByThreadsAndIsa() {
-    RUN_CLI(warm, env_, "sysinfo", "--json", "--quick");
+    RUN_SYSINFO(warm, env_, "sysinfo", "--json", "--quick");
     EXPECT_EXIT(warm, 0);
     // Another thread count is another entry: measured, not read.
-    RUN_CLI(t, env_, "sysinfo", "--json", "--quick", "--threads", "1");
+    RUN_SYSINFO(t, env_, "sysinfo", "--json", "--quick", "--threads", "1");
     EXPECT_EXIT(t, 0);
     PARSE_JSON(jt, t);
     QCOMPARE(jt[QStringLiteral("threads_used")].toInt(), 1);
@@ -191,7 +145,7 @@ class TestCliSysinfo : public QObject {
     // So is another kernel ISA, and BRISK_ISA shows in kernel_isa.
     QMap<QString, QString> env = env_;
     env[QStringLiteral("BRISK_ISA")] = QStringLiteral("scalar");
-    RUN_CLI(s, env, "sysinfo", "--json", "--quick");
+    RUN_SYSINFO(s, env, "sysinfo", "--json", "--quick");
     EXPECT_EXIT(s, 0);
     PARSE_JSON(js, s);
     QCOMPARE(js[QStringLiteral("kernel_isa")].toString(), QStringLiteral("scalar"));
@@ -211,7 +165,7 @@ class TestCliSysinfo : public QObject {
     }
     QMap<QString, QString> env;
     env[QStringLiteral("XDG_CACHE_HOME")] = d.path();
-    RUN_CLI(r, env, "sysinfo", "--json", "--quick");
+    RUN_SYSINFO(r, env, "sysinfo", "--json", "--quick");
     EXPECT_EXIT(r, 0);
     PARSE_JSON(j, r);
     QVERIFY(!j[QStringLiteral("from_cache")].toBool());
@@ -229,7 +183,7 @@ class TestCliSysinfo : public QObject {
     QMap<QString, QString> env;
     env[QStringLiteral("XDG_CACHE_HOME")] = QString();  // removed
     env[QStringLiteral("HOME")] = home.path();
-    RUN_CLI(r, env, "sysinfo", "--json", "--quick");
+    RUN_SYSINFO(r, env, "sysinfo", "--json", "--quick");
     EXPECT_EXIT(r, 0);
     PARSE_JSON(j, r);
     QCOMPARE(QFileInfo(j[QStringLiteral("cache_path")].toString()).absoluteFilePath(),
@@ -238,7 +192,7 @@ class TestCliSysinfo : public QObject {
   }
 
   void textOutput() {
-    RUN_CLI(r, env_, "sysinfo", "--quick");
+    RUN_SYSINFO(r, env_, "sysinfo", "--quick");
     EXPECT_EXIT(r, 0);
     for (const char* needle : {"cpu ", "cores", "features", "kernel isa", "memory", "read bw", "GB/s",
                                "fma peak", "GFLOP/s", "measured"})
@@ -247,32 +201,32 @@ class TestCliSysinfo : public QObject {
 
   void usageErrors() {
     {
-      RUN_CLI(r, env_, "sysinfo", "--bogus");
+      RUN_SYSINFO(r, env_, "sysinfo", "--bogus");
       EXPECT_EXIT(r, 2);
       EXPECT_IN(r.err, QStringLiteral("--bogus"), r);
     }
     {
-      RUN_CLI(r, env_, "sysinfo", "--threads", "-3");
+      RUN_SYSINFO(r, env_, "sysinfo", "--threads", "-3");
       EXPECT_EXIT(r, 2);
       EXPECT_IN(r.err, QStringLiteral("--threads"), r);
     }
     {
-      RUN_CLI(r, env_, "sysinfo", "--threads", "many");
+      RUN_SYSINFO(r, env_, "sysinfo", "--threads", "many");
       EXPECT_EXIT(r, 2);
       EXPECT_IN(r.err, QStringLiteral("--threads"), r);
     }
     {
-      RUN_CLI(r, env_, "sysinfo", "extra");
+      RUN_SYSINFO(r, env_, "sysinfo", "extra");
       EXPECT_EXIT(r, 2);
       EXPECT_IN(r.err, QStringLiteral("extra"), r);
     }
     {
-      RUN_CLI(r, env_, "--help");
+      RUN_SYSINFO(r, env_, "--help");
       EXPECT_EXIT(r, 0);
       EXPECT_IN(r.out, QStringLiteral("sysinfo"), r);
     }
     {
-      RUN_CLI(r, env_, "sysinfo", "--help");
+      RUN_SYSINFO(r, env_, "sysinfo", "--help");
       EXPECT_EXIT(r, 0);
       EXPECT_IN(r.out, QStringLiteral("--remeasure"), r);
     }
