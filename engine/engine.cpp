@@ -369,7 +369,9 @@ RequestOutput EngineImpl::process_token(Request* r, int32_t tok, double t, Finis
   } else if (std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), tok) != p.stop_token_ids.end()) {
     reason = FinishReason::Stop;
   } else {
+    const auto d0 = std::chrono::steady_clock::now();
     r->text += r->detok->push(tok);
+    metrics_.on_detokenize(r->group_id, std::chrono::duration<double>(std::chrono::steady_clock::now() - d0).count());
     // Look for a stop string in the part that could newly contain one.
     size_t stop_at = std::string::npos;
     for (const auto& s : p.stop) {
@@ -610,6 +612,9 @@ std::vector<RequestOutput> EngineImpl::step() {
   for (const ScheduledSeq& s : so.seqs) metrics_.on_scheduled(s.req->group_id, t0);
   std::vector<float>& logits = runner_->execute(so);
   const double t1 = now();
+  for (const ScheduledSeq& s : so.seqs)
+    if (!(s.num_tokens - s.num_draft == 1 && s.start >= (int64_t)s.req->prompt_ids.size()))
+      metrics_.on_prefill_chunk(s.req->group_id, t0, t1, (int)s.num_tokens);
 
   StepMetrics sm;
   sm.step = steps_++;

@@ -150,7 +150,7 @@ std::vector<WorkloadRequest> make_workload(const WorkloadSpec& spec, const Engin
 }
 
 BenchSummary summarize(const std::vector<RequestMetrics>& reqs, const std::vector<StepMetrics>& steps,
-                       double duration) {
+                       double duration, const Slo& /*slo*/) {
   BenchSummary s;
   s.duration_s = duration;
   s.requests = (int)reqs.size();

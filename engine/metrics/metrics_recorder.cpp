@@ -54,6 +54,16 @@ void MetricsRecorder::on_token(uint64_t id, double t) {
   generation_tokens_++;
 }
 
+void MetricsRecorder::on_prefill_chunk(uint64_t id, double start, double end, int tokens) {
+  auto it = live_.find(id);
+  if (it != live_.end()) it->second.prefill_chunks.push_back({start, end, tokens});
+}
+
+void MetricsRecorder::on_detokenize(uint64_t id, double seconds) {
+  auto it = live_.find(id);
+  if (it != live_.end()) it->second.detokenize_s += seconds;
+}
+
 void MetricsRecorder::on_preempt(uint64_t id) {
   auto it = live_.find(id);
   if (it != live_.end()) it->second.preemptions++;

@@ -14,6 +14,9 @@ class MetricsRecorder {
   void on_add(uint64_t id, double arrival, int prompt_tokens);
   void on_scheduled(uint64_t id, double t);
   void on_token(uint64_t id, double t);
+  // A step [start, end) computed `tokens` prompt (or recomputed) tokens of the request.
+  void on_prefill_chunk(uint64_t id, double start, double end, int tokens);
+  void on_detokenize(uint64_t id, double seconds);
   void on_preempt(uint64_t id);
   // Returns the request's timeline as recorded.
   RequestTimings on_finish(uint64_t id, double t, FinishReason reason, int output_tokens);

@@ -22,17 +22,50 @@ struct LengthDist {
   std::string to_string() const;
 };
 
+// A workload is data: docs/WORKLOADS.md documents its JSON (schema
+// "brisk.workload", version 1; docs/schemas/workload.v1.schema.json), and
+// resources/workloads/ ships built-in ones.
 struct WorkloadSpec {
+  std::string name, description;
   int num_requests = 64;
-  std::string arrival = "all";  // "all" (at t=0) or "poisson"
-  double rate = 8.0;            // requests/s for poisson
+  // Arrival process: "all" (every request at t=0), "poisson" (rate
+  // requests/s), "gamma" (mean rate requests/s; burstiness 1 = Poisson,
+  // < 1 burstier, > 1 more regular), "ramp" (rate rising linearly from
+  // ramp_start_rate to ramp_end_rate across the run), "trace" (the
+  // timestamps in trace_times, seconds, one per request, or read from
+  // trace_path: JSONL lines {"timestamp": s, optional "prompt", "max_tokens"}).
+  std::string arrival = "all";
+  double rate = 8.0;
+  double burstiness = 1.0;
+  double ramp_start_rate = 1.0, ramp_end_rate = 16.0;
+  std::vector<double> trace_times;
+  std::string trace_path;
+  int max_concurrency = 0;  // requests in flight at once (0 = no cap): later arrivals wait client-side
   LengthDist prompt_len{"fixed", 128, 0, {}};
   LengthDist output_len{"fixed", 128, 0, {}};
+  // Sampling parameters of every request (max_tokens comes from output_len).
   float temperature = 0.0f;
+  float top_p = 1.0f;
+  int top_k = 0;
+  float repetition_penalty = 1.0f;
   bool ignore_eos = true;       // outputs run to their drawn length
   // Decoding strategy per request (SamplingParams): parallel samples, best-of, beam width.
   int n = 1, best_of = 0, beam_width = 0;
   uint64_t seed = 0;
+};
+
+// Throws brisk::Error naming `source` and the field on bad input.
+WorkloadSpec workload_from_json(const std::string& text, const std::string& source);
+WorkloadSpec load_workload(const std::string& path);
+std::string to_json(const WorkloadSpec& w);  // schema "brisk.workload" v1; round-trips
+// Built-in workloads (resources/workloads/*.json, embedded at build time).
+std::vector<std::string> builtin_workload_names();
+WorkloadSpec builtin_workload(const std::string& name);  // throws naming the unknown name
+
+// Service-level objectives for goodput: a request is "good" when every set
+// limit holds (0 = no limit).
+struct Slo {
+  double ttft_s = 0, tpot_s = 0, e2e_s = 0;
 };
 
 struct WorkloadRequest {
@@ -50,6 +83,9 @@ struct BenchSummary {
   uint64_t prompt_tokens = 0, generation_tokens = 0;
   double prompt_tokens_per_s = 0, generation_tokens_per_s = 0, requests_per_s = 0;
   Percentiles ttft, tpot, itl, e2e, queue;
+  // Goodput: finished requests meeting the SLO, per second and as a
+  // fraction of finished requests (equal to requests_per_s / 1 with no SLO set).
+  double goodput_requests_per_s = 0, goodput_fraction = 0;
   double kv_occupancy_mean = 0, kv_occupancy_peak = 0;  // used / total blocks over steps
   double kv_waste = 0;       // (allocated - filled) / allocated slots, over all steps
   uint64_t preemptions = 0;
@@ -97,6 +133,16 @@ struct QualityFigures {
 };
 
 struct BenchResult {
+  // Where it came from in a matrix: the run's label ("f16 · static"), the
+  // axis values that made it, and which repeat it was (0-based).
+  std::string label;
+  std::vector<std::pair<std::string, std::string>> settings;
+  int repeat = 0;
+  std::string matrix_name;
+  std::string created;  // ISO 8601 UTC, when the run finished
+  std::string model_sha256;  // of the model file ("" for the built-in demo model)
+  Slo slo;
+  std::string error;  // the run failed (the rest of the result may be empty)
   EngineConfig config;
   ModelInfo model;
   WorkloadSpec workload;
@@ -117,7 +163,10 @@ void compute_roofline(BenchResult& r, const SystemInfo& system, double kv_bytes_
 BenchResult run_benchmark(Engine& engine, const WorkloadSpec& spec, const std::vector<WorkloadRequest>& workload,
                           int warmup_requests = 2);
 BenchSummary summarize(const std::vector<RequestMetrics>& requests, const std::vector<StepMetrics>& steps,
-                       double duration_s);
+                       double duration_s, const Slo& slo = {});
 std::string to_json(const BenchResult& r, bool with_series = true);
+// Re-imports to_json's output (with series); throws brisk::Error naming
+// `source` and the field.
+BenchResult bench_result_from_json(const std::string& text, const std::string& source);
 
 }  // namespace brisk

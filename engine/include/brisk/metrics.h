@@ -16,6 +16,15 @@ struct RequestMetrics {
   double first_token = -1;
   double finished = -1;
   std::vector<double> token_times;  // one per generated token
+  // Where the time went: each step that computed prompt tokens of this
+  // request (a chunk; several with chunked prefill or after preemption),
+  // and the total time spent turning its tokens into text.
+  struct Chunk {
+    double start = 0, end = 0;
+    int tokens = 0;
+  };
+  std::vector<Chunk> prefill_chunks;
+  double detokenize_s = 0;
   int prompt_tokens = 0;
   int output_tokens = 0;
   int preemptions = 0;
