@@ -1,7 +1,7 @@
 // brisk: the workbench window.
 //   brisk [MODEL] [--tokenizer FILE]
 //   brisk [MODEL] --prompt TEXT --screenshot FILE.png --quit-after-ms N
-//         [--view playground|chat|ab|settings|telemetry|benchmark|reports|tokens] [--size WxH]
+//         [--view playground|chat|ab|settings|telemetry|benchmark|compare|reports|tokens] [--size WxH]
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QTimer>
@@ -54,7 +54,8 @@ int main(int argc, char** argv) {
   QCommandLineOption view(QStringLiteral("view"),
                           QStringLiteral("View to show (and run --prompt in): playground (default), chat, "
                                          "ab (A/B compare), settings (engine settings), telemetry (runs "
-                                         "a short workload beside the prompt), benchmark, reports, tokens (token chips tinted by probability)."),
+                                         "a short workload beside the prompt), benchmark (runs a two-configuration matrix), "
+                                         "compare (the same, then the Compare view; also: reports), tokens (token chips tinted by probability)."),
                           QStringLiteral("VIEW"));
   QCommandLineOption size(QStringLiteral("size"),
                           QStringLiteral("Window size, e.g. 1280x800 or 1920x1080."), QStringLiteral("WxH"));
@@ -90,7 +91,7 @@ int main(int argc, char** argv) {
       !intOption(maxTokens, "max-tokens", &run.maxTokens))
     return 2;
   if (parser.isSet(view) && !ScreenshotRunner::parseView(parser.value(view), &run.view)) {
-    std::fprintf(stderr, "brisk: --view must be playground, chat, ab, settings, telemetry, benchmark, reports or tokens, got '%s'\n",
+    std::fprintf(stderr, "brisk: --view must be playground, chat, ab, settings, telemetry, benchmark, compare, reports or tokens, got '%s'\n",
                  parser.value(view).toLocal8Bit().constData());
     return 2;
   }

@@ -18,7 +18,8 @@ const char* kUsage =
     "  agreement MODEL     greedy-token agreement of --dtype/--kv-dtype with the FP32 run\n"
     "  make-model OUT      write a Llama-shaped GGUF with seeded random weights\n"
     "  sysinfo             this machine: CPU, SIMD features, measured read bandwidth and FMA peak\n"
-    "  quantize IN OUT     convert a model's weights (int8, fp8, q8_0, f16, ...) and write a GGUF\n\n"
+    "  quantize IN OUT     convert a model's weights (int8, fp8, q8_0, f16, ...) and write a GGUF\n"
+    "  report RESULTS...   build an HTML/PDF/Markdown/JSON/CSV report from stored benchmark results\n\n"
     "MODEL is a .gguf file, a Hugging Face directory, a llama2.c .bin, or 'demo' (the built-in\n"
     "synthetic model). See docs/CLI.md.\n";
 
@@ -45,6 +46,7 @@ int main(int argc, char** argv) {
     if (cmd == "make-model") return cmd_make_model(rest);
     if (cmd == "sysinfo") return cmd_sysinfo(rest);
     if (cmd == "quantize") return cmd_quantize(rest);
+    if (cmd == "report") return cmd_report(rest);
     std::fprintf(stderr, "brisk-cli: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
     return 2;
   } catch (const UsageError& e) {

@@ -44,6 +44,10 @@ struct Group {
   std::unordered_map<uint64_t, std::vector<std::pair<int32_t, float>>> beam_top;
   int beam_len = 0;  // tokens every live beam has generated
   int tokens = 0;    // generated over all sequences
+  // SamplingParams::prompt_logprobs: prompt tokens 1.. scored so far, and
+  // whether they went out (with the request's first event once complete).
+  std::vector<TokenLogprob> prompt_logprobs;
+  bool prompt_logprobs_sent = false;
   bool single() const { return width == 1 && !beam; }
 };
 
@@ -94,6 +98,7 @@ class EngineImpl {
   int verify_draft(Group* g, Request* r, const ScheduledSeq& s, float* logits, int vocab, double t,
                    std::vector<RequestOutput>& out);
   RequestOutput group_result(Group* g, FinishReason reason);
+  void attach_prompt_logprobs(Group* g, RequestOutput& out);
 };
 
 EngineImpl::EngineImpl(const EngineConfig& cfg) : cfg_(cfg) {
@@ -273,6 +278,7 @@ void EngineImpl::abort(uint64_t id) {
 
 // Ends the request: every sequence still live is dropped (blocks freed).
 void EngineImpl::finish(Group* g, FinishReason reason, RequestOutput& out, double t) {
+  attach_prompt_logprobs(g, out);
   out.finished = true;
   out.finish_reason = reason;
   for (Request* r : std::vector<Request*>(g->live)) drop_sequence(r);
@@ -280,6 +286,13 @@ void EngineImpl::finish(Group* g, FinishReason reason, RequestOutput& out, doubl
   const int tokens = out.sequences.empty() ? (int)out.token_ids.size() : g->tokens;
   out.timings = metrics_.on_finish(g->id, t, reason, tokens);
   groups_.erase(g->id);  // g is dangling from here on
+}
+
+void EngineImpl::attach_prompt_logprobs(Group* g, RequestOutput& out) {
+  if (g->params.prompt_logprobs < 0 || g->prompt_logprobs_sent) return;
+  if (g->prompt_logprobs.size() + 1 < g->prompt_ids.size()) return;  // not all computed yet
+  out.prompt_logprobs = std::move(g->prompt_logprobs);
+  g->prompt_logprobs_sent = true;
 }
 
 void EngineImpl::drop_sequence(Request* r) {
@@ -361,6 +374,7 @@ RequestOutput EngineImpl::process_token(Request* r, int32_t tok, double t, Finis
   out.prompt_tokens = (int)r->prompt_ids.size();
   r->output_ids.push_back(tok);
   metrics_.on_token(r->group_id, t);
+  attach_prompt_logprobs(groups_.at(r->group_id).get(), out);
   const SamplingParams& p = r->params;
   reason = FinishReason::None;
   const bool eos = tok == model_.config.eos_id && !p.ignore_eos;
@@ -609,7 +623,22 @@ std::vector<RequestOutput> EngineImpl::step() {
   for (Request* v : so.preempted) metrics_.on_preempt(v->group_id);
   if (so.empty()) return outputs;
 
-  for (const ScheduledSeq& s : so.seqs) metrics_.on_scheduled(s.req->group_id, t0);
+  for (ScheduledSeq& s : so.seqs) {
+    metrics_.on_scheduled(s.req->group_id, t0);
+    // Prompt log-probabilities: the rows of prompt positions not scored yet
+    // (a recompute after preemption scores nothing twice). Position p's row
+    // scores prompt token p + 1.
+    const Request* r = s.req;
+    if (r->params.prompt_logprobs >= 0 && r->id == r->group_id) {
+      const int64_t done = (int64_t)groups_.at(r->group_id)->prompt_logprobs.size();
+      const int64_t from = std::max(s.start, done);
+      const int64_t to = std::min<int64_t>(s.start + s.num_tokens, (int64_t)r->prompt_ids.size() - 1);
+      if (to > from) {
+        s.prompt_logits_from = from;
+        s.prompt_logits_count = to - from;
+      }
+    }
+  }
   std::vector<float>& logits = runner_->execute(so);
   const double t1 = now();
   for (const ScheduledSeq& s : so.seqs)
@@ -634,6 +663,15 @@ std::vector<RequestOutput> EngineImpl::step() {
   std::vector<Group*> beam_groups;
   for (const ScheduledSeq& s : so.seqs) {
     Request* r = s.req;
+    if (s.prompt_logits_count > 0) {
+      Group* g = groups_.at(r->group_id).get();
+      const int vocab = std::min(V, model_.info.tokenizer_vocab_size);
+      for (int64_t j = 0; j < s.prompt_logits_count; ++j) {
+        const int64_t pos = s.prompt_logits_from + j;
+        g->prompt_logprobs.push_back(token_logprobs(logits.data() + (size_t)row++ * V, vocab,
+                                                    r->prompt_ids[pos + 1], r->params.prompt_logprobs));
+      }
+    }
     if (s.num_draft > 0) {
       float* rows = logits.data() + (size_t)row * V;
       row += 1 + (int)s.num_draft;

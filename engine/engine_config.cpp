@@ -82,6 +82,8 @@ std::string SamplingParams::validate() const {
   for (const auto& [id, b] : logit_bias)
     if (id < 0 || !std::isfinite(b)) return bad("logit_bias", std::to_string(id), "needs a non-negative token id and a finite bias");
   if (logprobs < -1 || logprobs > 20) return bad("logprobs", std::to_string(logprobs), "must be -1 (off) or 0..20");
+  if (prompt_logprobs < -1 || prompt_logprobs > 20)
+    return bad("prompt_logprobs", std::to_string(prompt_logprobs), "must be -1 (off) or 0..20");
   for (const auto& s : stop)
     if (s.empty()) return bad("stop", "\"\"", "stop strings must not be empty");
   // 64 sequences per request is far beyond useful and keeps one request from

@@ -25,13 +25,15 @@
 
 #include "ab_session.h"
 #include "ab_view.h"
+#include "benchmark_view.h"
+#include "compare_view.h"
 #include "engine_controller.h"
 #include "engine_settings_panel.h"
 #include "format.h"
 #include "model_panel.h"
 #include "playground_view.h"
+#include "results_store.h"
 #include "telemetry_dock.h"
-#include "workbench_placeholder.h"
 
 namespace {
 QSettings settings() { return QSettings(QStringLiteral("Brisk"), QStringLiteral("Brisk")); }
@@ -126,7 +128,8 @@ MainWindow::MainWindow(bool persistState, QWidget* parent)
     : QMainWindow(parent),
       persist_(persistState),
       controller_(new EngineController(this)),
-      abSession_(new ABSession(controller_, this)) {
+      abSession_(new ABSession(controller_, this)),
+      resultsStore_(new ResultsStore({}, this)) {
   setWindowTitle(QStringLiteral("Brisk"));
   setObjectName(QStringLiteral("mainWindow"));
   setDockNestingEnabled(true);
@@ -154,6 +157,12 @@ MainWindow::MainWindow(bool persistState, QWidget* parent)
     if (currentRequest_) controller_->stop(currentRequest_);
   });
   connect(settingsPanel_, &EngineSettingsPanel::reloadRequested, this, &MainWindow::confirmReload);
+  // The matrix runs over the engine settings as edited, reload or not.
+  benchmark_->setBaseConfigSource([this] { return settingsPanel_->config(); });
+  connect(benchmark_, &BenchmarkView::matrixCompleted, this, [this](const QString& path) {
+    compare_->openFiles({path});
+    setCurrentView(View::Compare);
+  });
 
   resize(1280, 800);
   if (persist_) readSettings();
@@ -168,37 +177,18 @@ void MainWindow::createViews() {
   tabs_->setDocumentMode(true);
   playground_ = new PlaygroundView(tabs_);
   abView_ = new ABView(abSession_, tabs_);
-  auto* bench = new WorkbenchPlaceholder(
-      tr("Benchmark"),
-      tr("Run a workload against the engine and watch it in the telemetry dock while it runs."),
-      {tr("Workloads you choose: arrival pattern (Poisson, bursts, all at once), prompt and output "
-          "length distributions, built-in prompt sets"),
-       tr("Two engine configurations on the same workload, A/B: precision, static vs continuous "
-          "batching, KV budget, decoding strategy"),
-       tr("Results per configuration: TTFT, TPOT, inter-token and end-to-end latency (p50/p90/p99), "
-          "tokens/s, requests/s, goodput, preemptions, KV use")},
-      tr("brisk-cli bench runs the same benchmark engine from a terminal "
-         "(brisk-cli bench MODEL --compare); see docs/CLI.md."),
-      tabs_);
-  bench->setObjectName(QStringLiteral("benchmarkPage"));
-  auto* reports = new WorkbenchPlaceholder(
-      tr("Reports"),
-      tr("Export what you measured as a report someone else can read and re-run."),
-      {tr("Benchmark results with their plots, as HTML, PDF and JSON"),
-       tr("Everything needed to re-run it: engine configuration, machine (CPU, cores, GPU), model "
-          "(path, hash, shape, dtype) and the Brisk commit")},
-      tr("the telemetry dock's Save… button (or File ▸ Save telemetry plots…) writes the live "
-         "plots as PNG, SVG or PDF, and brisk-cli bench --json writes the numbers."),
-      tabs_);
-  reports->setObjectName(QStringLiteral("reportsPage"));
+  benchmark_ = new BenchmarkView(resultsStore_, tabs_);
+  benchmark_->setObjectName(QStringLiteral("benchmarkPage"));
+  compare_ = new CompareView(resultsStore_, tabs_);
+  compare_->setObjectName(QStringLiteral("comparePage"));
   tabs_->addTab(playground_, tr("&Playground"));
   tabs_->addTab(abView_, tr("A/&B compare"));
-  tabs_->addTab(bench, tr("Be&nchmark"));
-  tabs_->addTab(reports, tr("Repor&ts"));
+  tabs_->addTab(benchmark_, tr("Be&nchmark"));
+  tabs_->addTab(compare_, tr("Co&mpare"));
   tabs_->setTabToolTip(0, tr("Prompt the model: completion or chat, streaming (Ctrl+1)"));
   tabs_->setTabToolTip(1, tr("Two configurations answer the same prompt side by side (Ctrl+2)"));
-  tabs_->setTabToolTip(2, tr("Coming in a later version (Ctrl+3)"));
-  tabs_->setTabToolTip(3, tr("Coming in a later version (Ctrl+4)"));
+  tabs_->setTabToolTip(2, tr("Run a workload against a matrix of engine configurations (Ctrl+3)"));
+  tabs_->setTabToolTip(3, tr("Compare stored benchmark results and export reports (Ctrl+4)"));
   auto* centre = new QWidget(this);
   auto* cl = new QVBoxLayout(centre);
   cl->setContentsMargins(6, 4, 6, 0);
@@ -260,7 +250,7 @@ void MainWindow::createMenus() {
 
   QMenu* view = menuBar()->addMenu(tr("&View"));
   auto* views = new QActionGroup(this);
-  const QStringList names{tr("&Playground"), tr("&A/B compare"), tr("&Benchmark"), tr("&Reports")};
+  const QStringList names{tr("&Playground"), tr("&A/B compare"), tr("&Benchmark"), tr("&Compare and reports")};
   const QStringList ids{QStringLiteral("actionViewPlayground"), QStringLiteral("actionViewAB"),
                         QStringLiteral("actionViewBenchmark"), QStringLiteral("actionViewReports")};
   for (int i = 0; i < names.size(); ++i) {
@@ -484,6 +474,7 @@ void MainWindow::runCurrent() {
   switch (currentView()) {
     case View::Playground: playground_->requestGenerate(); break;
     case View::AB: abView_->requestRun(); break;
+    case View::Benchmark: benchmark_->requestRun(); break;
     default: break;
   }
 }
@@ -494,6 +485,7 @@ void MainWindow::stopCurrent() {
       if (currentRequest_) controller_->stop(currentRequest_);
       break;
     case View::AB: abSession_->stop(); break;
+    case View::Benchmark: benchmark_->requestStop(); break;
     default: break;
   }
 }

@@ -1,5 +1,6 @@
-// The workbench window. Centre: tabs (Playground, A/B compare, and the
-// Benchmark and Reports pages a later version fills in). Docks: the model
+// The workbench window. Centre: tabs (Playground, A/B compare, Benchmark
+// and Compare, which also exports reports; the last two share the results
+// store). Docks: the model
 // panel and the engine settings on the left, live telemetry on the right.
 // Menus File/View/Engine/Help, a status bar (model, backend, precision, KV
 // use) and QSettings persistence of the window, the playground, A/B and the
@@ -17,6 +18,8 @@
 
 class ABSession;
 class ABView;
+class BenchmarkView;
+class CompareView;
 class EngineController;
 class EngineSettingsPanel;
 class ModelPanel;
@@ -28,6 +31,7 @@ class QMenu;
 class QProgressBar;
 class QPushButton;
 class QTabWidget;
+class ResultsStore;
 class TelemetryDock;
 
 class MainWindow : public QMainWindow {
@@ -35,7 +39,8 @@ class MainWindow : public QMainWindow {
 
  public:
   static constexpr int kMaxRecentModels = 8;
-  enum class View { Playground, AB, Benchmark, Reports };
+  // Reports: the Compare view, where reports are exported.
+  enum class View { Playground, AB, Benchmark, Compare, Reports = Compare };
 
   // persistState: restore and save the window, playground, A/B and engine
   // settings and recent models with QSettings ("Brisk", "Brisk"); off for
@@ -48,6 +53,9 @@ class MainWindow : public QMainWindow {
   PlaygroundView* playground() const { return playground_; }
   ABView* abView() const { return abView_; }
   ABSession* abSession() const { return abSession_; }
+  BenchmarkView* benchmarkView() const { return benchmark_; }
+  CompareView* compareView() const { return compare_; }
+  ResultsStore* resultsStore() const { return resultsStore_; }
   EngineSettingsPanel* engineSettings() const { return settingsPanel_; }
   TelemetryDock* telemetryDock() const { return telemetry_; }
   QDockWidget* modelDock() const { return modelDock_; }
@@ -114,6 +122,9 @@ class MainWindow : public QMainWindow {
   bool settingsReload_ = false;  // the load in flight came from the settings panel
   EngineController* controller_;
   ABSession* abSession_;
+  ResultsStore* resultsStore_;
+  BenchmarkView* benchmark_ = nullptr;
+  CompareView* compare_ = nullptr;
   QTabWidget* tabs_ = nullptr;
   PlaygroundView* playground_ = nullptr;
   ABView* abView_ = nullptr;

@@ -9,6 +9,8 @@ void registerBriskMetaTypes() {
   qRegisterMetaType<GenerationStats>("GenerationStats");
   qRegisterMetaType<brisk::StepMetrics>("brisk::StepMetrics");
   qRegisterMetaType<brisk::KvBlockState>("brisk::KvBlockState");
+  qRegisterMetaType<brisk::BenchResult>("brisk::BenchResult");
+  qRegisterMetaType<brisk::MatrixProgress>("brisk::MatrixProgress");
   qRegisterMetaType<QVector<brisk::StepMetrics>>("QVector<brisk::StepMetrics>");
   qRegisterMetaType<QVector<brisk::KvBlockState>>("QVector<brisk::KvBlockState>");
 }

@@ -3,6 +3,8 @@
 #include <QMetaType>
 #include <QVector>
 
+#include "brisk/bench_matrix.h"
+#include "brisk/benchmark.h"
 #include "brisk/engine.h"
 #include "brisk/engine_config.h"
 #include "brisk/metrics.h"
@@ -19,6 +21,8 @@ Q_DECLARE_METATYPE(brisk::SamplingParams)
 Q_DECLARE_METATYPE(GenerationStats)
 Q_DECLARE_METATYPE(brisk::StepMetrics)
 Q_DECLARE_METATYPE(brisk::KvBlockState)
+Q_DECLARE_METATYPE(brisk::BenchResult)
+Q_DECLARE_METATYPE(brisk::MatrixProgress)
 
 // Registers the types above with qRegisterMetaType (idempotent).
 void registerBriskMetaTypes();

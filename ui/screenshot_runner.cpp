@@ -1,18 +1,26 @@
 #include "screenshot_runner.h"
 
 #include <QDir>
+#include <QDockWidget>
 #include <QFileInfo>
+#include <QLineEdit>
 #include <QPixmap>
+#include <QSpinBox>
 #include <cstdio>
 
 #include "ab_session.h"
 #include <QCheckBox>
 
 #include "ab_view.h"
+#include "bench_runner.h"
+#include "benchmark_view.h"
 #include "engine_controller.h"
 #include "main_window.h"
+#include "matrix_builder.h"
 #include "playground_view.h"
 #include "sampling_form.h"
+#include "telemetry_dock.h"
+#include "workload_editor.h"
 
 bool ScreenshotRunner::parseView(const QString& name, View* view) {
   static const QList<QPair<QString, View>> kViews{{QStringLiteral("playground"), View::Playground},
@@ -21,7 +29,8 @@ bool ScreenshotRunner::parseView(const QString& name, View* view) {
                                                   {QStringLiteral("settings"), View::Settings},
                                                   {QStringLiteral("telemetry"), View::Telemetry},
                                                   {QStringLiteral("benchmark"), View::Benchmark},
-                                                  {QStringLiteral("reports"), View::Reports},
+                                                  {QStringLiteral("compare"), View::Compare},
+                                                  {QStringLiteral("reports"), View::Compare},
                                                   {QStringLiteral("tokens"), View::Tokens}};
   for (const auto& [n, v] : kViews)
     if (name.compare(n, Qt::CaseInsensitive) == 0) {
@@ -77,14 +86,20 @@ void ScreenshotRunner::onLoaded() {
       break;
     case View::Telemetry: window_->setCurrentView(MainWindow::View::Playground); break;
     case View::Benchmark: window_->setCurrentView(MainWindow::View::Benchmark); break;
-    case View::Reports: window_->setCurrentView(MainWindow::View::Reports); break;
+    case View::Compare: window_->setCurrentView(MainWindow::View::Benchmark); break;
     case View::Tokens:  // the playground with token chips, tinted by probability
       window_->setCurrentView(MainWindow::View::Playground);
       if (auto* box = window_->findChild<QCheckBox*>(QStringLiteral("showTokens"))) box->setChecked(true);
       break;
   }
-  // The placeholder pages run nothing.
-  if (options_.view == View::Benchmark || options_.view == View::Reports) options_.prompt.clear();
+  if (options_.view == View::Benchmark || options_.view == View::Compare) {
+    // The views carry their own plots: the docks would only squeeze them.
+    for (QDockWidget* d : {window_->modelDock(), window_->settingsDock(),
+                           static_cast<QDockWidget*>(window_->telemetryDock())})
+      d->hide();
+    startMatrix();
+    return;
+  }
   if (options_.prompt.isEmpty()) {
     if (options_.screenshot.isEmpty()) return;  // wait for the deadline, if any
     // Let the window lay out the panels before grabbing.
@@ -135,6 +150,48 @@ void ScreenshotRunner::onLoaded() {
       });
     });
   }
+}
+
+void ScreenshotRunner::startMatrix() {
+  // Two configurations of the loaded model on a short Poisson workload:
+  // long enough for the live plots to draw, short enough for a scripted run.
+  BenchmarkView* bench = window_->benchmarkView();
+  brisk::WorkloadSpec w;
+  w.name = "screenshot";
+  w.num_requests = 24;
+  w.arrival = "poisson";
+  w.rate = 12;
+  w.prompt_len = brisk::LengthDist::parse("uniform:16:96");
+  w.output_len = brisk::LengthDist::parse("uniform:32:128");
+  w.seed = 7;
+  bench->workloadEditor()->setWorkload(w);
+  MatrixBuilder* m = bench->matrixBuilder();
+  m->clearAxes();
+  m->addAxis(QStringLiteral("policy"), QStringLiteral("static, continuous"));
+  m->repeatsSpin()->setValue(1);
+  m->warmupSpin()->setValue(2);
+  m->nameEdit()->setText(QStringLiteral("static vs continuous"));
+  connect(bench->runner(), &BenchRunner::progress, this, [this](const brisk::MatrixProgress& p) {
+    if (done_ || options_.view != View::Benchmark) return;
+    // Mid-run: the last run half done, its plots and the first run's row showing.
+    if (p.run == p.runs - 1 && p.phase == "running" && p.requests_total > 0 &&
+        p.requests_done * 2 >= p.requests_total)
+      finish(grab() ? 0 : 1, {});
+  });
+  connect(bench, &BenchmarkView::matrixCompleted, this, [this] {
+    if (done_) return;
+    // The window has opened the results in the Compare view.
+    QTimer::singleShot(600, this, [this] { finish(grab() ? 0 : 1, {}); });
+  });
+  connect(bench->runner(), &BenchRunner::finished, this, [this, bench] {
+    if (!done_ && bench->runner()->wasStopped())
+      finish(1, QStringLiteral("the matrix was stopped"));
+    else if (!done_ && !bench->runner()->errorString().isEmpty())
+      finish(1, QStringLiteral("the matrix failed: ") + bench->runner()->errorString());
+  });
+  bench->requestRun();
+  if (!bench->isRunning())
+    finish(1, QStringLiteral("the Benchmark view did not start: ") + bench->messageText());
 }
 
 void ScreenshotRunner::submitWorkloadRequest(int maxTokens) {

@@ -18,7 +18,7 @@ class ScreenshotRunner : public QObject {
   Q_OBJECT
 
  public:
-  enum class View { Playground, Chat, AB, Settings, Telemetry, Benchmark, Reports, Tokens };
+  enum class View { Playground, Chat, AB, Settings, Telemetry, Benchmark, Compare, Tokens, Reports = Compare };
   struct Options {
     QString screenshot;   // PNG to write; empty: none
     QString prompt;       // empty: grab right after loading
@@ -27,8 +27,10 @@ class ScreenshotRunner : public QObject {
     View view = View::Playground;
     int workloadMs = 6000;  // Telemetry: how long the workload runs before the grab
   };
-  // "playground", "chat", "ab", "settings", "telemetry", "benchmark",
-  // "reports"; false for others.
+  // "playground", "chat", "ab", "settings", "telemetry", "benchmark"
+  // (a two-configuration matrix on the loaded model, grabbed while its last
+  // run is half done), "compare" or "reports" (the same matrix, grabbed in
+  // the Compare view once it finished), "tokens"; false for others.
   static bool parseView(const QString& name, View* view);
 
   ScreenshotRunner(MainWindow* window, Options options, QObject* parent = nullptr);
@@ -43,6 +45,7 @@ class ScreenshotRunner : public QObject {
 
  private:
   void onLoaded();
+  void startMatrix();
   void onRequestFinished(quint64 id, brisk::FinishReason reason, const GenerationStats& stats);
   void submitWorkloadRequest(int maxTokens);
   void submitBurst();

@@ -85,6 +85,7 @@ std::vector<PromptLine> read_prompts(const std::string& path, const SamplingPara
       p.params.top_p = j.value("top_p", defaults.top_p);
       p.params.min_p = j.value("min_p", defaults.min_p);
       p.params.logprobs = j.value("logprobs", defaults.logprobs);
+      p.params.prompt_logprobs = j.value("prompt_logprobs", defaults.prompt_logprobs);
       if (const std::string e = p.params.validate(); !e.empty()) throw Error(e);
       if (j.contains("seed")) p.params.seed = j["seed"].get<uint64_t>();
       if (j.contains("stop")) p.params.stop = j["stop"].get<std::vector<std::string>>();
@@ -147,10 +148,11 @@ int cmd_generate(const std::vector<std::string>& argv) {
       std::fprintf(stderr, "[synthetic demo model: random weights, the text is gibberish]\n");
     const uint64_t id = engine->add_request(ids, params);
     RequestOutput last;
-    std::vector<TokenLogprob> lps;
+    std::vector<TokenLogprob> lps, prompt_lps;
     while (engine->has_unfinished()) {
       for (const RequestOutput& o : engine->step()) {
         if (!several) lps.insert(lps.end(), o.new_logprobs.begin(), o.new_logprobs.end());
+        prompt_lps.insert(prompt_lps.end(), o.prompt_logprobs.begin(), o.prompt_logprobs.end());
         if (!as_json && !several) {
           std::fwrite(o.new_text.data(), 1, o.new_text.size(), stdout);
           std::fflush(stdout);
@@ -180,6 +182,7 @@ int cmd_generate(const std::vector<std::string>& argv) {
                 {"finish_reason", finish_reason_name(last.finish_reason)},
                 {"timings", m ? timings_json(*m) : json()}};
       if (params.logprobs >= 0 && !several) j["logprobs"] = logprobs_json(*engine, lps);
+      if (params.prompt_logprobs >= 0) j["prompt_logprobs"] = logprobs_json(*engine, prompt_lps);
       if (several) j["sequences"] = sequences_json(last.sequences);
       std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     } else {
@@ -204,7 +207,7 @@ int cmd_generate(const std::vector<std::string>& argv) {
   if (!out) throw Error(a.str("--out") + ": cannot open for writing");
   std::map<uint64_t, size_t> by_request;
   std::vector<RequestOutput> results(lines.size());
-  std::map<uint64_t, std::vector<TokenLogprob>> lps;
+  std::map<uint64_t, std::vector<TokenLogprob>> lps, prompt_lps;
   for (size_t i = 0; i < lines.size(); ++i) {
     if (!lines[i].error.empty()) continue;
     const uint64_t id = engine->add_request(engine->encode(lines[i].prompt, bos), lines[i].params);
@@ -215,6 +218,8 @@ int cmd_generate(const std::vector<std::string>& argv) {
     for (const RequestOutput& o : engine->step()) {
       auto& v = lps[o.request_id];
       v.insert(v.end(), o.new_logprobs.begin(), o.new_logprobs.end());
+      auto& pv = prompt_lps[o.request_id];
+      pv.insert(pv.end(), o.prompt_logprobs.begin(), o.prompt_logprobs.end());
       if (o.finished) {
         results[by_request.at(o.request_id)] = o;
         ++done;
@@ -240,6 +245,8 @@ int cmd_generate(const std::vector<std::string>& argv) {
       if (const RequestMetrics* m = find_metrics(*engine, o.request_id)) j["timings"] = timings_json(*m);
       if (lines[i].params.logprobs >= 0 && !several)
         j["logprobs"] = logprobs_json(*engine, lps[o.request_id]);
+      if (lines[i].params.prompt_logprobs >= 0)
+        j["prompt_logprobs"] = logprobs_json(*engine, prompt_lps[o.request_id]);
       if (several) j["sequences"] = sequences_json(o.sequences);
     }
     out << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";

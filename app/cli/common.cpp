@@ -103,6 +103,8 @@ void add_sampling_flags(Args& a) {
   a.flag("--logit-bias", "ID:BIAS", "add BIAS to token ID's logit (-100 bans it)", "", true);
   a.flag("--logprobs", "K",
          "with --json: each token's log-probability and the K most likely alternatives (0..20)");
+  a.flag("--prompt-logprobs", "K",
+         "with --json: each prompt token's log-probability (after the first) and K alternatives (0..20)");
 }
 
 SamplingParams sampling_from(const Args& a) {
@@ -117,6 +119,7 @@ SamplingParams sampling_from(const Args& a) {
   p.stop = a.all("--stop");
   p.ignore_eos = a.has("--ignore-eos");
   if (a.has("--logprobs")) p.logprobs = (int)a.integer("--logprobs", 0, 20);
+  if (a.has("--prompt-logprobs")) p.prompt_logprobs = (int)a.integer("--prompt-logprobs", 0, 20);
   p.no_repeat_ngram_size = (int)a.integer("--no-repeat-ngram-size", 0, 1 << 20);
   for (const std::string& s : a.all("--logit-bias")) {
     const size_t colon = s.find(':');

@@ -30,5 +30,6 @@ int cmd_quantize(const std::vector<std::string>& argv);
 int cmd_bench(const std::vector<std::string>& argv);
 int cmd_perplexity(const std::vector<std::string>& argv);
 int cmd_agreement(const std::vector<std::string>& argv);
+int cmd_report(const std::vector<std::string>& argv);
 
 }  // namespace brisk::cli

@@ -10,7 +10,9 @@
 
 namespace brisk::cli {
 
-// Throws brisk::Error naming the path on failure.
-void write_report_file(const std::vector<BenchResult>& runs, const std::string& path, int baseline = 0);
+// Throws brisk::Error naming the path on failure. An empty title keeps the
+// report writer's default.
+void write_report_file(const std::vector<BenchResult>& runs, const std::string& path, int baseline = 0,
+                       const std::string& title = "");
 
 }  // namespace brisk::cli

@@ -1,14 +1,17 @@
 #include "brisk/benchmark.h"
 
-#include "metrics/metrics_json.h"
-
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 #include <thread>
+
+#include "bench/bench_json.h"
+#include "bench/run_hooks.h"
+#include "metrics/metrics_json.h"
 
 extern const char* const brisk_git_commit;  // resources/version.cmake
 
@@ -81,48 +84,143 @@ LengthDist LengthDist::parse(const std::string& spec) {
     throw Error("length distribution '" + spec +
                 "' is not fixed:N, uniform:LO:HI, normal:MEAN:STD or file:PATH.jsonl");
   }
-  if (d.kind != "file" && (d.a < 1 || d.a > 1e7)) throw Error("length distribution '" + spec + "': lengths must be >= 1");
+  if (d.kind != "file" && (d.a < 1 || d.a > 1e7))
+    throw Error("length distribution '" + spec + "': lengths must be >= 1");
   return d;
 }
 
 std::string LengthDist::to_string() const {
   std::ostringstream o;
-  if (kind == "fixed") o << "fixed:" << a;
-  else if (kind == "file") o << "file:" << path;
-  else o << kind << ":" << a << ":" << b;
+  if (kind == "fixed")
+    o << "fixed:" << a;
+  else if (kind == "file")
+    o << "file:" << path;
+  else
+    o << kind << ":" << a << ":" << b;
   return o.str();
 }
 
+namespace {
+
+struct TraceLine {
+  double timestamp = 0;
+  std::string prompt;
+  bool has_prompt = false;
+  int max_tokens = 0;
+};
+
+std::vector<TraceLine> read_trace_file(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) throw Error(path + ": cannot open trace file");
+  std::vector<TraceLine> v;
+  std::string line;
+  for (int n = 1; std::getline(f, line); ++n) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const std::string where = path + ":" + std::to_string(n);
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const std::exception& e) {
+      throw Error(where + ": not a JSON object: " + e.what());
+    }
+    bench::ObjReader r(j, "", where);
+    TraceLine t;
+    const nlohmann::json* ts = r.find("timestamp");
+    if (!ts) r.fail("timestamp", "missing (seconds)");
+    r.get("timestamp", t.timestamp);
+    if (!(t.timestamp >= 0) || !std::isfinite(t.timestamp))
+      r.fail("timestamp", "must be a time >= 0 in seconds");
+    if (r.find("prompt")) {
+      r.get("prompt", t.prompt);
+      t.has_prompt = true;
+    }
+    r.get("max_tokens", t.max_tokens);
+    if (t.max_tokens < 0) r.fail("max_tokens", "must be >= 0");
+    r.reject_unknown();
+    v.push_back(std::move(t));
+  }
+  if (v.empty()) throw Error(path + ": no trace lines");
+  return v;
+}
+
+}  // namespace
+
 std::vector<WorkloadRequest> make_workload(const WorkloadSpec& spec, const Engine& engine) {
-  if (spec.num_requests < 1) throw Error("workload: num_requests must be at least 1");
-  if (spec.arrival != "all" && spec.arrival != "poisson")
-    throw Error("workload: arrival '" + spec.arrival + "' is not 'all' or 'poisson'");
-  if (spec.arrival == "poisson" && !(spec.rate > 0)) throw Error("workload: poisson rate must be positive");
-  if (spec.output_len.kind == "file") throw Error("workload: output lengths come from a distribution, not a file");
+  bench::validate_workload(spec, "",
+                           spec.name.empty() ? std::string("workload") : "workload '" + spec.name + "'");
   std::mt19937_64 rng(spec.seed);
+  // Every random number comes from our own uniforms over mt19937_64 (whose
+  // output the standard fixes), not std::*_distribution (whose algorithms it
+  // does not): the same seed gives the same workload with any library.
   auto uniform01 = [&] { return (double)(rng() >> 11) * (1.0 / 9007199254740992.0); };
+  auto normal01 = [&] {
+    const double u1 = std::max(uniform01(), 1e-12), u2 = uniform01();
+    return std::sqrt(-2 * std::log(u1)) * std::cos(2 * M_PI * u2);
+  };
+  // Marsaglia & Tsang (2000), unit scale; shape < 1 boosted by U^(1/shape).
+  std::function<double(double)> gamma01 = [&](double shape) -> double {
+    if (shape < 1) return gamma01(shape + 1) * std::pow(std::max(uniform01(), 1e-300), 1 / shape);
+    const double d = shape - 1.0 / 3, c = 1 / std::sqrt(9 * d);
+    for (;;) {
+      const double x = normal01();
+      double v = 1 + c * x;
+      if (v <= 0) continue;
+      v = v * v * v;
+      const double u = uniform01();
+      if (u < 1 - 0.0331 * x * x * x * x) return d * v;
+      if (std::log(std::max(u, 1e-300)) < 0.5 * x * x + d * (1 - v + std::log(v))) return d * v;
+    }
+  };
   auto draw = [&](const LengthDist& d) -> int {
     double v = d.a;
     if (d.kind == "uniform") v = d.a + std::floor(uniform01() * (d.b - d.a + 1));
-    if (d.kind == "normal") {
-      // Box-Muller from our own uniforms: the same numbers on every platform.
-      const double u1 = std::max(uniform01(), 1e-12), u2 = uniform01();
-      v = d.a + d.b * std::sqrt(-2 * std::log(u1)) * std::cos(2 * M_PI * u2);
-    }
+    if (d.kind == "normal") v = d.a + d.b * normal01();
     return (int)std::clamp(std::lround(v), 1L, 10000000L);
   };
   std::vector<FilePrompt> file;
   if (spec.prompt_len.kind == "file") file = read_prompt_file(spec.prompt_len.path);
+  std::vector<TraceLine> trace;
+  if (spec.arrival == "trace") {
+    if (!spec.trace_path.empty()) {
+      trace = read_trace_file(spec.trace_path);
+    } else {
+      for (double t : spec.trace_times) trace.push_back({t, {}, false, 0});
+    }
+    if ((int)trace.size() < spec.num_requests)
+      throw Error((spec.trace_path.empty() ? std::string("workload: trace_times") : spec.trace_path) +
+                  " has " + std::to_string(trace.size()) + " arrivals but num_requests is " +
+                  std::to_string(spec.num_requests));
+  }
+  // A trace's clock starts at its earliest arrival (traces often carry wall-clock times).
+  double trace0 = 0;
+  if (!trace.empty()) {
+    trace0 = trace[0].timestamp;
+    for (int i = 0; i < spec.num_requests; ++i) trace0 = std::min(trace0, trace[i].timestamp);
+  }
   const int vocab = std::min(engine.model_info().vocab_size, engine.model_info().tokenizer_vocab_size);
   const int max_len = engine.max_model_len();
   std::vector<WorkloadRequest> out;
   double t = 0;
   for (int i = 0; i < spec.num_requests; ++i) {
     WorkloadRequest r;
-    if (spec.arrival == "poisson") t += -std::log(std::max(1e-12, 1 - uniform01())) / spec.rate;
+    if (spec.arrival == "poisson") {
+      t += -std::log(std::max(1e-12, 1 - uniform01())) / spec.rate;
+    } else if (spec.arrival == "gamma") {
+      // Gaps ~ Gamma(shape k, scale 1/(rate k)): mean 1/rate, CV^2 = 1/k.
+      t += gamma01(spec.burstiness) / (spec.rate * spec.burstiness);
+    } else if (spec.arrival == "ramp") {
+      // Evenly spaced at an instantaneous rate rising linearly with the
+      // request index: the gap before request i is 1 / rate_i.
+      const double f = spec.num_requests > 1 ? (double)i / (spec.num_requests - 1) : 1.0;
+      if (i > 0) t += 1 / (spec.ramp_start_rate + (spec.ramp_end_rate - spec.ramp_start_rate) * f);
+    } else if (spec.arrival == "trace") {
+      t = trace[i].timestamp - trace0;
+    }
     r.arrival = t;
     int out_len = 0;
-    if (!file.empty()) {
+    if (!trace.empty() && trace[i].has_prompt) {
+      r.prompt_ids = engine.encode(trace[i].prompt, true);
+    } else if (!file.empty()) {
       const FilePrompt& fp = file[i % file.size()];
       r.prompt_ids = engine.encode(fp.prompt, true);
       out_len = fp.max_tokens;
@@ -131,14 +229,19 @@ std::vector<WorkloadRequest> make_workload(const WorkloadSpec& spec, const Engin
       // length, not its words. Ids 0..2 (unk, bos, eos) are avoided.
       const int n = std::min(draw(spec.prompt_len), std::max(1, max_len / 2));  // clamped before building
       r.prompt_ids.push_back(1);
-      for (int k = 1; k < n; ++k) r.prompt_ids.push_back(3 + (int32_t)(rng() % (uint64_t)std::max(1, vocab - 3)));
+      for (int k = 1; k < n; ++k)
+        r.prompt_ids.push_back(3 + (int32_t)(rng() % (uint64_t)std::max(1, vocab - 3)));
     }
+    if (!trace.empty() && trace[i].max_tokens > 0) out_len = trace[i].max_tokens;
     if (out_len <= 0) out_len = draw(spec.output_len);
     // Keep prompt + output inside the usable context.
     if ((int)r.prompt_ids.size() >= max_len) r.prompt_ids.resize(std::max(1, max_len / 2));
     out_len = std::min(out_len, max_len - (int)r.prompt_ids.size());
     r.params.max_tokens = std::max(1, out_len);
     r.params.temperature = spec.temperature;
+    r.params.top_p = spec.top_p;
+    r.params.top_k = spec.top_k;
+    r.params.repetition_penalty = spec.repetition_penalty;
     r.params.ignore_eos = spec.ignore_eos;
     r.params.n = spec.n;
     r.params.best_of = spec.best_of;
@@ -150,11 +253,12 @@ std::vector<WorkloadRequest> make_workload(const WorkloadSpec& spec, const Engin
 }
 
 BenchSummary summarize(const std::vector<RequestMetrics>& reqs, const std::vector<StepMetrics>& steps,
-                       double duration, const Slo& /*slo*/) {
+                       double duration, const Slo& slo) {
   BenchSummary s;
   s.duration_s = duration;
   s.requests = (int)reqs.size();
   std::vector<double> ttft, tpot, itl, e2e, queue;
+  int good = 0;
   for (const auto& r : reqs) {
     if (r.finish_reason == FinishReason::Error) {
       s.errors++;
@@ -169,6 +273,11 @@ BenchSummary summarize(const std::vector<RequestMetrics>& reqs, const std::vecto
     queue.push_back(r.queue_time());
     for (size_t i = 1; i < r.token_times.size(); ++i) itl.push_back(r.token_times[i] - r.token_times[i - 1]);
     s.preemptions += r.preemptions;
+    // A request with one output token has no TPOT: it cannot miss a TPOT target.
+    const bool ok = (slo.ttft_s <= 0 || (r.ttft() >= 0 && r.ttft() <= slo.ttft_s)) &&
+                    (slo.tpot_s <= 0 || r.tpot() <= slo.tpot_s) &&
+                    (slo.e2e_s <= 0 || (r.e2e() >= 0 && r.e2e() <= slo.e2e_s));
+    good += ok;
   }
   s.ttft = percentiles(ttft);
   s.tpot = percentiles(tpot);
@@ -179,7 +288,9 @@ BenchSummary summarize(const std::vector<RequestMetrics>& reqs, const std::vecto
     s.prompt_tokens_per_s = s.prompt_tokens / duration;
     s.generation_tokens_per_s = s.generation_tokens / duration;
     s.requests_per_s = s.finished / duration;
+    s.goodput_requests_per_s = good / duration;
   }
+  s.goodput_fraction = s.finished ? (double)good / s.finished : 0;
   double occ = 0, alloc = 0, waste = 0, batch = 0, queried = 0, hit = 0, decode_seqs = 0;
   for (const auto& st : steps) {
     const double o = st.kv_blocks_total ? (double)st.kv_blocks_used / st.kv_blocks_total : 0;
@@ -196,7 +307,8 @@ BenchSummary summarize(const std::vector<RequestMetrics>& reqs, const std::vecto
     decode_seqs += st.decode_seqs;
   }
   s.prefix_cache_hit_rate = queried > 0 ? hit / queried : 0;
-  s.spec_acceptance_rate = s.spec_proposed_tokens ? (double)s.spec_accepted_tokens / s.spec_proposed_tokens : 0;
+  s.spec_acceptance_rate =
+      s.spec_proposed_tokens ? (double)s.spec_accepted_tokens / s.spec_proposed_tokens : 0;
   s.tokens_per_decode_step = decode_seqs ? (decode_seqs + s.spec_accepted_tokens) / decode_seqs : 0;
   s.steps = steps.size();
   if (!steps.empty()) {
@@ -207,8 +319,12 @@ BenchSummary summarize(const std::vector<RequestMetrics>& reqs, const std::vecto
   return s;
 }
 
-BenchResult run_benchmark(Engine& e, const WorkloadSpec& spec, const std::vector<WorkloadRequest>& w,
-                          int warmup) {
+namespace bench {
+
+BenchResult run_benchmark_hooked(Engine& e, const WorkloadSpec& spec, const std::vector<WorkloadRequest>& w,
+                                 int warmup, const RunHooks& hooks, bool* stopped) {
+  if (stopped) *stopped = false;
+  auto stop_requested = [&] { return hooks.stop && hooks.stop->load(); };
   // Warm-up: touch the weights and the thread pool so the first timed
   // request does not pay for page faults.
   for (int i = 0; i < warmup && !w.empty(); ++i) {
@@ -222,17 +338,33 @@ BenchResult run_benchmark(Engine& e, const WorkloadSpec& spec, const std::vector
   }
   while (e.has_unfinished()) e.step();
   e.reset_metrics();
+  if (hooks.warmup_done) hooks.warmup_done();
 
   std::vector<size_t> order(w.size());
   for (size_t i = 0; i < w.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return w[a].arrival < w[b].arrival; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return w[a].arrival < w[b].arrival; });
+  const int cap = spec.max_concurrency;
   const double t0 = e.now();
+  double next_tick = t0;
   size_t next = 0;
   while (next < order.size() || e.has_unfinished()) {
+    if (stop_requested()) {
+      if (stopped) *stopped = true;
+      break;
+    }
     const double now = e.now() - t0;
-    while (next < order.size() && w[order[next]].arrival <= now) {
+    // A request past the concurrency cap waits client-side; it is handed to
+    // the engine with its original arrival, so its queue time (and TTFT)
+    // include the wait, as a real client's would.
+    while (next < order.size() && w[order[next]].arrival <= now &&
+           (cap <= 0 || next - e.finished_requests().size() < (size_t)cap)) {
       const WorkloadRequest& r = w[order[next++]];
       e.add_request(r.prompt_ids, r.params, std::nullopt, t0 + r.arrival);
+    }
+    if (hooks.tick && e.now() >= next_tick) {
+      hooks.tick(e, (int)e.finished_requests().size(), (int)w.size());
+      next_tick = e.now() + hooks.interval_s;
     }
     if (!e.has_unfinished()) {
       // Idle until the next arrival.
@@ -243,6 +375,8 @@ BenchResult run_benchmark(Engine& e, const WorkloadSpec& spec, const std::vector
     e.step();
   }
   const double t1 = e.now();
+  // The last look: live views end on the run's final state.
+  if (hooks.tick && !(stopped && *stopped)) hooks.tick(e, (int)e.finished_requests().size(), (int)w.size());
   BenchResult r;
   r.config = e.config();
   r.model = e.model_info();
@@ -254,6 +388,10 @@ BenchResult run_benchmark(Engine& e, const WorkloadSpec& spec, const std::vector
     if (q.first_token >= 0) q.first_token -= t0;
     if (q.finished >= 0) q.finished -= t0;
     for (double& t : q.token_times) t -= t0;
+    for (auto& c : q.prefill_chunks) {
+      c.start -= t0;
+      c.end -= t0;
+    }
   }
   r.steps = e.step_history();
   for (auto& s : r.steps) s.start -= t0;
@@ -262,7 +400,15 @@ BenchResult run_benchmark(Engine& e, const WorkloadSpec& spec, const std::vector
   r.summary = summarize(r.requests, r.steps, t1 - t0 - first);
   r.brisk_version = BRISK_VERSION;
   r.commit = brisk_git_commit;
+  r.created = utc_now();
   return r;
+}
+
+}  // namespace bench
+
+BenchResult run_benchmark(Engine& e, const WorkloadSpec& spec, const std::vector<WorkloadRequest>& w,
+                          int warmup) {
+  return bench::run_benchmark_hooked(e, spec, w, warmup, {}, nullptr);
 }
 
 void compute_roofline(BenchResult& r, const SystemInfo& sys, double kv_bytes_per_token) {
@@ -301,112 +447,9 @@ void compute_roofline(BenchResult& r, const SystemInfo& sys, double kv_bytes_per
   }
   if (f.prefill_steps > 0 && pt > 0) {
     f.prefill_tokens_per_s = ptok / pt;
-    if (f.measured) f.prefill_fma_fraction = f.prefill_tokens_per_s * f.matmul_flops_per_token / f.fma_peak_flops;
+    if (f.measured)
+      f.prefill_fma_fraction = f.prefill_tokens_per_s * f.matmul_flops_per_token / f.fma_peak_flops;
   }
-}
-
-std::string to_json(const BenchResult& r, bool with_series) {
-  using json = nlohmann::json;
-  const BenchSummary& s = r.summary;
-  json j;
-  j["brisk_version"] = r.brisk_version;
-  j["commit"] = r.commit;
-  j["model"] = {{"path", r.model.path},       {"name", r.model.name},     {"format", r.model.format},
-                {"synthetic", r.model.synthetic}, {"n_params", r.model.n_params}, {"dim", r.model.dim},
-                {"n_layers", r.model.n_layers}, {"vocab_size", r.model.vocab_size}};
-  j["config"] = {{"policy", policy_name(r.config.policy)},
-                 {"block_size", r.config.block_size},
-                 {"num_kv_blocks", r.config.num_kv_blocks},
-                 {"kv_cache_bytes", r.config.kv_cache_bytes},
-                 {"max_num_seqs", r.config.max_num_seqs},
-                 {"max_num_batched_tokens", r.config.max_num_batched_tokens},
-                 {"enable_chunked_prefill", r.config.enable_chunked_prefill},
-                 {"threads", r.config.threads},
-                 {"backend", r.config.backend},
-                 {"weight_dtype", r.config.weight_dtype},
-                 {"kv_dtype", r.config.kv_dtype},
-                 {"int8_activations", r.config.int8_activations},
-                 {"quantize_embeddings", r.config.quantize_embeddings},
-                 {"enable_prefix_caching", r.config.enable_prefix_caching},
-                 {"speculative_tokens", r.config.speculative_tokens},
-                 {"speculative_ngram", r.config.speculative_ngram}};
-  j["model"]["weight_bytes"] = r.model.weight_bytes;
-  j["model"]["converted_to"] = r.model.converted_to;
-  j["system"] = json::parse(to_json(r.system));
-  const RooflineFigures& f = r.roofline;
-  j["roofline"] = {{"measured", f.measured},
-                   {"read_bandwidth_bytes_per_s", f.read_bandwidth_bytes_per_s},
-                   {"fma_peak_flops", f.fma_peak_flops},
-                   {"weight_bytes_per_step", f.weight_bytes_per_step},
-                   {"kv_bytes_per_token", f.kv_bytes_per_token},
-                   {"matmul_flops_per_token", f.matmul_flops_per_token},
-                   {"decode_steps", f.decode_steps},
-                   {"decode_step_s", f.decode_step_s},
-                   {"decode_tokens_per_s", f.decode_tokens_per_s},
-                   {"decode_bytes_per_step", f.decode_bytes_per_step},
-                   {"decode_bandwidth_fraction", f.decode_bandwidth_fraction},
-                   {"prefill_steps", f.prefill_steps},
-                   {"prefill_tokens_per_s", f.prefill_tokens_per_s},
-                   {"prefill_fma_fraction", f.prefill_fma_fraction}};
-  const QualityFigures& qf = r.quality;
-  if (qf.measured)
-    j["quality"] = {{"text", qf.text_path},
-                    {"prompts", qf.prompts_path},
-                    {"perplexity", qf.perplexity},
-                    {"baseline_perplexity", qf.baseline_perplexity},
-                    {"kl_mean", qf.kl_mean},
-                    {"kl_p99", qf.kl_p99},
-                    {"top1_agreement", qf.top1_agreement},
-                    {"tokens_scored", qf.tokens_scored},
-                    {"greedy_agreement", qf.greedy_agreement},
-                    {"mean_identical_prefix", qf.mean_identical_prefix},
-                    {"agreement_prompts", qf.agreement_prompts},
-                    {"agreement_tokens", qf.agreement_tokens}};
-  j["workload"] = {{"num_requests", r.workload.num_requests},
-                   {"arrival", r.workload.arrival},
-                   {"rate", r.workload.rate},
-                   {"prompt_len", r.workload.prompt_len.to_string()},
-                   {"output_len", r.workload.output_len.to_string()},
-                   {"temperature", r.workload.temperature},
-                   {"ignore_eos", r.workload.ignore_eos},
-                   {"n", r.workload.n},
-                   {"best_of", r.workload.best_of},
-                   {"beam_width", r.workload.beam_width},
-                   {"seed", r.workload.seed}};
-  j["summary"] = {{"duration_s", s.duration_s},
-                  {"requests", s.requests},
-                  {"finished", s.finished},
-                  {"errors", s.errors},
-                  {"prompt_tokens", s.prompt_tokens},
-                  {"generation_tokens", s.generation_tokens},
-                  {"prompt_tokens_per_s", s.prompt_tokens_per_s},
-                  {"generation_tokens_per_s", s.generation_tokens_per_s},
-                  {"requests_per_s", s.requests_per_s},
-                  {"ttft_s", percentiles_json(s.ttft)},
-                  {"tpot_s", percentiles_json(s.tpot)},
-                  {"itl_s", percentiles_json(s.itl)},
-                  {"e2e_s", percentiles_json(s.e2e)},
-                  {"queue_s", percentiles_json(s.queue)},
-                  {"kv_occupancy_mean", s.kv_occupancy_mean},
-                  {"kv_occupancy_peak", s.kv_occupancy_peak},
-                  {"kv_waste", s.kv_waste},
-                  {"preemptions", s.preemptions},
-                  {"padding_tokens", s.padding_tokens},
-                  {"prefix_cache_hit_rate", s.prefix_cache_hit_rate},
-                  {"spec_proposed_tokens", s.spec_proposed_tokens},
-                  {"spec_accepted_tokens", s.spec_accepted_tokens},
-                  {"spec_acceptance_rate", s.spec_acceptance_rate},
-                  {"tokens_per_decode_step", s.tokens_per_decode_step},
-                  {"mean_batch_size", s.mean_batch_size},
-                  {"steps", s.steps}};
-  if (with_series) {
-    json reqs = json::array(), steps = json::array();
-    for (const auto& q : r.requests) reqs.push_back(request_json(q));
-    for (const auto& st : r.steps) steps.push_back(step_json(st));
-    j["requests"] = reqs;
-    j["steps"] = steps;
-  }
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace brisk

@@ -208,6 +208,9 @@ std::string to_json(const MetricsSnapshot& s) {
 }
 
 nlohmann::json request_json(const RequestMetrics& r) {
+  nlohmann::json chunks = nlohmann::json::array();
+  for (const auto& c : r.prefill_chunks)
+    chunks.push_back({{"start", c.start}, {"end", c.end}, {"tokens", c.tokens}});
   return {{"id", r.request_id},
           {"arrival", r.arrival},
           {"first_scheduled", r.first_scheduled},
@@ -221,7 +224,9 @@ nlohmann::json request_json(const RequestMetrics& r) {
           {"tpot_s", r.tpot()},
           {"e2e_s", r.e2e()},
           {"queue_s", r.queue_time()},
-          {"token_times", r.token_times}};
+          {"token_times", r.token_times},
+          {"prefill_chunks", chunks},
+          {"detokenize_s", r.detokenize_s}};
 }
 
 nlohmann::json step_json(const StepMetrics& s) {

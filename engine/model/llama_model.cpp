@@ -62,7 +62,7 @@ LlamaModel::LlamaModel(const LoadedModel& m, Backend& be, const ModelLimits& lim
 
 void LlamaModel::forward(const ForwardBatch& b, std::vector<float>& logits) {
   const int n = b.num_tokens(), S = b.num_seqs(), nl = (int)b.logits_rows.size();
-  if (n <= 0 || n > limits_.max_tokens || S > limits_.max_seqs || nl > limits_.max_logits_rows ||
+  if (n <= 0 || n > limits_.max_tokens || S > limits_.max_seqs || nl > n ||
       b.max_blocks_per_seq > limits_.max_blocks_per_seq)
     throw Error("internal: batch of " + std::to_string(n) + " tokens / " + std::to_string(S) +
                 " sequences exceeds the planned limits");
@@ -103,13 +103,17 @@ void LlamaModel::forward(const ForwardBatch& b, std::vector<float>& logits) {
       be.add(x_, x_, tmp_, n);
   }
   logits.resize((size_t)nl * c.vocab_size);
-  if (nl == 0) return;
-  // Only rows that sample go through the final norm and the classifier.
-  be.upload(lrows_, b.logits_rows.data(), nl);
-  be.gather_rows(sel_, x_, lrows_, nl);
-  be.rmsnorm(sel_, sel_, output_norm_, nl, c.norm_eps);
-  be.matmul(logits_, sel_, output_, nl);
-  be.download(logits.data(), logits_, nl);
+  // Only rows that sample go through the final norm and the classifier, a
+  // planned number at a time: prompt log-probabilities can ask for every
+  // row of a prefill chunk without a [max_tokens, vocab] buffer.
+  for (int r0 = 0; r0 < nl; r0 += limits_.max_logits_rows) {
+    const int m = std::min(limits_.max_logits_rows, nl - r0);
+    be.upload(lrows_, b.logits_rows.data() + r0, m);
+    be.gather_rows(sel_, x_, lrows_, m);
+    be.rmsnorm(sel_, sel_, output_norm_, m, c.norm_eps);
+    be.matmul(logits_, sel_, output_, m);
+    be.download(logits.data() + (size_t)r0 * c.vocab_size, logits_, m);
+  }
 }
 
 void LlamaModel::copy_kv_blocks(const std::vector<std::pair<int32_t, int32_t>>& pairs) {

@@ -27,6 +27,8 @@ void ModelRunner::pack(const SchedulerOutput& so) {
       b.positions.push_back((int32_t)pos);
       b.slot_mapping.push_back(cache_.slot(r->id, pos));
     }
+    for (int64_t j = 0; j < s.prompt_logits_count; ++j)
+      b.logits_rows.push_back((int32_t)(b.query_start.back() + (s.prompt_logits_from - s.start) + j));
     b.query_start.push_back((int32_t)b.token_ids.size());
     b.seq_lens.push_back((int32_t)(s.start + s.num_tokens));
     const BlockTable* t = cache_.table(r->id);

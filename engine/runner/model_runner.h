@@ -15,8 +15,9 @@ namespace brisk {
 class ModelRunner {
  public:
   ModelRunner(LlamaModel& model, KvCache& cache) : model_(model), cache_(cache) { batch_.clear(); }
-  // Logits [rows, vocab] in the order of so.seqs: one row per sampling
-  // sequence, 1 + num_draft for a speculative one.
+  // Logits [rows, vocab] in the order of so.seqs: per sequence, its
+  // prompt_logits_count prompt rows, then one row if it samples (1 +
+  // num_draft for a speculative one).
   std::vector<float>& execute(const SchedulerOutput& so);  // the sampler may edit the logits in place
   const ForwardBatch& last_batch() const { return batch_; }
 

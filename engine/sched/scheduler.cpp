@@ -112,7 +112,7 @@ SchedulerOutput ContinuousScheduler::schedule() {
     // always computed: it produces the logits), and given back if the
     // request cannot be admitted after all.
     int64_t cached = 0;
-    if (cfg_.enable_prefix_caching && r->num_computed == 0 && !cache_.has(r->id))
+    if (cfg_.enable_prefix_caching && r->num_computed == 0 && !cache_.has(r->id) && r->params.prompt_logprobs < 0)
       cached = r->num_computed =
           cache_.match_prefix(r->id, r->prompt_ids, r->output_ids, r->num_tokens() - 1);
     auto give_back = [&] {

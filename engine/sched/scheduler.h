@@ -20,6 +20,10 @@ struct ScheduledSeq {
   // Speculative decoding: the last num_draft of num_tokens are the
   // request's draft; every one of the 1 + num_draft rows produces logits.
   int64_t num_draft = 0;
+  // Prompt log-probabilities: rows for positions [prompt_logits_from,
+  // + prompt_logits_count) of this chunk also produce logits, ahead of the
+  // sampling row(s). Set by the engine, not the scheduler.
+  int64_t prompt_logits_from = 0, prompt_logits_count = 0;
 };
 
 struct SchedulerOutput {

@@ -330,16 +330,11 @@ void TestMainWindow::menusShortcutsAndDocks() {
 }
 
 void TestMainWindow::placeholderPagesSayWhatComes() {
+  // The Benchmark and Compare pages are the real views now.
   QTabWidget* tabs = window_->tabs();
   QCOMPARE(tabs->count(), 4);
-  for (const char* name : {"benchmarkPage", "reportsPage"}) {
-    QWidget* page = tabs->findChild<QWidget*>(QString::fromLatin1(name));
-    QVERIFY2(page, name);
-    QVERIFY(tabs->indexOf(page) >= 2);
-    auto* text = page->findChild<QLabel*>(QStringLiteral("placeholderText"));
-    QVERIFY(text);
-    QVERIFY(text->text().contains(QStringLiteral("Coming in a later version")));
-  }
+  QCOMPARE(tabs->indexOf(tabs->findChild<QWidget*>(QStringLiteral("benchmarkPage"))), 2);
+  QCOMPARE(tabs->indexOf(tabs->findChild<QWidget*>(QStringLiteral("comparePage"))), 3);
 }
 
 void TestMainWindow::failedLoadKeepsPreviousModel() {

@@ -23,8 +23,8 @@ struct ReportOptions {
 };
 
 // Writes the report; throws brisk::Error naming the path on failure.
-// Needs a QGuiApplication (any platform, offscreen included) for every
-// format but JSON and CSV.
+// Needs a QApplication (the plots are QCustomPlot widgets; any platform,
+// offscreen included) for every format but JSON and CSV.
 void write_report(const std::vector<BenchResult>& runs, const QString& path, ReportFormat format,
                   const ReportOptions& options = {});
 

@@ -44,6 +44,9 @@ struct RequestOutput {
   uint64_t request_id = 0;
   std::vector<int32_t> new_token_ids;
   std::vector<TokenLogprob> new_logprobs;  // one per new token when SamplingParams::logprobs >= 0
+  // SamplingParams::prompt_logprobs >= 0: prompt tokens 1..P-1 scored, in
+  // the request's first event after its prompt is computed (only there).
+  std::vector<TokenLogprob> prompt_logprobs;
   std::string new_text;
   std::vector<int32_t> token_ids;  // every generated token so far
   std::string text;                // every generated character so far

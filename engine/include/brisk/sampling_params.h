@@ -23,6 +23,11 @@ struct SamplingParams {
   // (before penalties and temperature) and the `logprobs` most likely
   // alternatives; -1 = off, 0 = the chosen token only, at most 20.
   int logprobs = -1;
+  // Per prompt token after the first: its log-probability given the tokens
+  // before it, and the `prompt_logprobs` most likely alternatives; -1 = off,
+  // 0..20. A request asking for them does not reuse prefix-cached blocks
+  // (every prompt position must be computed to be scored).
+  int prompt_logprobs = -1;
   // Forbid any token that would repeat an n-gram already in prompt + output; 0 = off.
   int no_repeat_ngram_size = 0;
   // Added to a token's logit before sampling (-100 bans it in practice).

@@ -1,0 +1,521 @@
+// A/B matrices: expand a matrix into runs, run them one after another on
+// fresh engines, and keep every result (failures included).
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "bench/bench_json.h"
+#include "bench/run_hooks.h"
+#include "brisk/bench_matrix.h"
+#include "brisk/quality.h"
+
+extern const char* const brisk_git_commit;  // resources/version.cmake
+
+namespace brisk {
+
+namespace {
+
+using bench::json;
+
+std::string number_string(double v) {
+  std::ostringstream o;
+  o.precision(15);
+  o << v;
+  return o.str();
+}
+
+// Axis values are strings in the API; the JSON may say 8, true or "8".
+std::string axis_value_string(const json& v, const bench::ObjReader& r, const std::string& key) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
+  if (v.is_number_integer() || v.is_number_unsigned()) return v.dump();
+  if (v.is_number_float()) return number_string(v.get<double>());
+  r.fail(key, "expected strings, numbers or booleans, got " + v.dump());
+}
+
+[[noreturn]] void bad_value(const std::string& field, const std::string& value, const std::string& why) {
+  throw Error("matrix axis '" + field + "': value '" + value + "' " + why);
+}
+
+bool as_bool(const std::string& field, const std::string& v) {
+  if (v == "true" || v == "1" || v == "on" || v == "yes") return true;
+  if (v == "false" || v == "0" || v == "off" || v == "no") return false;
+  bad_value(field, v, "is not true or false");
+}
+
+int64_t as_int(const std::string& field, const std::string& v, int64_t lo, int64_t hi) {
+  try {
+    size_t used = 0;
+    const long long x = std::stoll(v, &used);
+    if (used == v.size() && x >= lo && x <= hi) return x;
+  } catch (const std::exception&) {
+  }
+  bad_value(field, v, "is not an integer in " + std::to_string(lo) + ".." + std::to_string(hi));
+}
+
+double as_double(const std::string& field, const std::string& v) {
+  try {
+    size_t used = 0;
+    const double x = std::stod(v, &used);
+    if (used == v.size() && std::isfinite(x)) return x;
+  } catch (const std::exception&) {
+  }
+  bad_value(field, v, "is not a number");
+}
+
+const char* const kAxisFields[] = {"weight_dtype",
+                                   "kv_dtype",
+                                   "policy",
+                                   "max_num_seqs",
+                                   "block_size",
+                                   "enable_prefix_caching",
+                                   "speculative_tokens",
+                                   "speculative_ngram",
+                                   "int8_activations",
+                                   "quantize_embeddings",
+                                   "fp8_per_tensor_scale",
+                                   "max_num_batched_tokens",
+                                   "enable_chunked_prefill",
+                                   "num_kv_blocks",
+                                   "kv_cache_bytes",
+                                   "max_model_len",
+                                   "threads",
+                                   "model",
+                                   "n",
+                                   "best_of",
+                                   "beam_width",
+                                   "temperature",
+                                   "top_p",
+                                   "top_k",
+                                   "max_concurrency"};
+
+void apply_axis(const std::string& f, const std::string& v, EngineConfig& c, WorkloadSpec& w) {
+  if (f == "weight_dtype")
+    c.weight_dtype = v;
+  else if (f == "kv_dtype")
+    c.kv_dtype = v;
+  else if (f == "policy") {
+    if (v == "continuous")
+      c.policy = SchedulerPolicy::Continuous;
+    else if (v == "static")
+      c.policy = SchedulerPolicy::Static;
+    else
+      bad_value(f, v, "is not continuous or static");
+  } else if (f == "max_num_seqs")
+    c.max_num_seqs = (int)as_int(f, v, 1, 4096);
+  else if (f == "block_size")
+    c.block_size = (int)as_int(f, v, 1, 1024);
+  else if (f == "enable_prefix_caching")
+    c.enable_prefix_caching = as_bool(f, v);
+  else if (f == "speculative_tokens")
+    c.speculative_tokens = (int)as_int(f, v, 0, 64);
+  else if (f == "speculative_ngram")
+    c.speculative_ngram = (int)as_int(f, v, 1, 64);
+  else if (f == "int8_activations")
+    c.int8_activations = as_bool(f, v);
+  else if (f == "quantize_embeddings")
+    c.quantize_embeddings = as_bool(f, v);
+  else if (f == "fp8_per_tensor_scale")
+    c.fp8_per_tensor_scale = as_bool(f, v);
+  else if (f == "max_num_batched_tokens")
+    c.max_num_batched_tokens = (int)as_int(f, v, 1, 1 << 20);
+  else if (f == "enable_chunked_prefill")
+    c.enable_chunked_prefill = as_bool(f, v);
+  else if (f == "num_kv_blocks")
+    c.num_kv_blocks = as_int(f, v, 0, 1LL << 40);
+  else if (f == "kv_cache_bytes")
+    c.kv_cache_bytes = as_int(f, v, 0, 1LL << 50);
+  else if (f == "max_model_len")
+    c.max_model_len = (int)as_int(f, v, 0, 1 << 24);
+  else if (f == "threads")
+    c.threads = (int)as_int(f, v, 0, 1024);
+  else if (f == "model")
+    c.model = v;
+  else if (f == "n")
+    w.n = (int)as_int(f, v, 1, 64);
+  else if (f == "best_of")
+    w.best_of = (int)as_int(f, v, 0, 64);
+  else if (f == "beam_width")
+    w.beam_width = (int)as_int(f, v, 0, 64);
+  else if (f == "temperature")
+    w.temperature = (float)as_double(f, v);
+  else if (f == "top_p")
+    w.top_p = (float)as_double(f, v);
+  else if (f == "top_k")
+    w.top_k = (int)as_int(f, v, 0, 1 << 24);
+  else if (f == "max_concurrency")
+    w.max_concurrency = (int)as_int(f, v, 0, 1 << 24);
+  else {
+    std::string known;
+    for (const char* k : kAxisFields) known += (known.empty() ? "" : ", ") + std::string(k);
+    throw Error("matrix axis '" + f + "' is not a field a matrix can vary (" + known + ")");
+  }
+}
+
+// A run's precision differs from the F32 reference (header: not f32/auto).
+bool changes_precision(const EngineConfig& c) {
+  return (c.weight_dtype != "f32" && c.weight_dtype != "auto") || c.kv_dtype != "f32" || c.int8_activations;
+}
+
+EngineConfig fp32_reference(const EngineConfig& c) {
+  EngineConfig b = c;
+  b.weight_dtype = "f32";
+  b.kv_dtype = "f32";
+  b.int8_activations = false;
+  b.quantize_embeddings = false;
+  b.fp8_per_tensor_scale = false;
+  return b;
+}
+
+std::vector<std::string> prompt_lines(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) throw Error(path + ": cannot open quality prompts");
+  std::vector<std::string> out;
+  std::string s;
+  for (int n = 1; std::getline(f, s); ++n) {
+    if (!s.empty() && s.back() == '\r') s.pop_back();
+    if (s.find_first_not_of(" \t") == std::string::npos) continue;
+    if (s[0] == '{') {
+      try {
+        out.push_back(json::parse(s).at("prompt").get<std::string>());
+      } catch (const std::exception& e) {
+        throw Error(path + ":" + std::to_string(n) + ": expected {\"prompt\": ...}: " + e.what());
+      }
+    } else {
+      out.push_back(s);
+    }
+  }
+  if (out.empty()) throw Error(path + ": no prompts");
+  return out;
+}
+
+QualityFigures measure_quality(const MatrixSpec& m, const EngineConfig& cfg) {
+  QualityFigures q;
+  const EngineConfig base = fp32_reference(cfg);
+  if (!m.quality_text.empty()) {
+    q.text_path = m.quality_text;
+    const std::string text = bench::read_text_file(m.quality_text, "quality text");
+    const std::string tmp = (std::filesystem::temp_directory_path() /
+                             ("brisk-matrix-baseline-" + std::to_string(::getpid()) + ".logits"))
+                                .string();
+    PerplexityOptions o;
+    o.save_logits_path = tmp;
+    PerplexityResult pr;
+    try {
+      evaluate_perplexity(base, text, o);
+      o.save_logits_path.clear();
+      o.baseline_logits_path = tmp;
+      pr = evaluate_perplexity(cfg, text, o);
+    } catch (...) {
+      std::remove(tmp.c_str());
+      throw;
+    }
+    std::remove(tmp.c_str());
+    q.perplexity = pr.perplexity;
+    q.baseline_perplexity = pr.baseline_perplexity;
+    q.kl_mean = pr.kl_mean;
+    q.kl_p99 = pr.kl_p99;
+    q.top1_agreement = pr.top1_agreement;
+    q.tokens_scored = pr.tokens_scored;
+  }
+  if (!m.quality_prompts.empty()) {
+    q.prompts_path = m.quality_prompts;
+    const int tokens = 64;
+    const AgreementResult ar = greedy_agreement(base, cfg, prompt_lines(m.quality_prompts), tokens);
+    q.greedy_agreement = ar.agreement;
+    q.mean_identical_prefix = ar.mean_identical_prefix;
+    q.agreement_prompts = ar.prompts;
+    q.agreement_tokens = tokens;
+  }
+  q.measured = true;
+  return q;
+}
+
+}  // namespace
+
+MatrixSpec matrix_from_json(const std::string& text, const std::string& source) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::exception& e) {
+    throw Error(source + ": not valid JSON: " + e.what());
+  }
+  bench::ObjReader r(j, "", source);
+  std::string schema;
+  r.get("schema", schema);
+  if (schema != "brisk.matrix")
+    r.fail("schema", schema.empty() ? "missing; a matrix file starts {\"schema\": \"brisk.matrix\", ...}"
+                                    : "'" + schema + "' is not brisk.matrix");
+  int version = 0;
+  r.get("version", version);
+  if (version != 1)
+    r.fail("version",
+           version ? std::to_string(version) + " is not a version this Brisk reads (1)" : "missing");
+  MatrixSpec m;
+  r.get("name", m.name);
+  r.get("kind", m.kind);
+  if (m.kind != "grid" && m.kind != "rate_sweep" && m.kind != "concurrency_sweep")
+    r.fail("kind", "'" + m.kind + "' is not grid, rate_sweep or concurrency_sweep");
+  if (const json* b = r.find("base")) {
+    m.base = bench::config_from(*b, "base", source);
+    bench::validate_config(m.base, "base", source);
+  }
+  if (const json* a = r.find("axes")) {
+    if (!a->is_array()) r.fail("axes", "expected an array of {\"field\": ..., \"values\": [...]}");
+    for (size_t i = 0; i < a->size(); ++i) {
+      bench::ObjReader ar((*a)[i], "axes[" + std::to_string(i) + "]", source);
+      MatrixAxis axis;
+      ar.get("field", axis.field);
+      if (axis.field.empty()) ar.fail("field", "missing (the EngineConfig or workload field to vary)");
+      const json* vals = ar.find("values");
+      if (!vals || !vals->is_array() || vals->empty()) ar.fail("values", "expected a non-empty array");
+      for (const json& v : *vals) axis.values.push_back(axis_value_string(v, ar, "values"));
+      ar.reject_unknown();
+      m.axes.push_back(std::move(axis));
+    }
+  }
+  r.get("rates", m.rates);
+  if (const json* c = r.find("concurrencies")) {
+    if (!c->is_array()) r.fail("concurrencies", "expected an array of integers");
+    for (const json& v : *c) {
+      if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > (1 << 24))
+        r.fail("concurrencies", v.dump() + " is not a request count >= 0 (0 = no cap)");
+      m.concurrencies.push_back(v.get<int>());
+    }
+  }
+  r.get("repeats", m.repeats);
+  if (m.repeats < 1 || m.repeats > 1000) r.fail("repeats", "must be 1..1000");
+  r.get("warmup_requests", m.warmup_requests);
+  if (m.warmup_requests < 0 || m.warmup_requests > 1000) r.fail("warmup_requests", "must be 0..1000");
+  if (const json* s = r.find("slo")) {
+    bench::ObjReader sr(*s, "slo", source);
+    sr.get("ttft_s", m.slo.ttft_s);
+    sr.get("tpot_s", m.slo.tpot_s);
+    sr.get("e2e_s", m.slo.e2e_s);
+    sr.reject_unknown();
+    for (auto [k, v] : {std::pair{"ttft_s", m.slo.ttft_s}, {"tpot_s", m.slo.tpot_s}, {"e2e_s", m.slo.e2e_s}})
+      if (!(v >= 0)) sr.fail(k, "must be >= 0 seconds (0 = no limit)");
+  }
+  r.get("quality_text", m.quality_text);
+  r.get("quality_prompts", m.quality_prompts);
+  r.reject_unknown();
+  for (size_t i = 0; i < m.rates.size(); ++i)
+    if (!(m.rates[i] > 0) || !std::isfinite(m.rates[i]))
+      r.fail("rates", number_string(m.rates[i]) + " is not a positive rate (requests/s)");
+  if (m.kind == "rate_sweep" && m.rates.empty()) r.fail("rates", "a rate_sweep needs at least one rate");
+  if (m.kind == "concurrency_sweep" && m.concurrencies.empty())
+    r.fail("concurrencies", "a concurrency_sweep needs at least one value");
+  return m;
+}
+
+MatrixSpec load_matrix(const std::string& path) {
+  return matrix_from_json(bench::read_text_file(path, "matrix file"), path);
+}
+
+std::string to_json(const MatrixSpec& m) {
+  json axes = json::array();
+  for (const MatrixAxis& a : m.axes) axes.push_back({{"field", a.field}, {"values", a.values}});
+  json j = {{"schema", "brisk.matrix"},
+            {"version", 1},
+            {"name", m.name},
+            {"kind", m.kind},
+            {"base", bench::config_json(m.base)},
+            {"axes", axes},
+            {"rates", m.rates},
+            {"concurrencies", m.concurrencies},
+            {"repeats", m.repeats},
+            {"warmup_requests", m.warmup_requests},
+            {"slo", {{"ttft_s", m.slo.ttft_s}, {"tpot_s", m.slo.tpot_s}, {"e2e_s", m.slo.e2e_s}}},
+            {"quality_text", m.quality_text},
+            {"quality_prompts", m.quality_prompts}};
+  return j.dump(2);
+}
+
+std::vector<MatrixRun> expand_matrix(const MatrixSpec& m, const WorkloadSpec& w) {
+  const std::string src = "matrix" + (m.name.empty() ? std::string() : " '" + m.name + "'");
+  if (m.kind != "grid" && m.kind != "rate_sweep" && m.kind != "concurrency_sweep")
+    throw Error(src + ": kind '" + m.kind + "' is not grid, rate_sweep or concurrency_sweep");
+  if (m.repeats < 1) throw Error(src + ": repeats must be at least 1");
+  // The sweep is the outer dimension: a rate sweep reads left to right.
+  struct Point {
+    std::vector<std::pair<std::string, std::string>> settings;
+    std::vector<std::string> label;
+  };
+  std::vector<Point> sweep(1);
+  if (m.kind == "rate_sweep") {
+    if (m.rates.empty()) throw Error(src + ": a rate_sweep needs rates");
+    sweep.clear();
+    for (double r : m.rates) {
+      if (!(r > 0) || !std::isfinite(r)) throw Error(src + ": rate " + number_string(r) + " is not positive");
+      sweep.push_back({{{"rate", number_string(r)}}, {number_string(r) + " req/s"}});
+    }
+  } else if (m.kind == "concurrency_sweep") {
+    if (m.concurrencies.empty()) throw Error(src + ": a concurrency_sweep needs concurrencies");
+    sweep.clear();
+    for (int c : m.concurrencies) {
+      if (c < 0) throw Error(src + ": concurrency " + std::to_string(c) + " is negative");
+      sweep.push_back({{{"max_concurrency", std::to_string(c)}},
+                       {c == 0 ? std::string("no cap") : std::to_string(c) + " concurrent"}});
+    }
+  }
+  for (const MatrixAxis& a : m.axes)
+    if (a.values.empty()) throw Error(src + ": axis '" + a.field + "' has no values");
+  // Cartesian product of the axes, the last axis varying fastest.
+  std::vector<Point> configs;
+  for (const Point& s : sweep) {
+    std::vector<size_t> idx(m.axes.size(), 0);
+    for (;;) {
+      Point p = s;
+      for (size_t k = 0; k < m.axes.size(); ++k) {
+        p.settings.emplace_back(m.axes[k].field, m.axes[k].values[idx[k]]);
+        p.label.push_back(m.axes[k].values[idx[k]]);
+      }
+      configs.push_back(std::move(p));
+      size_t k = m.axes.size();
+      while (k > 0 && ++idx[k - 1] == m.axes[k - 1].values.size()) idx[--k] = 0;
+      if (k == 0) break;
+    }
+  }
+  std::vector<MatrixRun> prototypes;
+  for (const Point& p : configs) {
+    MatrixRun run;
+    run.config = m.base;
+    run.workload = w;
+    run.settings = p.settings;
+    for (const auto& [field, value] : p.settings) {
+      if (field == "rate" && m.kind == "rate_sweep") {
+        run.workload.arrival = "poisson";
+        run.workload.rate = std::stod(value);
+      } else {
+        apply_axis(field, value, run.config, run.workload);
+      }
+    }
+    std::string setting;
+    for (const auto& [field, value] : p.settings)
+      setting += (setting.empty() ? "" : ", ") + field + " = " + value;
+    bench::validate_config(run.config, "", src + " run (" + setting + ")");
+    bench::validate_workload(run.workload, "workload", src + " run (" + setting + ")");
+    for (const std::string& l : p.label) run.label += (run.label.empty() ? "" : " · ") + l;
+    if (run.label.empty()) run.label = "base";
+    prototypes.push_back(std::move(run));
+  }
+  std::vector<MatrixRun> runs;
+  for (int rep = 0; rep < m.repeats; ++rep)
+    for (const MatrixRun& p : prototypes) {
+      runs.push_back(p);
+      runs.back().repeat = rep;
+    }
+  return runs;
+}
+
+std::vector<BenchResult> run_matrix(const MatrixSpec& m, const WorkloadSpec& w, const MatrixCallbacks& cb) {
+  const std::vector<MatrixRun> runs = expand_matrix(m, w);
+  const auto t_start = std::chrono::steady_clock::now();
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  };
+  auto stopped = [&] { return cb.stop && cb.stop->load(); };
+  MatrixProgress p;
+  p.runs = (int)runs.size();
+  auto emit = [&](const std::string& phase, double within) {
+    p.phase = phase;
+    p.elapsed_s = elapsed();
+    p.fraction = p.runs ? std::clamp((p.run + within) / p.runs, 0.0, 1.0) : 1.0;
+    p.eta_s = p.fraction > 0 && p.fraction < 1 ? p.elapsed_s * (1 - p.fraction) / p.fraction
+              : p.fraction >= 1                ? 0
+                                               : -1;
+    if (cb.progress) cb.progress(p);
+    p.new_steps.clear();
+  };
+  std::map<std::string, std::string> sha_cache;
+  std::map<std::string, QualityFigures> quality_cache;
+  std::vector<BenchResult> results;
+  for (size_t i = 0; i < runs.size() && !stopped(); ++i) {
+    const MatrixRun& run = runs[i];
+    p.run = (int)i;
+    p.label = run.label;
+    p.repeat = run.repeat;
+    p.requests_done = 0;
+    p.requests_total = run.workload.num_requests;
+    p.live = {};
+    emit("loading", 0);
+    BenchResult r;
+    bool dropped = false;
+    try {
+      std::unique_ptr<Engine> engine = Engine::create(run.config);
+      const std::vector<WorkloadRequest> reqs = make_workload(run.workload, *engine);
+      emit("warmup", 0);
+      bench::RunHooks hooks;
+      hooks.stop = cb.stop;
+      size_t steps_seen = 0;
+      hooks.warmup_done = [&] {
+        steps_seen = 0;
+        emit("running", 0);
+      };
+      hooks.tick = [&](const Engine& e, int done, int total) {
+        p.requests_done = done;
+        p.live = e.metrics();
+        const auto& hist = e.step_history();
+        if (steps_seen > hist.size()) steps_seen = 0;
+        p.new_steps.assign(hist.begin() + (ptrdiff_t)steps_seen, hist.end());
+        steps_seen = hist.size();
+        emit("running", total > 0 ? 0.98 * done / total : 0);
+      };
+      bool was_stopped = false;
+      r = bench::run_benchmark_hooked(*engine, run.workload, reqs, m.warmup_requests, hooks, &was_stopped);
+      if (was_stopped) {
+        dropped = true;
+      } else {
+        r.summary = summarize(r.requests, r.steps, r.summary.duration_s, m.slo);
+        ProbeOptions po;
+        po.threads = run.config.threads;
+        po.measure = false;  // recall the machine's ceilings if known; measuring takes seconds
+        compute_roofline(r, probe_system(po), engine->kv_bytes_per_token());
+        const std::string path = run.config.model;
+        if (r.model.format != "demo" && std::filesystem::is_regular_file(path)) {
+          std::error_code ec;
+          const std::string key =
+              path + "|" + std::to_string(std::filesystem::file_size(path, ec)) + "|" +
+              std::to_string(std::filesystem::last_write_time(path, ec).time_since_epoch().count());
+          if (!sha_cache.count(key)) sha_cache[key] = bench::sha256_file(path);
+          r.model_sha256 = sha_cache[key];
+        }
+        engine.reset();  // free its memory before the quality runs
+        if ((!m.quality_text.empty() || !m.quality_prompts.empty()) && changes_precision(run.config)) {
+          p.requests_done = p.requests_total;
+          emit("quality", 0.99);
+          const std::string key = bench::config_json(run.config).dump();
+          if (!quality_cache.count(key)) quality_cache[key] = measure_quality(m, run.config);
+          r.quality = quality_cache[key];
+        }
+      }
+    } catch (const std::exception& e) {
+      r = BenchResult{};
+      r.config = run.config;
+      r.workload = run.workload;
+      r.error = e.what();
+    }
+    if (dropped) break;
+    r.label = run.label;
+    r.settings = run.settings;
+    r.repeat = run.repeat;
+    r.matrix_name = m.name;
+    r.slo = m.slo;
+    r.created = bench::utc_now();
+    if (r.brisk_version.empty()) r.brisk_version = BRISK_VERSION;
+    if (r.commit.empty()) r.commit = brisk_git_commit;
+    results.push_back(r);
+    if (cb.on_result) cb.on_result(results.back());
+    p.requests_done = p.requests_total;
+    emit("done", 1);
+  }
+  return results;
+}
+
+}  // namespace brisk

@@ -1,0 +1,342 @@
+// Matrices: expansion order and labels, a real (small) matrix on the demo
+// model with progress, stop and a failing run, results files that re-import
+// exactly, and the JSON files valid against docs/schemas.
+#include <QtTest>
+#include <atomic>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "bench/bench_json.h"
+#include "brisk/bench_matrix.h"
+
+using namespace brisk;
+
+namespace {
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+#define EXPECT_ERROR(call, ...)                                                \
+  do {                                                                         \
+    const std::string msg = error_of([&] { (void)(call); });                   \
+    for (const char* want : {__VA_ARGS__})                                     \
+      QVERIFY2(msg.find(want) != std::string::npos,                            \
+               qPrintable(QString("'%1' lacks '%2'").arg(msg.c_str(), want))); \
+  } while (0)
+
+WorkloadSpec tiny() {
+  WorkloadSpec w;
+  w.name = "tiny";
+  w.num_requests = 4;
+  w.prompt_len = LengthDist::parse("uniform:6:12");
+  w.output_len = LengthDist::parse("fixed:4");
+  w.seed = 3;
+  return w;
+}
+
+std::vector<std::string> labels(const std::vector<MatrixRun>& runs) {
+  std::vector<std::string> v;
+  for (const auto& r : runs) v.push_back(r.label + " r" + std::to_string(r.repeat));
+  return v;
+}
+
+}  // namespace
+
+class TestBenchMatrix : public QObject {
+  Q_OBJECT
+
+  QTemporaryDir dir_;
+  std::vector<BenchResult> results_;  // from the real run, for the round trips
+
+  MatrixSpec demo_matrix() {
+    MatrixSpec m;
+    m.name = "demo precision";
+    m.base.threads = 2;
+    m.base.max_num_seqs = 4;
+    m.axes = {{"weight_dtype", {"f32", "f16"}}};
+    m.repeats = 2;
+    m.warmup_requests = 1;
+    m.slo.ttft_s = 10;
+    return m;
+  }
+
+  std::string write(const char* name, const std::string& text) {
+    const std::string path = dir_.filePath(name).toStdString();
+    std::ofstream(path) << text;
+    return path;
+  }
+
+ private slots:
+  void gridExpandsInExecutionOrder() {
+    MatrixSpec m;
+    m.axes = {{"weight_dtype", {"f32", "f16"}}, {"policy", {"continuous", "static"}}};
+    m.repeats = 2;
+    const auto runs = expand_matrix(m, tiny());
+    // Every configuration's repeat 0 first, then repeat 1; the last axis varies fastest.
+    QCOMPARE(labels(runs),
+             (std::vector<std::string>{"f32 · continuous r0", "f32 · static r0", "f16 · continuous r0",
+                                       "f16 · static r0", "f32 · continuous r1", "f32 · static r1",
+                                       "f16 · continuous r1", "f16 · static r1"}));
+    QCOMPARE(runs[1].settings, (std::vector<std::pair<std::string, std::string>>{{"weight_dtype", "f32"},
+                                                                                 {"policy", "static"}}));
+    QCOMPARE(runs[1].config.policy, SchedulerPolicy::Static);
+    QCOMPARE(runs[2].config.weight_dtype, std::string("f16"));
+    QCOMPARE(runs[2].workload.num_requests, 4);
+    // No axes: one run called "base".
+    QCOMPARE(labels(expand_matrix(MatrixSpec{}, tiny())), std::vector<std::string>{"base r0"});
+    // Workload decoding fields vary the workload, not the engine.
+    m.axes = {{"n", {"1", "2"}}, {"temperature", {"0.5"}}};
+    m.repeats = 1;
+    const auto dec = expand_matrix(m, tiny());
+    QCOMPARE(dec[1].workload.n, 2);
+    QCOMPARE(dec[1].workload.temperature, 0.5f);
+    QCOMPARE(dec[1].label, std::string("2 · 0.5"));
+  }
+
+  void sweepsSetTheWorkload() {
+    MatrixSpec m;
+    m.kind = "rate_sweep";
+    m.rates = {2, 8};
+    m.axes = {{"policy", {"continuous", "static"}}};
+    const auto r = expand_matrix(m, tiny());
+    QCOMPARE(labels(r), (std::vector<std::string>{"2 req/s · continuous r0", "2 req/s · static r0",
+                                                  "8 req/s · continuous r0", "8 req/s · static r0"}));
+    QCOMPARE(r[3].workload.arrival, std::string("poisson"));
+    QCOMPARE(r[3].workload.rate, 8.0);
+    QCOMPARE(r[0].settings[0], (std::pair<std::string, std::string>{"rate", "2"}));
+    m = {};
+    m.kind = "concurrency_sweep";
+    m.concurrencies = {1, 4, 0};
+    const auto c = expand_matrix(m, tiny());
+    QCOMPARE(labels(c), (std::vector<std::string>{"1 concurrent r0", "4 concurrent r0", "no cap r0"}));
+    QCOMPARE(c[1].workload.max_concurrency, 4);
+    QCOMPARE(c[1].workload.arrival, std::string("all"));  // the workload's own arrival stays
+  }
+
+  void badAxesAreNamed() {
+    MatrixSpec m;
+    m.axes = {{"weight_dtyp", {"f16"}}};
+    EXPECT_ERROR(expand_matrix(m, tiny()), "weight_dtyp", "weight_dtype");  // and lists the known fields
+    m.axes = {{"weight_dtype", {"f16", "f17"}}};
+    EXPECT_ERROR(expand_matrix(m, tiny()), "weight_dtype", "f17");
+    m.axes = {{"max_num_seqs", {"lots"}}};
+    EXPECT_ERROR(expand_matrix(m, tiny()), "max_num_seqs", "lots");
+    m.axes = {{"policy", {"fifo"}}};
+    EXPECT_ERROR(expand_matrix(m, tiny()), "policy", "fifo");
+    m.axes = {{"best_of", {"2"}}};  // best_of below n = 1 is fine; below n = 3 is not
+    WorkloadSpec w = tiny();
+    w.n = 3;
+    EXPECT_ERROR(expand_matrix(m, w), "best_of");
+    m = {};
+    m.kind = "rate_sweep";
+    EXPECT_ERROR(expand_matrix(m, tiny()), "rates");
+  }
+
+  void matrixJsonRoundTripsAndRejectsUnknowns() {
+    const std::string text = R"({
+      "schema": "brisk.matrix", "version": 1, "name": "ab", "kind": "grid",
+      "base": {"model": "demo", "threads": 2, "max_num_seqs": 8, "kv_dtype": "f16"},
+      "axes": [{"field": "weight_dtype", "values": ["f32", "int8"]}, {"field": "max_num_seqs", "values": [1, 8]},
+               {"field": "enable_prefix_caching", "values": [true, false]}],
+      "repeats": 2, "warmup_requests": 1, "slo": {"ttft_s": 1, "tpot_s": 0.1},
+      "quality_text": "q.txt"})";
+    const MatrixSpec m = matrix_from_json(text, "ab.json");
+    QCOMPARE(m.base.kv_dtype, std::string("f16"));
+    QCOMPARE(m.base.max_num_seqs, 8);
+    QCOMPARE(m.axes[1].values, (std::vector<std::string>{"1", "8"}));
+    QCOMPARE(m.axes[2].values, (std::vector<std::string>{"true", "false"}));
+    QCOMPARE(m.slo.tpot_s, 0.1);
+    QCOMPARE(to_json(matrix_from_json(to_json(m), "x")), to_json(m));
+    QCOMPARE(to_json(load_matrix(write("m.json", to_json(m)))), to_json(m));
+    QCOMPARE((int)expand_matrix(m, tiny()).size(), 16);
+    const std::string head = R"({"schema": "brisk.matrix", "version": 1, )";
+    EXPECT_ERROR(matrix_from_json(head + R"("axis": []})", "u.json"), "u.json", "axis", "unknown field");
+    EXPECT_ERROR(matrix_from_json(head + R"("base": {"max_num_seq": 4}})", "b.json"), "b.json",
+                 "base.max_num_seq");
+    EXPECT_ERROR(matrix_from_json(head + R"("base": {"max_num_seqs": 0}})", "c.json"), "c.json",
+                 "base.max_num_seqs");
+    EXPECT_ERROR(matrix_from_json(head + R"("kind": "zigzag"})", "k.json"), "k.json", "kind", "zigzag");
+    EXPECT_ERROR(matrix_from_json(head + R"("axes": [{"field": "policy", "values": []}]})", "v.json"),
+                 "v.json", "axes[0].values");
+    EXPECT_ERROR(matrix_from_json(R"({"schema": "brisk.matrix", "version": 3})", "w.json"), "w.json",
+                 "version");
+  }
+
+  void aRealMatrixRunsOnTheDemoModel() {
+    std::vector<MatrixProgress> progress;
+    std::vector<std::string> finished;
+    MatrixCallbacks cb;
+    cb.progress = [&](const MatrixProgress& p) { progress.push_back(p); };
+    cb.on_result = [&](const BenchResult& r) { finished.push_back(r.label); };
+    results_ = run_matrix(demo_matrix(), tiny(), cb);
+    QCOMPARE((int)results_.size(), 4);
+    QCOMPARE(finished, (std::vector<std::string>{"f32", "f16", "f32", "f16"}));
+    for (size_t i = 0; i < results_.size(); ++i) {
+      const BenchResult& r = results_[i];
+      QVERIFY2(r.error.empty(), r.error.c_str());
+      QCOMPARE(r.repeat, (int)i / 2);
+      QCOMPARE(r.matrix_name, std::string("demo precision"));
+      QCOMPARE(r.config.weight_dtype, std::string(i % 2 ? "f16" : "f32"));
+      QCOMPARE(r.summary.finished, 4);
+      QCOMPARE(r.summary.goodput_fraction, 1.0);  // a 10 s TTFT target is met by every request
+      QCOMPARE(r.slo.ttft_s, 10.0);
+      QVERIFY(!r.created.empty() && r.created.back() == 'Z');
+      QCOMPARE(r.model_sha256, std::string());  // the demo model has no file
+      QCOMPARE(r.model.format, std::string("demo"));
+      QVERIFY(!r.steps.empty());
+      for (const RequestMetrics& q : r.requests) {
+        QCOMPARE((int)q.token_times.size(), 4);
+        QVERIFY(!q.prefill_chunks.empty());  // the timeline's prefill, per chunk
+        QVERIFY(q.prefill_chunks.front().start >= q.arrival);
+      }
+    }
+    // Progress: every run reported, fraction never falls and ends at 1, live steps arrive.
+    QVERIFY(progress.size() >= 8);
+    double last = 0;
+    size_t live_steps = 0;
+    std::set<std::string> phases;
+    for (const MatrixProgress& p : progress) {
+      QVERIFY2(p.fraction >= last - 1e-12, qPrintable(QString("%1 after %2").arg(p.fraction).arg(last)));
+      last = p.fraction;
+      QCOMPARE(p.runs, 4);
+      live_steps += p.new_steps.size();
+      phases.insert(p.phase);
+    }
+    QCOMPARE(progress.back().fraction, 1.0);
+    QCOMPARE(progress.back().phase, std::string("done"));
+    QCOMPARE(progress.back().eta_s, 0.0);
+    QVERIFY(phases.count("loading") && phases.count("warmup") && phases.count("running") &&
+            phases.count("done"));
+    QVERIFY(live_steps > 0);
+  }
+
+  void resultsRoundTripExactly() {
+    QVERIFY(!results_.empty());
+    // One result, then a results file: to_json(from_json(x)) == x.
+    const std::string one = to_json(results_[0]);
+    QCOMPARE(to_json(bench_result_from_json(one, "one.json")), one);
+    const std::string all = results_to_json(results_);
+    const auto back = results_from_json(all, "all.json");
+    QCOMPARE(back.size(), results_.size());
+    QCOMPARE(results_to_json(back), all);
+    QCOMPARE(back[1].label, std::string("f16"));
+    QCOMPARE(back[1].settings, results_[1].settings);
+    QCOMPARE(back[0].requests[0].token_times, results_[0].requests[0].token_times);
+    QCOMPARE(back[0].requests[0].prefill_chunks.size(), results_[0].requests[0].prefill_chunks.size());
+    QCOMPARE(summary_csv(back), summary_csv(results_));  // same figures from the stored copy
+    // load_results reads a results file and a bare result.
+    QCOMPARE((int)load_results(write("all.json", all)).size(), 4);
+    QCOMPARE(results_to_json(load_results(write("one.json", one))), results_to_json({results_[0]}));
+    EXPECT_ERROR(results_from_json(R"({"schema": "brisk.results", "version": 9, "runs": []})", "r.json"),
+                 "r.json", "version");
+    EXPECT_ERROR(results_from_json(
+                     R"({"schema": "brisk.results", "version": 1, "runs": [{"summary": {"finished": "x"}}]})",
+                     "s.json"),
+                 "s.json", "runs[0].summary.finished");
+  }
+
+  void stopEndsTheMatrixAndFailuresAreKept() {
+    // Stop during the second run: the first is kept, the second dropped.
+    std::atomic<bool> stop{false};
+    MatrixCallbacks cb;
+    cb.stop = &stop;
+    cb.progress = [&](const MatrixProgress& p) {
+      if (p.run == 1 && p.phase == "running") stop = true;
+    };
+    const auto stopped = run_matrix(demo_matrix(), tiny(), cb);
+    QCOMPARE((int)stopped.size(), 1);
+    QVERIFY(stopped[0].error.empty());
+
+    // A run that cannot load its model is recorded with the error; the matrix goes on.
+    MatrixSpec m = demo_matrix();
+    m.repeats = 1;
+    m.axes = {{"model", {"/nonexistent/model.gguf", "demo"}}};
+    const auto r = run_matrix(m, tiny());
+    QCOMPARE((int)r.size(), 2);
+    QVERIFY2(r[0].error.find("/nonexistent/model.gguf") != std::string::npos, r[0].error.c_str());
+    QCOMPARE(r[0].label, std::string("/nonexistent/model.gguf"));
+    QVERIFY(r[1].error.empty());
+    QCOMPARE(r[1].summary.finished, 4);
+    // A failed run survives a round trip, error and all.
+    QCOMPARE(results_from_json(results_to_json(r), "f.json")[0].error, r[0].error);
+  }
+
+  void modelFilesAreHashed() {
+    // FIPS 180-4 test vectors, then a real model file hashed by run_matrix (streamed).
+    QCOMPARE(bench::sha256_hex(""),
+             std::string("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
+    QCOMPARE(bench::sha256_hex("abc"),
+             std::string("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+    QCOMPARE(bench::sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+             std::string("248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"));
+    QCOMPARE(bench::sha256_hex(std::string(1000000, 'a')),
+             std::string("cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"));
+    const std::string model = std::string(BRISK_SHARED_MODELS) + "/stories260K/stories260K.gguf";
+    if (!QFile::exists(QString::fromStdString(model)))
+      QSKIP(qPrintable("no " + QString::fromStdString(model)));
+    MatrixSpec m = demo_matrix();
+    m.base.model = model;
+    m.axes.clear();
+    m.repeats = 1;
+    const auto r = run_matrix(m, tiny());
+    QCOMPARE((int)r.size(), 1);
+    QVERIFY2(r[0].error.empty(), r[0].error.c_str());
+    QCOMPARE(r[0].model_sha256, bench::sha256_file(model));
+    QCOMPARE(r[0].model_sha256.size(), size_t(64));
+  }
+
+  void filesValidateAgainstTheSchemas() {
+    if (QProcess::execute("/usr/bin/python3", {"-c", "import jsonschema"}) != 0)
+      QSKIP("/usr/bin/python3 lacks jsonschema (apt install python3-jsonschema): schema validation not run");
+    QVERIFY(!results_.empty());
+    const std::string schemas = std::string(BRISK_SOURCE_DIR) + "/docs/schemas/";
+    MatrixSpec m = demo_matrix();
+    m.kind = "rate_sweep";
+    m.rates = {1, 4};
+    m.concurrencies = {2};
+    std::vector<BenchResult> with_failure = results_;
+    with_failure.push_back({});
+    with_failure.back().error = "demo failure";
+    struct Case {
+      std::string schema, file;
+      bool valid;
+    };
+    std::vector<Case> cases = {
+        {"results", write("results.json", results_to_json(with_failure)), true},
+        {"workload", write("workload.json", to_json(tiny())), true},
+        {"matrix", write("matrix.json", to_json(m)), true},
+        // The schemas do reject: a wrong constant, an unknown workload field.
+        {"results", write("bad_results.json", R"({"schema": "brisk.results", "version": 2, "runs": []})"),
+         false},
+        {"workload", write("bad_workload.json", R"({"schema": "brisk.workload", "version": 1, "rte": 1})"),
+         false},
+    };
+    for (const std::string& n : builtin_workload_names())
+      cases.push_back(
+          {"workload", std::string(BRISK_SOURCE_DIR) + "/resources/workloads/" + n + ".json", true});
+    const char* script =
+        "import json, sys, jsonschema\n"
+        "schema = json.load(open(sys.argv[1]))\n"
+        "jsonschema.Draft202012Validator.check_schema(schema)\n"
+        "jsonschema.Draft202012Validator(schema).validate(json.load(open(sys.argv[2])))\n";
+    for (const Case& c : cases) {
+      QProcess p;
+      p.start("/usr/bin/python3",
+              {"-c", script, QString::fromStdString(schemas + c.schema + ".v1.schema.json"),
+               QString::fromStdString(c.file)});
+      QVERIFY(p.waitForFinished(60000));
+      const QString err = QString::fromUtf8(p.readAllStandardError()).right(1500);
+      QVERIFY2((p.exitCode() == 0) == c.valid, qPrintable(QString::fromStdString(c.file) + ": " + err));
+    }
+  }
+};
+
+QTEST_GUILESS_MAIN(TestBenchMatrix)
+#include "test_bench_matrix.moc"

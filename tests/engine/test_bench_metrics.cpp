@@ -1,0 +1,266 @@
+// The benchmark's figures on a hand-built timeline: every number summarize()
+// and summary_fields() produce is worked out by hand below and checked.
+//
+// Percentiles (engine/metrics percentiles()): nearest rank over the sorted
+// values v[0..n-1], p_q = v[ceil(q * n) - 1]; always an observed value.
+// Negative values (TPOT of a one-token request) are left out.
+#include <QtTest>
+#include <cmath>
+#include <sstream>
+
+#include "brisk/bench_matrix.h"
+
+using namespace brisk;
+
+namespace {
+
+// Times below are multiples of 1/16 s, exact in binary; divisions (means,
+// rates) are compared to 1e-12.
+bool near(double a, double b) { return std::abs(a - b) <= 1e-12 * std::max(1.0, std::abs(b)); }
+#define CHECK_NEAR(a, b) \
+  QVERIFY2(near((a), (b)), qPrintable(QString("%1 = %2, want %3").arg(#a).arg(a, 0, 'g', 17).arg(b)))
+
+RequestMetrics req(uint64_t id, double arrival, double scheduled, std::vector<double> tokens, int prompt,
+                   int preemptions = 0) {
+  RequestMetrics r;
+  r.request_id = id;
+  r.arrival = arrival;
+  r.first_scheduled = scheduled;
+  r.token_times = tokens;
+  r.first_token = tokens.empty() ? -1 : tokens.front();
+  r.finished = tokens.empty() ? scheduled : tokens.back();
+  r.prompt_tokens = prompt;
+  r.output_tokens = (int)tokens.size();
+  r.preemptions = preemptions;
+  r.finish_reason = FinishReason::Length;
+  return r;
+}
+
+StepMetrics step(int used, int seqs, int alloc, int filled) {
+  StepMetrics s;
+  s.kv_blocks_used = used;
+  s.kv_blocks_total = 8;
+  s.num_seqs = seqs;
+  s.kv_slots_allocated = alloc;
+  s.kv_slots_filled = filled;
+  return s;
+}
+
+// The timeline (seconds):
+//   R1 arrives 0,    scheduled 0.5,  tokens 1.0 1.25 1.5 1.75          prompt 10
+//      TTFT 1.0  TPOT (1.75-1.0)/3 = 0.25    E2E 1.75  queue 0.5   ITL .25 .25 .25
+//   R2 arrives 1.0,  scheduled 1.0,  tokens 1.5 2.0 3.0                prompt 20, 1 preemption
+//      TTFT 0.5  TPOT (3.0-1.5)/2 = 0.75     E2E 2.0   queue 0     ITL .5 1.0
+//   R3 arrives 2.0,  scheduled 2.25, token 4.0                         prompt 30
+//      TTFT 2.0  TPOT none (one token)       E2E 2.0   queue 0.25
+//   R4 arrives 2.25, scheduled 3.0,  tokens 3.25 3.5 3.75 4.0 4.5      prompt 40
+//      TTFT 1.0  TPOT (4.5-3.25)/4 = 0.3125  E2E 2.25  queue 0.75  ITL .25 .25 .25 .5
+//   R5 arrives 3.0 and fails (FinishReason::Error): in no figure but the error count.
+// Duration 5 s.
+std::vector<RequestMetrics> timeline() {
+  std::vector<RequestMetrics> v = {req(1, 0, 0.5, {1.0, 1.25, 1.5, 1.75}, 10),
+                                   req(2, 1.0, 1.0, {1.5, 2.0, 3.0}, 20, 1), req(3, 2.0, 2.25, {4.0}, 30),
+                                   req(4, 2.25, 3.0, {3.25, 3.5, 3.75, 4.0, 4.5}, 40),
+                                   req(5, 3.0, -1, {}, 50)};
+  v[4].finish_reason = FinishReason::Error;
+  v[4].finished = 3.0;
+  return v;
+}
+
+// Four steps over an 8-block cache:
+//   used 2 4 6 2   -> occupancy .25 .5 .75 .25: mean 1.75/4 = 0.4375, peak 0.75
+//   seqs 1 2 3 1   -> mean batch 7/4 = 1.75
+//   slots allocated 32 64 96 32 (224), filled 20 50 90 32: waste (12+14+6+0)/224 = 1/7
+//   prefix lookups 40 tokens, 10 found -> hit rate 0.25
+//   drafts proposed 8, accepted 6 -> 0.75; decode seqs 2 + 3 = 5 -> (5 + 6) / 5 = 2.2 tokens per decode step
+std::vector<StepMetrics> steps() {
+  std::vector<StepMetrics> s = {step(2, 1, 32, 20), step(4, 2, 64, 50), step(6, 3, 96, 90),
+                                step(2, 1, 32, 32)};
+  s[0].prefix_query_tokens = 40;
+  s[0].prefix_hit_tokens = 10;
+  s[1].decode_seqs = 2;
+  s[2].decode_seqs = 3;
+  s[1].spec_proposed_tokens = 8;
+  s[1].spec_accepted_tokens = 6;
+  return s;
+}
+
+}  // namespace
+
+class TestBenchMetrics : public QObject {
+  Q_OBJECT
+
+ private slots:
+  void percentilesAreNearestRank() {
+    // 1..10: p50 = v[ceil(5)-1] = v[4] = 5, p90 = v[ceil(9)-1] = 9, p99 = v[ceil(9.9)-1] = v[9] = 10.
+    const Percentiles p = percentiles({10, 9, 8, 7, 6, 5, 4, 3, 2, 1, -1});
+    QCOMPARE(p.count, 10);
+    QCOMPARE(p.mean, 5.5);
+    QCOMPARE(p.p50, 5.0);
+    QCOMPARE(p.p90, 9.0);
+    QCOMPARE(p.p99, 10.0);
+    QCOMPARE(p.max, 10.0);
+    QCOMPARE(percentiles({}).count, 0);
+  }
+
+  void summaryOfAHandBuiltTimeline() {
+    const BenchSummary s = summarize(timeline(), steps(), 5.0);
+    QCOMPARE(s.requests, 5);
+    QCOMPARE(s.finished, 4);
+    QCOMPARE(s.errors, 1);
+    QCOMPARE(s.prompt_tokens, uint64_t(100));     // 10 + 20 + 30 + 40
+    QCOMPARE(s.generation_tokens, uint64_t(13));  // 4 + 3 + 1 + 5
+    CHECK_NEAR(s.prompt_tokens_per_s, 20.0);      // 100 / 5
+    CHECK_NEAR(s.generation_tokens_per_s, 2.6);   // 13 / 5
+    CHECK_NEAR(s.requests_per_s, 0.8);            // 4 / 5
+    // TTFT 1.0 .5 2.0 1.0, sorted .5 1 1 2: mean 4.5/4; p50 = v[1]; p90 = p99 = v[3].
+    QCOMPARE(s.ttft.count, 4);
+    CHECK_NEAR(s.ttft.mean, 1.125);
+    CHECK_NEAR(s.ttft.p50, 1.0);
+    CHECK_NEAR(s.ttft.p90, 2.0);
+    CHECK_NEAR(s.ttft.p99, 2.0);
+    CHECK_NEAR(s.ttft.max, 2.0);
+    // TPOT .25 .75 .3125 (R3 has none), sorted .25 .3125 .75: mean 1.3125/3; p50 = v[ceil(1.5)-1] = v[1].
+    QCOMPARE(s.tpot.count, 3);
+    CHECK_NEAR(s.tpot.mean, 0.4375);
+    CHECK_NEAR(s.tpot.p50, 0.3125);
+    CHECK_NEAR(s.tpot.p90, 0.75);
+    CHECK_NEAR(s.tpot.p99, 0.75);
+    // ITL: six .25, two .5, one 1.0: mean 3.5/9; p50 = v[ceil(4.5)-1] = v[4] = .25; p90 = v[ceil(8.1)-1] =
+    // v[8] = 1.
+    QCOMPARE(s.itl.count, 9);
+    CHECK_NEAR(s.itl.mean, 3.5 / 9);
+    CHECK_NEAR(s.itl.p50, 0.25);
+    CHECK_NEAR(s.itl.p90, 1.0);
+    CHECK_NEAR(s.itl.p99, 1.0);
+    // E2E 1.75 2 2 2.25: mean 8/4; p50 = v[1] = 2; p90 = v[3] = 2.25.
+    CHECK_NEAR(s.e2e.mean, 2.0);
+    CHECK_NEAR(s.e2e.p50, 2.0);
+    CHECK_NEAR(s.e2e.p90, 2.25);
+    CHECK_NEAR(s.e2e.p99, 2.25);
+    // Queue .5 0 .25 .75, sorted 0 .25 .5 .75: mean 1.5/4; p50 = v[1]; p90 = v[3].
+    CHECK_NEAR(s.queue.mean, 0.375);
+    CHECK_NEAR(s.queue.p50, 0.25);
+    CHECK_NEAR(s.queue.p90, 0.75);
+    // No SLO: every finished request is good.
+    CHECK_NEAR(s.goodput_requests_per_s, 0.8);
+    CHECK_NEAR(s.goodput_fraction, 1.0);
+    // Steps.
+    CHECK_NEAR(s.kv_occupancy_mean, 0.4375);
+    CHECK_NEAR(s.kv_occupancy_peak, 0.75);
+    CHECK_NEAR(s.mean_batch_size, 1.75);
+    CHECK_NEAR(s.kv_waste, 1.0 / 7);
+    CHECK_NEAR(s.prefix_cache_hit_rate, 0.25);
+    CHECK_NEAR(s.spec_acceptance_rate, 0.75);
+    CHECK_NEAR(s.tokens_per_decode_step, 2.2);
+    QCOMPARE(s.preemptions, uint64_t(1));
+    QCOMPARE(s.steps, uint64_t(4));
+  }
+
+  void goodputUnderSlos() {
+    // TTFT <= 1 s and TPOT <= 0.5 s: R1 (1.0, .25) and R4 (1.0, .3125) pass; R2 (TPOT .75)
+    // and R3 (TTFT 2) fail. 2 good / 5 s = 0.4 req/s; 2 of 4 finished = 0.5.
+    BenchSummary s = summarize(timeline(), steps(), 5.0, Slo{1.0, 0.5, 0});
+    CHECK_NEAR(s.goodput_requests_per_s, 0.4);
+    CHECK_NEAR(s.goodput_fraction, 0.5);
+    // E2E <= 1.9 s: only R1 (1.75). 1 / 5 = 0.2 req/s, 1/4.
+    s = summarize(timeline(), steps(), 5.0, Slo{0, 0, 1.9});
+    CHECK_NEAR(s.goodput_requests_per_s, 0.2);
+    CHECK_NEAR(s.goodput_fraction, 0.25);
+    // TPOT <= 0.3 s: R1 (.25) passes; R3 has one token, so no TPOT to miss; R2 (.75), R4 (.3125) fail.
+    s = summarize(timeline(), steps(), 5.0, Slo{0, 0.3, 0});
+    CHECK_NEAR(s.goodput_requests_per_s, 0.4);
+    CHECK_NEAR(s.goodput_fraction, 0.5);
+  }
+
+  void summaryFieldsReadTheSameFigures() {
+    BenchResult r;
+    r.label = "f16, \"static\"";
+    r.repeat = 1;
+    r.requests = timeline();
+    r.steps = steps();
+    r.summary = summarize(r.requests, r.steps, 5.0, Slo{1.0, 0.5, 0});
+    auto value = [&](const std::string& key) {
+      for (const SummaryField& f : summary_fields())
+        if (f.key == key) return f.value(r);
+      qFatal("no field %s", key.c_str());
+    };
+    // The columns, in order.
+    std::vector<std::string> keys;
+    for (const SummaryField& f : summary_fields()) keys.push_back(f.key);
+    const std::vector<std::string> want = {"generation_tokens_per_s",
+                                           "prompt_tokens_per_s",
+                                           "requests_per_s",
+                                           "goodput_requests_per_s",
+                                           "goodput_pct",
+                                           "ttft_mean_ms",
+                                           "ttft_p50_ms",
+                                           "ttft_p90_ms",
+                                           "ttft_p99_ms",
+                                           "tpot_mean_ms",
+                                           "tpot_p50_ms",
+                                           "tpot_p90_ms",
+                                           "tpot_p99_ms",
+                                           "itl_p50_ms",
+                                           "itl_p99_ms",
+                                           "e2e_p50_ms",
+                                           "e2e_p99_ms",
+                                           "queue_p50_ms",
+                                           "kv_occupancy_mean_pct",
+                                           "kv_occupancy_peak_pct",
+                                           "preemptions",
+                                           "prefix_hit_pct",
+                                           "spec_acceptance_pct",
+                                           "mean_batch_size",
+                                           "decode_bandwidth_pct",
+                                           "perplexity",
+                                           "greedy_agreement_pct"};
+    QCOMPARE(keys, want);
+    CHECK_NEAR(value("generation_tokens_per_s"), 2.6);
+    CHECK_NEAR(value("goodput_requests_per_s"), 0.4);
+    CHECK_NEAR(value("goodput_pct"), 50.0);
+    CHECK_NEAR(value("ttft_mean_ms"), 1125.0);
+    CHECK_NEAR(value("tpot_p50_ms"), 312.5);
+    CHECK_NEAR(value("itl_p99_ms"), 1000.0);
+    CHECK_NEAR(value("e2e_p99_ms"), 2250.0);
+    CHECK_NEAR(value("queue_p50_ms"), 250.0);
+    CHECK_NEAR(value("kv_occupancy_peak_pct"), 75.0);
+    CHECK_NEAR(value("preemptions"), 1.0);
+    CHECK_NEAR(value("prefix_hit_pct"), 25.0);
+    CHECK_NEAR(value("spec_acceptance_pct"), 75.0);
+    CHECK_NEAR(value("mean_batch_size"), 1.75);
+    // Not measured: the machine's ceilings, perplexity, agreement.
+    QVERIFY(std::isnan(value("decode_bandwidth_pct")));
+    QVERIFY(std::isnan(value("perplexity")));
+    QVERIFY(std::isnan(value("greedy_agreement_pct")));
+    const SummaryField& ttft = summary_fields()[5];
+    QCOMPARE(format_field(ttft, 1125.0), std::string("1125.0"));
+    QCOMPARE(format_field(ttft, std::nan("")), std::string("-"));
+    r.quality.measured = true;
+    r.quality.text_path = "t.txt";
+    r.quality.perplexity = 12.5;
+    CHECK_NEAR(value("perplexity"), 12.5);
+    QVERIFY(std::isnan(value("greedy_agreement_pct")));  // no prompts were scored
+
+    // CSV: header, one row, values at full precision, NaN empty, the label quoted.
+    std::istringstream csv(summary_csv({r}));
+    std::string header, row, extra;
+    std::getline(csv, header);
+    std::getline(csv, row);
+    QVERIFY(!std::getline(csv, extra));
+    std::string want_header = "run,label,repeat";
+    for (const auto& k : want) want_header += "," + k;
+    QCOMPARE(header, want_header);
+    QVERIFY2(row.rfind("0,\"f16, \"\"static\"\"\",1,2.6000000000000001,20,", 0) == 0, row.c_str());
+    QVERIFY2(row.find(",1125,") != std::string::npos, row.c_str());
+    // mean batch, decode % (empty), perplexity, agreement (empty)
+    QVERIFY2(row.size() > 12 && row.substr(row.size() - 12) == ",1.75,,12.5,", row.c_str());
+
+    // A failed run shows no figures.
+    r.error = "model did not load";
+    QVERIFY(std::isnan(value("generation_tokens_per_s")));
+  }
+};
+
+QTEST_APPLESS_MAIN(TestBenchMetrics)
+#include "test_bench_metrics.moc"

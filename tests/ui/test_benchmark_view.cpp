@@ -1,0 +1,412 @@
+// The Benchmark and Compare views on the built-in demo model: a workload
+// and a two-configuration matrix set through the widgets run from the Run
+// button, the Compare view opens with one row per configuration whose cells
+// read exactly as format_field prints the stored results (the figures the
+// CLI and the reports print), sorts, marks the best value, exports HTML;
+// the results store lists, renames and deletes the saved file; Stop ends a
+// longer matrix and the view runs again afterwards.
+#include <QComboBox>
+#include <QDoubleSpinBox>
+#include <QFile>
+#include <QLineEdit>
+#include <QListWidget>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSignalSpy>
+#include <QSortFilterProxyModel>
+#include <QSpinBox>
+#include <QStandardPaths>
+#include <QTableView>
+#include <QTemporaryDir>
+#include <QtTest>
+#include <cmath>
+
+#include "brisk/bench_matrix.h"
+#include "ui/bench_runner.h"
+#include "ui/benchmark_view.h"
+#include "ui/compare_view.h"
+#include "ui/main_window.h"
+#include "ui/matrix_builder.h"
+#include "ui/results_store.h"
+#include "ui/results_table_model.h"
+#include "ui/workload_editor.h"
+
+namespace {
+constexpr int kTimeoutMs = 60000;
+}  // namespace
+
+class TestBenchmarkView : public QObject {
+  Q_OBJECT
+
+ private:
+  // A tiny workload (4 requests, prompts of 16 tokens, 8 output tokens) set
+  // through the editor's widgets.
+  void setTinyWorkload();
+  // One axis through the builder's widgets, 1 repeat, no warm-up.
+  void setMatrix(const QString& field, const QString& values);
+  bool runToCompletion(QString* path);
+
+  QTemporaryDir dir_;
+  MainWindow* window_ = nullptr;
+  BenchmarkView* bench_ = nullptr;
+  CompareView* compare_ = nullptr;
+  QString savedPath_;
+
+ private Q_SLOTS:
+  void initTestCase();
+  void cleanupTestCase();
+  void workloadEditorShowsArrivalFields();
+  void workloadRoundTripsThroughJson();
+  void matrixBuilderCountsRuns();
+  void progressText();
+  void twoConfigurationsCompare();
+  void sortAndBestMark();
+  void exportHtml();
+  void resultsStoreRenameDelete();
+  void stopEndsLongerMatrix();
+};
+
+void TestBenchmarkView::initTestCase() {
+  QVERIFY(dir_.isValid());
+  qputenv("BRISK_RESULTS_DIR", dir_.filePath(QStringLiteral("results")).toUtf8());
+  QStandardPaths::setTestModeEnabled(true);
+  window_ = new MainWindow(/*persistState=*/false);
+  window_->resize(1280, 800);
+  window_->show();
+  QVERIFY(QTest::qWaitForWindowExposed(window_));
+  bench_ = window_->benchmarkView();
+  compare_ = window_->compareView();
+  QVERIFY(bench_ && compare_);
+  QCOMPARE(window_->resultsStore()->directory(), dir_.filePath(QStringLiteral("results")));
+  window_->setCurrentView(MainWindow::View::Benchmark);
+}
+
+void TestBenchmarkView::cleanupTestCase() {
+  delete window_;
+  window_ = nullptr;
+}
+
+void TestBenchmarkView::setTinyWorkload() {
+  WorkloadEditor* e = bench_->workloadEditor();
+  e->arrivalCombo()->setCurrentIndex(e->arrivalCombo()->findData(QStringLiteral("all")));
+  e->requestsSpin()->setValue(4);
+  e->promptKindCombo()->setCurrentIndex(e->promptKindCombo()->findData(QStringLiteral("fixed")));
+  e->promptASpin()->setValue(16);
+  e->outputKindCombo()->setCurrentIndex(e->outputKindCombo()->findData(QStringLiteral("fixed")));
+  e->outputASpin()->setValue(8);
+}
+
+void TestBenchmarkView::setMatrix(const QString& field, const QString& values) {
+  MatrixBuilder* m = bench_->matrixBuilder();
+  m->kindCombo()->setCurrentIndex(0);
+  m->clearAxes();
+  QTest::mouseClick(m->findChild<QPushButton*>(QStringLiteral("addAxis")), Qt::LeftButton);
+  QCOMPARE(m->axisCount(), 1);
+  m->axisFieldCombo(0)->setCurrentText(field);
+  QTest::keyClicks(m->axisValuesEdit(0), values);
+  m->repeatsSpin()->setValue(1);
+  m->warmupSpin()->setValue(0);
+}
+
+bool TestBenchmarkView::runToCompletion(QString* path) {
+  QSignalSpy completed(bench_, &BenchmarkView::matrixCompleted);
+  QSignalSpy finished(bench_->runner(), &BenchRunner::finished);
+  if (!bench_->runButton()->isEnabled()) {
+    qWarning("Run is disabled: %s", qPrintable(bench_->runButton()->toolTip()));
+    return false;
+  }
+  QTest::mouseClick(bench_->runButton(), Qt::LeftButton);
+  if (!bench_->isRunning()) {
+    qWarning("the matrix did not start: %s", qPrintable(bench_->messageText()));
+    return false;
+  }
+  if (!QTest::qWaitFor([&] { return finished.count() > 0; }, kTimeoutMs)) return false;
+  if (completed.count() != 1) {
+    qWarning("the matrix did not complete: %s", qPrintable(bench_->messageText()));
+    return false;
+  }
+  *path = completed.first().at(0).toString();
+  return true;
+}
+
+void TestBenchmarkView::workloadEditorShowsArrivalFields() {
+  WorkloadEditor* e = bench_->workloadEditor();
+  QComboBox* arrival = e->arrivalCombo();
+  arrival->setCurrentIndex(arrival->findData(QStringLiteral("all")));
+  QVERIFY(!e->isFieldShown(e->rateSpin()));
+  arrival->setCurrentIndex(arrival->findData(QStringLiteral("poisson")));
+  QVERIFY(e->isFieldShown(e->rateSpin()));
+  QVERIFY(!e->isFieldShown(e->burstinessSpin()));
+  arrival->setCurrentIndex(arrival->findData(QStringLiteral("gamma")));
+  QVERIFY(e->isFieldShown(e->rateSpin()));
+  QVERIFY(e->isFieldShown(e->burstinessSpin()));
+  e->burstinessSpin()->setValue(0.5);
+  QCOMPARE(e->workload().arrival, std::string("gamma"));
+  QCOMPARE(e->workload().burstiness, 0.5);
+  // A trace needs timestamps: the form says so instead of running.
+  arrival->setCurrentIndex(arrival->findData(QStringLiteral("trace")));
+  QVERIFY(!e->validationError().isEmpty());
+  e->findChild<QLineEdit*>(QStringLiteral("traceTimes"))->setText(QStringLiteral("0, 0.5, 1.25"));
+  QVERIFY2(e->validationError().isEmpty(), qPrintable(e->validationError()));
+  QCOMPARE(e->workload().trace_times, (std::vector<double>{0, 0.5, 1.25}));
+
+  // Built-in workloads fill the form.
+  const auto names = brisk::builtin_workload_names();
+  QVERIFY(!names.empty());
+  QVERIFY(e->selectBuiltin(QString::fromStdString(names.back())));
+  QCOMPARE(brisk::to_json(e->workload()), brisk::to_json(brisk::builtin_workload(names.back())));
+  QCOMPARE(e->builtinCombo()->currentText(), QString::fromStdString(names.back()));
+}
+
+void TestBenchmarkView::workloadRoundTripsThroughJson() {
+  WorkloadEditor* e = bench_->workloadEditor();
+  brisk::WorkloadSpec w;
+  w.name = "roundtrip";
+  w.num_requests = 17;
+  w.arrival = "ramp";
+  w.ramp_start_rate = 2;
+  w.ramp_end_rate = 9;
+  w.max_concurrency = 3;
+  w.prompt_len = brisk::LengthDist::parse("uniform:8:40");
+  w.output_len = brisk::LengthDist::parse("normal:20:5");
+  w.temperature = 0.7f;
+  w.top_k = 40;
+  w.seed = 12345678901ull;
+  e->setWorkload(w);
+  QCOMPARE(brisk::to_json(e->workload()), brisk::to_json(w));
+  const QString path = dir_.filePath(QStringLiteral("w.json"));
+  QVERIFY2(e->saveTo(path), qPrintable(e->errorString()));
+  e->setWorkload(brisk::WorkloadSpec{});
+  QVERIFY2(e->loadFrom(path), qPrintable(e->errorString()));
+  QCOMPARE(brisk::to_json(e->workload()), brisk::to_json(w));
+  QVERIFY(!e->loadFrom(dir_.filePath(QStringLiteral("missing.json"))));
+  QVERIFY(e->errorString().contains(QStringLiteral("missing.json")));
+}
+
+void TestBenchmarkView::matrixBuilderCountsRuns() {
+  setTinyWorkload();
+  setMatrix(QStringLiteral("weight_dtype"), QStringLiteral("f32,f16"));
+  MatrixBuilder* m = bench_->matrixBuilder();
+  QCOMPARE(m->runCount(), 2);
+  m->repeatsSpin()->setValue(3);
+  QCOMPARE(m->runCount(), 6);
+  QVERIFY(m->summaryText().startsWith(QStringLiteral("6 runs")));
+  m->repeatsSpin()->setValue(1);
+  // A bad value is named inline and Run is off until it is fixed.
+  m->axisValuesEdit(0)->setText(QStringLiteral("f32, f99"));
+  QCOMPARE(m->runCount(), -1);
+  QVERIFY2(m->expansionError().contains(QStringLiteral("f99")), qPrintable(m->expansionError()));
+  QVERIFY(!bench_->runButton()->isEnabled());
+  m->axisValuesEdit(0)->setText(QStringLiteral("f32, f16"));
+  QCOMPARE(m->runCount(), 2);
+  QVERIFY(bench_->runButton()->isEnabled());
+  // The matrix runs over the engine settings panel's configuration.
+  QCOMPARE(m->spec().base.model, std::string("demo"));
+}
+
+void TestBenchmarkView::progressText() {
+  brisk::MatrixProgress p;
+  p.run = 2;
+  p.runs = 8;
+  p.label = "f16 · static";
+  p.repeat = 0;
+  p.phase = "running";
+  p.eta_s = 35;
+  QCOMPARE(BenchmarkView::progressText(p), QStringLiteral("run 3/8 · f16 · static r1 · ETA 0:35"));
+}
+
+void TestBenchmarkView::twoConfigurationsCompare() {
+  setTinyWorkload();
+  setMatrix(QStringLiteral("weight_dtype"), QStringLiteral("f32,f16"));
+  QCOMPARE(bench_->matrixBuilder()->runCount(), 2);
+  QVERIFY(runToCompletion(&savedPath_));
+  QVERIFY(QFile::exists(savedPath_));
+  QCOMPARE(bench_->finishedList()->count(), 2);
+  QVERIFY(bench_->livePointCount(QStringLiteral("KV occupancy")) > 0);
+  QCOMPARE(bench_->progressBar()->value(), bench_->progressBar()->maximum());
+
+  // The window opened the saved results in the Compare view.
+  QCOMPARE(window_->currentView(), MainWindow::View::Compare);
+  QCOMPARE(compare_->openPaths(), QStringList{savedPath_});
+  ResultsTableModel* model = compare_->tableModel();
+  QCOMPARE(model->rowCount(), 2);
+  const QString label0 =
+      model->index(0, ResultsTableModel::kLabelColumn).data(ResultsTableModel::ValueTextRole).toString();
+  const QString label1 =
+      model->index(1, ResultsTableModel::kLabelColumn).data(ResultsTableModel::ValueTextRole).toString();
+  QVERIFY2(label0.contains(QStringLiteral("f32")), qPrintable(label0));
+  QVERIFY2(label1.contains(QStringLiteral("f16")), qPrintable(label1));
+
+  // Every cell reads exactly as format_field prints the stored result.
+  const std::vector<brisk::BenchResult> stored = brisk::load_results(savedPath_.toStdString());
+  QCOMPARE(int(stored.size()), 2);
+  const auto& fields = brisk::summary_fields();
+  for (int row = 0; row < 2; ++row) {
+    QVERIFY2(stored[row].error.empty(), stored[row].error.c_str());
+    QCOMPARE(
+        model->index(row, ResultsTableModel::kLabelColumn).data(ResultsTableModel::ValueTextRole).toString(),
+        QString::fromStdString(stored[row].label));
+    for (size_t f = 0; f < fields.size(); ++f) {
+      const QModelIndex cell = model->index(row, ResultsTableModel::kFirstFieldColumn + int(f));
+      const QString expected =
+          QString::fromStdString(brisk::format_field(fields[f], fields[f].value(stored[row])));
+      QCOMPARE(cell.data(ResultsTableModel::ValueTextRole).toString(), expected);
+      // The baseline (run 0) shows the value alone; others add the change in %.
+      const QString shown = cell.data(Qt::DisplayRole).toString();
+      if (row == 0)
+        QCOMPARE(shown, expected);
+      else
+        QVERIFY2(shown.startsWith(expected), qPrintable(shown + " / " + expected));
+    }
+  }
+  const int gen = ResultsTableModel::columnOf("generation_tokens_per_s");
+  QVERIFY(gen > 0);
+  const brisk::SummaryField& genField = *ResultsTableModel::fieldAt(gen);
+  const QString genText = QString::fromStdString(brisk::format_field(genField, genField.value(stored[1])));
+  QCOMPARE(model->index(1, gen).data(ResultsTableModel::ValueTextRole).toString(), genText);
+  QVERIFY(genField.value(stored[0]) > 0 && genField.value(stored[1]) > 0);
+  // Against the baseline: the delta in the text and in the tooltip.
+  const double d = (genField.value(stored[1]) - genField.value(stored[0])) / genField.value(stored[0]) * 100;
+  QCOMPARE(model->index(1, gen).data(ResultsTableModel::DeltaRole).toDouble(), d);
+  QVERIFY(model->index(1, gen).data(Qt::DisplayRole).toString().endsWith(QStringLiteral("%)")));
+  QVERIFY(model->index(1, gen).data(Qt::ToolTipRole).toString().contains(QStringLiteral("baseline")));
+  compare_->setBaseline(-1);
+  QCOMPARE(model->index(1, gen).data(Qt::DisplayRole).toString(), genText);
+  compare_->setBaseline(0);
+
+  // Selecting a row focuses the request timeline on that run.
+  QTableView* table = compare_->table();
+  table->selectRow(compare_->proxyModel()->mapFromSource(model->index(1, 0)).row());
+  QCOMPARE(compare_->focusRun(), 1);
+}
+
+void TestBenchmarkView::sortAndBestMark() {
+  ResultsTableModel* model = compare_->tableModel();
+  QCOMPARE(model->rowCount(), 2);
+  const int gen = ResultsTableModel::columnOf("generation_tokens_per_s");
+  const double v0 = model->value(0, gen), v1 = model->value(1, gen);
+  QVERIFY(std::isfinite(v0) && std::isfinite(v1));
+  QSortFilterProxyModel* proxy = compare_->proxyModel();
+  QTableView* table = compare_->table();
+  table->sortByColumn(gen, Qt::DescendingOrder);
+  QVERIFY(proxy->index(0, gen).data(ResultsTableModel::SortRole).toDouble() >=
+          proxy->index(1, gen).data(ResultsTableModel::SortRole).toDouble());
+  const int top = proxy->mapToSource(proxy->index(0, 0)).row();
+  QCOMPARE(top, v0 >= v1 ? 0 : 1);
+  table->sortByColumn(gen, Qt::AscendingOrder);
+  QCOMPARE(proxy->mapToSource(proxy->index(0, 0)).row(), 1 - top);
+  // Sorting by label orders the text.
+  table->sortByColumn(ResultsTableModel::kLabelColumn, Qt::AscendingOrder);
+  QVERIFY(proxy->index(0, 0).data(ResultsTableModel::SortRole).toString() <=
+          proxy->index(1, 0).data(ResultsTableModel::SortRole).toString());
+
+  // The higher generation tok/s is marked best (bold), the other is not.
+  if (v0 == v1) QSKIP("both runs measured the same generation tok/s; no best to mark");
+  const int best = v0 > v1 ? 0 : 1;
+  QVERIFY(model->index(best, gen).data(ResultsTableModel::BestRole).toBool());
+  QVERIFY(!model->index(1 - best, gen).data(ResultsTableModel::BestRole).toBool());
+  QVERIFY(model->index(best, gen).data(Qt::FontRole).value<QFont>().bold());
+  QVERIFY(!model->index(1 - best, gen).data(Qt::FontRole).value<QFont>().bold());
+  // A lower-is-better column marks the lower value.
+  const int ttft = ResultsTableModel::columnOf("ttft_p50_ms");
+  if (ttft > 0 && model->value(0, ttft) != model->value(1, ttft)) {
+    const int lower = model->value(0, ttft) < model->value(1, ttft) ? 0 : 1;
+    QVERIFY(model->index(lower, ttft).data(ResultsTableModel::BestRole).toBool());
+  }
+}
+
+void TestBenchmarkView::exportHtml() {
+  QCOMPARE(compare_->runs().size(), size_t(2));
+  const QString path = dir_.filePath(QStringLiteral("report.html"));
+  QVERIFY2(compare_->exportTo(path), qPrintable(compare_->errorString()));
+  QFile f(path);
+  QVERIFY(f.open(QIODevice::ReadOnly));
+  const QString html = QString::fromUtf8(f.readAll());
+  for (const auto& r : compare_->runs())
+    QVERIFY2(html.contains(QString::fromStdString(r.label).toHtmlEscaped()) ||
+                 html.contains(QString::fromStdString(r.label)),
+             r.label.c_str());
+  // An unknown suffix is refused with a message naming the file.
+  QVERIFY(!compare_->exportTo(dir_.filePath(QStringLiteral("report.xyz"))));
+  QVERIFY(compare_->errorString().contains(QStringLiteral("report.xyz")));
+}
+
+void TestBenchmarkView::resultsStoreRenameDelete() {
+  ResultsStore* store = window_->resultsStore();
+  QList<ResultsStore::Entry> entries = store->list();
+  QCOMPARE(entries.size(), 1);
+  QCOMPARE(entries.first().path, QFileInfo(savedPath_).absoluteFilePath());
+  QCOMPARE(entries.first().runs, 2);
+  QCOMPARE(compare_->storeList()->count(), 1);
+
+  QVERIFY2(compare_->renameEntry(savedPath_, QStringLiteral("precision A-B")),
+           qPrintable(compare_->errorString()));
+  const QString renamed = dir_.filePath(QStringLiteral("results/precision A-B.json"));
+  QVERIFY(QFile::exists(renamed));
+  QVERIFY(!QFile::exists(savedPath_));
+  entries = store->list();
+  QCOMPARE(entries.size(), 1);
+  QCOMPARE(entries.first().name, QStringLiteral("precision A-B"));
+  QVERIFY(compare_->storeList()->item(0)->text().startsWith(QStringLiteral("precision A-B")));
+  QCOMPARE(compare_->openPaths(), QStringList{QFileInfo(renamed).absoluteFilePath()});
+
+  // Saved twice under one name: the second gets a free name.
+  const std::vector<brisk::BenchResult> runs = compare_->runs();
+  const QString second = store->save(runs, QStringLiteral("precision A-B"));
+  QVERIFY(!second.isEmpty() && second != renamed);
+  QCOMPARE(store->list().size(), 2);
+  QCOMPARE(compare_->storeList()->count(), 2);
+  // Reopened across sessions: two files selected together compare 4 runs.
+  QVERIFY(compare_->openFiles({renamed, second}));
+  QCOMPARE(compare_->tableModel()->rowCount(), 4);
+
+  QVERIFY(compare_->deleteEntry(second));
+  QVERIFY(!QFile::exists(second));
+  QCOMPARE(store->list().size(), 1);
+  QCOMPARE(compare_->tableModel()->rowCount(), 2);
+  QVERIFY(compare_->deleteEntry(QFileInfo(renamed).absoluteFilePath()));
+  QCOMPARE(store->list().size(), 0);
+  QCOMPARE(compare_->storeList()->count(), 0);
+  QCOMPARE(compare_->tableModel()->rowCount(), 0);
+  QVERIFY(!compare_->exportButton()->isEnabled());
+}
+
+void TestBenchmarkView::stopEndsLongerMatrix() {
+  window_->setCurrentView(MainWindow::View::Benchmark);
+  WorkloadEditor* e = bench_->workloadEditor();
+  setTinyWorkload();
+  e->requestsSpin()->setValue(400);
+  e->outputASpin()->setValue(256);
+  setMatrix(QStringLiteral("policy"), QStringLiteral("static, continuous"));
+  QSignalSpy progress(bench_->runner(), &BenchRunner::progress);
+  QSignalSpy finished(bench_->runner(), &BenchRunner::finished);
+  QSignalSpy completed(bench_, &BenchmarkView::matrixCompleted);
+  QTest::mouseClick(bench_->runButton(), Qt::LeftButton);
+  QVERIFY(bench_->isRunning());
+  QVERIFY(!bench_->runButton()->isEnabled());
+  QVERIFY(bench_->stopButton()->isEnabled());
+  // Stop once the first run is generating.
+  QTRY_VERIFY_WITH_TIMEOUT(
+      !progress.isEmpty() && progress.last().at(0).value<brisk::MatrixProgress>().phase == "running",
+      kTimeoutMs);
+  QTest::mouseClick(bench_->stopButton(), Qt::LeftButton);
+  QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 1, kTimeoutMs);
+  QVERIFY(bench_->runner()->wasStopped());
+  QCOMPARE(completed.count(), 0);
+  QVERIFY(!bench_->isRunning());
+  QVERIFY(bench_->runButton()->isEnabled());
+  QVERIFY(!bench_->stopButton()->isEnabled());
+  QVERIFY2(bench_->progressBar()->text().contains(QStringLiteral("stopped")),
+           qPrintable(bench_->progressBar()->text()));
+  QCOMPARE(window_->currentView(), MainWindow::View::Benchmark);
+
+  // Still usable: the tiny matrix runs to the end.
+  setTinyWorkload();
+  setMatrix(QStringLiteral("policy"), QStringLiteral("static, continuous"));
+  QString path;
+  QVERIFY(runToCompletion(&path));
+  QCOMPARE(compare_->tableModel()->rowCount(), 2);
+}
+
+QTEST_MAIN(TestBenchmarkView)
+#include "test_benchmark_view.moc"
