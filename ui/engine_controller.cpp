@@ -26,6 +26,7 @@ struct EngineController::Delivery {
   QString error;
   brisk::RequestTimings timings;  // engine/metrics' record, on the final output
   double probability = -1;        // of the new token, from the engine's log-probability
+  TokenAlternatives alternatives;  // the model's most likely tokens at that position
 };
 
 namespace {
@@ -137,10 +138,11 @@ void EngineController::onLoadFinished(const std::shared_ptr<LoadJob>& job) {
 }
 
 namespace {
-// The window colours tokens by probability: always ask for the chosen
-// token's log-probability (one log-sum-exp per token, negligible).
+// The window colours tokens by probability and lists the likeliest
+// alternatives on hover: always ask for a few (one log-sum-exp and a
+// partial sort of the vocabulary per token, negligible next to the forward).
 brisk::SamplingParams withLogprobs(brisk::SamplingParams p) {
-  p.logprobs = std::max(p.logprobs, 0);
+  p.logprobs = std::max(p.logprobs, EngineController::kTokenAlternatives);
   return p;
 }
 }  // namespace
@@ -154,7 +156,11 @@ quint64 EngineController::generate(const QString& prompt, const brisk::SamplingP
   active_.insert(id, a);
 
   // Runs on the engine thread: trim the output to what the GUI needs and post it.
-  auto callback = [this, id](const brisk::RequestOutput& out) {
+  // The callback runs on this engine's own thread, which ends before the
+  // engine is destroyed: decode through it, not through engine_ (a model
+  // swap may have replaced that by then).
+  brisk::AsyncEngine* eng = engine_.get();
+  auto callback = [this, id, eng](const brisk::RequestOutput& out) {
     Delivery d;
     d.id = id;
     d.when = Clock::now();
@@ -166,7 +172,16 @@ quint64 EngineController::generate(const QString& prompt, const brisk::SamplingP
     d.reason = out.finish_reason;
     d.error = QString::fromStdString(out.error);
     d.timings = out.timings;
-    if (!out.new_logprobs.empty()) d.probability = std::exp(double(out.new_logprobs.back().logprob));
+    if (!out.new_logprobs.empty()) {
+      const brisk::TokenLogprob& lp = out.new_logprobs.back();
+      d.probability = std::exp(double(lp.logprob));
+      // Decoded here, on the engine thread, so the GUI thread only draws.
+      for (const auto& [tok, alt] : lp.top) {
+        if (d.alternatives.size() == kTokenAlternatives) break;
+        d.alternatives.push_back(
+            {tok, QString::fromStdString(eng->decode({tok})), std::exp(double(alt))});
+      }
+    }
     QMetaObject::invokeMethod(this, [this, d] { onOutput(d); }, Qt::QueuedConnection);
   };
   try {
@@ -209,6 +224,7 @@ void EngineController::onOutput(const Delivery& d) {
   if (!d.newText.isEmpty()) {
     Q_EMIT tokenReceived(d.id, d.newText);
     Q_EMIT tokenProbabilityReceived(d.id, d.newText, d.probability);
+    Q_EMIT tokenAlternativesReceived(d.id, d.newText, d.probability, d.alternatives);
   }
   if (d.finished) finishRequest(d.id, a, d.reason, d.error, d.when, &d.timings);
 }

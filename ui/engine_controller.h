@@ -27,6 +27,7 @@ class EngineController : public QObject {
   Q_OBJECT
 
  public:
+  static constexpr int kTokenAlternatives = 5;
   explicit EngineController(QObject* parent = nullptr);
   ~EngineController() override;  // waits for a load in flight; aborts requests
 
@@ -70,6 +71,10 @@ class EngineController : public QObject {
   // The same chunk with its token's probability under the model (-1 when
   // the engine reported none), for views that colour tokens by it.
   void tokenProbabilityReceived(quint64 requestId, const QString& newText, double probability);
+  // The same chunk with the model's most likely tokens at that position
+  // (kTokenAlternatives of them, most likely first), for the token view's hover.
+  void tokenAlternativesReceived(quint64 requestId, const QString& newText, double probability,
+                                 const TokenAlternatives& alternatives);
   void requestFinished(quint64 requestId, brisk::FinishReason reason, const GenerationStats& stats);
   // Each poll emits, in this order: stepsAppended (only when steps ran since
   // the last poll: each step once, in order; a new model starts again at

@@ -149,7 +149,7 @@ MainWindow::MainWindow(bool persistState, QWidget* parent)
     settingsReload_ = false;
     statusBar()->showMessage(tr("Loading cancelled"), 5000);
   });
-  connect(controller_, &EngineController::tokenProbabilityReceived, this, &MainWindow::onTokenReceived);
+  connect(controller_, &EngineController::tokenAlternativesReceived, this, &MainWindow::onTokenReceived);
   connect(controller_, &EngineController::requestFinished, this, &MainWindow::onRequestFinished);
   connect(controller_, &EngineController::metricsUpdated, this, &MainWindow::onMetricsUpdated);
   connect(playground_, &PlaygroundView::generateRequested, this, &MainWindow::onGenerateRequested);
@@ -604,8 +604,9 @@ void MainWindow::onGenerateRequested(const QString& prompt, const brisk::Samplin
   playground_->setGenerating(true);
 }
 
-void MainWindow::onTokenReceived(quint64 id, const QString& text, double probability) {
-  if (id == currentRequest_) playground_->appendText(text, probability);
+void MainWindow::onTokenReceived(quint64 id, const QString& text, double probability,
+                                 const TokenAlternatives& alternatives) {
+  if (id == currentRequest_) playground_->appendText(text, probability, alternatives);
 }
 
 void MainWindow::onRequestFinished(quint64 id, brisk::FinishReason, const GenerationStats& stats) {

@@ -112,7 +112,7 @@ class MainWindow : public QMainWindow {
 
   void onModelLoaded(const brisk::ModelInfo& info);
   void onGenerateRequested(const QString& prompt, const brisk::SamplingParams& params);
-  void onTokenReceived(quint64 id, const QString& text, double probability);
+  void onTokenReceived(quint64 id, const QString& text, double probability, const TokenAlternatives& alternatives);
   void onRequestFinished(quint64 id, brisk::FinishReason reason, const GenerationStats& stats);
   void onMetricsUpdated(const brisk::MetricsSnapshot& snapshot);
 

@@ -11,6 +11,7 @@ void registerBriskMetaTypes() {
   qRegisterMetaType<brisk::KvBlockState>("brisk::KvBlockState");
   qRegisterMetaType<brisk::BenchResult>("brisk::BenchResult");
   qRegisterMetaType<brisk::MatrixProgress>("brisk::MatrixProgress");
+  qRegisterMetaType<TokenAlternatives>("TokenAlternatives");
   qRegisterMetaType<QVector<brisk::StepMetrics>>("QVector<brisk::StepMetrics>");
   qRegisterMetaType<QVector<brisk::KvBlockState>>("QVector<brisk::KvBlockState>");
 }

@@ -12,6 +12,7 @@
 #include "brisk/request_output.h"
 #include "brisk/sampling_params.h"
 #include "generation_stats.h"
+#include "token_alternative.h"
 
 Q_DECLARE_METATYPE(brisk::EngineConfig)
 Q_DECLARE_METATYPE(brisk::FinishReason)
@@ -23,6 +24,7 @@ Q_DECLARE_METATYPE(brisk::StepMetrics)
 Q_DECLARE_METATYPE(brisk::KvBlockState)
 Q_DECLARE_METATYPE(brisk::BenchResult)
 Q_DECLARE_METATYPE(brisk::MatrixProgress)
+Q_DECLARE_METATYPE(TokenAlternatives)
 
 // Registers the types above with qRegisterMetaType (idempotent).
 void registerBriskMetaTypes();

@@ -281,9 +281,9 @@ void PlaygroundView::clearOutput() {
   status_->clear();
 }
 
-void PlaygroundView::appendText(const QString& text, double probability) {
+void PlaygroundView::appendText(const QString& text, double probability, const TokenAlternatives& alternatives) {
   if (mode_ == Mode::Chat) transcript_->appendToLast(text);
-  else output_->appendChunk(text, probability);
+  else output_->appendChunk(text, probability, alternatives);
 }
 
 void PlaygroundView::showFinished(const GenerationStats& s) {

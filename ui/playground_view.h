@@ -69,7 +69,7 @@ class PlaygroundView : public QWidget {
   void setModelReady(bool ready);
   void setGenerating(bool generating);
   void clearOutput();  // completion: the output; chat: the conversation
-  void appendText(const QString& text, double probability = -1);
+  void appendText(const QString& text, double probability = -1, const TokenAlternatives& alternatives = {});
   void showFinished(const GenerationStats& stats);
   void showMessage(const QString& text);
   // The engine did not take the request: undo what requestGenerate added.

@@ -5,6 +5,12 @@
 #include <QFileInfo>
 #include <QLineEdit>
 #include <QPixmap>
+#include <QCoreApplication>
+#include <QCursor>
+#include <QHelpEvent>
+#include <QScreen>
+#include <QTextCursor>
+#include <QToolTip>
 #include <QSpinBox>
 #include <cstdio>
 
@@ -20,6 +26,7 @@
 #include "playground_view.h"
 #include "sampling_form.h"
 #include "telemetry_dock.h"
+#include "token_view.h"
 #include "workload_editor.h"
 
 bool ScreenshotRunner::parseView(const QString& name, View* view) {
@@ -232,14 +239,48 @@ void ScreenshotRunner::maybeFinish() {
     finish(grab() ? 0 : 1, {});
     return;
   }
+  if (options_.view == View::Tokens) showTokenHover();
   // A few metrics ticks so the status bar and the telemetry show the final numbers.
-  QTimer::singleShot(400, this, [this] { finish(grab() ? 0 : 1, {}); });
+  QTimer::singleShot(options_.view == View::Tokens ? 800 : 400, this, [this] { finish(grab() ? 0 : 1, {}); });
+}
+
+void ScreenshotRunner::showTokenHover() {
+  // Hover the chip where the model hesitated most (the lowest probability
+  // among the first lines), as a user would to see the alternatives.
+  auto* playground = window_->findChild<PlaygroundView*>();
+  TokenView* view = playground ? playground->outputView() : nullptr;
+  if (!view) return;
+  view->flush();
+  int pick = -1;
+  for (int i = 0; i < std::min(view->chunkCount(), 24); ++i)
+    if (!view->chunkAlternatives(i).isEmpty() &&
+        (pick < 0 || view->chunkProbability(i) < view->chunkProbability(pick)))
+      pick = i;
+  if (pick < 0) return;
+  int pos = 0;
+  for (int i = 0; i < pick; ++i) pos += int(view->chunks()[i].size());
+  QTextCursor c(view->document());
+  c.setPosition(pos + 1);
+  const QRect r = view->cursorRect(c);
+  // Put the pointer on the chip and ask the view for its tooltip, as a hover does.
+  const QPoint at = r.center() + QPoint(2, 0);
+  QCursor::setPos(view->viewport()->mapToGlobal(at));
+  QHelpEvent help(QEvent::ToolTip, at, view->viewport()->mapToGlobal(at));
+  QCoreApplication::sendEvent(view->viewport(), &help);
+  if (!QToolTip::isVisible())
+    QToolTip::showText(view->viewport()->mapToGlobal(at), view->chunkToolTip(pick), view->viewport());
+  hoverShown_ = QToolTip::isVisible();
+  std::fprintf(stderr, "brisk: hovering token %d (tooltip %s)\n", pick + 1, hoverShown_ ? "shown" : "not shown");
 }
 
 bool ScreenshotRunner::grab() {
   if (options_.screenshot.isEmpty()) return true;
   QDir().mkpath(QFileInfo(options_.screenshot).absolutePath());
-  const QPixmap shot = window_->grab();
+  // A tooltip is a window of its own: take it from the screen with the window.
+  const QPixmap shot = hoverShown_ ? window_->screen()->grabWindow(0, window_->frameGeometry().x(),
+                                                                   window_->frameGeometry().y(), window_->width(),
+                                                                   window_->height())
+                                   : window_->grab();
   if (shot.isNull() || !shot.save(options_.screenshot, "PNG")) {
     std::fprintf(stderr, "brisk: could not write the screenshot %s\n",
                  options_.screenshot.toLocal8Bit().constData());

@@ -52,6 +52,7 @@ class ScreenshotRunner : public QObject {
   void maybeFinish();
   void finish(int exitCode, const QString& why);
   bool grab();
+  void showTokenHover();
 
   MainWindow* window_;
   Options options_;
@@ -60,6 +61,7 @@ class ScreenshotRunner : public QObject {
   quint64 request_ = 0;
   bool requestDone_ = false;
   bool workloadDone_ = true;
+  bool hoverShown_ = false;  // Tokens: a chip's tooltip is up; grab the screen
   bool grabBusy_ = false;  // Telemetry: grab while the last requests run
   int workloadCount_ = 0;
   bool loaded_ = false;

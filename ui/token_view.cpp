@@ -39,7 +39,7 @@ QTextCharFormat TokenView::formatFor(int index) const {
     if (p >= 0) {
       // Red (unlikely) to green (certain): where the model hesitated.
       f.setBackground(QColor::fromHsvF(0.33 * std::clamp(p, 0.0, 1.0), 0.35, 1.0));
-      f.setToolTip(tr("Token %1 · p = %2").arg(index + 1).arg(p, 0, 'f', 3));
+      f.setToolTip(chunkToolTip(index));
     } else {
       f.setBackground(kChip[index % 2]);
       f.setToolTip(tr("Token %1").arg(index + 1));
@@ -48,9 +48,37 @@ QTextCharFormat TokenView::formatFor(int index) const {
   return f;
 }
 
-void TokenView::appendChunk(const QString& text, double probability) {
+namespace {
+// A token's text as a hover shows it: whitespace made visible.
+QString shownToken(const QString& t) {
+  QString s = t.toHtmlEscaped();
+  s.replace(QLatin1Char('\n'), QStringLiteral("↵"));
+  s.replace(QLatin1Char(' '), QStringLiteral("␣"));
+  return s.isEmpty() ? QStringLiteral("∅") : s;
+}
+}  // namespace
+
+QString TokenView::chunkToolTip(int index) const {
+  if (index < 0 || index >= chunks_.size()) return {};
+  const double p = chunkProbability(index);
+  QString tip = tr("<b>Token %1</b> <code>%2</code>").arg(index + 1).arg(shownToken(chunks_[index]));
+  if (p >= 0) tip += tr(" · p = %1").arg(p, 0, 'f', 3);
+  const TokenAlternatives alts = chunkAlternatives(index);
+  if (!alts.isEmpty()) {
+    tip += QStringLiteral("<table cellspacing=0 cellpadding=1>");
+    for (const TokenAlternative& a : alts)
+      tip += QStringLiteral("<tr><td><code>%1</code></td><td align=right>&nbsp;%2</td></tr>")
+                 .arg(shownToken(a.text))
+                 .arg(a.probability, 0, 'f', 3);
+    tip += QStringLiteral("</table>");
+  }
+  return tip;
+}
+
+void TokenView::appendChunk(const QString& text, double probability, const TokenAlternatives& alternatives) {
   chunks_.append(text);
   probs_.append(probability);
+  alts_.append(alternatives);
   if (!flushTimer_.isActive()) flushTimer_.start();
 }
 
@@ -75,6 +103,7 @@ void TokenView::clearChunks() {
   flushTimer_.stop();
   chunks_.clear();
   probs_.clear();
+  alts_.clear();
   starts_.clear();
   drawn_ = 0;
   end_ = 0;

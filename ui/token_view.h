@@ -9,6 +9,8 @@
 #include <QTimer>
 #include <QVector>
 
+#include "token_alternative.h"
+
 class TokenView : public QTextEdit {
   Q_OBJECT
 
@@ -30,11 +32,17 @@ class TokenView : public QTextEdit {
 
   // The engine's probability of chunk `index`'s token; -1 when unknown.
   double chunkProbability(int index) const { return index < probs_.size() ? probs_[index] : -1; }
+  // The model's likeliest tokens at chunk `index` (empty when unknown).
+  TokenAlternatives chunkAlternatives(int index) const {
+    return index < alts_.size() ? alts_[index] : TokenAlternatives{};
+  }
+  // What hovering chunk `index` shows (rich text).
+  QString chunkToolTip(int index) const;
 
  public Q_SLOTS:
   // probability: of the token under the model (from its log-probability),
   // -1 when unknown; chips are tinted by it.
-  void appendChunk(const QString& text, double probability = -1);
+  void appendChunk(const QString& text, double probability = -1, const TokenAlternatives& alternatives = {});
   // Draws the chunks not drawn yet.
   void flush();
   void clearChunks();
@@ -49,6 +57,7 @@ class TokenView : public QTextEdit {
 
   QStringList chunks_;
   QVector<double> probs_;
+  QVector<TokenAlternatives> alts_;
   QVector<int> starts_;  // document position of each drawn chunk
   int drawn_ = 0;        // chunks_[0, drawn_) are in the document
   int end_ = 0;

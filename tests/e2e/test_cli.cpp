@@ -412,6 +412,43 @@ class TestCli : public QObject {
     QVERIFY(t.value(QStringLiteral("e2e_s")).toDouble() >= t.value(QStringLiteral("ttft_s")).toDouble());
   }
 
+  // --logprobs and --prompt-logprobs in --json: one entry per generated
+  // token and per prompt token after the first, each with its top-k.
+  void generateLogprobsJson() {
+    RUN_CLI(r, QStringLiteral("generate"), QStringLiteral("demo"), QStringLiteral("-p"),
+            QStringLiteral("Once upon a time"), QStringLiteral("--max-tokens"), QStringLiteral("3"),
+            QStringLiteral("--json"), QStringLiteral("--logprobs"), QStringLiteral("2"),
+            QStringLiteral("--prompt-logprobs"), QStringLiteral("4"));
+    EXPECT_EXIT(r, 0);
+    QString err;
+    const QJsonObject o = parseObject(r.out, &err);
+    QVERIFY2(err.isEmpty(), qPrintable(err));
+    const QJsonArray gen = o.value(QStringLiteral("logprobs")).toArray();
+    const QJsonArray ids = o.value(QStringLiteral("token_ids")).toArray();
+    QCOMPARE(gen.size(), 3);
+    for (int i = 0; i < gen.size(); ++i) {
+      const QJsonObject t = gen[i].toObject();
+      QCOMPARE(t.value(QStringLiteral("token")).toInt(), ids[i].toInt());
+      QVERIFY(t.value(QStringLiteral("logprob")).toDouble(1) <= 0);
+      QCOMPARE(t.value(QStringLiteral("top")).toArray().size(), 2);
+    }
+    const QJsonArray prompt_ids = o.value(QStringLiteral("prompt_token_ids")).toArray();
+    const QJsonArray pl = o.value(QStringLiteral("prompt_logprobs")).toArray();
+    QCOMPARE(pl.size(), prompt_ids.size() - 1);
+    for (int i = 0; i < pl.size(); ++i) {
+      const QJsonObject t = pl[i].toObject();
+      QCOMPARE(t.value(QStringLiteral("token")).toInt(), prompt_ids[i + 1].toInt());
+      const QJsonArray top = t.value(QStringLiteral("top")).toArray();
+      QCOMPARE(top.size(), 4);
+      QVERIFY(t.value(QStringLiteral("logprob")).toDouble(1) <= top[0].toObject().value(QStringLiteral("logprob")).toDouble());
+      QVERIFY(top[0].toObject().value(QStringLiteral("text")).isString());
+    }
+    RUN_CLI(bad, QStringLiteral("generate"), QStringLiteral("demo"), QStringLiteral("-p"), QStringLiteral("x"),
+            QStringLiteral("--prompt-logprobs"), QStringLiteral("21"));
+    QVERIFY(bad.code != 0);
+    QVERIFY2(bad.err.contains("prompt_logprobs") || bad.err.contains("prompt-logprobs"), qPrintable(bad.err));
+  }
+
   void generateStreaming() {
     RUN_CLI(r, QStringLiteral("generate"), QStringLiteral("demo"), QStringLiteral("-p"), QStringLiteral("hello"),
             QStringLiteral("--max-tokens"), QStringLiteral("8"));

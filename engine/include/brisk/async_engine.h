@@ -35,6 +35,8 @@ class AsyncEngine {
   const EngineConfig& config() const { return engine_->config(); }
   int max_model_len() const { return engine_->max_model_len(); }
   int64_t num_kv_blocks() const { return engine_->num_kv_blocks(); }
+  // The tokenizer is immutable once loaded, so decoding is safe from any thread.
+  std::string decode(const std::vector<int32_t>& ids) const { return engine_->decode(ids); }
   // Waits until no request is left (for tools and tests).
   void wait_idle();
 
