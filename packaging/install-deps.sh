@@ -10,6 +10,7 @@ PACKAGES=(
   libsentencepiece-dev sentencepiece
   nlohmann-json3-dev
   xvfb xauth
+  python3-jsonschema poppler-utils
 )
 
 missing=()

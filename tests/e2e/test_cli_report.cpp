@@ -107,6 +107,52 @@ class TestCliReport : public QObject {
     EXPECT_IN(badFormat.err, QStringLiteral("z.docx"), badFormat);
   }
 
+  // The issue's end-to-end check: a real matrix (precision × policy, 2
+  // repeats: 8 runs) on the demo model, headless, with the report written by
+  // bench itself; its results file validates against the schema and feeds
+  // every report format.
+  void realMatrixOnDemoModel() {
+    const QString workload = dir_.filePath(QStringLiteral("w.json"));
+    const QString matrix = dir_.filePath(QStringLiteral("m.json"));
+    QVERIFY(writeAll(workload, R"({"schema": "brisk.workload", "version": 1, "name": "tiny",
+      "num_requests": 4, "arrival": "all",
+      "prompt_len": "fixed:16", "output_len": "fixed:8", "seed": 1})"));
+    QVERIFY(writeAll(matrix, R"({"schema": "brisk.matrix", "version": 1, "name": "precision x policy",
+      "kind": "grid", "repeats": 2, "warmup_requests": 1, "base": {"threads": 1, "max_num_seqs": 4},
+      "axes": [{"field": "weight_dtype", "values": ["f32", "int8"]},
+               {"field": "policy", "values": ["continuous", "static"]}]})"));
+    const QString out = dir_.filePath(QStringLiteral("real.json"));
+    const QString pdf = dir_.filePath(QStringLiteral("real-bench.pdf"));
+    const CliRun bench = runCli({QStringLiteral("bench"), QStringLiteral("demo"), QStringLiteral("--workload"),
+                                 workload, QStringLiteral("--matrix"), matrix, QStringLiteral("--no-limits"),
+                                 QStringLiteral("--out"), out, QStringLiteral("--report"), pdf},
+                                300000);
+    CHECK_RAN(bench);
+    EXPECT_EXIT(bench, 0);
+    const auto runs = brisk::load_results(out.toStdString());
+    QCOMPARE(int(runs.size()), 8);
+    for (const auto& r : runs) {
+      QVERIFY2(r.error.empty(), r.error.c_str());
+      QCOMPARE(r.summary.finished, 4);
+    }
+    if (QProcess::execute(QStringLiteral("/usr/bin/python3"), {QStringLiteral("-c"), QStringLiteral("import jsonschema")}) == 0) {
+      QProcess p;
+      p.start(QStringLiteral("/usr/bin/python3"),
+              {QStringLiteral("-c"),
+               QStringLiteral("import json, sys, jsonschema\n"
+                              "jsonschema.Draft202012Validator(json.load(open(sys.argv[1]))).validate(json.load(open(sys.argv[2])))\n"),
+               QStringLiteral(BRISK_SOURCE_DIR "/docs/schemas/results.v1.schema.json"), out});
+      QVERIFY(p.waitForFinished(60000));
+      QVERIFY2(p.exitCode() == 0, p.readAllStandardError().constData());
+    } else {
+      qWarning("/usr/bin/python3 lacks jsonschema: the schema check of the real matrix is not run");
+    }
+    const QByteArray pdfBytes = readAll(pdf);
+    const bool noUi = bench.err.contains("BRISK_WITH_UI=OFF");
+    if (!noUi) QVERIFY2(pdfBytes.startsWith("%PDF-"), qPrintable(describe(bench)));
+    checkAllFormats({out}, 8, QStringLiteral("real"));
+  }
+
   // Measured results from `brisk-cli bench` (two runs on the demo model).
   void reportsMeasuredBenchResults() {
     const QString out = dir_.filePath(QStringLiteral("bench.json"));
