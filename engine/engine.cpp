@@ -7,6 +7,8 @@
 #include <unordered_map>
 
 #include "backend/backend.h"
+#include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/memory_plan.h"
 #include "cache/kv_cache.h"
 #include "metrics/metrics_recorder.h"
 #include "model/llama_model.h"
@@ -101,6 +103,45 @@ class EngineImpl {
   void attach_prompt_logprobs(Group* g, RequestOutput& out);
 };
 
+namespace {
+
+// KV blocks on a CUDA device: what is free now (the backend exists, nothing
+// of the model is placed yet), less the weights as they will be stored and
+// the workspace planned for these limits (the same plan the backend
+// reserves), then num_kv_blocks, kv_cache_bytes or gpu_memory_utilization.
+int64_t device_kv_blocks(const EngineConfig& cfg, const LoadedModel& m, int64_t per_block) {
+  const CudaProbe p = cuda_probe();
+  DeviceCaps caps;
+  caps.cc_major = p.cc_major;
+  caps.cc_minor = p.cc_minor;
+  caps.fp8 = p.fp8_supported;
+  caps.int8_activations = cfg.int8_activations;
+  const bool is_static = cfg.policy == SchedulerPolicy::Static;
+  const int64_t max_tokens = cfg.max_num_batched_tokens + (is_static ? cfg.max_num_seqs : 0);
+  const int64_t max_seqs = cfg.max_num_seqs * (is_static ? 2 : 1);
+  const int64_t max_logits =
+      std::max<int64_t>((int64_t)cfg.max_num_seqs * (1 + cfg.speculative_tokens), max_seqs);
+  const WorkspacePlan ws = plan_workspace(model_gemms(m.weights, max_tokens, max_logits), max_seqs,
+                                          m.config.n_heads, m.config.head_dim, caps);
+  KvBudget b;
+  b.device = p.name;
+  b.free_bytes = p.free_bytes;
+  b.weight_bytes = device_weights_bytes(m.weights, caps);
+  b.workspace_bytes = ws.total() - align_up(ws.blas_bytes);  // the backend holds that one already
+  b.utilization = cfg.gpu_memory_utilization;
+  b.num_kv_blocks = cfg.num_kv_blocks;
+  b.kv_cache_bytes = cfg.kv_cache_bytes;
+  b.bytes_per_block = per_block;
+  b.block_size = cfg.block_size;
+  // Scratch blocks the model adds: static batching's padding rows, and one
+  // for the padding rows of captured decode graphs.
+  b.extra_blocks =
+      (is_static ? (cfg.max_num_seqs + cfg.block_size - 1) / cfg.block_size : 0) + (cfg.cuda_graphs ? 1 : 0);
+  return plan_kv_blocks(b);
+}
+
+}  // namespace
+
 EngineImpl::EngineImpl(const EngineConfig& cfg) : cfg_(cfg) {
   if (std::string e = cfg.validate(); !e.empty()) throw Error(e);
   model_ = load_model_for(cfg);
@@ -115,17 +156,24 @@ EngineImpl::EngineImpl(const EngineConfig& cfg) : cfg_(cfg) {
   const DType kv_dtype = parse_dtype_name(cfg.kv_dtype, "EngineConfig.kv_dtype");
   const int64_t per_block = LlamaModel::kv_bytes_per_block(mc, cfg.block_size, kv_dtype);
   kv_bytes_per_token_ = (double)per_block / cfg.block_size;
+  // The backend first: on a device the KV pool is sized from the memory left
+  // once the weights and the workspace are placed.
+  backend_ = make_backend(cfg.backend, BackendOptions{cfg.threads, cfg.int8_activations, cfg.cuda_graphs});
   int64_t blocks = cfg.num_kv_blocks;
-  if (blocks == 0 && cfg.kv_cache_bytes > 0) {
-    blocks = std::min<int64_t>(cfg.kv_cache_bytes / per_block, INT32_MAX / cfg.block_size);
-    if (blocks < 1)
-      throw Error("EngineConfig.kv_cache_bytes = " + std::to_string(cfg.kv_cache_bytes) +
-                  ": too small for one KV block of this model (" + std::to_string(per_block) + " bytes)");
-  }
-  if (blocks == 0) {
-    const int64_t per_seq = (max_len_ + cfg.block_size - 1) / cfg.block_size;
-    blocks = std::min<int64_t>(per_seq * cfg.max_num_seqs,
-                               std::max<int64_t>(per_seq, (int64_t(1) << 30) / per_block));
+  if (backend_->name() == "cuda") {
+    blocks = device_kv_blocks(cfg, model_, per_block);
+  } else {
+    if (blocks == 0 && cfg.kv_cache_bytes > 0) {
+      blocks = std::min<int64_t>(cfg.kv_cache_bytes / per_block, INT32_MAX / cfg.block_size);
+      if (blocks < 1)
+        throw Error("EngineConfig.kv_cache_bytes = " + std::to_string(cfg.kv_cache_bytes) +
+                    ": too small for one KV block of this model (" + std::to_string(per_block) + " bytes)");
+    }
+    if (blocks == 0) {
+      const int64_t per_seq = (max_len_ + cfg.block_size - 1) / cfg.block_size;
+      blocks = std::min<int64_t>(per_seq * cfg.max_num_seqs,
+                                 std::max<int64_t>(per_seq, (int64_t(1) << 30) / per_block));
+    }
   }
   // One sequence must always fit alone (so preemption can never deadlock):
   // the usable context shrinks to what the cache (and, without chunked
@@ -144,7 +192,6 @@ EngineImpl::EngineImpl(const EngineConfig& cfg) : cfg_(cfg) {
     throw Error("EngineConfig.max_model_len / the model's context_length: a usable context of " +
                 std::to_string(max_len_) + " token leaves no room to generate");
   }
-  backend_ = make_cpu_backend(cfg.threads, cfg.int8_activations);
   cache_ = std::make_unique<KvCache>(blocks, cfg.block_size);
   ModelLimits lim;
   lim.max_tokens = cfg.max_num_batched_tokens;

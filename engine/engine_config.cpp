@@ -45,7 +45,10 @@ std::string EngineConfig::validate() const {
   if (speculative_ngram < 1 || speculative_ngram > 64)
     return bad("speculative_ngram", std::to_string(speculative_ngram), "must be between 1 and 64");
   if (max_model_len < 0) return bad("max_model_len", std::to_string(max_model_len), "must not be negative");
-  if (backend != "cpu") return bad("backend", "'" + backend + "'", "unknown backend (available: cpu)");
+  if (backend != "cpu" && backend != "cuda" && backend != "auto")
+    return bad("backend", "'" + backend + "'", "unknown backend (one of auto, cpu, cuda)");
+  if (!(gpu_memory_utilization > 0.0 && gpu_memory_utilization <= 1.0))
+    return bad("gpu_memory_utilization", std::to_string(gpu_memory_utilization), "must be in (0, 1]");
   if (threads < 0 || threads > 1024) return bad("threads", std::to_string(threads), "must be between 0 (auto) and 1024");
   {
     static const char* kWeight[] = {"auto", "f32", "f16", "bf16", "q8_0", "int8", "fp8-e4m3", "fp8-e5m2"};

@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "backend/backend.h"
+#include "backend/cuda/cuda_measure.h"
 #include "kernels/cpu/isa.h"
 #include "kernels/cpu/probe.h"
 #include "kernels/cpu/thread_pool.h"
@@ -159,6 +161,141 @@ void measure(SystemInfo& s, int threads, bool quick) {
   s.fma_peak_method = f.str();
 }
 
+// ---------------------------------------------------------------- CUDA devices
+
+// The device, the driver and the probe size: a new driver (or another card
+// model) is measured afresh.
+std::string gpu_cache_key(const GpuInfo& g, bool quick) {
+  return "cuda|" + g.name + "|sm_" + std::to_string(g.cc_major) + std::to_string(g.cc_minor) +
+         "|driver=" + g.driver_version + (quick ? "|quick" : "");
+}
+
+json gpu_entry_json(const GpuInfo& g) {
+  return {{"bandwidth_bytes_per_s", g.bandwidth_bytes_per_s},
+          {"bandwidth_buffer_bytes", g.bandwidth_buffer_bytes},
+          {"f16_flops", g.f16_flops},
+          {"fp8_flops", g.fp8_flops},
+          {"bandwidth_method", g.bandwidth_method},
+          {"f16_method", g.f16_method},
+          {"fp8_method", g.fp8_method},
+          {"quick", g.quick},
+          {"measured_at", g.measured_at}};
+}
+
+bool load_gpu_entry(const json& e, GpuInfo& g) {
+  try {
+    GpuInfo t = g;
+    t.bandwidth_bytes_per_s = e.at("bandwidth_bytes_per_s").get<double>();
+    t.bandwidth_buffer_bytes = e.at("bandwidth_buffer_bytes").get<uint64_t>();
+    t.f16_flops = e.at("f16_flops").get<double>();
+    t.fp8_flops = e.at("fp8_flops").get<double>();
+    t.bandwidth_method = e.at("bandwidth_method").get<std::string>();
+    t.f16_method = e.at("f16_method").get<std::string>();
+    t.fp8_method = e.at("fp8_method").get<std::string>();
+    t.quick = e.at("quick").get<bool>();
+    t.measured_at = e.at("measured_at").get<std::string>();
+    if (!(t.bandwidth_bytes_per_s > 0) || !(t.f16_flops > 0) || t.fp8_flops < 0) return false;
+    t.measured = true;
+    t.from_cache = true;
+    g = std::move(t);
+    return true;
+  } catch (const json::exception&) {
+    return false;
+  }
+}
+
+// What the CUDA backend runs natively on a device of this compute capability.
+void fill_precisions(GpuInfo& g) {
+  const int cc = g.cc_major * 10 + g.cc_minor;
+  g.precisions = {"f32", "f16", "bf16", "int8"};
+  if (cc >= 89) {
+    g.precisions.push_back("fp8-e4m3");
+    g.precision_note.clear();
+  } else {
+    g.precision_note =
+        "no FP8 on sm_" + std::to_string(g.cc_major) + std::to_string(g.cc_minor) +
+        ": FP8 E4M3 tensor cores need sm_89 or newer (Ada, Hopper); fp8 weights run dequantized";
+  }
+}
+
+void probe_gpus(SystemInfo& s, const ProbeOptions& o) {
+  for (const BackendInfo& b : backend_infos())
+    s.backends.push_back({b.name, b.available, b.reason, b.device});
+  const cuda::DeviceList l = cuda::describe_devices();
+  s.cuda_available = l.available;
+  s.cuda_reason = l.reason;
+  // The backend registry's word wins: it is what make_backend acts on.
+  for (const BackendStatus& b : s.backends)
+    if (b.name == "cuda") {
+      s.cuda_available = b.available && l.available;
+      if (!b.available && !b.reason.empty()) s.cuda_reason = b.reason;
+      if (b.available && !l.available) s.cuda_reason = l.reason;
+    }
+  if (!l.available) return;
+  json all = s.cache_path.empty() ? json::object() : read_cache(s.cache_path);
+  for (const cuda::DeviceDescription& d : l.devices) {
+    GpuInfo g;
+    g.index = d.index;
+    g.name = d.name;
+    g.cc_major = d.cc_major;
+    g.cc_minor = d.cc_minor;
+    g.sm_count = d.sm_count;
+    g.memory_bytes = d.total_bytes;
+    g.free_bytes = d.free_bytes;
+    g.driver_version = d.driver_version;
+    g.runtime_version = d.runtime_version;
+    g.pci_bus_id = d.pci_bus_id;
+    fill_precisions(g);
+    const std::string key = gpu_cache_key(g, o.quick);
+    if (!o.remeasure && all.contains("entries") && all["entries"].contains(key) &&
+        load_gpu_entry(all["entries"][key], g)) {
+      s.gpus.push_back(std::move(g));
+      continue;
+    }
+    if (o.measure) {
+      const cuda::DeviceMeasurement m = cuda::measure_device(d.index, o.quick);
+      g.quick = o.quick;
+      g.measured_at = utc_now();
+      if (m.ok) {
+        g.measured = true;
+        g.bandwidth_bytes_per_s = m.bandwidth_bytes_per_s;
+        g.bandwidth_buffer_bytes = m.bandwidth_buffer_bytes;
+        g.f16_flops = m.f16_flops;
+        g.fp8_flops = m.fp8_flops;
+        g.bandwidth_method = m.bandwidth_method;
+        g.f16_method = m.f16_method;
+        g.fp8_method = m.fp8_method;
+        write_cache(s.cache_path, key, gpu_entry_json(g));
+      } else {
+        g.measure_error = m.error;
+      }
+    }
+    s.gpus.push_back(std::move(g));
+  }
+}
+
+json gpu_json(const GpuInfo& g) {
+  json j = {{"index", g.index},
+            {"name", g.name},
+            {"compute_capability", std::to_string(g.cc_major) + "." + std::to_string(g.cc_minor)},
+            {"cc_major", g.cc_major},
+            {"cc_minor", g.cc_minor},
+            {"sm_count", g.sm_count},
+            {"memory_bytes", g.memory_bytes},
+            {"free_bytes", g.free_bytes},
+            {"driver_version", g.driver_version},
+            {"runtime_version", g.runtime_version},
+            {"pci_bus_id", g.pci_bus_id},
+            {"precisions", g.precisions},
+            {"precision_note", g.precision_note},
+            {"measured", g.measured},
+            {"measure_error", g.measure_error},
+            {"from_cache", g.from_cache}};
+  const json e = gpu_entry_json(g);
+  for (const auto& [k, v] : e.items()) j[k] = v;
+  return j;
+}
+
 }  // namespace
 
 std::string sysinfo_cache_path() {
@@ -188,15 +325,42 @@ SystemInfo probe_system(const ProbeOptions& o) {
 
   const int threads = o.threads > 0 ? o.threads : ThreadPool::physical_cores();
   const std::string key = cache_key(s, threads, o.quick);
+  bool cached = false;
   if (!o.remeasure && !s.cache_path.empty()) {
     const json all = read_cache(s.cache_path);
-    if (all.contains("entries") && all["entries"].contains(key) && load_entry(all["entries"][key], s))
-      return s;
+    cached = all.contains("entries") && all["entries"].contains(key) && load_entry(all["entries"][key], s);
   }
-  if (!o.measure) return s;
-  measure(s, threads, o.quick);
-  if (s.measured) write_cache(s.cache_path, key, entry_json(s));
+  if (!cached && o.measure) {
+    measure(s, threads, o.quick);
+    if (s.measured) write_cache(s.cache_path, key, entry_json(s));
+  }
+  if (o.gpu) probe_gpus(s, o);
   return s;
+}
+
+std::vector<BackendStatus> list_backends() {
+  std::vector<BackendStatus> out;
+  for (const BackendInfo& b : backend_infos()) out.push_back({b.name, b.available, b.reason, b.device});
+  return out;
+}
+
+std::string resolve_backend(const std::string& name) {
+  if (name != "auto") return name;
+  for (const std::string& b : available_backends())
+    if (b == "cuda") return "cuda";
+  return "cpu";
+}
+
+bool backend_ceilings(const SystemInfo& s, const std::string& backend, double* bandwidth, double* flops) {
+  double bw = 0, fl = 0;
+  if (backend == "cuda") {
+    if (!s.gpus.empty() && s.gpus[0].measured) bw = s.gpus[0].bandwidth_bytes_per_s, fl = s.gpus[0].f16_flops;
+  } else if (s.measured) {
+    bw = s.read_bandwidth_bytes_per_s, fl = s.fma_peak_flops;
+  }
+  if (bandwidth) *bandwidth = bw;
+  if (flops) *flops = fl;
+  return bw > 0 && fl > 0;
 }
 
 SystemInfo probe_system(int threads, bool measure) {
@@ -222,6 +386,17 @@ std::string to_json(const SystemInfo& s, int indent) {
             {"cache_path", s.cache_path}};
   const json measured = entry_json(s);  // named: items() would dangle on a temporary
   for (const auto& [k, v] : measured.items()) j[k] = v;
+  json backends = json::array();
+  for (const BackendStatus& b : s.backends)
+    backends.push_back(
+        {{"name", b.name}, {"available", b.available}, {"reason", b.reason}, {"device", b.device}});
+  j["backends"] = backends;
+  j["cuda_available"] = s.cuda_available;
+  j["cuda_reason"] = s.cuda_reason;
+  json gpus = json::array();
+  for (const GpuInfo& g : s.gpus) gpus.push_back(gpu_json(g));
+  j["gpus"] = gpus;
+  if (!s.backend_used.empty()) j["backend_used"] = s.backend_used;
   return j.dump(indent, ' ', false, json::error_handler_t::replace);
 }
 

@@ -2,15 +2,19 @@
 
 #include <QCheckBox>
 #include <QComboBox>
+#include <QDoubleSpinBox>
 #include <QFormLayout>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QPushButton>
 #include <QScrollArea>
 #include <QSpinBox>
+#include <QStandardItemModel>
 #include <QThread>
 #include <QVBoxLayout>
+#include <cmath>
 
+#include "brisk/sysinfo.h"
 #include "format.h"
 
 namespace {
@@ -24,10 +28,15 @@ struct WeightChoice {
   bool w8a8;
 };
 const WeightChoice kWeightChoices[] = {
-    {"As stored", "auto", false},         {"F32", "f32", false},           {"F16", "f16", false},
-    {"BF16", "bf16", false},              {"Q8_0 (GGUF blocks)", "q8_0", false},
-    {"INT8 (per channel)", "int8", false}, {"INT8 W8A8 (VNNI)", "int8", true},
-    {"FP8 E4M3", "fp8-e4m3", false},      {"FP8 E5M2", "fp8-e5m2", false},
+    {"As stored", "auto", false},
+    {"F32", "f32", false},
+    {"F16", "f16", false},
+    {"BF16", "bf16", false},
+    {"Q8_0 (GGUF blocks)", "q8_0", false},
+    {"INT8 (per channel)", "int8", false},
+    {"INT8 W8A8 (VNNI)", "int8", true},
+    {"FP8 E4M3", "fp8-e4m3", false},
+    {"FP8 E5M2", "fp8-e5m2", false},
 };
 const std::pair<const char*, const char*> kKvChoices[] = {
     {"F32", "f32"}, {"F16", "f16"}, {"BF16", "bf16"}, {"FP8 E4M3", "fp8-e4m3"}, {"INT8", "int8"}};
@@ -68,12 +77,44 @@ EngineSettingsPanel::EngineSettingsPanel(QWidget* parent) : QWidget(parent) {
   };
 
   backend_ = new QComboBox(body);
-  backend_->addItem(tr("CPU"), QStringLiteral("cpu"));
+  {
+    // Every backend this build knows; one that cannot run here stays listed,
+    // disabled, with the reason as its tooltip.
+    const std::vector<brisk::BackendStatus> backends = brisk::list_backends();
+    const QString autoName = fmt::backendName(brisk::resolve_backend("auto"));
+    backend_->addItem(tr("Auto (%1)").arg(autoName), QStringLiteral("auto"));
+    backend_->setItemData(0, tr("CUDA when a device is available, else the CPU: here %1").arg(autoName),
+                          Qt::ToolTipRole);
+    auto* model = qobject_cast<QStandardItemModel*>(backend_->model());
+    for (const brisk::BackendStatus& b : backends) {
+      const int i = backend_->count();
+      backend_->addItem(fmt::backendName(b.name), QString::fromStdString(b.name));
+      backend_->setItemData(i,
+                            b.available ? QString::fromStdString(b.device)
+                                        : tr("Unavailable: %1").arg(QString::fromStdString(b.reason)),
+                            Qt::ToolTipRole);
+      if (!b.available && model) model->item(i)->setEnabled(false);
+    }
+  }
   row(tr("&Backend:"), backend_, QStringLiteral("settingsBackend"),
-      tr("The backend that runs the model. This version has the CPU backend only."));
+      tr("The backend that runs the model. Auto picks CUDA when a device is available, else the CPU. "
+         "An unavailable backend is greyed out; its tooltip says why."));
+  cudaGraphs_ = new QCheckBox(tr("On"), body);
+  row(tr("CUDA &graphs:"), cudaGraphs_, QStringLiteral("settingsCudaGraphs"),
+      tr("CUDA: replay each decode step from a graph captured per batch size instead of launching every "
+         "kernel (an A/B knob: off shows the launch overhead)"));
+  gpuMemory_ = new QDoubleSpinBox(body);
+  gpuMemory_->setRange(0.05, 1.0);
+  gpuMemory_->setSingleStep(0.05);
+  gpuMemory_->setDecimals(2);
+  gpuMemory_->setKeyboardTracking(false);
+  row(tr("GPU &memory:"), gpuMemory_, QStringLiteral("settingsGpuMemoryUtilization"),
+      tr("CUDA, KV budget Auto: the fraction of the device memory left free after the weights and "
+         "workspace that the KV cache takes"));
   weights_ = new QComboBox(body);
   for (const WeightChoice& w : kWeightChoices)
-    weights_->addItem(tr(w.label), QString::fromUtf8(w.dtype) + (w.w8a8 ? QStringLiteral("+w8a8") : QString()));
+    weights_->addItem(tr(w.label),
+                      QString::fromUtf8(w.dtype) + (w.w8a8 ? QStringLiteral("+w8a8") : QString()));
   row(tr("&Weights:"), weights_, QStringLiteral("settingsWeightPrecision"),
       tr("Precision of the weight matrices. 'As stored' runs the file's own types; the others convert "
          "at load (INT8 and FP8 with one scale per output channel). W8A8 also quantizes activations "
@@ -147,18 +188,18 @@ EngineSettingsPanel::EngineSettingsPanel(QWidget* parent) : QWidget(parent) {
   note_ = new QLabel(body);
   note_->setObjectName(QStringLiteral("settingsNote"));
   note_->setWordWrap(true);
-  note_->setStyleSheet(QStringLiteral(
-      "QLabel { background: #fff4ce; color: #5c4400; border: 1px solid #e0c060;"
-      " border-radius: 4px; padding: 6px; }"));
+  note_->setStyleSheet(
+      QStringLiteral("QLabel { background: #fff4ce; color: #5c4400; border: 1px solid #e0c060;"
+                     " border-radius: 4px; padding: 6px; }"));
   layout->addWidget(note_);
   error_ = new QLabel(body);
   error_->setObjectName(QStringLiteral("settingsError"));
   error_->setWordWrap(true);
   error_->setTextInteractionFlags(Qt::TextSelectableByMouse);
   error_->setTextFormat(Qt::PlainText);
-  error_->setStyleSheet(QStringLiteral(
-      "QLabel { background: #fde7e9; color: #8a1020; border: 1px solid #e8a0a8;"
-      " border-radius: 4px; padding: 6px; }"));
+  error_->setStyleSheet(
+      QStringLiteral("QLabel { background: #fde7e9; color: #8a1020; border: 1px solid #e8a0a8;"
+                     " border-radius: 4px; padding: 6px; }"));
   layout->addWidget(error_);
 
   auto* buttons = new QHBoxLayout;
@@ -177,8 +218,9 @@ EngineSettingsPanel::EngineSettingsPanel(QWidget* parent) : QWidget(parent) {
   outer->addWidget(scroll);
 
   // Narrow docks: the fields shrink with the panel instead of clipping it.
-  for (QWidget* w : std::initializer_list<QWidget*>{backend_, weights_, kvPrecision_, blockSize_, policy_,
-                                                    budget_, maxSeqs_, maxTokens_, threads_, maxLen_})
+  for (QWidget* w :
+       std::initializer_list<QWidget*>{backend_, weights_, kvPrecision_, blockSize_, policy_, budget_,
+                                       maxSeqs_, maxTokens_, threads_, maxLen_, gpuMemory_})
     w->setMinimumWidth(64);
   budgetMode_->setMinimumWidth(56);
   for (QComboBox* c : {backend_, weights_, kvPrecision_, blockSize_, policy_})
@@ -190,6 +232,8 @@ EngineSettingsPanel::EngineSettingsPanel(QWidget* parent) : QWidget(parent) {
   for (QSpinBox* s : {budget_, maxSeqs_, maxTokens_, threads_, maxLen_})
     connect(s, &QSpinBox::valueChanged, this, &EngineSettingsPanel::onEdited);
   connect(chunked_, &QCheckBox::toggled, this, &EngineSettingsPanel::onEdited);
+  connect(cudaGraphs_, &QCheckBox::toggled, this, &EngineSettingsPanel::onEdited);
+  connect(gpuMemory_, &QDoubleSpinBox::valueChanged, this, &EngineSettingsPanel::onEdited);
   connect(prefixCache_, &QCheckBox::toggled, this, &EngineSettingsPanel::onEdited);
   connect(reload_, &QPushButton::clicked, this, &EngineSettingsPanel::requestReload);
   connect(revert_, &QPushButton::clicked, this, &EngineSettingsPanel::revert);
@@ -200,6 +244,8 @@ EngineSettingsPanel::EngineSettingsPanel(QWidget* parent) : QWidget(parent) {
 void EngineSettingsPanel::showConfig(const brisk::EngineConfig& c) {
   loading_ = true;
   backend_->setCurrentIndex(std::max(0, backend_->findData(QString::fromStdString(c.backend))));
+  cudaGraphs_->setChecked(c.cuda_graphs);
+  gpuMemory_->setValue(c.gpu_memory_utilization);
   int bi = blockSize_->findData(c.block_size);
   if (bi < 0) {
     blockSize_->addItem(tr("%1 tokens").arg(c.block_size), c.block_size);
@@ -262,18 +308,32 @@ void EngineSettingsPanel::updateBudgetWidgets() {
   const bool continuous = policy_->currentData().toInt() == int(brisk::SchedulerPolicy::Continuous);
   chunked_->setEnabled(continuous);
   prefixCache_->setEnabled(continuous);
+  const bool cuda = selectedBackend() == QLatin1String("cuda");
+  cudaGraphs_->setEnabled(cuda);
+  gpuMemory_->setEnabled(cuda && mode == Auto);
+}
+
+QString EngineSettingsPanel::selectedBackend() const {
+  return QString::fromStdString(brisk::resolve_backend(backend_->currentData().toString().toStdString()));
 }
 
 brisk::EngineConfig EngineSettingsPanel::config() const {
   brisk::EngineConfig c = applied_;
   c.backend = backend_->currentData().toString().toStdString();
+  c.cuda_graphs = cudaGraphs_->isChecked();
+  c.gpu_memory_utilization = gpuMemory_->value();
   c.block_size = blockSize_->currentData().toInt();
   c.num_kv_blocks = 0;
   c.kv_cache_bytes = 0;
   switch (budgetMode_->currentData().toInt()) {
-    case Blocks: c.num_kv_blocks = budget_->value(); break;
-    case MiB: c.kv_cache_bytes = int64_t(budget_->value()) * kMiB; break;
-    default: break;
+    case Blocks:
+      c.num_kv_blocks = budget_->value();
+      break;
+    case MiB:
+      c.kv_cache_bytes = int64_t(budget_->value()) * kMiB;
+      break;
+    default:
+      break;
   }
   c.max_num_seqs = maxSeqs_->value();
   c.max_num_batched_tokens = maxTokens_->value();
@@ -303,6 +363,13 @@ QStringList EngineSettingsPanel::describeChanges(const brisk::EngineConfig& a, c
   auto orAuto = [](int v, const QString& zero) { return v > 0 ? QString::number(v) : zero; };
   if (a.backend != b.backend)
     out << tr("backend %1 → %2").arg(fmt::backendName(a.backend), fmt::backendName(b.backend));
+  if (a.cuda_graphs != b.cuda_graphs)
+    out << tr("CUDA graphs %1 → %2").arg(yesNo(a.cuda_graphs), yesNo(b.cuda_graphs));
+  // The spin box holds two decimals: finer differences are not edits.
+  if (std::lround(a.gpu_memory_utilization * 100) != std::lround(b.gpu_memory_utilization * 100))
+    out << tr("GPU memory utilization %1 → %2")
+               .arg(a.gpu_memory_utilization, 0, 'f', 2)
+               .arg(b.gpu_memory_utilization, 0, 'f', 2);
   if (a.block_size != b.block_size) out << tr("block size %1 → %2").arg(a.block_size).arg(b.block_size);
   if (a.num_kv_blocks != b.num_kv_blocks || a.kv_cache_bytes != b.kv_cache_bytes)
     out << tr("KV budget %1 → %2").arg(budget(a), budget(b));
@@ -311,7 +378,8 @@ QStringList EngineSettingsPanel::describeChanges(const brisk::EngineConfig& a, c
   if (a.max_num_batched_tokens != b.max_num_batched_tokens)
     out << tr("max batched tokens %1 → %2").arg(a.max_num_batched_tokens).arg(b.max_num_batched_tokens);
   if (a.enable_chunked_prefill != b.enable_chunked_prefill)
-    out << tr("chunked prefill %1 → %2").arg(yesNo(a.enable_chunked_prefill), yesNo(b.enable_chunked_prefill));
+    out << tr("chunked prefill %1 → %2")
+               .arg(yesNo(a.enable_chunked_prefill), yesNo(b.enable_chunked_prefill));
   if (weightKey(a) != weightKey(b)) out << tr("weights %1 → %2").arg(weightKey(a), weightKey(b));
   if (a.kv_dtype != b.kv_dtype)
     out << tr("KV cache %1 → %2").arg(QString::fromStdString(a.kv_dtype), QString::fromStdString(b.kv_dtype));
@@ -319,7 +387,8 @@ QStringList EngineSettingsPanel::describeChanges(const brisk::EngineConfig& a, c
     out << tr("prefix caching %1 → %2").arg(yesNo(a.enable_prefix_caching), yesNo(b.enable_prefix_caching));
   if (a.policy != b.policy)
     out << tr("scheduling %1 → %2")
-               .arg(QString::fromUtf8(brisk::policy_name(a.policy)), QString::fromUtf8(brisk::policy_name(b.policy)));
+               .arg(QString::fromUtf8(brisk::policy_name(a.policy)),
+                    QString::fromUtf8(brisk::policy_name(b.policy)));
   if (a.threads != b.threads)
     out << tr("threads %1 → %2").arg(orAuto(a.threads, tr("auto")), orAuto(b.threads, tr("auto")));
   if (a.max_model_len != b.max_model_len)

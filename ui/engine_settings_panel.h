@@ -1,5 +1,6 @@
-// Engine settings: backend, weight and KV-cache precision, KV block size
-// and budget, batch limits, chunked prefill, scheduling policy, threads.
+// Engine settings: backend (with the CUDA knobs: graphs, GPU memory
+// utilization), weight and KV-cache precision, KV block size and budget,
+// batch limits, chunked prefill, scheduling policy, threads.
 // Every one needs the model reloaded: the panel says what changed and asks
 // for the reload (reloadRequested); MainWindow confirms and reloads. The
 // engine's verdict comes back as setApplied (loaded) or showError (rejected).
@@ -13,6 +14,7 @@
 
 class QCheckBox;
 class QComboBox;
+class QDoubleSpinBox;
 class QLabel;
 class QPushButton;
 class QSpinBox;
@@ -54,10 +56,14 @@ class EngineSettingsPanel : public QWidget {
   void showConfig(const brisk::EngineConfig& c);
   void onEdited();
   void updateBudgetWidgets();
+  // The backend the selection resolves to ("auto" is CUDA when a device is available).
+  QString selectedBackend() const;
 
   brisk::EngineConfig applied_;
   bool loading_ = false;
   QComboBox* backend_;
+  QCheckBox* cudaGraphs_;
+  QDoubleSpinBox* gpuMemory_;
   QComboBox* weights_;
   QComboBox* kvPrecision_;
   QComboBox* blockSize_;

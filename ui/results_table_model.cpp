@@ -132,7 +132,7 @@ QVariant ResultsTableModel::data(const QModelIndex& index, int role) const {
     switch (role) {
       case Qt::DisplayRole:
       case ValueTextRole:
-        return QString::number(run.repeat);
+        return QString::number(run.repeat + 1);  // counted from 1, as the run labels ("… r1") are
       case SortRole:
         return run.repeat;
       case Qt::TextAlignmentRole:

@@ -75,7 +75,15 @@ void print_table(const std::vector<BenchResult>& runs) {
     if (!r.error.empty())
       std::printf("\n%s r%d failed: %s\n", r.label.c_str(), r.repeat + 1, r.error.c_str());
   const SystemInfo& sys = runs[0].system;
-  if (sys.measured)
+  if (sys.backend_used == "cuda" && !sys.gpus.empty()) {
+    const GpuInfo& g = sys.gpus[0];
+    std::printf("\nmachine: CUDA on %s (sm_%d%d, %d SMs, driver CUDA %s)", g.name.c_str(), g.cc_major,
+                g.cc_minor, g.sm_count, g.driver_version.c_str());
+    if (g.measured)
+      std::printf("; device bandwidth %.0f GB/s, F16 GEMM %.0f TFLOP/s", g.bandwidth_bytes_per_s / 1e9,
+                  g.f16_flops / 1e12);
+    std::printf("\n");
+  } else if (sys.measured)
     std::printf("\nmachine: %s, %d threads, %s kernels; read bandwidth %.1f GB/s, FMA peak %.0f GFLOP/s\n",
                 sys.cpu_model.c_str(), sys.threads_used, sys.kernel_isa.c_str(),
                 sys.read_bandwidth_bytes_per_s / 1e9, sys.fma_peak_flops / 1e9);

@@ -10,6 +10,17 @@ namespace brisk::cli {
 
 void add_engine_flags(Args& a) {
   a.flag("--tokenizer", "FILE", "tokenizer .model or llama2.c tokenizer .bin (overrides the model's)");
+  a.flag("--backend", "auto|cpu|cuda",
+         "what runs the model: auto = CUDA when a device is available, else the CPU (brisk-cli sysinfo lists "
+         "both and why one is unavailable)",
+         "auto");
+  a.flag(
+      "--gpu-memory-utilization", "F",
+      "CUDA: without --kv-blocks/--kv-bytes, the KV cache takes this fraction of the device memory left free "
+      "after weights and workspace",
+      "0.9");
+  a.flag("--no-cuda-graphs", "",
+         "CUDA: launch every decode step's kernels instead of replaying a captured graph");
   a.flag("--threads", "N", "CPU threads, 0 = physical cores", "0");
   a.flag("--block-size", "N", "KV cache block size in tokens", "16");
   a.flag("--kv-blocks", "N", "KV cache size in blocks (0 = from --kv-bytes or automatic)", "0");
@@ -18,10 +29,12 @@ void add_engine_flags(Args& a) {
   a.flag("--max-num-batched-tokens", "N", "most tokens in one step", "2048");
   a.flag("--max-model-len", "N", "cap on prompt + output tokens (0 = model context)", "0");
   a.flag("--no-chunked-prefill", "", "prefill each prompt in one step");
-  a.flag("--no-prefix-cache", "", "recompute every prompt instead of reusing cached KV blocks of equal prefixes");
+  a.flag("--no-prefix-cache", "",
+         "recompute every prompt instead of reusing cached KV blocks of equal prefixes");
   a.flag("--policy", "continuous|static", "scheduling policy", "continuous");
   a.flag("--speculate", "ngram[:K]",
-         "speculative decoding by prompt lookup for greedy requests: propose K tokens (default 4) per step", "");
+         "speculative decoding by prompt lookup for greedy requests: propose K tokens (default 4) per step",
+         "");
   a.flag("--engine-seed", "N", "seed for requests that set none", "0");
   a.flag("--dtype", "auto|f32|f16|bf16|q8_0|int8|fp8-e4m3|fp8-e5m2",
          "weight precision: auto runs the weights as stored, others convert at load", "auto");
@@ -35,6 +48,9 @@ EngineConfig engine_config_from(const Args& a, const std::string& model) {
   EngineConfig c;
   c.model = model;
   c.tokenizer = a.str("--tokenizer");
+  c.backend = a.str("--backend");
+  c.gpu_memory_utilization = a.number("--gpu-memory-utilization", 1e-6, 1);
+  c.cuda_graphs = !a.has("--no-cuda-graphs");
   c.threads = (int)a.integer("--threads", 0, 1024);
   c.block_size = (int)a.integer("--block-size", 1, 1024);
   c.num_kv_blocks = a.integer("--kv-blocks", 0, 1LL << 40);
@@ -77,6 +93,8 @@ EngineConfig engine_config_from(const Args& a, const std::string& model) {
         {"max_num_batched_tokens", "--max-num-batched-tokens"},
         {"max_model_len", "--max-model-len"},
         {"threads", "--threads"},
+        {"backend", "--backend"},
+        {"gpu_memory_utilization", "--gpu-memory-utilization"},
         {"weight_dtype", "--dtype"},
         {"kv_dtype", "--kv-dtype"},
         {"int8_activations", "--w8a8"},
@@ -179,6 +197,8 @@ nlohmann::json config_json(const EngineConfig& c) {
           {"speculative_ngram", c.speculative_ngram},
           {"max_model_len", c.max_model_len},
           {"backend", c.backend},
+          {"gpu_memory_utilization", c.gpu_memory_utilization},
+          {"cuda_graphs", c.cuda_graphs},
           {"threads", c.threads},
           {"weight_dtype", c.weight_dtype},
           {"quantize_embeddings", c.quantize_embeddings},

@@ -78,6 +78,26 @@ class Backend {
 // int8_activations: INT8 weights run W8A8 (activations quantized per token,
 // integer dot products) instead of converting the weights to F32.
 std::unique_ptr<Backend> make_cpu_backend(int threads, bool int8_activations = false);
-std::vector<std::string> available_backends();
+
+// Every backend this build knows, available or not, and why not: a build
+// without nvcc, or a machine without a driver or a device, lists "cuda" as
+// unavailable with the reason, so the CLI, sysinfo and the GUI can say it once.
+struct BackendInfo {
+  std::string name;       // "cpu", "cuda"
+  bool available = false;
+  std::string reason;     // why not, when unavailable
+  std::string device;     // e.g. "NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB)"; the CPU model for cpu
+};
+std::vector<BackendInfo> backend_infos();
+std::vector<std::string> available_backends();  // the names of the available ones, cpu first
+
+struct BackendOptions {
+  int threads = 0;                // CPU threads (0 = physical cores)
+  bool int8_activations = false;  // W8A8 for INT8 weights
+  bool cuda_graphs = true;        // CUDA: replay captured decode steps (an A/B knob)
+};
+// "cpu", "cuda" or "auto" (cuda when available, else cpu). Throws Error
+// naming the backend and the reason when it cannot be made.
+std::unique_ptr<Backend> make_backend(const std::string& name, const BackendOptions& opts);
 
 }  // namespace brisk

@@ -148,6 +148,8 @@ json config_json(const EngineConfig& c) {
           {"speculative_ngram", c.speculative_ngram},
           {"threads", c.threads},
           {"backend", c.backend},
+          {"gpu_memory_utilization", c.gpu_memory_utilization},
+          {"cuda_graphs", c.cuda_graphs},
           {"weight_dtype", c.weight_dtype},
           {"kv_dtype", c.kv_dtype},
           {"int8_activations", c.int8_activations},
@@ -180,6 +182,8 @@ EngineConfig config_from(const json& j, const std::string& path, const std::stri
   r.get("speculative_ngram", c.speculative_ngram);
   r.get("threads", c.threads);
   r.get("backend", c.backend);
+  r.get("gpu_memory_utilization", c.gpu_memory_utilization);
+  r.get("cuda_graphs", c.cuda_graphs);
   r.get("weight_dtype", c.weight_dtype);
   r.get("kv_dtype", c.kv_dtype);
   r.get("int8_activations", c.int8_activations);
@@ -403,6 +407,53 @@ SystemInfo system_from(const json& j, const std::string& path, const std::string
   r.get("read_bandwidth_method", s.read_bandwidth_method);
   r.get("fma_peak_method", s.fma_peak_method);
   r.get("measured_at", s.measured_at);
+  r.get("backend_used", s.backend_used);
+  r.get("cuda_available", s.cuda_available);
+  r.get("cuda_reason", s.cuda_reason);
+  if (const json* bs = r.find("backends")) {
+    if (!bs->is_array()) r.fail("backends", "expected an array");
+    for (size_t i = 0; i < bs->size(); ++i) {
+      ObjReader br((*bs)[i], r.name("backends") + "[" + std::to_string(i) + "]", source);
+      BackendStatus b;
+      br.get("name", b.name);
+      br.get("available", b.available);
+      br.get("reason", b.reason);
+      br.get("device", b.device);
+      s.backends.push_back(std::move(b));
+    }
+  }
+  if (const json* gs = r.find("gpus")) {
+    if (!gs->is_array()) r.fail("gpus", "expected an array");
+    for (size_t i = 0; i < gs->size(); ++i) {
+      ObjReader gr((*gs)[i], r.name("gpus") + "[" + std::to_string(i) + "]", source);
+      GpuInfo g;
+      gr.get("index", g.index);
+      gr.get("name", g.name);
+      gr.get("cc_major", g.cc_major);
+      gr.get("cc_minor", g.cc_minor);
+      gr.get("sm_count", g.sm_count);
+      gr.get("memory_bytes", g.memory_bytes);
+      gr.get("free_bytes", g.free_bytes);
+      gr.get("driver_version", g.driver_version);
+      gr.get("runtime_version", g.runtime_version);
+      gr.get("pci_bus_id", g.pci_bus_id);
+      gr.get("precisions", g.precisions);
+      gr.get("precision_note", g.precision_note);
+      gr.get("measured", g.measured);
+      gr.get("measure_error", g.measure_error);
+      gr.get("from_cache", g.from_cache);
+      gr.get("bandwidth_bytes_per_s", g.bandwidth_bytes_per_s);
+      gr.get("bandwidth_buffer_bytes", g.bandwidth_buffer_bytes);
+      gr.get("f16_flops", g.f16_flops);
+      gr.get("fp8_flops", g.fp8_flops);
+      gr.get("bandwidth_method", g.bandwidth_method);
+      gr.get("f16_method", g.f16_method);
+      gr.get("fp8_method", g.fp8_method);
+      gr.get("quick", g.quick);
+      gr.get("measured_at", g.measured_at);
+      s.gpus.push_back(std::move(g));
+    }
+  }
   return s;
 }
 

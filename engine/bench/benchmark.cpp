@@ -413,12 +413,13 @@ BenchResult run_benchmark(Engine& e, const WorkloadSpec& spec, const std::vector
 
 void compute_roofline(BenchResult& r, const SystemInfo& sys, double kv_bytes_per_token) {
   r.system = sys;
+  r.system.backend_used = resolve_backend(r.config.backend);
   RooflineFigures& f = r.roofline;
   f = {};
   const ModelInfo& m = r.model;
-  f.measured = sys.measured && sys.read_bandwidth_bytes_per_s > 0 && sys.fma_peak_flops > 0;
-  f.read_bandwidth_bytes_per_s = sys.read_bandwidth_bytes_per_s;
-  f.fma_peak_flops = sys.fma_peak_flops;
+  // On CUDA the ceilings are the GPU's: device bandwidth and F16 GEMM throughput.
+  f.measured =
+      backend_ceilings(r.system, r.system.backend_used, &f.read_bandwidth_bytes_per_s, &f.fma_peak_flops);
   // The embedding table is gathered a row at a time; with tied embeddings
   // it is also the classifier and then streamed whole.
   f.weight_bytes_per_step = (double)m.weight_bytes;

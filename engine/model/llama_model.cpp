@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "backend/cuda/memory_plan.h"
 #include "brisk/error.h"
 #include "kernels/reference/attention.h"
 
@@ -17,10 +18,11 @@ int64_t LlamaModel::kv_bytes_per_block(const ModelConfig& c, int block_size, DTy
 LlamaModel::LlamaModel(const LoadedModel& m, Backend& be, const ModelLimits& lim)
     : cfg_(m.config), limits_(lim), be_(be) {
   const ModelWeights& w = m.weights;
+  // Weights first, then the workspace, then the KV cache: a device backend
+  // places them in that order, so the cache gets what is really left.
   token_embd_ = be.weight(w.token_embd);
   output_norm_ = be.weight(w.output_norm);
   output_ = w.output.data ? be.weight(w.output) : token_embd_;
-  const int64_t slots = lim.num_kv_blocks * lim.block_size;
   for (const auto& lw : w.layers) {
     Layer l;
     l.attn_norm = be.weight(lw.attn_norm);
@@ -32,8 +34,6 @@ LlamaModel::LlamaModel(const LoadedModel& m, Backend& be, const ModelLimits& lim
     l.w_gate = be.weight(lw.w_gate);
     l.w_up = be.weight(lw.w_up);
     l.w_down = be.weight(lw.w_down);
-    l.k_cache = be.alloc_kv_cache(lim.kv_dtype, slots, cfg_.n_kv_heads, cfg_.head_dim);
-    l.v_cache = be.alloc_kv_cache(lim.kv_dtype, slots, cfg_.n_kv_heads, cfg_.head_dim);
     layers_.push_back(l);
   }
   const int T = lim.max_tokens, S = lim.max_seqs;
@@ -58,6 +58,19 @@ LlamaModel::LlamaModel(const LoadedModel& m, Backend& be, const ModelLimits& lim
   lrows_ = be.alloc(DType::I32, L, 1);
   sel_ = be.alloc(DType::F32, L, cfg_.dim);
   logits_ = be.alloc(DType::F32, L, cfg_.vocab_size);
+  if (auto* r = dynamic_cast<WorkspaceReserver*>(&be))
+    r->reserve_workspace(model_gemms(w, T, L), S, cfg_.n_heads, cfg_.head_dim);
+  int64_t blocks = lim.num_kv_blocks;
+  if (auto* g = dynamic_cast<StepGraphs*>(&be); g && g->graphs_enabled()) {
+    graphs_ = g;
+    buckets_ = graph_buckets(std::min(S, T));
+    scratch_block_ = (int32_t)blocks++;
+  }
+  const int64_t slots = blocks * lim.block_size;
+  for (Layer& l : layers_) {
+    l.k_cache = be.alloc_kv_cache(lim.kv_dtype, slots, cfg_.n_kv_heads, cfg_.head_dim);
+    l.v_cache = be.alloc_kv_cache(lim.kv_dtype, slots, cfg_.n_kv_heads, cfg_.head_dim);
+  }
 }
 
 void LlamaModel::forward(const ForwardBatch& b, std::vector<float>& logits) {
@@ -66,17 +79,72 @@ void LlamaModel::forward(const ForwardBatch& b, std::vector<float>& logits) {
       b.max_blocks_per_seq > limits_.max_blocks_per_seq)
     throw Error("internal: batch of " + std::to_string(n) + " tokens / " + std::to_string(S) +
                 " sequences exceeds the planned limits");
-  Backend& be = be_;
-  be.upload(ids_, b.token_ids.data(), n);
-  be.upload(pos_, b.positions.data(), n);
-  be.upload(slots_, b.slot_mapping.data(), n);
-  be.upload(qstart_, b.query_start.data(), S + 1);
-  be.upload(seqlens_, b.seq_lens.data(), S);
-  Tensor bt = btables_;
-  bt.cols = b.max_blocks_per_seq;  // rows packed at this step's width
-  if (b.max_blocks_per_seq > 0) be.upload(bt, b.block_tables.data(), S);
-  AttentionBatch ab{S, qstart_, seqlens_, bt, b.max_blocks_per_seq, limits_.block_size};
+  if (!forward_graph(b)) {
+    upload_batch(b, b.max_blocks_per_seq);  // rows packed at this step's width
+    Tensor bt = btables_;
+    bt.cols = b.max_blocks_per_seq;
+    run_layers(n, AttentionBatch{S, qstart_, seqlens_, bt, b.max_blocks_per_seq, limits_.block_size});
+  }
+  logits_rows(b, logits);
+}
 
+void LlamaModel::upload_batch(const ForwardBatch& b, int bt_cols) {
+  const int n = b.num_tokens(), S = b.num_seqs();
+  be_.upload(ids_, b.token_ids.data(), n);
+  be_.upload(pos_, b.positions.data(), n);
+  be_.upload(slots_, b.slot_mapping.data(), n);
+  be_.upload(qstart_, b.query_start.data(), S + 1);
+  be_.upload(seqlens_, b.seq_lens.data(), S);
+  Tensor bt = btables_;
+  bt.cols = bt_cols;
+  if (bt_cols > 0) be_.upload(bt, b.block_tables.data(), S);
+}
+
+bool LlamaModel::forward_graph(const ForwardBatch& b) {
+  const int n = b.num_tokens(), S = b.num_seqs();
+  if (!graphs_ || n != S) return false;
+  for (int i = 0; i <= S; ++i)
+    if (b.query_start[i] != i) return false;
+  const int bucket = pick_bucket(buckets_, n);
+  if (bucket == 0) return false;
+  // The graph was captured for `bucket` rows at the full block-table width:
+  // pad to both. A padding row decodes token 0 at position 0 of a context of
+  // one token held in the scratch block; its output is never read.
+  const int W = limits_.max_blocks_per_seq, bs = limits_.block_size;
+  ForwardBatch& p = padded_;
+  p.token_ids.assign(b.token_ids.begin(), b.token_ids.end());
+  p.positions.assign(b.positions.begin(), b.positions.end());
+  p.slot_mapping.assign(b.slot_mapping.begin(), b.slot_mapping.end());
+  p.seq_lens.assign(b.seq_lens.begin(), b.seq_lens.end());
+  p.token_ids.resize(bucket, 0);
+  p.positions.resize(bucket, 0);
+  p.slot_mapping.resize(bucket, scratch_block_ * bs);
+  p.seq_lens.resize(bucket, 1);
+  p.query_start.resize(bucket + 1);
+  for (int i = 0; i <= bucket; ++i) p.query_start[i] = i;
+  p.block_tables.assign((size_t)bucket * W, 0);
+  for (int i = 0; i < S; ++i)
+    std::copy_n(b.block_tables.begin() + (size_t)i * b.max_blocks_per_seq, b.max_blocks_per_seq,
+                p.block_tables.begin() + (size_t)i * W);
+  for (int i = S; i < bucket; ++i) p.block_tables[(size_t)i * W] = scratch_block_;
+  p.max_blocks_per_seq = W;
+  upload_batch(p, W);
+  if (!graphs_->has_graph(bucket)) {
+    graphs_->begin_capture();
+    try {
+      run_layers(bucket, AttentionBatch{bucket, qstart_, seqlens_, btables_, W, bs});
+    } catch (...) {
+      graphs_->abort_capture();
+      throw;
+    }
+    graphs_->end_capture(bucket);
+  }
+  graphs_->replay(bucket);
+  return true;
+}
+
+void LlamaModel::run_layers(int n, const AttentionBatch& ab) {
+  Backend& be = be_;
   const ModelConfig& c = cfg_;
   be.embed(x_, token_embd_, ids_, n);
   // Each residual add is fused into the norm that follows it (the next
@@ -102,6 +170,12 @@ void LlamaModel::forward(const ForwardBatch& b, std::vector<float>& logits) {
     else
       be.add(x_, x_, tmp_, n);
   }
+}
+
+void LlamaModel::logits_rows(const ForwardBatch& b, std::vector<float>& logits) {
+  Backend& be = be_;
+  const ModelConfig& c = cfg_;
+  const int nl = (int)b.logits_rows.size();
   logits.resize((size_t)nl * c.vocab_size);
   // Only rows that sample go through the final norm and the classifier, a
   // planned number at a time: prompt log-probabilities can ask for every

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/cuda/graph_buckets.h"
 #include "model/model_weights.h"
 #include "runner/forward_batch.h"
 
@@ -38,6 +39,15 @@ class LlamaModel {
   static int64_t kv_bytes_per_block(const ModelConfig& c, int block_size, DType kv_dtype = DType::F32);
 
  private:
+  // Uploads the batch's metadata (block tables at `bt_cols` columns) and
+  // runs the layers on its n rows, leaving the hidden states in x_.
+  void upload_batch(const ForwardBatch& b, int bt_cols);
+  void run_layers(int n, const AttentionBatch& ab);
+  // A decode step (every row a query of length 1) on a backend with step
+  // graphs: padded to its bucket and replayed; false when it has no bucket.
+  bool forward_graph(const ForwardBatch& b);
+  void logits_rows(const ForwardBatch& b, std::vector<float>& logits);
+
   struct Layer {
     Tensor attn_norm, wq, wk, wv, wo, ffn_norm, w_gate, w_up, w_down;
     Tensor k_cache, v_cache;
@@ -50,6 +60,13 @@ class LlamaModel {
   // Workspace.
   Tensor x_, h_, q_, k_, v_, att_, tmp_, gate_, up_;
   Tensor ids_, pos_, slots_, qstart_, seqlens_, btables_, lrows_, sel_, logits_;
+  // Step graphs (CUDA): null when the backend has none or they are off.
+  // Padding rows of a graph step write their K/V to scratch_block_, a block
+  // past the allocator's, and read only it.
+  StepGraphs* graphs_ = nullptr;
+  std::vector<int> buckets_;
+  int32_t scratch_block_ = 0;
+  ForwardBatch padded_;
 };
 
 }  // namespace brisk

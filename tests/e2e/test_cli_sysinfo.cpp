@@ -1,7 +1,10 @@
 // `brisk-cli sysinfo` end to end: runs the built binary (BRISK_CLI_PATH)
 // with its cache pointed at a temporary directory, and checks the JSON
 // fields, the cache (hit, --remeasure, separate keys, corrupt file, HOME
-// fallback), the text output and the usage errors. Every measuring run uses
+// fallback), the text output and the usage errors, and the backends: cuda
+// listed with its availability (and why not), said once in the text, and
+// `generate --backend cuda` failing with that reason where no device exists.
+// Every measuring run uses
 // --quick (64 MiB, 2 repeats) so the suite stays fast; figures are checked
 // for being positive and sane, never for speed.
 #include <QDir>
@@ -25,7 +28,7 @@ QMap<QString, QString> withIsaCleared(QMap<QString, QString> env) {
   return env;
 }
 
-#define RUN_SYSINFO(var, env, ...)                                         \
+#define RUN_SYSINFO(var, env, ...)                                          \
   const CliRun var = runCli(QStringList{__VA_ARGS__}, withIsaCleared(env)); \
   CHECK_RAN(var)
 
@@ -197,6 +200,107 @@ class TestCliSysinfo : public QObject {
     for (const char* needle : {"cpu ", "cores", "features", "kernel isa", "memory", "read bw", "GB/s",
                                "fma peak", "GFLOP/s", "measured"})
       EXPECT_IN(r.out, QLatin1String(needle), r);
+  }
+
+  void backendsAreListed() {
+    RUN_SYSINFO(r, env_, "sysinfo", "--json", "--quick");
+    EXPECT_EXIT(r, 0);
+    PARSE_JSON(j, r);
+    QVERIFY(j[QStringLiteral("backends")].isArray());
+    QVERIFY(j[QStringLiteral("gpus")].isArray());
+    QJsonObject cpu, cuda;
+    for (const QJsonValue& v : j[QStringLiteral("backends")].toArray()) {
+      const QJsonObject b = v.toObject();
+      if (b[QStringLiteral("name")] == QLatin1String("cpu")) cpu = b;
+      if (b[QStringLiteral("name")] == QLatin1String("cuda")) cuda = b;
+    }
+    QVERIFY2(!cpu.isEmpty(), qPrintable(describe(r)));
+    QVERIFY(cpu[QStringLiteral("available")].toBool());
+    QVERIFY2(!cuda.isEmpty(), qPrintable(describe(r)));  // listed even in a build without nvcc
+    QVERIFY(cuda[QStringLiteral("available")].isBool());
+    const bool available = j[QStringLiteral("cuda_available")].toBool();
+    if (!available) {
+      // Why not, once for the whole record and in the backend list.
+      QVERIFY2(!j[QStringLiteral("cuda_reason")].toString().isEmpty(), qPrintable(describe(r)));
+      if (!cuda[QStringLiteral("available")].toBool())
+        QVERIFY2(!cuda[QStringLiteral("reason")].toString().isEmpty(), qPrintable(describe(r)));
+      QVERIFY(j[QStringLiteral("gpus")].toArray().isEmpty());
+      return;
+    }
+    // A device: every GPU field is there, and the precisions say FP8 by compute capability.
+    QVERIFY(!j[QStringLiteral("gpus")].toArray().isEmpty());
+    for (const QJsonValue& v : j[QStringLiteral("gpus")].toArray()) {
+      const QJsonObject g = v.toObject();
+      for (const char* key : {"name", "cc_major", "cc_minor", "sm_count", "memory_bytes", "driver_version",
+                              "precisions", "measured", "bandwidth_bytes_per_s", "f16_flops", "fp8_flops"})
+        QVERIFY2(g.contains(QLatin1String(key)), key);
+      QVERIFY(g[QStringLiteral("sm_count")].toInt() > 0);
+      const int cc = g[QStringLiteral("cc_major")].toInt() * 10 + g[QStringLiteral("cc_minor")].toInt();
+      const bool fp8 = g[QStringLiteral("precisions")].toArray().contains(QStringLiteral("fp8-e4m3"));
+      QCOMPARE(fp8, cc >= 89);
+      if (!fp8) QVERIFY(g[QStringLiteral("precision_note")].toString().contains(QStringLiteral("FP8")));
+      if (g[QStringLiteral("measured")].toBool()) {
+        QVERIFY(g[QStringLiteral("bandwidth_bytes_per_s")].toDouble() > 1e9);
+        QVERIFY(g[QStringLiteral("f16_flops")].toDouble() > 1e12);
+      }
+    }
+  }
+
+  void textSaysCudaOnce() {
+    RUN_SYSINFO(j, env_, "sysinfo", "--json", "--quick");
+    EXPECT_EXIT(j, 0);
+    PARSE_JSON(o, j);
+    RUN_SYSINFO(r, env_, "sysinfo", "--quick");
+    EXPECT_EXIT(r, 0);
+    const QString out = QString::fromUtf8(r.out);
+    EXPECT_IN(r.out, QStringLiteral("backends"), r);
+    if (o[QStringLiteral("cuda_available")].toBool()) {
+      EXPECT_IN(r.out, QStringLiteral("gpu 0"), r);
+      EXPECT_IN(r.out, QStringLiteral("precisions"), r);
+      return;
+    }
+    const QString line = QStringLiteral("CUDA: unavailable — ") + o[QStringLiteral("cuda_reason")].toString();
+    QVERIFY2(out.count(QStringLiteral("CUDA: unavailable")) == 1, qPrintable(describe(r)));
+    EXPECT_IN(r.out, line, r);
+  }
+
+  void cudaWithoutDeviceFailsWithTheReason() {
+    RUN_SYSINFO(j, env_, "sysinfo", "--json", "--quick");
+    EXPECT_EXIT(j, 0);
+    PARSE_JSON(o, j);
+    if (o[QStringLiteral("cuda_available")].toBool()) QSKIP("a CUDA device is available here");
+    QString reason;
+    for (const QJsonValue& v : o[QStringLiteral("backends")].toArray())
+      if (v.toObject()[QStringLiteral("name")] == QLatin1String("cuda"))
+        reason = v.toObject()[QStringLiteral("reason")].toString();
+    if (reason.isEmpty()) reason = o[QStringLiteral("cuda_reason")].toString();
+    RUN_CLI(r, "generate", "demo", "-p", "Hello", "--max-tokens", "2", "--backend", "cuda");
+    QVERIFY2(r.code != 0, qPrintable(describe(r)));
+    EXPECT_IN(r.err, QStringLiteral("cuda"), r);
+    EXPECT_IN(r.err, reason, r);
+    // And auto runs on the CPU.
+    RUN_CLI(a, "generate", "demo", "-p", "Hello", "--max-tokens", "2", "--backend", "auto");
+    EXPECT_EXIT(a, 0);
+  }
+
+  void backendFlagErrors() {
+    {
+      RUN_CLI(r, "generate", "demo", "-p", "Hello", "--max-tokens", "2", "--backend", "bogus");
+      EXPECT_EXIT(r, 2);
+      EXPECT_IN(r.err, QStringLiteral("--backend"), r);
+      EXPECT_IN(r.err, QStringLiteral("bogus"), r);
+    }
+    {
+      RUN_CLI(r, "generate", "demo", "-p", "Hello", "--max-tokens", "2", "--gpu-memory-utilization", "1.5");
+      EXPECT_EXIT(r, 2);
+      EXPECT_IN(r.err, QStringLiteral("--gpu-memory-utilization"), r);
+    }
+    {
+      RUN_CLI(r, "generate", "--help");
+      EXPECT_EXIT(r, 0);
+      for (const char* f : {"--backend", "--gpu-memory-utilization", "--no-cuda-graphs"})
+        EXPECT_IN(r.out, QLatin1String(f), r);
+    }
   }
 
   void usageErrors() {

@@ -2,17 +2,22 @@
 // it needs a reload, the reload asks first (a QMessageBox found and
 // answered here), the engine reloads with the new configuration and the
 // same model; a value the engine rejects shows its validation error and the
-// old engine keeps running.
+// old engine keeps running. The backend selector lists every backend this
+// build knows (an unavailable one disabled, its tooltip the reason) and the
+// CUDA knobs are enabled only when the selection runs on CUDA.
 #include <QCheckBox>
 #include <QComboBox>
+#include <QDoubleSpinBox>
 #include <QLabel>
 #include <QMessageBox>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QSpinBox>
+#include <QStandardItemModel>
 #include <QStandardPaths>
 #include <QtTest>
 
+#include "brisk/sysinfo.h"
 #include "ui/engine_controller.h"
 #include "ui/engine_settings_panel.h"
 #include "ui/main_window.h"
@@ -40,6 +45,8 @@ class TestEngineSettings : public QObject {
   void cleanupTestCase();
   void showsTheRunningConfiguration();
   void precisionSelectorsHoldWhatThisVersionHas();
+  void backendSelectorListsEveryBackend();
+  void cudaKnobsFollowTheBackend();
   void changeSaysItNeedsAReload();
   void cancelKeepsTheEngine();
   void reloadAppliesMaxNumSeqs();
@@ -66,16 +73,19 @@ void TestEngineSettings::cleanupTestCase() {
 
 bool TestEngineSettings::answerConfirmation(QMessageBox::StandardButton button, QString* informative) {
   QMessageBox* box = nullptr;
-  if (!QTest::qWaitFor([&] {
-        box = window_->findChild<QMessageBox*>(QStringLiteral("reloadConfirmBox"));
-        return box && box->isVisible();
-      }, 5000))
+  if (!QTest::qWaitFor(
+          [&] {
+            box = window_->findChild<QMessageBox*>(QStringLiteral("reloadConfirmBox"));
+            return box && box->isVisible();
+          },
+          5000))
     return false;
   if (informative) *informative = box->informativeText();
   QAbstractButton* b = box->button(button);
   if (!b) return false;
   QTest::mouseClick(b, Qt::LeftButton);
-  return QTest::qWaitFor([&] { return !window_->findChild<QMessageBox*>(QStringLiteral("reloadConfirmBox")); }, 5000);
+  return QTest::qWaitFor(
+      [&] { return !window_->findChild<QMessageBox*>(QStringLiteral("reloadConfirmBox")); }, 5000);
 }
 
 void TestEngineSettings::showsTheRunningConfiguration() {
@@ -87,7 +97,11 @@ void TestEngineSettings::showsTheRunningConfiguration() {
   QCOMPARE(field<QSpinBox>("settingsMaxSeqs")->value(), c->engineConfig().max_num_seqs);
   QCOMPARE(field<QSpinBox>("settingsMaxBatchedTokens")->value(), c->engineConfig().max_num_batched_tokens);
   QCOMPARE(field<QComboBox>("settingsBlockSize")->currentData().toInt(), c->engineConfig().block_size);
-  QCOMPARE(field<QComboBox>("settingsBackend")->currentText(), QStringLiteral("CPU"));
+  QCOMPARE(field<QComboBox>("settingsBackend")->currentData().toString(),
+           QString::fromStdString(c->engineConfig().backend));
+  QCOMPARE(field<QCheckBox>("settingsCudaGraphs")->isChecked(), c->engineConfig().cuda_graphs);
+  QCOMPARE(field<QDoubleSpinBox>("settingsGpuMemoryUtilization")->value(),
+           c->engineConfig().gpu_memory_utilization);
   QCOMPARE(panel->config().model, std::string("demo"));
 }
 
@@ -97,7 +111,7 @@ void TestEngineSettings::precisionSelectorsHoldWhatThisVersionHas() {
   auto* kv = field<QComboBox>("settingsKvPrecision");
   auto* prefix = field<QCheckBox>("settingsPrefixCaching");
   auto* backend = field<QComboBox>("settingsBackend");
-  QCOMPARE(backend->count(), 1);
+  QCOMPARE(backend->count(), 1 + int(brisk::list_backends().size()));  // auto, then every backend
   QCOMPARE(weights->count(), 9);  // as stored, F32, F16, BF16, Q8_0, INT8, INT8 W8A8, FP8 E4M3, FP8 E5M2
   QCOMPARE(weights->currentText(), QStringLiteral("As stored (F32)"));  // the demo model's weights
   QCOMPARE(kv->count(), 5);
@@ -121,6 +135,63 @@ void TestEngineSettings::precisionSelectorsHoldWhatThisVersionHas() {
   QVERIFY(!panel->isDirty());
   QCOMPARE(panel->config().weight_dtype, std::string("auto"));
   QVERIFY(!panel->config().int8_activations);
+}
+
+void TestEngineSettings::backendSelectorListsEveryBackend() {
+  auto* backend = field<QComboBox>("settingsBackend");
+  auto* model = qobject_cast<QStandardItemModel*>(backend->model());
+  QVERIFY(model);
+  QCOMPARE(backend->itemData(0).toString(), QStringLiteral("auto"));
+  const QString resolved = QString::fromStdString(brisk::resolve_backend("auto")).toUpper();
+  QVERIFY2(backend->itemText(0).contains(resolved), qPrintable(backend->itemText(0)));
+  int cpu = -1, cuda = -1;
+  for (const brisk::BackendStatus& b : brisk::list_backends()) {
+    const int i = backend->findData(QString::fromStdString(b.name));
+    QVERIFY2(i > 0, b.name.c_str());
+    QCOMPARE(model->item(i)->isEnabled(), b.available);
+    if (!b.available) {
+      const QString tip = backend->itemData(i, Qt::ToolTipRole).toString();
+      QVERIFY2(!b.reason.empty() && tip.contains(QString::fromStdString(b.reason)), qPrintable(tip));
+    }
+    if (b.name == "cpu") cpu = i;
+    if (b.name == "cuda") cuda = i;
+  }
+  QVERIFY(cpu > 0);
+  QVERIFY(model->item(cpu)->isEnabled());
+  QVERIFY2(cuda > 0, "cuda is listed, available or not");
+}
+
+void TestEngineSettings::cudaKnobsFollowTheBackend() {
+  EngineSettingsPanel* panel = window_->engineSettings();
+  auto* backend = field<QComboBox>("settingsBackend");
+  auto* graphs = field<QCheckBox>("settingsCudaGraphs");
+  auto* memory = field<QDoubleSpinBox>("settingsGpuMemoryUtilization");
+  backend->setCurrentIndex(backend->findData(QStringLiteral("cpu")));
+  QVERIFY(!graphs->isEnabled());
+  QVERIFY(!memory->isEnabled());
+  // Selected programmatically (the user cannot pick it where it is unavailable): the knobs come on.
+  backend->setCurrentIndex(backend->findData(QStringLiteral("cuda")));
+  QVERIFY(graphs->isEnabled());
+  QVERIFY(memory->isEnabled());
+  graphs->setChecked(false);
+  memory->setValue(0.5);
+  const brisk::EngineConfig c = panel->config();
+  QCOMPARE(c.backend, std::string("cuda"));
+  QVERIFY(!c.cuda_graphs);
+  QCOMPARE(c.gpu_memory_utilization, 0.5);
+  QVERIFY(c.validate().empty());
+  const QString note = field<QLabel>("settingsNote")->text();
+  QVERIFY2(note.contains(QStringLiteral("CUDA graphs on → off")), qPrintable(note));
+  QVERIFY2(note.contains(QStringLiteral("GPU memory utilization 0.90 → 0.50")), qPrintable(note));
+  // An explicit KV budget leaves nothing for the utilization to size.
+  auto* mode = field<QComboBox>("settingsBudgetMode");
+  mode->setCurrentIndex(mode->findText(QStringLiteral("Blocks")));
+  QVERIFY(!memory->isEnabled());
+  QVERIFY(graphs->isEnabled());
+  panel->revert();
+  QVERIFY(!panel->isDirty());
+  QCOMPARE(panel->config().backend, window_->controller()->engineConfig().backend);
+  QCOMPARE(graphs->isEnabled(), brisk::resolve_backend(panel->config().backend) == "cuda");
 }
 
 void TestEngineSettings::changeSaysItNeedsAReload() {
@@ -247,8 +318,18 @@ void TestEngineSettings::describeChanges() {
   b.threads = 2;
   b.enable_chunked_prefill = false;
   QCOMPARE(EngineSettingsPanel::describeChanges(a, b),
-           (QStringList{QStringLiteral("KV budget auto → 64.0 MiB"), QStringLiteral("chunked prefill on → off"),
-                        QStringLiteral("threads auto → 2")}));
+           (QStringList{QStringLiteral("KV budget auto → 64.0 MiB"),
+                        QStringLiteral("chunked prefill on → off"), QStringLiteral("threads auto → 2")}));
+  brisk::EngineConfig c;
+  c.backend = "cuda";
+  c.cuda_graphs = false;
+  c.gpu_memory_utilization = 0.8;
+  QCOMPARE(EngineSettingsPanel::describeChanges(a, c),
+           (QStringList{QStringLiteral("backend AUTO → CUDA"), QStringLiteral("CUDA graphs on → off"),
+                        QStringLiteral("GPU memory utilization 0.90 → 0.80")}));
+  c = a;
+  c.gpu_memory_utilization = 0.901;  // below the spin box's precision: no change
+  QVERIFY(EngineSettingsPanel::describeChanges(a, c).isEmpty());
 }
 
 QTEST_MAIN(TestEngineSettings)

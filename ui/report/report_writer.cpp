@@ -248,6 +248,29 @@ std::vector<Section> buildSections(const std::vector<BenchResult>& runs) {
         .arg(r.system.threads_used)
         .arg(r.system.quick ? QObject::tr(" (quick probe)") : QString());
   });
+  // The backend the run used, and the GPU when it was CUDA (its ceilings are then the roofline's).
+  addRow(machine, QObject::tr("backend"), runs, [&](const BenchResult& r) {
+    return orNone(r.system.backend_used.empty() ? r.config.backend : r.system.backend_used);
+  });
+  addRow(machine, QObject::tr("GPU"), runs, [&](const BenchResult& r) {
+    if (r.system.gpus.empty())
+      return r.system.cuda_reason.empty() ? none : QObject::tr("none (%1)").arg(qs(r.system.cuda_reason));
+    const brisk::GpuInfo& g = r.system.gpus[0];
+    return QStringLiteral("%1, sm_%2%3, %4 SMs, %5, driver CUDA %6")
+        .arg(qs(g.name))
+        .arg(g.cc_major)
+        .arg(g.cc_minor)
+        .arg(g.sm_count)
+        .arg(bytesText(double(g.memory_bytes)), qs(g.driver_version));
+  });
+  addRow(machine, QObject::tr("GPU ceilings"), runs, [&](const BenchResult& r) {
+    if (r.system.gpus.empty() || !r.system.gpus[0].measured) return none;
+    const brisk::GpuInfo& g = r.system.gpus[0];
+    QString s = QString::asprintf("%.0f GB/s, F16 GEMM %.0f TFLOP/s", g.bandwidth_bytes_per_s / 1e9,
+                                  g.f16_flops / 1e12);
+    if (g.fp8_flops > 0) s += QString::asprintf(", FP8 GEMM %.0f TFLOP/s", g.fp8_flops / 1e12);
+    return s;
+  });
   finishSection(machine);
   out.push_back(machine);
 

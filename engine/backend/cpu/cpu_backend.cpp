@@ -129,21 +129,23 @@ class CpuBackend final : public Backend {
   // convert those (tiny) vectors once and keep them.
   const float* norm_weight(const Tensor& w) {
     if (w.dtype == DType::F32) return ptr<float>(w);
+    // Keyed by storage and type: a freed weight's address may come back as
+    // another weight (tests build and drop weights one after another).
     for (auto& [key, buf] : converted_)
-      if (key == w.handle) return buf.data();
+      if (key.first == w.handle && key.second == w.dtype && (int64_t)buf.size() == w.cols) return buf.data();
     std::vector<float> f(w.cols);
     for (int64_t i = 0; i < w.cols; ++i) {
       const uint16_t h = ptr<uint16_t>(w)[i];
       f[i] = w.dtype == DType::F16 ? fp16_to_fp32(h) : bf16_to_fp32(h);
     }
-    converted_.emplace_back(w.handle, std::move(f));
+    converted_.emplace_back(std::make_pair(w.handle, w.dtype), std::move(f));
     return converted_.back().second.data();
   }
 
   ThreadPool pool_;
   bool w8a8_ = false;
   std::vector<std::unique_ptr<uint8_t[]>> buffers_;
-  std::vector<std::pair<void*, std::vector<float>>> converted_;
+  std::vector<std::pair<std::pair<void*, DType>, std::vector<float>>> converted_;
 };
 
 }  // namespace
@@ -151,7 +153,5 @@ class CpuBackend final : public Backend {
 std::unique_ptr<Backend> make_cpu_backend(int threads, bool int8_activations) {
   return std::make_unique<CpuBackend>(threads, int8_activations);
 }
-
-std::vector<std::string> available_backends() { return {"cpu"}; }
 
 }  // namespace brisk

@@ -102,7 +102,8 @@ struct BenchSummary {
 // How close a run came to the machine's two ceilings (brisk/sysinfo.h).
 // Decode streams every weight once per step plus the K/V it attends to, so
 // it is judged against read bandwidth; prefill is judged against FP32 FMA
-// peak. Only pure decode and pure prefill steps count, so neither figure is
+// peak. On CUDA the two are the GPU's device bandwidth and F16 GEMM
+// throughput (backend_ceilings). Only pure decode and pure prefill steps count, so neither figure is
 // blurred by the other kind of work.
 struct RooflineFigures {
   bool measured = false;  // the machine's ceilings were known

@@ -54,9 +54,15 @@ struct EngineConfig {
   bool int8_activations = false;  // applies to I8 weights (converted, or stored so with weight_dtype auto)
   std::string kv_dtype = "f32";
 
-  // Backend.
-  std::string backend = "cpu";
-  int threads = 0;  // 0 = physical cores
+  // Backend: "auto" (CUDA when a device exists, else CPU), "cpu" or "cuda".
+  std::string backend = "auto";
+  int threads = 0;  // 0 = physical cores (CPU backend, and host work)
+  // CUDA: without num_kv_blocks / kv_cache_bytes, the KV pool takes this
+  // fraction of the device memory left free once weights and workspace are
+  // placed (as vLLM's gpu_memory_utilization, but of free memory).
+  double gpu_memory_utilization = 0.9;
+  // CUDA: decode steps replay a graph captured per batch-size bucket.
+  bool cuda_graphs = true;
 
   uint64_t seed = 0;  // default seed for requests that set none
 

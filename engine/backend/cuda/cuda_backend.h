@@ -1,0 +1,43 @@
+// The CUDA backend's entry points. Plain C++ (no CUDA headers): the
+// registry, the engine and the tests include it in every build; a build
+// without nvcc defines these in backend/backend_registry.cpp (the probe
+// says why CUDA is unavailable, the factory throws).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "backend/backend.h"
+
+namespace brisk {
+
+// What the machine offers: whether a CUDA device can be used, and if not why.
+// Device fields describe device 0 (the one the backend uses).
+struct CudaProbe {
+  bool available = false;
+  std::string reason;  // why not, when unavailable
+  std::string name;    // "NVIDIA H100 80GB HBM3"
+  int cc_major = 0, cc_minor = 0;
+  int sm_count = 0;
+  int64_t total_bytes = 0;
+  int64_t free_bytes = 0;        // at the time of the call
+  int driver_version = 0;        // as cudaDriverGetVersion: 12040 = 12.4
+  int runtime_version = 0;       // as cudaRuntimeGetVersion
+  bool fp8_supported = false;    // FP8 tensor cores: sm_89 and later
+  std::string describe() const;  // "NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB)", or the reason
+};
+// Probes once (cached; free_bytes is re-read on every call).
+CudaProbe cuda_probe();
+
+// Throws Error naming the reason when CUDA is unavailable.
+std::unique_ptr<Backend> make_cuda_backend(const BackendOptions& opts);
+
+// cudaMalloc / cudaHostAlloc calls made by every CUDA backend so far (0
+// without CUDA). Only construction (weights, workspace, KV cache) allocates:
+// tests read it around steps to check that no step does.
+int64_t cuda_device_allocations();
+// Graph captures and replays so far (tests check that graphs run, and how often).
+int64_t cuda_graph_captures();
+int64_t cuda_graph_replays();
+
+}  // namespace brisk

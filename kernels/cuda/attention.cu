@@ -1,0 +1,563 @@
+// Paged attention (causal, variable length, grouped-query) over the KV cache in
+// any of its dtypes, as ref::paged_attention.
+//
+// Decode rows (sequences with one query row) run FlashDecoding-style: a block
+// per (sequence, KV head, context partition) scores all the query heads of its
+// KV head against each key it loads (so K and V are read once per group),
+// keeps an online softmax over tiles of kTile tokens, and either writes the
+// output (one partition) or its partial (max, denominator, unnormalised sum)
+// to the workspace for the reduce kernel. Partitions past a sequence's end
+// (graphs replay with the captured max_seq_len) write an empty partial.
+//
+// Prefill rows (sequences with more than one query row) run a tiled kernel: a
+// block per (sequence, 32 query rows, head) walks 32-key tiles up to its last
+// causal position with an online softmax, Q and the K/V tile in shared memory.
+#include <algorithm>
+#include <climits>
+
+#include "kernels/cuda/common.cuh"
+
+namespace brisk::cuda {
+using namespace detail;
+
+namespace {
+
+struct AttnParams {
+  float* out;
+  const float* q;
+  DeviceKvCache k, v;
+  DevicePagedArgs a;
+  float* ws;       // split partials, [rows, n_heads, splits, head_dim + 2]
+  int splits;      // context partitions of a decode row
+  int part;        // tokens per partition
+  int head_tiles;  // blocks per KV head (groups larger than the kernel's MAXG)
+};
+
+template <DType KT>
+constexpr int kv_esize() {
+  return KT == DType::F32 ? 4 : (KT == DType::F16 || KT == DType::BF16) ? 2 : 1;
+}
+constexpr bool kv_scaled(DType t) { return t == DType::I8 || t == DType::F8_E4M3; }
+
+template <DType KT>
+__device__ __forceinline__ float kv_elem(const void* data, int64_t at) {
+  if constexpr (KT == DType::F32) return static_cast<const float*>(data)[at];
+  if constexpr (KT == DType::F16) return f16_to_f32(static_cast<const uint16_t*>(data)[at]);
+  if constexpr (KT == DType::BF16) return bf16_to_f32(static_cast<const uint16_t*>(data)[at]);
+  if constexpr (KT == DType::I8) return (float)static_cast<const int8_t*>(data)[at];
+  if constexpr (KT == DType::F8_E4M3) return f8e4m3_to_f32(static_cast<const uint8_t*>(data)[at]);
+  return 0.0f;
+}
+
+// E consecutive cache elements from `at` (codes for the scaled types): one 16-byte load (8 bytes for the
+// one-byte types, which keeps the per-lane register tile the same size), or one element when E == 1.
+template <DType KT, int E>
+__device__ __forceinline__ void load_kv(const void* data, int64_t at, float (&out)[E]) {
+  if constexpr (E == 1) {
+    out[0] = kv_elem<KT>(data, at);
+  } else if constexpr (KT == DType::F32) {
+    const float4 v = *reinterpret_cast<const float4*>(static_cast<const float*>(data) + at);
+    out[0] = v.x, out[1] = v.y, out[2] = v.z, out[3] = v.w;
+  } else if constexpr (KT == DType::F16 || KT == DType::BF16) {
+    const uint4 raw = *reinterpret_cast<const uint4*>(static_cast<const uint16_t*>(data) + at);
+    const uint32_t w[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      if constexpr (KT == DType::F16) {
+        out[2 * i] = f16_to_f32((uint16_t)(w[i] & 0xffff));
+        out[2 * i + 1] = f16_to_f32((uint16_t)(w[i] >> 16));
+      } else {
+        out[2 * i] = __uint_as_float(w[i] << 16);
+        out[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+      }
+    }
+  } else {
+    const uint2 raw = *reinterpret_cast<const uint2*>(static_cast<const uint8_t*>(data) + at);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const uint32_t b = ((i < 4 ? raw.x : raw.y) >> (8 * (i % 4))) & 0xffu;
+      if constexpr (KT == DType::I8)
+        out[i] = (float)(int8_t)b;
+      else
+        out[i] = f8e4m3_to_f32(b);
+    }
+  }
+}
+
+__device__ __forceinline__ int64_t slot_of(const int32_t* table, int block_size, int t) {
+  return (int64_t)table[t / block_size] * block_size + t % block_size;
+}
+
+__device__ __forceinline__ float* partial(const AttnParams& p, int row, int h, int split) {
+  return p.ws + (((int64_t)row * p.a.n_heads + h) * p.splits + split) * (p.a.head_dim + 2);
+}
+
+constexpr int kDecThreads = 128;
+constexpr int kDecWarps = kDecThreads / 32;
+constexpr int kTile = 256;  // tokens per online-softmax step
+constexpr int kUnroll = 4;  // keys loaded per lane before the math (loads in flight)
+constexpr int kMaxHeadDim = 256;
+
+template <DType KT, int MAXG, bool VEC>
+__global__ void __launch_bounds__(kDecThreads) decode_kernel(AttnParams p) {
+  constexpr int E = !VEC ? 1 : KT == DType::F32 ? 4 : 8;
+  constexpr int MAXCPL = !VEC ? kMaxHeadDim / 32 : KT == DType::F32 ? 2 : 1;
+  constexpr bool kScaled = kv_scaled(KT);
+  __shared__ float sc[MAXG][kTile];
+  __shared__ float red[kDecWarps][MAXG][kMaxHeadDim];
+  __shared__ float s_alpha[MAXG], s_m[MAXG], s_l[MAXG];
+
+  const DevicePagedArgs& a = p.a;
+  const int s = blockIdx.x;
+  const int row = a.query_start[s];
+  if (a.query_start[s + 1] - row != 1) return;  // prefill rows: the prefill kernel
+  const int seq_len = a.seq_lens[s];
+  const int D = a.head_dim, nkv = a.n_kv_heads;
+  const int G = a.n_heads / nkv;
+  const int kvh = blockIdx.y / p.head_tiles;
+  const int g0 = (blockIdx.y % p.head_tiles) * MAXG;
+  const int nh = min(MAXG, G - g0);
+  const int h0 = kvh * G + g0;
+  const int split = blockIdx.z;
+  const int t0 = split * p.part;
+  const int t1 = split == p.splits - 1 ? seq_len : min(seq_len, t0 + p.part);
+  const int64_t q_width = (int64_t)a.n_heads * D;
+
+  if (t0 >= t1) {
+    if (p.splits > 1) {
+      if (threadIdx.x < nh) {
+        float* e = partial(p, row, h0 + threadIdx.x, split);
+        e[0] = -INFINITY;
+        e[1] = 0.0f;
+      }
+    } else {  // an empty context (seq_len 0): nothing to attend to
+      for (int i = threadIdx.x; i < nh * D; i += kDecThreads)
+        p.out[row * q_width + (int64_t)h0 * D + i] = 0.0f;
+    }
+    return;
+  }
+
+  const int C = D / E;  // chunks of E elements per head row
+  int TPT = 1;          // lanes per token: a power of two, so a token's lanes are an aligned shuffle group
+  while (TPT < C && TPT < 32) TPT <<= 1;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int li = lane & (TPT - 1);
+  const int TPI = kDecWarps * (32 / TPT);  // tokens per block iteration
+  const int my = warp * (32 / TPT) + lane / TPT;
+  const int32_t* table = a.block_tables + (int64_t)s * a.max_blocks_per_seq;
+
+  float qr[MAXG][MAXCPL][E], acc[MAXG][MAXCPL][E];
+#pragma unroll
+  for (int g = 0; g < MAXG; ++g)
+#pragma unroll
+    for (int c = 0; c < MAXCPL; ++c)
+#pragma unroll
+      for (int e = 0; e < E; ++e) {
+        const int chunk = li + TPT * c;
+        qr[g][c][e] = g < nh && chunk < C ? p.q[row * q_width + (int64_t)(h0 + g) * D + chunk * E + e] : 0.0f;
+        acc[g][c][e] = 0.0f;
+      }
+  if (threadIdx.x < MAXG) {
+    s_m[threadIdx.x] = -INFINITY;
+    s_l[threadIdx.x] = 0.0f;
+  }
+
+  for (int tb = t0; tb < t1; tb += kTile) {
+    const int tn = min(kTile, t1 - tb);
+    // Scores of this tile, scaled, into sc (-inf past the end).
+    for (int i0 = 0; i0 < kTile; i0 += TPI * kUnroll) {
+      float kv[kUnroll][MAXCPL][E];
+      float ks[kUnroll];
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        const int i = i0 + u * TPI + my;
+        const bool valid = i < tn;
+        const int64_t slot = valid ? slot_of(table, a.block_size, tb + i) : 0;
+        const int64_t base = (slot * nkv + kvh) * D;
+        ks[u] = kScaled && valid ? p.k.scales[slot * nkv + kvh] : 1.0f;
+#pragma unroll
+        for (int c = 0; c < MAXCPL; ++c) {
+          const int chunk = li + TPT * c;
+          if (valid && chunk < C)
+            load_kv<KT, E>(p.k.data, base + chunk * E, kv[u][c]);
+          else
+#pragma unroll
+            for (int e = 0; e < E; ++e) kv[u][c][e] = 0.0f;
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        const int i = i0 + u * TPI + my;
+#pragma unroll
+        for (int g = 0; g < MAXG; ++g) {
+          if (g >= nh) break;
+          float dot = 0.0f;
+#pragma unroll
+          for (int c = 0; c < MAXCPL; ++c)
+#pragma unroll
+            for (int e = 0; e < E; ++e) dot += qr[g][c][e] * kv[u][c][e];
+          for (int o = TPT >> 1; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+          if (li == 0 && i < kTile) sc[g][i] = i < tn ? dot * ks[u] * a.scale : -INFINITY;
+        }
+      }
+    }
+    __syncthreads();
+    // Online softmax step: one warp per head.
+    for (int g = warp; g < nh; g += kDecWarps) {
+      float mx = -INFINITY;
+      for (int i = lane; i < tn; i += 32) mx = fmaxf(mx, sc[g][i]);
+      mx = warp_max(mx);
+      const float m_old = s_m[g], m_new = fmaxf(m_old, mx);
+      float sum = 0.0f;
+      for (int i = lane; i < kTile; i += 32) {
+        const float pv = i < tn ? expf(sc[g][i] - m_new) : 0.0f;
+        sc[g][i] = pv;
+        sum += pv;
+      }
+      sum = warp_sum(sum);
+      if (lane == 0) {
+        const float alpha = expf(m_old - m_new);  // 0 on the first tile (m_old = -inf)
+        s_alpha[g] = alpha;
+        s_m[g] = m_new;
+        s_l[g] = s_l[g] * alpha + sum;
+      }
+    }
+    __syncthreads();
+    // Values: acc = acc * alpha + sum_t p_t * v_t.
+#pragma unroll
+    for (int g = 0; g < MAXG; ++g) {
+      const float al = g < nh ? s_alpha[g] : 0.0f;
+#pragma unroll
+      for (int c = 0; c < MAXCPL; ++c)
+#pragma unroll
+        for (int e = 0; e < E; ++e) acc[g][c][e] *= al;
+    }
+    for (int i0 = 0; i0 < kTile; i0 += TPI * kUnroll) {
+      float vv[kUnroll][MAXCPL][E];
+      float vs[kUnroll];
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        const int i = i0 + u * TPI + my;
+        const bool valid = i < tn;
+        const int64_t slot = valid ? slot_of(table, a.block_size, tb + i) : 0;
+        const int64_t base = (slot * nkv + kvh) * D;
+        vs[u] = kScaled && valid ? p.v.scales[slot * nkv + kvh] : 1.0f;
+#pragma unroll
+        for (int c = 0; c < MAXCPL; ++c) {
+          const int chunk = li + TPT * c;
+          if (valid && chunk < C)
+            load_kv<KT, E>(p.v.data, base + chunk * E, vv[u][c]);
+          else
+#pragma unroll
+            for (int e = 0; e < E; ++e) vv[u][c][e] = 0.0f;
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        const int i = i0 + u * TPI + my;
+        if (i >= tn) continue;
+#pragma unroll
+        for (int g = 0; g < MAXG; ++g) {
+          if (g >= nh) break;
+          const float pw = sc[g][i] * vs[u];
+#pragma unroll
+          for (int c = 0; c < MAXCPL; ++c)
+#pragma unroll
+            for (int e = 0; e < E; ++e) acc[g][c][e] += pw * vv[u][c][e];
+        }
+      }
+    }
+    __syncthreads();  // sc is rewritten by the next tile
+  }
+
+  // Sum the token groups of each warp, then the warps.
+#pragma unroll
+  for (int g = 0; g < MAXG; ++g)
+#pragma unroll
+    for (int c = 0; c < MAXCPL; ++c)
+#pragma unroll
+      for (int e = 0; e < E; ++e)
+        for (int o = TPT; o < 32; o <<= 1) acc[g][c][e] += __shfl_xor_sync(0xffffffffu, acc[g][c][e], o);
+  if (lane < TPT) {
+#pragma unroll
+    for (int g = 0; g < MAXG; ++g) {
+      if (g >= nh) break;
+#pragma unroll
+      for (int c = 0; c < MAXCPL; ++c)
+#pragma unroll
+        for (int e = 0; e < E; ++e) {
+          const int d = (li + TPT * c) * E + e;
+          if (li + TPT * c < C) red[warp][g][d] = acc[g][c][e];
+        }
+    }
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < nh * D; i += kDecThreads) {
+    const int g = i / D, d = i - g * D;
+    float v = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kDecWarps; ++w) v += red[w][g][d];
+    if (p.splits == 1) {
+      const float l = s_l[g];
+      p.out[row * q_width + (int64_t)(h0 + g) * D + d] = l > 0.0f ? v / l : 0.0f;
+    } else {
+      float* e = partial(p, row, h0 + g, split);
+      e[2 + d] = v;
+      if (d == 0) {
+        e[0] = s_m[g];
+        e[1] = s_l[g];
+      }
+    }
+  }
+}
+
+// Merges the partitions of each decode row: out = sum_i exp(m_i - M) acc_i / sum_i exp(m_i - M) l_i.
+__global__ void reduce_kernel(AttnParams p) {
+  const DevicePagedArgs& a = p.a;
+  const int s = blockIdx.x, h = blockIdx.y;
+  const int row = a.query_start[s];
+  if (a.query_start[s + 1] - row != 1) return;
+  const int D = a.head_dim;
+  float M = -INFINITY;
+  for (int i = 0; i < p.splits; ++i) {
+    const float* e = partial(p, row, h, i);
+    if (e[1] > 0.0f) M = fmaxf(M, e[0]);
+  }
+  float L = 0.0f;
+  for (int i = 0; i < p.splits; ++i) {
+    const float* e = partial(p, row, h, i);
+    if (e[1] > 0.0f) L += e[1] * expf(e[0] - M);
+  }
+  float* o = p.out + (int64_t)row * a.n_heads * D + (int64_t)h * D;
+  for (int d = threadIdx.x; d < D; d += blockDim.x) {
+    float v = 0.0f;
+    for (int i = 0; i < p.splits; ++i) {
+      const float* e = partial(p, row, h, i);
+      if (e[1] > 0.0f) v += e[2 + d] * expf(e[0] - M);  // empty partials are skipped, never read
+    }
+    o[d] = L > 0.0f ? v / L : 0.0f;
+  }
+}
+
+constexpr int kPQ = 32;  // query rows per prefill block
+constexpr int kPK = 32;  // keys per tile
+constexpr int kPThreads = 256;
+constexpr int kPCols = kPThreads / kPQ;  // threads per query row
+
+size_t prefill_smem_bytes(int D) {
+  return ((size_t)(kPQ + kPK) * (D + 1) + (size_t)kPQ * (kPK + 1)) * sizeof(float);
+}
+
+template <DType KT>
+__global__ void __launch_bounds__(kPThreads) prefill_kernel(AttnParams p) {
+  constexpr bool kScaled = kv_scaled(KT);
+  extern __shared__ float4 smem4[];
+  __shared__ int64_t slots[kPK];
+  __shared__ float kscale[kPK];
+  const DevicePagedArgs& a = p.a;
+  const int s = blockIdx.z, h = blockIdx.y;
+  const int row0 = a.query_start[s];
+  const int q_len = a.query_start[s + 1] - row0;
+  const int j0 = blockIdx.x * kPQ;
+  if (q_len < 2 || j0 >= q_len) return;  // decode rows: the decode kernel
+  const int D = a.head_dim, stride = D + 1;
+  float* qs = reinterpret_cast<float*>(smem4);
+  float* kv = qs + kPQ * stride;
+  float* ps = kv + kPK * stride;
+  const int seq_len = a.seq_lens[s];
+  const int kvh = h / (a.n_heads / a.n_kv_heads);
+  const int nq = min(kPQ, q_len - j0);
+  const int pos0 = seq_len - q_len + j0;
+  const int kv_end = min(seq_len, pos0 + nq);  // causal: keys up to the tile's last position
+  const int64_t q_width = (int64_t)a.n_heads * D;
+  const int32_t* table = a.block_tables + (int64_t)s * a.max_blocks_per_seq;
+
+  for (int i = threadIdx.x; i < kPQ * D; i += kPThreads) {
+    const int r = i / D, d = i - r * D;
+    qs[r * stride + d] = r < nq ? p.q[(row0 + j0 + r) * q_width + (int64_t)h * D + d] * a.scale : 0.0f;
+  }
+  const int r = threadIdx.x / kPCols, cg = threadIdx.x % kPCols;
+  const int my_pos = pos0 + r;
+  float m = -INFINITY, l = 0.0f;
+  float acc[kMaxHeadDim / kPCols];
+#pragma unroll
+  for (int j = 0; j < kMaxHeadDim / kPCols; ++j) acc[j] = 0.0f;
+
+  for (int kb = 0; kb < kv_end; kb += kPK) {
+    __syncthreads();  // the previous tile's V (and, first time, nothing) is consumed
+    if (threadIdx.x < kPK) {
+      const int t = kb + threadIdx.x;
+      const int64_t slot = t < kv_end ? slot_of(table, a.block_size, t) : -1;
+      slots[threadIdx.x] = slot;
+      kscale[threadIdx.x] = kScaled && slot >= 0 ? p.k.scales[slot * a.n_kv_heads + kvh] : 1.0f;
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < kPK * D; i += kPThreads) {
+      const int c = i / D, d = i - c * D;
+      const int64_t slot = slots[c];
+      kv[c * stride + d] =
+          slot >= 0 ? kv_elem<KT>(p.k.data, (slot * a.n_kv_heads + kvh) * D + d) * kscale[c] : 0.0f;
+    }
+    __syncthreads();
+    float sv[kPK / kPCols];
+#pragma unroll
+    for (int i = 0; i < kPK / kPCols; ++i) sv[i] = 0.0f;
+    for (int d = 0; d < D; ++d) {  // one q load serves all of the thread's keys
+      const float qv = qs[r * stride + d];
+#pragma unroll
+      for (int i = 0; i < kPK / kPCols; ++i) sv[i] += qv * kv[(cg + kPCols * i) * stride + d];
+    }
+    float mx = -INFINITY;
+#pragma unroll
+    for (int i = 0; i < kPK / kPCols; ++i) {
+      const int t = kb + cg + kPCols * i;
+      sv[i] = t < kv_end && t <= my_pos ? sv[i] : -INFINITY;
+      mx = fmaxf(mx, sv[i]);
+    }
+#pragma unroll
+    for (int o = 1; o < kPCols; o <<= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+    const float m_new = fmaxf(m, mx);
+    const float alpha = m_new == -INFINITY ? 1.0f : expf(m - m_new);
+    float sum = 0.0f;
+#pragma unroll
+    for (int i = 0; i < kPK / kPCols; ++i) {
+      const float pv = sv[i] == -INFINITY ? 0.0f : expf(sv[i] - m_new);
+      ps[r * (kPK + 1) + cg + kPCols * i] = pv;
+      sum += pv;
+    }
+#pragma unroll
+    for (int o = 1; o < kPCols; o <<= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    l = l * alpha + sum;
+    m = m_new;
+#pragma unroll
+    for (int j = 0; j < kMaxHeadDim / kPCols; ++j) acc[j] *= alpha;
+    if (threadIdx.x < kPK) {
+      const int64_t slot = slots[threadIdx.x];
+      kscale[threadIdx.x] = kScaled && slot >= 0 ? p.v.scales[slot * a.n_kv_heads + kvh] : 1.0f;
+    }
+    __syncthreads();  // K consumed; V's scales in place
+    for (int i = threadIdx.x; i < kPK * D; i += kPThreads) {
+      const int c = i / D, d = i - c * D;
+      const int64_t slot = slots[c];
+      kv[c * stride + d] =
+          slot >= 0 ? kv_elem<KT>(p.v.data, (slot * a.n_kv_heads + kvh) * D + d) * kscale[c] : 0.0f;
+    }
+    __syncthreads();
+    for (int c = 0; c < kPK; ++c) {
+      const float pc = ps[r * (kPK + 1) + c];
+#pragma unroll
+      for (int j = 0; j < kMaxHeadDim / kPCols; ++j) {
+        const int d = cg + kPCols * j;
+        if (d < D) acc[j] += pc * kv[c * stride + d];
+      }
+    }
+  }
+  if (r < nq) {
+    float* o = p.out + (row0 + j0 + r) * q_width + (int64_t)h * D;
+#pragma unroll
+    for (int j = 0; j < kMaxHeadDim / kPCols; ++j) {
+      const int d = cg + kPCols * j;
+      if (d < D) o[d] = l > 0.0f ? acc[j] / l : 0.0f;
+    }
+  }
+}
+
+bool kv_dtype_ok(DType t) {
+  return t == DType::F32 || t == DType::F16 || t == DType::BF16 || t == DType::I8 || t == DType::F8_E4M3;
+}
+
+__global__ void fill_nan(float* y, int64_t count) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < count;
+       i += (int64_t)gridDim.x * blockDim.x)
+    y[i] = __uint_as_float(0x7fc00000u);
+}
+
+template <DType KT, int MAXG>
+void launch_decode(const AttnParams& p, bool vec, dim3 grid, cudaStream_t st) {
+  if (vec)
+    decode_kernel<KT, MAXG, true><<<grid, kDecThreads, 0, st>>>(p);
+  else
+    decode_kernel<KT, MAXG, false><<<grid, kDecThreads, 0, st>>>(p);
+}
+
+template <DType KT>
+void launch_all(const AttnParams& p, cudaStream_t st) {
+  const DevicePagedArgs& a = p.a;
+  const int G = a.n_heads / a.n_kv_heads;
+  const int E = KT == DType::F32 ? 4 : 8;
+  const bool vec = a.head_dim % E == 0 && aligned16(p.k.data) && aligned16(p.v.data);
+  const int maxg = G <= 1 ? 1 : G <= 2 ? 2 : G <= 4 ? 4 : 8;
+  AttnParams q = p;
+  q.head_tiles = (G + maxg - 1) / maxg;
+  const dim3 grid(a.num_seqs, a.n_kv_heads * q.head_tiles, q.splits);
+  switch (maxg) {
+    case 1:
+      launch_decode<KT, 1>(q, vec, grid, st);
+      break;
+    case 2:
+      launch_decode<KT, 2>(q, vec, grid, st);
+      break;
+    case 4:
+      launch_decode<KT, 4>(q, vec, grid, st);
+      break;
+    default:
+      launch_decode<KT, 8>(q, vec, grid, st);
+      break;
+  }
+  if (q.splits > 1)
+    reduce_kernel<<<dim3(a.num_seqs, a.n_heads), std::min(256, (a.head_dim + 31) / 32 * 32), 0, st>>>(q);
+  if (a.max_query_len > 1) {
+    const size_t smem = prefill_smem_bytes(a.head_dim);
+    if (smem > 48 * 1024)
+      cudaFuncSetAttribute(prefill_kernel<KT>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    const dim3 pgrid((a.max_query_len + kPQ - 1) / kPQ, a.n_heads, a.num_seqs);
+    prefill_kernel<KT><<<pgrid, kPThreads, smem, st>>>(q);
+  }
+}
+
+}  // namespace
+
+void paged_attention(float* out, const float* q, const DeviceKvCache& k, const DeviceKvCache& v,
+                     const DevicePagedArgs& a, void* workspace, size_t workspace_bytes, Stream s) {
+  if (a.num_seqs <= 0 || a.num_query_rows <= 0) return;
+  cudaStream_t st = stream_of(s);
+  const bool ok = a.head_dim > 0 && a.head_dim <= kMaxHeadDim && a.n_kv_heads > 0 &&
+                  a.n_heads % a.n_kv_heads == 0 && k.dtype == v.dtype && kv_dtype_ok(k.dtype) &&
+                  (!kv_scaled(k.dtype) || (k.scales && v.scales));
+  if (!ok) {  // unsupported shapes make every output NaN rather than leave stale values
+    const int64_t count = (int64_t)a.num_query_rows * a.n_heads * std::max(a.head_dim, 0);
+    if (count > 0) fill_nan<<<grid_1d(count, 256), 256, 0, st>>>(out, count);
+    return;
+  }
+  AttnParams p{out, q, k, v, a, static_cast<float*>(workspace), 1, INT_MAX, 1};
+  int splits = attention_splits(a.max_seq_len, a.num_seqs, a.n_kv_heads, sm_count());
+  // The workspace bounds the split count (it is planned for the batch limits; never overrun it).
+  const size_t per_split = (size_t)a.num_query_rows * a.n_heads * (a.head_dim + 2) * sizeof(float);
+  if (!workspace) splits = 1;
+  splits = (int)std::min<size_t>((size_t)splits, workspace_bytes / per_split);
+  if (splits > 1) {
+    p.splits = splits;
+    p.part = (a.max_seq_len + splits - 1) / splits;
+  }
+  switch (k.dtype) {
+    case DType::F32:
+      launch_all<DType::F32>(p, st);
+      break;
+    case DType::F16:
+      launch_all<DType::F16>(p, st);
+      break;
+    case DType::BF16:
+      launch_all<DType::BF16>(p, st);
+      break;
+    case DType::I8:
+      launch_all<DType::I8>(p, st);
+      break;
+    case DType::F8_E4M3:
+      launch_all<DType::F8_E4M3>(p, st);
+      break;
+    default:
+      break;
+  }
+}
+
+}  // namespace brisk::cuda

@@ -1,0 +1,117 @@
+// CUDA kernels: plain launch functions over device pointers and shapes, one
+// per op, each the device twin of the kernels/reference function of the same
+// name (same layouts, same dtypes, same meaning; tested against it). Every
+// function enqueues on `stream` and returns without synchronising; launch
+// errors are reported by cuda_check_last() (the backend calls it), so a
+// launch function never throws from inside a CUDA graph capture.
+//
+// This header is plain C++ (no CUDA headers), so host code that only plans
+// launches compiles without nvcc. cudaStream_t is passed as void*.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "kernels/dtype.h"
+
+namespace brisk::cuda {
+
+using Stream = void*;  // cudaStream_t
+
+// A KV cache on the device: the layout of KvCacheView (kernels/reference/attention.h):
+// data [slots, n_kv_heads * head_dim] of dtype (F32, F16, BF16, I8, F8_E4M3),
+// scales [slots, n_kv_heads] F32 for I8 / F8_E4M3 (nullptr otherwise).
+struct DeviceKvCache {
+  void* data = nullptr;
+  float* scales = nullptr;
+  DType dtype = DType::F32;
+  int n_kv_heads = 0;
+  int head_dim = 0;
+};
+
+// Device pointers of the per-step attention metadata (as PagedAttentionArgs).
+struct DevicePagedArgs {
+  int num_seqs = 0;
+  int num_query_rows = 0;                // query_start[num_seqs] (host copy, for grid sizing)
+  int max_query_len = 0;                 // longest query of the batch (host copy): 1 = pure decode
+  int max_seq_len = 0;                   // longest context (host copy): decides the split count
+  const int32_t* query_start = nullptr;  // [num_seqs + 1]
+  const int32_t* seq_lens = nullptr;     // [num_seqs]
+  const int32_t* block_tables = nullptr; // [num_seqs, max_blocks_per_seq]
+  int max_blocks_per_seq = 0;
+  int block_size = 16;
+  int n_heads = 0;
+  int n_kv_heads = 0;
+  int head_dim = 0;  // <= 256
+  float scale = 1.0f;
+};
+
+// ---- Elementwise and normalisation (activations are F32 [n, cols]) ----
+// y[t] = table[ids[t]] as F32; table F32/F16/BF16/I8/F8_E4M3/F8_E5M2 (scaled: * row_scales[id]) or Q8_0.
+void embed(float* y, const void* table, DType dt, const float* row_scales, const int32_t* ids, int n, int dim,
+           Stream s);
+// w is F32 [cols].
+void rmsnorm(float* y, const float* x, const float* w, int n, int cols, float eps, Stream s);
+// x += residual; y = rmsnorm(x) * w.
+void add_rmsnorm(float* x, const float* residual, const float* w, float* y, int n, int cols, float eps,
+                 Stream s);
+void silu_mul(float* out, const float* gate, const float* up, int64_t count, Stream s);
+void add(float* out, const float* a, const float* b, int64_t count, Stream s);
+// out[i] = x[rows[i]] (rows of `cols` floats).
+void gather_rows(float* out, const float* x, const int32_t* rows, int n, int cols, Stream s);
+// F32 -> F16 / BF16 conversion of activations for the cuBLAS GEMMs (count elements).
+void f32_to_f16(uint16_t* out, const float* x, int64_t count, Stream s);
+void f32_to_bf16(uint16_t* out, const float* x, int64_t count, Stream s);
+// Weight conversion at load (on device): any weight dtype [rows, cols] -> F16 or BF16 (scaled and Q8_0
+// dequantized), so cuBLAS runs them.
+void weight_to_half(uint16_t* out, DType out_dt, const void* w, DType dt, const float* row_scales, int64_t rows,
+                    int64_t cols, Stream s);
+// Per-token dynamic INT8 quantization for W8A8: q[t, k] = round(x[t, k] / scale[t]),
+// scale[t] = max|x[t, :]| / 127 (0 for an all-zero row).
+void quantize_rows_i8(int8_t* q, float* scale, const float* x, int n, int cols, Stream s);
+// Per-token dynamic FP8 E4M3 quantization (scale = max|x| / 448), for the FP8 GEMM.
+void quantize_rows_f8(uint8_t* q, float* scale, const float* x, int n, int cols, Stream s);
+// y[t, j] = acc[t, j] * xs[t] * ws[j] (the INT32 / F32 accumulator of a W8A8 or FP8 GEMM rescaled).
+void rescale_i32(float* y, const int32_t* acc, const float* xs, const float* ws, int n, int N, Stream s);
+void rescale_f32(float* y, const float* acc, const float* xs, const float* ws, int n, int N, Stream s);
+
+// ---- Weight-only GEMV for small batches (n <= 8): weights dequantized in registers ----
+// y[n, N] = x[n, K] * w[N, K]^T, w I8 / F8_E4M3 / F8_E5M2 (with row_scales), F16, BF16 or Q8_0.
+void gemv(float* y, const float* x, const void* w, DType dt, const float* row_scales, int n, int N, int K,
+          Stream s);
+constexpr int kGemvMaxRows = 8;
+
+// ---- RoPE and the KV cache ----
+void rope(float* x, const int32_t* pos, int n, int n_heads, int head_dim, int rot_dim, float theta, Stream s);
+// As ref::kv_write.
+void kv_write(const DeviceKvCache& k, const DeviceKvCache& v, const float* k_rows, const float* v_rows,
+              const int32_t* slots, int n, Stream s);
+// As ref::rope_kv_write: q rotated in place; k rotated into the cache (k itself left unrotated), v copied.
+void rope_kv_write(float* q, const float* k, const float* v, const int32_t* pos, const int32_t* slots, int n,
+                   int n_heads, int rot_dim, float theta, const DeviceKvCache& kc, const DeviceKvCache& vc,
+                   Stream s);
+// Whole blocks src -> dst (pairs as 2*count int32 on the device: src0, dst0, src1, dst1, ...), scales too.
+void copy_blocks(const DeviceKvCache& c, const int32_t* pairs, int count, int block_size, Stream s);
+
+// ---- Paged attention (causal, variable length, grouped-query), as ref::paged_attention ----
+// Decode rows (query length 1) split the context over `splits` partitions
+// (FlashDecoding) when the context is long; prefill rows are tiled with an
+// online softmax. `workspace` holds the split partials: attention_workspace_bytes().
+void paged_attention(float* out, const float* q, const DeviceKvCache& k, const DeviceKvCache& v,
+                     const DevicePagedArgs& a, void* workspace, size_t workspace_bytes, Stream s);
+
+// ---- Launch planning (host-only, unit-tested without a device) ----
+// How many partitions a decode row's context is split into, given the
+// number of (seq, kv-head) work items and the multiprocessor count: enough
+// blocks to fill the device, partitions of at least kMinSplitTokens tokens.
+constexpr int kMinSplitTokens = 256;
+constexpr int kMaxSplits = 32;
+int attention_splits(int max_seq_len, int num_seqs, int n_kv_heads, int sm_count);
+// Bytes of workspace paged_attention needs for up to `max_rows` query rows.
+size_t attention_workspace_bytes(int max_rows, int n_heads, int head_dim, int max_splits = kMaxSplits);
+
+// ---- Errors ----
+// The last launch error as text ("" when none); clears it.
+std::string cuda_last_error();
+
+}  // namespace brisk::cuda

@@ -1,0 +1,706 @@
+// Every launch function of kernels/cuda/cuda_kernels.h against its
+// kernels/reference twin on random inputs (odd sizes, GQA ratios 1/2/4/8/12,
+// block sizes 8/16/32, contexts crossing block boundaries and long ones that
+// split, mixed prefill + decode batches, every KV and weight dtype). Outputs
+// are poisoned (NaN, or a code the kernel never writes) before each run, so an
+// element the kernel skips fails the comparison. Each test function collects
+// every failing case (shape, dtype, max error, first bad index) and reports
+// them all, so one GPU run is enough to see everything that is wrong.
+//
+// Tolerances:
+//  - exact (bit for bit): add, gather_rows, embed, f32_to_f16/bf16,
+//    weight_to_half, quantize_rows_i8 (ref::quantize_activation_row),
+//    quantize_rows_f8 (the F8 KV rule of ref::kv_store_head), rescale_*,
+//    kv_write (cache bytes and scales), copy_blocks.
+//  - silu_mul, rmsnorm, add_rmsnorm: |d| <= 2e-5 * (1 + |ref|) (F32 vs double).
+//  - rope: |d| <= 2e-6 * (1 + |ref|) (both compute the angles in double).
+//  - rope_kv_write: q as rope; the cache decoded through ref::kv_load within
+//    one code step of the reference's (a rotated value one F32 ulp away may
+//    round to the neighbouring code): F32 1e-5, F16 1e-3, BF16 8e-3 relative,
+//    I8 1.01 * scale, F8_E4M3 0.07 relative (+ scale).
+//  - gemv: |d| <= 2e-5 * sum_k |x_k w_k| + 1e-6 (F32 accumulation vs double).
+//  - paged_attention: GPU and reference read the same cache bytes, so only
+//    F32 vs double rounding differs: |d| <= 1e-4 * (1 + |ref|) for every dtype.
+#include <QtTest/QtTest>
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "kernels/dtype.h"
+#include "kernels/reference/attention.h"
+#include "kernels/reference/ops.h"
+
+#ifdef BRISK_HAVE_CUDA
+#include <cuda_runtime.h>
+
+#include "kernels/cuda/cuda_kernels.h"
+#endif
+
+using namespace brisk;
+
+#ifdef BRISK_HAVE_CUDA
+namespace {
+
+void check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
+}
+void sync(const char* what) {
+  const std::string launch = cuda::cuda_last_error();
+  if (!launch.empty()) throw std::runtime_error(std::string(what) + " launch: " + launch);
+  check(cudaDeviceSynchronize(), what);
+}
+
+struct Buf {
+  void* p = nullptr;
+  size_t bytes = 0;
+  explicit Buf(size_t n) : bytes(n) { check(cudaMalloc(&p, std::max<size_t>(n, 16)), "cudaMalloc"); }
+  template <class T>
+  explicit Buf(const std::vector<T>& v) : Buf(v.size() * sizeof(T)) {
+    check(cudaMemcpy(p, v.data(), bytes, cudaMemcpyHostToDevice), "upload");
+  }
+  ~Buf() { cudaFree(p); }
+  Buf(const Buf&) = delete;
+  Buf& operator=(const Buf&) = delete;
+  template <class T>
+  T* as() const {
+    return static_cast<T*>(p);
+  }
+  void poison(int byte = 0xff) { check(cudaMemset(p, byte, bytes), "poison"); }  // 0xff: NaN as F32/F16
+  template <class T>
+  std::vector<T> get() const {
+    std::vector<T> v(bytes / sizeof(T));
+    check(cudaMemcpy(v.data(), p, bytes, cudaMemcpyDeviceToHost), "download");
+    return v;
+  }
+};
+
+// Failures of one test function, reported together.
+struct Report {
+  QStringList fails;
+  int cases = 0;
+  void fail(const QString& s) { fails << s; }
+  QString text() const {
+    return QString("%1 of %2 cases failed:\n  ").arg(fails.size()).arg(cases) + fails.join("\n  ");
+  }
+};
+
+// got vs ref with |d| <= atol + rtol * |ref|; a NaN in got (a skipped or poisoned element) always fails.
+void compare(Report& r, const QString& what, const float* got, const float* ref, size_t n, double atol,
+             double rtol, const std::vector<double>* mag = nullptr, double mag_tol = 0.0) {
+  ++r.cases;
+  double worst = 0.0, worst_excess = -1.0;
+  size_t bad = 0, first = n, wi = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double d = std::fabs((double)got[i] - ref[i]);
+    const double tol = atol + rtol * std::fabs(ref[i]) + (mag ? mag_tol * (*mag)[i] : 0.0);
+    const bool ok = std::isfinite(got[i]) == std::isfinite(ref[i]) && (!std::isfinite(ref[i]) || d <= tol);
+    if (std::isfinite(d) && d > worst) worst = d;
+    if (!ok) {
+      ++bad;
+      if (first == n) first = i;
+      const double ex = std::isfinite(d) ? d / tol : 1e300;
+      if (ex > worst_excess) worst_excess = ex, wi = i;
+    }
+  }
+  if (bad)
+    r.fail(
+        QString(
+            "%1: %2/%3 elements off; max abs err %4; first bad [%5] got %6 ref %7; worst [%8] got %9 ref %10")
+            .arg(what)
+            .arg(bad)
+            .arg(n)
+            .arg(worst, 0, 'g', 4)
+            .arg(first)
+            .arg(got[first], 0, 'g', 9)
+            .arg(ref[first], 0, 'g', 9)
+            .arg(wi)
+            .arg(got[wi], 0, 'g', 9)
+            .arg(ref[wi], 0, 'g', 9));
+}
+
+template <class T>
+void compare_exact(Report& r, const QString& what, const std::vector<T>& got, const std::vector<T>& ref) {
+  ++r.cases;
+  if (got.size() != ref.size()) return r.fail(what + ": size mismatch");
+  size_t bad = 0, first = 0;
+  for (size_t i = 0; i < got.size(); ++i)
+    if (std::memcmp(&got[i], &ref[i], sizeof(T)) != 0 && !bad++) first = i;
+  if (bad)
+    r.fail(QString("%1: %2/%3 elements differ; first [%4] got %5 ref %6")
+               .arg(what)
+               .arg(bad)
+               .arg(got.size())
+               .arg(first)
+               .arg((double)got[first], 0, 'g', 9)
+               .arg((double)ref[first], 0, 'g', 9));
+}
+
+std::vector<float> uniform(std::mt19937& rng, size_t n, float lo, float hi) {
+  std::uniform_real_distribution<float> u(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = u(rng);
+  return v;
+}
+
+const DType kKvTypes[] = {DType::F32, DType::F16, DType::BF16, DType::I8, DType::F8_E4M3};
+const DType kWeightTypes[] = {DType::F32, DType::F16,     DType::BF16,   DType::Q8_0,
+                              DType::I8,  DType::F8_E4M3, DType::F8_E5M2};
+
+// Random weights [rows, cols] of type dt (finite codes only) and positive row scales.
+struct Weights {
+  std::vector<uint8_t> bytes;
+  std::vector<float> scales;
+};
+Weights random_weights(std::mt19937& rng, DType dt, int rows, int cols) {
+  Weights w;
+  w.bytes.resize(row_bytes(dt, cols) * rows);
+  w.scales = uniform(rng, rows, 0.001f, 0.05f);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::uniform_int_distribution<int> byte(0, 255);
+  const size_t n = (size_t)rows * cols;
+  switch (dt) {
+    case DType::F32:
+      for (size_t i = 0; i < n; ++i) reinterpret_cast<float*>(w.bytes.data())[i] = u(rng);
+      break;
+    case DType::F16:
+    case DType::BF16:
+      for (size_t i = 0; i < n; ++i)
+        reinterpret_cast<uint16_t*>(w.bytes.data())[i] =
+            dt == DType::F16 ? fp32_to_fp16(u(rng)) : fp32_to_bf16(u(rng));
+      break;
+    case DType::Q8_0:
+      for (size_t b = 0; b < n / kQ8_0BlockSize; ++b) {
+        BlockQ8_0 blk;
+        blk.d = fp32_to_fp16(0.002f + 0.02f * (u(rng) + 1.0f));
+        for (auto& q : blk.qs) q = (int8_t)(byte(rng) - 128);
+        std::memcpy(w.bytes.data() + b * sizeof(BlockQ8_0), &blk, sizeof(blk));
+      }
+      break;
+    default:  // one-byte codes; no NaN / inf codes
+      for (size_t i = 0; i < n; ++i) {
+        uint8_t b;
+        do b = (uint8_t)byte(rng);
+        while ((dt == DType::F8_E4M3 && (b & 0x7f) == 0x7f) || (dt == DType::F8_E5M2 && (b & 0x7c) == 0x7c));
+        w.bytes[i] = b;
+      }
+  }
+  return w;
+}
+
+// The weights as F32 (scales applied), through the reference.
+std::vector<float> dequant(const Weights& w, DType dt, int rows, int cols) {
+  std::vector<int32_t> ids(rows);
+  std::iota(ids.begin(), ids.end(), 0);
+  std::vector<float> out((size_t)rows * cols);
+  ref::embed(out.data(), w.bytes.data(), dt, ids.data(), rows, cols, w.scales.data());
+  return out;
+}
+
+// A KV cache on the host (the reference's view) and its device twin.
+struct HostCache {
+  std::vector<uint8_t> data;
+  std::vector<float> scales;
+  KvCacheView view;
+  HostCache(DType dt, int nslots, int nkv, int D)
+      : data(row_bytes(dt, (int64_t)nkv * D) * nslots), scales((size_t)nslots * nkv, 0.0f) {
+    view = KvCacheView{data.data(), scales.data(), dt, nkv, D};
+  }
+};
+struct DevCache {
+  Buf data, scales;
+  cuda::DeviceKvCache c;
+  explicit DevCache(const HostCache& h) : data(h.data), scales(h.scales) {
+    c = cuda::DeviceKvCache{data.p, is_scaled(h.view.dtype) ? scales.as<float>() : nullptr, h.view.dtype,
+                            h.view.n_kv_heads, h.view.head_dim};
+  }
+};
+
+QString kv_name(DType dt) { return dtype_name(dt); }
+
+}  // namespace
+#endif
+
+class TestCudaKernels : public QObject {
+  Q_OBJECT
+ private slots:
+  void initTestCase() {
+#ifndef BRISK_HAVE_CUDA
+    QSKIP("built without CUDA (nvcc not found at configure time, or BRISK_WITH_CUDA=OFF)");
+#else
+    int n = 0;
+    const cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess) QSKIP(qPrintable(QString("no CUDA device: %1").arg(cudaGetErrorString(e))));
+    if (n == 0) QSKIP("no CUDA device: cudaGetDeviceCount returned 0");
+    cudaDeviceProp prop{};
+    cudaGetDeviceProperties(&prop, 0);
+    qInfo("device: %s, sm_%d%d, %d SMs", prop.name, prop.major, prop.minor, prop.multiProcessorCount);
+#endif
+  }
+
+#ifdef BRISK_HAVE_CUDA
+  void elementwise() {
+    Report r;
+    std::mt19937 rng(1);
+    try {
+      for (int64_t count : {1, 7, 1003, 4096, 65539}) {
+        const auto a = uniform(rng, count, -6, 6), b = uniform(rng, count, -3, 3);
+        Buf da(a), db(b), out(count * 4);
+        std::vector<float> ref(count);
+        out.poison();
+        cuda::add(out.as<float>(), da.as<float>(), db.as<float>(), count, nullptr);
+        sync("add");
+        ref::add(ref.data(), a.data(), b.data(), count);
+        compare_exact(r, QString("add count=%1").arg(count), out.get<float>(), ref);
+        out.poison();
+        cuda::silu_mul(out.as<float>(), da.as<float>(), db.as<float>(), count, nullptr);
+        sync("silu_mul");
+        ref::silu_mul(ref.data(), a.data(), b.data(), count);
+        compare(r, QString("silu_mul count=%1").arg(count), out.get<float>().data(), ref.data(), count, 2e-5,
+                2e-5);
+        // Offset by one float: the unaligned (scalar) path.
+        if (count > 1) {
+          out.poison();
+          cuda::add(out.as<float>() + 1, da.as<float>() + 1, db.as<float>() + 1, count - 1, nullptr);
+          sync("add unaligned");
+          ref::add(ref.data() + 1, a.data() + 1, b.data() + 1, count - 1);
+          const auto got = out.get<float>();
+          compare(r, QString("add unaligned count=%1").arg(count - 1), got.data() + 1, ref.data() + 1,
+                  count - 1, 0, 0);
+        }
+      }
+      for (int cols : {1, 3, 33, 64, 1001, 4096, 5120})
+        for (int n : {1, 3, 17}) {
+          const auto x = uniform(rng, (size_t)n * cols, -2, 2), res = uniform(rng, (size_t)n * cols, -1, 1),
+                     w = uniform(rng, cols, 0.5f, 1.5f);
+          Buf dx(x), dres(res), dw(w), dy((size_t)n * cols * 4);
+          std::vector<float> y((size_t)n * cols);
+          const QString shape = QString("n=%1 cols=%2").arg(n).arg(cols);
+          dy.poison();
+          cuda::rmsnorm(dy.as<float>(), dx.as<float>(), dw.as<float>(), n, cols, 1e-5f, nullptr);
+          sync("rmsnorm");
+          ref::rmsnorm(y.data(), x.data(), w.data(), n, cols, 1e-5f);
+          compare(r, "rmsnorm " + shape, dy.get<float>().data(), y.data(), y.size(), 2e-5, 2e-5);
+          dy.poison();
+          cuda::add_rmsnorm(dx.as<float>(), dres.as<float>(), dw.as<float>(), dy.as<float>(), n, cols, 1e-5f,
+                            nullptr);
+          sync("add_rmsnorm");
+          auto xs = x;
+          ref::add_rmsnorm(xs.data(), res.data(), w.data(), y.data(), n, cols, 1e-5f);
+          compare_exact(r, "add_rmsnorm sum " + shape, dx.get<float>(), xs);
+          compare(r, "add_rmsnorm " + shape, dy.get<float>().data(), y.data(), y.size(), 2e-5, 2e-5);
+        }
+      for (int cols : {3, 64, 1001}) {
+        const int rows = 9, n = 6;
+        const auto x = uniform(rng, (size_t)rows * cols, -1, 1);
+        const std::vector<int32_t> idx = {8, 0, 3, 3, 7, 1};
+        Buf dx(x), di(idx), out((size_t)n * cols * 4);
+        out.poison();
+        cuda::gather_rows(out.as<float>(), dx.as<float>(), di.as<int32_t>(), n, cols, nullptr);
+        sync("gather_rows");
+        std::vector<float> ref((size_t)n * cols);
+        for (int i = 0; i < n; ++i)
+          std::copy_n(x.begin() + (size_t)idx[i] * cols, cols, ref.begin() + (size_t)i * cols);
+        compare_exact(r, QString("gather_rows cols=%1").arg(cols), out.get<float>(), ref);
+      }
+      {  // Conversions over every magnitude F16/BF16 cover: normals, subnormals, overflow, specials.
+        std::vector<float> x = {0.0f,   -0.0f, 1.0f,          65504.0f,      65520.0f, 1e6f,
+                                -1e-8f, 6e-8f, 3e-8f,         1e-40f,        INFINITY, -INFINITY,
+                                NAN,    0.1f,  1.0009765625f, 1.00146484375f};
+        std::uniform_int_distribution<uint32_t> bits(0, 0xffffffffu);
+        while (x.size() < 10008) {
+          const uint32_t b = bits(rng);
+          float f;
+          std::memcpy(&f, &b, 4);
+          x.push_back(f);
+        }
+        Buf dx(x), out(x.size() * 2);
+        for (bool bf : {false, true})
+          for (size_t count : {x.size(), x.size() - 1}) {  // the float4 path and the scalar one
+            out.poison(0x55);
+            (bf ? cuda::f32_to_bf16 : cuda::f32_to_f16)(out.as<uint16_t>(), dx.as<float>(), (int64_t)count,
+                                                        nullptr);
+            sync("f32_to_half");
+            std::vector<uint16_t> ref(x.size(), 0x5555);
+            for (size_t i = 0; i < count; ++i) ref[i] = bf ? fp32_to_bf16(x[i]) : fp32_to_fp16(x[i]);
+            compare_exact(r, QString("%1 count=%2").arg(bf ? "f32_to_bf16" : "f32_to_f16").arg(count),
+                          out.get<uint16_t>(), ref);
+          }
+      }
+      for (int cols : {1, 33, 4096})
+        for (int n : {1, 5}) {
+          auto x = uniform(rng, (size_t)n * cols, -3, 3);
+          if (n > 1) std::fill_n(x.begin() + cols, cols, 0.0f);  // an all-zero row: scale 0, codes 0
+          Buf dx(x), q8((size_t)n * cols), sc(n * 4);
+          q8.poison(0x80);  // -128: never produced (codes are clamped to +-127)
+          sc.poison();
+          cuda::quantize_rows_i8(q8.as<int8_t>(), sc.as<float>(), dx.as<float>(), n, cols, nullptr);
+          sync("quantize_rows_i8");
+          std::vector<int8_t> rq((size_t)n * cols);
+          std::vector<float> rs(n);
+          for (int t = 0; t < n; ++t)
+            ref::quantize_activation_row(rq.data() + (size_t)t * cols, &rs[t], x.data() + (size_t)t * cols,
+                                         cols);
+          const QString shape = QString("n=%1 cols=%2").arg(n).arg(cols);
+          compare_exact(r, "quantize_rows_i8 codes " + shape, q8.get<int8_t>(), rq);
+          compare_exact(r, "quantize_rows_i8 scales " + shape, sc.get<float>(), rs);
+          q8.poison(0x7f);  // the E4M3 NaN code: never produced from finite input
+          sc.poison();
+          cuda::quantize_rows_f8(q8.as<uint8_t>(), sc.as<float>(), dx.as<float>(), n, cols, nullptr);
+          sync("quantize_rows_f8");
+          std::vector<uint8_t> fq((size_t)n * cols);
+          for (int t = 0; t < n; ++t)
+            ref::kv_store_head(
+                KvCacheView{fq.data() + (size_t)t * cols, rs.data() + t, DType::F8_E4M3, 1, cols}, 0, 0,
+                x.data() + (size_t)t * cols);
+          compare_exact(r, "quantize_rows_f8 codes " + shape, q8.get<uint8_t>(), fq);
+          compare_exact(r, "quantize_rows_f8 scales " + shape, sc.get<float>(), rs);
+        }
+      {
+        const int n = 5, N = 1001;
+        std::vector<int32_t> acc((size_t)n * N);
+        std::uniform_int_distribution<int32_t> ai(-2000000, 2000000);
+        for (auto& v : acc) v = ai(rng);
+        const auto accf = uniform(rng, (size_t)n * N, -500, 500), xs = uniform(rng, n, 0.001f, 0.1f),
+                   ws = uniform(rng, N, 0.001f, 0.1f);
+        Buf da(acc), daf(accf), dxs(xs), dws(ws), y((size_t)n * N * 4);
+        std::vector<float> ref((size_t)n * N), reff((size_t)n * N);
+        for (int t = 0; t < n; ++t)
+          for (int j = 0; j < N; ++j) {
+            ref[(size_t)t * N + j] = ((float)acc[(size_t)t * N + j] * xs[t]) * ws[j];
+            reff[(size_t)t * N + j] = (accf[(size_t)t * N + j] * xs[t]) * ws[j];
+          }
+        y.poison();
+        cuda::rescale_i32(y.as<float>(), da.as<int32_t>(), dxs.as<float>(), dws.as<float>(), n, N, nullptr);
+        sync("rescale_i32");
+        compare_exact(r, "rescale_i32", y.get<float>(), ref);
+        y.poison();
+        cuda::rescale_f32(y.as<float>(), daf.as<float>(), dxs.as<float>(), dws.as<float>(), n, N, nullptr);
+        sync("rescale_f32");
+        compare_exact(r, "rescale_f32", y.get<float>(), reff);
+      }
+    } catch (const std::exception& e) {
+      r.fail(QString("CUDA error: %1").arg(e.what()));
+    }
+    QVERIFY2(r.fails.isEmpty(), qPrintable(r.text()));
+  }
+
+  void embed_and_weight_to_half() {
+    Report r;
+    std::mt19937 rng(2);
+    try {
+      for (DType dt : kWeightTypes)
+        for (int dim : {32, 96, 100, 4096}) {
+          if (dt == DType::Q8_0 && dim % kQ8_0BlockSize) continue;
+          const int vocab = 37, n = 9;
+          const Weights w = random_weights(rng, dt, vocab, dim);
+          const std::vector<int32_t> ids = {0, 36, 5, 5, 17, 1, 35, 20, 9};
+          Buf dw(w.bytes), ds(w.scales), di(ids), y((size_t)n * dim * 4);
+          const QString shape = QString("%1 dim=%2").arg(dtype_name(dt)).arg(dim);
+          y.poison();
+          cuda::embed(y.as<float>(), dw.p, dt, ds.as<float>(), di.as<int32_t>(), n, dim, nullptr);
+          sync("embed");
+          std::vector<float> ref((size_t)n * dim);
+          ref::embed(ref.data(), w.bytes.data(), dt, ids.data(), n, dim, w.scales.data());
+          compare_exact(r, "embed " + shape, y.get<float>(), ref);
+          const auto all = dequant(w, dt, vocab, dim);
+          for (DType out_dt : {DType::F16, DType::BF16}) {
+            Buf h((size_t)vocab * dim * 2);
+            h.poison(0x55);
+            cuda::weight_to_half(h.as<uint16_t>(), out_dt, dw.p, dt, ds.as<float>(), vocab, dim, nullptr);
+            sync("weight_to_half");
+            std::vector<uint16_t> rh(all.size());
+            for (size_t i = 0; i < all.size(); ++i)
+              rh[i] = out_dt == DType::F16 ? fp32_to_fp16(all[i]) : fp32_to_bf16(all[i]);
+            compare_exact(r, QString("weight_to_half %1 -> %2").arg(shape, dtype_name(out_dt)),
+                          h.get<uint16_t>(), rh);
+          }
+        }
+    } catch (const std::exception& e) {
+      r.fail(QString("CUDA error: %1").arg(e.what()));
+    }
+    QVERIFY2(r.fails.isEmpty(), qPrintable(r.text()));
+  }
+
+  void gemv() {
+    Report r;
+    std::mt19937 rng(3);
+    struct Shape {
+      int N, K;
+    };
+    const Shape shapes[] = {{1, 32},     {33, 96},    {257, 1024}, {100, 4160},
+                            {513, 2048}, {64, 11008}, {17, 999},   { 50, 1000 }};
+    try {
+      for (DType dt : kWeightTypes)
+        for (const Shape& sh : shapes) {
+          if (dt == DType::Q8_0 && sh.K % kQ8_0BlockSize) continue;
+          const Weights w = random_weights(rng, dt, sh.N, sh.K);
+          const auto wf = dequant(w, dt, sh.N, sh.K);
+          Buf dw(w.bytes), ds(w.scales);
+          for (int n : {1, 2, 5, 8, 11}) {
+            const auto x = uniform(rng, (size_t)n * sh.K, -1, 1);
+            Buf dx(x), y((size_t)n * sh.N * 4);
+            y.poison();
+            cuda::gemv(y.as<float>(), dx.as<float>(), dw.p, dt, ds.as<float>(), n, sh.N, sh.K, nullptr);
+            sync("gemv");
+            std::vector<float> ref((size_t)n * sh.N);
+            ref::matmul(ref.data(), x.data(), w.bytes.data(), dt, n, sh.N, sh.K, w.scales.data());
+            std::vector<double> mag(ref.size(), 0.0);
+            for (int m = 0; m < n; ++m)
+              for (int j = 0; j < sh.N; ++j) {
+                double s = 0;
+                for (int k = 0; k < sh.K; ++k)
+                  s += std::fabs((double)x[(size_t)m * sh.K + k] * wf[(size_t)j * sh.K + k]);
+                mag[(size_t)m * sh.N + j] = s;
+              }
+            compare(r, QString("gemv %1 n=%2 N=%3 K=%4").arg(dtype_name(dt)).arg(n).arg(sh.N).arg(sh.K),
+                    y.get<float>().data(), ref.data(), ref.size(), 1e-6, 0.0, &mag, 2e-5);
+          }
+        }
+    } catch (const std::exception& e) {
+      r.fail(QString("CUDA error: %1").arg(e.what()));
+    }
+    QVERIFY2(r.fails.isEmpty(), qPrintable(r.text()));
+  }
+
+  void rope_and_kv_cache() {
+    Report r;
+    std::mt19937 rng(4);
+    try {
+      const int T = 7;
+      std::vector<int32_t> pos = {0, 1, 2, 17, 255, 1000, 3999};
+      Buf dpos(pos);
+      for (int D : {36, 64, 80, 128, 256})
+        for (int rot : {D, D / 2})
+          for (float theta : {10000.0f, 500000.0f}) {
+            const int nh = 5;
+            const auto x = uniform(rng, (size_t)T * nh * D, -2, 2);
+            Buf dx(x);
+            cuda::rope(dx.as<float>(), dpos.as<int32_t>(), T, nh, D, rot, theta, nullptr);
+            sync("rope");
+            auto ref = x;
+            ref::rope(ref.data(), pos.data(), T, nh, D, rot, theta);
+            compare(r, QString("rope D=%1 rot=%2 theta=%3").arg(D).arg(rot).arg(theta),
+                    dx.get<float>().data(), ref.data(), ref.size(), 2e-6, 2e-6);
+          }
+      for (DType dt : kKvTypes)
+        for (int D : {36, 64, 80, 128, 256})
+          for (int nkv : {1, 4}) {
+            const int nslots = 64, nh = nkv * 2;
+            const std::vector<int32_t> slot = {5, 63, 0, 17, 16, 40, 41};
+            const auto k = uniform(rng, (size_t)T * nkv * D, -2, 2),
+                       v = uniform(rng, (size_t)T * nkv * D, -2, 2),
+                       q = uniform(rng, (size_t)T * nh * D, -2, 2);
+            HostCache hk(dt, nslots, nkv, D), hv(dt, nslots, nkv, D);
+            std::fill(hk.data.begin(), hk.data.end(), 0xab);  // the same background on both sides
+            std::fill(hv.data.begin(), hv.data.end(), 0xcd);
+            std::fill(hk.scales.begin(), hk.scales.end(), -7.0f);
+            std::fill(hv.scales.begin(), hv.scales.end(), -9.0f);
+            DevCache dk(hk), dv(hv);
+            Buf dkr(k), dvr(v), dslot(slot), dq(q);
+            const QString shape = QString("%1 D=%2 nkv=%3").arg(kv_name(dt)).arg(D).arg(nkv);
+            cuda::kv_write(dk.c, dv.c, dkr.as<float>(), dvr.as<float>(), dslot.as<int32_t>(), T, nullptr);
+            sync("kv_write");
+            {
+              HostCache rk = hk, rv = hv;
+              rk.view.data = rk.data.data(), rk.view.scales = rk.scales.data();
+              rv.view.data = rv.data.data(), rv.view.scales = rv.scales.data();
+              ref::kv_write(rk.view, rv.view, k.data(), v.data(), slot.data(), T);
+              compare_exact(r, "kv_write K bytes " + shape, dk.data.get<uint8_t>(), rk.data);
+              compare_exact(r, "kv_write V bytes " + shape, dv.data.get<uint8_t>(), rv.data);
+              if (is_scaled(dt)) {
+                compare_exact(r, "kv_write K scales " + shape, dk.scales.get<float>(), rk.scales);
+                compare_exact(r, "kv_write V scales " + shape, dv.scales.get<float>(), rv.scales);
+              }
+            }
+            // rope_kv_write into fresh caches.
+            DevCache ek(hk), ev(hv);
+            const int rot = D == 80 ? 64 : D;
+            cuda::rope_kv_write(dq.as<float>(), dkr.as<float>(), dvr.as<float>(), dpos.as<int32_t>(),
+                                dslot.as<int32_t>(), T, nh, rot, 10000.0f, ek.c, ev.c, nullptr);
+            sync("rope_kv_write");
+            HostCache rk = hk, rv = hv;
+            rk.view.data = rk.data.data(), rk.view.scales = rk.scales.data();
+            rv.view.data = rv.data.data(), rv.view.scales = rv.scales.data();
+            auto rq = q;
+            ref::rope_kv_write(rq.data(), k.data(), v.data(), pos.data(), slot.data(), T, nh, rot, 10000.0f,
+                               rk.view, rv.view);
+            compare(r, "rope_kv_write q " + shape, dq.get<float>().data(), rq.data(), rq.size(), 2e-6, 2e-6);
+            compare_exact(r, "rope_kv_write k input untouched " + shape, dkr.get<float>(), k);
+            for (int which = 0; which < 2; ++which) {
+              HostCache got = which ? hv : hk;
+              got.data = (which ? ev : ek).data.get<uint8_t>();
+              got.scales = (which ? ev : ek).scales.get<float>();
+              got.view.data = got.data.data(), got.view.scales = got.scales.data();
+              const KvCacheView& rview = which ? rv.view : rk.view;
+              std::vector<float> a, b, tolv;
+              for (int t = 0; t < T; ++t)
+                for (int h = 0; h < nkv; ++h)
+                  for (int d = 0; d < D; ++d) {
+                    a.push_back(ref::kv_load(got.view, slot[t], h, d));
+                    b.push_back(ref::kv_load(rview, slot[t], h, d));
+                  }
+              const double rel = dt == DType::F32       ? 1e-5
+                                 : dt == DType::F16     ? 1e-3
+                                 : dt == DType::BF16    ? 8e-3
+                                 : dt == DType::F8_E4M3 ? 0.07
+                                                        : 0.0;
+              double atol = 1e-6;
+              if (is_scaled(dt)) atol += 1.01 * *std::max_element(rview.scales, rview.scales + nslots * nkv);
+              compare(r, QString("rope_kv_write %1 cache ").arg(which ? "V" : "K") + shape, a.data(),
+                      b.data(), a.size(), atol, rel);
+            }
+          }
+      for (DType dt : kKvTypes) {  // copy_blocks: whole blocks, scales too
+        const int bs = 16, nblocks = 8, nkv = 2, D = 40;
+        HostCache h(dt, nblocks * bs, nkv, D);
+        std::uniform_int_distribution<int> byte(0, 255);
+        for (auto& b : h.data) b = (uint8_t)byte(rng);
+        h.scales = uniform(rng, h.scales.size(), 0.0f, 1.0f);
+        h.view.scales = h.scales.data();
+        DevCache dc(h);
+        const std::vector<int32_t> pairs = {2, 5, 0, 7, 3, 1};
+        Buf dp(pairs);
+        cuda::copy_blocks(dc.c, dp.as<int32_t>(), 3, bs, nullptr);
+        sync("copy_blocks");
+        auto ref = h.data;
+        auto rs = h.scales;
+        const size_t bb = row_bytes(dt, nkv * D) * bs;
+        for (int i = 0; i < 3; ++i) {
+          std::memcpy(ref.data() + pairs[2 * i + 1] * bb, h.data.data() + pairs[2 * i] * bb, bb);
+          if (is_scaled(dt))
+            std::copy_n(h.scales.begin() + pairs[2 * i] * bs * nkv, bs * nkv,
+                        rs.begin() + pairs[2 * i + 1] * bs * nkv);
+        }
+        compare_exact(r, QString("copy_blocks %1 data").arg(kv_name(dt)), dc.data.get<uint8_t>(), ref);
+        compare_exact(r, QString("copy_blocks %1 scales").arg(kv_name(dt)), dc.scales.get<float>(), rs);
+      }
+    } catch (const std::exception& e) {
+      r.fail(QString("CUDA error: %1").arg(e.what()));
+    }
+    QVERIFY2(r.fails.isEmpty(), qPrintable(r.text()));
+  }
+
+  void paged_attention() {
+    Report r;
+    std::mt19937 rng(5);
+    struct Case {
+      const char* name;
+      int n_heads, n_kv_heads, head_dim, block_size;
+      std::vector<int> q_lens, ctx;  // per sequence
+      int max_seq_len_extra = 0;     // captured max above the batch's (CUDA graph replay)
+      bool workspace = true;
+    };
+    // clang-format off
+    const std::vector<Case> cases = {
+        {"decode G=1", 8, 8, 64, 16, {1, 1, 1, 1}, {1, 16, 17, 300}},
+        {"decode G=2 long", 8, 4, 128, 16, {1, 1, 1}, {3000, 33, 1000}},
+        {"decode G=4 bs8", 16, 4, 128, 8, {1, 1}, {257, 3000}},
+        {"decode G=8 bs32", 32, 4, 128, 32, {1, 1, 1}, {3000, 31, 512}},
+        {"decode G=12 D80", 12, 1, 80, 16, {1, 1}, {1500, 2}},
+        {"decode D36 odd", 4, 2, 36, 16, {1, 1}, {700, 15}},
+        {"decode D256", 8, 2, 256, 16, {1}, {1100}},
+        {"decode replay max", 8, 2, 64, 16, {1, 1, 1}, {100, 1, 600}, 3500},
+        {"decode no workspace", 8, 2, 128, 16, {1}, {3000}, 0, false},
+        {"prefill", 8, 2, 64, 16, {37, 2}, {37, 2}},
+        {"mixed", 16, 4, 128, 16, {37, 1, 50, 1, 2, 65}, {37, 3000, 300, 1, 2, 65}},
+        {"mixed G=8 bs8 D80", 8, 1, 80, 8, {1, 33, 1}, {1030, 100, 40}},
+        {"prefill G=1 bs32", 4, 4, 64, 32, {100, 3}, {100, 40}},
+        {"prefill D256 chunked", 4, 2, 256, 16, {40, 1}, {70, 900}},
+    };
+    // clang-format on
+    try {
+      for (const Case& c : cases)
+        for (DType dt : kKvTypes) {
+          const int S = (int)c.q_lens.size(), D = c.head_dim, nkv = c.n_kv_heads, bs = c.block_size;
+          std::vector<int32_t> qs(S + 1, 0), lens(S);
+          int max_blocks = 0, total_blocks = 0, max_q = 0, max_len = 0;
+          for (int s = 0; s < S; ++s) {
+            qs[s + 1] = qs[s] + c.q_lens[s];
+            lens[s] = c.ctx[s];
+            max_blocks = std::max(max_blocks, (c.ctx[s] + bs - 1) / bs);
+            total_blocks += (c.ctx[s] + bs - 1) / bs;
+            max_q = std::max(max_q, c.q_lens[s]);
+            max_len = std::max(max_len, c.ctx[s]);
+          }
+          // Scattered blocks, so the block table indirection matters.
+          std::vector<int32_t> perm(total_blocks + 5);
+          std::iota(perm.begin(), perm.end(), 0);
+          std::shuffle(perm.begin(), perm.end(), rng);
+          std::vector<int32_t> tables((size_t)S * max_blocks, 0);
+          int next = 0;
+          for (int s = 0; s < S; ++s)
+            for (int b = 0; b < (c.ctx[s] + bs - 1) / bs; ++b)
+              tables[(size_t)s * max_blocks + b] = perm[next++];
+          const int nslots = (int)perm.size() * bs;
+          HostCache hk(dt, nslots, nkv, D), hv(dt, nslots, nkv, D);
+          for (int s = 0; s < S; ++s) {
+            const int L = c.ctx[s];
+            const auto k = uniform(rng, (size_t)L * nkv * D, -1, 1),
+                       v = uniform(rng, (size_t)L * nkv * D, -1, 1);
+            std::vector<int32_t> sl(L);
+            for (int t = 0; t < L; ++t) sl[t] = tables[(size_t)s * max_blocks + t / bs] * bs + t % bs;
+            ref::kv_write(hk.view, hv.view, k.data(), v.data(), sl.data(), L);
+          }
+          const int rows = qs[S];
+          const auto q = uniform(rng, (size_t)rows * c.n_heads * D, -3, 3);
+          PagedAttentionArgs ra;
+          ra.num_seqs = S;
+          ra.query_start = qs.data();
+          ra.seq_lens = lens.data();
+          ra.block_tables = tables.data();
+          ra.max_blocks_per_seq = max_blocks;
+          ra.block_size = bs;
+          ra.n_heads = c.n_heads;
+          ra.n_kv_heads = nkv;
+          ra.head_dim = D;
+          ra.scale = 1.0f / std::sqrt((float)D);
+          std::vector<float> ref((size_t)rows * c.n_heads * D);
+          ref::paged_attention(ref.data(), q.data(), hk.view, hv.view, ra);
+
+          DevCache dk(hk), dv(hv);
+          Buf dq(q), dqs(qs), dlens(lens), dtab(tables), out(ref.size() * 4);
+          cuda::DevicePagedArgs da;
+          da.num_seqs = S;
+          da.num_query_rows = rows;
+          da.max_query_len = max_q;
+          da.max_seq_len = max_len + c.max_seq_len_extra;
+          da.query_start = dqs.as<int32_t>();
+          da.seq_lens = dlens.as<int32_t>();
+          da.block_tables = dtab.as<int32_t>();
+          da.max_blocks_per_seq = max_blocks;
+          da.block_size = bs;
+          da.n_heads = c.n_heads;
+          da.n_kv_heads = nkv;
+          da.head_dim = D;
+          da.scale = ra.scale;
+          const size_t ws_bytes = c.workspace ? cuda::attention_workspace_bytes(rows, c.n_heads, D) : 0;
+          Buf ws(ws_bytes);
+          ws.poison();  // NaN partials: an unwritten (empty) partition must never be read
+          out.poison();
+          cuda::paged_attention(out.as<float>(), dq.as<float>(), dk.c, dv.c, da, c.workspace ? ws.p : nullptr,
+                                ws_bytes, nullptr);
+          sync("paged_attention");
+          compare(r,
+                  QString("paged_attention %1 %2 (heads %3/%4 D=%5 bs=%6)")
+                      .arg(c.name, kv_name(dt))
+                      .arg(c.n_heads)
+                      .arg(nkv)
+                      .arg(D)
+                      .arg(bs),
+                  out.get<float>().data(), ref.data(), ref.size(), 1e-4, 1e-4);
+        }
+    } catch (const std::exception& e) {
+      r.fail(QString("CUDA error: %1").arg(e.what()));
+    }
+    QVERIFY2(r.fails.isEmpty(), qPrintable(r.text()));
+  }
+#endif
+};
+
+QTEST_APPLESS_MAIN(TestCudaKernels)
+#include "test_cuda_kernels.moc"

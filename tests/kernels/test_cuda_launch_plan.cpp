@@ -1,0 +1,78 @@
+// Host-side launch planning of the CUDA kernels (kernels/cuda/launch_plan.cpp):
+// runs everywhere, no device needed.
+#include <QtTest/QtTest>
+
+#include "kernels/cuda/cuda_kernels.h"
+
+using namespace brisk::cuda;
+
+class TestCudaLaunchPlan : public QObject {
+  Q_OBJECT
+ private slots:
+  void splits_stay_in_range_and_partitions_stay_long() {
+    for (int sm : {1, 8, 46, 108, 132, 144})
+      for (int len : {0, 1, 17, 255, 256, 511, 512, 1000, 3000, 4096, 32768, 131072})
+        for (int seqs : {1, 2, 7, 64, 256})
+          for (int kvh : {1, 4, 8, 32}) {
+            const int s = attention_splits(len, seqs, kvh, sm);
+            QVERIFY2(s >= 1 && s <= kMaxSplits, qPrintable(QString("splits %1").arg(s)));
+            // Every partition holds at least kMinSplitTokens tokens.
+            if (s > 1)
+              QVERIFY2(len / s >= kMinSplitTokens, qPrintable(QString("len %1 splits %2").arg(len).arg(s)));
+          }
+  }
+
+  void short_contexts_never_split() {
+    for (int len : {1, 100, kMinSplitTokens, 2 * kMinSplitTokens - 1})
+      QCOMPARE(attention_splits(len, 1, 1, 132), 1);
+  }
+
+  void splits_fill_the_device() {
+    // Unless capped by the context length or kMaxSplits, blocks = seqs * kv_heads * splits cover every SM.
+    for (int sm : {8, 46, 108, 132})
+      for (int len : {1024, 3000, 8192, 65536})
+        for (int seqs : {1, 3, 16})
+          for (int kvh : {1, 4, 8}) {
+            const int s = attention_splits(len, seqs, kvh, sm);
+            const bool capped = s == kMaxSplits || s == std::max(1, len / kMinSplitTokens);
+            if (!capped)
+              QVERIFY2((long)s * seqs * kvh >= sm, qPrintable(QString("sm %1 len %2 seqs %3 kvh %4 -> %5")
+                                                                  .arg(sm)
+                                                                  .arg(len)
+                                                                  .arg(seqs)
+                                                                  .arg(kvh)
+                                                                  .arg(s)));
+          }
+    // A single long sequence on one KV head splits as far as allowed.
+    QCOMPARE(attention_splits(1 << 20, 1, 1, 132), kMaxSplits);
+    // Enough sequences already fill the device: no split.
+    QCOMPARE(attention_splits(8192, 256, 8, 132), 1);
+  }
+
+  void degenerate_inputs() {
+    // Zero counts are treated as one (a valid plan, never a division by zero).
+    QCOMPARE(attention_splits(4096, 0, 0, 0), attention_splits(4096, 1, 1, 1));
+    QVERIFY(attention_splits(4096, 0, 0, 0) >= 1);
+    QCOMPARE(attention_splits(-5, 1, 1, 132), 1);
+  }
+
+  void workspace_covers_worst_case() {
+    for (int rows : {1, 7, 64, 256})
+      for (int heads : {1, 8, 32})
+        for (int d : {64, 80, 128, 256}) {
+          const size_t need = (size_t)rows * heads * kMaxSplits * (d + 2) * sizeof(float);
+          QVERIFY(attention_workspace_bytes(rows, heads, d) >= need);
+          // Any split count the planner may pick fits the planned workspace.
+          for (int len : {4096, 1 << 20}) {
+            const int s = attention_splits(len, rows, 1, 132);
+            QVERIFY(s == 1 ||
+                    attention_workspace_bytes(rows, heads, d) >= (size_t)rows * heads * s * (d + 2) * 4);
+          }
+        }
+    QCOMPARE(attention_workspace_bytes(64, 32, 128, 1), (size_t)0);  // no splits, no partials
+    QCOMPARE(attention_workspace_bytes(0, 32, 128), (size_t)0);
+  }
+};
+
+QTEST_APPLESS_MAIN(TestCudaLaunchPlan)
+#include "test_cuda_launch_plan.moc"
