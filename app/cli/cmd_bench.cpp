@@ -29,9 +29,11 @@ std::string cell(const std::string& s, int width) {
 // table, the CSV and every report show the same figures.
 void print_table(const std::vector<BenchResult>& runs) {
   std::printf("%-26s", "");
+  // With repeats every run is numbered (r1, r2, ...), as the reports label them.
+  const bool repeated = std::any_of(runs.begin(), runs.end(), [](const BenchResult& r) { return r.repeat > 0; });
   for (const BenchResult& r : runs) {
     std::string h = r.label.empty() ? policy_name(r.config.policy) : r.label;
-    if (runs.size() > 1 && r.repeat > 0) h += " r" + std::to_string(r.repeat + 1);
+    if (repeated) h += " r" + std::to_string(r.repeat + 1);
     std::printf("%s", cell(h, 20).c_str());
   }
   std::printf("\n");

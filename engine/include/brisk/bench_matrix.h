@@ -78,7 +78,7 @@ struct MatrixProgress {
 };
 
 // Runs every run one after another, each on a freshly built Engine (one
-// model load per distinct configuration). `progress` is called from the
+// model load per run, so no run inherits another's cache or warm state). `progress` is called from the
 // calling thread about every 100 ms and at each phase change; `stop` set
 // ends the matrix after the current step (the run in progress is dropped).
 // `on_result` receives each finished run as soon as it is complete.
