@@ -86,6 +86,9 @@ const char* const kAxisFields[] = {"weight_dtype",
                                    "kv_cache_bytes",
                                    "max_model_len",
                                    "threads",
+                                   "backend",
+                                   "cuda_graphs",
+                                   "gpu_memory_utilization",
                                    "model",
                                    "n",
                                    "best_of",
@@ -135,6 +138,13 @@ void apply_axis(const std::string& f, const std::string& v, EngineConfig& c, Wor
     c.max_model_len = (int)as_int(f, v, 0, 1 << 24);
   else if (f == "threads")
     c.threads = (int)as_int(f, v, 0, 1024);
+  else if (f == "backend") {
+    if (v != "auto" && v != "cpu" && v != "cuda") bad_value(f, v, "is not auto, cpu or cuda");
+    c.backend = v;
+  } else if (f == "cuda_graphs")
+    c.cuda_graphs = as_bool(f, v);
+  else if (f == "gpu_memory_utilization")
+    c.gpu_memory_utilization = as_double(f, v);
   else if (f == "model")
     c.model = v;
   else if (f == "n")

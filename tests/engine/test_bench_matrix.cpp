@@ -130,6 +130,14 @@ class TestBenchMatrix : public QObject {
     EXPECT_ERROR(expand_matrix(m, tiny()), "max_num_seqs", "lots");
     m.axes = {{"policy", {"fifo"}}};
     EXPECT_ERROR(expand_matrix(m, tiny()), "policy", "fifo");
+    m.axes = {{"backend", {"cpu", "tpu"}}};
+    EXPECT_ERROR(expand_matrix(m, tiny()), "backend", "tpu");
+    // The CUDA knobs are axes like any other (graphs on/off is an A/B).
+    m.axes = {{"backend", {"cpu", "cuda"}}, {"cuda_graphs", {"true", "false"}}};
+    const auto cuda = expand_matrix(m, tiny());
+    QCOMPARE((int)cuda.size(), 4);
+    QCOMPARE(cuda[2].config.backend, std::string("cuda"));
+    QCOMPARE(cuda[3].config.cuda_graphs, false);
     m.axes = {{"best_of", {"2"}}};  // best_of below n = 1 is fine; below n = 3 is not
     WorkloadSpec w = tiny();
     w.n = 3;
