@@ -165,7 +165,7 @@ __global__ void __launch_bounds__(kDecThreads) decode_kernel(AttnParams p) {
   for (int tb = t0; tb < t1; tb += kTile) {
     const int tn = min(kTile, t1 - tb);
     // Scores of this tile, scaled, into sc (-inf past the end).
-    for (int i0 = 0; i0 < kTile; i0 += TPI * kUnroll) {
+    for (int i0 = 0; i0 < tn; i0 += TPI * kUnroll) {  // tn is block-uniform: every lane loops alike
       float kv[kUnroll][MAXCPL][E];
       float ks[kUnroll];
 #pragma unroll
@@ -232,7 +232,7 @@ __global__ void __launch_bounds__(kDecThreads) decode_kernel(AttnParams p) {
 #pragma unroll
         for (int e = 0; e < E; ++e) acc[g][c][e] *= al;
     }
-    for (int i0 = 0; i0 < kTile; i0 += TPI * kUnroll) {
+    for (int i0 = 0; i0 < tn; i0 += TPI * kUnroll) {  // tn is block-uniform: every lane loops alike
       float vv[kUnroll][MAXCPL][E];
       float vs[kUnroll];
 #pragma unroll

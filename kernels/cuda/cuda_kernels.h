@@ -104,7 +104,7 @@ void paged_attention(float* out, const float* q, const DeviceKvCache& k, const D
 // How many partitions a decode row's context is split into, given the
 // number of (seq, kv-head) work items and the multiprocessor count: enough
 // blocks to fill the device, partitions of at least kMinSplitTokens tokens.
-constexpr int kMinSplitTokens = 256;
+constexpr int kMinSplitTokens = 32;  // short contexts split too: one block per KV head starves the device
 constexpr int kMaxSplits = 32;
 int attention_splits(int max_seq_len, int num_seqs, int n_kv_heads, int sm_count);
 // Bytes of workspace paged_attention needs for up to `max_rows` query rows.

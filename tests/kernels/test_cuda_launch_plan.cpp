@@ -23,7 +23,7 @@ class TestCudaLaunchPlan : public QObject {
   }
 
   void short_contexts_never_split() {
-    for (int len : {1, 100, kMinSplitTokens, 2 * kMinSplitTokens - 1})
+    for (int len : {1, kMinSplitTokens / 2, kMinSplitTokens, 2 * kMinSplitTokens - 1})
       QCOMPARE(attention_splits(len, 1, 1, 132), 1);
   }
 
