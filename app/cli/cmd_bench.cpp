@@ -30,7 +30,8 @@ std::string cell(const std::string& s, int width) {
 void print_table(const std::vector<BenchResult>& runs) {
   std::printf("%-26s", "");
   // With repeats every run is numbered (r1, r2, ...), as the reports label them.
-  const bool repeated = std::any_of(runs.begin(), runs.end(), [](const BenchResult& r) { return r.repeat > 0; });
+  const bool repeated =
+      std::any_of(runs.begin(), runs.end(), [](const BenchResult& r) { return r.repeat > 0; });
   for (const BenchResult& r : runs) {
     std::string h = r.label.empty() ? policy_name(r.config.policy) : r.label;
     if (repeated) h += " r" + std::to_string(r.repeat + 1);
@@ -259,42 +260,10 @@ int cmd_bench(const std::vector<std::string>& argv) {
   // once and attached to every run. A matrix measures its own per configuration.
   QualityFigures quality;
   if (!a.has("--matrix") && (a.has("--quality-text") || a.has("--quality-prompts"))) {
-    const EngineConfig& cfg = m.base;
-    const EngineConfig base = fp32_baseline(cfg);
-    if (a.has("--quality-text")) {
-      quality.text_path = a.str("--quality-text");
-      const std::string text = read_file(quality.text_path);
-      const std::string tmp = "/tmp/brisk-bench-baseline-" + std::to_string(::getpid()) + ".logits";
-      PerplexityOptions o;
-      o.save_logits_path = tmp;
-      PerplexityResult pr;
-      try {
-        evaluate_perplexity(base, text, o);
-        o.save_logits_path.clear();
-        o.baseline_logits_path = tmp;
-        pr = evaluate_perplexity(cfg, text, o);
-      } catch (...) {
-        std::remove(tmp.c_str());
-        throw;
-      }
-      std::remove(tmp.c_str());
-      quality.perplexity = pr.perplexity;
-      quality.baseline_perplexity = pr.baseline_perplexity;
-      quality.kl_mean = pr.kl_mean;
-      quality.kl_p99 = pr.kl_p99;
-      quality.top1_agreement = pr.top1_agreement;
-      quality.tokens_scored = pr.tokens_scored;
-    }
-    if (a.has("--quality-prompts")) {
-      quality.prompts_path = a.str("--quality-prompts");
-      const int n = (int)a.integer("--quality-tokens", 1, 1 << 20);
-      const AgreementResult ar = greedy_agreement(base, cfg, read_prompt_lines(quality.prompts_path), n);
-      quality.greedy_agreement = ar.agreement;
-      quality.mean_identical_prefix = ar.mean_identical_prefix;
-      quality.agreement_prompts = ar.prompts;
-      quality.agreement_tokens = n;
-    }
-    quality.measured = true;
+    quality =
+        measure_quality(m.base, a.has("--quality-text") ? a.str("--quality-text") : "",
+                        a.has("--quality-prompts") ? a.str("--quality-prompts") : "",
+                        a.has("--quality-prompts") ? (int)a.integer("--quality-tokens", 1, 1 << 20) : 0);
   } else if (a.has("--matrix")) {
     if (a.has("--quality-text")) m.quality_text = a.str("--quality-text");
     if (a.has("--quality-prompts")) m.quality_prompts = a.str("--quality-prompts");

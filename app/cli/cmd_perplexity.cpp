@@ -4,6 +4,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "brisk/bench_matrix.h"
 #include "brisk/error.h"
 #include "brisk/quality.h"
 #include "cli/common.h"
@@ -128,7 +129,7 @@ int cmd_agreement(const std::vector<std::string>& argv) {
   if (!a.has("--prompts")) throw UsageError("missing --prompts FILE (one prompt per line)");
   const int max_tokens = (int)a.integer("--max-tokens", 1, 1 << 20);
   const EngineConfig test = engine_config_from(a, a.positional()[0]);
-  const EngineConfig base = fp32_baseline(test);
+  const EngineConfig base = fp32_reference(test);
   const std::vector<std::string> prompts = read_prompt_lines(a.str("--prompts"));
   const AgreementResult r = greedy_agreement(base, test, prompts, max_tokens);
 

@@ -216,41 +216,4 @@ std::string read_file(const std::string& path) {
   return s.str();
 }
 
-// One prompt per non-blank line; a line starting with '{' is a JSON object
-// with a string "prompt" (the generate --prompts format).
-std::vector<std::string> read_prompt_lines(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) throw Error(path + ": cannot open");
-  std::vector<std::string> out;
-  std::string s;
-  for (int n = 1; std::getline(f, s); ++n) {
-    if (!s.empty() && s.back() == '\r') s.pop_back();
-    const size_t start = s.find_first_not_of(" \t");
-    if (start == std::string::npos) continue;
-    if (s[start] != '{') {
-      out.push_back(s);
-      continue;
-    }
-    try {
-      const nlohmann::json j = nlohmann::json::parse(s);
-      if (!j.contains("prompt") || !j["prompt"].is_string()) throw Error("needs a string field \"prompt\"");
-      out.push_back(j["prompt"]);
-    } catch (const std::exception& e) {
-      throw Error(path + ":" + std::to_string(n) + ": " + e.what());
-    }
-  }
-  if (out.empty()) throw Error(path + ": no prompts (one per line)");
-  return out;
-}
-
-EngineConfig fp32_baseline(const EngineConfig& c) {
-  EngineConfig base = c;
-  base.weight_dtype = "f32";
-  base.kv_dtype = "f32";
-  base.int8_activations = false;
-  base.quantize_embeddings = false;
-  base.fp8_per_tensor_scale = false;
-  return base;
-}
-
 }  // namespace brisk::cli

@@ -17,10 +17,6 @@ nlohmann::json model_json(const ModelInfo& m);
 nlohmann::json config_json(const EngineConfig& c);
 
 std::string read_file(const std::string& path);  // brisk::Error naming the file
-// One prompt per non-blank line, or JSONL lines with a string "prompt".
-std::vector<std::string> read_prompt_lines(const std::string& path);
-// The same configuration at FP32 weights and KV: what quality is measured against.
-EngineConfig fp32_baseline(const EngineConfig& c);
 
 int cmd_info(const std::vector<std::string>& argv);
 int cmd_generate(const std::vector<std::string>& argv);

@@ -173,6 +173,8 @@ bool changes_precision(const EngineConfig& c) {
   return (c.weight_dtype != "f32" && c.weight_dtype != "auto") || c.kv_dtype != "f32" || c.int8_activations;
 }
 
+}  // namespace
+
 EngineConfig fp32_reference(const EngineConfig& c) {
   EngineConfig b = c;
   b.weight_dtype = "f32";
@@ -183,36 +185,40 @@ EngineConfig fp32_reference(const EngineConfig& c) {
   return b;
 }
 
-std::vector<std::string> prompt_lines(const std::string& path) {
+std::vector<std::string> read_prompt_lines(const std::string& path) {
   std::ifstream f(path);
-  if (!f) throw Error(path + ": cannot open quality prompts");
+  if (!f) throw Error(path + ": cannot open");
   std::vector<std::string> out;
   std::string s;
   for (int n = 1; std::getline(f, s); ++n) {
     if (!s.empty() && s.back() == '\r') s.pop_back();
-    if (s.find_first_not_of(" \t") == std::string::npos) continue;
-    if (s[0] == '{') {
-      try {
-        out.push_back(json::parse(s).at("prompt").get<std::string>());
-      } catch (const std::exception& e) {
-        throw Error(path + ":" + std::to_string(n) + ": expected {\"prompt\": ...}: " + e.what());
-      }
-    } else {
+    const size_t start = s.find_first_not_of(" \t");
+    if (start == std::string::npos) continue;
+    if (s[start] != '{') {
       out.push_back(s);
+      continue;
+    }
+    try {
+      const json j = json::parse(s);
+      if (!j.contains("prompt") || !j["prompt"].is_string()) throw Error("needs a string field \"prompt\"");
+      out.push_back(j["prompt"]);
+    } catch (const std::exception& e) {
+      throw Error(path + ":" + std::to_string(n) + ": " + e.what());
     }
   }
-  if (out.empty()) throw Error(path + ": no prompts");
+  if (out.empty()) throw Error(path + ": no prompts (one per line)");
   return out;
 }
 
-QualityFigures measure_quality(const MatrixSpec& m, const EngineConfig& cfg) {
+QualityFigures measure_quality(const EngineConfig& cfg, const std::string& text_path,
+                               const std::string& prompts_path, int agreement_tokens) {
   QualityFigures q;
   const EngineConfig base = fp32_reference(cfg);
-  if (!m.quality_text.empty()) {
-    q.text_path = m.quality_text;
-    const std::string text = bench::read_text_file(m.quality_text, "quality text");
+  if (!text_path.empty()) {
+    q.text_path = text_path;
+    const std::string text = bench::read_text_file(text_path, "quality text");
     const std::string tmp = (std::filesystem::temp_directory_path() /
-                             ("brisk-matrix-baseline-" + std::to_string(::getpid()) + ".logits"))
+                             ("brisk-quality-baseline-" + std::to_string(::getpid()) + ".logits"))
                                 .string();
     PerplexityOptions o;
     o.save_logits_path = tmp;
@@ -234,20 +240,17 @@ QualityFigures measure_quality(const MatrixSpec& m, const EngineConfig& cfg) {
     q.top1_agreement = pr.top1_agreement;
     q.tokens_scored = pr.tokens_scored;
   }
-  if (!m.quality_prompts.empty()) {
-    q.prompts_path = m.quality_prompts;
-    const int tokens = 64;
-    const AgreementResult ar = greedy_agreement(base, cfg, prompt_lines(m.quality_prompts), tokens);
+  if (!prompts_path.empty()) {
+    q.prompts_path = prompts_path;
+    const AgreementResult ar = greedy_agreement(base, cfg, read_prompt_lines(prompts_path), agreement_tokens);
     q.greedy_agreement = ar.agreement;
     q.mean_identical_prefix = ar.mean_identical_prefix;
     q.agreement_prompts = ar.prompts;
-    q.agreement_tokens = tokens;
+    q.agreement_tokens = agreement_tokens;
   }
   q.measured = true;
   return q;
 }
-
-}  // namespace
 
 MatrixSpec matrix_from_json(const std::string& text, const std::string& source) {
   json j;
@@ -501,7 +504,8 @@ std::vector<BenchResult> run_matrix(const MatrixSpec& m, const WorkloadSpec& w, 
           p.requests_done = p.requests_total;
           emit("quality", 0.99);
           const std::string key = bench::config_json(run.config).dump();
-          if (!quality_cache.count(key)) quality_cache[key] = measure_quality(m, run.config);
+          if (!quality_cache.count(key))
+            quality_cache[key] = measure_quality(run.config, m.quality_text, m.quality_prompts, 64);
           r.quality = quality_cache[key];
         }
       }

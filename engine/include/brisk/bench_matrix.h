@@ -36,8 +36,8 @@ struct MatrixSpec {
   std::string kind = "grid";
   EngineConfig base;  // model, threads, KV size, ... shared by every run
   std::vector<MatrixAxis> axes;
-  std::vector<double> rates;        // rate_sweep
-  std::vector<int> concurrencies;   // concurrency_sweep
+  std::vector<double> rates;       // rate_sweep
+  std::vector<int> concurrencies;  // concurrency_sweep
   int repeats = 1;
   int warmup_requests = 2;
   Slo slo;
@@ -70,10 +70,10 @@ struct MatrixProgress {
   int repeat = 0;
   std::string phase;  // "loading", "warmup", "running", "quality", "done"
   int requests_done = 0, requests_total = 0;
-  double elapsed_s = 0;  // since the matrix started
-  double eta_s = -1;     // remaining, estimated from finished runs; -1 unknown
-  double fraction = 0;   // 0..1 of the whole matrix
-  MetricsSnapshot live;  // the current run's engine, for live plots
+  double elapsed_s = 0;                // since the matrix started
+  double eta_s = -1;                   // remaining, estimated from finished runs; -1 unknown
+  double fraction = 0;                 // 0..1 of the whole matrix
+  MetricsSnapshot live;                // the current run's engine, for live plots
   std::vector<StepMetrics> new_steps;  // steps since the previous report
 };
 
@@ -89,7 +89,19 @@ struct MatrixCallbacks {
   std::function<void(const BenchResult&)> on_result;
   const std::atomic<bool>* stop = nullptr;
 };
-std::vector<BenchResult> run_matrix(const MatrixSpec& m, const WorkloadSpec& w, const MatrixCallbacks& cb = {});
+std::vector<BenchResult> run_matrix(const MatrixSpec& m, const WorkloadSpec& w,
+                                    const MatrixCallbacks& cb = {});
+
+// The same configuration at F32 weights and KV: what quality is measured against.
+EngineConfig fp32_reference(const EngineConfig& c);
+// One prompt per non-blank line, or JSONL lines with a string "prompt";
+// brisk::Error naming the file (and line) otherwise.
+std::vector<std::string> read_prompt_lines(const std::string& path);
+// What cfg's precision costs against fp32_reference(cfg): perplexity and KL
+// divergence on the text file (when text_path is set) and greedy agreement
+// over agreement_tokens tokens of each prompt (when prompts_path is set).
+QualityFigures measure_quality(const EngineConfig& cfg, const std::string& text_path,
+                               const std::string& prompts_path, int agreement_tokens);
 
 // A results file: {"schema": "brisk.results", "version": 1, "runs": [...]}
 // (docs/schemas/results.v1.schema.json); each run is to_json(BenchResult).
@@ -101,9 +113,9 @@ std::vector<BenchResult> load_results(const std::string& path);  // a results fi
 // reports, the GUI's Compare table): one definition of each column, so the
 // same stored result reads the same everywhere.
 struct SummaryField {
-  std::string key;     // CSV header / JSON key: "generation_tokens_per_s"
-  std::string label;   // "Generation tok/s"
-  std::string unit;    // "tok/s", "ms", "%", ""
+  std::string key;    // CSV header / JSON key: "generation_tokens_per_s"
+  std::string label;  // "Generation tok/s"
+  std::string unit;   // "tok/s", "ms", "%", ""
   bool higher_is_better = true;
   int decimals = 1;
   std::function<double(const BenchResult&)> value;  // NaN when not applicable
