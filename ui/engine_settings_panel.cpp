@@ -103,6 +103,10 @@ EngineSettingsPanel::EngineSettingsPanel(QWidget* parent) : QWidget(parent) {
   row(tr("CUDA &graphs:"), cudaGraphs_, QStringLiteral("settingsCudaGraphs"),
       tr("CUDA: replay each decode step from a graph captured per batch size instead of launching every "
          "kernel (an A/B knob: off shows the launch overhead)"));
+  fusedDecode_ = new QCheckBox(tr("On"), body);
+  row(tr("&Fused decode:"), fusedDecode_, QStringLiteral("settingsFusedDecode"),
+      tr("CUDA: fold each RMSNorm, residual add and SwiGLU of a decode step into the GEMV beside it "
+         "(an A/B knob: off runs them as kernels of their own)"));
   gpuMemory_ = new QDoubleSpinBox(body);
   gpuMemory_->setRange(0.05, 1.0);
   gpuMemory_->setSingleStep(0.05);
@@ -233,6 +237,7 @@ EngineSettingsPanel::EngineSettingsPanel(QWidget* parent) : QWidget(parent) {
     connect(s, &QSpinBox::valueChanged, this, &EngineSettingsPanel::onEdited);
   connect(chunked_, &QCheckBox::toggled, this, &EngineSettingsPanel::onEdited);
   connect(cudaGraphs_, &QCheckBox::toggled, this, &EngineSettingsPanel::onEdited);
+  connect(fusedDecode_, &QCheckBox::toggled, this, &EngineSettingsPanel::onEdited);
   connect(gpuMemory_, &QDoubleSpinBox::valueChanged, this, &EngineSettingsPanel::onEdited);
   connect(prefixCache_, &QCheckBox::toggled, this, &EngineSettingsPanel::onEdited);
   connect(reload_, &QPushButton::clicked, this, &EngineSettingsPanel::requestReload);
@@ -245,6 +250,7 @@ void EngineSettingsPanel::showConfig(const brisk::EngineConfig& c) {
   loading_ = true;
   backend_->setCurrentIndex(std::max(0, backend_->findData(QString::fromStdString(c.backend))));
   cudaGraphs_->setChecked(c.cuda_graphs);
+  fusedDecode_->setChecked(c.fused_decode);
   gpuMemory_->setValue(c.gpu_memory_utilization);
   int bi = blockSize_->findData(c.block_size);
   if (bi < 0) {
@@ -310,6 +316,7 @@ void EngineSettingsPanel::updateBudgetWidgets() {
   prefixCache_->setEnabled(continuous);
   const bool cuda = selectedBackend() == QLatin1String("cuda");
   cudaGraphs_->setEnabled(cuda);
+  fusedDecode_->setEnabled(cuda);
   gpuMemory_->setEnabled(cuda && mode == Auto);
 }
 
@@ -321,6 +328,7 @@ brisk::EngineConfig EngineSettingsPanel::config() const {
   brisk::EngineConfig c = applied_;
   c.backend = backend_->currentData().toString().toStdString();
   c.cuda_graphs = cudaGraphs_->isChecked();
+  c.fused_decode = fusedDecode_->isChecked();
   c.gpu_memory_utilization = gpuMemory_->value();
   c.block_size = blockSize_->currentData().toInt();
   c.num_kv_blocks = 0;
@@ -365,6 +373,8 @@ QStringList EngineSettingsPanel::describeChanges(const brisk::EngineConfig& a, c
     out << tr("backend %1 → %2").arg(fmt::backendName(a.backend), fmt::backendName(b.backend));
   if (a.cuda_graphs != b.cuda_graphs)
     out << tr("CUDA graphs %1 → %2").arg(yesNo(a.cuda_graphs), yesNo(b.cuda_graphs));
+  if (a.fused_decode != b.fused_decode)
+    out << tr("fused decode %1 → %2").arg(yesNo(a.fused_decode), yesNo(b.fused_decode));
   // The spin box holds two decimals: finer differences are not edits.
   if (std::lround(a.gpu_memory_utilization * 100) != std::lround(b.gpu_memory_utilization * 100))
     out << tr("GPU memory utilization %1 → %2")

@@ -63,6 +63,7 @@ class EngineSettingsPanel : public QWidget {
   bool loading_ = false;
   QComboBox* backend_;
   QCheckBox* cudaGraphs_;
+  QCheckBox* fusedDecode_;
   QDoubleSpinBox* gpuMemory_;
   QComboBox* weights_;
   QComboBox* kvPrecision_;

@@ -95,6 +95,7 @@ struct BackendOptions {
   int threads = 0;                // CPU threads (0 = physical cores)
   bool int8_activations = false;  // W8A8 for INT8 weights
   bool cuda_graphs = true;        // CUDA: replay captured decode steps (an A/B knob)
+  bool fused_decode = true;       // CUDA: norms, residual adds and SwiGLU folded into decode GEMVs (an A/B knob)
 };
 // "cpu", "cuda" or "auto" (cuda when available, else cpu). Throws Error
 // naming the backend and the reason when it cannot be made.

@@ -31,6 +31,7 @@ std::unique_ptr<Backend> make_cuda_backend(const BackendOptions&) {
 int64_t cuda_device_allocations() { return 0; }
 int64_t cuda_graph_captures() { return 0; }
 int64_t cuda_graph_replays() { return 0; }
+int64_t cuda_fp8_scaled_gemms() { return 0; }
 #endif
 
 std::vector<BackendInfo> backend_infos() {

@@ -150,6 +150,7 @@ json config_json(const EngineConfig& c) {
           {"backend", c.backend},
           {"gpu_memory_utilization", c.gpu_memory_utilization},
           {"cuda_graphs", c.cuda_graphs},
+          {"fused_decode", c.fused_decode},
           {"weight_dtype", c.weight_dtype},
           {"kv_dtype", c.kv_dtype},
           {"int8_activations", c.int8_activations},
@@ -184,6 +185,7 @@ EngineConfig config_from(const json& j, const std::string& path, const std::stri
   r.get("backend", c.backend);
   r.get("gpu_memory_utilization", c.gpu_memory_utilization);
   r.get("cuda_graphs", c.cuda_graphs);
+  r.get("fused_decode", c.fused_decode);
   r.get("weight_dtype", c.weight_dtype);
   r.get("kv_dtype", c.kv_dtype);
   r.get("int8_activations", c.int8_activations);
@@ -514,6 +516,7 @@ StepMetrics step_from(const json& j, const std::string& path, const std::string&
   r.get("step", s.step);
   r.get("start", s.start);
   r.get("duration", s.duration);
+  r.get("forward", s.forward);
   r.get("running", s.running);
   r.get("waiting", s.waiting);
   r.get("preempted", s.preempted);
@@ -565,6 +568,7 @@ json result_json(const BenchResult& r, bool with_series) {
                    {"matmul_flops_per_token", f.matmul_flops_per_token},
                    {"decode_steps", f.decode_steps},
                    {"decode_step_s", f.decode_step_s},
+                   {"decode_forward_s", f.decode_forward_s},
                    {"decode_tokens_per_s", f.decode_tokens_per_s},
                    {"decode_bytes_per_step", f.decode_bytes_per_step},
                    {"decode_bandwidth_fraction", f.decode_bandwidth_fraction},
@@ -666,6 +670,7 @@ BenchResult result_from(const json& j, const std::string& path, const std::strin
     fr.get("matmul_flops_per_token", x.matmul_flops_per_token);
     fr.get("decode_steps", x.decode_steps);
     fr.get("decode_step_s", x.decode_step_s);
+    fr.get("decode_forward_s", x.decode_forward_s);
     fr.get("decode_tokens_per_s", x.decode_tokens_per_s);
     fr.get("decode_bytes_per_step", x.decode_bytes_per_step);
     fr.get("decode_bandwidth_fraction", x.decode_bandwidth_fraction);

@@ -427,11 +427,12 @@ void compute_roofline(BenchResult& r, const SystemInfo& sys, double kv_bytes_per
   f.kv_bytes_per_token = kv_bytes_per_token;
   const double q = (double)m.n_heads * m.head_dim, kv = (double)m.n_kv_heads * m.head_dim;
   f.matmul_flops_per_token = 2.0 * m.n_layers * (m.dim * q * 2 + 2 * m.dim * kv + 3.0 * m.dim * m.hidden_dim);
-  double dt = 0, dtok = 0, dbytes = 0, pt = 0, ptok = 0;
+  double dt = 0, dfw = 0, dtok = 0, dbytes = 0, pt = 0, ptok = 0;
   for (const StepMetrics& s : r.steps) {
     if (s.decode_tokens > 0 && s.prefill_tokens == 0) {
       f.decode_steps++;
       dt += s.duration;
+      dfw += s.forward;
       dtok += s.decode_tokens;
       dbytes += f.weight_bytes_per_step + (double)s.kv_slots_filled * kv_bytes_per_token;
     } else if (s.prefill_tokens > 0 && s.decode_tokens == 0) {
@@ -442,6 +443,7 @@ void compute_roofline(BenchResult& r, const SystemInfo& sys, double kv_bytes_per
   }
   if (f.decode_steps > 0 && dt > 0) {
     f.decode_step_s = dt / f.decode_steps;
+    f.decode_forward_s = dfw / f.decode_steps;
     f.decode_tokens_per_s = dtok / dt;
     f.decode_bytes_per_step = dbytes / f.decode_steps;
     if (f.measured) f.decode_bandwidth_fraction = dbytes / dt / f.read_bandwidth_bytes_per_s;

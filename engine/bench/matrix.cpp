@@ -88,6 +88,7 @@ const char* const kAxisFields[] = {"weight_dtype",
                                    "threads",
                                    "backend",
                                    "cuda_graphs",
+                                   "fused_decode",
                                    "gpu_memory_utilization",
                                    "model",
                                    "n",
@@ -143,6 +144,8 @@ void apply_axis(const std::string& f, const std::string& v, EngineConfig& c, Wor
     c.backend = v;
   } else if (f == "cuda_graphs")
     c.cuda_graphs = as_bool(f, v);
+  else if (f == "fused_decode")
+    c.fused_decode = as_bool(f, v);
   else if (f == "gpu_memory_utilization")
     c.gpu_memory_utilization = as_double(f, v);
   else if (f == "model")

@@ -233,6 +233,7 @@ nlohmann::json step_json(const StepMetrics& s) {
   return {{"step", s.step},
           {"start", s.start},
           {"duration", s.duration},
+          {"forward", s.forward},
           {"running", s.running},
           {"waiting", s.waiting},
           {"preempted", s.preempted},

@@ -58,6 +58,15 @@ LlamaModel::LlamaModel(const LoadedModel& m, Backend& be, const ModelLimits& lim
   lrows_ = be.alloc(DType::I32, L, 1);
   sel_ = be.alloc(DType::F32, L, cfg_.dim);
   logits_ = be.alloc(DType::F32, L, cfg_.vocab_size);
+  if (auto* f = dynamic_cast<FusedDecode*>(&be); f && f->fused_decode_rows() > 0) {
+    bool uniform = true;
+    for (const Layer& l : layers_) {
+      const DType d = l.wq.dtype;
+      uniform = uniform && d != DType::F32 && l.wk.dtype == d && l.wv.dtype == d && l.w_gate.dtype != DType::F32 &&
+                l.w_up.dtype == l.w_gate.dtype && l.wo.dtype != DType::F32 && l.w_down.dtype != DType::F32;
+    }
+    if (uniform) fused_ = f;
+  }
   if (auto* r = dynamic_cast<WorkspaceReserver*>(&be))
     r->reserve_workspace(model_gemms(w, T, L), S, cfg_.n_heads, cfg_.head_dim);
   int64_t blocks = lim.num_kv_blocks;
@@ -144,6 +153,7 @@ bool LlamaModel::forward_graph(const ForwardBatch& b) {
 }
 
 void LlamaModel::run_layers(int n, const AttentionBatch& ab) {
+  if (fused_ && n <= fused_->fused_decode_rows()) return run_layers_fused(n, ab);
   Backend& be = be_;
   const ModelConfig& c = cfg_;
   be.embed(x_, token_embd_, ids_, n);
@@ -169,6 +179,26 @@ void LlamaModel::run_layers(int n, const AttentionBatch& ab) {
       be.add_rmsnorm(x_, tmp_, layers_[i + 1].attn_norm, h_, n, c.norm_eps);
     else
       be.add(x_, x_, tmp_, n);
+  }
+}
+
+// As run_layers, with each norm folded into the projections after it and
+// each residual add into the projection before it: x_ holds the residual
+// stream throughout, and no normalised copy (h_) is written.
+void LlamaModel::run_layers_fused(int n, const AttentionBatch& ab) {
+  Backend& be = be_;
+  FusedDecode& f = *fused_;
+  const ModelConfig& c = cfg_;
+  be.embed(x_, token_embd_, ids_, n);
+  for (const Layer& l : layers_) {
+    const Tensor qkv_out[3] = {q_, k_, v_}, qkv_w[3] = {l.wq, l.wk, l.wv};
+    f.norm_matmul(qkv_out, qkv_w, 3, x_, l.attn_norm, c.norm_eps, n);
+    be.rope_kv_write(q_, k_, v_, pos_, slots_, l.k_cache, l.v_cache, n, c.n_heads, c.n_kv_heads, c.head_dim,
+                     c.rope_dim, c.rope_theta);
+    be.attention(att_, q_, l.k_cache, l.v_cache, ab, c.n_heads, c.n_kv_heads, c.head_dim);
+    f.matmul_add(x_, att_, l.wo, n);
+    f.norm_swiglu(gate_, x_, l.ffn_norm, c.norm_eps, l.w_gate, l.w_up, n);
+    f.matmul_add(x_, gate_, l.w_down, n);
   }
 }
 

@@ -7,6 +7,7 @@
 
 #include "backend/backend.h"
 #include "backend/cuda/graph_buckets.h"
+#include "backend/fused_decode.h"
 #include "model/model_weights.h"
 #include "runner/forward_batch.h"
 
@@ -43,6 +44,8 @@ class LlamaModel {
   // runs the layers on its n rows, leaving the hidden states in x_.
   void upload_batch(const ForwardBatch& b, int bt_cols);
   void run_layers(int n, const AttentionBatch& ab);
+  // The same layers through the backend's fused small-batch ops.
+  void run_layers_fused(int n, const AttentionBatch& ab);
   // A decode step (every row a query of length 1) on a backend with step
   // graphs: padded to its bucket and replayed; false when it has no bucket.
   bool forward_graph(const ForwardBatch& b);
@@ -64,6 +67,10 @@ class LlamaModel {
   // Padding rows of a graph step write their K/V to scratch_block_, a block
   // past the allocator's, and read only it.
   StepGraphs* graphs_ = nullptr;
+  // Fused decode ops (CUDA): null when the backend has none, they are off,
+  // or the weights they would group differ in dtype (or are F32, which runs
+  // through cuBLAS SGEMM at every batch size).
+  FusedDecode* fused_ = nullptr;
   std::vector<int> buckets_;
   int32_t scratch_block_ = 0;
   ForwardBatch padded_;

@@ -81,6 +81,33 @@ void gemv(float* y, const float* x, const void* w, DType dt, const float* row_sc
           Stream s);
 constexpr int kGemvMaxRows = 8;
 
+// The fused form, for a decode step's projections (n <= 8 rows per launch,
+// more rows in groups): y_i[n, N_i] = h[n, K] * w_i[N_i, K]^T for up to
+// kGemvMaxWeights weights of one dtype sharing the input, where
+// h = rmsnorm(x) * norm_w when norm_w is given (else h = x). The epilogue
+// stores, accumulates (y += h w^T, a residual add), or for SwiGLU (w[0] the
+// gate, w[1] the up projection, equal N) writes silu(h w_0^T) * (h w_1^T) to
+// w[0].y.
+constexpr int kGemvMaxWeights = 3;
+struct GemvWeight {
+  const void* w = nullptr;
+  const float* row_scales = nullptr;  // scaled dtypes
+  float* y = nullptr;
+  int N = 0;
+};
+enum class GemvEpilogue { Store, Accumulate, SwiGLU };
+struct GemvFused {
+  const float* x = nullptr;
+  int n = 0, K = 0;
+  DType dt = DType::F32;
+  const float* norm_w = nullptr;
+  float eps = 0.0f;
+  GemvWeight w[kGemvMaxWeights];
+  int count = 0;
+  GemvEpilogue epilogue = GemvEpilogue::Store;
+};
+void gemv_fused(const GemvFused& a, Stream s);
+
 // ---- RoPE and the KV cache ----
 void rope(float* x, const int32_t* pos, int n, int n_heads, int head_dim, int rot_dim, float theta, Stream s);
 // As ref::kv_write.

@@ -1,8 +1,12 @@
 // Weight-only GEMV for small batches: y[n, N] = x[n, K] * w[N, K]^T with n <= 8.
 // Decode is bound by streaming the weights once, so each warp streams a row
-// with 16-byte loads (four in flight), dequantizes in registers and multiplies
-// against x held in shared memory (staged in K chunks so any K fits). Small N
-// gives each row several warps (split K inside the block) to fill the device.
+// with 16-byte loads (two batches of four in flight), dequantizes in
+// registers and multiplies against x held in shared memory (staged in K
+// chunks so any K fits). Small N gives each row several warps (split K
+// inside the block) to fill the device. The fused form takes the decode
+// step's neighbours into the same launch: the RMSNorm before a projection
+// (in the staging of x), the q/k/v projections sharing x (one launch), the
+// residual add after one (accumulate), and SiLU(gate) * up (paired rows).
 #include <algorithm>
 
 #include "kernels/cuda/common.cuh"
@@ -73,53 +77,92 @@ __device__ __forceinline__ void dot_x(float (&acc)[kGemvMaxRows], const float* x
   }
 }
 
+// Which weight (and row of it) global row r of a launch is: the weights'
+// rows are concatenated, except for SwiGLU, where gate row j and up row j
+// are rows 2j and 2j + 1 (one block holds both, so the epilogue can pair them).
+__device__ __forceinline__ void locate_row(const GemvFused& a, int r, int& seg, int& j) {
+  if (a.epilogue == GemvEpilogue::SwiGLU) {
+    seg = r & 1;
+    j = r >> 1;
+    return;
+  }
+  seg = 0;
+  j = r;
+  while (seg + 1 < a.count && j >= a.w[seg].N) j -= a.w[seg++].N;
+}
+
 // Mode: 0 = 16-byte vector loads, 1 = Q8_0 blocks (one per lane), 2 = element loads (any shape).
 template <DType DT, int kMode>
-__global__ void __launch_bounds__(kThreads)
-    gemv_kernel(float* y, const float* x, const void* w, const float* row_scales, int n, int N, int K, int kc,
-                int wpr, size_t row_bytes_) {
+__global__ void __launch_bounds__(kThreads) gemv_kernel(GemvFused a, int rows, int kc, int wpr, size_t rb) {
   extern __shared__ float4 smem4[];
+  __shared__ float inv_rms[kGemvMaxRows];
   float* xs = reinterpret_cast<float*>(smem4);
+  const int n = a.n, K = a.K;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int rows_per_block = kWarps / wpr;
   const int part = warp % wpr;
-  const int j = blockIdx.x * rows_per_block + warp / wpr;
-  const bool active = j < N;
-  const uint8_t* wrow = static_cast<const uint8_t*>(w) + (int64_t)(active ? j : 0) * row_bytes_;
+  const int r = blockIdx.x * rows_per_block + warp / wpr;
+  const bool active = r < rows;
+  int seg = 0, j = 0;
+  if (active) locate_row(a, r, seg, j);
+  const uint8_t* wrow = static_cast<const uint8_t*>(a.w[seg].w) + (int64_t)j * rb;
   float acc[kGemvMaxRows];
 #pragma unroll
   for (int m = 0; m < kGemvMaxRows; ++m) acc[m] = 0.0f;
 
+  // RMSNorm folded into the staging of x: every block computes the rows'
+  // inverse RMS itself (n x K floats from L2), so no separate norm launch.
+  if (a.norm_w && warp < n) {
+    const float* xr = a.x + (int64_t)warp * K;
+    float ss = 0.0f;
+    for (int k = lane; k < K; k += 32) ss += xr[k] * xr[k];
+    ss = warp_sum(ss);
+    if (lane == 0) inv_rms[warp] = rsqrtf(ss / K + a.eps);
+  }
+
+  constexpr int E = GemvVec<DT>::kElems;
+  constexpr int kEsize = DT == DType::F32 ? 4 : (DT == DType::F16 || DT == DType::BF16) ? 2 : 1;
   for (int k0 = 0; k0 < K; k0 += kc) {
     const int len = min(kc, K - k0);
-    __syncthreads();  // the previous chunk is consumed
+    // Mode 0 issues its first weight loads before staging x, so the two latencies overlap.
+    const int iters = (len + 32 * E - 1) / (32 * E);
+    const int step = kUnroll * wpr;
+    const uint8_t* base = wrow + (int64_t)k0 * kEsize;
+    uint4 cur[kUnroll];
+    auto load = [&](uint4(&raw)[kUnroll], int it0) {
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        const int it = it0 + u * wpr;
+        const int kk = it * 32 * E + lane * E;
+        raw[u] = active && it < iters && kk < len
+                     ? __ldg(reinterpret_cast<const uint4*>(base + (int64_t)kk * kEsize))
+                     : make_uint4(0, 0, 0, 0);
+      }
+    };
+    if constexpr (kMode == 0) load(cur, part);
+    __syncthreads();  // the previous chunk is consumed; inv_rms is written
     for (int i = threadIdx.x; i < n * len; i += kThreads) {
       const int m = i / len, kk = i - m * len;
-      xs[m * kc + kk] = x[(int64_t)m * K + k0 + kk];
+      float v = a.x[(int64_t)m * K + k0 + kk];
+      if (a.norm_w) v = v * inv_rms[m] * a.norm_w[k0 + kk];
+      xs[m * kc + kk] = v;
     }
     __syncthreads();
     if (!active) continue;
     if constexpr (kMode == 0) {
-      constexpr int E = GemvVec<DT>::kElems;
-      constexpr int kEsize = DT == DType::F32 ? 4 : (DT == DType::F16 || DT == DType::BF16) ? 2 : 1;
-      const int iters = (len + 32 * E - 1) / (32 * E);
-      const uint8_t* base = wrow + (int64_t)k0 * kEsize;
-      for (int it = part; it < iters; it += kUnroll * wpr) {
-        uint4 raw[kUnroll];
-        int kk[kUnroll];
+      for (int it0 = part; it0 < iters; it0 += step) {
+        uint4 nxt[kUnroll];
+        load(nxt, it0 + step);  // the next batch is in flight while this one is used
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) {
-          kk[u] = (it + u * wpr) * 32 * E + lane * E;
-          raw[u] = kk[u] < len && it + u * wpr < iters
-                       ? __ldg(reinterpret_cast<const uint4*>(base + (int64_t)kk[u] * kEsize))
-                       : make_uint4(0, 0, 0, 0);
-        }
-#pragma unroll
-        for (int u = 0; u < kUnroll; ++u) {
-          if (kk[u] >= len || it + u * wpr >= iters) continue;
-          float wv[E];
-          decode16<DT>(raw[u], wv);
-          dot_x<E>(acc, xs, kc, n, kk[u], wv);
+          const int it = it0 + u * wpr;
+          const int kk = it * 32 * E + lane * E;
+          if (it < iters && kk < len) {
+            float wv[E];
+            decode16<DT>(cur[u], wv);
+            dot_x<E>(acc, xs, kc, n, kk, wv);
+          }
+          cur[u] = nxt[u];
         }
       }
     } else if constexpr (kMode == 1) {
@@ -165,11 +208,28 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int m = 0; m < kGemvMaxRows; ++m) red[warp * kGemvMaxRows + m] = acc[m];
   __syncthreads();
-  if (active && part == 0 && lane < n) {
+  if (!active || part != 0 || lane >= n) return;
+  const int m = lane;
+  auto row_sum = [&](int first_warp, int sg, int row) {
     float v = 0.0f;
-    for (int p = 0; p < wpr; ++p) v += red[(warp + p) * kGemvMaxRows + lane];
-    if (is_scaled(DT)) v *= row_scales[j];
-    y[(int64_t)lane * N + j] = v;
+    for (int p = 0; p < wpr; ++p) v += red[(first_warp + p) * kGemvMaxRows + m];
+    if (is_scaled(DT)) v *= a.w[sg].row_scales[row];
+    return v;
+  };
+  const float v = row_sum(warp, seg, j);
+  const GemvWeight& out = a.w[seg];
+  float* y = out.y + (int64_t)m * out.N + j;
+  switch (a.epilogue) {
+    case GemvEpilogue::Store:
+      *y = v;
+      break;
+    case GemvEpilogue::Accumulate:
+      *y += v;
+      break;
+    case GemvEpilogue::SwiGLU:
+      // The gate row's owner pairs it with the up row, held by the next warps of this block.
+      if (seg == 0) *y = v / (1.0f + expf(-v)) * row_sum(warp + wpr, 1, j);
+      break;
   }
 }
 
@@ -180,69 +240,104 @@ __global__ void fill_nan_rows(float* y, int64_t count) {
 }
 
 template <DType DT>
-void launch(float* y, const float* x, const void* w, const float* row_scales, int n, int N, int K, Stream s) {
+void launch(const GemvFused& a, Stream s) {
   constexpr int E = GemvVec<DT>::kElems;
+  const int n = a.n, K = a.K;
   const size_t rb = row_bytes(DT, K);
+  int rows = 0;
+  for (int i = 0; i < a.count; ++i) rows += a.w[i].N;
   int kc = std::max(512, (kSmemFloats / n) & ~511);
   if (K < kc) kc = (K + 3) & ~3;
+  // Warps per row: enough blocks for two per multiprocessor, and for SwiGLU
+  // at least two rows per block (the gate/up pair).
+  const int max_wpr = a.epilogue == GemvEpilogue::SwiGLU ? kWarps / 2 : kWarps;
   int wpr = 1;
   const int target = 2 * sm_count();
-  while (wpr < kWarps && (N + kWarps / wpr - 1) / (kWarps / wpr) < target) wpr *= 2;
+  while (wpr < max_wpr && (rows + kWarps / wpr - 1) / (kWarps / wpr) < target) wpr *= 2;
   const int rows_per_block = kWarps / wpr;
-  const unsigned grid = (unsigned)((N + rows_per_block - 1) / rows_per_block);
+  const unsigned grid = (unsigned)((rows + rows_per_block - 1) / rows_per_block);
   const size_t smem = std::max<size_t>((size_t)n * kc, kWarps * kGemvMaxRows) * sizeof(float);
   cudaStream_t st = stream_of(s);
   if constexpr (DT == DType::Q8_0) {
-    gemv_kernel<DT, 1><<<grid, kThreads, smem, st>>>(y, x, w, row_scales, n, N, K, kc, wpr, rb);
+    gemv_kernel<DT, 1><<<grid, kThreads, smem, st>>>(a, rows, kc, wpr, rb);
   } else {
-    const bool vec = K % E == 0 && aligned16(w) && (rb % 16 == 0);
+    bool vec = K % E == 0 && rb % 16 == 0;
+    for (int i = 0; i < a.count; ++i) vec = vec && aligned16(a.w[i].w);
     if (vec)
-      gemv_kernel<DT, 0><<<grid, kThreads, smem, st>>>(y, x, w, row_scales, n, N, K, kc, wpr, rb);
+      gemv_kernel<DT, 0><<<grid, kThreads, smem, st>>>(a, rows, kc, wpr, rb);
     else
-      gemv_kernel<DT, 2><<<grid, kThreads, smem, st>>>(y, x, w, row_scales, n, N, K, kc, wpr, rb);
+      gemv_kernel<DT, 2><<<grid, kThreads, smem, st>>>(a, rows, kc, wpr, rb);
   }
+}
+
+bool fused_args_valid(const GemvFused& a) {
+  if (a.count < 1 || a.count > kGemvMaxWeights) return false;
+  if (a.epilogue == GemvEpilogue::SwiGLU && (a.count != 2 || a.w[0].N != a.w[1].N)) return false;
+  for (int i = 0; i < a.count; ++i)
+    if (!a.w[i].w || !a.w[i].y || a.w[i].N <= 0) return false;
+  return true;
 }
 
 }  // namespace
 
-void gemv(float* y, const float* x, const void* w, DType dt, const float* row_scales, int n, int N, int K,
-          Stream s) {
-  if (n <= 0 || N <= 0) return;
-  if (!weight_usable(dt, row_scales) || (dt == DType::Q8_0 && K % kQ8_0BlockSize != 0)) {
-    fill_nan_rows<<<grid_1d((int64_t)n * N, 256), 256, 0, stream_of(s)>>>(y, (int64_t)n * N);
+void gemv_fused(const GemvFused& args, Stream s) {
+  if (args.n <= 0 || args.K <= 0 || !fused_args_valid(args)) return;
+  const DType dt = args.dt;
+  bool usable = !(dt == DType::Q8_0 && args.K % kQ8_0BlockSize != 0);
+  for (int i = 0; i < args.count; ++i) usable = usable && weight_usable(dt, args.w[i].row_scales);
+  if (!usable) {
+    // As the reference: an unusable weight gives NaN, never a silent zero.
+    for (int i = 0; i < (args.epilogue == GemvEpilogue::SwiGLU ? 1 : args.count); ++i) {
+      const int64_t count = (int64_t)args.n * args.w[i].N;
+      fill_nan_rows<<<grid_1d(count, 256), 256, 0, stream_of(s)>>>(args.w[i].y, count);
+    }
     return;
   }
   // More rows than one launch takes: consecutive groups of kGemvMaxRows.
-  for (int m0 = 0; m0 < n; m0 += kGemvMaxRows) {
-    const int nn = std::min(kGemvMaxRows, n - m0);
-    float* yy = y + (int64_t)m0 * N;
-    const float* xx = x + (int64_t)m0 * K;
+  for (int m0 = 0; m0 < args.n; m0 += kGemvMaxRows) {
+    GemvFused a = args;
+    a.n = std::min(kGemvMaxRows, args.n - m0);
+    a.x = args.x + (int64_t)m0 * args.K;
+    for (int i = 0; i < a.count; ++i) a.w[i].y = args.w[i].y + (int64_t)m0 * args.w[i].N;
     switch (dt) {
       case DType::F32:
-        launch<DType::F32>(yy, xx, w, row_scales, nn, N, K, s);
+        launch<DType::F32>(a, s);
         break;
       case DType::F16:
-        launch<DType::F16>(yy, xx, w, row_scales, nn, N, K, s);
+        launch<DType::F16>(a, s);
         break;
       case DType::BF16:
-        launch<DType::BF16>(yy, xx, w, row_scales, nn, N, K, s);
+        launch<DType::BF16>(a, s);
         break;
       case DType::Q8_0:
-        launch<DType::Q8_0>(yy, xx, w, row_scales, nn, N, K, s);
+        launch<DType::Q8_0>(a, s);
         break;
       case DType::I8:
-        launch<DType::I8>(yy, xx, w, row_scales, nn, N, K, s);
+        launch<DType::I8>(a, s);
         break;
       case DType::F8_E4M3:
-        launch<DType::F8_E4M3>(yy, xx, w, row_scales, nn, N, K, s);
+        launch<DType::F8_E4M3>(a, s);
         break;
       case DType::F8_E5M2:
-        launch<DType::F8_E5M2>(yy, xx, w, row_scales, nn, N, K, s);
+        launch<DType::F8_E5M2>(a, s);
         break;
       default:
         break;
     }
   }
+}
+
+void gemv(float* y, const float* x, const void* w, DType dt, const float* row_scales, int n, int N, int K,
+          Stream s) {
+  if (n <= 0 || N <= 0) return;
+  GemvFused a;
+  a.x = x;
+  a.n = n;
+  a.K = K;
+  a.dt = dt;
+  a.w[0] = GemvWeight{w, row_scales, y, N};
+  a.count = 1;
+  gemv_fused(a, s);
 }
 
 }  // namespace brisk::cuda

@@ -1,7 +1,9 @@
-// RoPE and the KV cache writes: one block per token. The rotation angles are
-// computed once per token in double (as ref::rope) and shared by every head;
-// each warp encodes one (token, KV head) row, so the row's absmax scale is a
-// warp reduction.
+// RoPE and the KV cache writes. The rotation angles are computed per token
+// in double (as ref::rope) and shared by the heads of a block; each warp
+// encodes one (token, KV head) row, so the row's absmax scale is a warp
+// reduction.
+#include <algorithm>
+
 #include "kernels/cuda/common.cuh"
 
 namespace brisk::cuda {
@@ -101,8 +103,11 @@ __device__ void store_head(const DeviceKvCache& c, int64_t slot, int head, const
     }
 }
 
-// One block per token: optionally rotates q in place, and writes the token's K (rotated when cs is used) and
-// V rows to its slot. A negative slot (a padding row) writes nothing.
+// Grid (token, group): each warp takes one head row of the token, a q head
+// (rotated in place) or a K or V head (encoded into the cache, K rotated),
+// so a single decode token still spreads over several blocks. Each block
+// computes the token's angle table. A negative slot (a padding row) writes
+// nothing to the cache.
 __global__ void kv_store_kernel(float* q, const float* k, const float* v, const int32_t* pos,
                                 const int32_t* slots, int n_heads, int rot_dim, float theta, DeviceKvCache kc,
                                 DeviceKvCache vc) {
@@ -113,12 +118,26 @@ __global__ void kv_store_kernel(float* q, const float* k, const float* v, const 
   if (use_rope) {
     rope_table(cs, pos[t], rot_dim, theta);
     __syncthreads();
-    if (q) rope_row(q + (int64_t)t * n_heads * D, n_heads, D, rot_dim, cs);
   }
   const int64_t slot = slots[t];
-  if (slot < 0) return;
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
-  for (int r = warp; r < 2 * nkv; r += nw) {
+  const int nq = use_rope && q ? n_heads : 0;
+  const int lane = threadIdx.x & 31, nw = blockDim.x >> 5;
+  for (int u = blockIdx.y * nw + (threadIdx.x >> 5); u < nq + 2 * nkv; u += gridDim.y * nw) {
+    if (u < nq) {
+      float* row = q + ((int64_t)t * n_heads + u) * D;
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const int p = lane + 32 * j;
+        if (2 * p + 1 >= rot_dim) continue;
+        float a = row[2 * p], b = row[2 * p + 1];
+        rotate(a, b, cs[p]);
+        row[2 * p] = a;
+        row[2 * p + 1] = b;
+      }
+      continue;
+    }
+    if (slot < 0) continue;
+    const int r = u - nq;
     const bool is_k = r < nkv;
     const int head = is_k ? r : r - nkv;
     const float* src = (is_k ? k : v) + ((int64_t)t * nkv + head) * D;
@@ -132,6 +151,11 @@ __global__ void kv_store_kernel(float* q, const float* k, const float* v, const 
     }
     store_head(is_k ? kc : vc, slot, head, vals, D);
   }
+}
+
+dim3 kv_store_grid(int n, int n_q_rows, int n_kv_heads) {
+  const int rows = n_q_rows + 2 * n_kv_heads, per_block = kThreads / 32;
+  return dim3((unsigned)n, (unsigned)std::max(1, (rows + per_block - 1) / per_block));
 }
 
 __global__ void copy_blocks_kernel(uint8_t* data, float* scales, const int32_t* pairs, size_t block_bytes,
@@ -161,15 +185,16 @@ void rope(float* x, const int32_t* pos, int n, int n_heads, int head_dim, int ro
 void kv_write(const DeviceKvCache& k, const DeviceKvCache& v, const float* k_rows, const float* v_rows,
               const int32_t* slots, int n, Stream s) {
   if (n <= 0 || k.head_dim > 2 * kMaxPairs) return;
-  kv_store_kernel<<<n, kThreads, 0, stream_of(s)>>>(nullptr, k_rows, v_rows, nullptr, slots, 0, 0, 0.0f, k,
-                                                    v);
+  kv_store_kernel<<<kv_store_grid(n, 0, k.n_kv_heads), kThreads, 0, stream_of(s)>>>(
+      nullptr, k_rows, v_rows, nullptr, slots, 0, 0, 0.0f, k, v);
 }
 
 void rope_kv_write(float* q, const float* k, const float* v, const int32_t* pos, const int32_t* slots, int n,
                    int n_heads, int rot_dim, float theta, const DeviceKvCache& kc, const DeviceKvCache& vc,
                    Stream s) {
   if (n <= 0 || rot_dim > 2 * kMaxPairs || kc.head_dim > 2 * kMaxPairs) return;
-  kv_store_kernel<<<n, kThreads, 0, stream_of(s)>>>(q, k, v, pos, slots, n_heads, rot_dim, theta, kc, vc);
+  kv_store_kernel<<<kv_store_grid(n, q ? n_heads : 0, kc.n_kv_heads), kThreads, 0, stream_of(s)>>>(
+      q, k, v, pos, slots, n_heads, rot_dim, theta, kc, vc);
 }
 
 void copy_blocks(const DeviceKvCache& c, const int32_t* pairs, int count, int block_size, Stream s) {

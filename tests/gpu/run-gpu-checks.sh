@@ -281,7 +281,9 @@ else
         frac=$(calc "$(jget "$OUT/$name.json" 'j["roofline"]["decode_bytes_per_step"]') / $(jget "$OUT/$name.json" 'j["roofline"]["decode_step_s"]') / $BW")
       fi
       single_tps[$dt]="$tps"
-      figure="$(calc "'%.1f tok/s, %.0f%% of bandwidth' % ($tps, 100 * $frac)")"
+      step=$(jget "$OUT/$name.json" 'j["roofline"]["decode_step_s"]')
+      fwd=$(jget "$OUT/$name.json" 'j["roofline"].get("decode_forward_s", 0)')
+      figure="$(calc "'%.1f tok/s, %.0f%% of bandwidth (step %.3f ms, forward %.3f ms)' % ($tps, 100 * $frac, 1e3 * ${step:-0}, 1e3 * ${fwd:-0})")"
       if [ "$dt" = "f16" ]; then
         row "$label: % of device bandwidth" "$figure" ">= 70%" "$(verdict "$frac >= 0.70")"
       else
@@ -293,19 +295,57 @@ else
     fi
   done
 
+  # A/B: the same single-sequence decode with the norms, residual adds and
+  # SwiGLU as kernels of their own (--no-fused-decode), and without graphs.
+  for ab in no-fused-decode no-cuda-graphs; do
+    rc=0
+    bench "decode1-f16-$ab" 180 "${SINGLE[@]}" --dtype auto "--$ab" || rc=$?
+    if [ "$rc" -eq 0 ]; then
+      tps=$(jget "$OUT/decode1-f16-$ab.json" 'j["roofline"]["decode_tokens_per_s"]')
+      step=$(jget "$OUT/decode1-f16-$ab.json" 'j["roofline"]["decode_step_s"]')
+      row "decode 1 seq F16, --$ab" "$(calc "'%.1f tok/s (step %.3f ms)' % ($tps, 1e3 * $step)")" "-" "INFO"
+    else
+      row "decode 1 seq F16, --$ab" "$(why "$rc" "decode1-f16-$ab")" "-" "$([ "$rc" -eq 3 ] && echo SKIP || echo FAIL)"
+    fi
+  done
+
   # Many sequences share each weight read: aggregate decode vs one sequence.
   rc=0
   bench decode64 240 --num-requests "$MULTI" --max-num-seqs "$MULTI" --max-num-batched-tokens 8192 \
     --prompt-len fixed:128 --output-len "fixed:$MULTI_OUT" || rc=$?
   if [ "$rc" -eq 0 ] && [ -n "${single_tps[f16]:-}" ]; then
     tps=$(jget "$OUT/decode64.json" 'j["roofline"]["decode_tokens_per_s"]')
+    step=$(jget "$OUT/decode64.json" 'j["roofline"]["decode_step_s"]')
+    fwd=$(jget "$OUT/decode64.json" 'j["roofline"].get("decode_forward_s", 0)')
     ratio=$(calc "$tps / ${single_tps[f16]}")
-    row "decode $MULTI seqs / 1 seq (F16)" "$(calc "'%.0f tok/s, %.1fx' % ($tps, $ratio)")" ">= 20x" \
+    row "decode $MULTI seqs / 1 seq (F16)" "$(calc "'%.0f tok/s, %.1fx (step %.3f ms, forward %.3f ms)' % ($tps, $ratio, 1e3 * $step, 1e3 * ${fwd:-0})")" ">= 20x" \
       "$(verdict "$ratio >= 20")"
   elif [ "$rc" -eq 0 ]; then
     row "decode $MULTI seqs / 1 seq (F16)" "no single-sequence figure to compare" ">= 20x" "FAIL"
   else
     row "decode $MULTI seqs / 1 seq (F16)" "$(why "$rc" decode64)" ">= 20x" "$([ "$rc" -eq 3 ] && echo SKIP || echo FAIL)"
+  fi
+
+  # The prefill GEMMs alone, through the backend's matmul (activation
+  # conversion or quantization, GEMM, rescale), one 1.1B layer at 8192 tokens.
+  GEMM_BENCH="$BUILD/tests/gpu_bench_prefill_gemm"
+  if [ "$CPU_MODE" != "1" ] && [ -x "$GEMM_BENCH" ] && ! over_budget; then
+    say "prefill GEMMs: $GEMM_BENCH --tokens 8192"
+    grc=0
+    timeout --kill-after=10 120 "$GEMM_BENCH" --tokens 8192 --reps 10 >"$OUT/prefill-gemm.json" \
+      2>"$OUT/prefill-gemm.log" || grc=$?
+    r=$(jget "$OUT/prefill-gemm.json" '[x for x in j["results"] if x["dtype"] == "fp8-e4m3"][0]["vs_f16"]')
+    if [ "$grc" -eq 0 ] && [ -n "$r" ]; then
+      f16=$(jget "$OUT/prefill-gemm.json" '[x for x in j["results"] if x["dtype"] == "f16"][0]["ms_per_layer"]')
+      f8=$(jget "$OUT/prefill-gemm.json" '[x for x in j["results"] if x["dtype"] == "fp8-e4m3"][0]["ms_per_layer"]')
+      sc=$(jget "$OUT/prefill-gemm.json" '[x for x in j["results"] if x["dtype"] == "fp8-e4m3"][0]["fp8_scaled_gemms"]')
+      row "prefill GEMMs of a layer, 8192 tokens: FP8 / F16" \
+        "$(calc "'%.3f vs %.3f ms, %.2fx (%s GEMMs scaled by cuBLASLt)' % ($f8, $f16, $r, '$sc')")" \
+        ">= 1.5x (H100)" "$(verdict "$r >= 1.5")"
+    else
+      row "prefill GEMMs FP8 / F16" "failed: $(tail -1 "$OUT/prefill-gemm.log" 2>/dev/null | cut -c1-100)" \
+        ">= 1.5x (H100)" "FAIL"
+    fi
   fi
 
   # Prefill-heavy: long prompts, one output token; pure prefill steps are GEMM-bound.

@@ -19,6 +19,9 @@
 //    round to the neighbouring code): F32 1e-5, F16 1e-3, BF16 8e-3 relative,
 //    I8 1.01 * scale, F8_E4M3 0.07 relative (+ scale).
 //  - gemv: |d| <= 2e-5 * sum_k |x_k w_k| + 1e-6 (F32 accumulation vs double).
+//  - gemv_fused: 3e-5 * sum_k |h_k w_k| + 1e-5, where h is the normalised x
+//    (the GPU's inverse RMS is an F32 sum in another order); SwiGLU scales
+//    that by how far silu(g) * u moves with g and u.
 //  - paged_attention: GPU and reference read the same cache bytes, so only
 //    F32 vs double rounding differs: |d| <= 1e-4 * (1 + |ref|) for every dtype.
 #include <QtTest/QtTest>
@@ -459,6 +462,140 @@ class TestCudaKernels : public QObject {
               }
             compare(r, QString("gemv %1 n=%2 N=%3 K=%4").arg(dtype_name(dt)).arg(n).arg(sh.N).arg(sh.K),
                     y.get<float>().data(), ref.data(), ref.size(), 1e-6, 0.0, &mag, 2e-5);
+          }
+        }
+    } catch (const std::exception& e) {
+      r.fail(QString("CUDA error: %1").arg(e.what()));
+    }
+    QVERIFY2(r.fails.isEmpty(), qPrintable(r.text()));
+  }
+
+  // The fused decode GEMV: RMSNorm in the staging of x, up to three weights
+  // in one launch, and the accumulate / SwiGLU epilogues, against the
+  // reference ops composed (rmsnorm, matmul, add, silu_mul).
+  void gemv_fused() {
+    Report r;
+    std::mt19937 rng(4);
+    struct Shape {
+      int K, N0, N1, N2;
+    };
+    const Shape shapes[] = {{96, 40, 8, 8}, {1000, 64, 16, 16}, {2048, 256, 64, 64}, {4160, 33, 7, 7}};
+    const float eps = 1e-5f;
+    // |h_k w_k| summed: the scale of a dot product's rounding error.
+    auto magnitude = [](const std::vector<float>& h, const std::vector<float>& wf, int n, int N, int K) {
+      std::vector<double> mag((size_t)n * N, 0.0);
+      for (int m = 0; m < n; ++m)
+        for (int j = 0; j < N; ++j) {
+          double s = 0;
+          for (int k = 0; k < K; ++k) s += std::fabs((double)h[(size_t)m * K + k] * wf[(size_t)j * K + k]);
+          mag[(size_t)m * N + j] = s;
+        }
+      return mag;
+    };
+    try {
+      for (DType dt : kWeightTypes)
+        for (const Shape& sh : shapes) {
+          if (dt == DType::Q8_0 && sh.K % kQ8_0BlockSize) continue;
+          const int K = sh.K, Ns[3] = {sh.N0, sh.N1, sh.N2};
+          Weights w[3];
+          std::vector<float> wf[3];
+          for (int i = 0; i < 3; ++i) {
+            w[i] = random_weights(rng, dt, Ns[i], K);
+            wf[i] = dequant(w[i], dt, Ns[i], K);
+          }
+          // SwiGLU pairs w[0] with a second weight of its shape.
+          const Weights wu = random_weights(rng, dt, sh.N0, K);
+          const auto wuf = dequant(wu, dt, sh.N0, K);
+          Buf dw0(w[0].bytes), dw1(w[1].bytes), dw2(w[2].bytes), ds0(w[0].scales), ds1(w[1].scales),
+              ds2(w[2].scales), dwu(wu.bytes), dsu(wu.scales);
+          const Buf* dws[3] = {&dw0, &dw1, &dw2};
+          const Buf* dss[3] = {&ds0, &ds1, &ds2};
+          const auto norm = uniform(rng, K, 0.5f, 1.5f);
+          Buf dnorm(norm);
+          for (int n : {1, 3, 8, 11}) {
+            const QString tag =
+                QString("%1 n=%2 K=%3 N=%4/%5/%6").arg(dtype_name(dt)).arg(n).arg(K).arg(sh.N0).arg(sh.N1).arg(sh.N2);
+            const auto x = uniform(rng, (size_t)n * K, -2, 2);
+            std::vector<float> h((size_t)n * K);
+            ref::rmsnorm(h.data(), x.data(), norm.data(), n, K, eps);
+            Buf dx(x);
+
+            // Norm + three weights, stored.
+            {
+              Buf y0((size_t)n * Ns[0] * 4), y1((size_t)n * Ns[1] * 4), y2((size_t)n * Ns[2] * 4);
+              const Buf* ys[3] = {&y0, &y1, &y2};
+              cuda::GemvFused a;
+              a.x = dx.as<float>();
+              a.n = n;
+              a.K = K;
+              a.dt = dt;
+              a.norm_w = dnorm.as<float>();
+              a.eps = eps;
+              a.count = 3;
+              for (int i = 0; i < 3; ++i) {
+                const_cast<Buf*>(ys[i])->poison();
+                a.w[i] = cuda::GemvWeight{dws[i]->p, dss[i]->as<float>(), ys[i]->as<float>(), Ns[i]};
+              }
+              cuda::gemv_fused(a, nullptr);
+              sync("gemv_fused norm x3");
+              for (int i = 0; i < 3; ++i) {
+                std::vector<float> ref((size_t)n * Ns[i]);
+                ref::matmul(ref.data(), h.data(), w[i].bytes.data(), dt, n, Ns[i], K, w[i].scales.data());
+                const auto mag = magnitude(h, wf[i], n, Ns[i], K);
+                compare(r, QString("norm_matmul[%1] ").arg(i) + tag, ys[i]->get<float>().data(), ref.data(),
+                        ref.size(), 1e-5, 0.0, &mag, 3e-5);
+              }
+            }
+            // Accumulate (a residual add), no norm.
+            {
+              const auto y0 = uniform(rng, (size_t)n * Ns[0], -3, 3);
+              Buf y(y0);
+              cuda::GemvFused a;
+              a.x = dx.as<float>();
+              a.n = n;
+              a.K = K;
+              a.dt = dt;
+              a.count = 1;
+              a.epilogue = cuda::GemvEpilogue::Accumulate;
+              a.w[0] = cuda::GemvWeight{dw0.p, ds0.as<float>(), y.as<float>(), Ns[0]};
+              cuda::gemv_fused(a, nullptr);
+              sync("gemv_fused accumulate");
+              std::vector<float> prod((size_t)n * Ns[0]), ref(prod.size());
+              ref::matmul(prod.data(), x.data(), w[0].bytes.data(), dt, n, Ns[0], K, w[0].scales.data());
+              ref::add(ref.data(), y0.data(), prod.data(), (int64_t)ref.size());
+              const auto mag = magnitude(x, wf[0], n, Ns[0], K);
+              compare(r, "matmul_add " + tag, y.get<float>().data(), ref.data(), ref.size(), 1e-5, 1e-6, &mag,
+                      3e-5);
+            }
+            // Norm + SwiGLU.
+            {
+              Buf y((size_t)n * Ns[0] * 4);
+              y.poison();
+              cuda::GemvFused a;
+              a.x = dx.as<float>();
+              a.n = n;
+              a.K = K;
+              a.dt = dt;
+              a.norm_w = dnorm.as<float>();
+              a.eps = eps;
+              a.count = 2;
+              a.epilogue = cuda::GemvEpilogue::SwiGLU;
+              a.w[0] = cuda::GemvWeight{dw0.p, ds0.as<float>(), y.as<float>(), Ns[0]};
+              a.w[1] = cuda::GemvWeight{dwu.p, dsu.as<float>(), y.as<float>(), Ns[0]};
+              cuda::gemv_fused(a, nullptr);
+              sync("gemv_fused swiglu");
+              std::vector<float> g((size_t)n * Ns[0]), u(g.size()), ref(g.size());
+              ref::matmul(g.data(), h.data(), w[0].bytes.data(), dt, n, Ns[0], K, w[0].scales.data());
+              ref::matmul(u.data(), h.data(), wu.bytes.data(), dt, n, Ns[0], K, wu.scales.data());
+              ref::silu_mul(ref.data(), g.data(), u.data(), (int64_t)ref.size());
+              // silu(g) * u moves by about |u| per unit of g (|silu'| <= 1.1) and by |silu(g)| per unit of u.
+              const auto mg = magnitude(h, wf[0], n, Ns[0], K), mu = magnitude(h, wuf, n, Ns[0], K);
+              std::vector<double> mag(ref.size());
+              for (size_t i = 0; i < mag.size(); ++i)
+                mag[i] = 1.1 * mg[i] * std::fabs(u[i]) + mu[i] * (std::fabs(g[i]) + 1.0);
+              compare(r, "norm_swiglu " + tag, y.get<float>().data(), ref.data(), ref.size(), 1e-5, 1e-5, &mag,
+                      3e-5);
+            }
           }
         }
     } catch (const std::exception& e) {

@@ -27,6 +27,7 @@
 #include "backend/cuda/gemm.h"
 #include "backend/cuda/graph_buckets.h"
 #include "backend/cuda/memory_plan.h"
+#include "backend/fused_decode.h"
 #include "brisk/error.h"
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/reference/attention.h"
@@ -36,7 +37,7 @@ namespace brisk {
 
 namespace {
 
-std::atomic<int64_t> g_allocations{0}, g_captures{0}, g_replays{0};
+std::atomic<int64_t> g_allocations{0}, g_captures{0}, g_replays{0}, g_fp8_scaled{0};
 
 void check(cudaError_t e, const std::string& what) {
   if (e != cudaSuccess)
@@ -52,7 +53,7 @@ cuda::DeviceKvCache kv(const Tensor& c, int n_kv_heads, int head_dim) {
   return cuda::DeviceKvCache{c.handle, static_cast<float*>(c.scales), c.dtype, n_kv_heads, head_dim};
 }
 
-class CudaBackend final : public Backend, public WorkspaceReserver, public StepGraphs {
+class CudaBackend final : public Backend, public WorkspaceReserver, public StepGraphs, public FusedDecode {
  public:
   explicit CudaBackend(const BackendOptions& opts) : opts_(opts) {
     probe_ = cuda_probe();
@@ -252,6 +253,11 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
         float* acc = static_cast<float*>(scratch(acc_, (size_t)n * N * 4, "accumulator"));
         cuda::quantize_rows_f8(q, xs, ptr<float>(x), n, K, stream_);
         launched("quantize_rows_f8", n, K);
+        if (gemm_->gemm_f8_scaled(ptr<float>(out), q, ptr<uint8_t>(w), xs, static_cast<const float*>(w.scales), n,
+                                  N, K)) {
+          ++g_fp8_scaled;
+          return;
+        }
         if (!gemm_->gemm_f8(acc, q, ptr<uint8_t>(w), n, N, K)) break;  // -> dequantize below
         cuda::rescale_f32(ptr<float>(out), acc, xs, static_cast<const float*>(w.scales), n, N, stream_);
         return launched("rescale_f32", n, N);
@@ -265,6 +271,40 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
                          stream_);
     launched("weight_to_half", N, K, w.dtype);
     gemm_half(out, x, d, DType::F16, n, N, K);
+  }
+
+  // ---- FusedDecode: the weight-only GEMV with its neighbours folded in ----
+  int fused_decode_rows() const override { return opts_.fused_decode ? cuda::kGemvMaxRows : 0; }
+  void norm_matmul(const Tensor* outs, const Tensor* ws, int count, Tensor x, Tensor norm_w, float eps,
+                   int n) override {
+    cuda::GemvFused a = fused_args(x, ws[0], n);
+    a.norm_w = norm_weight(norm_w);
+    a.eps = eps;
+    if (count < 1 || count > cuda::kGemvMaxWeights) throw Error("internal: norm_matmul of " + std::to_string(count));
+    for (int i = 0; i < count; ++i) a.w[i] = fused_weight(outs[i], ws[i], ws[0], x);
+    a.count = count;
+    cuda::gemv_fused(a, stream_);
+    launched("norm_matmul", n, ws[0].rows, ws[0].dtype, ws[0].cols);
+  }
+  void norm_swiglu(Tensor out, Tensor x, Tensor norm_w, float eps, Tensor w_gate, Tensor w_up, int n) override {
+    if (w_gate.rows != w_up.rows) throw Error("internal: norm_swiglu with gate and up of different shapes");
+    cuda::GemvFused a = fused_args(x, w_gate, n);
+    a.norm_w = norm_weight(norm_w);
+    a.eps = eps;
+    a.w[0] = fused_weight(out, w_gate, w_gate, x);
+    a.w[1] = fused_weight(out, w_up, w_gate, x);
+    a.count = 2;
+    a.epilogue = cuda::GemvEpilogue::SwiGLU;
+    cuda::gemv_fused(a, stream_);
+    launched("norm_swiglu", n, w_gate.rows, w_gate.dtype, w_gate.cols);
+  }
+  void matmul_add(Tensor x, Tensor in, Tensor w, int n) override {
+    cuda::GemvFused a = fused_args(in, w, n);
+    a.w[0] = fused_weight(x, w, w, in);
+    a.count = 1;
+    a.epilogue = cuda::GemvEpilogue::Accumulate;
+    cuda::gemv_fused(a, stream_);
+    launched("matmul_add", n, w.rows, w.dtype, w.cols);
   }
 
   Tensor alloc_kv_cache(DType dtype, int64_t slots, int n_kv_heads, int head_dim) override {
@@ -460,6 +500,26 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
       throw Error(std::string("internal: attention's ") + what + " must be an uploaded I32 tensor");
     return it->second;
   }
+  cuda::GemvFused fused_args(Tensor x, Tensor w, int n) {
+    if (n < 1 || n > cuda::kGemvMaxRows || x.cols != w.cols)
+      throw Error("internal: a fused decode op of " + std::to_string(n) + " rows, x [" + std::to_string(x.cols) +
+                  "] and w [" + std::to_string(w.rows) + ", " + std::to_string(w.cols) + "]");
+    cuda::GemvFused a;
+    a.x = ptr<float>(x);
+    a.n = n;
+    a.K = (int)w.cols;
+    a.dt = w.dtype;
+    return a;
+  }
+  // The weights of one fused launch share the first one's dtype and input width.
+  cuda::GemvWeight fused_weight(Tensor out, Tensor w, Tensor first, Tensor x) {
+    if (w.dtype != first.dtype || w.cols != x.cols || out.cols != w.rows)
+      throw Error(std::string("internal: fused decode weights must share a dtype and width: ") +
+                  dtype_name(w.dtype) + " [" + std::to_string(w.rows) + ", " + std::to_string(w.cols) + "] beside " +
+                  dtype_name(first.dtype) + " [" + std::to_string(first.rows) + ", " + std::to_string(first.cols) +
+                  "]");
+    return cuda::GemvWeight{w.handle, static_cast<const float*>(w.scales), ptr<float>(out), (int)w.rows};
+  }
   const float* norm_weight(const Tensor& w) {
     if (w.dtype != DType::F32)
       throw Error(std::string("internal: a norm weight on the CUDA backend must be 1-D (converted to F32 at "
@@ -513,5 +573,6 @@ std::unique_ptr<Backend> make_cuda_backend(const BackendOptions& opts) {
 int64_t cuda_device_allocations() { return g_allocations.load(); }
 int64_t cuda_graph_captures() { return g_captures.load(); }
 int64_t cuda_graph_replays() { return g_replays.load(); }
+int64_t cuda_fp8_scaled_gemms() { return g_fp8_scaled.load(); }
 
 }  // namespace brisk

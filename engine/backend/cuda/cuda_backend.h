@@ -39,5 +39,7 @@ int64_t cuda_device_allocations();
 // Graph captures and replays so far (tests check that graphs run, and how often).
 int64_t cuda_graph_captures();
 int64_t cuda_graph_replays();
+// FP8 GEMMs whose scales cuBLASLt applied (outer-vector scaling), not a rescale pass.
+int64_t cuda_fp8_scaled_gemms();
 
 }  // namespace brisk

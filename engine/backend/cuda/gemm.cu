@@ -17,7 +17,7 @@ std::string shape(int n, int N, int K) {
   return " [n=" + std::to_string(n) + ", N=" + std::to_string(N) + ", K=" + std::to_string(K) + "]";
 }
 
-enum Kind { kInt8 = 0, kFp8 = 1 };
+enum Kind { kInt8 = 0, kFp8 = 1, kFp8Scaled = 2 };
 
 }  // namespace
 
@@ -63,13 +63,30 @@ Gemm::LtPlan& Gemm::lt_plan(int kind, int n, int N, int K) {
   if (it != plans_.end()) return it->second;
   LtPlan& p = plans_[key];
   const cudaDataType in = kind == kInt8 ? CUDA_R_8I : CUDA_R_8F_E4M3;
+  const char* names[] = {"Lt int8", "Lt fp8", "Lt fp8 scaled"};
   const cudaDataType acc = kind == kInt8 ? CUDA_R_32I : CUDA_R_32F;
   const cublasComputeType_t compute = kind == kInt8 ? CUBLAS_COMPUTE_32I : CUBLAS_COMPUTE_32F;
-  const std::string what = std::string(kind == kInt8 ? "Lt int8" : "Lt fp8") + shape(n, N, K);
+  const std::string what = std::string(names[kind]) + shape(n, N, K);
   check(cublasLtMatmulDescCreate(&p.desc, compute, acc), what.c_str());
   const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
   check(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta), what.c_str());
   check(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb), what.c_str());
+  cublasStatus_t st = CUBLAS_STATUS_SUCCESS;
+  if (kind == kFp8Scaled) {
+    // A (the weight) scaled per output row, B (the activations) per token.
+    // An older cuBLASLt rejects the attribute: that is "no plan", not an error.
+    const int32_t mode = CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
+    st = cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &mode, sizeof mode);
+    if (st == CUBLAS_STATUS_SUCCESS)
+      st = cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &mode, sizeof mode);
+    // The heuristic needs the pointers' presence, not their values; gemm_f8_scaled sets the real ones.
+    static const float kDummy = 1.0f;
+    const void* dummy = &kDummy;
+    if (st == CUBLAS_STATUS_SUCCESS)
+      st = cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &dummy, sizeof dummy);
+    if (st == CUBLAS_STATUS_SUCCESS)
+      st = cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &dummy, sizeof dummy);
+  }
   // A = w stored K x N (ld K), B = x stored K x n (ld K), C = D = out N x n (ld N).
   check(cublasLtMatrixLayoutCreate(&p.a, in, K, N, K), what.c_str());
   check(cublasLtMatrixLayoutCreate(&p.b, in, K, n, K), what.c_str());
@@ -77,8 +94,8 @@ Gemm::LtPlan& Gemm::lt_plan(int kind, int n, int N, int K) {
   cublasLtMatmulPreference_t pref = nullptr;
   check(cublasLtMatmulPreferenceCreate(&pref), what.c_str());
   const uint64_t ws = ws_bytes_;
-  cublasStatus_t st =
-      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
+  if (st == CUBLAS_STATUS_SUCCESS)
+    st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
   cublasLtMatmulHeuristicResult_t res{};
   int found = 0;
   if (st == CUBLAS_STATUS_SUCCESS)
@@ -108,6 +125,23 @@ bool Gemm::gemm_f8(float* acc, const uint8_t* x, const uint8_t* w, int n, int N,
   check(cublasLtMatmul(lt_, p.desc, &alpha, w, p.a, x, p.b, &beta, acc, p.c, acc, p.c, &p.algo, ws_,
                        ws_bytes_, stream_),
         ("Lt fp8 matmul" + shape(n, N, K)).c_str());
+  return true;
+}
+
+bool Gemm::gemm_f8_scaled(float* out, const uint8_t* x, const uint8_t* w, const float* x_scales,
+                          const float* w_scales, int n, int N, int K) {
+  LtPlan& p = lt_plan(kFp8Scaled, n, N, K);
+  if (!p.ok) return false;
+  const std::string what = "Lt fp8 scaled matmul" + shape(n, N, K);
+  check(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &w_scales, sizeof w_scales),
+        what.c_str());
+  check(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &x_scales, sizeof x_scales),
+        what.c_str());
+  const float alpha = 1.0f, beta = 0.0f;
+  check(cublasLtMatmul(lt_, p.desc, &alpha, w, p.a, x, p.b, &beta, out, p.c, out, p.c, &p.algo, ws_, ws_bytes_,
+                       stream_),
+        what.c_str());
+  ++f8_scaled_calls_;
   return true;
 }
 

@@ -34,6 +34,15 @@ class Gemm {
   bool gemm_i8(int32_t* acc, const int8_t* x, const int8_t* w, int n, int N, int K);
   // E4M3 x E4M3 -> F32 [n, N] with unit scales (cuBLASLt, sm_89+); false as above.
   bool gemm_f8(float* acc, const uint8_t* x, const uint8_t* w, int n, int N, int K);
+  // E4M3 x E4M3 -> F32 [n, N] with the scales applied by cuBLASLt itself
+  // (outer-vector scaling: out[t, j] = acc * x_scales[t] * w_scales[j]), so no
+  // rescale pass reads and writes the output again. False, having done
+  // nothing, where this cuBLASLt or device has no such kernel (then
+  // gemm_f8 and a rescale).
+  bool gemm_f8_scaled(float* out, const uint8_t* x, const uint8_t* w, const float* x_scales,
+                      const float* w_scales, int n, int N, int K);
+  // How many GEMMs ran through gemm_f8_scaled (for benchmarks to say which path ran).
+  int64_t f8_scaled_calls() const { return f8_scaled_calls_; }
 
  private:
   struct LtPlan {
@@ -51,6 +60,7 @@ class Gemm {
   cublasHandle_t blas_ = nullptr;
   cublasLtHandle_t lt_ = nullptr;
   std::map<std::tuple<int, int, int, int>, LtPlan> plans_;
+  int64_t f8_scaled_calls_ = 0;
 };
 
 }  // namespace brisk::cudabe

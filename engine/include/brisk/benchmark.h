@@ -113,6 +113,7 @@ struct RooflineFigures {
   double matmul_flops_per_token = 0;  // 2 x parameters of the layer matrices (the classifier runs per sampled row)
   int decode_steps = 0, prefill_steps = 0;
   double decode_step_s = 0;        // mean duration of a pure decode step
+  double decode_forward_s = 0;     // of which the model forward (the rest: scheduling, sampling, detokenizing)
   double decode_tokens_per_s = 0;  // tokens / time over pure decode steps
   double decode_bytes_per_step = 0;
   double decode_bandwidth_fraction = 0;  // bytes per step / step time / read bandwidth

@@ -40,6 +40,7 @@ struct RequestMetrics {
 struct StepMetrics {
   uint64_t step = 0;
   double start = 0, duration = 0;
+  double forward = 0;  // of duration: the model's forward (runner execute); the rest is host work
   int running = 0, waiting = 0;
   int preempted = 0;           // sequences preempted in this step
   int num_seqs = 0;            // sequences with tokens in this step

@@ -1,0 +1,29 @@
+// Fused small-batch ops for a decode step, implemented by backends where a
+// launch costs more than the arithmetic it carries (CUDA). Each is exactly
+// a composition of Backend ops, which is what other backends run (the model
+// finds this with dynamic_cast, as StepGraphs). Folding the norms, the
+// residual adds and SwiGLU into the projections takes a layer from twelve
+// launches to seven.
+#pragma once
+#include "backend/backend.h"
+
+namespace brisk {
+
+class FusedDecode {
+ public:
+  // The most rows the fused ops take in one call (0: switched off).
+  virtual int fused_decode_rows() const = 0;
+  // outs[i][n, N_i] = (rmsnorm(x) * norm_w) * ws[i]^T for i < count (<= 3, one dtype).
+  virtual void norm_matmul(const Tensor* outs, const Tensor* ws, int count, Tensor x, Tensor norm_w, float eps,
+                           int n) = 0;
+  // out = silu(h * w_gate^T) * (h * w_up^T), h = rmsnorm(x) * norm_w.
+  virtual void norm_swiglu(Tensor out, Tensor x, Tensor norm_w, float eps, Tensor w_gate, Tensor w_up,
+                           int n) = 0;
+  // x += in * w^T (a projection with the residual add after it).
+  virtual void matmul_add(Tensor x, Tensor in, Tensor w, int n) = 0;
+
+ protected:
+  ~FusedDecode() = default;
+};
+
+}  // namespace brisk
