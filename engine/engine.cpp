@@ -61,6 +61,7 @@ class EngineImpl {
                std::optional<double> arrival, std::string reject);
   void abort(uint64_t id);
   std::vector<RequestOutput> step();
+  bool greedy_only(const SchedulerOutput& so) const;
   double now() const {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   }
@@ -85,6 +86,7 @@ class EngineImpl {
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   std::unique_ptr<ModelRunner> runner_;
   std::vector<float> raw_row_;   // a copy of one logits row, for log-probabilities
+  std::vector<float> no_logits_;  // the logits of a greedy-only step: none
   std::vector<float> work_row_;  // a copy the sampler may edit, when one row feeds several sequences
 
  private:
@@ -662,6 +664,22 @@ int EngineImpl::verify_draft(Group* g, Request* r, const ScheduledSeq& s, float*
   return accepted;
 }
 
+// Whether every row this step samples is a lone sequence decoding greedily
+// with nothing that reads or edits its logits (bias, penalties, n-gram bans,
+// log-probabilities, drafts to verify, siblings or beams to rank).
+bool EngineImpl::greedy_only(const SchedulerOutput& so) const {
+  for (const ScheduledSeq& s : so.seqs) {
+    if (s.prompt_logits_count > 0 || s.num_draft > 0) return false;
+    if (!s.samples) continue;
+    const Request* r = s.req;
+    const SamplingParams& p = r->params;
+    if (p.temperature > 0.0f || !p.logit_bias.empty() || p.repetition_penalty != 1.0f ||
+        p.no_repeat_ngram_size > 0 || p.logprobs >= 0 || !groups_.at(r->group_id)->single())
+      return false;
+  }
+  return true;
+}
+
 std::vector<RequestOutput> EngineImpl::step() {
   std::vector<RequestOutput> outputs = std::exchange(pending_, {});
   const double t0 = now();
@@ -686,7 +704,14 @@ std::vector<RequestOutput> EngineImpl::step() {
       }
     }
   }
-  std::vector<float>& logits = runner_->execute(so);
+  // A step whose every sampling row is plain greedy gets token ids from
+  // the backend instead of logits (a device copies back 4 bytes a row, not
+  // the vocabulary, and the host scans nothing).
+  const int V = model_.config.vocab_size;
+  const int vocab_limit = std::min(V, model_.info.tokenizer_vocab_size);
+  const bool greedy = greedy_only(so);
+  std::vector<float>& logits = greedy ? no_logits_ : runner_->execute(so);
+  const std::vector<int32_t>* greedy_ids = greedy ? &runner_->execute_greedy(so, vocab_limit) : nullptr;
   const double t1 = now();
   for (const ScheduledSeq& s : so.seqs)
     if (!(s.num_tokens - s.num_draft == 1 && s.start >= (int64_t)s.req->prompt_ids.size()))
@@ -706,7 +731,6 @@ std::vector<RequestOutput> EngineImpl::step() {
   sm.prefix_query_tokens = so.prefix_query_tokens;
   sm.prefix_hit_tokens = so.prefix_hit_tokens;
 
-  const int V = model_.config.vocab_size;
   int row = 0;
   std::vector<Group*> beam_groups;
   for (const ScheduledSeq& s : so.seqs) {
@@ -732,8 +756,15 @@ std::vector<RequestOutput> EngineImpl::step() {
       cache_->commit_full_blocks(r->id, r->prompt_ids, r->output_ids, r->num_computed);
     if (!s.samples) continue;
     // Ids past the tokenizer's vocabulary (padded embeddings) are never sampled.
-    const int vocab = std::min(V, model_.info.tokenizer_vocab_size);
-    float* row_logits = logits.data() + (size_t)row++ * V;
+    const int vocab = vocab_limit;
+    const int my_row = row++;
+    if (greedy_ids) {
+      FinishReason reason;
+      outputs.push_back(process_token(r, (*greedy_ids)[my_row], t1, reason));
+      if (reason != FinishReason::None) finish(groups_.at(r->group_id).get(), reason, outputs.back(), t1);
+      continue;
+    }
+    float* row_logits = logits.data() + (size_t)my_row * V;
     Group* g = groups_.at(r->group_id).get();
     if (g->beam) {
       beam_logits(g, r, row_logits, vocab);

@@ -70,6 +70,10 @@ class Backend {
   virtual void silu_mul(Tensor out, Tensor gate, Tensor up, int n) = 0;
   virtual void add(Tensor out, Tensor a, Tensor b, int n) = 0;
   virtual void gather_rows(Tensor out, Tensor x, Tensor rows, int n) = 0;  // out[i] = x[rows[i]]
+  // out (I32 [n]) = the first index of the largest value among the first
+  // `cols` columns of each row of x, NaNs never chosen (ref::argmax_rows):
+  // greedy sampling without copying the logits off the backend.
+  virtual void argmax_rows(Tensor out, Tensor x, int n, int cols) = 0;
   // Copies whole KV blocks src -> dst in a cache (copy-on-write), scales included.
   virtual void copy_blocks(Tensor cache, const std::vector<std::pair<int32_t, int32_t>>& pairs,
                            int block_size, int n_kv_heads) = 0;

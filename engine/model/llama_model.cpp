@@ -56,6 +56,7 @@ LlamaModel::LlamaModel(const LoadedModel& m, Backend& be, const ModelLimits& lim
   const int L = std::max(lim.max_logits_rows, S);
   limits_.max_logits_rows = L;
   lrows_ = be.alloc(DType::I32, L, 1);
+  argmax_ = be.alloc(DType::I32, L, 1);
   sel_ = be.alloc(DType::F32, L, cfg_.dim);
   logits_ = be.alloc(DType::F32, L, cfg_.vocab_size);
   if (auto* f = dynamic_cast<FusedDecode*>(&be); f && f->fused_decode_rows() > 0) {
@@ -83,6 +84,20 @@ LlamaModel::LlamaModel(const LoadedModel& m, Backend& be, const ModelLimits& lim
 }
 
 void LlamaModel::forward(const ForwardBatch& b, std::vector<float>& logits) {
+  run_batch(b);
+  logits_rows(b, logits);
+}
+
+void LlamaModel::forward_greedy(const ForwardBatch& b, int vocab, std::vector<int32_t>& ids) {
+  run_batch(b);
+  ids.resize(b.logits_rows.size());
+  classify_rows(b, [&](int r0, int m) {
+    be_.argmax_rows(argmax_, logits_, m, std::min(vocab, cfg_.vocab_size));
+    be_.download(ids.data() + r0, argmax_, m);
+  });
+}
+
+void LlamaModel::run_batch(const ForwardBatch& b) {
   const int n = b.num_tokens(), S = b.num_seqs(), nl = (int)b.logits_rows.size();
   if (n <= 0 || n > limits_.max_tokens || S > limits_.max_seqs || nl > n ||
       b.max_blocks_per_seq > limits_.max_blocks_per_seq)
@@ -94,7 +109,6 @@ void LlamaModel::forward(const ForwardBatch& b, std::vector<float>& logits) {
     bt.cols = b.max_blocks_per_seq;
     run_layers(n, AttentionBatch{S, qstart_, seqlens_, bt, b.max_blocks_per_seq, limits_.block_size});
   }
-  logits_rows(b, logits);
 }
 
 void LlamaModel::upload_batch(const ForwardBatch& b, int bt_cols) {
@@ -202,22 +216,28 @@ void LlamaModel::run_layers_fused(int n, const AttentionBatch& ab) {
   }
 }
 
-void LlamaModel::logits_rows(const ForwardBatch& b, std::vector<float>& logits) {
+// Only rows that sample go through the final norm and the classifier, a
+// planned number at a time: prompt log-probabilities can ask for every row
+// of a prefill chunk without a [max_tokens, vocab] buffer.
+template <class Take>
+void LlamaModel::classify_rows(const ForwardBatch& b, Take take) {
   Backend& be = be_;
   const ModelConfig& c = cfg_;
   const int nl = (int)b.logits_rows.size();
-  logits.resize((size_t)nl * c.vocab_size);
-  // Only rows that sample go through the final norm and the classifier, a
-  // planned number at a time: prompt log-probabilities can ask for every
-  // row of a prefill chunk without a [max_tokens, vocab] buffer.
   for (int r0 = 0; r0 < nl; r0 += limits_.max_logits_rows) {
     const int m = std::min(limits_.max_logits_rows, nl - r0);
     be.upload(lrows_, b.logits_rows.data() + r0, m);
     be.gather_rows(sel_, x_, lrows_, m);
     be.rmsnorm(sel_, sel_, output_norm_, m, c.norm_eps);
     be.matmul(logits_, sel_, output_, m);
-    be.download(logits.data() + (size_t)r0 * c.vocab_size, logits_, m);
+    take(r0, m);
   }
+}
+
+void LlamaModel::logits_rows(const ForwardBatch& b, std::vector<float>& logits) {
+  const int V = cfg_.vocab_size;
+  logits.resize(b.logits_rows.size() * (size_t)V);
+  classify_rows(b, [&](int r0, int m) { be_.download(logits.data() + (size_t)r0 * V, logits_, m); });
 }
 
 void LlamaModel::copy_kv_blocks(const std::vector<std::pair<int32_t, int32_t>>& pairs) {

@@ -32,6 +32,11 @@ class LlamaModel {
   LlamaModel(const LoadedModel& model, Backend& backend, const ModelLimits& limits);
   // Runs the batch; writes logits [logits_rows, vocab] to `logits`.
   void forward(const ForwardBatch& batch, std::vector<float>& logits);
+  // The same forward with each logits row reduced to its argmax on the
+  // backend (greedy sampling): writes ids [logits_rows] and no logits, so a
+  // device backend copies back 4 bytes a row instead of the vocabulary.
+  // Ids are among the first `vocab` (the tokenizer's) of the classifier's rows.
+  void forward_greedy(const ForwardBatch& batch, int vocab, std::vector<int32_t>& ids);
   void copy_kv_blocks(const std::vector<std::pair<int32_t, int32_t>>& pairs);
   const ModelConfig& config() const { return cfg_; }
   const ModelLimits& limits() const { return limits_; }
@@ -49,6 +54,11 @@ class LlamaModel {
   // A decode step (every row a query of length 1) on a backend with step
   // graphs: padded to its bucket and replayed; false when it has no bucket.
   bool forward_graph(const ForwardBatch& b);
+  void run_batch(const ForwardBatch& b);
+  // The final norm and classifier on the rows that sample, a planned number
+  // at a time; each chunk then goes to `take(r0, m)`.
+  template <class Take>
+  void classify_rows(const ForwardBatch& b, Take take);
   void logits_rows(const ForwardBatch& b, std::vector<float>& logits);
 
   struct Layer {
@@ -62,7 +72,7 @@ class LlamaModel {
   std::vector<Layer> layers_;
   // Workspace.
   Tensor x_, h_, q_, k_, v_, att_, tmp_, gate_, up_;
-  Tensor ids_, pos_, slots_, qstart_, seqlens_, btables_, lrows_, sel_, logits_;
+  Tensor ids_, pos_, slots_, qstart_, seqlens_, btables_, lrows_, sel_, logits_, argmax_;
   // Step graphs (CUDA): null when the backend has none or they are off.
   // Padding rows of a graph step write their K/V to scratch_block_, a block
   // past the allocator's, and read only it.

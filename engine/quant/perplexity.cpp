@@ -98,13 +98,6 @@ void log_softmax(const float* logits, int n, std::vector<double>& out) {
   for (int i = 0; i < n; ++i) out[i] = (double)logits[i] - lse;
 }
 
-int argmax(const float* v, int n) {
-  int best = 0;
-  for (int i = 1; i < n; ++i)
-    if (v[i] > v[best]) best = i;
-  return best;
-}
-
 uint64_t logprob_file_hash(const std::vector<int32_t>& tokens, int context, int stride, int vocab) {
   uint64_t h = 0xcbf29ce484222325ull;
   auto mix = [&h](uint32_t v) {

@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "sample/sampler.h"  // argmax
 #include "backend/backend.h"
 #include "brisk/engine_config.h"
 #include "model/llama_model.h"
@@ -72,8 +73,6 @@ class SequenceScorer {
 
 // Natural-log softmax of one row, in double for the sums.
 void log_softmax(const float* logits, int n, std::vector<double>& out);
-// The lowest id among the largest values.
-int argmax(const float* v, int n);
 
 struct LogprobFileHeader {
   uint32_t vocab_size = 0;

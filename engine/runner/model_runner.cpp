@@ -11,6 +11,13 @@ std::vector<float>& ModelRunner::execute(const SchedulerOutput& so) {
   return logits_;
 }
 
+const std::vector<int32_t>& ModelRunner::execute_greedy(const SchedulerOutput& so, int vocab) {
+  model_.copy_kv_blocks(cache_.take_pending_copies());
+  pack(so);
+  model_.forward_greedy(batch_, vocab, greedy_ids_);
+  return greedy_ids_;
+}
+
 void ModelRunner::pack(const SchedulerOutput& so) {
   ForwardBatch& b = batch_;
   b.clear();

@@ -19,6 +19,9 @@ class ModelRunner {
   // prompt_logits_count prompt rows, then one row if it samples (1 +
   // num_draft for a speculative one).
   std::vector<float>& execute(const SchedulerOutput& so);  // the sampler may edit the logits in place
+  // The same step for plain greedy sampling: each logits row reduced to its
+  // argmax (among the first `vocab` ids) on the backend, same order.
+  const std::vector<int32_t>& execute_greedy(const SchedulerOutput& so, int vocab);
   const ForwardBatch& last_batch() const { return batch_; }
 
  private:
@@ -29,6 +32,7 @@ class ModelRunner {
   KvCache& cache_;
   ForwardBatch batch_;
   std::vector<float> logits_;
+  std::vector<int32_t> greedy_ids_;
 };
 
 }  // namespace brisk

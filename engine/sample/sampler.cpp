@@ -5,16 +5,11 @@
 #include <numeric>
 #include <unordered_set>
 
+#include "kernels/cpu/ops.h"
+
 namespace brisk {
 
 namespace {
-
-int32_t argmax(const float* x, int n) {
-  int32_t best = 0;
-  for (int i = 1; i < n; ++i)
-    if (x[i] > x[best]) best = i;
-  return best;
-}
 
 void apply_repetition_penalty(float* logits, float penalty, const std::vector<int32_t>& a,
                               const std::vector<int32_t>& b, int vocab) {
@@ -29,6 +24,8 @@ void apply_repetition_penalty(float* logits, float penalty, const std::vector<in
 }
 
 }  // namespace
+
+int32_t argmax(const float* x, int n) { return cpu::argmax(x, n); }
 
 // Bans every token that would complete an n-gram already present in the
 // history (prompt + output), as in HF's no_repeat_ngram_size.

@@ -15,6 +15,9 @@ void apply_logits_processors(float* logits, int vocab, const SamplingParams& p,
                              const std::vector<int32_t>& prompt, const std::vector<int32_t>& output);
 
 // Processes logits in place (repetition penalty, temperature) then picks:
+// The first index of the largest value (NaNs are never the largest, unless x[0] is NaN: then 0).
+int32_t argmax(const float* x, int n);
+
 // argmax when temperature == 0 (ties to the lowest id), otherwise a draw from
 // the top-k / top-p / min-p filtered distribution using `rng`.
 // `history` is the prompt + output so far (for the repetition penalty).

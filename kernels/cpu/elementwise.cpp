@@ -190,4 +190,33 @@ void add(ThreadPool& pool, float* y, const float* a, const float* b, int64_t n) 
       n, [&](int64_t i0, int64_t i1) { ref::add(y + i0, a + i0, b + i0, i1 - i0); }, 1024);
 }
 
+// A scan comparing against x[best] is a chain of dependent loads (~50 us
+// for a 32000-entry row); independent lanes of maxima vectorise (a
+// `v > m ? v : m` is one MAXPS, which never picks a NaN), and the second
+// pass only compares.
+int32_t argmax(const float* x, int n) {
+  if (n <= 0 || std::isnan(x[0])) return 0;
+  constexpr int kLanes = 16;
+  float lane[kLanes];
+  for (int l = 0; l < kLanes; ++l) lane[l] = x[0];
+  int i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int l = 0; l < kLanes; ++l) lane[l] = x[i + l] > lane[l] ? x[i + l] : lane[l];
+  float m = lane[0];
+  for (int l = 1; l < kLanes; ++l) m = lane[l] > m ? lane[l] : m;
+  for (; i < n; ++i) m = x[i] > m ? x[i] : m;
+  for (int j = 0; j < n; ++j)
+    if (x[j] == m) return j;
+  return 0;
+}
+
+void argmax_rows(ThreadPool& pool, int32_t* out, const float* x, int M, int stride, int N) {
+  pool.parallel_for(
+      M,
+      [&](int64_t m0, int64_t m1) {
+        for (int64_t m = m0; m < m1; ++m) out[m] = argmax(x + m * stride, N);
+      },
+      1);
+}
+
 }  // namespace brisk::cpu

@@ -23,6 +23,9 @@ void rope(ThreadPool& pool, float* x, const int32_t* pos, int T, int n_heads, in
           float theta);
 void silu_mul(ThreadPool& pool, float* y, const float* gate, const float* up, int64_t n);
 void add(ThreadPool& pool, float* y, const float* a, const float* b, int64_t n);
+// As ref::argmax_rows; argmax is one row (no pool).
+int32_t argmax(const float* x, int n);
+void argmax_rows(ThreadPool& pool, int32_t* out, const float* x, int M, int stride, int N);
 void kv_write(ThreadPool& pool, float* k_cache, float* v_cache, const float* k, const float* v,
               const int32_t* slots, int T, int kv_width);
 void paged_attention(ThreadPool& pool, float* out, const float* q, const float* k_cache,

@@ -318,23 +318,33 @@ __global__ void reduce_kernel(AttnParams p) {
   const int row = a.query_start[s];
   if (a.query_start[s + 1] - row != 1) return;
   const int D = a.head_dim;
-  float M = -INFINITY;
-  for (int i = 0; i < p.splits; ++i) {
-    const float* e = partial(p, row, h, i);
-    if (e[1] > 0.0f) M = fmaxf(M, e[0]);
+  // Every split's (max, denominator) loaded at once, then its weight
+  // exp(m_i - M) computed once: the loops below only read shared memory
+  // and the partial sums, whose loads are independent.
+  __shared__ float w[kMaxSplits];
+  __shared__ float s_L;
+  if (threadIdx.x < 32) {
+    const int i = threadIdx.x;
+    float m = -INFINITY, l = 0.0f;
+    if (i < p.splits) {
+      const float* e = partial(p, row, h, i);
+      l = e[1];
+      m = l > 0.0f ? e[0] : -INFINITY;
+    }
+    const float M = warp_max(m);
+    const float wi = l > 0.0f ? expf(m - M) : 0.0f;  // empty partials weigh nothing and are never read
+    const float L = warp_sum(l * wi);
+    if (i < kMaxSplits) w[i] = wi;
+    if (i == 0) s_L = L;
   }
-  float L = 0.0f;
-  for (int i = 0; i < p.splits; ++i) {
-    const float* e = partial(p, row, h, i);
-    if (e[1] > 0.0f) L += e[1] * expf(e[0] - M);
-  }
+  __syncthreads();
+  const float L = s_L;
   float* o = p.out + (int64_t)row * a.n_heads * D + (int64_t)h * D;
   for (int d = threadIdx.x; d < D; d += blockDim.x) {
     float v = 0.0f;
-    for (int i = 0; i < p.splits; ++i) {
-      const float* e = partial(p, row, h, i);
-      if (e[1] > 0.0f) v += e[2 + d] * expf(e[0] - M);  // empty partials are skipped, never read
-    }
+#pragma unroll 4
+    for (int i = 0; i < p.splits; ++i)
+      if (w[i] > 0.0f) v += partial(p, row, h, i)[2 + d] * w[i];
     o[d] = L > 0.0f ? v / L : 0.0f;
   }
 }

@@ -17,7 +17,7 @@ inline unsigned grid_1d(int64_t count, int threads, int64_t cap = 65535LL * 16) 
   const int64_t g = (count + threads - 1) / threads;
   return (unsigned)(g < 1 ? 1 : g > cap ? cap : g);
 }
-inline bool aligned16(const void* p) { return ((uintptr_t)p & 15) == 0; }
+__host__ __device__ inline bool aligned16(const void* p) { return ((uintptr_t)p & 15) == 0; }
 
 // The multiprocessor count of the current device, queried once per device.
 int sm_count();

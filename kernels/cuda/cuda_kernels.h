@@ -59,6 +59,9 @@ void silu_mul(float* out, const float* gate, const float* up, int64_t count, Str
 void add(float* out, const float* a, const float* b, int64_t count, Stream s);
 // out[i] = x[rows[i]] (rows of `cols` floats).
 void gather_rows(float* out, const float* x, const int32_t* rows, int n, int cols, Stream s);
+// out[i] = the first index of the largest value among the first `cols` of row i of x [n, stride],
+// as ref::argmax_rows.
+void argmax_rows(int32_t* out, const float* x, int n, int stride, int cols, Stream s);
 // F32 -> F16 / BF16 conversion of activations for the cuBLAS GEMMs (count elements).
 void f32_to_f16(uint16_t* out, const float* x, int64_t count, Stream s);
 void f32_to_bf16(uint16_t* out, const float* x, int64_t count, Stream s);

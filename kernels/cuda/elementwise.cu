@@ -1,5 +1,7 @@
 // Elementwise, normalisation, conversion and quantization kernels: memory-bound,
 // so float4 accesses wherever the shape and alignment allow.
+#include <climits>
+
 #include "kernels/cuda/common.cuh"
 
 namespace brisk::cuda {
@@ -197,6 +199,36 @@ __global__ void rescale_kernel(float* y, const Acc* acc, const float* xs, const 
   }
 }
 
+// One block per row: each thread keeps the best (value, index) of its
+// stride, preferring the lower index on a tie; NaN never compares greater,
+// so it is never kept. Then a warp and a block reduction of the pairs.
+__device__ __forceinline__ void better(float& v, int& i, float v2, int i2) {
+  if (v2 > v || (v2 == v && i2 < i)) v = v2, i = i2;
+}
+__global__ void argmax_rows_kernel(int32_t* out, const float* x, int stride, int cols) {
+  __shared__ float sv[32];
+  __shared__ int si[32];
+  const float* r = x + (int64_t)blockIdx.x * stride;
+  float v = -INFINITY;
+  int idx = INT_MAX;
+  for (int c = threadIdx.x; c < cols; c += blockDim.x) better(v, idx, r[c], c);
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) better(v, idx, __shfl_xor_sync(0xffffffffu, v, o), __shfl_xor_sync(0xffffffffu, idx, o));
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+  if (lane == 0) sv[warp] = v, si[warp] = idx;
+  __syncthreads();
+  if (warp == 0) {
+    v = lane < nw ? sv[lane] : -INFINITY;
+    idx = lane < nw ? si[lane] : INT_MAX;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+      better(v, idx, __shfl_xor_sync(0xffffffffu, v, o), __shfl_xor_sync(0xffffffffu, idx, o));
+    // A row of NaN and -inf keeps no value above -inf: index 0, as the reference's scan from column 0 gives;
+    // so does a NaN in column 0 (nothing compares greater than it there).
+    if (lane == 0) out[blockIdx.x] = idx == INT_MAX || isnan(r[0]) ? 0 : idx;
+  }
+}
+
 }  // namespace
 
 void embed(float* y, const void* table, DType dt, const float* row_scales, const int32_t* ids, int n, int dim,
@@ -285,6 +317,11 @@ void rescale_f32(float* y, const float* acc, const float* xs, const float* ws, i
   if (n <= 0 || N <= 0) return;
   rescale_kernel<float>
       <<<grid_1d((int64_t)n * N, kThreads), kThreads, 0, stream_of(s)>>>(y, acc, xs, ws, n, N);
+}
+
+void argmax_rows(int32_t* out, const float* x, int n, int stride, int cols, Stream s) {
+  if (n <= 0 || cols <= 0) return;
+  argmax_rows_kernel<<<n, 256, 0, stream_of(s)>>>(out, x, stride, cols);
 }
 
 }  // namespace brisk::cuda

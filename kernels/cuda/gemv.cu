@@ -95,7 +95,6 @@ __device__ __forceinline__ void locate_row(const GemvFused& a, int r, int& seg, 
 template <DType DT, int kMode>
 __global__ void __launch_bounds__(kThreads) gemv_kernel(GemvFused a, int rows, int kc, int wpr, size_t rb) {
   extern __shared__ float4 smem4[];
-  __shared__ float inv_rms[kGemvMaxRows];
   float* xs = reinterpret_cast<float*>(smem4);
   const int n = a.n, K = a.K;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -110,15 +109,14 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(GemvFused a, int rows, i
 #pragma unroll
   for (int m = 0; m < kGemvMaxRows; ++m) acc[m] = 0.0f;
 
-  // RMSNorm folded into the staging of x: every block computes the rows'
-  // inverse RMS itself (n x K floats from L2), so no separate norm launch.
-  if (a.norm_w && warp < n) {
-    const float* xr = a.x + (int64_t)warp * K;
-    float ss = 0.0f;
-    for (int k = lane; k < K; k += 32) ss += xr[k] * xr[k];
-    ss = warp_sum(ss);
-    if (lane == 0) inv_rms[warp] = rsqrtf(ss / K + a.eps);
-  }
+  // RMSNorm folded in: x * norm_w is staged, each thread sums the squares
+  // of the x it stages, and the epilogue scales the dot products by the
+  // rows' inverse RMS (h w = inv_rms * ((x * norm_w) w)), so the norm costs
+  // no pass of its own and no launch.
+  float ss[kGemvMaxRows];
+#pragma unroll
+  for (int m = 0; m < kGemvMaxRows; ++m) ss[m] = 0.0f;
+  const bool vec_x = K % 4 == 0 && aligned16(a.x) && (!a.norm_w || aligned16(a.norm_w));
 
   constexpr int E = GemvVec<DT>::kElems;
   constexpr int kEsize = DT == DType::F32 ? 4 : (DT == DType::F16 || DT == DType::BF16) ? 2 : 1;
@@ -140,12 +138,39 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(GemvFused a, int rows, i
       }
     };
     if constexpr (kMode == 0) load(cur, part);
-    __syncthreads();  // the previous chunk is consumed; inv_rms is written
-    for (int i = threadIdx.x; i < n * len; i += kThreads) {
-      const int m = i / len, kk = i - m * len;
-      float v = a.x[(int64_t)m * K + k0 + kk];
-      if (a.norm_w) v = v * inv_rms[m] * a.norm_w[k0 + kk];
-      xs[m * kc + kk] = v;
+    __syncthreads();  // the previous chunk is consumed
+    // Staging: 16-byte loads, all of a thread's issued before any is used.
+#pragma unroll
+    for (int m = 0; m < kGemvMaxRows; ++m) {
+      if (m >= n) break;
+      const float* xr = a.x + (int64_t)m * K + k0;
+      if (vec_x) {
+        constexpr int kPer = 4;
+        for (int i0 = threadIdx.x; i0 < len / 4; i0 += kPer * kThreads) {
+          float4 v[kPer], g[kPer];
+#pragma unroll
+          for (int u = 0; u < kPer; ++u) {
+            const int i = i0 + u * kThreads;
+            v[u] = i < len / 4 ? __ldg(reinterpret_cast<const float4*>(xr) + i) : make_float4(0, 0, 0, 0);
+            g[u] = a.norm_w && i < len / 4 ? __ldg(reinterpret_cast<const float4*>(a.norm_w + k0) + i)
+                                           : make_float4(1, 1, 1, 1);
+          }
+#pragma unroll
+          for (int u = 0; u < kPer; ++u) {
+            const int i = i0 + u * kThreads;
+            if (i >= len / 4) break;
+            ss[m] += v[u].x * v[u].x + v[u].y * v[u].y + v[u].z * v[u].z + v[u].w * v[u].w;
+            reinterpret_cast<float4*>(xs + m * kc)[i] =
+                make_float4(v[u].x * g[u].x, v[u].y * g[u].y, v[u].z * g[u].z, v[u].w * g[u].w);
+          }
+        }
+      } else {
+        for (int i = threadIdx.x; i < len; i += kThreads) {
+          const float v = xr[i];
+          ss[m] += v * v;
+          xs[m * kc + i] = a.norm_w ? v * a.norm_w[k0 + i] : v;
+        }
+      }
     }
     __syncthreads();
     if (!active) continue;
@@ -201,20 +226,33 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(GemvFused a, int rows, i
 
   // Lanes, then the warps of a row (through shared memory, after everyone is done with x).
 #pragma unroll
-  for (int m = 0; m < kGemvMaxRows; ++m) acc[m] = warp_sum(acc[m]);
+  for (int m = 0; m < kGemvMaxRows; ++m) {
+    acc[m] = warp_sum(acc[m]);
+    if (a.norm_w) ss[m] = warp_sum(ss[m]);
+  }
   __syncthreads();
-  float* red = xs;  // [kWarps][kGemvMaxRows]
+  float* red = xs;                          // [kWarps][kGemvMaxRows]
+  float* red_ss = xs + kWarps * kGemvMaxRows;  // [kWarps][kGemvMaxRows]
   if (lane == 0)
 #pragma unroll
-    for (int m = 0; m < kGemvMaxRows; ++m) red[warp * kGemvMaxRows + m] = acc[m];
+    for (int m = 0; m < kGemvMaxRows; ++m) {
+      red[warp * kGemvMaxRows + m] = acc[m];
+      red_ss[warp * kGemvMaxRows + m] = ss[m];
+    }
   __syncthreads();
   if (!active || part != 0 || lane >= n) return;
   const int m = lane;
+  float inv = 1.0f;
+  if (a.norm_w) {
+    float t = 0.0f;
+    for (int w = 0; w < kWarps; ++w) t += red_ss[w * kGemvMaxRows + m];
+    inv = rsqrtf(t / K + a.eps);
+  }
   auto row_sum = [&](int first_warp, int sg, int row) {
     float v = 0.0f;
     for (int p = 0; p < wpr; ++p) v += red[(first_warp + p) * kGemvMaxRows + m];
     if (is_scaled(DT)) v *= a.w[sg].row_scales[row];
-    return v;
+    return v * inv;
   };
   const float v = row_sum(warp, seg, j);
   const GemvWeight& out = a.w[seg];
@@ -256,7 +294,7 @@ void launch(const GemvFused& a, Stream s) {
   while (wpr < max_wpr && (rows + kWarps / wpr - 1) / (kWarps / wpr) < target) wpr *= 2;
   const int rows_per_block = kWarps / wpr;
   const unsigned grid = (unsigned)((rows + rows_per_block - 1) / rows_per_block);
-  const size_t smem = std::max<size_t>((size_t)n * kc, kWarps * kGemvMaxRows) * sizeof(float);
+  const size_t smem = std::max<size_t>((size_t)n * kc, 2 * kWarps * kGemvMaxRows) * sizeof(float);
   cudaStream_t st = stream_of(s);
   if constexpr (DT == DType::Q8_0) {
     gemv_kernel<DT, 1><<<grid, kThreads, smem, st>>>(a, rows, kc, wpr, rb);

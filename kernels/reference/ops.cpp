@@ -135,6 +135,16 @@ void add(float* y, const float* a, const float* b, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
 }
 
+void argmax_rows(int32_t* out, const float* x, int M, int stride, int N) {
+  for (int m = 0; m < M; ++m) {
+    const float* r = x + (int64_t)m * stride;
+    int32_t best = 0;
+    for (int i = 1; i < N; ++i)
+      if (r[i] > r[best]) best = i;
+    out[m] = best;
+  }
+}
+
 // The F32 cache: the KvCacheView versions (kernels/reference/attention.h) with no scales.
 void kv_write(float* k_cache, float* v_cache, const float* k, const float* v, const int32_t* slots, int T,
               int kv_width) {

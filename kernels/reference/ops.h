@@ -67,6 +67,11 @@ void rmsnorm(float* y, const float* x, const float* w, int M, int D, float eps);
 void rope(float* x, const int32_t* pos, int T, int n_heads, int head_dim, int rot_dim, float theta);
 void silu_mul(float* y, const float* gate, const float* up, int64_t n);
 void add(float* y, const float* a, const float* b, int64_t n);
+// out[m] = the first index of the largest value among the first N columns
+// of row m of x [M, stride]: a scan from column 0 keeping the best with `>`,
+// so NaNs are never chosen (unless x[m, 0] is one: then 0). Greedy
+// sampling on the backend.
+void argmax_rows(int32_t* out, const float* x, int M, int stride, int N);
 // Writes row t of k and v [T, kv_width] to slot slots[t] of the caches.
 void kv_write(float* k_cache, float* v_cache, const float* k, const float* v, const int32_t* slots,
               int T, int kv_width);

@@ -97,6 +97,9 @@ class RecordingBackend final : public Backend, public StepGraphs {
   void gather_rows(Tensor o, Tensor x, Tensor r, int n) override {
     op([=, this] { cpu_->gather_rows(o, x, r, n); });
   }
+  void argmax_rows(Tensor o, Tensor x, int n, int cols) override {
+    op([=, this] { cpu_->argmax_rows(o, x, n, cols); });
+  }
   void copy_blocks(Tensor c, const std::vector<std::pair<int32_t, int32_t>>& p, int bs, int h) override {
     cpu_->copy_blocks(c, p, bs, h);
   }

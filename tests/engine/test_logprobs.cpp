@@ -3,6 +3,7 @@
 #include <QtTest>
 #include <cmath>
 #include <filesystem>
+#include <map>
 
 #include "brisk/engine.h"
 #include "sample/sampler.h"
@@ -103,6 +104,48 @@ class TestLogprobs : public QObject {
     QVERIFY(aligned);
     QCOMPARE((int)sampled.size(), 40);
     for (const auto& t : sampled) QVERIFY(t.top.empty() && t.logprob <= 0);
+  }
+
+  // A step of plain greedy rows takes its tokens from the backend's argmax
+  // (no logits copied back); asking for log-probabilities sends the same
+  // rows through the logits and the host's argmax. Both give the same tokens,
+  // batched, and with one sampled request beside them (a mixed step takes
+  // the logits path for every row).
+  void greedyOnTheBackendEqualsTheHostArgmax() {
+    EngineConfig cfg;
+    cfg.threads = 2;
+    cfg.model = model_path();
+    auto e = Engine::create(cfg);
+    const std::vector<std::string> prompts = {"Once upon a time", "The cat", "Lily and Tom went", "A big red"};
+    auto run_all = [&](int logprobs, bool with_sampled) {
+      std::map<uint64_t, std::vector<int32_t>> toks;
+      std::vector<uint64_t> ids;
+      for (const auto& pr : prompts) {
+        SamplingParams p;
+        p.max_tokens = 24;
+        p.ignore_eos = true;
+        p.logprobs = logprobs;
+        ids.push_back(e->add_request(pr, p));
+      }
+      if (with_sampled) {
+        SamplingParams s;
+        s.max_tokens = 8;
+        s.temperature = 1.0f;
+        s.seed = 5;
+        e->add_request("Once", s);
+      }
+      while (e->has_unfinished())
+        for (const auto& o : e->step()) toks[o.request_id].insert(toks[o.request_id].end(), o.new_token_ids.begin(), o.new_token_ids.end());
+      std::vector<std::vector<int32_t>> out;
+      for (uint64_t id : ids) out.push_back(toks[id]);
+      return out;
+    };
+    const auto fast = run_all(-1, false), host = run_all(0, false), mixed = run_all(-1, true);
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      QCOMPARE((int)fast[i].size(), 24);
+      QCOMPARE(fast[i], host[i]);
+      QCOMPARE(fast[i], mixed[i]);
+    }
   }
 
   // Prompt logprobs are teacher-forced next-token log-probabilities: position

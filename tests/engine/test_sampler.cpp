@@ -3,6 +3,7 @@
 #include <QtTest>
 #include <cmath>
 #include <map>
+#include <random>
 
 #include "sample/sampler.h"
 
@@ -31,6 +32,34 @@ class TestSampler : public QObject {
     std::mt19937_64 rng(0);
     std::vector<float> l = {0.1f, 2.0f, -1.0f, 2.0f};
     QCOMPARE(brisk::sample_token(l.data(), 4, p, rng, {}, {}), 1);
+  }
+
+  // The vectorised argmax against a plain scan on random rows: every
+  // length around the 16-lane width, ties, -inf and NaN entries.
+  void argmaxMatchesAScan() {
+    auto scan = [](const float* x, int n) {
+      int best = 0;
+      for (int i = 1; i < n; ++i)
+        if (x[i] > x[best]) best = i;
+      return best;
+    };
+    std::mt19937 rng(11);
+    std::uniform_int_distribution<int> small(-3, 3);  // few distinct values: many ties
+    std::uniform_real_distribution<float> u(-10.0f, 10.0f);
+    int cases = 0;
+    for (int n : {1, 2, 15, 16, 17, 31, 33, 100, 32000}) {
+      for (int trial = 0; trial < 40; ++trial) {
+        std::vector<float> x(n);
+        for (float& v : x) v = trial % 2 ? (float)small(rng) : u(rng);
+        if (trial % 5 == 1) x[rng() % n] = NAN;
+        if (trial % 5 == 2) x[rng() % n] = -INFINITY;
+        if (trial % 7 == 3) std::fill(x.begin(), x.end(), -INFINITY);
+        if (trial % 11 == 4) x[0] = NAN;
+        QCOMPARE(brisk::argmax(x.data(), n), scan(x.data(), n));
+        ++cases;
+      }
+    }
+    QCOMPARE(cases, 9 * 40);
   }
 
   void temperatureSamplingFollowsTheSoftmax() {

@@ -8,7 +8,7 @@
 // them all, so one GPU run is enough to see everything that is wrong.
 //
 // Tolerances:
-//  - exact (bit for bit): add, gather_rows, embed, f32_to_f16/bf16,
+//  - exact (bit for bit): add, gather_rows, argmax_rows, embed, f32_to_f16/bf16,
 //    weight_to_half, quantize_rows_i8 (ref::quantize_activation_row),
 //    quantize_rows_f8 (the F8 KV rule of ref::kv_store_head), rescale_*,
 //    kv_write (cache bytes and scales), copy_blocks.
@@ -463,6 +463,40 @@ class TestCudaKernels : public QObject {
             compare(r, QString("gemv %1 n=%2 N=%3 K=%4").arg(dtype_name(dt)).arg(n).arg(sh.N).arg(sh.K),
                     y.get<float>().data(), ref.data(), ref.size(), 1e-6, 0.0, &mag, 2e-5);
           }
+        }
+    } catch (const std::exception& e) {
+      r.fail(QString("CUDA error: %1").arg(e.what()));
+    }
+    QVERIFY2(r.fails.isEmpty(), qPrintable(r.text()));
+  }
+
+  // Greedy sampling on the device: against ref::argmax_rows with a stride
+  // past the columns scanned, ties, -inf rows and NaNs (also in column 0).
+  void argmax_rows() {
+    Report r;
+    std::mt19937 rng(5);
+    std::uniform_int_distribution<int> small(-2, 2);
+    std::uniform_real_distribution<float> u(-5.0f, 5.0f);
+    try {
+      for (int N : {1, 31, 256, 257, 32000})
+        for (int M : {1, 9}) {
+          const int stride = N + 3;
+          std::vector<float> x((size_t)M * stride);
+          for (size_t i = 0; i < x.size(); ++i) x[i] = (i % 3 == 0) ? (float)small(rng) : u(rng);
+          for (int m = 0; m < M; ++m) {
+            float* row = x.data() + (size_t)m * stride;
+            if (m % 3 == 1) row[rng() % N] = NAN;
+            if (m % 4 == 2) std::fill(row, row + N, -INFINITY);
+            if (m == 8) row[0] = NAN;
+            row[N] = 1e30f;  // past the columns scanned
+          }
+          std::vector<int32_t> ref(M);
+          ref::argmax_rows(ref.data(), x.data(), M, stride, N);
+          Buf dx(x), out((size_t)M * 4);
+          out.poison();
+          cuda::argmax_rows(out.as<int32_t>(), dx.as<float>(), M, stride, N, nullptr);
+          sync("argmax_rows");
+          compare_exact(r, QString("argmax_rows M=%1 N=%2").arg(M).arg(N), out.get<int32_t>(), ref);
         }
     } catch (const std::exception& e) {
       r.fail(QString("CUDA error: %1").arg(e.what()));

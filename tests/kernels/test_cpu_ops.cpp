@@ -497,6 +497,35 @@ class TestCpuOps : public QObject {
     QVERIFY(seen.count(std::this_thread::get_id()) == 1);  // the caller takes part
   }
 
+  // Greedy sampling's argmax: rows of a wider buffer (a stride past the
+  // columns scanned), every length around the 16-lane width, ties, -inf,
+  // NaN (also in column 0), against the reference's scan.
+  void argmax_rows() {
+    std::mt19937 rng(9);
+    std::uniform_int_distribution<int> small(-2, 2);
+    std::uniform_real_distribution<float> u(-5.0f, 5.0f);
+    for (int N : {1, 15, 16, 17, 50, 32000})
+      for (int M : {1, 7}) {
+        const int stride = N + 5;
+        std::vector<float> x((size_t)M * stride);
+        for (size_t i = 0; i < x.size(); ++i) x[i] = (i % 3 == 0) ? (float)small(rng) : u(rng);
+        for (int m = 0; m < M; ++m) {
+          float* r = x.data() + (size_t)m * stride;
+          if (m % 3 == 1) r[rng() % N] = NAN;
+          if (m % 4 == 2) std::fill(r, r + N, -INFINITY);
+          if (m == 6) r[0] = NAN;
+          r[N] = 1e30f;  // past the columns scanned: never the answer
+        }
+        std::vector<int32_t> ref(M), got(M, -1);
+        ref::argmax_rows(ref.data(), x.data(), M, stride, N);
+        for (auto& pool : pools_) {
+          std::fill(got.begin(), got.end(), -1);
+          cpu::argmax_rows(*pool, got.data(), x.data(), M, stride, N);
+          QCOMPARE(got, ref);
+        }
+      }
+  }
+
   void thread_pool_default_size() {
     QVERIFY(ThreadPool::physical_cores() >= 1);
     ThreadPool pool(0);

@@ -112,6 +112,9 @@ class CpuBackend final : public Backend {
     for (int i = 0; i < n; ++i)
       std::memcpy(ptr<float>(out) + (int64_t)i * x.cols, ptr<float>(x) + (int64_t)r[i] * x.cols, x.cols * 4);
   }
+  void argmax_rows(Tensor out, Tensor x, int n, int cols) override {
+    cpu::argmax_rows(pool_, ptr<int32_t>(out), ptr<float>(x), n, (int)x.cols, cols);
+  }
   void copy_blocks(Tensor cache, const std::vector<std::pair<int32_t, int32_t>>& pairs, int block_size,
                    int n_kv_heads) override {
     const size_t bytes = (size_t)block_size * row_bytes(cache.dtype, cache.cols);

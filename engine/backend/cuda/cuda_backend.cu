@@ -216,6 +216,10 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
     cuda::gather_rows(ptr<float>(out), ptr<float>(x), ptr<int32_t>(rows), n, (int)x.cols, stream_);
     launched("gather_rows", n, x.cols);
   }
+  void argmax_rows(Tensor out, Tensor x, int n, int cols) override {
+    cuda::argmax_rows(ptr<int32_t>(out), ptr<float>(x), n, (int)x.cols, cols, stream_);
+    launched("argmax_rows", n, x.cols);
+  }
   void rope(Tensor x, Tensor pos, int n, int n_heads, int head_dim, int rot_dim, float theta) override {
     cuda::rope(ptr<float>(x), ptr<int32_t>(pos), n, n_heads, head_dim, rot_dim, theta, stream_);
     launched("rope", n, (int64_t)n_heads * head_dim);
