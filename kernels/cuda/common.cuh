@@ -66,20 +66,19 @@ __device__ __forceinline__ uint16_t f32_to_bf16_bits(float f) {
   return (uint16_t)(bits >> 16);
 }
 // fp8_encode<4, 3, 7> of kernels/dtype.cpp: nearest even, saturating, NaN -> 0x7f.
+// Normal values round their 23-bit mantissa to 3 bits in the integer bits
+// (adding 2^19 - 1 plus the kept lowest bit is round-half-even, and a carry
+// moves into the exponent as it should); subnormals are multiples of 2^-9.
 __device__ __forceinline__ uint8_t f32_to_f8e4m3(float f) {
   if (isnan(f)) return 0x7f;
-  const uint8_t sign = signbit(f) ? 0x80 : 0;
+  const uint32_t bits = __float_as_uint(f);
+  const uint8_t sign = (bits >> 24) & 0x80;
   const float a = fabsf(f);
   if (a >= 448.0f) return sign | 0x7e;
-  if (a < 0x1p-6f) return sign | (uint8_t)(int)rintf(ldexpf(a, 9));
-  int exp;
-  const float frac = frexpf(a, &exp);
-  int q = (int)rintf(ldexpf(frac, 4));
-  if (q == 16) {
-    q >>= 1;
-    ++exp;
-  }
-  const int code = ((exp - 1 + 7) << 3) | (q & 7);
+  if (a < 0x1p-6f) return sign | (uint8_t)(int)rintf(a * 512.0f);
+  const uint32_t ab = bits & 0x7fffffffu;
+  const uint32_t r = ab + 0x7ffffu + ((ab >> 20) & 1u);
+  const int code = (int)(((r >> 23) - 127 + 7) << 3) | (int)((r >> 20) & 7u);
   return sign | (uint8_t)min(code, 0x7e);
 }
 

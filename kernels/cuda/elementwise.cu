@@ -167,6 +167,49 @@ __global__ void weight_to_half_kernel(uint16_t* out, bool bf16, const void* w, D
 
 // One block per row. I8 follows ref::quantize_activation_row exactly (x * (127 / amax), nearest even);
 // F8 follows the KV cache rule (x / scale, scale = amax / 448, kernels/dtype.h rounding).
+__device__ __forceinline__ uint32_t quantize4(bool f8, float4 v, float sc, float inv) {
+  const float e[4] = {v.x, v.y, v.z, v.w};
+  uint32_t out = 0;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    uint32_t b;
+    if (f8)
+      b = f32_to_f8e4m3(sc > 0.0f ? __fdiv_rn(e[i], sc) : 0.0f);
+    else
+      b = (uint8_t)(int8_t)fminf(fmaxf(rintf(__fmul_rn(e[i], inv)), -127.0f), 127.0f);
+    out |= b << (8 * i);
+  }
+  return out;
+}
+// The row held in registers (16-byte loads, read once): rows of up to
+// kQuantVec * 4 * threads values whose length is a multiple of 4.
+constexpr int kQuantThreads = 256, kQuantVec = 8;
+template <bool kF8>
+__global__ void __launch_bounds__(kQuantThreads) quantize_rows_vec_kernel(void* q, float* scale, const float* x,
+                                                                         int cols) {
+  __shared__ float red[32];
+  const float4* xr = reinterpret_cast<const float4*>(x + (int64_t)blockIdx.x * cols);
+  const int c4 = cols / 4;
+  float4 v[kQuantVec];
+  float amax = 0.0f;
+#pragma unroll
+  for (int u = 0; u < kQuantVec; ++u) {
+    const int i = threadIdx.x + u * kQuantThreads;
+    v[u] = i < c4 ? xr[i] : make_float4(0, 0, 0, 0);
+    amax = fmaxf(amax, fmaxf(fmaxf(fabsf(v[u].x), fabsf(v[u].y)), fmaxf(fabsf(v[u].z), fabsf(v[u].w))));
+  }
+  amax = block_reduce<true>(amax, red);
+  const float sc = kF8 ? amax / kF8E4M3Max : (amax > 0.0f ? __fdiv_rn(amax, 127.0f) : 0.0f);
+  const float inv = !kF8 && amax > 0.0f ? __fdiv_rn(127.0f, amax) : 0.0f;
+  uint32_t* qr = reinterpret_cast<uint32_t*>(static_cast<uint8_t*>(q) + (int64_t)blockIdx.x * cols);
+#pragma unroll
+  for (int u = 0; u < kQuantVec; ++u) {
+    const int i = threadIdx.x + u * kQuantThreads;
+    if (i < c4) qr[i] = quantize4(kF8, v[u], sc, inv);
+  }
+  if (threadIdx.x == 0) scale[blockIdx.x] = sc;
+}
+
 template <bool kF8>
 __global__ void quantize_rows_kernel(void* q, float* scale, const float* x, int cols) {
   __shared__ float red[32];
@@ -299,13 +342,23 @@ void weight_to_half(uint16_t* out, DType out_dt, const void* w, DType dt, const 
       out, out_dt == DType::BF16, w, dt, row_scales, rows, cols, row_bytes(dt, cols));
 }
 
+static bool quantize_vec_ok(const void* q, const float* x, int cols) {
+  return cols % 4 == 0 && cols <= kQuantVec * 4 * kQuantThreads && aligned16(x) && ((uintptr_t)q & 3) == 0;
+}
+
 void quantize_rows_i8(int8_t* q, float* scale, const float* x, int n, int cols, Stream s) {
   if (n <= 0 || cols <= 0) return;
-  quantize_rows_kernel<false><<<n, 256, 0, stream_of(s)>>>(q, scale, x, cols);
+  if (quantize_vec_ok(q, x, cols))
+    quantize_rows_vec_kernel<false><<<n, kQuantThreads, 0, stream_of(s)>>>(q, scale, x, cols);
+  else
+    quantize_rows_kernel<false><<<n, 256, 0, stream_of(s)>>>(q, scale, x, cols);
 }
 void quantize_rows_f8(uint8_t* q, float* scale, const float* x, int n, int cols, Stream s) {
   if (n <= 0 || cols <= 0) return;
-  quantize_rows_kernel<true><<<n, 256, 0, stream_of(s)>>>(q, scale, x, cols);
+  if (quantize_vec_ok(q, x, cols))
+    quantize_rows_vec_kernel<true><<<n, kQuantThreads, 0, stream_of(s)>>>(q, scale, x, cols);
+  else
+    quantize_rows_kernel<true><<<n, 256, 0, stream_of(s)>>>(q, scale, x, cols);
 }
 
 void rescale_i32(float* y, const int32_t* acc, const float* xs, const float* ws, int n, int N, Stream s) {

@@ -20,6 +20,8 @@ constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
 constexpr int kUnroll = 4;
 constexpr int kSmemFloats = 8192;  // 32 KiB of x per chunk
+constexpr size_t kStreamSmemBytes = 47 * 1024;  // the streaming kernel's x: under the default 48 KiB with its static shared memory
+constexpr bool kUseStream = true;  // the streaming kernel where it applies (else the blocked one)
 
 template <DType DT>
 struct GemvVec {
@@ -271,6 +273,150 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(GemvFused a, int rows, i
   }
 }
 
+// The streaming form (16-byte weight loads, all of x in shared memory):
+// a grid of resident blocks whose warps each walk whole output rows, with
+// the next batch of weight loads (the rest of the row, or the start of the
+// warp's next row) issued before the current batch is used, so a
+// multiprocessor always has its warps' loads in flight instead of waiting
+// for a wave of small blocks to drain. A row is one weight row, or for
+// SwiGLU the gate row and the up row of one output. x (times norm_w) is
+// staged once per block; the norm's inverse RMS is one block reduction.
+constexpr int kStreamBatch = 8;  // 16-byte loads per lane per batch
+template <DType DT, bool kPair>
+__global__ void __launch_bounds__(kThreads) gemv_stream_kernel(GemvFused a, int rows, int xstride, size_t rb) {
+  extern __shared__ float4 smem4[];
+  float* xs = reinterpret_cast<float*>(smem4);  // [n][xstride]
+  __shared__ float red_ss[kWarps][kGemvMaxRows];
+  __shared__ float inv_rms[kGemvMaxRows];
+  constexpr int E = GemvVec<DT>::kElems;
+  constexpr int kEsize = DT == DType::F32 ? 4 : (DT == DType::F16 || DT == DType::BF16) ? 2 : 1;
+  const int n = a.n, K = a.K;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+
+  // Stage x (times norm_w) and the squares' partial sums.
+  float ss[kGemvMaxRows];
+#pragma unroll
+  for (int m = 0; m < kGemvMaxRows; ++m) {
+    ss[m] = 0.0f;
+    if (m >= n) continue;
+    const float4* xr = reinterpret_cast<const float4*>(a.x + (int64_t)m * K);
+    for (int i = threadIdx.x; i < K / 4; i += kThreads) {
+      const float4 v = __ldg(xr + i);
+      const float4 g = a.norm_w ? __ldg(reinterpret_cast<const float4*>(a.norm_w) + i) : make_float4(1, 1, 1, 1);
+      ss[m] += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+      reinterpret_cast<float4*>(xs + m * xstride)[i] = make_float4(v.x * g.x, v.y * g.y, v.z * g.z, v.w * g.w);
+    }
+  }
+  if (a.norm_w) {
+#pragma unroll
+    for (int m = 0; m < kGemvMaxRows; ++m) {
+      const float t = warp_sum(ss[m]);
+      if (lane == 0) red_ss[warp][m] = t;
+    }
+  }
+  __syncthreads();
+  if (a.norm_w && threadIdx.x < n) {
+    float t = 0.0f;
+    for (int w = 0; w < kWarps; ++w) t += red_ss[w][threadIdx.x];
+    inv_rms[threadIdx.x] = rsqrtf(t / K + a.eps);
+  }
+  __syncthreads();
+
+  const int iters = K / (32 * E);           // 16-byte loads per lane for one weight row
+  const int per_row = kPair ? 2 * iters : iters;
+  const int stride = gridDim.x * kWarps;
+  int r = blockIdx.x * kWarps + warp;
+  // The weight row and column of step f of row r (for a pair, f >= iters is the up row).
+  auto src = [&](int row, int f) -> const uint4* {
+    int seg, j;
+    if (kPair) {
+      seg = f >= iters;
+      j = row;
+      if (seg) f -= iters;
+    } else {
+      locate_row(a, row, seg, j);
+    }
+    return reinterpret_cast<const uint4*>(static_cast<const uint8_t*>(a.w[seg].w) + (int64_t)j * rb +
+                                          ((int64_t)f * 32 * E + lane * E) * kEsize);
+  };
+  auto load = [&](uint4(&raw)[kStreamBatch], int row, int f0) {
+#pragma unroll
+    for (int u = 0; u < kStreamBatch; ++u)
+      raw[u] = row < rows && f0 + u < per_row ? __ldg(src(row, f0 + u)) : make_uint4(0, 0, 0, 0);
+  };
+  uint4 cur[kStreamBatch];
+  load(cur, r, 0);
+  float acc[kGemvMaxRows], acc2[kGemvMaxRows];
+  while (r < rows) {
+#pragma unroll
+    for (int m = 0; m < kGemvMaxRows; ++m) acc[m] = acc2[m] = 0.0f;
+    for (int f0 = 0; f0 < per_row; f0 += kStreamBatch) {
+      // The next batch: the rest of this row, or the start of the warp's next one.
+      const bool last = f0 + kStreamBatch >= per_row;
+      uint4 nxt[kStreamBatch];
+      load(nxt, last ? r + stride : r, last ? 0 : f0 + kStreamBatch);
+#pragma unroll
+      for (int u = 0; u < kStreamBatch; ++u) {
+        const int f = f0 + u;
+        if (f < per_row) {
+          float wv[E];
+          decode16<DT>(cur[u], wv);
+          const int col = (kPair && f >= iters ? f - iters : f) * 32 * E + lane * E;
+          if (kPair && f >= iters)
+            dot_x<E>(acc2, xs, xstride, n, col, wv);
+          else
+            dot_x<E>(acc, xs, xstride, n, col, wv);
+        }
+        cur[u] = nxt[u];
+      }
+    }
+    // Epilogue of row r: lane m < n writes output row m.
+    int seg = 0, j = r;
+    if (!kPair) locate_row(a, r, seg, j);
+#pragma unroll
+    for (int m = 0; m < kGemvMaxRows; ++m) {
+      acc[m] = warp_sum(acc[m]);
+      if (kPair) acc2[m] = warp_sum(acc2[m]);
+    }
+    float v = 0.0f, u2 = 0.0f;
+#pragma unroll
+    for (int m = 0; m < kGemvMaxRows; ++m)
+      if (lane == m) v = acc[m], u2 = acc2[m];
+    if (lane < n) {
+      const float inv = a.norm_w ? inv_rms[lane] : 1.0f;
+      if (is_scaled(DT)) v *= a.w[seg].row_scales[j];
+      v *= inv;
+      const GemvWeight& out = a.w[seg];
+      float* y = out.y + (int64_t)lane * out.N + j;
+      if constexpr (kPair) {
+        if (is_scaled(DT)) u2 *= a.w[1].row_scales[j];
+        u2 *= inv;
+        *y = v / (1.0f + expf(-v)) * u2;
+      } else if (a.epilogue == GemvEpilogue::Accumulate) {
+        *y += v;
+      } else {
+        *y = v;
+      }
+    }
+    r += stride;
+  }
+}
+
+// Resident blocks per multiprocessor of a stream kernel at this shared memory, once per instantiation.
+template <DType DT, bool kPair>
+int stream_blocks_per_sm(size_t smem) {
+  static int cached_smem = -1, cached = 1;
+  if ((int)smem != cached_smem) {
+    int b = 0;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, gemv_stream_kernel<DT, kPair>, kThreads, smem) !=
+        cudaSuccess)
+      b = 1;
+    cached = std::max(1, b);
+    cached_smem = (int)smem;
+  }
+  return cached;
+}
+
 __global__ void fill_nan_rows(float* y, int64_t count) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < count;
        i += (int64_t)gridDim.x * blockDim.x)
@@ -301,7 +447,21 @@ void launch(const GemvFused& a, Stream s) {
   } else {
     bool vec = K % E == 0 && rb % 16 == 0;
     for (int i = 0; i < a.count; ++i) vec = vec && aligned16(a.w[i].w);
-    if (vec)
+    // The streaming kernel when x fits the default shared memory whole and
+    // rows are whole batches of 16-byte loads per lane.
+    const size_t stream_smem = (size_t)n * K * sizeof(float);
+    const bool stream = vec && K % (32 * E) == 0 && K % 4 == 0 && stream_smem <= kStreamSmemBytes &&
+                        aligned16(a.x) && (!a.norm_w || aligned16(a.norm_w));
+    if (stream && kUseStream) {
+      const bool pair = a.epilogue == GemvEpilogue::SwiGLU;
+      const int out_rows = pair ? a.w[0].N : rows;
+      const int per_sm = pair ? stream_blocks_per_sm<DT, true>(stream_smem) : stream_blocks_per_sm<DT, false>(stream_smem);
+      const int blocks = std::min((out_rows + kWarps - 1) / kWarps, per_sm * sm_count());
+      if (pair)
+        gemv_stream_kernel<DT, true><<<blocks, kThreads, stream_smem, st>>>(a, out_rows, K, rb);
+      else
+        gemv_stream_kernel<DT, false><<<blocks, kThreads, stream_smem, st>>>(a, out_rows, K, rb);
+    } else if (vec)
       gemv_kernel<DT, 0><<<grid, kThreads, smem, st>>>(a, rows, kc, wpr, rb);
     else
       gemv_kernel<DT, 2><<<grid, kThreads, smem, st>>>(a, rows, kc, wpr, rb);

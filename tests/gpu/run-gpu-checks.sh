@@ -26,6 +26,8 @@
 #   BRISK_GPU_CHECK_BUDGET_S seconds after which remaining steps are skipped (default 450)
 #   BRISK_GPU_TEST_TIMEOUT_S per GPU test executable (default 180)
 #   BRISK_GPU_CHECK_MODEL    an existing model to benchmark instead of making the 1.1B one
+#   BRISK_GPU_CHECK_SKIP     bench step names to skip (e.g. "decode1-int8 decode1-f16-no-cuda-graphs"),
+#                            for a short device lease
 #   BRISK_GPU_CHECKS_CPU=1   no CUDA device: run the benchmark steps on the CPU backend with a
 #                            tiny model and few tokens, to test this script itself (figures meaningless)
 set -euo pipefail
@@ -226,6 +228,12 @@ bench() {
     echo "not run: time budget spent" >"$OUT/$name.log"
     return 3
   fi
+  case " ${BRISK_GPU_CHECK_SKIP:-} " in
+    *" $name "*)
+      echo "not run: skipped (BRISK_GPU_CHECK_SKIP)" >"$OUT/$name.log"
+      return 3
+      ;;
+  esac
   say "bench $name: $*"
   local rc=0
   timeout --kill-after=10 "$limit" "$CLI" bench "$MODEL" --backend "$BACKEND" --json --warmup 1 "$@" \
@@ -239,7 +247,7 @@ bench() {
 }
 why() {  # the reason a bench step has no figure, for the table
   case "$1" in
-    3) echo "not run: time budget spent" ;;
+    3) tail -1 "$OUT/$2.log" 2>/dev/null || echo "not run" ;;
     *) echo "failed: $(tail -1 "$OUT/$2.log" 2>/dev/null | cut -c1-110)" ;;
   esac
 }
