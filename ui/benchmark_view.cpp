@@ -87,7 +87,7 @@ BenchmarkView::BenchmarkView(ResultsStore* store, QWidget* parent)
   setupLayout->addWidget(workloadBox);
   setupLayout->addStretch(1);
   scroll->setWidget(setup);
-  scroll->setMinimumWidth(360);
+  scroll->setMinimumWidth(260);  // the editors scroll: the tab must fit beside both docks at 1280 px
 
   // Right: run it and watch it.
   auto* right = new QWidget(split);
@@ -119,7 +119,7 @@ BenchmarkView::BenchmarkView(ResultsStore* store, QWidget* parent)
   liveTitle_->setObjectName(QStringLiteral("benchLiveTitle"));
   plot_ = new QCustomPlot(right);
   plot_->setObjectName(QStringLiteral("benchLivePlot"));
-  plot_->setMinimumSize(320, 260);
+  plot_->setMinimumSize(240, 260);
   plot_->setAntialiasedElements(QCP::aePlottables);
   plot_->setAutoAddPlottableToLegend(false);
   plot_->plotLayout()->clear();

@@ -115,7 +115,7 @@ CompareView::CompareView(ResultsStore* store, QWidget* parent) : QWidget(parent)
   for (brisk::ui::ResultPlot p : kPlots) {
     auto* plot = new QCustomPlot(tabs_);
     plot->setObjectName(QStringLiteral("comparePlot%1").arg(int(p)));
-    plot->setMinimumSize(320, 220);
+    plot->setMinimumSize(240, 220);
     plots_.append({p, plot});
     tabs_->addTab(plot, brisk::ui::result_plot_title(p));
   }

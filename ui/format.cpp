@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <map>
 
+#include "brisk/sysinfo.h"
+
 namespace fmt {
 
 QString count(int64_t n) {
@@ -58,6 +60,11 @@ QString modelName(const brisk::ModelInfo& info) {
 
 QString backendName(const std::string& backend) {
   return QString::fromStdString(backend).toUpper();
+}
+
+QString backendUsed(const std::string& setting) {
+  const QString used = backendName(brisk::resolve_backend(setting));
+  return setting == "auto" ? QStringLiteral("%1 (auto)").arg(used) : used;
 }
 
 QString tokensPerSecond(double tps) {

@@ -20,6 +20,8 @@ QString weightPrecision(const brisk::ModelInfo& info);
 // ModelInfo::name, or the file (folder) name when the model carries none.
 QString modelName(const brisk::ModelInfo& info);
 QString backendName(const std::string& backend);  // "cpu" -> "CPU"
+// The backend a setting runs on: "cuda" -> "CUDA", "auto" -> "CPU (auto)" where no device exists.
+QString backendUsed(const std::string& setting);
 QString tokensPerSecond(double tps);  // "1234.5 tok/s", "— tok/s" when < 0
 // One finished response: "8 tokens · TTFT 1.20 ms · 950.3 tok/s · finished: length".
 QString generationSummary(const GenerationStats& stats);

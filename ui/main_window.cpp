@@ -580,7 +580,7 @@ void MainWindow::onModelLoaded(const brisk::ModelInfo& info) {
   setWindowTitle(tr("%1 — Brisk").arg(name));
   modelLabel_->setText(name);
   modelLabel_->setToolTip(QString::fromStdString(info.path));
-  backendLabel_->setText(fmt::backendName(config.backend));
+  backendLabel_->setText(fmt::backendUsed(config.backend));  // the backend that runs the model, "auto" resolved
   precisionLabel_->setText(tr("weights %1%2 · KV %3")
                                .arg(fmt::weightPrecision(info), config.int8_activations ? tr(" (W8A8)") : QString(),
                                     QString::fromStdString(config.kv_dtype).toUpper()));

@@ -133,7 +133,7 @@ void ModelPanel::showModel(const brisk::ModelInfo& info) {
 void ModelPanel::showEngine(const brisk::EngineConfig& config, int64_t kvBlocks) {
   engineBox_->show();
   backend_->setText(tr("%1 · %2")
-                        .arg(fmt::backendName(config.backend))
+                        .arg(fmt::backendUsed(config.backend))
                         .arg(config.threads > 0 ? tr("%1 threads").arg(config.threads)
                                                 : tr("threads: auto")));
   kvCache_->setText(tr("%1 blocks × %2 tokens").arg(kvBlocks).arg(config.block_size));

@@ -114,6 +114,20 @@ SamplingForm::SamplingForm(const QString& title, int columns, QWidget* parent)
 
   setParams(defaults());
   relayout();
+  if (columns_ == 0) {
+    // Responsive: the form may be as narrow as three columns of its widest
+    // knob. Without an explicit minimum the grid's current layout (five or
+    // six columns when first shown wide) would be its minimum, and the
+    // window's docks would be squeezed to make room for it.
+    int knob = 0;
+    for (const Knob& k : knobs_) {
+      if (k.span != 1) continue;
+      knob = std::max(knob, k.field->minimumSizeHint().width());
+      if (k.label) knob = std::max(knob, k.label->minimumSizeHint().width());
+    }
+    const QMargins m = grid_->contentsMargins();
+    setMinimumWidth(3 * knob + 2 * grid_->horizontalSpacing() + m.left() + m.right());
+  }
 }
 
 brisk::SamplingParams SamplingForm::defaults() {
