@@ -1,6 +1,7 @@
 #include "kernels/cpu/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -60,6 +61,27 @@ int cores_from_cpuinfo() {
   return (int)cores.size();
 }
 
+// How long a worker polls for the next job, and the caller for the last
+// chunk, before sleeping on a condition variable.
+constexpr auto kSpin = std::chrono::microseconds(200);
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// Polls `done` until it holds or kSpin has passed; true when it held.
+template <class Done>
+bool spin_until(Done done) {
+  const auto until = std::chrono::steady_clock::now() + kSpin;
+  for (int i = 0;; ++i) {
+    if (done()) return true;
+    cpu_relax();
+    if ((i & 63) == 63 && std::chrono::steady_clock::now() >= until) return done();
+  }
+}
+
 int allowed_cpus() {
 #ifdef __linux__
   cpu_set_t set;
@@ -92,7 +114,7 @@ ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads > 0 ? n_threads : p
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
+    stop_.store(true);
   }
   cv_work_.notify_all();
   for (auto& t : workers_) t.join();
@@ -101,20 +123,27 @@ ThreadPool::~ThreadPool() {
 void ThreadPool::worker(int /*index*/) {
   uint64_t seen = 0;
   for (;;) {
-    {
+    auto ready = [&] { return stop_.load(std::memory_order_acquire) || generation_.load(std::memory_order_acquire) != seen; };
+    if (!spin_until(ready)) {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_work_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
+      sleeping_.fetch_add(1);
+      cv_work_.wait(lock, ready);
+      sleeping_.fetch_sub(1);
     }
+    if (stop_.load(std::memory_order_acquire)) return;
+    seen = generation_.load(std::memory_order_acquire);  // the job's fields were written before this
     {
       InJob in_job;
       const int64_t n = job_n_, chunk = job_chunk_;
       for (int64_t b = next_.fetch_add(chunk); b < n; b = next_.fetch_add(chunk))
         (*job_)(b, std::min(n, b + chunk));
     }
-    std::lock_guard<std::mutex> lock(mu_);
-    if (--pending_ == 0) cv_done_.notify_one();
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      // The caller may be asleep on cv_done_: take mu_ so the notify cannot
+      // fall between its predicate check and its wait.
+      std::lock_guard<std::mutex> lock(mu_);
+      cv_done_.notify_one();
+    }
   }
 }
 
@@ -130,16 +159,18 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   // does not hold everyone up, while keeping per-chunk overhead negligible.
   const int64_t target = (n + 4 * n_threads_ - 1) / (4 * n_threads_);
   const int64_t chunk = std::max(grain, target);
+  job_ = &fn;
+  job_n_ = n;
+  job_chunk_ = chunk;
+  next_.store(0);
+  pending_.store((int)workers_.size(), std::memory_order_relaxed);
   {
+    // Under mu_, so a worker about to sleep either sees the new generation
+    // in its predicate or is already counted in sleeping_ and notified.
     std::lock_guard<std::mutex> lock(mu_);
-    job_ = &fn;
-    job_n_ = n;
-    job_chunk_ = chunk;
-    next_.store(0);
-    pending_ = (int)workers_.size();
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_release);
   }
-  cv_work_.notify_all();
+  if (sleeping_.load() > 0) cv_work_.notify_all();
 
   std::exception_ptr error;
   {
@@ -153,10 +184,12 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     }
   }
   // Workers read job_ until they decrement pending_, so fn must outlive this wait.
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_done_.wait(lock, [&] { return pending_ == 0; });
+  auto done = [&] { return pending_.load(std::memory_order_acquire) == 0; };
+  if (!spin_until(done)) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_done_.wait(lock, done);
+  }
   job_ = nullptr;
-  lock.unlock();
   if (error) std::rethrow_exception(error);
 }
 

@@ -8,6 +8,7 @@
 #include <QtTest/QtTest>
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <memory>
 #include <mutex>
@@ -479,6 +480,30 @@ class TestCpuOps : public QObject {
         },
         1);
     QCOMPARE(total.load(), (int64_t)80);
+  }
+
+  // Jobs back to back (workers still spinning), after pauses longer than the
+  // spin (workers asleep, woken through the condition variable), and from
+  // two caller threads at once: every index runs exactly once each time.
+  void thread_pool_spinning_and_sleeping_workers() {
+    ThreadPool pool(3);
+    std::vector<std::atomic<int>> hits(997);
+    auto job = [&](int rep) {
+      pool.parallel_for(
+          (int64_t)hits.size(), [&](int64_t b, int64_t e) {
+            for (int64_t i = b; i < e; ++i) hits[i].fetch_add(1);
+          },
+          1);
+      if (rep % 97 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // past the spin
+    };
+    for (int rep = 0; rep < 600; ++rep) job(rep);
+    for (auto& h : hits) QCOMPARE(h.load(), 600);
+    std::thread other([&] {
+      for (int rep = 0; rep < 300; ++rep) job(rep);
+    });
+    for (int rep = 0; rep < 300; ++rep) job(rep + 1);
+    other.join();
+    for (auto& h : hits) QCOMPARE(h.load(), 1200);
   }
 
   void thread_pool_uses_its_threads() {
