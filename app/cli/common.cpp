@@ -21,6 +21,8 @@ void add_engine_flags(Args& a) {
       "0.9");
   a.flag("--no-cuda-graphs", "",
          "CUDA: launch every decode step's kernels instead of replaying a captured graph");
+  a.flag("--no-huge-pages", "",
+         "CPU: read weights from the file mapping instead of copying them into transparent huge pages");
   a.flag("--no-fused-decode", "",
          "CUDA: run decode steps' norms, residual adds and SwiGLU as their own kernels, not folded into the GEMVs");
   a.flag("--threads", "N", "CPU threads, 0 = physical cores", "0");
@@ -54,6 +56,7 @@ EngineConfig engine_config_from(const Args& a, const std::string& model) {
   c.gpu_memory_utilization = a.number("--gpu-memory-utilization", 1e-6, 1);
   c.cuda_graphs = !a.has("--no-cuda-graphs");
   c.fused_decode = !a.has("--no-fused-decode");
+  c.huge_page_weights = !a.has("--no-huge-pages");
   c.threads = (int)a.integer("--threads", 0, 1024);
   c.block_size = (int)a.integer("--block-size", 1, 1024);
   c.num_kv_blocks = a.integer("--kv-blocks", 0, 1LL << 40);
@@ -203,6 +206,7 @@ nlohmann::json config_json(const EngineConfig& c) {
           {"gpu_memory_utilization", c.gpu_memory_utilization},
           {"cuda_graphs", c.cuda_graphs},
           {"fused_decode", c.fused_decode},
+          {"huge_page_weights", c.huge_page_weights},
           {"threads", c.threads},
           {"weight_dtype", c.weight_dtype},
           {"quantize_embeddings", c.quantize_embeddings},

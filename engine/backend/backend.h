@@ -81,7 +81,9 @@ class Backend {
 
 // int8_activations: INT8 weights run W8A8 (activations quantized per token,
 // integer dot products) instead of converting the weights to F32.
-std::unique_ptr<Backend> make_cpu_backend(int threads, bool int8_activations = false);
+// huge_page_weights: weights of 2 MiB or more are copied into transparent
+// huge pages (up to half the memory available), not read from the mapping.
+std::unique_ptr<Backend> make_cpu_backend(int threads, bool int8_activations = false, bool huge_page_weights = true);
 
 // Every backend this build knows, available or not, and why not: a build
 // without nvcc, or a machine without a driver or a device, lists "cuda" as
@@ -100,6 +102,7 @@ struct BackendOptions {
   bool int8_activations = false;  // W8A8 for INT8 weights
   bool cuda_graphs = true;        // CUDA: replay captured decode steps (an A/B knob)
   bool fused_decode = true;       // CUDA: norms, residual adds and SwiGLU folded into decode GEMVs (an A/B knob)
+  bool huge_page_weights = true;  // CPU: large weights copied into transparent huge pages (an A/B knob)
 };
 // "cpu", "cuda" or "auto" (cuda when available, else cpu). Throws Error
 // naming the backend and the reason when it cannot be made.

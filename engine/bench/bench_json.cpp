@@ -151,6 +151,7 @@ json config_json(const EngineConfig& c) {
           {"gpu_memory_utilization", c.gpu_memory_utilization},
           {"cuda_graphs", c.cuda_graphs},
           {"fused_decode", c.fused_decode},
+          {"huge_page_weights", c.huge_page_weights},
           {"weight_dtype", c.weight_dtype},
           {"kv_dtype", c.kv_dtype},
           {"int8_activations", c.int8_activations},
@@ -186,6 +187,7 @@ EngineConfig config_from(const json& j, const std::string& path, const std::stri
   r.get("gpu_memory_utilization", c.gpu_memory_utilization);
   r.get("cuda_graphs", c.cuda_graphs);
   r.get("fused_decode", c.fused_decode);
+  r.get("huge_page_weights", c.huge_page_weights);
   r.get("weight_dtype", c.weight_dtype);
   r.get("kv_dtype", c.kv_dtype);
   r.get("int8_activations", c.int8_activations);

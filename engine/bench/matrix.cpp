@@ -89,6 +89,7 @@ const char* const kAxisFields[] = {"weight_dtype",
                                    "backend",
                                    "cuda_graphs",
                                    "fused_decode",
+                                   "huge_page_weights",
                                    "gpu_memory_utilization",
                                    "model",
                                    "n",
@@ -146,6 +147,8 @@ void apply_axis(const std::string& f, const std::string& v, EngineConfig& c, Wor
     c.cuda_graphs = as_bool(f, v);
   else if (f == "fused_decode")
     c.fused_decode = as_bool(f, v);
+  else if (f == "huge_page_weights")
+    c.huge_page_weights = as_bool(f, v);
   else if (f == "gpu_memory_utilization")
     c.gpu_memory_utilization = as_double(f, v);
   else if (f == "model")

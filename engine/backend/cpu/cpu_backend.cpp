@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/cpu/huge_page_buffer.h"
 #include "backend/backend.h"
 #include "brisk/error.h"
 #include "kernels/cpu/attention.h"
@@ -26,11 +27,29 @@ KvCacheView kv_view(const Tensor& cache, int n_kv_heads, int head_dim) {
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(int threads, bool int8_activations) : pool_(threads), w8a8_(int8_activations) {}
+  CpuBackend(int threads, bool int8_activations, bool huge_page_weights)
+      : pool_(threads), w8a8_(int8_activations) {
+    // At most half the memory available now goes to copies, so a second
+    // engine on the same model (A/B) or a model near the machine's size
+    // keeps reading its weights in place from the file mapping instead.
+    if (huge_page_weights && HugePageBuffer::available())
+      huge_budget_ = HugePageBuffer::memory_available() / 2;
+  }
   std::string name() const override { return "cpu"; }
 
+  // A weight of at least a huge page is copied into huge pages (while the
+  // budget lasts); smaller ones, and the rest, are used in place.
   Tensor weight(const WeightTensor& w) override {
-    return Tensor{const_cast<void*>(w.data), const_cast<float*>(w.scales), w.dtype, w.rows, w.cols};
+    const size_t bytes = w.rows * row_bytes(w.dtype, w.cols);
+    void* data = const_cast<void*>(w.data);
+    if (bytes >= HugePageBuffer::kHugePage && huge_used_ + (int64_t)bytes <= huge_budget_) {
+      HugePageBuffer buf(bytes);
+      std::memcpy(buf.data(), w.data, bytes);
+      data = buf.data();
+      huge_used_ += (int64_t)bytes;
+      huge_.push_back(std::move(buf));
+    }
+    return Tensor{data, const_cast<float*>(w.scales), w.dtype, w.rows, w.cols};
   }
   Tensor alloc(DType dtype, int64_t rows, int64_t cols) override {
     const size_t bytes = rows * row_bytes(dtype, cols);
@@ -148,13 +167,15 @@ class CpuBackend final : public Backend {
   ThreadPool pool_;
   bool w8a8_ = false;
   std::vector<std::unique_ptr<uint8_t[]>> buffers_;
+  std::vector<HugePageBuffer> huge_;  // weights copied into huge pages
+  int64_t huge_budget_ = 0, huge_used_ = 0;
   std::vector<std::pair<std::pair<void*, DType>, std::vector<float>>> converted_;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend(int threads, bool int8_activations) {
-  return std::make_unique<CpuBackend>(threads, int8_activations);
+std::unique_ptr<Backend> make_cpu_backend(int threads, bool int8_activations, bool huge_page_weights) {
+  return std::make_unique<CpuBackend>(threads, int8_activations, huge_page_weights);
 }
 
 }  // namespace brisk
