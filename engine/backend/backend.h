@@ -54,7 +54,8 @@ class Backend {
   // F8_E4M3), and for I8/F8_E4M3 one F32 scale per (slot, KV head) in
   // `scales` (layout: KvCacheView in kernels/reference/attention.h). Throws
   // Error for another dtype.
-  virtual Tensor alloc_kv_cache(DType dtype, int64_t slots, int n_kv_heads, int head_dim) = 0;
+  // The same for every backend (storage from alloc()), so defined once in backend.cpp.
+  virtual Tensor alloc_kv_cache(DType dtype, int64_t slots, int n_kv_heads, int head_dim);
   // Converts (quantizes) rows of k and v [n, n_kv_heads * head_dim] into slots.
   virtual void kv_write(Tensor k_cache, Tensor v_cache, Tensor k, Tensor v, Tensor slots, int n,
                         int n_kv_heads, int head_dim) = 0;

@@ -81,14 +81,6 @@ class CpuBackend final : public Backend {
   void rope(Tensor x, Tensor pos, int n, int n_heads, int head_dim, int rot_dim, float theta) override {
     cpu::rope(pool_, ptr<float>(x), ptr<int32_t>(pos), n, n_heads, head_dim, rot_dim, theta);
   }
-  Tensor alloc_kv_cache(DType dtype, int64_t slots, int n_kv_heads, int head_dim) override {
-    if (!kv_dtype_supported(dtype))
-      throw Error(std::string("KV cache dtype ") + dtype_name(dtype) +
-                  ": not supported (f32, f16, bf16, fp8-e4m3, int8)");
-    Tensor t = alloc(dtype, slots, (int64_t)n_kv_heads * head_dim);
-    if (is_scaled(dtype)) t.scales = alloc(DType::F32, slots, n_kv_heads).handle;
-    return t;
-  }
   void kv_write(Tensor kc, Tensor vc, Tensor k, Tensor v, Tensor slots, int n, int n_kv_heads,
                 int head_dim) override {
     cpu::kv_write(pool_, kv_view(kc, n_kv_heads, head_dim), kv_view(vc, n_kv_heads, head_dim), ptr<float>(k),
