@@ -5,7 +5,7 @@
 // F32 / F16 / BF16 weights: outputs may differ from the double-accumulating
 // reference only by F32 rounding; an element passes when
 // |got - ref| <= 2e-5 * (|ref| + rms) with rms the root mean square of the
-// whole reference output (K is at most ~1100 here, so F32 accumulation error
+// whole reference output (K is at most 4200 here, so F32 accumulation error
 // stays well inside that). On top of that the results must equal, bit for
 // bit, a scalar model of the kernel's canonical summation order, and a row
 // must give the same bits whether it is computed alone or inside any batch.
@@ -164,7 +164,9 @@ struct Shape {
   int N, K;
 };
 // N and K off multiples of 16; K crosses the k block with a partial group.
-const Shape kShapes[] = {{37, 75}, {101, 530}, {13, 1100}, {211, 19}};
+// Rows shorter and longer than 4 KiB for every weight type: the M = 1 path
+// reads short rows one after another and long rows several side by side.
+const Shape kShapes[] = {{37, 75}, {101, 530}, {13, 1100}, {211, 19}, {9, 4200}};
 const int kMs[] = {1, 2, 3, 4, 5, 7, 16, 33, 64};
 const DType kFloatTypes[] = {DType::F32, DType::F16, DType::BF16};
 
@@ -220,7 +222,7 @@ class TestMatmulAvx512 : public QObject {
     std::mt19937 rng(99);
     ThreadPool pool(2);
     const int M = 64;
-    for (const Shape& s : {Shape{300, 1100}, Shape{53, 77}}) {
+    for (const Shape& s : {Shape{300, 1100}, Shape{53, 77}, Shape{20, 4200}}) {
       for (DType t : kFloatTypes) {
         std::vector<float> exact;
         const auto w = encode(random_vec(rng, (size_t)s.N * s.K), t, &exact);
@@ -320,7 +322,7 @@ class TestMatmulAvx512 : public QObject {
   // canonical-order model.
   void q8_0_matches_reference() {
     std::mt19937 rng(4321);
-    const Shape shapes[] = {{37, 96}, {101, 544}, {13, 1120}, {211, 32}, {19, 2048}};
+    const Shape shapes[] = {{37, 96}, {101, 544}, {13, 1120}, {211, 32}, {19, 2048}, {9, 4096}};
     for (int threads : {1, 2, 3}) {
       ThreadPool pool(threads);
       for (const Shape& s : shapes) {
@@ -354,7 +356,7 @@ class TestMatmulAvx512 : public QObject {
     std::mt19937 rng(77);
     ThreadPool pool(2);
     const int M = 64;
-    for (const Shape& s : {Shape{300, 1088}, Shape{53, 96}}) {
+    for (const Shape& s : {Shape{300, 1088}, Shape{53, 96}, Shape{20, 4096}}) {
       std::vector<float> q, d;
       const auto w = random_q8_0(rng, s.N, s.K, &q, &d);
       const auto x = random_vec(rng, (size_t)M * s.K);
