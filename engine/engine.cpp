@@ -85,9 +85,9 @@ class EngineImpl {
   size_t max_stop_len_ = 0;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   std::unique_ptr<ModelRunner> runner_;
-  std::vector<float> raw_row_;   // a copy of one logits row, for log-probabilities
+  std::vector<float> raw_row_;    // a copy of one logits row, for log-probabilities
   std::vector<float> no_logits_;  // the logits of a greedy-only step: none
-  std::vector<float> work_row_;  // a copy the sampler may edit, when one row feeds several sequences
+  std::vector<float> work_row_;   // a copy the sampler may edit, when one row feeds several sequences
 
  private:
   void finish(Group* g, FinishReason reason, RequestOutput& out, double t);
@@ -160,7 +160,8 @@ EngineImpl::EngineImpl(const EngineConfig& cfg) : cfg_(cfg) {
   kv_bytes_per_token_ = (double)per_block / cfg.block_size;
   // The backend first: on a device the KV pool is sized from the memory left
   // once the weights and the workspace are placed.
-  backend_ = make_backend(cfg.backend, BackendOptions{cfg.threads, cfg.int8_activations, cfg.cuda_graphs, cfg.fused_decode, cfg.huge_page_weights});
+  backend_ = make_backend(cfg.backend, BackendOptions{cfg.threads, cfg.int8_activations, cfg.cuda_graphs,
+                                                      cfg.fused_decode, cfg.huge_page_weights, cfg.int8_fma});
   int64_t blocks = cfg.num_kv_blocks;
   if (backend_->name() == "cuda") {
     blocks = device_kv_blocks(cfg, model_, per_block);
@@ -434,7 +435,8 @@ RequestOutput EngineImpl::process_token(Request* r, int32_t tok, double t, Finis
   } else {
     const auto d0 = std::chrono::steady_clock::now();
     r->text += r->detok->push(tok);
-    metrics_.on_detokenize(r->group_id, std::chrono::duration<double>(std::chrono::steady_clock::now() - d0).count());
+    metrics_.on_detokenize(r->group_id,
+                           std::chrono::duration<double>(std::chrono::steady_clock::now() - d0).count());
     // Look for a stop string in the part that could newly contain one.
     size_t stop_at = std::string::npos;
     for (const auto& s : p.stop) {

@@ -23,8 +23,13 @@ void add_engine_flags(Args& a) {
          "CUDA: launch every decode step's kernels instead of replaying a captured graph");
   a.flag("--no-huge-pages", "",
          "CPU: read weights from the file mapping instead of copying them into transparent huge pages");
+  a.flag("--int8-fma", "",
+         "CPU, INT8 weights: widen them to F32 and multiply with FMAs instead of rounding the activations to "
+         "24-bit "
+         "integers for VNNI dot products (W8A24, the default on AVX-512 VNNI CPUs)");
   a.flag("--no-fused-decode", "",
-         "CUDA: run decode steps' norms, residual adds and SwiGLU as their own kernels, not folded into the GEMVs");
+         "CUDA: run decode steps' norms, residual adds and SwiGLU as their own kernels, not folded into the "
+         "GEMVs");
   a.flag("--threads", "N", "CPU threads, 0 = physical cores", "0");
   a.flag("--block-size", "N", "KV cache block size in tokens", "16");
   a.flag("--kv-blocks", "N", "KV cache size in blocks (0 = from --kv-bytes or automatic)", "0");
@@ -57,6 +62,7 @@ EngineConfig engine_config_from(const Args& a, const std::string& model) {
   c.cuda_graphs = !a.has("--no-cuda-graphs");
   c.fused_decode = !a.has("--no-fused-decode");
   c.huge_page_weights = !a.has("--no-huge-pages");
+  c.int8_fma = a.has("--int8-fma");
   c.threads = (int)a.integer("--threads", 0, 1024);
   c.block_size = (int)a.integer("--block-size", 1, 1024);
   c.num_kv_blocks = a.integer("--kv-blocks", 0, 1LL << 40);
@@ -207,6 +213,7 @@ nlohmann::json config_json(const EngineConfig& c) {
           {"cuda_graphs", c.cuda_graphs},
           {"fused_decode", c.fused_decode},
           {"huge_page_weights", c.huge_page_weights},
+          {"int8_fma", c.int8_fma},
           {"threads", c.threads},
           {"weight_dtype", c.weight_dtype},
           {"quantize_embeddings", c.quantize_embeddings},

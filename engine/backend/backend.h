@@ -84,16 +84,19 @@ class Backend {
 // integer dot products) instead of converting the weights to F32.
 // huge_page_weights: weights of 2 MiB or more are copied into transparent
 // huge pages (up to half the memory available), not read from the mapping.
-std::unique_ptr<Backend> make_cpu_backend(int threads, bool int8_activations = false, bool huge_page_weights = true);
+std::unique_ptr<Backend> make_cpu_backend(int threads, bool int8_activations = false,
+                                          bool huge_page_weights = true);
+struct BackendOptions;
+std::unique_ptr<Backend> make_cpu_backend(const BackendOptions& opts);
 
 // Every backend this build knows, available or not, and why not: a build
 // without nvcc, or a machine without a driver or a device, lists "cuda" as
 // unavailable with the reason, so the CLI, sysinfo and the GUI can say it once.
 struct BackendInfo {
-  std::string name;       // "cpu", "cuda"
+  std::string name;  // "cpu", "cuda"
   bool available = false;
-  std::string reason;     // why not, when unavailable
-  std::string device;     // e.g. "NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB)"; the CPU model for cpu
+  std::string reason;  // why not, when unavailable
+  std::string device;  // e.g. "NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB)"; the CPU model for cpu
 };
 std::vector<BackendInfo> backend_infos();
 std::vector<std::string> available_backends();  // the names of the available ones, cpu first
@@ -102,8 +105,11 @@ struct BackendOptions {
   int threads = 0;                // CPU threads (0 = physical cores)
   bool int8_activations = false;  // W8A8 for INT8 weights
   bool cuda_graphs = true;        // CUDA: replay captured decode steps (an A/B knob)
-  bool fused_decode = true;       // CUDA: norms, residual adds and SwiGLU folded into decode GEMVs (an A/B knob)
+  bool fused_decode = true;  // CUDA: norms, residual adds and SwiGLU folded into decode GEMVs (an A/B knob)
   bool huge_page_weights = true;  // CPU: large weights copied into transparent huge pages (an A/B knob)
+  // CPU: INT8 weights (without int8_activations) widened to F32 and multiplied with FMAs, instead of
+  // the default W8A24 (activations as 24-bit integers, VNNI dot products; AVX-512 VNNI CPUs). An A/B knob.
+  bool int8_fma = false;
 };
 // "cpu", "cuda" or "auto" (cuda when available, else cpu). Throws Error
 // naming the backend and the reason when it cannot be made.

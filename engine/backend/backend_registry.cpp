@@ -50,11 +50,11 @@ std::vector<std::string> available_backends() {
 }
 
 std::unique_ptr<Backend> make_backend(const std::string& name, const BackendOptions& opts) {
-  if (name == "cpu") return make_cpu_backend(opts.threads, opts.int8_activations, opts.huge_page_weights);
+  if (name == "cpu") return make_cpu_backend(opts);
   if (name == "cuda") return make_cuda_backend(opts);  // throws with the reason when unavailable
   if (name == "auto") {
     if (cuda_probe().available) return make_cuda_backend(opts);
-    return make_cpu_backend(opts.threads, opts.int8_activations, opts.huge_page_weights);
+    return make_cpu_backend(opts);
   }
   throw Error("backend '" + name + "': unknown (one of auto, cpu, cuda)");
 }

@@ -152,6 +152,7 @@ json config_json(const EngineConfig& c) {
           {"cuda_graphs", c.cuda_graphs},
           {"fused_decode", c.fused_decode},
           {"huge_page_weights", c.huge_page_weights},
+          {"int8_fma", c.int8_fma},
           {"weight_dtype", c.weight_dtype},
           {"kv_dtype", c.kv_dtype},
           {"int8_activations", c.int8_activations},
@@ -188,6 +189,7 @@ EngineConfig config_from(const json& j, const std::string& path, const std::stri
   r.get("cuda_graphs", c.cuda_graphs);
   r.get("fused_decode", c.fused_decode);
   r.get("huge_page_weights", c.huge_page_weights);
+  r.get("int8_fma", c.int8_fma);
   r.get("weight_dtype", c.weight_dtype);
   r.get("kv_dtype", c.kv_dtype);
   r.get("int8_activations", c.int8_activations);

@@ -90,6 +90,7 @@ const char* const kAxisFields[] = {"weight_dtype",
                                    "cuda_graphs",
                                    "fused_decode",
                                    "huge_page_weights",
+                                   "int8_fma",
                                    "gpu_memory_utilization",
                                    "model",
                                    "n",
@@ -149,6 +150,8 @@ void apply_axis(const std::string& f, const std::string& v, EngineConfig& c, Wor
     c.fused_decode = as_bool(f, v);
   else if (f == "huge_page_weights")
     c.huge_page_weights = as_bool(f, v);
+  else if (f == "int8_fma")
+    c.int8_fma = as_bool(f, v);
   else if (f == "gpu_memory_utilization")
     c.gpu_memory_utilization = as_double(f, v);
   else if (f == "model")

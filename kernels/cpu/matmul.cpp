@@ -764,4 +764,9 @@ void matmul_w8a8(ThreadPool& pool, float* y, const float* x, const int8_t* w, co
                     scratch_f32(kRowScales, (size_t)M));
 }
 
+bool matmul_w8a24(ThreadPool& pool, float* y, const float* x, const int8_t* w, const float* row_scales, int M,
+                  int N, int K) {
+  return active_isa() == Isa::Avx512 && avx512::matmul_w8a24(pool, y, x, w, row_scales, M, N, K);
+}
+
 }  // namespace brisk::cpu

@@ -35,6 +35,8 @@
 // the integer dot products are exact, so any order gives the reference bits.
 #include "kernels/cpu/matmul_avx512.h"
 
+#include "kernels/reference/ops.h"
+
 // GCC 12's AVX-512 intrinsics (shuffle_f32x4, permutexvar, the reduce_*
 // helpers) pass deliberately undefined registers as don't-care operands,
 // which -Wuninitialized reports wherever they are inlined.
@@ -895,6 +897,187 @@ void w8_range(float* y, const W8Act& a, const int8_t* w, const float* rs, int M,
   for (; n < n1; ++n) w8_column<1>(y + n, N, a, M, w + n * K, K, rs ? rs + n : nullptr, nullptr);
 }
 
+// ---------------------------------------------------------------------------
+// W8A24 (ref::matmul_w8a24): F32 activations rounded to 24-bit integers per
+// row and split into three signed bytes h, d, l (q = 65536 h + 256 d + l),
+// each a row of the same layout W8A8 uses, so a weight vector meets the
+// three digit rows with three vpdpbusd and the weights are never widened to
+// F32. The widening (two conversions per 16 weights) was what held
+// single-sequence INT8 decode at ~66% of the bandwidth; three integer dot
+// products per 64 weights leave it memory-bound. The three int32 digit sums
+// are combined in int64, exactly the reference's dot.
+
+constexpr int kDigits = 3;
+
+struct A24Act {
+  const int8_t* q;  // digit rows: row m, digit j at q + (m * kDigits + j) * ldq
+  int64_t ldq;
+  const float* xs;
+  const int32_t* corr;  // 128 * sum of each digit row, same indexing
+};
+
+// Quantizes x[0..K) into the kDigits rows at q (stride ldq, zero padded to
+// a multiple of kW8Pad); returns xs and sets corr[0..kDigits).
+float quantize_row24(const float* x, int64_t K, int8_t* q, int64_t ldq, int32_t* corr) {
+  __m512 vmax = _mm512_setzero_ps();
+  __mmask16 bad = 0;
+  const __m512 big = _mm512_set1_ps(3.4028234663852886e38f);
+  auto scan = [&](__m512 v) {
+    const __m512 a = _mm512_abs_ps(v);
+    bad |= _mm512_cmp_ps_mask(a, big, _CMP_NLE_UQ);  // inf or NaN
+    vmax = _mm512_max_ps(vmax, a);
+  };
+  int64_t k = 0;
+  for (; k + 16 <= K; k += 16) scan(_mm512_loadu_ps(x + k));
+  if (k < K) scan(_mm512_maskz_loadu_ps(tail_mask(K - k), x + k));
+  const float amax = _mm512_reduce_max_ps(vmax);
+  const int64_t Kp = (K + kW8Pad - 1) / kW8Pad * kW8Pad;
+  for (int j = 0; j < kDigits; ++j) {
+    std::memset(q + j * ldq, 0, (size_t)Kp);
+    corr[j] = 0;
+  }
+  if (bad) return NAN;
+  if (!(amax > 0.0f)) return 0.0f;
+  const __m512 vinv = _mm512_set1_ps((float)ref::kA24Max / amax);
+  const __m512i lo = _mm512_set1_epi32(-ref::kA24Max), hi = _mm512_set1_epi32(ref::kA24Max);
+  const __m512i c128 = _mm512_set1_epi32(128), c255 = _mm512_set1_epi32(255);
+  __m512i sum[kDigits] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+  // The low signed byte of v: ((v + 128) mod 256) - 128.
+  auto low = [&](__m512i v) {
+    return _mm512_sub_epi32(_mm512_and_si512(_mm512_add_epi32(v, c128), c255), c128);
+  };
+  // cvtps_epi32 rounds with MXCSR's mode, round-to-nearest-even by default,
+  // which is what nearbyint does in the reference.
+  auto digits = [&](__m512 v, __m128i* out) {
+    const __m512i r = _mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(v, vinv)), lo), hi);
+    const __m512i l = low(r);
+    const __m512i r1 = _mm512_srai_epi32(_mm512_sub_epi32(r, l), 8);
+    const __m512i d = low(r1);
+    const __m512i h = _mm512_srai_epi32(_mm512_sub_epi32(r1, d), 8);
+    const __m512i dg[kDigits] = {h, d, l};
+    for (int j = 0; j < kDigits; ++j) {
+      sum[j] = _mm512_add_epi32(sum[j], dg[j]);
+      out[j] = _mm512_cvtepi32_epi8(dg[j]);
+    }
+  };
+  __m128i out[kDigits];
+  for (k = 0; k + 16 <= K; k += 16) {
+    digits(_mm512_loadu_ps(x + k), out);
+    for (int j = 0; j < kDigits; ++j) _mm_storeu_si128((__m128i*)(q + j * ldq + k), out[j]);
+  }
+  if (k < K) {
+    const __mmask16 mk = tail_mask(K - k);
+    digits(_mm512_maskz_loadu_ps(mk, x + k), out);
+    for (int j = 0; j < kDigits; ++j) _mm_mask_storeu_epi8(q + j * ldq + k, mk, out[j]);
+  }
+  for (int j = 0; j < kDigits; ++j) corr[j] = _mm512_reduce_add_epi32(sum[j]) * 128;
+  return amax / (float)ref::kA24Max;
+}
+
+// The exact dot from the three corrected digit sums (each the true digit dot
+// product modulo 2^32, which fits int32), then the reference's two multiplies.
+inline float a24_output(const int32_t* raw, const int32_t* corr, float xs, float rs) {
+  int64_t dot = 0;
+  for (int j = 0; j < kDigits; ++j) dot = dot * 256 + (int32_t)((uint32_t)raw[j] - (uint32_t)corr[j]);
+  return xs == 0.0f ? 0.0f : ((float)dot * xs) * rs;
+}
+
+// M = 1: R weight rows at a time, two 64-byte steps per iteration so that
+// 6R independent chains cover the vpdpbusd latency (with three, a row ran at
+// ~80% of this rate in cache). R = 1, one forward stream as in w8_gemv,
+// measured best from DRAM (R = 2 and 4 read 16-26 GB/s where R = 1 read
+// 24-29 at N=5632,K=2048).
+template <int R>
+void a24_gemv(float* y, const A24Act& a, const int8_t* w, int64_t K, const float* rs, int64_t nn) {
+  const __m512i flip = _mm512_set1_epi8((char)0x80);
+  int64_t n = 0;
+  for (; n + R <= nn; n += R) {
+    const int8_t* wr = w + n * K;
+    __m512i acc[R][2][kDigits];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
+      for (int i = 0; i < 2 * kDigits; ++i) acc[r][i / kDigits][i % kDigits] = _mm512_setzero_si512();
+    auto step = [&](int64_t k, __mmask64 mk, int s) {
+      __m512i u[R];
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) u[r] = _mm512_xor_si512(_mm512_maskz_loadu_epi8(mk, wr + r * K + k), flip);
+#pragma GCC unroll 16
+      for (int j = 0; j < kDigits; ++j) {
+        const __m512i qv = _mm512_loadu_si512(a.q + j * a.ldq + k);
+#pragma GCC unroll 16
+        for (int r = 0; r < R; ++r) acc[r][s][j] = _mm512_dpbusd_epi32(acc[r][s][j], u[r], qv);
+      }
+    };
+    int64_t k = 0;
+    for (; k + 128 <= K; k += 128) {
+      step(k, ~(__mmask64)0, 0);
+      step(k + 64, ~(__mmask64)0, 1);
+    }
+    // Past K the weights load as 0 (u = 128) against zero padding.
+    for (; k < K; k += 64) step(k, K - k >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (K - k)) - 1, 0);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      int32_t raw[kDigits];
+#pragma GCC unroll 16
+      for (int j = 0; j < kDigits; ++j)
+        raw[j] = _mm512_reduce_add_epi32(_mm512_add_epi32(acc[r][0][j], acc[r][1][j]));
+      y[n + r] = a24_output(raw, a.corr, a.xs[0], rs[n + r]);
+    }
+  }
+  if constexpr (R > 1) a24_gemv<1>(y + n, a, w + n * K, K, rs + n, nn - n);
+}
+
+// One activation row (its three digit rows) against NR weight rows.
+template <int NR>
+inline void a24_tile(float* y, const A24Act& a, int m, const int8_t* w, int64_t K, const float* rs) {
+  static_assert(kDigits * NR <= 16);
+  __m512i acc[kDigits][NR];
+#pragma GCC unroll 16
+  for (int j = 0; j < kDigits; ++j)
+#pragma GCC unroll 16
+    for (int n = 0; n < NR; ++n) acc[j][n] = _mm512_setzero_si512();
+  const __m512i flip = _mm512_set1_epi8((char)0x80);
+  const int8_t* q = a.q + (int64_t)m * kDigits * a.ldq;
+  for (int64_t k = 0; k < K; k += 64) {
+    const __mmask64 mk = K - k >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (K - k)) - 1;
+    __m512i wv[NR];
+#pragma GCC unroll 16
+    for (int n = 0; n < NR; ++n) wv[n] = _mm512_xor_si512(_mm512_maskz_loadu_epi8(mk, w + n * K + k), flip);
+#pragma GCC unroll 16
+    for (int j = 0; j < kDigits; ++j) {
+      const __m512i qv = _mm512_loadu_si512(q + j * a.ldq + k);
+#pragma GCC unroll 16
+      for (int n = 0; n < NR; ++n) acc[j][n] = _mm512_dpbusd_epi32(acc[j][n], wv[n], qv);
+    }
+  }
+  __m512i flat[16];
+#pragma GCC unroll 16
+  for (int j = 0; j < kDigits; ++j)
+#pragma GCC unroll 16
+    for (int n = 0; n < NR; ++n) flat[n * kDigits + j] = acc[j][n];
+#pragma GCC unroll 16
+  for (int i = kDigits * NR; i < 16; ++i) flat[i] = _mm512_setzero_si512();
+  alignas(64) int32_t raw[16];
+  _mm512_store_si512(raw, reduce16_epi32(flat));
+  for (int n = 0; n < NR; ++n)
+    y[n] = a24_output(raw + n * kDigits, a.corr + (int64_t)m * kDigits, a.xs[m], rs[n]);
+}
+
+constexpr int kA24TileN = 4;
+
+// Output columns [n0, n1): kA24TileN weight rows (16 KiB at K = 4096) stay
+// in L1 while every activation row passes over them.
+void a24_range(float* y, const A24Act& a, const int8_t* w, const float* rs, int M, int N, int64_t K,
+               int64_t n0, int64_t n1) {
+  if (M == 1) return a24_gemv<1>(y + n0, a, w + n0 * K, K, rs + n0, n1 - n0);
+  int64_t n = n0;
+  for (; n + kA24TileN <= n1; n += kA24TileN)
+    for (int m = 0; m < M; ++m) a24_tile<kA24TileN>(y + (int64_t)m * N + n, a, m, w + n * K, K, rs + n);
+  for (; n < n1; ++n)
+    for (int m = 0; m < M; ++m) a24_tile<1>(y + (int64_t)m * N + n, a, m, w + n * K, K, rs + n);
+}
+
 }  // namespace
 
 bool matmul(ThreadPool& pool, float* y, const float* x, const void* w, DType wt, int M, int N, int K,
@@ -955,6 +1138,38 @@ bool matmul_w8a8(ThreadPool& pool, float* y, const float* x, const int8_t* w, co
       groups,
       [&](int64_t g0, int64_t g1) {
         w8_range(y, act, w, row_scales, M, N, K, g0 * group, std::min<int64_t>(N, g1 * group));
+      },
+      grain);
+  return true;
+}
+
+bool matmul_w8a24(ThreadPool& pool, float* y, const float* x, const int8_t* w, const float* row_scales, int M,
+                  int N, int K) {
+  if (K > (1 << 17)) return false;  // a digit's int32 dot product could overflow
+  const int64_t ldq = (K + kW8Pad - 1) / kW8Pad * kW8Pad + 64;
+  const int64_t rows = (int64_t)M * kDigits;
+  auto* buf = static_cast<int8_t*>(scratch(1, (size_t)(rows * ldq + 4 * M + 4 * rows + 64)));
+  auto* xs = reinterpret_cast<float*>(buf + rows * ldq);
+  auto* corr = reinterpret_cast<int32_t*>(xs + M);
+  auto quantize = [&](int64_t m0, int64_t m1) {
+    for (int64_t m = m0; m < m1; ++m)
+      xs[m] = quantize_row24(x + m * K, K, buf + m * kDigits * ldq, ldq, corr + m * kDigits);
+  };
+  // Large M (prefill) quantizes on every thread; a few decode rows are not
+  // worth waking the pool.
+  if (M <= 4)
+    quantize(0, M);
+  else
+    pool.parallel_for(M, quantize, std::max<int64_t>(1, kMinWorkPerChunk / std::max(1, K)));
+  const A24Act act{buf, ldq, xs, corr};
+  constexpr int64_t group = 16;
+  const int64_t groups = (N + group - 1) / group;
+  const int64_t grain =
+      std::max<int64_t>(1, kMinWorkPerChunk / std::max<int64_t>(1, group * (int64_t)K * M * kDigits / 4));
+  pool.parallel_for(
+      groups,
+      [&](int64_t g0, int64_t g1) {
+        a24_range(y, act, w, row_scales, M, N, K, g0 * group, std::min<int64_t>(N, g1 * group));
       },
       grain);
   return true;

@@ -20,4 +20,9 @@ bool matmul(ThreadPool& pool, float* y, const float* x, const void* w, DType wt,
 bool matmul_w8a8(ThreadPool& pool, float* y, const float* x, const int8_t* w, const float* row_scales, int M,
                  int N, int K);
 
+// W8A24 (same contract as cpu::matmul_w8a24): three AVX-512 VNNI dot
+// products per weight vector. Returns false when it cannot run.
+bool matmul_w8a24(ThreadPool& pool, float* y, const float* x, const int8_t* w, const float* row_scales, int M,
+                  int N, int K);
+
 }  // namespace brisk::cpu::avx512

@@ -18,6 +18,10 @@ void embed(ThreadPool& pool, float* y, const void* table, DType wt, const int32_
 // ref::matmul_w8a8 (INT8 weights, activations quantized per row on the fly), bit for bit.
 void matmul_w8a8(ThreadPool& pool, float* y, const float* x, const int8_t* w, const float* row_scales, int M,
                  int N, int K);
+// ref::matmul_w8a24 (INT8 weights times F32 activations in integer arithmetic), bit for bit, where
+// the CPU has AVX-512 VNNI. Returns false, touching nothing, elsewhere; the caller then runs matmul.
+bool matmul_w8a24(ThreadPool& pool, float* y, const float* x, const int8_t* w, const float* row_scales, int M,
+                  int N, int K);
 void rmsnorm(ThreadPool& pool, float* y, const float* x, const float* w, int M, int D, float eps);
 void rope(ThreadPool& pool, float* x, const int32_t* pos, int T, int n_heads, int head_dim, int rot_dim,
           float theta);
@@ -28,7 +32,7 @@ int32_t argmax(const float* x, int n);
 void argmax_rows(ThreadPool& pool, int32_t* out, const float* x, int M, int stride, int N);
 void kv_write(ThreadPool& pool, float* k_cache, float* v_cache, const float* k, const float* v,
               const int32_t* slots, int T, int kv_width);
-void paged_attention(ThreadPool& pool, float* out, const float* q, const float* k_cache,
-                     const float* v_cache, const PagedAttentionArgs& a);
+void paged_attention(ThreadPool& pool, float* out, const float* q, const float* k_cache, const float* v_cache,
+                     const PagedAttentionArgs& a);
 
 }  // namespace brisk::cpu

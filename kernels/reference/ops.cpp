@@ -1,11 +1,11 @@
 #include "kernels/reference/ops.h"
 
-#include "kernels/reference/attention.h"
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
+
+#include "kernels/reference/attention.h"
 
 namespace brisk::ref {
 namespace {
@@ -98,6 +98,42 @@ void matmul_w8a8(float* y, const float* x, const int8_t* w, const float* row_sca
   matmul_w8a8_cols(y, x, w, row_scales, M, N, K, 0, N);
 }
 
+void quantize_activation_row24(int32_t* q, float* xs, const float* x, int K) {
+  float amax = 0.0f;
+  bool finite = true;
+  for (int k = 0; k < K; ++k) {
+    finite = finite && std::isfinite(x[k]);
+    amax = std::max(amax, std::fabs(x[k]));
+  }
+  if (!finite || amax == 0.0f) {
+    std::fill(q, q + K, 0);
+    *xs = finite ? 0.0f : NAN;
+    return;
+  }
+  const float inv = (float)kA24Max / amax;
+  for (int k = 0; k < K; ++k)
+    q[k] = (int32_t)std::clamp(std::nearbyint(x[k] * inv), -(float)kA24Max, (float)kA24Max);
+  *xs = amax / (float)kA24Max;
+}
+
+void matmul_w8a24_cols(float* y, const float* x, const int8_t* w, const float* row_scales, int M, int N,
+                       int K, int n0, int n1) {
+  std::vector<int32_t> q(K);
+  for (int m = 0; m < M; ++m) {
+    float xs;
+    quantize_activation_row24(q.data(), &xs, x + (int64_t)m * K, K);
+    for (int n = n0; n < n1; ++n) {
+      int64_t dot = 0;
+      for (int k = 0; k < K; ++k) dot += (int64_t)q[k] * w[(int64_t)n * K + k];
+      y[(int64_t)m * N + n] = xs == 0.0f ? 0.0f : ((float)dot * xs) * row_scales[n];
+    }
+  }
+}
+
+void matmul_w8a24(float* y, const float* x, const int8_t* w, const float* row_scales, int M, int N, int K) {
+  matmul_w8a24_cols(y, x, w, row_scales, M, N, K, 0, N);
+}
+
 void rmsnorm(float* y, const float* x, const float* w, int M, int D, float eps) {
   for (int m = 0; m < M; ++m) {
     const float* xr = x + (int64_t)m * D;
@@ -148,7 +184,8 @@ void argmax_rows(int32_t* out, const float* x, int M, int stride, int N) {
 // The F32 cache: the KvCacheView versions (kernels/reference/attention.h) with no scales.
 void kv_write(float* k_cache, float* v_cache, const float* k, const float* v, const int32_t* slots, int T,
               int kv_width) {
-  const KvCacheView kc{k_cache, nullptr, DType::F32, 1, kv_width}, vc{v_cache, nullptr, DType::F32, 1, kv_width};
+  const KvCacheView kc{k_cache, nullptr, DType::F32, 1, kv_width},
+      vc{v_cache, nullptr, DType::F32, 1, kv_width};
   kv_write(kc, vc, k, v, slots, T);
 }
 

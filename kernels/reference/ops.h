@@ -20,9 +20,9 @@ namespace brisk {
 // seq_lens[s] - q_len + j and attends causally to keys 0..that position.
 struct PagedAttentionArgs {
   int num_seqs = 0;
-  const int32_t* query_start = nullptr;  // [num_seqs + 1]
-  const int32_t* seq_lens = nullptr;     // [num_seqs]
-  const int32_t* block_tables = nullptr; // [num_seqs, max_blocks_per_seq]
+  const int32_t* query_start = nullptr;   // [num_seqs + 1]
+  const int32_t* seq_lens = nullptr;      // [num_seqs]
+  const int32_t* block_tables = nullptr;  // [num_seqs, max_blocks_per_seq]
   int max_blocks_per_seq = 0;
   int block_size = 16;
   int n_heads = 0;
@@ -45,7 +45,8 @@ void matmul_cols(float* y, const float* x, const void* w, DType wt, int M, int N
                  const float* row_scales, int n0, int n1);
 // y[t, :] = row ids[t] of table [vocab, D] (any weight dtype), as F32; a scaled dtype gives
 // q * row_scales[ids[t]] (one F32 multiply).
-void embed(float* y, const void* table, DType wt, const int32_t* ids, int T, int D, const float* row_scales = nullptr);
+void embed(float* y, const void* table, DType wt, const int32_t* ids, int T, int D,
+           const float* row_scales = nullptr);
 
 // W8A8: INT8 weights [N, K] (one F32 scale per row) times activations quantized to INT8 on the
 // fly, one scale per activation row (x must be finite). The definition, which every CPU variant reproduces
@@ -62,6 +63,26 @@ void matmul_w8a8_cols(float* y, const float* x, const int8_t* w, const float* ro
 // The activation side of W8A8 for one row of K values: q[0..K) and the row's scale xs (0 when the
 // row is all zero, and then q is all 0).
 void quantize_activation_row(int8_t* q, float* xs, const float* x, int K);
+// W8A24: INT8 weights [N, K] (one F32 scale per row) times F32 activations in integer arithmetic.
+// Each activation row is rounded to 24-bit integers against its largest |x| (the rounding error is
+// at most 0.5 / 8355711 of that, about F32's own epsilon) and split into three signed bytes, so the
+// products are three INT8 x INT8 dot products (VNNI) instead of a widening of every weight to F32.
+// The definition, which every CPU variant reproduces bit for bit:
+//   amax = max_k |x[m, k]|; if some x[m, k] is not finite the row's outputs are all NaN; if
+//   amax == 0 they are all 0. Otherwise inv = kA24Max / amax (F32),
+//   q[k] = (int32) nearbyint(x[m, k] * inv) (F32 multiply, round half to even, clamped to
+//   +-kA24Max), xs = amax / kA24Max (F32), q[k] = 65536 h[k] + 256 d[k] + l[k] with every digit in
+//   [-128, 127] (l = ((q + 128) mod 256) - 128, then d the same of (q - l) / 256, h the rest),
+//   dot = sum_k q[k] * w[n, k] (exact, int64),
+//   y[m, n] = ((float)dot * xs) * row_scales[n] (int64 -> F32 rounding to nearest even, then two F32
+//   multiplies in that order). K is at most 2^17.
+constexpr int32_t kA24Max = 127 * (65536 + 256 + 1);  // 8355711: every digit of it is 127
+void matmul_w8a24(float* y, const float* x, const int8_t* w, const float* row_scales, int M, int N, int K);
+void matmul_w8a24_cols(float* y, const float* x, const int8_t* w, const float* row_scales, int M, int N,
+                       int K, int n0, int n1);
+// The activation side of W8A24 for one row: q[0..K) as above (all 0 for a zero or non-finite row)
+// and xs (0 for a zero row, NaN for a non-finite one).
+void quantize_activation_row24(int32_t* q, float* xs, const float* x, int K);
 void rmsnorm(float* y, const float* x, const float* w, int M, int D, float eps);
 // In place on x [T, n_heads * head_dim]; rotates the first rot_dim dims of each head.
 void rope(float* x, const int32_t* pos, int T, int n_heads, int head_dim, int rot_dim, float theta);
@@ -73,8 +94,8 @@ void add(float* y, const float* a, const float* b, int64_t n);
 // sampling on the backend.
 void argmax_rows(int32_t* out, const float* x, int M, int stride, int N);
 // Writes row t of k and v [T, kv_width] to slot slots[t] of the caches.
-void kv_write(float* k_cache, float* v_cache, const float* k, const float* v, const int32_t* slots,
-              int T, int kv_width);
+void kv_write(float* k_cache, float* v_cache, const float* k, const float* v, const int32_t* slots, int T,
+              int kv_width);
 // out and q are [total_query_rows, n_heads * head_dim].
 void paged_attention(float* out, const float* q, const float* k_cache, const float* v_cache,
                      const PagedAttentionArgs& a);

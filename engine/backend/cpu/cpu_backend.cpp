@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "backend/cpu/huge_page_buffer.h"
 #include "backend/backend.h"
+#include "backend/cpu/huge_page_buffer.h"
 #include "brisk/error.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/ops.h"
@@ -27,8 +27,9 @@ KvCacheView kv_view(const Tensor& cache, int n_kv_heads, int head_dim) {
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(int threads, bool int8_activations, bool huge_page_weights)
-      : pool_(threads), w8a8_(int8_activations) {
+  explicit CpuBackend(const BackendOptions& o)
+      : pool_(o.threads), w8a8_(o.int8_activations), w8a24_(!o.int8_activations && !o.int8_fma) {
+    const bool huge_page_weights = o.huge_page_weights;
     // At most half the memory available now goes to copies, so a second
     // engine on the same model (A/B) or a model near the machine's size
     // keeps reading its weights in place from the file mapping instead.
@@ -75,6 +76,12 @@ class CpuBackend final : public Backend {
     if (w8a8_ && w.dtype == DType::I8)
       return cpu::matmul_w8a8(pool_, ptr<float>(out), ptr<float>(x), static_cast<const int8_t*>(w.handle),
                               static_cast<const float*>(w.scales), n, (int)w.rows, (int)w.cols);
+    // W8A24 where the CPU has AVX-512 VNNI; elsewhere (or with int8_fma) the
+    // weights are widened to F32.
+    if (w8a24_ && w.dtype == DType::I8 &&
+        cpu::matmul_w8a24(pool_, ptr<float>(out), ptr<float>(x), static_cast<const int8_t*>(w.handle),
+                          static_cast<const float*>(w.scales), n, (int)w.rows, (int)w.cols))
+      return;
     cpu::matmul(pool_, ptr<float>(out), ptr<float>(x), w.handle, w.dtype, n, (int)w.rows, (int)w.cols,
                 static_cast<const float*>(w.scales));
   }
@@ -158,6 +165,7 @@ class CpuBackend final : public Backend {
 
   ThreadPool pool_;
   bool w8a8_ = false;
+  bool w8a24_ = true;
   std::vector<std::unique_ptr<uint8_t[]>> buffers_;
   std::vector<HugePageBuffer> huge_;  // weights copied into huge pages
   int64_t huge_budget_ = 0, huge_used_ = 0;
@@ -166,8 +174,16 @@ class CpuBackend final : public Backend {
 
 }  // namespace
 
+std::unique_ptr<Backend> make_cpu_backend(const BackendOptions& opts) {
+  return std::make_unique<CpuBackend>(opts);
+}
+
 std::unique_ptr<Backend> make_cpu_backend(int threads, bool int8_activations, bool huge_page_weights) {
-  return std::make_unique<CpuBackend>(threads, int8_activations, huge_page_weights);
+  BackendOptions o;
+  o.threads = threads;
+  o.int8_activations = int8_activations;
+  o.huge_page_weights = huge_page_weights;
+  return make_cpu_backend(o);
 }
 
 }  // namespace brisk

@@ -70,6 +70,11 @@ struct EngineConfig {
   // load (up to half the memory available) instead of being read from the
   // file mapping in 4 KiB pages.
   bool huge_page_weights = true;
+  // CPU, INT8 weights without int8_activations: by default (on AVX-512 VNNI
+  // CPUs) the activations are rounded to 24-bit integers per row and the
+  // products are VNNI dot products (W8A24, ref::matmul_w8a24); int8_fma
+  // widens the weights to F32 and uses FMAs instead (an A/B knob).
+  bool int8_fma = false;
 
   uint64_t seed = 0;  // default seed for requests that set none
 
