@@ -20,29 +20,33 @@
 namespace {
 enum BudgetMode { Auto, Blocks, MiB };
 constexpr int64_t kMiB = 1024 * 1024;
-// Weight precisions the menu offers: the EngineConfig value, and whether the
-// INT8 activations path (W8A8) goes with it.
+// Weight precisions the menu offers: the EngineConfig value, and for INT8
+// which arithmetic goes with it: "" the default (W8A24 on AVX-512 VNNI),
+// "+w8a8" INT8 activations, "+fma" weights widened to F32 (int8_fma).
 struct WeightChoice {
   const char* label;
   const char* dtype;
-  bool w8a8;
+  const char* suffix;
 };
 const WeightChoice kWeightChoices[] = {
-    {"As stored", "auto", false},
-    {"F32", "f32", false},
-    {"F16", "f16", false},
-    {"BF16", "bf16", false},
-    {"Q8_0 (GGUF blocks)", "q8_0", false},
-    {"INT8 (per channel)", "int8", false},
-    {"INT8 W8A8 (VNNI)", "int8", true},
-    {"FP8 E4M3", "fp8-e4m3", false},
-    {"FP8 E5M2", "fp8-e5m2", false},
+    {"As stored", "auto", ""},
+    {"F32", "f32", ""},
+    {"F16", "f16", ""},
+    {"BF16", "bf16", ""},
+    {"Q8_0 (GGUF blocks)", "q8_0", ""},
+    {"INT8 (per channel)", "int8", ""},
+    {"INT8, F32 FMA", "int8", "+fma"},
+    {"INT8 W8A8 (VNNI)", "int8", "+w8a8"},
+    {"FP8 E4M3", "fp8-e4m3", ""},
+    {"FP8 E5M2", "fp8-e5m2", ""},
 };
 const std::pair<const char*, const char*> kKvChoices[] = {
     {"F32", "f32"}, {"F16", "f16"}, {"BF16", "bf16"}, {"FP8 E4M3", "fp8-e4m3"}, {"INT8", "int8"}};
 
 QString weightKey(const brisk::EngineConfig& c) {
-  return QString::fromStdString(c.weight_dtype) + (c.int8_activations ? QStringLiteral("+w8a8") : QString());
+  return QString::fromStdString(c.weight_dtype) + (c.int8_activations ? QStringLiteral("+w8a8")
+                                                   : c.int8_fma       ? QStringLiteral("+fma")
+                                                                      : QString());
 }
 }  // namespace
 
@@ -117,12 +121,13 @@ EngineSettingsPanel::EngineSettingsPanel(QWidget* parent) : QWidget(parent) {
          "workspace that the KV cache takes"));
   weights_ = new QComboBox(body);
   for (const WeightChoice& w : kWeightChoices)
-    weights_->addItem(tr(w.label),
-                      QString::fromUtf8(w.dtype) + (w.w8a8 ? QStringLiteral("+w8a8") : QString()));
+    weights_->addItem(tr(w.label), QString::fromUtf8(w.dtype) + QString::fromUtf8(w.suffix));
   row(tr("&Weights:"), weights_, QStringLiteral("settingsWeightPrecision"),
       tr("Precision of the weight matrices. 'As stored' runs the file's own types; the others convert "
-         "at load (INT8 and FP8 with one scale per output channel). W8A8 also quantizes activations "
-         "per token and uses integer dot products. Embeddings and the classifier stay as stored. "
+         "at load (INT8 and FP8 with one scale per output channel). INT8 on a CPU with AVX-512 VNNI "
+         "rounds each activation row to 24-bit integers and uses integer dot products (about F32's "
+         "error); 'F32 FMA' widens the weights to F32 instead; W8A8 quantizes activations to 8 bits "
+         "per token. Embeddings and the classifier stay as stored. "
          "docs/BENCHMARKS.md lists each precision's speed and quality."));
   kvPrecision_ = new QComboBox(body);
   for (const auto& [label, dtype] : kKvChoices) kvPrecision_->addItem(tr(label), QString::fromUtf8(dtype));
@@ -350,7 +355,9 @@ brisk::EngineConfig EngineSettingsPanel::config() const {
   {
     QString w = weights_->currentData().toString();
     c.int8_activations = w.endsWith(QStringLiteral("+w8a8"));
+    c.int8_fma = w.endsWith(QStringLiteral("+fma"));
     if (c.int8_activations) w.chop(5);
+    if (c.int8_fma) w.chop(4);
     c.weight_dtype = w.toStdString();
   }
   c.kv_dtype = kvPrecision_->currentData().toString().toStdString();

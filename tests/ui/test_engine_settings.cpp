@@ -112,7 +112,8 @@ void TestEngineSettings::precisionSelectorsHoldWhatThisVersionHas() {
   auto* prefix = field<QCheckBox>("settingsPrefixCaching");
   auto* backend = field<QComboBox>("settingsBackend");
   QCOMPARE(backend->count(), 1 + int(brisk::list_backends().size()));  // auto, then every backend
-  QCOMPARE(weights->count(), 9);  // as stored, F32, F16, BF16, Q8_0, INT8, INT8 W8A8, FP8 E4M3, FP8 E5M2
+  // as stored, F32, F16, BF16, Q8_0, INT8, INT8 F32 FMA, INT8 W8A8, FP8 E4M3, FP8 E5M2
+  QCOMPARE(weights->count(), 10);
   QCOMPARE(weights->currentText(), QStringLiteral("As stored (F32)"));  // the demo model's weights
   QCOMPARE(kv->count(), 5);
   QCOMPARE(kv->currentText(), QStringLiteral("F32"));
@@ -135,6 +136,18 @@ void TestEngineSettings::precisionSelectorsHoldWhatThisVersionHas() {
   QVERIFY(!panel->isDirty());
   QCOMPARE(panel->config().weight_dtype, std::string("auto"));
   QVERIFY(!panel->config().int8_activations);
+  // The FMA entry is INT8 weights widened to F32 (the W8A24 A/B), and a
+  // config holding it selects it again.
+  weights->setCurrentIndex(weights->findText(QStringLiteral("INT8, F32 FMA")));
+  const brisk::EngineConfig f = panel->config();
+  QCOMPARE(f.weight_dtype, std::string("int8"));
+  QVERIFY(f.int8_fma && !f.int8_activations);
+  QVERIFY2(field<QLabel>("settingsNote")->text().contains(QStringLiteral("weights auto → int8+fma")),
+           qPrintable(field<QLabel>("settingsNote")->text()));
+  panel->revert();
+  QVERIFY(!panel->config().int8_fma);
+  panel->setConfig(f);
+  QCOMPARE(weights->currentText(), QStringLiteral("INT8, F32 FMA"));
 }
 
 void TestEngineSettings::backendSelectorListsEveryBackend() {
