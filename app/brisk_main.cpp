@@ -51,14 +51,16 @@ int main(int argc, char** argv) {
                                QStringLiteral("Quit after N ms at the latest (grabbing the screenshot "
                                               "first; exit status 1 if the run had not finished)."),
                                QStringLiteral("N"));
-  QCommandLineOption view(QStringLiteral("view"),
-                          QStringLiteral("View to show (and run --prompt in): playground (default), chat, "
-                                         "ab (A/B compare), settings (engine settings), telemetry (runs "
-                                         "a short workload beside the prompt), benchmark (runs a two-configuration matrix), "
-                                         "compare (the same, then the Compare view; also: reports), tokens (token chips tinted by probability)."),
-                          QStringLiteral("VIEW"));
-  QCommandLineOption size(QStringLiteral("size"),
-                          QStringLiteral("Window size, e.g. 1280x800 or 1920x1080."), QStringLiteral("WxH"));
+  QCommandLineOption view(
+      QStringLiteral("view"),
+      QStringLiteral("View to show (and run --prompt in): playground (default), chat, "
+                     "ab (A/B compare), settings (engine settings), telemetry (runs "
+                     "a short workload beside the prompt), benchmark (runs a two-configuration matrix), "
+                     "compare (the same, then the Compare view; also: reports), tokens (token chips tinted "
+                     "by probability)."),
+      QStringLiteral("VIEW"));
+  QCommandLineOption size(QStringLiteral("size"), QStringLiteral("Window size, e.g. 1280x800 or 1920x1080."),
+                          QStringLiteral("WxH"));
   QCommandLineOption dtype(QStringLiteral("dtype"),
                            QStringLiteral("Weight precision: auto (as stored), f32, f16, bf16, q8_0, int8, "
                                           "fp8-e4m3, fp8-e5m2 (converted at load)."),
@@ -67,7 +69,11 @@ int main(int argc, char** argv) {
                              QStringLiteral("KV cache precision: f32, f16, bf16, fp8-e4m3, int8."),
                              QStringLiteral("TYPE"));
   QCommandLineOption w8a8(QStringLiteral("w8a8"), QStringLiteral("With int8 weights: INT8 activations too."));
-  parser.addOptions({tokenizer, prompt, maxTokens, screenshot, quitAfter, view, size, dtype, kvDtype, w8a8});
+  QCommandLineOption int8Fma(
+      QStringLiteral("int8-fma"),
+      QStringLiteral("With int8 weights: widen them to F32 for FMAs instead of W8A24."));
+  parser.addOptions(
+      {tokenizer, prompt, maxTokens, screenshot, quitAfter, view, size, dtype, kvDtype, w8a8, int8Fma});
   parser.process(app);
 
   const QStringList positional = parser.positionalArguments();
@@ -91,7 +97,9 @@ int main(int argc, char** argv) {
       !intOption(maxTokens, "max-tokens", &run.maxTokens))
     return 2;
   if (parser.isSet(view) && !ScreenshotRunner::parseView(parser.value(view), &run.view)) {
-    std::fprintf(stderr, "brisk: --view must be playground, chat, ab, settings, telemetry, benchmark, compare, reports or tokens, got '%s'\n",
+    std::fprintf(stderr,
+                 "brisk: --view must be playground, chat, ab, settings, telemetry, benchmark, compare, "
+                 "reports or tokens, got '%s'\n",
                  parser.value(view).toLocal8Bit().constData());
     return 2;
   }
@@ -108,8 +116,8 @@ int main(int argc, char** argv) {
   }
   run.screenshot = parser.value(screenshot);
   run.prompt = parser.value(prompt);
-  const bool scripted = !run.screenshot.isEmpty() || run.deadlineMs > 0 || !run.prompt.isEmpty() ||
-                        parser.isSet(view);
+  const bool scripted =
+      !run.screenshot.isEmpty() || run.deadlineMs > 0 || !run.prompt.isEmpty() || parser.isSet(view);
 
   // Scripted runs use the defaults and leave the user's settings alone.
   MainWindow window(/*persistState=*/!scripted);
@@ -127,11 +135,12 @@ int main(int argc, char** argv) {
   }
   // Nothing chosen: the built-in demo model. The engine settings are the
   // ones last used (the defaults for scripted runs).
-  brisk::EngineConfig config =
-      window.configFor(positional.isEmpty() ? QStringLiteral("demo") : positional.first(), parser.value(tokenizer));
+  brisk::EngineConfig config = window.configFor(
+      positional.isEmpty() ? QStringLiteral("demo") : positional.first(), parser.value(tokenizer));
   if (parser.isSet(dtype)) config.weight_dtype = parser.value(dtype).toStdString();
   if (parser.isSet(kvDtype)) config.kv_dtype = parser.value(kvDtype).toStdString();
   if (parser.isSet(w8a8)) config.int8_activations = true;
+  if (parser.isSet(int8Fma)) config.int8_fma = true;
   if (const std::string e = config.validate(); !e.empty()) {
     std::fprintf(stderr, "brisk: %s\n", e.c_str());
     return 2;
