@@ -903,9 +903,9 @@ void w8_range(float* y, const W8Act& a, const int8_t* w, const float* rs, int M,
 // each a row of the same layout W8A8 uses, so a weight vector meets the
 // three digit rows with three vpdpbusd and the weights are never widened to
 // F32. The widening (two conversions per 16 weights) was what held
-// single-sequence INT8 decode at ~66% of the bandwidth; three integer dot
-// products per 64 weights leave it memory-bound. The three int32 digit sums
-// are combined in int64, exactly the reference's dot.
+// single-sequence INT8 decode at ~66% of the bandwidth; with three integer
+// dot products per 64 weights it ran at ~79% (docs/BENCHMARKS.md). The three
+// int32 digit sums are combined in int64, exactly the reference's dot.
 
 constexpr int kDigits = 3;
 
@@ -1145,7 +1145,7 @@ bool matmul_w8a8(ThreadPool& pool, float* y, const float* x, const int8_t* w, co
 
 bool matmul_w8a24(ThreadPool& pool, float* y, const float* x, const int8_t* w, const float* row_scales, int M,
                   int N, int K) {
-  if (K > (1 << 17)) return false;  // a digit's int32 dot product could overflow
+  if (K >= (1 << 17)) return false;  // a digit's int32 dot product (or its correction) could overflow
   const int64_t ldq = (K + kW8Pad - 1) / kW8Pad * kW8Pad + 64;
   const int64_t rows = (int64_t)M * kDigits;
   auto* buf = static_cast<int8_t*>(scratch(1, (size_t)(rows * ldq + 4 * M + 4 * rows + 64)));

@@ -75,7 +75,7 @@ void quantize_activation_row(int8_t* q, float* xs, const float* x, int K);
 //   [-128, 127] (l = ((q + 128) mod 256) - 128, then d the same of (q - l) / 256, h the rest),
 //   dot = sum_k q[k] * w[n, k] (exact, int64),
 //   y[m, n] = ((float)dot * xs) * row_scales[n] (int64 -> F32 rounding to nearest even, then two F32
-//   multiplies in that order). K is at most 2^17.
+//   multiplies in that order). K is below 2^17.
 constexpr int32_t kA24Max = 127 * (65536 + 256 + 1);  // 8355711: every digit of it is 127
 void matmul_w8a24(float* y, const float* x, const int8_t* w, const float* row_scales, int M, int N, int K);
 void matmul_w8a24_cols(float* y, const float* x, const int8_t* w, const float* row_scales, int M, int N,
