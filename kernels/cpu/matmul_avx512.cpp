@@ -771,10 +771,13 @@ struct Prefetch {
   int count = 0;
 };
 
-// y[m, n] for MR activation rows against NR weight rows (K bytes each).
+// The raw int32 sums sum_k (w[n, k] + 128) * q[m, k] of MR quantized rows
+// (stride ldq, zero padded) against NR weight rows (K bytes each), reduced
+// to 16 lanes: lane m * NR + n (lanes past MR * NR are 0). W8A8 takes its
+// activation rows as the MR rows, W8A24 the three digit rows of one
+// activation row.
 template <int MR, int NR>
-inline void w8_tile(float* y, int64_t ldy, const W8Act& a, int m0, const int8_t* w, int64_t K,
-                    const float* rs, Prefetch pf = {}) {
+inline __m512i w8_dots(const int8_t* q, int64_t ldq, const int8_t* w, int64_t K, Prefetch pf = {}) {
   static_assert(MR * NR <= 16);
   __m512i acc[MR][NR];
 #pragma GCC unroll 16
@@ -782,7 +785,6 @@ inline void w8_tile(float* y, int64_t ldy, const W8Act& a, int m0, const int8_t*
 #pragma GCC unroll 16
     for (int n = 0; n < NR; ++n) acc[m][n] = _mm512_setzero_si512();
   const __m512i flip = _mm512_set1_epi8((char)0x80);
-  const int8_t* q = a.q + m0 * a.ldq;
   auto step = [&](int64_t k, __mmask64 mk) {
     for (int i = 0; i < pf.count; ++i) _mm_prefetch((const char*)pf.row + i * pf.stride + k, _MM_HINT_T1);
     __m512i wv[NR];
@@ -790,7 +792,7 @@ inline void w8_tile(float* y, int64_t ldy, const W8Act& a, int m0, const int8_t*
     for (int n = 0; n < NR; ++n) wv[n] = _mm512_xor_si512(_mm512_maskz_loadu_epi8(mk, w + n * K + k), flip);
 #pragma GCC unroll 16
     for (int m = 0; m < MR; ++m) {
-      const __m512i qv = _mm512_loadu_si512(q + m * a.ldq + k);
+      const __m512i qv = _mm512_loadu_si512(q + m * ldq + k);
 #pragma GCC unroll 16
       for (int n = 0; n < NR; ++n) acc[m][n] = _mm512_dpbusd_epi32(acc[m][n], wv[n], qv);
     }
@@ -806,6 +808,14 @@ inline void w8_tile(float* y, int64_t ldy, const W8Act& a, int m0, const int8_t*
     for (int n = 0; n < NR; ++n) flat[m * NR + n] = acc[m][n];
 #pragma GCC unroll 16
   for (int i = MR * NR; i < 16; ++i) flat[i] = _mm512_setzero_si512();
+  return reduce16_epi32(flat);
+}
+
+// y[m, n] for MR activation rows against NR weight rows (K bytes each).
+template <int MR, int NR>
+inline void w8_tile(float* y, int64_t ldy, const W8Act& a, int m0, const int8_t* w, int64_t K,
+                    const float* rs, Prefetch pf = {}) {
+  const __m512i raw = w8_dots<MR, NR>(a.q + m0 * a.ldq, a.ldq, w, K, pf);
   // y = ((float)(dot) * xs[m]) * rs[n], 0 for an all-zero activation row;
   // separate multiplies (no FMA), as the reference does.
   const __m512i lm = _mm512_loadu_si512(kTileLanes<NR>.m), ln = _mm512_loadu_si512(kTileLanes<NR>.n);
@@ -813,7 +823,7 @@ inline void w8_tile(float* y, int64_t ldy, const W8Act& a, int m0, const int8_t*
   const __m512i corr = _mm512_permutexvar_epi32(lm, _mm512_maskz_loadu_epi32(mm, a.corr + m0));
   const __m512 xs = _mm512_permutexvar_ps(lm, _mm512_maskz_loadu_ps(mm, a.xs + m0));
   const __m512 scale = rs ? _mm512_permutexvar_ps(ln, _mm512_maskz_loadu_ps(mn, rs)) : _mm512_set1_ps(1.0f);
-  const __m512i dot = _mm512_sub_epi32(reduce16_epi32(flat), corr);
+  const __m512i dot = _mm512_sub_epi32(raw, corr);
   const __m512 v = _mm512_maskz_mul_ps(_mm512_cmpneq_ps_mask(xs, _mm512_setzero_ps()),
                                        _mm512_mul_ps(_mm512_cvtepi32_ps(dot), xs), scale);
   float out[16];
@@ -1031,37 +1041,14 @@ void a24_gemv(float* y, const A24Act& a, const int8_t* w, int64_t K, const float
 // One activation row (its three digit rows) against NR weight rows.
 template <int NR>
 inline void a24_tile(float* y, const A24Act& a, int m, const int8_t* w, int64_t K, const float* rs) {
-  static_assert(kDigits * NR <= 16);
-  __m512i acc[kDigits][NR];
-#pragma GCC unroll 16
-  for (int j = 0; j < kDigits; ++j)
-#pragma GCC unroll 16
-    for (int n = 0; n < NR; ++n) acc[j][n] = _mm512_setzero_si512();
-  const __m512i flip = _mm512_set1_epi8((char)0x80);
-  const int8_t* q = a.q + (int64_t)m * kDigits * a.ldq;
-  for (int64_t k = 0; k < K; k += 64) {
-    const __mmask64 mk = K - k >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (K - k)) - 1;
-    __m512i wv[NR];
-#pragma GCC unroll 16
-    for (int n = 0; n < NR; ++n) wv[n] = _mm512_xor_si512(_mm512_maskz_loadu_epi8(mk, w + n * K + k), flip);
-#pragma GCC unroll 16
-    for (int j = 0; j < kDigits; ++j) {
-      const __m512i qv = _mm512_loadu_si512(q + j * a.ldq + k);
-#pragma GCC unroll 16
-      for (int n = 0; n < NR; ++n) acc[j][n] = _mm512_dpbusd_epi32(acc[j][n], wv[n], qv);
-    }
-  }
-  __m512i flat[16];
-#pragma GCC unroll 16
-  for (int j = 0; j < kDigits; ++j)
-#pragma GCC unroll 16
-    for (int n = 0; n < NR; ++n) flat[n * kDigits + j] = acc[j][n];
-#pragma GCC unroll 16
-  for (int i = kDigits * NR; i < 16; ++i) flat[i] = _mm512_setzero_si512();
+  static_assert(kDigits == 3);
+  // Lane j * NR + n: digit j of weight row n.
   alignas(64) int32_t raw[16];
-  _mm512_store_si512(raw, reduce16_epi32(flat));
-  for (int n = 0; n < NR; ++n)
-    y[n] = a24_output(raw + n * kDigits, a.corr + (int64_t)m * kDigits, a.xs[m], rs[n]);
+  _mm512_store_si512(raw, w8_dots<kDigits, NR>(a.q + (int64_t)m * kDigits * a.ldq, a.ldq, w, K));
+  for (int n = 0; n < NR; ++n) {
+    const int32_t digits[kDigits] = {raw[n], raw[NR + n], raw[2 * NR + n]};
+    y[n] = a24_output(digits, a.corr + (int64_t)m * kDigits, a.xs[m], rs[n]);
+  }
 }
 
 constexpr int kA24TileN = 4;
@@ -1076,6 +1063,18 @@ void a24_range(float* y, const A24Act& a, const int8_t* w, const float* rs, int 
     for (int m = 0; m < M; ++m) a24_tile<kA24TileN>(y + (int64_t)m * N + n, a, m, w + n * K, K, rs + n);
   for (; n < n1; ++n)
     for (int m = 0; m < M; ++m) a24_tile<1>(y + (int64_t)m * N + n, a, m, w + n * K, K, rs + n);
+}
+
+// The integer paths' threading: output columns in groups of 16 weight rows,
+// chunks of at least kMinWorkPerChunk (work_per_row: vector work of one
+// weight row); range(n0, n1) computes columns [n0, n1).
+template <class Range>
+void over_row_groups(ThreadPool& pool, int N, int64_t work_per_row, Range&& range) {
+  constexpr int64_t group = 16;
+  const int64_t groups = (N + group - 1) / group;
+  const int64_t grain = std::max<int64_t>(1, kMinWorkPerChunk / std::max<int64_t>(1, group * work_per_row));
+  pool.parallel_for(
+      groups, [&](int64_t g0, int64_t g1) { range(g0 * group, std::min<int64_t>(N, g1 * group)); }, grain);
 }
 
 }  // namespace
@@ -1130,16 +1129,8 @@ bool matmul_w8a8(ThreadPool& pool, float* y, const float* x, const int8_t* w, co
   auto* corr = reinterpret_cast<int32_t*>(xs + M);
   for (int m = 0; m < M; ++m) xs[m] = quantize_row(x + (int64_t)m * K, K, buf + m * ldq, &corr[m]);
   const W8Act act{buf, ldq, xs, corr};
-  constexpr int64_t group = 16;
-  const int64_t groups = (N + group - 1) / group;
-  const int64_t grain =
-      std::max<int64_t>(1, kMinWorkPerChunk / std::max<int64_t>(1, group * (int64_t)K * M / 4));
-  pool.parallel_for(
-      groups,
-      [&](int64_t g0, int64_t g1) {
-        w8_range(y, act, w, row_scales, M, N, K, g0 * group, std::min<int64_t>(N, g1 * group));
-      },
-      grain);
+  over_row_groups(pool, N, (int64_t)K * M / 4,
+                  [&](int64_t n0, int64_t n1) { w8_range(y, act, w, row_scales, M, N, K, n0, n1); });
   return true;
 }
 
@@ -1162,16 +1153,8 @@ bool matmul_w8a24(ThreadPool& pool, float* y, const float* x, const int8_t* w, c
   else
     pool.parallel_for(M, quantize, std::max<int64_t>(1, kMinWorkPerChunk / std::max(1, K)));
   const A24Act act{buf, ldq, xs, corr};
-  constexpr int64_t group = 16;
-  const int64_t groups = (N + group - 1) / group;
-  const int64_t grain =
-      std::max<int64_t>(1, kMinWorkPerChunk / std::max<int64_t>(1, group * (int64_t)K * M * kDigits / 4));
-  pool.parallel_for(
-      groups,
-      [&](int64_t g0, int64_t g1) {
-        a24_range(y, act, w, row_scales, M, N, K, g0 * group, std::min<int64_t>(N, g1 * group));
-      },
-      grain);
+  over_row_groups(pool, N, (int64_t)K * M * kDigits / 4,
+                  [&](int64_t n0, int64_t n1) { a24_range(y, act, w, row_scales, M, N, K, n0, n1); });
   return true;
 }
 

@@ -160,6 +160,28 @@ QString first_bit_difference(const float* got, const float* want, size_t n) {
   return {};
 }
 
+// INT8 weights with every value (-128 and 127 placed at the ends) and their
+// row scales, for the integer paths.
+std::vector<int8_t> random_i8_weights(std::mt19937& rng, int N, int K, std::vector<float>* scales) {
+  std::uniform_int_distribution<int> byte(-128, 127);
+  std::vector<int8_t> w((size_t)N * K);
+  for (auto& v : w) v = (int8_t)byte(rng);
+  w[0] = -128;
+  w[w.size() - 1] = 127;
+  *scales = random_vec(rng, N, 0.001f, 0.05f);
+  return w;
+}
+
+// M activation rows of very different magnitudes (10^-2 .. 10^2), row 1
+// all zero when M >= 3.
+std::vector<float> scaled_rows(std::mt19937& rng, int M, int K) {
+  auto x = random_vec(rng, (size_t)M * K);
+  for (int m = 0; m < M; ++m)
+    for (int k = 0; k < K; ++k) x[(size_t)m * K + k] *= std::pow(10.0f, (float)(m % 5) - 2.0f);
+  if (M >= 3) std::fill(&x[(size_t)K], &x[(size_t)2 * K], 0.0f);
+  return x;
+}
+
 struct Shape {
   int N, K;
 };
@@ -415,21 +437,14 @@ class TestMatmulAvx512 : public QObject {
   // activation row, and rows with very different magnitudes.
   void w8a8_equals_reference() {
     std::mt19937 rng(7);
-    std::uniform_int_distribution<int> byte(-128, 127);
     for (int threads : {1, 2, 3}) {
       ThreadPool pool(threads);
       for (const Shape& s :
            {Shape{37, 75}, Shape{101, 530}, Shape{13, 1100}, Shape{211, 19}, Shape{64, 256}}) {
-        std::vector<int8_t> w((size_t)s.N * s.K);
-        for (auto& v : w) v = (int8_t)byte(rng);
-        w[0] = -128;
-        w[w.size() - 1] = 127;
-        const auto scales = random_vec(rng, s.N, 0.001f, 0.05f);
+        std::vector<float> scales;
+        const auto w = random_i8_weights(rng, s.N, s.K, &scales);
         for (int M : kMs) {
-          auto x = random_vec(rng, (size_t)M * s.K);
-          for (int m = 0; m < M; ++m)
-            for (int k = 0; k < s.K; ++k) x[(size_t)m * s.K + k] *= std::pow(10.0f, (float)(m % 5) - 2.0f);
-          if (M >= 3) std::fill(&x[(size_t)1 * s.K], &x[(size_t)2 * s.K], 0.0f);  // row 1: all zero
+          auto x = scaled_rows(rng, M, s.K);
           std::vector<float> got((size_t)M * s.N, NAN), want((size_t)M * s.N);
           QVERIFY(cpu::avx512::matmul_w8a8(pool, got.data(), x.data(), w.data(), scales.data(), M, s.N, s.K));
           ref::matmul_w8a8(want.data(), x.data(), w.data(), scales.data(), M, s.N, s.K);
@@ -448,21 +463,14 @@ class TestMatmulAvx512 : public QObject {
   // with a NaN or an infinity (all outputs NaN).
   void w8a24_equals_reference() {
     std::mt19937 rng(24);
-    std::uniform_int_distribution<int> byte(-128, 127);
     for (int threads : {1, 2, 3}) {
       ThreadPool pool(threads);
       for (const Shape& s : {Shape{37, 75}, Shape{101, 530}, Shape{13, 1100}, Shape{211, 19}, Shape{64, 256},
                              Shape{9, 4200}}) {
-        std::vector<int8_t> w((size_t)s.N * s.K);
-        for (auto& v : w) v = (int8_t)byte(rng);
-        w[0] = -128;
-        w[w.size() - 1] = 127;
-        const auto scales = random_vec(rng, s.N, 0.001f, 0.05f);
+        std::vector<float> scales;
+        const auto w = random_i8_weights(rng, s.N, s.K, &scales);
         for (int M : kMs) {
-          auto x = random_vec(rng, (size_t)M * s.K);
-          for (int m = 0; m < M; ++m)
-            for (int k = 0; k < s.K; ++k) x[(size_t)m * s.K + k] *= std::pow(10.0f, (float)(m % 5) - 2.0f);
-          if (M >= 3) std::fill(&x[(size_t)1 * s.K], &x[(size_t)2 * s.K], 0.0f);  // row 1: all zero
+          auto x = scaled_rows(rng, M, s.K);
           if (M >= 4) {  // row 2: +-amax present; row 3: a NaN
             x[(size_t)2 * s.K] = 3.0f;
             x[(size_t)2 * s.K + s.K - 1] = -3.0f;
