@@ -40,7 +40,8 @@ uint64_t AsyncEngine::add_request(const std::string& prompt, const SamplingParam
   return id;
 }
 
-uint64_t AsyncEngine::add_request(const std::vector<int32_t>& ids, const SamplingParams& params, Callback cb) {
+uint64_t AsyncEngine::add_request(const std::vector<int32_t>& ids, const SamplingParams& params,
+                                  Callback cb) {
   auto p = std::make_unique<Pending>(Pending{next_id_++, ids, {}, false, params, std::move(cb)});
   const uint64_t id = p->id;
   {
@@ -49,6 +50,20 @@ uint64_t AsyncEngine::add_request(const std::vector<int32_t>& ids, const Samplin
   }
   cv_.notify_all();
   return id;
+}
+
+std::vector<uint64_t> AsyncEngine::add_requests(std::vector<NewRequest> requests) {
+  std::vector<uint64_t> ids;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    for (NewRequest& r : requests) {
+      ids.push_back(next_id_++);
+      inbox_.push_back(std::make_unique<Pending>(
+          Pending{ids.back(), {}, std::move(r.prompt), true, std::move(r.params), std::move(r.on_output)}));
+    }
+  }
+  cv_.notify_all();
+  return ids;
 }
 
 void AsyncEngine::abort(uint64_t id) {
@@ -155,7 +170,7 @@ void AsyncEngine::loop() {
       const auto& hist = engine_->step_history();
       const uint64_t have = steps_.empty() ? 0 : steps_.back().step + 1;
       for (auto it = std::lower_bound(hist.begin(), hist.end(), have,
-                                      [](const StepMetrics& s, uint64_t v) { return s.step < v; });
+                                      [](const StepMetrics&s, uint64_t v) { return s.step < v; });
            it != hist.end(); ++it)
         steps_.push_back(*it);
       if (steps_.size() > 20000) steps_.erase(steps_.begin(), steps_.begin() + 10000);

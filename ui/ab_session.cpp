@@ -49,9 +49,16 @@ bool ABSession::run(const QString& prompt, const SideConfig& a, const SideConfig
   compared_ = 0;
   running_ = true;
   Q_EMIT started();
-  // Both requests go in before either can produce a token (outputs are
-  // queued to this thread), so they stream at once.
-  for (int s = 0; s < 2; ++s) sides_[s].id = sides_[s].controller->generate(prompt, cfg[s]->params);
+  // Both requests join the same step when they share an engine, so they
+  // stream at once (submitted one after the other, the engine could finish
+  // side A before side B arrived: the GUI thread competes with the engine's
+  // spinning workers for the cores). Two engines each take their own.
+  if (sides_[0].controller == sides_[1].controller) {
+    const QList<quint64> ids = sides_[0].controller->generateTogether(prompt, {a.params, b.params});
+    for (int s = 0; s < 2; ++s) sides_[s].id = ids.size() == 2 ? ids[s] : 0;
+  } else {
+    for (int s = 0; s < 2; ++s) sides_[s].id = sides_[s].controller->generate(prompt, cfg[s]->params);
+  }
   return true;
 }
 

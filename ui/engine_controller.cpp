@@ -24,8 +24,8 @@ struct EngineController::Delivery {
   bool finished = false;
   brisk::FinishReason reason = brisk::FinishReason::None;
   QString error;
-  brisk::RequestTimings timings;  // engine/metrics' record, on the final output
-  double probability = -1;        // of the new token, from the engine's log-probability
+  brisk::RequestTimings timings;   // engine/metrics' record, on the final output
+  double probability = -1;         // of the new token, from the engine's log-probability
   TokenAlternatives alternatives;  // the model's most likely tokens at that position
 };
 
@@ -78,14 +78,15 @@ void EngineController::loadModel(const brisk::EngineConfig& config) {
     } catch (const std::exception& e) {
       job->error = QString::fromUtf8(e.what());
     } catch (...) {
-      job->error = QStringLiteral("%1: unknown error while loading")
-                       .arg(QString::fromStdString(job->config.model));
+      job->error =
+          QStringLiteral("%1: unknown error while loading").arg(QString::fromStdString(job->config.model));
     }
     if (job->cancelled) {
       job->engine.reset();  // free a discarded model here, off the GUI thread
       return;
     }
-    QMetaObject::invokeMethod(this, [this, job] { onLoadFinished(job); }, Qt::QueuedConnection);
+    QMetaObject::invokeMethod(
+        this, [this, job] { onLoadFinished(job); }, Qt::QueuedConnection);
   });
   thread->setObjectName(QStringLiteral("brisk-load"));
   threads_.insert(thread);
@@ -148,58 +149,71 @@ brisk::SamplingParams withLogprobs(brisk::SamplingParams p) {
 }  // namespace
 
 quint64 EngineController::generate(const QString& prompt, const brisk::SamplingParams& params) {
-  if (!engine_) return 0;
-  const quint64 id = nextId_++;
-  Active a;
-  a.engineGeneration = engineGeneration_;
-  a.submitted = Clock::now();
-  active_.insert(id, a);
+  const QList<quint64> ids = generateTogether(prompt, {params});
+  return ids.isEmpty() ? 0 : ids.front();
+}
 
-  // Runs on the engine thread: trim the output to what the GUI needs and post it.
-  // The callback runs on this engine's own thread, which ends before the
+QList<quint64> EngineController::generateTogether(const QString& prompt,
+                                                  const QList<brisk::SamplingParams>& params) {
+  if (!engine_ || params.isEmpty()) return {};
+  QList<quint64> ids;
+  std::vector<brisk::AsyncEngine::NewRequest> requests;
+  // The callbacks run on this engine's own thread, which ends before the
   // engine is destroyed: decode through it, not through engine_ (a model
   // swap may have replaced that by then).
   brisk::AsyncEngine* eng = engine_.get();
-  auto callback = [this, id, eng](const brisk::RequestOutput& out) {
-    Delivery d;
-    d.id = id;
-    d.when = Clock::now();
-    d.newText = QString::fromStdString(out.new_text);
-    d.newTokens = static_cast<int>(out.new_token_ids.size());
-    d.totalTokens = static_cast<int>(out.token_ids.size());
-    d.promptTokens = out.prompt_tokens;
-    d.finished = out.finished;
-    d.reason = out.finish_reason;
-    d.error = QString::fromStdString(out.error);
-    d.timings = out.timings;
-    if (!out.new_logprobs.empty()) {
-      const brisk::TokenLogprob& lp = out.new_logprobs.back();
-      d.probability = std::exp(double(lp.logprob));
-      // Decoded here, on the engine thread, so the GUI thread only draws.
-      for (const auto& [tok, alt] : lp.top) {
-        if (d.alternatives.size() == kTokenAlternatives) break;
-        d.alternatives.push_back(
-            {tok, QString::fromStdString(eng->decode({tok})), std::exp(double(alt))});
+  for (const brisk::SamplingParams& p : params) {
+    const quint64 id = nextId_++;
+    Active a;
+    a.engineGeneration = engineGeneration_;
+    a.submitted = Clock::now();
+    active_.insert(id, a);
+    ids.push_back(id);
+    // Runs on the engine thread: trim the output to what the GUI needs and post it.
+    auto callback = [this, id, eng](const brisk::RequestOutput& out) {
+      Delivery d;
+      d.id = id;
+      d.when = Clock::now();
+      d.newText = QString::fromStdString(out.new_text);
+      d.newTokens = static_cast<int>(out.new_token_ids.size());
+      d.totalTokens = static_cast<int>(out.token_ids.size());
+      d.promptTokens = out.prompt_tokens;
+      d.finished = out.finished;
+      d.reason = out.finish_reason;
+      d.error = QString::fromStdString(out.error);
+      d.timings = out.timings;
+      if (!out.new_logprobs.empty()) {
+        const brisk::TokenLogprob& lp = out.new_logprobs.back();
+        d.probability = std::exp(double(lp.logprob));
+        // Decoded here, on the engine thread, so the GUI thread only draws.
+        for (const auto& [tok, alt] : lp.top) {
+          if (d.alternatives.size() == kTokenAlternatives) break;
+          d.alternatives.push_back({tok, QString::fromStdString(eng->decode({tok})), std::exp(double(alt))});
+        }
       }
-    }
-    QMetaObject::invokeMethod(this, [this, d] { onOutput(d); }, Qt::QueuedConnection);
-  };
+      QMetaObject::invokeMethod(
+          this, [this, d] { onOutput(d); }, Qt::QueuedConnection);
+    };
+    requests.push_back({prompt.toStdString(), withLogprobs(p), std::move(callback)});
+  }
   try {
-    const quint64 engineId = engine_->add_request(prompt.toStdString(), withLogprobs(params), callback);
-    active_[id].engineId = engineId;
-    idByEngineId_.insert(engineId, id);
+    const std::vector<uint64_t> engineIds = engine_->add_requests(std::move(requests));
+    for (int i = 0; i < ids.size(); ++i) {
+      active_[ids[i]].engineId = engineIds[i];
+      idByEngineId_.insert(engineIds[i], ids[i]);
+    }
   } catch (const std::exception& e) {
     const QString error = QString::fromUtf8(e.what());
-    QMetaObject::invokeMethod(
-        this,
-        [this, id, error] {
-          auto it = active_.find(id);
-          if (it != active_.end())
-            finishRequest(id, *it, brisk::FinishReason::Error, error, Clock::now());
-        },
-        Qt::QueuedConnection);
+    for (quint64 id : ids)
+      QMetaObject::invokeMethod(
+          this,
+          [this, id, error] {
+            auto it = active_.find(id);
+            if (it != active_.end()) finishRequest(id, *it, brisk::FinishReason::Error, error, Clock::now());
+          },
+          Qt::QueuedConnection);
   }
-  return id;
+  return ids;
 }
 
 void EngineController::stop(quint64 requestId) {
@@ -229,9 +243,8 @@ void EngineController::onOutput(const Delivery& d) {
   if (d.finished) finishRequest(d.id, a, d.reason, d.error, d.when, &d.timings);
 }
 
-void EngineController::finishRequest(quint64 id, Active& a, brisk::FinishReason reason,
-                                     const QString& error, Clock::time_point when,
-                                     const brisk::RequestTimings* timings) {
+void EngineController::finishRequest(quint64 id, Active& a, brisk::FinishReason reason, const QString& error,
+                                     Clock::time_point when, const brisk::RequestTimings* timings) {
   GenerationStats s;
   s.promptTokens = a.promptTokens;
   s.outputTokens = a.outputTokens;

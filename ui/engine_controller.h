@@ -57,6 +57,11 @@ class EngineController : public QObject {
   void cancelLoad();
   // Returns the request id (unique across models), 0 without a model.
   quint64 generate(const QString& prompt, const brisk::SamplingParams& params);
+  // One request per params, all joining the same engine step (so an A/B
+  // run's sides start together even when the engine could finish one side
+  // before the GUI thread got to submit the other). Ids in order; empty
+  // without a model.
+  QList<quint64> generateTogether(const QString& prompt, const QList<brisk::SamplingParams>& params);
   void stop(quint64 requestId);
   // Sets how often the engine is polled (metricsUpdated, stepsAppended,
   // kvBlocksUpdated); clamped to 10..10000 ms. Default 100 ms (10 Hz).
@@ -114,9 +119,9 @@ class EngineController : public QObject {
   quint64 nextId_ = 1;
   QTimer metricsTimer_;
   // Telemetry polling state, per loaded engine.
-  Clock::time_point engineEpoch_;       // steady_clock time of the engine clock's 0
-  uint64_t nextStep_ = 0;               // first step not yet emitted
+  Clock::time_point engineEpoch_;          // steady_clock time of the engine clock's 0
+  uint64_t nextStep_ = 0;                  // first step not yet emitted
   QVector<brisk::KvBlockState> kvBlocks_;  // last emitted block map
   QHash<quint64, quint64> idByEngineId_;   // current engine's request ids -> ours
-  QSet<quint64> retiredEngineIds_;      // finished; dropped from idByEngineId_ once freed
+  QSet<quint64> retiredEngineIds_;         // finished; dropped from idByEngineId_ once freed
 };

@@ -1,6 +1,7 @@
 // AsyncEngine: the step loop on its own thread, a thread-safe inbox,
 // per-request streaming callbacks, aborts, and shutdown with work left.
 #include <QtTest>
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -34,8 +35,9 @@ class TestAsyncEngine : public QObject {
     brisk::EngineConfig cfg;
     cfg.threads = 2;
     auto sync = brisk::Engine::create(cfg);
-    const std::vector<std::string> prompts = {"The cache", "Once upon a time", "A batch of", "Tokens per second",
-                                              "Hello", "Paged attention", "Static batching", "The scheduler"};
+    const std::vector<std::string> prompts = {
+        "The cache", "Once upon a time", "A batch of",      "Tokens per second",
+        "Hello",     "Paged attention",  "Static batching", "The scheduler"};
     std::vector<std::vector<int32_t>> expected;
     for (const auto& p : prompts) {
       sync->add_request(p, greedy(24));
@@ -69,8 +71,8 @@ class TestAsyncEngine : public QObject {
     for (size_t i = 0; i < prompts.size(); ++i) {
       const Stream& s = streams[i];
       QCOMPARE(s.finishes, 1);
-      QCOMPARE(s.ids, expected[i]);        // batched on a thread == alone, synchronously
-      QCOMPARE(s.last.token_ids, s.ids);   // streamed chunks add up to the whole
+      QCOMPARE(s.ids, expected[i]);       // batched on a thread == alone, synchronously
+      QCOMPARE(s.last.token_ids, s.ids);  // streamed chunks add up to the whole
       QCOMPARE(s.text, s.last.text);
       QVERIFY(s.last.timings.ttft() > 0);
     }
@@ -105,6 +107,33 @@ class TestAsyncEngine : public QObject {
     QCOMPARE(other_tokens.load(), 64);
     QVERIFY(long_tokens < 100000);
     QCOMPARE(engine.metrics().requests_aborted, uint64_t(1));
+  }
+
+  // add_requests: the requests join the same step, so each one's first
+  // token comes before either's second (one after the other, the loop could
+  // finish the first before the second arrives).
+  void requestsAddedTogetherStartTogether() {
+    brisk::EngineConfig cfg;
+    cfg.threads = 2;
+    brisk::AsyncEngine engine(brisk::Engine::create(cfg));
+    for (int round = 0; round < 5; ++round) {
+      std::mutex mu;
+      std::vector<int> order;  // request index per delivered token
+      std::vector<brisk::AsyncEngine::NewRequest> reqs;
+      for (int r = 0; r < 2; ++r)
+        reqs.push_back({r == 0 ? "side a" : "side b", greedy(6), [&, r](const brisk::RequestOutput& o) {
+                          std::lock_guard<std::mutex> lk(mu);
+                          for (size_t i = 0; i < o.new_token_ids.size(); ++i) order.push_back(r);
+                        }});
+      const std::vector<uint64_t> ids = engine.add_requests(std::move(reqs));
+      QCOMPARE(ids.size(), size_t(2));
+      QVERIFY(ids[1] > ids[0]);
+      engine.wait_idle();
+      QCOMPARE(order.size(), size_t(12));
+      const auto second_a = std::find(std::find(order.begin(), order.end(), 0) + 1, order.end(), 0);
+      const auto first_b = std::find(order.begin(), order.end(), 1);
+      QVERIFY2(first_b < second_a, "request b's first token came after request a's second");
+    }
   }
 
   void rejectedRequestReportsAnErrorAndTheLoopContinues() {

@@ -25,6 +25,15 @@ class AsyncEngine {
   uint64_t add_request(const std::string& prompt, const SamplingParams& params, Callback on_output);
   uint64_t add_request(const std::vector<int32_t>& prompt_ids, const SamplingParams& params,
                        Callback on_output);
+  // Several text requests that join the same step: none can produce a
+  // token before all are in (an A/B run's two sides start together). Ids in
+  // order.
+  struct NewRequest {
+    std::string prompt;
+    SamplingParams params;
+    Callback on_output;
+  };
+  std::vector<uint64_t> add_requests(std::vector<NewRequest> requests);
   void abort(uint64_t request_id);
 
   // Thread-safe copies of the engine's state, updated after every step.
