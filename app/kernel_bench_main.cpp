@@ -16,10 +16,8 @@
 #include <random>
 #include <string>
 #include <vector>
-#ifdef __linux__
-#include <sys/mman.h>
-#endif
 
+#include "backend/cpu/huge_page_buffer.h"
 #include "kernels/cpu/isa.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/cpu/thread_pool.h"
@@ -33,34 +31,6 @@ namespace {
 // Weights cycle through copies totalling at least this much, so every call
 // reads them from DRAM as a model's successive layers do (L3 here is 32 MiB).
 constexpr size_t kMinWorkingSet = size_t(512) << 20;
-
-// A buffer in 2 MiB-aligned memory advised for transparent huge pages, as
-// the CPU backend holds its weights and sysinfo streams its buffer: with
-// 4 KiB pages the page walks would be part of what is timed.
-class HugeBytes {
- public:
-  explicit HugeBytes(size_t bytes) {
-    constexpr size_t kHuge = size_t(2) << 20;
-    const size_t alloc = std::max(kHuge, (bytes + kHuge - 1) / kHuge * kHuge);
-    p_ = static_cast<uint8_t*>(std::aligned_alloc(kHuge, alloc));
-    if (!p_) {
-      std::fprintf(stderr, "out of memory allocating %zu bytes\n", alloc);
-      std::exit(1);
-    }
-#ifdef __linux__
-    madvise(p_, alloc, MADV_HUGEPAGE);
-#endif
-  }
-  ~HugeBytes() { std::free(p_); }
-  HugeBytes(HugeBytes&& o) noexcept : p_(o.p_) { o.p_ = nullptr; }
-  HugeBytes(const HugeBytes&) = delete;
-  HugeBytes& operator=(const HugeBytes&) = delete;
-  HugeBytes& operator=(HugeBytes&&) = delete;
-  uint8_t* data() const { return p_; }
-
- private:
-  uint8_t* p_ = nullptr;
-};
 
 double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -132,12 +102,12 @@ int run_stream(const Args& a, ThreadPool& pool) {
   // Several buffers so that a small --bytes still comes from DRAM.
   const size_t words = std::max<size_t>(1, bytes / 8);
   const size_t copies = std::max<size_t>(1, (kMinWorkingSet + bytes - 1) / bytes);
-  std::vector<HugeBytes> mem;
+  std::vector<HugePageBuffer> mem;
   std::vector<uint64_t*> bufs;
   mem.reserve(copies);
   for (size_t c = 0; c < copies; ++c) {
     mem.emplace_back(words * 8);
-    bufs.push_back(reinterpret_cast<uint64_t*>(mem.back().data()));
+    bufs.push_back(static_cast<uint64_t*>(mem.back().data()));
     for (size_t i = 0; i < words; ++i) bufs[c][i] = i * 0x9e3779b97f4a7c15ull + c;
   }
   for (auto* b : bufs) stream_once(pool, b, words);  // touch every page first
@@ -181,21 +151,21 @@ int run_matmul(const Args& a, ThreadPool& pool) {
   // --copies 1 keeps a small matrix in cache: the kernel's compute rate alone.
   const size_t copies =
       (size_t)a.num("--copies", (long long)std::max<size_t>(1, (kMinWorkingSet + wbytes - 1) / wbytes));
-  std::vector<HugeBytes> w;
+  std::vector<HugePageBuffer> w;
   w.reserve(copies);
   for (size_t c = 0; c < copies; ++c) w.emplace_back(wbytes);
   std::vector<float> scales(N);
   for (auto& c : w) quantize_rows(pool, c.data(), scales.data(), wf.data(), t, N, K);
   auto call = [&](size_t c) {
     if (w8a24) {
-      if (!cpu::matmul_w8a24(pool, y.data(), x.data(), reinterpret_cast<const int8_t*>(w[c].data()),
-                             scales.data(), M, N, K)) {
+      if (!cpu::matmul_w8a24(pool, y.data(), x.data(), static_cast<const int8_t*>(w[c].data()), scales.data(),
+                             M, N, K)) {
         std::fprintf(stderr, "--w8a24 needs AVX-512 VNNI\n");
         std::exit(2);
       }
     } else if (w8a8)
-      cpu::matmul_w8a8(pool, y.data(), x.data(), reinterpret_cast<const int8_t*>(w[c].data()), scales.data(),
-                       M, N, K);
+      cpu::matmul_w8a8(pool, y.data(), x.data(), static_cast<const int8_t*>(w[c].data()), scales.data(), M, N,
+                       K);
     else
       cpu::matmul(pool, y.data(), x.data(), w[c].data(), t, M, N, K, scales.data());
   };

@@ -30,14 +30,9 @@ AsyncEngine::~AsyncEngine() {
 }
 
 uint64_t AsyncEngine::add_request(const std::string& prompt, const SamplingParams& params, Callback cb) {
-  auto p = std::make_unique<Pending>(Pending{next_id_++, {}, prompt, true, params, std::move(cb)});
-  const uint64_t id = p->id;
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    inbox_.push_back(std::move(p));
-  }
-  cv_.notify_all();
-  return id;
+  std::vector<NewRequest> one;
+  one.push_back({prompt, params, std::move(cb)});
+  return add_requests(std::move(one)).front();
 }
 
 uint64_t AsyncEngine::add_request(const std::vector<int32_t>& ids, const SamplingParams& params,
@@ -169,9 +164,8 @@ void AsyncEngine::loop() {
       blocks_ = std::move(blocks);
       const auto& hist = engine_->step_history();
       const uint64_t have = steps_.empty() ? 0 : steps_.back().step + 1;
-      for (auto it = std::lower_bound(hist.begin(), hist.end(), have,
-                                      [](const StepMetrics&s, uint64_t v) { return s.step < v; });
-           it != hist.end(); ++it)
+      auto before = [](const StepMetrics& m, uint64_t v) { return m.step < v; };
+      for (auto it = std::lower_bound(hist.begin(), hist.end(), have, before); it != hist.end(); ++it)
         steps_.push_back(*it);
       if (steps_.size() > 20000) steps_.erase(steps_.begin(), steps_.begin() + 10000);
     }

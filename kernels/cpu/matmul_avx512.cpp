@@ -691,9 +691,12 @@ float quantize_row(const float* x, int64_t K, int8_t* q, int32_t* corr) {
   if (k < K) vmax = _mm512_max_ps(vmax, _mm512_abs_ps(_mm512_maskz_loadu_ps(tail_mask(K - k), x + k)));
   const float amax = _mm512_reduce_max_ps(vmax);
   const int64_t Kp = (K + kW8Pad - 1) / kW8Pad * kW8Pad;
-  std::memset(q, 0, (size_t)Kp);
   *corr = 0;
-  if (!(amax > 0.0f)) return 0.0f;
+  if (!(amax > 0.0f)) {
+    std::memset(q, 0, (size_t)Kp);
+    return 0.0f;
+  }
+  std::memset(q + K, 0, (size_t)(Kp - K));  // the padding; [0, K) is written below
   const float inv = 127.0f / amax;
   const __m512 vinv = _mm512_set1_ps(inv);
   const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
@@ -942,12 +945,14 @@ float quantize_row24(const float* x, int64_t K, int8_t* q, int64_t ldq, int32_t*
   if (k < K) scan(_mm512_maskz_loadu_ps(tail_mask(K - k), x + k));
   const float amax = _mm512_reduce_max_ps(vmax);
   const int64_t Kp = (K + kW8Pad - 1) / kW8Pad * kW8Pad;
+  const bool zero = bad || !(amax > 0.0f);  // all digits 0
   for (int j = 0; j < kDigits; ++j) {
-    std::memset(q + j * ldq, 0, (size_t)Kp);
+    // The padding, or the whole row when no digit is written below.
+    std::memset(q + j * ldq + (zero ? 0 : K), 0, (size_t)(zero ? Kp : Kp - K));
     corr[j] = 0;
   }
   if (bad) return NAN;
-  if (!(amax > 0.0f)) return 0.0f;
+  if (zero) return 0.0f;
   const __m512 vinv = _mm512_set1_ps((float)ref::kA24Max / amax);
   const __m512i lo = _mm512_set1_epi32(-ref::kA24Max), hi = _mm512_set1_epi32(ref::kA24Max);
   const __m512i c128 = _mm512_set1_epi32(128), c255 = _mm512_set1_epi32(255);

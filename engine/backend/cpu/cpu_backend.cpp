@@ -29,11 +29,10 @@ class CpuBackend final : public Backend {
  public:
   explicit CpuBackend(const BackendOptions& o)
       : pool_(o.threads), w8a8_(o.int8_activations), w8a24_(!o.int8_activations && !o.int8_fma) {
-    const bool huge_page_weights = o.huge_page_weights;
     // At most half the memory available now goes to copies, so a second
     // engine on the same model (A/B) or a model near the machine's size
     // keeps reading its weights in place from the file mapping instead.
-    if (huge_page_weights && HugePageBuffer::available())
+    if (o.huge_page_weights && HugePageBuffer::available())
       huge_budget_ = HugePageBuffer::memory_available() / 2;
   }
   std::string name() const override { return "cpu"; }
