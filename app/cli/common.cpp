@@ -30,6 +30,10 @@ void add_engine_flags(Args& a) {
   a.flag("--no-fused-decode", "",
          "CUDA: run decode steps' norms, residual adds and SwiGLU as their own kernels, not folded into the "
          "GEMVs");
+  a.flag(
+      "--no-dependent-launch", "",
+      "CUDA: launch each decode kernel only once the one before it has finished (no programmatic dependent "
+      "launch)");
   a.flag("--threads", "N", "CPU threads, 0 = physical cores", "0");
   a.flag("--block-size", "N", "KV cache block size in tokens", "16");
   a.flag("--kv-blocks", "N", "KV cache size in blocks (0 = from --kv-bytes or automatic)", "0");
@@ -61,6 +65,7 @@ EngineConfig engine_config_from(const Args& a, const std::string& model) {
   c.gpu_memory_utilization = a.number("--gpu-memory-utilization", 1e-6, 1);
   c.cuda_graphs = !a.has("--no-cuda-graphs");
   c.fused_decode = !a.has("--no-fused-decode");
+  c.dependent_launch = !a.has("--no-dependent-launch");
   c.huge_page_weights = !a.has("--no-huge-pages");
   c.int8_fma = a.has("--int8-fma");
   c.threads = (int)a.integer("--threads", 0, 1024);
@@ -212,6 +217,7 @@ nlohmann::json config_json(const EngineConfig& c) {
           {"gpu_memory_utilization", c.gpu_memory_utilization},
           {"cuda_graphs", c.cuda_graphs},
           {"fused_decode", c.fused_decode},
+          {"dependent_launch", c.dependent_launch},
           {"huge_page_weights", c.huge_page_weights},
           {"int8_fma", c.int8_fma},
           {"threads", c.threads},

@@ -110,6 +110,9 @@ struct BackendOptions {
   // CPU: INT8 weights (without int8_activations) widened to F32 and multiplied with FMAs, instead of
   // the default W8A24 (activations as 24-bit integers, VNNI dot products; AVX-512 VNNI CPUs). An A/B knob.
   bool int8_fma = false;
+  // CUDA (sm_90+): decode kernels launch while their predecessor finishes (programmatic dependent
+  // launch), loading weights and prefetching the KV cache before they wait for its output. An A/B knob.
+  bool dependent_launch = true;
 };
 // "cpu", "cuda" or "auto" (cuda when available, else cpu). Throws Error
 // naming the backend and the reason when it cannot be made.

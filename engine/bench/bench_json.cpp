@@ -151,6 +151,7 @@ json config_json(const EngineConfig& c) {
           {"gpu_memory_utilization", c.gpu_memory_utilization},
           {"cuda_graphs", c.cuda_graphs},
           {"fused_decode", c.fused_decode},
+          {"dependent_launch", c.dependent_launch},
           {"huge_page_weights", c.huge_page_weights},
           {"int8_fma", c.int8_fma},
           {"weight_dtype", c.weight_dtype},
@@ -188,6 +189,7 @@ EngineConfig config_from(const json& j, const std::string& path, const std::stri
   r.get("gpu_memory_utilization", c.gpu_memory_utilization);
   r.get("cuda_graphs", c.cuda_graphs);
   r.get("fused_decode", c.fused_decode);
+  r.get("dependent_launch", c.dependent_launch);
   r.get("huge_page_weights", c.huge_page_weights);
   r.get("int8_fma", c.int8_fma);
   r.get("weight_dtype", c.weight_dtype);

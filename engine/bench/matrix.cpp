@@ -89,6 +89,7 @@ const char* const kAxisFields[] = {"weight_dtype",
                                    "backend",
                                    "cuda_graphs",
                                    "fused_decode",
+                                   "dependent_launch",
                                    "huge_page_weights",
                                    "int8_fma",
                                    "gpu_memory_utilization",
@@ -148,6 +149,8 @@ void apply_axis(const std::string& f, const std::string& v, EngineConfig& c, Wor
     c.cuda_graphs = as_bool(f, v);
   else if (f == "fused_decode")
     c.fused_decode = as_bool(f, v);
+  else if (f == "dependent_launch")
+    c.dependent_launch = as_bool(f, v);
   else if (f == "huge_page_weights")
     c.huge_page_weights = as_bool(f, v);
   else if (f == "int8_fma")

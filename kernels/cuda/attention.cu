@@ -97,6 +97,7 @@ constexpr int kDecWarps = kDecThreads / 32;
 constexpr int kTile = 256;  // tokens per online-softmax step
 constexpr int kUnroll = 4;  // keys loaded per lane before the math (loads in flight)
 constexpr int kMaxHeadDim = 256;
+constexpr int kPrefetchLines = 4 * kDecThreads;  // 128-byte lines of K (and of V) a block prefetches
 
 template <DType KT, int MAXG, bool VEC>
 __global__ void __launch_bounds__(kDecThreads) decode_kernel(AttnParams p) {
@@ -110,7 +111,7 @@ __global__ void __launch_bounds__(kDecThreads) decode_kernel(AttnParams p) {
   const DevicePagedArgs& a = p.a;
   const int s = blockIdx.x;
   const int row = a.query_start[s];
-  if (a.query_start[s + 1] - row != 1) return;  // prefill rows: the prefill kernel
+  const bool decode_row = a.query_start[s + 1] - row == 1;  // prefill rows: the prefill kernel
   const int seq_len = a.seq_lens[s];
   const int D = a.head_dim, nkv = a.n_kv_heads;
   const int G = a.n_heads / nkv;
@@ -122,6 +123,26 @@ __global__ void __launch_bounds__(kDecThreads) decode_kernel(AttnParams p) {
   const int t0 = split * p.part;
   const int t1 = split == p.splits - 1 ? seq_len : min(seq_len, t0 + p.part);
   const int64_t q_width = (int64_t)a.n_heads * D;
+  const int32_t* table = a.block_tables + (int64_t)s * a.max_blocks_per_seq;
+
+  // Before the wait (the metadata is uploaded, not computed): the K and V
+  // rows of this partition are prefetched into L2, so the loads after it
+  // (q comes from the kernel before) find them there. The newest token's
+  // row is being written by that kernel; a prefetch only moves lines into
+  // L2, the point of coherence, so it is read correctly after the wait.
+  if (decode_row) {
+    const int row_bytes_kv = D * kv_esize<KT>();
+    const int lines = (row_bytes_kv + 127) / 128;
+    for (int i = threadIdx.x; i < (t1 - t0) * lines && i < kPrefetchLines; i += kDecThreads) {
+      const int t = t0 + i / lines, line = i % lines;
+      const int64_t at = ((slot_of(table, a.block_size, t) * nkv + kvh) * D) * kv_esize<KT>() + line * 128;
+      prefetch_l2(static_cast<const uint8_t*>(p.k.data) + at);
+      prefetch_l2(static_cast<const uint8_t*>(p.v.data) + at);
+    }
+  }
+  grid_dependency_wait();
+  allow_dependents();
+  if (!decode_row) return;
 
   if (t0 >= t1) {
     if (p.splits > 1) {
@@ -144,7 +165,6 @@ __global__ void __launch_bounds__(kDecThreads) decode_kernel(AttnParams p) {
   const int li = lane & (TPT - 1);
   const int TPI = kDecWarps * (32 / TPT);  // tokens per block iteration
   const int my = warp * (32 / TPT) + lane / TPT;
-  const int32_t* table = a.block_tables + (int64_t)s * a.max_blocks_per_seq;
 
   float qr[MAXG][MAXCPL][E], acc[MAXG][MAXCPL][E];
 #pragma unroll
@@ -209,8 +229,8 @@ __global__ void __launch_bounds__(kDecThreads) decode_kernel(AttnParams p) {
       mx = warp_max(mx);
       const float m_old = s_m[g], m_new = fmaxf(m_old, mx);
       float sum = 0.0f;
-      for (int i = lane; i < kTile; i += 32) {
-        const float pv = i < tn ? expf(sc[g][i] - m_new) : 0.0f;
+      for (int i = lane; i < tn; i += 32) {  // the value loop reads only the first tn
+        const float pv = expf(sc[g][i] - m_new);
         sc[g][i] = pv;
         sum += pv;
       }
@@ -313,6 +333,8 @@ __global__ void __launch_bounds__(kDecThreads) decode_kernel(AttnParams p) {
 
 // Merges the partitions of each decode row: out = sum_i exp(m_i - M) acc_i / sum_i exp(m_i - M) l_i.
 __global__ void reduce_kernel(AttnParams p) {
+  grid_dependency_wait();
+  allow_dependents();
   const DevicePagedArgs& a = p.a;
   const int s = blockIdx.x, h = blockIdx.y;
   const int row = a.query_start[s];
@@ -485,9 +507,9 @@ __global__ void fill_nan(float* y, int64_t count) {
 template <DType KT, int MAXG>
 void launch_decode(const AttnParams& p, bool vec, dim3 grid, cudaStream_t st) {
   if (vec)
-    decode_kernel<KT, MAXG, true><<<grid, kDecThreads, 0, st>>>(p);
+    launch_dependent(decode_kernel<KT, MAXG, true>, grid, kDecThreads, 0, st, p);
   else
-    decode_kernel<KT, MAXG, false><<<grid, kDecThreads, 0, st>>>(p);
+    launch_dependent(decode_kernel<KT, MAXG, false>, grid, kDecThreads, 0, st, p);
 }
 
 template <DType KT>
@@ -515,7 +537,8 @@ void launch_all(const AttnParams& p, cudaStream_t st) {
       break;
   }
   if (q.splits > 1)
-    reduce_kernel<<<dim3(a.num_seqs, a.n_heads), std::min(256, (a.head_dim + 31) / 32 * 32), 0, st>>>(q);
+    launch_dependent(reduce_kernel, dim3(a.num_seqs, a.n_heads), std::min(256, (a.head_dim + 31) / 32 * 32),
+                     0, st, q);
   if (a.max_query_len > 1) {
     const size_t smem = prefill_smem_bytes(a.head_dim);
     if (smem > 48 * 1024)

@@ -22,6 +22,54 @@ __host__ __device__ inline bool aligned16(const void* p) { return ((uintptr_t)p 
 // The multiprocessor count of the current device, queried once per device.
 int sm_count();
 
+// ---- Programmatic dependent launch (sm_90+) ----
+// Decode steps are chains of short kernels; launched with the programmatic
+// stream-serialization attribute, a kernel starts while its predecessor is
+// still running and does what depends on no earlier kernel (weight loads,
+// L2 prefetches of the KV cache, tables built from uploaded metadata) before
+// grid_dependency_wait(), which returns once the predecessor has finished
+// and its writes are visible. The rule that keeps this correct: a kernel
+// launched by launch_dependent() calls grid_dependency_wait() on every path
+// (early exits included: the grid completing is what the next kernel waits
+// for), and before it touches anything an earlier kernel writes or reads.
+// Uploaded metadata (ids, positions, slots, block tables) is safe before the
+// wait: the copies precede the whole chain. Without the attribute (older
+// devices, or dependent launch switched off) the wait returns at once.
+__device__ __forceinline__ void grid_dependency_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+// Lets the next kernel launch early (it still waits for this one to finish).
+// Called right after the wait, so at most one grid waits ahead.
+__device__ __forceinline__ void allow_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void prefetch_l2(const void* p) {
+  asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+}
+// Whether launch_dependent() asks for early launch: on, set by
+// set_dependent_launch(), on a device of compute capability 9.0+ running
+// this library's sm_90 code (older code has no wait instruction).
+bool dependent_launch();
+template <typename... Params, typename... Args>
+void launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t st,
+                      Args... args) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = st;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = dependent_launch() ? 1 : 0;
+  cudaLaunchKernelEx(&cfg, kernel, static_cast<Params>(args)...);  // errors: cuda_last_error()
+}
+
 // ---- Decoding (exact: every code maps to the value kernels/dtype.h gives) ----
 __device__ __forceinline__ float f16_to_f32(uint16_t h) { return __half2float(__ushort_as_half(h)); }
 __device__ __forceinline__ float bf16_to_f32(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }

@@ -32,12 +32,12 @@ struct DeviceKvCache {
 // Device pointers of the per-step attention metadata (as PagedAttentionArgs).
 struct DevicePagedArgs {
   int num_seqs = 0;
-  int num_query_rows = 0;                // query_start[num_seqs] (host copy, for grid sizing)
-  int max_query_len = 0;                 // longest query of the batch (host copy): 1 = pure decode
-  int max_seq_len = 0;                   // longest context (host copy): decides the split count
-  const int32_t* query_start = nullptr;  // [num_seqs + 1]
-  const int32_t* seq_lens = nullptr;     // [num_seqs]
-  const int32_t* block_tables = nullptr; // [num_seqs, max_blocks_per_seq]
+  int num_query_rows = 0;                 // query_start[num_seqs] (host copy, for grid sizing)
+  int max_query_len = 0;                  // longest query of the batch (host copy): 1 = pure decode
+  int max_seq_len = 0;                    // longest context (host copy): decides the split count
+  const int32_t* query_start = nullptr;   // [num_seqs + 1]
+  const int32_t* seq_lens = nullptr;      // [num_seqs]
+  const int32_t* block_tables = nullptr;  // [num_seqs, max_blocks_per_seq]
   int max_blocks_per_seq = 0;
   int block_size = 16;
   int n_heads = 0;
@@ -67,8 +67,8 @@ void f32_to_f16(uint16_t* out, const float* x, int64_t count, Stream s);
 void f32_to_bf16(uint16_t* out, const float* x, int64_t count, Stream s);
 // Weight conversion at load (on device): any weight dtype [rows, cols] -> F16 or BF16 (scaled and Q8_0
 // dequantized), so cuBLAS runs them.
-void weight_to_half(uint16_t* out, DType out_dt, const void* w, DType dt, const float* row_scales, int64_t rows,
-                    int64_t cols, Stream s);
+void weight_to_half(uint16_t* out, DType out_dt, const void* w, DType dt, const float* row_scales,
+                    int64_t rows, int64_t cols, Stream s);
 // Per-token dynamic INT8 quantization for W8A8: q[t, k] = round(x[t, k] / scale[t]),
 // scale[t] = max|x[t, :]| / 127 (0 for an all-zero row).
 void quantize_rows_i8(int8_t* q, float* scale, const float* x, int n, int cols, Stream s);
@@ -139,6 +139,14 @@ constexpr int kMaxSplits = 32;
 int attention_splits(int max_seq_len, int num_seqs, int n_kv_heads, int sm_count);
 // Bytes of workspace paged_attention needs for up to `max_rows` query rows.
 size_t attention_workspace_bytes(int max_rows, int n_heads, int head_dim, int max_splits = kMaxSplits);
+
+// ---- Programmatic dependent launch ----
+// The decode-path kernels launch early and overlap their predecessor's tail
+// (Hopper and later; see common.cuh). On by default; off is the A/B knob.
+// Process-wide: the backend sets it from its options.
+void set_dependent_launch(bool on);
+// Whether it is in effect on the current device (on, and the device and this build support it).
+bool dependent_launch_active();
 
 // ---- Errors ----
 // The last launch error as text ("" when none); clears it.

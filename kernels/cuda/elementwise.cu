@@ -12,11 +12,15 @@ namespace {
 constexpr int kThreads = 256;
 
 __global__ void add_kernel(float* out, const float* a, const float* b, int64_t count) {
+  grid_dependency_wait();
+  allow_dependents();
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < count;
        i += (int64_t)gridDim.x * blockDim.x)
     out[i] = a[i] + b[i];
 }
 __global__ void add4_kernel(float4* out, const float4* a, const float4* b, int64_t count4) {
+  grid_dependency_wait();
+  allow_dependents();
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < count4;
        i += (int64_t)gridDim.x * blockDim.x) {
     const float4 x = a[i], y = b[i];
@@ -26,11 +30,15 @@ __global__ void add4_kernel(float4* out, const float4* a, const float4* b, int64
 
 __device__ __forceinline__ float silu_mul1(float g, float u) { return g / (1.0f + expf(-g)) * u; }
 __global__ void silu_mul_kernel(float* out, const float* gate, const float* up, int64_t count) {
+  grid_dependency_wait();
+  allow_dependents();
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < count;
        i += (int64_t)gridDim.x * blockDim.x)
     out[i] = silu_mul1(gate[i], up[i]);
 }
 __global__ void silu_mul4_kernel(float4* out, const float4* gate, const float4* up, int64_t count4) {
+  grid_dependency_wait();
+  allow_dependents();
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < count4;
        i += (int64_t)gridDim.x * blockDim.x) {
     const float4 g = gate[i], u = up[i];
@@ -42,6 +50,8 @@ __global__ void silu_mul4_kernel(float4* out, const float4* gate, const float4* 
 template <bool kVec4>
 __global__ void rmsnorm_kernel(float* y, float* x, const float* residual, const float* w, int cols,
                                float eps) {
+  grid_dependency_wait();
+  allow_dependents();
   __shared__ float red[32];
   const int64_t base = (int64_t)blockIdx.x * cols;
   float* xr = x + base;
@@ -91,13 +101,15 @@ void launch_rmsnorm(float* y, float* x, const float* residual, const float* w, i
       cols % 4 == 0 && aligned16(y) && aligned16(x) && aligned16(w) && (!residual || aligned16(residual));
   const int threads = cols >= 4096 ? 512 : 256;
   if (v4)
-    rmsnorm_kernel<true><<<n, threads, 0, stream_of(s)>>>(y, x, residual, w, cols, eps);
+    launch_dependent(rmsnorm_kernel<true>, n, threads, 0, stream_of(s), y, x, residual, w, cols, eps);
   else
-    rmsnorm_kernel<false><<<n, threads, 0, stream_of(s)>>>(y, x, residual, w, cols, eps);
+    launch_dependent(rmsnorm_kernel<false>, n, threads, 0, stream_of(s), y, x, residual, w, cols, eps);
 }
 
 __global__ void embed_kernel(float* y, const void* table, DType dt, const float* row_scales,
                              const int32_t* ids, int dim, size_t row_bytes_) {
+  grid_dependency_wait();
+  allow_dependents();
   const int t = blockIdx.x;
   const int64_t id = ids[t];
   const void* row = static_cast<const uint8_t*>(table) + id * (int64_t)row_bytes_;
@@ -116,11 +128,15 @@ __global__ void fill_nan_kernel(float* y, int64_t count) {
 }
 
 __global__ void gather_rows_kernel(float* out, const float* x, const int32_t* rows, int cols) {
+  grid_dependency_wait();
+  allow_dependents();
   const float* src = x + (int64_t)rows[blockIdx.x] * cols;
   float* dst = out + (int64_t)blockIdx.x * cols;
   for (int i = threadIdx.x; i < cols; i += blockDim.x) dst[i] = src[i];
 }
 __global__ void gather_rows4_kernel(float4* out, const float4* x, const int32_t* rows, int cols4) {
+  grid_dependency_wait();
+  allow_dependents();
   const float4* src = x + (int64_t)rows[blockIdx.x] * cols4;
   float4* dst = out + (int64_t)blockIdx.x * cols4;
   for (int i = threadIdx.x; i < cols4; i += blockDim.x) dst[i] = src[i];
@@ -185,8 +201,8 @@ __device__ __forceinline__ uint32_t quantize4(bool f8, float4 v, float sc, float
 // kQuantVec * 4 * threads values whose length is a multiple of 4.
 constexpr int kQuantThreads = 256, kQuantVec = 8;
 template <bool kF8>
-__global__ void __launch_bounds__(kQuantThreads) quantize_rows_vec_kernel(void* q, float* scale, const float* x,
-                                                                         int cols) {
+__global__ void __launch_bounds__(kQuantThreads)
+    quantize_rows_vec_kernel(void* q, float* scale, const float* x, int cols) {
   __shared__ float red[32];
   const float4* xr = reinterpret_cast<const float4*>(x + (int64_t)blockIdx.x * cols);
   const int c4 = cols / 4;
@@ -249,6 +265,8 @@ __device__ __forceinline__ void better(float& v, int& i, float v2, int i2) {
   if (v2 > v || (v2 == v && i2 < i)) v = v2, i = i2;
 }
 __global__ void argmax_rows_kernel(int32_t* out, const float* x, int stride, int cols) {
+  grid_dependency_wait();
+  allow_dependents();
   __shared__ float sv[32];
   __shared__ int si[32];
   const float* r = x + (int64_t)blockIdx.x * stride;
@@ -256,7 +274,8 @@ __global__ void argmax_rows_kernel(int32_t* out, const float* x, int stride, int
   int idx = INT_MAX;
   for (int c = threadIdx.x; c < cols; c += blockDim.x) better(v, idx, r[c], c);
 #pragma unroll
-  for (int o = 16; o > 0; o >>= 1) better(v, idx, __shfl_xor_sync(0xffffffffu, v, o), __shfl_xor_sync(0xffffffffu, idx, o));
+  for (int o = 16; o > 0; o >>= 1)
+    better(v, idx, __shfl_xor_sync(0xffffffffu, v, o), __shfl_xor_sync(0xffffffffu, idx, o));
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
   if (lane == 0) sv[warp] = v, si[warp] = idx;
   __syncthreads();
@@ -281,8 +300,8 @@ void embed(float* y, const void* table, DType dt, const float* row_scales, const
     fill_nan_kernel<<<grid_1d((int64_t)n * dim, kThreads), kThreads, 0, stream_of(s)>>>(y, (int64_t)n * dim);
     return;
   }
-  embed_kernel<<<n, dim >= 1024 ? 256 : 128, 0, stream_of(s)>>>(y, table, dt, row_scales, ids, dim,
-                                                                row_bytes(dt, dim));
+  launch_dependent(embed_kernel, n, dim >= 1024 ? 256 : 128, 0, stream_of(s), y, table, dt, row_scales, ids,
+                   dim, row_bytes(dt, dim));
 }
 
 void rmsnorm(float* y, const float* x, const float* w, int n, int cols, float eps, Stream s) {
@@ -297,30 +316,31 @@ void add_rmsnorm(float* x, const float* residual, const float* w, float* y, int 
 void silu_mul(float* out, const float* gate, const float* up, int64_t count, Stream s) {
   if (count <= 0) return;
   if (count % 4 == 0 && aligned16(out) && aligned16(gate) && aligned16(up))
-    silu_mul4_kernel<<<grid_1d(count / 4, kThreads), kThreads, 0, stream_of(s)>>>(
-        reinterpret_cast<float4*>(out), reinterpret_cast<const float4*>(gate),
-        reinterpret_cast<const float4*>(up), count / 4);
+    launch_dependent(silu_mul4_kernel, grid_1d(count / 4, kThreads), kThreads, 0, stream_of(s),
+                     reinterpret_cast<float4*>(out), reinterpret_cast<const float4*>(gate),
+                     reinterpret_cast<const float4*>(up), count / 4);
   else
-    silu_mul_kernel<<<grid_1d(count, kThreads), kThreads, 0, stream_of(s)>>>(out, gate, up, count);
+    launch_dependent(silu_mul_kernel, grid_1d(count, kThreads), kThreads, 0, stream_of(s), out, gate, up,
+                     count);
 }
 
 void add(float* out, const float* a, const float* b, int64_t count, Stream s) {
   if (count <= 0) return;
   if (count % 4 == 0 && aligned16(out) && aligned16(a) && aligned16(b))
-    add4_kernel<<<grid_1d(count / 4, kThreads), kThreads, 0, stream_of(s)>>>(
-        reinterpret_cast<float4*>(out), reinterpret_cast<const float4*>(a),
-        reinterpret_cast<const float4*>(b), count / 4);
+    launch_dependent(add4_kernel, grid_1d(count / 4, kThreads), kThreads, 0, stream_of(s),
+                     reinterpret_cast<float4*>(out), reinterpret_cast<const float4*>(a),
+                     reinterpret_cast<const float4*>(b), count / 4);
   else
-    add_kernel<<<grid_1d(count, kThreads), kThreads, 0, stream_of(s)>>>(out, a, b, count);
+    launch_dependent(add_kernel, grid_1d(count, kThreads), kThreads, 0, stream_of(s), out, a, b, count);
 }
 
 void gather_rows(float* out, const float* x, const int32_t* rows, int n, int cols, Stream s) {
   if (n <= 0 || cols <= 0) return;
   if (cols % 4 == 0 && aligned16(out) && aligned16(x))
-    gather_rows4_kernel<<<n, 128, 0, stream_of(s)>>>(reinterpret_cast<float4*>(out),
-                                                     reinterpret_cast<const float4*>(x), rows, cols / 4);
+    launch_dependent(gather_rows4_kernel, n, 128, 0, stream_of(s), reinterpret_cast<float4*>(out),
+                     reinterpret_cast<const float4*>(x), rows, cols / 4);
   else
-    gather_rows_kernel<<<n, 128, 0, stream_of(s)>>>(out, x, rows, cols);
+    launch_dependent(gather_rows_kernel, n, 128, 0, stream_of(s), out, x, rows, cols);
 }
 
 void f32_to_f16(uint16_t* out, const float* x, int64_t count, Stream s) {
@@ -374,7 +394,7 @@ void rescale_f32(float* y, const float* acc, const float* xs, const float* ws, i
 
 void argmax_rows(int32_t* out, const float* x, int n, int stride, int cols, Stream s) {
   if (n <= 0 || cols <= 0) return;
-  argmax_rows_kernel<<<n, 256, 0, stream_of(s)>>>(out, x, stride, cols);
+  launch_dependent(argmax_rows_kernel, n, 256, 0, stream_of(s), out, x, stride, cols);
 }
 
 }  // namespace brisk::cuda

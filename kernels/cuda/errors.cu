@@ -25,5 +25,35 @@ int sm_count() {
   return n;
 }
 
+namespace {
+std::atomic<bool> g_dependent_launch{true};
+__global__ void arch_probe_kernel() {}
+}  // namespace
+
+bool dependent_launch() {
+  if (!g_dependent_launch.load(std::memory_order_relaxed)) return false;
+  // Per device, once: compute capability 9.0+ and sm_90+ machine code in this build.
+  constexpr int kMaxDevices = 64;
+  static std::atomic<int> cache[kMaxDevices] = {};  // 0 unknown, 1 no, 2 yes
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= kMaxDevices) return false;
+  int c = cache[dev].load(std::memory_order_relaxed);
+  if (c == 0) {
+    int major = 0;
+    cudaFuncAttributes fa = {};
+    const bool ok = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
+                    major >= 9 && cudaFuncGetAttributes(&fa, arch_probe_kernel) == cudaSuccess &&
+                    fa.binaryVersion >= 90;
+    cudaGetLastError();
+    c = ok ? 2 : 1;
+    cache[dev].store(c, std::memory_order_relaxed);
+  }
+  return c == 2;
+}
+
 }  // namespace detail
+
+void set_dependent_launch(bool on) { detail::g_dependent_launch.store(on, std::memory_order_relaxed); }
+bool dependent_launch_active() { return detail::dependent_launch(); }
+
 }  // namespace brisk::cuda

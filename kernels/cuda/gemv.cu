@@ -20,7 +20,8 @@ constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
 constexpr int kUnroll = 4;
 constexpr int kSmemFloats = 8192;  // 32 KiB of x per chunk
-constexpr size_t kStreamSmemBytes = 47 * 1024;  // the streaming kernel's x: under the default 48 KiB with its static shared memory
+constexpr size_t kStreamSmemBytes =
+    47 * 1024;  // the streaming kernel's x: under the default 48 KiB with its static shared memory
 constexpr bool kUseStream = true;  // the streaming kernel where it applies (else the blocked one)
 
 template <DType DT>
@@ -98,6 +99,8 @@ template <DType DT, int kMode>
 __global__ void __launch_bounds__(kThreads) gemv_kernel(GemvFused a, int rows, int kc, int wpr, size_t rb) {
   extern __shared__ float4 smem4[];
   float* xs = reinterpret_cast<float*>(smem4);
+  grid_dependency_wait();
+  allow_dependents();
   const int n = a.n, K = a.K;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int rows_per_block = kWarps / wpr;
@@ -141,7 +144,7 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(GemvFused a, int rows, i
     };
     if constexpr (kMode == 0) load(cur, part);
     __syncthreads();  // the previous chunk is consumed
-    // Staging: 16-byte loads, all of a thread's issued before any is used.
+                      // Staging: 16-byte loads, all of a thread's issued before any is used.
 #pragma unroll
     for (int m = 0; m < kGemvMaxRows; ++m) {
       if (m >= n) break;
@@ -233,7 +236,7 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(GemvFused a, int rows, i
     if (a.norm_w) ss[m] = warp_sum(ss[m]);
   }
   __syncthreads();
-  float* red = xs;                          // [kWarps][kGemvMaxRows]
+  float* red = xs;                             // [kWarps][kGemvMaxRows]
   float* red_ss = xs + kWarps * kGemvMaxRows;  // [kWarps][kGemvMaxRows]
   if (lane == 0)
 #pragma unroll
@@ -281,9 +284,11 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(GemvFused a, int rows, i
 // for a wave of small blocks to drain. A row is one weight row, or for
 // SwiGLU the gate row and the up row of one output. x (times norm_w) is
 // staged once per block; the norm's inverse RMS is one block reduction.
-constexpr int kStreamBatch = 8;  // 16-byte loads per lane per batch
+constexpr int kStreamBatch = 8;      // 16-byte loads per lane per batch
+constexpr int kStreamPrefetch = 32;  // loads per lane of a warp's first row covered before the wait
 template <DType DT, bool kPair>
-__global__ void __launch_bounds__(kThreads) gemv_stream_kernel(GemvFused a, int rows, int xstride, size_t rb) {
+__global__ void __launch_bounds__(kThreads)
+    gemv_stream_kernel(GemvFused a, int rows, int xstride, size_t rb) {
   extern __shared__ float4 smem4[];
   float* xs = reinterpret_cast<float*>(smem4);  // [n][xstride]
   __shared__ float red_ss[kWarps][kGemvMaxRows];
@@ -293,36 +298,7 @@ __global__ void __launch_bounds__(kThreads) gemv_stream_kernel(GemvFused a, int 
   const int n = a.n, K = a.K;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
 
-  // Stage x (times norm_w) and the squares' partial sums.
-  float ss[kGemvMaxRows];
-#pragma unroll
-  for (int m = 0; m < kGemvMaxRows; ++m) {
-    ss[m] = 0.0f;
-    if (m >= n) continue;
-    const float4* xr = reinterpret_cast<const float4*>(a.x + (int64_t)m * K);
-    for (int i = threadIdx.x; i < K / 4; i += kThreads) {
-      const float4 v = __ldg(xr + i);
-      const float4 g = a.norm_w ? __ldg(reinterpret_cast<const float4*>(a.norm_w) + i) : make_float4(1, 1, 1, 1);
-      ss[m] += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
-      reinterpret_cast<float4*>(xs + m * xstride)[i] = make_float4(v.x * g.x, v.y * g.y, v.z * g.z, v.w * g.w);
-    }
-  }
-  if (a.norm_w) {
-#pragma unroll
-    for (int m = 0; m < kGemvMaxRows; ++m) {
-      const float t = warp_sum(ss[m]);
-      if (lane == 0) red_ss[warp][m] = t;
-    }
-  }
-  __syncthreads();
-  if (a.norm_w && threadIdx.x < n) {
-    float t = 0.0f;
-    for (int w = 0; w < kWarps; ++w) t += red_ss[w][threadIdx.x];
-    inv_rms[threadIdx.x] = rsqrtf(t / K + a.eps);
-  }
-  __syncthreads();
-
-  const int iters = K / (32 * E);           // 16-byte loads per lane for one weight row
+  const int iters = K / (32 * E);  // 16-byte loads per lane for one weight row
   const int per_row = kPair ? 2 * iters : iters;
   const int stride = gridDim.x * kWarps;
   int r = blockIdx.x * kWarps + warp;
@@ -344,8 +320,47 @@ __global__ void __launch_bounds__(kThreads) gemv_stream_kernel(GemvFused a, int 
     for (int u = 0; u < kStreamBatch; ++u)
       raw[u] = row < rows && f0 + u < per_row ? __ldg(src(row, f0 + u)) : make_uint4(0, 0, 0, 0);
   };
+  // The weights depend on no earlier kernel: the first batch is loaded and
+  // the rest of the first row prefetched into L2 before waiting for the
+  // kernel that writes x (see grid_dependency_wait).
   uint4 cur[kStreamBatch];
   load(cur, r, 0);
+  if (r < rows)
+    for (int f = kStreamBatch; f < min(per_row, kStreamPrefetch); ++f) prefetch_l2(src(r, f));
+  grid_dependency_wait();
+  allow_dependents();
+
+  // Stage x (times norm_w) and the squares' partial sums.
+  float ss[kGemvMaxRows];
+#pragma unroll
+  for (int m = 0; m < kGemvMaxRows; ++m) {
+    ss[m] = 0.0f;
+    if (m >= n) continue;
+    const float4* xr = reinterpret_cast<const float4*>(a.x + (int64_t)m * K);
+    for (int i = threadIdx.x; i < K / 4; i += kThreads) {
+      const float4 v = __ldg(xr + i);
+      const float4 g =
+          a.norm_w ? __ldg(reinterpret_cast<const float4*>(a.norm_w) + i) : make_float4(1, 1, 1, 1);
+      ss[m] += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+      reinterpret_cast<float4*>(xs + m * xstride)[i] =
+          make_float4(v.x * g.x, v.y * g.y, v.z * g.z, v.w * g.w);
+    }
+  }
+  if (a.norm_w) {
+#pragma unroll
+    for (int m = 0; m < kGemvMaxRows; ++m) {
+      const float t = warp_sum(ss[m]);
+      if (lane == 0) red_ss[warp][m] = t;
+    }
+  }
+  __syncthreads();
+  if (a.norm_w && threadIdx.x < n) {
+    float t = 0.0f;
+    for (int w = 0; w < kWarps; ++w) t += red_ss[w][threadIdx.x];
+    inv_rms[threadIdx.x] = rsqrtf(t / K + a.eps);
+  }
+  __syncthreads();
+
   float acc[kGemvMaxRows], acc2[kGemvMaxRows];
   while (r < rows) {
 #pragma unroll
@@ -443,7 +458,7 @@ void launch(const GemvFused& a, Stream s) {
   const size_t smem = std::max<size_t>((size_t)n * kc, 2 * kWarps * kGemvMaxRows) * sizeof(float);
   cudaStream_t st = stream_of(s);
   if constexpr (DT == DType::Q8_0) {
-    gemv_kernel<DT, 1><<<grid, kThreads, smem, st>>>(a, rows, kc, wpr, rb);
+    launch_dependent(gemv_kernel<DT, 1>, grid, kThreads, smem, st, a, rows, kc, wpr, rb);
   } else {
     bool vec = K % E == 0 && rb % 16 == 0;
     for (int i = 0; i < a.count; ++i) vec = vec && aligned16(a.w[i].w);
@@ -455,16 +470,19 @@ void launch(const GemvFused& a, Stream s) {
     if (stream && kUseStream) {
       const bool pair = a.epilogue == GemvEpilogue::SwiGLU;
       const int out_rows = pair ? a.w[0].N : rows;
-      const int per_sm = pair ? stream_blocks_per_sm<DT, true>(stream_smem) : stream_blocks_per_sm<DT, false>(stream_smem);
+      const int per_sm =
+          pair ? stream_blocks_per_sm<DT, true>(stream_smem) : stream_blocks_per_sm<DT, false>(stream_smem);
       const int blocks = std::min((out_rows + kWarps - 1) / kWarps, per_sm * sm_count());
       if (pair)
-        gemv_stream_kernel<DT, true><<<blocks, kThreads, stream_smem, st>>>(a, out_rows, K, rb);
+        launch_dependent(gemv_stream_kernel<DT, true>, blocks, kThreads, stream_smem, st, a, out_rows, (int)K,
+                         rb);
       else
-        gemv_stream_kernel<DT, false><<<blocks, kThreads, stream_smem, st>>>(a, out_rows, K, rb);
+        launch_dependent(gemv_stream_kernel<DT, false>, blocks, kThreads, stream_smem, st, a, out_rows,
+                         (int)K, rb);
     } else if (vec)
-      gemv_kernel<DT, 0><<<grid, kThreads, smem, st>>>(a, rows, kc, wpr, rb);
+      launch_dependent(gemv_kernel<DT, 0>, grid, kThreads, smem, st, a, rows, kc, wpr, rb);
     else
-      gemv_kernel<DT, 2><<<grid, kThreads, smem, st>>>(a, rows, kc, wpr, rb);
+      launch_dependent(gemv_kernel<DT, 2>, grid, kThreads, smem, st, a, rows, kc, wpr, rb);
   }
 }
 

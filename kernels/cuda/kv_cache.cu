@@ -115,10 +115,11 @@ __global__ void kv_store_kernel(float* q, const float* k, const float* v, const 
   const int t = blockIdx.x;
   const int D = kc.head_dim, nkv = kc.n_kv_heads;
   const bool use_rope = pos != nullptr;
-  if (use_rope) {
-    rope_table(cs, pos[t], rot_dim, theta);
-    __syncthreads();
-  }
+  // The angles need only the uploaded positions: computed before the wait for the q/k/v projection.
+  if (use_rope) rope_table(cs, pos[t], rot_dim, theta);
+  grid_dependency_wait();
+  allow_dependents();
+  if (use_rope) __syncthreads();
   const int64_t slot = slots[t];
   const int nq = use_rope && q ? n_heads : 0;
   const int lane = threadIdx.x & 31, nw = blockDim.x >> 5;
@@ -185,16 +186,16 @@ void rope(float* x, const int32_t* pos, int n, int n_heads, int head_dim, int ro
 void kv_write(const DeviceKvCache& k, const DeviceKvCache& v, const float* k_rows, const float* v_rows,
               const int32_t* slots, int n, Stream s) {
   if (n <= 0 || k.head_dim > 2 * kMaxPairs) return;
-  kv_store_kernel<<<kv_store_grid(n, 0, k.n_kv_heads), kThreads, 0, stream_of(s)>>>(
-      nullptr, k_rows, v_rows, nullptr, slots, 0, 0, 0.0f, k, v);
+  launch_dependent(kv_store_kernel, kv_store_grid(n, 0, k.n_kv_heads), kThreads, 0, stream_of(s), nullptr,
+                   k_rows, v_rows, nullptr, slots, 0, 0, 0.0f, k, v);
 }
 
 void rope_kv_write(float* q, const float* k, const float* v, const int32_t* pos, const int32_t* slots, int n,
                    int n_heads, int rot_dim, float theta, const DeviceKvCache& kc, const DeviceKvCache& vc,
                    Stream s) {
   if (n <= 0 || rot_dim > 2 * kMaxPairs || kc.head_dim > 2 * kMaxPairs) return;
-  kv_store_kernel<<<kv_store_grid(n, q ? n_heads : 0, kc.n_kv_heads), kThreads, 0, stream_of(s)>>>(
-      q, k, v, pos, slots, n_heads, rot_dim, theta, kc, vc);
+  launch_dependent(kv_store_kernel, kv_store_grid(n, q ? n_heads : 0, kc.n_kv_heads), kThreads, 0,
+                   stream_of(s), q, k, v, pos, slots, n_heads, rot_dim, theta, kc, vc);
 }
 
 void copy_blocks(const DeviceKvCache& c, const int32_t* pairs, int count, int block_size, Stream s) {

@@ -26,8 +26,8 @@
 #   BRISK_GPU_CHECK_BUDGET_S seconds after which remaining steps are skipped (default 450)
 #   BRISK_GPU_TEST_TIMEOUT_S per GPU test executable (default 180)
 #   BRISK_GPU_CHECK_MODEL    an existing model to benchmark instead of making the 1.1B one
-#   BRISK_GPU_CHECK_SKIP     bench step names to skip (e.g. "decode1-int8 decode1-f16-no-cuda-graphs"),
-#                            for a short device lease
+#   BRISK_GPU_CHECK_SKIP     bench step names to skip (e.g. "decode1-int8 decode1-f16-no-cuda-graphs",
+#                            "hf-baseline"), for a short device lease
 #   BRISK_GPU_CHECKS_CPU=1   no CUDA device: run the benchmark steps on the CPU backend with a
 #                            tiny model and few tokens, to test this script itself (figures meaningless)
 set -euo pipefail
@@ -303,9 +303,11 @@ else
     fi
   done
 
-  # A/B: the same single-sequence decode with the norms, residual adds and
-  # SwiGLU as kernels of their own (--no-fused-decode), and without graphs.
-  for ab in no-fused-decode no-cuda-graphs; do
+  # A/B: the same single-sequence decode with each kernel launched only once
+  # the one before has finished (--no-dependent-launch), with the norms,
+  # residual adds and SwiGLU as kernels of their own (--no-fused-decode), and
+  # without graphs.
+  for ab in no-dependent-launch no-fused-decode no-cuda-graphs; do
     rc=0
     bench "decode1-f16-$ab" 180 "${SINGLE[@]}" --dtype auto "--$ab" || rc=$?
     if [ "$rc" -eq 0 ]; then
@@ -393,6 +395,8 @@ else
     echo "CPU mode: the HF baseline needs a CUDA device" >"$OUT/hf-baseline.log"
   elif over_budget; then
     echo "not run: time budget spent" >"$OUT/hf-baseline.log"
+  elif [[ " ${BRISK_GPU_CHECK_SKIP:-} " == *" hf-baseline "* ]]; then
+    echo "not run: skipped (BRISK_GPU_CHECK_SKIP)" >"$OUT/hf-baseline.log"
   else
     dims=$(jget "$OUT/decode1-f16.json" '",".join(str(j["model"][k]) for k in ["dim","hidden_dim","n_layers","n_heads","n_kv_heads","vocab_size","context_length"])')
     theta=$(jget "$OUT/decode1-f16.json" 'j["model"]["rope_theta"]')

@@ -28,6 +28,7 @@
 #include "backend/cuda/cuda_backend.h"
 #include "brisk/engine.h"
 #include "brisk/error.h"
+#include "kernels/cuda/cuda_kernels.h"
 #include "kernels/reference/attention.h"
 #include "model/model_weights.h"
 
@@ -675,6 +676,61 @@ class TestCudaBackend : public QObject {
       for (size_t i = 0; i < ref.size(); ++i)
         QVERIFY2(r.tokens[i] == ref[i], ("fused vs separate, " + weights.toStdString() + ", prompt " +
                                          std::to_string(i) + ": " + first_difference(r.tokens[i], ref[i]))
+                                            .c_str());
+    }
+  }
+
+  // Programmatic dependent launch changes when kernels start, not what they
+  // compute: the tokens are the same with it off, for fused and separate
+  // decode kernels, with and without graphs, and with a scaled KV cache (its
+  // scales are written by the kernel before attention). A kernel reading
+  // before its wait would race and differ here.
+  void dependentLaunchMatchesSerial_data() {
+    QTest::addColumn<QString>("weights");
+    QTest::addColumn<QString>("kv");
+    QTest::addColumn<bool>("graphs");
+    QTest::addColumn<bool>("fused");
+    QTest::newRow("f16") << "f16"
+                         << "f16" << true << true;
+    QTest::newRow("f16-no-graphs") << "f16"
+                                   << "f16" << false << true;
+    QTest::newRow("f16-separate") << "f16"
+                                  << "f16" << true << false;
+    QTest::newRow("int8-kv-int8") << "int8"
+                                  << "int8" << true << true;
+  }
+  void dependentLaunchMatchesSerial() {
+    QFETCH(QString, weights);
+    QFETCH(QString, kv);
+    QFETCH(bool, graphs);
+    QFETCH(bool, fused);
+    std::vector<std::vector<int32_t>> ref;
+    for (bool dependent : {false, true}) {
+      EngineConfig c = config("cuda");
+      c.weight_dtype = weights.toStdString();
+      c.kv_dtype = kv.toStdString();
+      c.cuda_graphs = graphs;
+      c.fused_decode = fused;
+      c.dependent_launch = dependent;
+      c.max_num_seqs = 8;
+      auto e = Engine::create(c);
+      if (dependent) {
+        const CudaProbe p = cuda_probe();
+        std::printf("dependent launch active: %s (sm_%d%d)\n", cuda::dependent_launch_active() ? "yes" : "no",
+                    p.cc_major, p.cc_minor);
+        // On Hopper and later the test must exercise it, not pass vacuously.
+        if (p.cc_major >= 9)
+          QVERIFY2(cuda::dependent_launch_active(), "dependent launch is off on an sm_90+ device");
+      }
+      const RunResult r = run_all(*e, encode_all(*e, kPrompts), {40, 5, 33, 11, 23, 2});
+      for (const auto& err : r.errors) QVERIFY2(err.empty(), err.c_str());
+      if (ref.empty()) {
+        ref = r.tokens;
+        continue;
+      }
+      for (size_t i = 0; i < ref.size(); ++i)
+        QVERIFY2(r.tokens[i] == ref[i], ("dependent vs serial launch, prompt " + std::to_string(i) + ": " +
+                                         first_difference(r.tokens[i], ref[i]))
                                             .c_str());
     }
   }

@@ -64,6 +64,7 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
     caps_.cc_minor = probe_.cc_minor;
     caps_.fp8 = probe_.fp8_supported;
     caps_.int8_activations = opts.int8_activations;
+    cuda::set_dependent_launch(opts.dependent_launch);  // process-wide: the last backend made decides
     blas_ws_ = device_alloc(kBlasWorkspaceBytes);
     gemm_ = std::make_unique<cudabe::Gemm>(stream_, blas_ws_, kBlasWorkspaceBytes);
     grow_staging(1 << 20);

@@ -66,6 +66,10 @@ struct EngineConfig {
   // CUDA: a decode step of up to 8 rows folds each RMSNorm, residual add and
   // SwiGLU into the GEMV beside it (seven launches a layer instead of twelve).
   bool fused_decode = true;
+  // CUDA (sm_90+): each decode kernel launches while the one before it
+  // finishes and loads what does not depend on it (weights, KV cache lines)
+  // before waiting for its output (programmatic dependent launch).
+  bool dependent_launch = true;
   // CPU: weights of 2 MiB or more are copied into transparent huge pages at
   // load (up to half the memory available) instead of being read from the
   // file mapping in 4 KiB pages.
