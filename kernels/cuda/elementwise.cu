@@ -264,6 +264,7 @@ __global__ void rescale_kernel(float* y, const Acc* acc, const float* xs, const 
 __device__ __forceinline__ void better(float& v, int& i, float v2, int i2) {
   if (v2 > v || (v2 == v && i2 < i)) v = v2, i = i2;
 }
+template <bool kVec4>
 __global__ void argmax_rows_kernel(int32_t* out, const float* x, int stride, int cols) {
   grid_dependency_wait();
   allow_dependents();
@@ -272,10 +273,32 @@ __global__ void argmax_rows_kernel(int32_t* out, const float* x, int stride, int
   const float* r = x + (int64_t)blockIdx.x * stride;
   float v = -INFINITY;
   int idx = INT_MAX;
-  for (int c = threadIdx.x; c < cols; c += blockDim.x) better(v, idx, r[c], c);
+  if (kVec4) {
+    // A vocabulary row is 128 KB or more: four 16-byte loads per thread in
+    // flight before any comparison, so the row streams instead of waiting
+    // on one load at a time.
+    const float4* r4 = reinterpret_cast<const float4*>(r);
+    const int c4 = cols / 4;
+    for (int c0 = threadIdx.x; c0 < c4; c0 += 4 * blockDim.x) {
+      float4 q[4];
 #pragma unroll
-  for (int o = 16; o > 0; o >>= 1)
-    better(v, idx, __shfl_xor_sync(0xffffffffu, v, o), __shfl_xor_sync(0xffffffffu, idx, o));
+      for (int u = 0; u < 4; ++u) {
+        const int c = c0 + u * blockDim.x;
+        q[u] = c < c4 ? r4[c] : make_float4(0, 0, 0, 0);
+      }
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {
+        if (c0 + u * (int)blockDim.x >= c4) break;
+        const int c = 4 * (c0 + u * blockDim.x);
+        better(v, idx, q[u].x, c);
+        better(v, idx, q[u].y, c + 1);
+        better(v, idx, q[u].z, c + 2);
+        better(v, idx, q[u].w, c + 3);
+      }
+    }
+  } else {
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) better(v, idx, r[c], c);
+  }
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
   if (lane == 0) sv[warp] = v, si[warp] = idx;
   __syncthreads();
@@ -394,7 +417,10 @@ void rescale_f32(float* y, const float* acc, const float* xs, const float* ws, i
 
 void argmax_rows(int32_t* out, const float* x, int n, int stride, int cols, Stream s) {
   if (n <= 0 || cols <= 0) return;
-  launch_dependent(argmax_rows_kernel, n, 256, 0, stream_of(s), out, x, stride, cols);
+  if (cols % 4 == 0 && stride % 4 == 0 && aligned16(x))
+    launch_dependent(argmax_rows_kernel<true>, n, 1024, 0, stream_of(s), out, x, stride, cols);
+  else
+    launch_dependent(argmax_rows_kernel<false>, n, 1024, 0, stream_of(s), out, x, stride, cols);
 }
 
 }  // namespace brisk::cuda

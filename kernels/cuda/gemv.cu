@@ -63,11 +63,11 @@ __device__ __forceinline__ void decode16(const uint4& raw, float* out) {
   }
 }
 
-template <int E>
-__device__ __forceinline__ void dot_x(float (&acc)[kGemvMaxRows], const float* xs, int kc, int n, int k,
+template <int E, int R>
+__device__ __forceinline__ void dot_x(float (&acc)[R], const float* xs, int kc, int n, int k,
                                       const float* wv) {
 #pragma unroll
-  for (int m = 0; m < kGemvMaxRows; ++m) {
+  for (int m = 0; m < R; ++m) {
     if (m >= n) break;
     const float4* x4 = reinterpret_cast<const float4*>(xs + m * kc + k);
     float a = 0.0f;
@@ -286,13 +286,16 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(GemvFused a, int rows, i
 // staged once per block; the norm's inverse RMS is one block reduction.
 constexpr int kStreamBatch = 8;      // 16-byte loads per lane per batch
 constexpr int kStreamPrefetch = 32;  // loads per lane of a warp's first row covered before the wait
-template <DType DT, bool kPair>
-__global__ void __launch_bounds__(kThreads)
+// R is the most rows of x the instantiation takes: 1 (a single decode
+// sequence, which needs a third of the registers and so fits more warps,
+// and with them more loads in flight, on a multiprocessor) or R.
+template <DType DT, bool kPair, int R>
+__global__ void __launch_bounds__(kThreads, R == 1 ? 3 : 1)
     gemv_stream_kernel(GemvFused a, int rows, int xstride, size_t rb) {
   extern __shared__ float4 smem4[];
   float* xs = reinterpret_cast<float*>(smem4);  // [n][xstride]
-  __shared__ float red_ss[kWarps][kGemvMaxRows];
-  __shared__ float inv_rms[kGemvMaxRows];
+  __shared__ float red_ss[kWarps][R];
+  __shared__ float inv_rms[R];
   constexpr int E = GemvVec<DT>::kElems;
   constexpr int kEsize = DT == DType::F32 ? 4 : (DT == DType::F16 || DT == DType::BF16) ? 2 : 1;
   const int n = a.n, K = a.K;
@@ -331,9 +334,9 @@ __global__ void __launch_bounds__(kThreads)
   allow_dependents();
 
   // Stage x (times norm_w) and the squares' partial sums.
-  float ss[kGemvMaxRows];
+  float ss[R];
 #pragma unroll
-  for (int m = 0; m < kGemvMaxRows; ++m) {
+  for (int m = 0; m < R; ++m) {
     ss[m] = 0.0f;
     if (m >= n) continue;
     const float4* xr = reinterpret_cast<const float4*>(a.x + (int64_t)m * K);
@@ -348,7 +351,7 @@ __global__ void __launch_bounds__(kThreads)
   }
   if (a.norm_w) {
 #pragma unroll
-    for (int m = 0; m < kGemvMaxRows; ++m) {
+    for (int m = 0; m < R; ++m) {
       const float t = warp_sum(ss[m]);
       if (lane == 0) red_ss[warp][m] = t;
     }
@@ -361,10 +364,10 @@ __global__ void __launch_bounds__(kThreads)
   }
   __syncthreads();
 
-  float acc[kGemvMaxRows], acc2[kGemvMaxRows];
+  float acc[R], acc2[R];
   while (r < rows) {
 #pragma unroll
-    for (int m = 0; m < kGemvMaxRows; ++m) acc[m] = acc2[m] = 0.0f;
+    for (int m = 0; m < R; ++m) acc[m] = acc2[m] = 0.0f;
     for (int f0 = 0; f0 < per_row; f0 += kStreamBatch) {
       // The next batch: the rest of this row, or the start of the warp's next one.
       const bool last = f0 + kStreamBatch >= per_row;
@@ -389,13 +392,13 @@ __global__ void __launch_bounds__(kThreads)
     int seg = 0, j = r;
     if (!kPair) locate_row(a, r, seg, j);
 #pragma unroll
-    for (int m = 0; m < kGemvMaxRows; ++m) {
+    for (int m = 0; m < R; ++m) {
       acc[m] = warp_sum(acc[m]);
       if (kPair) acc2[m] = warp_sum(acc2[m]);
     }
     float v = 0.0f, u2 = 0.0f;
 #pragma unroll
-    for (int m = 0; m < kGemvMaxRows; ++m)
+    for (int m = 0; m < R; ++m)
       if (lane == m) v = acc[m], u2 = acc2[m];
     if (lane < n) {
       const float inv = a.norm_w ? inv_rms[lane] : 1.0f;
@@ -418,18 +421,25 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 // Resident blocks per multiprocessor of a stream kernel at this shared memory, once per instantiation.
-template <DType DT, bool kPair>
+template <DType DT, bool kPair, int R>
 int stream_blocks_per_sm(size_t smem) {
   static int cached_smem = -1, cached = 1;
   if ((int)smem != cached_smem) {
     int b = 0;
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, gemv_stream_kernel<DT, kPair>, kThreads, smem) !=
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, gemv_stream_kernel<DT, kPair, R>, kThreads, smem) !=
         cudaSuccess)
       b = 1;
     cached = std::max(1, b);
     cached_smem = (int)smem;
   }
   return cached;
+}
+
+template <DType DT, bool kPair, int R>
+void launch_stream(const GemvFused& a, int out_rows, size_t smem, size_t rb, cudaStream_t st) {
+  const int blocks =
+      std::min((out_rows + kWarps - 1) / kWarps, stream_blocks_per_sm<DT, kPair, R>(smem) * sm_count());
+  launch_dependent(gemv_stream_kernel<DT, kPair, R>, blocks, kThreads, smem, st, a, out_rows, a.K, rb);
 }
 
 __global__ void fill_nan_rows(float* y, int64_t count) {
@@ -470,15 +480,16 @@ void launch(const GemvFused& a, Stream s) {
     if (stream && kUseStream) {
       const bool pair = a.epilogue == GemvEpilogue::SwiGLU;
       const int out_rows = pair ? a.w[0].N : rows;
-      const int per_sm =
-          pair ? stream_blocks_per_sm<DT, true>(stream_smem) : stream_blocks_per_sm<DT, false>(stream_smem);
-      const int blocks = std::min((out_rows + kWarps - 1) / kWarps, per_sm * sm_count());
-      if (pair)
-        launch_dependent(gemv_stream_kernel<DT, true>, blocks, kThreads, stream_smem, st, a, out_rows, (int)K,
-                         rb);
-      else
-        launch_dependent(gemv_stream_kernel<DT, false>, blocks, kThreads, stream_smem, st, a, out_rows,
-                         (int)K, rb);
+      if (n == 1) {
+        if (pair)
+          launch_stream<DT, true, 1>(a, out_rows, stream_smem, rb, st);
+        else
+          launch_stream<DT, false, 1>(a, out_rows, stream_smem, rb, st);
+      } else if (pair) {
+        launch_stream<DT, true, kGemvMaxRows>(a, out_rows, stream_smem, rb, st);
+      } else {
+        launch_stream<DT, false, kGemvMaxRows>(a, out_rows, stream_smem, rb, st);
+      }
     } else if (vec)
       launch_dependent(gemv_kernel<DT, 0>, grid, kThreads, smem, st, a, rows, kc, wpr, rb);
     else

@@ -478,26 +478,30 @@ class TestCudaKernels : public QObject {
     std::uniform_int_distribution<int> small(-2, 2);
     std::uniform_real_distribution<float> u(-5.0f, 5.0f);
     try {
-      for (int N : {1, 31, 256, 257, 32000})
-        for (int M : {1, 9}) {
-          const int stride = N + 3;
-          std::vector<float> x((size_t)M * stride);
-          for (size_t i = 0; i < x.size(); ++i) x[i] = (i % 3 == 0) ? (float)small(rng) : u(rng);
-          for (int m = 0; m < M; ++m) {
-            float* row = x.data() + (size_t)m * stride;
-            if (m % 3 == 1) row[rng() % N] = NAN;
-            if (m % 4 == 2) std::fill(row, row + N, -INFINITY);
-            if (m == 8) row[0] = NAN;
-            row[N] = 1e30f;  // past the columns scanned
+      for (int N : {1, 31, 256, 257, 4100, 32000})
+        for (int M : {1, 9})
+          for (bool vec : {false, true}) {
+            // vec: a stride and column count that are multiples of 4 (the 16-byte load path)
+            const int stride = vec ? (N + 3) / 4 * 4 + 4 : N + 3;
+            std::vector<float> x((size_t)M * stride);
+            for (size_t i = 0; i < x.size(); ++i) x[i] = (i % 3 == 0) ? (float)small(rng) : u(rng);
+            for (int m = 0; m < M; ++m) {
+              float* row = x.data() + (size_t)m * stride;
+              if (m % 3 == 1) row[rng() % N] = NAN;
+              if (m % 4 == 2) std::fill(row, row + N, -INFINITY);
+              if (m == 8) row[0] = NAN;
+              if (m == 7) std::fill(row, row + N, NAN);
+              row[N] = 1e30f;  // past the columns scanned
+            }
+            std::vector<int32_t> ref(M);
+            ref::argmax_rows(ref.data(), x.data(), M, stride, N);
+            Buf dx(x), out((size_t)M * 4);
+            out.poison();
+            cuda::argmax_rows(out.as<int32_t>(), dx.as<float>(), M, stride, N, nullptr);
+            sync("argmax_rows");
+            compare_exact(r, QString("argmax_rows M=%1 N=%2 stride %3").arg(M).arg(N).arg(stride),
+                          out.get<int32_t>(), ref);
           }
-          std::vector<int32_t> ref(M);
-          ref::argmax_rows(ref.data(), x.data(), M, stride, N);
-          Buf dx(x), out((size_t)M * 4);
-          out.poison();
-          cuda::argmax_rows(out.as<int32_t>(), dx.as<float>(), M, stride, N, nullptr);
-          sync("argmax_rows");
-          compare_exact(r, QString("argmax_rows M=%1 N=%2").arg(M).arg(N), out.get<int32_t>(), ref);
-        }
     } catch (const std::exception& e) {
       r.fail(QString("CUDA error: %1").arg(e.what()));
     }
@@ -513,7 +517,7 @@ class TestCudaKernels : public QObject {
     struct Shape {
       int K, N0, N1, N2;
     };
-    const Shape shapes[] = {{96, 40, 8, 8}, {1000, 64, 16, 16}, {2048, 256, 64, 64}, {4160, 33, 7, 7}};
+    const Shape shapes[] = {{96, 40, 8, 8}, {1000, 64, 16, 16}, {2048, 256, 64, 64}, { 4160, 33, 7, 7 }};
     const float eps = 1e-5f;
     // |h_k w_k| summed: the scale of a dot product's rounding error.
     auto magnitude = [](const std::vector<float>& h, const std::vector<float>& wf, int n, int N, int K) {
@@ -547,8 +551,13 @@ class TestCudaKernels : public QObject {
           const auto norm = uniform(rng, K, 0.5f, 1.5f);
           Buf dnorm(norm);
           for (int n : {1, 3, 8, 11}) {
-            const QString tag =
-                QString("%1 n=%2 K=%3 N=%4/%5/%6").arg(dtype_name(dt)).arg(n).arg(K).arg(sh.N0).arg(sh.N1).arg(sh.N2);
+            const QString tag = QString("%1 n=%2 K=%3 N=%4/%5/%6")
+                                    .arg(dtype_name(dt))
+                                    .arg(n)
+                                    .arg(K)
+                                    .arg(sh.N0)
+                                    .arg(sh.N1)
+                                    .arg(sh.N2);
             const auto x = uniform(rng, (size_t)n * K, -2, 2);
             std::vector<float> h((size_t)n * K);
             ref::rmsnorm(h.data(), x.data(), norm.data(), n, K, eps);
@@ -627,8 +636,8 @@ class TestCudaKernels : public QObject {
               std::vector<double> mag(ref.size());
               for (size_t i = 0; i < mag.size(); ++i)
                 mag[i] = 1.1 * mg[i] * std::fabs(u[i]) + mu[i] * (std::fabs(g[i]) + 1.0);
-              compare(r, "norm_swiglu " + tag, y.get<float>().data(), ref.data(), ref.size(), 1e-5, 1e-5, &mag,
-                      3e-5);
+              compare(r, "norm_swiglu " + tag, y.get<float>().data(), ref.data(), ref.size(), 1e-5, 1e-5,
+                      &mag, 3e-5);
             }
           }
         }
