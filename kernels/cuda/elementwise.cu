@@ -299,6 +299,9 @@ __global__ void argmax_rows_kernel(int32_t* out, const float* x, int stride, int
   } else {
     for (int c = threadIdx.x; c < cols; c += blockDim.x) better(v, idx, r[c], c);
   }
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1)
+    better(v, idx, __shfl_xor_sync(0xffffffffu, v, o), __shfl_xor_sync(0xffffffffu, idx, o));
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
   if (lane == 0) sv[warp] = v, si[warp] = idx;
   __syncthreads();
