@@ -97,7 +97,6 @@ constexpr int kDecWarps = kDecThreads / 32;
 constexpr int kTile = 256;  // tokens per online-softmax step
 constexpr int kUnroll = 4;  // keys loaded per lane before the math (loads in flight)
 constexpr int kMaxHeadDim = 256;
-constexpr int kPrefetchLines = 4 * kDecThreads;  // 128-byte lines of K (and of V) a block prefetches
 
 template <DType KT, int MAXG, bool VEC>
 __global__ void __launch_bounds__(kDecThreads) decode_kernel(AttnParams p) {
@@ -125,21 +124,28 @@ __global__ void __launch_bounds__(kDecThreads) decode_kernel(AttnParams p) {
   const int64_t q_width = (int64_t)a.n_heads * D;
   const int32_t* table = a.block_tables + (int64_t)s * a.max_blocks_per_seq;
 
-  // Before the wait (the metadata is uploaded, not computed): the K and V
-  // rows of this partition are prefetched into L2, so the loads after it
-  // (q comes from the kernel before) find them there. The newest token's
-  // row is being written by that kernel; a prefetch only moves lines into
-  // L2, the point of coherence, so it is read correctly after the wait.
-  if (decode_row) {
-    const int row_bytes_kv = D * kv_esize<KT>();
-    const int lines = (row_bytes_kv + 127) / 128;
-    for (int i = threadIdx.x; i < (t1 - t0) * lines && i < kPrefetchLines; i += kDecThreads) {
-      const int t = t0 + i / lines, line = i % lines;
-      const int64_t at = ((slot_of(table, a.block_size, t) * nkv + kvh) * D) * kv_esize<KT>() + line * 128;
-      prefetch_l2(static_cast<const uint8_t*>(p.k.data) + at);
-      prefetch_l2(static_cast<const uint8_t*>(p.v.data) + at);
+  // Before the wait (the metadata is uploaded, not computed): the slots of
+  // the first tile's tokens go to shared memory, so the K and V loads after
+  // it do not wait on a block-table load, and their rows are prefetched
+  // into L2 (q comes from the kernel before, so the loads themselves must
+  // wait). The newest token's row is being written by that kernel; a
+  // prefetch only moves lines into L2, the point of coherence, so it is
+  // read correctly after the wait.
+  __shared__ int64_t s_slot[kTile];
+  const int lines = (D * kv_esize<KT>() + 127) / 128;
+  auto fill_slots = [&](int tb, int tn) {
+    for (int i = threadIdx.x; i < tn; i += kDecThreads) {
+      const int64_t slot = slot_of(table, a.block_size, tb + i);
+      s_slot[i] = slot;
+      const uint8_t* at = static_cast<const uint8_t*>(p.k.data) + (slot * nkv + kvh) * D * kv_esize<KT>();
+      const uint8_t* av = static_cast<const uint8_t*>(p.v.data) + (slot * nkv + kvh) * D * kv_esize<KT>();
+      for (int l = 0; l < lines; ++l) {
+        prefetch_l2(at + l * 128);
+        prefetch_l2(av + l * 128);
+      }
     }
-  }
+  };
+  if (decode_row && t0 < t1) fill_slots(t0, min(kTile, t1 - t0));
   grid_dependency_wait();
   allow_dependents();
   if (!decode_row) return;
@@ -158,6 +164,7 @@ __global__ void __launch_bounds__(kDecThreads) decode_kernel(AttnParams p) {
     return;
   }
 
+  __syncthreads();      // s_slot of the first tile (the exits above are block-uniform)
   const int C = D / E;  // chunks of E elements per head row
   int TPT = 1;          // lanes per token: a power of two, so a token's lanes are an aligned shuffle group
   while (TPT < C && TPT < 32) TPT <<= 1;
@@ -184,6 +191,10 @@ __global__ void __launch_bounds__(kDecThreads) decode_kernel(AttnParams p) {
 
   for (int tb = t0; tb < t1; tb += kTile) {
     const int tn = min(kTile, t1 - tb);
+    if (tb != t0) {  // the previous tile's readers are past the barrier that ends it
+      fill_slots(tb, tn);
+      __syncthreads();
+    }
     // Scores of this tile, scaled, into sc (-inf past the end).
     for (int i0 = 0; i0 < tn; i0 += TPI * kUnroll) {  // tn is block-uniform: every lane loops alike
       float kv[kUnroll][MAXCPL][E];
@@ -192,7 +203,7 @@ __global__ void __launch_bounds__(kDecThreads) decode_kernel(AttnParams p) {
       for (int u = 0; u < kUnroll; ++u) {
         const int i = i0 + u * TPI + my;
         const bool valid = i < tn;
-        const int64_t slot = valid ? slot_of(table, a.block_size, tb + i) : 0;
+        const int64_t slot = valid ? s_slot[i] : 0;
         const int64_t base = (slot * nkv + kvh) * D;
         ks[u] = kScaled && valid ? p.k.scales[slot * nkv + kvh] : 1.0f;
 #pragma unroll
@@ -259,7 +270,7 @@ __global__ void __launch_bounds__(kDecThreads) decode_kernel(AttnParams p) {
       for (int u = 0; u < kUnroll; ++u) {
         const int i = i0 + u * TPI + my;
         const bool valid = i < tn;
-        const int64_t slot = valid ? slot_of(table, a.block_size, tb + i) : 0;
+        const int64_t slot = valid ? s_slot[i] : 0;
         const int64_t base = (slot * nkv + kvh) * D;
         vs[u] = kScaled && valid ? p.v.scales[slot * nkv + kvh] : 1.0f;
 #pragma unroll
