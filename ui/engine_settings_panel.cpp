@@ -111,6 +111,10 @@ EngineSettingsPanel::EngineSettingsPanel(QWidget* parent) : QWidget(parent) {
   row(tr("&Fused decode:"), fusedDecode_, QStringLiteral("settingsFusedDecode"),
       tr("CUDA: fold each RMSNorm, residual add and SwiGLU of a decode step into the GEMV beside it "
          "(an A/B knob: off runs them as kernels of their own)"));
+  dependentLaunch_ = new QCheckBox(tr("On"), body);
+  row(tr("&Dependent launch:"), dependentLaunch_, QStringLiteral("settingsDependentLaunch"),
+      tr("CUDA (Hopper and later): start each decode kernel while the one before it finishes, loading its "
+         "weights before it waits for its input (an A/B knob: off starts each kernel only after the last)"));
   gpuMemory_ = new QDoubleSpinBox(body);
   gpuMemory_->setRange(0.05, 1.0);
   gpuMemory_->setSingleStep(0.05);
@@ -243,6 +247,7 @@ EngineSettingsPanel::EngineSettingsPanel(QWidget* parent) : QWidget(parent) {
   connect(chunked_, &QCheckBox::toggled, this, &EngineSettingsPanel::onEdited);
   connect(cudaGraphs_, &QCheckBox::toggled, this, &EngineSettingsPanel::onEdited);
   connect(fusedDecode_, &QCheckBox::toggled, this, &EngineSettingsPanel::onEdited);
+  connect(dependentLaunch_, &QCheckBox::toggled, this, &EngineSettingsPanel::onEdited);
   connect(gpuMemory_, &QDoubleSpinBox::valueChanged, this, &EngineSettingsPanel::onEdited);
   connect(prefixCache_, &QCheckBox::toggled, this, &EngineSettingsPanel::onEdited);
   connect(reload_, &QPushButton::clicked, this, &EngineSettingsPanel::requestReload);
@@ -256,6 +261,7 @@ void EngineSettingsPanel::showConfig(const brisk::EngineConfig& c) {
   backend_->setCurrentIndex(std::max(0, backend_->findData(QString::fromStdString(c.backend))));
   cudaGraphs_->setChecked(c.cuda_graphs);
   fusedDecode_->setChecked(c.fused_decode);
+  dependentLaunch_->setChecked(c.dependent_launch);
   gpuMemory_->setValue(c.gpu_memory_utilization);
   int bi = blockSize_->findData(c.block_size);
   if (bi < 0) {
@@ -322,6 +328,7 @@ void EngineSettingsPanel::updateBudgetWidgets() {
   const bool cuda = selectedBackend() == QLatin1String("cuda");
   cudaGraphs_->setEnabled(cuda);
   fusedDecode_->setEnabled(cuda);
+  dependentLaunch_->setEnabled(cuda);
   gpuMemory_->setEnabled(cuda && mode == Auto);
 }
 
@@ -334,6 +341,7 @@ brisk::EngineConfig EngineSettingsPanel::config() const {
   c.backend = backend_->currentData().toString().toStdString();
   c.cuda_graphs = cudaGraphs_->isChecked();
   c.fused_decode = fusedDecode_->isChecked();
+  c.dependent_launch = dependentLaunch_->isChecked();
   c.gpu_memory_utilization = gpuMemory_->value();
   c.block_size = blockSize_->currentData().toInt();
   c.num_kv_blocks = 0;
@@ -382,6 +390,8 @@ QStringList EngineSettingsPanel::describeChanges(const brisk::EngineConfig& a, c
     out << tr("CUDA graphs %1 → %2").arg(yesNo(a.cuda_graphs), yesNo(b.cuda_graphs));
   if (a.fused_decode != b.fused_decode)
     out << tr("fused decode %1 → %2").arg(yesNo(a.fused_decode), yesNo(b.fused_decode));
+  if (a.dependent_launch != b.dependent_launch)
+    out << tr("dependent launch %1 → %2").arg(yesNo(a.dependent_launch), yesNo(b.dependent_launch));
   // The spin box holds two decimals: finer differences are not edits.
   if (std::lround(a.gpu_memory_utilization * 100) != std::lround(b.gpu_memory_utilization * 100))
     out << tr("GPU memory utilization %1 → %2")

@@ -64,6 +64,7 @@ class EngineSettingsPanel : public QWidget {
   QComboBox* backend_;
   QCheckBox* cudaGraphs_;
   QCheckBox* fusedDecode_;
+  QCheckBox* dependentLaunch_;
   QDoubleSpinBox* gpuMemory_;
   QComboBox* weights_;
   QComboBox* kvPrecision_;

@@ -29,6 +29,7 @@ std::unique_ptr<Backend> make_cuda_backend(const BackendOptions&) {
   throw Error("backend 'cuda' is unavailable: " + cuda_probe().reason);
 }
 int64_t cuda_device_allocations() { return 0; }
+bool cuda_dependent_launch_active() { return false; }
 int64_t cuda_graph_captures() { return 0; }
 int64_t cuda_graph_replays() { return 0; }
 int64_t cuda_fp8_scaled_gemms() { return 0; }

@@ -28,7 +28,6 @@
 #include "backend/cuda/cuda_backend.h"
 #include "brisk/engine.h"
 #include "brisk/error.h"
-#include "kernels/cuda/cuda_kernels.h"
 #include "kernels/reference/attention.h"
 #include "model/model_weights.h"
 
@@ -716,11 +715,11 @@ class TestCudaBackend : public QObject {
       auto e = Engine::create(c);
       if (dependent) {
         const CudaProbe p = cuda_probe();
-        std::printf("dependent launch active: %s (sm_%d%d)\n", cuda::dependent_launch_active() ? "yes" : "no",
+        std::printf("dependent launch active: %s (sm_%d%d)\n", cuda_dependent_launch_active() ? "yes" : "no",
                     p.cc_major, p.cc_minor);
         // On Hopper and later the test must exercise it, not pass vacuously.
         if (p.cc_major >= 9)
-          QVERIFY2(cuda::dependent_launch_active(), "dependent launch is off on an sm_90+ device");
+          QVERIFY2(cuda_dependent_launch_active(), "dependent launch is off on an sm_90+ device");
       }
       const RunResult r = run_all(*e, encode_all(*e, kPrompts), {40, 5, 33, 11, 23, 2});
       for (const auto& err : r.errors) QVERIFY2(err.empty(), err.c_str());

@@ -568,6 +568,7 @@ std::unique_ptr<Backend> make_cuda_backend(const BackendOptions& opts) {
 }
 
 int64_t cuda_device_allocations() { return g_allocations.load(); }
+bool cuda_dependent_launch_active() { return cuda::dependent_launch_active(); }
 int64_t cuda_graph_captures() { return g_captures.load(); }
 int64_t cuda_graph_replays() { return g_replays.load(); }
 int64_t cuda_fp8_scaled_gemms() { return g_fp8_scaled.load(); }

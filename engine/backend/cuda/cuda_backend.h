@@ -41,5 +41,8 @@ int64_t cuda_graph_captures();
 int64_t cuda_graph_replays();
 // FP8 GEMMs whose scales cuBLASLt applied (outer-vector scaling), not a rescale pass.
 int64_t cuda_fp8_scaled_gemms();
+// Whether decode kernels launch with programmatic dependent launch now: the
+// last backend made asked for it, and the device (sm_90+) and build support it.
+bool cuda_dependent_launch_active();
 
 }  // namespace brisk
