@@ -138,6 +138,10 @@ class TestBenchMatrix : public QObject {
     QCOMPARE((int)cuda.size(), 4);
     QCOMPARE(cuda[2].config.backend, std::string("cuda"));
     QCOMPARE(cuda[3].config.cuda_graphs, false);
+    m.axes = {{"dependent_launch", {"true", "false"}}};
+    const auto dependent = expand_matrix(m, tiny());
+    QCOMPARE((int)dependent.size(), 2);
+    QVERIFY(dependent[0].config.dependent_launch && !dependent[1].config.dependent_launch);
     m.axes = {{"best_of", {"2"}}};  // best_of below n = 1 is fine; below n = 3 is not
     WorkloadSpec w = tiny();
     w.n = 3;

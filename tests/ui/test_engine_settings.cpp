@@ -100,6 +100,7 @@ void TestEngineSettings::showsTheRunningConfiguration() {
   QCOMPARE(field<QComboBox>("settingsBackend")->currentData().toString(),
            QString::fromStdString(c->engineConfig().backend));
   QCOMPARE(field<QCheckBox>("settingsCudaGraphs")->isChecked(), c->engineConfig().cuda_graphs);
+  QCOMPARE(field<QCheckBox>("settingsDependentLaunch")->isChecked(), c->engineConfig().dependent_launch);
   QCOMPARE(field<QDoubleSpinBox>("settingsGpuMemoryUtilization")->value(),
            c->engineConfig().gpu_memory_utilization);
   QCOMPARE(panel->config().model, std::string("demo"));
@@ -178,23 +179,29 @@ void TestEngineSettings::cudaKnobsFollowTheBackend() {
   EngineSettingsPanel* panel = window_->engineSettings();
   auto* backend = field<QComboBox>("settingsBackend");
   auto* graphs = field<QCheckBox>("settingsCudaGraphs");
+  auto* dependent = field<QCheckBox>("settingsDependentLaunch");
   auto* memory = field<QDoubleSpinBox>("settingsGpuMemoryUtilization");
   backend->setCurrentIndex(backend->findData(QStringLiteral("cpu")));
   QVERIFY(!graphs->isEnabled());
+  QVERIFY(!dependent->isEnabled());
   QVERIFY(!memory->isEnabled());
   // Selected programmatically (the user cannot pick it where it is unavailable): the knobs come on.
   backend->setCurrentIndex(backend->findData(QStringLiteral("cuda")));
   QVERIFY(graphs->isEnabled());
+  QVERIFY(dependent->isEnabled());
   QVERIFY(memory->isEnabled());
   graphs->setChecked(false);
+  dependent->setChecked(false);
   memory->setValue(0.5);
   const brisk::EngineConfig c = panel->config();
   QCOMPARE(c.backend, std::string("cuda"));
   QVERIFY(!c.cuda_graphs);
+  QVERIFY(!c.dependent_launch);
   QCOMPARE(c.gpu_memory_utilization, 0.5);
   QVERIFY(c.validate().empty());
   const QString note = field<QLabel>("settingsNote")->text();
   QVERIFY2(note.contains(QStringLiteral("CUDA graphs on → off")), qPrintable(note));
+  QVERIFY2(note.contains(QStringLiteral("dependent launch on → off")), qPrintable(note));
   QVERIFY2(note.contains(QStringLiteral("GPU memory utilization 0.90 → 0.50")), qPrintable(note));
   // An explicit KV budget leaves nothing for the utilization to size.
   auto* mode = field<QComboBox>("settingsBudgetMode");
