@@ -132,16 +132,16 @@ __global__ void __launch_bounds__(kDecThreads) decode_kernel(AttnParams p) {
   // prefetch only moves lines into L2, the point of coherence, so it is
   // read correctly after the wait.
   __shared__ int64_t s_slot[kTile];
-  const int lines = (D * kv_esize<KT>() + 127) / 128;
   auto fill_slots = [&](int tb, int tn) {
     for (int i = threadIdx.x; i < tn; i += kDecThreads) {
       const int64_t slot = slot_of(table, a.block_size, tb + i);
       s_slot[i] = slot;
-      const uint8_t* at = static_cast<const uint8_t*>(p.k.data) + (slot * nkv + kvh) * D * kv_esize<KT>();
-      const uint8_t* av = static_cast<const uint8_t*>(p.v.data) + (slot * nkv + kvh) * D * kv_esize<KT>();
-      for (int l = 0; l < lines; ++l) {
-        prefetch_l2(at + l * 128);
-        prefetch_l2(av + l * 128);
+      // Every 128-byte line the row touches (a row need not start on a line).
+      const int64_t off = (slot * nkv + kvh) * D * kv_esize<KT>();
+      const int64_t first = off & ~int64_t{127}, last = (off + D * kv_esize<KT>() - 1) & ~int64_t{127};
+      for (int64_t l = first; l <= last; l += 128) {
+        prefetch_l2(static_cast<const uint8_t*>(p.k.data) + l);
+        prefetch_l2(static_cast<const uint8_t*>(p.v.data) + l);
       }
     }
   };

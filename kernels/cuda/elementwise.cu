@@ -265,7 +265,8 @@ __device__ __forceinline__ void better(float& v, int& i, float v2, int i2) {
   if (v2 > v || (v2 == v && i2 < i)) v = v2, i = i2;
 }
 template <bool kVec4>
-__global__ void argmax_rows_kernel(int32_t* out, const float* x, int stride, int cols) {
+__global__ void __launch_bounds__(1024)
+    argmax_rows_kernel(int32_t* out, const float* x, int stride, int cols) {
   grid_dependency_wait();
   allow_dependents();
   __shared__ float sv[32];

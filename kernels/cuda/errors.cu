@@ -32,20 +32,21 @@ __global__ void arch_probe_kernel() {}
 
 bool dependent_launch() {
   if (!g_dependent_launch.load(std::memory_order_relaxed)) return false;
-  // Per device, once: compute capability 9.0+ and sm_90+ machine code in this build.
+  // Per device, once: the code that runs was compiled for compute_90 or
+  // later, so it holds the wait instruction (ptxVersion, not binaryVersion:
+  // an sm_80-only build runs on Hopper as JIT-compiled compute_80 code,
+  // whose binaryVersion is 90 but which has no wait). Compute capability
+  // 9.0+ follows. The backend primes this outside any graph capture.
   constexpr int kMaxDevices = 64;
   static std::atomic<int> cache[kMaxDevices] = {};  // 0 unknown, 1 no, 2 yes
   int dev = 0;
   if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= kMaxDevices) return false;
   int c = cache[dev].load(std::memory_order_relaxed);
   if (c == 0) {
-    int major = 0;
     cudaFuncAttributes fa = {};
-    const bool ok = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
-                    major >= 9 && cudaFuncGetAttributes(&fa, arch_probe_kernel) == cudaSuccess &&
-                    fa.binaryVersion >= 90;
-    cudaGetLastError();
-    c = ok ? 2 : 1;
+    const cudaError_t e = cudaFuncGetAttributes(&fa, arch_probe_kernel);
+    if (e != cudaSuccess) cudaGetLastError();  // this call's own error only: an earlier one stays reported
+    c = e == cudaSuccess && fa.ptxVersion >= 90 ? 2 : 1;
     cache[dev].store(c, std::memory_order_relaxed);
   }
   return c == 2;

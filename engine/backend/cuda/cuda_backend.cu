@@ -65,6 +65,7 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
     caps_.fp8 = probe_.fp8_supported;
     caps_.int8_activations = opts.int8_activations;
     cuda::set_dependent_launch(opts.dependent_launch);  // process-wide: the last backend made decides
+    cuda::dependent_launch_active();                    // probes the device now, not inside a capture
     blas_ws_ = device_alloc(kBlasWorkspaceBytes);
     gemm_ = std::make_unique<cudabe::Gemm>(stream_, blas_ws_, kBlasWorkspaceBytes);
     grow_staging(1 << 20);
@@ -258,8 +259,8 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
         float* acc = static_cast<float*>(scratch(acc_, (size_t)n * N * 4, "accumulator"));
         cuda::quantize_rows_f8(q, xs, ptr<float>(x), n, K, stream_);
         launched("quantize_rows_f8", n, K);
-        if (gemm_->gemm_f8_scaled(ptr<float>(out), q, ptr<uint8_t>(w), xs, static_cast<const float*>(w.scales), n,
-                                  N, K)) {
+        if (gemm_->gemm_f8_scaled(ptr<float>(out), q, ptr<uint8_t>(w), xs,
+                                  static_cast<const float*>(w.scales), n, N, K)) {
           ++g_fp8_scaled;
           return;
         }
@@ -285,13 +286,15 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
     cuda::GemvFused a = fused_args(x, ws[0], n);
     a.norm_w = norm_weight(norm_w);
     a.eps = eps;
-    if (count < 1 || count > cuda::kGemvMaxWeights) throw Error("internal: norm_matmul of " + std::to_string(count));
+    if (count < 1 || count > cuda::kGemvMaxWeights)
+      throw Error("internal: norm_matmul of " + std::to_string(count));
     for (int i = 0; i < count; ++i) a.w[i] = fused_weight(outs[i], ws[i], ws[0], x);
     a.count = count;
     cuda::gemv_fused(a, stream_);
     launched("norm_matmul", n, ws[0].rows, ws[0].dtype, ws[0].cols);
   }
-  void norm_swiglu(Tensor out, Tensor x, Tensor norm_w, float eps, Tensor w_gate, Tensor w_up, int n) override {
+  void norm_swiglu(Tensor out, Tensor x, Tensor norm_w, float eps, Tensor w_gate, Tensor w_up,
+                   int n) override {
     if (w_gate.rows != w_up.rows) throw Error("internal: norm_swiglu with gate and up of different shapes");
     cuda::GemvFused a = fused_args(x, w_gate, n);
     a.norm_w = norm_weight(norm_w);
@@ -499,8 +502,9 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
   }
   cuda::GemvFused fused_args(Tensor x, Tensor w, int n) {
     if (n < 1 || n > cuda::kGemvMaxRows || x.cols != w.cols)
-      throw Error("internal: a fused decode op of " + std::to_string(n) + " rows, x [" + std::to_string(x.cols) +
-                  "] and w [" + std::to_string(w.rows) + ", " + std::to_string(w.cols) + "]");
+      throw Error("internal: a fused decode op of " + std::to_string(n) + " rows, x [" +
+                  std::to_string(x.cols) + "] and w [" + std::to_string(w.rows) + ", " +
+                  std::to_string(w.cols) + "]");
     cuda::GemvFused a;
     a.x = ptr<float>(x);
     a.n = n;
@@ -512,9 +516,9 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
   cuda::GemvWeight fused_weight(Tensor out, Tensor w, Tensor first, Tensor x) {
     if (w.dtype != first.dtype || w.cols != x.cols || out.cols != w.rows)
       throw Error(std::string("internal: fused decode weights must share a dtype and width: ") +
-                  dtype_name(w.dtype) + " [" + std::to_string(w.rows) + ", " + std::to_string(w.cols) + "] beside " +
-                  dtype_name(first.dtype) + " [" + std::to_string(first.rows) + ", " + std::to_string(first.cols) +
-                  "]");
+                  dtype_name(w.dtype) + " [" + std::to_string(w.rows) + ", " + std::to_string(w.cols) +
+                  "] beside " + dtype_name(first.dtype) + " [" + std::to_string(first.rows) + ", " +
+                  std::to_string(first.cols) + "]");
     return cuda::GemvWeight{w.handle, static_cast<const float*>(w.scales), ptr<float>(out), (int)w.rows};
   }
   const float* norm_weight(const Tensor& w) {
