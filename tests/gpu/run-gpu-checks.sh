@@ -27,7 +27,7 @@
 #   BRISK_GPU_TEST_TIMEOUT_S per GPU test executable (default 180)
 #   BRISK_GPU_CHECK_MODEL    an existing model to benchmark instead of making the 1.1B one
 #   BRISK_GPU_CHECK_SKIP     bench step names to skip (e.g. "decode1-int8 decode1-f16-no-cuda-graphs",
-#                            "hf-baseline"), for a short device lease
+#                            "decode-attention", "hf-baseline"), for a short device lease
 #   BRISK_GPU_CHECKS_CPU=1   no CUDA device: run the benchmark steps on the CPU backend with a
 #                            tiny model and few tokens, to test this script itself (figures meaningless)
 set -euo pipefail
@@ -356,6 +356,16 @@ else
       row "prefill GEMMs FP8 / F16" "failed: $(tail -1 "$OUT/prefill-gemm.log" 2>/dev/null | cut -c1-100)" \
         ">= 1.5x (H100)" "FAIL"
     fi
+  fi
+
+  # Decode attention alone: one sequence, per call, by context length and KV dtype, beside an empty launch.
+  ATTN_BENCH="$BUILD/tests/gpu_bench_decode_attention"
+  if [ "$CPU_MODE" != "1" ] && [ -x "$ATTN_BENCH" ] && ! over_budget &&
+    [[ " ${BRISK_GPU_CHECK_SKIP:-} " != *" decode-attention "* ]]; then
+    say "decode attention: $ATTN_BENCH"
+    timeout --kill-after=10 60 "$ATTN_BENCH" --reps 2000 >"$OUT/decode-attention.json" 2>"$OUT/decode-attention.log" || true
+    figure=$(jget "$OUT/decode-attention.json" '"; ".join("%s ctx %d: %.1f us" % (r["kv"], r["ctx"], r["us_per_call"]) for r in j["results"]) + "; empty launch %.1f us" % j["results"][0]["empty_launch_us"]')
+    row "decode attention per call (1 seq, 1.1B heads)" "${figure:-no figure (decode-attention.log)}" "-" "INFO"
   fi
 
   # Prefill-heavy: long prompts, one output token; pure prefill steps are GEMM-bound.

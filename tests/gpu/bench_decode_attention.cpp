@@ -1,0 +1,155 @@
+// Single-sequence decode attention timed through the CUDA backend's own
+// attention op, on the 1.1B shape by default (32 query heads, 4 KV heads,
+// head_dim 64, 16-token blocks), for several context lengths and KV dtypes,
+// beside a one-element add (the cost of a launch that does no work):
+//
+//   gpu_bench_decode_attention [--ctx 128,512,2048] [--kv f32,f16] [--reps R] [--heads H,KV,D]
+//
+// Prints one JSON object: per (kv dtype, context) the microseconds of one
+// attention call in a stream of R back-to-back calls (the split count is
+// the one an eager step uses). It measures; it asserts nothing.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/cuda/cuda_backend.h"
+#include "brisk/error.h"
+#include "kernels/dtype.h"
+
+using namespace brisk;
+
+namespace {
+
+std::vector<int> int_list(const std::string& s) {
+  std::vector<int> out;
+  std::stringstream ss(s);
+  for (std::string t; std::getline(ss, t, ',');) out.push_back(std::stoi(t));
+  return out;
+}
+
+std::vector<std::string> str_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string t; std::getline(ss, t, ',');) out.push_back(t);
+  return out;
+}
+
+DType kv_dtype(const std::string& s) {
+  if (s == "f32") return DType::F32;
+  if (s == "f16") return DType::F16;
+  if (s == "bf16") return DType::BF16;
+  if (s == "int8") return DType::I8;
+  if (s == "fp8-e4m3") return DType::F8_E4M3;
+  throw Error("--kv: unknown KV dtype '" + s + "' (f32, f16, bf16, int8, fp8-e4m3)");
+}
+
+// Microseconds per call of `op` over `reps` calls issued back to back, then one synchronising download.
+template <class Op, class Sync>
+double time_us(int reps, Op op, Sync sync) {
+  op();
+  sync();
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int r = 0; r < reps; ++r) op();
+  sync();
+  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / reps;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<int> ctxs = {128, 512, 2048};
+  std::vector<std::string> kvs = {"f32", "f16"};
+  std::vector<int> heads = {32, 4, 64};
+  int reps = 2000;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string a = argv[i], v = argv[i + 1];
+    if (a == "--ctx")
+      ctxs = int_list(v);
+    else if (a == "--kv")
+      kvs = str_list(v);
+    else if (a == "--reps")
+      reps = std::stoi(v);
+    else if (a == "--heads")
+      heads = int_list(v);
+    else {
+      std::fprintf(stderr, "unknown option %s\n", a.c_str());
+      return 2;
+    }
+  }
+  if (heads.size() != 3 || ctxs.empty() || reps < 1) {
+    std::fprintf(stderr,
+                 "--heads takes n_heads,n_kv_heads,head_dim; --ctx and --reps must be given values\n");
+    return 2;
+  }
+  const int n_heads = heads[0], n_kv = heads[1], D = heads[2], block = 16;
+  int max_ctx = 0;
+  for (int c : ctxs) max_ctx = std::max(max_ctx, c);
+  const int max_blocks = (max_ctx + block - 1) / block;
+  std::printf("{\"heads\": [%d, %d, %d], \"block_size\": %d, \"reps\": %d, \"results\": [", n_heads, n_kv, D,
+              block, reps);
+  bool first = true;
+  try {
+    std::unique_ptr<Backend> be = make_backend("cuda", BackendOptions{});
+    Tensor q = be->alloc(DType::F32, 1, (int64_t)n_heads * D),
+           out = be->alloc(DType::F32, 1, (int64_t)n_heads * D);
+    Tensor qs = be->alloc(DType::I32, 1, 2), sl = be->alloc(DType::I32, 1, 1),
+           bt = be->alloc(DType::I32, 1, max_blocks);
+    std::mt19937 rng(3);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    std::vector<float> hq((size_t)n_heads * D);
+    for (float& f : hq) f = u(rng);
+    be->upload(q, hq.data(), 1);
+    // Blocks in a shuffled order, as a long-running pool hands them out.
+    std::vector<int32_t> table(max_blocks);
+    for (int i = 0; i < max_blocks; ++i) table[i] = i;
+    std::shuffle(table.begin(), table.end(), rng);
+    be->upload(bt, table.data(), 1);
+    const int32_t qstart[2] = {0, 1};
+    be->upload(qs, qstart, 1);
+    float probe = 0;
+    Tensor one = out;
+    one.cols = 1;
+    auto sync = [&] { be->download(&probe, one, 1); };
+    // A launch that does no work: one element added.
+    Tensor a1 = q, o1 = out;
+    a1.cols = o1.cols = 1;
+    const double launch_us = time_us(
+        reps, [&] { be->add(o1, a1, a1, 1); }, sync);
+    for (const std::string& kv : kvs) {
+      const DType dt = kv_dtype(kv);
+      const int64_t slots = (int64_t)max_blocks * block;
+      Tensor kc = be->alloc_kv_cache(dt, slots, n_kv, D), vc = be->alloc_kv_cache(dt, slots, n_kv, D);
+      for (int c : ctxs) {
+        const int32_t len = c;
+        be->upload(sl, &len, 1);
+        AttentionBatch b;
+        b.num_seqs = 1;
+        b.query_start = qs;
+        b.seq_lens = sl;
+        b.block_tables = bt;
+        b.max_blocks_per_seq = max_blocks;
+        b.block_size = block;
+        const double us = time_us(
+            reps, [&] { be->attention(out, q, kc, vc, b, n_heads, n_kv, D); }, sync);
+        const double kv_bytes = 2.0 * c * n_kv * D * row_bytes(dt, 1);
+        std::printf(
+            "%s\n  {\"kv\": \"%s\", \"ctx\": %d, \"us_per_call\": %.2f, \"kv_gb_per_s\": %.1f, "
+            "\"empty_launch_us\": %.2f}",
+            first ? "" : ",", kv.c_str(), c, us, kv_bytes / (us * 1e-6) / 1e9, launch_us);
+        first = false;
+        std::fflush(stdout);
+      }
+    }
+  } catch (const std::exception& e) {
+    std::printf("%s\n  {\"error\": \"%s\"}", first ? "" : ",", e.what());
+  }
+  std::printf("\n]}\n");
+  return 0;
+}
