@@ -220,6 +220,8 @@ if [ "$BENCH_OK" = "1" ] && [ -x "$CLI" ] && [ ! -f "$MODEL" ]; then
 fi
 [ -f "$MODEL" ] || BENCH_OK=0
 
+# Whether step NAME is listed in BRISK_GPU_CHECK_SKIP.
+skipped() { [[ " ${BRISK_GPU_CHECK_SKIP:-} " == *" $1 "* ]]; }
 # bench NAME LIMIT ARGS...: brisk-cli bench --json into $OUT/NAME.json; 0 when it produced a result.
 bench() {
   local name="$1" limit="$2"
@@ -228,12 +230,10 @@ bench() {
     echo "not run: time budget spent" >"$OUT/$name.log"
     return 3
   fi
-  case " ${BRISK_GPU_CHECK_SKIP:-} " in
-    *" $name "*)
-      echo "not run: skipped (BRISK_GPU_CHECK_SKIP)" >"$OUT/$name.log"
-      return 3
-      ;;
-  esac
+  if skipped "$name"; then
+    echo "not run: skipped (BRISK_GPU_CHECK_SKIP)" >"$OUT/$name.log"
+    return 3
+  fi
   say "bench $name: $*"
   local rc=0
   timeout --kill-after=10 "$limit" "$CLI" bench "$MODEL" --backend "$BACKEND" --json --warmup 1 "$@" \
@@ -361,7 +361,7 @@ else
   # Decode attention alone: one sequence, per call, by context length and KV dtype, beside an empty launch.
   ATTN_BENCH="$BUILD/tests/gpu_bench_decode_attention"
   if [ "$CPU_MODE" != "1" ] && [ -x "$ATTN_BENCH" ] && ! over_budget &&
-    [[ " ${BRISK_GPU_CHECK_SKIP:-} " != *" decode-attention "* ]]; then
+    ! skipped decode-attention; then
     say "decode attention: $ATTN_BENCH"
     timeout --kill-after=10 60 "$ATTN_BENCH" --reps 2000 >"$OUT/decode-attention.json" 2>"$OUT/decode-attention.log" || true
     figure=$(jget "$OUT/decode-attention.json" '"; ".join("%s ctx %d: %.1f us" % (r["kv"], r["ctx"], r["us_per_call"]) for r in j["results"]) + "; empty launch %.1f us" % j["results"][0]["empty_launch_us"]')
@@ -405,7 +405,7 @@ else
     echo "CPU mode: the HF baseline needs a CUDA device" >"$OUT/hf-baseline.log"
   elif over_budget; then
     echo "not run: time budget spent" >"$OUT/hf-baseline.log"
-  elif [[ " ${BRISK_GPU_CHECK_SKIP:-} " == *" hf-baseline "* ]]; then
+  elif skipped hf-baseline; then
     echo "not run: skipped (BRISK_GPU_CHECK_SKIP)" >"$OUT/hf-baseline.log"
   else
     dims=$(jget "$OUT/decode1-f16.json" '",".join(str(j["model"][k]) for k in ["dim","hidden_dim","n_layers","n_heads","n_kv_heads","vocab_size","context_length"])')

@@ -200,11 +200,22 @@ const std::vector<std::string> kPrompts = {
     "Once upon a time",    "The little dog",     "Lily and Tom went to the park",
     "One day, a big bird", "She saw a red ball", "The sun"};
 
-std::string first_difference(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
-  size_t i = 0;
-  while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
-  return "first difference at token " + std::to_string(i) + " of " + std::to_string(a.size()) + "/" +
-         std::to_string(b.size());
+// "" when every prompt's tokens equal the reference run's; else "<what> prompt i: first difference at
+// token t of n/m" for the first prompt that differs.
+std::string token_mismatch(const std::vector<std::vector<int32_t>>& got,
+                           const std::vector<std::vector<int32_t>>& ref, const std::string& what) {
+  if (got.size() != ref.size())
+    return what + " " + std::to_string(got.size()) + " prompts' tokens against " + std::to_string(ref.size());
+  for (size_t p = 0; p < ref.size(); ++p) {
+    const std::vector<int32_t>& a = got[p];
+    const std::vector<int32_t>& b = ref[p];
+    if (a == b) continue;
+    size_t i = 0;
+    while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
+    return what + " prompt " + std::to_string(p) + ": first difference at token " + std::to_string(i) +
+           " of " + std::to_string(a.size()) + "/" + std::to_string(b.size());
+  }
+  return "";
 }
 
 }  // namespace
@@ -517,10 +528,8 @@ class TestCudaBackend : public QObject {
         ref = r.tokens;
         continue;
       }
-      for (size_t i = 0; i < ref.size(); ++i)
-        QVERIFY2(r.tokens[i] == ref[i], ("demo " + weights.toStdString() + " prompt " + std::to_string(i) +
-                                         ": " + first_difference(r.tokens[i], ref[i]))
-                                            .c_str());
+      const std::string mismatch = token_mismatch(r.tokens, ref, "demo " + weights.toStdString());
+      QVERIFY2(mismatch.empty(), mismatch.c_str());
     }
   }
 
@@ -541,10 +550,8 @@ class TestCudaBackend : public QObject {
         ref = r.tokens;
         continue;
       }
-      for (size_t i = 0; i < ref.size(); ++i)
-        QVERIFY2(r.tokens[i] == ref[i], ("stories260K " + weights.toStdString() + " prompt " +
-                                         std::to_string(i) + ": " + first_difference(r.tokens[i], ref[i]))
-                                            .c_str());
+      const std::string mismatch = token_mismatch(r.tokens, ref, "stories260K " + weights.toStdString());
+      QVERIFY2(mismatch.empty(), mismatch.c_str());
     }
   }
 
@@ -637,10 +644,8 @@ class TestCudaBackend : public QObject {
         ref = r.tokens;
         continue;
       }
-      for (size_t i = 0; i < ref.size(); ++i)
-        QVERIFY2(r.tokens[i] == ref[i], ("graphs on vs off, prompt " + std::to_string(i) + ": " +
-                                         first_difference(r.tokens[i], ref[i]))
-                                            .c_str());
+      const std::string mismatch = token_mismatch(r.tokens, ref, "graphs on vs off,");
+      QVERIFY2(mismatch.empty(), mismatch.c_str());
     }
   }
 
@@ -672,10 +677,9 @@ class TestCudaBackend : public QObject {
         ref = r.tokens;
         continue;
       }
-      for (size_t i = 0; i < ref.size(); ++i)
-        QVERIFY2(r.tokens[i] == ref[i], ("fused vs separate, " + weights.toStdString() + ", prompt " +
-                                         std::to_string(i) + ": " + first_difference(r.tokens[i], ref[i]))
-                                            .c_str());
+      const std::string mismatch =
+          token_mismatch(r.tokens, ref, "fused vs separate, " + weights.toStdString() + ",");
+      QVERIFY2(mismatch.empty(), mismatch.c_str());
     }
   }
 
@@ -727,10 +731,8 @@ class TestCudaBackend : public QObject {
         ref = r.tokens;
         continue;
       }
-      for (size_t i = 0; i < ref.size(); ++i)
-        QVERIFY2(r.tokens[i] == ref[i], ("dependent vs serial launch, prompt " + std::to_string(i) + ": " +
-                                         first_difference(r.tokens[i], ref[i]))
-                                            .c_str());
+      const std::string mismatch = token_mismatch(r.tokens, ref, "dependent vs serial launch,");
+      QVERIFY2(mismatch.empty(), mismatch.c_str());
     }
   }
 
