@@ -769,4 +769,9 @@ bool matmul_w8a24(ThreadPool& pool, float* y, const float* x, const int8_t* w, c
   return active_isa() == Isa::Avx512 && avx512::matmul_w8a24(pool, y, x, w, row_scales, M, N, K);
 }
 
+bool matmul_fp8_dpbf16(ThreadPool& pool, float* y, const float* x, const uint8_t* w, DType wt,
+                       const float* row_scales, int M, int N, int K) {
+  return active_isa() == Isa::Avx512 && avx512::matmul_fp8_dpbf16(pool, y, x, w, wt, row_scales, M, N, K);
+}
+
 }  // namespace brisk::cpu

@@ -73,11 +73,36 @@ void* scratch(int slot, size_t bytes) {
   return b.p;
 }
 
+// BF16 bits of every FP8 code without its sign (codes 0..127), split into
+// the high and the low byte: the lookup tables of the BF16 dot-product path.
+struct Fp8Bf16Table {
+  alignas(64) uint8_t hi[128];
+  alignas(64) uint8_t lo[128];
+};
+
+const Fp8Bf16Table& fp8_bf16_table(DType t) {
+  auto make = [](DType type) {
+    Fp8Bf16Table tab{};
+    for (int c = 0; c < 128; ++c) {
+      const float v = type == DType::F8_E4M3 ? fp8_e4m3_to_fp32((uint8_t)c) : fp8_e5m2_to_fp32((uint8_t)c);
+      uint32_t u;
+      std::memcpy(&u, &v, 4);
+      // Every finite FP8 value is exact in BF16 (the top half of its F32);
+      // NaN codes keep a NaN's top half.
+      tab.hi[c] = (uint8_t)(u >> 24);
+      tab.lo[c] = (uint8_t)(u >> 16);
+    }
+    return tab;
+  };
+  static const Fp8Bf16Table e4m3 = make(DType::F8_E4M3), e5m2 = make(DType::F8_E5M2);
+  return t == DType::F8_E4M3 ? e4m3 : e5m2;
+}
+
 }  // namespace
 }  // namespace brisk::cpu::avx512
 
 #pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16,avx2,fma,f16c")
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16,avx512vbmi,avx2,fma,f16c")
 namespace brisk::cpu::avx512 {
 namespace {
 
@@ -1082,7 +1107,301 @@ void over_row_groups(ThreadPool& pool, int N, int64_t work_per_row, Range&& rang
       groups, [&](int64_t g0, int64_t g1) { range(g0 * group, std::min<int64_t>(N, g1 * group)); }, grain);
 }
 
+// ---------------------------------------------------------------------------
+// FP8 through BF16 dot products (CPUs with AVX-512 BF16 and VBMI).
+//
+// Widening FP8 codes to F32 costs four to six vector ops per 16 weights
+// ahead of each FMA, and kept single-sequence FP8 decode compute-bound
+// (63-65% of the bandwidth, docs/BENCHMARKS.md). Every FP8 value is exact in
+// BF16: one vpermi2b per output byte maps 64 codes to the BF16 high bytes
+// (sign ORed back in) and one to the low bytes, two in-lane unpacks pair
+// them into 2 x 32 BF16 words, and vdpbf16ps multiplies 32 of them by 32
+// BF16 activations in one instruction. The activations keep 16 significant
+// bits as two BF16 each, x = h + l with h = bf16(x), l = bf16(x - h) (both
+// rounded to nearest even, denormals as zero), so each weight vector meets
+// two activation vectors. A BF16 x FP8 product is exact in F32; only the
+// accumulation rounds.
+//
+// The order, the same for every M (tests/kernels/test_matmul_avx512.cpp
+// models it in scalar code): K is cut into blocks of kKc; within a block,
+// groups of 64 weights, the last one zero padded. Of a group's weights, W0
+// holds those at 16 L + i and W1 those at 16 L + 8 + i (L < 4, i < 8: the
+// unpack order, word 2 j and 2 j + 1 in F32 lane j), and the activation
+// parts are stored in the same order. Four accumulators per output take
+// Ah0 += h.W0, Ah1 += h.W1, Al0 += l.W0, Al1 += l.W1, one vdpbf16ps each
+// (lane j adds its odd word's product, then its even word's, each rounded,
+// a denormal result flushed to zero). At the end of a block the lanes are
+// (Al0 + Al1) + (Ah0 + Ah1), then the canonical tree, the block sums added
+// left to right, and the finished dot product times the row scale.
+
+constexpr int64_t kDpGroup = 64;                 // weights per group
+constexpr int64_t kDpPartWords = 2 * 32;         // one activation part of a group: W0 order, then W1 order
+constexpr int64_t kDpXWords = 2 * kDpPartWords;  // h, then l
+
+// The split activations of one call: row m's group g at
+// xp + m * ldxp + g * kDpXWords, as [h W0 | h W1 | l W0 | l W1], 32 words each.
+struct DpAct {
+  const uint16_t* xp;
+  int64_t ldxp;
+};
+
+// Splits x[0..K) into out (ceil(K / 64) groups, zero padded).
+void split_bf16(const float* x, int64_t K, uint16_t* out) {
+  const int64_t groups = (K + kDpGroup - 1) / kDpGroup;
+  for (int64_t g = 0; g < groups; ++g) {
+    uint16_t* o = out + g * kDpXWords;
+    for (int L = 0; L < 4; ++L) {
+      const int64_t k = g * kDpGroup + 16 * L;
+      const int64_t n = std::clamp<int64_t>(K - k, 0, 16);
+      const __m512 v = _mm512_maskz_loadu_ps(tail_mask(n), x + std::min(k, K));
+      const __m256i h = (__m256i)_mm512_cvtneps_pbh(v);
+      const __m512 hf = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+      const __m256i l = (__m256i)_mm512_cvtneps_pbh(_mm512_sub_ps(v, hf));
+      // Elements 16 L + 0..7 go to W0 order, 16 L + 8..15 to W1 order.
+      _mm_storeu_si128((__m128i*)(o + 8 * L), _mm256_castsi256_si128(h));
+      _mm_storeu_si128((__m128i*)(o + 32 + 8 * L), _mm256_extracti128_si256(h, 1));
+      _mm_storeu_si128((__m128i*)(o + 64 + 8 * L), _mm256_castsi256_si128(l));
+      _mm_storeu_si128((__m128i*)(o + 96 + 8 * L), _mm256_extracti128_si256(l, 1));
+    }
+  }
+}
+
+struct Fp8Lut {
+  __m512i h0, h1, l0, l1;
+  explicit Fp8Lut(DType t) {
+    const Fp8Bf16Table& tab = fp8_bf16_table(t);
+    h0 = _mm512_load_si512(tab.hi);
+    h1 = _mm512_load_si512(tab.hi + 64);
+    l0 = _mm512_load_si512(tab.lo);
+    l1 = _mm512_load_si512(tab.lo + 64);
+  }
+  // 64 FP8 codes as BF16 words in W0 and W1 order.
+  void words(__m512i b, __m512i& w0, __m512i& w1) const {
+    // vpermi2b indexes with the low seven bits; the sign bit is ORed back in.
+    const __m512i hi =
+        _mm512_ternarylogic_epi32(_mm512_permutex2var_epi8(h0, b, h1), b, _mm512_set1_epi8((char)0x80), 0xF8);
+    const __m512i lo = _mm512_permutex2var_epi8(l0, b, l1);
+    w0 = _mm512_unpacklo_epi8(lo, hi);
+    w1 = _mm512_unpackhi_epi8(lo, hi);
+  }
+};
+
+// Weights straight from the [N, K] code rows: converted as they are read.
+struct DpRaw {
+  const uint8_t* w;  // row 0 of the tile, at the block's first weight
+  int64_t ldw;       // bytes per row
+  const Fp8Lut* lut;
+  void words(int n, int64_t g, int64_t valid, __m512i& w0, __m512i& w1) const {
+    const uint8_t* p = w + n * ldw + g * kDpGroup;
+    const __m512i b =
+        valid >= kDpGroup ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi8(((__mmask64)1 << valid) - 1, p);
+    lut->words(b, w0, w1);
+  }
+};
+
+// Weights converted once into a packed block: row n's group g at
+// w + n * ld + g * 64, W0 then W1.
+constexpr int64_t kDpPackLd = kKc + 32;  // words; the pad keeps a tile's rows off the same L1 sets
+
+struct DpPacked {
+  const uint16_t* w;
+  void words(int n, int64_t g, int64_t, __m512i& w0, __m512i& w1) const {
+    const uint16_t* p = w + n * kDpPackLd + g * kDpGroup;
+    w0 = _mm512_loadu_si512(p);
+    w1 = _mm512_loadu_si512(p + 32);
+  }
+};
+
+inline __m512 dp(__m512 acc, const uint16_t* x, __m512i w) {
+  return _mm512_dpbf16_ps(acc, (__m512bh)_mm512_loadu_si512(x), (__m512bh)w);
+}
+
+// One k block (kn weights from group g0 of the activation rows) of MR
+// activation rows against NR weight rows, reduced into y (first: write,
+// else add).
+template <int MR, int NR, class Src>
+inline void dp_tile(float* y, int64_t ldy, const DpAct& a, int m0, int64_t g0, const Src& src, int64_t kn,
+                    bool first) {
+  __m512 acc[MR][NR][4];
+#pragma GCC unroll 16
+  for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 16
+    for (int n = 0; n < NR; ++n)
+#pragma GCC unroll 4
+      for (int i = 0; i < 4; ++i) acc[m][n][i] = _mm512_setzero_ps();
+  const int64_t groups = (kn + kDpGroup - 1) / kDpGroup;
+  for (int64_t g = 0; g < groups; ++g) {
+    __m512i w0[NR], w1[NR];
+#pragma GCC unroll 16
+    for (int n = 0; n < NR; ++n) src.words(n, g, kn - g * kDpGroup, w0[n], w1[n]);
+#pragma GCC unroll 16
+    for (int m = 0; m < MR; ++m) {
+      const uint16_t* x = a.xp + (m0 + m) * a.ldxp + (g0 + g) * kDpXWords;
+#pragma GCC unroll 16
+      for (int n = 0; n < NR; ++n) {
+        acc[m][n][0] = dp(acc[m][n][0], x, w0[n]);
+        acc[m][n][1] = dp(acc[m][n][1], x + 32, w1[n]);
+        acc[m][n][2] = dp(acc[m][n][2], x + 64, w0[n]);
+        acc[m][n][3] = dp(acc[m][n][3], x + 96, w1[n]);
+      }
+    }
+  }
+  __m512 sum[MR][NR];
+#pragma GCC unroll 16
+  for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 16
+    for (int n = 0; n < NR; ++n)
+      sum[m][n] =
+          _mm512_add_ps(_mm512_add_ps(acc[m][n][2], acc[m][n][3]), _mm512_add_ps(acc[m][n][0], acc[m][n][1]));
+  finish<MR, NR>(sum, y, ldy, first);
+}
+
+// M = 1: one weight row after another, each row's blocks in order (one
+// forward stream per thread, as gemv_rows); the finished block lanes are
+// reduced 16 at a time.
+void dp_gemv(float* y, const DpAct& a, const uint8_t* w, int64_t K, const Fp8Lut& lut, int64_t nn) {
+  PendingSums sums(y);
+  for (int64_t n = 0; n < nn; ++n) {
+    const uint8_t* wr = w + n * K;
+    for (int64_t kb = 0; kb < K; kb += kKc) {
+      const int64_t kn = std::min(kKc, K - kb);
+      const DpRaw src{wr + kb, K, &lut};
+      __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+      const uint16_t* x = a.xp + (kb / kDpGroup) * kDpXWords;
+      const int64_t groups = (kn + kDpGroup - 1) / kDpGroup;
+      for (int64_t g = 0; g < groups; ++g, x += kDpXWords) {
+        __m512i w0, w1;
+        src.words(0, g, kn - g * kDpGroup, w0, w1);
+        acc[0] = dp(acc[0], x, w0);
+        acc[1] = dp(acc[1], x + 32, w1);
+        acc[2] = dp(acc[2], x + 64, w0);
+        acc[3] = dp(acc[3], x + 96, w1);
+      }
+      sums.push(_mm512_add_ps(_mm512_add_ps(acc[2], acc[3]), _mm512_add_ps(acc[0], acc[1])), n, kb == 0);
+    }
+  }
+}
+
+// 2 <= M <= 4 (batched decode): NR weight rows converted once for all M
+// activation rows; 4 * M * NR accumulators.
+template <int MR>
+void dp_small_range(float* y, const DpAct& a, const uint8_t* w, int N, int64_t K, const Fp8Lut& lut,
+                    int64_t n0, int64_t n1) {
+  constexpr int NR = MR == 2 ? 3 : MR == 3 ? 2 : 1;
+  int64_t n = n0;
+  for (; n + NR <= n1; n += NR)
+    for (int64_t kb = 0; kb < K; kb += kKc)
+      dp_tile<MR, NR>(y + n, N, a, 0, kb / kDpGroup, DpRaw{w + n * K + kb, K, &lut}, std::min(kKc, K - kb),
+                      kb == 0);
+  for (; n < n1; ++n)
+    for (int64_t kb = 0; kb < K; kb += kKc)
+      dp_tile<MR, 1>(y + n, N, a, 0, kb / kDpGroup, DpRaw{w + n * K + kb, K, &lut}, std::min(kKc, K - kb),
+                     kb == 0);
+}
+
+constexpr int kDpTileM = 2, kDpTileN = 3;  // 24 accumulators, 6 weight vectors
+
+template <int MR>
+void dp_tile_row(float* y, int64_t ldy, const DpAct& a, int m0, int64_t g0, const uint16_t* pw, int64_t nn,
+                 int64_t kn, bool first) {
+  int64_t n = 0;
+  for (; n + kDpTileN <= nn; n += kDpTileN)
+    dp_tile<MR, kDpTileN>(y + n, ldy, a, m0, g0, DpPacked{pw + n * kDpPackLd}, kn, first);
+  switch (nn - n) {
+    case 2:
+      return dp_tile<MR, 2>(y + n, ldy, a, m0, g0, DpPacked{pw + n * kDpPackLd}, kn, first);
+    case 1:
+      return dp_tile<MR, 1>(y + n, ldy, a, m0, g0, DpPacked{pw + n * kDpPackLd}, kn, first);
+    default:
+      return;
+  }
+}
+
+// M > 4 (prefill, larger batches): blocks of kNb rows x kKc converted into a
+// per-thread packed buffer once, then every pair of activation rows passes
+// over them.
+void dp_gemm_range(float* y, const DpAct& a, const uint8_t* w, int M, int N, int64_t K, const Fp8Lut& lut,
+                   int64_t n0, int64_t n1) {
+  auto* packed = static_cast<uint16_t*>(scratch(0, sizeof(uint16_t) * kNb * kDpPackLd));
+  for (int64_t nb = n0; nb < n1; nb += kNb) {
+    const int64_t nn = std::min(n1, nb + kNb) - nb;
+    for (int64_t kb = 0; kb < K; kb += kKc) {
+      const int64_t kn = std::min(kKc, K - kb);
+      const int64_t groups = (kn + kDpGroup - 1) / kDpGroup;
+      const DpRaw raw{w + nb * K + kb, K, &lut};
+      for (int n = 0; n < nn; ++n)
+        for (int64_t g = 0; g < groups; ++g) {
+          __m512i w0, w1;
+          raw.words(n, g, kn - g * kDpGroup, w0, w1);
+          _mm512_storeu_si512(packed + n * kDpPackLd + g * kDpGroup, w0);
+          _mm512_storeu_si512(packed + n * kDpPackLd + g * kDpGroup + 32, w1);
+        }
+      const bool first = kb == 0;
+      for (int m0 = 0; m0 < M; m0 += kDpTileM) {
+        float* yt = y + (int64_t)m0 * N + nb;
+        if (M - m0 >= 2)
+          dp_tile_row<2>(yt, N, a, m0, kb / kDpGroup, packed, nn, kn, first);
+        else
+          dp_tile_row<1>(yt, N, a, m0, kb / kDpGroup, packed, nn, kn, first);
+      }
+    }
+  }
+}
+
 }  // namespace
+
+bool matmul_fp8_dpbf16(ThreadPool& pool, float* y, const float* x, const uint8_t* w, DType wt,
+                       const float* row_scales, int M, int N, int K) {
+  static const bool has_vbmi = __builtin_cpu_supports("avx512vbmi");
+  if (!has_vbmi || (wt != DType::F8_E4M3 && wt != DType::F8_E5M2) || !row_scales) return false;
+  if (K == 0) {
+    for (int64_t i = 0; i < (int64_t)M * N; ++i) y[i] = 0.0f;
+    return true;
+  }
+  const int64_t ldxp = (K + kDpGroup - 1) / kDpGroup * kDpXWords;
+  auto* xp = static_cast<uint16_t*>(scratch(1, sizeof(uint16_t) * (size_t)(M * ldxp)));
+  auto split = [&](int64_t m0, int64_t m1) {
+    for (int64_t m = m0; m < m1; ++m) split_bf16(x + m * K, K, xp + m * ldxp);
+  };
+  // Large M (prefill) splits on every thread; a few decode rows are not
+  // worth waking the pool.
+  if (M <= 4)
+    split(0, M);
+  else
+    pool.parallel_for(M, split, std::max<int64_t>(1, kMinWorkPerChunk / std::max(1, K)));
+  const DpAct act{xp, ldxp};
+  const Fp8Lut lut(wt);
+  // Threads take contiguous groups of output columns, as matmul_t.
+  const int64_t group = M <= 4 ? 16 : kNb;
+  const int64_t groups = (N + group - 1) / group;
+  const int64_t grain = std::max<int64_t>(1, kMinWorkPerChunk / std::max<int64_t>(1, group * (int64_t)K * M));
+  pool.parallel_for(
+      groups,
+      [&](int64_t g0, int64_t g1) {
+        const int64_t n0 = g0 * group, n1 = std::min<int64_t>(N, g1 * group);
+        switch (M) {
+          case 1:
+            dp_gemv(y + n0, act, w + n0 * K, K, lut, n1 - n0);
+            break;
+          case 2:
+            dp_small_range<2>(y, act, w, N, K, lut, n0, n1);
+            break;
+          case 3:
+            dp_small_range<3>(y, act, w, N, K, lut, n0, n1);
+            break;
+          case 4:
+            dp_small_range<4>(y, act, w, N, K, lut, n0, n1);
+            break;
+          default:
+            dp_gemm_range(y, act, w, M, N, K, lut, n0, n1);
+            break;
+        }
+        for (int m = 0; m < M; ++m)
+          for (int64_t n = n0; n < n1; ++n) y[(int64_t)m * N + n] *= row_scales[n];
+      },
+      grain);
+  return true;
+}
 
 bool matmul(ThreadPool& pool, float* y, const float* x, const void* w, DType wt, int M, int N, int K,
             const float* row_scales) {

@@ -25,4 +25,12 @@ bool matmul_w8a8(ThreadPool& pool, float* y, const float* x, const int8_t* w, co
 bool matmul_w8a24(ThreadPool& pool, float* y, const float* x, const int8_t* w, const float* row_scales, int M,
                   int N, int K);
 
+// FP8 weights (E4M3 / E5M2, a scale per row) through BF16 dot products:
+// activations carried as two BF16 each (16 significant bits), the codes
+// mapped to BF16 by table lookups, vdpbf16ps (order in matmul_avx512.cpp).
+// Returns false, touching nothing, for another dtype, without row scales,
+// or on a CPU without AVX-512 VBMI.
+bool matmul_fp8_dpbf16(ThreadPool& pool, float* y, const float* x, const uint8_t* w, DType wt,
+                       const float* row_scales, int M, int N, int K);
+
 }  // namespace brisk::cpu::avx512

@@ -22,6 +22,11 @@ void matmul_w8a8(ThreadPool& pool, float* y, const float* x, const int8_t* w, co
 // the CPU has AVX-512 VNNI. Returns false, touching nothing, elsewhere; the caller then runs matmul.
 bool matmul_w8a24(ThreadPool& pool, float* y, const float* x, const int8_t* w, const float* row_scales, int M,
                   int N, int K);
+// FP8 weights through BF16 dot products (avx512::matmul_fp8_dpbf16: activations as two BF16 each)
+// where the CPU has AVX-512 BF16 and VBMI; one order for every M, as matmul. Returns false, touching
+// nothing, elsewhere or for another dtype; the caller then runs matmul.
+bool matmul_fp8_dpbf16(ThreadPool& pool, float* y, const float* x, const uint8_t* w, DType wt,
+                       const float* row_scales, int M, int N, int K);
 void rmsnorm(ThreadPool& pool, float* y, const float* x, const float* w, int M, int D, float eps);
 void rope(ThreadPool& pool, float* x, const int32_t* pos, int T, int n_heads, int head_dim, int rot_dim,
           float theta);
