@@ -72,8 +72,11 @@ int main(int argc, char** argv) {
   QCommandLineOption int8Fma(
       QStringLiteral("int8-fma"),
       QStringLiteral("With int8 weights: widen them to F32 for FMAs instead of W8A24."));
-  parser.addOptions(
-      {tokenizer, prompt, maxTokens, screenshot, quitAfter, view, size, dtype, kvDtype, w8a8, int8Fma});
+  QCommandLineOption fp8Fma(
+      QStringLiteral("fp8-fma"),
+      QStringLiteral("With fp8 weights: widen them to F32 for FMAs instead of BF16 dot products."));
+  parser.addOptions({tokenizer, prompt, maxTokens, screenshot, quitAfter, view, size, dtype, kvDtype, w8a8,
+                     int8Fma, fp8Fma});
   parser.process(app);
 
   const QStringList positional = parser.positionalArguments();
@@ -141,6 +144,7 @@ int main(int argc, char** argv) {
   if (parser.isSet(kvDtype)) config.kv_dtype = parser.value(kvDtype).toStdString();
   if (parser.isSet(w8a8)) config.int8_activations = true;
   if (parser.isSet(int8Fma)) config.int8_fma = true;
+  if (parser.isSet(fp8Fma)) config.fp8_fma = true;
   if (const std::string e = config.validate(); !e.empty()) {
     std::fprintf(stderr, "brisk: %s\n", e.c_str());
     return 2;

@@ -21,8 +21,9 @@ namespace {
 enum BudgetMode { Auto, Blocks, MiB };
 constexpr int64_t kMiB = 1024 * 1024;
 // Weight precisions the menu offers: the EngineConfig value, and for INT8
-// which arithmetic goes with it: "" the default (W8A24 on AVX-512 VNNI),
-// "+w8a8" INT8 activations, "+fma" weights widened to F32 (int8_fma).
+// and FP8 which arithmetic goes with it: "" the default (INT8: W8A24 on
+// AVX-512 VNNI; FP8: BF16 dot products on AVX-512 BF16 + VBMI), "+w8a8" INT8
+// activations, "+fma" weights widened to F32 (int8_fma / fp8_fma).
 struct WeightChoice {
   const char* label;
   const char* dtype;
@@ -38,15 +39,19 @@ const WeightChoice kWeightChoices[] = {
     {"INT8, F32 FMA", "int8", "+fma"},
     {"INT8 W8A8 (VNNI)", "int8", "+w8a8"},
     {"FP8 E4M3", "fp8-e4m3", ""},
+    {"FP8 E4M3, F32 FMA", "fp8-e4m3", "+fma"},
     {"FP8 E5M2", "fp8-e5m2", ""},
+    {"FP8 E5M2, F32 FMA", "fp8-e5m2", "+fma"},
 };
 const std::pair<const char*, const char*> kKvChoices[] = {
     {"F32", "f32"}, {"F16", "f16"}, {"BF16", "bf16"}, {"FP8 E4M3", "fp8-e4m3"}, {"INT8", "int8"}};
 
 QString weightKey(const brisk::EngineConfig& c) {
+  const bool fp8 = c.weight_dtype.rfind("fp8", 0) == 0;
   return QString::fromStdString(c.weight_dtype) + (c.int8_activations ? QStringLiteral("+w8a8")
-                                                   : c.int8_fma       ? QStringLiteral("+fma")
-                                                                      : QString());
+                                                   : fp8 ? (c.fp8_fma ? QStringLiteral("+fma") : QString())
+                                                   : c.int8_fma ? QStringLiteral("+fma")
+                                                                : QString());
 }
 }  // namespace
 
@@ -363,9 +368,11 @@ brisk::EngineConfig EngineSettingsPanel::config() const {
   {
     QString w = weights_->currentData().toString();
     c.int8_activations = w.endsWith(QStringLiteral("+w8a8"));
-    c.int8_fma = w.endsWith(QStringLiteral("+fma"));
+    const bool fma = w.endsWith(QStringLiteral("+fma"));
     if (c.int8_activations) w.chop(5);
-    if (c.int8_fma) w.chop(4);
+    if (fma) w.chop(4);
+    c.fp8_fma = fma && w.startsWith(QStringLiteral("fp8"));
+    c.int8_fma = fma && !c.fp8_fma;
     c.weight_dtype = w.toStdString();
   }
   c.kv_dtype = kvPrecision_->currentData().toString().toStdString();

@@ -27,6 +27,9 @@ void add_engine_flags(Args& a) {
          "CPU, INT8 weights: widen them to F32 and multiply with FMAs instead of rounding the activations to "
          "24-bit "
          "integers for VNNI dot products (W8A24, the default on AVX-512 VNNI CPUs)");
+  a.flag("--fp8-fma", "",
+         "CPU, FP8 weights: widen them to F32 and multiply with FMAs instead of BF16 dot products (each "
+         "activation as two BF16, the default on AVX-512 BF16 + VBMI CPUs)");
   a.flag("--no-fused-decode", "",
          "CUDA: run decode steps' norms, residual adds and SwiGLU as their own kernels, not folded into the "
          "GEMVs");
@@ -68,6 +71,7 @@ EngineConfig engine_config_from(const Args& a, const std::string& model) {
   c.dependent_launch = !a.has("--no-dependent-launch");
   c.huge_page_weights = !a.has("--no-huge-pages");
   c.int8_fma = a.has("--int8-fma");
+  c.fp8_fma = a.has("--fp8-fma");
   c.threads = (int)a.integer("--threads", 0, 1024);
   c.block_size = (int)a.integer("--block-size", 1, 1024);
   c.num_kv_blocks = a.integer("--kv-blocks", 0, 1LL << 40);
@@ -220,6 +224,7 @@ nlohmann::json config_json(const EngineConfig& c) {
           {"dependent_launch", c.dependent_launch},
           {"huge_page_weights", c.huge_page_weights},
           {"int8_fma", c.int8_fma},
+          {"fp8_fma", c.fp8_fma},
           {"threads", c.threads},
           {"weight_dtype", c.weight_dtype},
           {"quantize_embeddings", c.quantize_embeddings},

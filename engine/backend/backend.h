@@ -113,6 +113,9 @@ struct BackendOptions {
   // CUDA (sm_90+): decode kernels launch while their predecessor finishes (programmatic dependent
   // launch), loading weights and prefetching the KV cache before they wait for its output. An A/B knob.
   bool dependent_launch = true;
+  // CPU: FP8 weights widened to F32 and multiplied with FMAs, instead of the default BF16 dot products
+  // (activations as two BF16 each; AVX-512 BF16 + VBMI CPUs). An A/B knob.
+  bool fp8_fma = false;
 };
 // "cpu", "cuda" or "auto" (cuda when available, else cpu). Throws Error
 // naming the backend and the reason when it cannot be made.

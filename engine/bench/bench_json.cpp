@@ -154,6 +154,7 @@ json config_json(const EngineConfig& c) {
           {"dependent_launch", c.dependent_launch},
           {"huge_page_weights", c.huge_page_weights},
           {"int8_fma", c.int8_fma},
+          {"fp8_fma", c.fp8_fma},
           {"weight_dtype", c.weight_dtype},
           {"kv_dtype", c.kv_dtype},
           {"int8_activations", c.int8_activations},
@@ -192,6 +193,7 @@ EngineConfig config_from(const json& j, const std::string& path, const std::stri
   r.get("dependent_launch", c.dependent_launch);
   r.get("huge_page_weights", c.huge_page_weights);
   r.get("int8_fma", c.int8_fma);
+  r.get("fp8_fma", c.fp8_fma);
   r.get("weight_dtype", c.weight_dtype);
   r.get("kv_dtype", c.kv_dtype);
   r.get("int8_activations", c.int8_activations);

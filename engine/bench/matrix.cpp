@@ -92,6 +92,7 @@ const char* const kAxisFields[] = {"weight_dtype",
                                    "dependent_launch",
                                    "huge_page_weights",
                                    "int8_fma",
+                                   "fp8_fma",
                                    "gpu_memory_utilization",
                                    "model",
                                    "n",
@@ -155,6 +156,8 @@ void apply_axis(const std::string& f, const std::string& v, EngineConfig& c, Wor
     c.huge_page_weights = as_bool(f, v);
   else if (f == "int8_fma")
     c.int8_fma = as_bool(f, v);
+  else if (f == "fp8_fma")
+    c.fp8_fma = as_bool(f, v);
   else if (f == "gpu_memory_utilization")
     c.gpu_memory_utilization = as_double(f, v);
   else if (f == "model")

@@ -252,6 +252,35 @@ class TestPerplexity : public QObject {
     if (cpu::active_isa() == cpu::Isa::Avx512) QVERIFY2(r.kl_max > 0, "W8A24 did not run");
   }
 
+  // FP8 weights: the default BF16 dot-product path (activations as two BF16)
+  // against the F32-activation FMA path as the baseline is nearly identical;
+  // on a CPU with AVX-512 BF16 + VBMI it is a different computation (non-zero
+  // KL), elsewhere the same one.
+  void fp8WithBf16DotProductsMatchesF32Activations() {
+    if (!haveStories()) QSKIP(qPrintable(QString::fromStdString("stories260K not found at " + kStories)));
+    QTemporaryDir dir;
+    const std::string file = dir.filePath(QStringLiteral("fp8fma.lp")).toStdString();
+    const std::string text = read_text(kEvalText).substr(0, 3000);
+    PerplexityOptions o;
+    o.context = 256;
+    o.save_logits_path = file;
+    EngineConfig fma = stories_config();
+    fma.weight_dtype = "fp8-e4m3";
+    fma.fp8_fma = true;
+    evaluate_perplexity(fma, text, o);
+    o.save_logits_path.clear();
+    o.baseline_logits_path = file;
+    EngineConfig dp = fma;
+    dp.fp8_fma = false;
+    const PerplexityResult r = evaluate_perplexity(dp, text, o);
+    qInfo("vs FP8 E4M3 with F32 activations: BF16 dot products KL mean %.3g p99 %.3g max %.3g top-1 %.5f",
+          r.kl_mean, r.kl_p99, r.kl_max, r.top1_agreement);
+    QVERIFY2(r.kl_mean < 1e-6 && r.kl_max < 1e-4, qPrintable(QString::number(r.kl_max)));
+    QVERIFY(r.top1_agreement >= 0.999);
+    if (cpu::active_isa() == cpu::Isa::Avx512 && __builtin_cpu_supports("avx512vbmi"))
+      QVERIFY2(r.kl_max > 0, "the BF16 dot-product path did not run");
+  }
+
   void mismatchedBaselineIsRejected() {
     if (!haveStories()) QSKIP(qPrintable(QString::fromStdString("stories260K not found at " + kStories)));
     QTemporaryDir dir;

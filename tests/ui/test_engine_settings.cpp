@@ -113,8 +113,9 @@ void TestEngineSettings::precisionSelectorsHoldWhatThisVersionHas() {
   auto* prefix = field<QCheckBox>("settingsPrefixCaching");
   auto* backend = field<QComboBox>("settingsBackend");
   QCOMPARE(backend->count(), 1 + int(brisk::list_backends().size()));  // auto, then every backend
-  // as stored, F32, F16, BF16, Q8_0, INT8, INT8 F32 FMA, INT8 W8A8, FP8 E4M3, FP8 E5M2
-  QCOMPARE(weights->count(), 10);
+  // as stored, F32, F16, BF16, Q8_0, INT8, INT8 F32 FMA, INT8 W8A8, FP8 E4M3 (and F32 FMA),
+  // FP8 E5M2 (and F32 FMA)
+  QCOMPARE(weights->count(), 12);
   QCOMPARE(weights->currentText(), QStringLiteral("As stored (F32)"));  // the demo model's weights
   QCOMPARE(kv->count(), 5);
   QCOMPARE(kv->currentText(), QStringLiteral("F32"));
@@ -149,6 +150,15 @@ void TestEngineSettings::precisionSelectorsHoldWhatThisVersionHas() {
   QVERIFY(!panel->config().int8_fma);
   panel->setConfig(f);
   QCOMPARE(weights->currentText(), QStringLiteral("INT8, F32 FMA"));
+  // The FP8 FMA entries set fp8_fma (the BF16 dot-product A/B), not int8_fma.
+  weights->setCurrentIndex(weights->findText(QStringLiteral("FP8 E4M3, F32 FMA")));
+  const brisk::EngineConfig g = panel->config();
+  QCOMPARE(g.weight_dtype, std::string("fp8-e4m3"));
+  QVERIFY(g.fp8_fma && !g.int8_fma && !g.int8_activations);
+  weights->setCurrentIndex(weights->findText(QStringLiteral("FP8 E4M3")));
+  QVERIFY(!panel->config().fp8_fma);
+  panel->setConfig(g);
+  QCOMPARE(weights->currentText(), QStringLiteral("FP8 E4M3, F32 FMA"));
 }
 
 void TestEngineSettings::backendSelectorListsEveryBackend() {

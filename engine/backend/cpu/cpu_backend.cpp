@@ -28,7 +28,10 @@ KvCacheView kv_view(const Tensor& cache, int n_kv_heads, int head_dim) {
 class CpuBackend final : public Backend {
  public:
   explicit CpuBackend(const BackendOptions& o)
-      : pool_(o.threads), w8a8_(o.int8_activations), w8a24_(!o.int8_activations && !o.int8_fma) {
+      : pool_(o.threads),
+        w8a8_(o.int8_activations),
+        w8a24_(!o.int8_activations && !o.int8_fma),
+        fp8_dpbf16_(!o.fp8_fma) {
     // At most half the memory available now goes to copies, so a second
     // engine on the same model (A/B) or a model near the machine's size
     // keeps reading its weights in place from the file mapping instead.
@@ -80,6 +83,12 @@ class CpuBackend final : public Backend {
     if (w8a24_ && w.dtype == DType::I8 &&
         cpu::matmul_w8a24(pool_, ptr<float>(out), ptr<float>(x), static_cast<const int8_t*>(w.handle),
                           static_cast<const float*>(w.scales), n, (int)w.rows, (int)w.cols))
+      return;
+    // FP8: BF16 dot products where the CPU has AVX-512 BF16 and VBMI;
+    // elsewhere (or with fp8_fma) the weights are widened to F32.
+    if (fp8_dpbf16_ && (w.dtype == DType::F8_E4M3 || w.dtype == DType::F8_E5M2) &&
+        cpu::matmul_fp8_dpbf16(pool_, ptr<float>(out), ptr<float>(x), static_cast<const uint8_t*>(w.handle),
+                               w.dtype, static_cast<const float*>(w.scales), n, (int)w.rows, (int)w.cols))
       return;
     cpu::matmul(pool_, ptr<float>(out), ptr<float>(x), w.handle, w.dtype, n, (int)w.rows, (int)w.cols,
                 static_cast<const float*>(w.scales));
@@ -165,6 +174,7 @@ class CpuBackend final : public Backend {
   ThreadPool pool_;
   bool w8a8_ = false;
   bool w8a24_ = true;
+  bool fp8_dpbf16_ = true;
   std::vector<std::unique_ptr<uint8_t[]>> buffers_;
   std::vector<HugePageBuffer> huge_;  // weights copied into huge pages
   int64_t huge_budget_ = 0, huge_used_ = 0;

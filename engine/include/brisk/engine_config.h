@@ -79,6 +79,11 @@ struct EngineConfig {
   // products are VNNI dot products (W8A24, ref::matmul_w8a24); int8_fma
   // widens the weights to F32 and uses FMAs instead (an A/B knob).
   bool int8_fma = false;
+  // CPU, FP8 weights: by default (on CPUs with AVX-512 BF16 and VBMI) the
+  // codes are mapped to BF16 and multiplied with BF16 dot products against
+  // the activations carried as two BF16 each (cpu::matmul_fp8_dpbf16);
+  // fp8_fma widens the weights to F32 and uses FMAs instead (an A/B knob).
+  bool fp8_fma = false;
 
   uint64_t seed = 0;  // default seed for requests that set none
 
