@@ -1212,9 +1212,8 @@ struct DpPacked {
   }
 };
 
-inline __m512 dp(__m512 acc, const uint16_t* x, __m512i w) {
-  return _mm512_dpbf16_ps(acc, (__m512bh)_mm512_loadu_si512(x), (__m512bh)w);
-}
+inline __m512 dp(__m512 acc, __m512i x, __m512i w) { return _mm512_dpbf16_ps(acc, (__m512bh)x, (__m512bh)w); }
+inline __m512 dp(__m512 acc, const uint16_t* x, __m512i w) { return dp(acc, _mm512_loadu_si512(x), w); }
 
 // One k block (kn weights from group g0 of the activation rows) of MR
 // activation rows against NR weight rows, reduced into y (first: write,
@@ -1222,13 +1221,11 @@ inline __m512 dp(__m512 acc, const uint16_t* x, __m512i w) {
 template <int MR, int NR, class Src>
 inline void dp_tile(float* y, int64_t ldy, const DpAct& a, int m0, int64_t g0, const Src& src, int64_t kn,
                     bool first) {
-  __m512 acc[MR][NR][4];
+  __m512 acc[MR][NR][2];
 #pragma GCC unroll 16
   for (int m = 0; m < MR; ++m)
 #pragma GCC unroll 16
-    for (int n = 0; n < NR; ++n)
-#pragma GCC unroll 4
-      for (int i = 0; i < 4; ++i) acc[m][n][i] = _mm512_setzero_ps();
+    for (int n = 0; n < NR; ++n) acc[m][n][0] = acc[m][n][1] = _mm512_setzero_ps();
   const int64_t groups = (kn + kDpGroup - 1) / kDpGroup;
   for (int64_t g = 0; g < groups; ++g) {
     __m512i w0[NR], w1[NR];
@@ -1237,12 +1234,13 @@ inline void dp_tile(float* y, int64_t ldy, const DpAct& a, int m0, int64_t g0, c
 #pragma GCC unroll 16
     for (int m = 0; m < MR; ++m) {
       const uint16_t* x = a.xp + (m0 + m) * a.ldxp + (g0 + g) * kDpXWords;
+      // One part's two vectors at a time, held for every weight row (with
+      // all four live the compiler reloaded them for each row instead).
+#pragma GCC unroll 2
+      for (int p = 0; p < 2; ++p) {
+        const __m512i xa = _mm512_loadu_si512(x + 64 * p), xb = _mm512_loadu_si512(x + 64 * p + 32);
 #pragma GCC unroll 16
-      for (int n = 0; n < NR; ++n) {
-        acc[m][n][0] = dp(acc[m][n][0], x, w0[n]);
-        acc[m][n][1] = dp(acc[m][n][1], x + 32, w1[n]);
-        acc[m][n][2] = dp(acc[m][n][2], x + 64, w0[n]);
-        acc[m][n][3] = dp(acc[m][n][3], x + 96, w1[n]);
+        for (int n = 0; n < NR; ++n) acc[m][n][p] = dp(dp(acc[m][n][p], xa, w0[n]), xb, w1[n]);
       }
     }
   }
@@ -1250,9 +1248,7 @@ inline void dp_tile(float* y, int64_t ldy, const DpAct& a, int m0, int64_t g0, c
 #pragma GCC unroll 16
   for (int m = 0; m < MR; ++m)
 #pragma GCC unroll 16
-    for (int n = 0; n < NR; ++n)
-      sum[m][n] =
-          _mm512_add_ps(_mm512_add_ps(acc[m][n][2], acc[m][n][3]), _mm512_add_ps(acc[m][n][0], acc[m][n][1]));
+    for (int n = 0; n < NR; ++n) sum[m][n] = _mm512_add_ps(acc[m][n][1], acc[m][n][0]);
   finish<MR, NR>(sum, y, ldy, first);
 }
 
@@ -1266,18 +1262,16 @@ void dp_gemv(float* y, const DpAct& a, const uint8_t* w, int64_t K, const Fp8Lut
     for (int64_t kb = 0; kb < K; kb += kKc) {
       const int64_t kn = std::min(kKc, K - kb);
       const DpRaw src{wr + kb, K, &lut};
-      __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+      __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
       const uint16_t* x = a.xp + (kb / kDpGroup) * kDpXWords;
       const int64_t groups = (kn + kDpGroup - 1) / kDpGroup;
       for (int64_t g = 0; g < groups; ++g, x += kDpXWords) {
         __m512i w0, w1;
         src.words(0, g, kn - g * kDpGroup, w0, w1);
-        acc[0] = dp(acc[0], x, w0);
-        acc[1] = dp(acc[1], x + 32, w1);
-        acc[2] = dp(acc[2], x + 64, w0);
-        acc[3] = dp(acc[3], x + 96, w1);
+        acc[0] = dp(dp(acc[0], x, w0), x + 32, w1);
+        acc[1] = dp(dp(acc[1], x + 64, w0), x + 96, w1);
       }
-      sums.push(_mm512_add_ps(_mm512_add_ps(acc[2], acc[3]), _mm512_add_ps(acc[0], acc[1])), n, kb == 0);
+      sums.push(_mm512_add_ps(acc[1], acc[0]), n, kb == 0);
     }
   }
 }
@@ -1287,7 +1281,7 @@ void dp_gemv(float* y, const DpAct& a, const uint8_t* w, int64_t K, const Fp8Lut
 template <int MR>
 void dp_small_range(float* y, const DpAct& a, const uint8_t* w, int N, int64_t K, const Fp8Lut& lut,
                     int64_t n0, int64_t n1) {
-  constexpr int NR = MR == 2 ? 3 : MR == 3 ? 2 : 1;
+  constexpr int NR = MR == 2 ? 4 : MR == 3 ? 3 : 2;
   int64_t n = n0;
   for (; n + NR <= n1; n += NR)
     for (int64_t kb = 0; kb < K; kb += kKc)
@@ -1299,7 +1293,7 @@ void dp_small_range(float* y, const DpAct& a, const uint8_t* w, int N, int64_t K
                      kb == 0);
 }
 
-constexpr int kDpTileM = 2, kDpTileN = 3;  // 24 accumulators, 6 weight vectors
+constexpr int kDpTileM = 2, kDpTileN = 4;  // 16 accumulators, 8 weight vectors, 2 activation vectors
 
 template <int MR>
 void dp_tile_row(float* y, int64_t ldy, const DpAct& a, int m0, int64_t g0, const uint16_t* pw, int64_t nn,
@@ -1307,7 +1301,10 @@ void dp_tile_row(float* y, int64_t ldy, const DpAct& a, int m0, int64_t g0, cons
   int64_t n = 0;
   for (; n + kDpTileN <= nn; n += kDpTileN)
     dp_tile<MR, kDpTileN>(y + n, ldy, a, m0, g0, DpPacked{pw + n * kDpPackLd}, kn, first);
+  static_assert(kDpTileN == 4);
   switch (nn - n) {
+    case 3:
+      return dp_tile<MR, 3>(y + n, ldy, a, m0, g0, DpPacked{pw + n * kDpPackLd}, kn, first);
     case 2:
       return dp_tile<MR, 2>(y + n, ldy, a, m0, g0, DpPacked{pw + n * kDpPackLd}, kn, first);
     case 1:
@@ -1339,6 +1336,7 @@ void dp_gemm_range(float* y, const DpAct& a, const uint8_t* w, int M, int N, int
       const bool first = kb == 0;
       for (int m0 = 0; m0 < M; m0 += kDpTileM) {
         float* yt = y + (int64_t)m0 * N + nb;
+        static_assert(kDpTileM == 2);
         if (M - m0 >= 2)
           dp_tile_row<2>(yt, N, a, m0, kb / kDpGroup, packed, nn, kn, first);
         else

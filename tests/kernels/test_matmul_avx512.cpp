@@ -181,7 +181,7 @@ float dpbf16_dot(const float* x, const float* w, int K) {
   float y = 0.0f;
   for (int kb = 0; kb < K; kb += kKc) {
     const int kn = std::min(kKc, K - kb);
-    float acc[4][16] = {};
+    float acc[2][16] = {};
     for (int g = 0; g * 64 < kn; ++g)
       for (int v = 0; v < 2; ++v)
         for (int j = 0; j < 16; ++j)
@@ -189,11 +189,11 @@ float dpbf16_dot(const float* x, const float* w, int K) {
             const int i = 2 * j + e, pos = 64 * g + 16 * (i / 8) + 8 * v + i % 8;
             const float xv = pos < kn ? x[kb + pos] : 0.0f, wv = pos < kn ? w[kb + pos] : 0.0f;
             const float h = bf16_round(xv), l = bf16_round(xv - h);
-            acc[v][j] = dp_add(acc[v][j], h, wv);
-            acc[2 + v][j] = dp_add(acc[2 + v][j], l, wv);
+            acc[0][j] = dp_add(acc[0][j], h, wv);
+            acc[1][j] = dp_add(acc[1][j], l, wv);
           }
     float lane[16], t8[8], t4[4], t2[2];
-    for (int j = 0; j < 16; ++j) lane[j] = (acc[2][j] + acc[3][j]) + (acc[0][j] + acc[1][j]);
+    for (int j = 0; j < 16; ++j) lane[j] = acc[1][j] + acc[0][j];
     for (int i = 0; i < 8; ++i) t8[i] = lane[i] + lane[i + 8];
     for (int i = 0; i < 4; ++i) t4[i] = t8[i] + t8[i + 4];
     for (int i = 0; i < 2; ++i) t2[i] = t4[i] + t4[i + 2];
