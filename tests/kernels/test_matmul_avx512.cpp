@@ -19,7 +19,7 @@
 // FP8 through BF16 dot products (matmul_fp8_dpbf16): activations keep 16
 // significant bits (each off by at most 2^-17 of itself), so the tolerance
 // is 1e-4 (measured worst 2.3e-5 on these inputs), and bit equality with a scalar model of its order
-// (activations split into two BF16, vdpbf16ps's odd-then-even rounded adds, four accumulators).
+// (activations split into two BF16, vdpbf16ps's odd-then-even rounded adds, two accumulators).
 //
 // W8A8 and W8A24: integer dot products, so the result must equal
 // ref::matmul_w8a8 / ref::matmul_w8a24 exactly.
@@ -174,9 +174,9 @@ float dp_add(float acc, float a, float b) {
 // Scalar model of the BF16 dot-product order (matmul_avx512.cpp, "FP8
 // through BF16 dot products"): per k block, groups of 64; the group's word
 // 2j + e of vector v (W0, W1) is element 16 (i / 8) + 8 v + i % 8 with
-// i = 2j + e, added into lane j odd word first; accumulators h.W0, h.W1,
-// l.W0, l.W1; lanes (l0 + l1) + (h0 + h1); then the tree and the block sums
-// as in canonical_dot.
+// i = 2j + e, added into lane j odd word first; one accumulator takes the
+// h products (W0 then W1, group by group), one the l products; lanes l + h;
+// then the tree and the block sums as in canonical_dot.
 float dpbf16_dot(const float* x, const float* w, int K) {
   float y = 0.0f;
   for (int kb = 0; kb < K; kb += kKc) {
