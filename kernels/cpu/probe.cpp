@@ -328,6 +328,7 @@ std::vector<std::string> cpu_features() {
   BRISK_FEATURE("avx512dq", "avx512dq")
   BRISK_FEATURE("avx512vnni", "avx512_vnni")
   BRISK_FEATURE("avx512bf16", "avx512_bf16")
+  BRISK_FEATURE("avx512vbmi", "avx512vbmi")  // with BF16: FP8 weights as BF16 dot products
   BRISK_FEATURE("avx512fp16", "avx512_fp16")
   BRISK_FEATURE("avxvnni", "avx_vnni")
   BRISK_FEATURE("amx-tile", "amx_tile")

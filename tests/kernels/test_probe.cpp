@@ -135,10 +135,10 @@ class TestProbe : public QObject {
 
   void featuresAgreeWithIsa() {
     const std::vector<std::string> f = cpu::cpu_features();
-    const std::set<std::string> known{"sse4_2",   "avx",         "avx2",        "fma",
-                                      "f16c",     "avx512f",     "avx512bw",    "avx512vl",
-                                      "avx512dq", "avx512_vnni", "avx512_bf16", "avx512_fp16",
-                                      "avx_vnni", "amx_tile",    "amx_int8",    "amx_bf16"};
+    const std::set<std::string> known{"sse4_2",      "avx",         "avx2",     "fma",      "f16c",
+                                      "avx512f",     "avx512bw",    "avx512vl", "avx512dq", "avx512_vnni",
+                                      "avx512_bf16", "avx512_fp16", "avx_vnni", "amx_tile", "amx_int8",
+                                      "amx_bf16",    "avx512vbmi"};
     QCOMPARE(std::set<std::string>(f.begin(), f.end()).size(), f.size());  // no duplicates
     for (const auto& name : f) QVERIFY2(known.count(name), name.c_str());
     if ((int)cpu::detected_isa() >= (int)Isa::Avx2) {
