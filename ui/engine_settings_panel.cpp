@@ -371,8 +371,12 @@ brisk::EngineConfig EngineSettingsPanel::config() const {
     const bool fma = w.endsWith(QStringLiteral("+fma"));
     if (c.int8_activations) w.chop(5);
     if (fma) w.chop(4);
-    c.fp8_fma = fma && w.startsWith(QStringLiteral("fp8"));
-    c.int8_fma = fma && !c.fp8_fma;
+    // "As stored" has no FMA entries: it keeps the arithmetic the engine
+    // runs with (e.g. brisk --fp8-fma on a model stored as FP8).
+    if (w != QLatin1String("auto")) {
+      c.fp8_fma = fma && w.startsWith(QStringLiteral("fp8"));
+      c.int8_fma = fma && !c.fp8_fma;
+    }
     c.weight_dtype = w.toStdString();
   }
   c.kv_dtype = kvPrecision_->currentData().toString().toStdString();

@@ -65,7 +65,10 @@ brisk::SamplingParams readParams(QSettings& s, const QString& group, brisk::Samp
   p.min_p = s.value(QStringLiteral("minP"), p.min_p).toFloat();
   p.repetition_penalty = s.value(QStringLiteral("repetitionPenalty"), p.repetition_penalty).toFloat();
   const qlonglong seed = s.value(QStringLiteral("seed"), p.seed ? qlonglong(*p.seed) : -1).toLongLong();
-  if (seed >= 0) p.seed = static_cast<uint64_t>(seed); else p.seed.reset();
+  if (seed >= 0)
+    p.seed = static_cast<uint64_t>(seed);
+  else
+    p.seed.reset();
   if (s.contains(QStringLiteral("stop"))) {
     p.stop.clear();
     for (const QString& x : s.value(QStringLiteral("stop")).toStringList())
@@ -73,7 +76,8 @@ brisk::SamplingParams readParams(QSettings& s, const QString& group, brisk::Samp
   }
   if (s.contains(QStringLiteral("stopTokenIds"))) {
     p.stop_token_ids.clear();
-    for (const QString& x : s.value(QStringLiteral("stopTokenIds")).toStringList()) p.stop_token_ids.push_back(x.toInt());
+    for (const QString& x : s.value(QStringLiteral("stopTokenIds")).toStringList())
+      p.stop_token_ids.push_back(x.toInt());
   }
   p.ignore_eos = s.value(QStringLiteral("ignoreEos"), p.ignore_eos).toBool();
   s.endGroup();
@@ -94,6 +98,8 @@ void writeEngine(QSettings& s, const brisk::EngineConfig& c) {
   s.setValue(QStringLiteral("threads"), c.threads);
   s.setValue(QStringLiteral("weightDtype"), QString::fromStdString(c.weight_dtype));
   s.setValue(QStringLiteral("int8Activations"), c.int8_activations);
+  s.setValue(QStringLiteral("int8Fma"), c.int8_fma);
+  s.setValue(QStringLiteral("fp8Fma"), c.fp8_fma);
   s.setValue(QStringLiteral("kvDtype"), QString::fromStdString(c.kv_dtype));
   s.setValue(QStringLiteral("prefixCaching"), c.enable_prefix_caching);
   s.endGroup();
@@ -117,7 +123,10 @@ brisk::EngineConfig readEngine(QSettings& s) {
   c.weight_dtype =
       s.value(QStringLiteral("weightDtype"), QString::fromStdString(c.weight_dtype)).toString().toStdString();
   c.int8_activations = s.value(QStringLiteral("int8Activations"), c.int8_activations).toBool();
-  c.kv_dtype = s.value(QStringLiteral("kvDtype"), QString::fromStdString(c.kv_dtype)).toString().toStdString();
+  c.int8_fma = s.value(QStringLiteral("int8Fma"), c.int8_fma).toBool();
+  c.fp8_fma = s.value(QStringLiteral("fp8Fma"), c.fp8_fma).toBool();
+  c.kv_dtype =
+      s.value(QStringLiteral("kvDtype"), QString::fromStdString(c.kv_dtype)).toString().toStdString();
   c.enable_prefix_caching = s.value(QStringLiteral("prefixCaching"), c.enable_prefix_caching).toBool();
   s.endGroup();
   return c;
@@ -250,7 +259,8 @@ void MainWindow::createMenus() {
 
   QMenu* view = menuBar()->addMenu(tr("&View"));
   auto* views = new QActionGroup(this);
-  const QStringList names{tr("&Playground"), tr("&A/B compare"), tr("&Benchmark"), tr("&Compare and reports")};
+  const QStringList names{tr("&Playground"), tr("&A/B compare"), tr("&Benchmark"),
+                          tr("&Compare and reports")};
   const QStringList ids{QStringLiteral("actionViewPlayground"), QStringLiteral("actionViewAB"),
                         QStringLiteral("actionViewBenchmark"), QStringLiteral("actionViewReports")};
   for (int i = 0; i < names.size(); ++i) {
@@ -367,8 +377,8 @@ void MainWindow::createStatusBar() {
   backendLabel_ = permanent(QStringLiteral("statusBackend"), tr("The backend running the model"));
   precisionLabel_ = permanent(QStringLiteral("statusPrecision"),
                               tr("Storage precision of the weights and of the KV cache"));
-  kvLabel_ = permanent(QStringLiteral("statusKv"),
-                       tr("KV-cache blocks in use / total (updated 10 times a second)"));
+  kvLabel_ =
+      permanent(QStringLiteral("statusKv"), tr("KV-cache blocks in use / total (updated 10 times a second)"));
   modelLabel_->setText(tr("No model"));
   kvLabel_->setText(tr("KV —"));
   setLoading(false);
@@ -377,8 +387,7 @@ void MainWindow::createStatusBar() {
 void MainWindow::setLoading(bool loading, const QString& model) {
   if (loading) {
     loadTimer_.start();
-    const QString shown = model == QLatin1String("demo") ? tr("the demo model")
-                                                         : QFileInfo(model).fileName();
+    const QString shown = model == QLatin1String("demo") ? tr("the demo model") : QFileInfo(model).fileName();
     loadingLabel_->setText(tr("Loading %1…").arg(shown.isEmpty() ? model : shown));
   }
   loadingLabel_->setVisible(loading);
@@ -419,9 +428,9 @@ void MainWindow::openModelFile() {
   QString tok;
   if (path.endsWith(QLatin1String(".bin"), Qt::CaseInsensitive)) {
     // llama2.c checkpoints carry no vocabulary.
-    tok = QFileDialog::getOpenFileName(this, tr("Tokenizer for %1 (Cancel: none)").arg(QFileInfo(path).fileName()),
-                                       QFileInfo(path).absolutePath(),
-                                       tr("Tokenizers (*.model *.bin);;All files (*)"));
+    tok = QFileDialog::getOpenFileName(
+        this, tr("Tokenizer for %1 (Cancel: none)").arg(QFileInfo(path).fileName()),
+        QFileInfo(path).absolutePath(), tr("Tokenizers (*.model *.bin);;All files (*)"));
   }
   openModel(path, tok);
 }
@@ -472,10 +481,17 @@ void MainWindow::showEvent(QShowEvent* event) {
 
 void MainWindow::runCurrent() {
   switch (currentView()) {
-    case View::Playground: playground_->requestGenerate(); break;
-    case View::AB: abView_->requestRun(); break;
-    case View::Benchmark: benchmark_->requestRun(); break;
-    default: break;
+    case View::Playground:
+      playground_->requestGenerate();
+      break;
+    case View::AB:
+      abView_->requestRun();
+      break;
+    case View::Benchmark:
+      benchmark_->requestRun();
+      break;
+    default:
+      break;
   }
 }
 
@@ -484,32 +500,36 @@ void MainWindow::stopCurrent() {
     case View::Playground:
       if (currentRequest_) controller_->stop(currentRequest_);
       break;
-    case View::AB: abSession_->stop(); break;
-    case View::Benchmark: benchmark_->requestStop(); break;
-    default: break;
+    case View::AB:
+      abSession_->stop();
+      break;
+    case View::Benchmark:
+      benchmark_->requestStop();
+      break;
+    default:
+      break;
   }
 }
 
 void MainWindow::showAbout() {
-  QMessageBox::about(
-      this, tr("About Brisk"),
-      tr("<h3>Brisk %1</h3>"
-         "<p>A desktop LLM inference workbench: an in-process engine with a paged KV cache "
-         "and continuous batching, and a window that shows what it is doing.</p>"
-         "<p>Models stay on your disk; Brisk never needs the network.</p>")
-          .arg(QStringLiteral(BRISK_VERSION)));
+  QMessageBox::about(this, tr("About Brisk"),
+                     tr("<h3>Brisk %1</h3>"
+                        "<p>A desktop LLM inference workbench: an in-process engine with a paged KV cache "
+                        "and continuous batching, and a window that shows what it is doing.</p>"
+                        "<p>Models stay on your disk; Brisk never needs the network.</p>")
+                         .arg(QStringLiteral(BRISK_VERSION)));
 }
 
 void MainWindow::showShortcuts() {
   QString rows;
-  const QStringList ids{QStringLiteral("actionOpen"), QStringLiteral("actionOpenFolder"),
-                        QStringLiteral("actionSavePlots"), QStringLiteral("actionQuit"),
+  const QStringList ids{QStringLiteral("actionOpen"),           QStringLiteral("actionOpenFolder"),
+                        QStringLiteral("actionSavePlots"),      QStringLiteral("actionQuit"),
                         QStringLiteral("actionViewPlayground"), QStringLiteral("actionViewAB"),
-                        QStringLiteral("actionViewBenchmark"), QStringLiteral("actionViewReports"),
-                        QStringLiteral("actionToggleModel"), QStringLiteral("actionToggleTelemetry"),
+                        QStringLiteral("actionViewBenchmark"),  QStringLiteral("actionViewReports"),
+                        QStringLiteral("actionToggleModel"),    QStringLiteral("actionToggleTelemetry"),
                         QStringLiteral("actionPauseTelemetry"), QStringLiteral("actionGenerate"),
-                        QStringLiteral("actionStop"), QStringLiteral("actionEngineSettings"),
-                        QStringLiteral("actionReload"), QStringLiteral("actionShortcuts")};
+                        QStringLiteral("actionStop"),           QStringLiteral("actionEngineSettings"),
+                        QStringLiteral("actionReload"),         QStringLiteral("actionShortcuts")};
   for (const QString& id : ids) {
     QAction* a = action(id);
     if (!a || a->shortcut().isEmpty()) continue;
@@ -534,8 +554,8 @@ void MainWindow::showLoadError(const QString& error) {
   statusBar()->showMessage(tr("Could not load the model"), 8000);
   // Modeless: the window stays usable beside it (a running request keeps
   // streaming, another model can be opened).
-  auto* box = new QMessageBox(QMessageBox::Critical, tr("Could not load the model"), error,
-                              QMessageBox::Ok, this);
+  auto* box =
+      new QMessageBox(QMessageBox::Critical, tr("Could not load the model"), error, QMessageBox::Ok, this);
   box->setObjectName(QStringLiteral("loadErrorBox"));
   box->setAttribute(Qt::WA_DeleteOnClose);
   if (controller_->hasModel())
@@ -546,7 +566,7 @@ void MainWindow::showLoadError(const QString& error) {
 
 void MainWindow::confirmReload(const brisk::EngineConfig& config) {
   const QStringList changes = EngineSettingsPanel::describeChanges(settingsPanel_->applied(), config);
-  const QString model = controller_->hasModel() ? fmt::modelName(controller_->modelInfo())
+  const QString model = controller_->hasModel()  ? fmt::modelName(controller_->modelInfo())
                         : config.model == "demo" ? tr("the demo model")
                                                  : QString::fromStdString(config.model);
   auto* box = new QMessageBox(QMessageBox::Question, tr("Reload the model?"),
@@ -580,12 +600,14 @@ void MainWindow::onModelLoaded(const brisk::ModelInfo& info) {
   setWindowTitle(tr("%1 — Brisk").arg(name));
   modelLabel_->setText(name);
   modelLabel_->setToolTip(QString::fromStdString(info.path));
-  backendLabel_->setText(fmt::backendUsed(config.backend));  // the backend that runs the model, "auto" resolved
+  backendLabel_->setText(
+      fmt::backendUsed(config.backend));  // the backend that runs the model, "auto" resolved
   precisionLabel_->setText(tr("weights %1%2 · KV %3")
-                               .arg(fmt::weightPrecision(info), config.int8_activations ? tr(" (W8A8)") : QString(),
+                               .arg(fmt::weightPrecision(info),
+                                    config.int8_activations ? tr(" (W8A8)") : QString(),
                                     QString::fromStdString(config.kv_dtype).toUpper()));
-  statusBar()->showMessage(
-      tr("Loaded %1 in %2").arg(name, fmt::milliseconds(double(loadTimer_.elapsed()))), 5000);
+  statusBar()->showMessage(tr("Loaded %1 in %2").arg(name, fmt::milliseconds(double(loadTimer_.elapsed()))),
+                           5000);
   addRecent(config);
   if (persist_) {
     QSettings s = settings();
@@ -686,7 +708,8 @@ void MainWindow::readSettings() {
   tabs_->setCurrentIndex(s.value(QStringLiteral("window/view"), 0).toInt());
 
   s.beginGroup(QStringLiteral("playground"));
-  if (s.contains(QStringLiteral("prompt"))) playground_->setPrompt(s.value(QStringLiteral("prompt")).toString());
+  if (s.contains(QStringLiteral("prompt")))
+    playground_->setPrompt(s.value(QStringLiteral("prompt")).toString());
   playground_->setMode(s.value(QStringLiteral("mode")).toString() == QLatin1String("chat")
                            ? PlaygroundView::Mode::Chat
                            : PlaygroundView::Mode::Completion);
@@ -697,7 +720,8 @@ void MainWindow::readSettings() {
   s.endGroup();
   playground_->setParams(readParams(s, QStringLiteral("playground"), playground_->params()));
 
-  if (s.contains(QStringLiteral("ab/prompt"))) abView_->setPrompt(s.value(QStringLiteral("ab/prompt")).toString());
+  if (s.contains(QStringLiteral("ab/prompt")))
+    abView_->setPrompt(s.value(QStringLiteral("ab/prompt")).toString());
   for (int side : {ABSession::A, ABSession::B}) {
     const QString g = side == ABSession::A ? QStringLiteral("ab/A") : QStringLiteral("ab/B");
     ABSession::SideConfig c = abView_->sideConfig(ABSession::Side(side));
@@ -731,8 +755,9 @@ void MainWindow::writeSettings() {
     const QString g = side == ABSession::A ? QStringLiteral("ab/A") : QStringLiteral("ab/B");
     const ABSession::SideConfig c = abView_->sideConfig(ABSession::Side(side));
     writeParams(s, g, c.params);
-    s.setValue(g + QStringLiteral("/engine"),
-               c.engine == ABSession::EngineChoice::Second ? QStringLiteral("second") : QStringLiteral("main"));
+    s.setValue(g + QStringLiteral("/engine"), c.engine == ABSession::EngineChoice::Second
+                                                  ? QStringLiteral("second")
+                                                  : QStringLiteral("main"));
   }
   writeEngine(s, settingsPanel_->applied());
 }

@@ -1,7 +1,9 @@
 // AVX-512 matmul variants (contract in matmul_avx512.h).
 //
 // F32 / F16 / BF16 and the one-byte scaled types (I8, FP8 E4M3/E5M2): one
-// canonical summation order for every M.
+// canonical summation order for every M. (FP8 has a second one, through
+// BF16 dot products, which the CPU backend prefers where VBMI is present:
+// see "FP8 through BF16 dot products" below.)
 // Each output y[m, n] is a dot product over k computed as
 //   * K is cut into blocks of kKc;
 //   * within a block, ONE 16-lane FMA chain over the full 16-element groups,
@@ -1118,9 +1120,13 @@ void over_row_groups(ThreadPool& pool, int N, int64_t work_per_row, Range&& rang
 // them into 2 x 32 BF16 words, and vdpbf16ps multiplies 32 of them by 32
 // BF16 activations in one instruction. The activations keep 16 significant
 // bits as two BF16 each, x = h + l with h = bf16(x), l = bf16(x - h) (both
-// rounded to nearest even, denormals as zero), so each weight vector meets
-// two activation vectors. A BF16 x FP8 product is exact in F32; only the
-// accumulation rounds.
+// rounded to nearest even, denormals as zero; l = 0 where h is infinite), so
+// each weight vector meets two activation vectors. A BF16 x FP8 product is
+// exact in F32; only the accumulation rounds. Two differences from the F32
+// path at the edges of the range: an activation within half a BF16 step of
+// the F32 maximum (|x| > 3.39e38) counts as infinite, and an E5M2 infinity
+// code (which quantization never writes) gives NaN, not inf, wherever its
+// activation is exact in BF16 (l = 0 meets inf).
 //
 // The order, the same for every M (tests/kernels/test_matmul_avx512.cpp
 // models it in scalar code): K is cut into blocks of kKc; within a block,
@@ -1161,7 +1167,10 @@ void split_bf16(const float* x, int64_t K, uint16_t* out) {
       const __m512 v = _mm512_maskz_loadu_ps(tail_mask(n), x + std::min(k, K));
       const __m256i h = (__m256i)_mm512_cvtneps_pbh(v);
       const __m512 hf = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-      const __m256i l = (__m256i)_mm512_cvtneps_pbh(_mm512_sub_ps(v, hf));
+      // Where h is infinite (x is, or rounds past the largest BF16) l is 0,
+      // not inf - inf: an infinite activation gives infinite products.
+      const __mmask16 finite = _mm512_cmp_ps_mask(_mm512_abs_ps(hf), _mm512_set1_ps(INFINITY), _CMP_NEQ_UQ);
+      const __m256i l = (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_sub_ps(finite, v, hf));
       // Elements 16 L + 0..7 go to W0 order, 16 L + 8..15 to W1 order.
       _mm_storeu_si128((__m128i*)(o + 8 * L), _mm256_castsi256_si128(h));
       _mm_storeu_si128((__m128i*)(o + 32 + 8 * L), _mm256_extracti128_si256(h, 1));

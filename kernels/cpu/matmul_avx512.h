@@ -29,7 +29,9 @@ bool matmul_w8a24(ThreadPool& pool, float* y, const float* x, const int8_t* w, c
 // activations carried as two BF16 each (16 significant bits), the codes
 // mapped to BF16 by table lookups, vdpbf16ps (order in matmul_avx512.cpp).
 // Returns false, touching nothing, for another dtype, without row scales,
-// or on a CPU without AVX-512 VBMI.
+// or on a CPU without AVX-512 VBMI; the caller has checked the rest of the
+// ISA (cpu::matmul_fp8_dpbf16 runs it only when active_isa() is AVX-512,
+// which includes BF16).
 bool matmul_fp8_dpbf16(ThreadPool& pool, float* y, const float* x, const uint8_t* w, DType wt,
                        const float* row_scales, int M, int N, int K);
 

@@ -188,7 +188,7 @@ float dpbf16_dot(const float* x, const float* w, int K) {
           for (int e : {1, 0}) {
             const int i = 2 * j + e, pos = 64 * g + 16 * (i / 8) + 8 * v + i % 8;
             const float xv = pos < kn ? x[kb + pos] : 0.0f, wv = pos < kn ? w[kb + pos] : 0.0f;
-            const float h = bf16_round(xv), l = bf16_round(xv - h);
+            const float h = bf16_round(xv), l = std::isinf(h) ? 0.0f : bf16_round(xv - h);
             acc[0][j] = dp_add(acc[0][j], h, wv);
             acc[1][j] = dp_add(acc[1][j], l, wv);
           }
@@ -604,9 +604,13 @@ class TestMatmulAvx512 : public QObject {
   // row gives the same bits alone and in any batch).
   void fp8_dpbf16_matches_reference() {
     std::mt19937 rng(808);
+    // kShapes, plus K a multiple of the 64-weight group and K = 4096 (the
+    // first eight-row M = 1 case) with fewer rows than the tile.
+    std::vector<Shape> shapes(std::begin(kShapes), std::end(kShapes));
+    shapes.insert(shapes.end(), {{7, 64}, {19, 1024}, {5, 4096}});
     for (int threads : {1, 2, 3}) {
       ThreadPool pool(threads);
-      for (const Shape& s : kShapes) {
+      for (const Shape& s : shapes) {
         for (DType t : {DType::F8_E4M3, DType::F8_E5M2}) {
           std::vector<float> v;
           const auto w = random_fp8(rng, t, (size_t)s.N * s.K, &v);
@@ -696,6 +700,14 @@ class TestMatmulAvx512 : public QObject {
         for (int n = 0; n < N; ++n)
           QVERIFY2(std::isnan(y[(size_t)m * N + n]) == (n == 3 || n == 5),
                    qPrintable(QString("M=%1 m=%2 n=%3: %4").arg(M).arg(m).arg(n).arg(y[(size_t)m * N + n])));
+    }
+    // An infinite activation gives infinite products (l is 0, not inf - inf).
+    for (float inf : {INFINITY, -INFINITY}) {
+      const uint8_t code = 0x38;  // 1.0 in E4M3
+      const float s1 = 1.0f;
+      float y1 = 0.0f;
+      QVERIFY(cpu::avx512::matmul_fp8_dpbf16(pool, &y1, &inf, &code, DType::F8_E4M3, &s1, 1, 1, 1));
+      QCOMPARE(y1, inf);
     }
     // One weight, one activation: the sign bit decodes as negative.
     for (DType t : {DType::F8_E4M3, DType::F8_E5M2}) {

@@ -159,6 +159,13 @@ void TestEngineSettings::precisionSelectorsHoldWhatThisVersionHas() {
   QVERIFY(!panel->config().fp8_fma);
   panel->setConfig(g);
   QCOMPARE(weights->currentText(), QStringLiteral("FP8 E4M3, F32 FMA"));
+  // "As stored" keeps the knob the engine runs with (a model stored as FP8,
+  // started with --fp8-fma): nothing in the menu would otherwise carry it.
+  brisk::EngineConfig stored = g;
+  stored.weight_dtype = "auto";
+  panel->setConfig(stored);
+  QVERIFY(weights->currentText().startsWith(QStringLiteral("As stored")));
+  QVERIFY(panel->config().fp8_fma);
 }
 
 void TestEngineSettings::backendSelectorListsEveryBackend() {

@@ -8,17 +8,17 @@
 #include <QFile>
 #include <QFileInfo>
 #include <QImage>
-#include <QMenuBar>
-#include <QTabWidget>
-#include <QTextBrowser>
 #include <QLabel>
+#include <QMenuBar>
 #include <QMessageBox>
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QStandardPaths>
+#include <QTabWidget>
 #include <QTemporaryDir>
+#include <QTextBrowser>
 #include <QtTest>
 
 #include "brisk/model_info.h"
@@ -139,7 +139,8 @@ void TestMainWindow::loadsDemoModel() {
   window_->loadDemoModel();
   QVERIFY(c->isLoading());
   QTRY_VERIFY_WITH_TIMEOUT(loaded.count() + failed.count() > 0, kLoadTimeoutMs);
-  if (!failed.isEmpty()) QFAIL(qPrintable("loading the demo model failed: " + failed.first().at(0).toString()));
+  if (!failed.isEmpty())
+    QFAIL(qPrintable("loading the demo model failed: " + failed.first().at(0).toString()));
   QCOMPARE(loaded.count(), 1);
   QVERIFY(!c->isLoading());
   QVERIFY(c->hasModel());
@@ -163,9 +164,8 @@ void TestMainWindow::loadsDemoModel() {
   QTRY_VERIFY_WITH_TIMEOUT(metrics.count() > 0, 2000);
   const auto snap = metrics.last().at(0).value<brisk::MetricsSnapshot>();
   QVERIFY(snap.kv_blocks_total > 0);
-  QTRY_COMPARE(window_->kvUsageText(), QStringLiteral("KV %1/%2 blocks")
-                                           .arg(snap.kv_blocks_used)
-                                           .arg(snap.kv_blocks_total));
+  QTRY_COMPARE(window_->kvUsageText(),
+               QStringLiteral("KV %1/%2 blocks").arg(snap.kv_blocks_used).arg(snap.kv_blocks_total));
 }
 
 void TestMainWindow::streamsGreedyCompletion() {
@@ -184,9 +184,10 @@ void TestMainWindow::streamsGreedyCompletion() {
   QCOMPARE(view->outputText(), run.streamed);
   QVERIFY(!view->outputText().isEmpty());
   QVERIFY2(view->statusText().startsWith(QStringLiteral("8 tokens · TTFT ")), qPrintable(view->statusText()));
-  QVERIFY2(view->statusText().endsWith(QStringLiteral("finished: ") +
-                                       QString::fromUtf8(brisk::finish_reason_name(brisk::FinishReason::Length))),
-           qPrintable(view->statusText()));
+  QVERIFY2(
+      view->statusText().endsWith(QStringLiteral("finished: ") +
+                                  QString::fromUtf8(brisk::finish_reason_name(brisk::FinishReason::Length))),
+      qPrintable(view->statusText()));
   QVERIFY(view->generateButton()->isEnabled());
   QVERIFY(!view->stopButton()->isEnabled());
   QCOMPARE(window_->currentRequest(), quint64(0));
@@ -230,7 +231,8 @@ void TestMainWindow::showTokensDrawsChips() {
   view->setShowTokens(true);  // re-renders the same chunks as chips
   QCOMPARE(out->text(), run.streamed);
   for (int i = 0; i < out->chunkCount(); ++i)
-    if (!out->chunks()[i].trimmed().isEmpty()) QVERIFY2(out->chunkHasChipBackground(i), qPrintable(QString::number(i)));
+    if (!out->chunks()[i].trimmed().isEmpty())
+      QVERIFY2(out->chunkHasChipBackground(i), qPrintable(QString::number(i)));
   view->setShowTokens(false);
   QVERIFY(!out->chunkHasChipBackground(0));
 }
@@ -268,8 +270,7 @@ void TestMainWindow::chatModeBuildsPromptAndStreams() {
   QCOMPARE(m[1].role, ChatMessage::Role::Assistant);
   QCOMPARE(m[2].text, QStringLiteral("Tell me more"));
   // The second prompt carries the whole conversation in the plain format.
-  QCOMPARE(view->lastSentPrompt(),
-           ChatTemplate(ChatTemplate::Kind::Plain).build(m.mid(0, 3)));
+  QCOMPARE(view->lastSentPrompt(), ChatTemplate(ChatTemplate::Kind::Plain).build(m.mid(0, 3)));
   QVERIFY(view->lastSentPrompt().startsWith(QStringLiteral("User: Hello there\nAssistant: ")));
   QVERIFY(view->lastSentPrompt().endsWith(QStringLiteral("User: Tell me more\nAssistant:")));
   // The conversation is on screen.
@@ -325,7 +326,8 @@ void TestMainWindow::menusShortcutsAndDocks() {
   window_->modelDock()->raise();
 
   // The status bar names the precision of the weights and of the KV cache.
-  QVERIFY2(window_->precisionText().startsWith(QStringLiteral("weights F32")), qPrintable(window_->precisionText()));
+  QVERIFY2(window_->precisionText().startsWith(QStringLiteral("weights F32")),
+           qPrintable(window_->precisionText()));
   QVERIFY(window_->precisionText().endsWith(QStringLiteral("KV F32")));
 }
 
@@ -384,7 +386,8 @@ void TestMainWindow::corruptedModelShowsErrorAndStaysUsable() {
   QTRY_VERIFY_WITH_TIMEOUT(failed.count() + loaded.count() > 0, kLoadTimeoutMs);
   QCOMPARE(loaded.count(), 0);
   const QString error = failed.first().at(0).toString();
-  QVERIFY2(error.contains(QStringLiteral("corrupted.gguf")), qPrintable("the error does not name the file: " + error));
+  QVERIFY2(error.contains(QStringLiteral("corrupted.gguf")),
+           qPrintable("the error does not name the file: " + error));
 
   // A non-modal error box: the test (and the user) carry on beside it.
   QTRY_VERIFY(window_->findChild<QMessageBox*>(QStringLiteral("loadErrorBox")));
@@ -521,8 +524,7 @@ void TestMainWindow::loadsRealModel() {
   const QString dir = QStringLiteral(BRISK_SHARED_MODELS "/stories260K");
   const QString bin = dir + QStringLiteral("/stories260K.bin");
   const QString tok = dir + QStringLiteral("/tok512.model");
-  if (!QFileInfo::exists(bin) || !QFileInfo::exists(tok))
-    QSKIP(qPrintable("needs " + bin + " and " + tok));
+  if (!QFileInfo::exists(bin) || !QFileInfo::exists(tok)) QSKIP(qPrintable("needs " + bin + " and " + tok));
   EngineController* c = window_->controller();
   QSignalSpy loaded(c, &EngineController::modelLoaded);
   QSignalSpy failed(c, &EngineController::loadFailed);
@@ -600,6 +602,8 @@ void TestMainWindow::settingsPersist() {
   engine.max_num_seqs = 5;
   engine.policy = brisk::SchedulerPolicy::Static;
   engine.num_kv_blocks = 300;
+  engine.weight_dtype = "fp8-e4m3";
+  engine.fp8_fma = true;  // an A/B knob, kept like the rest
   brisk::SamplingParams p;
   p.max_tokens = 42;
   p.temperature = 0.3f;
@@ -659,6 +663,8 @@ void TestMainWindow::settingsPersist() {
   QCOMPARE(c.max_num_seqs, 5);
   QCOMPARE(c.policy, brisk::SchedulerPolicy::Static);
   QCOMPARE(c.num_kv_blocks, int64_t(300));
+  QCOMPARE(c.weight_dtype, std::string("fp8-e4m3"));
+  QVERIFY(c.fp8_fma && !c.int8_fma);
 
   // A model that loads goes to the top of the recent list (the demo model does not).
   const QString real = QStringLiteral(BRISK_SHARED_MODELS "/stories260K/stories260K.gguf");
