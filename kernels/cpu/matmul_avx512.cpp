@@ -633,64 +633,70 @@ void q8_gemm_range(float* y, const float* x, const void* w, int M, int N, int K,
   }
 }
 
+// Columns [n0, n1) of y times their rows' scales, times f.
+inline void scale_columns(float* y, int M, int N, const float* row_scales, float f, int64_t n0, int64_t n1) {
+  for (int m = 0; m < M; ++m)
+    for (int64_t n = n0; n < n1; ++n) y[(int64_t)m * N + n] *= row_scales[n] * f;
+}
+
 // Scaled dtypes: each finished dot product times its row's scale (E4M3 also
 // times 2^8, see e4m3x16) — one multiply, after every k block, on both paths.
 template <DType WT>
 void scale_columns(float* y, int M, int N, const float* row_scales, int64_t n0, int64_t n1) {
-  if constexpr (one_byte<WT>()) {
-    const float f = WT == DType::F8_E4M3 ? 256.0f : 1.0f;
-    for (int m = 0; m < M; ++m)
-      for (int64_t n = n0; n < n1; ++n) y[(int64_t)m * N + n] *= row_scales[n] * f;
-  }
+  if constexpr (one_byte<WT>())
+    scale_columns(y, M, N, row_scales, WT == DType::F8_E4M3 ? 256.0f : 1.0f, n0, n1);
+}
+
+// Threads take contiguous groups of output columns (weight rows), so each
+// streams its own slice of the weights and packs it once: range(n0, n1)
+// computes columns [n0, n1).
+template <class Range>
+void over_column_groups(ThreadPool& pool, int M, int N, int K, Range&& range) {
+  const int64_t group = M <= 4 ? 16 : kNb;
+  const int64_t groups = (N + group - 1) / group;
+  const int64_t grain = std::max<int64_t>(1, kMinWorkPerChunk / std::max<int64_t>(1, group * (int64_t)K * M));
+  pool.parallel_for(
+      groups, [&](int64_t g0, int64_t g1) { range(g0 * group, std::min<int64_t>(N, g1 * group)); }, grain);
 }
 
 template <DType WT>
 void matmul_t(ThreadPool& pool, float* y, const float* x, const void* w, int M, int N, int K,
               const float* row_scales = nullptr) {
-  // Threads take contiguous groups of output columns (weight rows), so each
-  // streams its own slice of the weights and packs it once.
-  const int64_t group = M <= 4 ? 16 : kNb;
-  const int64_t groups = (N + group - 1) / group;
-  const int64_t grain = std::max<int64_t>(1, kMinWorkPerChunk / std::max<int64_t>(1, group * (int64_t)K * M));
-  pool.parallel_for(
-      groups,
-      [&](int64_t g0, int64_t g1) {
-        const int64_t n0 = g0 * group, n1 = std::min<int64_t>(N, g1 * group);
-        if constexpr (WT == DType::Q8_0) {
-          switch (M) {
-            case 1:
-              return q8_gemv_range<1>(y, x, w, N, K, n0, n1);
-            case 2:
-              return q8_gemv_range<2>(y, x, w, N, K, n0, n1);
-            case 3:
-              return q8_gemv_range<3>(y, x, w, N, K, n0, n1);
-            case 4:
-              return q8_gemv_range<4>(y, x, w, N, K, n0, n1);
-            default:
-              return q8_gemm_range(y, x, w, M, N, K, n0, n1);
-          }
-        } else {
-          switch (M) {
-            case 1:
-              gemv_range<WT, 1>(y, x, w, N, K, n0, n1);
-              break;
-            case 2:
-              gemv_range<WT, 2>(y, x, w, N, K, n0, n1);
-              break;
-            case 3:
-              gemv_range<WT, 3>(y, x, w, N, K, n0, n1);
-              break;
-            case 4:
-              gemv_range<WT, 4>(y, x, w, N, K, n0, n1);
-              break;
-            default:
-              gemm_range<WT>(y, x, w, M, N, K, n0, n1);
-              break;
-          }
-        }
-        scale_columns<WT>(y, M, N, row_scales, n0, n1);
-      },
-      grain);
+  over_column_groups(pool, M, N, K, [&](int64_t n0, int64_t n1) {
+    if constexpr (WT == DType::Q8_0) {
+      switch (M) {
+        case 1:
+          return q8_gemv_range<1>(y, x, w, N, K, n0, n1);
+        case 2:
+          return q8_gemv_range<2>(y, x, w, N, K, n0, n1);
+        case 3:
+          return q8_gemv_range<3>(y, x, w, N, K, n0, n1);
+        case 4:
+          return q8_gemv_range<4>(y, x, w, N, K, n0, n1);
+        default:
+          return q8_gemm_range(y, x, w, M, N, K, n0, n1);
+      }
+    } else {
+      switch (M) {
+        case 1:
+          gemv_range<WT, 1>(y, x, w, N, K, n0, n1);
+          break;
+        case 2:
+          gemv_range<WT, 2>(y, x, w, N, K, n0, n1);
+          break;
+        case 3:
+          gemv_range<WT, 3>(y, x, w, N, K, n0, n1);
+          break;
+        case 4:
+          gemv_range<WT, 4>(y, x, w, N, K, n0, n1);
+          break;
+        default:
+          gemm_range<WT>(y, x, w, M, N, K, n0, n1);
+          break;
+      }
+    }
+    scale_columns<WT>(y, M, N, row_scales, n0, n1);
+  });
 }
 
 // ---------------------------------------------------------------------------
@@ -1403,38 +1409,29 @@ bool matmul_fp8_dpbf16(ThreadPool& pool, float* y, const float* x, const uint8_t
     pool.parallel_for(M, split, std::max<int64_t>(1, kMinWorkPerChunk / std::max(1, K)));
   const DpAct act{xp, ldxp};
   const Fp8Lut lut(wt);
-  // Threads take contiguous groups of output columns, as matmul_t.
-  const int64_t group = M <= 4 ? 16 : kNb;
-  const int64_t groups = (N + group - 1) / group;
-  const int64_t grain = std::max<int64_t>(1, kMinWorkPerChunk / std::max<int64_t>(1, group * (int64_t)K * M));
-  pool.parallel_for(
-      groups,
-      [&](int64_t g0, int64_t g1) {
-        const int64_t n0 = g0 * group, n1 = std::min<int64_t>(N, g1 * group);
-        switch (M) {
-          case 1:
-            if (K >= kShortRow)
-              dp_long_rows(y, act, w, N, K, lut, n0, n1);
-            else
-              dp_gemv(y + n0, act, w + n0 * K, K, lut, n1 - n0);
-            break;
-          case 2:
-            dp_small_range<2>(y, act, w, N, K, lut, n0, n1);
-            break;
-          case 3:
-            dp_small_range<3>(y, act, w, N, K, lut, n0, n1);
-            break;
-          case 4:
-            dp_small_range<4>(y, act, w, N, K, lut, n0, n1);
-            break;
-          default:
-            dp_gemm_range(y, act, w, M, N, K, lut, n0, n1);
-            break;
-        }
-        for (int m = 0; m < M; ++m)
-          for (int64_t n = n0; n < n1; ++n) y[(int64_t)m * N + n] *= row_scales[n];
-      },
-      grain);
+  over_column_groups(pool, M, N, K, [&](int64_t n0, int64_t n1) {
+    switch (M) {
+      case 1:
+        if (K >= kShortRow)
+          dp_long_rows(y, act, w, N, K, lut, n0, n1);
+        else
+          dp_gemv(y + n0, act, w + n0 * K, K, lut, n1 - n0);
+        break;
+      case 2:
+        dp_small_range<2>(y, act, w, N, K, lut, n0, n1);
+        break;
+      case 3:
+        dp_small_range<3>(y, act, w, N, K, lut, n0, n1);
+        break;
+      case 4:
+        dp_small_range<4>(y, act, w, N, K, lut, n0, n1);
+        break;
+      default:
+        dp_gemm_range(y, act, w, M, N, K, lut, n0, n1);
+        break;
+    }
+    scale_columns(y, M, N, row_scales, 1.0f, n0, n1);
+  });
   return true;
 }
 

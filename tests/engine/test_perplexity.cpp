@@ -91,6 +91,24 @@ double window_nll_by_hand(const LoadedModel& m, Backend& be, const std::vector<i
   return nll;
 }
 
+// The first 3000 characters of the eval text scored (256-token windows) by
+// each of others against baseline's saved log-probabilities.
+std::vector<PerplexityResult> against_baseline(const EngineConfig& baseline,
+                                               const std::vector<EngineConfig>& others) {
+  QTemporaryDir dir;
+  const std::string file = dir.filePath(QStringLiteral("baseline.lp")).toStdString();
+  const std::string text = read_text(kEvalText).substr(0, 3000);
+  PerplexityOptions o;
+  o.context = 256;
+  o.save_logits_path = file;
+  evaluate_perplexity(baseline, text, o);
+  o.save_logits_path.clear();
+  o.baseline_logits_path = file;
+  std::vector<PerplexityResult> out;
+  for (const EngineConfig& c : others) out.push_back(evaluate_perplexity(c, text, o));
+  return out;
+}
+
 }  // namespace
 
 class TestPerplexity : public QObject {
@@ -225,24 +243,15 @@ class TestPerplexity : public QObject {
   // different computation (non-zero KL), elsewhere the same one.
   void int8With24BitActivationsMatchesF32Activations() {
     if (!haveStories()) QSKIP(qPrintable(QString::fromStdString("stories260K not found at " + kStories)));
-    QTemporaryDir dir;
-    const std::string file = dir.filePath(QStringLiteral("fma.lp")).toStdString();
-    const std::string text = read_text(kEvalText).substr(0, 3000);
-    PerplexityOptions o;
-    o.context = 256;
-    o.save_logits_path = file;
     EngineConfig fma = stories_config();
     fma.weight_dtype = "int8";
     fma.int8_fma = true;
-    evaluate_perplexity(fma, text, o);
-    o.save_logits_path.clear();
-    o.baseline_logits_path = file;
     EngineConfig a24 = fma;
     a24.int8_fma = false;
-    const PerplexityResult r = evaluate_perplexity(a24, text, o);
     EngineConfig a8 = fma;
     a8.int8_activations = true;
-    const PerplexityResult r8 = evaluate_perplexity(a8, text, o);
+    const std::vector<PerplexityResult> rs = against_baseline(fma, {a24, a8});
+    const PerplexityResult &r = rs[0], &r8 = rs[1];
     qInfo(
         "vs INT8 with F32 activations: W8A24 KL mean %.3g p99 %.3g top-1 %.5f; W8A8 KL mean %.3g top-1 %.5f",
         r.kl_mean, r.kl_p99, r.top1_agreement, r8.kl_mean, r8.top1_agreement);
@@ -258,21 +267,12 @@ class TestPerplexity : public QObject {
   // KL), elsewhere the same one.
   void fp8WithBf16DotProductsMatchesF32Activations() {
     if (!haveStories()) QSKIP(qPrintable(QString::fromStdString("stories260K not found at " + kStories)));
-    QTemporaryDir dir;
-    const std::string file = dir.filePath(QStringLiteral("fp8fma.lp")).toStdString();
-    const std::string text = read_text(kEvalText).substr(0, 3000);
-    PerplexityOptions o;
-    o.context = 256;
-    o.save_logits_path = file;
     EngineConfig fma = stories_config();
     fma.weight_dtype = "fp8-e4m3";
     fma.fp8_fma = true;
-    evaluate_perplexity(fma, text, o);
-    o.save_logits_path.clear();
-    o.baseline_logits_path = file;
     EngineConfig dp = fma;
     dp.fp8_fma = false;
-    const PerplexityResult r = evaluate_perplexity(dp, text, o);
+    const PerplexityResult r = against_baseline(fma, {dp})[0];
     qInfo("vs FP8 E4M3 with F32 activations: BF16 dot products KL mean %.3g p99 %.3g max %.3g top-1 %.5f",
           r.kl_mean, r.kl_p99, r.kl_max, r.top1_agreement);
     QVERIFY2(r.kl_mean < 1e-6 && r.kl_max < 1e-4, qPrintable(QString::number(r.kl_max)));

@@ -70,6 +70,15 @@ std::vector<uint8_t> encode(const std::vector<float>& w, DType t, std::vector<fl
   return out;
 }
 
+// The kernels' fixed tree over 16 lanes: lane i + lane i+8, then +4, +2, +1.
+float lane_tree(const float* lane) {
+  float t8[8], t4[4], t2[2];
+  for (int i = 0; i < 8; ++i) t8[i] = lane[i] + lane[i + 8];
+  for (int i = 0; i < 4; ++i) t4[i] = t8[i] + t8[i + 4];
+  for (int i = 0; i < 2; ++i) t2[i] = t4[i] + t4[i + 2];
+  return t2[0] + t2[1];
+}
+
 // Scalar model of the canonical order: per k block, 16 lanes each an FMA
 // chain over the k = lane (mod 16) elements, then the fixed tree, block sums
 // added left to right.
@@ -79,11 +88,7 @@ float canonical_dot(const float* x, const float* w, int K) {
     const int kn = std::min(kKc, K - kb);
     float lane[16] = {};
     for (int k = 0; k < kn; ++k) lane[k % 16] = std::fma(x[kb + k], w[kb + k], lane[k % 16]);
-    float t8[8], t4[4], t2[2];
-    for (int i = 0; i < 8; ++i) t8[i] = lane[i] + lane[i + 8];
-    for (int i = 0; i < 4; ++i) t4[i] = t8[i] + t8[i + 4];
-    for (int i = 0; i < 2; ++i) t2[i] = t4[i] + t4[i + 2];
-    const float s = t2[0] + t2[1];
+    const float s = lane_tree(lane);
     y = kb == 0 ? s : y + s;
   }
   return y;
@@ -132,11 +137,7 @@ float canonical_dot_q8_0(const float* x, const float* q, const float* d, int K) 
         t = std::fma(x[32 * j + 16 + l], q[32 * j + 16 + l], t);
         lane[l] = std::fma(t, d[j], lane[l]);
       }
-    float t8[8], t4[4], t2[2];
-    for (int i = 0; i < 8; ++i) t8[i] = lane[i] + lane[i + 8];
-    for (int i = 0; i < 4; ++i) t4[i] = t8[i] + t8[i + 4];
-    for (int i = 0; i < 2; ++i) t2[i] = t4[i] + t4[i + 2];
-    const float s = t2[0] + t2[1];
+    const float s = lane_tree(lane);
     y = kb == 0 ? s : y + s;
   }
   return y;
@@ -192,12 +193,9 @@ float dpbf16_dot(const float* x, const float* w, int K) {
             acc[0][j] = dp_add(acc[0][j], h, wv);
             acc[1][j] = dp_add(acc[1][j], l, wv);
           }
-    float lane[16], t8[8], t4[4], t2[2];
+    float lane[16];
     for (int j = 0; j < 16; ++j) lane[j] = acc[1][j] + acc[0][j];
-    for (int i = 0; i < 8; ++i) t8[i] = lane[i] + lane[i + 8];
-    for (int i = 0; i < 4; ++i) t4[i] = t8[i] + t8[i + 4];
-    for (int i = 0; i < 2; ++i) t2[i] = t4[i] + t4[i + 2];
-    const float s = t2[0] + t2[1];
+    const float s = lane_tree(lane);
     y = kb == 0 ? s : y + s;
   }
   return y;
@@ -258,6 +256,37 @@ struct Shape {
 const Shape kShapes[] = {{37, 75}, {101, 530}, {13, 1100}, {211, 19}, {9, 4200}};
 const int kMs[] = {1, 2, 3, 4, 5, 7, 16, 33, 64};
 const DType kFloatTypes[] = {DType::F32, DType::F16, DType::BF16};
+
+// M rows of outputs got (from x against one-byte weights w of type t, with
+// values v and a scale per row): close to ref::matmul within rtol, and bit
+// for bit dot(x row, v row, K) * scale, the kernel's order. Returns the
+// first failure, or an empty string.
+// "F8_E4M3 dpbf16 M=3 N=37 K=75 threads=2: " for failure messages.
+QString where(DType t, const char* path, int M, const Shape& s, int threads) {
+  return QString("%1%2 M=%3 N=%4 K=%5 threads=%6: ")
+      .arg(dtype_name(t))
+      .arg(path)
+      .arg(M)
+      .arg(s.N)
+      .arg(s.K)
+      .arg(threads);
+}
+
+template <class Dot>
+QString check_scaled(const std::vector<float>& got, const std::vector<float>& x, const uint8_t* w, DType t,
+                     const std::vector<float>& v, const std::vector<float>& scales, int M, const Shape& s,
+                     double rtol, Dot&& dot) {
+  std::vector<float> want(got.size()), model(got.size());
+  ref::matmul(want.data(), x.data(), w, t, M, s.N, s.K, scales.data());
+  for (int m = 0; m < M; ++m)
+    for (int n = 0; n < s.N; ++n)
+      model[(size_t)m * s.N + n] = dot(&x[(size_t)m * s.K], &v[(size_t)n * s.K], s.K) * scales[n];
+  if (QString close = first_mismatch(got.data(), want.data(), got.size(), rtol); !close.isEmpty())
+    return close;
+  if (QString bits = first_bit_difference(got.data(), model.data(), got.size()); !bits.isEmpty())
+    return "order model: " + bits;
+  return {};
+}
 
 }  // namespace
 
@@ -360,23 +389,10 @@ class TestMatmulAvx512 : public QObject {
           const auto scales = random_vec(rng, s.N, 0.001f, 0.05f);
           for (int M : kMs) {
             const auto x = random_vec(rng, (size_t)M * s.K);
-            std::vector<float> got((size_t)M * s.N, NAN), want((size_t)M * s.N), model((size_t)M * s.N);
+            std::vector<float> got((size_t)M * s.N, NAN);
             QVERIFY(cpu::avx512::matmul(pool, got.data(), x.data(), w.data(), t, M, s.N, s.K, scales.data()));
-            ref::matmul(want.data(), x.data(), w.data(), t, M, s.N, s.K, scales.data());
-            for (int m = 0; m < M; ++m)
-              for (int n = 0; n < s.N; ++n)
-                model[(size_t)m * s.N + n] =
-                    canonical_dot(&x[(size_t)m * s.K], &v[(size_t)n * s.K], s.K) * scales[n];
-            const QString ctx = QString("%1 M=%2 N=%3 K=%4 threads=%5: ")
-                                    .arg(dtype_name(t))
-                                    .arg(M)
-                                    .arg(s.N)
-                                    .arg(s.K)
-                                    .arg(threads);
-            const QString close = first_mismatch(got.data(), want.data(), got.size(), kRtol);
-            QVERIFY2(close.isEmpty(), qPrintable(ctx + close));
-            const QString bits = first_bit_difference(got.data(), model.data(), got.size());
-            QVERIFY2(bits.isEmpty(), qPrintable(ctx + "canonical order: " + bits));
+            const QString e = check_scaled(got, x, w.data(), t, v, scales, M, s, kRtol, canonical_dot);
+            QVERIFY2(e.isEmpty(), qPrintable(where(t, "", M, s, threads) + e));
           }
         }
       }
@@ -384,7 +400,8 @@ class TestMatmulAvx512 : public QObject {
   }
 
   // An E4M3 NaN code (S.1111.111) makes its output column NaN on both paths,
-  // as in the reference; other columns stay finite.
+  // as in the reference, through the F32-widening kernel and (where the CPU
+  // has VBMI) the BF16 dot-product one; other columns stay finite.
   void e4m3_nan_code_gives_nan() {
     std::mt19937 rng(8);
     ThreadPool pool(2);
@@ -394,15 +411,26 @@ class TestMatmulAvx512 : public QObject {
     w[(size_t)3 * K + 17] = 0x7f;
     w[(size_t)5 * K + 520] = 0xff;  // in the partial group of the second k block
     const std::vector<float> scales(N, 0.01f);
-    for (int M : {1, 3, 7}) {
-      const auto x = random_vec(rng, (size_t)M * K);
-      std::vector<float> y((size_t)M * N, 0.0f);
-      QVERIFY(
-          cpu::avx512::matmul(pool, y.data(), x.data(), w.data(), DType::F8_E4M3, M, N, K, scales.data()));
-      for (int m = 0; m < M; ++m)
-        for (int n = 0; n < N; ++n)
-          QVERIFY2(std::isnan(y[(size_t)m * N + n]) == (n == 3 || n == 5),
-                   qPrintable(QString("M=%1 m=%2 n=%3: %4").arg(M).arg(m).arg(n).arg(y[(size_t)m * N + n])));
+    for (bool dp : {false, true}) {
+      for (int M : {1, 3, 7}) {
+        const auto x = random_vec(rng, (size_t)M * K);
+        std::vector<float> y((size_t)M * N, 0.0f);
+        const bool ran = dp ? cpu::avx512::matmul_fp8_dpbf16(pool, y.data(), x.data(), w.data(),
+                                                             DType::F8_E4M3, scales.data(), M, N, K)
+                            : cpu::avx512::matmul(pool, y.data(), x.data(), w.data(), DType::F8_E4M3, M, N, K,
+                                                  scales.data());
+        if (dp && !ran) break;  // no VBMI: fp8_dpbf16_matches_reference says so
+        QVERIFY(ran);
+        for (int m = 0; m < M; ++m)
+          for (int n = 0; n < N; ++n)
+            QVERIFY2(std::isnan(y[(size_t)m * N + n]) == (n == 3 || n == 5),
+                     qPrintable(QString("%1 M=%2 m=%3 n=%4: %5")
+                                    .arg(dp ? "dpbf16" : "fma")
+                                    .arg(M)
+                                    .arg(m)
+                                    .arg(n)
+                                    .arg(y[(size_t)m * N + n])));
+      }
     }
   }
 
@@ -617,25 +645,12 @@ class TestMatmulAvx512 : public QObject {
           const auto scales = random_vec(rng, s.N, 0.001f, 0.05f);
           for (int M : kMs) {
             const auto x = scaled_rows(rng, M, s.K);
-            std::vector<float> got((size_t)M * s.N, NAN), want((size_t)M * s.N), model((size_t)M * s.N);
+            std::vector<float> got((size_t)M * s.N, NAN);
             if (!cpu::avx512::matmul_fp8_dpbf16(pool, got.data(), x.data(), w.data(), t, scales.data(), M,
                                                 s.N, s.K))
               QSKIP("this CPU lacks AVX-512 VBMI: the BF16 dot-product FP8 path cannot run here");
-            ref::matmul(want.data(), x.data(), w.data(), t, M, s.N, s.K, scales.data());
-            for (int m = 0; m < M; ++m)
-              for (int n = 0; n < s.N; ++n)
-                model[(size_t)m * s.N + n] =
-                    dpbf16_dot(&x[(size_t)m * s.K], &v[(size_t)n * s.K], s.K) * scales[n];
-            const QString ctx = QString("%1 dpbf16 M=%2 N=%3 K=%4 threads=%5: ")
-                                    .arg(dtype_name(t))
-                                    .arg(M)
-                                    .arg(s.N)
-                                    .arg(s.K)
-                                    .arg(threads);
-            const QString close = first_mismatch(got.data(), want.data(), got.size(), kRtolDp);
-            QVERIFY2(close.isEmpty(), qPrintable(ctx + close));
-            const QString bits = first_bit_difference(got.data(), model.data(), got.size());
-            QVERIFY2(bits.isEmpty(), qPrintable(ctx + "order model: " + bits));
+            const QString e = check_scaled(got, x, w.data(), t, v, scales, M, s, kRtolDp, dpbf16_dot);
+            QVERIFY2(e.isEmpty(), qPrintable(where(t, " dpbf16", M, s, threads) + e));
           }
         }
       }
@@ -679,28 +694,13 @@ class TestMatmulAvx512 : public QObject {
     QVERIFY2(e_dp <= 1e-4 * rms, qPrintable(QString("dpbf16 %1, rms %2").arg(e_dp).arg(rms)));
   }
 
-  // An E4M3 NaN code makes its column NaN on this path too; other columns
-  // stay finite. E5M2 and E4M3 codes with the sign bit set decode negative.
-  void fp8_dpbf16_nan_and_sign() {
-    std::mt19937 rng(9);
+  // The BF16 dot-product path at the edges: an infinite activation gives an
+  // infinite product, and codes with the sign bit set decode negative. (NaN
+  // codes: e4m3_nan_code_gives_nan.)
+  void fp8_dpbf16_inf_and_sign() {
     ThreadPool pool(2);
-    const int N = 11, K = 530;
-    std::vector<uint8_t> w((size_t)N * K);
-    for (auto& b : w) b = (uint8_t)(rng() & 0x3f);
-    w[(size_t)3 * K + 17] = 0x7f;
-    w[(size_t)5 * K + 520] = 0xff;  // in the partial group of the second k block
-    const std::vector<float> scales(N, 0.01f);
-    for (int M : {1, 3, 7}) {
-      const auto x = random_vec(rng, (size_t)M * K);
-      std::vector<float> y((size_t)M * N, 0.0f);
-      if (!cpu::avx512::matmul_fp8_dpbf16(pool, y.data(), x.data(), w.data(), DType::F8_E4M3, scales.data(),
-                                          M, N, K))
-        QSKIP("this CPU lacks AVX-512 VBMI: the BF16 dot-product FP8 path cannot run here");
-      for (int m = 0; m < M; ++m)
-        for (int n = 0; n < N; ++n)
-          QVERIFY2(std::isnan(y[(size_t)m * N + n]) == (n == 3 || n == 5),
-                   qPrintable(QString("M=%1 m=%2 n=%3: %4").arg(M).arg(m).arg(n).arg(y[(size_t)m * N + n])));
-    }
+    if (!__builtin_cpu_supports("avx512vbmi"))
+      QSKIP("this CPU lacks AVX-512 VBMI: the BF16 dot-product FP8 path cannot run here");
     // An infinite activation gives infinite products (l is 0, not inf - inf).
     for (float inf : {INFINITY, -INFINITY}) {
       const uint8_t code = 0x38;  // 1.0 in E4M3
