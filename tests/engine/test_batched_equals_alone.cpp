@@ -46,6 +46,16 @@ class BatchedEqualsAlone : public QObject {
   static constexpr int kRequests = 32;
   std::vector<std::vector<int32_t>> expected_;
 
+  // What each request produces alone on an engine made from cfg (one
+  // sequence at a time).
+  static std::vector<std::vector<int32_t>> alone_outputs(brisk::EngineConfig cfg) {
+    cfg.max_num_seqs = 1;
+    auto e = brisk::Engine::create(cfg);
+    std::vector<std::vector<int32_t>> out;
+    for (int i = 0; i < kRequests; ++i) out.push_back(alone(*e, i));
+    return out;
+  }
+
   void run_batched(brisk::EngineConfig cfg, bool expect_preemptions) {
     auto e = brisk::Engine::create(cfg);
     std::map<uint64_t, int> index;
@@ -54,7 +64,8 @@ class BatchedEqualsAlone : public QObject {
     while (next < kRequests || e->has_unfinished()) {
       // Two new requests every third step: arrivals land mid-prefill and mid-decode.
       if (step++ % 3 == 0)
-        for (int k = 0; k < 2 && next < kRequests; ++k, ++next) index[e->add_request(make_prompt(next), params_for(next))] = next;
+        for (int k = 0; k < 2 && next < kRequests; ++k, ++next)
+          index[e->add_request(make_prompt(next), params_for(next))] = next;
       for (const auto& o : e->step()) {
         QVERIFY2(o.finish_reason != brisk::FinishReason::Error, o.error.c_str());
         if (o.finished) {
@@ -65,7 +76,8 @@ class BatchedEqualsAlone : public QObject {
       QVERIFY(step < 100000);
     }
     QCOMPARE((int)got.size(), kRequests);
-    for (int i = 0; i < kRequests; ++i) QVERIFY2(got[i] == expected_[i], ("request " + std::to_string(i)).c_str());
+    for (int i = 0; i < kRequests; ++i)
+      QVERIFY2(got[i] == expected_[i], ("request " + std::to_string(i)).c_str());
     const auto m = e->metrics();
     if (expect_preemptions) QVERIFY2(m.preemptions > 0, "the KV budget was meant to force preemptions");
     int chunked = 0;
@@ -74,7 +86,8 @@ class BatchedEqualsAlone : public QObject {
       QVERIFY(s.num_seqs <= cfg.max_num_seqs);
       chunked += s.prefill_tokens > 0 && s.decode_tokens > 0;
     }
-    if (cfg.policy == brisk::SchedulerPolicy::Continuous) QVERIFY2(chunked > 0, "prefill and decode never shared a step");
+    if (cfg.policy == brisk::SchedulerPolicy::Continuous)
+      QVERIFY2(chunked > 0, "prefill and decode never shared a step");
     for (const auto& b : e->kv_blocks()) QCOMPARE(b.owner, int64_t(-1));
   }
 
@@ -82,9 +95,7 @@ class BatchedEqualsAlone : public QObject {
   void initTestCase() {
     brisk::EngineConfig cfg;  // the built-in demo model
     cfg.threads = 2;
-    cfg.max_num_seqs = 1;
-    auto e = brisk::Engine::create(cfg);
-    for (int i = 0; i < kRequests; ++i) expected_.push_back(alone(*e, i));
+    expected_ = alone_outputs(cfg);
     QCOMPARE((int)expected_[5].size(), params_for(5).max_tokens);
   }
 
@@ -94,7 +105,7 @@ class BatchedEqualsAlone : public QObject {
     cfg.max_num_seqs = 16;
     cfg.max_num_batched_tokens = 64;  // long prompts are split over several steps
     cfg.enable_chunked_prefill = true;
-    cfg.num_kv_blocks = 30;           // 480 token slots for up to 16 sequences of up to ~250
+    cfg.num_kv_blocks = 30;  // 480 token slots for up to 16 sequences of up to ~250
     run_batched(cfg, true);
   }
 
@@ -106,6 +117,28 @@ class BatchedEqualsAlone : public QObject {
     cfg.enable_chunked_prefill = false;
     cfg.num_kv_blocks = 40;
     run_batched(cfg, true);
+  }
+
+  // The one-byte weight paths keep one summation order for every batch
+  // size too (FP8: BF16 dot products where the CPU has them, else the F32
+  // widening; INT8: W8A24 or the F32 widening), so quantized weights change
+  // the tokens but not whether batching changes them.
+  void quantizedWeightsContinuous() {
+    for (const char* dtype : {"fp8-e4m3", "int8"}) {
+      brisk::EngineConfig cfg;
+      cfg.threads = 2;
+      cfg.weight_dtype = dtype;
+      const auto f32 = expected_;
+      expected_ = alone_outputs(cfg);
+      QVERIFY2(expected_ != f32, dtype);  // the weights really are quantized
+      cfg.max_num_seqs = 16;
+      cfg.max_num_batched_tokens = 64;
+      cfg.enable_chunked_prefill = true;
+      cfg.num_kv_blocks = 30;
+      run_batched(cfg, true);
+      expected_ = f32;
+      if (QTest::currentTestFailed()) QFAIL(dtype);
+    }
   }
 
   void staticPolicy() {
