@@ -29,9 +29,7 @@ QString milliseconds(double ms) {
   return QString::number(ms / 1000.0, 'f', 2) + " s";
 }
 
-QString finishReason(brisk::FinishReason r) {
-  return QString::fromUtf8(brisk::finish_reason_name(r));
-}
+QString finishReason(brisk::FinishReason r) { return QString::fromUtf8(brisk::finish_reason_name(r)); }
 
 QString weightPrecision(const brisk::ModelInfo& info) {
   std::map<std::string, uint64_t> by_dtype;
@@ -42,12 +40,23 @@ QString weightPrecision(const brisk::ModelInfo& info) {
   }
   if (total == 0) return QStringLiteral("—");
   std::vector<std::pair<std::string, uint64_t>> sorted(by_dtype.begin(), by_dtype.end());
-  std::sort(sorted.begin(), sorted.end(),
-            [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
   QString text = QString::fromStdString(sorted[0].first);
   if (sorted.size() > 1 && sorted[1].second * 10 >= total)
     text += " + " + QString::fromStdString(sorted[1].first);
   return text;
+}
+
+QString precisionSummary(const brisk::ModelInfo& info, const brisk::EngineConfig& config) {
+  const QString w = weightPrecision(info);
+  QString arithmetic;
+  if (w.startsWith(QLatin1String("I8")) && config.int8_activations)
+    arithmetic = QStringLiteral(" (W8A8)");
+  else if ((w.startsWith(QLatin1String("I8")) && config.int8_fma) ||
+           (w.startsWith(QLatin1String("F8")) && config.fp8_fma))
+    arithmetic = QStringLiteral(" (F32 FMA)");
+  return QStringLiteral("weights %1%2 · KV %3")
+      .arg(w, arithmetic, QString::fromStdString(config.kv_dtype).toUpper());
 }
 
 QString modelName(const brisk::ModelInfo& info) {
@@ -58,9 +67,7 @@ QString modelName(const brisk::ModelInfo& info) {
   return name.isEmpty() ? QStringLiteral("unnamed model") : name;
 }
 
-QString backendName(const std::string& backend) {
-  return QString::fromStdString(backend).toUpper();
-}
+QString backendName(const std::string& backend) { return QString::fromStdString(backend).toUpper(); }
 
 QString backendUsed(const std::string& setting) {
   const QString used = backendName(brisk::resolve_backend(setting));
@@ -72,8 +79,8 @@ QString tokensPerSecond(double tps) {
 }
 
 QString generationSummary(const GenerationStats& s) {
-  QString line = s.outputTokens == 1 ? QStringLiteral("1 token")
-                                     : QStringLiteral("%1 tokens").arg(s.outputTokens);
+  QString line =
+      s.outputTokens == 1 ? QStringLiteral("1 token") : QStringLiteral("%1 tokens").arg(s.outputTokens);
   line += QStringLiteral(" · TTFT ") + milliseconds(s.ttftMs);
   line += QStringLiteral(" · ") + tokensPerSecond(s.tokensPerSecond);
   line += QStringLiteral(" · finished: ") + finishReason(s.finishReason);
@@ -95,7 +102,8 @@ QString samplingSummary(const brisk::SamplingParams& p) {
     parts << QStringLiteral("repetition %1").arg(p.repetition_penalty, 0, 'f', 2);
   if (p.no_repeat_ngram_size > 0) parts << QStringLiteral("no-repeat %1-gram").arg(p.no_repeat_ngram_size);
   parts << QStringLiteral("%1 tokens").arg(p.max_tokens);
-  if (p.temperature > 0) parts << (p.seed ? QStringLiteral("seed %1").arg(*p.seed) : QStringLiteral("seed auto"));
+  if (p.temperature > 0)
+    parts << (p.seed ? QStringLiteral("seed %1").arg(*p.seed) : QStringLiteral("seed auto"));
   if (!p.stop.empty() || !p.stop_token_ids.empty())
     parts << QStringLiteral("%1 stop").arg(p.stop.size() + p.stop_token_ids.size());
   if (p.ignore_eos) parts << QStringLiteral("ignore EOS");

@@ -3,6 +3,7 @@
 #include <QString>
 #include <cstdint>
 
+#include "brisk/engine_config.h"
 #include "brisk/model_info.h"
 #include "brisk/request_output.h"
 #include "brisk/sampling_params.h"
@@ -10,13 +11,16 @@
 
 namespace fmt {
 
-QString count(int64_t n);             // 15.2 M, 260 K, 512
-QString bytes(uint64_t n);            // 1.7 MiB
-QString milliseconds(double ms);      // 12.3 ms, 1.25 s
+QString count(int64_t n);         // 15.2 M, 260 K, 512
+QString bytes(uint64_t n);        // 1.7 MiB
+QString milliseconds(double ms);  // 12.3 ms, 1.25 s
 QString finishReason(brisk::FinishReason r);
 // The weights' storage precision: the dtype holding most of the tensor bytes
 // ("F32", "F16", "Q8_0"), "F16 + F32" style when a second one holds >= 10 %.
 QString weightPrecision(const brisk::ModelInfo& info);
+// The status bar's precision line: "weights F8_E4M3 + F32 (F32 FMA) · KV F32", naming the A/B
+// arithmetic the config asks for with one-byte weights (W8A8, or weights widened to F32 for FMAs).
+QString precisionSummary(const brisk::ModelInfo& info, const brisk::EngineConfig& config);
 // ModelInfo::name, or the file (folder) name when the model carries none.
 QString modelName(const brisk::ModelInfo& info);
 QString backendName(const std::string& backend);  // "cpu" -> "CPU"
@@ -25,7 +29,8 @@ QString backendUsed(const std::string& setting);
 QString tokensPerSecond(double tps);  // "1234.5 tok/s", "— tok/s" when < 0
 // One finished response: "8 tokens · TTFT 1.20 ms · 950.3 tok/s · finished: length".
 QString generationSummary(const GenerationStats& stats);
-// Sampling settings in one line: "greedy · 128 tokens", "T 0.80 · top-k 40 · top-p 0.95 · 128 tokens · seed 1".
+// Sampling settings in one line: "greedy · 128 tokens", "T 0.80 · top-k 40 · top-p 0.95 · 128 tokens · seed
+// 1".
 QString samplingSummary(const brisk::SamplingParams& params);
 
 }  // namespace fmt

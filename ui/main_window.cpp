@@ -602,10 +602,7 @@ void MainWindow::onModelLoaded(const brisk::ModelInfo& info) {
   modelLabel_->setToolTip(QString::fromStdString(info.path));
   backendLabel_->setText(
       fmt::backendUsed(config.backend));  // the backend that runs the model, "auto" resolved
-  precisionLabel_->setText(tr("weights %1%2 · KV %3")
-                               .arg(fmt::weightPrecision(info),
-                                    config.int8_activations ? tr(" (W8A8)") : QString(),
-                                    QString::fromStdString(config.kv_dtype).toUpper()));
+  precisionLabel_->setText(fmt::precisionSummary(info, config));
   statusBar()->showMessage(tr("Loaded %1 in %2").arg(name, fmt::milliseconds(double(loadTimer_.elapsed()))),
                            5000);
   addRecent(config);

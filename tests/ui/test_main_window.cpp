@@ -27,6 +27,7 @@
 #include "ui/chat_transcript.h"
 #include "ui/engine_controller.h"
 #include "ui/engine_settings_panel.h"
+#include "ui/format.h"
 #include "ui/main_window.h"
 #include "ui/model_panel.h"
 #include "ui/playground_view.h"
@@ -77,6 +78,7 @@ class TestMainWindow : public QObject {
   void screenshotRun();
   void screenshotRunAbView();
   void settingsPersist();
+  void precisionSummaryNamesTheArithmetic();
 };
 
 void TestMainWindow::initTestCase() {
@@ -593,6 +595,29 @@ void TestMainWindow::screenshotRunAbView() {
   QCOMPARE(image.size(), QSize(1280, 800) * w.devicePixelRatio());
   ScreenshotRunner::View v;
   QVERIFY(!ScreenshotRunner::parseView(QStringLiteral("nonsense"), &v));
+}
+
+// The status bar says which arithmetic one-byte weights run with when the
+// config picks an A/B variant, and only for the weights it applies to.
+void TestMainWindow::precisionSummaryNamesTheArithmetic() {
+  auto info_of = [](const char* dtype) {
+    brisk::ModelInfo info;
+    info.tensors = {{"blk.0.ffn_up.weight", dtype, {8, 8}, 1000}, {"output.weight", "F32", {8, 8}, 50}};
+    return info;
+  };
+  brisk::EngineConfig c;
+  QCOMPARE(fmt::precisionSummary(info_of("F8_E4M3"), c), QStringLiteral("weights F8_E4M3 · KV F32"));
+  c.fp8_fma = true;
+  c.kv_dtype = "int8";
+  QCOMPARE(fmt::precisionSummary(info_of("F8_E4M3"), c),
+           QStringLiteral("weights F8_E4M3 (F32 FMA) · KV INT8"));
+  QCOMPARE(fmt::precisionSummary(info_of("I8"), c), QStringLiteral("weights I8 · KV INT8"));  // not for INT8
+  c.fp8_fma = false;
+  c.int8_fma = true;
+  QCOMPARE(fmt::precisionSummary(info_of("I8"), c), QStringLiteral("weights I8 (F32 FMA) · KV INT8"));
+  c.int8_activations = true;
+  QCOMPARE(fmt::precisionSummary(info_of("I8"), c), QStringLiteral("weights I8 (W8A8) · KV INT8"));
+  QCOMPARE(fmt::precisionSummary(info_of("F16"), c), QStringLiteral("weights F16 · KV INT8"));
 }
 
 void TestMainWindow::settingsPersist() {
