@@ -257,6 +257,26 @@ const Shape kShapes[] = {{37, 75}, {101, 530}, {13, 1100}, {211, 19}, {9, 4200}}
 const int kMs[] = {1, 2, 3, 4, 5, 7, 16, 33, 64};
 const DType kFloatTypes[] = {DType::F32, DType::F16, DType::BF16};
 
+// The exact outputs (in double) of M rows of x against N weight rows of
+// values w (K each), times the row scales.
+std::vector<double> exact_outputs(const std::vector<float>& x, const std::vector<float>& w,
+                                  const std::vector<float>& scales, int M, int N, int K) {
+  std::vector<double> out((size_t)M * N);
+  for (int m = 0; m < M; ++m)
+    for (int n = 0; n < N; ++n) {
+      double d = 0;
+      for (int k = 0; k < K; ++k) d += (double)x[(size_t)m * K + k] * w[(size_t)n * K + k];
+      out[(size_t)m * N + n] = d * scales[n];
+    }
+  return out;
+}
+
+double max_error(const std::vector<float>& got, const std::vector<double>& exact) {
+  double e = 0;
+  for (size_t i = 0; i < got.size(); ++i) e = std::max(e, std::fabs(got[i] - exact[i]));
+  return e;
+}
+
 // M rows of outputs got (from x against one-byte weights w of type t, with
 // values v and a scale per row): close to ref::matmul within rtol, and bit
 // for bit dot(x row, v row, K) * scale, the kernel's order. Returns the
@@ -611,17 +631,8 @@ class TestMatmulAvx512 : public QObject {
     QVERIFY(cpu::avx512::matmul(pool, fma.data(), x.data(), w.data(), DType::I8, M, N, K, scales.data()));
     QVERIFY(cpu::avx512::matmul_w8a24(pool, a24.data(), x.data(), w.data(), scales.data(), M, N, K));
     QVERIFY(cpu::avx512::matmul_w8a8(pool, a8.data(), x.data(), w.data(), scales.data(), M, N, K));
-    double e_fma = 0, e24 = 0, e8 = 0;
-    for (int m = 0; m < M; ++m)
-      for (int n = 0; n < N; ++n) {
-        double exact = 0;
-        for (int k = 0; k < K; ++k) exact += (double)x[(size_t)m * K + k] * w[(size_t)n * K + k];
-        exact *= scales[n];
-        const size_t i = (size_t)m * N + n;
-        e_fma = std::max(e_fma, std::fabs(fma[i] - exact));
-        e24 = std::max(e24, std::fabs(a24[i] - exact));
-        e8 = std::max(e8, std::fabs(a8[i] - exact));
-      }
+    const auto exact = exact_outputs(x, std::vector<float>(w.begin(), w.end()), scales, M, N, K);
+    const double e_fma = max_error(fma, exact), e24 = max_error(a24, exact), e8 = max_error(a8, exact);
     qInfo("max |error| vs the exact dot: F32 FMA %.3g, W8A24 %.3g, W8A8 %.3g", e_fma, e24, e8);
     QVERIFY2(e24 <= 10 * e_fma, qPrintable(QString("W8A24 %1 vs F32 %2").arg(e24).arg(e_fma)));
     QVERIFY2(e8 > 1000 * e_fma, qPrintable(QString("W8A8 %1 vs F32 %2").arg(e8).arg(e_fma)));
@@ -676,17 +687,10 @@ class TestMatmulAvx512 : public QObject {
     if (!cpu::avx512::matmul_fp8_dpbf16(pool, dp.data(), x.data(), w.data(), DType::F8_E4M3, scales.data(), M,
                                         N, K))
       QSKIP("this CPU lacks AVX-512 VBMI: the BF16 dot-product FP8 path cannot run here");
-    double e_fma = 0, e_dp = 0, rms = 0;
-    for (int m = 0; m < M; ++m)
-      for (int n = 0; n < N; ++n) {
-        double exact = 0;
-        for (int k = 0; k < K; ++k) exact += (double)x[(size_t)m * K + k] * v[(size_t)n * K + k];
-        exact *= scales[n];
-        const size_t i = (size_t)m * N + n;
-        rms += exact * exact;
-        e_fma = std::max(e_fma, std::fabs(fma[i] - exact));
-        e_dp = std::max(e_dp, std::fabs(dp[i] - exact));
-      }
+    const auto exact = exact_outputs(x, v, scales, M, N, K);
+    const double e_fma = max_error(fma, exact), e_dp = max_error(dp, exact);
+    double rms = 0;
+    for (double e : exact) rms += e * e;
     rms = std::sqrt(rms / (M * N));
     qInfo("max |error| vs the exact dot (output rms %.3g): F32 FMA %.3g, BF16 dot products %.3g", rms, e_fma,
           e_dp);
