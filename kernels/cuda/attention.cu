@@ -13,6 +13,7 @@
 // block per (sequence, 32 query rows, head) walks 32-key tiles up to its last
 // causal position with an online softmax, Q and the K/V tile in shared memory.
 #include <algorithm>
+#include <atomic>
 #include <climits>
 
 #include "kernels/cuda/common.cuh"
@@ -88,6 +89,12 @@ __device__ __forceinline__ int64_t slot_of(const int32_t* table, int block_size,
   return (int64_t)table[t / block_size] * block_size + t % block_size;
 }
 
+// Whether the first partition holds the whole context: its block then
+// writes the output itself, the other partitions are empty and write
+// nothing, and the reduce kernel passes the row by. A graph captured for
+// long contexts replays short ones this way without a reduce.
+__device__ __forceinline__ bool whole_context(const AttnParams& p, int seq_len) { return seq_len <= p.part; }
+
 __device__ __forceinline__ float* partial(const AttnParams& p, int row, int h, int split) {
   return p.ws + (((int64_t)row * p.a.n_heads + h) * p.splits + split) * (p.a.head_dim + 2);
 }
@@ -121,6 +128,7 @@ __global__ void __launch_bounds__(kDecThreads) decode_kernel(AttnParams p) {
   const int split = blockIdx.z;
   const int t0 = split * p.part;
   const int t1 = split == p.splits - 1 ? seq_len : min(seq_len, t0 + p.part);
+  const bool whole = whole_context(p, seq_len);
   const int64_t q_width = (int64_t)a.n_heads * D;
   const int32_t* table = a.block_tables + (int64_t)s * a.max_blocks_per_seq;
 
@@ -151,13 +159,13 @@ __global__ void __launch_bounds__(kDecThreads) decode_kernel(AttnParams p) {
   if (!decode_row) return;
 
   if (t0 >= t1) {
-    if (p.splits > 1) {
+    if (!whole) {
       if (threadIdx.x < nh) {
         float* e = partial(p, row, h0 + threadIdx.x, split);
         e[0] = -INFINITY;
         e[1] = 0.0f;
       }
-    } else {  // an empty context (seq_len 0): nothing to attend to
+    } else if (split == 0) {  // an empty context (seq_len 0): nothing to attend to
       for (int i = threadIdx.x; i < nh * D; i += kDecThreads)
         p.out[row * q_width + (int64_t)h0 * D + i] = 0.0f;
     }
@@ -328,7 +336,7 @@ __global__ void __launch_bounds__(kDecThreads) decode_kernel(AttnParams p) {
     float v = 0.0f;
 #pragma unroll
     for (int w = 0; w < kDecWarps; ++w) v += red[w][g][d];
-    if (p.splits == 1) {
+    if (whole) {
       const float l = s_l[g];
       p.out[row * q_width + (int64_t)(h0 + g) * D + d] = l > 0.0f ? v / l : 0.0f;
     } else {
@@ -342,6 +350,198 @@ __global__ void __launch_bounds__(kDecThreads) decode_kernel(AttnParams p) {
   }
 }
 
+// Decode rows, one block per (sequence, query head, partition), a lane per
+// key: each lane scores its own key with no shuffles (the query in shared
+// memory, the key row in registers), each warp keeps an online softmax over
+// its 32 keys per pass, and lanes own head dimensions for the values (the
+// weights passed from lane to lane). Where few sequences run, this has
+// n_heads blocks to the per-KV-head kernel's n_kv_heads and a far shorter
+// chain after the wait; it reads K and V once per query head rather than
+// once per group (from L2 for all but the first), which is why many
+// sequences keep the other kernel. Keys older than the newest token were
+// written by earlier steps, so with rows of up to 64 dimensions a lane
+// loads its key before the wait; the newest key (written by the kernel
+// just before) is loaded after it.
+constexpr int kHeadThreads = 256;
+constexpr int kHeadWarps = kHeadThreads / 32;
+
+template <DType KT, int DPL>
+__global__ void __launch_bounds__(kHeadThreads) decode_head_kernel(AttnParams p) {
+  constexpr int E = KT == DType::F32 ? 4 : 8;  // elements per load (the caller checks alignment and D % E)
+  constexpr int KC = 32 * DPL / E;             // chunks of the longest row this instantiation takes
+  constexpr bool kPreload = DPL <= 2;          // the key row fits in registers
+  constexpr bool kScaled = kv_scaled(KT);
+  __shared__ float s_q[32 * DPL];
+  __shared__ int64_t s_slot[kHeadThreads];
+  __shared__ float s_acc[kHeadWarps][32 * DPL];
+  __shared__ float s_wm[kHeadWarps], s_wl[kHeadWarps];
+
+  const DevicePagedArgs& a = p.a;
+  const int s = blockIdx.x, h = blockIdx.y, split = blockIdx.z;
+  const int row = a.query_start[s];
+  const bool decode_row = a.query_start[s + 1] - row == 1;
+  const int seq_len = a.seq_lens[s];
+  const int D = a.head_dim, nkv = a.n_kv_heads, C = D / E;
+  const int kvh = h / (a.n_heads / nkv);
+  const int t0 = split * p.part;
+  const int t1 = split == p.splits - 1 ? seq_len : min(seq_len, t0 + p.part);
+  const bool whole = whole_context(p, seq_len);
+  const int32_t* table = a.block_tables + (int64_t)s * a.max_blocks_per_seq;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+
+  auto load_key = [&](int64_t slot, float(&kk)[KC][E]) {
+    const int64_t base = (slot * nkv + kvh) * D;
+#pragma unroll
+    for (int c = 0; c < KC; ++c) {
+      if (c < C)
+        load_kv<KT, E>(p.k.data, base + c * E, kk[c]);
+      else
+#pragma unroll
+        for (int e = 0; e < E; ++e) kk[c][e] = 0.0f;
+    }
+  };
+
+  // Before the wait: the first pass's slots, its V rows prefetched into L2,
+  // and (short rows) the keys of every token but the newest.
+  const int tok0 = t0 + threadIdx.x;
+  int64_t slot0 = 0;
+  float kk[kPreload ? KC : 1][E];
+  bool have_key = false;
+  if (decode_row && tok0 < t1) {
+    slot0 = slot_of(table, a.block_size, tok0);
+    const int64_t off = (slot0 * nkv + kvh) * D * kv_esize<KT>();
+    const int64_t first = off & ~int64_t{127}, last = (off + D * kv_esize<KT>() - 1) & ~int64_t{127};
+    for (int64_t l = first; l <= last; l += 128) prefetch_l2(static_cast<const uint8_t*>(p.v.data) + l);
+    if constexpr (kPreload) {
+      if (tok0 < seq_len - 1) {
+        load_key(slot0, kk);
+        have_key = true;
+      }
+    }
+  }
+  s_slot[threadIdx.x] = slot0;
+  grid_dependency_wait();
+  allow_dependents();
+  if (!decode_row) return;
+  if (t0 >= t1) {
+    if (!whole) {
+      if (threadIdx.x == 0) {
+        float* e = partial(p, row, h, split);
+        e[0] = -INFINITY;
+        e[1] = 0.0f;
+      }
+    } else if (split == 0) {  // an empty context (seq_len 0): nothing to attend to
+      for (int d = threadIdx.x; d < D; d += kHeadThreads)
+        p.out[(int64_t)row * a.n_heads * D + (int64_t)h * D + d] = 0.0f;
+    }
+    return;
+  }
+  for (int d = threadIdx.x; d < 32 * DPL; d += kHeadThreads)  // zeros past D: the unrolled dot reads them
+    s_q[d] = d < D ? p.q[(int64_t)row * a.n_heads * D + (int64_t)h * D + d] : 0.0f;
+  __syncthreads();
+
+  float m = -INFINITY, l = 0.0f, acc[DPL];
+#pragma unroll
+  for (int j = 0; j < DPL; ++j) acc[j] = 0.0f;
+  for (int pb = t0; pb < t1; pb += kHeadThreads) {
+    if (pb != t0) {  // the next pass's slots (block-uniform branch)
+      __syncthreads();
+      const int t = pb + threadIdx.x;
+      s_slot[threadIdx.x] = t < t1 ? slot_of(table, a.block_size, t) : 0;
+      __syncthreads();
+    }
+    const int nw = min(32, t1 - (pb + warp * 32));  // this warp's keys in the pass (warp-uniform)
+    if (nw <= 0) continue;
+    const bool valid = lane < nw;
+    const int64_t my_slot = s_slot[warp * 32 + lane];
+    // The key's score.
+    float dot = 0.0f;
+    if (valid) {
+      if constexpr (kPreload) {
+        if (!(have_key && pb == t0)) load_key(my_slot, kk);
+#pragma unroll
+        for (int c = 0; c < KC; ++c)
+#pragma unroll
+          for (int e = 0; e < E; ++e) dot += s_q[c * E + e] * kk[c][e];  // zero past D
+      } else {
+        const int64_t base = (my_slot * nkv + kvh) * D;
+#pragma unroll 8
+        for (int c = 0; c < C; ++c) {
+          float k1[E];
+          load_kv<KT, E>(p.k.data, base + c * E, k1);
+#pragma unroll
+          for (int e = 0; e < E; ++e) dot += s_q[c * E + e] * k1[e];
+        }
+      }
+    }
+    const float sc = valid ? dot * (kScaled ? p.k.scales[my_slot * nkv + kvh] : 1.0f) * a.scale : -INFINITY;
+    const float m_new = fmaxf(m, warp_max(sc));
+    const float pv = valid ? expf(sc - m_new) : 0.0f;
+    const float alpha = expf(m - m_new);  // 0 on the warp's first keys (m = -inf)
+    l = l * alpha + warp_sum(pv);
+    m = m_new;
+    const float pw = valid && kScaled ? pv * p.v.scales[my_slot * nkv + kvh] : pv;
+#pragma unroll
+    for (int j = 0; j < DPL; ++j) acc[j] *= alpha;
+      // Values: lane owns dimensions lane + 32 j; the weights come from the lane that scored the key.
+#pragma unroll
+    for (int t8 = 0; t8 < 32; t8 += 8) {
+      float vv[8][DPL];
+#pragma unroll
+      for (int u = 0; u < 8; ++u) {
+        const int t = t8 + u;
+        const int64_t base = (s_slot[warp * 32 + t] * nkv + kvh) * D;
+#pragma unroll
+        for (int j = 0; j < DPL; ++j) {
+          const int d = lane + 32 * j;
+          vv[u][j] = t < nw && d < D ? kv_elem<KT>(p.v.data, base + d) : 0.0f;
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < 8; ++u) {
+        const float pt = __shfl_sync(0xffffffffu, pw, t8 + u);
+#pragma unroll
+        for (int j = 0; j < DPL; ++j) acc[j] += pt * vv[u][j];
+      }
+    }
+  }
+
+  // Merge the warps' softmax states.
+  if (lane == 0) {
+    s_wm[warp] = m;
+    s_wl[warp] = l;
+  }
+#pragma unroll
+  for (int j = 0; j < DPL; ++j)
+    if (lane + 32 * j < D) s_acc[warp][lane + 32 * j] = acc[j];
+  __syncthreads();
+  float M = -INFINITY;
+#pragma unroll
+  for (int w = 0; w < kHeadWarps; ++w) M = fmaxf(M, s_wl[w] > 0.0f ? s_wm[w] : -INFINITY);
+  float wt[kHeadWarps], L = 0.0f;
+#pragma unroll
+  for (int w = 0; w < kHeadWarps; ++w) {
+    wt[w] = s_wl[w] > 0.0f ? expf(s_wm[w] - M) : 0.0f;
+    L += s_wl[w] * wt[w];
+  }
+  for (int d = threadIdx.x; d < D; d += kHeadThreads) {
+    float v = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kHeadWarps; ++w)
+      if (wt[w] > 0.0f) v += s_acc[w][d] * wt[w];
+    if (whole) {
+      p.out[(int64_t)row * a.n_heads * D + (int64_t)h * D + d] = L > 0.0f ? v / L : 0.0f;
+    } else {
+      float* e = partial(p, row, h, split);
+      e[2 + d] = v;
+      if (d == 0) {
+        e[0] = M;
+        e[1] = L;
+      }
+    }
+  }
+}
+
 // Merges the partitions of each decode row: out = sum_i exp(m_i - M) acc_i / sum_i exp(m_i - M) l_i.
 __global__ void reduce_kernel(AttnParams p) {
   grid_dependency_wait();
@@ -349,7 +549,7 @@ __global__ void reduce_kernel(AttnParams p) {
   const DevicePagedArgs& a = p.a;
   const int s = blockIdx.x, h = blockIdx.y;
   const int row = a.query_start[s];
-  if (a.query_start[s + 1] - row != 1) return;
+  if (a.query_start[s + 1] - row != 1 || whole_context(p, a.seq_lens[s])) return;
   const int D = a.head_dim;
   // Every split's (max, denominator) loaded at once, then its weight
   // exp(m_i - M) computed once: the loops below only read shared memory
@@ -524,29 +724,51 @@ void launch_decode(const AttnParams& p, bool vec, dim3 grid, cudaStream_t st) {
 }
 
 template <DType KT>
-void launch_all(const AttnParams& p, cudaStream_t st) {
+void launch_head(const AttnParams& p, cudaStream_t st) {
+  const DevicePagedArgs& a = p.a;
+  const dim3 grid(a.num_seqs, a.n_heads, p.splits);
+  if (a.head_dim <= 32)
+    launch_dependent(decode_head_kernel<KT, 1>, grid, kHeadThreads, 0, st, p);
+  else if (a.head_dim <= 64)
+    launch_dependent(decode_head_kernel<KT, 2>, grid, kHeadThreads, 0, st, p);
+  else if (a.head_dim <= 128)
+    launch_dependent(decode_head_kernel<KT, 4>, grid, kHeadThreads, 0, st, p);
+  else
+    launch_dependent(decode_head_kernel<KT, 8>, grid, kHeadThreads, 0, st, p);
+}
+
+template <DType KT>
+bool vector_loads(const AttnParams& p) {
+  const int E = KT == DType::F32 ? 4 : 8;
+  return p.a.head_dim % E == 0 && aligned16(p.k.data) && aligned16(p.v.data);
+}
+
+template <DType KT>
+void launch_all(const AttnParams& p, bool per_head, cudaStream_t st) {
   const DevicePagedArgs& a = p.a;
   const int G = a.n_heads / a.n_kv_heads;
-  const int E = KT == DType::F32 ? 4 : 8;
-  const bool vec = a.head_dim % E == 0 && aligned16(p.k.data) && aligned16(p.v.data);
+  const bool vec = vector_loads<KT>(p);
   const int maxg = G <= 1 ? 1 : G <= 2 ? 2 : G <= 4 ? 4 : 8;
   AttnParams q = p;
   q.head_tiles = (G + maxg - 1) / maxg;
   const dim3 grid(a.num_seqs, a.n_kv_heads * q.head_tiles, q.splits);
-  switch (maxg) {
-    case 1:
-      launch_decode<KT, 1>(q, vec, grid, st);
-      break;
-    case 2:
-      launch_decode<KT, 2>(q, vec, grid, st);
-      break;
-    case 4:
-      launch_decode<KT, 4>(q, vec, grid, st);
-      break;
-    default:
-      launch_decode<KT, 8>(q, vec, grid, st);
-      break;
-  }
+  if (per_head)
+    launch_head<KT>(q, st);
+  else
+    switch (maxg) {
+      case 1:
+        launch_decode<KT, 1>(q, vec, grid, st);
+        break;
+      case 2:
+        launch_decode<KT, 2>(q, vec, grid, st);
+        break;
+      case 4:
+        launch_decode<KT, 4>(q, vec, grid, st);
+        break;
+      default:
+        launch_decode<KT, 8>(q, vec, grid, st);
+        break;
+    }
   if (q.splits > 1)
     launch_dependent(reduce_kernel, dim3(a.num_seqs, a.n_heads), std::min(256, (a.head_dim + 31) / 32 * 32),
                      0, st, q);
@@ -559,7 +781,11 @@ void launch_all(const AttnParams& p, cudaStream_t st) {
   }
 }
 
+std::atomic<DecodeAttention> g_decode_attention{DecodeAttention::Auto};
+
 }  // namespace
+
+void set_decode_attention(DecodeAttention kind) { g_decode_attention.store(kind, std::memory_order_relaxed); }
 
 void paged_attention(float* out, const float* q, const DeviceKvCache& k, const DeviceKvCache& v,
                      const DevicePagedArgs& a, void* workspace, size_t workspace_bytes, Stream s) {
@@ -574,7 +800,24 @@ void paged_attention(float* out, const float* q, const DeviceKvCache& k, const D
     return;
   }
   AttnParams p{out, q, k, v, a, static_cast<float*>(workspace), 1, INT_MAX, 1};
-  int splits = attention_splits(a.max_seq_len, a.num_seqs, a.n_kv_heads, sm_count());
+  bool vec = false;
+  switch (k.dtype) {
+    case DType::F32:
+      vec = vector_loads<DType::F32>(p);
+      break;
+    case DType::F16:
+    case DType::BF16:
+      vec = vector_loads<DType::F16>(p);
+      break;
+    default:
+      vec = vector_loads<DType::I8>(p);
+      break;
+  }
+  const int sms = sm_count();
+  const bool per_head =
+      vec && decode_per_head(g_decode_attention.load(std::memory_order_relaxed), a.num_seqs, a.n_heads, sms);
+  int splits = per_head ? head_attention_splits(a.max_seq_len, a.num_seqs, a.n_heads, sms)
+                        : attention_splits(a.max_seq_len, a.num_seqs, a.n_kv_heads, sms);
   // The workspace bounds the split count (it is planned for the batch limits; never overrun it).
   const size_t per_split = (size_t)a.num_query_rows * a.n_heads * (a.head_dim + 2) * sizeof(float);
   if (!workspace) splits = 1;
@@ -585,19 +828,19 @@ void paged_attention(float* out, const float* q, const DeviceKvCache& k, const D
   }
   switch (k.dtype) {
     case DType::F32:
-      launch_all<DType::F32>(p, st);
+      launch_all<DType::F32>(p, per_head, st);
       break;
     case DType::F16:
-      launch_all<DType::F16>(p, st);
+      launch_all<DType::F16>(p, per_head, st);
       break;
     case DType::BF16:
-      launch_all<DType::BF16>(p, st);
+      launch_all<DType::BF16>(p, per_head, st);
       break;
     case DType::I8:
-      launch_all<DType::I8>(p, st);
+      launch_all<DType::I8>(p, per_head, st);
       break;
     case DType::F8_E4M3:
-      launch_all<DType::F8_E4M3>(p, st);
+      launch_all<DType::F8_E4M3>(p, per_head, st);
       break;
     default:
       break;

@@ -137,6 +137,22 @@ void paged_attention(float* out, const float* q, const DeviceKvCache& k, const D
 constexpr int kMinSplitTokens = 32;  // short contexts split too: one block per KV head starves the device
 constexpr int kMaxSplits = 32;
 int attention_splits(int max_seq_len, int num_seqs, int n_kv_heads, int sm_count);
+
+// Which decode kernel runs: a block per (sequence, KV head) scoring the whole
+// query group against each key it loads (K and V read once per group: many
+// sequences), or a block per (sequence, query head) with a lane per key (a
+// short chain and n_heads blocks a sequence: few sequences). Auto picks the
+// second while one block per query head and sequence fits twice on the
+// device (and the rows allow vector loads). Forcing is for tests and
+// benchmarks; process-wide.
+enum class DecodeAttention { Auto, PerKvHead, PerHead };
+void set_decode_attention(DecodeAttention kind);
+bool decode_per_head(DecodeAttention kind, int num_seqs, int n_heads, int sm_count);
+// The per-query-head kernel's split count: partitions of at least
+// kHeadSplitTokens tokens (one pass of its 256 lanes), enough blocks to
+// cover the device twice.
+constexpr int kHeadSplitTokens = 256;
+int head_attention_splits(int max_seq_len, int num_seqs, int n_heads, int sm_count);
 // Bytes of workspace paged_attention needs for up to `max_rows` query rows.
 size_t attention_workspace_bytes(int max_rows, int n_heads, int head_dim, int max_splits = kMaxSplits);
 

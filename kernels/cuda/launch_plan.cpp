@@ -5,15 +5,34 @@
 
 namespace brisk::cuda {
 
-int attention_splits(int max_seq_len, int num_seqs, int n_kv_heads, int sm_count) {
-  // Each partition must be worth a block: at least kMinSplitTokens tokens.
-  const int by_length = std::min(kMaxSplits, std::max(1, max_seq_len / kMinSplitTokens));
+namespace {
+
+// Splits of at least min_tokens tokens each, enough that work * splits
+// blocks cover every multiprocessor twice (one wave of one block per SM
+// leaves most of each idle).
+int splits_for(int max_seq_len, long work, int sm_count, int min_tokens) {
+  const int by_length = std::min(kMaxSplits, std::max(1, max_seq_len / min_tokens));
   if (by_length <= 1) return 1;
-  const long work = (long)std::max(1, num_seqs) * std::max(1, n_kv_heads);
-  // Two blocks per multiprocessor: one wave of a 128-thread block leaves most of an SM idle.
   const long target = 2L * std::max(1, sm_count);
   const long want = (target + work - 1) / work;
   return (int)std::clamp<long>(want, 1, by_length);
+}
+
+}  // namespace
+
+int attention_splits(int max_seq_len, int num_seqs, int n_kv_heads, int sm_count) {
+  return splits_for(max_seq_len, (long)std::max(1, num_seqs) * std::max(1, n_kv_heads), sm_count,
+                    kMinSplitTokens);
+}
+
+bool decode_per_head(DecodeAttention kind, int num_seqs, int n_heads, int sm_count) {
+  if (kind != DecodeAttention::Auto) return kind == DecodeAttention::PerHead;
+  return (long)std::max(1, num_seqs) * std::max(1, n_heads) <= 2L * std::max(1, sm_count);
+}
+
+int head_attention_splits(int max_seq_len, int num_seqs, int n_heads, int sm_count) {
+  return splits_for(max_seq_len, (long)std::max(1, num_seqs) * std::max(1, n_heads), sm_count,
+                    kHeadSplitTokens);
 }
 
 size_t attention_workspace_bytes(int max_rows, int n_heads, int head_dim, int max_splits) {

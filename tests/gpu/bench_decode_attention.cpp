@@ -4,10 +4,12 @@
 // beside a one-element add (the cost of a launch that does no work):
 //
 //   gpu_bench_decode_attention [--ctx 128,512,2048] [--kv f32,f16] [--reps R] [--heads H,KV,D]
+//                              [--kernels auto,kv-head,head]
 //
-// Prints one JSON object: per (kv dtype, context) the microseconds of one
-// attention call in a stream of R back-to-back calls (the split count is
-// the one an eager step uses). It measures; it asserts nothing.
+// Prints one JSON object: per (decode kernel, kv dtype, context) the
+// microseconds of one attention call in a stream of R back-to-back calls
+// (the split count is the one an eager step uses). It measures; it asserts
+// nothing.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -21,6 +23,7 @@
 #include "backend/backend.h"
 #include "backend/cuda/cuda_backend.h"
 #include "brisk/error.h"
+#include "kernels/cuda/cuda_kernels.h"
 #include "kernels/dtype.h"
 
 using namespace brisk;
@@ -66,6 +69,7 @@ double time_us(int reps, Op op, Sync sync) {
 int main(int argc, char** argv) {
   std::vector<int> ctxs = {128, 512, 2048};
   std::vector<std::string> kvs = {"f32", "f16"};
+  std::vector<std::string> kernels = {"auto", "kv-head", "head"};
   std::vector<int> heads = {32, 4, 64};
   int reps = 2000;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -78,6 +82,8 @@ int main(int argc, char** argv) {
       reps = std::stoi(v);
     else if (a == "--heads")
       heads = int_list(v);
+    else if (a == "--kernels")
+      kernels = str_list(v);
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
@@ -122,31 +128,37 @@ int main(int argc, char** argv) {
     a1.cols = o1.cols = 1;
     const double launch_us = time_us(
         reps, [&] { be->add(o1, a1, a1, 1); }, sync);
-    for (const std::string& kv : kvs) {
-      const DType dt = kv_dtype(kv);
-      const int64_t slots = (int64_t)max_blocks * block;
-      Tensor kc = be->alloc_kv_cache(dt, slots, n_kv, D), vc = be->alloc_kv_cache(dt, slots, n_kv, D);
-      for (int c : ctxs) {
-        const int32_t len = c;
-        be->upload(sl, &len, 1);
-        AttentionBatch b;
-        b.num_seqs = 1;
-        b.query_start = qs;
-        b.seq_lens = sl;
-        b.block_tables = bt;
-        b.max_blocks_per_seq = max_blocks;
-        b.block_size = block;
-        const double us = time_us(
-            reps, [&] { be->attention(out, q, kc, vc, b, n_heads, n_kv, D); }, sync);
-        const double kv_bytes = 2.0 * c * n_kv * D * row_bytes(dt, 1);
-        std::printf(
-            "%s\n  {\"kv\": \"%s\", \"ctx\": %d, \"us_per_call\": %.2f, \"kv_gb_per_s\": %.1f, "
-            "\"empty_launch_us\": %.2f}",
-            first ? "" : ",", kv.c_str(), c, us, kv_bytes / (us * 1e-6) / 1e9, launch_us);
-        first = false;
-        std::fflush(stdout);
+    for (const std::string& kernel : kernels)
+      for (const std::string& kv : kvs) {
+        if (kernel != "auto" && kernel != "kv-head" && kernel != "head")
+          throw Error("--kernels: unknown decode kernel '" + kernel + "' (auto, kv-head, head)");
+        cuda::set_decode_attention(kernel == "head"      ? cuda::DecodeAttention::PerHead
+                                   : kernel == "kv-head" ? cuda::DecodeAttention::PerKvHead
+                                                         : cuda::DecodeAttention::Auto);
+        const DType dt = kv_dtype(kv);
+        const int64_t slots = (int64_t)max_blocks * block;
+        Tensor kc = be->alloc_kv_cache(dt, slots, n_kv, D), vc = be->alloc_kv_cache(dt, slots, n_kv, D);
+        for (int c : ctxs) {
+          const int32_t len = c;
+          be->upload(sl, &len, 1);
+          AttentionBatch b;
+          b.num_seqs = 1;
+          b.query_start = qs;
+          b.seq_lens = sl;
+          b.block_tables = bt;
+          b.max_blocks_per_seq = max_blocks;
+          b.block_size = block;
+          const double us = time_us(
+              reps, [&] { be->attention(out, q, kc, vc, b, n_heads, n_kv, D); }, sync);
+          const double kv_bytes = 2.0 * c * n_kv * D * row_bytes(dt, 1);
+          std::printf(
+              "%s\n  {\"kernel\": \"%s\", \"kv\": \"%s\", \"ctx\": %d, \"us_per_call\": %.2f, "
+              "\"kv_gb_per_s\": %.1f, \"empty_launch_us\": %.2f}",
+              first ? "" : ",", kernel.c_str(), kv.c_str(), c, us, kv_bytes / (us * 1e-6) / 1e9, launch_us);
+          first = false;
+          std::fflush(stdout);
+        }
       }
-    }
   } catch (const std::exception& e) {
     std::printf("%s\n  {\"error\": \"%s\"}", first ? "" : ",", e.what());
   }

@@ -786,6 +786,8 @@ class TestCudaKernels : public QObject {
         {"decode D256", 8, 2, 256, 16, {1}, {1100}},
         {"decode replay max", 8, 2, 64, 16, {1, 1, 1}, {100, 1, 600}, 3500},
         {"decode no workspace", 8, 2, 128, 16, {1}, {3000}, 0, false},
+        {"decode 1.1B shape replay", 32, 4, 64, 16, {1, 1}, {130, 513}, 1500},
+        {"decode D32 passes", 4, 1, 32, 16, {1, 1, 1}, {256, 257, 1030}},
         {"prefill", 8, 2, 64, 16, {37, 2}, {37, 2}},
         {"mixed", 16, 4, 128, 16, {37, 1, 50, 1, 2, 65}, {37, 3000, 300, 1, 2, 65}},
         {"mixed G=8 bs8 D80", 8, 1, 80, 8, {1, 33, 1}, {1030, 100, 40}},
@@ -793,90 +795,98 @@ class TestCudaKernels : public QObject {
         {"prefill D256 chunked", 4, 2, 256, 16, {40, 1}, {70, 900}},
     };
     // clang-format on
+    // Every case through each decode kernel (Auto picks per head for these few sequences).
+    const std::pair<cuda::DecodeAttention, const char*> kernels[] = {
+        {cuda::DecodeAttention::PerKvHead, "per KV head"},
+        { cuda::DecodeAttention::PerHead,
+          "per head" }};
     try {
-      for (const Case& c : cases)
-        for (DType dt : kKvTypes) {
-          const int S = (int)c.q_lens.size(), D = c.head_dim, nkv = c.n_kv_heads, bs = c.block_size;
-          std::vector<int32_t> qs(S + 1, 0), lens(S);
-          int max_blocks = 0, total_blocks = 0, max_q = 0, max_len = 0;
-          for (int s = 0; s < S; ++s) {
-            qs[s + 1] = qs[s] + c.q_lens[s];
-            lens[s] = c.ctx[s];
-            max_blocks = std::max(max_blocks, (c.ctx[s] + bs - 1) / bs);
-            total_blocks += (c.ctx[s] + bs - 1) / bs;
-            max_q = std::max(max_q, c.q_lens[s]);
-            max_len = std::max(max_len, c.ctx[s]);
-          }
-          // Scattered blocks, so the block table indirection matters.
-          std::vector<int32_t> perm(total_blocks + 5);
-          std::iota(perm.begin(), perm.end(), 0);
-          std::shuffle(perm.begin(), perm.end(), rng);
-          std::vector<int32_t> tables((size_t)S * max_blocks, 0);
-          int next = 0;
-          for (int s = 0; s < S; ++s)
-            for (int b = 0; b < (c.ctx[s] + bs - 1) / bs; ++b)
-              tables[(size_t)s * max_blocks + b] = perm[next++];
-          const int nslots = (int)perm.size() * bs;
-          HostCache hk(dt, nslots, nkv, D), hv(dt, nslots, nkv, D);
-          for (int s = 0; s < S; ++s) {
-            const int L = c.ctx[s];
-            const auto k = uniform(rng, (size_t)L * nkv * D, -1, 1),
-                       v = uniform(rng, (size_t)L * nkv * D, -1, 1);
-            std::vector<int32_t> sl(L);
-            for (int t = 0; t < L; ++t) sl[t] = tables[(size_t)s * max_blocks + t / bs] * bs + t % bs;
-            ref::kv_write(hk.view, hv.view, k.data(), v.data(), sl.data(), L);
-          }
-          const int rows = qs[S];
-          const auto q = uniform(rng, (size_t)rows * c.n_heads * D, -3, 3);
-          PagedAttentionArgs ra;
-          ra.num_seqs = S;
-          ra.query_start = qs.data();
-          ra.seq_lens = lens.data();
-          ra.block_tables = tables.data();
-          ra.max_blocks_per_seq = max_blocks;
-          ra.block_size = bs;
-          ra.n_heads = c.n_heads;
-          ra.n_kv_heads = nkv;
-          ra.head_dim = D;
-          ra.scale = 1.0f / std::sqrt((float)D);
-          std::vector<float> ref((size_t)rows * c.n_heads * D);
-          ref::paged_attention(ref.data(), q.data(), hk.view, hv.view, ra);
+      for (const auto& [kernel, kernel_name] : kernels)
+        for (const Case& c : cases)
+          for (DType dt : kKvTypes) {
+            cuda::set_decode_attention(kernel);
+            const int S = (int)c.q_lens.size(), D = c.head_dim, nkv = c.n_kv_heads, bs = c.block_size;
+            std::vector<int32_t> qs(S + 1, 0), lens(S);
+            int max_blocks = 0, total_blocks = 0, max_q = 0, max_len = 0;
+            for (int s = 0; s < S; ++s) {
+              qs[s + 1] = qs[s] + c.q_lens[s];
+              lens[s] = c.ctx[s];
+              max_blocks = std::max(max_blocks, (c.ctx[s] + bs - 1) / bs);
+              total_blocks += (c.ctx[s] + bs - 1) / bs;
+              max_q = std::max(max_q, c.q_lens[s]);
+              max_len = std::max(max_len, c.ctx[s]);
+            }
+            // Scattered blocks, so the block table indirection matters.
+            std::vector<int32_t> perm(total_blocks + 5);
+            std::iota(perm.begin(), perm.end(), 0);
+            std::shuffle(perm.begin(), perm.end(), rng);
+            std::vector<int32_t> tables((size_t)S * max_blocks, 0);
+            int next = 0;
+            for (int s = 0; s < S; ++s)
+              for (int b = 0; b < (c.ctx[s] + bs - 1) / bs; ++b)
+                tables[(size_t)s * max_blocks + b] = perm[next++];
+            const int nslots = (int)perm.size() * bs;
+            HostCache hk(dt, nslots, nkv, D), hv(dt, nslots, nkv, D);
+            for (int s = 0; s < S; ++s) {
+              const int L = c.ctx[s];
+              const auto k = uniform(rng, (size_t)L * nkv * D, -1, 1),
+                         v = uniform(rng, (size_t)L * nkv * D, -1, 1);
+              std::vector<int32_t> sl(L);
+              for (int t = 0; t < L; ++t) sl[t] = tables[(size_t)s * max_blocks + t / bs] * bs + t % bs;
+              ref::kv_write(hk.view, hv.view, k.data(), v.data(), sl.data(), L);
+            }
+            const int rows = qs[S];
+            const auto q = uniform(rng, (size_t)rows * c.n_heads * D, -3, 3);
+            PagedAttentionArgs ra;
+            ra.num_seqs = S;
+            ra.query_start = qs.data();
+            ra.seq_lens = lens.data();
+            ra.block_tables = tables.data();
+            ra.max_blocks_per_seq = max_blocks;
+            ra.block_size = bs;
+            ra.n_heads = c.n_heads;
+            ra.n_kv_heads = nkv;
+            ra.head_dim = D;
+            ra.scale = 1.0f / std::sqrt((float)D);
+            std::vector<float> ref((size_t)rows * c.n_heads * D);
+            ref::paged_attention(ref.data(), q.data(), hk.view, hv.view, ra);
 
-          DevCache dk(hk), dv(hv);
-          Buf dq(q), dqs(qs), dlens(lens), dtab(tables), out(ref.size() * 4);
-          cuda::DevicePagedArgs da;
-          da.num_seqs = S;
-          da.num_query_rows = rows;
-          da.max_query_len = max_q;
-          da.max_seq_len = max_len + c.max_seq_len_extra;
-          da.query_start = dqs.as<int32_t>();
-          da.seq_lens = dlens.as<int32_t>();
-          da.block_tables = dtab.as<int32_t>();
-          da.max_blocks_per_seq = max_blocks;
-          da.block_size = bs;
-          da.n_heads = c.n_heads;
-          da.n_kv_heads = nkv;
-          da.head_dim = D;
-          da.scale = ra.scale;
-          const size_t ws_bytes = c.workspace ? cuda::attention_workspace_bytes(rows, c.n_heads, D) : 0;
-          Buf ws(ws_bytes);
-          ws.poison();  // NaN partials: an unwritten (empty) partition must never be read
-          out.poison();
-          cuda::paged_attention(out.as<float>(), dq.as<float>(), dk.c, dv.c, da, c.workspace ? ws.p : nullptr,
-                                ws_bytes, nullptr);
-          sync("paged_attention");
-          compare(r,
-                  QString("paged_attention %1 %2 (heads %3/%4 D=%5 bs=%6)")
-                      .arg(c.name, kv_name(dt))
-                      .arg(c.n_heads)
-                      .arg(nkv)
-                      .arg(D)
-                      .arg(bs),
-                  out.get<float>().data(), ref.data(), ref.size(), 1e-4, 1e-4);
-        }
+            DevCache dk(hk), dv(hv);
+            Buf dq(q), dqs(qs), dlens(lens), dtab(tables), out(ref.size() * 4);
+            cuda::DevicePagedArgs da;
+            da.num_seqs = S;
+            da.num_query_rows = rows;
+            da.max_query_len = max_q;
+            da.max_seq_len = max_len + c.max_seq_len_extra;
+            da.query_start = dqs.as<int32_t>();
+            da.seq_lens = dlens.as<int32_t>();
+            da.block_tables = dtab.as<int32_t>();
+            da.max_blocks_per_seq = max_blocks;
+            da.block_size = bs;
+            da.n_heads = c.n_heads;
+            da.n_kv_heads = nkv;
+            da.head_dim = D;
+            da.scale = ra.scale;
+            const size_t ws_bytes = c.workspace ? cuda::attention_workspace_bytes(rows, c.n_heads, D) : 0;
+            Buf ws(ws_bytes);
+            ws.poison();  // NaN partials: an unwritten (empty) partition must never be read
+            out.poison();
+            cuda::paged_attention(out.as<float>(), dq.as<float>(), dk.c, dv.c, da,
+                                  c.workspace ? ws.p : nullptr, ws_bytes, nullptr);
+            sync("paged_attention");
+            compare(r,
+                    QString("paged_attention %1 %2, %3 (heads %4/%5 D=%6 bs=%7)")
+                        .arg(c.name, kv_name(dt), kernel_name)
+                        .arg(c.n_heads)
+                        .arg(nkv)
+                        .arg(D)
+                        .arg(bs),
+                    out.get<float>().data(), ref.data(), ref.size(), 1e-4, 1e-4);
+          }
     } catch (const std::exception& e) {
       r.fail(QString("CUDA error: %1").arg(e.what()));
     }
+    cuda::set_decode_attention(cuda::DecodeAttention::Auto);
     QVERIFY2(r.fails.isEmpty(), qPrintable(r.text()));
   }
 #endif

@@ -56,6 +56,40 @@ class TestCudaLaunchPlan : public QObject {
     QCOMPARE(attention_splits(-5, 1, 1, 132), 1);
   }
 
+  void per_head_kernel_for_few_sequences() {
+    // Auto: a block per query head while seqs * heads blocks fit the device twice.
+    QVERIFY(decode_per_head(DecodeAttention::Auto, 1, 32, 132));
+    QVERIFY(decode_per_head(DecodeAttention::Auto, 8, 32, 132));    // 256 blocks <= 264
+    QVERIFY(!decode_per_head(DecodeAttention::Auto, 9, 32, 132));   // 288 > 264
+    QVERIFY(!decode_per_head(DecodeAttention::Auto, 64, 32, 132));  // many sequences: K/V once per group
+    QVERIFY(decode_per_head(DecodeAttention::Auto, 0, 0, 0));       // degenerate counts act as one
+    // Forced either way, whatever the batch.
+    for (int seqs : {1, 64, 4096}) {
+      QVERIFY(decode_per_head(DecodeAttention::PerHead, seqs, 32, 132));
+      QVERIFY(!decode_per_head(DecodeAttention::PerKvHead, seqs, 32, 132));
+    }
+  }
+
+  void per_head_splits_hold_a_pass_each() {
+    for (int sm : {1, 46, 132})
+      for (int len : {0, 1, 255, 256, 511, 512, 2048, 3000, 32768})
+        for (int seqs : {1, 3, 8})
+          for (int heads : {1, 8, 32}) {
+            const int s = head_attention_splits(len, seqs, heads, sm);
+            QVERIFY(s >= 1 && s <= kMaxSplits);
+            if (s > 1)
+              QVERIFY2(len / s >= kHeadSplitTokens, qPrintable(QString("len %1 -> %2").arg(len).arg(s)));
+            const bool capped = s == kMaxSplits || s == std::max(1, len / kHeadSplitTokens);
+            if (!capped) QVERIFY((long)s * seqs * heads >= sm);
+          }
+    // One sequence of the 1.1B shape (32 heads) on 132 SMs: no split up to
+    // 511 tokens; a graph captured for 2048 tokens splits 8 ways (its short
+    // replays then take the whole-context path).
+    QCOMPARE(head_attention_splits(130, 1, 32, 132), 1);
+    QCOMPARE(head_attention_splits(2048, 1, 32, 132), 8);
+    QCOMPARE(head_attention_splits(1 << 20, 1, 32, 132), 9);  // 264 blocks wanted / 32 per split
+  }
+
   void workspace_covers_worst_case() {
     for (int rows : {1, 7, 64, 256})
       for (int heads : {1, 8, 32})
