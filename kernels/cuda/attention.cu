@@ -350,42 +350,49 @@ __global__ void __launch_bounds__(kDecThreads) decode_kernel(AttnParams p) {
   }
 }
 
-// Decode rows, one block per (sequence, query head, partition), a lane per
-// key: each lane scores its own key with no shuffles (the query in shared
-// memory, the key row in registers), each warp keeps an online softmax over
-// its 32 keys per pass, and lanes own head dimensions for the values (the
-// weights passed from lane to lane). Where few sequences run, this has
-// n_heads blocks to the per-KV-head kernel's n_kv_heads and a far shorter
-// chain after the wait; it reads K and V once per query head rather than
-// once per group (from L2 for all but the first), which is why many
-// sequences keep the other kernel. Keys older than the newest token were
-// written by earlier steps, so with rows of up to 64 dimensions a lane
-// loads its key before the wait; the newest key (written by the kernel
-// just before) is loaded after it.
-constexpr int kHeadThreads = 256;
-constexpr int kHeadWarps = kHeadThreads / 32;
+// Decode rows with a lane per key: a block per (sequence, HPB query heads
+// of one KV head, partition). Each lane scores its own key against the
+// block's heads with no shuffles (the queries in shared memory, the key
+// row in registers), each warp keeps an online softmax per head over its
+// 32 keys a pass, and lanes own head dimensions for the values (the
+// weights passed from the lane that scored the key). HPB = 1 gives a
+// sequence n_heads blocks and the shortest chain after the wait, for few
+// sequences (K and V are then read once per query head, from L2 for all
+// but the first); HPB = 8 reads K and V once per group of up to 8 heads,
+// for many sequences. Keys older than the newest token were written by
+// earlier steps, so with rows of up to 64 dimensions a lane loads its key
+// before the wait; the newest key (written by the kernel just before) is
+// loaded after it.
+constexpr int kLaneThreads = 256;
+constexpr int kLaneWarps = kLaneThreads / 32;
 
-template <DType KT, int DPL>
-__global__ void __launch_bounds__(kHeadThreads) decode_head_kernel(AttnParams p) {
+template <DType KT, int DPL, int HPB>
+__global__ void __launch_bounds__(kLaneThreads) decode_lane_kernel(AttnParams p) {
   constexpr int E = KT == DType::F32 ? 4 : 8;  // elements per load (the caller checks alignment and D % E)
   constexpr int KC = 32 * DPL / E;             // chunks of the longest row this instantiation takes
-  constexpr bool kPreload = DPL <= 2;          // the key row fits in registers
+  constexpr int DMAX = 32 * DPL;
+  constexpr bool kPreload = DPL <= 2;  // the key row fits in registers
   constexpr bool kScaled = kv_scaled(KT);
-  __shared__ float s_q[32 * DPL];
-  __shared__ int64_t s_slot[kHeadThreads];
-  __shared__ float s_acc[kHeadWarps][32 * DPL];
-  __shared__ float s_wm[kHeadWarps], s_wl[kHeadWarps];
+  __shared__ float s_q[HPB][DMAX];
+  __shared__ int64_t s_slot[kLaneThreads];
+  __shared__ float s_acc[kLaneWarps][HPB][DMAX];
+  __shared__ float s_wm[kLaneWarps][HPB], s_wl[kLaneWarps][HPB];
 
   const DevicePagedArgs& a = p.a;
-  const int s = blockIdx.x, h = blockIdx.y, split = blockIdx.z;
+  const int s = blockIdx.x, split = blockIdx.z;
   const int row = a.query_start[s];
   const bool decode_row = a.query_start[s + 1] - row == 1;
   const int seq_len = a.seq_lens[s];
   const int D = a.head_dim, nkv = a.n_kv_heads, C = D / E;
-  const int kvh = h / (a.n_heads / nkv);
+  const int G = a.n_heads / nkv;
+  const int kvh = blockIdx.y / p.head_tiles;
+  const int g0 = (blockIdx.y % p.head_tiles) * HPB;
+  const int nh = min(HPB, G - g0);
+  const int h0 = kvh * G + g0;
   const int t0 = split * p.part;
   const int t1 = split == p.splits - 1 ? seq_len : min(seq_len, t0 + p.part);
   const bool whole = whole_context(p, seq_len);
+  const int64_t q_width = (int64_t)a.n_heads * D;
   const int32_t* table = a.block_tables + (int64_t)s * a.max_blocks_per_seq;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
 
@@ -425,25 +432,32 @@ __global__ void __launch_bounds__(kHeadThreads) decode_head_kernel(AttnParams p)
   if (!decode_row) return;
   if (t0 >= t1) {
     if (!whole) {
-      if (threadIdx.x == 0) {
-        float* e = partial(p, row, h, split);
+      if (threadIdx.x < nh) {
+        float* e = partial(p, row, h0 + threadIdx.x, split);
         e[0] = -INFINITY;
         e[1] = 0.0f;
       }
     } else if (split == 0) {  // an empty context (seq_len 0): nothing to attend to
-      for (int d = threadIdx.x; d < D; d += kHeadThreads)
-        p.out[(int64_t)row * a.n_heads * D + (int64_t)h * D + d] = 0.0f;
+      for (int i = threadIdx.x; i < nh * D; i += kLaneThreads)
+        p.out[row * q_width + (int64_t)h0 * D + i] = 0.0f;
     }
     return;
   }
-  for (int d = threadIdx.x; d < 32 * DPL; d += kHeadThreads)  // zeros past D: the unrolled dot reads them
-    s_q[d] = d < D ? p.q[(int64_t)row * a.n_heads * D + (int64_t)h * D + d] : 0.0f;
+  for (int i = threadIdx.x; i < HPB * DMAX; i += kLaneThreads) {  // zeros past D: the unrolled dots read them
+    const int g = i / DMAX, d = i - g * DMAX;
+    s_q[g][d] = g < nh && d < D ? p.q[row * q_width + (int64_t)(h0 + g) * D + d] : 0.0f;
+  }
   __syncthreads();
 
-  float m = -INFINITY, l = 0.0f, acc[DPL];
+  float m[HPB], l[HPB], acc[HPB][DPL];
 #pragma unroll
-  for (int j = 0; j < DPL; ++j) acc[j] = 0.0f;
-  for (int pb = t0; pb < t1; pb += kHeadThreads) {
+  for (int g = 0; g < HPB; ++g) {
+    m[g] = -INFINITY;
+    l[g] = 0.0f;
+#pragma unroll
+    for (int j = 0; j < DPL; ++j) acc[g][j] = 0.0f;
+  }
+  for (int pb = t0; pb < t1; pb += kLaneThreads) {
     if (pb != t0) {  // the next pass's slots (block-uniform branch)
       __syncthreads();
       const int t = pb + threadIdx.x;
@@ -454,36 +468,50 @@ __global__ void __launch_bounds__(kHeadThreads) decode_head_kernel(AttnParams p)
     if (nw <= 0) continue;
     const bool valid = lane < nw;
     const int64_t my_slot = s_slot[warp * 32 + lane];
-    // The key's score.
-    float dot = 0.0f;
+    // The key's scores.
+    float dot[HPB];
+#pragma unroll
+    for (int g = 0; g < HPB; ++g) dot[g] = 0.0f;
     if (valid) {
       if constexpr (kPreload) {
         if (!(have_key && pb == t0)) load_key(my_slot, kk);
 #pragma unroll
         for (int c = 0; c < KC; ++c)
 #pragma unroll
-          for (int e = 0; e < E; ++e) dot += s_q[c * E + e] * kk[c][e];  // zero past D
+          for (int g = 0; g < HPB; ++g)
+#pragma unroll
+            for (int e = 0; e < E; ++e) dot[g] += s_q[g][c * E + e] * kk[c][e];  // zero past D and nh
       } else {
         const int64_t base = (my_slot * nkv + kvh) * D;
-#pragma unroll 8
+#pragma unroll 4
         for (int c = 0; c < C; ++c) {
           float k1[E];
           load_kv<KT, E>(p.k.data, base + c * E, k1);
 #pragma unroll
-          for (int e = 0; e < E; ++e) dot += s_q[c * E + e] * k1[e];
+          for (int g = 0; g < HPB; ++g)
+#pragma unroll
+            for (int e = 0; e < E; ++e) dot[g] += s_q[g][c * E + e] * k1[e];
         }
       }
     }
-    const float sc = valid ? dot * (kScaled ? p.k.scales[my_slot * nkv + kvh] : 1.0f) * a.scale : -INFINITY;
-    const float m_new = fmaxf(m, warp_max(sc));
-    const float pv = valid ? expf(sc - m_new) : 0.0f;
-    const float alpha = expf(m - m_new);  // 0 on the warp's first keys (m = -inf)
-    l = l * alpha + warp_sum(pv);
-    m = m_new;
-    const float pw = valid && kScaled ? pv * p.v.scales[my_slot * nkv + kvh] : pv;
+    const float kscale = (valid && kScaled ? p.k.scales[my_slot * nkv + kvh] : 1.0f) * a.scale;
+    const float vscale = valid && kScaled ? p.v.scales[my_slot * nkv + kvh] : 1.0f;
+    float pw[HPB];
 #pragma unroll
-    for (int j = 0; j < DPL; ++j) acc[j] *= alpha;
-      // Values: lane owns dimensions lane + 32 j; the weights come from the lane that scored the key.
+    for (int g = 0; g < HPB; ++g) {
+      pw[g] = 0.0f;
+      if (g >= nh) continue;
+      const float sc = valid ? dot[g] * kscale : -INFINITY;
+      const float m_new = fmaxf(m[g], warp_max(sc));
+      const float pv = valid ? expf(sc - m_new) : 0.0f;
+      const float alpha = expf(m[g] - m_new);  // 0 on the warp's first keys (m = -inf)
+      l[g] = l[g] * alpha + warp_sum(pv);
+      m[g] = m_new;
+      pw[g] = pv * vscale;
+#pragma unroll
+      for (int j = 0; j < DPL; ++j) acc[g][j] *= alpha;
+    }
+    // Values: lane owns dimensions lane + 32 j; the weights come from the lane that scored the key.
 #pragma unroll
     for (int t8 = 0; t8 < 32; t8 += 8) {
       float vv[8][DPL];
@@ -498,41 +526,45 @@ __global__ void __launch_bounds__(kHeadThreads) decode_head_kernel(AttnParams p)
         }
       }
 #pragma unroll
-      for (int u = 0; u < 8; ++u) {
-        const float pt = __shfl_sync(0xffffffffu, pw, t8 + u);
+      for (int u = 0; u < 8; ++u)
 #pragma unroll
-        for (int j = 0; j < DPL; ++j) acc[j] += pt * vv[u][j];
-      }
+        for (int g = 0; g < HPB; ++g) {
+          const float pt = __shfl_sync(0xffffffffu, pw[g], t8 + u);
+#pragma unroll
+          for (int j = 0; j < DPL; ++j) acc[g][j] += pt * vv[u][j];
+        }
     }
   }
 
-  // Merge the warps' softmax states.
-  if (lane == 0) {
-    s_wm[warp] = m;
-    s_wl[warp] = l;
-  }
+  // Merge the warps' softmax states, per head.
 #pragma unroll
-  for (int j = 0; j < DPL; ++j)
-    if (lane + 32 * j < D) s_acc[warp][lane + 32 * j] = acc[j];
+  for (int g = 0; g < HPB; ++g) {
+    if (lane == 0) {
+      s_wm[warp][g] = m[g];
+      s_wl[warp][g] = l[g];
+    }
+#pragma unroll
+    for (int j = 0; j < DPL; ++j)
+      if (lane + 32 * j < D) s_acc[warp][g][lane + 32 * j] = acc[g][j];
+  }
   __syncthreads();
-  float M = -INFINITY;
+  for (int i = threadIdx.x; i < nh * D; i += kLaneThreads) {
+    const int g = i / D, d = i - g * D;
+    float M = -INFINITY;
 #pragma unroll
-  for (int w = 0; w < kHeadWarps; ++w) M = fmaxf(M, s_wl[w] > 0.0f ? s_wm[w] : -INFINITY);
-  float wt[kHeadWarps], L = 0.0f;
+    for (int w = 0; w < kLaneWarps; ++w) M = fmaxf(M, s_wl[w][g] > 0.0f ? s_wm[w][g] : -INFINITY);
+    float L = 0.0f, v = 0.0f;
 #pragma unroll
-  for (int w = 0; w < kHeadWarps; ++w) {
-    wt[w] = s_wl[w] > 0.0f ? expf(s_wm[w] - M) : 0.0f;
-    L += s_wl[w] * wt[w];
-  }
-  for (int d = threadIdx.x; d < D; d += kHeadThreads) {
-    float v = 0.0f;
-#pragma unroll
-    for (int w = 0; w < kHeadWarps; ++w)
-      if (wt[w] > 0.0f) v += s_acc[w][d] * wt[w];
+    for (int w = 0; w < kLaneWarps; ++w) {
+      if (!(s_wl[w][g] > 0.0f)) continue;  // a warp that saw no keys
+      const float wt = expf(s_wm[w][g] - M);
+      L += s_wl[w][g] * wt;
+      v += s_acc[w][g][d] * wt;
+    }
     if (whole) {
-      p.out[(int64_t)row * a.n_heads * D + (int64_t)h * D + d] = L > 0.0f ? v / L : 0.0f;
+      p.out[row * q_width + (int64_t)(h0 + g) * D + d] = L > 0.0f ? v / L : 0.0f;
     } else {
-      float* e = partial(p, row, h, split);
+      float* e = partial(p, row, h0 + g, split);
       e[2 + d] = v;
       if (d == 0) {
         e[0] = M;
@@ -723,18 +755,18 @@ void launch_decode(const AttnParams& p, bool vec, dim3 grid, cudaStream_t st) {
     launch_dependent(decode_kernel<KT, MAXG, false>, grid, kDecThreads, 0, st, p);
 }
 
-template <DType KT>
-void launch_head(const AttnParams& p, cudaStream_t st) {
+template <DType KT, int HPB>
+void launch_lanes(const AttnParams& p, cudaStream_t st) {
   const DevicePagedArgs& a = p.a;
-  const dim3 grid(a.num_seqs, a.n_heads, p.splits);
-  if (a.head_dim <= 32)
-    launch_dependent(decode_head_kernel<KT, 1>, grid, kHeadThreads, 0, st, p);
-  else if (a.head_dim <= 64)
-    launch_dependent(decode_head_kernel<KT, 2>, grid, kHeadThreads, 0, st, p);
+  AttnParams q = p;
+  q.head_tiles = (a.n_heads / a.n_kv_heads + HPB - 1) / HPB;
+  const dim3 grid(a.num_seqs, a.n_kv_heads * q.head_tiles, p.splits);
+  if (a.head_dim <= 64)
+    launch_dependent(decode_lane_kernel<KT, 2, HPB>, grid, kLaneThreads, 0, st, q);
   else if (a.head_dim <= 128)
-    launch_dependent(decode_head_kernel<KT, 4>, grid, kHeadThreads, 0, st, p);
-  else
-    launch_dependent(decode_head_kernel<KT, 8>, grid, kHeadThreads, 0, st, p);
+    launch_dependent(decode_lane_kernel<KT, 4, HPB>, grid, kLaneThreads, 0, st, q);
+  else if constexpr (HPB == 1)
+    launch_dependent(decode_lane_kernel<KT, 8, HPB>, grid, kLaneThreads, 0, st, q);
 }
 
 template <DType KT>
@@ -744,7 +776,7 @@ bool vector_loads(const AttnParams& p) {
 }
 
 template <DType KT>
-void launch_all(const AttnParams& p, bool per_head, cudaStream_t st) {
+void launch_all(const AttnParams& p, DecodeAttention kernel, cudaStream_t st) {
   const DevicePagedArgs& a = p.a;
   const int G = a.n_heads / a.n_kv_heads;
   const bool vec = vector_loads<KT>(p);
@@ -752,8 +784,10 @@ void launch_all(const AttnParams& p, bool per_head, cudaStream_t st) {
   AttnParams q = p;
   q.head_tiles = (G + maxg - 1) / maxg;
   const dim3 grid(a.num_seqs, a.n_kv_heads * q.head_tiles, q.splits);
-  if (per_head)
-    launch_head<KT>(q, st);
+  if (kernel == DecodeAttention::PerHead)
+    launch_lanes<KT, 1>(p, st);
+  else if (kernel == DecodeAttention::PerGroup)
+    launch_lanes<KT, kLaneGroupHeads>(p, st);
   else
     switch (maxg) {
       case 1:
@@ -813,11 +847,10 @@ void paged_attention(float* out, const float* q, const DeviceKvCache& k, const D
       vec = vector_loads<DType::I8>(p);
       break;
   }
-  const int sms = sm_count();
-  const bool per_head =
-      vec && decode_per_head(g_decode_attention.load(std::memory_order_relaxed), a.num_seqs, a.n_heads, sms);
-  int splits = per_head ? head_attention_splits(a.max_seq_len, a.num_seqs, a.n_heads, sms)
-                        : attention_splits(a.max_seq_len, a.num_seqs, a.n_kv_heads, sms);
+  const DecodePlan plan =
+      plan_decode_attention(g_decode_attention.load(std::memory_order_relaxed), vec, a.head_dim,
+                            a.max_seq_len, a.num_seqs, a.n_heads, a.n_kv_heads, sm_count());
+  int splits = plan.splits;
   // The workspace bounds the split count (it is planned for the batch limits; never overrun it).
   const size_t per_split = (size_t)a.num_query_rows * a.n_heads * (a.head_dim + 2) * sizeof(float);
   if (!workspace) splits = 1;
@@ -828,19 +861,19 @@ void paged_attention(float* out, const float* q, const DeviceKvCache& k, const D
   }
   switch (k.dtype) {
     case DType::F32:
-      launch_all<DType::F32>(p, per_head, st);
+      launch_all<DType::F32>(p, plan.kernel, st);
       break;
     case DType::F16:
-      launch_all<DType::F16>(p, per_head, st);
+      launch_all<DType::F16>(p, plan.kernel, st);
       break;
     case DType::BF16:
-      launch_all<DType::BF16>(p, per_head, st);
+      launch_all<DType::BF16>(p, plan.kernel, st);
       break;
     case DType::I8:
-      launch_all<DType::I8>(p, per_head, st);
+      launch_all<DType::I8>(p, plan.kernel, st);
       break;
     case DType::F8_E4M3:
-      launch_all<DType::F8_E4M3>(p, per_head, st);
+      launch_all<DType::F8_E4M3>(p, plan.kernel, st);
       break;
     default:
       break;

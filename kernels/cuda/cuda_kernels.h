@@ -138,21 +138,28 @@ constexpr int kMinSplitTokens = 32;  // short contexts split too: one block per 
 constexpr int kMaxSplits = 32;
 int attention_splits(int max_seq_len, int num_seqs, int n_kv_heads, int sm_count);
 
-// Which decode kernel runs: a block per (sequence, KV head) scoring the whole
-// query group against each key it loads (K and V read once per group: many
-// sequences), or a block per (sequence, query head) with a lane per key (a
-// short chain and n_heads blocks a sequence: few sequences). Auto picks the
-// second while one block per query head and sequence fits twice on the
-// device (and the rows allow vector loads). Forcing is for tests and
-// benchmarks; process-wide.
-enum class DecodeAttention { Auto, PerKvHead, PerHead };
+// Which kernel runs the decode rows. Tiled: a block per (sequence, KV
+// head) scoring its query group against each key with lanes split over the
+// head dimension (any head_dim, any alignment). Lane kernels (rows that
+// allow 16-byte loads): a lane per key, no shuffles to score it, a far
+// shorter chain after the wait; PerHead gives each query head a block
+// (n_heads blocks a sequence: few sequences), PerGroup gives up to 8 heads
+// of one KV head a block (K and V read once per group: many sequences,
+// head_dim <= 128). Auto: PerHead while a block per query head and sequence
+// fits the device twice, else PerGroup, else Tiled. Forcing (tests,
+// benchmarks; process-wide) falls back to Tiled where a kernel cannot run.
+enum class DecodeAttention { Auto, Tiled, PerHead, PerGroup };
 void set_decode_attention(DecodeAttention kind);
-bool decode_per_head(DecodeAttention kind, int num_seqs, int n_heads, int sm_count);
-// The per-query-head kernel's split count: partitions of at least
-// kHeadSplitTokens tokens (one pass of its 256 lanes), enough blocks to
-// cover the device twice.
-constexpr int kHeadSplitTokens = 256;
-int head_attention_splits(int max_seq_len, int num_seqs, int n_heads, int sm_count);
+struct DecodePlan {
+  DecodeAttention kernel = DecodeAttention::Tiled;
+  int splits = 1;
+};
+// The lane kernels split into partitions of at least kLaneSplitTokens (one
+// pass of their 256 lanes); Tiled into partitions of kMinSplitTokens.
+constexpr int kLaneSplitTokens = 256;
+constexpr int kLaneGroupHeads = 8;  // heads per PerGroup block
+DecodePlan plan_decode_attention(DecodeAttention want, bool vector_rows, int head_dim, int max_seq_len,
+                                 int num_seqs, int n_heads, int n_kv_heads, int sm_count);
 // Bytes of workspace paged_attention needs for up to `max_rows` query rows.
 size_t attention_workspace_bytes(int max_rows, int n_heads, int head_dim, int max_splits = kMaxSplits);
 

@@ -25,14 +25,34 @@ int attention_splits(int max_seq_len, int num_seqs, int n_kv_heads, int sm_count
                     kMinSplitTokens);
 }
 
-bool decode_per_head(DecodeAttention kind, int num_seqs, int n_heads, int sm_count) {
-  if (kind != DecodeAttention::Auto) return kind == DecodeAttention::PerHead;
-  return (long)std::max(1, num_seqs) * std::max(1, n_heads) <= 2L * std::max(1, sm_count);
-}
-
-int head_attention_splits(int max_seq_len, int num_seqs, int n_heads, int sm_count) {
-  return splits_for(max_seq_len, (long)std::max(1, num_seqs) * std::max(1, n_heads), sm_count,
-                    kHeadSplitTokens);
+DecodePlan plan_decode_attention(DecodeAttention want, bool vector_rows, int head_dim, int max_seq_len,
+                                 int num_seqs, int n_heads, int n_kv_heads, int sm_count) {
+  const long seqs = std::max(1, num_seqs), heads = std::max(1, n_heads), kv = std::max(1, n_kv_heads);
+  const bool per_head_ok = vector_rows && head_dim <= 256;
+  const bool per_group_ok = vector_rows && head_dim <= 128;
+  DecodeAttention k = want;
+  if (k == DecodeAttention::Auto)
+    k = per_head_ok && seqs * heads <= 2L * std::max(1, sm_count) ? DecodeAttention::PerHead
+        : per_group_ok                                            ? DecodeAttention::PerGroup
+                                                                  : DecodeAttention::Tiled;
+  if ((k == DecodeAttention::PerHead && !per_head_ok) || (k == DecodeAttention::PerGroup && !per_group_ok))
+    k = DecodeAttention::Tiled;
+  DecodePlan p;
+  p.kernel = k;
+  switch (k) {
+    case DecodeAttention::PerHead:
+      p.splits = splits_for(max_seq_len, seqs * heads, sm_count, kLaneSplitTokens);
+      break;
+    case DecodeAttention::PerGroup: {
+      const long tiles = (std::max(1L, heads / kv) + kLaneGroupHeads - 1) / kLaneGroupHeads;
+      p.splits = splits_for(max_seq_len, seqs * kv * tiles, sm_count, kLaneSplitTokens);
+      break;
+    }
+    default:
+      p.splits = attention_splits(max_seq_len, num_seqs, n_kv_heads, sm_count);
+      break;
+  }
+  return p;
 }
 
 size_t attention_workspace_bytes(int max_rows, int n_heads, int head_dim, int max_splits) {

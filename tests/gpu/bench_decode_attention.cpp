@@ -4,11 +4,12 @@
 // beside a one-element add (the cost of a launch that does no work):
 //
 //   gpu_bench_decode_attention [--ctx 128,512,2048] [--kv f32,f16] [--reps R] [--heads H,KV,D]
-//                              [--kernels auto,kv-head,head]
+//                              [--kernels auto,tiled,head,group] [--seqs 1,64]
 //
-// Prints one JSON object: per (decode kernel, kv dtype, context) the
+// Prints one JSON object: per (decode kernel, kv dtype, sequences, context) the
 // microseconds of one attention call in a stream of R back-to-back calls
-// (the split count is the one an eager step uses). It measures; it asserts
+// (the split count is the one an eager step uses; every sequence holds the
+// context). It measures; it asserts
 // nothing.
 #include <algorithm>
 #include <chrono>
@@ -69,7 +70,8 @@ double time_us(int reps, Op op, Sync sync) {
 int main(int argc, char** argv) {
   std::vector<int> ctxs = {128, 512, 2048};
   std::vector<std::string> kvs = {"f32", "f16"};
-  std::vector<std::string> kernels = {"auto", "kv-head", "head"};
+  std::vector<std::string> kernels = {"auto", "tiled", "head", "group"};
+  std::vector<int> seqs = {1, 64};
   std::vector<int> heads = {32, 4, 64};
   int reps = 2000;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -84,12 +86,14 @@ int main(int argc, char** argv) {
       heads = int_list(v);
     else if (a == "--kernels")
       kernels = str_list(v);
+    else if (a == "--seqs")
+      seqs = int_list(v);
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
     }
   }
-  if (heads.size() != 3 || ctxs.empty() || reps < 1) {
+  if (heads.size() != 3 || ctxs.empty() || seqs.empty() || reps < 1) {
     std::fprintf(stderr,
                  "--heads takes n_heads,n_kv_heads,head_dim; --ctx and --reps must be given values\n");
     return 2;
@@ -98,27 +102,30 @@ int main(int argc, char** argv) {
   int max_ctx = 0;
   for (int c : ctxs) max_ctx = std::max(max_ctx, c);
   const int max_blocks = (max_ctx + block - 1) / block;
+  int max_seqs = 1;
+  for (int n : seqs) max_seqs = std::max(max_seqs, n);
   std::printf("{\"heads\": [%d, %d, %d], \"block_size\": %d, \"reps\": %d, \"results\": [", n_heads, n_kv, D,
               block, reps);
   bool first = true;
   try {
     std::unique_ptr<Backend> be = make_backend("cuda", BackendOptions{});
-    Tensor q = be->alloc(DType::F32, 1, (int64_t)n_heads * D),
-           out = be->alloc(DType::F32, 1, (int64_t)n_heads * D);
-    Tensor qs = be->alloc(DType::I32, 1, 2), sl = be->alloc(DType::I32, 1, 1),
-           bt = be->alloc(DType::I32, 1, max_blocks);
+    Tensor q = be->alloc(DType::F32, max_seqs, (int64_t)n_heads * D),
+           out = be->alloc(DType::F32, max_seqs, (int64_t)n_heads * D);
+    Tensor qs = be->alloc(DType::I32, 1, max_seqs + 1), sl = be->alloc(DType::I32, 1, max_seqs),
+           bt = be->alloc(DType::I32, max_seqs, max_blocks);
     std::mt19937 rng(3);
     std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-    std::vector<float> hq((size_t)n_heads * D);
+    std::vector<float> hq((size_t)max_seqs * n_heads * D);
     for (float& f : hq) f = u(rng);
-    be->upload(q, hq.data(), 1);
-    // Blocks in a shuffled order, as a long-running pool hands them out.
-    std::vector<int32_t> table(max_blocks);
-    for (int i = 0; i < max_blocks; ++i) table[i] = i;
+    be->upload(q, hq.data(), max_seqs);
+    // Blocks in a shuffled order, as a long-running pool hands them out; each sequence its own.
+    std::vector<int32_t> table((size_t)max_seqs * max_blocks);
+    for (size_t i = 0; i < table.size(); ++i) table[i] = (int32_t)i;
     std::shuffle(table.begin(), table.end(), rng);
-    be->upload(bt, table.data(), 1);
-    const int32_t qstart[2] = {0, 1};
-    be->upload(qs, qstart, 1);
+    be->upload(bt, table.data(), max_seqs);
+    std::vector<int32_t> qstart(max_seqs + 1);
+    for (int i = 0; i <= max_seqs; ++i) qstart[i] = i;
+    be->upload(qs, qstart.data(), 1);
     float probe = 0;
     Tensor one = out;
     one.cols = 1;
@@ -130,34 +137,39 @@ int main(int argc, char** argv) {
         reps, [&] { be->add(o1, a1, a1, 1); }, sync);
     for (const std::string& kernel : kernels)
       for (const std::string& kv : kvs) {
-        if (kernel != "auto" && kernel != "kv-head" && kernel != "head")
-          throw Error("--kernels: unknown decode kernel '" + kernel + "' (auto, kv-head, head)");
-        cuda::set_decode_attention(kernel == "head"      ? cuda::DecodeAttention::PerHead
-                                   : kernel == "kv-head" ? cuda::DecodeAttention::PerKvHead
-                                                         : cuda::DecodeAttention::Auto);
+        const cuda::DecodeAttention which = kernel == "tiled"   ? cuda::DecodeAttention::Tiled
+                                            : kernel == "head"  ? cuda::DecodeAttention::PerHead
+                                            : kernel == "group" ? cuda::DecodeAttention::PerGroup
+                                                                : cuda::DecodeAttention::Auto;
+        if (which == cuda::DecodeAttention::Auto && kernel != "auto")
+          throw Error("--kernels: unknown decode kernel '" + kernel + "' (auto, tiled, head, group)");
+        cuda::set_decode_attention(which);
         const DType dt = kv_dtype(kv);
-        const int64_t slots = (int64_t)max_blocks * block;
+        const int64_t slots = (int64_t)max_seqs * max_blocks * block;
         Tensor kc = be->alloc_kv_cache(dt, slots, n_kv, D), vc = be->alloc_kv_cache(dt, slots, n_kv, D);
-        for (int c : ctxs) {
-          const int32_t len = c;
-          be->upload(sl, &len, 1);
-          AttentionBatch b;
-          b.num_seqs = 1;
-          b.query_start = qs;
-          b.seq_lens = sl;
-          b.block_tables = bt;
-          b.max_blocks_per_seq = max_blocks;
-          b.block_size = block;
-          const double us = time_us(
-              reps, [&] { be->attention(out, q, kc, vc, b, n_heads, n_kv, D); }, sync);
-          const double kv_bytes = 2.0 * c * n_kv * D * row_bytes(dt, 1);
-          std::printf(
-              "%s\n  {\"kernel\": \"%s\", \"kv\": \"%s\", \"ctx\": %d, \"us_per_call\": %.2f, "
-              "\"kv_gb_per_s\": %.1f, \"empty_launch_us\": %.2f}",
-              first ? "" : ",", kernel.c_str(), kv.c_str(), c, us, kv_bytes / (us * 1e-6) / 1e9, launch_us);
-          first = false;
-          std::fflush(stdout);
-        }
+        for (int n : seqs)
+          for (int c : ctxs) {
+            const std::vector<int32_t> lens(max_seqs, c);
+            be->upload(sl, lens.data(), 1);
+            AttentionBatch b;
+            b.num_seqs = n;
+            b.query_start = qs;
+            b.seq_lens = sl;
+            b.block_tables = bt;
+            b.max_blocks_per_seq = max_blocks;
+            b.block_size = block;
+            const double us = time_us(
+                reps, [&] { be->attention(out, q, kc, vc, b, n_heads, n_kv, D); }, sync);
+            const double kv_bytes = 2.0 * n * c * n_kv * D * row_bytes(dt, 1);
+            std::printf(
+                "%s\n  {\"kernel\": \"%s\", \"kv\": \"%s\", \"seqs\": %d, \"ctx\": %d, \"us_per_call\": "
+                "%.2f, "
+                "\"kv_gb_per_s\": %.1f, \"empty_launch_us\": %.2f}",
+                first ? "" : ",", kernel.c_str(), kv.c_str(), n, c, us, kv_bytes / (us * 1e-6) / 1e9,
+                launch_us);
+            first = false;
+            std::fflush(stdout);
+          }
       }
   } catch (const std::exception& e) {
     std::printf("%s\n  {\"error\": \"%s\"}", first ? "" : ",", e.what());

@@ -364,8 +364,8 @@ else
     ! skipped decode-attention; then
     say "decode attention: $ATTN_BENCH"
     timeout --kill-after=10 60 "$ATTN_BENCH" --reps 1000 >"$OUT/decode-attention.json" 2>"$OUT/decode-attention.log" || true
-    figure=$(jget "$OUT/decode-attention.json" '"; ".join("%s %s ctx %d: %.1f us" % (r["kernel"], r["kv"], r["ctx"], r["us_per_call"]) for r in j["results"]) + "; empty launch %.1f us" % j["results"][0]["empty_launch_us"]')
-    row "decode attention per call (1 seq, 1.1B heads)" "${figure:-no figure (decode-attention.log)}" "-" "INFO"
+    figure=$(jget "$OUT/decode-attention.json" '"; ".join("%s %s %d seqs ctx %d: %.1f us" % (r["kernel"], r["kv"], r["seqs"], r["ctx"], r["us_per_call"]) for r in j["results"]) + "; empty launch %.1f us" % j["results"][0]["empty_launch_us"]')
+    row "decode attention per call (1.1B heads)" "${figure:-no figure (decode-attention.log)}" "-" "INFO"
   fi
 
   # Prefill-heavy: long prompts, one output token; pure prefill steps are GEMM-bound.

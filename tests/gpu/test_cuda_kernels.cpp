@@ -795,11 +795,12 @@ class TestCudaKernels : public QObject {
         {"prefill D256 chunked", 4, 2, 256, 16, {40, 1}, {70, 900}},
     };
     // clang-format on
-    // Every case through each decode kernel (Auto picks per head for these few sequences).
+    // Every case through each decode kernel (where one cannot take a shape, Tiled runs it).
     const std::pair<cuda::DecodeAttention, const char*> kernels[] = {
-        {cuda::DecodeAttention::PerKvHead, "per KV head"},
-        { cuda::DecodeAttention::PerHead,
-          "per head" }};
+        {cuda::DecodeAttention::Tiled, "tiled"},
+        {cuda::DecodeAttention::PerHead, "per head"},
+        {cuda::DecodeAttention::PerGroup, "per group"},
+    };
     try {
       for (const auto& [kernel, kernel_name] : kernels)
         for (const Case& c : cases)

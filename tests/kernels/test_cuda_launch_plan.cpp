@@ -56,38 +56,60 @@ class TestCudaLaunchPlan : public QObject {
     QCOMPARE(attention_splits(-5, 1, 1, 132), 1);
   }
 
-  void per_head_kernel_for_few_sequences() {
-    // Auto: a block per query head while seqs * heads blocks fit the device twice.
-    QVERIFY(decode_per_head(DecodeAttention::Auto, 1, 32, 132));
-    QVERIFY(decode_per_head(DecodeAttention::Auto, 8, 32, 132));    // 256 blocks <= 264
-    QVERIFY(!decode_per_head(DecodeAttention::Auto, 9, 32, 132));   // 288 > 264
-    QVERIFY(!decode_per_head(DecodeAttention::Auto, 64, 32, 132));  // many sequences: K/V once per group
-    QVERIFY(decode_per_head(DecodeAttention::Auto, 0, 0, 0));       // degenerate counts act as one
-    // Forced either way, whatever the batch.
+  void lane_kernels_by_batch() {
+    using K = DecodeAttention;
+    auto kernel = [](K want, bool vec, int D, int seqs, int heads, int kv) {
+      return plan_decode_attention(want, vec, D, 512, seqs, heads, kv, 132).kernel;
+    };
+    // Auto: a block per query head while seqs * heads blocks fit the device twice, then per group.
+    QCOMPARE(kernel(K::Auto, true, 64, 1, 32, 4), K::PerHead);
+    QCOMPARE(kernel(K::Auto, true, 64, 8, 32, 4), K::PerHead);   // 256 blocks <= 264
+    QCOMPARE(kernel(K::Auto, true, 64, 9, 32, 4), K::PerGroup);  // 288 > 264
+    QCOMPARE(kernel(K::Auto, true, 128, 64, 32, 8), K::PerGroup);
+    QCOMPARE(kernel(K::Auto, true, 256, 64, 32, 8), K::Tiled);  // a group's rows do not fit shared memory
+    QCOMPARE(kernel(K::Auto, true, 256, 1, 32, 8), K::PerHead);
+    QCOMPARE(kernel(K::Auto, true, 64, 0, 0, 0), K::PerHead);  // degenerate counts act as one
+    // Rows without 16-byte loads: only the tiled kernel, whatever is asked.
+    for (K want : {K::Auto, K::Tiled, K::PerHead, K::PerGroup})
+      QCOMPARE(kernel(want, false, 64, 1, 32, 4), K::Tiled);
+    // Forced, whatever the batch; a kernel that cannot take the shape falls back to Tiled.
     for (int seqs : {1, 64, 4096}) {
-      QVERIFY(decode_per_head(DecodeAttention::PerHead, seqs, 32, 132));
-      QVERIFY(!decode_per_head(DecodeAttention::PerKvHead, seqs, 32, 132));
+      QCOMPARE(kernel(K::PerHead, true, 64, seqs, 32, 4), K::PerHead);
+      QCOMPARE(kernel(K::PerGroup, true, 64, seqs, 32, 4), K::PerGroup);
+      QCOMPARE(kernel(K::Tiled, true, 64, seqs, 32, 4), K::Tiled);
     }
+    QCOMPARE(kernel(K::PerGroup, true, 256, 1, 32, 4), K::Tiled);
+    QCOMPARE(kernel(K::PerHead, true, 512, 1, 32, 4), K::Tiled);
   }
 
-  void per_head_splits_hold_a_pass_each() {
-    for (int sm : {1, 46, 132})
-      for (int len : {0, 1, 255, 256, 511, 512, 2048, 3000, 32768})
-        for (int seqs : {1, 3, 8})
-          for (int heads : {1, 8, 32}) {
-            const int s = head_attention_splits(len, seqs, heads, sm);
-            QVERIFY(s >= 1 && s <= kMaxSplits);
-            if (s > 1)
-              QVERIFY2(len / s >= kHeadSplitTokens, qPrintable(QString("len %1 -> %2").arg(len).arg(s)));
-            const bool capped = s == kMaxSplits || s == std::max(1, len / kHeadSplitTokens);
-            if (!capped) QVERIFY((long)s * seqs * heads >= sm);
-          }
-    // One sequence of the 1.1B shape (32 heads) on 132 SMs: no split up to
-    // 511 tokens; a graph captured for 2048 tokens splits 8 ways (its short
-    // replays then take the whole-context path).
-    QCOMPARE(head_attention_splits(130, 1, 32, 132), 1);
-    QCOMPARE(head_attention_splits(2048, 1, 32, 132), 8);
-    QCOMPARE(head_attention_splits(1 << 20, 1, 32, 132), 9);  // 264 blocks wanted / 32 per split
+  void lane_splits_hold_a_pass_each() {
+    for (DecodeAttention k : {DecodeAttention::PerHead, DecodeAttention::PerGroup})
+      for (int sm : {1, 46, 132})
+        for (int len : {0, 1, 255, 256, 511, 512, 2048, 3000, 32768})
+          for (int seqs : {1, 3, 8, 64})
+            for (int heads : {8, 32}) {
+              const DecodePlan p = plan_decode_attention(k, true, 64, len, seqs, heads, 4, sm);
+              QCOMPARE(p.kernel, k);
+              QVERIFY(p.splits >= 1 && p.splits <= kMaxSplits);
+              if (p.splits > 1)
+                QVERIFY2(len / p.splits >= kLaneSplitTokens,
+                         qPrintable(QString("len %1 -> %2").arg(len).arg(p.splits)));
+              const long blocks_per_split =
+                  (long)seqs * (k == DecodeAttention::PerHead ? heads : 4 * ((heads / 4 + 7) / 8));
+              const bool capped = p.splits == kMaxSplits || p.splits == std::max(1, len / kLaneSplitTokens);
+              if (!capped) QVERIFY(p.splits * blocks_per_split >= sm);
+            }
+    // One sequence of the 1.1B shape (32 heads, 4 KV heads) on 132 SMs: no
+    // split up to 511 tokens; a graph captured for 2048 tokens splits 8 ways
+    // (its short replays then take the whole-context path).
+    auto splits = [](DecodeAttention k, int len, int seqs) {
+      return plan_decode_attention(k, true, 64, len, seqs, 32, 4, 132).splits;
+    };
+    QCOMPARE(splits(DecodeAttention::Auto, 130, 1), 1);
+    QCOMPARE(splits(DecodeAttention::Auto, 2048, 1), 8);
+    QCOMPARE(splits(DecodeAttention::Auto, 1 << 20, 1), 9);  // 264 blocks wanted / 32 a split
+    QCOMPARE(splits(DecodeAttention::Auto, 2048, 64), 2);    // per group: 256 blocks a split
+    QCOMPARE(splits(DecodeAttention::Tiled, 2048, 1), attention_splits(2048, 1, 4, 132));
   }
 
   void workspace_covers_worst_case() {
