@@ -6,7 +6,15 @@
 //
 // Prints one JSON object: per dtype the milliseconds of the layer's seven
 // projections (q, k, v, o, gate, up, down) at M tokens, TFLOP/s, and the
-// ratio to F16. It measures; it asserts nothing (run-gpu-checks.sh judges).
+// ratio to F16; then "gemm_only": the same seven GEMMs alone (cuBLAS F16 and
+// cuBLASLt FP8 E4M3 with its per-token and per-channel scales, on inputs
+// already in those types), the tensor-core work without the activation
+// conversion or quantization passes. It measures; it asserts nothing
+// (run-gpu-checks.sh judges).
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -17,6 +25,7 @@
 
 #include "backend/backend.h"
 #include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/gemm.h"
 #include "brisk/error.h"
 #include "kernels/dtype.h"
 #include "model/model_weights.h"
@@ -73,6 +82,71 @@ HostWeight random_weight(std::mt19937& rng, DType dt, int N, int K) {
   return w;
 }
 
+// The seven GEMMs alone, F16 and FP8 E4M3 (scaled), on device buffers of those types.
+template <size_t P>
+void gemm_only(const Proj (&projs)[P], int M, int reps, double flops) {
+  int maxN = 0, maxK = 0;
+  for (const Proj& p : projs) maxN = std::max(maxN, p.N), maxK = std::max(maxK, p.K);
+  void *x = nullptr, *out = nullptr, *xs = nullptr, *ws = nullptr, *blas_ws = nullptr;
+  std::vector<void*> w(P, nullptr);
+  const size_t kBlasWs = 64 << 20;
+  auto ok = [](cudaError_t e) {
+    if (e != cudaSuccess) throw Error(std::string("gemm_only: ") + cudaGetErrorString(e));
+  };
+  try {
+    ok(cudaMalloc(&x, (size_t)M * maxK * 2));
+    ok(cudaMalloc(&out, (size_t)M * maxN * 4));
+    ok(cudaMalloc(&xs, (size_t)M * 4));
+    ok(cudaMalloc(&ws, (size_t)maxN * 4));
+    ok(cudaMalloc(&blas_ws, kBlasWs));
+    for (size_t i = 0; i < P; ++i) ok(cudaMalloc(&w[i], (size_t)projs[i].N * projs[i].K * 2));
+    // Finite values of either type: 0x3838 is 0.5 in F16, 0x38 is 1.0 in E4M3; unit scales.
+    ok(cudaMemset(x, 0x38, (size_t)M * maxK * 2));
+    for (size_t i = 0; i < P; ++i) ok(cudaMemset(w[i], 0x38, (size_t)projs[i].N * projs[i].K * 2));
+    const std::vector<float> ones(std::max(M, maxN), 1.0f);
+    ok(cudaMemcpy(xs, ones.data(), (size_t)M * 4, cudaMemcpyHostToDevice));
+    ok(cudaMemcpy(ws, ones.data(), (size_t)maxN * 4, cudaMemcpyHostToDevice));
+    cudaStream_t st = nullptr;
+    ok(cudaStreamCreate(&st));
+    cudabe::Gemm g(st, blas_ws, kBlasWs);
+    bool scaled = true;
+    auto f16 = [&] {
+      for (size_t i = 0; i < P; ++i)
+        g.gemm_half(static_cast<float*>(out), x, w[i], CUDA_R_16F, M, projs[i].N, projs[i].K);
+    };
+    auto fp8 = [&] {
+      for (size_t i = 0; i < P; ++i) {
+        const auto* xi = static_cast<const uint8_t*>(x);
+        const auto* wi = static_cast<const uint8_t*>(w[i]);
+        if (!g.gemm_f8_scaled(static_cast<float*>(out), xi, wi, static_cast<const float*>(xs),
+                              static_cast<const float*>(ws), M, projs[i].N, projs[i].K)) {
+          scaled = false;
+          g.gemm_f8(static_cast<float*>(out), xi, wi, M, projs[i].N, projs[i].K);
+        }
+      }
+    };
+    auto time_ms = [&](auto&& run) {
+      run();
+      ok(cudaStreamSynchronize(st));
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int r = 0; r < reps; ++r) run();
+      ok(cudaStreamSynchronize(st));
+      return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / reps;
+    };
+    const double f16_ms = time_ms(f16), fp8_ms = time_ms(fp8);
+    std::printf(
+        ",\n \"gemm_only\": {\"f16_ms\": %.4f, \"fp8_ms\": %.4f, \"f16_tflops\": %.1f, "
+        "\"fp8_tflops\": %.1f, \"fp8_vs_f16\": %.3f, \"fp8_scaled\": %s}",
+        f16_ms, fp8_ms, flops / (f16_ms * 1e-3) / 1e12, flops / (fp8_ms * 1e-3) / 1e12, f16_ms / fp8_ms,
+        scaled ? "true" : "false");
+    cudaStreamDestroy(st);
+  } catch (const std::exception& e) {
+    std::printf(",\n \"gemm_only\": {\"error\": \"%s\"}", e.what());
+  }
+  for (void* p : {x, out, xs, ws, blas_ws}) cudaFree(p);
+  for (void* p : w) cudaFree(p);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -88,8 +162,8 @@ int main(int argc, char** argv) {
       std::sscanf(argv[i + 1], "%d,%d,%d,%d", &dim, &hidden, &n_heads, &n_kv_heads);
   }
   const int hd = dim / n_heads, kv = n_kv_heads * hd;
-  const Proj projs[] = {{"q", dim, dim},       {"k", kv, dim},         {"v", kv, dim},       {"o", dim, dim},
-                        {"gate", hidden, dim}, {"up", hidden, dim},    {"down", dim, hidden}};
+  const Proj projs[] = {{"q", dim, dim},       {"k", kv, dim},      {"v", kv, dim},       {"o", dim, dim},
+                        {"gate", hidden, dim}, {"up", hidden, dim}, {"down", dim, hidden}};
   double flops = 0;
   for (const Proj& p : projs) flops += 2.0 * M * p.N * p.K;
 
@@ -102,8 +176,8 @@ int main(int argc, char** argv) {
                               {"bf16", DType::BF16, false},
                               {"fp8-e4m3", DType::F8_E4M3, false},
                               {"int8-w8a8", DType::I8, true}};
-  std::printf("{\"tokens\": %d, \"dims\": [%d, %d, %d, %d], \"gflop_per_layer\": %.2f, \"results\": [", M, dim,
-              hidden, n_heads, n_kv_heads, flops / 1e9);
+  std::printf("{\"tokens\": %d, \"dims\": [%d, %d, %d, %d], \"gflop_per_layer\": %.2f, \"results\": [", M,
+              dim, hidden, n_heads, n_kv_heads, flops / 1e9);
   double f16_ms = 0;
   bool first = true;
   std::mt19937 rng(7);
@@ -143,16 +217,19 @@ int main(int argc, char** argv) {
       const double ms =
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / reps;
       if (v.dt == DType::F16) f16_ms = ms;
-      std::printf("%s\n  {\"dtype\": \"%s\", \"ms_per_layer\": %.4f, \"tflops\": %.1f, \"vs_f16\": %.3f, "
-                  "\"fp8_scaled_gemms\": %lld}",
-                  first ? "" : ",", v.name, ms, flops / (ms * 1e-3) / 1e12, f16_ms > 0 ? f16_ms / ms : 0.0,
-                  (long long)(cuda_fp8_scaled_gemms() - scaled0));
+      std::printf(
+          "%s\n  {\"dtype\": \"%s\", \"ms_per_layer\": %.4f, \"tflops\": %.1f, \"vs_f16\": %.3f, "
+          "\"fp8_scaled_gemms\": %lld}",
+          first ? "" : ",", v.name, ms, flops / (ms * 1e-3) / 1e12, f16_ms > 0 ? f16_ms / ms : 0.0,
+          (long long)(cuda_fp8_scaled_gemms() - scaled0));
     } catch (const std::exception& e) {
       std::printf("%s\n  {\"dtype\": \"%s\", \"error\": \"%s\"}", first ? "" : ",", v.name, e.what());
     }
     first = false;
     std::fflush(stdout);
   }
-  std::printf("\n]}\n");
+  std::printf("\n]");
+  gemm_only(projs, M, reps, flops);
+  std::printf("}\n");
   return 0;
 }

@@ -356,6 +356,9 @@ else
       row "prefill GEMMs FP8 / F16" "failed: $(tail -1 "$OUT/prefill-gemm.log" 2>/dev/null | cut -c1-100)" \
         ">= 1.5x (H100)" "FAIL"
     fi
+    # The same seven GEMMs alone (inputs already F16 / FP8): the tensor-core work without conversion passes.
+    g=$(jget "$OUT/prefill-gemm.json" '"%.3f vs %.3f ms, %.2fx (%.0f vs %.0f TFLOP/s, scaled %s)" % (j["gemm_only"]["fp8_ms"], j["gemm_only"]["f16_ms"], j["gemm_only"]["fp8_vs_f16"], j["gemm_only"]["fp8_tflops"], j["gemm_only"]["f16_tflops"], j["gemm_only"]["fp8_scaled"])')
+    row "prefill GEMMs of a layer alone (no conversion passes): FP8 / F16" "${g:-no figure (prefill-gemm.json)}" "-" "INFO"
   fi
 
   # Decode attention alone: one sequence, per call, by context length and KV dtype, beside an empty launch.
