@@ -1,13 +1,17 @@
 // Paged attention (causal, variable length, grouped-query) over the KV cache in
 // any of its dtypes, as ref::paged_attention.
 //
-// Decode rows (sequences with one query row) run FlashDecoding-style: a block
-// per (sequence, KV head, context partition) scores all the query heads of its
-// KV head against each key it loads (so K and V are read once per group),
-// keeps an online softmax over tiles of kTile tokens, and either writes the
-// output (one partition) or its partial (max, denominator, unnormalised sum)
-// to the workspace for the reduce kernel. Partitions past a sequence's end
-// (graphs replay with the captured max_seq_len) write an empty partial.
+// Decode rows (sequences with one query row) run FlashDecoding-style, split
+// over context partitions, in one of three kernels (plan_decode_attention):
+// the tiled one, a block per (sequence, KV head, partition) scoring all the
+// query heads of its KV head against each key with lanes split over the head
+// dimension (any shape), or the lane kernel, a lane per key, with a block per
+// query head (few sequences) or per group of up to 8 heads (many). Each keeps
+// an online softmax and either writes the output (the partition holds the
+// whole context) or its partial (max, denominator, unnormalised sum) to the
+// workspace for the reduce kernel. Partitions past a sequence's end (graphs
+// replay with the captured max_seq_len) write an empty partial, or nothing
+// when the first partition holds the whole context.
 //
 // Prefill rows (sequences with more than one query row) run a tiled kernel: a
 // block per (sequence, 32 query rows, head) walks 32-key tiles up to its last
@@ -338,7 +342,7 @@ __global__ void __launch_bounds__(kDecThreads) decode_kernel(AttnParams p) {
     for (int w = 0; w < kDecWarps; ++w) v += red[w][g][d];
     if (whole) {
       const float l = s_l[g];
-      p.out[row * q_width + (int64_t)(h0 + g) * D + d] = l > 0.0f ? v / l : 0.0f;
+      p.out[row * q_width + (int64_t)(h0 + g) * D + d] = l != 0.0f ? v / l : 0.0f;
     } else {
       float* e = partial(p, row, h0 + g, split);
       e[2 + d] = v;
@@ -420,7 +424,10 @@ __global__ void __launch_bounds__(kLaneThreads) decode_lane_kernel(AttnParams p)
     const int64_t first = off & ~int64_t{127}, last = (off + D * kv_esize<KT>() - 1) & ~int64_t{127};
     for (int64_t l = first; l <= last; l += 128) prefetch_l2(static_cast<const uint8_t*>(p.v.data) + l);
     if constexpr (kPreload) {
-      if (tok0 < seq_len - 1) {
+      // Rows of whole 32-byte sectors only: a sector an older key shares
+      // with the newest row, which the kernel before is writing, must not
+      // be cached before the wait.
+      if (tok0 < seq_len - 1 && D * kv_esize<KT>() % 32 == 0) {
         load_key(slot0, kk);
         have_key = true;
       }
@@ -552,17 +559,17 @@ __global__ void __launch_bounds__(kLaneThreads) decode_lane_kernel(AttnParams p)
     const int g = i / D, d = i - g * D;
     float M = -INFINITY;
 #pragma unroll
-    for (int w = 0; w < kLaneWarps; ++w) M = fmaxf(M, s_wl[w][g] > 0.0f ? s_wm[w][g] : -INFINITY);
+    for (int w = 0; w < kLaneWarps; ++w) M = fmaxf(M, s_wl[w][g] != 0.0f ? s_wm[w][g] : -INFINITY);
     float L = 0.0f, v = 0.0f;
 #pragma unroll
     for (int w = 0; w < kLaneWarps; ++w) {
-      if (!(s_wl[w][g] > 0.0f)) continue;  // a warp that saw no keys
+      if (s_wl[w][g] == 0.0f) continue;  // a warp that saw no keys (a NaN sum is kept: it spreads)
       const float wt = expf(s_wm[w][g] - M);
       L += s_wl[w][g] * wt;
       v += s_acc[w][g][d] * wt;
     }
     if (whole) {
-      p.out[row * q_width + (int64_t)(h0 + g) * D + d] = L > 0.0f ? v / L : 0.0f;
+      p.out[row * q_width + (int64_t)(h0 + g) * D + d] = L != 0.0f ? v / L : 0.0f;
     } else {
       float* e = partial(p, row, h0 + g, split);
       e[2 + d] = v;
@@ -594,10 +601,10 @@ __global__ void reduce_kernel(AttnParams p) {
     if (i < p.splits) {
       const float* e = partial(p, row, h, i);
       l = e[1];
-      m = l > 0.0f ? e[0] : -INFINITY;
+      m = l != 0.0f ? e[0] : -INFINITY;
     }
     const float M = warp_max(m);
-    const float wi = l > 0.0f ? expf(m - M) : 0.0f;  // empty partials weigh nothing and are never read
+    const float wi = l != 0.0f ? expf(m - M) : 0.0f;  // empty partials weigh nothing and are never read
     const float L = warp_sum(l * wi);
     if (i < kMaxSplits) w[i] = wi;
     if (i == 0) s_L = L;
@@ -610,7 +617,7 @@ __global__ void reduce_kernel(AttnParams p) {
 #pragma unroll 4
     for (int i = 0; i < p.splits; ++i)
       if (w[i] > 0.0f) v += partial(p, row, h, i)[2 + d] * w[i];
-    o[d] = L > 0.0f ? v / L : 0.0f;
+    o[d] = L != 0.0f ? v / L : 0.0f;
   }
 }
 
@@ -732,7 +739,7 @@ __global__ void __launch_bounds__(kPThreads) prefill_kernel(AttnParams p) {
 #pragma unroll
     for (int j = 0; j < kMaxHeadDim / kPCols; ++j) {
       const int d = cg + kPCols * j;
-      if (d < D) o[d] = l > 0.0f ? acc[j] / l : 0.0f;
+      if (d < D) o[d] = l != 0.0f ? acc[j] / l : 0.0f;
     }
   }
 }
@@ -825,7 +832,7 @@ void paged_attention(float* out, const float* q, const DeviceKvCache& k, const D
                      const DevicePagedArgs& a, void* workspace, size_t workspace_bytes, Stream s) {
   if (a.num_seqs <= 0 || a.num_query_rows <= 0) return;
   cudaStream_t st = stream_of(s);
-  const bool ok = a.head_dim > 0 && a.head_dim <= kMaxHeadDim && a.n_kv_heads > 0 &&
+  const bool ok = a.head_dim > 0 && a.head_dim <= kMaxHeadDim && a.n_heads > 0 && a.n_kv_heads > 0 &&
                   a.n_heads % a.n_kv_heads == 0 && k.dtype == v.dtype && kv_dtype_ok(k.dtype) &&
                   (!kv_scaled(k.dtype) || (k.scales && v.scales));
   if (!ok) {  // unsupported shapes make every output NaN rather than leave stale values

@@ -146,7 +146,8 @@ int attention_splits(int max_seq_len, int num_seqs, int n_kv_heads, int sm_count
 // (n_heads blocks a sequence: few sequences), PerGroup gives up to 8 heads
 // of one KV head a block (K and V read once per group: many sequences,
 // head_dim <= 128). Auto: PerHead while a block per query head and sequence
-// fits the device twice, else PerGroup, else Tiled. Forcing (tests,
+// fits the device twice or a KV head has under 4 query heads, else
+// PerGroup, else Tiled. Forcing (tests,
 // benchmarks; process-wide) falls back to Tiled where a kernel cannot run.
 enum class DecodeAttention { Auto, Tiled, PerHead, PerGroup };
 void set_decode_attention(DecodeAttention kind);

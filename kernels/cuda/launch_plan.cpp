@@ -30,11 +30,15 @@ DecodePlan plan_decode_attention(DecodeAttention want, bool vector_rows, int hea
   const long seqs = std::max(1, num_seqs), heads = std::max(1, n_heads), kv = std::max(1, n_kv_heads);
   const bool per_head_ok = vector_rows && head_dim <= 256;
   const bool per_group_ok = vector_rows && head_dim <= 128;
+  // A group block runs all 8 heads' value updates whatever the group size:
+  // under 4 heads a KV head, a block per query head does less (and K and V
+  // are read at most 3 times, from L2).
+  const bool big_group = heads / kv >= kLaneGroupHeads / 2;
   DecodeAttention k = want;
   if (k == DecodeAttention::Auto)
-    k = per_head_ok && seqs * heads <= 2L * std::max(1, sm_count) ? DecodeAttention::PerHead
-        : per_group_ok                                            ? DecodeAttention::PerGroup
-                                                                  : DecodeAttention::Tiled;
+    k = per_head_ok && (seqs * heads <= 2L * std::max(1, sm_count) || !big_group) ? DecodeAttention::PerHead
+        : per_group_ok                                                            ? DecodeAttention::PerGroup
+                                                                                  : DecodeAttention::Tiled;
   if ((k == DecodeAttention::PerHead && !per_head_ok) || (k == DecodeAttention::PerGroup && !per_group_ok))
     k = DecodeAttention::Tiled;
   DecodePlan p;

@@ -63,10 +63,13 @@ class TestCudaLaunchPlan : public QObject {
     };
     // Auto: a block per query head while seqs * heads blocks fit the device twice, then per group.
     QCOMPARE(kernel(K::Auto, true, 64, 1, 32, 4), K::PerHead);
-    QCOMPARE(kernel(K::Auto, true, 64, 8, 32, 4), K::PerHead);   // 256 blocks <= 264
-    QCOMPARE(kernel(K::Auto, true, 64, 9, 32, 4), K::PerGroup);  // 288 > 264
-    QCOMPARE(kernel(K::Auto, true, 128, 64, 32, 8), K::PerGroup);
-    QCOMPARE(kernel(K::Auto, true, 256, 64, 32, 8), K::Tiled);  // a group's rows do not fit shared memory
+    QCOMPARE(kernel(K::Auto, true, 64, 8, 32, 4), K::PerHead);     // 256 blocks <= 264
+    QCOMPARE(kernel(K::Auto, true, 64, 9, 32, 4), K::PerGroup);    // 288 > 264
+    QCOMPARE(kernel(K::Auto, true, 128, 64, 32, 8), K::PerGroup);  // groups of 4
+    QCOMPARE(kernel(K::Auto, true, 128, 64, 32, 16), K::PerHead);  // groups of 2: a block a head does less
+    QCOMPARE(kernel(K::Auto, true, 128, 64, 32, 32), K::PerHead);  // no grouping at all
+    QCOMPARE(kernel(K::Auto, true, 256, 64, 32, 8), K::Tiled);     // a group's rows do not fit shared memory
+    QCOMPARE(kernel(K::Auto, true, 256, 64, 32, 32), K::PerHead);
     QCOMPARE(kernel(K::Auto, true, 256, 1, 32, 8), K::PerHead);
     QCOMPARE(kernel(K::Auto, true, 64, 0, 0, 0), K::PerHead);  // degenerate counts act as one
     // Rows without 16-byte loads: only the tiled kernel, whatever is asked.
