@@ -35,6 +35,7 @@ const WeightChoice kWeightChoices[] = {
     {"F16", "f16", ""},
     {"BF16", "bf16", ""},
     {"Q8_0 (GGUF blocks)", "q8_0", ""},
+    {"Q8_0, F32 FMA", "q8_0", "+fma"},
     {"INT8 (per channel)", "int8", ""},
     {"INT8, F32 FMA", "int8", "+fma"},
     {"INT8 W8A8 (VNNI)", "int8", "+w8a8"},

@@ -52,7 +52,7 @@ QString precisionSummary(const brisk::ModelInfo& info, const brisk::EngineConfig
   QString arithmetic;
   if (w.startsWith(QLatin1String("I8")) && config.int8_activations)
     arithmetic = QStringLiteral(" (W8A8)");
-  else if ((w.startsWith(QLatin1String("I8")) && config.int8_fma) ||
+  else if (((w.startsWith(QLatin1String("I8")) || w.startsWith(QLatin1String("Q8_0"))) && config.int8_fma) ||
            (w.startsWith(QLatin1String("F8")) && config.fp8_fma))
     arithmetic = QStringLiteral(" (F32 FMA)");
   return QStringLiteral("weights %1%2 · KV %3")

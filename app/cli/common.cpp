@@ -24,9 +24,9 @@ void add_engine_flags(Args& a) {
   a.flag("--no-huge-pages", "",
          "CPU: read weights from the file mapping instead of copying them into transparent huge pages");
   a.flag("--int8-fma", "",
-         "CPU, INT8 weights: widen them to F32 and multiply with FMAs instead of rounding the activations to "
-         "24-bit "
-         "integers for VNNI dot products (W8A24, the default on AVX-512 VNNI CPUs)");
+         "CPU, INT8 and Q8_0 weights: widen them to F32 and multiply with FMAs instead of rounding the "
+         "activations to 24-bit integers for VNNI dot products (INT8, W8A24) or to 16-bit integers for "
+         "vpmaddwd (Q8_0, W8A16), the defaults on AVX-512 CPUs");
   a.flag("--fp8-fma", "",
          "CPU, FP8 weights: widen them to F32 and multiply with FMAs instead of BF16 dot products (each "
          "activation as two BF16, the default on AVX-512 BF16 + VBMI CPUs)");

@@ -774,4 +774,8 @@ bool matmul_fp8_dpbf16(ThreadPool& pool, float* y, const float* x, const uint8_t
   return active_isa() == Isa::Avx512 && avx512::matmul_fp8_dpbf16(pool, y, x, w, wt, row_scales, M, N, K);
 }
 
+bool matmul_q8_0_w16(ThreadPool& pool, float* y, const float* x, const void* w, int M, int N, int K) {
+  return active_isa() == Isa::Avx512 && avx512::matmul_q8_0_w16(pool, y, x, w, M, N, K);
+}
+
 }  // namespace brisk::cpu

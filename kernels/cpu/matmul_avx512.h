@@ -35,4 +35,9 @@ bool matmul_w8a24(ThreadPool& pool, float* y, const float* x, const int8_t* w, c
 bool matmul_fp8_dpbf16(ThreadPool& pool, float* y, const float* x, const uint8_t* w, DType wt,
                        const float* row_scales, int M, int N, int K);
 
+// Q8_0 W8A16 (same contract as cpu::matmul_q8_0_w16): activations as 16-bit
+// integers, vpmaddwd per block. Returns false, touching nothing, when K is
+// not a multiple of 32.
+bool matmul_q8_0_w16(ThreadPool& pool, float* y, const float* x, const void* w, int M, int N, int K);
+
 }  // namespace brisk::cpu::avx512

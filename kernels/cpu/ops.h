@@ -27,6 +27,10 @@ bool matmul_w8a24(ThreadPool& pool, float* y, const float* x, const int8_t* w, c
 // nothing, elsewhere or for another dtype; the caller then runs matmul.
 bool matmul_fp8_dpbf16(ThreadPool& pool, float* y, const float* x, const uint8_t* w, DType wt,
                        const float* row_scales, int M, int N, int K);
+// ref::matmul_q8_0_w16 (Q8_0 blocks times activations rounded to 16-bit integers), bit for bit,
+// where the CPU has AVX-512; one order for every M. Returns false, touching nothing, elsewhere or
+// when K is not a multiple of 32; the caller then runs matmul.
+bool matmul_q8_0_w16(ThreadPool& pool, float* y, const float* x, const void* w, int M, int N, int K);
 void rmsnorm(ThreadPool& pool, float* y, const float* x, const float* w, int M, int D, float eps);
 void rope(ThreadPool& pool, float* x, const int32_t* pos, int T, int n_heads, int head_dim, int rot_dim,
           float theta);

@@ -134,6 +134,48 @@ void matmul_w8a24(float* y, const float* x, const int8_t* w, const float* row_sc
   matmul_w8a24_cols(y, x, w, row_scales, M, N, K, 0, N);
 }
 
+void quantize_activation_row16(int16_t* q, float* xs, const float* x, int K) {
+  float amax = 0.0f;
+  bool finite = true;
+  for (int k = 0; k < K; ++k) {
+    finite = finite && std::isfinite(x[k]);
+    amax = std::max(amax, std::fabs(x[k]));
+  }
+  if (!finite || amax == 0.0f) {
+    std::fill(q, q + K, (int16_t)0);
+    *xs = finite ? 0.0f : NAN;
+    return;
+  }
+  const float inv = (float)kA16Max / amax;
+  for (int k = 0; k < K; ++k)
+    q[k] = (int16_t)std::clamp(std::nearbyint(x[k] * inv), -(float)kA16Max, (float)kA16Max);
+  *xs = amax / (float)kA16Max;
+}
+
+void matmul_q8_0_w16(float* y, const float* x, const BlockQ8_0* w, int M, int N, int K) {
+  const int nb = K / kQ8_0BlockSize;
+  std::vector<int16_t> q(K);
+  for (int m = 0; m < M; ++m) {
+    float xs;
+    quantize_activation_row16(q.data(), &xs, x + (int64_t)m * K, K);
+    for (int n = 0; n < N; ++n) {
+      float acc[16] = {};
+      for (int b = 0; b < nb; ++b) {
+        const BlockQ8_0& blk = w[(int64_t)n * nb + b];
+        const float d = fp16_to_fp32(blk.d);
+        const int16_t* qb = q.data() + 32 * b;
+        for (int l = 0; l < 16; ++l) {
+          const int32_t p = (int32_t)blk.qs[2 * l] * qb[2 * l] + (int32_t)blk.qs[2 * l + 1] * qb[2 * l + 1];
+          acc[l] = std::fma((float)p, d, acc[l]);
+        }
+      }
+      for (int w8 = 8; w8 >= 1; w8 /= 2)  // the fixed tree: halves added lane-wise
+        for (int l = 0; l < w8; ++l) acc[l] = acc[l] + acc[l + w8];
+      y[(int64_t)m * N + n] = acc[0] * xs;
+    }
+  }
+}
+
 void rmsnorm(float* y, const float* x, const float* w, int M, int D, float eps) {
   for (int m = 0; m < M; ++m) {
     const float* xr = x + (int64_t)m * D;

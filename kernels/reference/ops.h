@@ -83,6 +83,25 @@ void matmul_w8a24_cols(float* y, const float* x, const int8_t* w, const float* r
 // The activation side of W8A24 for one row: q[0..K) as above (all 0 for a zero or non-finite row)
 // and xs (0 for a zero row, NaN for a non-finite one).
 void quantize_activation_row24(int32_t* q, float* xs, const float* x, int K);
+// Q8_0 W8A16: GGUF Q8_0 blocks [N, K / 32] times activations rounded to 16-bit integers, so each
+// block is one 16-bit integer dot product (AVX-512 vpmaddwd) instead of a widening of every
+// weight to F32. The definition, which every CPU variant reproduces bit for bit:
+//   amax = max_k |x[m, k]|; if some x[m, k] is not finite the row's outputs are all NaN. If
+//   amax == 0, q is all 0 and xs = 0. Otherwise inv = kA16Max / amax (F32),
+//   q[k] = (int16) nearbyint(x[m, k] * inv) (F32 multiply, half to even, clamped to +-kA16Max),
+//   xs = amax / kA16Max (F32).
+//   Sixteen F32 lanes, zero, then for each block b of row n in order and each lane l < 16:
+//   p = w_b[2l] * q[32b + 2l] + w_b[2l + 1] * q[32b + 2l + 1] (exact in int32 and in F32),
+//   acc[l] = fmaf((float)p, d_b, acc[l]) with d_b the block's F16 scale as F32.
+//   s = ((acc[0..7] + acc[8..15]) lane-wise, then [0..3] + [4..7], [0..1] + [2..3], [0] + [1]),
+//   y[m, n] = s * xs.
+// The rounding (at most 0.5 / 32767 of the row's largest value) is far below Q8_0's own 1/254 of
+// each block's largest weight. K is a multiple of 32.
+constexpr int32_t kA16Max = 32767;
+void matmul_q8_0_w16(float* y, const float* x, const BlockQ8_0* w, int M, int N, int K);
+// The activation side for one row: q[0..K) as above (all 0 for a zero or non-finite row) and xs
+// (0 for a zero row, NaN for a non-finite one).
+void quantize_activation_row16(int16_t* q, float* xs, const float* x, int K);
 void rmsnorm(float* y, const float* x, const float* w, int M, int D, float eps);
 // In place on x [T, n_heads * head_dim]; rotates the first rot_dim dims of each head.
 void rope(float* x, const int32_t* pos, int T, int n_heads, int head_dim, int rot_dim, float theta);

@@ -121,10 +121,11 @@ class BatchedEqualsAlone : public QObject {
 
   // The one-byte weight paths keep one summation order for every batch
   // size too (FP8: BF16 dot products where the CPU has them, else the F32
-  // widening; INT8: W8A24 or the F32 widening), so quantized weights change
-  // the tokens but not whether batching changes them.
+  // widening; INT8: W8A24 or the F32 widening; Q8_0: W8A16 or the F32
+  // widening), so quantized weights change the tokens but not whether
+  // batching changes them.
   void quantizedWeightsContinuous() {
-    for (const char* dtype : {"fp8-e4m3", "int8"}) {
+    for (const char* dtype : {"fp8-e4m3", "int8", "q8_0"}) {
       brisk::EngineConfig cfg;
       cfg.threads = 2;
       cfg.weight_dtype = dtype;

@@ -23,6 +23,11 @@
 //
 // W8A8 and W8A24: integer dot products, so the result must equal
 // ref::matmul_w8a8 / ref::matmul_w8a24 exactly.
+//
+// Q8_0 W8A16 (matmul_q8_0_w16): its definition fixes the order (16 lanes per
+// output over the whole row, a fixed tree), so the result must equal
+// ref::matmul_q8_0_w16 bit for bit for every M; against the exact dot product
+// its error is bounded by the activation rounding.
 #include <QtTest/QtTest>
 #include <algorithm>
 #include <cmath>
@@ -638,6 +643,96 @@ class TestMatmulAvx512 : public QObject {
     QVERIFY2(e8 > 1000 * e_fma, qPrintable(QString("W8A8 %1 vs F32 %2").arg(e8).arg(e_fma)));
   }
 
+  // Q8_0 W8A16: bit-equal to ref::matmul_q8_0_w16 for every M (past one
+  // 64-row group too) and thread count, rows of very different magnitudes,
+  // an all-zero row, a row holding +-amax, a NaN row, an infinite row, and a
+  // row whose scaled values fall on halves (rounded to even). Since the
+  // reference computes each row alone, a row gives the same bits in any batch.
+  void q8_0_w16_equals_reference() {
+    std::mt19937 rng(1616);
+    const Shape shapes[] = {{37, 96}, {101, 544}, {13, 1120}, {211, 32}, {19, 2048}, {9, 5632}};
+    for (int threads : {1, 2, 3}) {
+      ThreadPool pool(threads);
+      for (const Shape& s : shapes) {
+        std::vector<float> q, d;
+        const auto w = random_q8_0(rng, s.N, s.K, &q, &d);
+        for (int M : {1, 2, 3, 4, 5, 7, 16, 33, 64, 70}) {
+          auto x = scaled_rows(rng, M, s.K);
+          if (M >= 4) {  // row 2: +-amax present; row 3: a NaN
+            x[(size_t)2 * s.K] = 3.0f;
+            x[(size_t)2 * s.K + s.K - 1] = -3.0f;
+            x[(size_t)3 * s.K + s.K / 2] = NAN;
+          }
+          if (M >= 5) x[(size_t)4 * s.K] = -INFINITY;  // row 4: an infinity
+          if (M >= 6) {  // row 5: amax 32767, so x * inv = x, and the halves must round to even
+            float* r = &x[(size_t)5 * s.K];
+            for (int k = 0; k < s.K; ++k) r[k] = (float)((k % 9) - 4) + 0.5f;
+            r[0] = 32767.0f;
+          }
+          std::vector<float> got((size_t)M * s.N, 1.0f), want((size_t)M * s.N);
+          QVERIFY(cpu::avx512::matmul_q8_0_w16(pool, got.data(), x.data(), w.data(), M, s.N, s.K));
+          ref::matmul_q8_0_w16(want.data(), x.data(), w.data(), M, s.N, s.K);
+          const QString ctx = QString("M=%1 N=%2 K=%3 threads=%4: ").arg(M).arg(s.N).arg(s.K).arg(threads);
+          for (int m = 3; m < std::min(M, 5); ++m)
+            for (int n = 0; n < s.N; ++n) {
+              QVERIFY2(std::isnan(got[(size_t)m * s.N + n]),
+                       qPrintable(ctx + "a non-finite row must give NaN"));
+              QVERIFY2(std::isnan(want[(size_t)m * s.N + n]), qPrintable(ctx + "reference: NaN expected"));
+              got[(size_t)m * s.N + n] = want[(size_t)m * s.N + n] = 0.0f;
+            }
+          if (M >= 3)
+            for (int n = 0; n < s.N; ++n) QCOMPARE(got[(size_t)s.N + n], 0.0f);
+          const QString diff = first_bit_difference(got.data(), want.data(), got.size());
+          QVERIFY2(diff.isEmpty(), qPrintable(ctx + diff));
+        }
+      }
+    }
+  }
+
+  // Against the exact dot product (double) of the F32 activations and the
+  // dequantized weights, the 16-bit activations add at most half a step
+  // (xs / 2) per weight, times its |value|: every output must be within that
+  // bound plus F32's own rounding (kRtol), with a 40x outlier in each row.
+  // Checked beside the F32 path so a coarser rounding would fail (measured
+  // worst: W8A16 3.8e-4 of the bound's 7e-3 scale, F32 FMA 1.1e-5 on
+  // outputs of rms ~3).
+  void q8_0_w16_error_is_bounded() {
+    std::mt19937 rng(1617);
+    ThreadPool pool(2);
+    const int M = 8, N = 64, K = 2048, nb = K / kQ8_0BlockSize;
+    std::vector<float> q, d;
+    const auto w = random_q8_0(rng, N, K, &q, &d);
+    auto x = random_vec(rng, (size_t)M * K);
+    for (int m = 0; m < M; ++m) x[(size_t)m * K + m] = 40.0f;  // an outlier per row, as residual streams have
+    std::vector<float> v((size_t)N * K);
+    for (int n = 0; n < N; ++n)
+      for (int k = 0; k < K; ++k) v[(size_t)n * K + k] = q[(size_t)n * K + k] * d[(size_t)n * nb + k / 32];
+    const auto exact = exact_outputs(x, v, std::vector<float>(N, 1.0f), M, N, K);
+    std::vector<float> fma((size_t)M * N), w16((size_t)M * N);
+    QVERIFY(cpu::avx512::matmul(pool, fma.data(), x.data(), w.data(), DType::Q8_0, M, N, K, nullptr));
+    QVERIFY(cpu::avx512::matmul_q8_0_w16(pool, w16.data(), x.data(), w.data(), M, N, K));
+    double rms = 0;
+    for (double e : exact) rms += e * e;
+    rms = std::sqrt(rms / exact.size());
+    for (int m = 0; m < M; ++m) {
+      float amax = 0;
+      for (int k = 0; k < K; ++k) amax = std::max(amax, std::fabs(x[(size_t)m * K + k]));
+      const double half_step = 0.5 * amax / ref::kA16Max;
+      for (int n = 0; n < N; ++n) {
+        double l1 = 0;
+        for (int k = 0; k < K; ++k) l1 += std::fabs(v[(size_t)n * K + k]);
+        const size_t i = (size_t)m * N + n;
+        const double bound = half_step * l1 + kRtol * (std::fabs(exact[i]) + rms);
+        QVERIFY2(
+            std::fabs(w16[i] - exact[i]) <= bound,
+            qPrintable(
+                QString("m=%1 n=%2: |%3 - %4| > %5").arg(m).arg(n).arg(w16[i]).arg(exact[i]).arg(bound)));
+      }
+    }
+    qInfo("max |error| vs the exact dot: F32 FMA %.3g, W8A16 %.3g (outputs rms %.3g)", max_error(fma, exact),
+          max_error(w16, exact), rms);
+  }
+
   // FP8 through BF16 dot products, every M, odd shapes, 1-3 threads: close
   // to the reference and bit-equal to the scalar model of its order (so a
   // row gives the same bits alone and in any batch).
@@ -756,6 +851,14 @@ class TestMatmulAvx512 : public QObject {
       QVERIFY(cpu::matmul_w8a24(pool, via24.data(), x.data(), w.data(), scales.data(), M, N, K));
       const QString diff24 = first_bit_difference(via24.data(), direct24.data(), via24.size());
       QVERIFY2(diff24.isEmpty(), qPrintable(QString("W8A24 M=%1: ").arg(M) + diff24));
+      std::vector<float> qv, dv;
+      const auto wq = random_q8_0(rng, N, 608, &qv, &dv);
+      const auto xq = random_vec(rng, (size_t)M * 608);
+      std::vector<float> direct16((size_t)M * N), via16((size_t)M * N, NAN);
+      QVERIFY(cpu::avx512::matmul_q8_0_w16(pool, direct16.data(), xq.data(), wq.data(), M, N, 608));
+      QVERIFY(cpu::matmul_q8_0_w16(pool, via16.data(), xq.data(), wq.data(), M, N, 608));
+      const QString diff16 = first_bit_difference(via16.data(), direct16.data(), via16.size());
+      QVERIFY2(diff16.isEmpty(), qPrintable(QString("Q8_0 W8A16 M=%1: ").arg(M) + diff16));
     }
   }
 

@@ -113,9 +113,9 @@ void TestEngineSettings::precisionSelectorsHoldWhatThisVersionHas() {
   auto* prefix = field<QCheckBox>("settingsPrefixCaching");
   auto* backend = field<QComboBox>("settingsBackend");
   QCOMPARE(backend->count(), 1 + int(brisk::list_backends().size()));  // auto, then every backend
-  // as stored, F32, F16, BF16, Q8_0, INT8, INT8 F32 FMA, INT8 W8A8, FP8 E4M3 (and F32 FMA),
-  // FP8 E5M2 (and F32 FMA)
-  QCOMPARE(weights->count(), 12);
+  // as stored, F32, F16, BF16, Q8_0 (and F32 FMA), INT8, INT8 F32 FMA, INT8 W8A8, FP8 E4M3 (and
+  // F32 FMA), FP8 E5M2 (and F32 FMA)
+  QCOMPARE(weights->count(), 13);
   QCOMPARE(weights->currentText(), QStringLiteral("As stored (F32)"));  // the demo model's weights
   QCOMPARE(kv->count(), 5);
   QCOMPARE(kv->currentText(), QStringLiteral("F32"));
@@ -150,6 +150,13 @@ void TestEngineSettings::precisionSelectorsHoldWhatThisVersionHas() {
   QVERIFY(!panel->config().int8_fma);
   panel->setConfig(f);
   QCOMPARE(weights->currentText(), QStringLiteral("INT8, F32 FMA"));
+  // Q8_0's FMA entry is the same knob (the 16-bit integer dot-product A/B).
+  weights->setCurrentIndex(weights->findText(QStringLiteral("Q8_0, F32 FMA")));
+  const brisk::EngineConfig q8 = panel->config();
+  QCOMPARE(q8.weight_dtype, std::string("q8_0"));
+  QVERIFY(q8.int8_fma && !q8.fp8_fma && !q8.int8_activations);
+  panel->setConfig(q8);
+  QCOMPARE(weights->currentText(), QStringLiteral("Q8_0, F32 FMA"));
   // The FP8 FMA entries set fp8_fma (the BF16 dot-product A/B), not int8_fma.
   weights->setCurrentIndex(weights->findText(QStringLiteral("FP8 E4M3, F32 FMA")));
   const brisk::EngineConfig g = panel->config();

@@ -615,6 +615,7 @@ void TestMainWindow::precisionSummaryNamesTheArithmetic() {
   c.fp8_fma = false;
   c.int8_fma = true;
   QCOMPARE(fmt::precisionSummary(info_of("I8"), c), QStringLiteral("weights I8 (F32 FMA) · KV INT8"));
+  QCOMPARE(fmt::precisionSummary(info_of("Q8_0"), c), QStringLiteral("weights Q8_0 (F32 FMA) · KV INT8"));
   c.int8_activations = true;
   QCOMPARE(fmt::precisionSummary(info_of("I8"), c), QStringLiteral("weights I8 (W8A8) · KV INT8"));
   QCOMPARE(fmt::precisionSummary(info_of("F16"), c), QStringLiteral("weights F16 · KV INT8"));

@@ -31,6 +31,7 @@ class CpuBackend final : public Backend {
       : pool_(o.threads),
         w8a8_(o.int8_activations),
         w8a24_(!o.int8_activations && !o.int8_fma),
+        q8_w16_(!o.int8_fma),
         fp8_dpbf16_(!o.fp8_fma) {
     // At most half the memory available now goes to copies, so a second
     // engine on the same model (A/B) or a model near the machine's size
@@ -83,6 +84,11 @@ class CpuBackend final : public Backend {
     if (w8a24_ && w.dtype == DType::I8 &&
         cpu::matmul_w8a24(pool_, ptr<float>(out), ptr<float>(x), static_cast<const int8_t*>(w.handle),
                           static_cast<const float*>(w.scales), n, (int)w.rows, (int)w.cols))
+      return;
+    // Q8_0: 16-bit integer dot products where the CPU has AVX-512; elsewhere
+    // (or with int8_fma) the weights are widened to F32.
+    if (q8_w16_ && w.dtype == DType::Q8_0 &&
+        cpu::matmul_q8_0_w16(pool_, ptr<float>(out), ptr<float>(x), w.handle, n, (int)w.rows, (int)w.cols))
       return;
     // FP8: BF16 dot products where the CPU has AVX-512 BF16 and VBMI;
     // elsewhere (or with fp8_fma) the weights are widened to F32.
@@ -174,6 +180,7 @@ class CpuBackend final : public Backend {
   ThreadPool pool_;
   bool w8a8_ = false;
   bool w8a24_ = true;
+  bool q8_w16_ = true;
   bool fp8_dpbf16_ = true;
   std::vector<std::unique_ptr<uint8_t[]>> buffers_;
   std::vector<HugePageBuffer> huge_;  // weights copied into huge pages

@@ -76,8 +76,10 @@ struct EngineConfig {
   bool huge_page_weights = true;
   // CPU, INT8 weights without int8_activations: by default (on AVX-512 VNNI
   // CPUs) the activations are rounded to 24-bit integers per row and the
-  // products are VNNI dot products (W8A24, ref::matmul_w8a24); int8_fma
-  // widens the weights to F32 and uses FMAs instead (an A/B knob).
+  // products are VNNI dot products (W8A24, ref::matmul_w8a24). Q8_0 weights:
+  // by default (AVX-512) the activations are rounded to 16-bit integers per
+  // row and each block is a vpmaddwd dot product (ref::matmul_q8_0_w16).
+  // int8_fma widens either to F32 and uses FMAs instead (an A/B knob).
   bool int8_fma = false;
   // CPU, FP8 weights: by default (on CPUs with AVX-512 BF16 and VBMI) the
   // codes are mapped to BF16 and multiplied with BF16 dot products against
