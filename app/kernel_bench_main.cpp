@@ -2,7 +2,8 @@
 // plain streaming read of the same number of bytes, the bound a memory-bound
 // GEMV can reach. The ISA comes from BRISK_ISA (scalar|avx2|avx512).
 //
-//   brisk-kernel-bench matmul --dtype int8 --M 1 --N 5632 --K 2048 [--w8a8|--w8a24|--dpbf16] [--threads N]
+//   brisk-kernel-bench matmul --dtype int8 --M 1 --N 5632 --K 2048 [--w8a8|--w8a24|--dpbf16|--w16] [--threads
+//   N]
 //   [--iters N]
 //                             [--copies N]  (weight copies cycled through; default: >= 512 MiB in all)
 //   brisk-kernel-bench stream --bytes N [--threads N] [--iters N]
@@ -41,7 +42,7 @@ int usage() {
   std::fprintf(
       stderr,
       "usage: brisk-kernel-bench matmul --dtype f32|f16|bf16|q8_0|int8|fp8-e4m3|fp8-e5m2 --M 1 --N 5632 "
-      "--K 2048 [--w8a8|--w8a24|--dpbf16] [--threads N] [--iters N] [--copies N]\n"
+      "--K 2048 [--w8a8|--w8a24|--dpbf16|--w16] [--threads N] [--iters N] [--copies N]\n"
       "       brisk-kernel-bench stream --bytes N [--threads N] [--iters N]\n"
       "ISA: BRISK_ISA=scalar|avx2|avx512 (default: the best this CPU has)\n");
   return 2;
@@ -128,13 +129,18 @@ int run_stream(const Args& a, ThreadPool& pool) {
 int run_matmul(const Args& a, ThreadPool& pool) {
   DType t;
   const std::string dtype = a.str("--dtype", "f32");
-  const bool w8a8 = a.flag("--w8a8"), w8a24 = a.flag("--w8a24"), dpbf16 = a.flag("--dpbf16");
+  const bool w8a8 = a.flag("--w8a8"), w8a24 = a.flag("--w8a24"), dpbf16 = a.flag("--dpbf16"),
+             w16 = a.flag("--w16");
   if (!parse_dtype(dtype, &t)) {
     std::fprintf(stderr, "unknown --dtype '%s'\n", dtype.c_str());
     return usage();
   }
   if ((w8a8 || w8a24) && t != DType::I8) {
     std::fprintf(stderr, "--w8a8 and --w8a24 need --dtype int8 (got '%s')\n", dtype.c_str());
+    return 2;
+  }
+  if (w16 && t != DType::Q8_0) {
+    std::fprintf(stderr, "--w16 needs --dtype q8_0 (got '%s')\n", dtype.c_str());
     return 2;
   }
   if (dpbf16 && t != DType::F8_E4M3 && t != DType::F8_E5M2) {
@@ -174,6 +180,11 @@ int run_matmul(const Args& a, ThreadPool& pool) {
         std::fprintf(stderr, "--dpbf16 needs AVX-512 BF16 and VBMI\n");
         std::exit(2);
       }
+    } else if (w16) {
+      if (!cpu::matmul_q8_0_w16(pool, y.data(), x.data(), w[c].data(), M, N, K)) {
+        std::fprintf(stderr, "--w16 needs AVX-512 and K a multiple of 32\n");
+        std::exit(2);
+      }
     } else if (w8a8)
       cpu::matmul_w8a8(pool, y.data(), x.data(), static_cast<const int8_t*>(w[c].data()), scales.data(), M, N,
                        K);
@@ -196,6 +207,7 @@ int run_matmul(const Args& a, ThreadPool& pool) {
               w8a8     ? " w8a8"
               : w8a24  ? " w8a24"
               : dpbf16 ? " dpbf16"
+              : w16    ? " w16"
                        : "",
               cpu::isa_name(cpu::active_isa()), M, N, K, pool.size(), copies, wbytes / 1048576.0);
   std::printf("  time/call %.3f ms (best %.3f ms)\n", mean * 1e3, best * 1e3);
@@ -247,7 +259,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "unexpected argument '%s'\n", k.c_str());
       return usage();
     }
-    if (k == "--w8a8" || k == "--w8a24" || k == "--dpbf16" || k == "--per-tensor") {
+    if (k == "--w8a8" || k == "--w8a24" || k == "--dpbf16" || k == "--w16" || k == "--per-tensor") {
       a.values[k] = "1";
     } else if (i + 1 < argc) {
       a.values[k] = argv[++i];

@@ -1496,7 +1496,7 @@ void q16_rows(float* y, int64_t N, const Q16Act& a, int64_t K, const BlockQ8_0* 
 
 void q16_range(float* y, const Q16Act& a, const BlockQ8_0* w, int M, int64_t N, int64_t K, int64_t n0,
                int64_t n1) {
-  if (M == 1) return q16_rows<1, 8>(y, N, a, K, w, 0, n0, n1);
+  if (M == 1) return q16_rows<1, 1>(y, N, a, K, w, 0, n0, n1);
   for (int64_t mb = 0; mb < M; mb += kQ16Rows) {
     const int64_t me = std::min<int64_t>(M, mb + kQ16Rows);
     // Four weight rows at a time against every row of the group, so the four stay in L1.
