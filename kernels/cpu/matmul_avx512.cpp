@@ -1422,11 +1422,12 @@ float quantize_row16(const float* x, int64_t K, int16_t* q) {
     vmax = _mm512_max_ps(vmax, a);
   }
   const float amax = _mm512_reduce_max_ps(vmax);
-  if (bad || amax == 0.0f) {
+  const float inv_s = (float)ref::kA16Max / amax;
+  if (bad || !std::isfinite(inv_s)) {  // a zero row, or one too small for inv (ref's rule)
     std::memset(q, 0, sizeof(int16_t) * K);
     return bad ? NAN : 0.0f;
   }
-  const __m512 inv = _mm512_set1_ps((float)ref::kA16Max / amax);
+  const __m512 inv = _mm512_set1_ps(inv_s);
   const __m512 lim = _mm512_set1_ps((float)ref::kA16Max);
   for (int64_t k = 0; k < K; k += 16) {
     // Round half to even (the default rounding mode), as nearbyint; the clamp only catches amax's own

@@ -141,12 +141,12 @@ void quantize_activation_row16(int16_t* q, float* xs, const float* x, int K) {
     finite = finite && std::isfinite(x[k]);
     amax = std::max(amax, std::fabs(x[k]));
   }
-  if (!finite || amax == 0.0f) {
+  const float inv = (float)kA16Max / amax;
+  if (!finite || !std::isfinite(inv)) {  // a zero row, or one so small (< ~1e-34) that inv overflows
     std::fill(q, q + K, (int16_t)0);
     *xs = finite ? 0.0f : NAN;
     return;
   }
-  const float inv = (float)kA16Max / amax;
   for (int k = 0; k < K; ++k)
     q[k] = (int16_t)std::clamp(std::nearbyint(x[k] * inv), -(float)kA16Max, (float)kA16Max);
   *xs = amax / (float)kA16Max;

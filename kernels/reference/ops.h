@@ -86,8 +86,9 @@ void quantize_activation_row24(int32_t* q, float* xs, const float* x, int K);
 // Q8_0 W8A16: GGUF Q8_0 blocks [N, K / 32] times activations rounded to 16-bit integers, so each
 // block is one 16-bit integer dot product (AVX-512 vpmaddwd) instead of a widening of every
 // weight to F32. The definition, which every CPU variant reproduces bit for bit:
-//   amax = max_k |x[m, k]|; if some x[m, k] is not finite the row's outputs are all NaN. If
-//   amax == 0, q is all 0 and xs = 0. Otherwise inv = kA16Max / amax (F32),
+//   amax = max_k |x[m, k]|; if some x[m, k] is not finite the row's outputs are all NaN.
+//   inv = kA16Max / amax (F32); if it is not finite (amax 0, or below ~1e-34) q is all 0 and
+//   xs = 0. Otherwise
 //   q[k] = (int16) nearbyint(x[m, k] * inv) (F32 multiply, half to even, clamped to +-kA16Max),
 //   xs = amax / kA16Max (F32).
 //   Sixteen F32 lanes, zero, then for each block b of row n in order and each lane l < 16:
