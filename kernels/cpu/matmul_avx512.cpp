@@ -1396,9 +1396,11 @@ void dp_gemm_range(float* y, const DpAct& a, const uint8_t* w, int M, int N, int
 // ops per block where widening to F32 takes 9. Every output keeps its own
 // 16-lane accumulator over the whole row, in block order, and ends with the
 // fixed tree of q16_sum, so the bits never depend on M, the tile or the
-// thread split. Tiles are up to 4 activation rows by 4 weight rows (8 for
-// one row); for many rows the activations are taken 64 rows at a time so
-// they stay in L2 while the weights pass once per such group.
+// thread split. Tiles are up to 4 activation rows by 4 weight rows; one
+// activation row reads the weight rows one after another (a single forward
+// stream: 8 side by side halved the rate from memory); for many rows the
+// activations are taken 64 rows at a time so they stay in L2 while the
+// weights pass once per such group.
 
 constexpr int kQ16Rows = 64;  // activation rows per pass over the weights (prefill)
 

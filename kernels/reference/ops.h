@@ -85,7 +85,8 @@ void matmul_w8a24_cols(float* y, const float* x, const int8_t* w, const float* r
 void quantize_activation_row24(int32_t* q, float* xs, const float* x, int K);
 // Q8_0 W8A16: GGUF Q8_0 blocks [N, K / 32] times activations rounded to 16-bit integers, so each
 // block is one 16-bit integer dot product (AVX-512 vpmaddwd) instead of a widening of every
-// weight to F32. The definition, which every CPU variant reproduces bit for bit:
+// weight to F32. The definition, which the AVX-512 variant reproduces bit for bit (CPUs without
+// AVX-512 widen Q8_0 to F32 instead, as cpu::matmul):
 //   amax = max_k |x[m, k]|; if some x[m, k] is not finite the row's outputs are all NaN.
 //   inv = kA16Max / amax (F32); if it is not finite (amax 0, or below ~1e-34) q is all 0 and
 //   xs = 0. Otherwise

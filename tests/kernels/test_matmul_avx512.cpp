@@ -695,6 +695,44 @@ class TestMatmulAvx512 : public QObject {
     }
   }
 
+  // The single-row path (one decode sequence) on its own edge rows: zero,
+  // NaN, infinite, too small for the scale, and half-way values.
+  void q8_0_w16_single_row_edges() {
+    std::mt19937 rng(1618);
+    ThreadPool pool(2);
+    const int N = 21, K = 96;
+    std::vector<float> q, d;
+    const auto w = random_q8_0(rng, N, K, &q, &d);
+    for (int c = 0; c < 5; ++c) {
+      std::vector<float> x = random_vec(rng, K);
+      if (c == 0) std::fill(x.begin(), x.end(), 0.0f);
+      if (c == 1) x[7] = NAN;
+      if (c == 2) x[K - 1] = INFINITY;
+      if (c == 3)
+        for (int k = 0; k < K; ++k) x[k] = (k % 3 - 1) * 1e-36f;
+      if (c == 4) {
+        for (int k = 0; k < K; ++k) x[k] = (float)((k % 7) - 3) + 0.5f;
+        x[0] = -32767.0f;
+      }
+      std::vector<float> got(N, 1.0f), want(N);
+      QVERIFY(cpu::avx512::matmul_q8_0_w16(pool, got.data(), x.data(), w.data(), 1, N, K));
+      ref::matmul_q8_0_w16(want.data(), x.data(), w.data(), 1, N, K);
+      for (int n = 0; n < N; ++n) {
+        if (c == 1 || c == 2) {
+          QVERIFY2(std::isnan(got[n]) && std::isnan(want[n]),
+                   qPrintable(QString("case %1: NaN expected").arg(c)));
+        } else if (c == 0 || c == 3) {
+          QCOMPARE(got[n], 0.0f);
+          QCOMPARE(want[n], 0.0f);
+        }
+      }
+      if (c == 4) {
+        const QString diff = first_bit_difference(got.data(), want.data(), got.size());
+        QVERIFY2(diff.isEmpty(), qPrintable("half-way row: " + diff));
+      }
+    }
+  }
+
   // Against the exact dot product (double) of the F32 activations and the
   // dequantized weights, the 16-bit activations add at most half a step
   // (xs / 2) per weight, times its |value|: every output must be within that
