@@ -103,6 +103,24 @@ __device__ __forceinline__ float* partial(const AttnParams& p, int row, int h, i
   return p.ws + (((int64_t)row * p.a.n_heads + h) * p.splits + split) * (p.a.head_dim + 2);
 }
 
+// A decode block whose partition holds no tokens (heads h0..h0+nh): an
+// empty partial (max -inf, denominator 0) where the row is split, zeros
+// from the first partition of an empty context, else nothing.
+__device__ __forceinline__ void empty_partition(const AttnParams& p, int row, int h0, int nh, int split,
+                                                bool whole) {
+  const int D = p.a.head_dim;
+  if (!whole) {
+    if (threadIdx.x < nh) {
+      float* e = partial(p, row, h0 + threadIdx.x, split);
+      e[0] = -INFINITY;
+      e[1] = 0.0f;
+    }
+  } else if (split == 0) {  // an empty context (seq_len 0): nothing to attend to
+    for (int i = threadIdx.x; i < nh * D; i += blockDim.x)
+      p.out[(int64_t)row * p.a.n_heads * D + (int64_t)h0 * D + i] = 0.0f;
+  }
+}
+
 constexpr int kDecThreads = 128;
 constexpr int kDecWarps = kDecThreads / 32;
 constexpr int kTile = 256;  // tokens per online-softmax step
@@ -162,19 +180,7 @@ __global__ void __launch_bounds__(kDecThreads) decode_kernel(AttnParams p) {
   allow_dependents();
   if (!decode_row) return;
 
-  if (t0 >= t1) {
-    if (!whole) {
-      if (threadIdx.x < nh) {
-        float* e = partial(p, row, h0 + threadIdx.x, split);
-        e[0] = -INFINITY;
-        e[1] = 0.0f;
-      }
-    } else if (split == 0) {  // an empty context (seq_len 0): nothing to attend to
-      for (int i = threadIdx.x; i < nh * D; i += kDecThreads)
-        p.out[row * q_width + (int64_t)h0 * D + i] = 0.0f;
-    }
-    return;
-  }
+  if (t0 >= t1) return empty_partition(p, row, h0, nh, split, whole);
 
   __syncthreads();      // s_slot of the first tile (the exits above are block-uniform)
   const int C = D / E;  // chunks of E elements per head row
@@ -437,19 +443,7 @@ __global__ void __launch_bounds__(kLaneThreads) decode_lane_kernel(AttnParams p)
   grid_dependency_wait();
   allow_dependents();
   if (!decode_row) return;
-  if (t0 >= t1) {
-    if (!whole) {
-      if (threadIdx.x < nh) {
-        float* e = partial(p, row, h0 + threadIdx.x, split);
-        e[0] = -INFINITY;
-        e[1] = 0.0f;
-      }
-    } else if (split == 0) {  // an empty context (seq_len 0): nothing to attend to
-      for (int i = threadIdx.x; i < nh * D; i += kLaneThreads)
-        p.out[row * q_width + (int64_t)h0 * D + i] = 0.0f;
-    }
-    return;
-  }
+  if (t0 >= t1) return empty_partition(p, row, h0, nh, split, whole);
   for (int i = threadIdx.x; i < HPB * DMAX; i += kLaneThreads) {  // zeros past D: the unrolled dots read them
     const int g = i / DMAX, d = i - g * DMAX;
     s_q[g][d] = g < nh && d < D ? p.q[row * q_width + (int64_t)(h0 + g) * D + d] : 0.0f;
