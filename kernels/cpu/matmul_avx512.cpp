@@ -964,7 +964,13 @@ struct A24Act {
 
 // Quantizes x[0..K) into the kDigits rows at q (stride ldq, zero padded to
 // a multiple of kW8Pad); returns xs and sets corr[0..kDigits).
-float quantize_row24(const float* x, int64_t K, int8_t* q, int64_t ldq, int32_t* corr) {
+// The largest |x| of a row and whether every value is finite: the scan that
+// the integer-activation paths (W8A24, Q8_0 W8A16) start each row with.
+struct RowAbsMax {
+  float amax;
+  bool finite;
+};
+inline RowAbsMax row_abs_max(const float* x, int64_t K) {
   __m512 vmax = _mm512_setzero_ps();
   __mmask16 bad = 0;
   const __m512 big = _mm512_set1_ps(3.4028234663852886e38f);
@@ -976,7 +982,13 @@ float quantize_row24(const float* x, int64_t K, int8_t* q, int64_t ldq, int32_t*
   int64_t k = 0;
   for (; k + 16 <= K; k += 16) scan(_mm512_loadu_ps(x + k));
   if (k < K) scan(_mm512_maskz_loadu_ps(tail_mask(K - k), x + k));
-  const float amax = _mm512_reduce_max_ps(vmax);
+  return {_mm512_reduce_max_ps(vmax), bad == 0};
+}
+
+float quantize_row24(const float* x, int64_t K, int8_t* q, int64_t ldq, int32_t* corr) {
+  const RowAbsMax r = row_abs_max(x, K);
+  const bool bad = !r.finite;
+  const float amax = r.amax;
   const int64_t Kp = (K + kW8Pad - 1) / kW8Pad * kW8Pad;
   const bool zero = bad || !(amax > 0.0f);  // all digits 0
   for (int j = 0; j < kDigits; ++j) {
@@ -1009,7 +1021,8 @@ float quantize_row24(const float* x, int64_t K, int8_t* q, int64_t ldq, int32_t*
     }
   };
   __m128i out[kDigits];
-  for (k = 0; k + 16 <= K; k += 16) {
+  int64_t k = 0;
+  for (; k + 16 <= K; k += 16) {
     digits(_mm512_loadu_ps(x + k), out);
     for (int j = 0; j < kDigits; ++j) _mm_storeu_si128((__m128i*)(q + j * ldq + k), out[j]);
   }
@@ -1415,19 +1428,12 @@ inline float q16_sum(__m512 v) {
 
 // One row's activations as in ref::quantize_activation_row16 (K a multiple of 32).
 float quantize_row16(const float* x, int64_t K, int16_t* q) {
-  __m512 vmax = _mm512_setzero_ps();
-  __mmask16 bad = 0;
-  const __m512 inf = _mm512_set1_ps(INFINITY);
-  for (int64_t k = 0; k < K; k += 16) {
-    const __m512 a = _mm512_abs_ps(_mm512_loadu_ps(x + k));
-    bad |= _mm512_cmp_ps_mask(a, inf, _CMP_NLT_UQ);  // inf or NaN
-    vmax = _mm512_max_ps(vmax, a);
-  }
-  const float amax = _mm512_reduce_max_ps(vmax);
+  const RowAbsMax r = row_abs_max(x, K);
+  const float amax = r.amax;
   const float inv_s = (float)ref::kA16Max / amax;
-  if (bad || !std::isfinite(inv_s)) {  // a zero row, or one too small for inv (ref's rule)
+  if (!r.finite || !std::isfinite(inv_s)) {  // a zero row, or one too small for inv (ref's rule)
     std::memset(q, 0, sizeof(int16_t) * K);
-    return bad ? NAN : 0.0f;
+    return r.finite ? 0.0f : NAN;
   }
   const __m512 inv = _mm512_set1_ps(inv_s);
   const __m512 lim = _mm512_set1_ps((float)ref::kA16Max);

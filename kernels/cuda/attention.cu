@@ -770,49 +770,55 @@ void launch_lanes(const AttnParams& p, cudaStream_t st) {
     launch_dependent(decode_lane_kernel<KT, 8, HPB>, grid, kLaneThreads, 0, st, q);
 }
 
-template <DType KT>
-bool vector_loads(const AttnParams& p) {
-  const int E = KT == DType::F32 ? 4 : 8;
+// Rows the vector loads can take: whole 16-byte (one-byte types: 8-byte) chunks from aligned caches.
+bool vector_loads(DType t, const AttnParams& p) {
+  const int E = t == DType::F32 ? 4 : 8;
   return p.a.head_dim % E == 0 && aligned16(p.k.data) && aligned16(p.v.data);
+}
+
+template <DType KT>
+void launch_tiled(const AttnParams& p, cudaStream_t st) {
+  const DevicePagedArgs& a = p.a;
+  const int G = a.n_heads / a.n_kv_heads;
+  const bool vec = vector_loads(KT, p);
+  const int maxg = G <= 1 ? 1 : G <= 2 ? 2 : G <= 4 ? 4 : 8;
+  AttnParams q = p;
+  q.head_tiles = (G + maxg - 1) / maxg;
+  const dim3 grid(a.num_seqs, a.n_kv_heads * q.head_tiles, q.splits);
+  switch (maxg) {
+    case 1:
+      launch_decode<KT, 1>(q, vec, grid, st);
+      break;
+    case 2:
+      launch_decode<KT, 2>(q, vec, grid, st);
+      break;
+    case 4:
+      launch_decode<KT, 4>(q, vec, grid, st);
+      break;
+    default:
+      launch_decode<KT, 8>(q, vec, grid, st);
+      break;
+  }
 }
 
 template <DType KT>
 void launch_all(const AttnParams& p, DecodeAttention kernel, cudaStream_t st) {
   const DevicePagedArgs& a = p.a;
-  const int G = a.n_heads / a.n_kv_heads;
-  const bool vec = vector_loads<KT>(p);
-  const int maxg = G <= 1 ? 1 : G <= 2 ? 2 : G <= 4 ? 4 : 8;
-  AttnParams q = p;
-  q.head_tiles = (G + maxg - 1) / maxg;
-  const dim3 grid(a.num_seqs, a.n_kv_heads * q.head_tiles, q.splits);
   if (kernel == DecodeAttention::PerHead)
     launch_lanes<KT, 1>(p, st);
   else if (kernel == DecodeAttention::PerGroup)
     launch_lanes<KT, kLaneGroupHeads>(p, st);
   else
-    switch (maxg) {
-      case 1:
-        launch_decode<KT, 1>(q, vec, grid, st);
-        break;
-      case 2:
-        launch_decode<KT, 2>(q, vec, grid, st);
-        break;
-      case 4:
-        launch_decode<KT, 4>(q, vec, grid, st);
-        break;
-      default:
-        launch_decode<KT, 8>(q, vec, grid, st);
-        break;
-    }
-  if (q.splits > 1)
+    launch_tiled<KT>(p, st);
+  if (p.splits > 1)
     launch_dependent(reduce_kernel, dim3(a.num_seqs, a.n_heads), std::min(256, (a.head_dim + 31) / 32 * 32),
-                     0, st, q);
+                     0, st, p);
   if (a.max_query_len > 1) {
     const size_t smem = prefill_smem_bytes(a.head_dim);
     if (smem > 48 * 1024)
       cudaFuncSetAttribute(prefill_kernel<KT>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     const dim3 pgrid((a.max_query_len + kPQ - 1) / kPQ, a.n_heads, a.num_seqs);
-    prefill_kernel<KT><<<pgrid, kPThreads, smem, st>>>(q);
+    prefill_kernel<KT><<<pgrid, kPThreads, smem, st>>>(p);
   }
 }
 
@@ -835,22 +841,9 @@ void paged_attention(float* out, const float* q, const DeviceKvCache& k, const D
     return;
   }
   AttnParams p{out, q, k, v, a, static_cast<float*>(workspace), 1, INT_MAX, 1};
-  bool vec = false;
-  switch (k.dtype) {
-    case DType::F32:
-      vec = vector_loads<DType::F32>(p);
-      break;
-    case DType::F16:
-    case DType::BF16:
-      vec = vector_loads<DType::F16>(p);
-      break;
-    default:
-      vec = vector_loads<DType::I8>(p);
-      break;
-  }
   const DecodePlan plan =
-      plan_decode_attention(g_decode_attention.load(std::memory_order_relaxed), vec, a.head_dim,
-                            a.max_seq_len, a.num_seqs, a.n_heads, a.n_kv_heads, sm_count());
+      plan_decode_attention(g_decode_attention.load(std::memory_order_relaxed), vector_loads(k.dtype, p),
+                            a.head_dim, a.max_seq_len, a.num_seqs, a.n_heads, a.n_kv_heads, sm_count());
   int splits = plan.splits;
   // The workspace bounds the split count (it is planned for the batch limits; never overrun it).
   const size_t per_split = (size_t)a.num_query_rows * a.n_heads * (a.head_dim + 2) * sizeof(float);
