@@ -162,7 +162,8 @@ EngineImpl::EngineImpl(const EngineConfig& cfg) : cfg_(cfg) {
   // once the weights and the workspace are placed.
   backend_ = make_backend(
       cfg.backend, BackendOptions{cfg.threads, cfg.int8_activations, cfg.cuda_graphs, cfg.fused_decode,
-                                  cfg.huge_page_weights, cfg.int8_fma, cfg.dependent_launch, cfg.fp8_fma});
+                                  cfg.huge_page_weights, cfg.int8_fma, cfg.dependent_launch, cfg.fp8_fma,
+                                  cfg.fused_rope, cfg.fp8_fast_accum});
   int64_t blocks = cfg.num_kv_blocks;
   if (backend_->name() == "cuda") {
     blocks = device_kv_blocks(cfg, model_, per_block);

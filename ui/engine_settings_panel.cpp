@@ -121,6 +121,14 @@ EngineSettingsPanel::EngineSettingsPanel(QWidget* parent) : QWidget(parent) {
   row(tr("&Dependent launch:"), dependentLaunch_, QStringLiteral("settingsDependentLaunch"),
       tr("CUDA (Hopper and later): start each decode kernel while the one before it finishes, loading its "
          "weights before it waits for its input (an A/B knob: off starts each kernel only after the last)"));
+  fusedRope_ = new QCheckBox(tr("On"), body);
+  row(tr("Fused &RoPE:"), fusedRope_, QStringLiteral("settingsFusedRope"),
+      tr("CUDA, with fused decode: rotate q and k and write the KV cache (F32, F16 or BF16) in the q/k/v "
+         "projection's epilogue (an A/B knob: off runs them as a kernel of their own)"));
+  fp8FastAccum_ = new QCheckBox(tr("On"), body);
+  row(tr("FP8 fast &accumulation:"), fp8FastAccum_, QStringLiteral("settingsFp8FastAccum"),
+      tr("CUDA, FP8 weights: GEMMs keep their partial sums in the tensor cores' own precision over the whole "
+         "row instead of promoting them to F32 every few steps (faster on Hopper, less exact)"));
   gpuMemory_ = new QDoubleSpinBox(body);
   gpuMemory_->setRange(0.05, 1.0);
   gpuMemory_->setSingleStep(0.05);
@@ -254,6 +262,9 @@ EngineSettingsPanel::EngineSettingsPanel(QWidget* parent) : QWidget(parent) {
   connect(cudaGraphs_, &QCheckBox::toggled, this, &EngineSettingsPanel::onEdited);
   connect(fusedDecode_, &QCheckBox::toggled, this, &EngineSettingsPanel::onEdited);
   connect(dependentLaunch_, &QCheckBox::toggled, this, &EngineSettingsPanel::onEdited);
+  connect(fusedRope_, &QCheckBox::toggled, this, &EngineSettingsPanel::onEdited);
+  connect(fp8FastAccum_, &QCheckBox::toggled, this, &EngineSettingsPanel::onEdited);
+  connect(fusedDecode_, &QCheckBox::toggled, this, &EngineSettingsPanel::updateBudgetWidgets);
   connect(gpuMemory_, &QDoubleSpinBox::valueChanged, this, &EngineSettingsPanel::onEdited);
   connect(prefixCache_, &QCheckBox::toggled, this, &EngineSettingsPanel::onEdited);
   connect(reload_, &QPushButton::clicked, this, &EngineSettingsPanel::requestReload);
@@ -268,6 +279,8 @@ void EngineSettingsPanel::showConfig(const brisk::EngineConfig& c) {
   cudaGraphs_->setChecked(c.cuda_graphs);
   fusedDecode_->setChecked(c.fused_decode);
   dependentLaunch_->setChecked(c.dependent_launch);
+  fusedRope_->setChecked(c.fused_rope);
+  fp8FastAccum_->setChecked(c.fp8_fast_accum);
   gpuMemory_->setValue(c.gpu_memory_utilization);
   int bi = blockSize_->findData(c.block_size);
   if (bi < 0) {
@@ -335,6 +348,8 @@ void EngineSettingsPanel::updateBudgetWidgets() {
   cudaGraphs_->setEnabled(cuda);
   fusedDecode_->setEnabled(cuda);
   dependentLaunch_->setEnabled(cuda);
+  fusedRope_->setEnabled(cuda && fusedDecode_->isChecked());
+  fp8FastAccum_->setEnabled(cuda);
   gpuMemory_->setEnabled(cuda && mode == Auto);
 }
 
@@ -348,6 +363,8 @@ brisk::EngineConfig EngineSettingsPanel::config() const {
   c.cuda_graphs = cudaGraphs_->isChecked();
   c.fused_decode = fusedDecode_->isChecked();
   c.dependent_launch = dependentLaunch_->isChecked();
+  c.fused_rope = fusedRope_->isChecked();
+  c.fp8_fast_accum = fp8FastAccum_->isChecked();
   c.gpu_memory_utilization = gpuMemory_->value();
   c.block_size = blockSize_->currentData().toInt();
   c.num_kv_blocks = 0;
@@ -404,6 +421,10 @@ QStringList EngineSettingsPanel::describeChanges(const brisk::EngineConfig& a, c
     out << tr("fused decode %1 → %2").arg(yesNo(a.fused_decode), yesNo(b.fused_decode));
   if (a.dependent_launch != b.dependent_launch)
     out << tr("dependent launch %1 → %2").arg(yesNo(a.dependent_launch), yesNo(b.dependent_launch));
+  if (a.fused_rope != b.fused_rope)
+    out << tr("fused RoPE %1 → %2").arg(yesNo(a.fused_rope), yesNo(b.fused_rope));
+  if (a.fp8_fast_accum != b.fp8_fast_accum)
+    out << tr("FP8 fast accumulation %1 → %2").arg(yesNo(a.fp8_fast_accum), yesNo(b.fp8_fast_accum));
   // The spin box holds two decimals: finer differences are not edits.
   if (std::lround(a.gpu_memory_utilization * 100) != std::lround(b.gpu_memory_utilization * 100))
     out << tr("GPU memory utilization %1 → %2")

@@ -65,6 +65,8 @@ class EngineSettingsPanel : public QWidget {
   QCheckBox* cudaGraphs_;
   QCheckBox* fusedDecode_;
   QCheckBox* dependentLaunch_;
+  QCheckBox* fusedRope_;
+  QCheckBox* fp8FastAccum_;
   QDoubleSpinBox* gpuMemory_;
   QComboBox* weights_;
   QComboBox* kvPrecision_;

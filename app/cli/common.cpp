@@ -37,6 +37,12 @@ void add_engine_flags(Args& a) {
       "--no-dependent-launch", "",
       "CUDA: launch each decode kernel only once the one before it has finished (no programmatic dependent "
       "launch)");
+  a.flag("--no-fused-rope", "",
+         "CUDA: run decode steps' RoPE and KV cache write as their own kernel, not in the q/k/v projection's "
+         "epilogue");
+  a.flag("--fp8-fast-accum", "",
+         "CUDA, FP8 weights: GEMMs accumulate in the tensor cores' own precision over the whole K instead of "
+         "promoting partial sums to F32 (faster, less exact)");
   a.flag("--threads", "N", "CPU threads, 0 = physical cores", "0");
   a.flag("--block-size", "N", "KV cache block size in tokens", "16");
   a.flag("--kv-blocks", "N", "KV cache size in blocks (0 = from --kv-bytes or automatic)", "0");
@@ -69,6 +75,8 @@ EngineConfig engine_config_from(const Args& a, const std::string& model) {
   c.cuda_graphs = !a.has("--no-cuda-graphs");
   c.fused_decode = !a.has("--no-fused-decode");
   c.dependent_launch = !a.has("--no-dependent-launch");
+  c.fused_rope = !a.has("--no-fused-rope");
+  c.fp8_fast_accum = a.has("--fp8-fast-accum");
   c.huge_page_weights = !a.has("--no-huge-pages");
   c.int8_fma = a.has("--int8-fma");
   c.fp8_fma = a.has("--fp8-fma");
@@ -222,6 +230,8 @@ nlohmann::json config_json(const EngineConfig& c) {
           {"cuda_graphs", c.cuda_graphs},
           {"fused_decode", c.fused_decode},
           {"dependent_launch", c.dependent_launch},
+          {"fused_rope", c.fused_rope},
+          {"fp8_fast_accum", c.fp8_fast_accum},
           {"huge_page_weights", c.huge_page_weights},
           {"int8_fma", c.int8_fma},
           {"fp8_fma", c.fp8_fma},

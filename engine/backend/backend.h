@@ -116,6 +116,12 @@ struct BackendOptions {
   // CPU: FP8 weights widened to F32 and multiplied with FMAs, instead of the default BF16 dot products
   // (activations as two BF16 each; AVX-512 BF16 + VBMI CPUs). An A/B knob.
   bool fp8_fma = false;
+  // CUDA: with fused_decode, RoPE and the KV cache write (F32/F16/BF16 caches) run in the epilogue of
+  // the q/k/v projection instead of a launch of their own. An A/B knob.
+  bool fused_rope = true;
+  // CUDA: FP8 GEMMs accumulate in the tensor cores' own precision over the whole K (cuBLASLt fast
+  // accumulation) instead of promoting partial sums to F32 every few steps. An A/B knob.
+  bool fp8_fast_accum = false;
 };
 // "cpu", "cuda" or "auto" (cuda when available, else cpu). Throws Error
 // naming the backend and the reason when it cannot be made.

@@ -3,7 +3,8 @@
 // a composition of Backend ops, which is what other backends run (the model
 // finds this with dynamic_cast, as StepGraphs). Folding the norms, the
 // residual adds and SwiGLU into the projections takes a layer from twelve
-// launches to seven.
+// launches to seven; RoPE and the KV cache write folded into the q/k/v
+// projection makes it six.
 #pragma once
 #include "backend/backend.h"
 
@@ -14,13 +15,20 @@ class FusedDecode {
   // The most rows the fused ops take in one call (0: switched off).
   virtual int fused_decode_rows() const = 0;
   // outs[i][n, N_i] = (rmsnorm(x) * norm_w) * ws[i]^T for i < count (<= 3, one dtype).
-  virtual void norm_matmul(const Tensor* outs, const Tensor* ws, int count, Tensor x, Tensor norm_w, float eps,
-                           int n) = 0;
+  virtual void norm_matmul(const Tensor* outs, const Tensor* ws, int count, Tensor x, Tensor norm_w,
+                           float eps, int n) = 0;
   // out = silu(h * w_gate^T) * (h * w_up^T), h = rmsnorm(x) * norm_w.
   virtual void norm_swiglu(Tensor out, Tensor x, Tensor norm_w, float eps, Tensor w_gate, Tensor w_up,
                            int n) = 0;
   // x += in * w^T (a projection with the residual add after it).
   virtual void matmul_add(Tensor x, Tensor in, Tensor w, int n) = 0;
+  // norm_matmul of outs/ws = {q, k, v} then Backend::rope_kv_write of them,
+  // in one op. False, having done nothing, where the backend cannot fold
+  // this shape or cache dtype (the caller runs the two ops).
+  virtual bool norm_qkv_rope_kv_write(const Tensor* outs, const Tensor* ws, Tensor x, Tensor norm_w,
+                                      float eps, Tensor pos, Tensor slots, Tensor k_cache, Tensor v_cache,
+                                      int n, int n_heads, int n_kv_heads, int head_dim, int rot_dim,
+                                      float theta) = 0;
 
  protected:
   ~FusedDecode() = default;

@@ -152,6 +152,8 @@ json config_json(const EngineConfig& c) {
           {"cuda_graphs", c.cuda_graphs},
           {"fused_decode", c.fused_decode},
           {"dependent_launch", c.dependent_launch},
+          {"fused_rope", c.fused_rope},
+          {"fp8_fast_accum", c.fp8_fast_accum},
           {"huge_page_weights", c.huge_page_weights},
           {"int8_fma", c.int8_fma},
           {"fp8_fma", c.fp8_fma},
@@ -191,6 +193,8 @@ EngineConfig config_from(const json& j, const std::string& path, const std::stri
   r.get("cuda_graphs", c.cuda_graphs);
   r.get("fused_decode", c.fused_decode);
   r.get("dependent_launch", c.dependent_launch);
+  r.get("fused_rope", c.fused_rope);
+  r.get("fp8_fast_accum", c.fp8_fast_accum);
   r.get("huge_page_weights", c.huge_page_weights);
   r.get("int8_fma", c.int8_fma);
   r.get("fp8_fma", c.fp8_fma);

@@ -90,6 +90,8 @@ const char* const kAxisFields[] = {"weight_dtype",
                                    "cuda_graphs",
                                    "fused_decode",
                                    "dependent_launch",
+                                   "fused_rope",
+                                   "fp8_fast_accum",
                                    "huge_page_weights",
                                    "int8_fma",
                                    "fp8_fma",
@@ -152,6 +154,10 @@ void apply_axis(const std::string& f, const std::string& v, EngineConfig& c, Wor
     c.fused_decode = as_bool(f, v);
   else if (f == "dependent_launch")
     c.dependent_launch = as_bool(f, v);
+  else if (f == "fused_rope")
+    c.fused_rope = as_bool(f, v);
+  else if (f == "fp8_fast_accum")
+    c.fp8_fast_accum = as_bool(f, v);
   else if (f == "huge_page_weights")
     c.huge_page_weights = as_bool(f, v);
   else if (f == "int8_fma")

@@ -63,8 +63,9 @@ LlamaModel::LlamaModel(const LoadedModel& m, Backend& be, const ModelLimits& lim
     bool uniform = true;
     for (const Layer& l : layers_) {
       const DType d = l.wq.dtype;
-      uniform = uniform && d != DType::F32 && l.wk.dtype == d && l.wv.dtype == d && l.w_gate.dtype != DType::F32 &&
-                l.w_up.dtype == l.w_gate.dtype && l.wo.dtype != DType::F32 && l.w_down.dtype != DType::F32;
+      uniform = uniform && d != DType::F32 && l.wk.dtype == d && l.wv.dtype == d &&
+                l.w_gate.dtype != DType::F32 && l.w_up.dtype == l.w_gate.dtype && l.wo.dtype != DType::F32 &&
+                l.w_down.dtype != DType::F32;
     }
     if (uniform) fused_ = f;
   }
@@ -206,9 +207,13 @@ void LlamaModel::run_layers_fused(int n, const AttentionBatch& ab) {
   be.embed(x_, token_embd_, ids_, n);
   for (const Layer& l : layers_) {
     const Tensor qkv_out[3] = {q_, k_, v_}, qkv_w[3] = {l.wq, l.wk, l.wv};
-    f.norm_matmul(qkv_out, qkv_w, 3, x_, l.attn_norm, c.norm_eps, n);
-    be.rope_kv_write(q_, k_, v_, pos_, slots_, l.k_cache, l.v_cache, n, c.n_heads, c.n_kv_heads, c.head_dim,
-                     c.rope_dim, c.rope_theta);
+    if (!f.norm_qkv_rope_kv_write(qkv_out, qkv_w, x_, l.attn_norm, c.norm_eps, pos_, slots_, l.k_cache,
+                                  l.v_cache, n, c.n_heads, c.n_kv_heads, c.head_dim, c.rope_dim,
+                                  c.rope_theta)) {
+      f.norm_matmul(qkv_out, qkv_w, 3, x_, l.attn_norm, c.norm_eps, n);
+      be.rope_kv_write(q_, k_, v_, pos_, slots_, l.k_cache, l.v_cache, n, c.n_heads, c.n_kv_heads, c.head_dim,
+                       c.rope_dim, c.rope_theta);
+    }
     be.attention(att_, q_, l.k_cache, l.v_cache, ab, c.n_heads, c.n_kv_heads, c.head_dim);
     f.matmul_add(x_, att_, l.wo, n);
     f.norm_swiglu(gate_, x_, l.ffn_norm, c.norm_eps, l.w_gate, l.w_up, n);

@@ -34,7 +34,8 @@ SequenceScorer::SequenceScorer(const EngineConfig& cfg) : cfg_(cfg) {
   model_ = load_model_for(cfg);
   backend_ = make_backend(
       cfg.backend, BackendOptions{cfg.threads, cfg.int8_activations, cfg.cuda_graphs, cfg.fused_decode,
-                                  cfg.huge_page_weights, cfg.int8_fma, cfg.dependent_launch, cfg.fp8_fma});
+                                  cfg.huge_page_weights, cfg.int8_fma, cfg.dependent_launch, cfg.fp8_fma,
+                                  cfg.fused_rope, cfg.fp8_fast_accum});
 }
 
 int SequenceScorer::usable_context() const {

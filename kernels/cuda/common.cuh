@@ -130,6 +130,38 @@ __device__ __forceinline__ uint8_t f32_to_f8e4m3(float f) {
   return sign | (uint8_t)min(code, 0x7e);
 }
 
+// ---- RoPE and KV cache stores shared by the RoPE/KV-write kernel and the folded q/k/v GEMV ----
+// cos/sin of rotation pair p at position `pos`, exactly as ref::rope computes them (in double).
+__device__ __forceinline__ double2 rope_angle(int pos, int p, int rot_dim, float theta) {
+  const double freq = pow((double)theta, -2.0 * p / rot_dim);
+  double sn, cn;
+  sincos(pos * freq, &sn, &cn);
+  return make_double2(cn, sn);
+}
+// Rounded products and sums, never contracted into FMAs: every kernel that
+// rotates (the RoPE/KV-write kernel, the folded q/k/v GEMV) gets the same bits.
+__device__ __forceinline__ void rope_rotate(float& a, float& b, double2 cs) {
+  const double x = a, y = b;
+  a = (float)__dsub_rn(__dmul_rn(x, cs.x), __dmul_rn(y, cs.y));
+  b = (float)__dadd_rn(__dmul_rn(x, cs.y), __dmul_rn(y, cs.x));
+}
+// Element `at` of an unscaled KV cache (F32, F16, BF16), encoded as ref::kv_store_head does.
+__device__ __forceinline__ void kv_store_unscaled(const DeviceKvCache& c, int64_t at, float x) {
+  switch (c.dtype) {
+    case DType::F32:
+      static_cast<float*>(c.data)[at] = x;
+      break;
+    case DType::F16:
+      static_cast<uint16_t*>(c.data)[at] = f32_to_f16_bits(x);
+      break;
+    case DType::BF16:
+      static_cast<uint16_t*>(c.data)[at] = f32_to_bf16_bits(x);
+      break;
+    default:
+      break;
+  }
+}
+
 // Element k of a row of weights as F32; scaled dtypes give the code (callers apply the row scale).
 __device__ __forceinline__ float weight_elem(const void* row, DType dt, int64_t k) {
   switch (dt) {

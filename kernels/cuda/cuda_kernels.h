@@ -98,7 +98,7 @@ struct GemvWeight {
   float* y = nullptr;
   int N = 0;
 };
-enum class GemvEpilogue { Store, Accumulate, SwiGLU };
+enum class GemvEpilogue { Store, Accumulate, SwiGLU, RopeKv };
 struct GemvFused {
   const float* x = nullptr;
   int n = 0, K = 0;
@@ -110,6 +110,38 @@ struct GemvFused {
   GemvEpilogue epilogue = GemvEpilogue::Store;
 };
 void gemv_fused(const GemvFused& a, Stream s);
+
+// The q/k/v projections of a decode step with RoPE and the KV cache write in
+// their epilogue: exactly gemv_fused(a) of the three weights (w[0] q, w[1] k,
+// w[2] v) followed by rope_kv_write, in one launch. Each warp streams a
+// rotation pair (rows 2p and 2p + 1 of one weight), so it holds both values
+// a rotation needs; q is rotated in a.w[0].y, k and v are stored there as
+// projected and encoded into the caches (k rotated; nothing for a negative
+// slot). Only where the streaming GEMV runs and the caches are unscaled
+// (gemv_rope_foldable): otherwise false, having done nothing.
+struct GemvRope {
+  const int32_t* pos = nullptr;       // [n]
+  const int32_t* kv_slots = nullptr;  // [n] (not `slots`: a Qt macro in Qt code including this)
+  int head_dim = 0, rot_dim = 0;
+  float theta = 10000.0f;
+  DeviceKvCache k, v;
+};
+bool gemv_rope_kv_write(const GemvFused& a, const GemvRope& r, Stream s);
+
+// ---- GEMV planning (host-only, unit-tested without a device) ----
+// The streaming GEMV's x is staged whole in shared memory, under the default 48 KiB with its static part
+// (the norm's partial sums and, folding RoPE, each warp's angles: up to 1.3 KiB).
+constexpr size_t kGemvStreamSmemBytes = 46 * 1024;
+// Whether the streaming GEMV takes rows of K weights of `dt` for n rows of x
+// (per launch: at most kGemvMaxRows) — every lane's loads whole 16-byte
+// vectors, x whole in shared memory; pointer alignment is checked at launch.
+bool gemv_streams(DType dt, int n, int K);
+// Whether gemv_rope_kv_write can run this shape: a streaming GEMV, whole
+// heads of an even head_dim in every weight (n_rows[i] rows), rot_dim <=
+// head_dim, and caches of F32, F16 or BF16 (a scaled cache needs a whole
+// head's maximum before it encodes anything).
+bool gemv_rope_foldable(DType dt, int n, int K, const int (&n_rows)[3], int head_dim, int rot_dim,
+                        DType k_cache, DType v_cache);
 
 // ---- RoPE and the KV cache ----
 void rope(float* x, const int32_t* pos, int n, int n_heads, int head_dim, int rot_dim, float theta, Stream s);

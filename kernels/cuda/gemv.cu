@@ -8,6 +8,7 @@
 // (in the staging of x), the q/k/v projections sharing x (one launch), the
 // residual add after one (accumulate), and SiLU(gate) * up (paired rows).
 #include <algorithm>
+#include <type_traits>
 
 #include "kernels/cuda/common.cuh"
 
@@ -20,8 +21,6 @@ constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
 constexpr int kUnroll = 4;
 constexpr int kSmemFloats = 8192;  // 32 KiB of x per chunk
-constexpr size_t kStreamSmemBytes =
-    47 * 1024;  // the streaming kernel's x: under the default 48 KiB with its static shared memory
 constexpr bool kUseStream = true;  // the streaming kernel where it applies (else the blocked one)
 
 template <DType DT>
@@ -273,6 +272,8 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(GemvFused a, int rows, i
       // The gate row's owner pairs it with the up row, held by the next warps of this block.
       if (seg == 0) *y = v / (1.0f + expf(-v)) * row_sum(warp + wpr, 1, j);
       break;
+    case GemvEpilogue::RopeKv:  // streaming kernel only (gemv_rope_kv_write)
+      break;
   }
 }
 
@@ -282,16 +283,21 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(GemvFused a, int rows, i
 // warp's next row) issued before the current batch is used, so a
 // multiprocessor always has its warps' loads in flight instead of waiting
 // for a wave of small blocks to drain. A row is one weight row, or for
-// SwiGLU the gate row and the up row of one output. x (times norm_w) is
-// staged once per block; the norm's inverse RMS is one block reduction.
+// SwiGLU the gate row and the up row of one output, or for the q/k/v
+// projections with RoPE folded in the two rows of a rotation pair. x (times
+// norm_w) is staged once per block; the norm's inverse RMS is one block
+// reduction.
 constexpr int kStreamBatch = 8;      // 16-byte loads per lane per batch
 constexpr int kStreamPrefetch = 32;  // loads per lane of a warp's first row covered before the wait
+// What a warp's row is: one weight row, SwiGLU's gate row j and up row j, or
+// rows 2p and 2p + 1 of the concatenated q/k/v weights (a RoPE pair).
+enum PairKind { kSingle = 0, kGateUp = 1, kRopePair = 2 };
 // R is the most rows of x the instantiation takes: 1 (a single decode
 // sequence, which needs a third of the registers and so fits more warps,
 // and with them more loads in flight, on a multiprocessor) or R.
-template <DType DT, bool kPair, int R>
+template <DType DT, int kPair, int R>
 __global__ void __launch_bounds__(kThreads, R == 1 ? 3 : 1)
-    gemv_stream_kernel(GemvFused a, int rows, int xstride, size_t rb) {
+    gemv_stream_kernel(GemvFused a, GemvRope rp, int rows, int xstride, size_t rb) {
   extern __shared__ float4 smem4[];
   float* xs = reinterpret_cast<float*>(smem4);  // [n][xstride]
   __shared__ float red_ss[kWarps][R];
@@ -302,16 +308,20 @@ __global__ void __launch_bounds__(kThreads, R == 1 ? 3 : 1)
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
 
   const int iters = K / (32 * E);  // 16-byte loads per lane for one weight row
-  const int per_row = kPair ? 2 * iters : iters;
+  const int per_row = kPair != kSingle ? 2 * iters : iters;
   const int stride = gridDim.x * kWarps;
   int r = blockIdx.x * kWarps + warp;
-  // The weight row and column of step f of row r (for a pair, f >= iters is the up row).
+  // The weight row and column of step f of row r (for a pair, f >= iters is the second row).
   auto src = [&](int row, int f) -> const uint4* {
     int seg, j;
-    if (kPair) {
+    if (kPair == kGateUp) {
       seg = f >= iters;
       j = row;
       if (seg) f -= iters;
+    } else if (kPair == kRopePair) {
+      const int second = f >= iters;
+      if (second) f -= iters;
+      locate_row(a, 2 * row + second, seg, j);
     } else {
       locate_row(a, row, seg, j);
     }
@@ -330,6 +340,21 @@ __global__ void __launch_bounds__(kThreads, R == 1 ? 3 : 1)
   load(cur, r, 0);
   if (r < rows)
     for (int f = kStreamBatch; f < min(per_row, kStreamPrefetch); ++f) prefetch_l2(src(r, f));
+  // A RoPE pair's angle for token `lane` (uploaded positions only): the
+  // first row's before the wait, each next one while its loads are in
+  // flight. Kept in shared memory (each lane reads back its own), not in
+  // registers live across the streaming loop.
+  __shared__ double2 angles[kPair == kRopePair ? kWarps : 1][R];
+  auto angle = [&](int row) {
+    if (kPair == kRopePair && row < rows && lane < n) {
+      int seg, j;
+      locate_row(a, 2 * row, seg, j);
+      const int d = j % rp.head_dim;
+      if (seg < 2 && d + 1 < rp.rot_dim)
+        angles[warp][lane] = rope_angle(rp.pos[lane], d / 2, rp.rot_dim, rp.theta);
+    }
+  };
+  angle(r);
   grid_dependency_wait();
   allow_dependents();
 
@@ -379,8 +404,9 @@ __global__ void __launch_bounds__(kThreads, R == 1 ? 3 : 1)
         if (f < per_row) {
           float wv[E];
           decode16<DT>(cur[u], wv);
-          const int col = (kPair && f >= iters ? f - iters : f) * 32 * E + lane * E;
-          if (kPair && f >= iters)
+          const bool second = kPair != kSingle && f >= iters;
+          const int col = (second ? f - iters : f) * 32 * E + lane * E;
+          if (second)
             dot_x<E>(acc2, xs, xstride, n, col, wv);
           else
             dot_x<E>(acc, xs, xstride, n, col, wv);
@@ -390,11 +416,12 @@ __global__ void __launch_bounds__(kThreads, R == 1 ? 3 : 1)
     }
     // Epilogue of row r: lane m < n writes output row m.
     int seg = 0, j = r;
-    if (!kPair) locate_row(a, r, seg, j);
+    if (kPair == kSingle) locate_row(a, r, seg, j);
+    if (kPair == kRopePair) locate_row(a, 2 * r, seg, j);
 #pragma unroll
     for (int m = 0; m < R; ++m) {
       acc[m] = warp_sum(acc[m]);
-      if (kPair) acc2[m] = warp_sum(acc2[m]);
+      if (kPair != kSingle) acc2[m] = warp_sum(acc2[m]);
     }
     float v = 0.0f, u2 = 0.0f;
 #pragma unroll
@@ -406,10 +433,30 @@ __global__ void __launch_bounds__(kThreads, R == 1 ? 3 : 1)
       v *= inv;
       const GemvWeight& out = a.w[seg];
       float* y = out.y + (int64_t)lane * out.N + j;
-      if constexpr (kPair) {
+      if constexpr (kPair == kGateUp) {
         if (is_scaled(DT)) u2 *= a.w[1].row_scales[j];
         u2 *= inv;
         *y = v / (1.0f + expf(-v)) * u2;
+      } else if constexpr (kPair == kRopePair) {
+        // As gemv_fused then rope_kv_write: q rotated in place, k and v
+        // stored as projected, the cache given k rotated and v as it is.
+        if (is_scaled(DT)) u2 *= out.row_scales[j + 1];
+        u2 *= inv;
+        const int D = rp.head_dim, d = j % D;
+        const bool rotate = seg < 2 && d + 1 < rp.rot_dim;
+        float y0 = v, y1 = u2;
+        const double2 cs = rotate ? angles[warp][lane] : make_double2(1.0, 0.0);
+        if (seg == 0 && rotate) rope_rotate(y0, y1, cs);
+        y[0] = y0;
+        y[1] = y1;
+        const int64_t slot = rp.kv_slots[lane];
+        if (seg > 0 && slot >= 0) {
+          if (seg == 1 && rotate) rope_rotate(y0, y1, cs);
+          const DeviceKvCache& c = seg == 1 ? rp.k : rp.v;
+          const int64_t at = (slot * c.n_kv_heads + j / D) * D + d;
+          kv_store_unscaled(c, at, y0);
+          kv_store_unscaled(c, at + 1, y1);
+        }
       } else if (a.epilogue == GemvEpilogue::Accumulate) {
         *y += v;
       } else {
@@ -417,11 +464,12 @@ __global__ void __launch_bounds__(kThreads, R == 1 ? 3 : 1)
       }
     }
     r += stride;
+    angle(r);
   }
 }
 
 // Resident blocks per multiprocessor of a stream kernel at this shared memory, once per instantiation.
-template <DType DT, bool kPair, int R>
+template <DType DT, int kPair, int R>
 int stream_blocks_per_sm(size_t smem) {
   static int cached_smem = -1, cached = 1;
   if ((int)smem != cached_smem) {
@@ -435,11 +483,29 @@ int stream_blocks_per_sm(size_t smem) {
   return cached;
 }
 
-template <DType DT, bool kPair, int R>
-void launch_stream(const GemvFused& a, int out_rows, size_t smem, size_t rb, cudaStream_t st) {
+template <DType DT, int kPair, int R>
+void launch_stream(const GemvFused& a, const GemvRope& rp, int out_rows, size_t smem, size_t rb,
+                   cudaStream_t st) {
   const int blocks =
       std::min((out_rows + kWarps - 1) / kWarps, stream_blocks_per_sm<DT, kPair, R>(smem) * sm_count());
-  launch_dependent(gemv_stream_kernel<DT, kPair, R>, blocks, kThreads, smem, st, a, out_rows, a.K, rb);
+  launch_dependent(gemv_stream_kernel<DT, kPair, R>, blocks, kThreads, smem, st, a, rp, out_rows, a.K, rb);
+}
+
+// The streaming kernel for this launch's pair kind and row count.
+template <DType DT, int kPair>
+void launch_stream_rows(const GemvFused& a, const GemvRope& rp, int out_rows, size_t smem, cudaStream_t st) {
+  const size_t rb = row_bytes(DT, a.K);
+  if (a.n == 1)
+    launch_stream<DT, kPair, 1>(a, rp, out_rows, smem, rb, st);
+  else
+    launch_stream<DT, kPair, kGemvMaxRows>(a, rp, out_rows, smem, rb, st);
+}
+
+// Whether this launch's pointers allow the streaming kernel (its shape: gemv_streams).
+bool stream_pointers_ok(const GemvFused& a) {
+  bool ok = aligned16(a.x) && (!a.norm_w || aligned16(a.norm_w));
+  for (int i = 0; i < a.count; ++i) ok = ok && aligned16(a.w[i].w);
+  return ok;
 }
 
 __global__ void fill_nan_rows(float* y, int64_t count) {
@@ -475,21 +541,11 @@ void launch(const GemvFused& a, Stream s) {
     // The streaming kernel when x fits the default shared memory whole and
     // rows are whole batches of 16-byte loads per lane.
     const size_t stream_smem = (size_t)n * K * sizeof(float);
-    const bool stream = vec && K % (32 * E) == 0 && K % 4 == 0 && stream_smem <= kStreamSmemBytes &&
-                        aligned16(a.x) && (!a.norm_w || aligned16(a.norm_w));
-    if (stream && kUseStream) {
-      const bool pair = a.epilogue == GemvEpilogue::SwiGLU;
-      const int out_rows = pair ? a.w[0].N : rows;
-      if (n == 1) {
-        if (pair)
-          launch_stream<DT, true, 1>(a, out_rows, stream_smem, rb, st);
-        else
-          launch_stream<DT, false, 1>(a, out_rows, stream_smem, rb, st);
-      } else if (pair) {
-        launch_stream<DT, true, kGemvMaxRows>(a, out_rows, stream_smem, rb, st);
-      } else {
-        launch_stream<DT, false, kGemvMaxRows>(a, out_rows, stream_smem, rb, st);
-      }
+    if (gemv_streams(DT, n, K) && stream_pointers_ok(a) && kUseStream) {
+      if (a.epilogue == GemvEpilogue::SwiGLU)
+        launch_stream_rows<DT, kGateUp>(a, GemvRope{}, a.w[0].N, stream_smem, st);
+      else
+        launch_stream_rows<DT, kSingle>(a, GemvRope{}, rows, stream_smem, st);
     } else if (vec)
       launch_dependent(gemv_kernel<DT, 0>, grid, kThreads, smem, st, a, rows, kc, wpr, rb);
     else
@@ -499,16 +555,49 @@ void launch(const GemvFused& a, Stream s) {
 
 bool fused_args_valid(const GemvFused& a) {
   if (a.count < 1 || a.count > kGemvMaxWeights) return false;
+  if (a.epilogue == GemvEpilogue::RopeKv && a.count != 3) return false;
   if (a.epilogue == GemvEpilogue::SwiGLU && (a.count != 2 || a.w[0].N != a.w[1].N)) return false;
   for (int i = 0; i < a.count; ++i)
     if (!a.w[i].w || !a.w[i].y || a.w[i].N <= 0) return false;
   return true;
 }
 
+// Calls f(std::integral_constant<DType, dt>{}) for a weight dtype the GEMV takes; false for others.
+template <class F>
+bool with_weight_dtype(DType dt, F&& f) {
+  switch (dt) {
+    case DType::F32:
+      return f(std::integral_constant<DType, DType::F32>{}), true;
+    case DType::F16:
+      return f(std::integral_constant<DType, DType::F16>{}), true;
+    case DType::BF16:
+      return f(std::integral_constant<DType, DType::BF16>{}), true;
+    case DType::Q8_0:
+      return f(std::integral_constant<DType, DType::Q8_0>{}), true;
+    case DType::I8:
+      return f(std::integral_constant<DType, DType::I8>{}), true;
+    case DType::F8_E4M3:
+      return f(std::integral_constant<DType, DType::F8_E4M3>{}), true;
+    case DType::F8_E5M2:
+      return f(std::integral_constant<DType, DType::F8_E5M2>{}), true;
+    default:
+      return false;
+  }
+}
+
+// Rows m0 .. m0 + kGemvMaxRows of a launch's x and outputs.
+GemvFused row_group(const GemvFused& args, int m0) {
+  GemvFused a = args;
+  a.n = std::min(kGemvMaxRows, args.n - m0);
+  a.x = args.x + (int64_t)m0 * args.K;
+  for (int i = 0; i < a.count; ++i) a.w[i].y = args.w[i].y + (int64_t)m0 * args.w[i].N;
+  return a;
+}
+
 }  // namespace
 
 void gemv_fused(const GemvFused& args, Stream s) {
-  if (args.n <= 0 || args.K <= 0 || !fused_args_valid(args)) return;
+  if (args.n <= 0 || args.K <= 0 || args.epilogue == GemvEpilogue::RopeKv || !fused_args_valid(args)) return;
   const DType dt = args.dt;
   bool usable = !(dt == DType::Q8_0 && args.K % kQ8_0BlockSize != 0);
   for (int i = 0; i < args.count; ++i) usable = usable && weight_usable(dt, args.w[i].row_scales);
@@ -522,36 +611,38 @@ void gemv_fused(const GemvFused& args, Stream s) {
   }
   // More rows than one launch takes: consecutive groups of kGemvMaxRows.
   for (int m0 = 0; m0 < args.n; m0 += kGemvMaxRows) {
-    GemvFused a = args;
-    a.n = std::min(kGemvMaxRows, args.n - m0);
-    a.x = args.x + (int64_t)m0 * args.K;
-    for (int i = 0; i < a.count; ++i) a.w[i].y = args.w[i].y + (int64_t)m0 * args.w[i].N;
-    switch (dt) {
-      case DType::F32:
-        launch<DType::F32>(a, s);
-        break;
-      case DType::F16:
-        launch<DType::F16>(a, s);
-        break;
-      case DType::BF16:
-        launch<DType::BF16>(a, s);
-        break;
-      case DType::Q8_0:
-        launch<DType::Q8_0>(a, s);
-        break;
-      case DType::I8:
-        launch<DType::I8>(a, s);
-        break;
-      case DType::F8_E4M3:
-        launch<DType::F8_E4M3>(a, s);
-        break;
-      case DType::F8_E5M2:
-        launch<DType::F8_E5M2>(a, s);
-        break;
-      default:
-        break;
-    }
+    const GemvFused a = row_group(args, m0);
+    with_weight_dtype(dt, [&](auto d) { launch<decltype(d)::value>(a, s); });
   }
+}
+
+bool gemv_rope_kv_write(const GemvFused& args, const GemvRope& rp, Stream s) {
+  GemvFused a = args;
+  a.epilogue = GemvEpilogue::RopeKv;
+  if (a.n <= 0 || a.K <= 0 || !fused_args_valid(a) || !stream_pointers_ok(a) || !rp.pos || !rp.kv_slots ||
+      !kUseStream)
+    return false;
+  const int n_rows[3] = {a.w[0].N, a.w[1].N, a.w[2].N};
+  if (!gemv_rope_foldable(a.dt, a.n, a.K, n_rows, rp.head_dim, rp.rot_dim, rp.k.dtype, rp.v.dtype) ||
+      rp.k.head_dim != rp.head_dim || rp.v.head_dim != rp.head_dim ||
+      rp.k.n_kv_heads * rp.head_dim != n_rows[1] || rp.v.n_kv_heads * rp.head_dim != n_rows[2])
+    return false;
+  // An unusable weight is the unfused path's to report (as NaN).
+  for (int i = 0; i < a.count; ++i)
+    if (!weight_usable(a.dt, a.w[i].row_scales)) return false;
+  const int pairs = (n_rows[0] + n_rows[1] + n_rows[2]) / 2;
+  for (int m0 = 0; m0 < a.n; m0 += kGemvMaxRows) {
+    const GemvFused g = row_group(a, m0);
+    GemvRope r = rp;
+    r.pos += m0;
+    r.kv_slots += m0;
+    const size_t smem = (size_t)g.n * g.K * sizeof(float);
+    with_weight_dtype(a.dt, [&](auto d) {
+      constexpr DType DT = decltype(d)::value;
+      if constexpr (DT != DType::Q8_0) launch_stream_rows<DT, kRopePair>(g, r, pairs, smem, stream_of(s));
+    });
+  }
+  return true;
 }
 
 void gemv(float* y, const float* x, const void* w, DType dt, const float* row_scales, int n, int N, int K,

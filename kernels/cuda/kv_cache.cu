@@ -14,20 +14,9 @@ namespace {
 constexpr int kThreads = 128;
 constexpr int kMaxPairs = 128;  // head_dim <= 256
 
-// cos/sin of pair i of a token at `pos`, exactly as ref::rope computes them.
+// The angle table of a token at `pos` (pairs 0 .. rot_dim / 2), shared by the heads of a block.
 __device__ void rope_table(double2* cs, int pos, int rot_dim, float theta) {
-  for (int i = threadIdx.x; i < rot_dim / 2; i += blockDim.x) {
-    const double freq = pow((double)theta, -2.0 * i / rot_dim);
-    double sn, cn;
-    sincos(pos * freq, &sn, &cn);
-    cs[i] = make_double2(cn, sn);
-  }
-}
-
-__device__ __forceinline__ void rotate(float& a, float& b, double2 cs) {
-  const double x = a, y = b;
-  a = (float)(x * cs.x - y * cs.y);
-  b = (float)(x * cs.y + y * cs.x);
+  for (int i = threadIdx.x; i < rot_dim / 2; i += blockDim.x) cs[i] = rope_angle(pos, i, rot_dim, theta);
 }
 
 // Rotates the first rot_dim dims of every head of one row in place.
@@ -37,7 +26,7 @@ __device__ void rope_row(float* row, int n_heads, int head_dim, int rot_dim, con
     const int h = i / half, p = i - h * half;
     float* v = row + (int64_t)h * head_dim + 2 * p;
     float a = v[0], b = v[1];
-    rotate(a, b, cs[p]);
+    rope_rotate(a, b, cs[p]);
     v[0] = a;
     v[1] = b;
   }
@@ -78,15 +67,6 @@ __device__ void store_head(const DeviceKvCache& c, int64_t slot, int head, const
       if (d >= D) continue;
       const float x = v[j][e];
       switch (c.dtype) {
-        case DType::F32:
-          static_cast<float*>(c.data)[at + d] = x;
-          break;
-        case DType::F16:
-          static_cast<uint16_t*>(c.data)[at + d] = f32_to_f16_bits(x);
-          break;
-        case DType::BF16:
-          static_cast<uint16_t*>(c.data)[at + d] = f32_to_bf16_bits(x);
-          break;
         case DType::I8: {
           const float y = scale > 0.0f ? __fdiv_rn(x, scale) : 0.0f;
           static_cast<int8_t*>(c.data)[at + d] = (int8_t)fminf(fmaxf(rintf(y), -kI8Max), kI8Max);
@@ -98,6 +78,7 @@ __device__ void store_head(const DeviceKvCache& c, int64_t slot, int head, const
           break;
         }
         default:
+          kv_store_unscaled(c, at + d, x);
           break;
       }
     }
@@ -131,7 +112,7 @@ __global__ void kv_store_kernel(float* q, const float* k, const float* v, const 
         const int p = lane + 32 * j;
         if (2 * p + 1 >= rot_dim) continue;
         float a = row[2 * p], b = row[2 * p + 1];
-        rotate(a, b, cs[p]);
+        rope_rotate(a, b, cs[p]);
         row[2 * p] = a;
         row[2 * p + 1] = b;
       }
@@ -148,7 +129,7 @@ __global__ void kv_store_kernel(float* q, const float* k, const float* v, const 
       const int p = lane + 32 * j;
       vals[j][0] = 2 * p < D ? src[2 * p] : 0.0f;
       vals[j][1] = 2 * p + 1 < D ? src[2 * p + 1] : 0.0f;
-      if (is_k && use_rope && 2 * p + 1 < rot_dim) rotate(vals[j][0], vals[j][1], cs[p]);
+      if (is_k && use_rope && 2 * p + 1 < rot_dim) rope_rotate(vals[j][0], vals[j][1], cs[p]);
     }
     store_head(is_k ? kc : vc, slot, head, vals, D);
   }

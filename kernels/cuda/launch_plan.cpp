@@ -59,6 +59,27 @@ DecodePlan plan_decode_attention(DecodeAttention want, bool vector_rows, int hea
   return p;
 }
 
+bool gemv_streams(DType dt, int n, int K) {
+  if (n <= 0 || K <= 0) return false;
+  const int esize = dt == DType::F32 ? 4 : (dt == DType::F16 || dt == DType::BF16) ? 2 : 1;
+  const bool vector_type = dt == DType::F32 || dt == DType::F16 || dt == DType::BF16 || dt == DType::I8 ||
+                           dt == DType::F8_E4M3 || dt == DType::F8_E5M2;
+  const int per_load = 16 / esize;  // weights per 16-byte load
+  return vector_type && K % (32 * per_load) == 0 &&
+         (size_t)std::min(n, kGemvMaxRows) * K * sizeof(float) <= kGemvStreamSmemBytes;
+}
+
+bool gemv_rope_foldable(DType dt, int n, int K, const int (&n_rows)[3], int head_dim, int rot_dim,
+                        DType k_cache, DType v_cache) {
+  auto unscaled = [](DType c) { return c == DType::F32 || c == DType::F16 || c == DType::BF16; };
+  if (!gemv_streams(dt, n, K) || head_dim < 2 || head_dim % 2 || rot_dim < 0 || rot_dim > head_dim ||
+      !unscaled(k_cache) || !unscaled(v_cache))
+    return false;
+  for (int rows : n_rows)
+    if (rows <= 0 || rows % head_dim) return false;
+  return true;
+}
+
 size_t attention_workspace_bytes(int max_rows, int n_heads, int head_dim, int max_splits) {
   if (max_splits <= 1 || max_rows <= 0) return 0;
   // Per (row, head, split): the running max, the softmax denominator and the unnormalised output.

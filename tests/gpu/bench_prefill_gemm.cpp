@@ -9,7 +9,8 @@
 // ratio to F16; then "gemm_only": the same seven GEMMs alone (cuBLAS F16 and
 // cuBLASLt FP8 E4M3 with its per-token and per-channel scales, on inputs
 // already in those types), the tensor-core work without the activation
-// conversion or quantization passes. It measures; it asserts nothing
+// conversion or quantization passes. FP8 runs twice, the second time with
+// cuBLASLt's fast accumulation (--fp8-fast-accum). It measures; it asserts nothing
 // (run-gpu-checks.sh judges).
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -108,23 +109,25 @@ void gemm_only(const Proj (&projs)[P], int M, int reps, double flops) {
     ok(cudaMemcpy(ws, ones.data(), (size_t)maxN * 4, cudaMemcpyHostToDevice));
     cudaStream_t st = nullptr;
     ok(cudaStreamCreate(&st));
-    cudabe::Gemm g(st, blas_ws, kBlasWs);
+    cudabe::Gemm g(st, blas_ws, kBlasWs), fast_g(st, blas_ws, kBlasWs, true);
     bool scaled = true;
     auto f16 = [&] {
       for (size_t i = 0; i < P; ++i)
         g.gemm_half(static_cast<float*>(out), x, w[i], CUDA_R_16F, M, projs[i].N, projs[i].K);
     };
-    auto fp8 = [&] {
+    auto fp8_with = [&](cudabe::Gemm& gg) {
       for (size_t i = 0; i < P; ++i) {
         const auto* xi = static_cast<const uint8_t*>(x);
         const auto* wi = static_cast<const uint8_t*>(w[i]);
-        if (!g.gemm_f8_scaled(static_cast<float*>(out), xi, wi, static_cast<const float*>(xs),
-                              static_cast<const float*>(ws), M, projs[i].N, projs[i].K)) {
+        if (!gg.gemm_f8_scaled(static_cast<float*>(out), xi, wi, static_cast<const float*>(xs),
+                               static_cast<const float*>(ws), M, projs[i].N, projs[i].K)) {
           scaled = false;
-          g.gemm_f8(static_cast<float*>(out), xi, wi, M, projs[i].N, projs[i].K);
+          gg.gemm_f8(static_cast<float*>(out), xi, wi, M, projs[i].N, projs[i].K);
         }
       }
     };
+    auto fp8 = [&] { fp8_with(g); };
+    auto fp8_fast = [&] { fp8_with(fast_g); };
     auto time_ms = [&](auto&& run) {
       run();
       ok(cudaStreamSynchronize(st));
@@ -133,12 +136,13 @@ void gemm_only(const Proj (&projs)[P], int M, int reps, double flops) {
       ok(cudaStreamSynchronize(st));
       return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / reps;
     };
-    const double f16_ms = time_ms(f16), fp8_ms = time_ms(fp8);
+    const double f16_ms = time_ms(f16), fp8_ms = time_ms(fp8), fast_ms = time_ms(fp8_fast);
     std::printf(
         ",\n \"gemm_only\": {\"f16_ms\": %.4f, \"fp8_ms\": %.4f, \"f16_tflops\": %.1f, "
-        "\"fp8_tflops\": %.1f, \"fp8_vs_f16\": %.3f, \"fp8_scaled\": %s}",
+        "\"fp8_tflops\": %.1f, \"fp8_vs_f16\": %.3f, \"fp8_fast_accum_ms\": %.4f, "
+        "\"fp8_fast_accum_tflops\": %.1f, \"fp8_fast_accum_vs_f16\": %.3f, \"fp8_scaled\": %s}",
         f16_ms, fp8_ms, flops / (f16_ms * 1e-3) / 1e12, flops / (fp8_ms * 1e-3) / 1e12, f16_ms / fp8_ms,
-        scaled ? "true" : "false");
+        fast_ms, flops / (fast_ms * 1e-3) / 1e12, f16_ms / fast_ms, scaled ? "true" : "false");
     cudaStreamDestroy(st);
   } catch (const std::exception& e) {
     std::printf(",\n \"gemm_only\": {\"error\": \"%s\"}", e.what());
@@ -171,10 +175,12 @@ int main(int argc, char** argv) {
     const char* name;
     DType dt;
     bool w8a8;
+    bool fast = false;
   };
   const Variant variants[] = {{"f16", DType::F16, false},
                               {"bf16", DType::BF16, false},
                               {"fp8-e4m3", DType::F8_E4M3, false},
+                              {"fp8-e4m3-fast-accum", DType::F8_E4M3, false, true},
                               {"int8-w8a8", DType::I8, true}};
   std::printf("{\"tokens\": %d, \"dims\": [%d, %d, %d, %d], \"gflop_per_layer\": %.2f, \"results\": [", M,
               dim, hidden, n_heads, n_kv_heads, flops / 1e9);
@@ -185,6 +191,7 @@ int main(int argc, char** argv) {
     try {
       BackendOptions o;
       o.int8_activations = v.w8a8;
+      o.fp8_fast_accum = v.fast;
       std::unique_ptr<Backend> be = make_backend("cuda", o);
       std::vector<HostWeight> hw;
       std::vector<Tensor> w;

@@ -305,9 +305,10 @@ else
 
   # A/B: the same single-sequence decode with each kernel launched only once
   # the one before has finished (--no-dependent-launch), with the norms,
-  # residual adds and SwiGLU as kernels of their own (--no-fused-decode), and
-  # without graphs.
-  for ab in no-dependent-launch no-fused-decode no-cuda-graphs; do
+  # residual adds and SwiGLU as kernels of their own (--no-fused-decode),
+  # with RoPE and the KV write as a kernel of their own (--no-fused-rope),
+  # and without graphs.
+  for ab in no-fused-rope no-dependent-launch no-fused-decode no-cuda-graphs; do
     rc=0
     bench "decode1-f16-$ab" 180 "${SINGLE[@]}" --dtype auto "--$ab" || rc=$?
     if [ "$rc" -eq 0 ]; then
@@ -359,6 +360,15 @@ else
     # The same seven GEMMs alone (inputs already F16 / FP8): the tensor-core work without conversion passes.
     g=$(jget "$OUT/prefill-gemm.json" '"%.3f vs %.3f ms, %.2fx (%.0f vs %.0f TFLOP/s, scaled %s)" % (j["gemm_only"]["fp8_ms"], j["gemm_only"]["f16_ms"], j["gemm_only"]["fp8_vs_f16"], j["gemm_only"]["fp8_tflops"], j["gemm_only"]["f16_tflops"], j["gemm_only"]["fp8_scaled"])')
     row "prefill GEMMs of a layer alone (no conversion passes): FP8 / F16" "${g:-no figure (prefill-gemm.json)}" "-" "INFO"
+    # FP8 with cuBLASLt's fast accumulation (--fp8-fast-accum): through the backend, and alone.
+    rf=$(jget "$OUT/prefill-gemm.json" '[x for x in j["results"] if x["dtype"] == "fp8-e4m3-fast-accum"][0]["vs_f16"]')
+    ff=$(jget "$OUT/prefill-gemm.json" '"%.3f ms, %.2fx F16 (%.0f TFLOP/s)" % (j["gemm_only"]["fp8_fast_accum_ms"], j["gemm_only"]["fp8_fast_accum_vs_f16"], j["gemm_only"]["fp8_fast_accum_tflops"])')
+    if [ -n "$rf" ]; then
+      row "prefill GEMMs of a layer, FP8 fast accumulation / F16" \
+        "$(calc "'%.2fx through the backend' % $rf"); alone ${ff:-no figure}" ">= 1.5x (H100)" "$(verdict "$rf >= 1.5")"
+    else
+      row "prefill GEMMs FP8 fast accumulation / F16" "no figure (prefill-gemm.json)" "-" "FAIL"
+    fi
   fi
 
   # Decode attention alone: one sequence, per call, by context length and KV dtype, beside an empty launch.

@@ -561,27 +561,32 @@ class TestCudaBackend : public QObject {
     QTest::addColumn<QString>("weights");
     QTest::addColumn<QString>("kv");
     QTest::addColumn<bool>("w8a8");
+    QTest::addColumn<bool>("fast");
     QTest::newRow("int8") << "int8"
-                          << "f32" << false;
+                          << "f32" << false << false;
     QTest::newRow("int8-w8a8") << "int8"
-                               << "f32" << true;
+                               << "f32" << true << false;
     QTest::newRow("fp8-e4m3") << "fp8-e4m3"
-                              << "f32" << false;
+                              << "f32" << false << false;
+    // The prefill GEMMs (every forced position is a prefill) without F32 promotion of the partial sums.
+    QTest::newRow("fp8-e4m3-fast-accum") << "fp8-e4m3"
+                                         << "f32" << false << true;
     QTest::newRow("fp8-e5m2") << "fp8-e5m2"
-                              << "f32" << false;
+                              << "f32" << false << false;
     // No q8_0 row: stories260K's FFN rows (172) are not a multiple of Q8_0's
     // 32-element blocks; Q8_0 weights are covered by matmul(Q8_0) above.
     QTest::newRow("kv-int8") << "auto"
-                             << "int8" << false;
+                             << "int8" << false << false;
     QTest::newRow("kv-fp8") << "auto"
-                            << "fp8-e4m3" << false;
+                            << "fp8-e4m3" << false << false;
     QTest::newRow("kv-f16") << "auto"
-                            << "f16" << false;
+                            << "f16" << false << false;
   }
   void storiesQuantizedAgreement() {
     QFETCH(QString, weights);
     QFETCH(QString, kv);
     QFETCH(bool, w8a8);
+    QFETCH(bool, fast);
     std::string path;
     if (!have_stories(&path))
       QSKIP(("stories260K not available at " + path + " (set BRISK_MODELS_DIR)").c_str());
@@ -595,6 +600,7 @@ class TestCudaBackend : public QObject {
     gc.weight_dtype = weights.toStdString();
     gc.kv_dtype = kv.toStdString();
     gc.int8_activations = w8a8;
+    gc.fp8_fast_accum = fast;
     auto gpu = Engine::create(gc);
     std::vector<std::vector<int32_t>> forced;
     std::vector<int32_t> expect;
@@ -612,8 +618,9 @@ class TestCudaBackend : public QObject {
       agree += !r.tokens[i].empty() && r.tokens[i][0] == expect[i];
     }
     const double rate = (double)agree / forced.size();
-    std::printf("agreement %s weights, %s KV%s: %.1f%% of %zu\n", weights.toUtf8().constData(),
-                kv.toUtf8().constData(), w8a8 ? ", W8A8" : "", 100 * rate, forced.size());
+    std::printf("agreement %s weights, %s KV%s%s: %.1f%% of %zu\n", weights.toUtf8().constData(),
+                kv.toUtf8().constData(), w8a8 ? ", W8A8" : "", fast ? ", FP8 fast accumulation" : "",
+                100 * rate, forced.size());
     QVERIFY2(rate >= 0.9, ("agreement " + std::to_string(100 * rate) + "% < 90%").c_str());
   }
 
@@ -679,6 +686,64 @@ class TestCudaBackend : public QObject {
       }
       const std::string mismatch =
           token_mismatch(r.tokens, ref, "fused vs separate, " + weights.toStdString() + ",");
+      QVERIFY2(mismatch.empty(), mismatch.c_str());
+    }
+  }
+
+  // RoPE and the KV write in the q/k/v projection's epilogue compute the
+  // same values as their own kernel after it: the same tokens with the fold
+  // on and off. The fold must run where it applies (F32/F16/BF16 weights and
+  // caches on the demo shape), so the test cannot pass on the fallback, and
+  // must not where it does not (an INT8 cache, INT8 weights whose rows are
+  // shorter than the streaming kernel's batches): those fall back.
+  void fusedRopeMatchesSeparate_data() {
+    QTest::addColumn<QString>("weights");
+    QTest::addColumn<QString>("kv");
+    QTest::addColumn<bool>("graphs");
+    QTest::addColumn<bool>("folds");
+    QTest::newRow("f16-kv-f32") << "f16"
+                                << "f32" << true << true;
+    QTest::newRow("f16-kv-f16-no-graphs") << "f16"
+                                          << "f16" << false << true;
+    QTest::newRow("bf16-kv-bf16") << "bf16"
+                                  << "bf16" << true << true;
+    QTest::newRow("f32-kv-f16") << "f32"
+                                << "f16" << true << true;
+    QTest::newRow("f16-kv-int8") << "f16"
+                                 << "int8" << true << false;
+    QTest::newRow("int8-kv-f32") << "int8"
+                                 << "f32" << true << false;
+  }
+  void fusedRopeMatchesSeparate() {
+    QFETCH(QString, weights);
+    QFETCH(QString, kv);
+    QFETCH(bool, graphs);
+    QFETCH(bool, folds);
+    std::vector<std::vector<int32_t>> ref;
+    for (bool fold : {false, true}) {
+      EngineConfig c = config("cuda");
+      c.weight_dtype = weights.toStdString();
+      c.kv_dtype = kv.toStdString();
+      c.cuda_graphs = graphs;
+      c.fused_rope = fold;
+      c.max_num_seqs = 8;
+      auto e = Engine::create(c);
+      const int64_t before = cuda_fused_rope_launches();
+      const RunResult r = run_all(*e, encode_all(*e, kPrompts), {30, 5, 17, 11, 23, 2});
+      for (const auto& err : r.errors) QVERIFY2(err.empty(), err.c_str());
+      const int64_t launches = cuda_fused_rope_launches() - before;
+      std::printf("%s kv %s fold %s: %lld folded launches\n", qPrintable(weights), qPrintable(kv),
+                  fold ? "on" : "off", (long long)launches);
+      if (fold && folds)
+        QVERIFY2(launches > 0, "the fold never ran where it applies");
+      else
+        QCOMPARE(launches, int64_t(0));
+      if (ref.empty()) {
+        ref = r.tokens;
+        continue;
+      }
+      const std::string mismatch =
+          token_mismatch(r.tokens, ref, "folded vs separate RoPE, " + weights.toStdString() + ",");
       QVERIFY2(mismatch.empty(), mismatch.c_str());
     }
   }

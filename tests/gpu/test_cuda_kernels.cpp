@@ -22,6 +22,8 @@
 //  - gemv_fused: 3e-5 * sum_k |h_k w_k| + 1e-5, where h is the normalised x
 //    (the GPU's inverse RMS is an F32 sum in another order); SwiGLU scales
 //    that by how far silu(g) * u moves with g and u.
+//  - gemv_rope_kv_write: exact against gemv_fused then rope_kv_write on the
+//    same device (the same sums in the same order, the same angle code).
 //  - paged_attention: GPU and reference read the same cache bytes, so only
 //    F32 vs double rounding differs: |d| <= 1e-4 * (1 + |ref|) for every dtype.
 #include <QtTest/QtTest>
@@ -641,6 +643,171 @@ class TestCudaKernels : public QObject {
             }
           }
         }
+    } catch (const std::exception& e) {
+      r.fail(QString("CUDA error: %1").arg(e.what()));
+    }
+    QVERIFY2(r.fails.isEmpty(), qPrintable(r.text()));
+  }
+
+  // The q/k/v GEMV with RoPE and the KV write in its epilogue against the
+  // two launches it replaces (gemv_fused, then rope_kv_write) on the same
+  // device: the same sums in the same order, so q, k, v and the cache bytes
+  // must be identical. Shapes: head_dim 64 fully rotated and 80 with 64
+  // rotated, GQA 1 and 4, n 1/3/8/11 (11: two row groups), one padding row
+  // (slot -1) that must leave the cache alone. Scaled caches and shapes the
+  // streaming kernel cannot take are refused (false, nothing written).
+  void gemv_rope_kv_write() {
+    Report r;
+    std::mt19937 rng(11);
+    const int K = 1024;  // whole 16-byte batches per lane for every vector weight type
+    const float eps = 1e-5f, theta = 10000.0f;
+    try {
+      for (DType dt : kWeightTypes) {
+        if (dt == DType::Q8_0) continue;
+        for (DType kv : {DType::F32, DType::F16, DType::BF16})
+          for (int D : {64, 80})
+            for (int nkv : {4, 1}) {
+              const int nh = 4, rot = D == 80 ? 64 : D, nslots = 48;
+              const int Ns[3] = {nh * D, nkv * D, nkv * D};
+              Weights w[3];
+              for (int i = 0; i < 3; ++i) w[i] = random_weights(rng, dt, Ns[i], K);
+              Buf dw0(w[0].bytes), dw1(w[1].bytes), dw2(w[2].bytes), ds0(w[0].scales), ds1(w[1].scales),
+                  ds2(w[2].scales);
+              const Buf* dws[3] = {&dw0, &dw1, &dw2};
+              const Buf* dss[3] = {&ds0, &ds1, &ds2};
+              const auto norm = uniform(rng, K, 0.5f, 1.5f);
+              Buf dnorm(norm);
+              for (int n : {1, 3, 8, 11}) {
+                const QString tag = QString("%1 kv %2 D=%3 rot=%4 nkv=%5 n=%6")
+                                        .arg(dtype_name(dt))
+                                        .arg(kv_name(kv))
+                                        .arg(D)
+                                        .arg(rot)
+                                        .arg(nkv)
+                                        .arg(n);
+                const auto x = uniform(rng, (size_t)n * K, -2, 2);
+                std::vector<int32_t> pos(n), slot(n);
+                for (int t = 0; t < n; ++t) {
+                  pos[t] = 7 + 131 * t;
+                  slot[t] = (5 + 13 * t) % nslots;
+                }
+                if (n > 1) slot[1] = -1;
+                Buf dx(x), dpos(pos), dslot(slot);
+                HostCache hk(kv, nslots, nkv, D), hv(kv, nslots, nkv, D);
+                std::fill(hk.data.begin(), hk.data.end(), 0xab);
+                std::fill(hv.data.begin(), hv.data.end(), 0xcd);
+                DevCache fk(hk), fv(hv), sk(hk), sv(hv);  // folded, separate
+                Buf fy0((size_t)n * Ns[0] * 4), fy1((size_t)n * Ns[1] * 4), fy2((size_t)n * Ns[2] * 4);
+                Buf sy0((size_t)n * Ns[0] * 4), sy1((size_t)n * Ns[1] * 4), sy2((size_t)n * Ns[2] * 4);
+                const Buf* fys[3] = {&fy0, &fy1, &fy2};
+                const Buf* sys[3] = {&sy0, &sy1, &sy2};
+                auto args = [&](const Buf* const* ys) {
+                  cuda::GemvFused a;
+                  a.x = dx.as<float>();
+                  a.n = n;
+                  a.K = K;
+                  a.dt = dt;
+                  a.norm_w = dnorm.as<float>();
+                  a.eps = eps;
+                  a.count = 3;
+                  for (int i = 0; i < 3; ++i) {
+                    const_cast<Buf*>(ys[i])->poison();
+                    a.w[i] = cuda::GemvWeight{dws[i]->p, dss[i]->as<float>(), ys[i]->as<float>(), Ns[i]};
+                  }
+                  return a;
+                };
+                cuda::GemvRope rp;
+                rp.pos = dpos.as<int32_t>();
+                rp.kv_slots = dslot.as<int32_t>();
+                rp.head_dim = D;
+                rp.rot_dim = rot;
+                rp.theta = theta;
+                rp.k = fk.c;
+                rp.v = fv.c;
+                ++r.cases;
+                if (!cuda::gemv_rope_kv_write(args(fys), rp, nullptr)) {
+                  r.fail("gemv_rope_kv_write refused " + tag);
+                  continue;
+                }
+                sync("gemv_rope_kv_write");
+                cuda::gemv_fused(args(sys), nullptr);
+                cuda::rope_kv_write(sy0.as<float>(), sy1.as<float>(), sy2.as<float>(), dpos.as<int32_t>(),
+                                    dslot.as<int32_t>(), n, nh, rot, theta, sk.c, sv.c, nullptr);
+                sync("gemv_fused + rope_kv_write");
+                const char* names[3] = {"q", "k", "v"};
+                for (int i = 0; i < 3; ++i)
+                  compare_exact(r, QString("folded %1 ").arg(names[i]) + tag, fys[i]->get<float>(),
+                                sys[i]->get<float>());
+                compare_exact(r, "folded K cache " + tag, fk.data.get<uint8_t>(), sk.data.get<uint8_t>());
+                compare_exact(r, "folded V cache " + tag, fv.data.get<uint8_t>(), sv.data.get<uint8_t>());
+                // The padding row's slot was never written: the background is intact outside real slots.
+                auto kc = fk.data.get<uint8_t>();
+                const size_t rowb = row_bytes(kv, (int64_t)nkv * D);
+                size_t touched = 0;
+                for (int s2 = 0; s2 < nslots; ++s2) {
+                  const bool real = std::find(slot.begin(), slot.end(), s2) != slot.end();
+                  bool differs = false;
+                  for (size_t b = 0; b < rowb; ++b) differs = differs || kc[s2 * rowb + b] != 0xab;
+                  touched += differs;
+                  ++r.cases;
+                  if (differs && !real)
+                    r.fail(QString("folded K cache slot %1 written (no row has it) ").arg(s2) + tag);
+                }
+                ++r.cases;
+                const size_t want = std::count_if(slot.begin(), slot.end(), [](int v) { return v >= 0; });
+                if (touched != want)
+                  r.fail(QString("folded K cache: %1 slots written, %2 expected ").arg(touched).arg(want) +
+                         tag);
+              }
+            }
+      }
+      // Refusals: a scaled cache, Q8_0 weights, K the streaming kernel cannot take; nothing is written.
+      {
+        const int D = 64, nkv = 2, nh = 4, n = 2;
+        for (int which = 0; which < 3; ++which) {
+          const DType dt = which == 1 ? DType::Q8_0 : DType::F16;
+          const DType kv = which == 0 ? DType::I8 : DType::F16;
+          const int Kr = which == 2 ? 320 : 1024;
+          const int Ns[3] = {nh * D, nkv * D, nkv * D};
+          Weights w[3];
+          for (int i = 0; i < 3; ++i) w[i] = random_weights(rng, dt, Ns[i], Kr);
+          Buf dw0(w[0].bytes), dw1(w[1].bytes), dw2(w[2].bytes), ds(w[0].scales);
+          const auto x = uniform(rng, (size_t)n * Kr, -2, 2);
+          const std::vector<int32_t> pos = {3, 4}, slot = {0, 1};
+          Buf dx(x), dpos(pos), dslot(slot);
+          HostCache hk(kv, 8, nkv, D), hv(kv, 8, nkv, D);
+          std::fill(hk.data.begin(), hk.data.end(), 0xab);
+          DevCache dk(hk), dv(hv);
+          Buf y0((size_t)n * Ns[0] * 4), y1((size_t)n * Ns[1] * 4), y2((size_t)n * Ns[2] * 4);
+          y0.poison();
+          cuda::GemvFused a;
+          a.x = dx.as<float>();
+          a.n = n;
+          a.K = Kr;
+          a.dt = dt;
+          a.count = 3;
+          a.w[0] = cuda::GemvWeight{dw0.p, ds.as<float>(), y0.as<float>(), Ns[0]};
+          a.w[1] = cuda::GemvWeight{dw1.p, ds.as<float>(), y1.as<float>(), Ns[1]};
+          a.w[2] = cuda::GemvWeight{dw2.p, ds.as<float>(), y2.as<float>(), Ns[2]};
+          cuda::GemvRope rp;
+          rp.pos = dpos.as<int32_t>();
+          rp.kv_slots = dslot.as<int32_t>();
+          rp.head_dim = D;
+          rp.rot_dim = D;
+          rp.k = dk.c;
+          rp.v = dv.c;
+          const QString tag =
+              QString("refusal %1 weights, %2 cache, K=%3").arg(dtype_name(dt)).arg(kv_name(kv)).arg(Kr);
+          ++r.cases;
+          if (cuda::gemv_rope_kv_write(a, rp, nullptr)) r.fail(tag + ": accepted");
+          sync("gemv_rope_kv_write refusal");
+          const auto got = y0.get<uint32_t>();
+          ++r.cases;
+          if (std::any_of(got.begin(), got.end(), [](uint32_t v) { return v != 0xffffffffu; }))
+            r.fail(tag + ": q written");
+          compare_exact(r, tag + ": K cache untouched", dk.data.get<uint8_t>(), hk.data);
+        }
+      }
     } catch (const std::exception& e) {
       r.fail(QString("CUDA error: %1").arg(e.what()));
     }

@@ -131,6 +131,53 @@ class TestCudaLaunchPlan : public QObject {
     QCOMPARE(attention_workspace_bytes(64, 32, 128, 1), (size_t)0);  // no splits, no partials
     QCOMPARE(attention_workspace_bytes(0, 32, 128), (size_t)0);
   }
+
+  // The streaming GEMV: every lane's loads are whole 16-byte vectors (32
+  // lanes x 16 bytes of weights per step) and x fits shared memory whole.
+  void gemv_streams_by_dtype_and_width() {
+    using brisk::DType;
+    QVERIFY(gemv_streams(DType::F16, 1, 2048));  // the 1.1B shape
+    QVERIFY(gemv_streams(DType::F16, 8, 1024));  // 32 KiB of x
+    QVERIFY(gemv_streams(DType::F32, 1, 128));   // 4 weights a load
+    QVERIFY(!gemv_streams(DType::F32, 1, 192));
+    QVERIFY(gemv_streams(DType::BF16, 1, 256));  // 8 a load
+    QVERIFY(!gemv_streams(DType::BF16, 1, 384));
+    QVERIFY(gemv_streams(DType::I8, 1, 512));  // 16 a load
+    QVERIFY(!gemv_streams(DType::I8, 1, 256));
+    QVERIFY(gemv_streams(DType::F8_E4M3, 2, 5632 - 5632 % 512));
+    QVERIFY(!gemv_streams(DType::Q8_0, 1, 2048));  // 34-byte blocks: the blocked kernel
+    QVERIFY(!gemv_streams(DType::I32, 1, 2048));
+    // x whole in shared memory: 8 rows of 2048 F32 are 64 KiB, over the budget; 5 rows fit.
+    QVERIFY(!gemv_streams(DType::F16, 8, 2048));
+    QVERIFY(gemv_streams(DType::F16, 5, 2048));
+    // Over kGemvMaxRows rows run in groups of that many: the group decides.
+    QCOMPARE(gemv_streams(DType::F16, 11, 1024), gemv_streams(DType::F16, 8, 1024));
+    QVERIFY(!gemv_streams(DType::F16, 0, 2048));
+    QVERIFY(!gemv_streams(DType::F16, 1, 0));
+  }
+
+  void rope_fold_needs_whole_heads_and_unscaled_caches() {
+    using brisk::DType;
+    const int llama[3] = {2048, 256, 256};  // 32 heads, 4 KV heads of 64
+    QVERIFY(gemv_rope_foldable(DType::F16, 1, 2048, llama, 64, 64, DType::F32, DType::F32));
+    QVERIFY(gemv_rope_foldable(DType::BF16, 4, 2048, llama, 64, 64, DType::F16, DType::BF16));
+    QVERIFY(
+        gemv_rope_foldable(DType::F16, 1, 2048, llama, 64, 32, DType::F16, DType::F16));  // partial rotation
+    QVERIFY(gemv_rope_foldable(DType::F16, 1, 2048, llama, 64, 0, DType::F16, DType::F16));  // none rotated
+    // A scaled cache needs a whole head's maximum before it encodes anything.
+    QVERIFY(!gemv_rope_foldable(DType::F16, 1, 2048, llama, 64, 64, DType::I8, DType::F32));
+    QVERIFY(!gemv_rope_foldable(DType::F16, 1, 2048, llama, 64, 64, DType::F32, DType::F8_E4M3));
+    // Only where the streaming kernel runs.
+    QVERIFY(!gemv_rope_foldable(DType::Q8_0, 1, 2048, llama, 64, 64, DType::F32, DType::F32));
+    QVERIFY(!gemv_rope_foldable(DType::F16, 8, 2048, llama, 64, 64, DType::F32, DType::F32));
+    // Rotation pairs stay inside a head, and heads inside a weight.
+    QVERIFY(!gemv_rope_foldable(DType::F16, 1, 2048, llama, 63, 62, DType::F32, DType::F32));
+    const int ragged[3] = {2048, 256, 250};
+    QVERIFY(!gemv_rope_foldable(DType::F16, 1, 2048, ragged, 64, 64, DType::F32, DType::F32));
+    QVERIFY(!gemv_rope_foldable(DType::F16, 1, 2048, llama, 64, 66, DType::F32, DType::F32));
+    const int empty[3] = {2048, 0, 0};
+    QVERIFY(!gemv_rope_foldable(DType::F16, 1, 2048, empty, 64, 64, DType::F32, DType::F32));
+  }
 };
 
 QTEST_APPLESS_MAIN(TestCudaLaunchPlan)

@@ -101,6 +101,8 @@ void TestEngineSettings::showsTheRunningConfiguration() {
            QString::fromStdString(c->engineConfig().backend));
   QCOMPARE(field<QCheckBox>("settingsCudaGraphs")->isChecked(), c->engineConfig().cuda_graphs);
   QCOMPARE(field<QCheckBox>("settingsDependentLaunch")->isChecked(), c->engineConfig().dependent_launch);
+  QCOMPARE(field<QCheckBox>("settingsFusedRope")->isChecked(), c->engineConfig().fused_rope);
+  QCOMPARE(field<QCheckBox>("settingsFp8FastAccum")->isChecked(), c->engineConfig().fp8_fast_accum);
   QCOMPARE(field<QDoubleSpinBox>("settingsGpuMemoryUtilization")->value(),
            c->engineConfig().gpu_memory_utilization);
   QCOMPARE(panel->config().model, std::string("demo"));
@@ -204,16 +206,31 @@ void TestEngineSettings::cudaKnobsFollowTheBackend() {
   auto* backend = field<QComboBox>("settingsBackend");
   auto* graphs = field<QCheckBox>("settingsCudaGraphs");
   auto* dependent = field<QCheckBox>("settingsDependentLaunch");
+  auto* fused = field<QCheckBox>("settingsFusedDecode");
+  auto* rope = field<QCheckBox>("settingsFusedRope");
+  auto* fast = field<QCheckBox>("settingsFp8FastAccum");
   auto* memory = field<QDoubleSpinBox>("settingsGpuMemoryUtilization");
   backend->setCurrentIndex(backend->findData(QStringLiteral("cpu")));
   QVERIFY(!graphs->isEnabled());
   QVERIFY(!dependent->isEnabled());
+  QVERIFY(!rope->isEnabled());
+  QVERIFY(!fast->isEnabled());
   QVERIFY(!memory->isEnabled());
   // Selected programmatically (the user cannot pick it where it is unavailable): the knobs come on.
   backend->setCurrentIndex(backend->findData(QStringLiteral("cuda")));
   QVERIFY(graphs->isEnabled());
   QVERIFY(dependent->isEnabled());
   QVERIFY(memory->isEnabled());
+  // The RoPE fold is part of fused decode: it follows that box.
+  QVERIFY(fused->isChecked());
+  QVERIFY(rope->isEnabled());
+  fused->setChecked(false);
+  QVERIFY(!rope->isEnabled());
+  fused->setChecked(true);
+  QVERIFY(rope->isEnabled());
+  rope->setChecked(false);
+  QVERIFY(fast->isEnabled());
+  fast->setChecked(true);
   graphs->setChecked(false);
   dependent->setChecked(false);
   memory->setValue(0.5);
@@ -221,11 +238,16 @@ void TestEngineSettings::cudaKnobsFollowTheBackend() {
   QCOMPARE(c.backend, std::string("cuda"));
   QVERIFY(!c.cuda_graphs);
   QVERIFY(!c.dependent_launch);
+  QVERIFY(!c.fused_rope);
+  QVERIFY(c.fused_decode);
+  QVERIFY(c.fp8_fast_accum);
   QCOMPARE(c.gpu_memory_utilization, 0.5);
   QVERIFY(c.validate().empty());
   const QString note = field<QLabel>("settingsNote")->text();
   QVERIFY2(note.contains(QStringLiteral("CUDA graphs on → off")), qPrintable(note));
   QVERIFY2(note.contains(QStringLiteral("dependent launch on → off")), qPrintable(note));
+  QVERIFY2(note.contains(QStringLiteral("fused RoPE on → off")), qPrintable(note));
+  QVERIFY2(note.contains(QStringLiteral("FP8 fast accumulation off → on")), qPrintable(note));
   QVERIFY2(note.contains(QStringLiteral("GPU memory utilization 0.90 → 0.50")), qPrintable(note));
   // An explicit KV budget leaves nothing for the utilization to size.
   auto* mode = field<QComboBox>("settingsBudgetMode");

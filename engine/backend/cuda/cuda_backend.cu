@@ -37,7 +37,7 @@ namespace brisk {
 
 namespace {
 
-std::atomic<int64_t> g_allocations{0}, g_captures{0}, g_replays{0}, g_fp8_scaled{0};
+std::atomic<int64_t> g_allocations{0}, g_captures{0}, g_replays{0}, g_fp8_scaled{0}, g_fused_rope{0};
 
 void check(cudaError_t e, const std::string& what) {
   if (e != cudaSuccess)
@@ -67,7 +67,7 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
     cuda::set_dependent_launch(opts.dependent_launch);  // process-wide: the last backend made decides
     cuda::dependent_launch_active();                    // probes the device now, not inside a capture
     blas_ws_ = device_alloc(kBlasWorkspaceBytes);
-    gemm_ = std::make_unique<cudabe::Gemm>(stream_, blas_ws_, kBlasWorkspaceBytes);
+    gemm_ = std::make_unique<cudabe::Gemm>(stream_, blas_ws_, kBlasWorkspaceBytes, opts.fp8_fast_accum);
     grow_staging(1 << 20);
   }
 
@@ -313,6 +313,28 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
     a.epilogue = cuda::GemvEpilogue::Accumulate;
     cuda::gemv_fused(a, stream_);
     launched("matmul_add", n, w.rows, w.dtype, w.cols);
+  }
+  bool norm_qkv_rope_kv_write(const Tensor* outs, const Tensor* ws, Tensor x, Tensor norm_w, float eps,
+                              Tensor pos, Tensor slots, Tensor k_cache, Tensor v_cache, int n, int n_heads,
+                              int n_kv_heads, int head_dim, int rot_dim, float theta) override {
+    if (!opts_.fused_rope || ws[0].rows != (int64_t)n_heads * head_dim) return false;
+    cuda::GemvFused a = fused_args(x, ws[0], n);
+    a.norm_w = norm_weight(norm_w);
+    a.eps = eps;
+    for (int i = 0; i < 3; ++i) a.w[i] = fused_weight(outs[i], ws[i], ws[0], x);
+    a.count = 3;
+    cuda::GemvRope r;
+    r.pos = ptr<int32_t>(pos);
+    r.kv_slots = ptr<int32_t>(slots);
+    r.head_dim = head_dim;
+    r.rot_dim = rot_dim;
+    r.theta = theta;
+    r.k = kv(k_cache, n_kv_heads, head_dim);
+    r.v = kv(v_cache, n_kv_heads, head_dim);
+    if (!cuda::gemv_rope_kv_write(a, r, stream_)) return false;
+    ++g_fused_rope;
+    launched("norm_qkv_rope_kv_write", n, ws[0].rows, ws[0].dtype, ws[0].cols);
+    return true;
   }
 
   void kv_write(Tensor kc, Tensor vc, Tensor k, Tensor v, Tensor slots, int n, int n_kv_heads,
@@ -576,5 +598,6 @@ bool cuda_dependent_launch_active() { return cuda::dependent_launch_active(); }
 int64_t cuda_graph_captures() { return g_captures.load(); }
 int64_t cuda_graph_replays() { return g_replays.load(); }
 int64_t cuda_fp8_scaled_gemms() { return g_fp8_scaled.load(); }
+int64_t cuda_fused_rope_launches() { return g_fused_rope.load(); }
 
 }  // namespace brisk

@@ -41,6 +41,9 @@ int64_t cuda_graph_captures();
 int64_t cuda_graph_replays();
 // FP8 GEMMs whose scales cuBLASLt applied (outer-vector scaling), not a rescale pass.
 int64_t cuda_fp8_scaled_gemms();
+// q/k/v projections that ran with RoPE and the KV write in their epilogue
+// (FusedDecode::norm_qkv_rope_kv_write).
+int64_t cuda_fused_rope_launches();
 // Whether decode kernels launch with programmatic dependent launch now: the
 // last backend made asked for it, and the device (sm_90+) and build support it.
 bool cuda_dependent_launch_active();

@@ -21,8 +21,8 @@ enum Kind { kInt8 = 0, kFp8 = 1, kFp8Scaled = 2 };
 
 }  // namespace
 
-Gemm::Gemm(cudaStream_t stream, void* workspace, size_t workspace_bytes)
-    : stream_(stream), ws_(workspace), ws_bytes_(workspace_bytes) {
+Gemm::Gemm(cudaStream_t stream, void* workspace, size_t workspace_bytes, bool fp8_fast_accum)
+    : stream_(stream), ws_(workspace), ws_bytes_(workspace_bytes), fp8_fast_accum_(fp8_fast_accum) {
   check(cublasCreate(&blas_), "create");
   check(cublasSetStream(blas_, stream_), "set stream");
   check(cublasSetWorkspace(blas_, ws_, ws_bytes_), "set workspace");
@@ -72,7 +72,11 @@ Gemm::LtPlan& Gemm::lt_plan(int kind, int n, int N, int K) {
   check(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta), what.c_str());
   check(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb), what.c_str());
   cublasStatus_t st = CUBLAS_STATUS_SUCCESS;
-  if (kind == kFp8Scaled) {
+  if (kind != kInt8 && fp8_fast_accum_) {
+    const int8_t fast = 1;
+    st = cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_FAST_ACCUM, &fast, sizeof fast);
+  }
+  if (kind == kFp8Scaled && st == CUBLAS_STATUS_SUCCESS) {
     // A (the weight) scaled per output row, B (the activations) per token.
     // An older cuBLASLt rejects the attribute: that is "no plan", not an error.
     const int32_t mode = CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
@@ -133,13 +137,15 @@ bool Gemm::gemm_f8_scaled(float* out, const uint8_t* x, const uint8_t* w, const 
   LtPlan& p = lt_plan(kFp8Scaled, n, N, K);
   if (!p.ok) return false;
   const std::string what = "Lt fp8 scaled matmul" + shape(n, N, K);
-  check(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &w_scales, sizeof w_scales),
+  check(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &w_scales,
+                                       sizeof w_scales),
         what.c_str());
-  check(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &x_scales, sizeof x_scales),
+  check(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &x_scales,
+                                       sizeof x_scales),
         what.c_str());
   const float alpha = 1.0f, beta = 0.0f;
-  check(cublasLtMatmul(lt_, p.desc, &alpha, w, p.a, x, p.b, &beta, out, p.c, out, p.c, &p.algo, ws_, ws_bytes_,
-                       stream_),
+  check(cublasLtMatmul(lt_, p.desc, &alpha, w, p.a, x, p.b, &beta, out, p.c, out, p.c, &p.algo, ws_,
+                       ws_bytes_, stream_),
         what.c_str());
   ++f8_scaled_calls_;
   return true;

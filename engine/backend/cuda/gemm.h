@@ -19,8 +19,11 @@ namespace brisk::cudabe {
 class Gemm {
  public:
   // `workspace` (bytes) is handed to cuBLAS and cuBLASLt so neither allocates
-  // during a CUDA graph capture.
-  Gemm(cudaStream_t stream, void* workspace, size_t workspace_bytes);
+  // during a CUDA graph capture. fp8_fast_accum: FP8 GEMMs keep their
+  // partial sums in the tensor cores' own accumulator over the whole K
+  // instead of promoting them to F32 every few steps (faster on Hopper, less
+  // exact: CUBLASLT_MATMUL_DESC_FAST_ACCUM).
+  Gemm(cudaStream_t stream, void* workspace, size_t workspace_bytes, bool fp8_fast_accum = false);
   ~Gemm();
   Gemm(const Gemm&) = delete;
   Gemm& operator=(const Gemm&) = delete;
@@ -43,6 +46,7 @@ class Gemm {
                       const float* w_scales, int n, int N, int K);
   // How many GEMMs ran through gemm_f8_scaled (for benchmarks to say which path ran).
   int64_t f8_scaled_calls() const { return f8_scaled_calls_; }
+  bool fp8_fast_accum() const { return fp8_fast_accum_; }
 
  private:
   struct LtPlan {
@@ -61,6 +65,7 @@ class Gemm {
   cublasLtHandle_t lt_ = nullptr;
   std::map<std::tuple<int, int, int, int>, LtPlan> plans_;
   int64_t f8_scaled_calls_ = 0;
+  bool fp8_fast_accum_ = false;
 };
 
 }  // namespace brisk::cudabe

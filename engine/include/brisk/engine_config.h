@@ -70,6 +70,15 @@ struct EngineConfig {
   // finishes and loads what does not depend on it (weights, KV cache lines)
   // before waiting for its output (programmatic dependent launch).
   bool dependent_launch = true;
+  // CUDA, with fused_decode: RoPE and the KV cache write (F32, F16 or BF16
+  // caches) run in the epilogue of the q/k/v projection, whose warps each
+  // stream a rotation pair of rows, instead of in a launch of their own.
+  bool fused_rope = true;
+  // CUDA, FP8 weights: the prefill GEMMs keep their partial sums in the
+  // tensor cores' accumulator over the whole K (cuBLASLt's fast
+  // accumulation) instead of promoting them to F32 every few steps: faster
+  // on Hopper, less exact (docs/BENCHMARKS.md records both).
+  bool fp8_fast_accum = false;
   // CPU: weights of 2 MiB or more are copied into transparent huge pages at
   // load (up to half the memory available) instead of being read from the
   // file mapping in 4 KiB pages.
