@@ -128,6 +128,11 @@ struct GemvRope {
 };
 bool gemv_rope_kv_write(const GemvFused& a, const GemvRope& r, Stream s);
 
+// Resident blocks per multiprocessor of the streaming GEMV: 0 (the default)
+// as many as fit, else at most this many (benchmarks sweep it: fewer blocks
+// leave room for the next kernel's blocks to start early). Process-wide.
+void set_gemv_blocks_per_sm(int blocks);
+
 // ---- GEMV planning (host-only, unit-tested without a device) ----
 // The streaming GEMV's x is staged whole in shared memory, under the default 48 KiB with its static part
 // (the norm's partial sums and, folding RoPE, each warp's angles: up to 1.3 KiB).

@@ -8,6 +8,7 @@
 // (in the staging of x), the q/k/v projections sharing x (one launch), the
 // residual add after one (accumulate), and SiLU(gate) * up (paired rows).
 #include <algorithm>
+#include <atomic>
 #include <type_traits>
 
 #include "kernels/cuda/common.cuh"
@@ -483,11 +484,15 @@ int stream_blocks_per_sm(size_t smem) {
   return cached;
 }
 
+std::atomic<int> g_blocks_per_sm{0};  // set_gemv_blocks_per_sm
+
 template <DType DT, int kPair, int R>
 void launch_stream(const GemvFused& a, const GemvRope& rp, int out_rows, size_t smem, size_t rb,
                    cudaStream_t st) {
-  const int blocks =
-      std::min((out_rows + kWarps - 1) / kWarps, stream_blocks_per_sm<DT, kPair, R>(smem) * sm_count());
+  int per_sm = stream_blocks_per_sm<DT, kPair, R>(smem);
+  if (const int cap = g_blocks_per_sm.load(std::memory_order_relaxed); cap > 0)
+    per_sm = std::min(per_sm, cap);
+  const int blocks = std::min((out_rows + kWarps - 1) / kWarps, per_sm * sm_count());
   launch_dependent(gemv_stream_kernel<DT, kPair, R>, blocks, kThreads, smem, st, a, rp, out_rows, a.K, rb);
 }
 
@@ -643,6 +648,10 @@ bool gemv_rope_kv_write(const GemvFused& args, const GemvRope& rp, Stream s) {
     });
   }
   return true;
+}
+
+void set_gemv_blocks_per_sm(int blocks) {
+  g_blocks_per_sm.store(std::max(0, blocks), std::memory_order_relaxed);
 }
 
 void gemv(float* y, const float* x, const void* w, DType dt, const float* row_scales, int n, int N, int K,

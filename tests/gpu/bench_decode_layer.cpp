@@ -1,0 +1,368 @@
+// Where a single-sequence decode token's time goes, op by op, on the 1.1B
+// shape by default (dim 2048, FFN 5632, 32 heads, 4 KV heads of 64): each
+// fused decode op of the CUDA backend timed in a stream of back-to-back
+// calls that cycle through `--layers` distinct copies of the weights (so no
+// weight is read from L2 twice, as in a real forward), and the whole stack
+// of layers captured as one CUDA graph and replayed, with RoPE + KV write
+// folded into the q/k/v projection and as a kernel of its own:
+//
+//   gpu_bench_decode_layer [--dtype f16|bf16|int8|fp8-e4m3] [--kv f32|f16|bf16] [--ctx C] [--layers L]
+//                          [--reps R] [--dims dim,hidden,n_heads,n_kv_heads] [--gemv-blocks 0,1,2,3]
+//
+// --gemv-blocks sweeps the streaming GEMV's resident blocks per
+// multiprocessor (0: as many as fit, the default). Prints one JSON object:
+// per setting, per op the microseconds of one call, the bytes it must read
+// and the rate; per stack the microseconds of a token's layers and that
+// rate as a fraction of the device's copy bandwidth (measured here the
+// way sysinfo does, bytes read + written). It measures; it asserts nothing.
+#include <cuda_runtime.h>
+
+#include <chrono>
+#include <cstdarg>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/graph_buckets.h"
+#include "backend/fused_decode.h"
+#include "brisk/error.h"
+#include "kernels/cuda/cuda_kernels.h"
+#include "kernels/dtype.h"
+#include "model/model_weights.h"
+
+using namespace brisk;
+
+namespace {
+
+std::vector<int> int_list(const std::string& s) {
+  std::vector<int> out;
+  std::stringstream ss(s);
+  for (std::string t; std::getline(ss, t, ',');) out.push_back(std::stoi(t));
+  return out;
+}
+
+DType parse_dtype(const std::string& s, const char* what) {
+  if (s == "f32") return DType::F32;
+  if (s == "f16") return DType::F16;
+  if (s == "bf16") return DType::BF16;
+  if (s == "int8") return DType::I8;
+  if (s == "fp8-e4m3") return DType::F8_E4M3;
+  throw Error(std::string(what) + ": unknown dtype '" + s + "' (f32, f16, bf16, int8, fp8-e4m3)");
+}
+
+// Random codes of `dt` [rows, cols] (finite, unit range), with row scales where the type has them.
+struct HostWeight {
+  std::vector<uint8_t> bytes;
+  std::vector<float> scales;
+  WeightTensor tensor(const char* name, DType dt, int64_t rows, int64_t cols) const {
+    WeightTensor t;
+    t.name = name;
+    t.data = bytes.data();
+    t.dtype = dt;
+    t.rows = rows;
+    t.cols = cols;
+    t.scales = scales.empty() ? nullptr : scales.data();
+    return t;
+  }
+};
+HostWeight random_weight(std::mt19937& rng, DType dt, int64_t rows, int64_t cols) {
+  HostWeight w;
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  w.bytes.resize(row_bytes(dt, cols) * rows);
+  if (is_scaled(dt)) w.scales.assign(rows, 0.01f);
+  const size_t n = (size_t)rows * cols;
+  for (size_t i = 0; i < n; ++i) {
+    const float v = u(rng);
+    switch (dt) {
+      case DType::F32:
+        reinterpret_cast<float*>(w.bytes.data())[i] = v;
+        break;
+      case DType::F16:
+        reinterpret_cast<uint16_t*>(w.bytes.data())[i] = fp32_to_fp16(v);
+        break;
+      case DType::BF16:
+        reinterpret_cast<uint16_t*>(w.bytes.data())[i] = fp32_to_bf16(v);
+        break;
+      case DType::F8_E4M3:
+        w.bytes[i] = fp32_to_fp8_e4m3(v * 400.0f);
+        break;
+      case DType::I8:
+        w.bytes[i] = (uint8_t)(int8_t)(v * 127.0f);
+        break;
+      default:
+        throw Error("bench: unsupported weight dtype");
+    }
+  }
+  return w;
+}
+
+struct Layer {
+  Tensor attn_norm, wq, wk, wv, wo, ffn_norm, w_gate, w_up, w_down, k_cache, v_cache;
+};
+
+// Microseconds per call of op(i) for i = 0 .. reps - 1 issued back to back, then one synchronising download.
+double time_us(int reps, const std::function<void(int)>& op, const std::function<void()>& sync) {
+  op(0);
+  sync();
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int r = 0; r < reps; ++r) op(r);
+  sync();
+  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / reps;
+}
+
+// Device-to-device copy rate of 1 GiB, bytes read + written (as sysinfo measures the device's bandwidth).
+double copy_gb_per_s() {
+  const size_t bytes = 1ull << 30;
+  void *a = nullptr, *b = nullptr;
+  if (cudaMalloc(&a, bytes) != cudaSuccess || cudaMalloc(&b, bytes) != cudaSuccess) {
+    cudaFree(a);
+    return 0.0;
+  }
+  cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice);
+  cudaDeviceSynchronize();
+  const int reps = 10;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int r = 0; r < reps; ++r) cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice);
+  cudaDeviceSynchronize();
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / reps;
+  cudaFree(a);
+  cudaFree(b);
+  return 2.0 * bytes / s / 1e9;
+}
+
+// printf into a string.
+void appendf(std::string& out, const char* fmt, ...) {
+  char buf[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  std::vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  out += buf;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string dtype = "f16", kv = "f32";
+  int ctx = 256, layers = 22, reps = 2000;
+  std::vector<int> dims = {2048, 5632, 32, 4}, gemv_blocks = {0};
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string a = argv[i], v = argv[i + 1];
+    if (a == "--dtype")
+      dtype = v;
+    else if (a == "--kv")
+      kv = v;
+    else if (a == "--ctx")
+      ctx = std::stoi(v);
+    else if (a == "--layers")
+      layers = std::stoi(v);
+    else if (a == "--reps")
+      reps = std::stoi(v);
+    else if (a == "--dims")
+      dims = int_list(v);
+    else if (a == "--gemv-blocks")
+      gemv_blocks = int_list(v);
+    else {
+      std::fprintf(stderr, "unknown option %s\n", a.c_str());
+      return 2;
+    }
+  }
+  if (dims.size() != 4 || ctx < 1 || layers < 1 || reps < 1 || gemv_blocks.empty()) {
+    std::fprintf(stderr, "--dims takes dim,hidden,n_heads,n_kv_heads; --ctx, --layers, --reps are >= 1\n");
+    return 2;
+  }
+  const int dim = dims[0], hidden = dims[1], nh = dims[2], nkv = dims[3], D = dim / nh, block = 16;
+  const float eps = 1e-5f, theta = 10000.0f;
+  std::printf(
+      "{\"dtype\": \"%s\", \"kv\": \"%s\", \"dims\": [%d, %d, %d, %d], \"ctx\": %d, \"layers\": %d, "
+      "\"reps\": %d",
+      dtype.c_str(), kv.c_str(), dim, hidden, nh, nkv, ctx, layers, reps);
+  std::string out;  // the settings array, printed whole (or an error instead)
+  try {
+    const DType wdt = parse_dtype(dtype, "--dtype"), kdt = parse_dtype(kv, "--kv");
+    const double copy_bw = copy_gb_per_s();
+    std::printf(", \"copy_gb_per_s\": %.1f", copy_bw);
+    std::fflush(stdout);
+    std::unique_ptr<Backend> be = make_backend("cuda", BackendOptions{});
+    auto* fused = dynamic_cast<FusedDecode*>(be.get());
+    auto* graphs = dynamic_cast<StepGraphs*>(be.get());
+    if (!fused || !graphs) throw Error("the CUDA backend offers no fused decode ops or graphs");
+
+    // One layer's host weights, uploaded `layers` times (distinct device copies).
+    std::mt19937 rng(5);
+    const HostWeight hq = random_weight(rng, wdt, dim, dim), hk = random_weight(rng, wdt, nkv * D, dim),
+                     hv = random_weight(rng, wdt, nkv * D, dim), ho = random_weight(rng, wdt, dim, dim),
+                     hg = random_weight(rng, wdt, hidden, dim), hu = random_weight(rng, wdt, hidden, dim),
+                     hd = random_weight(rng, wdt, dim, hidden), hn = random_weight(rng, DType::F32, 1, dim);
+    const int max_blocks = (ctx + block - 1) / block;
+    std::vector<Layer> L(layers);
+    for (Layer& l : L) {
+      l.attn_norm = be->weight(hn.tensor("attn_norm", DType::F32, 1, dim));
+      l.ffn_norm = be->weight(hn.tensor("ffn_norm", DType::F32, 1, dim));
+      l.wq = be->weight(hq.tensor("wq", wdt, dim, dim));
+      l.wk = be->weight(hk.tensor("wk", wdt, nkv * D, dim));
+      l.wv = be->weight(hv.tensor("wv", wdt, nkv * D, dim));
+      l.wo = be->weight(ho.tensor("wo", wdt, dim, dim));
+      l.w_gate = be->weight(hg.tensor("w_gate", wdt, hidden, dim));
+      l.w_up = be->weight(hu.tensor("w_up", wdt, hidden, dim));
+      l.w_down = be->weight(hd.tensor("w_down", wdt, dim, hidden));
+      l.k_cache = be->alloc_kv_cache(kdt, (int64_t)max_blocks * block, nkv, D);
+      l.v_cache = be->alloc_kv_cache(kdt, (int64_t)max_blocks * block, nkv, D);
+    }
+    Tensor x = be->alloc(DType::F32, 1, dim), q = be->alloc(DType::F32, 1, dim),
+           k = be->alloc(DType::F32, 1, nkv * D), v = be->alloc(DType::F32, 1, nkv * D),
+           att = be->alloc(DType::F32, 1, dim), gate = be->alloc(DType::F32, 1, hidden);
+    Tensor pos = be->alloc(DType::I32, 1, 1), slots = be->alloc(DType::I32, 1, 1),
+           qs = be->alloc(DType::I32, 1, 2), sl = be->alloc(DType::I32, 1, 1),
+           bt = be->alloc(DType::I32, 1, max_blocks);
+    std::vector<float> hx(hidden);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    for (float& f : hx) f = u(rng);
+    for (Tensor t : {x, q, att}) be->upload(t, hx.data(), 1);
+    be->upload(gate, hx.data(), 1);
+    be->upload(k, hx.data(), 1);
+    be->upload(v, hx.data(), 1);
+    const int32_t p = ctx - 1, s = ctx - 1, qstart[2] = {0, 1}, len = ctx;
+    std::vector<int32_t> table(max_blocks);
+    for (int i = 0; i < max_blocks; ++i) table[i] = i;
+    be->upload(pos, &p, 1);
+    be->upload(slots, &s, 1);
+    be->upload(qs, qstart, 1);
+    be->upload(sl, &len, 1);
+    be->upload(bt, table.data(), 1);
+    AttentionBatch ab;
+    ab.num_seqs = 1;
+    ab.query_start = qs;
+    ab.seq_lens = sl;
+    ab.block_tables = bt;
+    ab.max_blocks_per_seq = max_blocks;
+    ab.block_size = block;
+
+    float probe = 0;
+    Tensor one = x;
+    one.cols = 1;
+    auto sync = [&] { be->download(&probe, one, 1); };
+    const double wb = row_bytes(wdt, 1);  // bytes per weight (scales are noise)
+    const double qkv_bytes = (double)(dim + 2 * nkv * D) * dim * wb, wo_bytes = (double)dim * dim * wb,
+                 ffn_bytes = 2.0 * hidden * dim * wb, down_bytes = (double)dim * hidden * wb,
+                 kv_bytes = 2.0 * ctx * nkv * D * row_bytes(kdt, 1);
+    const double layer_bytes = qkv_bytes + wo_bytes + ffn_bytes + down_bytes + kv_bytes;
+
+    Tensor qkv_out[3] = {q, k, v};
+    auto qkv = [&](int i) {
+      const Layer& l = L[i % layers];
+      const Tensor w[3] = {l.wq, l.wk, l.wv};
+      fused->norm_matmul(qkv_out, w, 3, x, l.attn_norm, eps, 1);
+    };
+    auto rope = [&](int i) {
+      const Layer& l = L[i % layers];
+      be->rope_kv_write(q, k, v, pos, slots, l.k_cache, l.v_cache, 1, nh, nkv, D, D, theta);
+    };
+    bool folds = true;
+    auto qkv_rope = [&](int i) {
+      const Layer& l = L[i % layers];
+      const Tensor w[3] = {l.wq, l.wk, l.wv};
+      if (!fused->norm_qkv_rope_kv_write(qkv_out, w, x, l.attn_norm, eps, pos, slots, l.k_cache, l.v_cache, 1,
+                                         nh, nkv, D, D, theta)) {
+        folds = false;
+        qkv(i);
+        rope(i);
+      }
+    };
+    auto attention = [&](int i) {
+      const Layer& l = L[i % layers];
+      be->attention(att, q, l.k_cache, l.v_cache, ab, nh, nkv, D);
+    };
+    auto wo = [&](int i) { fused->matmul_add(x, att, L[i % layers].wo, 1); };
+    auto ffn = [&](int i) {
+      const Layer& l = L[i % layers];
+      fused->norm_swiglu(gate, x, l.ffn_norm, eps, l.w_gate, l.w_up, 1);
+    };
+    auto down = [&](int i) { fused->matmul_add(x, gate, L[i % layers].w_down, 1); };
+    Tensor a1 = q, o1 = att;
+    a1.cols = o1.cols = 1;
+    auto empty = [&](int) { be->add(o1, a1, a1, 1); };
+
+    struct Op {
+      const char* name;
+      std::function<void(int)> run;
+      double bytes;
+    };
+    const Op ops[] = {{"empty launch", empty, 0.0},
+                      {"q/k/v + norm", qkv, qkv_bytes},
+                      {"rope + kv write", rope, 0.0},
+                      {"q/k/v + norm + rope + kv write (folded)", qkv_rope, qkv_bytes},
+                      {"attention", attention, kv_bytes},
+                      {"wo + residual", wo, wo_bytes},
+                      {"gate/up + norm + swiglu", ffn, ffn_bytes},
+                      {"down + residual", down, down_bytes}};
+    int bucket = 1 << 20;  // graph keys no model uses
+    bool first_setting = true;
+    for (int blocks : gemv_blocks) {
+      cuda::set_gemv_blocks_per_sm(blocks);
+      appendf(out, "%s\n  {\"gemv_blocks_per_sm\": %d, \"ops\": [", first_setting ? "" : ",", blocks);
+      first_setting = false;
+      bool first = true;
+      for (const Op& op : ops) {
+        const double us = time_us(reps, op.run, sync);
+        appendf(out, "%s\n    {\"op\": \"%s\", \"us_per_call\": %.2f, \"bytes\": %.0f, \"gb_per_s\": %.1f}",
+                first ? "" : ",", op.name, us, op.bytes, op.bytes > 0 ? op.bytes / (us * 1e-6) / 1e9 : 0.0);
+        first = false;
+      }
+      appendf(out, "\n  ], \"stacks\": [");
+      first = true;
+      for (bool fold : {true, false}) {
+        auto stack = [&] {
+          for (int i = 0; i < layers; ++i) {
+            if (fold) {
+              qkv_rope(i);
+            } else {
+              qkv(i);
+              rope(i);
+            }
+            attention(i);
+            wo(i);
+            ffn(i);
+            down(i);
+          }
+        };
+        const double eager_us = time_us(
+            std::max(1, reps / layers), [&](int) { stack(); }, sync);
+        const int key = bucket++;
+        graphs->begin_capture();
+        try {
+          stack();
+        } catch (...) {
+          graphs->abort_capture();
+          throw;
+        }
+        graphs->end_capture(key);
+        const double graph_us = time_us(
+            std::max(1, reps / layers), [&](int) { graphs->replay(key); }, sync);
+        const double gbps = layers * layer_bytes / (graph_us * 1e-6) / 1e9;
+        appendf(out,
+                "%s\n    {\"rope\": \"%s\", \"eager_us\": %.1f, \"graph_us\": %.1f, \"bytes\": %.0f, "
+                "\"gb_per_s\": %.1f, \"bandwidth_fraction\": %.3f}",
+                first ? "" : ",", fold ? (folds ? "folded" : "folded (refused: separate)") : "separate",
+                eager_us, graph_us, layers * layer_bytes, gbps, copy_bw > 0 ? gbps / copy_bw : 0.0);
+        first = false;
+      }
+      appendf(out, "\n  ]}");
+    }
+    cuda::set_gemv_blocks_per_sm(0);
+    std::printf(", \"settings\": [%s\n]", out.c_str());
+  } catch (const std::exception& e) {
+    std::string msg = e.what();
+    for (char& c : msg)
+      if (c == '"' || c == '\\' || (unsigned char)c < 0x20) c = ' ';
+    std::printf(", \"error\": \"%s\"", msg.c_str());
+  }
+  std::printf("}\n");
+  return 0;
+}
