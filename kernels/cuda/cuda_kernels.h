@@ -142,7 +142,7 @@ constexpr size_t kGemvStreamSmemBytes = 46 * 1024;
 // vectors, x whole in shared memory; pointer alignment is checked at launch.
 bool gemv_streams(DType dt, int n, int K);
 // Whether gemv_rope_kv_write can run this shape: a streaming GEMV, whole
-// heads of an even head_dim in every weight (n_rows[i] rows), rot_dim <=
+// heads of an even head_dim <= 256 in every weight (n_rows[i] rows), rot_dim <=
 // head_dim, and caches of F32, F16 or BF16 (a scaled cache needs a whole
 // head's maximum before it encodes anything).
 bool gemv_rope_foldable(DType dt, int n, int K, const int (&n_rows)[3], int head_dim, int rot_dim,

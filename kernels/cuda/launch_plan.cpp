@@ -72,8 +72,9 @@ bool gemv_streams(DType dt, int n, int K) {
 bool gemv_rope_foldable(DType dt, int n, int K, const int (&n_rows)[3], int head_dim, int rot_dim,
                         DType k_cache, DType v_cache) {
   auto unscaled = [](DType c) { return c == DType::F32 || c == DType::F16 || c == DType::BF16; };
-  if (!gemv_streams(dt, n, K) || head_dim < 2 || head_dim % 2 || rot_dim < 0 || rot_dim > head_dim ||
-      !unscaled(k_cache) || !unscaled(v_cache))
+  // head_dim <= 256: rope_kv_write's limit, so the fold never runs where the two launches would not.
+  if (!gemv_streams(dt, n, K) || head_dim < 2 || head_dim % 2 || head_dim > 256 || rot_dim < 0 ||
+      rot_dim > head_dim || !unscaled(k_cache) || !unscaled(v_cache))
     return false;
   for (int rows : n_rows)
     if (rows <= 0 || rows % head_dim) return false;

@@ -304,6 +304,56 @@ class TestCudaBackend : public QObject {
          {DType::F32, DType::F16, DType::BF16, DType::I8, DType::F8_E4M3, DType::F8_E5M2, DType::Q8_0})
       QTest::newRow(dtype_name(dt)) << (int)dt;
   }
+  // GEMMs that share an input back to back (q, k, v; gate, up) convert or
+  // quantize it once. The copy must follow every write to the input: after
+  // a kernel doubles x and after an upload of 4x, the next GEMM gives
+  // exactly 2x and 4x the first result (powers of two scale every
+  // conversion and per-token scale exactly), never the stale copy's.
+  void sharedInputConvertsOnce_data() {
+    QTest::addColumn<int>("dtype");
+    QTest::addColumn<bool>("w8a8");
+    for (DType dt : {DType::F16, DType::BF16, DType::F8_E4M3})
+      QTest::newRow(dtype_name(dt)) << (int)dt << false;
+    QTest::newRow("i8-w8a8") << (int)DType::I8 << true;
+  }
+  void sharedInputConvertsOnce() {
+    QFETCH(int, dtype);
+    QFETCH(bool, w8a8);
+    const DType dt = (DType)dtype;
+    Backend& gpu = w8a8 ? *gpu_w8a8_ : *gpu_;
+    const int n = 64, K = 160, N = 48;
+    const OwnedWeight w1 = make_weight(dt, N, K, randn((size_t)N * K, 0.5f)),
+                      w2 = make_weight(dt, N, K, randn((size_t)N * K, 0.5f));
+    const Tensor g1 = gpu.weight(w1.w), g2 = gpu.weight(w2.w);
+    // |x| >= 0.25: no F16 subnormals, whose rounding would not scale by powers of two.
+    std::vector<float> x = randn((size_t)n * K);
+    for (float& v : x) v = std::copysign(0.25f + 0.75f * std::fabs(v), v);
+    const Tensor gx = gpu.alloc(DType::F32, n, K), o1 = gpu.alloc(DType::F32, n, N),
+                 o2 = gpu.alloc(DType::F32, n, N), o3 = gpu.alloc(DType::F32, n, N);
+    gpu.upload(gx, x.data(), n);
+    gpu.matmul(o1, gx, g2, n);  // alone: the reference for x * w2
+    gpu.matmul(o2, gx, g1, n);
+    gpu.matmul(o3, gx, g2, n);  // right after another GEMM on x: the shared copy
+    const auto ref = download_f32(gpu, o1, n);
+    QVERIFY2(download_f32(gpu, o3, n) == ref, "a shared input's GEMM differs from the same GEMM alone");
+    gpu.add(gx, gx, gx, n);  // x doubled by a kernel
+    gpu.matmul(o3, gx, g2, n);
+    auto got = download_f32(gpu, o3, n);
+    for (size_t i = 0; i < ref.size(); ++i)
+      QVERIFY2(got[i] == 2 * ref[i], ("after x doubled, element " + std::to_string(i) + ": " +
+                                      std::to_string(got[i]) + " vs " + std::to_string(2 * ref[i]))
+                                         .c_str());
+    gpu.matmul(o2, gx, g1, n);
+    for (float& v : x) v *= 4;
+    gpu.upload(gx, x.data(), n);  // x four times the first, uploaded between two GEMMs that share it
+    gpu.matmul(o3, gx, g2, n);
+    got = download_f32(gpu, o3, n);
+    for (size_t i = 0; i < ref.size(); ++i)
+      QVERIFY2(got[i] == 4 * ref[i], ("after 4x uploaded, element " + std::to_string(i) + ": " +
+                                      std::to_string(got[i]) + " vs " + std::to_string(4 * ref[i]))
+                                         .c_str());
+  }
+
   void embed() {
     QFETCH(int, dtype);
     const DType dt = (DType)dtype;
@@ -602,6 +652,7 @@ class TestCudaBackend : public QObject {
     gc.int8_activations = w8a8;
     gc.fp8_fast_accum = fast;
     auto gpu = Engine::create(gc);
+    const int64_t scaled_before = cuda_fp8_scaled_gemms();
     std::vector<std::vector<int32_t>> forced;
     std::vector<int32_t> expect;
     for (size_t i = 0; i < prompts.size(); ++i)
@@ -618,6 +669,10 @@ class TestCudaBackend : public QObject {
       agree += !r.tokens[i].empty() && r.tokens[i][0] == expect[i];
     }
     const double rate = (double)agree / forced.size();
+    // Fast accumulation must have run through cuBLASLt's FP8 kernels, not a fallback to F16.
+    if (fast)
+      QVERIFY2(cuda_fp8_scaled_gemms() > scaled_before,
+               "no FP8 GEMM ran with fast accumulation (cuBLASLt offered no algorithm?)");
     std::printf("agreement %s weights, %s KV%s%s: %.1f%% of %zu\n", weights.toUtf8().constData(),
                 kv.toUtf8().constData(), w8a8 ? ", W8A8" : "", fast ? ", FP8 fast accumulation" : "",
                 100 * rate, forced.size());
@@ -695,7 +750,7 @@ class TestCudaBackend : public QObject {
   // on and off. The fold must run where it applies (F32/F16/BF16 weights and
   // caches on the demo shape), so the test cannot pass on the fallback, and
   // must not where it does not (an INT8 cache, INT8 weights whose rows are
-  // shorter than the streaming kernel's batches): those fall back.
+  // shorter than the streaming kernel's batches, F32 weights): those fall back.
   void fusedRopeMatchesSeparate_data() {
     QTest::addColumn<QString>("weights");
     QTest::addColumn<QString>("kv");
@@ -707,8 +762,11 @@ class TestCudaBackend : public QObject {
                                           << "f16" << false << true;
     QTest::newRow("bf16-kv-bf16") << "bf16"
                                   << "bf16" << true << true;
+    QTest::newRow("bf16-kv-f32") << "bf16"
+                                 << "f32" << true << true;
+    // F32 weights take no fused decode path at all (the model keeps the separate ops).
     QTest::newRow("f32-kv-f16") << "f32"
-                                << "f16" << true << true;
+                                << "f16" << true << false;
     QTest::newRow("f16-kv-int8") << "f16"
                                  << "int8" << true << false;
     QTest::newRow("int8-kv-f32") << "int8"

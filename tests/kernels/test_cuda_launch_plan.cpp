@@ -175,6 +175,8 @@ class TestCudaLaunchPlan : public QObject {
     const int ragged[3] = {2048, 256, 250};
     QVERIFY(!gemv_rope_foldable(DType::F16, 1, 2048, ragged, 64, 64, DType::F32, DType::F32));
     QVERIFY(!gemv_rope_foldable(DType::F16, 1, 2048, llama, 64, 66, DType::F32, DType::F32));
+    const int wide[3] = {4 * 320, 320, 320};  // head_dim 320: over rope_kv_write's 256
+    QVERIFY(!gemv_rope_foldable(DType::F16, 1, 2048, wide, 320, 320, DType::F32, DType::F32));
     const int empty[3] = {2048, 0, 0};
     QVERIFY(!gemv_rope_foldable(DType::F16, 1, 2048, empty, 64, 64, DType::F32, DType::F32));
   }

@@ -89,6 +89,7 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
   // ---- Memory ----
 
   Tensor weight(const WeightTensor& w) override {
+    ++ops_;
     // Uploaded once per backend: a model re-planned on the same backend (the
     // perplexity scorer does) finds its weights already on the device. The
     // shape is part of the key because a caller's freed buffer can come back
@@ -141,6 +142,7 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
   }
 
   Tensor alloc(DType dtype, int64_t rows, int64_t cols) override {
+    ++ops_;
     const size_t bytes = rows * row_bytes(dtype, cols);
     Tensor t{device_alloc(bytes), nullptr, dtype, rows, cols};
     if (dtype == DType::I32) {
@@ -156,6 +158,7 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
   }
 
   void upload(Tensor dst, const void* src, int64_t rows) override {
+    ++ops_;
     const size_t bytes = rows * row_bytes(dst.dtype, dst.cols);
     if (bytes == 0) return;
     if (capturing_) throw Error("internal: upload inside a CUDA graph capture");
@@ -247,26 +250,32 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
         int8_t* q = static_cast<int8_t*>(scratch(act_, (size_t)n * K, "activations"));
         float* xs = static_cast<float*>(scratch(act_scale_, (size_t)n * sizeof(float), "activation scales"));
         int32_t* acc = static_cast<int32_t*>(scratch(acc_, (size_t)n * N * 4, "accumulator"));
-        cuda::quantize_rows_i8(q, xs, ptr<float>(x), n, K, stream_);
-        launched("quantize_rows_i8", n, K);
+        if (!act_copy_.holds(x, n, K, ActivationCopy::kInt8, q, xs, ops_)) {
+          cuda::quantize_rows_i8(q, xs, ptr<float>(x), n, K, stream_);
+          launched("quantize_rows_i8", n, K);
+        }
         if (!gemm_->gemm_i8(acc, q, ptr<int8_t>(w), n, N, K)) break;  // -> dequantize below
         cuda::rescale_i32(ptr<float>(out), acc, xs, static_cast<const float*>(w.scales), n, N, stream_);
-        return launched("rescale_i32", n, N);
+        launched("rescale_i32", n, N);
+        return converted(out, x, n, N, K, ActivationCopy::kInt8, q, xs);
       }
       case GemmPath::LtFp8: {
         uint8_t* q = static_cast<uint8_t*>(scratch(act_, (size_t)n * K, "activations"));
         float* xs = static_cast<float*>(scratch(act_scale_, (size_t)n * sizeof(float), "activation scales"));
         float* acc = static_cast<float*>(scratch(acc_, (size_t)n * N * 4, "accumulator"));
-        cuda::quantize_rows_f8(q, xs, ptr<float>(x), n, K, stream_);
-        launched("quantize_rows_f8", n, K);
+        if (!act_copy_.holds(x, n, K, ActivationCopy::kFp8, q, xs, ops_)) {
+          cuda::quantize_rows_f8(q, xs, ptr<float>(x), n, K, stream_);
+          launched("quantize_rows_f8", n, K);
+        }
         if (gemm_->gemm_f8_scaled(ptr<float>(out), q, ptr<uint8_t>(w), xs,
                                   static_cast<const float*>(w.scales), n, N, K)) {
           ++g_fp8_scaled;
-          return;
+          return converted(out, x, n, N, K, ActivationCopy::kFp8, q, xs);
         }
         if (!gemm_->gemm_f8(acc, q, ptr<uint8_t>(w), n, N, K)) break;  // -> dequantize below
         cuda::rescale_f32(ptr<float>(out), acc, xs, static_cast<const float*>(w.scales), n, N, stream_);
-        return launched("rescale_f32", n, N);
+        launched("rescale_f32", n, N);
+        return converted(out, x, n, N, K, ActivationCopy::kFp8, q, xs);
       }
       case GemmPath::Dequant:
         break;
@@ -390,6 +399,7 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
 
   void copy_blocks(Tensor cache, const std::vector<std::pair<int32_t, int32_t>>& pairs, int block_size,
                    int n_kv_heads) override {
+    ++ops_;
     // Device-to-device copies of whole blocks: no pair list to upload, so
     // copy-on-write needs no per-step buffer.
     const size_t bytes = (size_t)block_size * row_bytes(cache.dtype, cache.cols);
@@ -424,11 +434,13 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
   bool graphs_enabled() const override { return opts_.cuda_graphs; }
   bool has_graph(int bucket) const override { return graphs_.count(bucket) > 0; }
   void begin_capture() override {
+    ++ops_;
     // Thread-local mode: another engine's thread may use CUDA meanwhile.
     check(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "begin graph capture");
     capturing_ = true;
   }
   void end_capture(int bucket) override {
+    ++ops_;
     capturing_ = false;
     cudaGraph_t g = nullptr;
     check(cudaStreamEndCapture(stream_, &g), "end graph capture (bucket " + std::to_string(bucket) + ")");
@@ -440,6 +452,7 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
     ++g_captures;
   }
   void abort_capture() noexcept override {
+    ++ops_;
     if (!capturing_) return;
     capturing_ = false;
     cudaGraph_t g = nullptr;
@@ -448,6 +461,7 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
     cudaGetLastError();
   }
   void replay(int bucket) override {
+    ++ops_;
     auto it = graphs_.find(bucket);
     if (it == graphs_.end()) throw Error("internal: no CUDA graph for bucket " + std::to_string(bucket));
     check(cudaGraphLaunch(it->second, stream_), "graph launch (bucket " + std::to_string(bucket) + ")");
@@ -488,6 +502,7 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
   // rather than by a model that reserved its workspace.
   void* scratch(Scratch& s, size_t bytes, const char* what) {
     if (bytes <= s.bytes) return s.p;
+    ++ops_;  // a scratch that grows loses what it held
     if (capturing_)
       throw Error(std::string("internal: the ") + what + " (" + format_bytes((int64_t)bytes) +
                   ") was not planned before a CUDA graph capture");
@@ -552,16 +567,48 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
   }
   void gemm_half(Tensor out, Tensor x, const void* w, DType dt, int n, int N, int K) {
     uint16_t* h = static_cast<uint16_t*>(scratch(act_, (size_t)n * K * 2, "activations"));
-    if (dt == DType::BF16)
-      cuda::f32_to_bf16(h, ptr<float>(x), (int64_t)n * K, stream_);
-    else
-      cuda::f32_to_f16(h, ptr<float>(x), (int64_t)n * K, stream_);
-    launched("f32_to_half", n, K);
+    const int kind = dt == DType::BF16 ? ActivationCopy::kBf16 : ActivationCopy::kF16;
+    if (!act_copy_.holds(x, n, K, kind, h, nullptr, ops_)) {
+      if (dt == DType::BF16)
+        cuda::f32_to_bf16(h, ptr<float>(x), (int64_t)n * K, stream_);
+      else
+        cuda::f32_to_f16(h, ptr<float>(x), (int64_t)n * K, stream_);
+      launched("f32_to_half", n, K);
+    }
     gemm_->gemm_half(ptr<float>(out), h, w, dt == DType::BF16 ? CUDA_R_16BF : CUDA_R_16F, n, N, K);
+    converted(out, x, n, N, K, kind, h, nullptr);
+  }
+
+  // Consecutive GEMMs on the same activations (a layer's q, k and v; gate
+  // and up) convert or quantize them once: the copy in act_ (and its
+  // scales) is reused while nothing else has run since it was made. ops_
+  // counts everything that may write device memory or change what a
+  // pointer holds — every launch (launched()), upload, allocation, block
+  // copy and graph capture or replay — so a copy made at ops_ == at is
+  // still what x converts to. A matmul whose output overlaps its input
+  // leaves no copy behind.
+  struct ActivationCopy {
+    enum Kind { kNone = -1, kF16 = 0, kBf16 = 1, kInt8 = 2, kFp8 = 3 };
+    const void* x = nullptr;
+    int n = 0, K = 0, kind = kNone;
+    const void* data = nullptr;
+    const void* scales = nullptr;
+    uint64_t at = 0;
+    bool holds(const Tensor& t, int rows, int cols, int k, const void* d, const void* sc,
+               uint64_t now) const {
+      return kind == k && at == now && x == t.handle && n == rows && K == cols && data == d && scales == sc;
+    }
+  };
+  void converted(Tensor out, Tensor x, int n, int N, int K, int kind, const void* data, const void* scales) {
+    const char* o = static_cast<const char*>(out.handle);
+    const char* i = static_cast<const char*>(x.handle);
+    const bool overlap = o < i + (size_t)n * K * sizeof(float) && i < o + (size_t)n * N * sizeof(float);
+    act_copy_ = overlap ? ActivationCopy{} : ActivationCopy{x.handle, n, K, kind, data, scales, ops_};
   }
   // After every launch: a launch error names the op and the shape.
   void launched(const std::string& op, int64_t rows = 0, int64_t cols = 0, DType dt = DType::F32,
                 int64_t k = 0) {
+    ++ops_;
     const std::string e = cuda::cuda_last_error();
     if (e.empty()) return;
     throw Error("CUDA " + op + " [" + std::to_string(rows) + " x " + std::to_string(cols) +
@@ -569,6 +616,8 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
   }
 
   BackendOptions opts_;
+  uint64_t ops_ = 1;  // see ActivationCopy
+  ActivationCopy act_copy_;
   CudaProbe probe_;
   DeviceCaps caps_;
   cudaStream_t stream_ = nullptr;
