@@ -37,9 +37,9 @@ void add_engine_flags(Args& a) {
       "--no-dependent-launch", "",
       "CUDA: launch each decode kernel only once the one before it has finished (no programmatic dependent "
       "launch)");
-  a.flag("--no-fused-rope", "",
-         "CUDA: run decode steps' RoPE and KV cache write as their own kernel, not in the q/k/v projection's "
-         "epilogue");
+  a.flag("--fused-rope", "",
+         "CUDA: run decode steps' RoPE and KV cache write in the q/k/v projection's epilogue instead of a "
+         "kernel of their own (off until a GPU run has checked it)");
   a.flag("--fp8-fast-accum", "",
          "CUDA, FP8 weights: GEMMs accumulate in the tensor cores' own precision over the whole K instead of "
          "promoting partial sums to F32 (faster, less exact)");
@@ -75,7 +75,7 @@ EngineConfig engine_config_from(const Args& a, const std::string& model) {
   c.cuda_graphs = !a.has("--no-cuda-graphs");
   c.fused_decode = !a.has("--no-fused-decode");
   c.dependent_launch = !a.has("--no-dependent-launch");
-  c.fused_rope = !a.has("--no-fused-rope");
+  c.fused_rope = a.has("--fused-rope");
   c.fp8_fast_accum = a.has("--fp8-fast-accum");
   c.huge_page_weights = !a.has("--no-huge-pages");
   c.int8_fma = a.has("--int8-fma");

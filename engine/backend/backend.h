@@ -117,8 +117,8 @@ struct BackendOptions {
   // (activations as two BF16 each; AVX-512 BF16 + VBMI CPUs). An A/B knob.
   bool fp8_fma = false;
   // CUDA: with fused_decode, RoPE and the KV cache write (F32/F16/BF16 caches) run in the epilogue of
-  // the q/k/v projection instead of a launch of their own. An A/B knob.
-  bool fused_rope = true;
+  // the q/k/v projection instead of a launch of their own. An A/B knob, off until a GPU run has checked it.
+  bool fused_rope = false;
   // CUDA: FP8 GEMMs accumulate in the tensor cores' own precision over the whole K (cuBLASLt fast
   // accumulation) instead of promoting partial sums to F32 every few steps. An A/B knob.
   bool fp8_fast_accum = false;

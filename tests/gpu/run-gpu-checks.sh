@@ -306,9 +306,9 @@ else
   # A/B: the same single-sequence decode with each kernel launched only once
   # the one before has finished (--no-dependent-launch), with the norms,
   # residual adds and SwiGLU as kernels of their own (--no-fused-decode),
-  # with RoPE and the KV write as a kernel of their own (--no-fused-rope),
+  # with RoPE and the KV write folded into the q/k/v projection (--fused-rope),
   # and without graphs.
-  for ab in no-fused-rope no-dependent-launch no-fused-decode no-cuda-graphs; do
+  for ab in fused-rope no-dependent-launch no-fused-decode no-cuda-graphs; do
     rc=0
     bench "decode1-f16-$ab" 180 "${SINGLE[@]}" --dtype auto "--$ab" || rc=$?
     if [ "$rc" -eq 0 ]; then

@@ -228,7 +228,7 @@ void TestEngineSettings::cudaKnobsFollowTheBackend() {
   QVERIFY(!rope->isEnabled());
   fused->setChecked(true);
   QVERIFY(rope->isEnabled());
-  rope->setChecked(false);
+  rope->setChecked(true);
   QVERIFY(fast->isEnabled());
   fast->setChecked(true);
   graphs->setChecked(false);
@@ -238,7 +238,7 @@ void TestEngineSettings::cudaKnobsFollowTheBackend() {
   QCOMPARE(c.backend, std::string("cuda"));
   QVERIFY(!c.cuda_graphs);
   QVERIFY(!c.dependent_launch);
-  QVERIFY(!c.fused_rope);
+  QVERIFY(c.fused_rope);
   QVERIFY(c.fused_decode);
   QVERIFY(c.fp8_fast_accum);
   QCOMPARE(c.gpu_memory_utilization, 0.5);
@@ -246,7 +246,7 @@ void TestEngineSettings::cudaKnobsFollowTheBackend() {
   const QString note = field<QLabel>("settingsNote")->text();
   QVERIFY2(note.contains(QStringLiteral("CUDA graphs on → off")), qPrintable(note));
   QVERIFY2(note.contains(QStringLiteral("dependent launch on → off")), qPrintable(note));
-  QVERIFY2(note.contains(QStringLiteral("fused RoPE on → off")), qPrintable(note));
+  QVERIFY2(note.contains(QStringLiteral("fused RoPE off → on")), qPrintable(note));
   QVERIFY2(note.contains(QStringLiteral("FP8 fast accumulation off → on")), qPrintable(note));
   QVERIFY2(note.contains(QStringLiteral("GPU memory utilization 0.90 → 0.50")), qPrintable(note));
   // An explicit KV budget leaves nothing for the utilization to size.

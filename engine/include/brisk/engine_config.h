@@ -73,7 +73,8 @@ struct EngineConfig {
   // CUDA, with fused_decode: RoPE and the KV cache write (F32, F16 or BF16
   // caches) run in the epilogue of the q/k/v projection, whose warps each
   // stream a rotation pair of rows, instead of in a launch of their own.
-  bool fused_rope = true;
+  // Off until a GPU run has checked it (it was built without a device).
+  bool fused_rope = false;
   // CUDA, FP8 weights: the prefill GEMMs keep their partial sums in the
   // tensor cores' accumulator over the whole K (cuBLASLt's fast
   // accumulation) instead of promoting them to F32 every few steps: faster
