@@ -34,6 +34,8 @@ int64_t cuda_graph_captures() { return 0; }
 int64_t cuda_graph_replays() { return 0; }
 int64_t cuda_fp8_scaled_gemms() { return 0; }
 int64_t cuda_fused_rope_launches() { return 0; }
+int64_t cuda_fp8_gemms() { return 0; }
+int64_t cuda_activation_conversions() { return 0; }
 #endif
 
 std::vector<BackendInfo> backend_infos() {

@@ -56,14 +56,17 @@ DType parse_dtype(const std::string& s, const char* what) {
   throw Error(std::string(what) + ": unknown dtype '" + s + "' (f32, f16, bf16, int8, fp8-e4m3)");
 }
 
-// Random codes of `dt` [rows, cols] (finite, unit range), with row scales where the type has them.
+// Random codes of `dt` [rows, cols] (finite, unit range), with row scales
+// where the type has them, and `copies` - 1 times 64 bytes of zeros after
+// them: copy l starts 64 * l bytes in. The backend uploads a weight once
+// per host address, so distinct starts give distinct device copies.
 struct HostWeight {
   std::vector<uint8_t> bytes;
   std::vector<float> scales;
-  WeightTensor tensor(const char* name, DType dt, int64_t rows, int64_t cols) const {
+  WeightTensor tensor(const char* name, DType dt, int64_t rows, int64_t cols, int copy = 0) const {
     WeightTensor t;
     t.name = name;
-    t.data = bytes.data();
+    t.data = bytes.data() + 64 * (size_t)copy;
     t.dtype = dt;
     t.rows = rows;
     t.cols = cols;
@@ -71,10 +74,10 @@ struct HostWeight {
     return t;
   }
 };
-HostWeight random_weight(std::mt19937& rng, DType dt, int64_t rows, int64_t cols) {
+HostWeight random_weight(std::mt19937& rng, DType dt, int64_t rows, int64_t cols, int copies = 1) {
   HostWeight w;
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  w.bytes.resize(row_bytes(dt, cols) * rows);
+  w.bytes.resize(row_bytes(dt, cols) * rows + 64 * (size_t)(copies - 1));
   if (is_scaled(dt)) w.scales.assign(rows, 0.01f);
   const size_t n = (size_t)rows * cols;
   for (size_t i = 0; i < n; ++i) {
@@ -196,27 +199,35 @@ int main(int argc, char** argv) {
     auto* graphs = dynamic_cast<StepGraphs*>(be.get());
     if (!fused || !graphs) throw Error("the CUDA backend offers no fused decode ops or graphs");
 
-    // One layer's host weights, uploaded `layers` times (distinct device copies).
+    // One layer's host weights, uploaded from `layers` starting points: distinct device copies.
     std::mt19937 rng(5);
-    const HostWeight hq = random_weight(rng, wdt, dim, dim), hk = random_weight(rng, wdt, nkv * D, dim),
-                     hv = random_weight(rng, wdt, nkv * D, dim), ho = random_weight(rng, wdt, dim, dim),
-                     hg = random_weight(rng, wdt, hidden, dim), hu = random_weight(rng, wdt, hidden, dim),
-                     hd = random_weight(rng, wdt, dim, hidden), hn = random_weight(rng, DType::F32, 1, dim);
+    const int c = layers;
+    const HostWeight hq = random_weight(rng, wdt, dim, dim, c), hk = random_weight(rng, wdt, nkv * D, dim, c),
+                     hv = random_weight(rng, wdt, nkv * D, dim, c), ho = random_weight(rng, wdt, dim, dim, c),
+                     hg = random_weight(rng, wdt, hidden, dim, c),
+                     hu = random_weight(rng, wdt, hidden, dim, c),
+                     hd = random_weight(rng, wdt, dim, hidden, c),
+                     hn = random_weight(rng, DType::F32, 1, dim, c);
     const int max_blocks = (ctx + block - 1) / block;
     std::vector<Layer> L(layers);
-    for (Layer& l : L) {
-      l.attn_norm = be->weight(hn.tensor("attn_norm", DType::F32, 1, dim));
-      l.ffn_norm = be->weight(hn.tensor("ffn_norm", DType::F32, 1, dim));
-      l.wq = be->weight(hq.tensor("wq", wdt, dim, dim));
-      l.wk = be->weight(hk.tensor("wk", wdt, nkv * D, dim));
-      l.wv = be->weight(hv.tensor("wv", wdt, nkv * D, dim));
-      l.wo = be->weight(ho.tensor("wo", wdt, dim, dim));
-      l.w_gate = be->weight(hg.tensor("w_gate", wdt, hidden, dim));
-      l.w_up = be->weight(hu.tensor("w_up", wdt, hidden, dim));
-      l.w_down = be->weight(hd.tensor("w_down", wdt, dim, hidden));
+    const int64_t allocs0 = cuda_device_allocations();
+    for (int i = 0; i < layers; ++i) {
+      Layer& l = L[i];
+      l.attn_norm = be->weight(hn.tensor("attn_norm", DType::F32, 1, dim, i));
+      l.ffn_norm = be->weight(hn.tensor("ffn_norm", DType::F32, 1, dim, i));
+      l.wq = be->weight(hq.tensor("wq", wdt, dim, dim, i));
+      l.wk = be->weight(hk.tensor("wk", wdt, nkv * D, dim, i));
+      l.wv = be->weight(hv.tensor("wv", wdt, nkv * D, dim, i));
+      l.wo = be->weight(ho.tensor("wo", wdt, dim, dim, i));
+      l.w_gate = be->weight(hg.tensor("w_gate", wdt, hidden, dim, i));
+      l.w_up = be->weight(hu.tensor("w_up", wdt, hidden, dim, i));
+      l.w_down = be->weight(hd.tensor("w_down", wdt, dim, hidden, i));
+      if (i > 0 && (l.wq.handle == L[0].wq.handle || l.w_down.handle == L[0].w_down.handle))
+        throw Error("bench: the backend returned one device copy for two layers' weights");
       l.k_cache = be->alloc_kv_cache(kdt, (int64_t)max_blocks * block, nkv, D);
       l.v_cache = be->alloc_kv_cache(kdt, (int64_t)max_blocks * block, nkv, D);
     }
+    std::printf(", \"device_allocations\": %lld", (long long)(cuda_device_allocations() - allocs0));
     Tensor x = be->alloc(DType::F32, 1, dim), q = be->alloc(DType::F32, 1, dim),
            k = be->alloc(DType::F32, 1, nkv * D), v = be->alloc(DType::F32, 1, nkv * D),
            att = be->alloc(DType::F32, 1, dim), gate = be->alloc(DType::F32, 1, hidden);

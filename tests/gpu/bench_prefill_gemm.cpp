@@ -6,12 +6,15 @@
 //
 // Prints one JSON object: per dtype the milliseconds of the layer's seven
 // projections (q, k, v, o, gate, up, down) at M tokens, TFLOP/s, and the
-// ratio to F16 (inputs shared as in the model: q/k/v one, gate/up one, o
-// and down their own, so each is converted once); then "gemm_only": the same seven GEMMs alone (cuBLAS F16
-// and cuBLASLt FP8 E4M3 with its per-token and per-channel scales, on inputs already in those types), the
-// tensor-core work without the activation conversion or quantization passes. FP8 runs twice, the second time
-// with cuBLASLt's fast accumulation (--fp8-fast-accum). It measures; it asserts nothing (run-gpu-checks.sh
-// judges).
+// ratio to F16 (inputs shared as in the model: q/k/v one, gate/up one, o and
+// down their own, so each is converted once); then "gemm_only": the same
+// seven GEMMs alone (cuBLAS F16 and cuBLASLt FP8 E4M3 with its per-token and
+// per-channel scales, on inputs already in those types), the tensor-core
+// work without the conversion or quantization passes, FP8 twice (the second
+// time with cuBLASLt's fast accumulation, --fp8-fast-accum); then
+// "fp8_algo_sweep": every algorithm cuBLASLt offers for each FP8 GEMM timed,
+// the heuristic's first choice against the fastest. It measures; it asserts
+// nothing (run-gpu-checks.sh judges).
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -83,6 +86,89 @@ HostWeight random_weight(std::mt19937& rng, DType dt, int N, int K) {
   return w;
 }
 
+// Every algorithm cuBLASLt's heuristic offers (up to 16) for each of the
+// seven FP8 GEMMs (per-token and per-channel scales), each timed alone: the
+// heuristic's first choice summed over the GEMMs, and the fastest of each —
+// whether choosing by measurement would move FP8 against F16.
+struct AlgoSweep {
+  double first_ms = 0, best_ms = 0;
+  int timed = 0;
+  bool complete = true;  // every GEMM had an algorithm that ran
+};
+template <size_t P>
+AlgoSweep sweep_fp8_algos(const Proj (&projs)[P], int M, void* x, const std::vector<void*>& w, void* out,
+                          void* xs, void* ws, void* blas_ws, size_t blas_ws_bytes, cudaStream_t st, int reps,
+                          bool fast) {
+  AlgoSweep r;
+  cublasLtHandle_t lt = nullptr;
+  if (cublasLtCreate(&lt) != CUBLAS_STATUS_SUCCESS) return AlgoSweep{0, 0, 0, false};
+  for (size_t i = 0; i < P; ++i) {
+    const int N = projs[i].N, K = projs[i].K;
+    cublasLtMatmulDesc_t desc = nullptr;
+    cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+    cublasLtMatmulPreference_t pref = nullptr;
+    bool ok = cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F) == CUBLAS_STATUS_SUCCESS;
+    const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+    const int32_t mode = CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
+    const int8_t fast_flag = fast ? 1 : 0;
+    auto set = [&](cublasLtMatmulDescAttributes_t attr, const void* v, size_t n) {
+      ok = ok && cublasLtMatmulDescSetAttribute(desc, attr, v, n) == CUBLAS_STATUS_SUCCESS;
+    };
+    set(CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta);
+    set(CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb);
+    set(CUBLASLT_MATMUL_DESC_FAST_ACCUM, &fast_flag, sizeof fast_flag);
+    set(CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &mode, sizeof mode);
+    set(CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &mode, sizeof mode);
+    set(CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &ws, sizeof ws);
+    set(CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &xs, sizeof xs);
+    ok = ok && cublasLtMatrixLayoutCreate(&a, CUDA_R_8F_E4M3, K, N, K) == CUBLAS_STATUS_SUCCESS &&
+         cublasLtMatrixLayoutCreate(&b, CUDA_R_8F_E4M3, K, M, K) == CUBLAS_STATUS_SUCCESS &&
+         cublasLtMatrixLayoutCreate(&c, CUDA_R_32F, N, M, N) == CUBLAS_STATUS_SUCCESS &&
+         cublasLtMatmulPreferenceCreate(&pref) == CUBLAS_STATUS_SUCCESS;
+    const uint64_t wsb = blas_ws_bytes;
+    ok = ok && cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &wsb,
+                                                    sizeof wsb) == CUBLAS_STATUS_SUCCESS;
+    cublasLtMatmulHeuristicResult_t res[16] = {};
+    int found = 0;
+    ok = ok &&
+         cublasLtMatmulAlgoGetHeuristic(lt, desc, a, b, c, c, pref, 16, res, &found) == CUBLAS_STATUS_SUCCESS;
+    double first = 0, best = 0;
+    const float alpha = 1.0f, beta = 0.0f;
+    for (int k = 0; ok && k < found; ++k) {
+      if (res[k].state != CUBLAS_STATUS_SUCCESS) continue;
+      auto run = [&] {
+        return cublasLtMatmul(lt, desc, &alpha, w[i], a, x, b, &beta, out, c, out, c, &res[k].algo, blas_ws,
+                              blas_ws_bytes, st) == CUBLAS_STATUS_SUCCESS;
+      };
+      if (!run() || cudaStreamSynchronize(st) != cudaSuccess) {
+        cudaGetLastError();
+        continue;
+      }
+      const auto t0 = std::chrono::steady_clock::now();
+      bool all = true;
+      for (int rr = 0; rr < reps; ++rr) all = all && run();
+      if (cudaStreamSynchronize(st) != cudaSuccess || !all) {
+        cudaGetLastError();
+        continue;
+      }
+      const double ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / reps;
+      ++r.timed;
+      if (first == 0) first = ms;  // the heuristic's first choice (or the first that ran)
+      if (best == 0 || ms < best) best = ms;
+    }
+    if (best == 0) r.complete = false;
+    r.first_ms += first;
+    r.best_ms += best;
+    if (pref) cublasLtMatmulPreferenceDestroy(pref);
+    for (cublasLtMatrixLayout_t l : {a, b, c})
+      if (l) cublasLtMatrixLayoutDestroy(l);
+    if (desc) cublasLtMatmulDescDestroy(desc);
+  }
+  cublasLtDestroy(lt);
+  return r;
+}
+
 // The seven GEMMs alone, F16 and FP8 E4M3 (scaled), on device buffers of those types.
 template <size_t P>
 void gemm_only(const Proj (&projs)[P], int M, int reps, double flops) {
@@ -140,6 +226,8 @@ void gemm_only(const Proj (&projs)[P], int M, int reps, double flops) {
       return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / reps;
     };
     const double f16_ms = time_ms(f16), fp8_ms = time_ms(fp8), fast_ms = time_ms(fp8_fast);
+    const AlgoSweep sw = sweep_fp8_algos(projs, M, x, w, out, xs, ws, blas_ws, kBlasWs, st, reps, false),
+                    swf = sweep_fp8_algos(projs, M, x, w, out, xs, ws, blas_ws, kBlasWs, st, reps, true);
     std::printf(
         ",\n \"gemm_only\": {\"f16_ms\": %.4f, \"fp8_ms\": %.4f, \"f16_tflops\": %.1f, "
         "\"fp8_tflops\": %.1f, \"fp8_vs_f16\": %.3f, \"fp8_fast_accum_ms\": %.4f, "
@@ -148,6 +236,13 @@ void gemm_only(const Proj (&projs)[P], int M, int reps, double flops) {
         f16_ms, fp8_ms, flops / (f16_ms * 1e-3) / 1e12, flops / (fp8_ms * 1e-3) / 1e12, f16_ms / fp8_ms,
         fast_ms, flops / (fast_ms * 1e-3) / 1e12, f16_ms / fast_ms, scaled ? "true" : "false",
         fast_scaled ? "true" : "false");
+    std::printf(
+        ",\n \"fp8_algo_sweep\": {\"heuristic_ms\": %.4f, \"best_ms\": %.4f, \"best_vs_f16\": %.3f, "
+        "\"fast_accum_heuristic_ms\": %.4f, \"fast_accum_best_ms\": %.4f, \"fast_accum_best_vs_f16\": %.3f, "
+        "\"algorithms_timed\": %d, \"complete\": %s}",
+        sw.first_ms, sw.best_ms, sw.best_ms > 0 ? f16_ms / sw.best_ms : 0.0, swf.first_ms, swf.best_ms,
+        swf.best_ms > 0 ? f16_ms / swf.best_ms : 0.0, sw.timed + swf.timed,
+        sw.complete && swf.complete ? "true" : "false");
     cudaStreamDestroy(st);
   } catch (const std::exception& e) {
     std::printf(",\n \"gemm_only\": {\"error\": \"%s\"}", e.what());

@@ -369,6 +369,9 @@ else
     else
       row "prefill GEMMs FP8 fast accumulation / F16" "no figure (prefill-gemm.json)" "-" "FAIL"
     fi
+    # Every cuBLASLt algorithm for each FP8 GEMM timed: would choosing by measurement reach the target?
+    sw=$(jget "$OUT/prefill-gemm.json" '"heuristic %.3f ms, fastest %.3f ms = %.2fx F16; with fast accumulation %.3f / %.3f ms = %.2fx (%d algorithms, complete %s)" % (j["fp8_algo_sweep"]["heuristic_ms"], j["fp8_algo_sweep"]["best_ms"], j["fp8_algo_sweep"]["best_vs_f16"], j["fp8_algo_sweep"]["fast_accum_heuristic_ms"], j["fp8_algo_sweep"]["fast_accum_best_ms"], j["fp8_algo_sweep"]["fast_accum_best_vs_f16"], j["fp8_algo_sweep"]["algorithms_timed"], j["fp8_algo_sweep"]["complete"])')
+    row "prefill FP8 GEMMs, every cuBLASLt algorithm timed" "${sw:-no figure (prefill-gemm.json)}" "-" "INFO"
   fi
 
   # Decode attention alone: one sequence, per call, by context length and KV dtype, beside an empty launch.

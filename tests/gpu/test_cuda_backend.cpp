@@ -331,13 +331,18 @@ class TestCudaBackend : public QObject {
     const Tensor gx = gpu.alloc(DType::F32, n, K), o1 = gpu.alloc(DType::F32, n, N),
                  o2 = gpu.alloc(DType::F32, n, N), o3 = gpu.alloc(DType::F32, n, N);
     gpu.upload(gx, x.data(), n);
+    const int64_t conv0 = cuda_activation_conversions();
     gpu.matmul(o1, gx, g2, n);  // alone: the reference for x * w2
     gpu.matmul(o2, gx, g1, n);
     gpu.matmul(o3, gx, g2, n);  // right after another GEMM on x: the shared copy
+    // One conversion for the three (the copy is shared), and the shared copy gives the same result.
+    QCOMPARE(cuda_activation_conversions() - conv0, int64_t(1));
     const auto ref = download_f32(gpu, o1, n);
     QVERIFY2(download_f32(gpu, o3, n) == ref, "a shared input's GEMM differs from the same GEMM alone");
+    const int64_t conv1 = cuda_activation_conversions();
     gpu.add(gx, gx, gx, n);  // x doubled by a kernel
     gpu.matmul(o3, gx, g2, n);
+    QCOMPARE(cuda_activation_conversions() - conv1, int64_t(1));
     auto got = download_f32(gpu, o3, n);
     for (size_t i = 0; i < ref.size(); ++i)
       QVERIFY2(got[i] == 2 * ref[i], ("after x doubled, element " + std::to_string(i) + ": " +
@@ -652,7 +657,7 @@ class TestCudaBackend : public QObject {
     gc.int8_activations = w8a8;
     gc.fp8_fast_accum = fast;
     auto gpu = Engine::create(gc);
-    const int64_t scaled_before = cuda_fp8_scaled_gemms();
+    const int64_t fp8_before = cuda_fp8_gemms();
     std::vector<std::vector<int32_t>> forced;
     std::vector<int32_t> expect;
     for (size_t i = 0; i < prompts.size(); ++i)
@@ -669,9 +674,10 @@ class TestCudaBackend : public QObject {
       agree += !r.tokens[i].empty() && r.tokens[i][0] == expect[i];
     }
     const double rate = (double)agree / forced.size();
-    // Fast accumulation must have run through cuBLASLt's FP8 kernels, not a fallback to F16.
+    // Fast accumulation must have run through cuBLASLt's FP8 kernels (scaled by it or rescaled after),
+    // not a fallback to F16.
     if (fast)
-      QVERIFY2(cuda_fp8_scaled_gemms() > scaled_before,
+      QVERIFY2(cuda_fp8_gemms() > fp8_before,
                "no FP8 GEMM ran with fast accumulation (cuBLASLt offered no algorithm?)");
     std::printf("agreement %s weights, %s KV%s%s: %.1f%% of %zu\n", weights.toUtf8().constData(),
                 kv.toUtf8().constData(), w8a8 ? ", W8A8" : "", fast ? ", FP8 fast accumulation" : "",

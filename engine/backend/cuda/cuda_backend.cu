@@ -37,7 +37,8 @@ namespace brisk {
 
 namespace {
 
-std::atomic<int64_t> g_allocations{0}, g_captures{0}, g_replays{0}, g_fp8_scaled{0}, g_fused_rope{0};
+std::atomic<int64_t> g_allocations{0}, g_captures{0}, g_replays{0}, g_fp8_scaled{0}, g_fp8_gemms{0},
+    g_fused_rope{0}, g_conversions{0};
 
 void check(cudaError_t e, const std::string& what) {
   if (e != cudaSuccess)
@@ -233,7 +234,10 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
   void matmul(Tensor out, Tensor x, Tensor w, int n) override {
     const int N = (int)w.rows, K = (int)w.cols;
     if (n <= 0) return;
-    if (w.dtype == DType::F32) return gemm_->sgemm(ptr<float>(out), ptr<float>(x), ptr<float>(w), n, N, K);
+    if (w.dtype == DType::F32) {
+      gemm_->sgemm(ptr<float>(out), ptr<float>(x), ptr<float>(w), n, N, K);
+      return launched("sgemm", n, N, DType::F32, K);
+    }
     if (n <= cuda::kGemvMaxRows) {
       // Weight-only: a small batch is bound by reading the weight, and
       // keeping activations in F32 costs nothing there.
@@ -251,6 +255,7 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
         float* xs = static_cast<float*>(scratch(act_scale_, (size_t)n * sizeof(float), "activation scales"));
         int32_t* acc = static_cast<int32_t*>(scratch(acc_, (size_t)n * N * 4, "accumulator"));
         if (!act_copy_.holds(x, n, K, ActivationCopy::kInt8, q, xs, ops_)) {
+          ++g_conversions;
           cuda::quantize_rows_i8(q, xs, ptr<float>(x), n, K, stream_);
           launched("quantize_rows_i8", n, K);
         }
@@ -264,15 +269,18 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
         float* xs = static_cast<float*>(scratch(act_scale_, (size_t)n * sizeof(float), "activation scales"));
         float* acc = static_cast<float*>(scratch(acc_, (size_t)n * N * 4, "accumulator"));
         if (!act_copy_.holds(x, n, K, ActivationCopy::kFp8, q, xs, ops_)) {
+          ++g_conversions;
           cuda::quantize_rows_f8(q, xs, ptr<float>(x), n, K, stream_);
           launched("quantize_rows_f8", n, K);
         }
         if (gemm_->gemm_f8_scaled(ptr<float>(out), q, ptr<uint8_t>(w), xs,
                                   static_cast<const float*>(w.scales), n, N, K)) {
           ++g_fp8_scaled;
+          ++g_fp8_gemms;
           return converted(out, x, n, N, K, ActivationCopy::kFp8, q, xs);
         }
         if (!gemm_->gemm_f8(acc, q, ptr<uint8_t>(w), n, N, K)) break;  // -> dequantize below
+        ++g_fp8_gemms;
         cuda::rescale_f32(ptr<float>(out), acc, xs, static_cast<const float*>(w.scales), n, N, stream_);
         launched("rescale_f32", n, N);
         return converted(out, x, n, N, K, ActivationCopy::kFp8, q, xs);
@@ -569,6 +577,7 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
     uint16_t* h = static_cast<uint16_t*>(scratch(act_, (size_t)n * K * 2, "activations"));
     const int kind = dt == DType::BF16 ? ActivationCopy::kBf16 : ActivationCopy::kF16;
     if (!act_copy_.holds(x, n, K, kind, h, nullptr, ops_)) {
+      ++g_conversions;
       if (dt == DType::BF16)
         cuda::f32_to_bf16(h, ptr<float>(x), (int64_t)n * K, stream_);
       else
@@ -648,5 +657,7 @@ int64_t cuda_graph_captures() { return g_captures.load(); }
 int64_t cuda_graph_replays() { return g_replays.load(); }
 int64_t cuda_fp8_scaled_gemms() { return g_fp8_scaled.load(); }
 int64_t cuda_fused_rope_launches() { return g_fused_rope.load(); }
+int64_t cuda_fp8_gemms() { return g_fp8_gemms.load(); }
+int64_t cuda_activation_conversions() { return g_conversions.load(); }
 
 }  // namespace brisk

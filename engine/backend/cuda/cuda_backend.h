@@ -44,6 +44,10 @@ int64_t cuda_fp8_scaled_gemms();
 // q/k/v projections that ran with RoPE and the KV write in their epilogue
 // (FusedDecode::norm_qkv_rope_kv_write).
 int64_t cuda_fused_rope_launches();
+// FP8 GEMMs run by cuBLASLt (scaled by it or rescaled after), and activation
+// conversions / quantizations made for GEMMs (a shared input counts once).
+int64_t cuda_fp8_gemms();
+int64_t cuda_activation_conversions();
 // Whether decode kernels launch with programmatic dependent launch now: the
 // last backend made asked for it, and the device (sm_90+) and build support it.
 bool cuda_dependent_launch_active();
