@@ -26,24 +26,13 @@
 #include "brisk/error.h"
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/dtype.h"
+#include "tests/gpu/bench_support.h"
 
 using namespace brisk;
+using gpubench::int_list;
+using gpubench::str_list;
 
 namespace {
-
-std::vector<int> int_list(const std::string& s) {
-  std::vector<int> out;
-  std::stringstream ss(s);
-  for (std::string t; std::getline(ss, t, ',');) out.push_back(std::stoi(t));
-  return out;
-}
-
-std::vector<std::string> str_list(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string t; std::getline(ss, t, ',');) out.push_back(t);
-  return out;
-}
 
 DType kv_dtype(const std::string& s) {
   if (s == "f32") return DType::F32;

@@ -35,17 +35,14 @@
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/dtype.h"
 #include "model/model_weights.h"
+#include "tests/gpu/bench_support.h"
 
 using namespace brisk;
+using gpubench::HostWeight;
+using gpubench::int_list;
+using gpubench::random_weight;
 
 namespace {
-
-std::vector<int> int_list(const std::string& s) {
-  std::vector<int> out;
-  std::stringstream ss(s);
-  for (std::string t; std::getline(ss, t, ',');) out.push_back(std::stoi(t));
-  return out;
-}
 
 DType parse_dtype(const std::string& s, const char* what) {
   if (s == "f32") return DType::F32;
@@ -54,55 +51,6 @@ DType parse_dtype(const std::string& s, const char* what) {
   if (s == "int8") return DType::I8;
   if (s == "fp8-e4m3") return DType::F8_E4M3;
   throw Error(std::string(what) + ": unknown dtype '" + s + "' (f32, f16, bf16, int8, fp8-e4m3)");
-}
-
-// Random codes of `dt` [rows, cols] (finite, unit range), with row scales
-// where the type has them, and `copies` - 1 times 64 bytes of zeros after
-// them: copy l starts 64 * l bytes in. The backend uploads a weight once
-// per host address, so distinct starts give distinct device copies.
-struct HostWeight {
-  std::vector<uint8_t> bytes;
-  std::vector<float> scales;
-  WeightTensor tensor(const char* name, DType dt, int64_t rows, int64_t cols, int copy = 0) const {
-    WeightTensor t;
-    t.name = name;
-    t.data = bytes.data() + 64 * (size_t)copy;
-    t.dtype = dt;
-    t.rows = rows;
-    t.cols = cols;
-    t.scales = scales.empty() ? nullptr : scales.data();
-    return t;
-  }
-};
-HostWeight random_weight(std::mt19937& rng, DType dt, int64_t rows, int64_t cols, int copies = 1) {
-  HostWeight w;
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  w.bytes.resize(row_bytes(dt, cols) * rows + 64 * (size_t)(copies - 1));
-  if (is_scaled(dt)) w.scales.assign(rows, 0.01f);
-  const size_t n = (size_t)rows * cols;
-  for (size_t i = 0; i < n; ++i) {
-    const float v = u(rng);
-    switch (dt) {
-      case DType::F32:
-        reinterpret_cast<float*>(w.bytes.data())[i] = v;
-        break;
-      case DType::F16:
-        reinterpret_cast<uint16_t*>(w.bytes.data())[i] = fp32_to_fp16(v);
-        break;
-      case DType::BF16:
-        reinterpret_cast<uint16_t*>(w.bytes.data())[i] = fp32_to_bf16(v);
-        break;
-      case DType::F8_E4M3:
-        w.bytes[i] = fp32_to_fp8_e4m3(v * 400.0f);
-        break;
-      case DType::I8:
-        w.bytes[i] = (uint8_t)(int8_t)(v * 127.0f);
-        break;
-      default:
-        throw Error("bench: unsupported weight dtype");
-    }
-  }
-  return w;
 }
 
 struct Layer {
@@ -213,15 +161,15 @@ int main(int argc, char** argv) {
     const int64_t allocs0 = cuda_device_allocations();
     for (int i = 0; i < layers; ++i) {
       Layer& l = L[i];
-      l.attn_norm = be->weight(hn.tensor("attn_norm", DType::F32, 1, dim, i));
-      l.ffn_norm = be->weight(hn.tensor("ffn_norm", DType::F32, 1, dim, i));
-      l.wq = be->weight(hq.tensor("wq", wdt, dim, dim, i));
-      l.wk = be->weight(hk.tensor("wk", wdt, nkv * D, dim, i));
-      l.wv = be->weight(hv.tensor("wv", wdt, nkv * D, dim, i));
-      l.wo = be->weight(ho.tensor("wo", wdt, dim, dim, i));
-      l.w_gate = be->weight(hg.tensor("w_gate", wdt, hidden, dim, i));
-      l.w_up = be->weight(hu.tensor("w_up", wdt, hidden, dim, i));
-      l.w_down = be->weight(hd.tensor("w_down", wdt, dim, hidden, i));
+      l.attn_norm = be->weight(hn.tensor(DType::F32, 1, dim, i, "attn_norm"));
+      l.ffn_norm = be->weight(hn.tensor(DType::F32, 1, dim, i, "ffn_norm"));
+      l.wq = be->weight(hq.tensor(wdt, dim, dim, i, "wq"));
+      l.wk = be->weight(hk.tensor(wdt, nkv * D, dim, i, "wk"));
+      l.wv = be->weight(hv.tensor(wdt, nkv * D, dim, i, "wv"));
+      l.wo = be->weight(ho.tensor(wdt, dim, dim, i, "wo"));
+      l.w_gate = be->weight(hg.tensor(wdt, hidden, dim, i, "w_gate"));
+      l.w_up = be->weight(hu.tensor(wdt, hidden, dim, i, "w_up"));
+      l.w_down = be->weight(hd.tensor(wdt, dim, hidden, i, "w_down"));
       if (i > 0 && (l.wq.handle == L[0].wq.handle || l.w_down.handle == L[0].w_down.handle))
         throw Error("bench: the backend returned one device copy for two layers' weights");
       l.k_cache = be->alloc_kv_cache(kdt, (int64_t)max_blocks * block, nkv, D);

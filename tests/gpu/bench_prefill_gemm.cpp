@@ -33,8 +33,11 @@
 #include "brisk/error.h"
 #include "kernels/dtype.h"
 #include "model/model_weights.h"
+#include "tests/gpu/bench_support.h"
 
 using namespace brisk;
+using gpubench::HostWeight;
+using gpubench::random_weight;
 
 namespace {
 
@@ -42,49 +45,6 @@ struct Proj {
   const char* name;
   int N, K;
 };
-
-// Random weights of `dt` [N, K] (finite codes; unit-range values), with row scales where the type has them.
-struct HostWeight {
-  std::vector<uint8_t> bytes;
-  std::vector<float> scales;
-  WeightTensor tensor(DType dt, int N, int K) const {
-    WeightTensor t;
-    t.name = "bench";
-    t.data = bytes.data();
-    t.dtype = dt;
-    t.rows = N;
-    t.cols = K;
-    t.scales = scales.empty() ? nullptr : scales.data();
-    return t;
-  }
-};
-HostWeight random_weight(std::mt19937& rng, DType dt, int N, int K) {
-  HostWeight w;
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  const size_t n = (size_t)N * K;
-  w.bytes.resize(row_bytes(dt, K) * N);
-  if (is_scaled(dt)) w.scales.assign(N, 0.01f);
-  for (size_t i = 0; i < n; ++i) {
-    const float v = u(rng);
-    switch (dt) {
-      case DType::F16:
-        reinterpret_cast<uint16_t*>(w.bytes.data())[i] = fp32_to_fp16(v);
-        break;
-      case DType::BF16:
-        reinterpret_cast<uint16_t*>(w.bytes.data())[i] = fp32_to_bf16(v);
-        break;
-      case DType::F8_E4M3:
-        w.bytes[i] = fp32_to_fp8_e4m3(v * 400.0f);
-        break;
-      case DType::I8:
-        w.bytes[i] = (uint8_t)(int8_t)(v * 127.0f);
-        break;
-      default:
-        throw Error("bench: unsupported dtype");
-    }
-  }
-  return w;
-}
 
 // Every algorithm cuBLASLt's heuristic offers (up to 16) for each of the
 // seven FP8 GEMMs (per-token and per-channel scales), each timed alone: the

@@ -227,6 +227,22 @@ struct DevCache {
 
 QString kv_name(DType dt) { return dtype_name(dt); }
 
+// The fused GEMV's arguments for x [n, K] and weights of dt, through the
+// RMSNorm with weights `norm` when one is given; weights, outputs and the
+// epilogue are the caller's.
+cuda::GemvFused gemv_args(const Buf& x, int n, int K, DType dt, const Buf* norm = nullptr, float eps = 0.0f) {
+  cuda::GemvFused a;
+  a.x = x.as<float>();
+  a.n = n;
+  a.K = K;
+  a.dt = dt;
+  if (norm) {
+    a.norm_w = norm->as<float>();
+    a.eps = eps;
+  }
+  return a;
+}
+
 }  // namespace
 #endif
 
@@ -569,13 +585,7 @@ class TestCudaKernels : public QObject {
             {
               Buf y0((size_t)n * Ns[0] * 4), y1((size_t)n * Ns[1] * 4), y2((size_t)n * Ns[2] * 4);
               const Buf* ys[3] = {&y0, &y1, &y2};
-              cuda::GemvFused a;
-              a.x = dx.as<float>();
-              a.n = n;
-              a.K = K;
-              a.dt = dt;
-              a.norm_w = dnorm.as<float>();
-              a.eps = eps;
+              cuda::GemvFused a = gemv_args(dx, n, K, dt, &dnorm, eps);
               a.count = 3;
               for (int i = 0; i < 3; ++i) {
                 const_cast<Buf*>(ys[i])->poison();
@@ -595,11 +605,7 @@ class TestCudaKernels : public QObject {
             {
               const auto y0 = uniform(rng, (size_t)n * Ns[0], -3, 3);
               Buf y(y0);
-              cuda::GemvFused a;
-              a.x = dx.as<float>();
-              a.n = n;
-              a.K = K;
-              a.dt = dt;
+              cuda::GemvFused a = gemv_args(dx, n, K, dt);
               a.count = 1;
               a.epilogue = cuda::GemvEpilogue::Accumulate;
               a.w[0] = cuda::GemvWeight{dw0.p, ds0.as<float>(), y.as<float>(), Ns[0]};
@@ -616,13 +622,7 @@ class TestCudaKernels : public QObject {
             {
               Buf y((size_t)n * Ns[0] * 4);
               y.poison();
-              cuda::GemvFused a;
-              a.x = dx.as<float>();
-              a.n = n;
-              a.K = K;
-              a.dt = dt;
-              a.norm_w = dnorm.as<float>();
-              a.eps = eps;
+              cuda::GemvFused a = gemv_args(dx, n, K, dt, &dnorm, eps);
               a.count = 2;
               a.epilogue = cuda::GemvEpilogue::SwiGLU;
               a.w[0] = cuda::GemvWeight{dw0.p, ds0.as<float>(), y.as<float>(), Ns[0]};
@@ -702,13 +702,7 @@ class TestCudaKernels : public QObject {
                 const Buf* fys[3] = {&fy0, &fy1, &fy2};
                 const Buf* sys[3] = {&sy0, &sy1, &sy2};
                 auto args = [&](const Buf* const* ys) {
-                  cuda::GemvFused a;
-                  a.x = dx.as<float>();
-                  a.n = n;
-                  a.K = K;
-                  a.dt = dt;
-                  a.norm_w = dnorm.as<float>();
-                  a.eps = eps;
+                  cuda::GemvFused a = gemv_args(dx, n, K, dt, &dnorm, eps);
                   a.count = 3;
                   for (int i = 0; i < 3; ++i) {
                     const_cast<Buf*>(ys[i])->poison();
@@ -780,11 +774,7 @@ class TestCudaKernels : public QObject {
           DevCache dk(hk), dv(hv);
           Buf y0((size_t)n * Ns[0] * 4), y1((size_t)n * Ns[1] * 4), y2((size_t)n * Ns[2] * 4);
           y0.poison();
-          cuda::GemvFused a;
-          a.x = dx.as<float>();
-          a.n = n;
-          a.K = Kr;
-          a.dt = dt;
+          cuda::GemvFused a = gemv_args(dx, n, Kr, dt);
           a.count = 3;
           a.w[0] = cuda::GemvWeight{dw0.p, ds.as<float>(), y0.as<float>(), Ns[0]};
           a.w[1] = cuda::GemvWeight{dw1.p, ds.as<float>(), y1.as<float>(), Ns[1]};
