@@ -17,7 +17,6 @@
 #include <cstring>
 #include <memory>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -26,35 +25,13 @@
 #include "brisk/error.h"
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/dtype.h"
+#include "quant/quantize.h"
 #include "tests/gpu/bench_support.h"
 
 using namespace brisk;
 using gpubench::int_list;
 using gpubench::str_list;
-
-namespace {
-
-DType kv_dtype(const std::string& s) {
-  if (s == "f32") return DType::F32;
-  if (s == "f16") return DType::F16;
-  if (s == "bf16") return DType::BF16;
-  if (s == "int8") return DType::I8;
-  if (s == "fp8-e4m3") return DType::F8_E4M3;
-  throw Error("--kv: unknown KV dtype '" + s + "' (f32, f16, bf16, int8, fp8-e4m3)");
-}
-
-// Microseconds per call of `op` over `reps` calls issued back to back, then one synchronising download.
-template <class Op, class Sync>
-double time_us(int reps, Op op, Sync sync) {
-  op();
-  sync();
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int r = 0; r < reps; ++r) op();
-  sync();
-  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / reps;
-}
-
-}  // namespace
+using gpubench::time_us;
 
 int main(int argc, char** argv) {
   std::vector<int> ctxs = {128, 512, 2048};
@@ -123,7 +100,7 @@ int main(int argc, char** argv) {
     Tensor a1 = q, o1 = out;
     a1.cols = o1.cols = 1;
     const double launch_us = time_us(
-        reps, [&] { be->add(o1, a1, a1, 1); }, sync);
+        reps, [&](int) { be->add(o1, a1, a1, 1); }, sync);
     for (const std::string& kernel : kernels)
       for (const std::string& kv : kvs) {
         const cuda::DecodeAttention which = kernel == "tiled"   ? cuda::DecodeAttention::Tiled
@@ -133,7 +110,7 @@ int main(int argc, char** argv) {
         if (which == cuda::DecodeAttention::Auto && kernel != "auto")
           throw Error("--kernels: unknown decode kernel '" + kernel + "' (auto, tiled, head, group)");
         cuda::set_decode_attention(which);
-        const DType dt = kv_dtype(kv);
+        const DType dt = parse_dtype_name(kv, "--kv");
         const int64_t slots = (int64_t)max_seqs * max_blocks * block;
         Tensor kc = be->alloc_kv_cache(dt, slots, n_kv, D), vc = be->alloc_kv_cache(dt, slots, n_kv, D);
         for (int n : seqs)
@@ -148,7 +125,7 @@ int main(int argc, char** argv) {
             b.max_blocks_per_seq = max_blocks;
             b.block_size = block;
             const double us = time_us(
-                reps, [&] { be->attention(out, q, kc, vc, b, n_heads, n_kv, D); }, sync);
+                reps, [&](int) { be->attention(out, q, kc, vc, b, n_heads, n_kv, D); }, sync);
             const double kv_bytes = 2.0 * n * c * n_kv * D * row_bytes(dt, 1);
             std::printf(
                 "%s\n  {\"kernel\": \"%s\", \"kv\": \"%s\", \"seqs\": %d, \"ctx\": %d, \"us_per_call\": "

@@ -23,7 +23,6 @@
 #include <functional>
 #include <memory>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -35,37 +34,20 @@
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/dtype.h"
 #include "model/model_weights.h"
+#include "quant/quantize.h"
 #include "tests/gpu/bench_support.h"
 
 using namespace brisk;
 using gpubench::HostWeight;
 using gpubench::int_list;
 using gpubench::random_weight;
+using gpubench::time_us;
 
 namespace {
-
-DType parse_dtype(const std::string& s, const char* what) {
-  if (s == "f32") return DType::F32;
-  if (s == "f16") return DType::F16;
-  if (s == "bf16") return DType::BF16;
-  if (s == "int8") return DType::I8;
-  if (s == "fp8-e4m3") return DType::F8_E4M3;
-  throw Error(std::string(what) + ": unknown dtype '" + s + "' (f32, f16, bf16, int8, fp8-e4m3)");
-}
 
 struct Layer {
   Tensor attn_norm, wq, wk, wv, wo, ffn_norm, w_gate, w_up, w_down, k_cache, v_cache;
 };
-
-// Microseconds per call of op(i) for i = 0 .. reps - 1 issued back to back, then one synchronising download.
-double time_us(int reps, const std::function<void(int)>& op, const std::function<void()>& sync) {
-  op(0);
-  sync();
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int r = 0; r < reps; ++r) op(r);
-  sync();
-  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / reps;
-}
 
 // Device-to-device copy rate of 1 GiB, bytes read + written (as sysinfo measures the device's bandwidth).
 double copy_gb_per_s() {
@@ -136,7 +118,7 @@ int main(int argc, char** argv) {
       dtype.c_str(), kv.c_str(), dim, hidden, nh, nkv, ctx, layers, reps);
   std::string out;  // the settings array, printed whole (or an error instead)
   try {
-    const DType wdt = parse_dtype(dtype, "--dtype"), kdt = parse_dtype(kv, "--kv");
+    const DType wdt = parse_dtype_name(dtype, "--dtype"), kdt = parse_dtype_name(kv, "--kv");
     const double copy_bw = copy_gb_per_s();
     std::printf(", \"copy_gb_per_s\": %.1f", copy_bw);
     std::fflush(stdout);

@@ -1,6 +1,7 @@
 // Helpers shared by the GPU benchmarks (tests/gpu/bench_*.cpp): random host
 // weights of any weight dtype, and comma-separated option lists.
 #pragma once
+#include <chrono>
 #include <cstdint>
 #include <random>
 #include <sstream>
@@ -62,6 +63,18 @@ inline HostWeight random_weight(std::mt19937& rng, DType dt, int64_t rows, int64
     }
   }
   return w;
+}
+
+// Microseconds per call of op(i) for i = 0 .. reps - 1 issued back to back
+// (after one untimed call), ended by one synchronising sync().
+template <class Op, class Sync>
+double time_us(int reps, Op op, Sync sync) {
+  op(0);
+  sync();
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int r = 0; r < reps; ++r) op(r);
+  sync();
+  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / reps;
 }
 
 inline std::vector<int> int_list(const std::string& s) {
