@@ -9,7 +9,8 @@
 // query head (few sequences) or per group of up to 8 heads (many). Each keeps
 // an online softmax and either writes the output (the partition holds the
 // whole context) or its partial (max, denominator, unnormalised sum) to the
-// workspace for the reduce kernel. Partitions past a sequence's end (graphs
+// workspace, merged by the reduce kernel or, with in-kernel merging, by
+// whichever of the row's blocks finishes last. Partitions past a sequence's end (graphs
 // replay with the captured max_seq_len) write an empty partial, or nothing
 // when the first partition holds the whole context.
 //
@@ -36,6 +37,9 @@ struct AttnParams {
   int splits;      // context partitions of a decode row
   int part;        // tokens per partition
   int head_tiles;  // blocks per KV head (groups larger than the kernel's MAXG)
+  // In-kernel split merge: a count per (sequence, grid.y) of the partitions
+  // done, zero between calls (merge_if_last); nullptr: the reduce kernel merges.
+  uint32_t* counters;
 };
 
 template <DType KT>
@@ -103,11 +107,73 @@ __device__ __forceinline__ float* partial(const AttnParams& p, int row, int h, i
   return p.ws + (((int64_t)row * p.a.n_heads + h) * p.splits + split) * (p.a.head_dim + 2);
 }
 
+// The merge of head h's partitions of a decode row: out = sum_i exp(m_i -
+// M) acc_i / sum_i exp(m_i - M) l_i. First a warp loads every partition's
+// (max, denominator), a lane each, and computes its weight exp(m_i - M)
+// once; the output elements then only read the partial sums, whose loads
+// are independent. Loads go through L2 (ld.cg): with the merge in the
+// attention kernel the partials are written by other blocks of it.
+__device__ __forceinline__ void merge_weights(const AttnParams& p, int row, int h, float* w, float* L) {
+  const int i = threadIdx.x & 31;
+  float m = -INFINITY, l = 0.0f;
+  if (i < p.splits) {
+    const float* e = partial(p, row, h, i);
+    l = __ldcg(e + 1);
+    m = l != 0.0f ? __ldcg(e) : -INFINITY;
+  }
+  const float M = warp_max(m);
+  const float wi = l != 0.0f ? expf(m - M) : 0.0f;  // empty partials weigh nothing and are never read
+  const float sum = warp_sum(l * wi);
+  w[i] = wi;  // kMaxSplits == 32: a lane each
+  if (i == 0) *L = sum;
+}
+__device__ __forceinline__ float merge_value(const AttnParams& p, int row, int h, int d, const float* w,
+                                             float L) {
+  float v = 0.0f;
+#pragma unroll 4
+  for (int i = 0; i < p.splits; ++i)
+    if (w[i] > 0.0f) v += __ldcg(partial(p, row, h, i) + 2 + d) * w[i];
+  return L != 0.0f ? v / L : 0.0f;
+}
+static_assert(kMaxSplits == 32, "merge_weights gives each partition a lane of one warp");
+
+// In-kernel split merge (p.counters): a decode block that wrote its
+// partials for heads h0..h0+nh-1 counts itself in, and the block that
+// completes its row's count merges those heads, the reduce kernel's work
+// without its launch. That block resets the count to zero for the next
+// call. Called by every thread of the block.
+constexpr int kMergeHeads = 8;  // most heads a decode block holds (its MAXG or HPB)
+__device__ void merge_if_last(const AttnParams& p, int s, int row, int h0, int nh) {
+  __shared__ float w[kMergeHeads][kMaxSplits];
+  __shared__ float L[kMergeHeads];
+  __shared__ bool last;
+  __threadfence();  // this thread's partials reach L2 before the block counts in
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    __threadfence();
+    uint32_t* count = p.counters + (int64_t)s * gridDim.y + blockIdx.y;
+    last = atomicAdd(count, 1u) == (uint32_t)p.splits - 1;
+    if (last) atomicExch(count, 0u);
+    __threadfence();  // the other partitions' partials are read after their counts
+  }
+  __syncthreads();
+  if (!last) return;
+  const int warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  for (int g = warp; g < nh; g += warps) merge_weights(p, row, h0 + g, w[g], &L[g]);
+  __syncthreads();
+  const int D = p.a.head_dim;
+  float* o = p.out + (int64_t)row * p.a.n_heads * D + (int64_t)h0 * D;
+  for (int i = threadIdx.x; i < nh * D; i += blockDim.x) {
+    const int g = i / D;
+    o[i] = merge_value(p, row, h0 + g, i - g * D, w[g], L[g]);
+  }
+}
+
 // A decode block whose partition holds no tokens (heads h0..h0+nh): an
 // empty partial (max -inf, denominator 0) where the row is split, zeros
 // from the first partition of an empty context, else nothing.
-__device__ __forceinline__ void empty_partition(const AttnParams& p, int row, int h0, int nh, int split,
-                                                bool whole) {
+__device__ __forceinline__ void empty_partition(const AttnParams& p, int s, int row, int h0, int nh,
+                                                int split, bool whole) {
   const int D = p.a.head_dim;
   if (!whole) {
     if (threadIdx.x < nh) {
@@ -115,6 +181,7 @@ __device__ __forceinline__ void empty_partition(const AttnParams& p, int row, in
       e[0] = -INFINITY;
       e[1] = 0.0f;
     }
+    if (p.counters) merge_if_last(p, s, row, h0, nh);
   } else if (split == 0) {  // an empty context (seq_len 0): nothing to attend to
     for (int i = threadIdx.x; i < nh * D; i += blockDim.x)
       p.out[(int64_t)row * p.a.n_heads * D + (int64_t)h0 * D + i] = 0.0f;
@@ -180,7 +247,7 @@ __global__ void __launch_bounds__(kDecThreads) decode_kernel(AttnParams p) {
   allow_dependents();
   if (!decode_row) return;
 
-  if (t0 >= t1) return empty_partition(p, row, h0, nh, split, whole);
+  if (t0 >= t1) return empty_partition(p, s, row, h0, nh, split, whole);
 
   __syncthreads();      // s_slot of the first tile (the exits above are block-uniform)
   const int C = D / E;  // chunks of E elements per head row
@@ -358,6 +425,7 @@ __global__ void __launch_bounds__(kDecThreads) decode_kernel(AttnParams p) {
       }
     }
   }
+  if (!whole && p.counters) merge_if_last(p, s, row, h0, nh);
 }
 
 // Decode rows with a lane per key: a block per (sequence, HPB query heads
@@ -443,7 +511,7 @@ __global__ void __launch_bounds__(kLaneThreads) decode_lane_kernel(AttnParams p)
   grid_dependency_wait();
   allow_dependents();
   if (!decode_row) return;
-  if (t0 >= t1) return empty_partition(p, row, h0, nh, split, whole);
+  if (t0 >= t1) return empty_partition(p, s, row, h0, nh, split, whole);
   for (int i = threadIdx.x; i < HPB * DMAX; i += kLaneThreads) {  // zeros past D: the unrolled dots read them
     const int g = i / DMAX, d = i - g * DMAX;
     s_q[g][d] = g < nh && d < D ? p.q[row * q_width + (int64_t)(h0 + g) * D + d] : 0.0f;
@@ -573,9 +641,11 @@ __global__ void __launch_bounds__(kLaneThreads) decode_lane_kernel(AttnParams p)
       }
     }
   }
+  if (!whole && p.counters) merge_if_last(p, s, row, h0, nh);
 }
 
-// Merges the partitions of each decode row: out = sum_i exp(m_i - M) acc_i / sum_i exp(m_i - M) l_i.
+// Merges the partitions of each decode row, a block per (sequence, head)
+// (without in-kernel merging).
 __global__ void reduce_kernel(AttnParams p) {
   grid_dependency_wait();
   allow_dependents();
@@ -583,36 +653,13 @@ __global__ void reduce_kernel(AttnParams p) {
   const int s = blockIdx.x, h = blockIdx.y;
   const int row = a.query_start[s];
   if (a.query_start[s + 1] - row != 1 || whole_context(p, a.seq_lens[s])) return;
-  const int D = a.head_dim;
-  // Every split's (max, denominator) loaded at once, then its weight
-  // exp(m_i - M) computed once: the loops below only read shared memory
-  // and the partial sums, whose loads are independent.
   __shared__ float w[kMaxSplits];
-  __shared__ float s_L;
-  if (threadIdx.x < 32) {
-    const int i = threadIdx.x;
-    float m = -INFINITY, l = 0.0f;
-    if (i < p.splits) {
-      const float* e = partial(p, row, h, i);
-      l = e[1];
-      m = l != 0.0f ? e[0] : -INFINITY;
-    }
-    const float M = warp_max(m);
-    const float wi = l != 0.0f ? expf(m - M) : 0.0f;  // empty partials weigh nothing and are never read
-    const float L = warp_sum(l * wi);
-    if (i < kMaxSplits) w[i] = wi;
-    if (i == 0) s_L = L;
-  }
+  __shared__ float L;
+  if (threadIdx.x < 32) merge_weights(p, row, h, w, &L);
   __syncthreads();
-  const float L = s_L;
+  const int D = a.head_dim;
   float* o = p.out + (int64_t)row * a.n_heads * D + (int64_t)h * D;
-  for (int d = threadIdx.x; d < D; d += blockDim.x) {
-    float v = 0.0f;
-#pragma unroll 4
-    for (int i = 0; i < p.splits; ++i)
-      if (w[i] > 0.0f) v += partial(p, row, h, i)[2 + d] * w[i];
-    o[d] = L != 0.0f ? v / L : 0.0f;
-  }
+  for (int d = threadIdx.x; d < D; d += blockDim.x) o[d] = merge_value(p, row, h, d, w, L);
 }
 
 constexpr int kPQ = 32;  // query rows per prefill block
@@ -810,7 +857,7 @@ void launch_all(const AttnParams& p, DecodeAttention kernel, cudaStream_t st) {
     launch_lanes<KT, kLaneGroupHeads>(p, st);
   else
     launch_tiled<KT>(p, st);
-  if (p.splits > 1)
+  if (p.splits > 1 && !p.counters)
     launch_dependent(reduce_kernel, dim3(a.num_seqs, a.n_heads), std::min(256, (a.head_dim + 31) / 32 * 32),
                      0, st, p);
   if (a.max_query_len > 1) {
@@ -823,13 +870,19 @@ void launch_all(const AttnParams& p, DecodeAttention kernel, cudaStream_t st) {
 }
 
 std::atomic<DecodeAttention> g_decode_attention{DecodeAttention::Auto};
+std::atomic<bool> g_merge_in_kernel{false};
+std::atomic<int64_t> g_in_kernel_merges{0};
 
 }  // namespace
 
 void set_decode_attention(DecodeAttention kind) { g_decode_attention.store(kind, std::memory_order_relaxed); }
+void set_split_merge_in_kernel(bool on) { g_merge_in_kernel.store(on, std::memory_order_relaxed); }
+bool split_merge_in_kernel() { return g_merge_in_kernel.load(std::memory_order_relaxed); }
+int64_t split_merge_in_kernel_launches() { return g_in_kernel_merges.load(std::memory_order_relaxed); }
 
 void paged_attention(float* out, const float* q, const DeviceKvCache& k, const DeviceKvCache& v,
-                     const DevicePagedArgs& a, void* workspace, size_t workspace_bytes, Stream s) {
+                     const DevicePagedArgs& a, void* workspace, size_t workspace_bytes, Stream s,
+                     uint32_t* split_counters, size_t split_counter_count) {
   if (a.num_seqs <= 0 || a.num_query_rows <= 0) return;
   cudaStream_t st = stream_of(s);
   const bool ok = a.head_dim > 0 && a.head_dim <= kMaxHeadDim && a.n_heads > 0 && a.n_kv_heads > 0 &&
@@ -840,7 +893,7 @@ void paged_attention(float* out, const float* q, const DeviceKvCache& k, const D
     if (count > 0) fill_nan<<<grid_1d(count, 256), 256, 0, st>>>(out, count);
     return;
   }
-  AttnParams p{out, q, k, v, a, static_cast<float*>(workspace), 1, INT_MAX, 1};
+  AttnParams p{out, q, k, v, a, static_cast<float*>(workspace), 1, INT_MAX, 1, nullptr};
   const DecodePlan plan =
       plan_decode_attention(g_decode_attention.load(std::memory_order_relaxed), vector_loads(k.dtype, p),
                             a.head_dim, a.max_seq_len, a.num_seqs, a.n_heads, a.n_kv_heads, sm_count());
@@ -852,6 +905,11 @@ void paged_attention(float* out, const float* q, const DeviceKvCache& k, const D
   if (splits > 1) {
     p.splits = splits;
     p.part = (a.max_seq_len + splits - 1) / splits;
+    // A block's grid.y index is below n_heads for every decode kernel.
+    if (split_counters && split_merge_in_kernel() && (size_t)a.num_seqs * a.n_heads <= split_counter_count) {
+      p.counters = split_counters;
+      g_in_kernel_merges.fetch_add(1, std::memory_order_relaxed);
+    }
   }
   switch (k.dtype) {
     case DType::F32:

@@ -453,7 +453,8 @@ __global__ void __launch_bounds__(kThreads, R == 1 ? 3 : 1)
         const int64_t slot = rp.kv_slots[lane];
         if (seg > 0 && slot >= 0) {
           if (seg == 1 && rotate) rope_rotate(y0, y1, cs);
-          const DeviceKvCache& c = seg == 1 ? rp.k : rp.v;
+          // A copy: a reference into kernel-parameter space would force the whole struct to the stack.
+          const DeviceKvCache c = seg == 1 ? rp.k : rp.v;
           const int64_t at = (slot * c.n_kv_heads + j / D) * D + d;
           kv_store_unscaled(c, at, y0);
           kv_store_unscaled(c, at + 1, y1);

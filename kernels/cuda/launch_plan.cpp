@@ -87,4 +87,8 @@ size_t attention_workspace_bytes(int max_rows, int n_heads, int head_dim, int ma
   return (size_t)max_rows * n_heads * std::min(max_splits, kMaxSplits) * (head_dim + 2) * sizeof(float);
 }
 
+size_t attention_split_counters(int max_rows, int n_heads) {
+  return max_rows > 0 && n_heads > 0 ? (size_t)max_rows * n_heads : 0;
+}
+
 }  // namespace brisk::cuda

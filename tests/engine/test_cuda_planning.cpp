@@ -219,10 +219,15 @@ class TestCudaPlanning : public QObject {
     QCOMPARE(p.acc_bytes, 100 * 512 * 4);
     QCOMPARE(p.dequant_bytes, 512 * 256 * 2);  // the larger of the two weights
     QCOMPARE(p.attention_bytes, (int64_t)cuda::attention_workspace_bytes(32, 8, 64));
-    // Attention partials are capped at kMaxSplitRows rows.
+    QCOMPARE(p.attention_counter_bytes, 32 * 8 * 4);  // a counter per (row, head)
+    // Attention partials and counters are capped at kMaxSplitRows rows.
     p = plan_workspace({}, 4096, 8, 64, h100);
     QCOMPARE(p.attention_bytes, (int64_t)cuda::attention_workspace_bytes((int)kMaxSplitRows, 8, 64));
-    QVERIFY(p.total() >= p.attention_bytes + p.blas_bytes);
+    QCOMPARE(p.attention_counter_bytes, kMaxSplitRows * 8 * 4);
+    QVERIFY(p.total() >= p.attention_bytes + p.attention_counter_bytes + p.blas_bytes);
+    p = plan_workspace({}, 0, 8, 64, h100);  // no decode rows: neither
+    QCOMPARE(p.attention_bytes, 0);
+    QCOMPARE(p.attention_counter_bytes, 0);
   }
 
   void modelGemmsOfTheDemoModel() {

@@ -4,13 +4,14 @@
 // beside a one-element add (the cost of a launch that does no work):
 //
 //   gpu_bench_decode_attention [--ctx 128,512,2048] [--kv f32,f16] [--reps R] [--heads H,KV,D]
-//                              [--kernels auto,tiled,head,group] [--seqs 1,64]
+//                              [--kernels auto,tiled,head,group] [--seqs 1,64] [--merge reduce,kernel]
 //
-// Prints one JSON object: per (decode kernel, kv dtype, sequences, context) the
+// Prints one JSON object: per (split merge, decode kernel, kv dtype, sequences, context) the
 // microseconds of one attention call in a stream of R back-to-back calls
 // (the split count is the one an eager step uses; every sequence holds the
-// context). It measures; it asserts
-// nothing.
+// context). The split merge: a reduce kernel after the attention kernel, or
+// the attention kernel's last block of a row (set_split_merge_in_kernel).
+// It measures; it asserts nothing.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -38,6 +39,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> kvs = {"f32", "f16"};
   std::vector<std::string> kernels = {"auto", "tiled", "head", "group"};
   std::vector<int> seqs = {1, 64};
+  std::vector<std::string> merges = {"reduce", "kernel"};
   std::vector<int> heads = {32, 4, 64};
   int reps = 2000;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -54,6 +56,8 @@ int main(int argc, char** argv) {
       kernels = str_list(v);
     else if (a == "--seqs")
       seqs = int_list(v);
+    else if (a == "--merge")
+      merges = str_list(v);
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
@@ -101,45 +105,49 @@ int main(int argc, char** argv) {
     a1.cols = o1.cols = 1;
     const double launch_us = time_us(
         reps, [&](int) { be->add(o1, a1, a1, 1); }, sync);
-    for (const std::string& kernel : kernels)
-      for (const std::string& kv : kvs) {
-        const cuda::DecodeAttention which = kernel == "tiled"   ? cuda::DecodeAttention::Tiled
-                                            : kernel == "head"  ? cuda::DecodeAttention::PerHead
-                                            : kernel == "group" ? cuda::DecodeAttention::PerGroup
-                                                                : cuda::DecodeAttention::Auto;
-        if (which == cuda::DecodeAttention::Auto && kernel != "auto")
-          throw Error("--kernels: unknown decode kernel '" + kernel + "' (auto, tiled, head, group)");
-        cuda::set_decode_attention(which);
-        const DType dt = parse_dtype_name(kv, "--kv");
-        const int64_t slots = (int64_t)max_seqs * max_blocks * block;
-        Tensor kc = be->alloc_kv_cache(dt, slots, n_kv, D), vc = be->alloc_kv_cache(dt, slots, n_kv, D);
-        for (int n : seqs)
-          for (int c : ctxs) {
-            const std::vector<int32_t> lens(max_seqs, c);
-            be->upload(sl, lens.data(), 1);
-            AttentionBatch b;
-            b.num_seqs = n;
-            b.query_start = qs;
-            b.seq_lens = sl;
-            b.block_tables = bt;
-            b.max_blocks_per_seq = max_blocks;
-            b.block_size = block;
-            const double us = time_us(
-                reps, [&](int) { be->attention(out, q, kc, vc, b, n_heads, n_kv, D); }, sync);
-            const double kv_bytes = 2.0 * n * c * n_kv * D * row_bytes(dt, 1);
-            std::printf(
-                "%s\n  {\"kernel\": \"%s\", \"kv\": \"%s\", \"seqs\": %d, \"ctx\": %d, \"us_per_call\": "
-                "%.2f, "
-                "\"kv_gb_per_s\": %.1f, \"empty_launch_us\": %.2f}",
-                first ? "" : ",", kernel.c_str(), kv.c_str(), n, c, us, kv_bytes / (us * 1e-6) / 1e9,
-                launch_us);
-            first = false;
-            std::fflush(stdout);
-          }
-      }
+    for (const std::string& merge : merges)
+      for (const std::string& kernel : kernels)
+        for (const std::string& kv : kvs) {
+          if (merge != "reduce" && merge != "kernel")
+            throw Error("--merge: unknown split merge '" + merge + "' (reduce, kernel)");
+          cuda::set_split_merge_in_kernel(merge == "kernel");
+          const cuda::DecodeAttention which = kernel == "tiled"   ? cuda::DecodeAttention::Tiled
+                                              : kernel == "head"  ? cuda::DecodeAttention::PerHead
+                                              : kernel == "group" ? cuda::DecodeAttention::PerGroup
+                                                                  : cuda::DecodeAttention::Auto;
+          if (which == cuda::DecodeAttention::Auto && kernel != "auto")
+            throw Error("--kernels: unknown decode kernel '" + kernel + "' (auto, tiled, head, group)");
+          cuda::set_decode_attention(which);
+          const DType dt = parse_dtype_name(kv, "--kv");
+          const int64_t slots = (int64_t)max_seqs * max_blocks * block;
+          Tensor kc = be->alloc_kv_cache(dt, slots, n_kv, D), vc = be->alloc_kv_cache(dt, slots, n_kv, D);
+          for (int n : seqs)
+            for (int c : ctxs) {
+              const std::vector<int32_t> lens(max_seqs, c);
+              be->upload(sl, lens.data(), 1);
+              AttentionBatch b;
+              b.num_seqs = n;
+              b.query_start = qs;
+              b.seq_lens = sl;
+              b.block_tables = bt;
+              b.max_blocks_per_seq = max_blocks;
+              b.block_size = block;
+              const double us = time_us(
+                  reps, [&](int) { be->attention(out, q, kc, vc, b, n_heads, n_kv, D); }, sync);
+              const double kv_bytes = 2.0 * n * c * n_kv * D * row_bytes(dt, 1);
+              std::printf(
+                  "%s\n  {\"merge\": \"%s\", \"kernel\": \"%s\", \"kv\": \"%s\", \"seqs\": %d, \"ctx\": %d, "
+                  "\"us_per_call\": %.2f, \"kv_gb_per_s\": %.1f, \"empty_launch_us\": %.2f}",
+                  first ? "" : ",", merge.c_str(), kernel.c_str(), kv.c_str(), n, c, us,
+                  kv_bytes / (us * 1e-6) / 1e9, launch_us);
+              first = false;
+              std::fflush(stdout);
+            }
+        }
   } catch (const std::exception& e) {
     std::printf("%s\n  {\"error\": \"%s\"}", first ? "" : ",", e.what());
   }
+  cuda::set_split_merge_in_kernel(false);
   std::printf("\n]}\n");
   return 0;
 }

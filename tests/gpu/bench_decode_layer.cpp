@@ -4,10 +4,18 @@
 // calls that cycle through `--layers` distinct copies of the weights (so no
 // weight is read from L2 twice, as in a real forward), and the whole stack
 // of layers captured as one CUDA graph and replayed, with RoPE + KV write
-// folded into the q/k/v projection and as a kernel of its own:
+// folded into the q/k/v projection and as a kernel of its own, and split
+// attention merged by a reduce kernel and in the attention kernel:
 //
-//   gpu_bench_decode_layer [--dtype f16|bf16|int8|fp8-e4m3] [--kv f32|f16|bf16] [--ctx C] [--layers L]
-//                          [--reps R] [--dims dim,hidden,n_heads,n_kv_heads] [--gemv-blocks 0,1,2,3]
+//   gpu_bench_decode_layer [--dtype f16|bf16|int8|fp8-e4m3] [--kv f32|f16|bf16] [--ctx C] [--max-ctx M]
+//                          [--layers L] [--reps R] [--dims dim,hidden,n_heads,n_kv_heads]
+//                          [--gemv-blocks 0,1,2,3]
+//
+// The context is C tokens (default 256) in block tables sized for M (default
+// 2048, the 1.1B shape's): a graph is captured for M, as the engine's are,
+// so attention splits as it does there (for one sequence on the 1.1B heads,
+// 8 partitions of 256 tokens: C <= 256 takes the whole-context shortcut but
+// the merge still runs, as a no-op reduce launch or nothing in kernel).
 //
 // --gemv-blocks sweeps the streaming GEMV's resident blocks per
 // multiprocessor (0: as many as fit, the default). Prints one JSON object:
@@ -83,7 +91,7 @@ void appendf(std::string& out, const char* fmt, ...) {
 
 int main(int argc, char** argv) {
   std::string dtype = "f16", kv = "f32";
-  int ctx = 256, layers = 22, reps = 2000;
+  int ctx = 256, max_ctx = 2048, layers = 22, reps = 2000;
   std::vector<int> dims = {2048, 5632, 32, 4}, gemv_blocks = {0};
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
@@ -93,6 +101,8 @@ int main(int argc, char** argv) {
       kv = v;
     else if (a == "--ctx")
       ctx = std::stoi(v);
+    else if (a == "--max-ctx")
+      max_ctx = std::stoi(v);
     else if (a == "--layers")
       layers = std::stoi(v);
     else if (a == "--reps")
@@ -106,16 +116,18 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (dims.size() != 4 || ctx < 1 || layers < 1 || reps < 1 || gemv_blocks.empty()) {
-    std::fprintf(stderr, "--dims takes dim,hidden,n_heads,n_kv_heads; --ctx, --layers, --reps are >= 1\n");
+  if (dims.size() != 4 || ctx < 1 || max_ctx < ctx || layers < 1 || reps < 1 || gemv_blocks.empty()) {
+    std::fprintf(stderr,
+                 "--dims takes dim,hidden,n_heads,n_kv_heads; --ctx, --layers, --reps are >= 1; "
+                 "--max-ctx >= --ctx\n");
     return 2;
   }
   const int dim = dims[0], hidden = dims[1], nh = dims[2], nkv = dims[3], D = dim / nh, block = 16;
   const float eps = 1e-5f, theta = 10000.0f;
   std::printf(
-      "{\"dtype\": \"%s\", \"kv\": \"%s\", \"dims\": [%d, %d, %d, %d], \"ctx\": %d, \"layers\": %d, "
-      "\"reps\": %d",
-      dtype.c_str(), kv.c_str(), dim, hidden, nh, nkv, ctx, layers, reps);
+      "{\"dtype\": \"%s\", \"kv\": \"%s\", \"dims\": [%d, %d, %d, %d], \"ctx\": %d, \"max_ctx\": %d, "
+      "\"layers\": %d, \"reps\": %d",
+      dtype.c_str(), kv.c_str(), dim, hidden, nh, nkv, ctx, max_ctx, layers, reps);
   std::string out;  // the settings array, printed whole (or an error instead)
   try {
     const DType wdt = parse_dtype_name(dtype, "--dtype"), kdt = parse_dtype_name(kv, "--kv");
@@ -138,7 +150,7 @@ int main(int argc, char** argv) {
                      hu = random_weight(rng, wdt, hidden, dim, c),
                      hd = random_weight(rng, wdt, dim, hidden, c),
                      hn = random_weight(rng, DType::F32, 1, dim, c);
-    const int max_blocks = (ctx + block - 1) / block;
+    const int max_blocks = (max_ctx + block - 1) / block;
     std::vector<Layer> L(layers);
     const int64_t allocs0 = cuda_device_allocations();
     for (int i = 0; i < layers; ++i) {
@@ -260,45 +272,49 @@ int main(int argc, char** argv) {
       }
       appendf(out, "\n  ], \"stacks\": [");
       first = true;
-      for (bool fold : {true, false}) {
-        auto stack = [&] {
-          for (int i = 0; i < layers; ++i) {
-            if (fold) {
-              qkv_rope(i);
-            } else {
-              qkv(i);
-              rope(i);
+      for (bool fold : {true, false})
+        for (bool merge_in_kernel : {false, true}) {
+          cuda::set_split_merge_in_kernel(merge_in_kernel);
+          auto stack = [&] {
+            for (int i = 0; i < layers; ++i) {
+              if (fold) {
+                qkv_rope(i);
+              } else {
+                qkv(i);
+                rope(i);
+              }
+              attention(i);
+              wo(i);
+              ffn(i);
+              down(i);
             }
-            attention(i);
-            wo(i);
-            ffn(i);
-            down(i);
+          };
+          const double eager_us = time_us(
+              std::max(1, reps / layers), [&](int) { stack(); }, sync);
+          const int key = bucket++;
+          graphs->begin_capture();
+          try {
+            stack();
+          } catch (...) {
+            graphs->abort_capture();
+            throw;
           }
-        };
-        const double eager_us = time_us(
-            std::max(1, reps / layers), [&](int) { stack(); }, sync);
-        const int key = bucket++;
-        graphs->begin_capture();
-        try {
-          stack();
-        } catch (...) {
-          graphs->abort_capture();
-          throw;
+          graphs->end_capture(key);
+          const double graph_us = time_us(
+              std::max(1, reps / layers), [&](int) { graphs->replay(key); }, sync);
+          const double gbps = layers * layer_bytes / (graph_us * 1e-6) / 1e9;
+          appendf(out,
+                  "%s\n    {\"rope\": \"%s\", \"merge\": \"%s\", \"eager_us\": %.1f, \"graph_us\": %.1f, "
+                  "\"bytes\": %.0f, \"gb_per_s\": %.1f, \"bandwidth_fraction\": %.3f}",
+                  first ? "" : ",", fold ? (folds ? "folded" : "folded (refused: separate)") : "separate",
+                  merge_in_kernel ? "in kernel" : "reduce kernel", eager_us, graph_us, layers * layer_bytes,
+                  gbps, copy_bw > 0 ? gbps / copy_bw : 0.0);
+          first = false;
         }
-        graphs->end_capture(key);
-        const double graph_us = time_us(
-            std::max(1, reps / layers), [&](int) { graphs->replay(key); }, sync);
-        const double gbps = layers * layer_bytes / (graph_us * 1e-6) / 1e9;
-        appendf(out,
-                "%s\n    {\"rope\": \"%s\", \"eager_us\": %.1f, \"graph_us\": %.1f, \"bytes\": %.0f, "
-                "\"gb_per_s\": %.1f, \"bandwidth_fraction\": %.3f}",
-                first ? "" : ",", fold ? (folds ? "folded" : "folded (refused: separate)") : "separate",
-                eager_us, graph_us, layers * layer_bytes, gbps, copy_bw > 0 ? gbps / copy_bw : 0.0);
-        first = false;
-      }
       appendf(out, "\n  ]}");
     }
     cuda::set_gemv_blocks_per_sm(0);
+    cuda::set_split_merge_in_kernel(false);
     std::printf(", \"settings\": [%s\n]", out.c_str());
   } catch (const std::exception& e) {
     std::string msg = e.what();

@@ -380,18 +380,19 @@ else
     ! skipped decode-attention; then
     say "decode attention: $ATTN_BENCH"
     timeout --kill-after=10 60 "$ATTN_BENCH" --reps 1000 >"$OUT/decode-attention.json" 2>"$OUT/decode-attention.log" || true
-    figure=$(jget "$OUT/decode-attention.json" '"; ".join("%s %s %d seqs ctx %d: %.1f us" % (r["kernel"], r["kv"], r["seqs"], r["ctx"], r["us_per_call"]) for r in j["results"]) + "; empty launch %.1f us" % j["results"][0]["empty_launch_us"]')
+    figure=$(jget "$OUT/decode-attention.json" '"; ".join("%s %s %d seqs ctx %d, merge %s: %.1f us" % (r["kernel"], r["kv"], r["seqs"], r["ctx"], r["merge"], r["us_per_call"]) for r in j["results"]) + "; empty launch %.1f us" % j["results"][0]["empty_launch_us"]')
     row "decode attention per call (1.1B heads)" "${figure:-no figure (decode-attention.log)}" "-" "INFO"
   fi
 
-  # One token's layers op by op (F16, 256-token context), the fold on and off, graphs replayed, and the
-  # streaming GEMV's blocks per multiprocessor swept: where the single-sequence step's time goes.
+  # One token's layers op by op (F16, 256-token context), the fold on and off, split attention merged by a
+  # reduce kernel and in kernel, graphs replayed, and the streaming GEMV's blocks per multiprocessor swept:
+  # where the single-sequence step's time goes.
   LAYER_BENCH="$BUILD/tests/gpu_bench_decode_layer"
   if [ "$CPU_MODE" != "1" ] && [ -x "$LAYER_BENCH" ] && ! over_budget && ! skipped decode-layer; then
     say "decode layer: $LAYER_BENCH"
     timeout --kill-after=10 90 "$LAYER_BENCH" --reps 1100 --gemv-blocks 0,2,1 >"$OUT/decode-layer.json" \
       2>"$OUT/decode-layer.log" || true
-    figure=$(jget "$OUT/decode-layer.json" '"; ".join("blocks/SM %d: " % s["gemv_blocks_per_sm"] + ", ".join("%s %.1f us" % (o["op"], o["us_per_call"]) for o in s["ops"]) + "; stack " + ", ".join("%s %.0f us (%.0f%% of copy bandwidth)" % (t["rope"], t["graph_us"], 100 * t["bandwidth_fraction"]) for t in s["stacks"]) for s in j["settings"])')
+    figure=$(jget "$OUT/decode-layer.json" '"; ".join("blocks/SM %d: " % s["gemv_blocks_per_sm"] + ", ".join("%s %.1f us" % (o["op"], o["us_per_call"]) for o in s["ops"]) + "; stack " + ", ".join("%s, merge %s: %.0f us (%.0f%% of copy bandwidth)" % (t["rope"], t["merge"], t["graph_us"], 100 * t["bandwidth_fraction"]) for t in s["stacks"]) for s in j["settings"])')
     row "decode layers op by op (1.1B, F16, 22 layers)" "${figure:-no figure (decode-layer.log)}" "-" "INFO"
   fi
 

@@ -23,11 +23,15 @@
 //    (the GPU's inverse RMS is an F32 sum in another order); SwiGLU scales
 //    that by how far silu(g) * u moves with g and u.
 //  - gemv_rope_kv_write: exact against gemv_fused then rope_kv_write on the
-//    same device (the same sums in the same order, the same angle code).
+//    same device (the same sums in the same order, the same angle code),
+//    also where the pairs outnumber the resident warps (grid-stride loop).
 //  - paged_attention: GPU and reference read the same cache bytes, so only
 //    F32 vs double rounding differs: |d| <= 1e-4 * (1 + |ref|) for every dtype.
+//    Split partitions merged inside the decode kernel: exact against the
+//    reduce kernel's merge, and every split counter back at zero.
 #include <QtTest/QtTest>
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <numeric>
@@ -665,9 +669,20 @@ class TestCudaKernels : public QObject {
       for (DType dt : kWeightTypes) {
         if (dt == DType::Q8_0) continue;
         for (DType kv : {DType::F32, DType::F16, DType::BF16})
-          for (int D : {64, 80})
-            for (int nkv : {4, 1}) {
-              const int nh = 4, rot = D == 80 ? 64 : D, nslots = 48;
+          // (head_dim, KV heads, query heads, GEMV blocks per SM): the last has more rotation pairs
+          // (1536) than one block per multiprocessor has warps, so warps walk the grid-stride loop
+          // (the next pair's loads issued and its angle computed while the current pair finishes).
+          for (const auto& shape : std::initializer_list<std::array<int, 4>>{
+                   {64, 4, 4, 0}, {64, 1, 4, 0}, {80, 4, 4, 0}, {80, 1, 4, 0}, {
+                     64,
+                     8,
+                     32,
+                     1
+                   }}) {
+            {
+              const auto [D, nkv, nh, blocks_per_sm] = shape;
+              cuda::set_gemv_blocks_per_sm(blocks_per_sm);
+              const int rot = D == 80 ? 64 : D, nslots = 48;
               const int Ns[3] = {nh * D, nkv * D, nkv * D};
               Weights w[3];
               for (int i = 0; i < 3; ++i) w[i] = random_weights(rng, dt, Ns[i], K);
@@ -678,13 +693,15 @@ class TestCudaKernels : public QObject {
               const auto norm = uniform(rng, K, 0.5f, 1.5f);
               Buf dnorm(norm);
               for (int n : {1, 3, 8, 11}) {
-                const QString tag = QString("%1 kv %2 D=%3 rot=%4 nkv=%5 n=%6")
+                const QString tag = QString("%1 kv %2 D=%3 rot=%4 nh=%5 nkv=%6 n=%7 blocks/SM %8")
                                         .arg(dtype_name(dt))
                                         .arg(kv_name(kv))
                                         .arg(D)
                                         .arg(rot)
+                                        .arg(nh)
                                         .arg(nkv)
-                                        .arg(n);
+                                        .arg(n)
+                                        .arg(blocks_per_sm);
                 const auto x = uniform(rng, (size_t)n * K, -2, 2);
                 std::vector<int32_t> pos(n), slot(n);
                 for (int t = 0; t < n; ++t) {
@@ -754,7 +771,9 @@ class TestCudaKernels : public QObject {
                          tag);
               }
             }
+          }
       }
+      cuda::set_gemv_blocks_per_sm(0);
       // Refusals: a scaled cache, Q8_0 weights, K the streaming kernel cannot take; nothing is written.
       {
         const int D = 64, nkv = 2, nh = 4, n = 2;
@@ -801,6 +820,7 @@ class TestCudaKernels : public QObject {
     } catch (const std::exception& e) {
       r.fail(QString("CUDA error: %1").arg(e.what()));
     }
+    cuda::set_gemv_blocks_per_sm(0);
     QVERIFY2(r.fails.isEmpty(), qPrintable(r.text()));
   }
 
@@ -1026,24 +1046,41 @@ class TestCudaKernels : public QObject {
             da.head_dim = D;
             da.scale = ra.scale;
             const size_t ws_bytes = c.workspace ? cuda::attention_workspace_bytes(rows, c.n_heads, D) : 0;
-            Buf ws(ws_bytes);
-            ws.poison();  // NaN partials: an unwritten (empty) partition must never be read
-            out.poison();
-            cuda::paged_attention(out.as<float>(), dq.as<float>(), dk.c, dv.c, da,
-                                  c.workspace ? ws.p : nullptr, ws_bytes, nullptr);
-            sync("paged_attention");
-            compare(r,
-                    QString("paged_attention %1 %2, %3 (heads %4/%5 D=%6 bs=%7)")
-                        .arg(c.name, kv_name(dt), kernel_name)
-                        .arg(c.n_heads)
-                        .arg(nkv)
-                        .arg(D)
-                        .arg(bs),
-                    out.get<float>().data(), ref.data(), ref.size(), 1e-4, 1e-4);
+            const size_t n_counters = cuda::attention_split_counters(rows, c.n_heads);
+            Buf ws(ws_bytes), counters(n_counters * sizeof(uint32_t));
+            counters.poison(0);
+            const QString name = QString("paged_attention %1 %2, %3 (heads %4/%5 D=%6 bs=%7)")
+                                     .arg(c.name, kv_name(dt), kernel_name)
+                                     .arg(c.n_heads)
+                                     .arg(nkv)
+                                     .arg(D)
+                                     .arg(bs);
+            // The partitions merged by the reduce kernel, then by the decode kernel itself: the
+            // same bits, and the split counters back at zero for the next call.
+            std::vector<float> by_reduce;
+            for (const bool in_kernel : {false, true}) {
+              cuda::set_split_merge_in_kernel(in_kernel);
+              ws.poison();  // NaN partials: an unwritten (empty) partition must never be read
+              out.poison();
+              cuda::paged_attention(out.as<float>(), dq.as<float>(), dk.c, dv.c, da,
+                                    c.workspace ? ws.p : nullptr, ws_bytes, nullptr, counters.as<uint32_t>(),
+                                    n_counters);
+              sync("paged_attention");
+              const std::vector<float> got = out.get<float>();
+              if (!in_kernel) {
+                compare(r, name, got.data(), ref.data(), ref.size(), 1e-4, 1e-4);
+                by_reduce = got;
+              } else {
+                compare_exact(r, name + ", merged in kernel vs by the reduce kernel", got, by_reduce);
+                compare_exact(r, name + ", split counters after the merge", counters.get<uint32_t>(),
+                              std::vector<uint32_t>(n_counters, 0));
+              }
+            }
           }
     } catch (const std::exception& e) {
       r.fail(QString("CUDA error: %1").arg(e.what()));
     }
+    cuda::set_split_merge_in_kernel(false);
     cuda::set_decode_attention(cuda::DecodeAttention::Auto);
     QVERIFY2(r.fails.isEmpty(), qPrintable(r.text()));
   }

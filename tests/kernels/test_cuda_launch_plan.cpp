@@ -130,6 +130,10 @@ class TestCudaLaunchPlan : public QObject {
         }
     QCOMPARE(attention_workspace_bytes(64, 32, 128, 1), (size_t)0);  // no splits, no partials
     QCOMPARE(attention_workspace_bytes(0, 32, 128), (size_t)0);
+    // In-kernel merging counts partitions per (sequence, block row): at most a row's heads.
+    QCOMPARE(attention_split_counters(64, 32), (size_t)64 * 32);
+    QCOMPARE(attention_split_counters(0, 32), (size_t)0);
+    QCOMPARE(attention_split_counters(64, 0), (size_t)0);
   }
 
   // The streaming GEMV: every lane's loads are whole 16-byte vectors (32

@@ -400,8 +400,16 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
     size_t ws_bytes = cuda::attention_workspace_bytes(std::max(a.num_query_rows, 1), n_heads, head_dim);
     if (reserved_) ws_bytes = std::min(ws_bytes, attention_.bytes);
     void* ws = ws_bytes ? scratch(attention_, ws_bytes, "attention workspace") : nullptr;
+    // Split counters for in-kernel merging: zeroed when allocated (device_alloc), left zero by every call.
+    size_t counter_bytes = cuda::attention_split_counters(std::max(a.num_query_rows, 1), n_heads) * 4;
+    if (reserved_) counter_bytes = std::min(counter_bytes, attention_counters_.bytes);
+    auto* counters =
+        counter_bytes
+            ? static_cast<uint32_t*>(scratch(attention_counters_, counter_bytes, "attention split counters"))
+            : nullptr;
     cuda::paged_attention(ptr<float>(out), ptr<float>(q), kv(kc, n_kv_heads, head_dim),
-                          kv(vc, n_kv_heads, head_dim), a, ws, ws_bytes, stream_);
+                          kv(vc, n_kv_heads, head_dim), a, ws, ws_bytes, stream_, counters,
+                          attention_counters_.bytes / 4);
     launched("paged_attention", a.num_query_rows, (int64_t)n_heads * head_dim, kc.dtype);
   }
 
@@ -435,6 +443,7 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
     scratch(acc_, p.acc_bytes, "accumulator");
     scratch(dequant_, p.dequant_bytes, "dequantized weight");
     scratch(attention_, p.attention_bytes, "attention workspace");
+    scratch(attention_counters_, p.attention_counter_bytes, "attention split counters");
   }
 
   // ---- StepGraphs ----
@@ -638,7 +647,7 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
   char* staging_ = nullptr;
   size_t staging_bytes_ = 0, staging_off_ = 0;
   int64_t staged_bytes_ = 0;
-  Scratch act_, act_scale_, acc_, dequant_, attention_;
+  Scratch act_, act_scale_, acc_, dequant_, attention_, attention_counters_;
   std::unordered_map<int, cudaGraphExec_t> graphs_;
   bool capturing_ = false;
   bool reserved_ = false;  // a model planned the workspace: ops stay within it
@@ -659,5 +668,15 @@ int64_t cuda_fp8_scaled_gemms() { return g_fp8_scaled.load(); }
 int64_t cuda_fused_rope_launches() { return g_fused_rope.load(); }
 int64_t cuda_fp8_gemms() { return g_fp8_gemms.load(); }
 int64_t cuda_activation_conversions() { return g_conversions.load(); }
+void cuda_force_decode_attention(const std::string& kernel) {
+  using K = cuda::DecodeAttention;
+  static const std::pair<const char*, K> kinds[] = {
+      {"auto", K::Auto}, {"tiled", K::Tiled}, {"per-head", K::PerHead}, {"per-group", K::PerGroup}};
+  for (const auto& [name, k] : kinds)
+    if (kernel == name) return cuda::set_decode_attention(k);
+  throw Error("unknown decode attention kernel '" + kernel + "' (auto, tiled, per-head, per-group)");
+}
+void cuda_set_split_merge_in_kernel(bool on) { cuda::set_split_merge_in_kernel(on); }
+int64_t cuda_split_merge_in_kernel_launches() { return cuda::split_merge_in_kernel_launches(); }
 
 }  // namespace brisk

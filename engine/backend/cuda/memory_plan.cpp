@@ -101,7 +101,7 @@ int64_t align_up(int64_t bytes, int64_t to) { return (bytes + to - 1) / to * to;
 
 int64_t WorkspacePlan::total() const {
   return align_up(act_bytes) + align_up(act_scale_bytes) + align_up(acc_bytes) + align_up(dequant_bytes) +
-         align_up(attention_bytes) + align_up(blas_bytes);
+         align_up(attention_bytes) + align_up(attention_counter_bytes) + align_up(blas_bytes);
 }
 
 WorkspacePlan plan_workspace(const std::vector<GemmUse>& gemms, int64_t max_decode_rows, int n_heads,
@@ -133,9 +133,11 @@ WorkspacePlan plan_workspace(const std::vector<GemmUse>& gemms, int64_t max_deco
         break;
     }
   }
-  if (max_decode_rows > 0 && n_heads > 0)
-    p.attention_bytes = (int64_t)cuda::attention_workspace_bytes(
-        (int)std::min(max_decode_rows, kMaxSplitRows), n_heads, head_dim);
+  if (max_decode_rows > 0 && n_heads > 0) {
+    const int rows = (int)std::min(max_decode_rows, kMaxSplitRows);
+    p.attention_bytes = (int64_t)cuda::attention_workspace_bytes(rows, n_heads, head_dim);
+    p.attention_counter_bytes = (int64_t)(cuda::attention_split_counters(rows, n_heads) * sizeof(uint32_t));
+  }
   p.blas_bytes = kBlasWorkspaceBytes;
   return p;
 }

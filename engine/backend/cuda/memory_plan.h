@@ -67,7 +67,8 @@ struct WorkspacePlan {
   int64_t acc_bytes = 0;        // INT32/F32 accumulator [rows, n_out] of a cuBLASLt GEMM before rescale
   int64_t dequant_bytes = 0;    // one weight dequantized to F16 [n_out, k] (Dequant path)
   int64_t attention_bytes = 0;  // paged attention split partials
-  int64_t blas_bytes = 0;       // cuBLAS / cuBLASLt workspace (fixed, so graph capture never allocates)
+  int64_t attention_counter_bytes = 0;  // paged attention split counters (in-kernel merging), zeroed once
+  int64_t blas_bytes = 0;  // cuBLAS / cuBLASLt workspace (fixed, so graph capture never allocates)
   int64_t total() const;
 };
 constexpr int64_t kBlasWorkspaceBytes = 32ll << 20;  // what cuBLAS recommends on Hopper
