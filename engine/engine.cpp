@@ -163,7 +163,7 @@ EngineImpl::EngineImpl(const EngineConfig& cfg) : cfg_(cfg) {
   backend_ = make_backend(
       cfg.backend, BackendOptions{cfg.threads, cfg.int8_activations, cfg.cuda_graphs, cfg.fused_decode,
                                   cfg.huge_page_weights, cfg.int8_fma, cfg.dependent_launch, cfg.fp8_fma,
-                                  cfg.fused_rope, cfg.fp8_fast_accum});
+                                  cfg.fused_rope, cfg.fp8_fast_accum, cfg.split_merge_in_kernel});
   int64_t blocks = cfg.num_kv_blocks;
   if (backend_->name() == "cuda") {
     blocks = device_kv_blocks(cfg, model_, per_block);

@@ -125,6 +125,10 @@ EngineSettingsPanel::EngineSettingsPanel(QWidget* parent) : QWidget(parent) {
   row(tr("Fused &RoPE:"), fusedRope_, QStringLiteral("settingsFusedRope"),
       tr("CUDA, with fused decode: rotate q and k and write the KV cache (F32, F16 or BF16) in the q/k/v "
          "projection's epilogue (an A/B knob: off runs them as a kernel of their own)"));
+  splitMerge_ = new QCheckBox(tr("On"), body);
+  row(tr("Split &merge in kernel:"), splitMerge_, QStringLiteral("settingsSplitMerge"),
+      tr("CUDA: decode attention split over a long context merges its partitions in the attention kernel "
+         "(an A/B knob: off merges them in a reduce kernel launched after it)"));
   fp8FastAccum_ = new QCheckBox(tr("On"), body);
   row(tr("FP8 fast &accumulation:"), fp8FastAccum_, QStringLiteral("settingsFp8FastAccum"),
       tr("CUDA, FP8 weights: GEMMs keep their partial sums in the tensor cores' own precision over the whole "
@@ -263,6 +267,7 @@ EngineSettingsPanel::EngineSettingsPanel(QWidget* parent) : QWidget(parent) {
   connect(fusedDecode_, &QCheckBox::toggled, this, &EngineSettingsPanel::onEdited);
   connect(dependentLaunch_, &QCheckBox::toggled, this, &EngineSettingsPanel::onEdited);
   connect(fusedRope_, &QCheckBox::toggled, this, &EngineSettingsPanel::onEdited);
+  connect(splitMerge_, &QCheckBox::toggled, this, &EngineSettingsPanel::onEdited);
   connect(fp8FastAccum_, &QCheckBox::toggled, this, &EngineSettingsPanel::onEdited);
   connect(fusedDecode_, &QCheckBox::toggled, this, &EngineSettingsPanel::updateBudgetWidgets);
   connect(gpuMemory_, &QDoubleSpinBox::valueChanged, this, &EngineSettingsPanel::onEdited);
@@ -280,6 +285,7 @@ void EngineSettingsPanel::showConfig(const brisk::EngineConfig& c) {
   fusedDecode_->setChecked(c.fused_decode);
   dependentLaunch_->setChecked(c.dependent_launch);
   fusedRope_->setChecked(c.fused_rope);
+  splitMerge_->setChecked(c.split_merge_in_kernel);
   fp8FastAccum_->setChecked(c.fp8_fast_accum);
   gpuMemory_->setValue(c.gpu_memory_utilization);
   int bi = blockSize_->findData(c.block_size);
@@ -349,6 +355,7 @@ void EngineSettingsPanel::updateBudgetWidgets() {
   fusedDecode_->setEnabled(cuda);
   dependentLaunch_->setEnabled(cuda);
   fusedRope_->setEnabled(cuda && fusedDecode_->isChecked());
+  splitMerge_->setEnabled(cuda);
   fp8FastAccum_->setEnabled(cuda);
   gpuMemory_->setEnabled(cuda && mode == Auto);
 }
@@ -364,6 +371,7 @@ brisk::EngineConfig EngineSettingsPanel::config() const {
   c.fused_decode = fusedDecode_->isChecked();
   c.dependent_launch = dependentLaunch_->isChecked();
   c.fused_rope = fusedRope_->isChecked();
+  c.split_merge_in_kernel = splitMerge_->isChecked();
   c.fp8_fast_accum = fp8FastAccum_->isChecked();
   c.gpu_memory_utilization = gpuMemory_->value();
   c.block_size = blockSize_->currentData().toInt();
@@ -423,6 +431,9 @@ QStringList EngineSettingsPanel::describeChanges(const brisk::EngineConfig& a, c
     out << tr("dependent launch %1 → %2").arg(yesNo(a.dependent_launch), yesNo(b.dependent_launch));
   if (a.fused_rope != b.fused_rope)
     out << tr("fused RoPE %1 → %2").arg(yesNo(a.fused_rope), yesNo(b.fused_rope));
+  if (a.split_merge_in_kernel != b.split_merge_in_kernel)
+    out << tr("split merge in kernel %1 → %2")
+               .arg(yesNo(a.split_merge_in_kernel), yesNo(b.split_merge_in_kernel));
   if (a.fp8_fast_accum != b.fp8_fast_accum)
     out << tr("FP8 fast accumulation %1 → %2").arg(yesNo(a.fp8_fast_accum), yesNo(b.fp8_fast_accum));
   // The spin box holds two decimals: finer differences are not edits.

@@ -66,6 +66,7 @@ class EngineSettingsPanel : public QWidget {
   QCheckBox* fusedDecode_;
   QCheckBox* dependentLaunch_;
   QCheckBox* fusedRope_;
+  QCheckBox* splitMerge_;
   QCheckBox* fp8FastAccum_;
   QDoubleSpinBox* gpuMemory_;
   QComboBox* weights_;

@@ -40,6 +40,9 @@ void add_engine_flags(Args& a) {
   a.flag("--fused-rope", "",
          "CUDA: run decode steps' RoPE and KV cache write in the q/k/v projection's epilogue instead of a "
          "kernel of their own (off until a GPU run has checked it)");
+  a.flag("--split-merge-in-kernel", "",
+         "CUDA: decode attention split over a long context merges its partitions in the attention kernel "
+         "instead of a reduce kernel launched after it (off until a GPU run has timed it)");
   a.flag("--fp8-fast-accum", "",
          "CUDA, FP8 weights: GEMMs accumulate in the tensor cores' own precision over the whole K instead of "
          "promoting partial sums to F32 (faster, less exact)");
@@ -77,6 +80,7 @@ EngineConfig engine_config_from(const Args& a, const std::string& model) {
   c.dependent_launch = !a.has("--no-dependent-launch");
   c.fused_rope = a.has("--fused-rope");
   c.fp8_fast_accum = a.has("--fp8-fast-accum");
+  c.split_merge_in_kernel = a.has("--split-merge-in-kernel");
   c.huge_page_weights = !a.has("--no-huge-pages");
   c.int8_fma = a.has("--int8-fma");
   c.fp8_fma = a.has("--fp8-fma");
@@ -232,6 +236,7 @@ nlohmann::json config_json(const EngineConfig& c) {
           {"dependent_launch", c.dependent_launch},
           {"fused_rope", c.fused_rope},
           {"fp8_fast_accum", c.fp8_fast_accum},
+          {"split_merge_in_kernel", c.split_merge_in_kernel},
           {"huge_page_weights", c.huge_page_weights},
           {"int8_fma", c.int8_fma},
           {"fp8_fma", c.fp8_fma},

@@ -122,6 +122,10 @@ struct BackendOptions {
   // CUDA: FP8 GEMMs accumulate in the tensor cores' own precision over the whole K (cuBLASLt fast
   // accumulation) instead of promoting partial sums to F32 every few steps. An A/B knob.
   bool fp8_fast_accum = false;
+  // CUDA: a split decode attention merges its partitions in the attention kernel (the last block of a
+  // row to finish) instead of a reduce kernel launched after it. An A/B knob, the same arithmetic; off
+  // until a GPU run has timed it.
+  bool split_merge_in_kernel = false;
 };
 // "cpu", "cuda" or "auto" (cuda when available, else cpu). Throws Error
 // naming the backend and the reason when it cannot be made.

@@ -37,7 +37,6 @@ int64_t cuda_fused_rope_launches() { return 0; }
 int64_t cuda_fp8_gemms() { return 0; }
 int64_t cuda_activation_conversions() { return 0; }
 void cuda_force_decode_attention(const std::string&) {}
-void cuda_set_split_merge_in_kernel(bool) {}
 int64_t cuda_split_merge_in_kernel_launches() { return 0; }
 #endif
 

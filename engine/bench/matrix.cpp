@@ -92,6 +92,7 @@ const char* const kAxisFields[] = {"weight_dtype",
                                    "dependent_launch",
                                    "fused_rope",
                                    "fp8_fast_accum",
+                                   "split_merge_in_kernel",
                                    "huge_page_weights",
                                    "int8_fma",
                                    "fp8_fma",
@@ -158,6 +159,8 @@ void apply_axis(const std::string& f, const std::string& v, EngineConfig& c, Wor
     c.fused_rope = as_bool(f, v);
   else if (f == "fp8_fast_accum")
     c.fp8_fast_accum = as_bool(f, v);
+  else if (f == "split_merge_in_kernel")
+    c.split_merge_in_kernel = as_bool(f, v);
   else if (f == "huge_page_weights")
     c.huge_page_weights = as_bool(f, v);
   else if (f == "int8_fma")

@@ -35,7 +35,7 @@ SequenceScorer::SequenceScorer(const EngineConfig& cfg) : cfg_(cfg) {
   backend_ = make_backend(
       cfg.backend, BackendOptions{cfg.threads, cfg.int8_activations, cfg.cuda_graphs, cfg.fused_decode,
                                   cfg.huge_page_weights, cfg.int8_fma, cfg.dependent_launch, cfg.fp8_fma,
-                                  cfg.fused_rope, cfg.fp8_fast_accum});
+                                  cfg.fused_rope, cfg.fp8_fast_accum, cfg.split_merge_in_kernel});
 }
 
 int SequenceScorer::usable_context() const {

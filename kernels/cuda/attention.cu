@@ -9,8 +9,8 @@
 // query head (few sequences) or per group of up to 8 heads (many). Each keeps
 // an online softmax and either writes the output (the partition holds the
 // whole context) or its partial (max, denominator, unnormalised sum) to the
-// workspace, merged by the reduce kernel or, with in-kernel merging, by
-// whichever of the row's blocks finishes last. Partitions past a sequence's end (graphs
+// workspace, merged by the reduce kernel or, with in-kernel merging (lane
+// kernels), by whichever of the row's blocks finishes last. Partitions past a sequence's end (graphs
 // replay with the captured max_seq_len) write an empty partial, or nothing
 // when the first partition holds the whole context.
 //
@@ -107,43 +107,66 @@ __device__ __forceinline__ float* partial(const AttnParams& p, int row, int h, i
   return p.ws + (((int64_t)row * p.a.n_heads + h) * p.splits + split) * (p.a.head_dim + 2);
 }
 
+// What merging a decode row's partitions reads and writes, by value: a
+// function that is not inlined takes it without a copy of the kernel's
+// parameters.
+struct SplitMerge {
+  float* out;
+  const float* ws;
+  uint32_t* counters;
+  int n_heads, head_dim, splits;
+};
+__device__ __forceinline__ SplitMerge split_merge(const AttnParams& p) {
+  return {p.out, p.ws, p.counters, p.a.n_heads, p.a.head_dim, p.splits};
+}
+// partial() of the merge's arguments.
+__device__ __forceinline__ const float* merge_partial(const SplitMerge& m, int row, int h, int split) {
+  return m.ws + (((int64_t)row * m.n_heads + h) * m.splits + split) * (m.head_dim + 2);
+}
+
 // The merge of head h's partitions of a decode row: out = sum_i exp(m_i -
 // M) acc_i / sum_i exp(m_i - M) l_i. First a warp loads every partition's
 // (max, denominator), a lane each, and computes its weight exp(m_i - M)
 // once; the output elements then only read the partial sums, whose loads
 // are independent. Loads go through L2 (ld.cg): with the merge in the
-// attention kernel the partials are written by other blocks of it.
-__device__ __forceinline__ void merge_weights(const AttnParams& p, int row, int h, float* w, float* L) {
+// attention kernel the partials are written by other blocks of it. The
+// roundings are explicit (no contraction decided by the compiler), so the
+// reduce kernel and the in-kernel merge give the same bits.
+__device__ __forceinline__ void merge_weights(const SplitMerge& mg, int row, int h, float* w, float* L) {
   const int i = threadIdx.x & 31;
   float m = -INFINITY, l = 0.0f;
-  if (i < p.splits) {
-    const float* e = partial(p, row, h, i);
+  if (i < mg.splits) {
+    const float* e = merge_partial(mg, row, h, i);
     l = __ldcg(e + 1);
     m = l != 0.0f ? __ldcg(e) : -INFINITY;
   }
   const float M = warp_max(m);
   const float wi = l != 0.0f ? expf(m - M) : 0.0f;  // empty partials weigh nothing and are never read
-  const float sum = warp_sum(l * wi);
+  const float sum = warp_sum(__fmul_rn(l, wi));
   w[i] = wi;  // kMaxSplits == 32: a lane each
   if (i == 0) *L = sum;
 }
-__device__ __forceinline__ float merge_value(const AttnParams& p, int row, int h, int d, const float* w,
+__device__ __forceinline__ float merge_value(const SplitMerge& mg, int row, int h, int d, const float* w,
                                              float L) {
   float v = 0.0f;
 #pragma unroll 4
-  for (int i = 0; i < p.splits; ++i)
-    if (w[i] > 0.0f) v += __ldcg(partial(p, row, h, i) + 2 + d) * w[i];
-  return L != 0.0f ? v / L : 0.0f;
+  for (int i = 0; i < mg.splits; ++i)
+    if (w[i] > 0.0f) v = __fmaf_rn(__ldcg(merge_partial(mg, row, h, i) + 2 + d), w[i], v);
+  return L != 0.0f ? __fdiv_rn(v, L) : 0.0f;
 }
 static_assert(kMaxSplits == 32, "merge_weights gives each partition a lane of one warp");
 
-// In-kernel split merge (p.counters): a decode block that wrote its
-// partials for heads h0..h0+nh-1 counts itself in, and the block that
-// completes its row's count merges those heads, the reduce kernel's work
-// without its launch. That block resets the count to zero for the next
-// call. Called by every thread of the block.
+// In-kernel split merge (p.counters; the lane kernels' MERGE
+// instantiations): a decode block that wrote its partials for heads
+// h0..h0+nh-1 counts itself in, and the block that completes its row's
+// count merges those heads, the reduce kernel's work without its launch.
+// That block resets the count to zero for the next call. Called by every
+// thread of the block. Not inlined, as a kernel has two call sites (its
+// empty and its full partitions). Kernels without MERGE hold none of this
+// code: compiled in, it cost the large instantiations registers and
+// spills whether it ran or not.
 constexpr int kMergeHeads = 8;  // most heads a decode block holds (its MAXG or HPB)
-__device__ void merge_if_last(const AttnParams& p, int s, int row, int h0, int nh) {
+__device__ __noinline__ void merge_if_last(SplitMerge p, int s, int row, int h0, int nh) {
   __shared__ float w[kMergeHeads][kMaxSplits];
   __shared__ float L[kMergeHeads];
   __shared__ bool last;
@@ -161,8 +184,8 @@ __device__ void merge_if_last(const AttnParams& p, int s, int row, int h0, int n
   const int warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
   for (int g = warp; g < nh; g += warps) merge_weights(p, row, h0 + g, w[g], &L[g]);
   __syncthreads();
-  const int D = p.a.head_dim;
-  float* o = p.out + (int64_t)row * p.a.n_heads * D + (int64_t)h0 * D;
+  const int D = p.head_dim;
+  float* o = p.out + (int64_t)row * p.n_heads * D + (int64_t)h0 * D;
   for (int i = threadIdx.x; i < nh * D; i += blockDim.x) {
     const int g = i / D;
     o[i] = merge_value(p, row, h0 + g, i - g * D, w[g], L[g]);
@@ -172,8 +195,8 @@ __device__ void merge_if_last(const AttnParams& p, int s, int row, int h0, int n
 // A decode block whose partition holds no tokens (heads h0..h0+nh): an
 // empty partial (max -inf, denominator 0) where the row is split, zeros
 // from the first partition of an empty context, else nothing.
-__device__ __forceinline__ void empty_partition(const AttnParams& p, int s, int row, int h0, int nh,
-                                                int split, bool whole) {
+__device__ __forceinline__ void empty_partition(const AttnParams& p, int row, int h0, int nh, int split,
+                                                bool whole) {
   const int D = p.a.head_dim;
   if (!whole) {
     if (threadIdx.x < nh) {
@@ -181,7 +204,6 @@ __device__ __forceinline__ void empty_partition(const AttnParams& p, int s, int 
       e[0] = -INFINITY;
       e[1] = 0.0f;
     }
-    if (p.counters) merge_if_last(p, s, row, h0, nh);
   } else if (split == 0) {  // an empty context (seq_len 0): nothing to attend to
     for (int i = threadIdx.x; i < nh * D; i += blockDim.x)
       p.out[(int64_t)row * p.a.n_heads * D + (int64_t)h0 * D + i] = 0.0f;
@@ -247,7 +269,7 @@ __global__ void __launch_bounds__(kDecThreads) decode_kernel(AttnParams p) {
   allow_dependents();
   if (!decode_row) return;
 
-  if (t0 >= t1) return empty_partition(p, s, row, h0, nh, split, whole);
+  if (t0 >= t1) return empty_partition(p, row, h0, nh, split, whole);
 
   __syncthreads();      // s_slot of the first tile (the exits above are block-uniform)
   const int C = D / E;  // chunks of E elements per head row
@@ -425,7 +447,6 @@ __global__ void __launch_bounds__(kDecThreads) decode_kernel(AttnParams p) {
       }
     }
   }
-  if (!whole && p.counters) merge_if_last(p, s, row, h0, nh);
 }
 
 // Decode rows with a lane per key: a block per (sequence, HPB query heads
@@ -444,8 +465,9 @@ __global__ void __launch_bounds__(kDecThreads) decode_kernel(AttnParams p) {
 constexpr int kLaneThreads = 256;
 constexpr int kLaneWarps = kLaneThreads / 32;
 
-template <DType KT, int DPL, int HPB>
+template <DType KT, int DPL, int HPB, bool MERGE>
 __global__ void __launch_bounds__(kLaneThreads) decode_lane_kernel(AttnParams p) {
+  static_assert(HPB <= kMergeHeads, "merge_if_last merges at most kMergeHeads heads a block");
   constexpr int E = KT == DType::F32 ? 4 : 8;  // elements per load (the caller checks alignment and D % E)
   constexpr int KC = 32 * DPL / E;             // chunks of the longest row this instantiation takes
   constexpr int DMAX = 32 * DPL;
@@ -511,7 +533,12 @@ __global__ void __launch_bounds__(kLaneThreads) decode_lane_kernel(AttnParams p)
   grid_dependency_wait();
   allow_dependents();
   if (!decode_row) return;
-  if (t0 >= t1) return empty_partition(p, s, row, h0, nh, split, whole);
+  if (t0 >= t1) {
+    empty_partition(p, row, h0, nh, split, whole);
+    if constexpr (MERGE)
+      if (!whole) merge_if_last(split_merge(p), s, row, h0, nh);
+    return;
+  }
   for (int i = threadIdx.x; i < HPB * DMAX; i += kLaneThreads) {  // zeros past D: the unrolled dots read them
     const int g = i / DMAX, d = i - g * DMAX;
     s_q[g][d] = g < nh && d < D ? p.q[row * q_width + (int64_t)(h0 + g) * D + d] : 0.0f;
@@ -641,7 +668,8 @@ __global__ void __launch_bounds__(kLaneThreads) decode_lane_kernel(AttnParams p)
       }
     }
   }
-  if (!whole && p.counters) merge_if_last(p, s, row, h0, nh);
+  if constexpr (MERGE)
+    if (!whole) merge_if_last(split_merge(p), s, row, h0, nh);
 }
 
 // Merges the partitions of each decode row, a block per (sequence, head)
@@ -655,11 +683,12 @@ __global__ void reduce_kernel(AttnParams p) {
   if (a.query_start[s + 1] - row != 1 || whole_context(p, a.seq_lens[s])) return;
   __shared__ float w[kMaxSplits];
   __shared__ float L;
-  if (threadIdx.x < 32) merge_weights(p, row, h, w, &L);
+  const SplitMerge m = split_merge(p);
+  if (threadIdx.x < 32) merge_weights(m, row, h, w, &L);
   __syncthreads();
   const int D = a.head_dim;
   float* o = p.out + (int64_t)row * a.n_heads * D + (int64_t)h * D;
-  for (int d = threadIdx.x; d < D; d += blockDim.x) o[d] = merge_value(p, row, h, d, w, L);
+  for (int d = threadIdx.x; d < D; d += blockDim.x) o[d] = merge_value(m, row, h, d, w, L);
 }
 
 constexpr int kPQ = 32;  // query rows per prefill block
@@ -803,6 +832,14 @@ void launch_decode(const AttnParams& p, bool vec, dim3 grid, cudaStream_t st) {
     launch_dependent(decode_kernel<KT, MAXG, false>, grid, kDecThreads, 0, st, p);
 }
 
+template <DType KT, int DPL, int HPB>
+void launch_lane(const AttnParams& q, dim3 grid, cudaStream_t st) {
+  if (q.counters)
+    launch_dependent(decode_lane_kernel<KT, DPL, HPB, true>, grid, kLaneThreads, 0, st, q);
+  else
+    launch_dependent(decode_lane_kernel<KT, DPL, HPB, false>, grid, kLaneThreads, 0, st, q);
+}
+
 template <DType KT, int HPB>
 void launch_lanes(const AttnParams& p, cudaStream_t st) {
   const DevicePagedArgs& a = p.a;
@@ -810,11 +847,11 @@ void launch_lanes(const AttnParams& p, cudaStream_t st) {
   q.head_tiles = (a.n_heads / a.n_kv_heads + HPB - 1) / HPB;
   const dim3 grid(a.num_seqs, a.n_kv_heads * q.head_tiles, p.splits);
   if (a.head_dim <= 64)
-    launch_dependent(decode_lane_kernel<KT, 2, HPB>, grid, kLaneThreads, 0, st, q);
+    launch_lane<KT, 2, HPB>(q, grid, st);
   else if (a.head_dim <= 128)
-    launch_dependent(decode_lane_kernel<KT, 4, HPB>, grid, kLaneThreads, 0, st, q);
+    launch_lane<KT, 4, HPB>(q, grid, st);
   else if constexpr (HPB == 1)
-    launch_dependent(decode_lane_kernel<KT, 8, HPB>, grid, kLaneThreads, 0, st, q);
+    launch_lane<KT, 8, HPB>(q, grid, st);
 }
 
 // Rows the vector loads can take: whole 16-byte (one-byte types: 8-byte) chunks from aligned caches.
@@ -870,14 +907,11 @@ void launch_all(const AttnParams& p, DecodeAttention kernel, cudaStream_t st) {
 }
 
 std::atomic<DecodeAttention> g_decode_attention{DecodeAttention::Auto};
-std::atomic<bool> g_merge_in_kernel{false};
 std::atomic<int64_t> g_in_kernel_merges{0};
 
 }  // namespace
 
 void set_decode_attention(DecodeAttention kind) { g_decode_attention.store(kind, std::memory_order_relaxed); }
-void set_split_merge_in_kernel(bool on) { g_merge_in_kernel.store(on, std::memory_order_relaxed); }
-bool split_merge_in_kernel() { return g_merge_in_kernel.load(std::memory_order_relaxed); }
 int64_t split_merge_in_kernel_launches() { return g_in_kernel_merges.load(std::memory_order_relaxed); }
 
 void paged_attention(float* out, const float* q, const DeviceKvCache& k, const DeviceKvCache& v,
@@ -905,8 +939,10 @@ void paged_attention(float* out, const float* q, const DeviceKvCache& k, const D
   if (splits > 1) {
     p.splits = splits;
     p.part = (a.max_seq_len + splits - 1) / splits;
-    // A block's grid.y index is below n_heads for every decode kernel.
-    if (split_counters && split_merge_in_kernel() && (size_t)a.num_seqs * a.n_heads <= split_counter_count) {
+    // The lane kernels merge in kernel (the tiled one, for shapes they cannot take, keeps the reduce
+    // kernel); their block row index is below n_heads.
+    if (split_counters && plan.kernel != DecodeAttention::Tiled &&
+        (size_t)a.num_seqs * a.n_heads <= split_counter_count) {
       p.counters = split_counters;
       g_in_kernel_merges.fetch_add(1, std::memory_order_relaxed);
     }

@@ -164,11 +164,13 @@ void copy_blocks(const DeviceKvCache& c, const int32_t* pairs, int count, int bl
 // Decode rows (query length 1) split the context over `splits` partitions
 // (FlashDecoding) when the context is long; prefill rows are tiled with an
 // online softmax. `workspace` holds the split partials: attention_workspace_bytes().
-// `split_counters` (attention_split_counters() of them, zeroed once after
-// allocation; every call leaves them zero) let the decode kernel merge the
-// partials itself where set_split_merge_in_kernel() is on, instead of a
-// second launch; without them, or too few for the batch, the reduce kernel
-// merges. They belong to one stream: calls on two streams need two sets.
+// With `split_counters` (attention_split_counters() of them, zeroed once
+// after allocation; every call leaves them zero) the decode kernel merges a
+// split context's partitions itself: each block that wrote its partials
+// counts itself in, and the one that completes its row's count merges the
+// row, with the reduce kernel's arithmetic but without its launch. Without
+// them, or with too few for the batch, the reduce kernel merges. They
+// belong to one stream: calls on two streams need two sets.
 void paged_attention(float* out, const float* q, const DeviceKvCache& k, const DeviceKvCache& v,
                      const DevicePagedArgs& a, void* workspace, size_t workspace_bytes, Stream s,
                      uint32_t* split_counters = nullptr, size_t split_counter_count = 0);
@@ -209,13 +211,6 @@ size_t attention_workspace_bytes(int max_rows, int n_heads, int head_dim, int ma
 // How many split counters in-kernel merging needs for up to `max_rows` query rows (one per sequence and
 // decode block row, which is at most one per query head).
 size_t attention_split_counters(int max_rows, int n_heads);
-// Whether a split decode merges its partitions inside the attention kernel
-// (the last block of a row to finish, counted through the split counters)
-// or in a reduce kernel launched after it. Bit-identical either way; one
-// launch fewer per layer in kernel. Off by default until a GPU run has
-// measured it (benchmarks and tests switch it; process-wide).
-void set_split_merge_in_kernel(bool on);
-bool split_merge_in_kernel();
 // Decode attention launches (or graph captures) that merged their splits in kernel, since the start.
 int64_t split_merge_in_kernel_launches();
 

@@ -10,7 +10,8 @@
 // microseconds of one attention call in a stream of R back-to-back calls
 // (the split count is the one an eager step uses; every sequence holds the
 // context). The split merge: a reduce kernel after the attention kernel, or
-// the attention kernel's last block of a row (set_split_merge_in_kernel).
+// the attention kernel's last block of a row (a backend made with
+// BackendOptions::split_merge_in_kernel).
 // It measures; it asserts nothing.
 #include <algorithm>
 #include <chrono>
@@ -78,39 +79,40 @@ int main(int argc, char** argv) {
               block, reps);
   bool first = true;
   try {
-    std::unique_ptr<Backend> be = make_backend("cuda", BackendOptions{});
-    Tensor q = be->alloc(DType::F32, max_seqs, (int64_t)n_heads * D),
-           out = be->alloc(DType::F32, max_seqs, (int64_t)n_heads * D);
-    Tensor qs = be->alloc(DType::I32, 1, max_seqs + 1), sl = be->alloc(DType::I32, 1, max_seqs),
-           bt = be->alloc(DType::I32, max_seqs, max_blocks);
-    std::mt19937 rng(3);
-    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-    std::vector<float> hq((size_t)max_seqs * n_heads * D);
-    for (float& f : hq) f = u(rng);
-    be->upload(q, hq.data(), max_seqs);
-    // Blocks in a shuffled order, as a long-running pool hands them out; each sequence its own.
-    std::vector<int32_t> table((size_t)max_seqs * max_blocks);
-    for (size_t i = 0; i < table.size(); ++i) table[i] = (int32_t)i;
-    std::shuffle(table.begin(), table.end(), rng);
-    be->upload(bt, table.data(), max_seqs);
-    std::vector<int32_t> qstart(max_seqs + 1);
-    for (int i = 0; i <= max_seqs; ++i) qstart[i] = i;
-    be->upload(qs, qstart.data(), 1);
-    float probe = 0;
-    Tensor one = out;
-    one.cols = 1;
-    auto sync = [&] { be->download(&probe, one, 1); };
-    // A launch that does no work: one element added.
-    Tensor a1 = q, o1 = out;
-    a1.cols = o1.cols = 1;
-    const double launch_us = time_us(
-        reps, [&](int) { be->add(o1, a1, a1, 1); }, sync);
-    for (const std::string& merge : merges)
+    for (const std::string& merge : merges) {
+      if (merge != "reduce" && merge != "kernel")
+        throw Error("--merge: unknown split merge '" + merge + "' (reduce, kernel)");
+      BackendOptions opts;
+      opts.split_merge_in_kernel = merge == "kernel";
+      std::unique_ptr<Backend> be = make_backend("cuda", opts);
+      Tensor q = be->alloc(DType::F32, max_seqs, (int64_t)n_heads * D),
+             out = be->alloc(DType::F32, max_seqs, (int64_t)n_heads * D);
+      Tensor qs = be->alloc(DType::I32, 1, max_seqs + 1), sl = be->alloc(DType::I32, 1, max_seqs),
+             bt = be->alloc(DType::I32, max_seqs, max_blocks);
+      std::mt19937 rng(3);
+      std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+      std::vector<float> hq((size_t)max_seqs * n_heads * D);
+      for (float& f : hq) f = u(rng);
+      be->upload(q, hq.data(), max_seqs);
+      // Blocks in a shuffled order, as a long-running pool hands them out; each sequence its own.
+      std::vector<int32_t> table((size_t)max_seqs * max_blocks);
+      for (size_t i = 0; i < table.size(); ++i) table[i] = (int32_t)i;
+      std::shuffle(table.begin(), table.end(), rng);
+      be->upload(bt, table.data(), max_seqs);
+      std::vector<int32_t> qstart(max_seqs + 1);
+      for (int i = 0; i <= max_seqs; ++i) qstart[i] = i;
+      be->upload(qs, qstart.data(), 1);
+      float probe = 0;
+      Tensor one = out;
+      one.cols = 1;
+      auto sync = [&] { be->download(&probe, one, 1); };
+      // A launch that does no work: one element added.
+      Tensor a1 = q, o1 = out;
+      a1.cols = o1.cols = 1;
+      const double launch_us = time_us(
+          reps, [&](int) { be->add(o1, a1, a1, 1); }, sync);
       for (const std::string& kernel : kernels)
         for (const std::string& kv : kvs) {
-          if (merge != "reduce" && merge != "kernel")
-            throw Error("--merge: unknown split merge '" + merge + "' (reduce, kernel)");
-          cuda::set_split_merge_in_kernel(merge == "kernel");
           const cuda::DecodeAttention which = kernel == "tiled"   ? cuda::DecodeAttention::Tiled
                                               : kernel == "head"  ? cuda::DecodeAttention::PerHead
                                               : kernel == "group" ? cuda::DecodeAttention::PerGroup
@@ -144,10 +146,11 @@ int main(int argc, char** argv) {
               std::fflush(stdout);
             }
         }
+    }
   } catch (const std::exception& e) {
     std::printf("%s\n  {\"error\": \"%s\"}", first ? "" : ",", e.what());
   }
-  cuda::set_split_merge_in_kernel(false);
+  cuda::set_decode_attention(cuda::DecodeAttention::Auto);
   std::printf("\n]}\n");
   return 0;
 }

@@ -18,7 +18,9 @@
 // the merge still runs, as a no-op reduce launch or nothing in kernel).
 //
 // --gemv-blocks sweeps the streaming GEMV's resident blocks per
-// multiprocessor (0: as many as fit, the default). Prints one JSON object:
+// multiprocessor (0: as many as fit, the default); each is run by a backend
+// merging split attention in a reduce kernel and one merging it in kernel
+// (BackendOptions::split_merge_in_kernel). Prints one JSON object:
 // per setting, per op the microseconds of one call, the bytes it must read
 // and the rate; per stack the microseconds of a token's layers and that
 // rate as a fraction of the device's copy bandwidth (measured here the
@@ -134,147 +136,152 @@ int main(int argc, char** argv) {
     const double copy_bw = copy_gb_per_s();
     std::printf(", \"copy_gb_per_s\": %.1f", copy_bw);
     std::fflush(stdout);
-    BackendOptions opts;
-    opts.fused_rope = true;  // the folded op is timed beside the separate ones
-    std::unique_ptr<Backend> be = make_backend("cuda", opts);
-    auto* fused = dynamic_cast<FusedDecode*>(be.get());
-    auto* graphs = dynamic_cast<StepGraphs*>(be.get());
-    if (!fused || !graphs) throw Error("the CUDA backend offers no fused decode ops or graphs");
-
-    // One layer's host weights, uploaded from `layers` starting points: distinct device copies.
-    std::mt19937 rng(5);
-    const int c = layers;
-    const HostWeight hq = random_weight(rng, wdt, dim, dim, c), hk = random_weight(rng, wdt, nkv * D, dim, c),
-                     hv = random_weight(rng, wdt, nkv * D, dim, c), ho = random_weight(rng, wdt, dim, dim, c),
-                     hg = random_weight(rng, wdt, hidden, dim, c),
-                     hu = random_weight(rng, wdt, hidden, dim, c),
-                     hd = random_weight(rng, wdt, dim, hidden, c),
-                     hn = random_weight(rng, DType::F32, 1, dim, c);
-    const int max_blocks = (max_ctx + block - 1) / block;
-    std::vector<Layer> L(layers);
-    const int64_t allocs0 = cuda_device_allocations();
-    for (int i = 0; i < layers; ++i) {
-      Layer& l = L[i];
-      l.attn_norm = be->weight(hn.tensor(DType::F32, 1, dim, i, "attn_norm"));
-      l.ffn_norm = be->weight(hn.tensor(DType::F32, 1, dim, i, "ffn_norm"));
-      l.wq = be->weight(hq.tensor(wdt, dim, dim, i, "wq"));
-      l.wk = be->weight(hk.tensor(wdt, nkv * D, dim, i, "wk"));
-      l.wv = be->weight(hv.tensor(wdt, nkv * D, dim, i, "wv"));
-      l.wo = be->weight(ho.tensor(wdt, dim, dim, i, "wo"));
-      l.w_gate = be->weight(hg.tensor(wdt, hidden, dim, i, "w_gate"));
-      l.w_up = be->weight(hu.tensor(wdt, hidden, dim, i, "w_up"));
-      l.w_down = be->weight(hd.tensor(wdt, dim, hidden, i, "w_down"));
-      if (i > 0 && (l.wq.handle == L[0].wq.handle || l.w_down.handle == L[0].w_down.handle))
-        throw Error("bench: the backend returned one device copy for two layers' weights");
-      l.k_cache = be->alloc_kv_cache(kdt, (int64_t)max_blocks * block, nkv, D);
-      l.v_cache = be->alloc_kv_cache(kdt, (int64_t)max_blocks * block, nkv, D);
-    }
-    std::printf(", \"device_allocations\": %lld", (long long)(cuda_device_allocations() - allocs0));
-    Tensor x = be->alloc(DType::F32, 1, dim), q = be->alloc(DType::F32, 1, dim),
-           k = be->alloc(DType::F32, 1, nkv * D), v = be->alloc(DType::F32, 1, nkv * D),
-           att = be->alloc(DType::F32, 1, dim), gate = be->alloc(DType::F32, 1, hidden);
-    Tensor pos = be->alloc(DType::I32, 1, 1), slots = be->alloc(DType::I32, 1, 1),
-           qs = be->alloc(DType::I32, 1, 2), sl = be->alloc(DType::I32, 1, 1),
-           bt = be->alloc(DType::I32, 1, max_blocks);
-    std::vector<float> hx(hidden);
-    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-    for (float& f : hx) f = u(rng);
-    for (Tensor t : {x, q, att}) be->upload(t, hx.data(), 1);
-    be->upload(gate, hx.data(), 1);
-    be->upload(k, hx.data(), 1);
-    be->upload(v, hx.data(), 1);
-    const int32_t p = ctx - 1, s = ctx - 1, qstart[2] = {0, 1}, len = ctx;
-    std::vector<int32_t> table(max_blocks);
-    for (int i = 0; i < max_blocks; ++i) table[i] = i;
-    be->upload(pos, &p, 1);
-    be->upload(slots, &s, 1);
-    be->upload(qs, qstart, 1);
-    be->upload(sl, &len, 1);
-    be->upload(bt, table.data(), 1);
-    AttentionBatch ab;
-    ab.num_seqs = 1;
-    ab.query_start = qs;
-    ab.seq_lens = sl;
-    ab.block_tables = bt;
-    ab.max_blocks_per_seq = max_blocks;
-    ab.block_size = block;
-
-    float probe = 0;
-    Tensor one = x;
-    one.cols = 1;
-    auto sync = [&] { be->download(&probe, one, 1); };
-    const double wb = row_bytes(wdt, 1);  // bytes per weight (scales are noise)
-    const double qkv_bytes = (double)(dim + 2 * nkv * D) * dim * wb, wo_bytes = (double)dim * dim * wb,
-                 ffn_bytes = 2.0 * hidden * dim * wb, down_bytes = (double)dim * hidden * wb,
-                 kv_bytes = 2.0 * ctx * nkv * D * row_bytes(kdt, 1);
-    const double layer_bytes = qkv_bytes + wo_bytes + ffn_bytes + down_bytes + kv_bytes;
-
-    Tensor qkv_out[3] = {q, k, v};
-    auto qkv = [&](int i) {
-      const Layer& l = L[i % layers];
-      const Tensor w[3] = {l.wq, l.wk, l.wv};
-      fused->norm_matmul(qkv_out, w, 3, x, l.attn_norm, eps, 1);
-    };
-    auto rope = [&](int i) {
-      const Layer& l = L[i % layers];
-      be->rope_kv_write(q, k, v, pos, slots, l.k_cache, l.v_cache, 1, nh, nkv, D, D, theta);
-    };
-    bool folds = true;
-    auto qkv_rope = [&](int i) {
-      const Layer& l = L[i % layers];
-      const Tensor w[3] = {l.wq, l.wk, l.wv};
-      if (!fused->norm_qkv_rope_kv_write(qkv_out, w, x, l.attn_norm, eps, pos, slots, l.k_cache, l.v_cache, 1,
-                                         nh, nkv, D, D, theta)) {
-        folds = false;
-        qkv(i);
-        rope(i);
-      }
-    };
-    auto attention = [&](int i) {
-      const Layer& l = L[i % layers];
-      be->attention(att, q, l.k_cache, l.v_cache, ab, nh, nkv, D);
-    };
-    auto wo = [&](int i) { fused->matmul_add(x, att, L[i % layers].wo, 1); };
-    auto ffn = [&](int i) {
-      const Layer& l = L[i % layers];
-      fused->norm_swiglu(gate, x, l.ffn_norm, eps, l.w_gate, l.w_up, 1);
-    };
-    auto down = [&](int i) { fused->matmul_add(x, gate, L[i % layers].w_down, 1); };
-    Tensor a1 = q, o1 = att;
-    a1.cols = o1.cols = 1;
-    auto empty = [&](int) { be->add(o1, a1, a1, 1); };
-
-    struct Op {
-      const char* name;
-      std::function<void(int)> run;
-      double bytes;
-    };
-    const Op ops[] = {{"empty launch", empty, 0.0},
-                      {"q/k/v + norm", qkv, qkv_bytes},
-                      {"rope + kv write", rope, 0.0},
-                      {"q/k/v + norm + rope + kv write (folded)", qkv_rope, qkv_bytes},
-                      {"attention", attention, kv_bytes},
-                      {"wo + residual", wo, wo_bytes},
-                      {"gate/up + norm + swiglu", ffn, ffn_bytes},
-                      {"down + residual", down, down_bytes}};
-    int bucket = 1 << 20;  // graph keys no model uses
     bool first_setting = true;
-    for (int blocks : gemv_blocks) {
-      cuda::set_gemv_blocks_per_sm(blocks);
-      appendf(out, "%s\n  {\"gemv_blocks_per_sm\": %d, \"ops\": [", first_setting ? "" : ",", blocks);
-      first_setting = false;
-      bool first = true;
-      for (const Op& op : ops) {
-        const double us = time_us(reps, op.run, sync);
-        appendf(out, "%s\n    {\"op\": \"%s\", \"us_per_call\": %.2f, \"bytes\": %.0f, \"gb_per_s\": %.1f}",
-                first ? "" : ",", op.name, us, op.bytes, op.bytes > 0 ? op.bytes / (us * 1e-6) / 1e9 : 0.0);
-        first = false;
+    // A backend per split merge (a backend option); the weights are uploaded to each.
+    for (bool merge_in_kernel : {false, true}) {
+      BackendOptions opts;
+      opts.fused_rope = true;  // the folded op is timed beside the separate ones
+      opts.split_merge_in_kernel = merge_in_kernel;
+      std::unique_ptr<Backend> be = make_backend("cuda", opts);
+      auto* fused = dynamic_cast<FusedDecode*>(be.get());
+      auto* graphs = dynamic_cast<StepGraphs*>(be.get());
+      if (!fused || !graphs) throw Error("the CUDA backend offers no fused decode ops or graphs");
+
+      // One layer's host weights, uploaded from `layers` starting points: distinct device copies.
+      std::mt19937 rng(5);
+      const int c = layers;
+      const HostWeight hq = random_weight(rng, wdt, dim, dim, c),
+                       hk = random_weight(rng, wdt, nkv * D, dim, c),
+                       hv = random_weight(rng, wdt, nkv * D, dim, c),
+                       ho = random_weight(rng, wdt, dim, dim, c),
+                       hg = random_weight(rng, wdt, hidden, dim, c),
+                       hu = random_weight(rng, wdt, hidden, dim, c),
+                       hd = random_weight(rng, wdt, dim, hidden, c),
+                       hn = random_weight(rng, DType::F32, 1, dim, c);
+      const int max_blocks = (max_ctx + block - 1) / block;
+      std::vector<Layer> L(layers);
+      const int64_t allocs0 = cuda_device_allocations();
+      for (int i = 0; i < layers; ++i) {
+        Layer& l = L[i];
+        l.attn_norm = be->weight(hn.tensor(DType::F32, 1, dim, i, "attn_norm"));
+        l.ffn_norm = be->weight(hn.tensor(DType::F32, 1, dim, i, "ffn_norm"));
+        l.wq = be->weight(hq.tensor(wdt, dim, dim, i, "wq"));
+        l.wk = be->weight(hk.tensor(wdt, nkv * D, dim, i, "wk"));
+        l.wv = be->weight(hv.tensor(wdt, nkv * D, dim, i, "wv"));
+        l.wo = be->weight(ho.tensor(wdt, dim, dim, i, "wo"));
+        l.w_gate = be->weight(hg.tensor(wdt, hidden, dim, i, "w_gate"));
+        l.w_up = be->weight(hu.tensor(wdt, hidden, dim, i, "w_up"));
+        l.w_down = be->weight(hd.tensor(wdt, dim, hidden, i, "w_down"));
+        if (i > 0 && (l.wq.handle == L[0].wq.handle || l.w_down.handle == L[0].w_down.handle))
+          throw Error("bench: the backend returned one device copy for two layers' weights");
+        l.k_cache = be->alloc_kv_cache(kdt, (int64_t)max_blocks * block, nkv, D);
+        l.v_cache = be->alloc_kv_cache(kdt, (int64_t)max_blocks * block, nkv, D);
       }
-      appendf(out, "\n  ], \"stacks\": [");
-      first = true;
-      for (bool fold : {true, false})
-        for (bool merge_in_kernel : {false, true}) {
-          cuda::set_split_merge_in_kernel(merge_in_kernel);
+      if (!merge_in_kernel)  // one backend's: the second's is the same
+        std::printf(", \"device_allocations\": %lld", (long long)(cuda_device_allocations() - allocs0));
+      Tensor x = be->alloc(DType::F32, 1, dim), q = be->alloc(DType::F32, 1, dim),
+             k = be->alloc(DType::F32, 1, nkv * D), v = be->alloc(DType::F32, 1, nkv * D),
+             att = be->alloc(DType::F32, 1, dim), gate = be->alloc(DType::F32, 1, hidden);
+      Tensor pos = be->alloc(DType::I32, 1, 1), slots = be->alloc(DType::I32, 1, 1),
+             qs = be->alloc(DType::I32, 1, 2), sl = be->alloc(DType::I32, 1, 1),
+             bt = be->alloc(DType::I32, 1, max_blocks);
+      std::vector<float> hx(hidden);
+      std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+      for (float& f : hx) f = u(rng);
+      for (Tensor t : {x, q, att}) be->upload(t, hx.data(), 1);
+      be->upload(gate, hx.data(), 1);
+      be->upload(k, hx.data(), 1);
+      be->upload(v, hx.data(), 1);
+      const int32_t p = ctx - 1, s = ctx - 1, qstart[2] = {0, 1}, len = ctx;
+      std::vector<int32_t> table(max_blocks);
+      for (int i = 0; i < max_blocks; ++i) table[i] = i;
+      be->upload(pos, &p, 1);
+      be->upload(slots, &s, 1);
+      be->upload(qs, qstart, 1);
+      be->upload(sl, &len, 1);
+      be->upload(bt, table.data(), 1);
+      AttentionBatch ab;
+      ab.num_seqs = 1;
+      ab.query_start = qs;
+      ab.seq_lens = sl;
+      ab.block_tables = bt;
+      ab.max_blocks_per_seq = max_blocks;
+      ab.block_size = block;
+
+      float probe = 0;
+      Tensor one = x;
+      one.cols = 1;
+      auto sync = [&] { be->download(&probe, one, 1); };
+      const double wb = row_bytes(wdt, 1);  // bytes per weight (scales are noise)
+      const double qkv_bytes = (double)(dim + 2 * nkv * D) * dim * wb, wo_bytes = (double)dim * dim * wb,
+                   ffn_bytes = 2.0 * hidden * dim * wb, down_bytes = (double)dim * hidden * wb,
+                   kv_bytes = 2.0 * ctx * nkv * D * row_bytes(kdt, 1);
+      const double layer_bytes = qkv_bytes + wo_bytes + ffn_bytes + down_bytes + kv_bytes;
+
+      Tensor qkv_out[3] = {q, k, v};
+      auto qkv = [&](int i) {
+        const Layer& l = L[i % layers];
+        const Tensor w[3] = {l.wq, l.wk, l.wv};
+        fused->norm_matmul(qkv_out, w, 3, x, l.attn_norm, eps, 1);
+      };
+      auto rope = [&](int i) {
+        const Layer& l = L[i % layers];
+        be->rope_kv_write(q, k, v, pos, slots, l.k_cache, l.v_cache, 1, nh, nkv, D, D, theta);
+      };
+      bool folds = true;
+      auto qkv_rope = [&](int i) {
+        const Layer& l = L[i % layers];
+        const Tensor w[3] = {l.wq, l.wk, l.wv};
+        if (!fused->norm_qkv_rope_kv_write(qkv_out, w, x, l.attn_norm, eps, pos, slots, l.k_cache, l.v_cache,
+                                           1, nh, nkv, D, D, theta)) {
+          folds = false;
+          qkv(i);
+          rope(i);
+        }
+      };
+      auto attention = [&](int i) {
+        const Layer& l = L[i % layers];
+        be->attention(att, q, l.k_cache, l.v_cache, ab, nh, nkv, D);
+      };
+      auto wo = [&](int i) { fused->matmul_add(x, att, L[i % layers].wo, 1); };
+      auto ffn = [&](int i) {
+        const Layer& l = L[i % layers];
+        fused->norm_swiglu(gate, x, l.ffn_norm, eps, l.w_gate, l.w_up, 1);
+      };
+      auto down = [&](int i) { fused->matmul_add(x, gate, L[i % layers].w_down, 1); };
+      Tensor a1 = q, o1 = att;
+      a1.cols = o1.cols = 1;
+      auto empty = [&](int) { be->add(o1, a1, a1, 1); };
+
+      struct Op {
+        const char* name;
+        std::function<void(int)> run;
+        double bytes;
+      };
+      const Op ops[] = {{"empty launch", empty, 0.0},
+                        {"q/k/v + norm", qkv, qkv_bytes},
+                        {"rope + kv write", rope, 0.0},
+                        {"q/k/v + norm + rope + kv write (folded)", qkv_rope, qkv_bytes},
+                        {"attention", attention, kv_bytes},
+                        {"wo + residual", wo, wo_bytes},
+                        {"gate/up + norm + swiglu", ffn, ffn_bytes},
+                        {"down + residual", down, down_bytes}};
+      int bucket = 1 << 20;  // graph keys no model uses
+      for (int blocks : gemv_blocks) {
+        cuda::set_gemv_blocks_per_sm(blocks);
+        appendf(out, "%s\n  {\"split_merge\": \"%s\", \"gemv_blocks_per_sm\": %d, \"ops\": [",
+                first_setting ? "" : ",", merge_in_kernel ? "in kernel" : "reduce kernel", blocks);
+        first_setting = false;
+        bool first = true;
+        for (const Op& op : ops) {
+          const double us = time_us(reps, op.run, sync);
+          appendf(out, "%s\n    {\"op\": \"%s\", \"us_per_call\": %.2f, \"bytes\": %.0f, \"gb_per_s\": %.1f}",
+                  first ? "" : ",", op.name, us, op.bytes, op.bytes > 0 ? op.bytes / (us * 1e-6) / 1e9 : 0.0);
+          first = false;
+        }
+        appendf(out, "\n  ], \"stacks\": [");
+        first = true;
+        for (bool fold : {true, false}) {
           auto stack = [&] {
             for (int i = 0; i < layers; ++i) {
               if (fold) {
@@ -304,17 +311,16 @@ int main(int argc, char** argv) {
               std::max(1, reps / layers), [&](int) { graphs->replay(key); }, sync);
           const double gbps = layers * layer_bytes / (graph_us * 1e-6) / 1e9;
           appendf(out,
-                  "%s\n    {\"rope\": \"%s\", \"merge\": \"%s\", \"eager_us\": %.1f, \"graph_us\": %.1f, "
+                  "%s\n    {\"rope\": \"%s\", \"eager_us\": %.1f, \"graph_us\": %.1f, "
                   "\"bytes\": %.0f, \"gb_per_s\": %.1f, \"bandwidth_fraction\": %.3f}",
                   first ? "" : ",", fold ? (folds ? "folded" : "folded (refused: separate)") : "separate",
-                  merge_in_kernel ? "in kernel" : "reduce kernel", eager_us, graph_us, layers * layer_bytes,
-                  gbps, copy_bw > 0 ? gbps / copy_bw : 0.0);
+                  eager_us, graph_us, layers * layer_bytes, gbps, copy_bw > 0 ? gbps / copy_bw : 0.0);
           first = false;
         }
-      appendf(out, "\n  ]}");
+        appendf(out, "\n  ]}");
+      }
     }
     cuda::set_gemv_blocks_per_sm(0);
-    cuda::set_split_merge_in_kernel(false);
     std::printf(", \"settings\": [%s\n]", out.c_str());
   } catch (const std::exception& e) {
     std::string msg = e.what();

@@ -307,16 +307,25 @@ else
   # the one before has finished (--no-dependent-launch), with the norms,
   # residual adds and SwiGLU as kernels of their own (--no-fused-decode),
   # with RoPE and the KV write folded into the q/k/v projection (--fused-rope),
+  # with split attention merged in its kernel (--split-merge-in-kernel), both,
   # and without graphs.
-  for ab in fused-rope no-dependent-launch no-fused-decode no-cuda-graphs; do
+  # "a+b" runs with both flags.
+  for ab in fused-rope split-merge-in-kernel fused-rope+split-merge-in-kernel no-dependent-launch \
+    no-fused-decode no-cuda-graphs; do
     rc=0
-    bench "decode1-f16-$ab" 180 "${SINGLE[@]}" --dtype auto "--$ab" || rc=$?
+    flags=()
+    IFS=+ read -ra names <<<"$ab"
+    for f in "${names[@]}"; do flags+=("--$f"); done
+    name="decode1-f16-${ab//+/-and-}"  # file names that travel back: letters, digits, '.', '_', '-'
+    label="decode 1 seq F16, ${flags[*]}"
+    bench "$name" 180 "${SINGLE[@]}" --dtype auto "${flags[@]}" || rc=$?
     if [ "$rc" -eq 0 ]; then
-      tps=$(jget "$OUT/decode1-f16-$ab.json" 'j["roofline"]["decode_tokens_per_s"]')
-      step=$(jget "$OUT/decode1-f16-$ab.json" 'j["roofline"]["decode_step_s"]')
-      row "decode 1 seq F16, --$ab" "$(calc "'%.1f tok/s (step %.3f ms)' % ($tps, 1e3 * $step)")" "-" "INFO"
+      tps=$(jget "$OUT/$name.json" 'j["roofline"]["decode_tokens_per_s"]')
+      step=$(jget "$OUT/$name.json" 'j["roofline"]["decode_step_s"]')
+      frac=$(jget "$OUT/$name.json" 'j["roofline"]["decode_bandwidth_fraction"]')
+      row "$label" "$(calc "'%.1f tok/s, %.0f%% of bandwidth (step %.3f ms)' % ($tps, 100 * ${frac:-0}, 1e3 * $step)")" "-" "INFO"
     else
-      row "decode 1 seq F16, --$ab" "$(why "$rc" "decode1-f16-$ab")" "-" "$([ "$rc" -eq 3 ] && echo SKIP || echo FAIL)"
+      row "$label" "$(why "$rc" "$name")" "-" "$([ "$rc" -eq 3 ] && echo SKIP || echo FAIL)"
     fi
   done
 
@@ -392,7 +401,7 @@ else
     say "decode layer: $LAYER_BENCH"
     timeout --kill-after=10 90 "$LAYER_BENCH" --reps 1100 --gemv-blocks 0,2,1 >"$OUT/decode-layer.json" \
       2>"$OUT/decode-layer.log" || true
-    figure=$(jget "$OUT/decode-layer.json" '"; ".join("blocks/SM %d: " % s["gemv_blocks_per_sm"] + ", ".join("%s %.1f us" % (o["op"], o["us_per_call"]) for o in s["ops"]) + "; stack " + ", ".join("%s, merge %s: %.0f us (%.0f%% of copy bandwidth)" % (t["rope"], t["merge"], t["graph_us"], 100 * t["bandwidth_fraction"]) for t in s["stacks"]) for s in j["settings"])')
+    figure=$(jget "$OUT/decode-layer.json" '"; ".join("merge %s, blocks/SM %d: " % (s["split_merge"], s["gemv_blocks_per_sm"]) + ", ".join("%s %.1f us" % (o["op"], o["us_per_call"]) for o in s["ops"]) + "; stack " + ", ".join("RoPE %s: %.0f us (%.0f%% of copy bandwidth)" % (t["rope"], t["graph_us"], 100 * t["bandwidth_fraction"]) for t in s["stacks"]) for s in j["settings"])')
     row "decode layers op by op (1.1B, F16, 22 layers)" "${figure:-no figure (decode-layer.log)}" "-" "INFO"
   fi
 

@@ -859,31 +859,31 @@ class TestCudaBackend : public QObject {
   // partition of a row to finish) instead of a reduce kernel: the same
   // arithmetic, so the same tokens, with graphs (captured for the longest
   // context, so short rows take the whole-context shortcut) and without.
-  // Contexts of up to ~410 tokens split under each kernel: Tiled from 32
-  // tokens, the lane kernels from 256 of the captured maximum (2048), so
-  // they split only with graphs.
+  // Contexts of up to ~410 tokens split under each lane kernel (from 256
+  // tokens of the captured maximum, 2048). The tiled kernel (shapes the lane
+  // kernels cannot take) keeps the reduce kernel, option or not.
   void splitMergeInKernelMatches_data() {
     QTest::addColumn<QString>("kernel");
     QTest::addColumn<bool>("graphs");
-    QTest::newRow("tiled") << "tiled" << true;
-    QTest::newRow("tiled-no-graphs") << "tiled" << false;
-    QTest::newRow("per-head") << "per-head" << true;
-    QTest::newRow("per-group") << "per-group" << true;
+    QTest::addColumn<bool>("merges");
+    QTest::newRow("auto") << "auto" << true << true;
+    QTest::newRow("per-head") << "per-head" << true << true;
+    QTest::newRow("per-group") << "per-group" << true << true;
+    QTest::newRow("per-head-no-graphs") << "per-head" << false << false;  // 410 tokens: one partition
+    QTest::newRow("tiled") << "tiled" << true << false;
   }
   void splitMergeInKernelMatches() {
     QFETCH(QString, kernel);
     QFETCH(bool, graphs);
-    struct Reset {  // the switches are process-wide: back to the defaults however the test ends
-      ~Reset() {
-        cuda_set_split_merge_in_kernel(false);
-        cuda_force_decode_attention("auto");
-      }
+    QFETCH(bool, merges);
+    struct Reset {  // the kernel choice is process-wide: back to the default however the test ends
+      ~Reset() { cuda_force_decode_attention("auto"); }
     } reset;
     cuda_force_decode_attention(kernel.toStdString());
     std::vector<std::vector<int32_t>> ref;
     for (bool in_kernel : {false, true}) {
-      cuda_set_split_merge_in_kernel(in_kernel);
       EngineConfig c = config("cuda");
+      c.split_merge_in_kernel = in_kernel;
       c.weight_dtype = "f16";
       c.kv_dtype = "f16";
       c.cuda_graphs = graphs;
@@ -892,13 +892,13 @@ class TestCudaBackend : public QObject {
       const int64_t before = cuda_split_merge_in_kernel_launches();
       const RunResult r =
           run_all(*e, encode_all(*e, {kPrompts[0], kPrompts[1], kPrompts[2]}), {400, 60, 250});
-      const int64_t merges = cuda_split_merge_in_kernel_launches() - before;
+      const int64_t launches = cuda_split_merge_in_kernel_launches() - before;
       for (const auto& err : r.errors) QVERIFY2(err.empty(), err.c_str());
-      std::printf("in-kernel merge %s: %lld launches\n", in_kernel ? "on" : "off", (long long)merges);
-      if (in_kernel)
-        QVERIFY2(merges > 0, "no decode attention merged its splits in kernel");
+      std::printf("in-kernel merge %s: %lld launches\n", in_kernel ? "on" : "off", (long long)launches);
+      if (in_kernel && merges)
+        QVERIFY2(launches > 0, "no decode attention merged its splits in kernel");
       else
-        QCOMPARE(merges, int64_t(0));
+        QCOMPARE(launches, int64_t(0));
       if (ref.empty()) {
         ref = r.tokens;
         continue;

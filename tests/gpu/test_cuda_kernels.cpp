@@ -33,7 +33,9 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <map>
 #include <numeric>
 #include <random>
 #include <stdexcept>
@@ -978,6 +980,10 @@ class TestCudaKernels : public QObject {
         {cuda::DecodeAttention::PerHead, "per head"},
         {cuda::DecodeAttention::PerGroup, "per group"},
     };
+    // Launches that merged in kernel, per decode kernel: the long cases split under every kernel, so
+    // each lane kernel must have taken the in-kernel path (not fallen back to the reduce kernel
+    // unseen); the tiled kernel always keeps the reduce kernel.
+    std::map<std::string, int64_t> merged;
     try {
       for (const auto& [kernel, kernel_name] : kernels)
         for (const Case& c : cases)
@@ -1059,13 +1065,14 @@ class TestCudaKernels : public QObject {
             // same bits, and the split counters back at zero for the next call.
             std::vector<float> by_reduce;
             for (const bool in_kernel : {false, true}) {
-              cuda::set_split_merge_in_kernel(in_kernel);
               ws.poison();  // NaN partials: an unwritten (empty) partition must never be read
               out.poison();
+              const int64_t launches0 = cuda::split_merge_in_kernel_launches();
               cuda::paged_attention(out.as<float>(), dq.as<float>(), dk.c, dv.c, da,
-                                    c.workspace ? ws.p : nullptr, ws_bytes, nullptr, counters.as<uint32_t>(),
-                                    n_counters);
+                                    c.workspace ? ws.p : nullptr, ws_bytes, nullptr,
+                                    in_kernel ? counters.as<uint32_t>() : nullptr, n_counters);
               sync("paged_attention");
+              merged[kernel_name] += cuda::split_merge_in_kernel_launches() - launches0;
               const std::vector<float> got = out.get<float>();
               if (!in_kernel) {
                 compare(r, name, got.data(), ref.data(), ref.size(), 1e-4, 1e-4);
@@ -1080,7 +1087,16 @@ class TestCudaKernels : public QObject {
     } catch (const std::exception& e) {
       r.fail(QString("CUDA error: %1").arg(e.what()));
     }
-    cuda::set_split_merge_in_kernel(false);
+    for (const auto& [kernel, kernel_name] : kernels) {
+      ++r.cases;
+      std::printf("paged_attention %s: %lld launches merged in kernel\n", kernel_name,
+                  (long long)merged[kernel_name]);
+      const bool lanes = kernel != cuda::DecodeAttention::Tiled;
+      if (lanes && merged[kernel_name] == 0)
+        r.fail(QString("%1: no launch merged its splits in kernel").arg(kernel_name));
+      if (!lanes && merged[kernel_name] != 0)
+        r.fail(QString("%1: merged in kernel (it keeps the reduce kernel)").arg(kernel_name));
+    }
     cuda::set_decode_attention(cuda::DecodeAttention::Auto);
     QVERIFY2(r.fails.isEmpty(), qPrintable(r.text()));
   }

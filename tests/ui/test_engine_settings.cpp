@@ -103,6 +103,7 @@ void TestEngineSettings::showsTheRunningConfiguration() {
   QCOMPARE(field<QCheckBox>("settingsDependentLaunch")->isChecked(), c->engineConfig().dependent_launch);
   QCOMPARE(field<QCheckBox>("settingsFusedRope")->isChecked(), c->engineConfig().fused_rope);
   QCOMPARE(field<QCheckBox>("settingsFp8FastAccum")->isChecked(), c->engineConfig().fp8_fast_accum);
+  QCOMPARE(field<QCheckBox>("settingsSplitMerge")->isChecked(), c->engineConfig().split_merge_in_kernel);
   QCOMPARE(field<QDoubleSpinBox>("settingsGpuMemoryUtilization")->value(),
            c->engineConfig().gpu_memory_utilization);
   QCOMPARE(panel->config().model, std::string("demo"));
@@ -209,12 +210,14 @@ void TestEngineSettings::cudaKnobsFollowTheBackend() {
   auto* fused = field<QCheckBox>("settingsFusedDecode");
   auto* rope = field<QCheckBox>("settingsFusedRope");
   auto* fast = field<QCheckBox>("settingsFp8FastAccum");
+  auto* merge = field<QCheckBox>("settingsSplitMerge");
   auto* memory = field<QDoubleSpinBox>("settingsGpuMemoryUtilization");
   backend->setCurrentIndex(backend->findData(QStringLiteral("cpu")));
   QVERIFY(!graphs->isEnabled());
   QVERIFY(!dependent->isEnabled());
   QVERIFY(!rope->isEnabled());
   QVERIFY(!fast->isEnabled());
+  QVERIFY(!merge->isEnabled());
   QVERIFY(!memory->isEnabled());
   // Selected programmatically (the user cannot pick it where it is unavailable): the knobs come on.
   backend->setCurrentIndex(backend->findData(QStringLiteral("cuda")));
@@ -231,6 +234,8 @@ void TestEngineSettings::cudaKnobsFollowTheBackend() {
   rope->setChecked(true);
   QVERIFY(fast->isEnabled());
   fast->setChecked(true);
+  QVERIFY(merge->isEnabled());
+  merge->setChecked(true);
   graphs->setChecked(false);
   dependent->setChecked(false);
   memory->setValue(0.5);
@@ -241,6 +246,7 @@ void TestEngineSettings::cudaKnobsFollowTheBackend() {
   QVERIFY(c.fused_rope);
   QVERIFY(c.fused_decode);
   QVERIFY(c.fp8_fast_accum);
+  QVERIFY(c.split_merge_in_kernel);
   QCOMPARE(c.gpu_memory_utilization, 0.5);
   QVERIFY(c.validate().empty());
   const QString note = field<QLabel>("settingsNote")->text();
@@ -248,6 +254,7 @@ void TestEngineSettings::cudaKnobsFollowTheBackend() {
   QVERIFY2(note.contains(QStringLiteral("dependent launch on → off")), qPrintable(note));
   QVERIFY2(note.contains(QStringLiteral("fused RoPE off → on")), qPrintable(note));
   QVERIFY2(note.contains(QStringLiteral("FP8 fast accumulation off → on")), qPrintable(note));
+  QVERIFY2(note.contains(QStringLiteral("split merge in kernel off → on")), qPrintable(note));
   QVERIFY2(note.contains(QStringLiteral("GPU memory utilization 0.90 → 0.50")), qPrintable(note));
   // An explicit KV budget leaves nothing for the utilization to size.
   auto* mode = field<QComboBox>("settingsBudgetMode");

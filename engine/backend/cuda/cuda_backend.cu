@@ -401,7 +401,9 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
     if (reserved_) ws_bytes = std::min(ws_bytes, attention_.bytes);
     void* ws = ws_bytes ? scratch(attention_, ws_bytes, "attention workspace") : nullptr;
     // Split counters for in-kernel merging: zeroed when allocated (device_alloc), left zero by every call.
-    size_t counter_bytes = cuda::attention_split_counters(std::max(a.num_query_rows, 1), n_heads) * 4;
+    size_t counter_bytes = opts_.split_merge_in_kernel
+                               ? cuda::attention_split_counters(std::max(a.num_query_rows, 1), n_heads) * 4
+                               : 0;
     if (reserved_) counter_bytes = std::min(counter_bytes, attention_counters_.bytes);
     auto* counters =
         counter_bytes
@@ -443,7 +445,8 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
     scratch(acc_, p.acc_bytes, "accumulator");
     scratch(dequant_, p.dequant_bytes, "dequantized weight");
     scratch(attention_, p.attention_bytes, "attention workspace");
-    scratch(attention_counters_, p.attention_counter_bytes, "attention split counters");
+    if (opts_.split_merge_in_kernel)
+      scratch(attention_counters_, p.attention_counter_bytes, "attention split counters");
   }
 
   // ---- StepGraphs ----
@@ -676,7 +679,6 @@ void cuda_force_decode_attention(const std::string& kernel) {
     if (kernel == name) return cuda::set_decode_attention(k);
   throw Error("unknown decode attention kernel '" + kernel + "' (auto, tiled, per-head, per-group)");
 }
-void cuda_set_split_merge_in_kernel(bool on) { cuda::set_split_merge_in_kernel(on); }
 int64_t cuda_split_merge_in_kernel_launches() { return cuda::split_merge_in_kernel_launches(); }
 
 }  // namespace brisk

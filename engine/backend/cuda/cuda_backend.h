@@ -54,10 +54,10 @@ bool cuda_dependent_launch_active();
 
 // Kernel switches for tests and benchmarks, process-wide (kernels/cuda/cuda_kernels.h says what each
 // does; without CUDA they do nothing). The decode attention kernel: "auto", "tiled", "per-head" or
-// "per-group" (Error otherwise). Whether split decode attention merges its partitions in the attention
-// kernel rather than a reduce kernel, and how many launches (or captures) did.
+// "per-group" (Error otherwise).
 void cuda_force_decode_attention(const std::string& kernel);
-void cuda_set_split_merge_in_kernel(bool on);
+// Decode attention launches (or graph captures) that merged a split context in the attention kernel
+// (BackendOptions::split_merge_in_kernel).
 int64_t cuda_split_merge_in_kernel_launches();
 
 }  // namespace brisk

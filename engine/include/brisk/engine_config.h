@@ -80,6 +80,12 @@ struct EngineConfig {
   // accumulation) instead of promoting them to F32 every few steps: faster
   // on Hopper, less exact (docs/BENCHMARKS.md records both).
   bool fp8_fast_accum = false;
+  // CUDA: decode attention split over the context merges its partitions in
+  // the attention kernel (the row's last block to finish, counted through a
+  // per-row counter) instead of a reduce kernel launched after it: one
+  // launch a layer fewer, the same arithmetic. Off until a GPU run has timed
+  // it (it was built without a device).
+  bool split_merge_in_kernel = false;
   // CPU: weights of 2 MiB or more are copied into transparent huge pages at
   // load (up to half the memory available) instead of being read from the
   // file mapping in 4 KiB pages.
