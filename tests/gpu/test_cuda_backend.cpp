@@ -300,9 +300,9 @@ class TestCudaBackend : public QObject {
 
   // The quality cost of FP8 fast accumulation where it can show: K of the
   // 1.1B shape's projections (2048, and 5632 for w_down), far past the
-  // 128-element stretch after which cuBLASLt otherwise promotes partial sums
-  // to F32 (the agreement test's stories260K has K = 64, where the two are
-  // the same). Both against the CPU's F32 product of the same FP8 weights;
+  // stretch after which cuBLASLt otherwise promotes partial sums to F32
+  // (reported as 128 elements; the agreement test's stories260K has K = 64,
+  // where the two are likely the same). Both against the CPU's F32 product of the same FP8 weights;
   // fast accumulation must stay within the FP8 matmul tolerance, and the
   // errors of both are printed for the benchmark notes.
   void fp8FastAccumulationAtModelDepth() {
