@@ -397,21 +397,17 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
     // The kernel splits as far as the workspace it is given allows. Planned
     // (by a model): never more than the plan, so no step allocates. Ops
     // driven directly: grown to what this call can use.
-    size_t ws_bytes = cuda::attention_workspace_bytes(std::max(a.num_query_rows, 1), n_heads, head_dim);
-    if (reserved_) ws_bytes = std::min(ws_bytes, attention_.bytes);
-    void* ws = ws_bytes ? scratch(attention_, ws_bytes, "attention workspace") : nullptr;
+    const int rows = std::max(a.num_query_rows, 1);
+    size_t ws_bytes = cuda::attention_workspace_bytes(rows, n_heads, head_dim);
+    void* ws = within_plan(attention_, ws_bytes, "attention workspace");
     // Split counters for in-kernel merging: zeroed when allocated (device_alloc), left zero by every call.
-    size_t counter_bytes = opts_.split_merge_in_kernel
-                               ? cuda::attention_split_counters(std::max(a.num_query_rows, 1), n_heads) * 4
-                               : 0;
-    if (reserved_) counter_bytes = std::min(counter_bytes, attention_counters_.bytes);
+    size_t counter_bytes =
+        opts_.split_merge_in_kernel ? cuda::attention_split_counters(rows, n_heads) * sizeof(uint32_t) : 0;
     auto* counters =
-        counter_bytes
-            ? static_cast<uint32_t*>(scratch(attention_counters_, counter_bytes, "attention split counters"))
-            : nullptr;
+        static_cast<uint32_t*>(within_plan(attention_counters_, counter_bytes, "attention split counters"));
     cuda::paged_attention(ptr<float>(out), ptr<float>(q), kv(kc, n_kv_heads, head_dim),
                           kv(vc, n_kv_heads, head_dim), a, ws, ws_bytes, stream_, counters,
-                          attention_counters_.bytes / 4);
+                          counter_bytes / sizeof(uint32_t));
     launched("paged_attention", a.num_query_rows, (int64_t)n_heads * head_dim, kc.dtype);
   }
 
@@ -516,6 +512,13 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
     if (it != buffers_.end()) buffers_.erase(it);
     check(cudaStreamSynchronize(stream_), "free");
     check(cudaFree(p), "free");
+  }
+  // What an op may use of a planned buffer: with a model's plan, never more
+  // than planned (`bytes` is cut to it: no step allocates); ops driven
+  // directly grow it to what they ask. nullptr (and `bytes` 0) for none.
+  void* within_plan(Scratch& s, size_t& bytes, const char* what) {
+    if (reserved_) bytes = std::min(bytes, s.bytes);
+    return bytes ? scratch(s, bytes, what) : nullptr;
   }
   // A planned workspace buffer; grows (outside a capture) when an op needs
   // more than planned, which only happens when ops are driven directly
