@@ -160,10 +160,7 @@ EngineImpl::EngineImpl(const EngineConfig& cfg) : cfg_(cfg) {
   kv_bytes_per_token_ = (double)per_block / cfg.block_size;
   // The backend first: on a device the KV pool is sized from the memory left
   // once the weights and the workspace are placed.
-  backend_ = make_backend(
-      cfg.backend, BackendOptions{cfg.threads, cfg.int8_activations, cfg.cuda_graphs, cfg.fused_decode,
-                                  cfg.huge_page_weights, cfg.int8_fma, cfg.dependent_launch, cfg.fp8_fma,
-                                  cfg.fused_rope, cfg.fp8_fast_accum, cfg.split_merge_in_kernel});
+  backend_ = make_backend(cfg);
   int64_t blocks = cfg.num_kv_blocks;
   if (backend_->name() == "cuda") {
     blocks = device_kv_blocks(cfg, model_, per_block);

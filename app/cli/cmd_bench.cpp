@@ -326,7 +326,8 @@ int cmd_bench(const std::vector<std::string>& argv) {
     if (!f) throw Error(a.str("--out") + ": write failed");
   }
   if (a.has("--json")) {
-    std::cout << (runs.size() == 1 ? to_json(runs[0]) : results_to_json(runs)) << "\n";
+    // Flushed now: a later abort would otherwise lose the results of a redirected run.
+    std::cout << (runs.size() == 1 ? to_json(runs[0]) : results_to_json(runs)) << std::endl;
   } else {
     print_table(runs);
   }

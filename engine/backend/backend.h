@@ -130,5 +130,8 @@ struct BackendOptions {
 // "cpu", "cuda" or "auto" (cuda when available, else cpu). Throws Error
 // naming the backend and the reason when it cannot be made.
 std::unique_ptr<Backend> make_backend(const std::string& name, const BackendOptions& opts);
+// The backend an engine configuration asks for (cfg.backend with its knobs).
+struct EngineConfig;
+std::unique_ptr<Backend> make_backend(const EngineConfig& cfg);
 
 }  // namespace brisk

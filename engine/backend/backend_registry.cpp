@@ -6,6 +6,7 @@
 
 #include "backend/backend.h"
 #include "backend/cuda/cuda_backend.h"
+#include "brisk/engine_config.h"
 #include "brisk/error.h"
 #include "kernels/cpu/probe.h"
 
@@ -63,6 +64,21 @@ std::unique_ptr<Backend> make_backend(const std::string& name, const BackendOpti
     return make_cpu_backend(opts);
   }
   throw Error("backend '" + name + "': unknown (one of auto, cpu, cuda)");
+}
+
+std::unique_ptr<Backend> make_backend(const EngineConfig& cfg) {
+  // Named fields: a knob added to BackendOptions cannot shift the others.
+  return make_backend(cfg.backend, BackendOptions{.threads = cfg.threads,
+                                                  .int8_activations = cfg.int8_activations,
+                                                  .cuda_graphs = cfg.cuda_graphs,
+                                                  .fused_decode = cfg.fused_decode,
+                                                  .huge_page_weights = cfg.huge_page_weights,
+                                                  .int8_fma = cfg.int8_fma,
+                                                  .dependent_launch = cfg.dependent_launch,
+                                                  .fp8_fma = cfg.fp8_fma,
+                                                  .fused_rope = cfg.fused_rope,
+                                                  .fp8_fast_accum = cfg.fp8_fast_accum,
+                                                  .split_merge_in_kernel = cfg.split_merge_in_kernel});
 }
 
 }  // namespace brisk

@@ -199,6 +199,7 @@ std::vector<WorkloadRequest> make_workload(const WorkloadSpec& spec, const Engin
   }
   const int vocab = std::min(engine.model_info().vocab_size, engine.model_info().tokenizer_vocab_size);
   const int max_len = engine.max_model_len();
+  const std::vector<int32_t> bos_only = engine.encode("", true);
   std::vector<WorkloadRequest> out;
   double t = 0;
   for (int i = 0; i < spec.num_requests; ++i) {
@@ -226,11 +227,14 @@ std::vector<WorkloadRequest> make_workload(const WorkloadSpec& spec, const Engin
       out_len = fp.max_tokens;
     } else {
       // Random token ids stand for prompt text: the cost of a prompt is its
-      // length, not its words. Ids 0..2 (unk, bos, eos) are avoided.
+      // length, not its words. The prompt starts as text does (BOS, where the
+      // vocabulary has one); ids 0..2 (unk, bos, eos in sentencepiece
+      // vocabularies) are avoided unless they are all there is.
       const int n = std::min(draw(spec.prompt_len), std::max(1, max_len / 2));  // clamped before building
-      r.prompt_ids.push_back(1);
-      for (int k = 1; k < n; ++k)
-        r.prompt_ids.push_back(3 + (int32_t)(rng() % (uint64_t)std::max(1, vocab - 3)));
+      r.prompt_ids = bos_only;
+      const int first = vocab > 3 ? 3 : 0;
+      while ((int)r.prompt_ids.size() < n)
+        r.prompt_ids.push_back(first + (int32_t)(rng() % (uint64_t)std::max(1, vocab - first)));
     }
     if (!trace.empty() && trace[i].max_tokens > 0) out_len = trace[i].max_tokens;
     if (out_len <= 0) out_len = draw(spec.output_len);

@@ -32,10 +32,7 @@ std::vector<PerplexityWindow> plan_windows(int64_t n_tokens, int context, int st
 SequenceScorer::SequenceScorer(const EngineConfig& cfg) : cfg_(cfg) {
   if (const std::string e = cfg.validate(); !e.empty()) throw Error(e);
   model_ = load_model_for(cfg);
-  backend_ = make_backend(
-      cfg.backend, BackendOptions{cfg.threads, cfg.int8_activations, cfg.cuda_graphs, cfg.fused_decode,
-                                  cfg.huge_page_weights, cfg.int8_fma, cfg.dependent_launch, cfg.fp8_fma,
-                                  cfg.fused_rope, cfg.fp8_fast_accum, cfg.split_merge_in_kernel});
+  backend_ = make_backend(cfg);
 }
 
 int SequenceScorer::usable_context() const {

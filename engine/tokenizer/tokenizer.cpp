@@ -115,8 +115,7 @@ std::unique_ptr<Tokenizer> Tokenizer::from_serialized_proto(const std::string& p
   return load(proto, origin);
 }
 
-std::unique_ptr<Tokenizer> Tokenizer::from_vocabulary(const Vocabulary& v,
-                                                      const std::string& origin) {
+std::unique_ptr<Tokenizer> Tokenizer::from_vocabulary(const Vocabulary& v, const std::string& origin) {
   auto tok = load(build_sentencepiece_proto(v, origin), origin);
   // sentencepiece reports bos/eos only when they are control pieces; the
   // vocabulary's word is final.
@@ -125,8 +124,7 @@ std::unique_ptr<Tokenizer> Tokenizer::from_vocabulary(const Vocabulary& v,
   return tok;
 }
 
-std::unique_ptr<Tokenizer> Tokenizer::from_llama2c_file(const std::string& path,
-                                                        int32_t vocab_size) {
+std::unique_ptr<Tokenizer> Tokenizer::from_llama2c_file(const std::string& path, int32_t vocab_size) {
   const std::string data = read_file(path, "llama2.c tokenizer");
   const size_t size = data.size();
   const std::string where = "llama2.c tokenizer '" + path + "'";
@@ -144,9 +142,7 @@ std::unique_ptr<Tokenizer> Tokenizer::from_llama2c_file(const std::string& path,
   size_t off = 4;
   for (int32_t i = 0; vocab_size > 0 ? i < vocab_size : off < size; ++i) {
     const size_t start = off;
-    auto token = [&] {
-      return "token " + std::to_string(i) + " at byte offset " + std::to_string(start);
-    };
+    auto token = [&] { return "token " + std::to_string(i) + " at byte offset " + std::to_string(start); };
     if (size - off < 8) {
       const std::string expected =
           vocab_size > 0 ? " (expected " + std::to_string(vocab_size) + " tokens)" : "";
@@ -239,14 +235,13 @@ std::string Tokenizer::piece(int32_t id) const {
 }
 
 int Tokenizer::byte_value(int32_t id) const {
+  if (id < 0 || id >= vocab_size()) return -1;  // sentencepiece CHECK-aborts on an unknown id
   return sp_->IsByte(id) ? byte_piece_value(sp_->IdToPiece(id)) : -1;
 }
 
 int32_t Tokenizer::vocab_size() const { return sp_->GetPieceSize(); }
 
-bool Tokenizer::is_control(int32_t id) const {
-  return id >= 0 && id < vocab_size() && sp_->IsControl(id);
-}
+bool Tokenizer::is_control(int32_t id) const { return id >= 0 && id < vocab_size() && sp_->IsControl(id); }
 
 Vocabulary Tokenizer::vocabulary() const {
   Vocabulary v = parse_sentencepiece_proto(sp_->serialized_model_proto());
@@ -304,8 +299,8 @@ std::string StreamingDetokenizer::take(size_t count) {
 
 std::string StreamingDetokenizer::push(int32_t id) {
   if (id < 0 || id >= tok_.vocab_size()) {
-    throw Error(tok_.origin() + ": cannot detokenize token id " + std::to_string(id) +
-                " (vocabulary has " + std::to_string(tok_.vocab_size()) + " pieces)");
+    throw Error(tok_.origin() + ": cannot detokenize token id " + std::to_string(id) + " (vocabulary has " +
+                std::to_string(tok_.vocab_size()) + " pieces)");
   }
   pending_.push_back(id);
   // Everything before an unfinished character decodes exactly as it will in

@@ -26,7 +26,8 @@ class TestBenchmark : public QObject {
     QCOMPARE(u.kind, std::string("uniform"));
     QCOMPARE(u.b, 9.0);
     QCOMPARE(LengthDist::parse("normal:64:16").to_string(), std::string("normal:64:16"));
-    for (const char* bad : {"", "fixed", "fixed:x", "uniform:9:4", "normal:5:-1", "gamma:1:2", "fixed:0", "uniform:1:1e12"}) {
+    for (const char* bad :
+         {"", "fixed", "fixed:x", "uniform:9:4", "normal:5:-1", "gamma:1:2", "fixed:0", "uniform:1:1e12"}) {
       try {
         LengthDist::parse(bad);
         QFAIL(qPrintable(QString("accepted '%1'").arg(bad)));
@@ -55,6 +56,12 @@ class TestBenchmark : public QObject {
       QVERIFY(a[i].prompt_ids.size() >= 5 && a[i].prompt_ids.size() <= 30);
       QVERIFY(a[i].params.max_tokens >= 2 && a[i].params.max_tokens <= 9);
       QCOMPARE(a[i].prompt_ids[0], 1);  // BOS
+      // The rest stand for text: decodable ids, none of unk/bos/eos.
+      const int vocab =
+          std::min(engine_->model_info().vocab_size, engine_->model_info().tokenizer_vocab_size);
+      for (size_t k = 1; k < a[i].prompt_ids.size(); ++k)
+        QVERIFY2(a[i].prompt_ids[k] >= 3 && a[i].prompt_ids[k] < vocab,
+                 qPrintable(QString::number(a[i].prompt_ids[k])));
     }
     // Mean inter-arrival near 1/rate (40 samples: loose bound).
     QVERIFY(last / 40 > 0.03 && last / 40 < 0.3);
@@ -83,10 +90,12 @@ class TestBenchmark : public QObject {
     QCOMPARE(s.ttft.count, 12);
     QVERIFY(s.ttft.p50 <= s.ttft.p99 && s.ttft.p99 <= s.ttft.max);
     QVERIFY(s.duration_s > 0);
-    QVERIFY(std::abs(s.generation_tokens_per_s - want_out / s.duration_s) < 1e-6 * s.generation_tokens_per_s + 1e-9);
+    QVERIFY(std::abs(s.generation_tokens_per_s - want_out / s.duration_s) <
+            1e-6 * s.generation_tokens_per_s + 1e-9);
     QVERIFY(s.kv_waste >= 0 && s.kv_waste < 1);
     QCOMPARE(s.steps, (uint64_t)r.steps.size());
-    for (const auto& q : r.requests) QVERIFY(q.arrival >= 0 && q.finished >= q.first_token && q.first_token >= q.arrival);
+    for (const auto& q : r.requests)
+      QVERIFY(q.arrival >= 0 && q.finished >= q.first_token && q.first_token >= q.arrival);
     const auto j = nlohmann::json::parse(to_json(r));
     QCOMPARE(j["summary"]["finished"].get<int>(), 12);
     QCOMPARE(j["requests"].size(), size_t(12));
