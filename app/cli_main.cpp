@@ -5,6 +5,7 @@
 
 #include "brisk/error.h"
 #include "cli/common.h"
+#include "cli/fatal_signal.h"
 
 namespace {
 
@@ -27,6 +28,7 @@ const char* kUsage =
 
 int main(int argc, char** argv) {
   using namespace brisk::cli;
+  install_fatal_signal_handler();
   if (argc < 2) {
     std::fputs(kUsage, stderr);
     return 2;

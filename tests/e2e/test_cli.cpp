@@ -1,6 +1,8 @@
 // brisk-cli end to end: runs the built binary (BRISK_CLI_PATH) with QProcess
 // and checks exit codes (0 ok, 1 runtime error, 2 usage error), what it
 // prints, and the files it writes. Every run has a 60 s limit.
+#include <signal.h>
+
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
@@ -10,19 +12,18 @@
 #include <QProcess>
 #include <QTemporaryDir>
 #include <QtTest>
+#include <vector>
 
 #include "e2e/support/cli_run.h"
 
-#include <vector>
-
 namespace {
-
 
 QJsonObject parseObject(const QByteArray& bytes, QString* error) {
   QJsonParseError pe;
   const QJsonDocument d = QJsonDocument::fromJson(bytes, &pe);
   if (pe.error != QJsonParseError::NoError || !d.isObject()) {
-    *error = QStringLiteral("not a JSON object (%1): %2").arg(pe.errorString(), QString::fromUtf8(bytes.left(500)));
+    *error = QStringLiteral("not a JSON object (%1): %2")
+                 .arg(pe.errorString(), QString::fromUtf8(bytes.left(500)));
     return {};
   }
   return d.object();
@@ -38,10 +39,9 @@ QString modelsDir() { return QStringLiteral(BRISK_SHARED_MODELS); }
 
 // From /work/shared/models/stories260K/README.md (llama2.c run.c, greedy): the
 // first 40 ids after BOS.
-const std::vector<int> kStories260KGreedy40 = {403, 407, 261, 378, 432, 383, 286, 261, 376, 298,
-                                               315, 421, 395, 317, 426, 338, 401, 396, 267, 337,
-                                               410, 408, 419, 292, 411, 322, 265, 282, 295, 433,
-                                               426, 385, 328, 432, 358, 394, 261, 370, 432, 352};
+const std::vector<int> kStories260KGreedy40 = {
+    403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338, 401, 396, 267, 337,
+    410, 408, 419, 292, 411, 322, 265, 282, 295, 433, 426, 385, 328, 432, 358, 394, 261, 370, 432, 352};
 
 }  // namespace
 
@@ -65,7 +65,8 @@ class TestCli : public QObject {
     for (const QString& flag : {QStringLiteral("--help"), QStringLiteral("-h"), QStringLiteral("help")}) {
       RUN_CLI(r, flag);
       EXPECT_EXIT(r, 0);
-      for (const char* cmd : {"info", "generate", "bench", "make-model"}) EXPECT_IN(r.out, QLatin1String(cmd), r);
+      for (const char* cmd : {"info", "generate", "bench", "make-model"})
+        EXPECT_IN(r.out, QLatin1String(cmd), r);
       EXPECT_IN(r.out, QStringLiteral("usage"), r);
     }
     RUN_CLI(none);  // no command at all: usage on stderr, exit 2
@@ -78,12 +79,31 @@ class TestCli : public QObject {
     QTest::addColumn<QStringList>("flags");
     QTest::newRow("info") << "info" << QStringList{"--tokenizer", "--json", "--tensors", "--help"};
     QTest::newRow("generate") << "generate"
-                              << QStringList{"-p, --prompt", "--prompts", "--out", "--json", "--no-bos", "--max-tokens",
-                                             "--temperature", "--top-k", "--top-p", "--min-p", "--repetition-penalty",
-                                             "--seed", "--stop", "--ignore-eos", "--tokenizer", "--threads",
-                                             "--block-size", "--kv-blocks", "--kv-bytes", "--max-num-seqs",
-                                             "--max-num-batched-tokens", "--max-model-len", "--policy"};
-    QTest::newRow("make-model") << "make-model" << QStringList{"--shape", "--dims", "--dtype", "--seed", "tiny"};
+                              << QStringList{"-p, --prompt",
+                                             "--prompts",
+                                             "--out",
+                                             "--json",
+                                             "--no-bos",
+                                             "--max-tokens",
+                                             "--temperature",
+                                             "--top-k",
+                                             "--top-p",
+                                             "--min-p",
+                                             "--repetition-penalty",
+                                             "--seed",
+                                             "--stop",
+                                             "--ignore-eos",
+                                             "--tokenizer",
+                                             "--threads",
+                                             "--block-size",
+                                             "--kv-blocks",
+                                             "--kv-bytes",
+                                             "--max-num-seqs",
+                                             "--max-num-batched-tokens",
+                                             "--max-model-len",
+                                             "--policy"};
+    QTest::newRow("make-model") << "make-model"
+                                << QStringList{"--shape", "--dims", "--dtype", "--seed", "tiny"};
   }
   void subcommandHelp() {
     QFETCH(QString, command);
@@ -94,6 +114,29 @@ class TestCli : public QObject {
       EXPECT_IN(r.out, QStringLiteral("usage: brisk-cli ") + command, r);
       for (const QString& f : flags) EXPECT_IN(r.out, f, r);
     }
+  }
+
+  // A crash leaves its stack on stderr (a run on a lent GPU is seldom repeatable) and still dies of
+  // its signal. The signal comes from outside, mid-run, as an abort inside a library would.
+  void fatalSignalPrintsStack() {
+    QProcess p;
+    p.start(QStringLiteral(BRISK_CLI_PATH), {QStringLiteral("bench"), QStringLiteral("demo"),
+                                             QStringLiteral("--num-requests"), QStringLiteral("100000")});
+    QVERIFY2(p.waitForStarted(10000), "cannot start brisk-cli");
+    QByteArray err;
+    // The run has begun (the handler is installed first thing in main) once it names its requests.
+    for (int waited = 0; !err.contains("requests on demo") && waited < 60000; waited += 50) {
+      p.waitForReadyRead(50);
+      err += p.readAllStandardError();
+    }
+    QVERIFY2(err.contains("requests on demo"), err.constData());
+    QCOMPARE(::kill((pid_t)p.processId(), SIGABRT), 0);
+    QVERIFY(p.waitForFinished(30000));
+    err += p.readAllStandardError();
+    QCOMPARE(p.exitStatus(), QProcess::CrashExit);
+    QCOMPARE(p.exitCode(), SIGABRT);  // QProcess reports the terminating signal here
+    QVERIFY2(err.contains("brisk-cli: fatal signal 6 (ABRT); stack:"), err.constData());
+    QVERIFY2(err.contains("(main+"), err.constData());  // the frames are named
   }
 
   void unknownCommand() {
@@ -108,18 +151,18 @@ class TestCli : public QObject {
     QTest::addColumn<QString>("needle");
     const QString out = QDir::temp().filePath(QStringLiteral("brisk-cli-never-written.gguf"));
     QTest::newRow("unknown flag") << QStringList{"generate", "demo", "-p", "x", "--bogus"} << "--bogus";
-    QTest::newRow("unknown flag before the model") << QStringList{"generate", "--bogus", "demo", "-p", "x"}
-                                                    << "--bogus";
-    QTest::newRow("--max-tokens abc") << QStringList{"generate", "demo", "-p", "x", "--max-tokens", "abc"}
-                                      << "--max-tokens";
+    QTest::newRow("unknown flag before the model")
+        << QStringList{"generate", "--bogus", "demo", "-p", "x"} << "--bogus";
+    QTest::newRow("--max-tokens abc")
+        << QStringList{"generate", "demo", "-p", "x", "--max-tokens", "abc"} << "--max-tokens";
     QTest::newRow("--max-tokens 0") << QStringList{"generate", "demo", "-p", "x", "--max-tokens", "0"}
                                     << "--max-tokens";
     QTest::newRow("--max-tokens 8x") << QStringList{"generate", "demo", "-p", "x", "--max-tokens", "8x"}
                                      << "--max-tokens";
-    QTest::newRow("--temperature -1") << QStringList{"generate", "demo", "-p", "x", "--temperature", "-1"}
-                                      << "--temperature";
-    QTest::newRow("--temperature nan") << QStringList{"generate", "demo", "-p", "x", "--temperature", "nan"}
-                                       << "--temperature";
+    QTest::newRow("--temperature -1")
+        << QStringList{"generate", "demo", "-p", "x", "--temperature", "-1"} << "--temperature";
+    QTest::newRow("--temperature nan")
+        << QStringList{"generate", "demo", "-p", "x", "--temperature", "nan"} << "--temperature";
     QTest::newRow("--top-p 2") << QStringList{"generate", "demo", "-p", "x", "--top-p", "2"} << "--top-p";
     QTest::newRow("--top-p 0") << QStringList{"generate", "demo", "-p", "x", "--top-p", "0"} << "--top-p";
     QTest::newRow("--top-k -3") << QStringList{"generate", "demo", "-p", "x", "--top-k", "-3"} << "--top-k";
@@ -127,28 +170,33 @@ class TestCli : public QObject {
     QTest::newRow("--seed x") << QStringList{"generate", "demo", "-p", "x", "--seed", "x"} << "--seed";
     QTest::newRow("--threads many") << QStringList{"generate", "demo", "-p", "x", "--threads", "many"}
                                     << "--threads";
-    QTest::newRow("--policy fifo") << QStringList{"generate", "demo", "-p", "x", "--policy", "fifo"} << "--policy";
+    QTest::newRow("--policy fifo") << QStringList{"generate", "demo", "-p", "x", "--policy", "fifo"}
+                                   << "--policy";
     QTest::newRow("--stop empty") << QStringList{"generate", "demo", "-p", "x", "--stop", ""} << "stop";
-    QTest::newRow("switch given a value") << QStringList{"generate", "demo", "-p", "x", "--json=yes"} << "--json";
-    QTest::newRow("flag given twice") << QStringList{"generate", "demo", "-p", "x", "--max-tokens", "5",
-                                                     "--max-tokens", "6"}
-                                      << "--max-tokens";
+    QTest::newRow("switch given a value")
+        << QStringList{"generate", "demo", "-p", "x", "--json=yes"} << "--json";
+    QTest::newRow("flag given twice")
+        << QStringList{"generate", "demo", "-p", "x", "--max-tokens", "5", "--max-tokens", "6"}
+        << "--max-tokens";
     QTest::newRow("-p without a value") << QStringList{"generate", "demo", "-p"} << "--prompt";
     QTest::newRow("no prompt") << QStringList{"generate", "demo"} << "-p";
-    QTest::newRow("both -p and --prompts") << QStringList{"generate", "demo", "-p", "x", "--prompts", "a.jsonl",
-                                                          "--out", "b.jsonl"}
-                                           << "--prompts";
-    QTest::newRow("--prompts without --out") << QStringList{"generate", "demo", "--prompts", "a.jsonl"} << "--out";
+    QTest::newRow("both -p and --prompts")
+        << QStringList{"generate", "demo", "-p", "x", "--prompts", "a.jsonl", "--out", "b.jsonl"}
+        << "--prompts";
+    QTest::newRow("--prompts without --out")
+        << QStringList{"generate", "demo", "--prompts", "a.jsonl"} << "--out";
     QTest::newRow("generate without a model") << QStringList{"generate", "-p", "x"} << "MODEL";
-    QTest::newRow("generate with two models") << QStringList{"generate", "demo", "demo", "-p", "x"} << "MODEL";
+    QTest::newRow("generate with two models")
+        << QStringList{"generate", "demo", "demo", "-p", "x"} << "MODEL";
     QTest::newRow("info without a model") << QStringList{"info"} << "MODEL";
     QTest::newRow("info unknown flag") << QStringList{"info", "demo", "--bogus"} << "--bogus";
     QTest::newRow("make-model without OUT") << QStringList{"make-model", "--shape", "tiny"} << "OUT";
-    QTest::newRow("make-model --dims x") << QStringList{"make-model", "--dims", "64,x,2,4,2", out} << "--dims";
-    QTest::newRow("make-model --dims too few") << QStringList{"make-model", "--dims", "64,192", out} << "--dims";
-    QTest::newRow("make-model --shape and --dims") << QStringList{"make-model", "--shape", "tiny", "--dims",
-                                                                  "64,192,2,4,2", out}
-                                                   << "--dims";
+    QTest::newRow("make-model --dims x")
+        << QStringList{"make-model", "--dims", "64,x,2,4,2", out} << "--dims";
+    QTest::newRow("make-model --dims too few")
+        << QStringList{"make-model", "--dims", "64,192", out} << "--dims";
+    QTest::newRow("make-model --shape and --dims")
+        << QStringList{"make-model", "--shape", "tiny", "--dims", "64,192,2,4,2", out} << "--dims";
     QTest::newRow("make-model --seed -1") << QStringList{"make-model", "--seed", "-1", out} << "--seed";
   }
   void usageErrors() {
@@ -169,26 +217,26 @@ class TestCli : public QObject {
     QTest::addColumn<QStringList>("needles");
     const QString missing = QStringLiteral("/nonexistent/brisk/model.gguf");
     QTest::newRow("info: no such model") << QStringList{"info", missing} << QStringList{missing};
-    QTest::newRow("generate: no such model") << QStringList{"generate", missing, "-p", "hi"} << QStringList{missing};
-    QTest::newRow("generate: no such tokenizer") << QStringList{"generate", "demo", "-p", "hi", "--tokenizer",
-                                                                "/nonexistent/tok.model"}
-                                                 << QStringList{"/nonexistent/tok.model"};
-    QTest::newRow("generate: no such prompts file") << QStringList{"generate", "demo", "--prompts",
-                                                                   "/nonexistent/in.jsonl", "--out", "o.jsonl"}
-                                                    << QStringList{"/nonexistent/in.jsonl"};
-    QTest::newRow("generate: max-model-len past the context") << QStringList{"generate", "demo", "-p", "hi",
-                                                                             "--max-model-len", "100000"}
-                                                              << QStringList{"max_model_len"};
-    QTest::newRow("make-model: unknown shape") << QStringList{"make-model", "--shape", "huge", "x.gguf"}
-                                               << QStringList{"huge"};
-    QTest::newRow("make-model: unknown dtype") << QStringList{"make-model", "--shape", "tiny", "--dtype", "q4",
-                                                              "x.gguf"}
-                                               << QStringList{"q4"};
-    QTest::newRow("make-model: dims not divisible") << QStringList{"make-model", "--dims", "64,192,2,3,1", "x.gguf"}
-                                                    << QStringList{"divisible"};
-    QTest::newRow("make-model: unwritable OUT") << QStringList{"make-model", "--shape", "tiny",
-                                                               "/nonexistent/dir/out.gguf"}
-                                                << QStringList{"/nonexistent/dir/out.gguf"};
+    QTest::newRow("generate: no such model")
+        << QStringList{"generate", missing, "-p", "hi"} << QStringList{missing};
+    QTest::newRow("generate: no such tokenizer")
+        << QStringList{"generate", "demo", "-p", "hi", "--tokenizer", "/nonexistent/tok.model"}
+        << QStringList{"/nonexistent/tok.model"};
+    QTest::newRow("generate: no such prompts file")
+        << QStringList{"generate", "demo", "--prompts", "/nonexistent/in.jsonl", "--out", "o.jsonl"}
+        << QStringList{"/nonexistent/in.jsonl"};
+    QTest::newRow("generate: max-model-len past the context")
+        << QStringList{"generate", "demo", "-p", "hi", "--max-model-len", "100000"}
+        << QStringList{"max_model_len"};
+    QTest::newRow("make-model: unknown shape")
+        << QStringList{"make-model", "--shape", "huge", "x.gguf"} << QStringList{"huge"};
+    QTest::newRow("make-model: unknown dtype")
+        << QStringList{"make-model", "--shape", "tiny", "--dtype", "q4", "x.gguf"} << QStringList{"q4"};
+    QTest::newRow("make-model: dims not divisible")
+        << QStringList{"make-model", "--dims", "64,192,2,3,1", "x.gguf"} << QStringList{"divisible"};
+    QTest::newRow("make-model: unwritable OUT")
+        << QStringList{"make-model", "--shape", "tiny", "/nonexistent/dir/out.gguf"}
+        << QStringList{"/nonexistent/dir/out.gguf"};
   }
   void runtimeErrors() {
     QFETCH(QStringList, args);
@@ -241,7 +289,8 @@ class TestCli : public QObject {
   }
   void malformedHfConfigDoesNotCrash() {
     QFETCH(QByteArray, config);
-    const QString d = path(QStringLiteral("hf-bad-%1").arg(QTest::currentDataTag()).replace(QLatin1Char(' '), QLatin1Char('-')));
+    const QString d = path(
+        QStringLiteral("hf-bad-%1").arg(QTest::currentDataTag()).replace(QLatin1Char(' '), QLatin1Char('-')));
     QVERIFY(QDir().mkpath(d));
     QFile f(QDir(d).filePath(QStringLiteral("config.json")));
     QVERIFY(f.open(QIODevice::WriteOnly));
@@ -288,8 +337,8 @@ class TestCli : public QObject {
     f.write("{\"prompt\": \"a\"}\n");
     f.close();
     RUN_CLI(r, QStringLiteral("generate"), QStringLiteral("demo"), QStringLiteral("--prompts"), in,
-            QStringLiteral("--out"), QStringLiteral("/nonexistent/dir/out.jsonl"), QStringLiteral("--max-tokens"),
-            QStringLiteral("2"));
+            QStringLiteral("--out"), QStringLiteral("/nonexistent/dir/out.jsonl"),
+            QStringLiteral("--max-tokens"), QStringLiteral("2"));
     EXPECT_EXIT(r, 1);
     EXPECT_IN(r.err, QStringLiteral("/nonexistent/dir/out.jsonl"), r);
   }
@@ -341,8 +390,8 @@ class TestCli : public QObject {
 
   void makeModelCustomDims() {
     const QString out = path(QStringLiteral("custom.gguf"));
-    RUN_CLI(mk, QStringLiteral("make-model"), QStringLiteral("--dims"), QStringLiteral("32,64,1,4,2,2048,128"),
-            QStringLiteral("--dtype"), QStringLiteral("f16"), out);
+    RUN_CLI(mk, QStringLiteral("make-model"), QStringLiteral("--dims"),
+            QStringLiteral("32,64,1,4,2,2048,128"), QStringLiteral("--dtype"), QStringLiteral("f16"), out);
     EXPECT_EXIT(mk, 0);
     RUN_CLI(js, QStringLiteral("info"), out, QStringLiteral("--json"));
     EXPECT_EXIT(js, 0);
@@ -364,15 +413,16 @@ class TestCli : public QObject {
   // vocabulary), or the written model loads.
   void makeModelSmallVocab() {
     const QString out = path(QStringLiteral("small-vocab.gguf"));
-    RUN_CLI(mk, QStringLiteral("make-model"), QStringLiteral("--dims"), QStringLiteral("32,64,1,4,2,600,128"), out);
+    RUN_CLI(mk, QStringLiteral("make-model"), QStringLiteral("--dims"), QStringLiteral("32,64,1,4,2,600,128"),
+            out);
     if (mk.code != 0) {
       EXPECT_EXIT(mk, 1);
       EXPECT_IN(mk.err, QStringLiteral("vocab"), mk);
       return;
     }
     RUN_CLI(info, QStringLiteral("info"), out);
-    QVERIFY2(info.code == 0, qPrintable(QStringLiteral("make-model wrote a model that does not load: ") +
-                                        describe(info)));
+    QVERIFY2(info.code == 0,
+             qPrintable(QStringLiteral("make-model wrote a model that does not load: ") + describe(info)));
   }
 
   void infoDemo() {
@@ -391,8 +441,9 @@ class TestCli : public QObject {
   // ---------------- generate ----------------
 
   void generateJson() {
-    RUN_CLI(r, QStringLiteral("generate"), QStringLiteral("demo"), QStringLiteral("-p"), QStringLiteral("hello"),
-            QStringLiteral("--max-tokens"), QStringLiteral("8"), QStringLiteral("--json"));
+    RUN_CLI(r, QStringLiteral("generate"), QStringLiteral("demo"), QStringLiteral("-p"),
+            QStringLiteral("hello"), QStringLiteral("--max-tokens"), QStringLiteral("8"),
+            QStringLiteral("--json"));
     EXPECT_EXIT(r, 0);
     QString err;
     const QJsonObject o = parseObject(r.out, &err);
@@ -440,18 +491,19 @@ class TestCli : public QObject {
       QCOMPARE(t.value(QStringLiteral("token")).toInt(), prompt_ids[i + 1].toInt());
       const QJsonArray top = t.value(QStringLiteral("top")).toArray();
       QCOMPARE(top.size(), 4);
-      QVERIFY(t.value(QStringLiteral("logprob")).toDouble(1) <= top[0].toObject().value(QStringLiteral("logprob")).toDouble());
+      QVERIFY(t.value(QStringLiteral("logprob")).toDouble(1) <=
+              top[0].toObject().value(QStringLiteral("logprob")).toDouble());
       QVERIFY(top[0].toObject().value(QStringLiteral("text")).isString());
     }
-    RUN_CLI(bad, QStringLiteral("generate"), QStringLiteral("demo"), QStringLiteral("-p"), QStringLiteral("x"),
-            QStringLiteral("--prompt-logprobs"), QStringLiteral("21"));
+    RUN_CLI(bad, QStringLiteral("generate"), QStringLiteral("demo"), QStringLiteral("-p"),
+            QStringLiteral("x"), QStringLiteral("--prompt-logprobs"), QStringLiteral("21"));
     QVERIFY(bad.code != 0);
     QVERIFY2(bad.err.contains("prompt_logprobs") || bad.err.contains("prompt-logprobs"), qPrintable(bad.err));
   }
 
   void generateStreaming() {
-    RUN_CLI(r, QStringLiteral("generate"), QStringLiteral("demo"), QStringLiteral("-p"), QStringLiteral("hello"),
-            QStringLiteral("--max-tokens"), QStringLiteral("8"));
+    RUN_CLI(r, QStringLiteral("generate"), QStringLiteral("demo"), QStringLiteral("-p"),
+            QStringLiteral("hello"), QStringLiteral("--max-tokens"), QStringLiteral("8"));
     EXPECT_EXIT(r, 0);
     EXPECT_IN(r.err, QStringLiteral("synthetic"), r);
     EXPECT_IN(r.err, QStringLiteral("8 generated tokens"), r);
@@ -460,10 +512,11 @@ class TestCli : public QObject {
 
   void generateSeeds() {
     auto sample = [&](const QString& seed, std::vector<int>* out) {
-      const CliRun r = runCli({QStringLiteral("generate"), QStringLiteral("demo"), QStringLiteral("-p"),
-                               QStringLiteral("Once upon a time"), QStringLiteral("--max-tokens"), QStringLiteral("16"),
-                               QStringLiteral("--temperature"), QStringLiteral("0.8"), QStringLiteral("--seed"), seed,
-                               QStringLiteral("--ignore-eos"), QStringLiteral("--json")});
+      const CliRun r =
+          runCli({QStringLiteral("generate"), QStringLiteral("demo"), QStringLiteral("-p"),
+                  QStringLiteral("Once upon a time"), QStringLiteral("--max-tokens"), QStringLiteral("16"),
+                  QStringLiteral("--temperature"), QStringLiteral("0.8"), QStringLiteral("--seed"), seed,
+                  QStringLiteral("--ignore-eos"), QStringLiteral("--json")});
       if (r.timed_out || r.crashed || r.code != 0) return describe(r);
       QString err;
       const QJsonObject o = parseObject(r.out, &err);
@@ -486,12 +539,13 @@ class TestCli : public QObject {
     const QString in = path(QStringLiteral("in.jsonl")), out = path(QStringLiteral("out.jsonl"));
     QFile f(in);
     QVERIFY(f.open(QIODevice::WriteOnly));
-    f.write("{\"prompt\": \"hello\", \"id\": \"first\"}\n"
-            "{\"prompt\": \"the cat sat\", \"max_tokens\": 3}\n"
-            "{\"prompt\": \"broken\", \"max_tokens\": \n"
-            "{\"prompt\": \"once upon a time\", \"temperature\": 0.7, \"seed\": 9}\n"
-            "{\"prompt\": \"last one\"}\n"
-            "\n");
+    f.write(
+        "{\"prompt\": \"hello\", \"id\": \"first\"}\n"
+        "{\"prompt\": \"the cat sat\", \"max_tokens\": 3}\n"
+        "{\"prompt\": \"broken\", \"max_tokens\": \n"
+        "{\"prompt\": \"once upon a time\", \"temperature\": 0.7, \"seed\": 9}\n"
+        "{\"prompt\": \"last one\"}\n"
+        "\n");
     f.close();
     RUN_CLI(r, QStringLiteral("generate"), QStringLiteral("demo"), QStringLiteral("--prompts"), in,
             QStringLiteral("--out"), out, QStringLiteral("--max-tokens"), QStringLiteral("6"),
@@ -513,8 +567,10 @@ class TestCli : public QObject {
     for (int i = 0; i < 5; ++i) {
       if (i != 2) QCOMPARE(rows[i].value(QStringLiteral("prompt")).toString(), prompts[i]);
       const QJsonValue id = rows[i].value(QStringLiteral("id"));
-      if (i == 0) QCOMPARE(id.toString(), QStringLiteral("first"));
-      else QCOMPARE(id.toInt(-1), i + 1);  // default id: the line number
+      if (i == 0)
+        QCOMPARE(id.toString(), QStringLiteral("first"));
+      else
+        QCOMPARE(id.toInt(-1), i + 1);  // default id: the line number
     }
     // The malformed line: an error naming the file and line 3, no tokens.
     const QString e = rows[2].value(QStringLiteral("error")).toString();
@@ -523,7 +579,8 @@ class TestCli : public QObject {
     // The others ran; the max_tokens 3 line stopped at 3.
     QCOMPARE(rows[1].value(QStringLiteral("token_ids")).toArray().size(), 3);
     for (int i : {0, 3, 4}) {
-      QVERIFY2(!rows[i].contains(QStringLiteral("error")), qPrintable(rows[i].value(QStringLiteral("error")).toString()));
+      QVERIFY2(!rows[i].contains(QStringLiteral("error")),
+               qPrintable(rows[i].value(QStringLiteral("error")).toString()));
       QCOMPARE(rows[i].value(QStringLiteral("token_ids")).toArray().size(), 6);
       QCOMPARE(rows[i].value(QStringLiteral("finish_reason")).toString(), QStringLiteral("length"));
       QVERIFY(!rows[i].value(QStringLiteral("timings")).toObject().isEmpty());
@@ -533,13 +590,15 @@ class TestCli : public QObject {
   // Per-line sampling values the engine refuses: an error on that line
   // naming the field; the other lines still run.
   void generatePromptsFileBadParams() {
-    const QString in = path(QStringLiteral("bad-params.jsonl")), out = path(QStringLiteral("bad-params-out.jsonl"));
+    const QString in = path(QStringLiteral("bad-params.jsonl")),
+                  out = path(QStringLiteral("bad-params-out.jsonl"));
     QFile f(in);
     QVERIFY(f.open(QIODevice::WriteOnly));
-    f.write("{\"prompt\": \"a\", \"temperature\": -1}\n"
-            "{\"prompt\": \"b\", \"max_tokens\": 0}\n"
-            "{\"prompt\": \"c\", \"max_tokens\": \"five\"}\n"
-            "{\"prompt\": \"d\"}\n");
+    f.write(
+        "{\"prompt\": \"a\", \"temperature\": -1}\n"
+        "{\"prompt\": \"b\", \"max_tokens\": 0}\n"
+        "{\"prompt\": \"c\", \"max_tokens\": \"five\"}\n"
+        "{\"prompt\": \"d\"}\n");
     f.close();
     RUN_CLI(r, QStringLiteral("generate"), QStringLiteral("demo"), QStringLiteral("--prompts"), in,
             QStringLiteral("--out"), out, QStringLiteral("--max-tokens"), QStringLiteral("3"),
@@ -585,8 +644,10 @@ class TestCli : public QObject {
   void generateStories260K_data() {
     QTest::addColumn<QString>("model");
     QTest::addColumn<QString>("tokenizer");
-    QTest::newRow("llama2.c .bin") << "stories260K/stories260K.bin" << "stories260K/tok512.bin";
-    QTest::newRow("gguf") << "stories260K/stories260K.gguf" << "";
+    QTest::newRow("llama2.c .bin") << "stories260K/stories260K.bin"
+                                   << "stories260K/tok512.bin";
+    QTest::newRow("gguf") << "stories260K/stories260K.gguf"
+                          << "";
   }
   void generateStories260K() {
     QFETCH(QString, model);
@@ -594,14 +655,17 @@ class TestCli : public QObject {
     const QString m = QDir(modelsDir()).filePath(model);
     const QString t = tokenizer.isEmpty() ? QString() : QDir(modelsDir()).filePath(tokenizer);
     if (!QFileInfo::exists(m)) QSKIP(qPrintable(QStringLiteral("model not found: %1").arg(m)));
-    if (!t.isEmpty() && !QFileInfo::exists(t)) QSKIP(qPrintable(QStringLiteral("tokenizer not found: %1").arg(t)));
-    QStringList args{QStringLiteral("generate"), m, QStringLiteral("-p"), QString(), QStringLiteral("--max-tokens"),
-                     QStringLiteral("40")};
+    if (!t.isEmpty() && !QFileInfo::exists(t))
+      QSKIP(qPrintable(QStringLiteral("tokenizer not found: %1").arg(t)));
+    QStringList args{QStringLiteral("generate"),     m,
+                     QStringLiteral("-p"),           QString(),
+                     QStringLiteral("--max-tokens"), QStringLiteral("40")};
     if (!t.isEmpty()) args << QStringLiteral("--tokenizer") << t;
     const CliRun r = runCli(args);
     QVERIFY2(!r.timed_out && !r.crashed && !r.failed_to_start, qPrintable(describe(r)));
     EXPECT_EXIT(r, 0);
-    QVERIFY2(r.out.startsWith("Once upon a time, there was a little girl named Lily."), qPrintable(describe(r)));
+    QVERIFY2(r.out.startsWith("Once upon a time, there was a little girl named Lily."),
+             qPrintable(describe(r)));
     QVERIFY2(!r.err.contains("synthetic"), "a trained checkpoint is not synthetic");
     // The same run as JSON: the greedy ids of llama2.c's run.c.
     const CliRun j = runCli(args << QStringLiteral("--json"));
