@@ -216,37 +216,8 @@ nlohmann::json model_json(const ModelInfo& m) {
 }
 
 nlohmann::json config_json(const EngineConfig& c) {
-  return {{"model", c.model},
-          {"tokenizer", c.tokenizer},
-          {"block_size", c.block_size},
-          {"num_kv_blocks", c.num_kv_blocks},
-          {"kv_cache_bytes", c.kv_cache_bytes},
-          {"policy", policy_name(c.policy)},
-          {"max_num_seqs", c.max_num_seqs},
-          {"max_num_batched_tokens", c.max_num_batched_tokens},
-          {"enable_chunked_prefill", c.enable_chunked_prefill},
-          {"enable_prefix_caching", c.enable_prefix_caching},
-          {"speculative_tokens", c.speculative_tokens},
-          {"speculative_ngram", c.speculative_ngram},
-          {"max_model_len", c.max_model_len},
-          {"backend", c.backend},
-          {"gpu_memory_utilization", c.gpu_memory_utilization},
-          {"cuda_graphs", c.cuda_graphs},
-          {"fused_decode", c.fused_decode},
-          {"dependent_launch", c.dependent_launch},
-          {"fused_rope", c.fused_rope},
-          {"fp8_fast_accum", c.fp8_fast_accum},
-          {"split_merge_in_kernel", c.split_merge_in_kernel},
-          {"huge_page_weights", c.huge_page_weights},
-          {"int8_fma", c.int8_fma},
-          {"fp8_fma", c.fp8_fma},
-          {"threads", c.threads},
-          {"weight_dtype", c.weight_dtype},
-          {"quantize_embeddings", c.quantize_embeddings},
-          {"fp8_per_tensor_scale", c.fp8_per_tensor_scale},
-          {"int8_activations", c.int8_activations},
-          {"kv_dtype", c.kv_dtype},
-          {"seed", c.seed}};
+  // The engine writes it (one list of keys for CLI output and benchmark results).
+  return nlohmann::json::parse(to_json(c));
 }
 
 std::string read_file(const std::string& path) {

@@ -800,6 +800,8 @@ BenchResult bench_result_from_json(const std::string& text, const std::string& s
 
 std::string to_json(const WorkloadSpec& w) { return bench::workload_json(w).dump(2); }
 
+std::string to_json(const EngineConfig& c) { return bench::config_json(c).dump(); }
+
 WorkloadSpec workload_from_json(const std::string& text, const std::string& source) {
   nlohmann::json j;
   try {

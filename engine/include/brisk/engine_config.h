@@ -108,4 +108,8 @@ struct EngineConfig {
   std::string validate() const;  // empty when valid
 };
 
+// Every field as one JSON object (the "config" of a benchmark result; the
+// same keys as the results schema's config), compact.
+std::string to_json(const EngineConfig& c);
+
 }  // namespace brisk
