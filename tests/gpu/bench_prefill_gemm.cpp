@@ -13,8 +13,11 @@
 // work without the conversion or quantization passes, FP8 twice (the second
 // time with cuBLASLt's fast accumulation, --fp8-fast-accum); then
 // "fp8_algo_sweep": every algorithm cuBLASLt offers for each FP8 GEMM timed,
-// the heuristic's first choice against the fastest. It measures; it asserts
-// nothing (run-gpu-checks.sh judges).
+// the heuristic's first choice against the fastest; then "gemm_matrix": the
+// GEMMs alone again, all through cuBLASLt, F16 / FP8 / FP8 with fast
+// accumulation × F32 or half-precision outputs × the seven projections
+// separate or merged (q/k/v one, gate/up one), with FP8's ratio to F16 for
+// each. It measures; it asserts nothing (run-gpu-checks.sh judges).
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -46,6 +49,69 @@ struct Proj {
   int N, K;
 };
 
+// One cuBLASLt GEMM out[M, N] = x[M, K] * w[N, K]^T in the backend's "TN"
+// form: inputs F16, or FP8 E4M3 with per-token and per-channel scales
+// (outer-vector scaling, optionally fast accumulation), output F32, F16 or
+// BF16, and up to max_algos algorithms from the heuristic. ok is false
+// where this cuBLASLt or device has none.
+struct LtGemm {
+  cublasLtHandle_t lt;
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  std::vector<cublasLtMatmulHeuristicResult_t> algos;
+  bool ok = false;
+
+  LtGemm(cublasLtHandle_t h, cudaDataType in, cudaDataType out_type, bool fast, const void* xs,
+         const void* ws, int M, int N, int K, size_t blas_ws_bytes, int max_algos)
+      : lt(h) {
+    ok = cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F) == CUBLAS_STATUS_SUCCESS;
+    auto set = [&](cublasLtMatmulDescAttributes_t attr, const void* v, size_t n) {
+      ok = ok && cublasLtMatmulDescSetAttribute(desc, attr, v, n) == CUBLAS_STATUS_SUCCESS;
+    };
+    const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+    set(CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta);
+    set(CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb);
+    if (in == CUDA_R_8F_E4M3) {
+      const int32_t mode = CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
+      const int8_t fast_flag = fast ? 1 : 0;
+      set(CUBLASLT_MATMUL_DESC_FAST_ACCUM, &fast_flag, sizeof fast_flag);
+      set(CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &mode, sizeof mode);
+      set(CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &mode, sizeof mode);
+      set(CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &ws, sizeof ws);
+      set(CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &xs, sizeof xs);
+    }
+    cublasLtMatmulPreference_t pref = nullptr;
+    ok = ok && cublasLtMatrixLayoutCreate(&a, in, K, N, K) == CUBLAS_STATUS_SUCCESS &&
+         cublasLtMatrixLayoutCreate(&b, in, K, M, K) == CUBLAS_STATUS_SUCCESS &&
+         cublasLtMatrixLayoutCreate(&c, out_type, N, M, N) == CUBLAS_STATUS_SUCCESS &&
+         cublasLtMatmulPreferenceCreate(&pref) == CUBLAS_STATUS_SUCCESS;
+    const uint64_t wsb = blas_ws_bytes;
+    ok = ok && cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &wsb,
+                                                    sizeof wsb) == CUBLAS_STATUS_SUCCESS;
+    algos.resize(max_algos);
+    int found = 0;
+    ok = ok && cublasLtMatmulAlgoGetHeuristic(lt, desc, a, b, c, c, pref, max_algos, algos.data(), &found) ==
+                   CUBLAS_STATUS_SUCCESS;
+    algos.resize(ok ? found : 0);
+    ok = ok && found > 0;
+    if (pref) cublasLtMatmulPreferenceDestroy(pref);
+  }
+  ~LtGemm() {
+    for (cublasLtMatrixLayout_t l : {a, b, c})
+      if (l) cublasLtMatrixLayoutDestroy(l);
+    if (desc) cublasLtMatmulDescDestroy(desc);
+  }
+  LtGemm(const LtGemm&) = delete;
+  LtGemm& operator=(const LtGemm&) = delete;
+  bool run(size_t k, const void* w, const void* x, void* out, void* blas_ws, size_t blas_ws_bytes,
+           cudaStream_t st) const {
+    const float alpha = 1.0f, beta = 0.0f;
+    return algos[k].state == CUBLAS_STATUS_SUCCESS &&
+           cublasLtMatmul(lt, desc, &alpha, w, a, x, b, &beta, out, c, out, c, &algos[k].algo, blas_ws,
+                          blas_ws_bytes, st) == CUBLAS_STATUS_SUCCESS;
+  }
+};
+
 // Every algorithm cuBLASLt's heuristic offers (up to 16) for each of the
 // seven FP8 GEMMs (per-token and per-channel scales), each timed alone: the
 // heuristic's first choice summed over the GEMMs, and the fastest of each —
@@ -63,43 +129,11 @@ AlgoSweep sweep_fp8_algos(const Proj (&projs)[P], int M, void* x, const std::vec
   cublasLtHandle_t lt = nullptr;
   if (cublasLtCreate(&lt) != CUBLAS_STATUS_SUCCESS) return AlgoSweep{0, 0, 0, false};
   for (size_t i = 0; i < P; ++i) {
-    const int N = projs[i].N, K = projs[i].K;
-    cublasLtMatmulDesc_t desc = nullptr;
-    cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
-    cublasLtMatmulPreference_t pref = nullptr;
-    bool ok = cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F) == CUBLAS_STATUS_SUCCESS;
-    const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
-    const int32_t mode = CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
-    const int8_t fast_flag = fast ? 1 : 0;
-    auto set = [&](cublasLtMatmulDescAttributes_t attr, const void* v, size_t n) {
-      ok = ok && cublasLtMatmulDescSetAttribute(desc, attr, v, n) == CUBLAS_STATUS_SUCCESS;
-    };
-    set(CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta);
-    set(CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb);
-    set(CUBLASLT_MATMUL_DESC_FAST_ACCUM, &fast_flag, sizeof fast_flag);
-    set(CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &mode, sizeof mode);
-    set(CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &mode, sizeof mode);
-    set(CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &ws, sizeof ws);
-    set(CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &xs, sizeof xs);
-    ok = ok && cublasLtMatrixLayoutCreate(&a, CUDA_R_8F_E4M3, K, N, K) == CUBLAS_STATUS_SUCCESS &&
-         cublasLtMatrixLayoutCreate(&b, CUDA_R_8F_E4M3, K, M, K) == CUBLAS_STATUS_SUCCESS &&
-         cublasLtMatrixLayoutCreate(&c, CUDA_R_32F, N, M, N) == CUBLAS_STATUS_SUCCESS &&
-         cublasLtMatmulPreferenceCreate(&pref) == CUBLAS_STATUS_SUCCESS;
-    const uint64_t wsb = blas_ws_bytes;
-    ok = ok && cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &wsb,
-                                                    sizeof wsb) == CUBLAS_STATUS_SUCCESS;
-    cublasLtMatmulHeuristicResult_t res[16] = {};
-    int found = 0;
-    ok = ok &&
-         cublasLtMatmulAlgoGetHeuristic(lt, desc, a, b, c, c, pref, 16, res, &found) == CUBLAS_STATUS_SUCCESS;
+    const LtGemm g(lt, CUDA_R_8F_E4M3, CUDA_R_32F, fast, xs, ws, M, projs[i].N, projs[i].K, blas_ws_bytes,
+                   16);
     double first = 0, best = 0;
-    const float alpha = 1.0f, beta = 0.0f;
-    for (int k = 0; ok && k < found; ++k) {
-      if (res[k].state != CUBLAS_STATUS_SUCCESS) continue;
-      auto run = [&] {
-        return cublasLtMatmul(lt, desc, &alpha, w[i], a, x, b, &beta, out, c, out, c, &res[k].algo, blas_ws,
-                              blas_ws_bytes, st) == CUBLAS_STATUS_SUCCESS;
-      };
+    for (size_t k = 0; k < g.algos.size(); ++k) {
+      auto run = [&] { return g.run(k, w[i], x, out, blas_ws, blas_ws_bytes, st); };
       if (!run() || cudaStreamSynchronize(st) != cudaSuccess) {
         cudaGetLastError();
         continue;
@@ -120,10 +154,6 @@ AlgoSweep sweep_fp8_algos(const Proj (&projs)[P], int M, void* x, const std::vec
     if (best == 0) r.complete = false;
     r.first_ms += first;
     r.best_ms += best;
-    if (pref) cublasLtMatmulPreferenceDestroy(pref);
-    for (cublasLtMatrixLayout_t l : {a, b, c})
-      if (l) cublasLtMatrixLayoutDestroy(l);
-    if (desc) cublasLtMatmulDescDestroy(desc);
   }
   cublasLtDestroy(lt);
   return r;
@@ -209,6 +239,127 @@ void gemm_only(const Proj (&projs)[P], int M, int reps, double flops) {
   }
   for (void* p : {x, out, xs, ws, blas_ws}) cudaFree(p);
   for (void* p : w) cudaFree(p);
+}
+
+// The layer's GEMMs alone (cuBLASLt, inputs already in their types) by
+// input type, output type and grouping: F16, FP8 E4M3 (scaled) and FP8 with
+// fast accumulation; F32 outputs (what the engine writes: its activations
+// are F32) or half outputs (F16 for F16 inputs, BF16 for FP8, as engines
+// with half-precision activations write); the seven projections separate
+// (as the engine runs them) or merged (q/k/v one GEMM, gate/up one, as
+// engines that fuse those weights run them). The F32 output is the same
+// bytes for both input types, so it weighs more in FP8's shorter time, and
+// k and v (N = 256 on the 1.1B shape) are small GEMMs: this says which of
+// the two holds FP8 under 1.5x F16, if either.
+void gemm_matrix(const std::vector<Proj>& separate, const std::vector<Proj>& merged, int M, int reps,
+                 double flops) {
+  int maxN = 0, maxK = 0;
+  for (const auto* list : {&separate, &merged})
+    for (const Proj& p : *list) maxN = std::max(maxN, p.N), maxK = std::max(maxK, p.K);
+  void *x = nullptr, *out = nullptr, *xs = nullptr, *ws = nullptr, *blas_ws = nullptr;
+  std::vector<void*> w_sep(separate.size(), nullptr), w_mer(merged.size(), nullptr);
+  const size_t kBlasWs = 64 << 20;
+  cublasLtHandle_t lt = nullptr;
+  cudaStream_t st = nullptr;
+  auto ok = [](cudaError_t e) {
+    if (e != cudaSuccess) throw Error(std::string("gemm_matrix: ") + cudaGetErrorString(e));
+  };
+  try {
+    ok(cudaMalloc(&x, (size_t)M * maxK * 2));
+    ok(cudaMalloc(&out, (size_t)M * maxN * 4));
+    ok(cudaMalloc(&xs, (size_t)M * 4));
+    ok(cudaMalloc(&ws, (size_t)maxN * 4));
+    ok(cudaMalloc(&blas_ws, kBlasWs));
+    // Each GEMM its own weights (0x3838 is 0.5 in F16, 0x38 1.0 in E4M3), unit scales.
+    for (auto [list, w] : {std::pair{&separate, &w_sep}, std::pair{&merged, &w_mer}})
+      for (size_t i = 0; i < list->size(); ++i) {
+        const size_t bytes = (size_t)(*list)[i].N * (*list)[i].K * 2;
+        ok(cudaMalloc(&(*w)[i], bytes));
+        ok(cudaMemset((*w)[i], 0x38, bytes));
+      }
+    ok(cudaMemset(x, 0x38, (size_t)M * maxK * 2));
+    const std::vector<float> ones(std::max(M, maxN), 1.0f);
+    ok(cudaMemcpy(xs, ones.data(), (size_t)M * 4, cudaMemcpyHostToDevice));
+    ok(cudaMemcpy(ws, ones.data(), (size_t)maxN * 4, cudaMemcpyHostToDevice));
+    ok(cudaStreamCreate(&st));
+    if (cublasLtCreate(&lt) != CUBLAS_STATUS_SUCCESS) throw Error("gemm_matrix: cublasLtCreate failed");
+
+    struct Input {
+      const char* name;
+      cudaDataType type, half_out;
+      bool fast;
+    };
+    const Input inputs[] = {{"f16", CUDA_R_16F, CUDA_R_16F, false},
+                            {"fp8-e4m3", CUDA_R_8F_E4M3, CUDA_R_16BF, false},
+                            {"fp8-e4m3-fast-accum", CUDA_R_8F_E4M3, CUDA_R_16BF, true}};
+    // ms[input][half][merged]; 0 where cuBLASLt had no algorithm. The JSON
+    // is printed whole at the end, so an error midway leaves it well formed.
+    double ms[3][2][2] = {};
+    std::string rows;
+    char buf[256];
+    for (int in = 0; in < 3; ++in)
+      for (int half = 0; half < 2; ++half)
+        for (int mer = 0; mer < 2; ++mer) {
+          const std::vector<Proj>& projs = mer ? merged : separate;
+          const std::vector<void*>& w = mer ? w_mer : w_sep;
+          const cudaDataType ot = half ? inputs[in].half_out : CUDA_R_32F;
+          std::vector<std::unique_ptr<LtGemm>> g;
+          std::string missing;
+          for (const Proj& p : projs) {
+            g.push_back(std::make_unique<LtGemm>(lt, inputs[in].type, ot, inputs[in].fast, xs, ws, M, p.N,
+                                                 p.K, kBlasWs, 1));
+            if (!g.back()->ok && missing.empty()) missing = p.name;
+          }
+          const char* out_name = ot == CUDA_R_32F ? "f32" : ot == CUDA_R_16F ? "f16" : "bf16";
+          std::snprintf(buf, sizeof buf, "%s\n   {\"in\": \"%s\", \"out\": \"%s\", \"projections\": \"%s\", ",
+                        rows.empty() ? "" : ",", inputs[in].name, out_name, mer ? "merged" : "separate");
+          rows += buf;
+          if (!missing.empty()) {
+            rows += "\"error\": \"no cuBLASLt algorithm for " + missing + "\"}";
+            continue;
+          }
+          auto layer = [&] {
+            bool all = true;
+            for (size_t i = 0; i < g.size(); ++i)
+              all = g[i]->run(0, w[i], x, out, blas_ws, kBlasWs, st) && all;
+            return all;
+          };
+          const bool ran = layer();
+          ok(cudaStreamSynchronize(st));
+          if (!ran) {
+            rows += "\"error\": \"cublasLtMatmul failed\"}";
+            continue;
+          }
+          const auto t0 = std::chrono::steady_clock::now();
+          for (int r = 0; r < reps; ++r) layer();
+          ok(cudaStreamSynchronize(st));
+          const double t =
+              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / reps;
+          ms[in][half][mer] = t;
+          std::snprintf(buf, sizeof buf, "\"ms\": %.4f, \"tflops\": %.1f}", t, flops / (t * 1e-3) / 1e12);
+          rows += buf;
+        }
+    std::string json = "\"rows\": [" + rows + "]";
+    // FP8 against F16 with the same outputs and grouping.
+    for (int in = 1; in < 3; ++in) {
+      auto ratio = [&](int half, int mer) {
+        return ms[in][half][mer] > 0 && ms[0][half][mer] > 0 ? ms[0][half][mer] / ms[in][half][mer] : 0.0;
+      };
+      std::snprintf(buf, sizeof buf,
+                    ",\n  \"%s_vs_f16\": {\"f32_out_separate\": %.3f, \"f32_out_merged\": %.3f, "
+                    "\"half_out_separate\": %.3f, \"half_out_merged\": %.3f}",
+                    inputs[in].name, ratio(0, 0), ratio(0, 1), ratio(1, 0), ratio(1, 1));
+      json += buf;
+    }
+    std::printf(",\n \"gemm_matrix\": {%s}", json.c_str());
+  } catch (const std::exception& e) {
+    std::printf(",\n \"gemm_matrix\": {\"error\": \"%s\"}", e.what());
+  }
+  if (lt) cublasLtDestroy(lt);
+  if (st) cudaStreamDestroy(st);
+  for (void* p : {x, out, xs, ws, blas_ws}) cudaFree(p);
+  for (void* p : w_sep) cudaFree(p);
+  for (void* p : w_mer) cudaFree(p);
 }
 
 }  // namespace
@@ -304,6 +455,10 @@ int main(int argc, char** argv) {
   }
   std::printf("\n]");
   gemm_only(projs, M, reps, flops);
+  const std::vector<Proj> separate(std::begin(projs), std::end(projs));
+  const std::vector<Proj> merged = {
+      {"qkv", dim + 2 * kv, dim}, {"o", dim, dim}, {"gate_up", 2 * hidden, dim}, {"down", dim, hidden}};
+  gemm_matrix(separate, merged, M, reps, flops);
   std::printf("}\n");
   return 0;
 }

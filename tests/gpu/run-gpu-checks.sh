@@ -381,6 +381,10 @@ else
     # Every cuBLASLt algorithm for each FP8 GEMM timed: would choosing by measurement reach the target?
     sw=$(jget "$OUT/prefill-gemm.json" '"heuristic %.3f ms, fastest %.3f ms = %.2fx F16; with fast accumulation %.3f / %.3f ms = %.2fx (%d algorithms, complete %s)" % (j["fp8_algo_sweep"]["heuristic_ms"], j["fp8_algo_sweep"]["best_ms"], j["fp8_algo_sweep"]["best_vs_f16"], j["fp8_algo_sweep"]["fast_accum_heuristic_ms"], j["fp8_algo_sweep"]["fast_accum_best_ms"], j["fp8_algo_sweep"]["fast_accum_best_vs_f16"], j["fp8_algo_sweep"]["algorithms_timed"], j["fp8_algo_sweep"]["complete"])')
     row "prefill FP8 GEMMs, every cuBLASLt algorithm timed" "${sw:-no figure (prefill-gemm.json)}" "-" "INFO"
+    # The GEMMs alone through cuBLASLt by output type (F32 as the engine writes, or half) and grouping (q/k/v
+    # and gate/up separate as the engine runs them, or merged): what holds FP8 under 1.5x, if either.
+    gm=$(jget "$OUT/prefill-gemm.json" '"; ".join("%s, %s: F32 out %.2fx, half out %.2fx" % (n, g, j["gemm_matrix"][n + "_vs_f16"]["f32_out_" + g], j["gemm_matrix"][n + "_vs_f16"]["half_out_" + g]) for n in ("fp8-e4m3", "fp8-e4m3-fast-accum") for g in ("separate", "merged"))')
+    row "prefill GEMMs alone, FP8 / F16 by output type and merged projections" "${gm:-no figure (prefill-gemm.json)}" "-" "INFO"
   fi
 
   # Decode attention alone: one sequence, per call, by context length and KV dtype, beside an empty launch.
