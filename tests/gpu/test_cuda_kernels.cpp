@@ -1078,6 +1078,10 @@ class TestCudaKernels : public QObject {
                 compare(r, name, got.data(), ref.data(), ref.size(), 1e-4, 1e-4);
                 by_reduce = got;
               } else {
+                // Against the reference first: should the bit-for-bit check below fail, this says
+                // whether the merge is wrong or only rounds differently (the two kernels are
+                // compiled apart, so a contraction decided differently would show there alone).
+                compare(r, name + ", merged in kernel", got.data(), ref.data(), ref.size(), 1e-4, 1e-4);
                 compare_exact(r, name + ", merged in kernel vs by the reduce kernel", got, by_reduce);
                 compare_exact(r, name + ", split counters after the merge", counters.get<uint32_t>(),
                               std::vector<uint32_t>(n_counters, 0));
