@@ -121,14 +121,13 @@ struct AlgoSweep {
   int timed = 0;
   bool complete = true;  // every GEMM had an algorithm that ran
 };
-template <size_t P>
-AlgoSweep sweep_fp8_algos(const Proj (&projs)[P], int M, void* x, const std::vector<void*>& w, void* out,
-                          void* xs, void* ws, void* blas_ws, size_t blas_ws_bytes, cudaStream_t st, int reps,
-                          bool fast) {
+AlgoSweep sweep_fp8_algos(const std::vector<Proj>& projs, int M, const void* x, const std::vector<void*>& w,
+                          void* out, const void* xs, const void* ws, void* blas_ws, size_t blas_ws_bytes,
+                          cudaStream_t st, int reps, bool fast) {
   AlgoSweep r;
   cublasLtHandle_t lt = nullptr;
   if (cublasLtCreate(&lt) != CUBLAS_STATUS_SUCCESS) return AlgoSweep{0, 0, 0, false};
-  for (size_t i = 0; i < P; ++i) {
+  for (size_t i = 0; i < projs.size(); ++i) {
     const LtGemm g(lt, CUDA_R_8F_E4M3, CUDA_R_32F, fast, xs, ws, M, projs[i].N, projs[i].K, blas_ws_bytes,
                    16);
     double first = 0, best = 0;
@@ -159,32 +158,70 @@ AlgoSweep sweep_fp8_algos(const Proj (&projs)[P], int M, void* x, const std::vec
   return r;
 }
 
-// The seven GEMMs alone, F16 and FP8 E4M3 (scaled), on device buffers of those types.
-template <size_t P>
-void gemm_only(const Proj (&projs)[P], int M, int reps, double flops) {
-  int maxN = 0, maxK = 0;
-  for (const Proj& p : projs) maxN = std::max(maxN, p.N), maxK = std::max(maxK, p.K);
+// Device buffers for timing GEMMs alone: an input of M x K (2 bytes an
+// element: F16 or E4M3), an F32 output of M x N (the largest K and N of
+// every list), unit per-token and per-channel scales, cuBLAS's workspace,
+// a stream, and each GEMM of each list its own weights. Filled with 0x38:
+// 0x3838 is 0.5 in F16 and 0x38 is 1.0 in E4M3, finite in either type.
+struct GemmBuffers {
+  static constexpr size_t kBlasWs = 64 << 20;
   void *x = nullptr, *out = nullptr, *xs = nullptr, *ws = nullptr, *blas_ws = nullptr;
-  std::vector<void*> w(P, nullptr);
-  const size_t kBlasWs = 64 << 20;
-  auto ok = [](cudaError_t e) {
-    if (e != cudaSuccess) throw Error(std::string("gemm_only: ") + cudaGetErrorString(e));
-  };
-  try {
+  std::vector<std::vector<void*>> w;  // [list][GEMM]
+  cudaStream_t st = nullptr;
+
+  GemmBuffers() = default;
+  GemmBuffers(const GemmBuffers&) = delete;
+  GemmBuffers& operator=(const GemmBuffers&) = delete;
+  // Separate from the constructor so that the destructor frees what an
+  // allocation that throws midway leaves.
+  void alloc(const std::vector<const std::vector<Proj>*>& lists, int M) {
+    auto ok = [](cudaError_t e) {
+      if (e != cudaSuccess) throw Error(std::string("GEMM buffers: ") + cudaGetErrorString(e));
+    };
+    int maxN = 0, maxK = 0;
+    for (const auto* list : lists)
+      for (const Proj& p : *list) maxN = std::max(maxN, p.N), maxK = std::max(maxK, p.K);
     ok(cudaMalloc(&x, (size_t)M * maxK * 2));
     ok(cudaMalloc(&out, (size_t)M * maxN * 4));
     ok(cudaMalloc(&xs, (size_t)M * 4));
     ok(cudaMalloc(&ws, (size_t)maxN * 4));
     ok(cudaMalloc(&blas_ws, kBlasWs));
-    for (size_t i = 0; i < P; ++i) ok(cudaMalloc(&w[i], (size_t)projs[i].N * projs[i].K * 2));
-    // Finite values of either type: 0x3838 is 0.5 in F16, 0x38 is 1.0 in E4M3; unit scales.
     ok(cudaMemset(x, 0x38, (size_t)M * maxK * 2));
-    for (size_t i = 0; i < P; ++i) ok(cudaMemset(w[i], 0x38, (size_t)projs[i].N * projs[i].K * 2));
     const std::vector<float> ones(std::max(M, maxN), 1.0f);
     ok(cudaMemcpy(xs, ones.data(), (size_t)M * 4, cudaMemcpyHostToDevice));
     ok(cudaMemcpy(ws, ones.data(), (size_t)maxN * 4, cudaMemcpyHostToDevice));
-    cudaStream_t st = nullptr;
+    for (const auto* list : lists) {
+      w.emplace_back();
+      for (const Proj& p : *list) {
+        const size_t bytes = (size_t)p.N * p.K * 2;
+        w.back().push_back(nullptr);
+        ok(cudaMalloc(&w.back().back(), bytes));
+        ok(cudaMemset(w.back().back(), 0x38, bytes));
+      }
+    }
     ok(cudaStreamCreate(&st));
+  }
+  ~GemmBuffers() {
+    if (st) cudaStreamDestroy(st);
+    for (void* p : {x, out, xs, ws, blas_ws}) cudaFree(p);
+    for (const auto& list : w)
+      for (void* p : list) cudaFree(p);
+  }
+  void sync() const {
+    const cudaError_t e = cudaStreamSynchronize(st);
+    if (e != cudaSuccess) throw Error(std::string("GEMM stream: ") + cudaGetErrorString(e));
+  }
+};
+
+// The seven GEMMs alone, F16 and FP8 E4M3 (scaled) through the backend's
+// Gemm, on inputs already in those types (b.w[0] holds their weights).
+void gemm_only(const std::vector<Proj>& projs, int M, int reps, double flops, const GemmBuffers& b) {
+  const size_t P = projs.size();
+  void *x = b.x, *out = b.out, *xs = b.xs, *ws = b.ws, *blas_ws = b.blas_ws;
+  const std::vector<void*>& w = b.w[0];
+  const size_t kBlasWs = GemmBuffers::kBlasWs;
+  cudaStream_t st = b.st;
+  try {
     cudabe::Gemm g(st, blas_ws, kBlasWs), fast_g(st, blas_ws, kBlasWs, true);
     bool scaled = true, fast_scaled = true;
     auto f16 = [&] {
@@ -209,10 +246,10 @@ void gemm_only(const Proj (&projs)[P], int M, int reps, double flops) {
     auto fp8_fast = [&] { fp8_with(fast_g, fast_scaled); };
     auto time_ms = [&](auto&& run) {
       run();
-      ok(cudaStreamSynchronize(st));
+      b.sync();
       const auto t0 = std::chrono::steady_clock::now();
       for (int r = 0; r < reps; ++r) run();
-      ok(cudaStreamSynchronize(st));
+      b.sync();
       return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / reps;
     };
     const double f16_ms = time_ms(f16), fp8_ms = time_ms(fp8), fast_ms = time_ms(fp8_fast);
@@ -233,12 +270,9 @@ void gemm_only(const Proj (&projs)[P], int M, int reps, double flops) {
         sw.first_ms, sw.best_ms, sw.best_ms > 0 ? f16_ms / sw.best_ms : 0.0, swf.first_ms, swf.best_ms,
         swf.best_ms > 0 ? f16_ms / swf.best_ms : 0.0, sw.timed + swf.timed,
         sw.complete && swf.complete ? "true" : "false");
-    cudaStreamDestroy(st);
   } catch (const std::exception& e) {
     std::printf(",\n \"gemm_only\": {\"error\": \"%s\"}", e.what());
   }
-  for (void* p : {x, out, xs, ws, blas_ws}) cudaFree(p);
-  for (void* p : w) cudaFree(p);
 }
 
 // The layer's GEMMs alone (cuBLASLt, inputs already in their types) by
@@ -252,36 +286,14 @@ void gemm_only(const Proj (&projs)[P], int M, int reps, double flops) {
 // k and v (N = 256 on the 1.1B shape) are small GEMMs: this says which of
 // the two holds FP8 under 1.5x F16, if either.
 void gemm_matrix(const std::vector<Proj>& separate, const std::vector<Proj>& merged, int M, int reps,
-                 double flops) {
-  int maxN = 0, maxK = 0;
-  for (const auto* list : {&separate, &merged})
-    for (const Proj& p : *list) maxN = std::max(maxN, p.N), maxK = std::max(maxK, p.K);
-  void *x = nullptr, *out = nullptr, *xs = nullptr, *ws = nullptr, *blas_ws = nullptr;
-  std::vector<void*> w_sep(separate.size(), nullptr), w_mer(merged.size(), nullptr);
-  const size_t kBlasWs = 64 << 20;
+                 double flops, const GemmBuffers& b) {
+  const void *x = b.x, *xs = b.xs, *ws = b.ws;
+  void *out = b.out, *blas_ws = b.blas_ws;
+  const std::vector<void*>&w_sep = b.w[0], &w_mer = b.w[1];
+  const size_t kBlasWs = GemmBuffers::kBlasWs;
+  cudaStream_t st = b.st;
   cublasLtHandle_t lt = nullptr;
-  cudaStream_t st = nullptr;
-  auto ok = [](cudaError_t e) {
-    if (e != cudaSuccess) throw Error(std::string("gemm_matrix: ") + cudaGetErrorString(e));
-  };
   try {
-    ok(cudaMalloc(&x, (size_t)M * maxK * 2));
-    ok(cudaMalloc(&out, (size_t)M * maxN * 4));
-    ok(cudaMalloc(&xs, (size_t)M * 4));
-    ok(cudaMalloc(&ws, (size_t)maxN * 4));
-    ok(cudaMalloc(&blas_ws, kBlasWs));
-    // Each GEMM its own weights (0x3838 is 0.5 in F16, 0x38 1.0 in E4M3), unit scales.
-    for (auto [list, w] : {std::pair{&separate, &w_sep}, std::pair{&merged, &w_mer}})
-      for (size_t i = 0; i < list->size(); ++i) {
-        const size_t bytes = (size_t)(*list)[i].N * (*list)[i].K * 2;
-        ok(cudaMalloc(&(*w)[i], bytes));
-        ok(cudaMemset((*w)[i], 0x38, bytes));
-      }
-    ok(cudaMemset(x, 0x38, (size_t)M * maxK * 2));
-    const std::vector<float> ones(std::max(M, maxN), 1.0f);
-    ok(cudaMemcpy(xs, ones.data(), (size_t)M * 4, cudaMemcpyHostToDevice));
-    ok(cudaMemcpy(ws, ones.data(), (size_t)maxN * 4, cudaMemcpyHostToDevice));
-    ok(cudaStreamCreate(&st));
     if (cublasLtCreate(&lt) != CUBLAS_STATUS_SUCCESS) throw Error("gemm_matrix: cublasLtCreate failed");
 
     struct Input {
@@ -325,14 +337,14 @@ void gemm_matrix(const std::vector<Proj>& separate, const std::vector<Proj>& mer
             return all;
           };
           const bool ran = layer();
-          ok(cudaStreamSynchronize(st));
+          b.sync();
           if (!ran) {
             rows += "\"error\": \"cublasLtMatmul failed\"}";
             continue;
           }
           const auto t0 = std::chrono::steady_clock::now();
           for (int r = 0; r < reps; ++r) layer();
-          ok(cudaStreamSynchronize(st));
+          b.sync();
           const double t =
               std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / reps;
           ms[in][half][mer] = t;
@@ -356,10 +368,6 @@ void gemm_matrix(const std::vector<Proj>& separate, const std::vector<Proj>& mer
     std::printf(",\n \"gemm_matrix\": {\"error\": \"%s\"}", e.what());
   }
   if (lt) cublasLtDestroy(lt);
-  if (st) cudaStreamDestroy(st);
-  for (void* p : {x, out, xs, ws, blas_ws}) cudaFree(p);
-  for (void* p : w_sep) cudaFree(p);
-  for (void* p : w_mer) cudaFree(p);
 }
 
 }  // namespace
@@ -454,11 +462,18 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   }
   std::printf("\n]");
-  gemm_only(projs, M, reps, flops);
   const std::vector<Proj> separate(std::begin(projs), std::end(projs));
   const std::vector<Proj> merged = {
       {"qkv", dim + 2 * kv, dim}, {"o", dim, dim}, {"gate_up", 2 * hidden, dim}, {"down", dim, hidden}};
-  gemm_matrix(separate, merged, M, reps, flops);
+  GemmBuffers bufs;
+  try {
+    bufs.alloc({&separate, &merged}, M);
+    gemm_only(separate, M, reps, flops, bufs);
+    gemm_matrix(separate, merged, M, reps, flops, bufs);
+  } catch (const std::exception& e) {
+    std::printf(",\n \"gemm_only\": {\"error\": \"%s\"},\n \"gemm_matrix\": {\"error\": \"%s\"}", e.what(),
+                e.what());
+  }
   std::printf("}\n");
   return 0;
 }
