@@ -341,6 +341,17 @@ int cmd_bench(const std::vector<std::string>& argv) {
   }
   // Last, so a report that cannot be written (no UI in this build) leaves the table and --out in place.
   if (a.has("--report")) write_report_file(runs, a.str("--report"));
+  // A failed run fails the command (as a failed line fails generate --prompts), after the others'
+  // results are out: a script must not read a bench that could not run as one that did.
+  size_t failed = 0;
+  const BenchResult* first_failure = nullptr;
+  for (const BenchResult& r : runs)
+    if (!r.error.empty() && !failed++) first_failure = &r;
+  if (failed) {
+    std::fprintf(stderr, "brisk-cli bench: %zu of %zu runs failed (%s r%d: %s)\n", failed, runs.size(),
+                 first_failure->label.c_str(), first_failure->repeat + 1, first_failure->error.c_str());
+    return 1;
+  }
   return 0;
 }
 

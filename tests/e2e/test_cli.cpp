@@ -228,6 +228,12 @@ class TestCli : public QObject {
     QTest::newRow("generate: max-model-len past the context")
         << QStringList{"generate", "demo", "-p", "hi", "--max-model-len", "100000"}
         << QStringList{"max_model_len"};
+    QTest::newRow("bench: no such model")
+        << QStringList{"bench", missing, "--num-requests", "2", "--warmup", "0"}
+        << QStringList{missing, "failed"};
+    QTest::newRow("bench --json: no such model")
+        << QStringList{"bench", missing, "--num-requests", "2", "--warmup", "0", "--json"}
+        << QStringList{missing, "failed"};
     QTest::newRow("make-model: unknown shape")
         << QStringList{"make-model", "--shape", "huge", "x.gguf"} << QStringList{"huge"};
     QTest::newRow("make-model: unknown dtype")
