@@ -1086,6 +1086,8 @@ class TestModelLoading : public QObject {
     QTest::newRow("max_model_len -1") << "max_model_len=-1" << QStringList{"max_model_len"};
     QTest::newRow("backend cuda9") << "backend=cuda9" << QStringList{"backend", "cuda9"};
     QTest::newRow("threads -1") << "threads=-1" << QStringList{"threads"};
+    QTest::newRow("int8_activations on F32 weights (auto)")
+        << "int8_activations" << QStringList{"int8_activations", "int8 weights", "F32"};
     QTest::newRow("model empty") << "model=" << QStringList{"model"};
     QTest::newRow("model missing") << "model=/nonexistent/m.gguf" << QStringList{"/nonexistent/m.gguf"};
     QTest::newRow("tokenizer missing") << "tokenizer=/nonexistent/t.model" << QStringList{"/nonexistent/t.model"};
@@ -1110,6 +1112,7 @@ class TestModelLoading : public QObject {
     else if (key == "threads") cfg.threads = val.toInt();
     else if (key == "model") cfg.model = val.toStdString();
     else if (key == "tokenizer") cfg.tokenizer = val.toStdString();
+    else if (key == "int8_activations") cfg.int8_activations = true;
     else QFAIL("unknown field");
     if (key == "max_num_batched_tokens" && val == "0") cfg.max_num_seqs = 32;
     EXPECT_ERROR_LIST(createEngine(cfg), needles);
