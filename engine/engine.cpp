@@ -81,6 +81,7 @@ class EngineImpl {
   uint64_t next_seq_id_ = ~0ull;  // forked sequences count down from the top of the id space
   uint64_t steps_ = 0;
   int max_len_ = 0;
+  std::string max_len_limit_;  // what set max_len_, for the message that refuses a longer prompt
   double kv_bytes_per_token_ = 0;
   size_t max_stop_len_ = 0;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
@@ -149,11 +150,13 @@ EngineImpl::EngineImpl(const EngineConfig& cfg) : cfg_(cfg) {
   model_ = load_model_for(cfg);
   const ModelConfig& mc = model_.config;
   max_len_ = mc.context_length;
+  max_len_limit_ = "the model's context length";
   if (cfg.max_model_len > 0) {
     if (cfg.max_model_len > mc.context_length)
       throw Error("EngineConfig.max_model_len = " + std::to_string(cfg.max_model_len) +
                   ": exceeds the model's context length " + std::to_string(mc.context_length));
     max_len_ = cfg.max_model_len;
+    max_len_limit_ = "EngineConfig.max_model_len = " + std::to_string(cfg.max_model_len);
   }
   const DType kv_dtype = parse_dtype_name(cfg.kv_dtype, "EngineConfig.kv_dtype");
   const int64_t per_block = LlamaModel::kv_bytes_per_block(mc, cfg.block_size, kv_dtype);
@@ -180,9 +183,19 @@ EngineImpl::EngineImpl(const EngineConfig& cfg) : cfg_(cfg) {
   // One sequence must always fit alone (so preemption can never deadlock):
   // the usable context shrinks to what the cache (and, without chunked
   // prefill, one step's token budget) can hold.
-  max_len_ = (int)std::min<int64_t>(max_len_, blocks * cfg.block_size);
-  if (!cfg.enable_chunked_prefill || cfg.policy == SchedulerPolicy::Static)
-    max_len_ = std::min(max_len_, cfg.max_num_batched_tokens);
+  if (blocks * cfg.block_size < max_len_) {
+    max_len_ = (int)(blocks * cfg.block_size);
+    max_len_limit_ = "the KV cache: " + std::to_string(blocks) + " blocks of " +
+                     std::to_string(cfg.block_size) + " tokens";
+  }
+  if ((!cfg.enable_chunked_prefill || cfg.policy == SchedulerPolicy::Static) &&
+      cfg.max_num_batched_tokens < max_len_) {
+    max_len_ = cfg.max_num_batched_tokens;
+    max_len_limit_ =
+        "EngineConfig.max_num_batched_tokens = " + std::to_string(cfg.max_num_batched_tokens) +
+        ", one step's tokens, as a prompt is not split " +
+        (cfg.policy == SchedulerPolicy::Static ? "under static batching" : "without chunked prefill");
+  }
   if (blocks * cfg.block_size < 2)
     throw Error(std::string("EngineConfig.") + (cfg.num_kv_blocks > 0 ? "num_kv_blocks" : "kv_cache_bytes") +
                 ": the KV cache (" + std::to_string(blocks) + " blocks of " + std::to_string(cfg.block_size) +
@@ -266,12 +279,17 @@ uint64_t EngineImpl::add(std::vector<int32_t> ids, const SamplingParams& p, std:
   if (reject.empty() && n == 0) reject = "empty prompt";
   if (reject.empty() && n >= max_len_)
     reject = "prompt of " + std::to_string(n) + " tokens does not fit the context: at most " +
-             std::to_string(max_len_ - 1) + " tokens (model context and KV cache size)";
+             std::to_string(max_len_ - 1) + " tokens (set by " + max_len_limit_ + ")";
   const int vocab = std::min(model_.config.vocab_size, model_.info.tokenizer_vocab_size);
   for (int32_t t : r->prompt_ids)
     if (reject.empty() && (t < 0 || t >= vocab))
       reject = "prompt token id " + std::to_string(t) + " is outside the vocabulary [0, " +
                std::to_string(vocab) + ")";
+  // A bias on an id the model cannot produce would be silently ignored (a typo'd id does nothing).
+  for (const auto& [t, bias] : p.logit_bias)
+    if (reject.empty() && t >= vocab)
+      reject = "SamplingParams.logit_bias: token id " + std::to_string(t) +
+               " is outside the vocabulary [0, " + std::to_string(vocab) + ")";
   metrics_.on_add(rid, r->arrival, n);
   if (!reject.empty()) {
     RequestOutput out;
