@@ -213,17 +213,13 @@ int cmd_generate(const std::vector<std::string>& argv) {
     const uint64_t id = engine->add_request(engine->encode(lines[i].prompt, bos), lines[i].params);
     by_request[id] = i;
   }
-  size_t done = 0;
   while (engine->has_unfinished()) {
     for (const RequestOutput& o : engine->step()) {
       auto& v = lps[o.request_id];
       v.insert(v.end(), o.new_logprobs.begin(), o.new_logprobs.end());
       auto& pv = prompt_lps[o.request_id];
       pv.insert(pv.end(), o.prompt_logprobs.begin(), o.prompt_logprobs.end());
-      if (o.finished) {
-        results[by_request.at(o.request_id)] = o;
-        ++done;
-      }
+      if (o.finished) results[by_request.at(o.request_id)] = o;
     }
   }
   int errors = 0;
@@ -251,7 +247,8 @@ int cmd_generate(const std::vector<std::string>& argv) {
     }
     out << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   }
-  std::fprintf(stderr, "%zu prompts, %zu finished, %d errors -> %s\n", lines.size(), done, errors,
+  // A line the engine refused is an error, not a finished request.
+  std::fprintf(stderr, "%zu prompts: %zu ok, %d errors -> %s\n", lines.size(), lines.size() - errors, errors,
                a.str("--out").c_str());
   return errors ? 1 : 0;
 }

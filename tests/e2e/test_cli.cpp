@@ -557,7 +557,7 @@ class TestCli : public QObject {
             QStringLiteral("--out"), out, QStringLiteral("--max-tokens"), QStringLiteral("6"),
             QStringLiteral("--ignore-eos"));
     EXPECT_EXIT(r, 1);  // because of the malformed line
-    EXPECT_IN(r.err, QStringLiteral("5 prompts"), r);
+    EXPECT_IN(r.err, QStringLiteral("5 prompts: 4 ok, 1 errors"), r);
     QFile o(out);
     QVERIFY2(o.open(QIODevice::ReadOnly), qPrintable(QStringLiteral("no %1: ").arg(out) + describe(r)));
     const QList<QByteArray> lines = o.readAll().split('\n');
