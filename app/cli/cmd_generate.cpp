@@ -127,6 +127,12 @@ int cmd_generate(const std::vector<std::string>& argv) {
   if (a.has("--prompt") == a.has("--prompts"))
     throw UsageError("give either -p PROMPT or --prompts FILE.jsonl");
   if (a.has("--prompts") && !a.has("--out")) throw UsageError("--prompts needs --out FILE.jsonl");
+  // Flags that would change nothing are refused rather than ignored.
+  if (a.has("--out") && !a.has("--prompts"))
+    throw UsageError("--out is where --prompts results go; with -p, use --json");
+  if (a.has("--prompt") && !a.has("--json"))
+    for (const char* f : {"--logprobs", "--prompt-logprobs"})
+      if (a.has(f)) throw UsageError(std::string(f) + " needs --json (or --prompts) to be shown");
   SamplingParams params = sampling_from(a);
   params.n = (int)a.integer("--n", 1, 64);
   params.best_of = (int)a.integer("--best-of", 0, 64);

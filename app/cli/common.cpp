@@ -116,6 +116,12 @@ EngineConfig engine_config_from(const Args& a, const std::string& model) {
   c.quantize_embeddings = a.has("--quantize-embeddings");
   c.fp8_per_tensor_scale = a.has("--fp8-per-tensor");
   c.int8_activations = a.has("--w8a8");
+  // Flags that would change nothing are refused rather than ignored.
+  if (c.quantize_embeddings && c.weight_dtype == "auto")
+    throw UsageError("flag --quantize-embeddings: needs --dtype (the precision to convert them to)");
+  if (c.fp8_per_tensor_scale && c.weight_dtype.rfind("fp8-", 0) != 0)
+    throw UsageError("flag --fp8-per-tensor: needs --dtype fp8-e4m3 or fp8-e5m2 (it is '" + c.weight_dtype +
+                     "')");
   // Config errors are usage errors here: name the flag, not the field.
   if (const std::string e = c.validate(); !e.empty()) {
     static const std::pair<const char*, const char*> kFlags[] = {

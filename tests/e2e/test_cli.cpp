@@ -185,6 +185,19 @@ class TestCli : public QObject {
         << "--prompts";
     QTest::newRow("--prompts without --out")
         << QStringList{"generate", "demo", "--prompts", "a.jsonl"} << "--out";
+    QTest::newRow("--out with -p") << QStringList{"generate", "demo", "-p", "x", "--out", "o.jsonl"}
+                                   << "--out";
+    QTest::newRow("--logprobs without --json")
+        << QStringList{"generate", "demo", "-p", "x", "--logprobs", "2"} << "--logprobs";
+    QTest::newRow("--prompt-logprobs without --json")
+        << QStringList{"generate", "demo", "-p", "x", "--prompt-logprobs", "2"} << "--prompt-logprobs";
+    QTest::newRow("--quantize-embeddings without --dtype")
+        << QStringList{"generate", "demo", "-p", "x", "--quantize-embeddings"} << "--quantize-embeddings";
+    QTest::newRow("--fp8-per-tensor with int8")
+        << QStringList{"generate", "demo", "-p", "x", "--dtype", "int8", "--fp8-per-tensor"}
+        << "--fp8-per-tensor";
+    QTest::newRow("quantize --fp8-per-tensor with f16")
+        << QStringList{"quantize", "demo", out, "--dtype", "f16", "--fp8-per-tensor"} << "--fp8-per-tensor";
     QTest::newRow("generate without a model") << QStringList{"generate", "-p", "x"} << "MODEL";
     QTest::newRow("generate with two models")
         << QStringList{"generate", "demo", "demo", "-p", "x"} << "MODEL";
