@@ -44,6 +44,11 @@ std::string EngineConfig::validate() const {
     return bad("speculative_tokens", std::to_string(speculative_tokens), "must be between 0 (off) and 64");
   if (speculative_ngram < 1 || speculative_ngram > 64)
     return bad("speculative_ngram", std::to_string(speculative_ngram), "must be between 1 and 64");
+  // Static batching steps its batch in lockstep and never proposes drafts:
+  // the setting would label runs it did not change.
+  if (speculative_tokens > 0 && policy == SchedulerPolicy::Static)
+    return bad("speculative_tokens", std::to_string(speculative_tokens),
+               "speculative decoding needs the continuous scheduler (policy is static)");
   if (max_model_len < 0) return bad("max_model_len", std::to_string(max_model_len), "must not be negative");
   if (backend != "cpu" && backend != "cuda" && backend != "auto")
     return bad("backend", "'" + backend + "'", "unknown backend (one of auto, cpu, cuda)");

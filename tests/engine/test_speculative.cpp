@@ -271,6 +271,15 @@ class Speculative : public QObject {
     c.speculative_tokens = 4;
     c.speculative_ngram = 0;
     QVERIFY(c.validate().find("speculative_ngram") != std::string::npos);
+    c.speculative_ngram = 3;
+    QVERIFY(c.validate().empty());
+    c.policy = brisk::SchedulerPolicy::Static;  // never proposes drafts: refused, not ignored
+    QVERIFY2(
+        c.validate().find("speculative_tokens = 4: speculative decoding needs the continuous scheduler") !=
+            std::string::npos,
+        c.validate().c_str());
+    c.speculative_tokens = 0;
+    QVERIFY(c.validate().empty());
   }
 
   void demoModel() { check_model("demo", false); }
