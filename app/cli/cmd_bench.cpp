@@ -236,7 +236,12 @@ int cmd_bench(const std::vector<std::string>& argv) {
     m.base = engine_config_from(a, model);
     m.repeats = (int)a.integer("--repeats", 1, 1000);
     m.warmup_requests = (int)a.integer("--warmup", 0, 1000);
-    if (a.has("--compare")) m.axes.push_back({"policy", {"continuous", "static"}});
+    if (a.has("--compare")) {
+      if (m.base.speculative_tokens > 0)
+        throw UsageError(
+            "flag --compare: its static run cannot speculate; drop --speculate to compare policies");
+      m.axes.push_back({"policy", {"continuous", "static"}});
+    }
   }
   if (a.has("--slo-ttft")) m.slo.ttft_s = a.number("--slo-ttft", 0, 1e9) / 1e3;
   if (a.has("--slo-tpot")) m.slo.tpot_s = a.number("--slo-tpot", 0, 1e9) / 1e3;

@@ -198,6 +198,11 @@ class TestCli : public QObject {
         << "--fp8-per-tensor";
     QTest::newRow("quantize --fp8-per-tensor with f16")
         << QStringList{"quantize", "demo", out, "--dtype", "f16", "--fp8-per-tensor"} << "--fp8-per-tensor";
+    QTest::newRow("--speculate with static batching")
+        << QStringList{"generate", "demo", "-p", "x", "--speculate", "ngram:4", "--policy", "static"}
+        << "--speculate";
+    QTest::newRow("bench --compare with --speculate")
+        << QStringList{"bench", "demo", "--compare", "--speculate", "ngram"} << "--compare";
     QTest::newRow("generate without a model") << QStringList{"generate", "-p", "x"} << "MODEL";
     QTest::newRow("generate with two models")
         << QStringList{"generate", "demo", "demo", "-p", "x"} << "MODEL";
