@@ -45,6 +45,14 @@ int cmd_perplexity(const std::vector<std::string>& argv) {
   if (!a.parse(argv)) return 0;
   if (a.positional().size() != 1) throw UsageError("perplexity takes exactly one MODEL (see --help)");
   if (!a.has("--text")) throw UsageError("missing --text FILE (the text to score)");
+  // Windows are scored one at a time, each a fresh sequence in a KV cache
+  // sized to it: the scheduler's and the cache size's flags change nothing.
+  for (const char* f :
+       {"--kv-blocks", "--kv-bytes", "--gpu-memory-utilization", "--max-num-seqs", "--max-num-batched-tokens",
+        "--no-chunked-prefill", "--no-prefix-cache", "--policy", "--speculate", "--engine-seed"})
+    if (a.has(f))
+      throw UsageError(std::string("flag ") + f +
+                       ": does not apply to perplexity (one window at a time, in a KV cache sized to it)");
   const EngineConfig cfg = engine_config_from(a, a.positional()[0]);
   PerplexityOptions o;
   o.context = (int)a.integer("--context", 0, 1 << 24);

@@ -203,6 +203,8 @@ class TestCli : public QObject {
         << "--speculate";
     QTest::newRow("bench --compare with --speculate")
         << QStringList{"bench", "demo", "--compare", "--speculate", "ngram"} << "--compare";
+    QTest::newRow("perplexity --kv-blocks")
+        << QStringList{"perplexity", "demo", "--text", "t.txt", "--kv-blocks", "2"} << "--kv-blocks";
     QTest::newRow("generate without a model") << QStringList{"generate", "-p", "x"} << "MODEL";
     QTest::newRow("generate with two models")
         << QStringList{"generate", "demo", "demo", "-p", "x"} << "MODEL";
