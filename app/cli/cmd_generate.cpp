@@ -141,7 +141,23 @@ int cmd_generate(const std::vector<std::string>& argv) {
   params.early_stopping = a.has("--early-stopping");
   // Several sequences are printed whole at the end, not interleaved as they stream.
   const bool several = params.n > 1 || params.best_of > 1 || params.beam_width > 0;
-  if (std::string e = params.validate(); !e.empty()) throw UsageError(e);
+  if (std::string e = params.validate(); !e.empty())
+    throw_usage_naming_flag(e, "SamplingParams",
+                            {{"max_tokens", "--max-tokens"},
+                             {"temperature", "--temperature"},
+                             {"top_k", "--top-k"},
+                             {"top_p", "--top-p"},
+                             {"min_p", "--min-p"},
+                             {"repetition_penalty", "--repetition-penalty"},
+                             {"no_repeat_ngram_size", "--no-repeat-ngram-size"},
+                             {"logit_bias", "--logit-bias"},
+                             {"logprobs", "--logprobs"},
+                             {"prompt_logprobs", "--prompt-logprobs"},
+                             {"stop", "--stop"},
+                             {"n", "--n"},
+                             {"best_of", "--best-of"},
+                             {"beam_width", "--beam-width"},
+                             {"length_penalty", "--length-penalty"}});
   const EngineConfig cfg = engine_config_from(a, a.positional()[0]);
   auto engine = Engine::create(cfg);
   const bool bos = !a.has("--no-bos");

@@ -69,6 +69,13 @@ void add_engine_flags(Args& a) {
   a.flag("--w8a8", "", "with --dtype int8: quantize activations per token and use integer dot products");
 }
 
+void throw_usage_naming_flag(const std::string& e, const std::string& type,
+                             std::initializer_list<std::pair<const char*, const char*>> fields) {
+  for (const auto& [field, flag] : fields)
+    if (e.rfind(type + "." + field + " ", 0) == 0) throw UsageError("flag " + std::string(flag) + ": " + e);
+  throw UsageError(e);
+}
+
 EngineConfig engine_config_from(const Args& a, const std::string& model) {
   EngineConfig c;
   c.model = model;
@@ -123,26 +130,21 @@ EngineConfig engine_config_from(const Args& a, const std::string& model) {
     throw UsageError("flag --fp8-per-tensor: needs --dtype fp8-e4m3 or fp8-e5m2 (it is '" + c.weight_dtype +
                      "')");
   // Config errors are usage errors here: name the flag, not the field.
-  if (const std::string e = c.validate(); !e.empty()) {
-    static const std::pair<const char*, const char*> kFlags[] = {
-        {"block_size", "--block-size"},
-        {"num_kv_blocks", "--kv-blocks"},
-        {"kv_cache_bytes", "--kv-bytes"},
-        {"max_num_seqs", "--max-num-seqs"},
-        {"max_num_batched_tokens", "--max-num-batched-tokens"},
-        {"max_model_len", "--max-model-len"},
-        {"threads", "--threads"},
-        {"backend", "--backend"},
-        {"gpu_memory_utilization", "--gpu-memory-utilization"},
-        {"weight_dtype", "--dtype"},
-        {"kv_dtype", "--kv-dtype"},
-        {"int8_activations", "--w8a8"},
-        {"speculative_tokens", "--speculate"}};
-    for (const auto& [field, flag] : kFlags)
-      if (e.rfind(std::string("EngineConfig.") + field + " ", 0) == 0)
-        throw UsageError("flag " + std::string(flag) + ": " + e);
-    throw UsageError(e);
-  }
+  if (const std::string e = c.validate(); !e.empty())
+    throw_usage_naming_flag(e, "EngineConfig",
+                            {{"block_size", "--block-size"},
+                             {"num_kv_blocks", "--kv-blocks"},
+                             {"kv_cache_bytes", "--kv-bytes"},
+                             {"max_num_seqs", "--max-num-seqs"},
+                             {"max_num_batched_tokens", "--max-num-batched-tokens"},
+                             {"max_model_len", "--max-model-len"},
+                             {"threads", "--threads"},
+                             {"backend", "--backend"},
+                             {"gpu_memory_utilization", "--gpu-memory-utilization"},
+                             {"weight_dtype", "--dtype"},
+                             {"kv_dtype", "--kv-dtype"},
+                             {"int8_activations", "--w8a8"},
+                             {"speculative_tokens", "--speculate"}});
   return c;
 }
 

@@ -1,7 +1,9 @@
 #pragma once
 #include <climits>
+#include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 
 #include "brisk/engine.h"
 #include "cli/args.h"
@@ -10,6 +12,10 @@ namespace brisk::cli {
 
 // Flags shared by every command that builds an engine.
 void add_engine_flags(Args& a);
+// A validate() message ("Type.field = value: why") thrown as a UsageError
+// that names the flag which set the field, where one of `fields` did.
+[[noreturn]] void throw_usage_naming_flag(const std::string& e, const std::string& type,
+                                          std::initializer_list<std::pair<const char*, const char*>> fields);
 EngineConfig engine_config_from(const Args& a, const std::string& model);
 void add_sampling_flags(Args& a);
 SamplingParams sampling_from(const Args& a);

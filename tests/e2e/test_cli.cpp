@@ -205,6 +205,8 @@ class TestCli : public QObject {
         << QStringList{"bench", "demo", "--compare", "--speculate", "ngram"} << "--compare";
     QTest::newRow("perplexity --kv-blocks")
         << QStringList{"perplexity", "demo", "--text", "t.txt", "--kv-blocks", "2"} << "--kv-blocks";
+    QTest::newRow("--n past --beam-width")
+        << QStringList{"generate", "demo", "-p", "x", "--beam-width", "2", "--n", "3"} << "flag --n:";
     QTest::newRow("generate without a model") << QStringList{"generate", "-p", "x"} << "MODEL";
     QTest::newRow("generate with two models")
         << QStringList{"generate", "demo", "demo", "-p", "x"} << "MODEL";
