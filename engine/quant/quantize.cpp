@@ -92,10 +92,15 @@ LoadedModel load_model_for(const EngineConfig& cfg) {
   // W8A8 multiplies INT8 weights by INT8 activations. validate() can only
   // refuse a named weight type; with "auto" the file decides, and on any
   // other weights the switch would label a run it never changed.
-  if (cfg.int8_activations && !m.weights.layers.empty() && m.weights.layers.front().wq.dtype != DType::I8)
-    throw Error("EngineConfig.int8_activations = true: needs int8 weights, and " + cfg.model + " holds " +
-                dtype_name(m.weights.layers.front().wq.dtype) +
-                " weights (weight_dtype int8 converts them at load)");
+  if (cfg.int8_activations && !m.weights.layers.empty()) {
+    bool any_i8 = false;
+    for (const LayerWeights& l : m.weights.layers)
+      for (const LayerTensorSpec& t : kLayerTensors) any_i8 = any_i8 || (l.*t.field).dtype == DType::I8;
+    if (!any_i8)
+      throw Error("EngineConfig.int8_activations = true: needs int8 weights, and " + cfg.model + " holds " +
+                  dtype_name(m.weights.layers.front().wq.dtype) +
+                  " weights (weight_dtype int8 converts them at load)");
+  }
   return m;
 }
 

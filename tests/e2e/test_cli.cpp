@@ -627,11 +627,14 @@ class TestCli : public QObject {
         "{\"prompt\": \"b\", \"max_tokens\": 0}\n"
         "{\"prompt\": \"c\", \"max_tokens\": \"five\"}\n"
         "{\"prompt\": \"d\"}\n");
+    // A line that parses but the engine refuses (past --max-model-len): an error too, not a finished one.
+    f.write("{\"prompt\": \"" + QByteArray("hello world ").repeated(40) + "\"}\n");
     f.close();
     RUN_CLI(r, QStringLiteral("generate"), QStringLiteral("demo"), QStringLiteral("--prompts"), in,
             QStringLiteral("--out"), out, QStringLiteral("--max-tokens"), QStringLiteral("3"),
-            QStringLiteral("--ignore-eos"));
+            QStringLiteral("--ignore-eos"), QStringLiteral("--max-model-len"), QStringLiteral("32"));
     EXPECT_EXIT(r, 1);
+    EXPECT_IN(r.err, QStringLiteral("5 prompts: 1 ok, 4 errors"), r);
     QFile o(out);
     QVERIFY(o.open(QIODevice::ReadOnly));
     QList<QJsonObject> rows;
@@ -641,7 +644,7 @@ class TestCli : public QObject {
       rows << parseObject(l, &err);
       QVERIFY2(err.isEmpty(), qPrintable(err));
     }
-    QCOMPARE(rows.size(), 4);
+    QCOMPARE(rows.size(), 5);
     QVERIFY2(rows[0].value(QStringLiteral("error")).toString().contains(QStringLiteral("temperature")),
              qPrintable(rows[0].value(QStringLiteral("error")).toString()));
     QVERIFY2(rows[1].value(QStringLiteral("error")).toString().contains(QStringLiteral("max_tokens")),
@@ -650,6 +653,11 @@ class TestCli : public QObject {
              qPrintable(rows[2].value(QStringLiteral("error")).toString()));
     QVERIFY(!rows[3].contains(QStringLiteral("error")));
     QCOMPARE(rows[3].value(QStringLiteral("token_ids")).toArray().size(), 3);
+    QVERIFY2(rows[4]
+                 .value(QStringLiteral("error"))
+                 .toString()
+                 .contains(QStringLiteral("does not fit the context")),
+             qPrintable(rows[4].value(QStringLiteral("error")).toString()));
   }
 
   void generatePromptsFileAllGood() {

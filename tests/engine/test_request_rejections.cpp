@@ -86,14 +86,14 @@ class TestRequestRejections : public QObject {
     const int vocab = std::min(e->model_info().vocab_size, e->model_info().tokenizer_vocab_size);
     brisk::SamplingParams p;
     p.max_tokens = 4;
-    p.logit_bias = {{3, 1.0f}, {vocab + 7, 2.0f}};
+    p.logit_bias = {{3, 1.0f}, {vocab, 2.0f}};
     const Outcome o = run_beside_good(*e, "a", p);
     QCOMPARE(o.reason, brisk::FinishReason::Error);
     QVERIFY2(
-        o.error.find("SamplingParams.logit_bias: token id " + std::to_string(vocab + 7) +
+        o.error.find("SamplingParams.logit_bias: token id " + std::to_string(vocab) +
                      " is outside the vocabulary [0, " + std::to_string(vocab) + ")") != std::string::npos,
         o.error.c_str());
-    // The last id of the vocabulary is a valid target.
+    // The first id past the vocabulary is refused (above); the last one is a valid target.
     p.logit_bias = {{vocab - 1, 100.0f}};
     p.ignore_eos = true;
     const Outcome ok = run_beside_good(*e, "a", p);

@@ -383,7 +383,7 @@ else
     row "prefill FP8 GEMMs, every cuBLASLt algorithm timed" "${sw:-no figure (prefill-gemm.json)}" "-" "INFO"
     # The GEMMs alone through cuBLASLt by output type (F32 as the engine writes, or half) and grouping (q/k/v
     # and gate/up separate as the engine runs them, or merged): what holds FP8 under 1.5x, if either.
-    gm=$(jget "$OUT/prefill-gemm.json" '"; ".join("%s, %s: F32 out %.2fx, half out %.2fx" % (n, g, j["gemm_matrix"][n + "_vs_f16"]["f32_out_" + g], j["gemm_matrix"][n + "_vs_f16"]["half_out_" + g]) for n in ("fp8-e4m3", "fp8-e4m3-fast-accum") for g in ("separate", "merged"))')
+    gm=$(jget "$OUT/prefill-gemm.json" '"; ".join("%s, %s: F32 out %s, half out %s" % (n, g, *[("%.2fx" % v) if v > 0 else "n/a (no algorithm)" for v in (j["gemm_matrix"][n + "_vs_f16"]["f32_out_" + g], j["gemm_matrix"][n + "_vs_f16"]["half_out_" + g])]) for n in ("fp8-e4m3", "fp8-e4m3-fast-accum") for g in ("separate", "merged"))')
     row "prefill GEMMs alone, FP8 / F16 by output type and merged projections" "${gm:-no figure (prefill-gemm.json)}" "-" "INFO"
   fi
 
