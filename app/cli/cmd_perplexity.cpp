@@ -73,6 +73,9 @@ int cmd_perplexity(const std::vector<std::string>& argv) {
     // The engine cannot know the file's name; put it where the user looks.
     const std::string m = e.what(), prefix = "perplexity text: ";
     if (m.rfind(prefix, 0) == 0) throw Error(text_path + ": " + m.substr(prefix.size()));
+    // Window sizes past this model's context are bad flags, known only once the model is read.
+    if (m.rfind("PerplexityOptions.", 0) == 0)
+      throw_usage_naming_flag(m, "PerplexityOptions", {{"context", "--context"}, {"stride", "--stride"}});
     throw;
   }
 

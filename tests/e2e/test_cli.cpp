@@ -207,6 +207,10 @@ class TestCli : public QObject {
         << QStringList{"perplexity", "demo", "--text", "t.txt", "--kv-blocks", "2"} << "--kv-blocks";
     QTest::newRow("--n past --beam-width")
         << QStringList{"generate", "demo", "-p", "x", "--beam-width", "2", "--n", "3"} << "flag --n:";
+    QTest::newRow("perplexity --context past the model's")
+        << QStringList{"perplexity", "demo",  "--text", BRISK_SOURCE_DIR "/resources/eval/stories.txt",
+                       "--context",  "100000"}
+        << "flag --context:";
     QTest::newRow("generate without a model") << QStringList{"generate", "-p", "x"} << "MODEL";
     QTest::newRow("generate with two models")
         << QStringList{"generate", "demo", "demo", "-p", "x"} << "MODEL";
