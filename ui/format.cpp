@@ -48,15 +48,19 @@ QString weightPrecision(const brisk::ModelInfo& info) {
 }
 
 QString precisionSummary(const brisk::ModelInfo& info, const brisk::EngineConfig& config) {
-  const QString w = weightPrecision(info);
-  QString arithmetic;
-  if (w.startsWith(QLatin1String("I8")) && config.int8_activations)
-    arithmetic = QStringLiteral(" (W8A8)");
-  else if (((w.startsWith(QLatin1String("I8")) || w.startsWith(QLatin1String("Q8_0"))) && config.int8_fma) ||
-           (w.startsWith(QLatin1String("F8")) && config.fp8_fma))
-    arithmetic = QStringLiteral(" (F32 FMA)");
-  return QStringLiteral("weights %1%2 · KV %3")
-      .arg(w, arithmetic, QString::fromStdString(config.kv_dtype).toUpper());
+  // The arithmetic of one-byte weights goes beside their type, wherever it
+  // comes in the list: a small model's F32 embeddings can outweigh its INT8
+  // matrices ("F32 + I8 (W8A8)").
+  QStringList parts = weightPrecision(info).split(QStringLiteral(" + "));
+  for (QString& w : parts) {
+    if (w == QLatin1String("I8") && config.int8_activations)
+      w += QStringLiteral(" (W8A8)");
+    else if (((w == QLatin1String("I8") || w == QLatin1String("Q8_0")) && config.int8_fma) ||
+             (w.startsWith(QLatin1String("F8")) && config.fp8_fma))
+      w += QStringLiteral(" (F32 FMA)");
+  }
+  return QStringLiteral("weights %1 · KV %2")
+      .arg(parts.join(QStringLiteral(" + ")), QString::fromStdString(config.kv_dtype).toUpper());
 }
 
 QString modelName(const brisk::ModelInfo& info) {

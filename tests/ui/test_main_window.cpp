@@ -619,6 +619,12 @@ void TestMainWindow::precisionSummaryNamesTheArithmetic() {
   c.int8_activations = true;
   QCOMPARE(fmt::precisionSummary(info_of("I8"), c), QStringLiteral("weights I8 (W8A8) · KV INT8"));
   QCOMPARE(fmt::precisionSummary(info_of("F16"), c), QStringLiteral("weights F16 · KV INT8"));
+  // A small model whose F32 embeddings outweigh its INT8 matrices: the label still goes beside I8.
+  brisk::ModelInfo small;
+  small.tensors = {{"blk.0.ffn_up.weight", "I8", {8, 8}, 400}, {"token_embd.weight", "F32", {8, 8}, 600}};
+  QCOMPARE(fmt::precisionSummary(small, c), QStringLiteral("weights F32 + I8 (W8A8) · KV INT8"));
+  c.int8_activations = false;
+  QCOMPARE(fmt::precisionSummary(small, c), QStringLiteral("weights F32 + I8 (F32 FMA) · KV INT8"));
 }
 
 void TestMainWindow::settingsPersist() {
