@@ -104,7 +104,10 @@ TelemetryDock::TelemetryDock(EngineController* controller, QWidget* parent)
   plot_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
   plot_->setAutoAddPlottableToLegend(false);  // each panel has its own legend
 
-  QCPAxisRect* throughput = addPanel(tr("Throughput"), tr("tokens/s"));
+  // Tokens per second over the last second of steps: a short request plots
+  // its tokens spread over that second, well under its own rate, so the
+  // title says what is averaged.
+  QCPAxisRect* throughput = addPanel(tr("Throughput (1 s average)"), tr("tokens/s"));
   QCPAxisRect* latency = addPanel(tr("Request latency"), tr("ms"));
   QCPAxisRect* kv = addPanel(tr("KV cache"), tr("blocks"));
   QCPAxisRect* sched = addPanel(tr("Scheduler"), tr("sequences"));
@@ -473,7 +476,7 @@ void TelemetryDock::rescaleValueAxes() {
 
 void TelemetryDock::updateSummary() {
   auto last = [](const Series* s) { return s->graph->dataCount() ? (s->graph->data()->constEnd() - 1)->value : 0.0; };
-  QString text = tr("%1 tok/s · KV %2/%3 blocks · %4 running · %5 waiting")
+  QString text = tr("%1 tok/s (last 1 s) · KV %2/%3 blocks · %4 running · %5 waiting")
                      .arg(last(gen_), 0, 'f', 0)
                      .arg(last(kvUsed_), 0, 'f', 0)
                      .arg(kvTotal_)
