@@ -344,7 +344,9 @@ void EngineSettingsPanel::setApplied(const brisk::EngineConfig& config, int64_t 
 
 void EngineSettingsPanel::updateBudgetWidgets() {
   const int mode = budgetMode_->currentData().toInt();
+  // Auto takes no number: the field is hidden rather than showing a value that means nothing.
   budget_->setEnabled(mode != Auto);
+  budget_->setVisible(mode != Auto);
   budget_->setSuffix(mode == MiB ? tr(" MiB") : mode == Blocks ? tr(" blocks") : QString());
   if (mode == Auto) budget_->setSpecialValueText(QString());
   const bool continuous = policy_->currentData().toInt() == int(brisk::SchedulerPolicy::Continuous);
