@@ -64,7 +64,9 @@ QString precisionSummary(const brisk::ModelInfo& info, const brisk::EngineConfig
 }
 
 QString modelName(const brisk::ModelInfo& info) {
-  if (!info.name.empty()) return QString::fromStdString(info.name);
+  // Converters often leave general.name as the architecture ("llama"), which
+  // names no model: the file says more then.
+  if (!info.name.empty() && info.name != info.architecture) return QString::fromStdString(info.name);
   QFileInfo fi(QString::fromStdString(info.path));
   QString name = fi.isDir() ? fi.fileName() : fi.completeBaseName();
   if (name.isEmpty()) name = QString::fromStdString(info.path);

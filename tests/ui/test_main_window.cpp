@@ -79,6 +79,7 @@ class TestMainWindow : public QObject {
   void screenshotRunAbView();
   void settingsPersist();
   void precisionSummaryNamesTheArithmetic();
+  void modelNameFallsBackToTheFile();
 };
 
 void TestMainWindow::initTestCase() {
@@ -599,6 +600,18 @@ void TestMainWindow::screenshotRunAbView() {
 
 // The status bar says which arithmetic one-byte weights run with when the
 // config picks an A/B variant, and only for the weights it applies to.
+void TestMainWindow::modelNameFallsBackToTheFile() {
+  brisk::ModelInfo info;
+  info.path = "/models/stories260K.gguf";
+  info.architecture = "llama";
+  info.name = "TinyStories 260K";
+  QCOMPARE(fmt::modelName(info), QStringLiteral("TinyStories 260K"));
+  info.name = "llama";  // a converter's default: the architecture, not a model
+  QCOMPARE(fmt::modelName(info), QStringLiteral("stories260K"));
+  info.name.clear();
+  QCOMPARE(fmt::modelName(info), QStringLiteral("stories260K"));
+}
+
 void TestMainWindow::precisionSummaryNamesTheArithmetic() {
   auto info_of = [](const char* dtype) {
     brisk::ModelInfo info;
