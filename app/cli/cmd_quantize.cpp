@@ -27,13 +27,9 @@ int cmd_quantize(const std::vector<std::string>& argv) {
   c.fp8_per_tensor_scale = a.has("--fp8-per-tensor");
   c.threads = (int)a.integer("--threads", 0, 1024);
   if (c.weight_dtype == "auto") throw UsageError("flag --dtype: give a target type, not auto");
-  if (c.fp8_per_tensor_scale && c.weight_dtype.rfind("fp8-", 0) != 0)
-    throw UsageError("flag --fp8-per-tensor: needs --dtype fp8-e4m3 or fp8-e5m2 (it is '" + c.weight_dtype +
-                     "')");
-  if (const std::string e = c.validate(); !e.empty()) {
-    if (e.rfind("EngineConfig.weight_dtype", 0) == 0) throw UsageError("flag --dtype: " + e);
-    throw UsageError(e);
-  }
+  refuse_conversion_flags_without_effect(c);
+  if (const std::string e = c.validate(); !e.empty())
+    throw_usage_naming_flag(e, "EngineConfig", {{"weight_dtype", "--dtype"}});
   const ModelInfo in = inspect_model(c.model, c.tokenizer);
   const ModelInfo m = quantize_model_file(c, a.positional()[1]);
   std::printf("wrote %s: %s, %.1f MiB (from %.1f MiB)\n", a.positional()[1].c_str(), m.converted_to.c_str(),

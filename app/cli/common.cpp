@@ -76,6 +76,14 @@ void throw_usage_naming_flag(const std::string& e, const std::string& type,
   throw UsageError(e);
 }
 
+void refuse_conversion_flags_without_effect(const EngineConfig& c) {
+  if (c.quantize_embeddings && c.weight_dtype == "auto")
+    throw UsageError("flag --quantize-embeddings: needs --dtype (the precision to convert them to)");
+  if (c.fp8_per_tensor_scale && c.weight_dtype.rfind("fp8-", 0) != 0)
+    throw UsageError("flag --fp8-per-tensor: needs --dtype fp8-e4m3 or fp8-e5m2 (it is '" + c.weight_dtype +
+                     "')");
+}
+
 EngineConfig engine_config_from(const Args& a, const std::string& model) {
   EngineConfig c;
   c.model = model;
@@ -123,12 +131,7 @@ EngineConfig engine_config_from(const Args& a, const std::string& model) {
   c.quantize_embeddings = a.has("--quantize-embeddings");
   c.fp8_per_tensor_scale = a.has("--fp8-per-tensor");
   c.int8_activations = a.has("--w8a8");
-  // Flags that would change nothing are refused rather than ignored.
-  if (c.quantize_embeddings && c.weight_dtype == "auto")
-    throw UsageError("flag --quantize-embeddings: needs --dtype (the precision to convert them to)");
-  if (c.fp8_per_tensor_scale && c.weight_dtype.rfind("fp8-", 0) != 0)
-    throw UsageError("flag --fp8-per-tensor: needs --dtype fp8-e4m3 or fp8-e5m2 (it is '" + c.weight_dtype +
-                     "')");
+  refuse_conversion_flags_without_effect(c);
   // Config errors are usage errors here: name the flag, not the field.
   if (const std::string e = c.validate(); !e.empty())
     throw_usage_naming_flag(e, "EngineConfig",

@@ -16,6 +16,9 @@ void add_engine_flags(Args& a);
 // that names the flag which set the field, where one of `fields` did.
 [[noreturn]] void throw_usage_naming_flag(const std::string& e, const std::string& type,
                                           std::initializer_list<std::pair<const char*, const char*>> fields);
+// Conversion flags that would change nothing (--quantize-embeddings without
+// a --dtype, --fp8-per-tensor without an fp8 one) are refused, not ignored.
+void refuse_conversion_flags_without_effect(const EngineConfig& c);
 EngineConfig engine_config_from(const Args& a, const std::string& model);
 void add_sampling_flags(Args& a);
 SamplingParams sampling_from(const Args& a);

@@ -18,7 +18,7 @@ Outcome run_beside_good(brisk::Engine& e, const std::string& bad_prompt, const b
   brisk::SamplingParams good;
   good.max_tokens = 4;
   good.ignore_eos = true;
-  const uint64_t gid = e.add_request("a", good);
+  e.add_request("a", good);
   const uint64_t bid = e.add_request(bad_prompt, bad);
   Outcome o, g;
   while (e.has_unfinished())
@@ -29,7 +29,6 @@ Outcome run_beside_good(brisk::Engine& e, const std::string& bad_prompt, const b
       t.reason = out.finish_reason;
       t.tokens = (int)out.token_ids.size();
     }
-  (void)gid;
   if (g.reason != brisk::FinishReason::Length || g.tokens != 4)
     o.error += " [the good request beside it did not finish: " + g.error + "]";
   return o;
