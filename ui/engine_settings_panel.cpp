@@ -34,9 +34,9 @@ const WeightChoice kWeightChoices[] = {
     {"F32", "f32", ""},
     {"F16", "f16", ""},
     {"BF16", "bf16", ""},
-    {"Q8_0 (GGUF blocks)", "q8_0", ""},
+    {"Q8_0 (GGUF)", "q8_0", ""},
     {"Q8_0, F32 FMA", "q8_0", "+fma"},
-    {"INT8 (per channel)", "int8", ""},
+    {"INT8 per channel", "int8", ""},
     {"INT8, F32 FMA", "int8", "+fma"},
     {"INT8 W8A8 (VNNI)", "int8", "+w8a8"},
     {"FP8 E4M3", "fp8-e4m3", ""},
@@ -67,6 +67,7 @@ EngineSettingsPanel::EngineSettingsPanel(QWidget* parent) : QWidget(parent) {
   auto* body = new QWidget(scroll);
   auto* layout = new QVBoxLayout(body);
   auto* form = new QFormLayout;
+  form_ = form;
   form->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
   form->setLabelAlignment(Qt::AlignRight | Qt::AlignVCenter);
   form->setRowWrapPolicy(QFormLayout::DontWrapRows);
@@ -126,11 +127,11 @@ EngineSettingsPanel::EngineSettingsPanel(QWidget* parent) : QWidget(parent) {
       tr("CUDA, with fused decode: rotate q and k and write the KV cache (F32, F16 or BF16) in the q/k/v "
          "projection's epilogue (an A/B knob: off runs them as a kernel of their own)"));
   splitMerge_ = new QCheckBox(tr("On"), body);
-  row(tr("Split &merge in kernel:"), splitMerge_, QStringLiteral("settingsSplitMerge"),
+  row(tr("In-kernel &merge:"), splitMerge_, QStringLiteral("settingsSplitMerge"),
       tr("CUDA: decode attention split over a long context merges its partitions in the attention kernel "
          "(an A/B knob: off merges them in a reduce kernel launched after it)"));
   fp8FastAccum_ = new QCheckBox(tr("On"), body);
-  row(tr("FP8 fast &accumulation:"), fp8FastAccum_, QStringLiteral("settingsFp8FastAccum"),
+  row(tr("FP8 fast &accum.:"), fp8FastAccum_, QStringLiteral("settingsFp8FastAccum"),
       tr("CUDA, FP8 weights: GEMMs keep their partial sums in the tensor cores' own precision over the whole "
          "row instead of promoting them to F32 every few steps (faster on Hopper, less exact)"));
   gpuMemory_ = new QDoubleSpinBox(body);
@@ -353,6 +354,11 @@ void EngineSettingsPanel::updateBudgetWidgets() {
   chunked_->setEnabled(continuous);
   prefixCache_->setEnabled(continuous);
   const bool cuda = selectedBackend() == QLatin1String("cuda");
+  // The CUDA knobs are rows of their own only where CUDA runs: greyed, their
+  // checked boxes read "On" beside a CPU backend they do not touch.
+  for (QWidget* w : std::initializer_list<QWidget*>{cudaGraphs_, fusedDecode_, dependentLaunch_, fusedRope_,
+                                                    splitMerge_, fp8FastAccum_, gpuMemory_})
+    form_->setRowVisible(w, cuda);
   cudaGraphs_->setEnabled(cuda);
   fusedDecode_->setEnabled(cuda);
   dependentLaunch_->setEnabled(cuda);

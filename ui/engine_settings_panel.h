@@ -15,6 +15,7 @@
 class QCheckBox;
 class QComboBox;
 class QDoubleSpinBox;
+class QFormLayout;
 class QLabel;
 class QPushButton;
 class QSpinBox;
@@ -69,6 +70,7 @@ class EngineSettingsPanel : public QWidget {
   QCheckBox* splitMerge_;
   QCheckBox* fp8FastAccum_;
   QDoubleSpinBox* gpuMemory_;
+  QFormLayout* form_ = nullptr;
   QComboBox* weights_;
   QComboBox* kvPrecision_;
   QComboBox* blockSize_;

@@ -31,6 +31,16 @@ QString milliseconds(double ms) {
 
 QString finishReason(brisk::FinishReason r) { return QString::fromUtf8(brisk::finish_reason_name(r)); }
 
+QString precisionName(const std::string& dtype) {
+  const QString upper = QString::fromStdString(dtype).toUpper();
+  if (upper == QLatin1String("I8")) return QStringLiteral("INT8");
+  // "F8_E4M3" (a tensor's type) and "FP8-E4M3" (a config value) alike.
+  for (const char* f : {"E4M3", "E5M2"})
+    if (upper == QLatin1String("F8_") + QLatin1String(f) || upper == QLatin1String("FP8-") + QLatin1String(f))
+      return QStringLiteral("FP8 ") + QLatin1String(f);
+  return upper;
+}
+
 QString weightPrecision(const brisk::ModelInfo& info) {
   std::map<std::string, uint64_t> by_dtype;
   uint64_t total = 0;
@@ -41,9 +51,8 @@ QString weightPrecision(const brisk::ModelInfo& info) {
   if (total == 0) return QStringLiteral("—");
   std::vector<std::pair<std::string, uint64_t>> sorted(by_dtype.begin(), by_dtype.end());
   std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
-  QString text = QString::fromStdString(sorted[0].first);
-  if (sorted.size() > 1 && sorted[1].second * 10 >= total)
-    text += " + " + QString::fromStdString(sorted[1].first);
+  QString text = precisionName(sorted[0].first);
+  if (sorted.size() > 1 && sorted[1].second * 10 >= total) text += " + " + precisionName(sorted[1].first);
   return text;
 }
 
@@ -53,14 +62,14 @@ QString precisionSummary(const brisk::ModelInfo& info, const brisk::EngineConfig
   // matrices ("F32 + I8 (W8A8)").
   QStringList parts = weightPrecision(info).split(QStringLiteral(" + "));
   for (QString& w : parts) {
-    if (w == QLatin1String("I8") && config.int8_activations)
+    if (w == QLatin1String("INT8") && config.int8_activations)
       w += QStringLiteral(" (W8A8)");
-    else if (((w == QLatin1String("I8") || w == QLatin1String("Q8_0")) && config.int8_fma) ||
-             (w.startsWith(QLatin1String("F8")) && config.fp8_fma))
+    else if (((w == QLatin1String("INT8") || w == QLatin1String("Q8_0")) && config.int8_fma) ||
+             (w.startsWith(QLatin1String("FP8")) && config.fp8_fma))
       w += QStringLiteral(" (F32 FMA)");
   }
   return QStringLiteral("weights %1 · KV %2")
-      .arg(parts.join(QStringLiteral(" + ")), QString::fromStdString(config.kv_dtype).toUpper());
+      .arg(parts.join(QStringLiteral(" + ")), precisionName(config.kv_dtype));
 }
 
 QString modelName(const brisk::ModelInfo& info) {
@@ -113,6 +122,9 @@ QString samplingSummary(const brisk::SamplingParams& p) {
   if (!p.stop.empty() || !p.stop_token_ids.empty())
     parts << QStringLiteral("%1 stop").arg(p.stop.size() + p.stop_token_ids.size());
   if (p.ignore_eos) parts << QStringLiteral("ignore EOS");
+  // A wrapped line breaks between settings, never inside one ("top-p" / "0.95").
+  for (QString& part : parts)
+    part.replace(QLatin1Char(' '), QChar(0x00a0)).replace(QLatin1Char('-'), QChar(0x2011));
   return parts.join(QStringLiteral(" · "));
 }
 

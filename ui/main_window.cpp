@@ -465,7 +465,9 @@ void MainWindow::resetLayout() {
   addDockWidget(Qt::RightDockWidgetArea, telemetry_);
   modelDock_->raise();
   const int w = width();
-  const int left = std::clamp(w * 22 / 100, 270, 380);
+  // Wide enough at 1280 for the settings' longest choice ("FP8 E4M3, F32 FMA")
+  // beside their longest label (a CUDA knob's).
+  const int left = std::clamp(w * 24 / 100, 300, 400);
   const int right = std::clamp(w * 36 / 100, 420, 720);
   resizeDocks({modelDock_, telemetry_}, {left, right}, Qt::Horizontal);
   layoutDone_ = true;

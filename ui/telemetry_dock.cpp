@@ -443,6 +443,17 @@ void TelemetryDock::refresh() {
   if (plot_->isVisible()) plot_->replot(QCustomPlot::rpQueuedReplot);
 }
 
+double TelemetryDock::legendShare(QCPAxisRect* rect) const {
+  const auto* legend = qobject_cast<QCPLegend*>(rect->insetLayout()->elementAt(0));
+  const int height = rect->height();
+  if (!legend || height <= 0) return 0.35;  // not laid out yet: a typical share
+  // The last layout's legend, or its size hint before the first replot; the
+  // extra pixels clear a scatter point's radius.
+  const QRect box = legend->outerRect();
+  const int bottom = box.isEmpty() ? legend->minimumOuterSizeHint().height() : box.bottom() - rect->top();
+  return std::clamp((bottom + 6.0) / height, 0.1, 0.6);
+}
+
 void TelemetryDock::rescaleValueAxes() {
   for (QCPAxisRect* r : std::as_const(panels_)) {
     const QCPRange keys = r->axis(QCPAxis::atBottom)->range();
@@ -453,7 +464,11 @@ void TelemetryDock::rescaleValueAxes() {
       const QCPRange v = g->getValueRange(found, QCP::sdBoth, keys);
       if (found) top = std::max(top, v.upper);
     }
-    double upper = niceCeil(std::max(top * 1.15, r == panels_[2] ? 8.0 : r == panels_[3] ? 2.0 : 1.0));
+    // The legend sits in the top-left corner, where a fresh run draws its
+    // first points: the data stays below the legend's bottom edge.
+    double upper = niceCeil(std::max(top / (1.0 - legendShare(r)), r == panels_[2]   ? 8.0
+                                                                   : r == panels_[3] ? 2.0
+                                                                                     : 1.0));
     if (r == panels_[2] && kvTotal_ > 0) {
       upper = std::min(upper, double(kvTotal_) * 1.08);
       // The total's legend entry only while its line is in view.

@@ -103,6 +103,8 @@ class TelemetryDock : public QDockWidget {
   // replot; a no-op while paused.
   void refresh();
   void rescaleValueAxes();
+  // The share of a panel's height, from its top, that its legend covers.
+  double legendShare(QCPAxisRect* rect) const;
   void updateSummary();
   double now() const;
 

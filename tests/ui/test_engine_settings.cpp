@@ -15,6 +15,7 @@
 #include <QSpinBox>
 #include <QStandardItemModel>
 #include <QStandardPaths>
+#include <QStyleOptionComboBox>
 #include <QtTest>
 
 #include "brisk/sysinfo.h"
@@ -47,6 +48,7 @@ class TestEngineSettings : public QObject {
   void precisionSelectorsHoldWhatThisVersionHas();
   void backendSelectorListsEveryBackend();
   void cudaKnobsFollowTheBackend();
+  void choicesFitTheirFieldsAt1280();
   void changeSaysItNeedsAReload();
   void cancelKeepsTheEngine();
   void reloadAppliesMaxNumSeqs();
@@ -213,6 +215,10 @@ void TestEngineSettings::cudaKnobsFollowTheBackend() {
   auto* merge = field<QCheckBox>("settingsSplitMerge");
   auto* memory = field<QDoubleSpinBox>("settingsGpuMemoryUtilization");
   backend->setCurrentIndex(backend->findData(QStringLiteral("cpu")));
+  // On the CPU the CUDA rows are hidden, not greyed with a checked "On".
+  for (QWidget* w : std::initializer_list<QWidget*>{graphs, dependent, fused, rope, fast, merge, memory})
+    QVERIFY2(!w->isVisibleTo(panel), qPrintable(w->objectName()));
+  QVERIFY(field<QComboBox>("settingsWeightPrecision")->isVisibleTo(panel));
   QVERIFY(!graphs->isEnabled());
   QVERIFY(!dependent->isEnabled());
   QVERIFY(!rope->isEnabled());
@@ -221,6 +227,8 @@ void TestEngineSettings::cudaKnobsFollowTheBackend() {
   QVERIFY(!memory->isEnabled());
   // Selected programmatically (the user cannot pick it where it is unavailable): the knobs come on.
   backend->setCurrentIndex(backend->findData(QStringLiteral("cuda")));
+  for (QWidget* w : std::initializer_list<QWidget*>{graphs, dependent, fused, rope, fast, merge, memory})
+    QVERIFY2(w->isVisibleTo(panel), qPrintable(w->objectName()));
   QVERIFY(graphs->isEnabled());
   QVERIFY(dependent->isEnabled());
   QVERIFY(memory->isEnabled());
@@ -265,6 +273,42 @@ void TestEngineSettings::cudaKnobsFollowTheBackend() {
   QVERIFY(!panel->isDirty());
   QCOMPARE(panel->config().backend, window_->controller()->engineConfig().backend);
   QCOMPARE(graphs->isEnabled(), brisk::resolve_backend(panel->config().backend) == "cuda");
+}
+
+// Every choice reads whole in its closed combo box in a 1280 × 800 window,
+// with the CUDA rows (whose labels are the widest) shown and hidden.
+void TestEngineSettings::choicesFitTheirFieldsAt1280() {
+  const QSize before = window_->size();
+  window_->resize(1280, 800);
+  window_->resetLayout();
+  auto* backend = field<QComboBox>("settingsBackend");
+  const int original = backend->currentIndex();
+  QStringList cut;
+  for (const char* b : {"cpu", "cuda"}) {
+    backend->setCurrentIndex(backend->findData(QString::fromLatin1(b)));
+    QCoreApplication::processEvents();
+    for (const char* name :
+         {"settingsBackend", "settingsWeightPrecision", "settingsKvPrecision", "settingsPolicy"}) {
+      auto* combo = field<QComboBox>(name);
+      QStyleOptionComboBox opt;
+      opt.initFrom(combo);
+      const QRect text =
+          combo->style()->subControlRect(QStyle::CC_ComboBox, &opt, QStyle::SC_ComboBoxEditField, combo);
+      for (int i = 0; i < combo->count(); ++i) {
+        const int need = combo->fontMetrics().horizontalAdvance(combo->itemText(i));
+        if (need > text.width())
+          cut << QStringLiteral("backend %1: '%2' needs %3 px of %4's %5")
+                     .arg(QLatin1String(b), combo->itemText(i))
+                     .arg(need)
+                     .arg(QLatin1String(name))
+                     .arg(text.width());
+      }
+    }
+  }
+  QVERIFY2(cut.isEmpty(), qPrintable(cut.join(QStringLiteral("; "))));
+  backend->setCurrentIndex(original);
+  window_->resize(before);
+  window_->resetLayout();
 }
 
 void TestEngineSettings::changeSaysItNeedsAReload() {

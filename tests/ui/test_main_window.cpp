@@ -619,25 +619,31 @@ void TestMainWindow::precisionSummaryNamesTheArithmetic() {
     return info;
   };
   brisk::EngineConfig c;
-  QCOMPARE(fmt::precisionSummary(info_of("F8_E4M3"), c), QStringLiteral("weights F8_E4M3 · KV F32"));
+  // Named as the settings name them: the tensor type I8 and the KV setting int8 both read INT8.
+  QCOMPARE(fmt::precisionSummary(info_of("F8_E4M3"), c), QStringLiteral("weights FP8 E4M3 · KV F32"));
+  c.kv_dtype = "fp8-e4m3";
+  QCOMPARE(fmt::precisionSummary(info_of("F8_E5M2"), c), QStringLiteral("weights FP8 E5M2 · KV FP8 E4M3"));
+  c.kv_dtype = "bf16";
+  QCOMPARE(fmt::precisionSummary(info_of("F16"), c), QStringLiteral("weights F16 · KV BF16"));
   c.fp8_fma = true;
   c.kv_dtype = "int8";
   QCOMPARE(fmt::precisionSummary(info_of("F8_E4M3"), c),
-           QStringLiteral("weights F8_E4M3 (F32 FMA) · KV INT8"));
-  QCOMPARE(fmt::precisionSummary(info_of("I8"), c), QStringLiteral("weights I8 · KV INT8"));  // not for INT8
+           QStringLiteral("weights FP8 E4M3 (F32 FMA) · KV INT8"));
+  QCOMPARE(fmt::precisionSummary(info_of("I8"), c),
+           QStringLiteral("weights INT8 · KV INT8"));  // not for INT8
   c.fp8_fma = false;
   c.int8_fma = true;
-  QCOMPARE(fmt::precisionSummary(info_of("I8"), c), QStringLiteral("weights I8 (F32 FMA) · KV INT8"));
+  QCOMPARE(fmt::precisionSummary(info_of("I8"), c), QStringLiteral("weights INT8 (F32 FMA) · KV INT8"));
   QCOMPARE(fmt::precisionSummary(info_of("Q8_0"), c), QStringLiteral("weights Q8_0 (F32 FMA) · KV INT8"));
   c.int8_activations = true;
-  QCOMPARE(fmt::precisionSummary(info_of("I8"), c), QStringLiteral("weights I8 (W8A8) · KV INT8"));
+  QCOMPARE(fmt::precisionSummary(info_of("I8"), c), QStringLiteral("weights INT8 (W8A8) · KV INT8"));
   QCOMPARE(fmt::precisionSummary(info_of("F16"), c), QStringLiteral("weights F16 · KV INT8"));
   // A small model whose F32 embeddings outweigh its INT8 matrices: the label still goes beside I8.
   brisk::ModelInfo small;
   small.tensors = {{"blk.0.ffn_up.weight", "I8", {8, 8}, 400}, {"token_embd.weight", "F32", {8, 8}, 600}};
-  QCOMPARE(fmt::precisionSummary(small, c), QStringLiteral("weights F32 + I8 (W8A8) · KV INT8"));
+  QCOMPARE(fmt::precisionSummary(small, c), QStringLiteral("weights F32 + INT8 (W8A8) · KV INT8"));
   c.int8_activations = false;
-  QCOMPARE(fmt::precisionSummary(small, c), QStringLiteral("weights F32 + I8 (F32 FMA) · KV INT8"));
+  QCOMPARE(fmt::precisionSummary(small, c), QStringLiteral("weights F32 + INT8 (F32 FMA) · KV INT8"));
 }
 
 void TestMainWindow::settingsPersist() {

@@ -3,6 +3,7 @@
 #include <QLineEdit>
 #include <QSignalSpy>
 #include <QSpinBox>
+#include <QTextLayout>
 #include <QtTest>
 
 #include "ui/format.h"
@@ -96,15 +97,43 @@ void TestSamplingForm::tokenIds() {
 }
 
 void TestSamplingForm::summary() {
+  // Read with plain spaces and hyphens; within a setting they are no-break ones.
+  auto plain = [](QString s) {
+    return s.replace(QChar(0x00a0), QLatin1Char(' ')).replace(QChar(0x2011), QLatin1Char('-'));
+  };
   brisk::SamplingParams p;
   p.max_tokens = 64;
-  QCOMPARE(fmt::samplingSummary(p), QStringLiteral("greedy · 64 tokens"));
+  QCOMPARE(plain(fmt::samplingSummary(p)), QStringLiteral("greedy · 64 tokens"));
   p = SamplingForm::defaults();
   p.seed = 1;
   p.stop = {"x"};
   p.ignore_eos = true;
-  QCOMPARE(fmt::samplingSummary(p),
+  const QString summary = fmt::samplingSummary(p);
+  QCOMPARE(plain(summary),
            QStringLiteral("T 0.80 · top-k 40 · top-p 0.95 · 128 tokens · seed 1 · 1 stop · ignore EOS"));
+  // A wrapped line can break only between settings: the one place is beside each " · ".
+  for (const QString& part : summary.split(QStringLiteral(" · ")))
+    QVERIFY2(!part.contains(QLatin1Char(' ')) && !part.contains(QLatin1Char('-')), qPrintable(plain(part)));
+  // Laid out at any width, each wrapped line starts at a setting.
+  const QFont font = QApplication::font();
+  const QFontMetricsF fm(font);
+  for (int chars = 8; chars < plain(summary).size(); chars += 3) {
+    QTextLayout layout(summary, font);
+    QTextOption option;
+    option.setWrapMode(QTextOption::WordWrap);
+    layout.setTextOption(option);
+    layout.beginLayout();
+    for (QTextLine line = layout.createLine(); line.isValid(); line = layout.createLine()) {
+      line.setLineWidth(fm.horizontalAdvance(plain(summary).left(chars)));
+      const int start = line.textStart();
+      QVERIFY2(start == 0 || summary.at(start) == QChar(0x00b7) ||
+                   summary.mid(start - 2, 2) == QStringLiteral("· "),
+               qPrintable(QStringLiteral("%1 characters wide: a line starts at '%2'")
+                              .arg(chars)
+                              .arg(plain(summary.mid(start)))));
+    }
+    layout.endLayout();
+  }
 }
 
 void TestSamplingForm::columnsFollowWidth() {

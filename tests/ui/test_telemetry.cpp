@@ -64,6 +64,7 @@ class TestTelemetry : public QObject {
   void pauseHoldsPlotsAndResumeCatchesUp();
   void savesPngSvgPdf();
   void narrowDockStacksPanels();
+  void legendsLeaveDataUncovered();
   void clearEmptiesPlots();
   void screenshot();
 };
@@ -360,6 +361,46 @@ void TestTelemetry::plotsFillWhileGenerating() {
   QVERIFY(x.upper >= gen.last().x());
   QVERIFY(x.size() <= TelemetryDock::kWindowSeconds + 1e-9);
   QVERIFY(x.size() >= TelemetryDock::kMinSpanSeconds - 1e-9);
+}
+
+// Each panel's legend sits in its top-left corner, where a fresh run draws
+// its first points (the view starts at the first point). The value axes
+// leave room above the data for it, at the size the window gives the dock.
+void TestTelemetry::legendsLeaveDataUncovered() {
+  QVERIFY(waitIdle());
+  const QSize before = dock_->size();
+  dock_->resize(460, 560);
+  dock_->clear();
+  QSignalSpy finished(controller_, &EngineController::requestFinished);
+  QVERIFY(startLong(600) != 0);
+  QTRY_VERIFY_WITH_TIMEOUT(!finished.isEmpty(), kGenerateTimeoutMs);
+  QTRY_VERIFY_WITH_TIMEOUT(dock_->points(QStringLiteral("running")).size() > 2, 3000);
+  QCustomPlot* plot = dock_->plot();
+  plot->replot();
+  int checked = 0;
+  for (int i = 0; i < plot->axisRectCount(); ++i) {
+    QCPAxisRect* rect = plot->axisRect(i);
+    auto* legend = qobject_cast<QCPLegend*>(rect->insetLayout()->elementAt(0));
+    QVERIFY(legend);
+    const QRect covered = legend->outerRect();
+    QVERIFY(!covered.isEmpty());
+    for (QCPGraph* g : rect->graphs()) {
+      if (!legend->hasItemWithPlottable(g)) continue;  // KV total: in the legend only when in view
+      const QCPRange keys = rect->axis(QCPAxis::atBottom)->range();
+      for (auto it = g->data()->constBegin(); it != g->data()->constEnd(); ++it) {
+        if (!keys.contains(it->key) || it->value <= 0) continue;
+        const QPointF px = g->coordsToPixels(it->key, it->value);
+        QVERIFY2(!covered.contains(px.toPoint()),
+                 qPrintable(QStringLiteral("%1 at (%2 s, %3) is drawn under its panel's legend")
+                                .arg(g->name())
+                                .arg(it->key)
+                                .arg(it->value)));
+        ++checked;
+      }
+    }
+  }
+  QVERIFY(checked > 10);
+  dock_->resize(before);
 }
 
 void TestTelemetry::stopFreesBlocks() {
