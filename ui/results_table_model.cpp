@@ -55,7 +55,7 @@ void ResultsTableModel::computeBest() {
       if (fields[f].higher_is_better ? v > b : v < b) best = int(r);
     }
     // One run, or all equal: nothing stands out.
-    if (finite >= 2 && distinct) best_[f] = best;
+    if (finite >= 2 && distinct && fields[f].ranked) best_[f] = best;
   }
 }
 

@@ -591,7 +591,8 @@ json result_json(const BenchResult& r, bool with_series) {
                    {"prefill_fma_fraction", f.prefill_fma_fraction}};
   const QualityFigures& qf = r.quality;
   if (qf.measured)
-    j["quality"] = {{"text", qf.text_path},
+    j["quality"] = {{"reference", qf.reference},
+                    {"text", qf.text_path},
                     {"prompts", qf.prompts_path},
                     {"perplexity", qf.perplexity},
                     {"baseline_perplexity", qf.baseline_perplexity},
@@ -696,6 +697,7 @@ BenchResult result_from(const json& j, const std::string& path, const std::strin
     ObjReader qr(*q, r.name("quality"), source);
     QualityFigures& x = b.quality;
     x.measured = true;
+    qr.get("reference", x.reference);
     qr.get("text", x.text_path);
     qr.get("prompts", x.prompts_path);
     qr.get("perplexity", x.perplexity);

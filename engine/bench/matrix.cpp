@@ -273,6 +273,7 @@ QualityFigures measure_quality(const EngineConfig& cfg, const std::string& text_
     q.agreement_tokens = agreement_tokens;
   }
   q.measured = true;
+  q.reference = !changes_precision(cfg);
   return q;
 }
 
@@ -524,7 +525,9 @@ std::vector<BenchResult> run_matrix(const MatrixSpec& m, const WorkloadSpec& w, 
           r.model_sha256 = sha_cache[key];
         }
         engine.reset();  // free its memory before the quality runs
-        if ((!m.quality_text.empty() || !m.quality_prompts.empty()) && changes_precision(run.config)) {
+        // Every run gets the quality figures, the F32 runs too: a report then
+        // shows the reference's perplexity beside the quantized ones.
+        if (!m.quality_text.empty() || !m.quality_prompts.empty()) {
           p.requests_done = p.requests_total;
           emit("quality", 0.99);
           const std::string key = bench::config_json(run.config).dump();

@@ -15,6 +15,7 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // A failed run has no figures; a percentile over no values is not zero.
 double ok(const BenchResult& r, double v) { return r.error.empty() ? v : kNaN; }
+bool has_text(const BenchResult& r) { return r.quality.measured && !r.quality.text_path.empty(); }
 double ms(const BenchResult& r, const Percentiles& p, double Percentiles::*m) {
   return ok(r, p.count > 0 ? p.*m * 1e3 : kNaN);
 }
@@ -78,16 +79,27 @@ const std::vector<SummaryField>& summary_fields() {
          const RooflineFigures& f = r.roofline;
          return ok(r, f.measured && f.decode_steps > 0 ? f.decode_bandwidth_fraction * 100 : kNaN);
        }},
+      // Quality against the F32 reference (matrices with quality files):
+      // shown, never ranked.
       {"perplexity", "Perplexity", "", false, 3,
+       [](const BenchResult& r) { return ok(r, has_text(r) ? r.quality.perplexity : kNaN); }, false},
+      {"perplexity_vs_f32_pct", "Perplexity vs F32 %", "%", false, 2,
        [](const BenchResult& r) {
          const QualityFigures& q = r.quality;
-         return ok(r, q.measured && !q.text_path.empty() ? q.perplexity : kNaN);
-       }},
+         return ok(r, has_text(r) && q.baseline_perplexity > 0 ? (q.perplexity / q.baseline_perplexity - 1) * 100
+                                                                : kNaN);
+       },
+       false},
+      {"kl_vs_f32", "KL vs F32 (mean)", "nats", false, 5,
+       [](const BenchResult& r) { return ok(r, has_text(r) ? r.quality.kl_mean : kNaN); }, false},
+      {"top1_vs_f32_pct", "Top-1 vs F32 %", "%", true, 2,
+       [](const BenchResult& r) { return ok(r, has_text(r) ? r.quality.top1_agreement * 100 : kNaN); }, false},
       {"greedy_agreement_pct", "Greedy agreement %", "%", true, 1,
        [](const BenchResult& r) {
          const QualityFigures& q = r.quality;
          return ok(r, q.measured && !q.prompts_path.empty() ? q.greedy_agreement * 100 : kNaN);
-       }},
+       },
+       false},
   };
   return fields;
 }

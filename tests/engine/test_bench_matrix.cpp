@@ -280,6 +280,40 @@ class TestBenchMatrix : public QObject {
     QCOMPARE(results_from_json(results_to_json(r), "f.json")[0].error, r[0].error);
   }
 
+  void qualityCoversTheReferenceRun() {
+    // With quality files, the F32 run is scored too: its perplexity is the
+    // reference the INT8 run is compared with, and against itself it shows
+    // what the comparison gives when nothing differs.
+    MatrixSpec m = demo_matrix();
+    m.axes = {{"weight_dtype", {"f32", "int8"}}};
+    m.repeats = 1;
+    m.quality_text = write("q.txt",
+                           "Once upon a time there was a little girl who liked to play in the park. "
+                           "One day she found a red ball under a tree and took it home.");
+    m.quality_prompts = write("p.txt", "Once upon a time\nThe little dog\n");
+    const auto r = run_matrix(m, tiny());
+    QCOMPARE((int)r.size(), 2);
+    for (const BenchResult& x : r) {
+      QVERIFY2(x.error.empty(), x.error.c_str());
+      QVERIFY(x.quality.measured);
+    }
+    const QualityFigures& f32 = r[0].quality;
+    const QualityFigures& i8 = r[1].quality;
+    QVERIFY(f32.reference);
+    QVERIFY(!i8.reference);
+    QVERIFY(f32.perplexity > 1);
+    QCOMPARE(f32.perplexity, f32.baseline_perplexity);
+    QCOMPARE(i8.baseline_perplexity, f32.perplexity);
+    QVERIFY(f32.kl_mean < 1e-9);
+    QCOMPARE(f32.top1_agreement, 1.0);
+    QCOMPARE(f32.greedy_agreement, 1.0);
+    QCOMPARE(f32.agreement_prompts, 2);
+    QVERIFY(i8.kl_mean > 0);
+    // The flag survives a results file.
+    QVERIFY(bench_result_from_json(to_json(r[0]), "r.json").quality.reference);
+    QVERIFY(!bench_result_from_json(to_json(r[1]), "r.json").quality.reference);
+  }
+
   void modelFilesAreHashed() {
     // FIPS 180-4 test vectors, then a real model file hashed by run_matrix (streamed).
     QCOMPARE(bench::sha256_hex(""),

@@ -214,6 +214,9 @@ class TestBenchMetrics : public QObject {
                                            "mean_batch_size",
                                            "decode_bandwidth_pct",
                                            "perplexity",
+                                           "perplexity_vs_f32_pct",
+                                           "kl_vs_f32",
+                                           "top1_vs_f32_pct",
                                            "greedy_agreement_pct"};
     QCOMPARE(keys, want);
     CHECK_NEAR(value("generation_tokens_per_s"), 2.6);
@@ -239,8 +242,20 @@ class TestBenchMetrics : public QObject {
     r.quality.measured = true;
     r.quality.text_path = "t.txt";
     r.quality.perplexity = 12.5;
+    r.quality.baseline_perplexity = 12.0;
+    r.quality.kl_mean = 0.0042;
+    r.quality.top1_agreement = 0.97;
     CHECK_NEAR(value("perplexity"), 12.5);
+    CHECK_NEAR(value("perplexity_vs_f32_pct"), 100.0 * (12.5 / 12.0 - 1));
+    CHECK_NEAR(value("kl_vs_f32"), 0.0042);
+    CHECK_NEAR(value("top1_vs_f32_pct"), 97.0);
     QVERIFY(std::isnan(value("greedy_agreement_pct")));  // no prompts were scored
+    // Quality is shown, never ranked (a quantized perplexity a hair under F32's is noise); speed is.
+    for (const SummaryField& f : summary_fields()) {
+      const bool quality = f.key == "perplexity" || f.key == "perplexity_vs_f32_pct" || f.key == "kl_vs_f32" ||
+                           f.key == "top1_vs_f32_pct" || f.key == "greedy_agreement_pct";
+      QVERIFY2(f.ranked != quality, f.key.c_str());
+    }
 
     // CSV: header, one row, values at full precision, NaN empty, the label quoted.
     std::istringstream csv(summary_csv({r}));
@@ -253,8 +268,9 @@ class TestBenchMetrics : public QObject {
     QCOMPARE(header, want_header);
     QVERIFY2(row.rfind("0,\"f16, \"\"static\"\"\",1,2.6000000000000001,20,", 0) == 0, row.c_str());
     QVERIFY2(row.find(",1125,") != std::string::npos, row.c_str());
-    // mean batch, decode % (empty), perplexity, agreement (empty)
-    QVERIFY2(row.size() > 12 && row.substr(row.size() - 12) == ",1.75,,12.5,", row.c_str());
+    // mean batch, decode % (empty), perplexity, vs F32, KL, top-1, agreement (empty)
+    const std::string tail = ",1.75,,12.5,4.1666666666666741,0.0041999999999999997,97,";
+    QVERIFY2(row.size() > tail.size() && row.substr(row.size() - tail.size()) == tail, row.c_str());
 
     // A failed run shows no figures.
     r.error = "model did not load";

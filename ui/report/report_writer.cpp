@@ -104,14 +104,14 @@ Summary buildSummary(const std::vector<BenchResult>& runs, int baseline) {
     const double base = v[baseline];
     for (size_t r = 0; r < runs.size(); ++r) {
       Cell& cell = s.cells[r][c];
-      cell.best = finite > 1 && std::isfinite(v[r]) && runs[r].error.empty() &&
+      cell.best = f.ranked && finite > 1 && std::isfinite(v[r]) && runs[r].error.empty() &&
                   format_field(f, v[r]) == format_field(f, best);
       if (int(r) == baseline || !std::isfinite(v[r]) || !std::isfinite(base) || base == 0) continue;
       if (cell.text == s.cells[size_t(baseline)][c].text)
         continue;  // shows the same figure: no change to report
       const double d = (v[r] - base) / std::fabs(base) * 100.0;
       cell.delta = QString::asprintf("%+.1f%%", d);
-      if (std::fabs(d) >= 0.05) cell.verdict = (d > 0) == f.higher_is_better ? 1 : -1;
+      if (f.ranked && std::fabs(d) >= 0.05) cell.verdict = (d > 0) == f.higher_is_better ? 1 : -1;
     }
   }
   return s;

@@ -119,6 +119,9 @@ struct SummaryField {
   bool higher_is_better = true;
   int decimals = 1;
   std::function<double(const BenchResult&)> value;  // NaN when not applicable
+  // Whether "best of these runs" means anything: not for quality figures,
+  // where a quantized run's perplexity a hair under F32's is noise, not a win.
+  bool ranked = true;
 };
 const std::vector<SummaryField>& summary_fields();
 std::string format_field(const SummaryField& f, double v);  // "-" for NaN

@@ -125,6 +125,10 @@ struct RooflineFigures {
 // KV (brisk/quality.h): perplexity with KL divergence, and greedy agreement.
 struct QualityFigures {
   bool measured = false;
+  // The run is its own F32 reference (no precision change): measured all the
+  // same, so its perplexity is the reference's and KL / agreement show what
+  // the comparison gives when nothing differs.
+  bool reference = false;
   std::string text_path, prompts_path;
   double perplexity = 0, baseline_perplexity = 0;
   double kl_mean = 0, kl_p99 = 0, top1_agreement = 0;
