@@ -86,14 +86,16 @@ const std::vector<SummaryField>& summary_fields() {
       {"perplexity_vs_f32_pct", "Perplexity vs F32 %", "%", false, 2,
        [](const BenchResult& r) {
          const QualityFigures& q = r.quality;
-         return ok(r, has_text(r) && q.baseline_perplexity > 0 ? (q.perplexity / q.baseline_perplexity - 1) * 100
-                                                                : kNaN);
+         return ok(r, has_text(r) && q.baseline_perplexity > 0
+                          ? (q.perplexity / q.baseline_perplexity - 1) * 100
+                          : kNaN);
        },
        false},
       {"kl_vs_f32", "KL vs F32 (mean)", "nats", false, 5,
        [](const BenchResult& r) { return ok(r, has_text(r) ? r.quality.kl_mean : kNaN); }, false},
       {"top1_vs_f32_pct", "Top-1 vs F32 %", "%", true, 2,
-       [](const BenchResult& r) { return ok(r, has_text(r) ? r.quality.top1_agreement * 100 : kNaN); }, false},
+       [](const BenchResult& r) { return ok(r, has_text(r) ? r.quality.top1_agreement * 100 : kNaN); },
+       false},
       {"greedy_agreement_pct", "Greedy agreement %", "%", true, 1,
        [](const BenchResult& r) {
          const QualityFigures& q = r.quality;

@@ -252,8 +252,9 @@ class TestBenchMetrics : public QObject {
     QVERIFY(std::isnan(value("greedy_agreement_pct")));  // no prompts were scored
     // Quality is shown, never ranked (a quantized perplexity a hair under F32's is noise); speed is.
     for (const SummaryField& f : summary_fields()) {
-      const bool quality = f.key == "perplexity" || f.key == "perplexity_vs_f32_pct" || f.key == "kl_vs_f32" ||
-                           f.key == "top1_vs_f32_pct" || f.key == "greedy_agreement_pct";
+      const bool quality = f.key == "perplexity" || f.key == "perplexity_vs_f32_pct" ||
+                           f.key == "kl_vs_f32" || f.key == "top1_vs_f32_pct" ||
+                           f.key == "greedy_agreement_pct";
       QVERIFY2(f.ranked != quality, f.key.c_str());
     }
 
