@@ -1,5 +1,9 @@
 #include "model/gguf.h"
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 
@@ -219,6 +223,25 @@ LoadedModel load_gguf_model(const std::string& path) {
   c.rope_theta = (float)g.number_or(key("rope.freq_base"), a->default_rope_theta);
   if (c.n_heads > 0) c.head_dim = c.dim / c.n_heads;
   c.rope_dim = g.find(key("rope.dimension_count")) ? int_key(key("rope.dimension_count")) : c.head_dim;
+  // The model code rotates by plain RoPE. A scaled one (linear, YaRN, Llama
+  // 3.1's frequency factors) turns every position differently: loading it
+  // anyway would generate wrong text without a word.
+  const std::string scaling = g.string_or(key("rope.scaling.type"), "none");
+  if (scaling != "none" && scaling != "linear")
+    throw Error(path + ": metadata '" + key("rope.scaling.type") + "' = '" + scaling +
+                "': RoPE scaling is not implemented (only plain RoPE: none)");
+  for (const char* k : {"rope.scaling.factor", "rope.scale_linear"}) {
+    const double f = g.number_or(key(k), 1);
+    if (f != 1 && f != 0)  // 0 is llama.cpp's "not set"
+      throw Error(path + ": metadata '" + key(k) + "' = " + std::to_string(f) +
+                  ": RoPE scaling is not implemented (only plain RoPE: factor 1)");
+  }
+  if (g.tensor("rope_freqs.weight"))
+    throw Error(path + ": tensor 'rope_freqs.weight' (RoPE frequency factors) is not implemented (only plain RoPE)");
+  // Nor does it add biases: a bias tensor would be left out of every product.
+  for (const GgufTensorInfo& t : g.tensors)
+    if (t.name.size() > 5 && t.name.compare(t.name.size() - 5, 5, ".bias") == 0)
+      throw Error(path + ": tensor '" + t.name + "': biases are not implemented (Llama-family projections have none)");
 
   // Tokenizer from the metadata.
   const GgufValue* toks = g.find("tokenizer.ggml.tokens");
@@ -363,8 +386,12 @@ void GgufWriter::write(const std::string& path) const {
     offset += (t.rows * row_bytes(t.dtype, t.cols) + kAlign - 1) / kAlign * kAlign;
   }
   head.resize((head.size() + kAlign - 1) / kAlign * kAlign, '\0');
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  if (!f) throw Error(path + ": cannot open for writing");
+  // Written beside the destination, then renamed over it: the tensors may be
+  // mapped from the file being replaced (quantize IN IN), and a failed write
+  // must not leave a truncated model where a good one was.
+  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+  if (!f) throw Error(path + ": cannot open for writing (" + std::strerror(errno) + ")");
   f.write(head.data(), (std::streamsize)head.size());
   const std::string pad(kAlign, '\0');
   for (const auto& t : tensors_) {
@@ -372,7 +399,17 @@ void GgufWriter::write(const std::string& path) const {
     f.write(static_cast<const char*>(t.data), (std::streamsize)n);
     f.write(pad.data(), (std::streamsize)((kAlign - n % kAlign) % kAlign));
   }
-  if (!f) throw Error(path + ": write failed (disk full?)");
+  f.close();
+  if (!f) {
+    const std::string why = std::strerror(errno);
+    std::remove(tmp.c_str());
+    throw Error(path + ": write failed (" + why + ")");
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string why = std::strerror(errno);
+    std::remove(tmp.c_str());
+    throw Error(path + ": cannot replace it with the written file (" + why + ")");
+  }
 }
 
 }  // namespace brisk

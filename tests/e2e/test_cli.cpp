@@ -420,6 +420,38 @@ class TestCli : public QObject {
     QCOMPARE(g.value(QStringLiteral("token_ids")).toArray().size(), 4);
   }
 
+  // quantize IN IN: the tensors are read from the file being replaced, so it
+  // is written beside it and renamed over it (it used to be truncated).
+  void quantizeInPlace() {
+    const QString model = path(QStringLiteral("inplace.gguf"));
+    RUN_CLI(mk, QStringLiteral("make-model"), QStringLiteral("--shape"), QStringLiteral("tiny"), model);
+    EXPECT_EXIT(mk, 0);
+    RUN_CLI(q, QStringLiteral("quantize"), model, model, QStringLiteral("--dtype"), QStringLiteral("int8"));
+    EXPECT_EXIT(q, 0);
+    RUN_CLI(js, QStringLiteral("info"), model, QStringLiteral("--json"));
+    EXPECT_EXIT(js, 0);
+    QString err;
+    const QJsonObject o = parseObject(js.out, &err);
+    QVERIFY2(err.isEmpty(), qPrintable(err));
+    int i8 = 0;
+    for (const QJsonValue& t : o.value(QStringLiteral("tensors")).toArray())
+      i8 += t.toObject().value(QStringLiteral("dtype")).toString() == QLatin1String("I8");
+    QCOMPARE(i8, 14);  // 2 layers x 7 projections
+    RUN_CLI(gen, QStringLiteral("generate"), model, QStringLiteral("-p"), QStringLiteral("hello"),
+            QStringLiteral("--max-tokens"), QStringLiteral("3"), QStringLiteral("--ignore-eos"));
+    EXPECT_EXIT(gen, 0);
+    // A destination that cannot be replaced (a folder): an error naming it, no file left behind.
+    const QString folder = path(QStringLiteral("a-folder.gguf"));
+    QVERIFY(QDir().mkpath(folder));
+    RUN_CLI(bad, QStringLiteral("quantize"), model, folder, QStringLiteral("--dtype"), QStringLiteral("f16"));
+    EXPECT_EXIT(bad, 1);
+    EXPECT_IN(bad.err, folder, bad);
+    QCOMPARE(QDir(QFileInfo(folder).absolutePath())
+                 .entryList({QStringLiteral("a-folder.gguf.tmp-*")}, QDir::Files)
+                 .size(),
+             0);
+  }
+
   void makeModelCustomDims() {
     const QString out = path(QStringLiteral("custom.gguf"));
     RUN_CLI(mk, QStringLiteral("make-model"), QStringLiteral("--dims"),
