@@ -18,12 +18,15 @@ namespace brisk::cli {
 
 namespace {
 
-// Right-aligned in `width` columns, counting UTF-8 characters (labels hold "·"), not bytes.
-std::string cell(const std::string& s, int width) {
-  int chars = 0;
-  for (unsigned char c : s) chars += (c & 0xC0) != 0x80;
-  return std::string(std::max(0, width - chars), ' ') + s;
+// Characters, not bytes: labels hold "·".
+int chars(const std::string& s) {
+  int n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
 }
+
+// Right-aligned in `width` columns.
+std::string cell(const std::string& s, int width) { return std::string(std::max(0, width - chars(s)), ' ') + s; }
 
 // The summary table: the columns of summary_fields(), one per row, so this
 // table, the CSV and every report show the same figures.
@@ -32,15 +35,20 @@ void print_table(const std::vector<BenchResult>& runs) {
   // With repeats every run is numbered (r1, r2, ...), as the reports label them.
   const bool repeated =
       std::any_of(runs.begin(), runs.end(), [](const BenchResult& r) { return r.repeat > 0; });
+  std::vector<std::string> heads;
   for (const BenchResult& r : runs) {
-    std::string h = r.label.empty() ? policy_name(r.config.policy) : r.label;
-    if (repeated) h += " r" + std::to_string(r.repeat + 1);
-    std::printf("%s", cell(h, 20).c_str());
+    heads.push_back(r.label.empty() ? policy_name(r.config.policy) : r.label);
+    if (repeated) heads.back() += " r" + std::to_string(r.repeat + 1);
   }
+  // Every column as wide as the longest heading plus two spaces, so long
+  // labels ("10 req/s · continuous r1") never run into the next.
+  int width = 20;
+  for (const std::string& h : heads) width = std::max(width, 2 + chars(h));
+  for (const std::string& h : heads) std::printf("%s", cell(h, width).c_str());
   std::printf("\n");
   auto text_row = [&](const char* label, auto fn) {
     std::printf("%-26s", label);
-    for (const BenchResult& r : runs) std::printf("%s", cell(fn(r), 20).c_str());
+    for (const BenchResult& r : runs) std::printf("%s", cell(fn(r), width).c_str());
     std::printf("\n");
   };
   text_row("requests (ok/errors)", [](const BenchResult& r) {
@@ -54,7 +62,7 @@ void print_table(const std::vector<BenchResult>& runs) {
   });
   for (const SummaryField& f : summary_fields()) {
     std::printf("%-26s", f.label.c_str());
-    for (const BenchResult& r : runs) std::printf("%s", cell(format_field(f, f.value(r)), 20).c_str());
+    for (const BenchResult& r : runs) std::printf("%s", cell(format_field(f, f.value(r)), width).c_str());
     std::printf("\n");
   }
   // Roofline detail beyond the decode-bandwidth column: the speeds inside
@@ -247,6 +255,10 @@ int cmd_bench(const std::vector<std::string>& argv) {
   if (a.has("--slo-tpot")) m.slo.tpot_s = a.number("--slo-tpot", 0, 1e9) / 1e3;
   if (a.has("--slo-e2e")) m.slo.e2e_s = a.number("--slo-e2e", 0, 1e9) / 1e3;
   const std::vector<MatrixRun> plan = expand_matrix(m, spec);  // bad axes fail here, before any work
+  // Where the results go, checked before any work: a bench must not run for
+  // minutes and then lose everything to a typo in a path.
+  if (a.has("--out")) check_output_path(a.str("--out"));
+  if (a.has("--report")) check_report_path(a.str("--report"));
 
   // The machine's ceilings: measured once (then cached) unless --no-limits.
   SystemInfo sys;
@@ -322,7 +334,7 @@ int cmd_bench(const std::vector<std::string>& argv) {
     compute_roofline(r, sys, r.roofline.kv_bytes_per_token);
     if (quality.measured) r.quality = quality;
   }
-  if (runs.empty()) throw Error("no run finished");
+  if (runs.empty()) throw Error(g_stop ? "stopped before any run finished" : "no run finished");
 
   if (a.has("--out")) {
     std::ofstream f(a.str("--out"));
@@ -347,16 +359,28 @@ int cmd_bench(const std::vector<std::string>& argv) {
   // Last, so a report that cannot be written (no UI in this build) leaves the table and --out in place.
   if (a.has("--report")) write_report_file(runs, a.str("--report"));
   // A failed run fails the command (as a failed line fails generate --prompts), after the others'
-  // results are out: a script must not read a bench that could not run as one that did.
+  // results are out: a script must not read a bench that could not run as one that did. A run
+  // none of whose requests finished measured nothing, and counts as failed too.
   size_t failed = 0;
   const BenchResult* first_failure = nullptr;
-  for (const BenchResult& r : runs)
-    if (!r.error.empty() && !failed++) first_failure = &r;
+  for (const BenchResult& r : runs) {
+    const bool nothing = r.error.empty() && r.summary.requests > 0 && r.summary.finished == 0;
+    if (nothing)
+      std::fprintf(stderr, "brisk-cli bench: %s r%d: all %d requests ended in an error; nothing was measured\n",
+                   r.label.c_str(), r.repeat + 1, r.summary.requests);
+    else if (r.error.empty() && r.summary.errors > 0)
+      std::fprintf(stderr, "brisk-cli bench: %s r%d: %d of %d requests ended in an error\n", r.label.c_str(),
+                   r.repeat + 1, r.summary.errors, r.summary.requests);
+    if ((!r.error.empty() || nothing) && !failed++) first_failure = &r;
+  }
   if (failed) {
     std::fprintf(stderr, "brisk-cli bench: %zu of %zu runs failed (%s r%d: %s)\n", failed, runs.size(),
-                 first_failure->label.c_str(), first_failure->repeat + 1, first_failure->error.c_str());
+                 first_failure->label.c_str(), first_failure->repeat + 1,
+                 first_failure->error.empty() ? "every request ended in an error" : first_failure->error.c_str());
     return 1;
   }
+  // Stopped (Ctrl-C): what finished is out, but the bench is incomplete.
+  if (g_stop) return 130;
   return 0;
 }
 

@@ -59,6 +59,7 @@ int cmd_report(const std::vector<std::string>& argv) {
   if (a.positional().empty()) throw UsageError("report needs at least one results file (see --help)");
   if (!a.has("--out")) throw UsageError("report needs --out PATH (.html, .pdf, .md, .json or .csv)");
   const std::string out = a.str("--out");
+  check_report_path(out);
 
   std::vector<BenchResult> runs;
   for (const auto& path : a.positional()) {

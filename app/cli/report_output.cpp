@@ -1,7 +1,12 @@
 #include "cli/report_output.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include "brisk/error.h"
@@ -29,13 +34,44 @@ std::string suffix_of(const std::string& path) {
 
 void write_text(const std::string& path, const std::string& text) {
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  if (!f) throw Error(path + ": cannot write the report");
+  if (!f) throw Error(path + ": cannot write the report (" + std::strerror(errno) + ")");
   f << text;
   f.flush();
   if (!f) throw Error(path + ": write failed");
 }
 
+bool known_report_suffix(const std::string& s) {
+  return s == "json" || s == "csv" || s == "html" || s == "htm" || s == "pdf" || s == "md" || s == "markdown";
+}
+
 }  // namespace
+
+void check_output_path(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (path.empty()) throw Error("an output path is empty");
+  if (fs::is_directory(path, ec)) throw Error(path + ": is a folder, not a file");
+  const fs::path parent = fs::path(path).has_parent_path() ? fs::path(path).parent_path() : fs::path(".");
+  if (!fs::is_directory(parent, ec)) throw Error(path + ": the folder " + parent.string() + " does not exist");
+  if (::access(parent.c_str(), W_OK) != 0)
+    throw Error(path + ": cannot write in " + parent.string() + " (" + std::strerror(errno) + ")");
+  if (fs::exists(path, ec) && ::access(path.c_str(), W_OK) != 0)
+    throw Error(path + ": cannot write it (" + std::strerror(errno) + ")");
+}
+
+void check_report_path(const std::string& path) {
+  check_output_path(path);
+  const std::string suffix = suffix_of(path);
+  if (suffix.empty())
+    throw Error(path + ": no suffix to name the report format (use .html, .pdf, .md, .json or .csv)");
+  if (!known_report_suffix(suffix))
+    throw Error(path + ": unknown report format '." + suffix + "' (use .html, .pdf, .md, .json or .csv)");
+#ifndef BRISK_CLI_WITH_UI
+  if (suffix != "json" && suffix != "csv")
+    throw Error(path + ": ." + suffix + " reports draw plots with Qt, and this brisk-cli was built without the UI " +
+                "(BRISK_WITH_UI=OFF); write .json or .csv, or rebuild with -DBRISK_WITH_UI=ON");
+#endif
+}
 
 void write_report_file(const std::vector<BenchResult>& runs, const std::string& path, int baseline,
                        const std::string& title) {
@@ -47,7 +83,7 @@ void write_report_file(const std::vector<BenchResult>& runs, const std::string& 
   // JSON and CSV come straight from the engine, so they work without Qt.
   if (suffix == "json") return write_text(path, results_to_json(runs));
   if (suffix == "csv") return write_text(path, summary_csv(runs));
-  if (suffix != "html" && suffix != "htm" && suffix != "pdf" && suffix != "md" && suffix != "markdown")
+  if (!known_report_suffix(suffix))
     throw Error(path + ": unknown report format '." + suffix + "' (use .html, .pdf, .md, .json or .csv)");
 #ifdef BRISK_CLI_WITH_UI
   // The plots are QCustomPlot widgets: they need a QApplication, which a

@@ -10,6 +10,12 @@
 
 namespace brisk::cli {
 
+// Before any work: throws brisk::Error naming the path when no file could be
+// written there (a missing or read-only folder, a folder in its place).
+void check_output_path(const std::string& path);
+// check_output_path, and a suffix this build can write.
+void check_report_path(const std::string& path);
+
 // Throws brisk::Error naming the path on failure. An empty title keeps the
 // report writer's default.
 void write_report_file(const std::vector<BenchResult>& runs, const std::string& path, int baseline = 0,

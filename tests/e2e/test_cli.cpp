@@ -279,6 +279,60 @@ class TestCli : public QObject {
     for (const QString& n : needles) EXPECT_IN(r.err, n, r);
   }
 
+  // Where the results go is checked before any run: a bad --out or --report
+  // path used to fail after the whole benchmark, losing it.
+  void benchChecksItsOutputsFirst_data() {
+    QTest::addColumn<QStringList>("flags");
+    QTest::addColumn<QString>("needle");
+    QTest::newRow("unknown report suffix") << QStringList{"--report", path(QStringLiteral("r.xlsx"))} << ".xlsx";
+    QTest::newRow("report path is a folder") << QStringList{"--report", dir_.path()} << "is a folder";
+    QTest::newRow("--out in a missing folder")
+        << QStringList{"--out", "/nonexistent/brisk/r.json"} << "the folder /nonexistent/brisk does not exist";
+  }
+  void benchChecksItsOutputsFirst() {
+    QFETCH(QStringList, flags);
+    QFETCH(QString, needle);
+    const CliRun r = runCli(QStringList{"bench", "demo", "--num-requests", "2", "--warmup", "0"} + flags);
+    QVERIFY2(!r.timed_out && !r.crashed && !r.failed_to_start, qPrintable(describe(r)));
+    EXPECT_EXIT(r, 1);
+    EXPECT_IN(r.err, needle, r);
+    QVERIFY2(!r.err.contains("run 1/1"), qPrintable(describe(r)));  // nothing ran
+  }
+
+  // A run whose every request ended in an error measured nothing: it fails the command.
+  void benchWithEveryRequestFailedExitsOne() {
+    // n = 4 sequences cannot fit max_num_seqs = 2: the engine refuses each request.
+    RUN_CLI(r, QStringLiteral("bench"), QStringLiteral("demo"), QStringLiteral("--num-requests"), QStringLiteral("2"),
+            QStringLiteral("--n"), QStringLiteral("4"), QStringLiteral("--temperature"), QStringLiteral("1"),
+            QStringLiteral("--max-num-seqs"), QStringLiteral("2"), QStringLiteral("--prompt-len"),
+            QStringLiteral("fixed:8"), QStringLiteral("--output-len"), QStringLiteral("fixed:4"),
+            QStringLiteral("--warmup"), QStringLiteral("0"));
+    EXPECT_EXIT(r, 1);
+    EXPECT_IN(r.err, QStringLiteral("all 2 requests ended in an error"), r);
+    EXPECT_IN(r.out, QStringLiteral("0/2"), r);  // the table still shows the run
+  }
+
+  // Long run labels get columns wide enough to stay apart.
+  void benchTableColumnsFitTheirLabels() {
+    const QString matrix = path(QStringLiteral("long-labels.json"));
+    QFile f(matrix);
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.write(R"({"schema": "brisk.matrix", "version": 1, "name": "long", "kind": "grid", "repeats": 1,
+      "warmup_requests": 0, "base": {"threads": 1, "max_num_seqs": 2},
+      "axes": [{"field": "weight_dtype", "values": ["f32", "f16"]},
+               {"field": "kv_dtype", "values": ["bf16"]},
+               {"field": "policy", "values": ["continuous"]}]})");
+    f.close();
+    RUN_CLI(r, QStringLiteral("bench"), QStringLiteral("demo"), QStringLiteral("--matrix"), matrix,
+            QStringLiteral("--num-requests"), QStringLiteral("2"), QStringLiteral("--prompt-len"),
+            QStringLiteral("fixed:8"), QStringLiteral("--output-len"), QStringLiteral("fixed:2"),
+            QStringLiteral("--no-limits"));
+    EXPECT_EXIT(r, 0);
+    const QString header = QString::fromUtf8(r.out.split('\n').value(0));
+    QVERIFY2(header.contains(QStringLiteral("  f32 · bf16 · continuous  ")), qPrintable(header));
+    QVERIFY2(header.endsWith(QStringLiteral("  f16 · bf16 · continuous")), qPrintable(header));
+  }
+
   // A bad engine setting is refused with the setting named (exit 1 or 2).
   void badEngineSetting() {
     RUN_CLI(r, QStringLiteral("generate"), QStringLiteral("demo"), QStringLiteral("-p"), QStringLiteral("x"),
