@@ -26,7 +26,9 @@ int chars(const std::string& s) {
 }
 
 // Right-aligned in `width` columns.
-std::string cell(const std::string& s, int width) { return std::string(std::max(0, width - chars(s)), ' ') + s; }
+std::string cell(const std::string& s, int width) {
+  return std::string(std::max(0, width - chars(s)), ' ') + s;
+}
 
 // The summary table: the columns of summary_fields(), one per row, so this
 // table, the CSV and every report show the same figures.
@@ -366,7 +368,8 @@ int cmd_bench(const std::vector<std::string>& argv) {
   for (const BenchResult& r : runs) {
     const bool nothing = r.error.empty() && r.summary.requests > 0 && r.summary.finished == 0;
     if (nothing)
-      std::fprintf(stderr, "brisk-cli bench: %s r%d: all %d requests ended in an error; nothing was measured\n",
+      std::fprintf(stderr,
+                   "brisk-cli bench: %s r%d: all %d requests ended in an error; nothing was measured\n",
                    r.label.c_str(), r.repeat + 1, r.summary.requests);
     else if (r.error.empty() && r.summary.errors > 0)
       std::fprintf(stderr, "brisk-cli bench: %s r%d: %d of %d requests ended in an error\n", r.label.c_str(),
@@ -374,9 +377,10 @@ int cmd_bench(const std::vector<std::string>& argv) {
     if ((!r.error.empty() || nothing) && !failed++) first_failure = &r;
   }
   if (failed) {
-    std::fprintf(stderr, "brisk-cli bench: %zu of %zu runs failed (%s r%d: %s)\n", failed, runs.size(),
-                 first_failure->label.c_str(), first_failure->repeat + 1,
-                 first_failure->error.empty() ? "every request ended in an error" : first_failure->error.c_str());
+    std::fprintf(
+        stderr, "brisk-cli bench: %zu of %zu runs failed (%s r%d: %s)\n", failed, runs.size(),
+        first_failure->label.c_str(), first_failure->repeat + 1,
+        first_failure->error.empty() ? "every request ended in an error" : first_failure->error.c_str());
     return 1;
   }
   // Stopped (Ctrl-C): what finished is out, but the bench is incomplete.

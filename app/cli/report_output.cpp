@@ -52,7 +52,8 @@ void check_output_path(const std::string& path) {
   if (path.empty()) throw Error("an output path is empty");
   if (fs::is_directory(path, ec)) throw Error(path + ": is a folder, not a file");
   const fs::path parent = fs::path(path).has_parent_path() ? fs::path(path).parent_path() : fs::path(".");
-  if (!fs::is_directory(parent, ec)) throw Error(path + ": the folder " + parent.string() + " does not exist");
+  if (!fs::is_directory(parent, ec))
+    throw Error(path + ": the folder " + parent.string() + " does not exist");
   if (::access(parent.c_str(), W_OK) != 0)
     throw Error(path + ": cannot write in " + parent.string() + " (" + std::strerror(errno) + ")");
   if (fs::exists(path, ec) && ::access(path.c_str(), W_OK) != 0)
@@ -68,7 +69,8 @@ void check_report_path(const std::string& path) {
     throw Error(path + ": unknown report format '." + suffix + "' (use .html, .pdf, .md, .json or .csv)");
 #ifndef BRISK_CLI_WITH_UI
   if (suffix != "json" && suffix != "csv")
-    throw Error(path + ": ." + suffix + " reports draw plots with Qt, and this brisk-cli was built without the UI " +
+    throw Error(path + ": ." + suffix +
+                " reports draw plots with Qt, and this brisk-cli was built without the UI " +
                 "(BRISK_WITH_UI=OFF); write .json or .csv, or rebuild with -DBRISK_WITH_UI=ON");
 #endif
 }

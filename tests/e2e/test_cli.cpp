@@ -284,10 +284,11 @@ class TestCli : public QObject {
   void benchChecksItsOutputsFirst_data() {
     QTest::addColumn<QStringList>("flags");
     QTest::addColumn<QString>("needle");
-    QTest::newRow("unknown report suffix") << QStringList{"--report", path(QStringLiteral("r.xlsx"))} << ".xlsx";
+    QTest::newRow("unknown report suffix")
+        << QStringList{"--report", path(QStringLiteral("r.xlsx"))} << ".xlsx";
     QTest::newRow("report path is a folder") << QStringList{"--report", dir_.path()} << "is a folder";
-    QTest::newRow("--out in a missing folder")
-        << QStringList{"--out", "/nonexistent/brisk/r.json"} << "the folder /nonexistent/brisk does not exist";
+    QTest::newRow("--out in a missing folder") << QStringList{"--out", "/nonexistent/brisk/r.json"}
+                                               << "the folder /nonexistent/brisk does not exist";
   }
   void benchChecksItsOutputsFirst() {
     QFETCH(QStringList, flags);
@@ -302,11 +303,11 @@ class TestCli : public QObject {
   // A run whose every request ended in an error measured nothing: it fails the command.
   void benchWithEveryRequestFailedExitsOne() {
     // n = 4 sequences cannot fit max_num_seqs = 2: the engine refuses each request.
-    RUN_CLI(r, QStringLiteral("bench"), QStringLiteral("demo"), QStringLiteral("--num-requests"), QStringLiteral("2"),
-            QStringLiteral("--n"), QStringLiteral("4"), QStringLiteral("--temperature"), QStringLiteral("1"),
-            QStringLiteral("--max-num-seqs"), QStringLiteral("2"), QStringLiteral("--prompt-len"),
-            QStringLiteral("fixed:8"), QStringLiteral("--output-len"), QStringLiteral("fixed:4"),
-            QStringLiteral("--warmup"), QStringLiteral("0"));
+    RUN_CLI(r, QStringLiteral("bench"), QStringLiteral("demo"), QStringLiteral("--num-requests"),
+            QStringLiteral("2"), QStringLiteral("--n"), QStringLiteral("4"), QStringLiteral("--temperature"),
+            QStringLiteral("1"), QStringLiteral("--max-num-seqs"), QStringLiteral("2"),
+            QStringLiteral("--prompt-len"), QStringLiteral("fixed:8"), QStringLiteral("--output-len"),
+            QStringLiteral("fixed:4"), QStringLiteral("--warmup"), QStringLiteral("0"));
     EXPECT_EXIT(r, 1);
     EXPECT_IN(r.err, QStringLiteral("all 2 requests ended in an error"), r);
     EXPECT_IN(r.out, QStringLiteral("0/2"), r);  // the table still shows the run
