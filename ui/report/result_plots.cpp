@@ -4,6 +4,7 @@
 
 #include <QFontInfo>
 #include <QHash>
+#include <QTransform>
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -18,7 +19,10 @@ namespace {
 const QColor kInk(0x33, 0x37, 0x3d), kAxis(0x8a, 0x8f, 0x98), kGrid(0xe2, 0xe4, 0xe8);
 const QColor kQueued(0xba, 0xb0, 0xac), kPrefill(0x4e, 0x79, 0xa7), kDecode(0x59, 0xa1, 0x4f),
     kSlow(0xe1, 0x57, 0x59);
-// Slow inter-token gaps in the request timeline: this many times the run's median ITL.
+// Slow inter-token gaps in the request timeline: this many times the
+// request's own median ITL. Not the run's: a request decoding in a full batch
+// has a slower pace all along than one decoding alone, and that is its pace,
+// not a stall.
 constexpr double kSlowGapFactor = 3.0;
 // Beyond this many requests the timeline's rows would be thinner than a pixel.
 constexpr int kMaxTimelineRows = 400;
@@ -120,6 +124,12 @@ Frame resetPlot(QCustomPlot* plot, const QString& title, const QString& xLabel, 
   return f;
 }
 
+QCPScatterStyle scatterStyleOf(const QCPAbstractPlottable* p) {
+  if (auto* g = qobject_cast<const QCPGraph*>(p)) return g->scatterStyle();
+  if (auto* c = qobject_cast<const QCPCurve*>(p)) return c->scatterStyle();
+  return {};
+}
+
 // Drops an empty legend (it would leave a blank band) and centres a "no data"
 // note when nothing was drawn.
 void finish(QCustomPlot* plot, Frame& f, bool hasData, const QString& why = {}) {
@@ -130,6 +140,17 @@ void finish(QCustomPlot* plot, Frame& f, bool hasData, const QString& why = {}) 
   } else {
     f.legend->setWrap(f.legend->itemCount() <= 5 ? 5 : 4);
     f.legend->setFillOrder(QCPLayoutGrid::foColumnsFirst, true);  // re-flow to the new wrap
+    // QCustomPlot clips a legend icon to its rectangle: make it hold the
+    // largest scatter marker whole (its size, its pen, a pixel either side).
+    QSize icon = f.legend->iconSize();
+    for (int i = 0; i < f.legend->itemCount(); ++i)
+      if (auto* item = qobject_cast<QCPPlottableLegendItem*>(f.legend->item(i))) {
+        const QCPScatterStyle s = scatterStyleOf(item->plottable());
+        if (s.isNone()) continue;
+        const int need = int(std::ceil(s.size() + std::max(1.0, s.pen().widthF()))) + 2;
+        icon = icon.expandedTo(QSize(need, need));
+      }
+    f.legend->setIconSize(icon);
     f.legend->setSizeConstraintRect(QCPLayoutElement::scrOuterRect);
     f.legend->setMaximumSize(f.legend->minimumOuterSizeHint());
   }
@@ -150,23 +171,76 @@ void finish(QCustomPlot* plot, Frame& f, bool hasData, const QString& why = {}) 
 
 void addToLegend(QCPAbstractPlottable* p, Frame& f) { p->addToLegend(f.legend); }
 
+// Run i's line: its colour, and past ten runs (where the palette repeats) a
+// dashed or dotted style. Flat caps keep a dotted line's gaps open.
+QPen runPen(int i, double width) {
+  QPen pen(report_color(i), width, report_pen_style(i));
+  if (pen.style() != Qt::SolidLine) pen.setCapStyle(Qt::FlatCap);
+  return pen;
+}
+
+// Run i's marker shape, for the same reason.
+QCPScatterStyle::ScatterShape runShape(int i) {
+  const int band = std::max(0, i) / 10;
+  return band == 0   ? QCPScatterStyle::ssDisc
+         : band == 1 ? QCPScatterStyle::ssSquare
+                     : QCPScatterStyle::ssDiamond;
+}
+
+// How far a bottom tick label reaches left of its tick, in pixels, by
+// QCustomPlot's rule (QCPAxisPainterPrivate::getTickLabelData and
+// getTickLabelDrawOffset): the text's bounding box, rotated about its
+// top-left corner, drawn at an offset truncated to whole pixels.
+double tickLabelLeftReach(const QFont& font, const QString& text, double degrees) {
+  QRect box = QFontMetrics(font).boundingRect(0, 0, 0, 0, Qt::TextDontClip | Qt::AlignHCenter, text);
+  box.moveTopLeft(QPoint(0, 0));
+  const double w = box.width(), h = box.height(), rad = std::abs(degrees) * M_PI / 180;
+  if (degrees == 0) return int(w / 2);
+  QTransform t;
+  t.rotate(degrees);
+  const int offset =
+      degrees < 0 ? int(-std::cos(rad) * w - std::sin(rad) * h / 2) : int(std::sin(rad) * h / 2);
+  return -(offset + t.mapRect(box).left());
+}
+
 // Categories 1..n on the x axis labelled with the run names, tilted when
-// they would not fit side by side.
+// they would not fit side by side. A tilted label ends at its tick (turned
+// counter-clockwise, as matplotlib's ha='right'): turned the other way each
+// one started at its tick and ran on under the next group, and the last ran
+// past the widget's right border, where QCustomPlot drops a tick label
+// rather than clip it. Ending at their ticks, the first labels reach left of
+// the axis rect instead, so its left margin is made wide enough for them.
 void runTicks(QCustomPlot* plot, Frame& f, const QStringList& labels) {
   QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
+  const QFont font = pixelFont(12);
   int longest = 0;
   for (int i = 0; i < labels.size(); ++i) {
     ticker->addTick(i + 1, labels[i]);
-    longest = std::max(longest, int(QFontMetrics(pixelFont(12)).horizontalAdvance(labels[i])));
+    longest = std::max(longest, int(QFontMetrics(font).horizontalAdvance(labels[i])));
   }
   f.x->setTicker(ticker);
   f.x->setSubTicks(false);
   f.x->setTickLength(0, 4);
   f.x->grid()->setVisible(false);
-  f.x->setRange(0.4, labels.size() + 0.6);
+  const double lower = 0.4, span = labels.size() + 0.2;
+  f.x->setRange(lower, lower + span);
   const int width = plot->width() > 200 ? plot->width() : 1000;
   const double slot = 0.85 * width / std::max<qsizetype>(1, labels.size());
-  if (longest > slot) f.x->setTickLabelRotation(longest * 0.5 > slot ? 60 : 30);
+  const double rotation = longest <= slot ? 0 : longest * 0.5 > slot ? -60 : -30;
+  f.x->setTickLabelRotation(rotation);
+
+  // Tick i sits at L + a (width - L - R) for a left margin L and right margin
+  // R, a = (i + 1 - lower) / span; it must lie `reach` (plus a pixel or two
+  // of rounding) right of the widget's left edge. Solved for L, per label.
+  // (On the right a tilted label reaches half a line's slant past its tick,
+  // an upright one half a slot: both stay well inside the last group.)
+  const QMargins margins = f.rect->minimumMargins();
+  double left = margins.left();
+  for (int i = 0; i < labels.size(); ++i) {
+    const double a = (i + 1 - lower) / span, reach = tickLabelLeftReach(font, labels[i], rotation) + 2;
+    left = std::max(left, (reach - a * (width - margins.right())) / (1 - a));
+  }
+  f.rect->setMinimumMargins(QMargins(int(std::ceil(left)), margins.top(), margins.right(), margins.bottom()));
 }
 
 void valueRange(Frame& f, double maxValue) { f.y->setRange(0, niceCeil(maxValue * 1.08)); }
@@ -238,33 +312,54 @@ void drawThroughputVsLatency(QCustomPlot* plot, Frame& f, const std::vector<Benc
     return std::isfinite(*x) && std::isfinite(*y);
   };
   if (sweep) {
-    // One curve per configuration; repeats of a swept value are averaged.
-    struct Acc {
-      double x = 0, y = 0;
-      int n = 0;
-    };
+    // One curve per configuration through the mean of each swept value's
+    // repeats. The mean matches no run, so each repeat is drawn too, as a
+    // dot of the curve's colour, and the legend says what the curve is.
     std::vector<QString> order;
-    std::map<QString, std::map<double, Acc>> curves;
+    std::map<QString, std::map<double, std::vector<std::pair<double, double>>>> curves;
     QString sweptName;
     for (const BenchResult& r : runs) {
       double swept = 0, x, y;
       const QString key = configurationKey(r, &swept, &sweptName);
       if (!point(r, &x, &y)) continue;
       if (!curves.count(key)) order.push_back(key);
-      Acc& a = curves[key][swept];
-      a.x += x;
-      a.y += y;
-      a.n++;
+      curves[key][swept].push_back({x, y});
     }
     for (size_t c = 0; c < order.size(); ++c) {
       const QColor color = report_color(int(c));
+      size_t fewest = SIZE_MAX, most = 0;
+      for (const auto& [swept, points] : curves[order[c]]) {
+        fewest = std::min(fewest, points.size());
+        most = std::max(most, points.size());
+      }
+      QString name = order[c].isEmpty() ? QObject::tr("all runs") : order[c];
+      if (most > 1)
+        name += (fewest == most
+                     ? QObject::tr(" (mean of %1 repeats; dots: each repeat)").arg(most)
+                     : QObject::tr(" (mean of %1–%2 repeats; dots: each repeat)").arg(fewest).arg(most));
       auto* curve = new QCPCurve(f.x, f.y);
-      curve->setName(order[c].isEmpty() ? QObject::tr("all runs") : order[c]);
-      curve->setPen(QPen(color, 2));
+      curve->setName(name);
+      curve->setPen(runPen(int(c), 2));
       curve->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, color, Qt::white, 8));
+      QCPGraph* dots = nullptr;
+      if (most > 1) {
+        dots = new QCPGraph(f.x, f.y);
+        dots->setName(name);
+        dots->setLineStyle(QCPGraph::lsNone);
+        dots->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, color, color, 5));
+      }
       QVector<double> t, xs, ys;
-      for (const auto& [swept, a] : curves[order[c]]) {
-        const double x = a.x / a.n, y = a.y / a.n;
+      for (const auto& [swept, points] : curves[order[c]]) {
+        double x = 0, y = 0;
+        for (const auto& [px, py] : points) {
+          x += px;
+          y += py;
+          if (dots) dots->addData(px, py);
+          maxX = std::max(maxX, px);
+          maxY = std::max(maxY, py);
+        }
+        x /= double(points.size());
+        y /= double(points.size());
         t << t.size();
         xs << x;
         ys << y;
@@ -292,7 +387,7 @@ void drawThroughputVsLatency(QCustomPlot* plot, Frame& f, const std::vector<Benc
       auto* g = new QCPGraph(f.x, f.y);
       g->setName(labels[int(i)]);
       g->setLineStyle(QCPGraph::lsNone);
-      g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, color, color, 10));
+      g->setScatterStyle(QCPScatterStyle(runShape(int(i)), color, color, 10));
       g->setData({x}, {y});
       addToLegend(g, f);
       maxX = std::max(maxX, x);
@@ -320,11 +415,10 @@ void drawLatencyCdf(QCustomPlot* plot, Frame& f, const std::vector<BenchResult>&
       xs << e2e[k];
       ys << 100.0 * double(k + 1) / double(e2e.size());
     }
-    const QColor color = report_color(int(i));
     auto* g = new QCPGraph(f.x, f.y);
     g->setName(labels[int(i)]);
     g->setLineStyle(QCPGraph::lsStepLeft);
-    g->setPen(QPen(color, 2));
+    g->setPen(runPen(int(i), 2));
     g->setData(xs, ys, true);
     addToLegend(g, f);
     maxX = std::max(maxX, e2e.back());
@@ -360,11 +454,10 @@ void drawKvOccupancy(QCustomPlot* plot, Frame& f, const std::vector<BenchResult>
       xs << last.start + last.duration - t0;
       ys << ys.back();
     }
-    const QColor color = report_color(int(i));
     auto* g = new QCPGraph(f.x, f.y);
     g->setName(labels[int(i)]);
     g->setLineStyle(QCPGraph::lsStepLeft);
-    g->setPen(QPen(color, 1.6));
+    g->setPen(runPen(int(i), 1.6));
     g->setData(xs, ys, true);
     addToLegend(g, f);
     maxX = std::max(maxX, xs.back());
@@ -401,7 +494,7 @@ void drawTimeline(QCustomPlot* plot, Frame& f, const std::vector<BenchResult>& r
       {QObject::tr("queued"), kQueued},
       {QObject::tr("prefill chunk"), kPrefill},
       {QObject::tr("decode"), kDecode},
-      {QObject::tr("slow gap (> %1× median ITL)").arg(kSlowGapFactor), kSlow}};
+      {QObject::tr("slow gap (> %1× the request's median ITL)").arg(kSlowGapFactor), kSlow}};
   bool any = false;
   if (!runs.empty()) {
     focus = std::clamp(focus, 0, int(runs.size()) - 1);
@@ -414,11 +507,6 @@ void drawTimeline(QCustomPlot* plot, Frame& f, const std::vector<BenchResult>& r
     if (int(reqs.size()) > kMaxTimelineRows) reqs.resize(kMaxTimelineRows);
     double t0 = reqs.empty() ? 0 : reqs.front()->arrival;
     if (!r.steps.empty()) t0 = std::min(t0, r.steps.front().start);
-    std::vector<double> gaps;
-    for (const RequestMetrics* q : reqs)
-      for (size_t k = 1; k < q->token_times.size(); ++k)
-        gaps.push_back(q->token_times[k] - q->token_times[k - 1]);
-    const double slow = kSlowGapFactor * median(gaps);
     const double half = reqs.size() > 60 ? 0.5 : 0.36;
     double maxX = 0;
     for (size_t i = 0; i < reqs.size(); ++i) {
@@ -431,6 +519,10 @@ void drawTimeline(QCustomPlot* plot, Frame& f, const std::vector<BenchResult>& r
         segment(plot, f, c.start - t0, c.end - t0, row, half, kPrefill);
       if (q.first_token >= 0 && end > q.first_token)
         segment(plot, f, q.first_token - t0, end - t0, row, half, kDecode);
+      std::vector<double> gaps;
+      for (size_t k = 1; k < q.token_times.size(); ++k)
+        gaps.push_back(q.token_times[k] - q.token_times[k - 1]);
+      const double slow = kSlowGapFactor * median(gaps);
       if (slow > 0)
         for (size_t k = 1; k < q.token_times.size(); ++k)
           if (q.token_times[k] - q.token_times[k - 1] > slow)
@@ -570,6 +662,11 @@ QColor report_color(int i) {
       {0x4e, 0x79, 0xa7}, {0xf2, 0x8e, 0x2b}, {0xe1, 0x57, 0x59}, {0x76, 0xb7, 0xb2}, {0x59, 0xa1, 0x4f},
       {0xed, 0xc9, 0x48}, {0xb0, 0x7a, 0xa1}, {0xff, 0x9d, 0xa7}, {0x9c, 0x75, 0x5f}, {0xba, 0xb0, 0xac}};
   return kPalette[((i % 10) + 10) % 10];
+}
+
+Qt::PenStyle report_pen_style(int i) {
+  const int band = std::max(0, i) / 10;
+  return band == 0 ? Qt::SolidLine : band == 1 ? Qt::DashLine : Qt::DotLine;
 }
 
 bool is_sweep_key(const std::string& key) { return key == "rate" || key == "max_concurrency"; }

@@ -3,6 +3,7 @@
 // Every plot gets a title, axis labels with units and a legend.
 #pragma once
 #include <QString>
+#include <Qt>
 #include <vector>
 
 #include "brisk/bench_matrix.h"
@@ -24,5 +25,10 @@ enum class ResultPlot {
 QString result_plot_title(ResultPlot p);
 // Clears `plot` and draws `p` for `runs` (RequestTimeline draws runs[focus]).
 void draw_result_plot(QCustomPlot* plot, ResultPlot p, const std::vector<BenchResult>& runs, int focus = 0);
+
+// The line style of run i's per-run lines: report_color() repeats after ten
+// runs, so runs 10..19 are dashed and 20 on dotted, and no two runs of a plot
+// look alike until the 31st.
+Qt::PenStyle report_pen_style(int i);
 
 }  // namespace brisk::ui
