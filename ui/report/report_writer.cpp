@@ -74,7 +74,9 @@ struct Summary {
 
 QString columnName(const SummaryField& f) {
   const QString label = qs(f.label), unit = qs(f.unit);
-  return unit.isEmpty() || label.contains(unit) ? label : QStringLiteral("%1 (%2)").arg(label, unit);
+  // "Requests/s" already says its unit; "(req/s)" after it only repeats it.
+  const bool said = label.contains(unit) || (unit.endsWith(QLatin1String("/s")) && label.endsWith(QLatin1String("/s")));
+  return unit.isEmpty() || said ? label : QStringLiteral("%1 (%2)").arg(label, unit);
 }
 
 Summary buildSummary(const std::vector<BenchResult>& runs, int baseline) {
@@ -404,12 +406,55 @@ QString generatedAt() {
   return QDateTime::currentDateTimeUtc().toString(QStringLiteral("yyyy-MM-dd HH:mm 'UTC'"));
 }
 
-QString versionLine(const std::vector<BenchResult>& runs, int baseline) {
-  const BenchResult& b = runs[baseline];
-  QString v =
-      QObject::tr("Brisk %1").arg(b.brisk_version.empty() ? QStringLiteral("?") : qs(b.brisk_version));
-  if (!b.commit.empty()) v += QObject::tr(" (commit %1)").arg(qs(b.commit));
-  return v;
+// The different values `of` takes over the runs, in run order.
+QStringList distinct(const std::vector<BenchResult>& runs, const std::function<QString(const BenchResult&)>& of) {
+  QStringList out;
+  for (const BenchResult& r : runs)
+    if (const QString v = of(r); !out.contains(v)) out << v;
+  return out;
+}
+
+// What built the runs, and where they ran: every value the runs have, not
+// only the baseline's (a report may compare files from two machines).
+QString versionLine(const std::vector<BenchResult>& runs) {
+  const QStringList builds = distinct(runs, [](const BenchResult& b) {
+    QString v = QObject::tr("Brisk %1").arg(b.brisk_version.empty() ? QStringLiteral("?") : qs(b.brisk_version));
+    if (!b.commit.empty()) v += QObject::tr(" (commit %1)").arg(qs(b.commit));
+    return v;
+  });
+  return builds.size() == 1 ? builds.front() : QObject::tr("builds differ: %1").arg(builds.join(QStringLiteral(", ")));
+}
+
+QString machineLine(const std::vector<BenchResult>& runs) {
+  const QStringList models = distinct(runs, [](const BenchResult& b) {
+    return qs(b.model.path.empty() ? b.config.model : b.model.path);
+  });
+  const QStringList machines = distinct(runs, [](const BenchResult& b) {
+    return QObject::tr("%1 · %2 cores")
+        .arg(b.system.cpu_model.empty() ? QObject::tr("unknown CPU") : qs(b.system.cpu_model))
+        .arg(b.system.physical_cores);
+  });
+  return QObject::tr("%1 %2 · %3")
+      .arg(models.size() == 1 ? QObject::tr("Model") : QObject::tr("Models"), models.join(QStringLiteral(", ")),
+           machines.size() == 1 ? machines.front()
+                                : QObject::tr("machines differ: %1").arg(machines.join(QStringLiteral("; "))));
+}
+
+// Under the summary table, in every format.
+QString summaryNote(const std::vector<BenchResult>& runs, const Summary& sum, int baseline, bool markdown) {
+  QString note = markdown ? QObject::tr("Best value per row in **bold**; changes in parentheses are against the "
+                                        "baseline run, %1.")
+                          : QObject::tr("Best value per row in bold; changes are against the baseline run, %1.");
+  note = note.arg(sum.runs[baseline]);
+  note += QObject::tr(" Quality figures (perplexity, KL, agreement) are not ranked.");
+  for (const SummaryField& f : summary_fields())
+    if (f.key == "decode_bandwidth_pct" &&
+        std::any_of(runs.begin(), runs.end(), [&f](const BenchResult& r) { return f.value(r) > 100; })) {
+      note += QObject::tr(" Decode % of bandwidth above 100: the weights fit in the CPU's caches, so memory "
+                          "bandwidth is not what bounds that run.");
+      break;
+    }
+  return note;
 }
 
 // ---- HTML ----
@@ -457,9 +502,9 @@ QByteArray buildHtml(const std::vector<BenchResult>& runs, const ReportOptions& 
       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
   h += QStringLiteral("<title>%1</title>\n<style>%2</style></head>\n<body><main>\n")
            .arg(esc(o.title), QString::fromLatin1(kCss));
-  h += QStringLiteral("<h1>%1</h1>\n<p class=\"meta\">%2 · %3 · %4</p>\n")
+  h += QStringLiteral("<h1>%1</h1>\n<p class=\"meta\">%2 · %3 · %4<br>%5</p>\n")
            .arg(esc(o.title), esc(QObject::tr("Generated %1").arg(generatedAt())), esc(runsText(runs.size())),
-                esc(versionLine(runs, o.baseline)));
+                esc(versionLine(runs)), esc(machineLine(runs)));
   h += QStringLiteral("<nav><a href=\"#summary\">Summary</a><a href=\"#plots\">Plots</a>");
   for (const Section& s : sections) h += QStringLiteral("<a href=\"#%1\">%2</a>").arg(s.anchor, esc(s.title));
   h += QStringLiteral("</nav>\n");
@@ -468,8 +513,7 @@ QByteArray buildHtml(const std::vector<BenchResult>& runs, const ReportOptions& 
   // not fit a page, a handful of runs does.
   h += QStringLiteral(
            "<h2 id=\"summary\">Summary</h2>\n<p class=\"note\">%1</p>\n<div class=\"scroll\"><table>\n")
-           .arg(esc(QObject::tr("Best value per row in bold; changes are against the baseline run, %1.")
-                        .arg(sum.runs[o.baseline])));
+           .arg(esc(summaryNote(runs, sum, o.baseline, false)));
   h += QStringLiteral("<tr><th class=\"k\">figure</th>");
   for (size_t r = 0; r < runs.size(); ++r)
     h += QStringLiteral("<th%1>%2%3</th>")
@@ -537,14 +581,10 @@ void writeMarkdown(const std::vector<BenchResult>& runs, const QString& path, co
   if (!dir.exists(folder) && !dir.mkpath(folder))
     fail(dir.filePath(folder), QStringLiteral("cannot create the folder"));
 
-  QString m = QStringLiteral("# %1\n\n%2 · %3 · %4\n\n")
+  QString m = QStringLiteral("# %1\n\n%2 · %3 · %4  \n%5\n\n")
                   .arg(o.title, QObject::tr("Generated %1").arg(generatedAt()), runsText(runs.size()),
-                       versionLine(runs, o.baseline));
-  m +=
-      QStringLiteral("## Summary\n\n%1\n\n")
-          .arg(QObject::tr(
-                   "Best value per row in **bold**; changes in parentheses are against the baseline run, %1.")
-                   .arg(sum.runs[o.baseline]));
+                       versionLine(runs), machineLine(runs));
+  m += QStringLiteral("## Summary\n\n%1\n\n").arg(summaryNote(runs, sum, o.baseline, true));
   QStringList header{QObject::tr("figure")};
   for (size_t r = 0; r < runs.size(); ++r)
     header << sum.runs[int(r)] + (int(r) == o.baseline ? QObject::tr(" (baseline)") : QString());
@@ -815,26 +855,20 @@ void writePdf(const std::vector<BenchResult>& runs, const QString& path, const R
   pdf.text(o.title, pdf.font(20, true), QColor(0x24, 0x29, 0x2f), 0.2);
   pdf.text(QStringLiteral("%1 · %2 · %3")
                .arg(QObject::tr("Generated %1").arg(generatedAt()), runsText(runs.size()),
-                    versionLine(runs, o.baseline)),
+                    versionLine(runs)),
            pdf.font(9.5), QColor(0x57, 0x60, 0x6a), 0.2);
-  const BenchResult& b = runs[o.baseline];
-  pdf.text(QObject::tr("Model %1 · %2 · %3 cores")
-               .arg(qs(b.model.path.empty() ? b.config.model : b.model.path),
-                    b.system.cpu_model.empty() ? QObject::tr("unknown CPU") : qs(b.system.cpu_model))
-               .arg(b.system.physical_cores),
-           pdf.font(9.5), QColor(0x57, 0x60, 0x6a), 0.6);
+  pdf.text(machineLine(runs), pdf.font(9.5), QColor(0x57, 0x60, 0x6a), 0.6);
 
   // Summary: one row per figure, a column per run (A4 has no room for two
   // dozen figure columns), in groups of runs.
   pdf.heading(QObject::tr("Summary"));
-  pdf.text(QObject::tr("Best value per row in bold; changes in parentheses are against the baseline run, %1.")
-               .arg(sum.runs[o.baseline]),
-           pdf.font(8.5), QColor(0x57, 0x60, 0x6a));
+  pdf.text(summaryNote(runs, sum, o.baseline, false), pdf.font(8.5), QColor(0x57, 0x60, 0x6a));
   const size_t perTable = runsPerTable(runs.size());
   for (size_t first = 0; first < runs.size(); first += perTable) {
     const size_t last = std::min(runs.size(), first + perTable);
     QStringList header{QObject::tr("figure")};
-    for (size_t r = first; r < last; ++r) header << sum.runs[int(r)];
+    for (size_t r = first; r < last; ++r)
+      header << sum.runs[int(r)] + (int(r) == o.baseline ? QObject::tr(" (baseline)") : QString());
     std::vector<QStringList> rows;
     std::vector<std::vector<bool>> bold;
     for (int c = 0; c < sum.columns.size(); ++c) {
