@@ -348,7 +348,8 @@ class TestReportWriter : public QObject {
     const QString same = dir.filePath(QStringLiteral("same.md"));
     brisk::ui::write_report(runs_, same, brisk::ui::ReportFormat::Markdown);
     const QString one = QString::fromUtf8(readAll(same));
-    QVERIFY2(one.contains(QStringLiteral("Model demo · Test CPU @ 3.0GHz · 2 cores")), qPrintable(one.left(400)));
+    QVERIFY2(one.contains(QStringLiteral("Model demo · Test CPU @ 3.0GHz · 2 cores")),
+             qPrintable(one.left(400)));
     QVERIFY(one.contains(QLatin1String("(commit 0123abc)")));
     QVERIFY(!one.contains(QLatin1String("differ")));
     QVERIFY(one.contains(QLatin1String("| Requests/s |")));  // not "Requests/s (req/s)"
@@ -362,16 +363,17 @@ class TestReportWriter : public QObject {
     runs[0].roofline.measured = true;  // a model that fits in cache: above the DRAM ceiling
     runs[0].roofline.decode_steps = 10;
     runs[0].roofline.decode_bandwidth_fraction = 1.26;
-    for (const auto& [name, format] : {std::pair{QStringLiteral("mixed.md"), brisk::ui::ReportFormat::Markdown},
-                                       std::pair{QStringLiteral("mixed.html"), brisk::ui::ReportFormat::Html}}) {
+    for (const auto& [name, format] :
+         {std::pair{QStringLiteral("mixed.md"), brisk::ui::ReportFormat::Markdown},
+          std::pair{QStringLiteral("mixed.html"), brisk::ui::ReportFormat::Html}}) {
       const QString path = dir.filePath(name);
       brisk::ui::ReportOptions o;
       o.baseline = 1;
       brisk::ui::write_report(runs, path, format, o);
       const QString text = QString::fromUtf8(readAll(path));
-      for (const char* want : {"Models demo, /models/other.gguf", "machines differ", "Test CPU @ 3.0GHz · 2 cores",
-                               "Other CPU · 32 cores", "builds differ", "0123abc", "fedcba9", "above 100",
-                               "not ranked"})
+      for (const char* want :
+           {"Models demo, /models/other.gguf", "machines differ", "Test CPU @ 3.0GHz · 2 cores",
+            "Other CPU · 32 cores", "builds differ", "0123abc", "fedcba9", "above 100", "not ranked"})
         QVERIFY2(text.contains(QString::fromUtf8(want)), qPrintable(name + QStringLiteral(": no ") + want));
     }
   }

@@ -75,7 +75,8 @@ struct Summary {
 QString columnName(const SummaryField& f) {
   const QString label = qs(f.label), unit = qs(f.unit);
   // "Requests/s" already says its unit; "(req/s)" after it only repeats it.
-  const bool said = label.contains(unit) || (unit.endsWith(QLatin1String("/s")) && label.endsWith(QLatin1String("/s")));
+  const bool said =
+      label.contains(unit) || (unit.endsWith(QLatin1String("/s")) && label.endsWith(QLatin1String("/s")));
   return unit.isEmpty() || said ? label : QStringLiteral("%1 (%2)").arg(label, unit);
 }
 
@@ -407,7 +408,8 @@ QString generatedAt() {
 }
 
 // The different values `of` takes over the runs, in run order.
-QStringList distinct(const std::vector<BenchResult>& runs, const std::function<QString(const BenchResult&)>& of) {
+QStringList distinct(const std::vector<BenchResult>& runs,
+                     const std::function<QString(const BenchResult&)>& of) {
   QStringList out;
   for (const BenchResult& r : runs)
     if (const QString v = of(r); !out.contains(v)) out << v;
@@ -418,40 +420,46 @@ QStringList distinct(const std::vector<BenchResult>& runs, const std::function<Q
 // only the baseline's (a report may compare files from two machines).
 QString versionLine(const std::vector<BenchResult>& runs) {
   const QStringList builds = distinct(runs, [](const BenchResult& b) {
-    QString v = QObject::tr("Brisk %1").arg(b.brisk_version.empty() ? QStringLiteral("?") : qs(b.brisk_version));
+    QString v =
+        QObject::tr("Brisk %1").arg(b.brisk_version.empty() ? QStringLiteral("?") : qs(b.brisk_version));
     if (!b.commit.empty()) v += QObject::tr(" (commit %1)").arg(qs(b.commit));
     return v;
   });
-  return builds.size() == 1 ? builds.front() : QObject::tr("builds differ: %1").arg(builds.join(QStringLiteral(", ")));
+  return builds.size() == 1 ? builds.front()
+                            : QObject::tr("builds differ: %1").arg(builds.join(QStringLiteral(", ")));
 }
 
 QString machineLine(const std::vector<BenchResult>& runs) {
-  const QStringList models = distinct(runs, [](const BenchResult& b) {
-    return qs(b.model.path.empty() ? b.config.model : b.model.path);
-  });
+  const QStringList models = distinct(
+      runs, [](const BenchResult& b) { return qs(b.model.path.empty() ? b.config.model : b.model.path); });
   const QStringList machines = distinct(runs, [](const BenchResult& b) {
     return QObject::tr("%1 · %2 cores")
         .arg(b.system.cpu_model.empty() ? QObject::tr("unknown CPU") : qs(b.system.cpu_model))
         .arg(b.system.physical_cores);
   });
   return QObject::tr("%1 %2 · %3")
-      .arg(models.size() == 1 ? QObject::tr("Model") : QObject::tr("Models"), models.join(QStringLiteral(", ")),
-           machines.size() == 1 ? machines.front()
-                                : QObject::tr("machines differ: %1").arg(machines.join(QStringLiteral("; "))));
+      .arg(models.size() == 1 ? QObject::tr("Model") : QObject::tr("Models"),
+           models.join(QStringLiteral(", ")),
+           machines.size() == 1
+               ? machines.front()
+               : QObject::tr("machines differ: %1").arg(machines.join(QStringLiteral("; "))));
 }
 
 // Under the summary table, in every format.
 QString summaryNote(const std::vector<BenchResult>& runs, const Summary& sum, int baseline, bool markdown) {
-  QString note = markdown ? QObject::tr("Best value per row in **bold**; changes in parentheses are against the "
-                                        "baseline run, %1.")
-                          : QObject::tr("Best value per row in bold; changes are against the baseline run, %1.");
+  QString note = markdown
+                     ? QObject::tr(
+                           "Best value per row in **bold**; changes in parentheses are against the "
+                           "baseline run, %1.")
+                     : QObject::tr("Best value per row in bold; changes are against the baseline run, %1.");
   note = note.arg(sum.runs[baseline]);
   note += QObject::tr(" Quality figures (perplexity, KL, agreement) are not ranked.");
   for (const SummaryField& f : summary_fields())
     if (f.key == "decode_bandwidth_pct" &&
         std::any_of(runs.begin(), runs.end(), [&f](const BenchResult& r) { return f.value(r) > 100; })) {
-      note += QObject::tr(" Decode % of bandwidth above 100: the weights fit in the CPU's caches, so memory "
-                          "bandwidth is not what bounds that run.");
+      note += QObject::tr(
+          " Decode % of bandwidth above 100: the weights fit in the CPU's caches, so memory "
+          "bandwidth is not what bounds that run.");
       break;
     }
   return note;
@@ -854,8 +862,7 @@ void writePdf(const std::vector<BenchResult>& runs, const QString& path, const R
   PdfReport pdf(path, o.title);
   pdf.text(o.title, pdf.font(20, true), QColor(0x24, 0x29, 0x2f), 0.2);
   pdf.text(QStringLiteral("%1 · %2 · %3")
-               .arg(QObject::tr("Generated %1").arg(generatedAt()), runsText(runs.size()),
-                    versionLine(runs)),
+               .arg(QObject::tr("Generated %1").arg(generatedAt()), runsText(runs.size()), versionLine(runs)),
            pdf.font(9.5), QColor(0x57, 0x60, 0x6a), 0.2);
   pdf.text(machineLine(runs), pdf.font(9.5), QColor(0x57, 0x60, 0x6a), 0.6);
 
