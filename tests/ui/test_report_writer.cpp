@@ -114,6 +114,15 @@ class TestReportWriter : public QObject {
     two[1].label.clear();
     QCOMPARE(brisk::ui::run_labels(two),
              (QStringList{QStringLiteral("f32 · continuous"), QStringLiteral("run 2")}));
+    // Two files' single runs, both labelled "base": the models tell them apart.
+    std::vector<BenchResult> files{runs_[0], runs_[0]};
+    files[0].label = files[1].label = "base";
+    files[1].model.path = "/models/stories260K.gguf";
+    QCOMPARE(brisk::ui::run_labels(files),
+             (QStringList{QStringLiteral("demo · base"), QStringLiteral("stories260K · base")}));
+    files[1].model.path = "demo";  // the same model twice: numbered, as before
+    QCOMPARE(brisk::ui::run_labels(files),
+             (QStringList{QStringLiteral("base (1)"), QStringLiteral("base (2)")}));
   }
 
   void everyPlotDrawsRealisticData_data() {

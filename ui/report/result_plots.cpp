@@ -2,6 +2,7 @@
 
 #include <qcustomplot.h>
 
+#include <QFileInfo>
 #include <QFontInfo>
 #include <QHash>
 #include <QTransform>
@@ -647,10 +648,30 @@ QStringList run_labels(const std::vector<BenchResult>& runs) {
   for (size_t i = 0; i < runs.size(); ++i)
     base << (runs[i].label.empty() ? QObject::tr("run %1").arg(i + 1)
                                    : QString::fromStdString(runs[i].label));
-  QStringList out;
+  // Files compared side by side often share a label ("base", a single
+  // bench's): where runs of one label ran different models, the model
+  // tells them apart ("stories260K · base"), not a number.
+  auto modelName = [](const BenchResult& r) {
+    const std::string& m = r.model.path.empty() ? r.config.model : r.model.path;
+    const QString stem = QFileInfo(QString::fromStdString(m)).completeBaseName();
+    return stem.isEmpty() ? QString::fromStdString(m) : stem;
+  };
+  const QStringList plain = base;
   for (size_t i = 0; i < runs.size(); ++i)
-    out << (base.count(base[int(i)]) > 1 ? QStringLiteral("%1 r%2").arg(base[int(i)]).arg(runs[i].repeat + 1)
-                                         : base[int(i)]);
+    for (size_t j = 0; j < runs.size(); ++j)
+      if (plain[int(j)] == plain[int(i)] && modelName(runs[j]) != modelName(runs[i])) {
+        base[int(i)] = modelName(runs[i]) + QStringLiteral(" · ") + plain[int(i)];
+        break;
+      }
+  QStringList out;
+  // Repeats of one label are numbered r1, r2...; runs that are not repeats
+  // of each other (the same repeat number) are numbered (1), (2) below.
+  for (size_t i = 0; i < runs.size(); ++i) {
+    bool repeats = false;
+    for (size_t j = 0; j < runs.size(); ++j)
+      repeats = repeats || (base[int(j)] == base[int(i)] && runs[j].repeat != runs[i].repeat);
+    out << (repeats ? QStringLiteral("%1 r%2").arg(base[int(i)]).arg(runs[i].repeat + 1) : base[int(i)]);
+  }
   const QStringList named = out;
   for (int i = 0; i < out.size(); ++i)
     if (named.count(named[i]) > 1) out[i] += QStringLiteral(" (%1)").arg(i + 1);
