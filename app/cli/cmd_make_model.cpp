@@ -40,7 +40,23 @@ int cmd_make_model(const std::vector<std::string>& argv) {
     if (d.size() > 5) spec.vocab_size = d[5];
     if (d.size() > 6) spec.context_length = d[6];
   }
+  // Bad values are usage errors (exit 2) naming the flag, as for every other command.
+  if (!a.has("--dims")) {
+    std::string names;
+    bool known = false;
+    for (const auto& s : synthetic_shapes()) {
+      known = known || s.name == spec.shape;
+      names += (names.empty() ? "" : ", ") + s.name;
+    }
+    if (!known) throw UsageError("flag --shape: '" + spec.shape + "' is not a shape (known: " + names + ")");
+  } else if (spec.dim % spec.n_heads != 0 || (spec.n_kv_heads > 0 && spec.n_heads % spec.n_kv_heads != 0)) {
+    throw UsageError("flag --dims: dim " + std::to_string(spec.dim) + " must be divisible by heads " +
+                     std::to_string(spec.n_heads) + ", and heads by KV heads " + std::to_string(spec.n_kv_heads));
+  }
   spec.dtype = a.str("--dtype");
+  if (spec.dtype != "f32" && spec.dtype != "f16" && spec.dtype != "bf16")
+    throw UsageError("flag --dtype: '" + spec.dtype + "' is not f32, f16 or bf16 (quantize converts a model to " +
+                     "int8, fp8 or q8_0)");
   spec.seed = (uint64_t)a.integer("--seed", 0, INT64_MAX);
   const ModelInfo m = make_synthetic_model_file(spec, a.positional()[0]);
   std::printf("wrote %s: synthetic %s, %lld parameters (%.1fM), %.1f MiB\n", a.positional()[0].c_str(),

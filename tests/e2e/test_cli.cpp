@@ -224,6 +224,14 @@ class TestCli : public QObject {
     QTest::newRow("make-model --shape and --dims")
         << QStringList{"make-model", "--shape", "tiny", "--dims", "64,192,2,4,2", out} << "--dims";
     QTest::newRow("make-model --seed -1") << QStringList{"make-model", "--seed", "-1", out} << "--seed";
+    QTest::newRow("make-model: unknown shape")
+        << QStringList{"make-model", "--shape", "huge", out} << "flag --shape: 'huge'";
+    QTest::newRow("make-model: unknown dtype")
+        << QStringList{"make-model", "--shape", "tiny", "--dtype", "q4", out} << "flag --dtype: 'q4'";
+    QTest::newRow("make-model: dims not divisible")
+        << QStringList{"make-model", "--dims", "64,192,2,3,1", out} << "divisible";
+    QTest::newRow("make-model: heads not divisible by KV heads")
+        << QStringList{"make-model", "--dims", "64,192,2,4,3", out} << "KV heads";
   }
   void usageErrors() {
     QFETCH(QStringList, args);
@@ -260,12 +268,6 @@ class TestCli : public QObject {
     QTest::newRow("bench --json: no such model")
         << QStringList{"bench", missing, "--num-requests", "2", "--warmup", "0", "--json"}
         << QStringList{missing, "failed"};
-    QTest::newRow("make-model: unknown shape")
-        << QStringList{"make-model", "--shape", "huge", "x.gguf"} << QStringList{"huge"};
-    QTest::newRow("make-model: unknown dtype")
-        << QStringList{"make-model", "--shape", "tiny", "--dtype", "q4", "x.gguf"} << QStringList{"q4"};
-    QTest::newRow("make-model: dims not divisible")
-        << QStringList{"make-model", "--dims", "64,192,2,3,1", "x.gguf"} << QStringList{"divisible"};
     QTest::newRow("make-model: unwritable OUT")
         << QStringList{"make-model", "--shape", "tiny", "/nonexistent/dir/out.gguf"}
         << QStringList{"/nonexistent/dir/out.gguf"};
