@@ -29,6 +29,8 @@ int cmd_info(const std::vector<std::string>& argv) {
   std::printf("model         %s\n", m.path.c_str());
   if (m.synthetic) std::printf("              SYNTHETIC demo model: random weights, its text is gibberish\n");
   std::printf("name          %s\n", m.name.c_str());
+  if (!m.file_conversion.empty())
+    std::printf("quantized     by brisk quantize: %s\n", m.file_conversion.c_str());
   std::printf("format        %s\n", m.format.c_str());
   std::printf("architecture  %s\n", m.architecture.c_str());
   std::printf("shape         dim %d, hidden %d, layers %d, heads %d (kv %d, head dim %d)\n", m.dim, m.hidden_dim,

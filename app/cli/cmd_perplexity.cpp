@@ -6,6 +6,7 @@
 
 #include "brisk/bench_matrix.h"
 #include "brisk/error.h"
+#include "brisk/model_tools.h"
 #include "brisk/quality.h"
 #include "cli/common.h"
 
@@ -21,6 +22,21 @@ std::string dtypes(const EngineConfig& c) {
   if (c.quantize_embeddings) s += ", embeddings quantized";
   if (c.fp8_per_tensor_scale) s += ", fp8 per-tensor";
   return s;
+}
+
+// A file that already stores quantized matrices (brisk quantize wrote it, or
+// Q8_0 / INT8 / FP8 tensors): its "F32 baseline" is those weights widened,
+// so agreement with it measures the run's arithmetic, not what quantizing
+// cost. Empty when the file holds float weights.
+std::string quantized_file_note(const EngineConfig& c) {
+  const ModelInfo m = inspect_model(c.model, c.tokenizer);
+  std::string stored = m.file_conversion;
+  for (const TensorInfo& t : m.tensors)
+    if (stored.empty() && (t.dtype == "I8" || t.dtype == "Q8_0" || t.dtype.rfind("F8", 0) == 0)) stored = t.dtype;
+  if (stored.empty()) return "";
+  return c.model + " stores quantized weights (" + stored +
+         "): the F32 baseline is those weights widened, so these figures measure this configuration's "
+         "arithmetic, not what quantizing cost; run the unquantized model with --dtype for that";
 }
 
 }  // namespace
@@ -143,6 +159,7 @@ int cmd_agreement(const std::vector<std::string>& argv) {
   const EngineConfig base = fp32_reference(test);
   const std::vector<std::string> prompts = read_prompt_lines(a.str("--prompts"));
   const AgreementResult r = greedy_agreement(base, test, prompts, max_tokens);
+  const std::string note = quantized_file_note(test);
 
   if (a.has("--json")) {
     json per = json::array();
@@ -161,6 +178,7 @@ int cmd_agreement(const std::vector<std::string>& argv) {
                     {"mean_identical_prefix", r.mean_identical_prefix},
                     {"match_fraction", r.match_fraction},
                     {"seconds", r.seconds},
+                    {"baseline_note", note.empty() ? json() : json(note)},
                     {"per_prompt", per}};
     std::cout << j.dump(2) << "\n";
     return 0;
@@ -174,6 +192,7 @@ int cmd_agreement(const std::vector<std::string>& argv) {
   std::printf("free-running: mean identical prefix %.1f tokens, position-wise match %.2f %%\n",
               r.mean_identical_prefix, 100 * r.match_fraction);
   std::printf("time:      %.2f s\n", r.seconds);
+  if (!note.empty()) std::printf("note:      %s\n", note.c_str());
   return 0;
 }
 

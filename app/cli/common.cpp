@@ -1,6 +1,7 @@
 #include "cli/common.h"
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -220,6 +221,7 @@ nlohmann::json model_json(const ModelInfo& m) {
           {"rope_theta", m.rope_theta},
           {"norm_eps", m.norm_eps},
           {"tied_embeddings", m.tied_embeddings},
+          {"file_conversion", m.file_conversion},
           {"n_params", m.n_params},
           {"weight_bytes", m.weight_bytes},
           {"tokenizer", m.tokenizer},
@@ -231,7 +233,13 @@ nlohmann::json config_json(const EngineConfig& c) {
   return nlohmann::json::parse(to_json(c));
 }
 
+void refuse_directory(const std::string& path, const char* what) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw Error(path + ": is a directory, not a " + what);
+}
+
 std::string read_file(const std::string& path) {
+  refuse_directory(path, "file");
   std::ifstream f(path, std::ios::binary);
   if (!f) throw Error(path + ": cannot open");
   std::ostringstream s;

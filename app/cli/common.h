@@ -26,6 +26,9 @@ nlohmann::json model_json(const ModelInfo& m);
 nlohmann::json config_json(const EngineConfig& c);
 
 std::string read_file(const std::string& path);  // brisk::Error naming the file
+// An ifstream opens a directory and reads nothing, which a reader would take
+// for an empty file: throws brisk::Error "PATH: is a directory, not a WHAT".
+void refuse_directory(const std::string& path, const char* what);
 
 int cmd_info(const std::vector<std::string>& argv);
 int cmd_generate(const std::vector<std::string>& argv);

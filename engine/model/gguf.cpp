@@ -237,11 +237,13 @@ LoadedModel load_gguf_model(const std::string& path) {
                   ": RoPE scaling is not implemented (only plain RoPE: factor 1)");
   }
   if (g.tensor("rope_freqs.weight"))
-    throw Error(path + ": tensor 'rope_freqs.weight' (RoPE frequency factors) is not implemented (only plain RoPE)");
+    throw Error(path +
+                ": tensor 'rope_freqs.weight' (RoPE frequency factors) is not implemented (only plain RoPE)");
   // Nor does it add biases: a bias tensor would be left out of every product.
   for (const GgufTensorInfo& t : g.tensors)
     if (t.name.size() > 5 && t.name.compare(t.name.size() - 5, 5, ".bias") == 0)
-      throw Error(path + ": tensor '" + t.name + "': biases are not implemented (Llama-family projections have none)");
+      throw Error(path + ": tensor '" + t.name +
+                  "': biases are not implemented (Llama-family projections have none)");
 
   // Tokenizer from the metadata.
   const GgufValue* toks = g.find("tokenizer.ggml.tokens");
@@ -310,6 +312,7 @@ LoadedModel load_gguf_model(const std::string& path) {
   describe(m, path, "gguf");
   m.info.name = g.string_or("general.name", "");
   m.info.synthetic = g.number_or("brisk.synthetic", 0) != 0;
+  m.info.file_conversion = g.string_or("brisk.converted_to", "");
   return m;
 }
 

@@ -494,6 +494,19 @@ class TestCli : public QObject {
     for (const QJsonValue& t : o.value(QStringLiteral("tensors")).toArray())
       i8 += t.toObject().value(QStringLiteral("dtype")).toString() == QLatin1String("I8");
     QCOMPARE(i8, 14);  // 2 layers x 7 projections
+    // The file says what quantize made of it, and agreement says its F32 baseline is no unquantized one.
+    QCOMPARE(o.value(QStringLiteral("file_conversion")).toString(), QStringLiteral("int8 (per-channel scales)"));
+    RUN_CLI(txt, QStringLiteral("info"), model);
+    EXPECT_IN(txt.out, QStringLiteral("by brisk quantize: int8 (per-channel scales)"), txt);
+    const QString prompts = path(QStringLiteral("agree.txt"));
+    QFile pf(prompts);
+    QVERIFY(pf.open(QIODevice::WriteOnly));
+    pf.write("hello\n");
+    pf.close();
+    RUN_CLI(ag, QStringLiteral("agreement"), model, QStringLiteral("--prompts"), prompts,
+            QStringLiteral("--max-tokens"), QStringLiteral("4"));
+    EXPECT_EXIT(ag, 0);
+    EXPECT_IN(ag.out, QStringLiteral("stores quantized weights (int8 (per-channel scales))"), ag);
     RUN_CLI(gen, QStringLiteral("generate"), model, QStringLiteral("-p"), QStringLiteral("hello"),
             QStringLiteral("--max-tokens"), QStringLiteral("3"), QStringLiteral("--ignore-eos"));
     EXPECT_EXIT(gen, 0);

@@ -26,6 +26,9 @@ struct ModelInfo {
   int64_t n_params = 0;
   uint64_t weight_bytes = 0;  // as the engine runs them (after any conversion), scales included
   std::string converted_to;   // set when the weights were converted at load (EngineConfig.weight_dtype)
+  // A file brisk quantize wrote: what its weights were converted to there
+  // ("int8 (per-channel scales)"); its own F32 widening is no unquantized reference.
+  std::string file_conversion;
   std::string tokenizer;  // where the vocabulary came from
   // Tokens the tokenizer can decode; may be below vocab_size (padded
   // embeddings): ids from there up are never sampled.
