@@ -317,6 +317,28 @@ class TestResultPlots : public QObject {
       QVERIFY(markers > 0);
     }
   }
+
+  // The KV plot's value axis follows the data: a few percent of a large
+  // cache was a flat line on 0-100%; a cache that fills keeps the whole range.
+  void kvOccupancyAxisFollowsTheData() {
+    QCustomPlot plot;
+    plot.resize(kWidth, kHeight);
+    std::vector<BenchResult> runs = longLabelRuns(2);
+    double most = 0;
+    for (BenchResult& r : runs)
+      for (brisk::StepMetrics& s : r.steps) {
+        s.kv_blocks_total = 2000;  // 64 blocks at most: 3.2%
+        most = std::max(most, 100.0 * double(s.kv_blocks_used) / 2000);
+      }
+    QVERIFY(most > 0.5 && most < 5);
+    brisk::ui::draw_result_plot(&plot, ResultPlot::KvOccupancy, runs);
+    const QCPRange low = plot.axisRect()->axis(QCPAxis::atLeft)->range();
+    QVERIFY2(low.upper >= most && low.upper <= 2.5 * most, qPrintable(QString::number(low.upper)));
+    for (BenchResult& r : runs)
+      for (brisk::StepMetrics& s : r.steps) s.kv_blocks_total = 64;  // up to full
+    brisk::ui::draw_result_plot(&plot, ResultPlot::KvOccupancy, runs);
+    QCOMPARE(plot.axisRect()->axis(QCPAxis::atLeft)->range().upper, 102.0);
+  }
 };
 
 QTEST_MAIN(TestResultPlots)

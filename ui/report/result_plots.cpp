@@ -436,7 +436,7 @@ void drawLatencyCdf(QCustomPlot* plot, Frame& f, const std::vector<BenchResult>&
 
 void drawKvOccupancy(QCustomPlot* plot, Frame& f, const std::vector<BenchResult>& runs) {
   const QStringList labels = run_labels(runs);
-  double maxX = 0;
+  double maxX = 0, maxY = 0;
   bool any = false;
   for (size_t i = 0; i < runs.size(); ++i) {
     const BenchResult& r = runs[i];
@@ -462,14 +462,21 @@ void drawKvOccupancy(QCustomPlot* plot, Frame& f, const std::vector<BenchResult>
     g->setData(xs, ys, true);
     addToLegend(g, f);
     maxX = std::max(maxX, xs.back());
+    maxY = std::max(maxY, *std::max_element(ys.begin(), ys.end()));
     any = true;
   }
   f.x->setRange(0, niceCeil(maxX * 1.02));
-  f.y->setRange(0, 102);
-  QSharedPointer<QCPAxisTickerFixed> pct(new QCPAxisTickerFixed);
-  pct->setTickStep(25);
-  pct->setScaleStrategy(QCPAxisTickerFixed::ssNone);
-  f.y->setTicker(pct);
+  // Scaled to the data: runs at 0.5-3% of a large cache drew flat lines on a
+  // 0-100% axis. A cache that fills keeps the whole range, 25% apart.
+  if (maxY > 50) {
+    f.y->setRange(0, 102);
+    QSharedPointer<QCPAxisTickerFixed> pct(new QCPAxisTickerFixed);
+    pct->setTickStep(25);
+    pct->setScaleStrategy(QCPAxisTickerFixed::ssNone);
+    f.y->setTicker(pct);
+  } else {
+    valueRange(f, std::max(maxY, 1.0));
+  }
   finish(plot, f, any);
 }
 
