@@ -350,7 +350,15 @@ void EngineImpl::finish(Group* g, FinishReason reason, RequestOutput& out, doubl
   out.finish_reason = reason;
   for (Request* r : std::vector<Request*>(g->live)) drop_sequence(r);
   g->live.clear();
-  const int tokens = out.sequences.empty() ? (int)out.token_ids.size() : g->tokens;
+  // Output tokens: what was generated, every sampled sequence's with
+  // parallel sampling (best_of ones not returned too); with beam search the
+  // returned sequences' tokens, so tok/s is the rate of tokens delivered (a
+  // beam step extends every live beam, most of them dropped later).
+  int tokens = out.sequences.empty() ? (int)out.token_ids.size() : g->tokens;
+  if (g->beam) {
+    tokens = 0;
+    for (const SequenceOutput& so : out.sequences) tokens += (int)so.token_ids.size();
+  }
   out.timings = metrics_.on_finish(g->id, t, reason, tokens);
   groups_.erase(g->id);  // g is dangling from here on
 }

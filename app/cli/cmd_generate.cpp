@@ -1,7 +1,12 @@
+#include <algorithm>
+#include <climits>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
+#include <set>
 
 #include "brisk/error.h"
 #include "cli/common.h"
@@ -13,14 +18,13 @@ namespace {
 using json = nlohmann::json;
 
 json timings_json(const RequestMetrics& m) {
-  const double decode = m.token_times.size() > 1 ? m.token_times.back() - m.token_times.front() : 0;
   return {{"prompt_tokens", m.prompt_tokens},
           {"output_tokens", m.output_tokens},
           {"queue_s", m.queue_time()},
           {"ttft_s", m.ttft()},
           {"tpot_s", m.tpot()},
           {"e2e_s", m.e2e()},
-          {"decode_tokens_per_s", decode > 0 ? (m.token_times.size() - 1) / decode : 0.0}};
+          {"decode_tokens_per_s", std::max(0.0, m.decode_tokens_per_s())}};
 }
 
 json logprobs_json(const Engine& e, const std::vector<TokenLogprob>& lps) {
@@ -52,9 +56,12 @@ const RequestMetrics* find_metrics(const Engine& e, uint64_t id) {
   return nullptr;
 }
 
-// Reads a prompts JSONL file: one object per line with "prompt" and
-// optional per-request sampling overrides. A bad line becomes an error
-// result for that line; the others still run.
+// Reads a prompts JSONL file: one object per line with "prompt", an optional
+// "id" and optional per-request overrides of the sampling flags, each under
+// its SamplingParams name. A bad line becomes an error result for that line,
+// naming FILE:LINE, the field and the value; the others still run. A key
+// that is not one of these is an error too: a typo ("max_token") would
+// otherwise run with the flag's value and look like it had worked.
 struct PromptLine {
   int line;
   json id;
@@ -63,7 +70,178 @@ struct PromptLine {
   std::string error;
 };
 
+constexpr const char* kLineKeys[] = {"prompt",
+                                     "id",
+                                     "max_tokens",
+                                     "temperature",
+                                     "top_k",
+                                     "top_p",
+                                     "min_p",
+                                     "repetition_penalty",
+                                     "no_repeat_ngram_size",
+                                     "seed",
+                                     "stop",
+                                     "stop_token_ids",
+                                     "ignore_eos",
+                                     "logit_bias",
+                                     "logprobs",
+                                     "prompt_logprobs",
+                                     "n",
+                                     "best_of",
+                                     "beam_width",
+                                     "length_penalty",
+                                     "early_stopping"};
+
+// One line's object. Integers may be written 5 or 5.0, never 5.9 or "5", and
+// must fit their field (a seed of -1 would otherwise wrap to 2^64 - 1).
+class LineReader {
+ public:
+  LineReader(const json& j, std::string where) : j_(j), where_(std::move(where)) {}
+
+  [[noreturn]] void fail(const std::string& key, const std::string& why) const {
+    throw Error(where_ + ": field '" + key + "': " + why);
+  }
+  const json* find(const char* key) {
+    seen_.insert(key);
+    const auto it = j_.find(key);
+    return it == j_.end() || it->is_null() ? nullptr : &*it;
+  }
+  // Any non-negative whole number up to 2^64 - 1 (a seed is a uint64).
+  std::optional<uint64_t> whole(const json& v) const {
+    if (v.is_number_unsigned()) return v.get<uint64_t>();
+    if (v.is_number_integer() && v.get<int64_t>() >= 0) return (uint64_t)v.get<int64_t>();
+    if (v.is_number_float()) {
+      const double d = v.get<double>();
+      if (d >= 0 && d < 18446744073709551616.0 && d == std::floor(d)) return (uint64_t)d;
+    }
+    return std::nullopt;
+  }
+  int64_t integer_value(const char* key, const json& v, int64_t lo, int64_t hi) const {
+    bool ok = false;
+    int64_t x = 0;
+    if (v.is_number_unsigned()) {
+      ok = v.get<uint64_t>() <= (uint64_t)hi;
+      x = ok ? (int64_t)v.get<uint64_t>() : 0;
+    } else if (v.is_number_integer()) {
+      x = v.get<int64_t>();
+      ok = true;
+    } else if (v.is_number_float()) {
+      const double d = v.get<double>();
+      ok = d == std::floor(d) && d >= (double)lo && d <= (double)hi;
+      x = ok ? (int64_t)d : 0;
+    }
+    if (!ok || x < lo || x > hi)
+      fail(key,
+           "expected an integer in " + std::to_string(lo) + ".." + std::to_string(hi) + ", got " + v.dump());
+    return x;
+  }
+  template <typename T>
+  void integer(const char* key, T& out, int64_t lo, int64_t hi) {
+    if (const json* v = find(key)) out = (T)integer_value(key, *v, lo, hi);
+  }
+  void number(const char* key, float& out) {
+    if (const json* v = find(key)) {
+      if (!v->is_number()) fail(key, "expected a number, got " + v->dump());
+      out = v->get<float>();
+    }
+  }
+  void boolean(const char* key, bool& out) {
+    if (const json* v = find(key)) {
+      if (!v->is_boolean()) fail(key, "expected true or false, got " + v->dump());
+      out = v->get<bool>();
+    }
+  }
+  void reject_unknown() const {
+    for (const auto& [k, v] : j_.items())
+      if (!seen_.count(k)) {
+        std::string known;
+        for (const char* n : kLineKeys) known += (known.empty() ? "" : ", ") + std::string(n);
+        fail(k, "unknown field (a line may set " + known + ")");
+      }
+  }
+
+ private:
+  const json& j_;
+  std::string where_;
+  std::set<std::string> seen_;
+};
+
+void read_line(const json& j, const std::string& where, PromptLine& p) {
+  if (!j.is_object()) throw Error(where + ": expected a JSON object with a string field \"prompt\"");
+  LineReader r(j, where);
+  const json* prompt = r.find("prompt");
+  if (!prompt || !prompt->is_string()) r.fail("prompt", "needs a string (the prompt text)");
+  p.prompt = prompt->get<std::string>();
+  if (const json* id = r.find("id")) p.id = *id;
+  SamplingParams& sp = p.params;
+  r.integer("max_tokens", sp.max_tokens, 1, 1 << 24);
+  r.number("temperature", sp.temperature);
+  r.integer("top_k", sp.top_k, 0, 1 << 24);
+  r.number("top_p", sp.top_p);
+  r.number("min_p", sp.min_p);
+  r.number("repetition_penalty", sp.repetition_penalty);
+  r.integer("no_repeat_ngram_size", sp.no_repeat_ngram_size, 0, 1 << 20);
+  if (const json* v = r.find("seed")) {
+    const auto s = r.whole(*v);
+    if (!s) r.fail("seed", "expected an integer in 0..18446744073709551615, got " + v->dump());
+    sp.seed = *s;
+  }
+  if (const json* v = r.find("stop")) {
+    // A string or a list of strings, as the OpenAI API takes it.
+    sp.stop.clear();
+    if (v->is_string()) {
+      sp.stop.push_back(v->get<std::string>());
+    } else {
+      if (!v->is_array()) r.fail("stop", "expected a string or an array of strings, got " + v->dump());
+      for (const json& x : *v) {
+        if (!x.is_string()) r.fail("stop", "expected an array of strings, got " + x.dump());
+        sp.stop.push_back(x.get<std::string>());
+      }
+    }
+  }
+  if (const json* v = r.find("stop_token_ids")) {
+    if (!v->is_array()) r.fail("stop_token_ids", "expected an array of token ids, got " + v->dump());
+    sp.stop_token_ids.clear();
+    for (const json& x : *v)
+      sp.stop_token_ids.push_back((int32_t)r.integer_value("stop_token_ids", x, 0, INT32_MAX));
+  }
+  r.boolean("ignore_eos", sp.ignore_eos);
+  if (const json* v = r.find("logit_bias")) {
+    // {"TOKEN_ID": BIAS, ...}, as the OpenAI API takes it.
+    if (!v->is_object()) r.fail("logit_bias", "expected an object {\"TOKEN_ID\": BIAS}, got " + v->dump());
+    sp.logit_bias.clear();
+    for (const auto& [k, b] : v->items()) {
+      size_t used = 0;
+      long long id = -1;
+      try {
+        id = std::stoll(k, &used);
+      } catch (const std::exception&) {
+      }
+      if (used != k.size() || id < 0 || id > INT32_MAX)
+        r.fail("logit_bias", "key '" + k + "' is not a token id (a non-negative integer)");
+      if (!b.is_number()) r.fail("logit_bias", "the bias of token " + k + " is not a number: " + b.dump());
+      sp.logit_bias[(int32_t)id] = b.get<float>();
+    }
+  }
+  r.integer("logprobs", sp.logprobs, -1, 20);
+  r.integer("prompt_logprobs", sp.prompt_logprobs, -1, 20);
+  r.integer("n", sp.n, 1, 64);
+  r.integer("best_of", sp.best_of, 0, 64);
+  r.integer("beam_width", sp.beam_width, 0, 64);
+  r.number("length_penalty", sp.length_penalty);
+  r.boolean("early_stopping", sp.early_stopping);
+  r.reject_unknown();
+  // validate() says "SamplingParams.FIELD = VALUE: why" (a line's value, or a flag's it combines with).
+  if (std::string e = sp.validate(); !e.empty()) {
+    const std::string prefix = "SamplingParams.";
+    if (e.rfind(prefix, 0) == 0)
+      e = "field '" + e.substr(prefix.size(), e.find(' ') - prefix.size()) + "'" + e.substr(e.find(' '));
+    throw Error(where + ": " + e);
+  }
+}
+
 std::vector<PromptLine> read_prompts(const std::string& path, const SamplingParams& defaults) {
+  refuse_directory(path, "prompts file (JSONL, one {\"prompt\": ...} object per line)");
   std::ifstream f(path);
   if (!f) throw Error(path + ": cannot open");
   std::vector<PromptLine> out;
@@ -73,27 +251,22 @@ std::vector<PromptLine> read_prompts(const std::string& path, const SamplingPara
     ++n;
     if (s.find_first_not_of(" \t\r") == std::string::npos) continue;
     PromptLine p{n, n, "", defaults, ""};
+    const std::string where = path + ":" + std::to_string(n);
     try {
-      const json j = json::parse(s);
-      if (!j.is_object() || !j.contains("prompt") || !j["prompt"].is_string())
-        throw Error("needs an object with a string field \"prompt\"");
-      p.prompt = j["prompt"];
-      if (j.contains("id")) p.id = j["id"];
-      p.params.max_tokens = j.value("max_tokens", defaults.max_tokens);
-      p.params.temperature = j.value("temperature", defaults.temperature);
-      p.params.top_k = j.value("top_k", defaults.top_k);
-      p.params.top_p = j.value("top_p", defaults.top_p);
-      p.params.min_p = j.value("min_p", defaults.min_p);
-      p.params.logprobs = j.value("logprobs", defaults.logprobs);
-      p.params.prompt_logprobs = j.value("prompt_logprobs", defaults.prompt_logprobs);
-      if (const std::string e = p.params.validate(); !e.empty()) throw Error(e);
-      if (j.contains("seed")) p.params.seed = j["seed"].get<uint64_t>();
-      if (j.contains("stop")) p.params.stop = j["stop"].get<std::vector<std::string>>();
-    } catch (const std::exception& e) {
-      p.error = path + ":" + std::to_string(n) + ": " + e.what();
+      json j;
+      try {
+        j = json::parse(s);
+      } catch (const json::exception& e) {
+        throw Error(where + ": not valid JSON: " + e.what());
+      }
+      read_line(j, where, p);
+    } catch (const Error& e) {
+      p.error = e.what();
     }
     out.push_back(std::move(p));
   }
+  // Nothing to run is not a success: "0 prompts: 0 ok" would hide a wrong path.
+  if (out.empty()) throw Error(path + ": no prompts (one {\"prompt\": ...} object per line)");
   return out;
 }
 
@@ -159,6 +332,9 @@ int cmd_generate(const std::vector<std::string>& argv) {
                              {"beam_width", "--beam-width"},
                              {"length_penalty", "--length-penalty"}});
   const EngineConfig cfg = engine_config_from(a, a.positional()[0]);
+  // Read before the model loads: a wrong path fails at once.
+  std::vector<PromptLine> lines;
+  if (a.has("--prompts")) lines = read_prompts(a.str("--prompts"), params);
   auto engine = Engine::create(cfg);
   const bool bos = !a.has("--no-bos");
 
@@ -224,7 +400,6 @@ int cmd_generate(const std::vector<std::string>& argv) {
     return 0;
   }
 
-  std::vector<PromptLine> lines = read_prompts(a.str("--prompts"), params);
   std::ofstream out(a.str("--out"));  // opened first: fail before any work
   if (!out) throw Error(a.str("--out") + ": cannot open for writing");
   std::map<uint64_t, size_t> by_request;
@@ -245,6 +420,7 @@ int cmd_generate(const std::vector<std::string>& argv) {
     }
   }
   int errors = 0;
+  std::string first_error;
   for (const auto& [id, i] : by_request) results[i].request_id = id;
   for (size_t i = 0; i < lines.size(); ++i) {
     json j = {{"id", lines[i].id}, {"prompt", lines[i].prompt}};
@@ -257,21 +433,29 @@ int cmd_generate(const std::vector<std::string>& argv) {
       j["token_ids"] = o.token_ids;
       j["finish_reason"] = finish_reason_name(o.finish_reason);
       if (o.finish_reason == FinishReason::Error) {
-        j["error"] = o.error;
+        // The engine names its own request id ("request 5 rejected: ..."),
+        // which is not the line; name the line as the reading errors do.
+        std::string e = o.error;
+        const std::string engine_id = "request " + std::to_string(o.request_id) + " ";
+        if (e.rfind(engine_id, 0) == 0) e = e.substr(engine_id.size());
+        j["error"] = a.str("--prompts") + ":" + std::to_string(lines[i].line) + ": " + e;
         ++errors;
       }
       if (const RequestMetrics* m = find_metrics(*engine, o.request_id)) j["timings"] = timings_json(*m);
-      if (lines[i].params.logprobs >= 0 && !several)
-        j["logprobs"] = logprobs_json(*engine, lps[o.request_id]);
-      if (lines[i].params.prompt_logprobs >= 0)
-        j["prompt_logprobs"] = logprobs_json(*engine, prompt_lps[o.request_id]);
-      if (several) j["sequences"] = sequences_json(o.sequences);
+      // A line may ask for several sequences (n, best_of, beam_width) where the flags did not.
+      const SamplingParams& lp = lines[i].params;
+      const bool line_several = lp.n > 1 || lp.best_of > 1 || lp.beam_width > 0;
+      if (lp.logprobs >= 0 && !line_several) j["logprobs"] = logprobs_json(*engine, lps[o.request_id]);
+      if (lp.prompt_logprobs >= 0) j["prompt_logprobs"] = logprobs_json(*engine, prompt_lps[o.request_id]);
+      if (line_several) j["sequences"] = sequences_json(o.sequences);
     }
+    if (first_error.empty() && j.contains("error")) first_error = j["error"];
     out << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   }
   // A line the engine refused is an error, not a finished request.
   std::fprintf(stderr, "%zu prompts: %zu ok, %d errors -> %s\n", lines.size(), lines.size() - errors, errors,
                a.str("--out").c_str());
+  if (!first_error.empty()) std::fprintf(stderr, "first error: %s\n", first_error.c_str());
   return errors ? 1 : 0;
 }
 

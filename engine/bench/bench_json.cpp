@@ -4,7 +4,9 @@
 #include <charconv>
 #include <cmath>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <sstream>
 
@@ -509,6 +511,16 @@ RequestMetrics request_from(const json& j, const std::string& path, const std::s
   r.get("finish_reason", reason);
   q.finish_reason = finish_reason_from(r, "finish_reason", reason);
   r.get("token_times", q.token_times);
+  // One per token_times entry; older files have none (an entry is then one token).
+  std::vector<double> counts;
+  r.get("token_counts", counts);
+  if (!counts.empty() && counts.size() != q.token_times.size())
+    r.fail("token_counts", "has " + std::to_string(counts.size()) + " entries for " +
+                               std::to_string(q.token_times.size()) + " token_times");
+  for (double c : counts) {
+    if (!(c >= 1) || c != std::floor(c)) r.fail("token_counts", "expected whole numbers >= 1");
+    q.token_counts.push_back((int)c);
+  }
   if (const json* c = r.find("prefill_chunks")) {
     if (!c->is_array()) r.fail("prefill_chunks", "expected an array");
     for (size_t i = 0; i < c->size(); ++i) {
@@ -541,6 +553,7 @@ StepMetrics step_from(const json& j, const std::string& path, const std::string&
   r.get("spec_proposed_tokens", s.spec_proposed_tokens);
   r.get("spec_accepted_tokens", s.spec_accepted_tokens);
   r.get("padding_tokens", s.padding_tokens);
+  r.get("generated_tokens", s.generated_tokens);
   r.get("prefix_query_tokens", s.prefix_query_tokens);
   r.get("prefix_hit_tokens", s.prefix_hit_tokens);
   r.get("kv_blocks_used", s.kv_blocks_used);
@@ -765,12 +778,91 @@ BenchResult result_from(const json& j, const std::string& path, const std::strin
 
 // ---------------------------------------------------------------- misc
 
+void refuse_directory(const std::string& path, const char* what) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw Error(path + ": is a directory, not a " + what);
+}
+
 std::string read_text_file(const std::string& path, const char* what) {
+  refuse_directory(path, what);
   std::ifstream f(path, std::ios::binary);
   if (!f) throw Error(path + ": cannot open " + what);
   std::ostringstream s;
   s << f.rdbuf();
   return s.str();
+}
+
+namespace {
+
+// Calls fn for every non-blank line of a JSONL file with a reader whose
+// errors name "PATH:LINE"; the keys fn did not read are then rejected.
+void for_each_jsonl_object(const std::string& path, const char* what,
+                           const std::function<void(ObjReader&)>& fn) {
+  refuse_directory(path, what);
+  std::ifstream f(path);
+  if (!f) throw Error(path + ": cannot open " + what);
+  std::string line;
+  for (int n = 1; std::getline(f, line); ++n) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const std::string where = path + ":" + std::to_string(n);
+    json j;
+    try {
+      j = json::parse(line);
+    } catch (const json::exception& e) {
+      throw Error(where + ": not a JSON object: " + e.what());
+    }
+    ObjReader r(j, "", where);
+    fn(r);
+    r.reject_unknown();
+  }
+}
+
+// A line's own output length. 0 would read as "use output_len" (the meaning
+// of leaving it out) and a negative one the same; both are refused so that a
+// line never asks for a length it does not get.
+int line_max_tokens(ObjReader& r) {
+  const json* p = r.find("max_tokens");
+  if (!p) return 0;
+  int v = 0;
+  r.get("max_tokens", v);
+  if (v < 1 || v > 10000000)
+    r.fail("max_tokens", p->dump() + " is not a token count in 1..10000000 (leave it out to use output_len)");
+  return v;
+}
+
+}  // namespace
+
+std::vector<DatasetLine> read_prompt_dataset(const std::string& path) {
+  std::vector<DatasetLine> v;
+  for_each_jsonl_object(path, "prompt file", [&](ObjReader& r) {
+    DatasetLine d;
+    if (!r.find("prompt"))
+      r.fail("prompt", "missing (each line is {\"prompt\": \"...\", \"max_tokens\": N})");
+    r.get("prompt", d.prompt);
+    d.max_tokens = line_max_tokens(r);
+    v.push_back(std::move(d));
+  });
+  if (v.empty()) throw Error(path + ": no prompts (one {\"prompt\": ...} object per line)");
+  return v;
+}
+
+std::vector<TraceFileLine> read_trace(const std::string& path) {
+  std::vector<TraceFileLine> v;
+  for_each_jsonl_object(path, "trace file", [&](ObjReader& r) {
+    TraceFileLine t;
+    if (!r.find("timestamp")) r.fail("timestamp", "missing (seconds)");
+    r.get("timestamp", t.timestamp);
+    if (!(t.timestamp >= 0) || !std::isfinite(t.timestamp))
+      r.fail("timestamp", "must be a time >= 0 in seconds");
+    if (r.find("prompt")) {
+      r.get("prompt", t.prompt);
+      t.has_prompt = true;
+    }
+    t.max_tokens = line_max_tokens(r);
+    v.push_back(std::move(t));
+  });
+  if (v.empty()) throw Error(path + ": no trace lines");
+  return v;
 }
 
 std::string utc_now() {

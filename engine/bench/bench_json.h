@@ -64,6 +64,28 @@ json result_json(const BenchResult& r, bool with_series);
 BenchResult result_from(const json& j, const std::string& path, const std::string& source);
 
 std::string read_text_file(const std::string& path, const char* what);
+// Throws "PATH: is a directory, not a WHAT": an ifstream opens a directory and
+// reads nothing, which every reader would report as an empty file.
+void refuse_directory(const std::string& path, const char* what);
+
+// The JSONL files of a workload, read strictly and alike: blank lines are
+// skipped, every other line is one object, unknown keys are errors, and
+// max_tokens (optional: 0 here means absent, so output_len decides) is an
+// integer >= 1. Errors name "PATH:LINE", the field and the value.
+// A prompt dataset (prompt_len "file:PATH.jsonl"): {"prompt": ..., "max_tokens": N}.
+struct DatasetLine {
+  std::string prompt;
+  int max_tokens = 0;
+};
+std::vector<DatasetLine> read_prompt_dataset(const std::string& path);
+// A trace (trace_path): {"timestamp": S, "prompt": ..., "max_tokens": N}; prompt optional.
+struct TraceFileLine {
+  double timestamp = 0;
+  std::string prompt;
+  bool has_prompt = false;
+  int max_tokens = 0;
+};
+std::vector<TraceFileLine> read_trace(const std::string& path);
 std::string utc_now();
 // Hex SHA-256 of a file, streamed (brisk::Error naming the file if unreadable).
 std::string sha256_file(const std::string& path);

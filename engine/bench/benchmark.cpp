@@ -38,31 +38,6 @@ double to_number(const std::string& spec, const std::string& s) {
   }
 }
 
-struct FilePrompt {
-  std::string prompt;
-  int max_tokens = 0;
-};
-
-std::vector<FilePrompt> read_prompt_file(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) throw Error(path + ": cannot open prompt file");
-  std::vector<FilePrompt> v;
-  std::string line;
-  int n = 0;
-  while (std::getline(f, line)) {
-    ++n;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    try {
-      const auto j = nlohmann::json::parse(line);
-      v.push_back({j.at("prompt").get<std::string>(), j.value("max_tokens", 0)});
-    } catch (const std::exception& e) {
-      throw Error(path + ":" + std::to_string(n) + ": expected {\"prompt\": ...}: " + e.what());
-    }
-  }
-  if (v.empty()) throw Error(path + ": no prompts");
-  return v;
-}
-
 }  // namespace
 
 LengthDist LengthDist::parse(const std::string& spec) {
@@ -100,51 +75,6 @@ std::string LengthDist::to_string() const {
   return o.str();
 }
 
-namespace {
-
-struct TraceLine {
-  double timestamp = 0;
-  std::string prompt;
-  bool has_prompt = false;
-  int max_tokens = 0;
-};
-
-std::vector<TraceLine> read_trace_file(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) throw Error(path + ": cannot open trace file");
-  std::vector<TraceLine> v;
-  std::string line;
-  for (int n = 1; std::getline(f, line); ++n) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const std::string where = path + ":" + std::to_string(n);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const std::exception& e) {
-      throw Error(where + ": not a JSON object: " + e.what());
-    }
-    bench::ObjReader r(j, "", where);
-    TraceLine t;
-    const nlohmann::json* ts = r.find("timestamp");
-    if (!ts) r.fail("timestamp", "missing (seconds)");
-    r.get("timestamp", t.timestamp);
-    if (!(t.timestamp >= 0) || !std::isfinite(t.timestamp))
-      r.fail("timestamp", "must be a time >= 0 in seconds");
-    if (r.find("prompt")) {
-      r.get("prompt", t.prompt);
-      t.has_prompt = true;
-    }
-    r.get("max_tokens", t.max_tokens);
-    if (t.max_tokens < 0) r.fail("max_tokens", "must be >= 0");
-    r.reject_unknown();
-    v.push_back(std::move(t));
-  }
-  if (v.empty()) throw Error(path + ": no trace lines");
-  return v;
-}
-
-}  // namespace
-
 std::vector<WorkloadRequest> make_workload(const WorkloadSpec& spec, const Engine& engine) {
   bench::validate_workload(spec, "",
                            spec.name.empty() ? std::string("workload") : "workload '" + spec.name + "'");
@@ -177,12 +107,13 @@ std::vector<WorkloadRequest> make_workload(const WorkloadSpec& spec, const Engin
     if (d.kind == "normal") v = d.a + d.b * normal01();
     return (int)std::clamp(std::lround(v), 1L, 10000000L);
   };
-  std::vector<FilePrompt> file;
-  if (spec.prompt_len.kind == "file") file = read_prompt_file(spec.prompt_len.path);
-  std::vector<TraceLine> trace;
+  // Read strictly by bench_json (unknown keys and max_tokens < 1 are errors, in both files alike).
+  std::vector<bench::DatasetLine> file;
+  if (spec.prompt_len.kind == "file") file = bench::read_prompt_dataset(spec.prompt_len.path);
+  std::vector<bench::TraceFileLine> trace;
   if (spec.arrival == "trace") {
     if (!spec.trace_path.empty()) {
-      trace = read_trace_file(spec.trace_path);
+      trace = bench::read_trace(spec.trace_path);
     } else {
       for (double t : spec.trace_times) trace.push_back({t, {}, false, 0});
     }
@@ -222,7 +153,7 @@ std::vector<WorkloadRequest> make_workload(const WorkloadSpec& spec, const Engin
     if (!trace.empty() && trace[i].has_prompt) {
       r.prompt_ids = engine.encode(trace[i].prompt, true);
     } else if (!file.empty()) {
-      const FilePrompt& fp = file[i % file.size()];
+      const bench::DatasetLine& fp = file[i % file.size()];
       r.prompt_ids = engine.encode(fp.prompt, true);
       out_len = fp.max_tokens;
     } else {
@@ -437,7 +368,9 @@ void compute_roofline(BenchResult& r, const SystemInfo& sys, double kv_bytes_per
       f.decode_steps++;
       dt += s.duration;
       dfw += s.forward;
-      dtok += s.decode_tokens;
+      // Tokens generated, not positions verified: a rejected draft costs
+      // the step time but is no output.
+      dtok += s.generated_tokens;
       dbytes += f.weight_bytes_per_step + (double)s.kv_slots_filled * kv_bytes_per_token;
     } else if (s.prefill_tokens > 0 && s.decode_tokens == 0) {
       f.prefill_steps++;

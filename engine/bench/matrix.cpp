@@ -2,6 +2,7 @@
 // fresh engines, and keep every result (failures included).
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -210,6 +211,7 @@ EngineConfig fp32_reference(const EngineConfig& c) {
 }
 
 std::vector<std::string> read_prompt_lines(const std::string& path) {
+  bench::refuse_directory(path, "prompts file");
   std::ifstream f(path);
   if (!f) throw Error(path + ": cannot open");
   std::vector<std::string> out;
@@ -311,9 +313,27 @@ MatrixSpec matrix_from_json(const std::string& text, const std::string& source) 
       MatrixAxis axis;
       ar.get("field", axis.field);
       if (axis.field.empty()) ar.fail("field", "missing (the EngineConfig or workload field to vary)");
+      // Two axes on one field would label a run with both values while the
+      // later one alone sets it ("static · continuous" running continuous).
+      for (size_t k = 0; k < m.axes.size(); ++k)
+        if (m.axes[k].field == axis.field)
+          ar.fail("field", "'" + axis.field + "' is already varied by axes[" + std::to_string(k) +
+                               "]; put all its values in one axis");
+      // The sweep sets max_concurrency before the axes: an axis on it would
+      // silently replace every swept value.
+      if (m.kind == "concurrency_sweep" && axis.field == "max_concurrency")
+        ar.fail("field",
+                "'max_concurrency' is what a concurrency_sweep varies; list its values in "
+                "\"concurrencies\", not in an axis");
       const json* vals = ar.find("values");
       if (!vals || !vals->is_array() || vals->empty()) ar.fail("values", "expected a non-empty array");
-      for (const json& v : *vals) axis.values.push_back(axis_value_string(v, ar, "values"));
+      for (const json& v : *vals) {
+        std::string s = axis_value_string(v, ar, "values");
+        // A repeated value is the same configuration run twice under one label ("repeats" does that).
+        if (std::find(axis.values.begin(), axis.values.end(), s) != axis.values.end())
+          ar.fail("values", "'" + s + "' is listed twice (use \"repeats\" to run a configuration again)");
+        axis.values.push_back(std::move(s));
+      }
       ar.reject_unknown();
       m.axes.push_back(std::move(axis));
     }
@@ -343,6 +363,13 @@ MatrixSpec matrix_from_json(const std::string& text, const std::string& source) 
   r.get("quality_text", m.quality_text);
   r.get("quality_prompts", m.quality_prompts);
   r.reject_unknown();
+  // A sweep's list in a matrix of another kind would be ignored: a grid with
+  // "rates" runs nothing at those rates. (Empty lists are what to_json writes.)
+  if (m.kind != "rate_sweep" && !m.rates.empty())
+    r.fail("rates", "only a rate_sweep has rates; this matrix's kind is '" + m.kind + "'");
+  if (m.kind != "concurrency_sweep" && !m.concurrencies.empty())
+    r.fail("concurrencies",
+           "only a concurrency_sweep has concurrencies; this matrix's kind is '" + m.kind + "'");
   for (size_t i = 0; i < m.rates.size(); ++i)
     if (!(m.rates[i] > 0) || !std::isfinite(m.rates[i]))
       r.fail("rates", number_string(m.rates[i]) + " is not a positive rate (requests/s)");

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "metrics/metrics_json.h"
 
@@ -10,7 +11,17 @@ namespace brisk {
 
 double RequestMetrics::tpot() const {
   if (token_times.size() < 2) return -1;
-  return (token_times.back() - token_times.front()) / (double)(token_times.size() - 1);
+  int64_t tokens = (int64_t)token_times.size();  // parallel sampling: one per sequence an entry
+  if (sequences() == 1) {
+    tokens = 0;
+    for (size_t i = 0; i < token_times.size(); ++i) tokens += tokens_at(i);
+  }
+  return (token_times.back() - token_times.front()) / (double)(tokens - 1);
+}
+
+double RequestMetrics::decode_tokens_per_s() const {
+  if (token_times.size() < 2 || token_times.back() <= token_times.front()) return -1;
+  return (output_tokens - tokens_at(0)) / (token_times.back() - token_times.front());
 }
 
 Percentiles percentiles(std::vector<double> v) {
@@ -49,9 +60,17 @@ void MetricsRecorder::on_scheduled(uint64_t id, double t) {
 void MetricsRecorder::on_token(uint64_t id, double t) {
   auto it = live_.find(id);
   if (it == live_.end()) return;
-  if (it->second.first_token < 0) it->second.first_token = t;
-  it->second.token_times.push_back(t);
+  RequestMetrics& r = it->second;
+  if (r.first_token < 0) r.first_token = t;
+  // Tokens of one step (sibling sequences, accepted drafts) are one entry.
+  if (advanced_.insert(id).second) {
+    r.token_times.push_back(t);
+    r.token_counts.push_back(1);
+  } else {
+    r.token_counts.back()++;
+  }
   generation_tokens_++;
+  step_tokens_++;
 }
 
 void MetricsRecorder::on_prefill_chunk(uint64_t id, double start, double end, int tokens) {
@@ -89,6 +108,8 @@ RequestTimings MetricsRecorder::on_finish(uint64_t id, double t, FinishReason re
 
 void MetricsRecorder::on_step(const StepMetrics& s) {
   steps_.push_back(s);
+  steps_.back().generated_tokens = std::exchange(step_tokens_, 0);
+  advanced_.clear();
   prompt_tokens_ += s.prefill_tokens;  // includes prompts recomputed after preemption
   prefix_query_tokens_ += s.prefix_query_tokens;
   prefix_hit_tokens_ += s.prefix_hit_tokens;
@@ -141,11 +162,12 @@ MetricsSnapshot MetricsRecorder::snapshot(double now) const {
     tpot.push_back(r.tpot());
     e2e.push_back(r.e2e());
     for (size_t i = 1; i < r.token_times.size(); ++i) itl.push_back(r.token_times[i] - r.token_times[i - 1]);
-    for (double t : r.token_times) gen_in_window += t >= now - s.window;
+    for (size_t i = 0; i < r.token_times.size(); ++i)
+      if (r.token_times[i] >= now - s.window) gen_in_window += r.tokens_at(i);
   }
   for (const auto& [id, r] : live_)
-    for (auto it = r.token_times.rbegin(); it != r.token_times.rend() && *it >= now - s.window; ++it)
-      gen_in_window++;
+    for (size_t i = r.token_times.size(); i > 0 && r.token_times[i - 1] >= now - s.window; --i)
+      gen_in_window += r.tokens_at(i - 1);
   s.generation_tokens_per_s = gen_in_window / window;
   s.requests_per_s = fin_in_window / window;
   s.ttft = percentiles(std::move(ttft));
@@ -225,6 +247,7 @@ nlohmann::json request_json(const RequestMetrics& r) {
           {"e2e_s", r.e2e()},
           {"queue_s", r.queue_time()},
           {"token_times", r.token_times},
+          {"token_counts", r.token_counts},
           {"prefill_chunks", chunks},
           {"detokenize_s", r.detokenize_s}};
 }
@@ -244,6 +267,7 @@ nlohmann::json step_json(const StepMetrics& s) {
           {"spec_proposed_tokens", s.spec_proposed_tokens},
           {"spec_accepted_tokens", s.spec_accepted_tokens},
           {"padding_tokens", s.padding_tokens},
+          {"generated_tokens", s.generated_tokens},
           {"prefix_query_tokens", s.prefix_query_tokens},
           {"prefix_hit_tokens", s.prefix_hit_tokens},
           {"kv_blocks_used", s.kv_blocks_used},

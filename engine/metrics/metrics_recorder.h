@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "brisk/metrics.h"
@@ -13,6 +14,7 @@ class MetricsRecorder {
  public:
   void on_add(uint64_t id, double arrival, int prompt_tokens);
   void on_scheduled(uint64_t id, double t);
+  // One generated token; every token of a step comes before that step's on_step.
   void on_token(uint64_t id, double t);
   // A step [start, end) computed `tokens` prompt (or recomputed) tokens of the request.
   void on_prefill_chunk(uint64_t id, double start, double end, int tokens);
@@ -35,6 +37,9 @@ class MetricsRecorder {
   uint64_t prefix_query_tokens_ = 0, prefix_hit_tokens_ = 0;
   uint64_t spec_proposed_ = 0, spec_accepted_ = 0, decode_seq_steps_ = 0;
   uint64_t prompt_tokens_ = 0, generation_tokens_ = 0;
+  // The step under way (until on_step): requests given a token, and tokens given.
+  std::unordered_set<uint64_t> advanced_;
+  int step_tokens_ = 0;
 };
 
 }  // namespace brisk

@@ -1,5 +1,7 @@
 // Hugging Face directories: config.json + model.safetensors (or shards
 // listed in model.safetensors.index.json) + tokenizer.model.
+#include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -80,6 +82,42 @@ void index_safetensors(const std::shared_ptr<MappedFile>& f, std::map<std::strin
   }
 }
 
+// config.json values that change the math of a Llama-family model. The model
+// code implements plain RoPE, a SiLU-gated MLP and projections without
+// biases; a checkpoint that needs anything else would load and generate
+// wrong text without a word, so it is refused naming the field and value.
+void refuse_unimplemented(const json& cfg, const std::string& cfg_path) {
+  auto bad = [&](const char* field, const std::string& why) {
+    throw Error(cfg_path + ": field '" + field + "' = " + cfg[field].dump() + ": " + why);
+  };
+  auto present = [&](const char* field) { return cfg.contains(field) && !cfg[field].is_null(); };
+  if (present("rope_scaling")) {
+    // transformers writes {"rope_type": "default"} for plain RoPE.
+    const json& rs = cfg["rope_scaling"];
+    const std::string type = !rs.is_object() ? ""
+                             : rs.contains("rope_type") && rs["rope_type"].is_string()
+                                 ? rs["rope_type"].get<std::string>()
+                             : rs.contains("type") && rs["type"].is_string() ? rs["type"].get<std::string>()
+                                                                             : "";
+    const bool plain = type == "default" && (!rs.contains("factor") || rs["factor"] == 1);
+    if (!plain) bad("rope_scaling", "RoPE scaling is not implemented (only plain RoPE: null or absent)");
+  }
+  if (present("hidden_act")) {
+    // "swish" is transformers' other name for SiLU.
+    if (!cfg["hidden_act"].is_string() || (cfg["hidden_act"] != "silu" && cfg["hidden_act"] != "swish"))
+      bad("hidden_act", "not implemented (the MLP is SiLU-gated: \"silu\")");
+  }
+  for (const char* f : {"attention_bias", "mlp_bias"})
+    if (present(f)) {
+      if (!cfg[f].is_boolean()) bad(f, "is not true or false");
+      if (cfg[f].get<bool>()) bad(f, "biases are not implemented (the projections have none)");
+    }
+  if (present("quantization_config"))
+    bad("quantization_config",
+        "quantized checkpoints are not supported (F32, F16 or BF16 weights; "
+        "brisk-cli quantize converts them)");
+}
+
 }  // namespace
 
 LoadedModel load_hf_model_checked(const std::string& dir);
@@ -150,6 +188,16 @@ LoadedModel load_hf_model_checked(const std::string& dir) {
   c.rope_theta = number("rope_theta", a->default_rope_theta);
   if (c.n_heads > 0) c.head_dim = cfg.contains("head_dim") ? get_int("head_dim", 0, true) : c.dim / c.n_heads;
   c.rope_dim = c.head_dim;
+  refuse_unimplemented(cfg, cfg_path);
+  // Mistral attends to the last sliding_window positions only. Up to that
+  // length full attention is the same, so the context stops there.
+  if (cfg.contains("sliding_window") && !cfg["sliding_window"].is_null()) {
+    const int window = get_int("sliding_window", 0, true);
+    if (window < 1)
+      throw Error(cfg_path + ": field 'sliding_window' = " + std::to_string(window) +
+                  " must be >= 1 (or null)");
+    c.context_length = std::min(c.context_length, window);
+  }
   c.check(cfg_path);
   if (cfg.contains("tie_word_embeddings") && !cfg["tie_word_embeddings"].is_boolean())
     throw Error(cfg_path + ": field 'tie_word_embeddings' is not true or false");
@@ -212,9 +260,26 @@ LoadedModel load_hf_model_checked(const std::string& dir) {
     t.data = buf->data();
     return t;
   };
+  // A bias tensor would be left out of every product (a config may not say attention_bias).
+  for (const auto& [name, t] : tensors)
+    if (name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0)
+      throw Error(t.file + ": tensor '" + name + "': biases are not implemented (the projections have none)");
   w.token_embd = get("model.embed_tokens.weight");
   w.output_norm = get("model.norm.weight");
   w.output = get("lm_head.weight", !tied);
+  // Tied, transformers takes the embedding table as the classifier and
+  // ignores a stored lm_head.weight. A copy of the table changes nothing;
+  // a different one means the config or the checkpoint is wrong.
+  if (tied && w.output.data) {
+    const WeightTensor& e = w.token_embd;
+    const bool same = e.dtype == w.output.dtype && e.rows == w.output.rows && e.cols == w.output.cols &&
+                      std::memcmp(e.data, w.output.data, e.bytes()) == 0;
+    if (!same)
+      throw Error(cfg_path +
+                  ": field 'tie_word_embeddings' = true, but lm_head.weight differs from "
+                  "model.embed_tokens.weight (transformers would ignore it; set it false to use it)");
+    w.output = WeightTensor{};
+  }
   for (int l = 0; l < c.n_layers; ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
     LayerWeights lw;

@@ -216,6 +216,26 @@ class BeamSearch : public QObject {
     expect_all_free(*e);
   }
 
+  // A request's output tokens are those of the sequences it returns, not
+  // one per beam step: here the best hypothesis is one stop token long, and
+  // the search goes on (no live beam is yet provably worse) long after.
+  void outputTokensAreTheReturnedSequence() {
+    auto e = brisk::Engine::create(demo_config());
+    const int32_t stop = reference::next_tokens(*e, {kPrompt}, 1)[0][0].first;
+    brisk::SamplingParams p = beam(2, 24, 1);
+    p.ignore_eos = true;
+    p.stop_token_ids = {stop};
+    p.logit_bias = {{stop, 10.0f}};
+    const auto got = run(*e, {p});
+    int returned = 0;
+    for (const auto& s : got[0].sequences) returned += (int)s.token_ids.size();
+    QCOMPARE(got[0].token_ids, std::vector<int32_t>{stop});
+    const brisk::RequestMetrics& m = e->finished_requests().back();
+    QVERIFY2((int)m.token_times.size() > returned,
+             "the search ended with its best sequence: nothing to tell apart");
+    QCOMPARE(m.output_tokens, returned);
+  }
+
   void deterministicAndFreesBlocks() {
     auto e = brisk::Engine::create(demo_config());
     brisk::SamplingParams p = beam(4, 12, 4);

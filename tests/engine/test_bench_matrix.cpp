@@ -181,6 +181,55 @@ class TestBenchMatrix : public QObject {
                  "version");
   }
 
+  // Matrix keys that would be ignored are refused, naming the file, the key
+  // and the value: two axes on one field (the run labelled "static ·
+  // continuous" ran continuous), a value listed twice, a sweep's list in a
+  // matrix of another kind, and an axis on what the sweep varies.
+  void matrixKeysThatWouldBeIgnoredAreRefused() {
+    const std::string head = R"({"schema": "brisk.matrix", "version": 1, )";
+    EXPECT_ERROR(matrix_from_json(head + R"("axes": [{"field": "policy", "values": ["static", "continuous"]},
+                                                    {"field": "policy", "values": ["continuous"]}]})",
+                                  "twice.json"),
+                 "twice.json", "axes[1].field", "'policy'", "axes[0]");
+    EXPECT_ERROR(
+        matrix_from_json(head + R"("axes": [{"field": "max_num_seqs", "values": [8, "8"]}]})", "dup.json"),
+        "dup.json", "axes[0].values", "'8'", "twice");
+    EXPECT_ERROR(matrix_from_json(head + R"("kind": "grid", "rates": [1, 2]})", "grid.json"), "grid.json",
+                 "field 'rates'", "grid");
+    EXPECT_ERROR(matrix_from_json(head + R"("rates": [1, 2]})", "default.json"), "default.json",
+                 "field 'rates'");
+    EXPECT_ERROR(
+        matrix_from_json(head + R"("kind": "rate_sweep", "rates": [1], "concurrencies": [2]})", "r.json"),
+        "r.json", "field 'concurrencies'", "rate_sweep");
+    EXPECT_ERROR(matrix_from_json(
+                     head + R"("kind": "concurrency_sweep", "concurrencies": [1], "rates": [2]})", "c.json"),
+                 "c.json", "field 'rates'", "concurrency_sweep");
+    EXPECT_ERROR(matrix_from_json(head + R"("kind": "concurrency_sweep", "concurrencies": [1, 4],
+                                            "axes": [{"field": "max_concurrency", "values": [2]}]})",
+                                  "cc.json"),
+                 "cc.json", "axes[0].field", "max_concurrency", "concurrencies");
+    // What to_json writes (empty lists of the other kinds) still reads back.
+    MatrixSpec s;
+    s.kind = "rate_sweep";
+    s.rates = {1, 4};
+    s.axes = {{"policy", {"continuous", "static"}}, {"max_concurrency", {"2", "0"}}};
+    QCOMPARE(to_json(matrix_from_json(to_json(s), "s.json")), to_json(s));
+    s = {};
+    s.kind = "concurrency_sweep";
+    s.concurrencies = {1, 0};
+    QCOMPARE(to_json(matrix_from_json(to_json(s), "s.json")), to_json(s));
+  }
+
+  // A directory where a file is expected: an ifstream opens it and reads
+  // nothing, which read as "no prompts (one per line)".
+  void directoriesAreNotFiles() {
+    const std::string dir = dir_.path().toStdString();
+    const char* folder = dir.c_str();
+    EXPECT_ERROR(read_prompt_lines(folder), folder, "is a directory");
+    EXPECT_ERROR(load_matrix(folder), folder, "is a directory");
+    EXPECT_ERROR(load_results(folder), folder, "is a directory");
+  }
+
   void aRealMatrixRunsOnTheDemoModel() {
     std::vector<MatrixProgress> progress;
     std::vector<std::string> finished;

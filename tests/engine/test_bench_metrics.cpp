@@ -6,9 +6,11 @@
 // Negative values (TPOT of a one-token request) are left out.
 #include <QtTest>
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "brisk/bench_matrix.h"
+#include "metrics/metrics_recorder.h"
 
 using namespace brisk;
 
@@ -171,6 +173,106 @@ class TestBenchMetrics : public QObject {
     s = summarize(timeline(), steps(), 5.0, Slo{0, 0.3, 0});
     CHECK_NEAR(s.goodput_requests_per_s, 0.4);
     CHECK_NEAR(s.goodput_fraction, 0.5);
+  }
+
+  // Tokens that one step gives a request arrive together; they are one
+  // entry of its timeline, not zero-length gaps. Two requests share three
+  // steps (ending 1.0, 1.5, 2.5 s):
+  //   P samples 3 sequences side by side: 3, 3, then 2 tokens (one ended).
+  //     Each sequence waits .5 then 1.0 s a token: TPOT 1.5 / 2 = .75 s.
+  //   S is one sequence decoding speculatively: 1 token (prefill), 3 (two
+  //     drafts accepted + the model's own), 1: 5 tokens in 1.5 s, TPOT
+  //     1.5 / 4 = .375 s; its gaps are the same .5 and 1.0 s.
+  void aStepsTokensAreOneEntry() {
+    MetricsRecorder rec;
+    rec.on_add(1, 0, 8);
+    rec.on_add(2, 0, 8);
+    const std::vector<std::pair<double, std::vector<int>>> steps = {
+        {1.0, {1, 1, 1, 2}}, {1.5, {2, 1, 2, 1, 1, 2}}, {2.5, {1, 2, 1}}};
+    for (const auto& [t, ids] : steps) {
+      for (int id : ids) rec.on_token(id, t);
+      StepMetrics sm;
+      sm.start = t - 0.25;
+      sm.duration = 0.25;
+      rec.on_step(sm);
+    }
+    rec.on_finish(1, 2.5, FinishReason::Length, 8);
+    rec.on_finish(2, 2.5, FinishReason::Length, 5);
+    const RequestMetrics& p = rec.finished()[0];
+    const RequestMetrics& sp = rec.finished()[1];
+    QCOMPARE(p.token_times, (std::vector<double>{1.0, 1.5, 2.5}));
+    QCOMPARE(sp.token_times, (std::vector<double>{1.0, 1.5, 2.5}));
+    CHECK_NEAR(p.tpot(), 0.75);
+    CHECK_NEAR(sp.tpot(), 0.375);
+    QCOMPARE(p.token_counts, (std::vector<int>{3, 3, 2}));
+    QCOMPARE(sp.token_counts, (std::vector<int>{1, 3, 1}));
+    QCOMPARE(p.sequences(), 3);
+    QCOMPARE(sp.sequences(), 1);
+    // Decode rate, sequences together: tokens after the first step's / 1.5 s.
+    CHECK_NEAR(p.decode_tokens_per_s(), 5 / 1.5);
+    CHECK_NEAR(sp.decode_tokens_per_s(), 4 / 1.5);
+    // Each step's tokens, over both requests.
+    QCOMPARE(rec.steps()[0].generated_tokens, 4);
+    QCOMPARE(rec.steps()[1].generated_tokens, 6);
+    QCOMPARE(rec.steps()[2].generated_tokens, 3);
+
+    // ITL .5 1 .5 1: p50 = v[ceil(2)-1] = .5; TPOT .375 .75; 13 tokens.
+    const MetricsSnapshot live = rec.snapshot(2.5);
+    QCOMPARE(live.generation_tokens, uint64_t(13));
+    CHECK_NEAR(live.generation_tokens_per_s, 13 / 2.5);  // the window is the 2.5 s since start
+    QCOMPARE(live.itl.count, 4);
+    CHECK_NEAR(live.itl.p50, 0.5);
+    CHECK_NEAR(live.itl.mean, 0.75);
+    CHECK_NEAR(live.tpot.mean, 0.5625);
+    const BenchSummary s = summarize(rec.finished(), rec.steps(), 2.5);
+    QCOMPARE(s.generation_tokens, uint64_t(13));
+    QCOMPARE(s.itl.count, 4);
+    CHECK_NEAR(s.itl.p50, 0.5);
+    CHECK_NEAR(s.tpot.p50, 0.375);
+    CHECK_NEAR(s.tpot.max, 0.75);
+    const auto j = nlohmann::json::parse(to_json(p));
+    QCOMPARE(j["token_counts"].get<std::vector<int>>(), (std::vector<int>{3, 3, 2}));
+    CHECK_NEAR(j["tpot_s"].get<double>(), 0.75);
+  }
+
+  // Pure decode steps of a speculating sequence (1 + 4 drafts verified a
+  // step) over a 1000-byte model with 10-byte KV rows: a step that accepts
+  // 2 drafts generates 3 tokens, one that rejects all generates 1. Decode
+  // tok/s counts those 4 tokens over 0.5 s, not the 10 positions verified;
+  // bytes per step (weights + KV filled) do not depend on tokens at all.
+  void decodeRateCountsGeneratedTokens() {
+    MetricsRecorder rec;
+    rec.on_add(1, 0, 8);
+    rec.on_token(1, 0.25);
+    StepMetrics prefill;
+    prefill.duration = 0.25;
+    prefill.prefill_tokens = 8;
+    rec.on_step(prefill);
+    for (int accepted : {2, 0}) {
+      StepMetrics sm;
+      sm.start = rec.steps().size() * 0.25;
+      sm.duration = 0.25;
+      for (int k = 0; k <= accepted; ++k) rec.on_token(1, sm.start + sm.duration);
+      sm.decode_seqs = 1;
+      sm.decode_tokens = 5;
+      sm.spec_proposed_tokens = 4;
+      sm.spec_accepted_tokens = accepted;
+      sm.kv_slots_filled = 10;
+      rec.on_step(sm);
+    }
+    BenchResult r;
+    r.config.backend = "cpu";
+    r.model.weight_bytes = 1000;
+    r.steps = rec.steps();
+    SystemInfo sys;
+    sys.measured = true;
+    sys.read_bandwidth_bytes_per_s = 1e5;
+    sys.fma_peak_flops = 1e9;
+    compute_roofline(r, sys, 10);
+    QCOMPARE(r.roofline.decode_steps, 2);
+    CHECK_NEAR(r.roofline.decode_tokens_per_s, 8.0);          // 4 / 0.5
+    CHECK_NEAR(r.roofline.decode_bytes_per_step, 1100.0);     // 1000 + 10 x 10
+    CHECK_NEAR(r.roofline.decode_bandwidth_fraction, 0.044);  // 2200 B / 0.5 s / 1e5 B/s
   }
 
   void summaryFieldsReadTheSameFigures() {

@@ -734,6 +734,70 @@ class TestModelLoading : public QObject {
     QVERIFY2(bad.isEmpty(), qPrintable(bad.mid(0, 5).join(QLatin1Char('\n'))));
   }
 
+  // RoPE scaling and biases in GGUF metadata/tensors: the model code has
+  // neither, and the loader used to ignore them (wrong text, no word). The
+  // tiny model is rewritten with the extra keys or tensors.
+  void ggufRopeScalingAndBiasesAreRefused_data() {
+    QTest::addColumn<QString>("extra");
+    QTest::addColumn<QStringList>("needles");  // empty: loads
+    QTest::newRow("scaling.type yarn")
+        << "type:yarn" << QStringList{"llama.rope.scaling.type", "yarn", "not implemented"};
+    QTest::newRow("linear, factor 2")
+        << "type:linear,factor:2" << QStringList{"llama.rope.scaling.factor", "2"};
+    QTest::newRow("scale_linear 4") << "scale_linear:4" << QStringList{"llama.rope.scale_linear", "4"};
+    QTest::newRow("rope_freqs.weight") << "tensor:rope_freqs.weight" << QStringList{"rope_freqs.weight"};
+    QTest::newRow("blk.0.attn_q.bias")
+        << "tensor:blk.0.attn_q.bias" << QStringList{"blk.0.attn_q.bias", "bias"};
+    QTest::newRow("type none, factor 1: plain") << "type:none,factor:1" << QStringList{};
+    QTest::newRow("linear, factor 0 (llama.cpp: unset)") << "type:linear,factor:0" << QStringList{};
+  }
+  void ggufRopeScalingAndBiasesAreRefused() {
+    QFETCH(QString, extra);
+    QFETCH(QStringList, needles);
+    const brisk::LoadedModel m = brisk::load_gguf_model(tinyPath_.toStdString());
+    const brisk::ModelConfig& c = m.config;
+    brisk::GgufWriter g;
+    g.add_string("general.architecture", "llama");
+    g.add_u32("llama.context_length", c.context_length);
+    g.add_u32("llama.embedding_length", c.dim);
+    g.add_u32("llama.feed_forward_length", c.hidden_dim);
+    g.add_u32("llama.block_count", c.n_layers);
+    g.add_u32("llama.attention.head_count", c.n_heads);
+    g.add_u32("llama.attention.head_count_kv", c.n_kv_heads);
+    std::vector<float> small(c.dim, 0.5f);
+    for (const QString& e : extra.split(QLatin1Char(','))) {
+      const QString k = e.section(QLatin1Char(':'), 0, 0), v = e.section(QLatin1Char(':'), 1);
+      if (k == QLatin1String("type"))
+        g.add_string("llama.rope.scaling.type", v.toStdString());
+      else if (k == QLatin1String("factor"))
+        g.add_f32("llama.rope.scaling.factor", v.toFloat());
+      else if (k == QLatin1String("scale_linear"))
+        g.add_f32("llama.rope.scale_linear", v.toFloat());
+      else if (k == QLatin1String("tensor"))
+        g.add_tensor(v.toStdString(), brisk::DType::F32, 1, c.dim, small.data());
+      else
+        QFAIL("unknown extra");
+    }
+    const brisk::ModelWeights& w = m.weights;
+    auto put = [&](const std::string& name, const brisk::WeightTensor& t) {
+      if (t.data) g.add_tensor(name, t.dtype, t.rows, t.cols, t.data, t.scales);
+    };
+    put("token_embd.weight", w.token_embd);
+    for (size_t l = 0; l < w.layers.size(); ++l)
+      for (const brisk::LayerTensorSpec& t : brisk::kLayerTensors)
+        put("blk." + std::to_string(l) + "." + t.gguf, w.layers[l].*t.field);
+    put("output_norm.weight", w.output_norm);
+    put("output.weight", w.output);
+    const QString p = fresh(QStringLiteral("rope"));
+    g.write(p.toStdString());
+    const std::string sp = p.toStdString();
+    const Outcome o = attempt([sp] { (void)brisk::load_gguf_model(sp); });
+    if (needles.isEmpty())
+      QVERIFY2(o.kind == Outcome::Ok, o.message.c_str());
+    else
+      EXPECT_ERROR_LIST(o, QStringList{p} + needles);
+  }
+
   void ggufThroughEngineCreate() {
     QByteArray b = tiny_;
     const qsizetype i = locate(b, QStringLiteral("strbytes:general.architecture"));
@@ -823,6 +887,20 @@ class TestModelLoading : public QObject {
     QTest::newRow("rms_norm_eps a string") << "eps_str" << QStringList{"rms_norm_eps"};
     QTest::newRow("eos_token_id array of strings") << "eos_strs" << QStringList{"eos_token_id"};
     QTest::newRow("tie_word_embeddings a string") << "tie_str" << QStringList{"tie_word_embeddings"};
+    // Values the model code does not implement: they loaded and generated wrong text without a word.
+    QTest::newRow("rope_scaling linear x2")
+        << "rope_linear" << QStringList{"rope_scaling", "linear", "not implemented"};
+    QTest::newRow("rope_scaling llama3") << "rope_llama3" << QStringList{"rope_scaling", "llama3"};
+    QTest::newRow("rope_scaling default with factor 4")
+        << "rope_default_x4" << QStringList{"rope_scaling", "4"};
+    QTest::newRow("hidden_act gelu") << "gelu" << QStringList{"hidden_act", "gelu", "silu"};
+    QTest::newRow("hidden_act a number") << "act_number" << QStringList{"hidden_act", "3"};
+    QTest::newRow("attention_bias true") << "attn_bias" << QStringList{"attention_bias", "true", "bias"};
+    QTest::newRow("mlp_bias true") << "mlp_bias" << QStringList{"mlp_bias", "true"};
+    QTest::newRow("attention_bias a string") << "attn_bias_str" << QStringList{"attention_bias", "\"no\""};
+    QTest::newRow("quantization_config") << "quant" << QStringList{"quantization_config", "gptq"};
+    QTest::newRow("sliding_window 0") << "window0" << QStringList{"sliding_window", "0"};
+    QTest::newRow("sliding_window a string") << "window_str" << QStringList{"sliding_window"};
   }
   void hfConfigErrors() {
     QFETCH(QString, mutation);
@@ -848,10 +926,95 @@ class TestModelLoading : public QObject {
     else if (mutation == "eps_str") c["rms_norm_eps"] = "small";
     else if (mutation == "eos_strs") c["eos_token_id"] = {"</s>"};
     else if (mutation == "tie_str") c["tie_word_embeddings"] = "yes";
+    else if (mutation == "rope_linear")
+      c["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}};
+    else if (mutation == "rope_llama3")
+      c["rope_scaling"] = {
+          {"rope_type", "llama3"}, {"factor", 8.0}, {"original_max_position_embeddings", 8192}};
+    else if (mutation == "rope_default_x4")
+      c["rope_scaling"] = {{"rope_type", "default"}, {"factor", 4}};
+    else if (mutation == "gelu")
+      c["hidden_act"] = "gelu";
+    else if (mutation == "act_number")
+      c["hidden_act"] = 3;
+    else if (mutation == "attn_bias")
+      c["attention_bias"] = true;
+    else if (mutation == "mlp_bias")
+      c["mlp_bias"] = true;
+    else if (mutation == "attn_bias_str")
+      c["attention_bias"] = "no";
+    else if (mutation == "quant")
+      c["quantization_config"] = {{"quant_method", "gptq"}, {"bits", 4}};
+    else if (mutation == "window0")
+      c["sliding_window"] = 0;
+    else if (mutation == "window_str")
+      c["sliding_window"] = "4096";
     else QFAIL("unknown mutation");
     const QString d = writeHfDir(QStringLiteral("hf-config"), m);
     if (!raw.isEmpty()) QVERIFY(writeAll(hfConfig(d), raw));
     EXPECT_ERROR_LIST(inspect(d), QStringList{hfConfig(d)} + needles);
+  }
+
+  // The values that mean what the model code does load: plain RoPE written
+  // either way, SiLU, no biases, and a sliding window longer than the
+  // context. A shorter window caps the context (full attention equals it up
+  // to the window).
+  void hfConfigValuesThatMatchTheModelCodeLoad() {
+    HfModel m = validHf();
+    m.config["rope_scaling"] = nullptr;
+    m.config["hidden_act"] = "silu";
+    m.config["attention_bias"] = false;
+    m.config["mlp_bias"] = false;
+    m.config["sliding_window"] = nullptr;
+    m.config["quantization_config"] = nullptr;
+    HfModel d = m;
+    d.config["rope_scaling"] = {{"rope_type", "default"}};
+    d.config["hidden_act"] = "swish";
+    d.config["sliding_window"] = 4096;
+    HfModel w = m;
+    w.config["sliding_window"] = 32;
+    const std::vector<std::pair<HfModel, int>> cases = {{m, 64}, {d, 64}, {w, 32}};
+    for (const auto& [variant, context] : cases) {
+      const std::string dir = writeHfDir(QStringLiteral("hf-plain"), variant).toStdString();
+      auto ctx = std::make_shared<int>(0);
+      const Outcome o = attempt([dir, ctx] { *ctx = brisk::load_hf_model(dir).config.context_length; });
+      QVERIFY2(o.kind == Outcome::Ok, o.message.c_str());
+      QCOMPARE(*ctx, context);
+    }
+  }
+
+  // Tied embeddings: the embedding table is the classifier (as in
+  // transformers). A stored lm_head.weight that equals it changes nothing;
+  // one that differs is a wrong config or checkpoint, refused (it used to be
+  // used silently, where transformers ignores it).
+  void hfTiedEmbeddings() {
+    auto load_tied = [&](const HfModel& m, const QString& stem) {
+      const std::string dir = writeHfDir(stem, m).toStdString();
+      auto tied = std::make_shared<bool>(false);
+      const Outcome o =
+          attempt([dir, tied] { *tied = brisk::load_hf_model(dir).weights.output.data == nullptr; });
+      return std::pair{o, *tied};
+    };
+    HfModel m = validHf();
+    m.config["tie_word_embeddings"] = true;
+    m.tensors.erase(std::remove_if(m.tensors.begin(), m.tensors.end(),
+                                   [](const HfTensor& t) { return t.name == "lm_head.weight"; }),
+                    m.tensors.end());
+    auto [absent, absent_tied] = load_tied(m, QStringLiteral("hf-tied"));
+    QVERIFY2(absent.kind == Outcome::Ok, absent.message.c_str());
+    QVERIFY(absent_tied);
+    HfModel copy = validHf();
+    copy.config["tie_word_embeddings"] = true;
+    const auto [ea, eb] = hfOffsets(copy, "model.embed_tokens.weight");
+    copy.header_override["lm_head.weight"] = {
+        {"dtype", "F32"}, {"shape", {512, 8}}, {"data_offsets", {ea, eb}}};
+    auto [same, same_tied] = load_tied(copy, QStringLiteral("hf-tied-copy"));
+    QVERIFY2(same.kind == Outcome::Ok, same.message.c_str());
+    QVERIFY(same_tied);
+    HfModel differs = validHf();
+    differs.config["tie_word_embeddings"] = true;
+    const QString d = writeHfDir(QStringLiteral("hf-tied-differs"), differs);
+    EXPECT_ERROR(inspect(d), hfConfig(d), "tie_word_embeddings", "lm_head.weight", "differs");
   }
 
   void hfSafetensorsErrors_data() {
@@ -884,6 +1047,9 @@ class TestModelLoading : public QObject {
     QTest::newRow("3-D q_proj") << "q_3d" << "st" << QStringList{q};
     QTest::newRow("embedding too narrow") << "embed_shape" << "dir"
                                           << QStringList{"model.embed_tokens.weight", "shape"};
+    QTest::newRow("a q_proj bias (not in the model code)")
+        << "q_bias"
+        << "st" << QStringList{"model.layers.0.self_attn.q_proj.bias", "not implemented"};
   }
   void hfSafetensorsErrors() {
     QFETCH(QString, mutation);
@@ -939,6 +1105,8 @@ class TestModelLoading : public QObject {
     else if (mutation == "q_shape") set_tensor(q, {4, 16});
     else if (mutation == "q_3d") set_tensor(q, {2, 4, 8});
     else if (mutation == "embed_shape") set_tensor("model.embed_tokens.weight", {1024, 4});
+    else if (mutation == "q_bias")
+      m.tensors.push_back({"model.layers.0.self_attn.q_proj.bias", "F32", {8}});
     else QFAIL("unknown mutation");
     const QString d = writeHfDir(QStringLiteral("hf-st"), m, patch);
     if (remove_file) QVERIFY(QFile::remove(hfSafetensors(d)));

@@ -145,6 +145,41 @@ class ParallelSampling : public QObject {
     expect_all_free(*e_);
   }
 
+  // Timings are per sequence, as if each were a request of its own: a step
+  // that gives each of 4 sequences a token is one entry of the request's
+  // timeline (4 tokens), and the gap to the next such step is what every
+  // sequence waits, not 0 for three of them. Token counts stay whole.
+  void timingsArePerSequence() {
+    auto e = brisk::Engine::create(demo_config());
+    const uint64_t id = e->add_request(prompt_ids(), sampled(3, 4));
+    std::vector<int> per_step;  // the request's tokens in each step that gave it any
+    while (e->has_unfinished()) {
+      int n = 0;
+      for (const auto& o : e->step())
+        if (o.request_id == id) n += (int)o.new_token_ids.size();
+      if (n > 0) per_step.push_back(n);
+    }
+    QCOMPARE(per_step.front(), 4);  // every sequence's first token comes from the prompt's step
+    int total = 0;
+    for (int n : per_step) total += n;
+    const brisk::RequestMetrics& m = e->finished_requests().back();
+    QCOMPARE(m.request_id, id);
+    QCOMPARE(m.output_tokens, total);  // tok/s still counts every sampled token
+    QCOMPARE(m.token_times.size(), per_step.size());
+    for (size_t i = 1; i < m.token_times.size(); ++i) QVERIFY(m.token_times[i] > m.token_times[i - 1]);
+    // Each step adds a token to every live sequence: the longest has one per entry.
+    QCOMPARE(m.tpot(), (m.token_times.back() - m.token_times.front()) / (double)(per_step.size() - 1));
+    const brisk::MetricsSnapshot snap = e->metrics();
+    QCOMPARE(snap.generation_tokens, (uint64_t)total);
+    QCOMPARE(snap.itl.count, (int)per_step.size() - 1);
+    QVERIFY(snap.itl.p50 > 0);
+    QCOMPARE(m.token_counts, per_step);
+    QCOMPARE(m.sequences(), 4);
+    int stepped = 0;
+    for (const brisk::StepMetrics& st : e->step_history()) stepped += st.generated_tokens;
+    QCOMPARE(stepped, total);
+  }
+
   void promptBlocksAreShared() {
     const std::vector<int32_t> prompt = prompt_ids();
     const int full = (int)prompt.size() / 16;

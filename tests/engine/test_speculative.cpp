@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 
+#include "brisk/benchmark.h"
 #include "brisk/engine.h"
 #include "cache/kv_cache.h"
 #include "spec/ngram_proposer.h"
@@ -230,7 +231,51 @@ class Speculative : public QObject {
     check_free(*spec);
   }
 
+  // The roofline's decode tok/s counts the tokens pure decode steps gave
+  // their requests (accepted drafts and the model's own token), not the
+  // positions they verified: a rejected draft is work, not output.
+  void check_decode_rate(const std::string& model) {
+    auto e = brisk::Engine::create(config(model, 4));
+    std::vector<Req> reqs = greedy_requests(*e);
+    for (const Req& r : reqs) e->add_request(r.prompt, r.params);
+    std::vector<int> tokens;  // per step, every request's new tokens
+    while (e->has_unfinished()) {
+      int n = 0;
+      for (const auto& o : e->step()) n += (int)o.new_token_ids.size();
+      tokens.push_back(n);
+    }
+    brisk::BenchResult r;
+    r.config = e->config();
+    r.model = e->model_info();
+    r.steps = e->step_history();
+    QCOMPARE(r.steps.size(), tokens.size());
+    double generated = 0, verified = 0, seconds = 0;
+    for (size_t i = 0; i < r.steps.size(); ++i) {
+      const brisk::StepMetrics& st = r.steps[i];
+      if (st.decode_tokens == 0 || st.prefill_tokens > 0) continue;
+      generated += tokens[i];
+      verified += st.decode_tokens;
+      seconds += st.duration;
+    }
+    QVERIFY2(verified > generated, "no draft was rejected in a pure decode step: nothing to tell apart");
+    brisk::compute_roofline(r, brisk::SystemInfo{}, e->kv_bytes_per_token());
+    const double want = generated / seconds;
+    QVERIFY2(std::abs(r.roofline.decode_tokens_per_s - want) <= 1e-9 * want,
+             qPrintable(QString("decode tok/s %1, want %2 (verified positions: %3)")
+                            .arg(r.roofline.decode_tokens_per_s)
+                            .arg(want)
+                            .arg(verified / seconds)));
+    for (size_t i = 0; i < r.steps.size(); ++i) QCOMPARE(r.steps[i].generated_tokens, tokens[i]);
+  }
+
  private slots:
+  void decodeRateCountsGeneratedTokens() {
+    check_decode_rate("demo");
+    if (QTest::currentTestFailed()) return;
+    const std::string path = std::string(BRISK_SHARED_MODELS) + "/stories260K/stories260K.gguf";
+    if (std::filesystem::exists(path)) check_decode_rate(path);
+  }
+
   void proposer() {
     using brisk::propose_ngram;
     // "a b c d a b" -> the last "a b" occurred at 0: propose "c d a b".

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "bench/bench_json.h"
 #include "brisk/benchmark.h"
 
 using namespace brisk;
@@ -146,6 +147,64 @@ class TestWorkload : public QObject {
     EXPECT_ERROR(workload_from_json("{not json", "l.json"), "l.json", "JSON");
     EXPECT_ERROR(load_workload("/nonexistent/w.json"), "/nonexistent/w.json");
     EXPECT_ERROR(builtin_workload("nope"), "nope", "chat");
+  }
+
+  // A prompt dataset (prompt_len file:X.jsonl) and a trace are read alike:
+  // unknown keys, and a max_tokens that is not a count >= 1, are errors
+  // naming FILE:LINE, the field and the value (the dataset reader took "foo",
+  // 0 and -2 without a word; a trace line with 0 ran with output_len).
+  void datasetAndTraceLinesValidateAlike() {
+    const std::string ds =
+        write("ds.jsonl", "{\"prompt\": \"a b\", \"max_tokens\": 3}\n\n{\"prompt\": \"c\"}\n");
+    const auto d = bench::read_prompt_dataset(ds);
+    QCOMPARE((int)d.size(), 2);
+    QCOMPARE(d[0].prompt, std::string("a b"));
+    QCOMPARE(d[0].max_tokens, 3);
+    QCOMPARE(d[1].max_tokens, 0);  // absent: output_len decides
+    const std::string tr =
+        write("tr.jsonl", "{\"timestamp\": 1, \"max_tokens\": 2}\n{\"timestamp\": 2.5, \"prompt\": \"x\"}\n");
+    const auto t = bench::read_trace(tr);
+    QCOMPARE((int)t.size(), 2);
+    QCOMPARE(t[0].max_tokens, 2);
+    QVERIFY(!t[0].has_prompt && t[1].has_prompt);
+    QCOMPARE(t[1].timestamp, 2.5);
+    struct Bad {
+      const char* name;
+      const char* keys;  // after the line's required key
+      std::vector<const char*> needles;
+    };
+    const std::vector<Bad> bad = {
+        {"foo", R"("foo": 1)", {"field 'foo'", "unknown field"}},
+        {"zero", R"("max_tokens": 0)", {"field 'max_tokens'", "0 is not a token count"}},
+        {"negative", R"("max_tokens": -2)", {"field 'max_tokens'", "-2"}},
+        {"fraction", R"("max_tokens": 5.9)", {"field 'max_tokens'", "integer", "5.9"}},
+        {"string", R"("max_tokens": "5")", {"field 'max_tokens'", "\"5\""}},
+    };
+    for (const Bad& b : bad) {
+      const std::string dname = std::string("ds-") + b.name + ".jsonl",
+                        tname = std::string("tr-") + b.name + ".jsonl";
+      const std::string dp =
+          write(dname.c_str(), "{\"prompt\": \"ok\"}\n{\"prompt\": \"a\", " + std::string(b.keys) + "}\n");
+      const std::string tp =
+          write(tname.c_str(), "{\"timestamp\": 0}\n{\"timestamp\": 1, " + std::string(b.keys) + "}\n");
+      for (const auto& [path, msg] : {std::pair{dp, error_of([&] { bench::read_prompt_dataset(dp); })},
+                                      std::pair{tp, error_of([&] { bench::read_trace(tp); })}}) {
+        QVERIFY2(msg.find(path + ":2: ") != std::string::npos, qPrintable(QString::fromStdString(msg)));
+        for (const char* want : b.needles)
+          QVERIFY2(msg.find(want) != std::string::npos,
+                   qPrintable(QString("'%1' lacks '%2'").arg(msg.c_str(), want)));
+      }
+    }
+    EXPECT_ERROR(bench::read_prompt_dataset(write("np.jsonl", "{\"max_tokens\": 4}\n")), "np.jsonl:1",
+                 "prompt");
+    EXPECT_ERROR(bench::read_prompt_dataset(write("empty.jsonl", "\n")), "empty.jsonl", "no prompts");
+    EXPECT_ERROR(bench::read_trace(write("empty-trace.jsonl", "")), "empty-trace.jsonl", "no trace lines");
+    // A directory is not an empty file.
+    const std::string dir = dir_.path().toStdString();
+    const char* folder = dir.c_str();
+    EXPECT_ERROR(bench::read_prompt_dataset(folder), folder, "is a directory");
+    EXPECT_ERROR(bench::read_trace(folder), folder, "is a directory");
+    EXPECT_ERROR(load_workload(folder), folder, "is a directory");
   }
 
   void poissonMeanGapIsOneOverRate() {

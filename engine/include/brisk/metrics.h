@@ -15,7 +15,16 @@ struct RequestMetrics {
   double first_scheduled = -1; // first step that ran any of its tokens
   double first_token = -1;
   double finished = -1;
-  std::vector<double> token_times;  // one per generated token
+  // When the request's output advanced: one entry per engine step that gave
+  // it tokens, and how many (token_counts, as long; their sum is the tokens
+  // generated). A step's tokens arrive together: under parallel sampling
+  // each live sequence adds one, a speculative decode adds 1 + its accepted
+  // drafts, a beam search step one. Gaps between entries are what a
+  // sequence waits for its next token; siblings and accepted drafts are no
+  // zero-length gaps. Without counts (a hand-built record, an older
+  // results file) an entry is one token.
+  std::vector<double> token_times;
+  std::vector<int> token_counts;
   // Where the time went: each step that computed prompt tokens of this
   // request (a chunk; several with chunked prefill or after preemption),
   // and the total time spent turning its tokens into text.
@@ -33,8 +42,20 @@ struct RequestMetrics {
   double ttft() const { return first_token >= 0 ? first_token - arrival : -1; }
   double e2e() const { return finished >= 0 ? finished - arrival : -1; }
   double queue_time() const { return first_scheduled >= 0 ? first_scheduled - arrival : -1; }
-  // Time per output token after the first (mean inter-token latency).
+  int tokens_at(size_t i) const { return token_counts.size() == token_times.size() ? token_counts[i] : 1; }
+  // Sequences sampled side by side (n/best_of; else 1): each one's first
+  // token comes out of the step that completes the prompt, the first entry.
+  int sequences() const { return token_times.empty() ? 0 : tokens_at(0); }
+  // Time per output token after the first, per sequence, as if each were a
+  // request of its own: with parallel sampling every live sequence gains
+  // one token an entry, so (last entry - first) / (entries - 1); a lone
+  // sequence gains every token of its entries (accepted drafts too), so
+  // (last - first) / (tokens - 1). Beam search: one token a beam step.
+  // -1 with fewer than two.
   double tpot() const;
+  // The request's decode rate, its sequences together: output tokens after
+  // the first step's / (last entry - first); -1 with no decode steps.
+  double decode_tokens_per_s() const;
 };
 
 struct StepMetrics {
@@ -49,6 +70,11 @@ struct StepMetrics {
   // Speculative decoding: draft tokens verified, and those accepted.
   int spec_proposed_tokens = 0, spec_accepted_tokens = 0;
   int padding_tokens = 0;      // static policy: slots of finished members (wasted work)
+  // Tokens the step gave its requests (set by the metrics recorder, which
+  // sees them): first tokens out of prefill rows, one per decoding sequence
+  // plus its accepted drafts (rejected drafts are verified, not generated),
+  // one per beam search request.
+  int generated_tokens = 0;
   int64_t prefix_query_tokens = 0, prefix_hit_tokens = 0;  // prefix cache lookups of admitted requests
   int64_t kv_blocks_used = 0, kv_blocks_total = 0;
   int64_t kv_slots_allocated = 0, kv_slots_filled = 0;  // waste = allocated - filled
