@@ -338,9 +338,11 @@ void BenchmarkView::plotSteps(const std::vector<brisk::StepMetrics>& steps) {
   for (const brisk::StepMetrics& s : steps) {
     const double end = s.start + s.duration;
     if (t0_ < 0) t0_ = s.start;
-    window_.push_back({end, s.prefill_tokens, s.decode_tokens});
+    // Tokens generated, not positions decoded: a speculative step verifies
+    // drafts it may reject, as the summary's figures count it.
+    window_.push_back({end, s.prefill_tokens, s.generated_tokens});
     windowPrefill_ += s.prefill_tokens;
-    windowDecode_ += s.decode_tokens;
+    windowDecode_ += s.generated_tokens;
     while (!window_.empty() && window_.front().end < end - kRateWindowSeconds) {
       windowPrefill_ -= window_.front().prefill;
       windowDecode_ -= window_.front().decode;

@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <exception>
 
+#include "report/report_common.h"
 #include "report/report_writer.h"
 #include "results_store.h"
 #include "results_table_model.h"
@@ -261,9 +262,9 @@ void CompareView::setRuns(std::vector<brisk::BenchResult> runs) {
     const QSignalBlocker block(baseline_);
     baseline_->clear();
     baseline_->addItem(tr("None"));
-    for (size_t i = 0; i < rs.size(); ++i)
-      baseline_->addItem(
-          QStringLiteral("%1 r%2").arg(QString::fromStdString(rs[i].label)).arg(rs[i].repeat + 1), int(i));
+    // Named as the plots and reports name the runs ("r1" only among repeats).
+    const QStringList labels = brisk::ui::run_labels(rs);
+    for (size_t i = 0; i < rs.size(); ++i) baseline_->addItem(labels[int(i)], int(i));
     baseline_->setCurrentIndex(rs.empty() ? 0 : 1);
   }
   model_->setBaseline(rs.empty() ? -1 : 0);

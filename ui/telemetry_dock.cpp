@@ -364,9 +364,10 @@ void TelemetryDock::onModelLoaded() {
 void TelemetryDock::onSteps(const QVector<brisk::StepMetrics>& steps) {
   for (const brisk::StepMetrics& s : steps) {
     const double end = s.start + s.duration;
-    rateWindow_.push_back({end, s.prefill_tokens, s.decode_tokens});
+    // Tokens generated, not positions decoded (a speculative step verifies drafts it may reject).
+    rateWindow_.push_back({end, s.prefill_tokens, s.generated_tokens});
     windowPrefill_ += s.prefill_tokens;
-    windowDecode_ += s.decode_tokens;
+    windowDecode_ += s.generated_tokens;
     preemptedSinceSample_ += s.preempted;
     lastRunning_ = s.running;
     lastWaiting_ = s.waiting;

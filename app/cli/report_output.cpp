@@ -51,13 +51,16 @@ void check_output_path(const std::string& path) {
   std::error_code ec;
   if (path.empty()) throw Error("an output path is empty");
   if (fs::is_directory(path, ec)) throw Error(path + ": is a folder, not a file");
+  // An existing file is written in place (/dev/stdout, a file made for it in
+  // a folder we may not write): it only has to be writable itself.
+  if (fs::exists(path, ec)) {
+    if (::access(path.c_str(), W_OK) != 0) throw Error(path + ": cannot write it (" + std::strerror(errno) + ")");
+    return;
+  }
   const fs::path parent = fs::path(path).has_parent_path() ? fs::path(path).parent_path() : fs::path(".");
-  if (!fs::is_directory(parent, ec))
-    throw Error(path + ": the folder " + parent.string() + " does not exist");
+  if (!fs::is_directory(parent, ec)) throw Error(path + ": the folder " + parent.string() + " does not exist");
   if (::access(parent.c_str(), W_OK) != 0)
     throw Error(path + ": cannot write in " + parent.string() + " (" + std::strerror(errno) + ")");
-  if (fs::exists(path, ec) && ::access(path.c_str(), W_OK) != 0)
-    throw Error(path + ": cannot write it (" + std::strerror(errno) + ")");
 }
 
 void check_report_path(const std::string& path) {

@@ -275,7 +275,8 @@ QualityFigures measure_quality(const EngineConfig& cfg, const std::string& text_
     q.agreement_tokens = agreement_tokens;
   }
   q.measured = true;
-  q.reference = !changes_precision(cfg);
+  // The reference is F32 by name: "auto" runs a file's own types, which may be F16 or quantized.
+  q.reference = !changes_precision(cfg) && cfg.weight_dtype == "f32";
   return q;
 }
 

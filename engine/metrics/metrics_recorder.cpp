@@ -124,6 +124,9 @@ void MetricsRecorder::reset() {
   added_ = rejected_ = aborted_ = preemptions_ = prompt_tokens_ = generation_tokens_ = 0;
   prefix_query_tokens_ = prefix_hit_tokens_ = 0;
   spec_proposed_ = spec_accepted_ = decode_seq_steps_ = 0;
+  // A step that threw after some tokens must not merge them into the next.
+  advanced_.clear();
+  step_tokens_ = 0;
 }
 
 MetricsSnapshot MetricsRecorder::snapshot(double now) const {

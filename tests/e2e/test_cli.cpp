@@ -302,6 +302,15 @@ class TestCli : public QObject {
     QVERIFY2(!r.err.contains("run 1/1"), qPrintable(describe(r)));  // nothing ran
   }
 
+  // An existing file is written in place, even in a folder we may not write (/dev).
+  void benchWritesToAnExistingFile() {
+    RUN_CLI(r, QStringLiteral("bench"), QStringLiteral("demo"), QStringLiteral("--num-requests"), QStringLiteral("1"),
+            QStringLiteral("--prompt-len"), QStringLiteral("fixed:4"), QStringLiteral("--output-len"),
+            QStringLiteral("fixed:2"), QStringLiteral("--warmup"), QStringLiteral("0"), QStringLiteral("--out"),
+            QStringLiteral("/dev/null"));
+    EXPECT_EXIT(r, 0);
+  }
+
   // A run whose every request ended in an error measured nothing: it fails the command.
   void benchWithEveryRequestFailedExitsOne() {
     // n = 4 sequences cannot fit max_num_seqs = 2: the engine refuses each request.
