@@ -358,7 +358,8 @@ int cmd_bench(const std::vector<std::string>& argv) {
       std::printf("\ncontinuous / static generation throughput: %.2fx; p99 TTFT %.1f ms vs %.1f ms\n",
                   c.generation_tokens_per_s / s.generation_tokens_per_s, c.ttft.p99 * 1e3, s.ttft.p99 * 1e3);
   }
-  // Last, so a report that cannot be written (no UI in this build) leaves the table and --out in place.
+  // Last: its path and format were checked before the runs, so what can still fail here (a full disk)
+  // leaves the table and --out in place.
   if (a.has("--report")) write_report_file(runs, a.str("--report"));
   // A failed run fails the command (as a failed line fails generate --prompts), after the others'
   // results are out: a script must not read a bench that could not run as one that did. A run
