@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include "brisk/error.h"
@@ -391,10 +392,21 @@ void GgufWriter::write(const std::string& path) const {
   head.resize((head.size() + kAlign - 1) / kAlign * kAlign, '\0');
   // Written beside the destination, then renamed over it: the tensors may be
   // mapped from the file being replaced (quantize IN IN), and a failed write
-  // must not leave a truncated model where a good one was.
-  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  // must not leave a truncated model where a good one was. A symbolic link is
+  // written through (the file it names is replaced, the link stays), and a
+  // file replaced keeps its permissions, as writing it in place would.
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  std::string dest = path;
+  if (fs::is_symlink(path, ec)) {
+    const fs::path target = fs::weakly_canonical(path, ec);
+    if (!ec) dest = target.string();
+  }
+  const fs::file_status old_status = fs::status(dest, ec);
+  const std::string tmp = dest + ".tmp-" + std::to_string(::getpid());
+  const std::string named = dest == path ? path : path + " (a link to " + dest + ")";
   std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-  if (!f) throw Error(path + ": cannot open for writing (" + std::strerror(errno) + ")");
+  if (!f) throw Error(named + ": cannot open for writing (" + std::strerror(errno) + ")");
   f.write(head.data(), (std::streamsize)head.size());
   const std::string pad(kAlign, '\0');
   for (const auto& t : tensors_) {
@@ -406,12 +418,13 @@ void GgufWriter::write(const std::string& path) const {
   if (!f) {
     const std::string why = std::strerror(errno);
     std::remove(tmp.c_str());
-    throw Error(path + ": write failed (" + why + ")");
+    throw Error(named + ": write failed (" + why + ")");
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+  if (fs::is_regular_file(old_status)) fs::permissions(tmp, old_status.permissions(), ec);
+  if (std::rename(tmp.c_str(), dest.c_str()) != 0) {
     const std::string why = std::strerror(errno);
     std::remove(tmp.c_str());
-    throw Error(path + ": cannot replace it with the written file (" + why + ")");
+    throw Error(named + ": cannot replace it with the written file (" + why + ")");
   }
 }
 

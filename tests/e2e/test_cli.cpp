@@ -531,6 +531,37 @@ class TestCli : public QObject {
              0);
   }
 
+  // A destination that is a symbolic link is written through it (the link
+  // stays a link), and a file replaced keeps its permissions, as `cp` and
+  // writing in place would; the rename used to replace both.
+  void quantizeThroughLinkKeepsPermissions() {
+    const QString model = path(QStringLiteral("linked-src.gguf"));
+    RUN_CLI(mk, QStringLiteral("make-model"), QStringLiteral("--shape"), QStringLiteral("tiny"), model);
+    EXPECT_EXIT(mk, 0);
+    const QString target = path(QStringLiteral("linked-target.gguf"));
+    QVERIFY(QFile::copy(model, target));
+    const QFileDevice::Permissions perms =
+        QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ReadGroup;  // 0640
+    QVERIFY(QFile::setPermissions(target, perms));
+    const QString link = path(QStringLiteral("linked.gguf"));
+    QVERIFY(QFile::link(target, link));
+    RUN_CLI(q, QStringLiteral("quantize"), model, link, QStringLiteral("--dtype"), QStringLiteral("int8"));
+    EXPECT_EXIT(q, 0);
+    QVERIFY2(QFileInfo(link).isSymLink(), "the link was replaced by a file");
+    QCOMPARE(QFileInfo(link).symLinkTarget(), QFileInfo(target).absoluteFilePath());
+    QCOMPARE(QFile::permissions(target) & 0x7077, perms & 0x7077);  // owner, group and other bits
+    RUN_CLI(js, QStringLiteral("info"), target, QStringLiteral("--json"));
+    EXPECT_EXIT(js, 0);
+    QString err;
+    const QJsonObject o = parseObject(js.out, &err);
+    QVERIFY2(err.isEmpty(), qPrintable(err));
+    QCOMPARE(o.value(QStringLiteral("file_conversion")).toString(), QStringLiteral("int8 (per-channel scales)"));
+    QCOMPARE(QDir(QFileInfo(target).absolutePath())
+                 .entryList({QStringLiteral("linked*.tmp-*")}, QDir::Files)
+                 .size(),
+             0);
+  }
+
   void makeModelCustomDims() {
     const QString out = path(QStringLiteral("custom.gguf"));
     RUN_CLI(mk, QStringLiteral("make-model"), QStringLiteral("--dims"),
