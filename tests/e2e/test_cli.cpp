@@ -555,7 +555,8 @@ class TestCli : public QObject {
     QString err;
     const QJsonObject o = parseObject(js.out, &err);
     QVERIFY2(err.isEmpty(), qPrintable(err));
-    QCOMPARE(o.value(QStringLiteral("file_conversion")).toString(), QStringLiteral("int8 (per-channel scales)"));
+    QCOMPARE(o.value(QStringLiteral("file_conversion")).toString(),
+             QStringLiteral("int8 (per-channel scales)"));
     QCOMPARE(QDir(QFileInfo(target).absolutePath())
                  .entryList({QStringLiteral("linked*.tmp-*")}, QDir::Files)
                  .size(),
