@@ -16,6 +16,7 @@
 #include <QSplitter>
 #include <QVBoxLayout>
 
+#include "brisk/model_tools.h"
 #include "engine_controller.h"
 #include "format.h"
 #include "sampling_form.h"
@@ -158,7 +159,8 @@ ABView::ABView(ABSession* session, QWidget* parent) : QWidget(parent), session_(
       return;
     }
     QString tok;
-    if (path.endsWith(QLatin1String(".bin"), Qt::CaseInsensitive))
+    if (path.endsWith(QLatin1String(".bin"), Qt::CaseInsensitive) &&
+        brisk::llama2c_tokenizer_beside(path.toStdString()).empty())  // else the loader takes that one
       tok = QFileDialog::getOpenFileName(this, tr("Tokenizer for %1 (Cancel: none)").arg(QFileInfo(path).fileName()),
                                          QFileInfo(path).absolutePath(),
                                          tr("Tokenizers (*.model *.bin);;All files (*)"));

@@ -26,6 +26,7 @@
 #include "ab_session.h"
 #include "ab_view.h"
 #include "benchmark_view.h"
+#include "brisk/model_tools.h"
 #include "compare_view.h"
 #include "engine_controller.h"
 #include "engine_settings_panel.h"
@@ -223,7 +224,10 @@ void MainWindow::createViews() {
   modelDock_->raise();
 
   telemetry_ = new TelemetryDock(controller_, this);
-  addDockWidget(Qt::RightDockWidgetArea, telemetry_);
+  // A tab of the left column until resetLayout() places it by the window's
+  // width: three columns would hold the window at 1029 px or more before it
+  // is shown, whatever size it is then given.
+  tabifyDockWidget(settingsDock_, telemetry_);
   // Workaround until the dock wraps its block-map caption itself: unwrapped,
   // the caption alone makes the dock ~590 px wide at least, more than a
   // 1280-px window can give it. No-op if the label is not there.
@@ -396,7 +400,10 @@ void MainWindow::setLoading(bool loading, const QString& model) {
 }
 
 brisk::EngineConfig MainWindow::configFor(const QString& model, const QString& tokenizer) const {
-  brisk::EngineConfig config = settingsPanel_->applied();
+  // The settings as edited: loading a model is a reload, and edits not yet
+  // applied would otherwise be dropped silently when the panel shows the new
+  // engine (the benchmark's base configuration follows the same rule).
+  brisk::EngineConfig config = settingsPanel_->config();
   config.model = model.isEmpty() ? std::string("demo") : model.toStdString();
   config.tokenizer = tokenizer.toStdString();
   return config;
@@ -408,7 +415,27 @@ void MainWindow::loadModel(const brisk::EngineConfig& config) {
 }
 
 void MainWindow::openModel(const QString& model, const QString& tokenizer) {
-  loadModel(configFor(model, tokenizer));
+  const brisk::EngineConfig config = configFor(model, tokenizer);
+  const int running = controller_->activeRequests();
+  if (running == 0) {
+    loadModel(config);
+    return;
+  }
+  // As Engine ▸ Reload does: replacing the engine stops what it is running.
+  const QString shown = model == QLatin1String("demo") ? tr("the demo model") : QFileInfo(model).fileName();
+  auto* box = new QMessageBox(QMessageBox::Question, tr("Open another model?"),
+                              tr("Open %1?").arg(shown.isEmpty() ? model : shown),
+                              QMessageBox::Yes | QMessageBox::Cancel, this);
+  box->setObjectName(QStringLiteral("replaceModelConfirmBox"));
+  box->setAttribute(Qt::WA_DeleteOnClose);
+  box->setInformativeText(running == 1 ? tr("The running request will be stopped.")
+                                        : tr("The %1 running requests will be stopped.").arg(running));
+  box->setDefaultButton(QMessageBox::Yes);
+  box->button(QMessageBox::Yes)->setText(tr("Open"));
+  connect(box, &QMessageBox::buttonClicked, this, [this, box, config](QAbstractButton* b) {
+    if (box->standardButton(b) == QMessageBox::Yes) loadModel(config);
+  });
+  box->open();
 }
 
 void MainWindow::loadDemoModel() { openModel(QStringLiteral("demo")); }
@@ -426,8 +453,10 @@ void MainWindow::openModelFile() {
   if (path.isEmpty()) return;
   if (persist_) s.setValue(QStringLiteral("lastDir"), QFileInfo(path).absolutePath());
   QString tok;
-  if (path.endsWith(QLatin1String(".bin"), Qt::CaseInsensitive)) {
-    // llama2.c checkpoints carry no vocabulary.
+  if (path.endsWith(QLatin1String(".bin"), Qt::CaseInsensitive) &&
+      brisk::llama2c_tokenizer_beside(path.toStdString()).empty()) {
+    // llama2.c checkpoints carry no vocabulary; the loader takes one lying
+    // beside the checkpoint under a usual name, else the user names it.
     tok = QFileDialog::getOpenFileName(
         this, tr("Tokenizer for %1 (Cancel: none)").arg(QFileInfo(path).fileName()),
         QFileInfo(path).absolutePath(), tr("Tokenizers (*.model *.bin);;All files (*)"));
@@ -462,9 +491,20 @@ void MainWindow::resetLayout() {
   addDockWidget(Qt::LeftDockWidgetArea, modelDock_);
   addDockWidget(Qt::LeftDockWidgetArea, settingsDock_);
   tabifyDockWidget(modelDock_, settingsDock_);
+  const int w = width();
+  if (w < kNarrowWidth) {
+    // Three columns do not fit: the playground's sampling grid, the
+    // telemetry plots and the settings' labels each need ~370 px, and
+    // squeezed they cut every settings control off. Telemetry becomes a
+    // third tab of the left column.
+    tabifyDockWidget(settingsDock_, telemetry_);
+    modelDock_->raise();
+    resizeDocks({modelDock_}, {std::clamp(w * 38 / 100, 380, 440)}, Qt::Horizontal);
+    layoutDone_ = true;
+    return;
+  }
   addDockWidget(Qt::RightDockWidgetArea, telemetry_);
   modelDock_->raise();
-  const int w = width();
   // Wide enough at 1280 for the settings' longest choice ("FP8 E4M3, F32 FMA")
   // beside their longest label (a CUDA knob's).
   const int left = std::clamp(w * 24 / 100, 300, 400);

@@ -39,6 +39,8 @@ class MainWindow : public QMainWindow {
 
  public:
   static constexpr int kMaxRecentModels = 8;
+  // Below this width resetLayout() puts Telemetry in the left column's tabs.
+  static constexpr int kNarrowWidth = 1200;
   // Reports: the Compare view, where reports are exported.
   enum class View { Playground, AB, Benchmark, Compare, Reports = Compare };
 
@@ -66,14 +68,16 @@ class MainWindow : public QMainWindow {
   QStringList recentModels() const;  // model paths, most recent first
   QString kvUsageText() const;
   QString precisionText() const;
-  // The engine settings a newly opened model gets (the applied ones).
+  // The engine settings a newly opened model gets: the Engine settings as
+  // edited, applied or not.
   brisk::EngineConfig configFor(const QString& model, const QString& tokenizer = {}) const;
   QAction* action(const QString& objectName) const;
 
  public Q_SLOTS:
   // Loads exactly this configuration.
   void loadModel(const brisk::EngineConfig& config);
-  // Loads a model path ("demo" included) with the current engine settings.
+  // Loads a model path ("demo" included) with the engine settings as edited;
+  // asks first when requests are running (they are stopped).
   void openModel(const QString& model, const QString& tokenizer = {});
   void loadDemoModel();
   void openModelFile();

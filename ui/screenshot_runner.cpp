@@ -91,7 +91,10 @@ void ScreenshotRunner::onLoaded() {
       window_->setCurrentView(MainWindow::View::Playground);
       window_->showEngineSettings();
       break;
-    case View::Telemetry: window_->setCurrentView(MainWindow::View::Playground); break;
+    case View::Telemetry:
+      window_->setCurrentView(MainWindow::View::Playground);
+      window_->telemetryDock()->raise();  // a tab of the left column in a narrow window
+      break;
     case View::Benchmark: window_->setCurrentView(MainWindow::View::Benchmark); break;
     case View::Compare: window_->setCurrentView(MainWindow::View::Benchmark); break;
     case View::Tokens:  // the playground with token chips, tinted by probability

@@ -2,11 +2,31 @@
 #include <climits>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 
 #include "brisk/error.h"
+#include "brisk/model_tools.h"
 #include "model/model_weights.h"
 
 namespace brisk {
+
+namespace {
+
+// llama2.c keeps the vocabulary in a separate tokenizer file: the first of
+// the usual names that lies beside the checkpoint, or "".
+std::string tokenizer_beside(const std::string& checkpoint, int64_t vocab) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(checkpoint).parent_path();
+  for (const std::string& name : {"tok" + std::to_string(vocab) + ".model", std::string("tokenizer.model"),
+                                  "tok" + std::to_string(vocab) + ".bin", std::string("tokenizer.bin")}) {
+    const fs::path cand = dir / name;
+    std::error_code ec;
+    if (fs::is_regular_file(cand, ec) && !fs::equivalent(cand, checkpoint, ec)) return cand.string();
+  }
+  return "";
+}
+
+}  // namespace
 
 LoadedModel load_llama2c_model(const std::string& path) {
   auto file = MappedFile::open(path);
@@ -65,21 +85,20 @@ LoadedModel load_llama2c_model(const std::string& path) {
   p += (int64_t)c.context_length * c.head_dim;  // freq_cis_real + freq_cis_imag: RoPE is computed, not read
   if (!shared) w.output = take("wcls", V, dim);
 
-  // llama2.c keeps the vocabulary in a separate tokenizer file; look beside
-  // the checkpoint for the usual names.
   namespace fs = std::filesystem;
-  const fs::path dir = fs::path(path).parent_path();
-  for (const std::string& name : std::vector<std::string>{"tok" + std::to_string(V) + ".model", "tokenizer.model",
-                                 "tok" + std::to_string(V) + ".bin", "tokenizer.bin"}) {
-    const fs::path cand = dir / name;
-    if (!fs::exists(cand)) continue;
-    m.tokenizer = cand.extension() == ".model" ? Tokenizer::from_model_file(cand.string())
-                                               : Tokenizer::from_llama2c_file(cand.string(), (int32_t)V);
-    break;
-  }
+  if (const std::string tok = tokenizer_beside(path, V); !tok.empty())
+    m.tokenizer = fs::path(tok).extension() == ".model" ? Tokenizer::from_model_file(tok)
+                                                         : Tokenizer::from_llama2c_file(tok, (int32_t)V);
   describe(m, path, "llama2c");
   m.info.name = fs::path(path).stem().string();
   return m;
+}
+
+std::string llama2c_tokenizer_beside(const std::string& checkpoint) {
+  std::ifstream f(checkpoint, std::ios::binary);
+  int32_t h[7];
+  if (!f.read(reinterpret_cast<char*>(h), sizeof h) || h[5] == INT32_MIN) return "";
+  return tokenizer_beside(checkpoint, std::abs(h[5]));
 }
 
 }  // namespace brisk

@@ -13,6 +13,9 @@
 #include <QMessageBox>
 #include <QPlainTextEdit>
 #include <QPushButton>
+#include <QComboBox>
+#include <QSpinBox>
+#include <QStatusBar>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QStandardPaths>
@@ -80,6 +83,9 @@ class TestMainWindow : public QObject {
   void settingsPersist();
   void precisionSummaryNamesTheArithmetic();
   void modelNameFallsBackToTheFile();
+  void openModelAppliesEditedSettings();
+  void openModelWhileGeneratingAsksFirst();
+  void narrowWindowTabsTelemetry();
 };
 
 void TestMainWindow::initTestCase() {
@@ -727,6 +733,120 @@ void TestMainWindow::settingsPersist() {
     QCOMPARE(w.recentModels().value(0), QFileInfo(real).absoluteFilePath());
   }
   QSettings(QStringLiteral("Brisk"), QStringLiteral("Brisk")).clear();
+}
+
+// Opening a model is a reload: the Engine settings as edited, not yet
+// applied, are what it loads with (they used to be dropped silently, the
+// panel then showing the old applied values).
+void TestMainWindow::openModelAppliesEditedSettings() {
+  MainWindow w(/*persistState=*/false);
+  w.show();
+  QSignalSpy loaded(w.controller(), &EngineController::modelLoaded);
+  w.loadDemoModel();
+  QTRY_VERIFY_WITH_TIMEOUT(loaded.count() == 1, kLoadTimeoutMs);
+  auto* seqs = w.engineSettings()->findChild<QSpinBox*>(QStringLiteral("settingsMaxSeqs"));
+  QVERIFY(seqs);
+  QVERIFY(seqs->value() != 7);
+  seqs->setValue(7);
+  QVERIFY(w.engineSettings()->isDirty());
+  QCOMPARE(w.configFor(QStringLiteral("demo")).max_num_seqs, 7);
+  w.openModel(QStringLiteral("demo"));
+  QTRY_VERIFY_WITH_TIMEOUT(loaded.count() == 2, kLoadTimeoutMs);
+  QCOMPARE(w.controller()->engineConfig().max_num_seqs, 7);
+  QCOMPARE(seqs->value(), 7);
+  QVERIFY(!w.engineSettings()->isDirty());
+}
+
+// Replacing the model stops what the engine runs: as Engine ▸ Reload does,
+// File ▸ Open asks first, and Cancel leaves the request running.
+void TestMainWindow::openModelWhileGeneratingAsksFirst() {
+  MainWindow w(/*persistState=*/false);
+  w.show();
+  EngineController* c = w.controller();
+  QSignalSpy loaded(c, &EngineController::modelLoaded);
+  QSignalSpy finished(c, &EngineController::requestFinished);
+  w.loadDemoModel();
+  QTRY_VERIFY_WITH_TIMEOUT(loaded.count() == 1, kLoadTimeoutMs);
+  brisk::SamplingParams p = w.playground()->params();
+  p.max_tokens = 1 << 20;  // runs until the context is full: long enough to be stopped
+  p.ignore_eos = true;
+  w.playground()->setParams(p);
+  w.playground()->setPrompt(QStringLiteral("hello"));
+  QTest::mouseClick(w.playground()->generateButton(), Qt::LeftButton);
+  QVERIFY(w.currentRequest() != 0);
+  QCOMPARE(c->activeRequests(), 1);
+
+  auto confirm = [&] { return w.findChild<QMessageBox*>(QStringLiteral("replaceModelConfirmBox")); };
+  // (The request runs until the demo's context is full, far longer than
+  // the few milliseconds these checks take.)
+  w.openModel(QStringLiteral("demo"));
+  QMessageBox* box = confirm();
+  QVERIFY(box);
+  QVERIFY(box->informativeText().contains(QStringLiteral("running request will be stopped")));
+  QTest::mouseClick(box->button(QMessageBox::Cancel), Qt::LeftButton);
+  QVERIFY(!box->isVisible());
+  QCOMPARE(loaded.count(), 1);
+  QCOMPARE(c->activeRequests(), 1);  // still running
+  QCOMPARE(finished.count(), 0);
+  QTRY_VERIFY(!confirm());  // closed boxes are deleted
+
+  w.openModel(QStringLiteral("demo"));
+  box = confirm();
+  QVERIFY(box);
+  QTest::mouseClick(box->button(QMessageBox::Yes), Qt::LeftButton);
+  QTRY_VERIFY_WITH_TIMEOUT(loaded.count() == 2, kLoadTimeoutMs);
+  QTRY_COMPARE(finished.count(), 1);
+  QCOMPARE(finished.first().at(1).value<brisk::FinishReason>(), brisk::FinishReason::Abort);
+  QCOMPARE(c->activeRequests(), 0);
+
+  // With nothing running it loads without asking.
+  w.openModel(QStringLiteral("demo"));
+  QTRY_VERIFY_WITH_TIMEOUT(loaded.count() == 3, kLoadTimeoutMs);
+  QVERIFY(!confirm());
+}
+
+// At 1024x700 three columns do not fit: the settings dock was squeezed to
+// ~130 px (every control cut off) and the window could not shrink below
+// 1029 px. Telemetry now joins the left column's tabs.
+void TestMainWindow::narrowWindowTabsTelemetry() {
+  MainWindow w(/*persistState=*/false);
+  w.resize(1024, 700);
+  w.show();
+  QVERIFY(QTest::qWaitForWindowExposed(&w));
+  QTRY_VERIFY(w.tabifiedDockWidgets(w.settingsDock()).contains(w.telemetryDock()));
+  QString mins;
+  for (int i = 0; i < w.tabs()->count(); ++i)
+    mins += QStringLiteral(" %1:%2").arg(w.tabs()->tabText(i)).arg(w.tabs()->widget(i)->minimumSizeHint().width());
+  QVERIFY2(w.width() <= 1024,
+           qPrintable(QStringLiteral("width %1 (minimum %2); pages' minimum widths%3; telemetry %4, settings %5, "
+                                     "model %6, status bar %7, menu bar %8, centre %9")
+                          .arg(w.width())
+                          .arg(w.minimumSizeHint().width())
+                          .arg(mins)
+                          .arg(w.telemetryDock()->minimumSizeHint().width())
+                          .arg(w.settingsDock()->minimumSizeHint().width())
+                          .arg(w.modelDock()->minimumSizeHint().width())
+                          .arg(w.statusBar()->minimumSizeHint().width())
+                          .arg(w.menuBar()->minimumSizeHint().width())
+                          .arg(w.centralWidget()->minimumSizeHint().width())));
+  w.showEngineSettings();
+  QTRY_VERIFY(w.settingsDock()->isVisible());
+  // Every settings control is shown whole: the dock is as wide as the form needs.
+  QWidget* form = w.engineSettings();
+  QVERIFY2(w.settingsDock()->width() >= form->minimumSizeHint().width(),
+           qPrintable(QStringLiteral("dock %1 < form %2")
+                          .arg(w.settingsDock()->width())
+                          .arg(form->minimumSizeHint().width())));
+  auto* weights = w.engineSettings()->findChild<QComboBox*>(QStringLiteral("settingsWeightPrecision"));
+  QVERIFY(weights);
+  QVERIFY2(weights->width() >= 150, qPrintable(QString::number(weights->width())));
+
+  // Wide again, Reset layout puts Telemetry back on the right.
+  w.resize(1600, 900);
+  QTRY_COMPARE(w.width(), 1600);
+  w.resetLayout();
+  QVERIFY(!w.tabifiedDockWidgets(w.settingsDock()).contains(w.telemetryDock()));
+  QCOMPARE(w.dockWidgetArea(w.telemetryDock()), Qt::RightDockWidgetArea);
 }
 
 QTEST_MAIN(TestMainWindow)

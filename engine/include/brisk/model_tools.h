@@ -12,6 +12,11 @@ namespace brisk {
 // Loads (memory-maps) a model and describes it without building an engine.
 ModelInfo inspect_model(const std::string& path, const std::string& tokenizer = {});
 
+// The tokenizer file the loader takes for a llama2.c checkpoint when none is
+// given (tokN.model, tokenizer.model, tokN.bin or tokenizer.bin beside it, N
+// the checkpoint's vocabulary size), or "" when there is none to find.
+std::string llama2c_tokenizer_beside(const std::string& checkpoint);
+
 struct SyntheticModelSpec {
   std::string shape = "demo";  // a name from synthetic_shapes(), or "custom" with the dims below
   int dim = 0, hidden_dim = 0, n_layers = 0, n_heads = 0, n_kv_heads = 0, vocab_size = 0, context_length = 0;
