@@ -429,7 +429,7 @@ void MainWindow::openModel(const QString& model, const QString& tokenizer) {
   box->setObjectName(QStringLiteral("replaceModelConfirmBox"));
   box->setAttribute(Qt::WA_DeleteOnClose);
   box->setInformativeText(running == 1 ? tr("The running request will be stopped.")
-                                        : tr("The %1 running requests will be stopped.").arg(running));
+                                       : tr("The %1 running requests will be stopped.").arg(running));
   box->setDefaultButton(QMessageBox::Yes);
   box->button(QMessageBox::Yes)->setText(tr("Open"));
   connect(box, &QMessageBox::buttonClicked, this, [this, box, config](QAbstractButton* b) {

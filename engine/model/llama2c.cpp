@@ -88,7 +88,7 @@ LoadedModel load_llama2c_model(const std::string& path) {
   namespace fs = std::filesystem;
   if (const std::string tok = tokenizer_beside(path, V); !tok.empty())
     m.tokenizer = fs::path(tok).extension() == ".model" ? Tokenizer::from_model_file(tok)
-                                                         : Tokenizer::from_llama2c_file(tok, (int32_t)V);
+                                                        : Tokenizer::from_llama2c_file(tok, (int32_t)V);
   describe(m, path, "llama2c");
   m.info.name = fs::path(path).stem().string();
   return m;

@@ -1224,20 +1224,25 @@ class TestModelLoading : public QObject {
     QVERIFY(writeAll(ckpt, llama2cBytes({})));  // vocabulary 32
     QCOMPARE(brisk::llama2c_tokenizer_beside(ckpt.toStdString()), std::string());
     QVERIFY(writeAll(d.filePath(QStringLiteral("tokenizer.bin")), "x"));
-    QCOMPARE(brisk::llama2c_tokenizer_beside(ckpt.toStdString()), d.filePath(QStringLiteral("tokenizer.bin")).toStdString());
+    QCOMPARE(brisk::llama2c_tokenizer_beside(ckpt.toStdString()),
+             d.filePath(QStringLiteral("tokenizer.bin")).toStdString());
     QVERIFY(writeAll(d.filePath(QStringLiteral("tok512.model")), "x"));  // another vocabulary's: not taken
     QVERIFY(writeAll(d.filePath(QStringLiteral("tok32.bin")), "x"));
-    QCOMPARE(brisk::llama2c_tokenizer_beside(ckpt.toStdString()), d.filePath(QStringLiteral("tok32.bin")).toStdString());
+    QCOMPARE(brisk::llama2c_tokenizer_beside(ckpt.toStdString()),
+             d.filePath(QStringLiteral("tok32.bin")).toStdString());
     QVERIFY(QDir().mkpath(d.filePath(QStringLiteral("tokenizer.model"))));  // a folder is no tokenizer
-    QCOMPARE(brisk::llama2c_tokenizer_beside(ckpt.toStdString()), d.filePath(QStringLiteral("tok32.bin")).toStdString());
+    QCOMPARE(brisk::llama2c_tokenizer_beside(ckpt.toStdString()),
+             d.filePath(QStringLiteral("tok32.bin")).toStdString());
     QVERIFY(writeAll(d.filePath(QStringLiteral("tok32.model")), "x"));
-    QCOMPARE(brisk::llama2c_tokenizer_beside(ckpt.toStdString()), d.filePath(QStringLiteral("tok32.model")).toStdString());
+    QCOMPARE(brisk::llama2c_tokenizer_beside(ckpt.toStdString()),
+             d.filePath(QStringLiteral("tok32.model")).toStdString());
     // A negative vocabulary (an unshared classifier) names the same files.
     L2cHeader unshared;
     unshared.vocab_size = -32;
     const QString ckpt2 = d.filePath(QStringLiteral("unshared.bin"));
     QVERIFY(writeAll(ckpt2, llama2cBytes(unshared)));
-    QCOMPARE(brisk::llama2c_tokenizer_beside(ckpt2.toStdString()), d.filePath(QStringLiteral("tok32.model")).toStdString());
+    QCOMPARE(brisk::llama2c_tokenizer_beside(ckpt2.toStdString()),
+             d.filePath(QStringLiteral("tok32.model")).toStdString());
     // Not a checkpoint (too short to hold a header): nothing to find.
     const QString shortFile = d.filePath(QStringLiteral("short.bin"));
     QVERIFY(writeAll(shortFile, "abc"));

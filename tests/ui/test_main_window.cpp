@@ -4,6 +4,7 @@
 // the engine ends up with nothing running), menus, docks and placeholder
 // pages, and the scripted screenshot runs.
 #include <QAction>
+#include <QComboBox>
 #include <QDockWidget>
 #include <QFile>
 #include <QFileInfo>
@@ -13,12 +14,11 @@
 #include <QMessageBox>
 #include <QPlainTextEdit>
 #include <QPushButton>
-#include <QComboBox>
-#include <QSpinBox>
-#include <QStatusBar>
 #include <QSettings>
 #include <QSignalSpy>
+#include <QSpinBox>
 #include <QStandardPaths>
+#include <QStatusBar>
 #include <QTabWidget>
 #include <QTemporaryDir>
 #include <QTextBrowser>
@@ -816,19 +816,22 @@ void TestMainWindow::narrowWindowTabsTelemetry() {
   QTRY_VERIFY(w.tabifiedDockWidgets(w.settingsDock()).contains(w.telemetryDock()));
   QString mins;
   for (int i = 0; i < w.tabs()->count(); ++i)
-    mins += QStringLiteral(" %1:%2").arg(w.tabs()->tabText(i)).arg(w.tabs()->widget(i)->minimumSizeHint().width());
-  QVERIFY2(w.width() <= 1024,
-           qPrintable(QStringLiteral("width %1 (minimum %2); pages' minimum widths%3; telemetry %4, settings %5, "
-                                     "model %6, status bar %7, menu bar %8, centre %9")
-                          .arg(w.width())
-                          .arg(w.minimumSizeHint().width())
-                          .arg(mins)
-                          .arg(w.telemetryDock()->minimumSizeHint().width())
-                          .arg(w.settingsDock()->minimumSizeHint().width())
-                          .arg(w.modelDock()->minimumSizeHint().width())
-                          .arg(w.statusBar()->minimumSizeHint().width())
-                          .arg(w.menuBar()->minimumSizeHint().width())
-                          .arg(w.centralWidget()->minimumSizeHint().width())));
+    mins += QStringLiteral(" %1:%2")
+                .arg(w.tabs()->tabText(i))
+                .arg(w.tabs()->widget(i)->minimumSizeHint().width());
+  QVERIFY2(
+      w.width() <= 1024,
+      qPrintable(QStringLiteral("width %1 (minimum %2); pages' minimum widths%3; telemetry %4, settings %5, "
+                                "model %6, status bar %7, menu bar %8, centre %9")
+                     .arg(w.width())
+                     .arg(w.minimumSizeHint().width())
+                     .arg(mins)
+                     .arg(w.telemetryDock()->minimumSizeHint().width())
+                     .arg(w.settingsDock()->minimumSizeHint().width())
+                     .arg(w.modelDock()->minimumSizeHint().width())
+                     .arg(w.statusBar()->minimumSizeHint().width())
+                     .arg(w.menuBar()->minimumSizeHint().width())
+                     .arg(w.centralWidget()->minimumSizeHint().width())));
   w.showEngineSettings();
   QTRY_VERIFY(w.settingsDock()->isVisible());
   // Every settings control is shown whole: the dock is as wide as the form needs.
