@@ -9,6 +9,7 @@
 struct BenchRunner::Job {
   brisk::MatrixSpec matrix;
   brisk::WorkloadSpec workload;
+  brisk::MatrixInputs inputs;  // every run's datasets and traces, read by start()
   std::atomic<bool> stop{false};
   // Worker-thread state of the throttle.
   std::chrono::steady_clock::time_point lastPost{};
@@ -36,8 +37,12 @@ bool BenchRunner::start(const brisk::MatrixSpec& matrix, const brisk::WorkloadSp
     return false;
   }
   int runs = 0;
+  brisk::MatrixInputs inputs;
   try {
-    runs = int(brisk::expand_matrix(matrix, workload).size());
+    const std::vector<brisk::MatrixRun> plan = brisk::expand_matrix(matrix, workload);
+    // A bad line in a prompt dataset or a trace is refused here, not when the run that reads it starts.
+    inputs = brisk::check_matrix_inputs(plan);
+    runs = int(plan.size());
   } catch (const std::exception& e) {
     error_ = QString::fromUtf8(e.what());
     Q_EMIT failed(error_);
@@ -51,6 +56,7 @@ bool BenchRunner::start(const brisk::MatrixSpec& matrix, const brisk::WorkloadSp
   auto job = std::make_shared<Job>();
   job->matrix = matrix;
   job->workload = workload;
+  job->inputs = std::move(inputs);
   job_ = job;
   results_.clear();
   stopped_ = false;
@@ -87,7 +93,7 @@ bool BenchRunner::start(const brisk::MatrixSpec& matrix, const brisk::WorkloadSp
           this, [this, r] { Q_EMIT resultReady(r); }, Qt::QueuedConnection);
     };
     try {
-      job->results = brisk::run_matrix(job->matrix, job->workload, cb);
+      job->results = brisk::run_matrix(job->matrix, job->workload, cb, &job->inputs);
     } catch (const std::exception& e) {
       job->error = QString::fromUtf8(e.what());
     } catch (...) {

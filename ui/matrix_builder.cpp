@@ -256,6 +256,8 @@ brisk::MatrixSpec MatrixBuilder::spec() const {
   m.slo.e2e_s = sloE2e_->value() / 1000.0;
   m.quality_text = qualityText_->text().trimmed().toStdString();
   m.quality_prompts = qualityPrompts_->text().trimmed().toStdString();
+  // What a matrix file would be refused for (two axes on one field, a value twice, ...), refused here too.
+  brisk::validate_matrix(m, "matrix");
   return m;
 }
 

@@ -35,7 +35,8 @@ class MatrixBuilder : public QWidget {
   // The workload the run count is computed for.
   void setWorkload(const brisk::WorkloadSpec& workload);
 
-  // Throws brisk::Error naming the field when a value does not parse.
+  // Throws brisk::Error naming the field when a value does not parse or the
+  // matrix fails the checks a matrix file gets (brisk::validate_matrix).
   brisk::MatrixSpec spec() const;
   void setSpec(const brisk::MatrixSpec& spec);
   // The runs spec() expands to over the workload; -1 (and expansionError())

@@ -261,6 +261,9 @@ int cmd_bench(const std::vector<std::string>& argv) {
   // minutes and then lose everything to a typo in a path.
   if (a.has("--out")) check_output_path(a.str("--out"));
   if (a.has("--report")) check_report_path(a.str("--report"));
+  // So are the prompt datasets and traces of every run, each read once here and replayed from memory:
+  // a bad line must not wait until the runs before the one that reads it have run.
+  const MatrixInputs inputs = check_matrix_inputs(plan);
 
   // The machine's ceilings: measured once (then cached) unless --no-limits.
   SystemInfo sys;
@@ -322,7 +325,7 @@ int cmd_bench(const std::vector<std::string>& argv) {
   auto* previous = std::signal(SIGINT, on_sigint);
   std::vector<BenchResult> runs;
   try {
-    runs = run_matrix(m, spec, cb);
+    runs = run_matrix(m, spec, cb, &inputs);
   } catch (...) {
     std::signal(SIGINT, previous);
     throw;

@@ -2,6 +2,7 @@
 // results): one place that writes each object and one strict reader whose
 // errors name the source and the dotted field path.
 #pragma once
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -86,6 +87,17 @@ struct TraceFileLine {
   int max_tokens = 0;
 };
 std::vector<TraceFileLine> read_trace(const std::string& path);
+// A workload's files, read: its prompt dataset (prompt_len file:PATH) and,
+// for arrival "trace", its trace file (trace_path); null where it names none.
+struct WorkloadFiles {
+  std::shared_ptr<const std::vector<DatasetLine>> dataset;
+  std::shared_ptr<const std::vector<TraceFileLine>> trace;
+};
+// Throws "TRACE has N arrivals but num_requests is M" when a trace is short.
+void check_trace_length(const WorkloadSpec& w, size_t arrivals);
+// make_workload over files already read; a file w names that `files` lacks is read here.
+std::vector<WorkloadRequest> make_workload(const WorkloadSpec& w, const Engine& engine,
+                                           const WorkloadFiles& files);
 std::string utc_now();
 // Hex SHA-256 of a file, streamed (brisk::Error naming the file if unreadable).
 std::string sha256_file(const std::string& path);

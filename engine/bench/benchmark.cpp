@@ -75,7 +75,22 @@ std::string LengthDist::to_string() const {
   return o.str();
 }
 
+namespace bench {
+
+void check_trace_length(const WorkloadSpec& w, size_t arrivals) {
+  if (arrivals < (size_t)std::max(0, w.num_requests))
+    throw Error((w.trace_path.empty() ? std::string("workload: trace_times") : w.trace_path) + " has " +
+                std::to_string(arrivals) + " arrivals but num_requests is " + std::to_string(w.num_requests));
+}
+
+}  // namespace bench
+
 std::vector<WorkloadRequest> make_workload(const WorkloadSpec& spec, const Engine& engine) {
+  return bench::make_workload(spec, engine, {});
+}
+
+std::vector<WorkloadRequest> bench::make_workload(const WorkloadSpec& spec, const Engine& engine,
+                                                  const WorkloadFiles& files) {
   bench::validate_workload(spec, "",
                            spec.name.empty() ? std::string("workload") : "workload '" + spec.name + "'");
   std::mt19937_64 rng(spec.seed);
@@ -107,21 +122,30 @@ std::vector<WorkloadRequest> make_workload(const WorkloadSpec& spec, const Engin
     if (d.kind == "normal") v = d.a + d.b * normal01();
     return (int)std::clamp(std::lround(v), 1L, 10000000L);
   };
-  // Read strictly by bench_json (unknown keys and max_tokens < 1 are errors, in both files alike).
-  std::vector<bench::DatasetLine> file;
-  if (spec.prompt_len.kind == "file") file = bench::read_prompt_dataset(spec.prompt_len.path);
-  std::vector<bench::TraceFileLine> trace;
+  // Read strictly by bench_json (unknown keys and max_tokens < 1 are errors, in both files alike),
+  // unless the caller read them before (run_matrix reads every run's files before the first).
+  static const std::vector<bench::DatasetLine> kNoLines;
+  std::shared_ptr<const std::vector<bench::DatasetLine>> dataset = files.dataset;
+  if (spec.prompt_len.kind == "file" && !dataset)
+    dataset = std::make_shared<const std::vector<bench::DatasetLine>>(
+        bench::read_prompt_dataset(spec.prompt_len.path));
+  const std::vector<bench::DatasetLine>& file = spec.prompt_len.kind == "file" ? *dataset : kNoLines;
+  static const std::vector<bench::TraceFileLine> kNoTrace;
+  std::shared_ptr<const std::vector<bench::TraceFileLine>> arrivals;
   if (spec.arrival == "trace") {
     if (!spec.trace_path.empty()) {
-      trace = bench::read_trace(spec.trace_path);
+      arrivals =
+          files.trace
+              ? files.trace
+              : std::make_shared<const std::vector<bench::TraceFileLine>>(bench::read_trace(spec.trace_path));
     } else {
-      for (double t : spec.trace_times) trace.push_back({t, {}, false, 0});
+      auto times = std::make_shared<std::vector<bench::TraceFileLine>>();
+      for (double t : spec.trace_times) times->push_back({t, {}, false, 0});
+      arrivals = std::move(times);
     }
-    if ((int)trace.size() < spec.num_requests)
-      throw Error((spec.trace_path.empty() ? std::string("workload: trace_times") : spec.trace_path) +
-                  " has " + std::to_string(trace.size()) + " arrivals but num_requests is " +
-                  std::to_string(spec.num_requests));
+    bench::check_trace_length(spec, arrivals->size());
   }
+  const std::vector<bench::TraceFileLine>& trace = arrivals ? *arrivals : kNoTrace;
   // A trace's clock starts at its earliest arrival (traces often carry wall-clock times).
   double trace0 = 0;
   if (!trace.empty()) {

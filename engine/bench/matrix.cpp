@@ -70,6 +70,8 @@ double as_double(const std::string& field, const std::string& v) {
   bad_value(field, v, "is not a number");
 }
 
+constexpr int64_t kMaxConcurrency = 1 << 24;
+
 const char* const kAxisFields[] = {"weight_dtype",
                                    "kv_dtype",
                                    "policy",
@@ -298,43 +300,21 @@ MatrixSpec matrix_from_json(const std::string& text, const std::string& source) 
   if (version != 1)
     r.fail("version",
            version ? std::to_string(version) + " is not a version this Brisk reads (1)" : "missing");
+  // The reader checks the JSON's shapes; what the values mean, validate_matrix
+  // checks (the GUI's builder makes matrices without a file).
   MatrixSpec m;
   r.get("name", m.name);
   r.get("kind", m.kind);
-  if (m.kind != "grid" && m.kind != "rate_sweep" && m.kind != "concurrency_sweep")
-    r.fail("kind", "'" + m.kind + "' is not grid, rate_sweep or concurrency_sweep");
-  if (const json* b = r.find("base")) {
-    m.base = bench::config_from(*b, "base", source);
-    bench::validate_config(m.base, "base", source);
-  }
+  if (const json* b = r.find("base")) m.base = bench::config_from(*b, "base", source);
   if (const json* a = r.find("axes")) {
     if (!a->is_array()) r.fail("axes", "expected an array of {\"field\": ..., \"values\": [...]}");
     for (size_t i = 0; i < a->size(); ++i) {
       bench::ObjReader ar((*a)[i], "axes[" + std::to_string(i) + "]", source);
       MatrixAxis axis;
       ar.get("field", axis.field);
-      if (axis.field.empty()) ar.fail("field", "missing (the EngineConfig or workload field to vary)");
-      // Two axes on one field would label a run with both values while the
-      // later one alone sets it ("static · continuous" running continuous).
-      for (size_t k = 0; k < m.axes.size(); ++k)
-        if (m.axes[k].field == axis.field)
-          ar.fail("field", "'" + axis.field + "' is already varied by axes[" + std::to_string(k) +
-                               "]; put all its values in one axis");
-      // The sweep sets max_concurrency before the axes: an axis on it would
-      // silently replace every swept value.
-      if (m.kind == "concurrency_sweep" && axis.field == "max_concurrency")
-        ar.fail("field",
-                "'max_concurrency' is what a concurrency_sweep varies; list its values in "
-                "\"concurrencies\", not in an axis");
       const json* vals = ar.find("values");
       if (!vals || !vals->is_array() || vals->empty()) ar.fail("values", "expected a non-empty array");
-      for (const json& v : *vals) {
-        std::string s = axis_value_string(v, ar, "values");
-        // A repeated value is the same configuration run twice under one label ("repeats" does that).
-        if (std::find(axis.values.begin(), axis.values.end(), s) != axis.values.end())
-          ar.fail("values", "'" + s + "' is listed twice (use \"repeats\" to run a configuration again)");
-        axis.values.push_back(std::move(s));
-      }
+      for (const json& v : *vals) axis.values.push_back(axis_value_string(v, ar, "values"));
       ar.reject_unknown();
       m.axes.push_back(std::move(axis));
     }
@@ -343,41 +323,77 @@ MatrixSpec matrix_from_json(const std::string& text, const std::string& source) 
   if (const json* c = r.find("concurrencies")) {
     if (!c->is_array()) r.fail("concurrencies", "expected an array of integers");
     for (const json& v : *c) {
-      if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > (1 << 24))
+      if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > kMaxConcurrency)
         r.fail("concurrencies", v.dump() + " is not a request count >= 0 (0 = no cap)");
       m.concurrencies.push_back(v.get<int>());
     }
   }
   r.get("repeats", m.repeats);
-  if (m.repeats < 1 || m.repeats > 1000) r.fail("repeats", "must be 1..1000");
   r.get("warmup_requests", m.warmup_requests);
-  if (m.warmup_requests < 0 || m.warmup_requests > 1000) r.fail("warmup_requests", "must be 0..1000");
   if (const json* s = r.find("slo")) {
     bench::ObjReader sr(*s, "slo", source);
     sr.get("ttft_s", m.slo.ttft_s);
     sr.get("tpot_s", m.slo.tpot_s);
     sr.get("e2e_s", m.slo.e2e_s);
     sr.reject_unknown();
-    for (auto [k, v] : {std::pair{"ttft_s", m.slo.ttft_s}, {"tpot_s", m.slo.tpot_s}, {"e2e_s", m.slo.e2e_s}})
-      if (!(v >= 0)) sr.fail(k, "must be >= 0 seconds (0 = no limit)");
   }
   r.get("quality_text", m.quality_text);
   r.get("quality_prompts", m.quality_prompts);
   r.reject_unknown();
+  validate_matrix(m, source);
+  return m;
+}
+
+void validate_matrix(const MatrixSpec& m, const std::string& source) {
+  auto bad = [&](const std::string& field, const std::string& why) { bench::fail(source, field, why); };
+  if (m.kind != "grid" && m.kind != "rate_sweep" && m.kind != "concurrency_sweep")
+    bad("kind", "'" + m.kind + "' is not grid, rate_sweep or concurrency_sweep");
+  bench::validate_config(m.base, "base", source);
+  for (size_t i = 0; i < m.axes.size(); ++i) {
+    const MatrixAxis& axis = m.axes[i];
+    const std::string at = "axes[" + std::to_string(i) + "]";
+    if (axis.field.empty()) bad(at + ".field", "missing (the EngineConfig or workload field to vary)");
+    // Two axes on one field would label a run with both values while the
+    // later one alone sets it ("static · continuous" running continuous).
+    for (size_t k = 0; k < i; ++k)
+      if (m.axes[k].field == axis.field)
+        bad(at + ".field", "'" + axis.field + "' is already varied by axes[" + std::to_string(k) +
+                               "]; put all its values in one axis");
+    // The sweep sets max_concurrency before the axes: an axis on it would
+    // silently replace every swept value.
+    if (m.kind == "concurrency_sweep" && axis.field == "max_concurrency")
+      bad(at + ".field",
+          "'max_concurrency' is what a concurrency_sweep varies; list its values in "
+          "\"concurrencies\", not in an axis");
+    if (axis.values.empty()) bad(at + ".values", "expected at least one value");
+    // A repeated value is the same configuration run twice under one label ("repeats" does that).
+    for (size_t j = 0; j < axis.values.size(); ++j)
+      if (std::find(axis.values.begin(), axis.values.begin() + (ptrdiff_t)j, axis.values[j]) !=
+          axis.values.begin() + (ptrdiff_t)j)
+        bad(at + ".values",
+            "'" + axis.values[j] + "' is listed twice (use \"repeats\" to run a configuration again)");
+  }
   // A sweep's list in a matrix of another kind would be ignored: a grid with
   // "rates" runs nothing at those rates. (Empty lists are what to_json writes.)
   if (m.kind != "rate_sweep" && !m.rates.empty())
-    r.fail("rates", "only a rate_sweep has rates; this matrix's kind is '" + m.kind + "'");
+    bad("rates", "only a rate_sweep has rates; this matrix's kind is '" + m.kind + "'");
   if (m.kind != "concurrency_sweep" && !m.concurrencies.empty())
-    r.fail("concurrencies",
-           "only a concurrency_sweep has concurrencies; this matrix's kind is '" + m.kind + "'");
-  for (size_t i = 0; i < m.rates.size(); ++i)
-    if (!(m.rates[i] > 0) || !std::isfinite(m.rates[i]))
-      r.fail("rates", number_string(m.rates[i]) + " is not a positive rate (requests/s)");
-  if (m.kind == "rate_sweep" && m.rates.empty()) r.fail("rates", "a rate_sweep needs at least one rate");
+    bad("concurrencies",
+        "only a concurrency_sweep has concurrencies; this matrix's kind is '" + m.kind + "'");
+  for (double r : m.rates)
+    if (!(r > 0) || !std::isfinite(r))
+      bad("rates", number_string(r) + " is not a positive rate (requests/s)");
+  for (int c : m.concurrencies)
+    if (c < 0 || c > kMaxConcurrency)
+      bad("concurrencies", std::to_string(c) + " is not a request count >= 0 (0 = no cap)");
+  if (m.kind == "rate_sweep" && m.rates.empty()) bad("rates", "a rate_sweep needs at least one rate");
   if (m.kind == "concurrency_sweep" && m.concurrencies.empty())
-    r.fail("concurrencies", "a concurrency_sweep needs at least one value");
-  return m;
+    bad("concurrencies", "a concurrency_sweep needs at least one value");
+  if (m.repeats < 1 || m.repeats > 1000) bad("repeats", "must be 1..1000");
+  if (m.warmup_requests < 0 || m.warmup_requests > 1000) bad("warmup_requests", "must be 0..1000");
+  for (auto [k, v] :
+       {std::pair{"slo.ttft_s", m.slo.ttft_s}, {"slo.tpot_s", m.slo.tpot_s}, {"slo.e2e_s", m.slo.e2e_s}})
+    if (!(v >= 0)) bad(k, "must be >= 0 seconds (0 = no limit)");
 }
 
 MatrixSpec load_matrix(const std::string& path) {
@@ -405,9 +421,7 @@ std::string to_json(const MatrixSpec& m) {
 
 std::vector<MatrixRun> expand_matrix(const MatrixSpec& m, const WorkloadSpec& w) {
   const std::string src = "matrix" + (m.name.empty() ? std::string() : " '" + m.name + "'");
-  if (m.kind != "grid" && m.kind != "rate_sweep" && m.kind != "concurrency_sweep")
-    throw Error(src + ": kind '" + m.kind + "' is not grid, rate_sweep or concurrency_sweep");
-  if (m.repeats < 1) throw Error(src + ": repeats must be at least 1");
+  validate_matrix(m, src);
   // The sweep is the outer dimension: a rate sweep reads left to right.
   struct Point {
     std::vector<std::pair<std::string, std::string>> settings;
@@ -415,23 +429,14 @@ std::vector<MatrixRun> expand_matrix(const MatrixSpec& m, const WorkloadSpec& w)
   };
   std::vector<Point> sweep(1);
   if (m.kind == "rate_sweep") {
-    if (m.rates.empty()) throw Error(src + ": a rate_sweep needs rates");
     sweep.clear();
-    for (double r : m.rates) {
-      if (!(r > 0) || !std::isfinite(r)) throw Error(src + ": rate " + number_string(r) + " is not positive");
-      sweep.push_back({{{"rate", number_string(r)}}, {number_string(r) + " req/s"}});
-    }
+    for (double r : m.rates) sweep.push_back({{{"rate", number_string(r)}}, {number_string(r) + " req/s"}});
   } else if (m.kind == "concurrency_sweep") {
-    if (m.concurrencies.empty()) throw Error(src + ": a concurrency_sweep needs concurrencies");
     sweep.clear();
-    for (int c : m.concurrencies) {
-      if (c < 0) throw Error(src + ": concurrency " + std::to_string(c) + " is negative");
+    for (int c : m.concurrencies)
       sweep.push_back({{{"max_concurrency", std::to_string(c)}},
                        {c == 0 ? std::string("no cap") : std::to_string(c) + " concurrent"}});
-    }
   }
-  for (const MatrixAxis& a : m.axes)
-    if (a.values.empty()) throw Error(src + ": axis '" + a.field + "' has no values");
   // Cartesian product of the axes, the last axis varying fastest.
   std::vector<Point> configs;
   for (const Point& s : sweep) {
@@ -480,8 +485,44 @@ std::vector<MatrixRun> expand_matrix(const MatrixSpec& m, const WorkloadSpec& w)
   return runs;
 }
 
-std::vector<BenchResult> run_matrix(const MatrixSpec& m, const WorkloadSpec& w, const MatrixCallbacks& cb) {
+struct MatrixInputs::Files {
+  std::map<std::string, std::shared_ptr<const std::vector<bench::DatasetLine>>> datasets;
+  std::map<std::string, std::shared_ptr<const std::vector<bench::TraceFileLine>>> traces;
+
+  // What make_workload would read for w (null where not read here: it reads it then).
+  bench::WorkloadFiles of(const WorkloadSpec& w) const {
+    bench::WorkloadFiles f;
+    if (w.prompt_len.kind == "file")
+      if (auto it = datasets.find(w.prompt_len.path); it != datasets.end()) f.dataset = it->second;
+    if (w.arrival == "trace" && !w.trace_path.empty())
+      if (auto it = traces.find(w.trace_path); it != traces.end()) f.trace = it->second;
+    return f;
+  }
+};
+
+MatrixInputs check_matrix_inputs(const std::vector<MatrixRun>& runs) {
+  auto files = std::make_shared<MatrixInputs::Files>();
+  for (const MatrixRun& run : runs) {
+    const WorkloadSpec& w = run.workload;
+    // The same reads make_workload does, once per file however many runs name it.
+    if (w.prompt_len.kind == "file" && !files->datasets.count(w.prompt_len.path))
+      files->datasets[w.prompt_len.path] = std::make_shared<const std::vector<bench::DatasetLine>>(
+          bench::read_prompt_dataset(w.prompt_len.path));
+    if (w.arrival == "trace" && !w.trace_path.empty()) {
+      auto& trace = files->traces[w.trace_path];
+      if (!trace)
+        trace = std::make_shared<const std::vector<bench::TraceFileLine>>(bench::read_trace(w.trace_path));
+      bench::check_trace_length(w, trace->size());
+    }
+  }
+  return {files};
+}
+
+std::vector<BenchResult> run_matrix(const MatrixSpec& m, const WorkloadSpec& w, const MatrixCallbacks& cb,
+                                    const MatrixInputs* given) {
   const std::vector<MatrixRun> runs = expand_matrix(m, w);
+  // Every run's files before the first run: a bad line must not wait for the runs before it.
+  const MatrixInputs inputs = given && given->files ? *given : check_matrix_inputs(runs);
   const auto t_start = std::chrono::steady_clock::now();
   auto elapsed = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
@@ -515,7 +556,8 @@ std::vector<BenchResult> run_matrix(const MatrixSpec& m, const WorkloadSpec& w, 
     bool dropped = false;
     try {
       std::unique_ptr<Engine> engine = Engine::create(run.config);
-      const std::vector<WorkloadRequest> reqs = make_workload(run.workload, *engine);
+      const std::vector<WorkloadRequest> reqs =
+          bench::make_workload(run.workload, *engine, inputs.files->of(run.workload));
       emit("warmup", 0);
       bench::RunHooks hooks;
       hooks.stop = cb.stop;

@@ -82,6 +82,50 @@ class TestCliInputs : public QObject {
     QVERIFY2(!r.err.contains("running"), qPrintable(describe(r)));  // refused before any run
   }
 
+  // A prompt dataset or a trace with a bad line (or a trace too short for the
+  // runs) is refused before any run starts, naming the file, line and field:
+  // each run used to read it as it started, so the error came only after
+  // the runs before it (a model load each) had spent their time, and --out
+  // was then written with nothing but failed runs.
+  void benchChecksEveryRunsFilesFirst_data() {
+    QTest::addColumn<QByteArray>("workload");
+    QTest::addColumn<QStringList>("needles");
+    const QString dataset = write(QStringLiteral("ds-bad.jsonl"),
+                                  "{\"prompt\": \"Once upon a time\"}\n"
+                                  "{\"prompt\": \"hello\", \"id\": 7}\n");
+    const QString trace = write(QStringLiteral("trace-bad.jsonl"),
+                                "{\"timestamp\": 0}\n"
+                                "{\"timestamp\": -1}\n");
+    const QString shortTrace = write(QStringLiteral("trace-short.jsonl"), "{\"timestamp\": 0.5}\n");
+    QTest::newRow("dataset: unknown key on line 2")
+        << (R"("prompt_len": "file:)" + dataset.toUtf8() + R"(")")
+        << QStringList{dataset + ":2", "field 'id'", "unknown field"};
+    QTest::newRow("trace: negative timestamp on line 2")
+        << (R"("arrival": "trace", "trace_path": ")" + trace.toUtf8() + R"(")")
+        << QStringList{trace + ":2", "field 'timestamp'", ">= 0"};
+    QTest::newRow("trace: fewer arrivals than requests")
+        << (R"("arrival": "trace", "trace_path": ")" + shortTrace.toUtf8() + R"(")")
+        << QStringList{shortTrace, "has 1 arrivals but num_requests is 2"};
+  }
+  void benchChecksEveryRunsFilesFirst() {
+    QFETCH(QByteArray, workload);
+    QFETCH(QStringList, needles);
+    const QString key = QString::number(qHash(QByteArray(QTest::currentDataTag())));
+    const QString w = write(QStringLiteral("w-%1.json").arg(key),
+                            R"({"schema": "brisk.workload", "version": 1, "num_requests": 2, )"
+                            R"("output_len": "fixed:2", )" +
+                                workload + "}");
+    const QString out = path(QStringLiteral("never-%1.json").arg(key));
+    // --compare: two runs (continuous, then static) over one workload.
+    RUN_CLI(r, QStringLiteral("bench"), QStringLiteral("demo"), QStringLiteral("--workload"), w,
+            QStringLiteral("--compare"), QStringLiteral("--warmup"), QStringLiteral("0"),
+            QStringLiteral("--out"), out);
+    EXPECT_EXIT(r, 1);
+    for (const QString& n : needles) EXPECT_IN(r.err, n, r);
+    QVERIFY2(!r.err.contains("run 1/2"), qPrintable(describe(r)));  // refused before any run
+    QVERIFY2(!QFileInfo::exists(out), qPrintable(describe(r)));     // nothing ran, nothing written
+  }
+
   // ---------------- generate --prompts ----------------
 
   // Every key of a line is a sampling field or an error naming FILE:LINE and

@@ -329,6 +329,111 @@ class TestBenchMatrix : public QObject {
     QCOMPARE(results_from_json(results_to_json(r), "f.json")[0].error, r[0].error);
   }
 
+  // A bad prompt dataset or trace fails the matrix before its first run
+  // (no model loaded, no progress), naming the file, line and field: every
+  // run used to read it as it started and fail after the runs before it.
+  void badInputFilesFailBeforeAnyRun() {
+    MatrixSpec m = demo_matrix();
+    m.repeats = 1;
+    const std::string dataset =
+        write("bad-dataset.jsonl", "{\"prompt\": \"Once\"}\n\n{\"prompt\": \"x\", \"id\": 3}\n");
+    const std::string trace =
+        write("bad-trace.jsonl", "{\"timestamp\": 0}\n{\"timestamp\": 1, \"max_tokens\": 0}\n");
+    WorkloadSpec from_file = tiny();
+    from_file.prompt_len = LengthDist::parse("file:" + dataset);
+    WorkloadSpec traced = tiny();
+    traced.num_requests = 2;
+    traced.arrival = "trace";
+    traced.trace_path = trace;
+    WorkloadSpec too_short = traced;
+    too_short.trace_path = write("short-trace.jsonl", "{\"timestamp\": 0}\n");
+    const std::vector<std::pair<WorkloadSpec, std::vector<std::string>>> cases = {
+        {from_file, {dataset + ":3", "field 'id'", "unknown field"}},
+        {traced, {trace + ":2", "field 'max_tokens'", "0"}},
+        {too_short, {too_short.trace_path, "has 1 arrivals but num_requests is 2"}}};
+    for (const auto& [w, needles] : cases) {
+      int reports = 0;
+      MatrixCallbacks cb;
+      cb.progress = [&](const MatrixProgress&) { ++reports; };
+      std::vector<BenchResult> results;
+      const std::string msg = error_of([&] { results = run_matrix(m, w, cb); });
+      for (const std::string& n : needles)
+        QVERIFY2(msg.find(n) != std::string::npos,
+                 qPrintable(QString("'%1' lacks '%2'").arg(msg.c_str(), n.c_str())));
+      QCOMPARE(reports, 0);
+      QVERIFY(results.empty());
+    }
+  }
+
+  // check_matrix_inputs reads the files of every run, not the first's: a
+  // bad file only a later run names is found. What it read is what
+  // run_matrix replays: the file is not read again when the runs start.
+  void inputsOfEveryRunAreReadBeforeTheFirst() {
+    const std::string good = write("good.jsonl", "{\"prompt\": \"Once upon a time\", \"max_tokens\": 3}\n");
+    const std::string bad = write("bad-second.jsonl", "{\"prompt\": \"x\"}\n{\"prompt\": 5}\n");
+    MatrixSpec m = demo_matrix();
+    m.repeats = 1;
+    m.warmup_requests = 0;
+    WorkloadSpec w = tiny();
+    w.prompt_len = LengthDist::parse("file:" + good);
+    std::vector<MatrixRun> runs = expand_matrix(m, w);
+    QCOMPARE(runs.size(), size_t(2));
+    runs[1].workload.prompt_len = LengthDist::parse("file:" + bad);
+    const std::string line2 = bad + ":2";
+    EXPECT_ERROR(check_matrix_inputs(runs), line2.c_str(), "field 'prompt'");
+    runs[1].workload.arrival = "trace";
+    runs[1].workload.prompt_len = runs[0].workload.prompt_len;
+    runs[1].workload.trace_path = write("one-arrival.jsonl", "{\"timestamp\": 3}\n");
+    EXPECT_ERROR(check_matrix_inputs(runs), "one-arrival.jsonl has 1 arrivals but num_requests is 4");
+    runs[1] = runs[0];
+    const MatrixInputs inputs = check_matrix_inputs(runs);
+    write("good.jsonl", "no longer JSON\n");
+    const auto r = run_matrix(m, w, {}, &inputs);
+    QCOMPARE(r.size(), size_t(2));
+    for (const BenchResult& x : r) {
+      QVERIFY2(x.error.empty(), x.error.c_str());
+      QCOMPARE(x.requests.size(), size_t(4));
+      for (const RequestMetrics& q : x.requests) QCOMPARE(q.output_tokens, 3);  // the line's max_tokens
+    }
+    // Without inputs run_matrix reads them itself, before its first run.
+    EXPECT_ERROR(run_matrix(m, w), "good.jsonl:1", "not a JSON object");
+  }
+
+  // validate_matrix is the matrix file's check, on a MatrixSpec made without
+  // a file (the GUI's builder); expand_matrix applies it too.
+  void matrixSpecsGetTheFileChecks() {
+    MatrixSpec m;
+    validate_matrix(m, "built");  // the defaults pass
+    m.axes = {{"policy", {"static", "continuous"}}, {"policy", {"continuous"}}};
+    EXPECT_ERROR(validate_matrix(m, "built"), "built: field 'axes[1].field'", "'policy'", "axes[0]");
+    EXPECT_ERROR(expand_matrix(m, tiny()), "field 'axes[1].field'", "'policy'");
+    m.axes = {{"max_num_seqs", {"8", "4", "8"}}};
+    EXPECT_ERROR(validate_matrix(m, "built"), "field 'axes[0].values'", "'8'", "listed twice");
+    m.axes = {{"policy", {}}};
+    EXPECT_ERROR(validate_matrix(m, "built"), "field 'axes[0].values'");
+    m = {};
+    m.rates = {1, 2};
+    EXPECT_ERROR(validate_matrix(m, "built"), "field 'rates'", "grid");
+    m = {};
+    m.kind = "rate_sweep";
+    m.rates = {4, -1};
+    EXPECT_ERROR(validate_matrix(m, "built"), "field 'rates'", "-1");
+    m = {};
+    m.kind = "concurrency_sweep";
+    m.concurrencies = {1, 4};
+    m.axes = {{"max_concurrency", {"2"}}};
+    EXPECT_ERROR(validate_matrix(m, "built"), "field 'axes[0].field'", "concurrencies");
+    m = {};
+    m.repeats = 0;
+    EXPECT_ERROR(validate_matrix(m, "built"), "field 'repeats'");
+    m = {};
+    m.slo.tpot_s = -0.5;
+    EXPECT_ERROR(validate_matrix(m, "built"), "field 'slo.tpot_s'");
+    m = {};
+    m.base.max_num_seqs = 0;
+    EXPECT_ERROR(validate_matrix(m, "built"), "field 'base.max_num_seqs'");
+  }
+
   void qualityCoversTheReferenceRun() {
     // With quality files, the F32 run is scored too: its perplexity is the
     // reference the INT8 run is compared with, and against itself it shows

@@ -235,6 +235,100 @@ class TestBenchMetrics : public QObject {
     CHECK_NEAR(j["tpot_s"].get<double>(), 0.75);
   }
 
+  // Results files written before token_counts (per request) and
+  // generated_tokens (per step) were stored still load, with the figures
+  // they were saved with: the summary, every summary column, the roofline.
+  // The run is aStepsTokensAreOneEntry's (3 parallel sequences, accepted
+  // drafts), so the stripped keys held counts other than 1: figures worked
+  // out again from the stripped series would differ.
+  void resultsWithoutTokenCountsReadTheSame() {
+    MetricsRecorder rec;
+    rec.on_add(1, 0, 8);
+    rec.on_add(2, 0, 8);
+    const std::vector<std::pair<double, std::vector<int>>> steps = {
+        {1.0, {1, 1, 1, 2}}, {1.5, {2, 1, 2, 1, 1, 2}}, {2.5, {1, 2, 1}}};
+    for (const auto& [t, ids] : steps) {
+      for (int id : ids) rec.on_token(id, t);
+      StepMetrics sm;
+      sm.start = t - 0.25;
+      sm.duration = 0.25;
+      sm.prefill_tokens = t == 1.0 ? 16 : 0;
+      sm.decode_tokens = t == 1.0 ? 0 : 4;
+      sm.decode_seqs = t == 1.0 ? 0 : 4;
+      sm.kv_slots_filled = 20;
+      rec.on_step(sm);
+    }
+    rec.on_finish(1, 2.5, FinishReason::Length, 8);
+    rec.on_finish(2, 2.5, FinishReason::Length, 5);
+    BenchResult r;
+    r.label = "before token_counts";
+    r.config.backend = "cpu";
+    r.model.weight_bytes = 1000;
+    r.requests = rec.finished();
+    r.steps = rec.steps();
+    r.summary = summarize(r.requests, r.steps, 2.5);
+    SystemInfo sys;
+    sys.measured = true;
+    sys.read_bandwidth_bytes_per_s = 1e5;
+    sys.fma_peak_flops = 1e9;
+    compute_roofline(r, sys, 10);
+    // What the stripped keys carried: TPOT .375 and .75 need the counts, and
+    // decode tok/s counts the 9 tokens of the two decode steps (0.5 s).
+    CHECK_NEAR(r.summary.tpot.p50, 0.375);
+    CHECK_NEAR(r.summary.tpot.max, 0.75);
+    CHECK_NEAR(r.summary.generation_tokens_per_s, 13 / 2.5);
+    CHECK_NEAR(r.roofline.decode_tokens_per_s, 18.0);
+
+    auto strip = [](nlohmann::json& run) {
+      size_t n = 0;
+      for (auto& q : run["requests"]) n += q.erase("token_counts");
+      for (auto& s : run["steps"]) n += s.erase("generated_tokens");
+      return n;
+    };
+    nlohmann::json file = nlohmann::json::parse(results_to_json({r}));
+    QCOMPARE(strip(file["runs"][0]), r.requests.size() + r.steps.size());
+    nlohmann::json bare = nlohmann::json::parse(to_json(r));
+    QCOMPARE(strip(bare), r.requests.size() + r.steps.size());
+    std::vector<BenchResult> loaded;
+    try {
+      loaded = results_from_json(file.dump(), "old-results.json");
+      QCOMPARE(loaded.size(), size_t(1));
+      loaded.push_back(bench_result_from_json(bare.dump(), "old-result.json"));
+    } catch (const Error& e) {
+      QFAIL(qPrintable(QString("an older results file does not load: ") + e.what()));
+    }
+    for (const BenchResult& b : loaded) {
+      const BenchSummary& s = b.summary;
+      for (auto [got, want] :
+           {std::pair{s.tpot, r.summary.tpot}, {s.itl, r.summary.itl}, {s.ttft, r.summary.ttft}}) {
+        QCOMPARE(got.count, want.count);
+        for (double Percentiles::*f :
+             {&Percentiles::mean, &Percentiles::p50, &Percentiles::p90, &Percentiles::p99, &Percentiles::max})
+          QCOMPARE(got.*f, want.*f);
+      }
+      QCOMPARE(s.generation_tokens, r.summary.generation_tokens);
+      QCOMPARE(s.generation_tokens_per_s, r.summary.generation_tokens_per_s);
+      QCOMPARE(s.prompt_tokens_per_s, r.summary.prompt_tokens_per_s);
+      QCOMPARE(s.tokens_per_decode_step, r.summary.tokens_per_decode_step);
+      QCOMPARE(b.roofline.decode_tokens_per_s, r.roofline.decode_tokens_per_s);
+      QCOMPARE(b.roofline.decode_bandwidth_fraction, r.roofline.decode_bandwidth_fraction);
+      for (const SummaryField& f : summary_fields()) {
+        const double got = f.value(b), want = f.value(r);
+        QVERIFY2(got == want || (std::isnan(got) && std::isnan(want)),
+                 qPrintable(QString("%1: %2, saved %3").arg(f.key.c_str()).arg(got).arg(want)));
+      }
+      QCOMPARE(summary_csv({b}), summary_csv({r}));
+      // The series read as such a file's: an entry is one token, a step's tokens unknown.
+      QCOMPARE(b.requests.size(), r.requests.size());
+      QCOMPARE(b.requests[0].token_times, r.requests[0].token_times);
+      QVERIFY(b.requests[0].token_counts.empty());
+      QCOMPARE(b.requests[0].tokens_at(1), 1);
+      QCOMPARE(b.steps.size(), r.steps.size());
+      QCOMPARE(b.steps[1].generated_tokens, 0);
+      QCOMPARE(b.steps[1].decode_tokens, 4);
+    }
+  }
+
   // Pure decode steps of a speculating sequence (1 + 4 drafts verified a
   // step) over a 1000-byte model with 10-byte KV rows: a step that accepts
   // 2 drafts generates 3 tokens, one that rejects all generates 1. Decode

@@ -8,6 +8,7 @@
 #include <QComboBox>
 #include <QDoubleSpinBox>
 #include <QFile>
+#include <QLabel>
 #include <QLineEdit>
 #include <QListWidget>
 #include <QProgressBar>
@@ -64,6 +65,8 @@ class TestBenchmarkView : public QObject {
   void exportHtml();
   void resultsStoreRenameDelete();
   void stopEndsLongerMatrix();
+  void matrixBuilderRefusesWhatAMatrixFileWould();
+  void badPromptFileIsRefusedBeforeAnyRun();
 };
 
 void TestBenchmarkView::initTestCase() {
@@ -406,6 +409,100 @@ void TestBenchmarkView::stopEndsLongerMatrix() {
   QString path;
   QVERIFY(runToCompletion(&path));
   QCOMPARE(compare_->tableModel()->rowCount(), 2);
+}
+
+// The builder's matrix gets the checks a matrix file gets: two axes on one
+// field (the run labelled "static · continuous" ran continuous) and a value
+// listed twice are named in the builder, Run is off, and Run asked for
+// anyway says why in the view and starts nothing.
+void TestBenchmarkView::matrixBuilderRefusesWhatAMatrixFileWould() {
+  window_->setCurrentView(MainWindow::View::Benchmark);
+  setTinyWorkload();
+  setMatrix(QStringLiteral("policy"), QStringLiteral("static, continuous"));
+  MatrixBuilder* m = bench_->matrixBuilder();
+  QCOMPARE(m->runCount(), 2);
+  QTest::mouseClick(m->findChild<QPushButton*>(QStringLiteral("addAxis")), Qt::LeftButton);
+  QCOMPARE(m->axisCount(), 2);
+  m->axisFieldCombo(1)->setCurrentText(QStringLiteral("policy"));
+  QCOMPARE(m->axisFieldCombo(1)->currentText(), QStringLiteral("policy"));
+  QTest::keyClicks(m->axisValuesEdit(1), QStringLiteral("continuous"));
+  QCOMPARE(m->runCount(), -1);
+  const QString twice = m->expansionError();
+  for (const char* want : {"axes[1].field", "'policy'", "already varied by axes[0]"})
+    QVERIFY2(twice.contains(QLatin1String(want)), qPrintable(twice));
+  QCOMPARE(m->findChild<QLabel*>(QStringLiteral("matrixSummary"))->text(), twice);
+  QVERIFY(!bench_->runButton()->isEnabled());
+  QCOMPARE(bench_->runButton()->toolTip(), twice);
+  QSignalSpy started(bench_->runner(), &BenchRunner::started);
+  bench_->requestRun();
+  QVERIFY(!bench_->isRunning());
+  QCOMPARE(started.count(), 0);
+  QVERIFY2(bench_->messageText().contains(QStringLiteral("already varied by axes[0]")),
+           qPrintable(bench_->messageText()));
+
+  // One axis again, a value listed twice: the same configuration twice under one label.
+  m->removeAxis(1);
+  QCOMPARE(m->runCount(), 2);
+  m->axisValuesEdit(0)->setText(QStringLiteral("static, continuous, static"));
+  QCOMPARE(m->runCount(), -1);
+  const QString dup = m->expansionError();
+  for (const char* want : {"axes[0].values", "'static'", "listed twice"})
+    QVERIFY2(dup.contains(QLatin1String(want)), qPrintable(dup));
+  QVERIFY(!bench_->runButton()->isEnabled());
+  m->axisValuesEdit(0)->setText(QStringLiteral("static, continuous"));
+  QCOMPARE(m->runCount(), 2);
+  QVERIFY(bench_->runButton()->isEnabled());
+  QCOMPARE(started.count(), 0);
+}
+
+// A prompt dataset with a bad line is refused when Run is pressed, naming
+// the file, line and key, before any run starts (each run used to read it
+// as it started, failing one after another); fixed, the matrix runs.
+void TestBenchmarkView::badPromptFileIsRefusedBeforeAnyRun() {
+  window_->setCurrentView(MainWindow::View::Benchmark);
+  setTinyWorkload();
+  setMatrix(QStringLiteral("policy"), QStringLiteral("static, continuous"));
+  const QString prompts = dir_.filePath(QStringLiteral("prompts.jsonl"));
+  auto writePrompts = [&](const QByteArray& text) {
+    QFile f(prompts);
+    QVERIFY(f.open(QIODevice::WriteOnly | QIODevice::Truncate));
+    f.write(text);
+  };
+  writePrompts("{\"prompt\": \"Once upon a time\"}\n{\"prompt\": \"The dog\", \"output\": \"ran\"}\n");
+  WorkloadEditor* e = bench_->workloadEditor();
+  brisk::WorkloadSpec w = e->workload();
+  w.prompt_len = brisk::LengthDist::parse("file:" + prompts.toStdString());
+  w.ignore_eos = true;  // every output runs to its length: 8, or the line's max_tokens
+  e->setWorkload(w);
+  QCOMPARE(e->workload().prompt_len.path, prompts.toStdString());
+  QVERIFY2(bench_->runButton()->isEnabled(), qPrintable(bench_->runButton()->toolTip()));
+  QSignalSpy started(bench_->runner(), &BenchRunner::started);
+  QSignalSpy results(bench_->runner(), &BenchRunner::resultReady);
+  QTest::mouseClick(bench_->runButton(), Qt::LeftButton);
+  QVERIFY(!bench_->isRunning());
+  QCOMPARE(started.count(), 0);
+  const QString msg = bench_->messageText();
+  for (const QString& want : {prompts + QStringLiteral(":2"), QStringLiteral("field 'output'")})
+    QVERIFY2(msg.contains(want), qPrintable(msg));
+  QVERIFY(bench_->runButton()->isEnabled());  // fix the file and run again
+  QTest::qWait(50);
+  QCOMPARE(results.count(), 0);
+
+  writePrompts("{\"prompt\": \"Once upon a time\"}\n{\"prompt\": \"The dog\", \"max_tokens\": 3}\n");
+  QString path;
+  QVERIFY(runToCompletion(&path));
+  const std::vector<brisk::BenchResult> stored = brisk::load_results(path.toStdString());
+  QCOMPARE(int(stored.size()), 2);
+  for (const brisk::BenchResult& r : stored) {
+    QVERIFY2(r.error.empty(), r.error.c_str());
+    QCOMPARE(r.workload.prompt_len.path, prompts.toStdString());
+    QCOMPARE(int(r.requests.size()), 4);
+    // The dataset's lines, cycled: the second and fourth ask for 3 tokens.
+    std::vector<int> outputs;
+    for (const brisk::RequestMetrics& q : r.requests) outputs.push_back(q.output_tokens);
+    std::sort(outputs.begin(), outputs.end());
+    QCOMPARE(outputs, (std::vector<int>{3, 3, 8, 8}));
+  }
 }
 
 QTEST_MAIN(TestBenchmarkView)

@@ -5,6 +5,7 @@
 #pragma once
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -48,6 +49,13 @@ struct MatrixSpec {
 };
 
 MatrixSpec matrix_from_json(const std::string& text, const std::string& source);  // throws naming the field
+// The checks a matrix file gets, on a MatrixSpec however it was made (the
+// file reader and the GUI's matrix builder both call it; expand_matrix too):
+// a known kind, a valid base, no two axes on one field, no value listed
+// twice, no axis on what a concurrency sweep varies, rates and concurrencies
+// only in their sweep kind and in range, repeats, warm-up and SLO in range.
+// Throws brisk::Error "SOURCE: field 'axes[1].field': why".
+void validate_matrix(const MatrixSpec& m, const std::string& source);
 MatrixSpec load_matrix(const std::string& path);
 std::string to_json(const MatrixSpec& m);
 
@@ -63,6 +71,18 @@ struct MatrixRun {
 // (so a partial matrix still compares every configuration). Throws naming
 // a bad axis field or value.
 std::vector<MatrixRun> expand_matrix(const MatrixSpec& m, const WorkloadSpec& w);
+
+// The files the runs' workloads read, prompt datasets (prompt_len
+// file:PATH) and traces (trace_path), each read and checked once, before any
+// run starts: a bad line fails the matrix at once, not after the runs before
+// it spent their time. A trace must also hold an arrival for every request
+// of each run. Throws brisk::Error naming the file, line and field, as the
+// readers do. run_matrix replays from the result instead of reading again.
+struct MatrixInputs {
+  struct Files;
+  std::shared_ptr<const Files> files;
+};
+MatrixInputs check_matrix_inputs(const std::vector<MatrixRun>& runs);
 
 struct MatrixProgress {
   int run = 0, runs = 0;  // the current run (0-based) of all of them
@@ -83,14 +103,16 @@ struct MatrixProgress {
 // ends the matrix after the current step (the run in progress is dropped).
 // `on_result` receives each finished run as soon as it is complete.
 // Errors in one run (bad configuration, model that will not load) are
-// recorded in that BenchResult's `error` and the matrix goes on.
+// recorded in that BenchResult's `error` and the matrix goes on. A bad
+// matrix or input file throws before the first run: `inputs` is what
+// check_matrix_inputs gave for these runs (null: run_matrix calls it).
 struct MatrixCallbacks {
   std::function<void(const MatrixProgress&)> progress;
   std::function<void(const BenchResult&)> on_result;
   const std::atomic<bool>* stop = nullptr;
 };
 std::vector<BenchResult> run_matrix(const MatrixSpec& m, const WorkloadSpec& w,
-                                    const MatrixCallbacks& cb = {});
+                                    const MatrixCallbacks& cb = {}, const MatrixInputs* inputs = nullptr);
 
 // The same configuration at F32 weights and KV: what quality is measured against.
 EngineConfig fp32_reference(const EngineConfig& c);
