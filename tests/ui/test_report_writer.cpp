@@ -387,6 +387,36 @@ class TestReportWriter : public QObject {
     }
   }
 
+  // The Model section names a model as the window does, and the
+  // Configuration section leaves out the settings of a backend no run used.
+  void modelNameAndBackendSettingsAsRun() {
+    QTemporaryDir dir;
+    std::vector<BenchResult> runs{runs_[0], runs_[1]};
+    for (BenchResult& r : runs) {
+      r.model.path = "/models/stories260K.gguf";
+      r.model.name = "llama";  // a converter's default: the architecture
+      r.system.backend_used = "cpu";
+    }
+    const QString path = dir.filePath(QStringLiteral("cpu.md"));
+    brisk::ui::write_report(runs, path, brisk::ui::ReportFormat::Markdown);
+    QString text = QString::fromUtf8(readAll(path));
+    QVERIFY2(text.contains(QLatin1String("stories260K (stored name: llama)")), qPrintable(text));
+    for (const char* gone : {"cuda_graphs", "fused_decode", "gpu_memory_utilization", "split_merge_in_kernel"})
+      QVERIFY2(!text.contains(QLatin1String(gone)), gone);
+    for (const char* kept : {"huge_page_weights", "int8_fma", "kv_dtype"})
+      QVERIFY2(text.contains(QLatin1String(kept)), kept);
+
+    runs[1].system.backend_used = "cuda";  // one run on each: every setting counts
+    brisk::ui::write_report(runs, path, brisk::ui::ReportFormat::Markdown);
+    text = QString::fromUtf8(readAll(path));
+    for (const char* kept : {"cuda_graphs", "huge_page_weights"}) QVERIFY2(text.contains(QLatin1String(kept)), kept);
+    runs[0].system.backend_used = "cuda";
+    brisk::ui::write_report(runs, path, brisk::ui::ReportFormat::Markdown);
+    text = QString::fromUtf8(readAll(path));
+    QVERIFY(text.contains(QLatin1String("cuda_graphs")));
+    QVERIFY(!text.contains(QLatin1String("huge_page_weights")));
+  }
+
   void pdfIsMultiPageAndRenders() {
     QTemporaryDir dir;
     const QString path = dir.filePath(QStringLiteral("report.pdf"));

@@ -22,6 +22,7 @@
 #include <functional>
 
 #include "brisk/error.h"
+#include "format.h"
 #include "report/report_common.h"
 #include "report/result_plots.h"
 
@@ -216,8 +217,27 @@ std::vector<Section> buildSections(const std::vector<BenchResult>& runs) {
     return parts.isEmpty() ? QObject::tr("none") : parts.join(QStringLiteral(", "));
   });
   addRow(config, QStringLiteral("error"), runs, [&](const BenchResult& r) { return orNone(r.error); });
+  // Settings of a backend no run used change nothing: "cuda_graphs true" on
+  // a CPU run reads as if graphs ran. Results files keep every field.
+  const auto used = [&](const char* backend) {
+    return std::any_of(runs.begin(), runs.end(), [&](const BenchResult& r) {
+      const std::string& b = r.system.backend_used.empty() ? r.config.backend : r.system.backend_used;
+      return b == backend || b == "auto";  // an older file that does not say: either may have run
+    });
+  };
+  QStringList unused;
+  if (!used("cuda"))
+    unused << QStringLiteral("gpu_memory_utilization") << QStringLiteral("cuda_graphs")
+           << QStringLiteral("fused_decode") << QStringLiteral("dependent_launch") << QStringLiteral("fused_rope")
+           << QStringLiteral("fp8_fast_accum") << QStringLiteral("split_merge_in_kernel");
+  if (!used("cpu"))
+    unused << QStringLiteral("huge_page_weights") << QStringLiteral("int8_fma") << QStringLiteral("fp8_fma");
   std::vector<QJsonObject> configs;
-  for (const BenchResult& r : runs) configs.push_back(resultObject(r, "config"));
+  for (const BenchResult& r : runs) {
+    QJsonObject o = resultObject(r, "config");
+    for (const QString& k : unused) o.remove(k);
+    configs.push_back(o);
+  }
   addJsonRows(config, configs);
   config.perRun = true;
   out.push_back(config);
@@ -287,7 +307,14 @@ std::vector<Section> buildSections(const std::vector<BenchResult>& runs) {
   addRow(model, QObject::tr("format / architecture"), runs, [&](const BenchResult& r) {
     return QStringLiteral("%1 / %2").arg(orNone(r.model.format), orNone(r.model.architecture));
   });
-  addRow(model, QObject::tr("name"), runs, [&](const BenchResult& r) { return orNone(r.model.name); });
+  // Named as the window names it: a converter's default general.name ("llama")
+  // names no model, so the file's name is shown, with the stored one beside it.
+  addRow(model, QObject::tr("name"), runs, [&](const BenchResult& r) {
+    const QString shown = fmt::modelName(r.model);
+    return r.model.name.empty() || shown == qs(r.model.name)
+               ? shown
+               : QObject::tr("%1 (stored name: %2)").arg(shown, qs(r.model.name));
+  });
   addRow(model, QObject::tr("parameters"), runs, [](const BenchResult& r) {
     return r.model.n_params >= 1e9   ? QString::asprintf("%.2f B", r.model.n_params / 1e9)
            : r.model.n_params >= 1e6 ? QString::asprintf("%.1f M", r.model.n_params / 1e6)
