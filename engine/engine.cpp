@@ -108,6 +108,11 @@ class EngineImpl {
 
 namespace {
 
+// "1 block", "2 blocks": a count with its noun.
+std::string count_of(int64_t n, const char* noun) {
+  return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
+}
+
 // KV blocks on a CUDA device: what is free now (the backend exists, nothing
 // of the model is placed yet), less the weights as they will be stored and
 // the workspace planned for these limits (the same plan the backend
@@ -185,8 +190,8 @@ EngineImpl::EngineImpl(const EngineConfig& cfg) : cfg_(cfg) {
   // prefill, one step's token budget) can hold.
   if (blocks * cfg.block_size < max_len_) {
     max_len_ = (int)(blocks * cfg.block_size);
-    max_len_limit_ = "the KV cache: " + std::to_string(blocks) + " blocks of " +
-                     std::to_string(cfg.block_size) + " tokens";
+    max_len_limit_ =
+        "the KV cache: " + count_of(blocks, "block") + " of " + count_of(cfg.block_size, "token");
   }
   if ((!cfg.enable_chunked_prefill || cfg.policy == SchedulerPolicy::Static) &&
       cfg.max_num_batched_tokens < max_len_) {
@@ -198,8 +203,8 @@ EngineImpl::EngineImpl(const EngineConfig& cfg) : cfg_(cfg) {
   }
   if (blocks * cfg.block_size < 2)
     throw Error(std::string("EngineConfig.") + (cfg.num_kv_blocks > 0 ? "num_kv_blocks" : "kv_cache_bytes") +
-                ": the KV cache (" + std::to_string(blocks) + " blocks of " + std::to_string(cfg.block_size) +
-                " tokens) is too small for one sequence");
+                ": the KV cache (" + count_of(blocks, "block") + " of " + count_of(cfg.block_size, "token") +
+                ") is too small for one sequence");
   if (max_len_ < 2) {
     if (cfg.max_num_batched_tokens < 2)
       throw Error("EngineConfig.max_num_batched_tokens = " + std::to_string(cfg.max_num_batched_tokens) +

@@ -16,6 +16,7 @@
 
 #include "brisk/sysinfo.h"
 #include "format.h"
+#include "stored_precision.h"
 
 namespace {
 enum BudgetMode { Auto, Blocks, MiB };
@@ -23,7 +24,9 @@ constexpr int64_t kMiB = 1024 * 1024;
 // Weight precisions the menu offers: the EngineConfig value, and for INT8
 // and FP8 which arithmetic goes with it: "" the default (INT8: W8A24 on
 // AVX-512 VNNI; FP8: BF16 dot products on AVX-512 BF16 + VBMI), "+w8a8" INT8
-// activations, "+fma" weights widened to F32 (int8_fma / fp8_fma).
+// activations (AVX-512 VNNI or AVX2 integer dot products, whichever the CPU
+// has: the INT8 entries' tooltips say which runs here), "+fma" weights
+// widened to F32 (int8_fma / fp8_fma).
 struct WeightChoice {
   const char* label;
   const char* dtype;
@@ -38,7 +41,7 @@ const WeightChoice kWeightChoices[] = {
     {"Q8_0, F32 FMA", "q8_0", "+fma"},
     {"INT8 per channel", "int8", ""},
     {"INT8, F32 FMA", "int8", "+fma"},
-    {"INT8 W8A8 (VNNI)", "int8", "+w8a8"},
+    {"INT8 W8A8", "int8", "+w8a8"},
     {"FP8 E4M3", "fp8-e4m3", ""},
     {"FP8 E4M3, F32 FMA", "fp8-e4m3", "+fma"},
     {"FP8 E5M2", "fp8-e5m2", ""},
@@ -145,12 +148,30 @@ EngineSettingsPanel::EngineSettingsPanel(QWidget* parent) : QWidget(parent) {
   weights_ = new QComboBox(body);
   for (const WeightChoice& w : kWeightChoices)
     weights_->addItem(tr(w.label), QString::fromUtf8(w.dtype) + QString::fromUtf8(w.suffix));
+  {
+    // The INT8 entries run different code on different CPUs: each says which runs here.
+    brisk::ProbeOptions probe;
+    probe.measure = false;
+    probe.gpu = false;
+    const std::string isa = brisk::probe_system(probe).kernel_isa;
+    weights_->setItemData(weights_->findData(QStringLiteral("int8")),
+                          tr("INT8 weights, one scale per output channel. On this CPU: %1. On CUDA: "
+                             "weights dequantized for the GEMMs.")
+                              .arg(fmt::int8CpuPath(isa)),
+                          Qt::ToolTipRole);
+    weights_->setItemData(weights_->findData(QStringLiteral("int8+w8a8")),
+                          tr("INT8 weights and INT8 activations (quantized per token). On this CPU: %1. "
+                             "On CUDA: cuBLASLt INT8 GEMMs where the shapes allow.")
+                              .arg(fmt::w8a8CpuPath(isa)),
+                          Qt::ToolTipRole);
+  }
   row(tr("&Weights:"), weights_, QStringLiteral("settingsWeightPrecision"),
       tr("Precision of the weight matrices. 'As stored' runs the file's own types; the others convert "
          "at load (INT8 and FP8 with one scale per output channel). INT8 on a CPU with AVX-512 VNNI "
          "rounds each activation row to 24-bit integers and uses integer dot products (about F32's "
          "error); 'F32 FMA' widens the weights to F32 instead; W8A8 quantizes activations to 8 bits "
-         "per token. Embeddings and the classifier stay as stored. "
+         "per token (integer dot products with AVX-512 VNNI or AVX2). Embeddings and the classifier "
+         "stay as stored. "
          "docs/BENCHMARKS.md lists each precision's speed and quality."));
   kvPrecision_ = new QComboBox(body);
   for (const auto& [label, dtype] : kKvChoices) kvPrecision_->addItem(tr(label), QString::fromUtf8(dtype));
@@ -158,7 +179,7 @@ EngineSettingsPanel::EngineSettingsPanel(QWidget* parent) : QWidget(parent) {
       tr("Precision of the cached keys and values (FP8 and INT8 with one scale per token and head): "
          "lower precision fits more tokens in the same KV budget"));
   blockSize_ = new QComboBox(body);
-  for (int b = 1; b <= 1024; b *= 2) blockSize_->addItem(tr("%1 tokens").arg(b), b);
+  for (int b = 1; b <= 1024; b *= 2) blockSize_->addItem(fmt::quantity(b, tr("token"), tr("tokens")), b);
   row(tr("Block si&ze:"), blockSize_, QStringLiteral("settingsBlockSize"),
       tr("Tokens per KV-cache block (the paging unit): small blocks waste less memory, large "
          "ones mean shorter block tables"));
@@ -263,6 +284,8 @@ EngineSettingsPanel::EngineSettingsPanel(QWidget* parent) : QWidget(parent) {
   });
   for (QSpinBox* s : {budget_, maxSeqs_, maxTokens_, threads_, maxLen_})
     connect(s, &QSpinBox::valueChanged, this, &EngineSettingsPanel::onEdited);
+  // "1 block", "2 blocks": the suffix follows the value (also while a config is shown).
+  connect(budget_, &QSpinBox::valueChanged, this, &EngineSettingsPanel::updateBudgetWidgets);
   connect(chunked_, &QCheckBox::toggled, this, &EngineSettingsPanel::onEdited);
   connect(cudaGraphs_, &QCheckBox::toggled, this, &EngineSettingsPanel::onEdited);
   connect(fusedDecode_, &QCheckBox::toggled, this, &EngineSettingsPanel::onEdited);
@@ -291,7 +314,7 @@ void EngineSettingsPanel::showConfig(const brisk::EngineConfig& c) {
   gpuMemory_->setValue(c.gpu_memory_utilization);
   int bi = blockSize_->findData(c.block_size);
   if (bi < 0) {
-    blockSize_->addItem(tr("%1 tokens").arg(c.block_size), c.block_size);
+    blockSize_->addItem(fmt::quantity(c.block_size, tr("token"), tr("tokens")), c.block_size);
     bi = blockSize_->count() - 1;
   }
   blockSize_->setCurrentIndex(bi);
@@ -330,13 +353,22 @@ void EngineSettingsPanel::setApplied(const brisk::EngineConfig& config, int64_t 
                                      const brisk::ModelInfo& info) {
   applied_ = config;
   showConfig(config);
-  weights_->setItemText(0, tr("As stored (%1)").arg(fmt::weightPrecision(info)));
-  current_->setText(tr("<b>%1</b> runs with %2 KV blocks × %3 tokens (%4 tokens of cache), %5 "
-                       "scheduling.")
+  // What the file stores: the info of a converted model holds the converted
+  // types, so the load recorded the file's own. The label names the type
+  // holding most bytes (short enough for a narrow dock); the tooltip all.
+  const QString stored = config.weight_dtype == "auto" && info.converted_to.empty()
+                             ? fmt::weightPrecision(info)
+                             : StoredPrecision::lookup(info.path);
+  const QString main = stored.section(QStringLiteral(" + "), 0, 0);
+  weights_->setItemText(0, main.isEmpty() ? tr("As stored") : tr("As stored (%1)").arg(main));
+  weights_->setItemData(
+      0, stored.isEmpty() ? tr("The file's own types") : tr("The file's own types: %1").arg(stored),
+      Qt::ToolTipRole);
+  current_->setText(tr("<b>%1</b> runs with %2 × %3 (%4 of cache), %5 scheduling.")
                         .arg(fmt::modelName(info).toHtmlEscaped())
-                        .arg(kvBlocks)
-                        .arg(config.block_size)
-                        .arg(kvBlocks * config.block_size)
+                        .arg(fmt::quantity(kvBlocks, tr("KV block"), tr("KV blocks")))
+                        .arg(fmt::quantity(config.block_size, tr("token"), tr("tokens")))
+                        .arg(fmt::quantity(kvBlocks * config.block_size, tr("token"), tr("tokens")))
                         .arg(QString::fromUtf8(brisk::policy_name(config.policy))));
   error_->clear();
   error_->hide();
@@ -348,7 +380,10 @@ void EngineSettingsPanel::updateBudgetWidgets() {
   // Auto takes no number: the field is hidden rather than showing a value that means nothing.
   budget_->setEnabled(mode != Auto);
   budget_->setVisible(mode != Auto);
-  budget_->setSuffix(mode == MiB ? tr(" MiB") : mode == Blocks ? tr(" blocks") : QString());
+  budget_->setSuffix(mode == MiB                               ? tr(" MiB")
+                     : mode == Blocks && budget_->value() == 1 ? tr(" block")
+                     : mode == Blocks                          ? tr(" blocks")
+                                                               : QString());
   if (mode == Auto) budget_->setSpecialValueText(QString());
   const bool continuous = policy_->currentData().toInt() == int(brisk::SchedulerPolicy::Continuous);
   chunked_->setEnabled(continuous);
@@ -423,7 +458,7 @@ brisk::EngineConfig EngineSettingsPanel::config() const {
 QStringList EngineSettingsPanel::describeChanges(const brisk::EngineConfig& a, const brisk::EngineConfig& b) {
   QStringList out;
   auto budget = [](const brisk::EngineConfig& c) {
-    if (c.num_kv_blocks > 0) return tr("%1 blocks").arg(c.num_kv_blocks);
+    if (c.num_kv_blocks > 0) return fmt::quantity(c.num_kv_blocks, tr("block"), tr("blocks"));
     if (c.kv_cache_bytes > 0) return fmt::bytes(uint64_t(c.kv_cache_bytes));
     return tr("auto");
   };

@@ -18,6 +18,10 @@ QString count(int64_t n) {
   return QString::number(v / 1e9, 'f', 2) + " B";
 }
 
+QString quantity(int64_t n, const QString& singular, const QString& plural) {
+  return QStringLiteral("%1 %2").arg(n).arg(n == 1 ? singular : plural);
+}
+
 QString bytes(uint64_t n) {
   return QLocale::c().formattedDataSize(static_cast<qint64>(n), 1, QLocale::DataSizeIecFormat);
 }
@@ -93,14 +97,37 @@ QString tokensPerSecond(double tps) {
   return (tps >= 0 ? QString::number(tps, 'f', 1) : QStringLiteral("—")) + QStringLiteral(" tok/s");
 }
 
-QString generationSummary(const GenerationStats& s) {
-  QString line =
-      s.outputTokens == 1 ? QStringLiteral("1 token") : QStringLiteral("%1 tokens").arg(s.outputTokens);
+QString generationSummary(const GenerationStats& s, int maxTokens) {
+  // Nothing was generated: no counts or timings to show, only why.
+  if (s.finishReason == brisk::FinishReason::Error && s.outputTokens == 0 && !s.error.isEmpty())
+    return QStringLiteral("Error: ") + s.error;
+  QString line = quantity(s.outputTokens, QStringLiteral("token"), QStringLiteral("tokens"));
   line += QStringLiteral(" · TTFT ") + milliseconds(s.ttftMs);
   line += QStringLiteral(" · ") + tokensPerSecond(s.tokensPerSecond);
   line += QStringLiteral(" · finished: ") + finishReason(s.finishReason);
+  // The engine ends a request for length at its max tokens or when prompt
+  // and output reach the usable context (the model's, max_model_len or what
+  // the KV cache holds): short of max tokens, it was the context.
+  if (s.finishReason == brisk::FinishReason::Length && maxTokens > 0 && s.outputTokens < maxTokens)
+    line += QStringLiteral(" — the context is full (%1)")
+                .arg(quantity(s.promptTokens + s.outputTokens, QStringLiteral("token"),
+                              QStringLiteral("tokens")));
   if (!s.error.isEmpty()) line += QStringLiteral(" — ") + s.error;
   return line;
+}
+
+QString w8a8CpuPath(const std::string& isa) {
+  if (isa == "avx512") return QStringLiteral("AVX-512 VNNI integer dot products");
+  if (isa == "avx2") return QStringLiteral("AVX2 integer dot products (this CPU has no AVX-512 VNNI)");
+  return QStringLiteral("the scalar reference code (no AVX2 kernels here)");
+}
+
+QString int8CpuPath(const std::string& isa) {
+  if (isa == "avx512")
+    return QStringLiteral("activations rounded to 24-bit integers, AVX-512 VNNI dot products");
+  if (isa == "avx2")
+    return QStringLiteral("weights widened to F32 for AVX2 FMAs (this CPU has no AVX-512 VNNI)");
+  return QStringLiteral("weights widened to F32 in the scalar reference code");
 }
 
 QString samplingSummary(const brisk::SamplingParams& p) {
@@ -116,7 +143,7 @@ QString samplingSummary(const brisk::SamplingParams& p) {
   if (p.repetition_penalty != 1.0f)
     parts << QStringLiteral("repetition %1").arg(p.repetition_penalty, 0, 'f', 2);
   if (p.no_repeat_ngram_size > 0) parts << QStringLiteral("no-repeat %1-gram").arg(p.no_repeat_ngram_size);
-  parts << QStringLiteral("%1 tokens").arg(p.max_tokens);
+  parts << quantity(p.max_tokens, QStringLiteral("token"), QStringLiteral("tokens"));
   if (p.temperature > 0)
     parts << (p.seed ? QStringLiteral("seed %1").arg(*p.seed) : QStringLiteral("seed auto"));
   if (!p.stop.empty() || !p.stop_token_ids.empty())

@@ -12,6 +12,8 @@
 namespace fmt {
 
 QString count(int64_t n);         // 15.2 M, 260 K, 512
+// n and the noun that goes with it: quantity(1, "block", "blocks") -> "1 block", (2, ...) -> "2 blocks".
+QString quantity(int64_t n, const QString& singular, const QString& plural);
 QString bytes(uint64_t n);        // 1.7 MiB
 QString milliseconds(double ms);  // 12.3 ms, 1.25 s
 QString finishReason(brisk::FinishReason r);
@@ -30,8 +32,16 @@ QString backendName(const std::string& backend);  // "cpu" -> "CPU"
 // The backend a setting runs on: "cuda" -> "CUDA", "auto" -> "CPU (auto)" where no device exists.
 QString backendUsed(const std::string& setting);
 QString tokensPerSecond(double tps);  // "1234.5 tok/s", "— tok/s" when < 0
-// One finished response: "8 tokens · TTFT 1.20 ms · 950.3 tok/s · finished: length".
-QString generationSummary(const GenerationStats& stats);
+// One finished response: "8 tokens · TTFT 1.20 ms · 950.3 tok/s · finished: length"; with
+// contextLength > 0, a request that stopped for length short of maxTokens (prompt and
+// output filled the context) says so: "… · finished: length — the context is full (512 tokens)".
+// A request that failed before its first token is its error alone: "Error: <the engine's message>".
+QString generationSummary(const GenerationStats& stats, int maxTokens = 0);
+// The code that runs INT8 weights with INT8 activations (W8A8) on a CPU whose
+// kernels use `kernelIsa` (SystemInfo::kernel_isa: "avx512", "avx2", "scalar").
+QString w8a8CpuPath(const std::string& kernelIsa);
+// The same for INT8 weights with F32 activations (the default INT8 arithmetic).
+QString int8CpuPath(const std::string& kernelIsa);
 // Sampling settings in one line: "greedy · 128 tokens", "T 0.80 · top-k 40 · top-p 0.95 · 128 tokens · seed
 // 1"; within a setting, no-break spaces and hyphens (U+00A0, U+2011).
 QString samplingSummary(const brisk::SamplingParams& params);

@@ -189,7 +189,10 @@ void KvBlockMap::paintSwatch(QPainter& p, const QRect& r, const QColor& c, bool 
 
 QString KvBlockMap::statsText() const {
   relayout();
-  QString stats = tr("%1/%2 blocks used").arg(used_).arg(blocks_.size());
+  QString stats = tr("%1/%2 %3 used")
+                      .arg(used_)
+                      .arg(blocks_.size())
+                      .arg(blocks_.size() == 1 ? tr("block") : tr("blocks"));
   if (!blocks_.isEmpty()) {
     const double pct = 100.0 * used_ / blocks_.size();
     stats += QStringLiteral(" (%1%)").arg(pct, 0, 'f', pct > 0 && pct < 10 ? 1 : 0);

@@ -116,7 +116,10 @@ void ModelPanel::showModel(const brisk::ModelInfo& info) {
   path_->setTextInteractionFlags(Qt::NoTextInteraction);
   format_->setText(q(info.format));
   architecture_->setText(q(info.architecture));
-  dims_->setText(tr("dim %1 · ffn %2 · %3 layers").arg(info.dim).arg(info.hidden_dim).arg(info.n_layers));
+  dims_->setText(tr("dim %1 · ffn %2 · %3")
+                     .arg(info.dim)
+                     .arg(info.hidden_dim)
+                     .arg(fmt::quantity(info.n_layers, tr("layer"), tr("layers"))));
   attention_->setText(tr("%1 heads · %2 KV heads · head dim %3")
                           .arg(info.n_heads)
                           .arg(info.n_kv_heads)
@@ -125,7 +128,7 @@ void ModelPanel::showModel(const brisk::ModelInfo& info) {
   params_->setText(fmt::count(info.n_params));
   bytes_->setText(fmt::bytes(info.weight_bytes));
   precision_->setText(fmt::weightPrecision(info));
-  context_->setText(tr("%1 tokens").arg(info.context_length));
+  context_->setText(fmt::quantity(info.context_length, tr("token"), tr("tokens")));
   QString tok = q(info.tokenizer);
   tokenizer_->setText(tok.replace(QLatin1Char('/'), QStringLiteral("/\u200b")));
 }
@@ -134,12 +137,16 @@ void ModelPanel::showEngine(const brisk::EngineConfig& config, int64_t kvBlocks)
   engineBox_->show();
   backend_->setText(tr("%1 · %2")
                         .arg(fmt::backendUsed(config.backend))
-                        .arg(config.threads > 0 ? tr("%1 threads").arg(config.threads)
+                        .arg(config.threads > 0 ? fmt::quantity(config.threads, tr("thread"), tr("threads"))
                                                 : tr("threads: auto")));
-  kvCache_->setText(tr("%1 blocks × %2 tokens").arg(kvBlocks).arg(config.block_size));
+  kvCache_->setText(tr("%1 × %2")
+                        .arg(fmt::quantity(kvBlocks, tr("block"), tr("blocks")))
+                        .arg(fmt::quantity(config.block_size, tr("token"), tr("tokens"))));
   QString sched = QString::fromUtf8(brisk::policy_name(config.policy));
   if (config.policy == brisk::SchedulerPolicy::Continuous)
     sched += config.enable_chunked_prefill ? tr(" · chunked prefill") : tr(" · whole prefill");
   scheduler_->setText(sched);
-  batch_->setText(tr("%1 seqs · %2 tokens").arg(config.max_num_seqs).arg(config.max_num_batched_tokens));
+  batch_->setText(tr("%1 · %2")
+                      .arg(fmt::quantity(config.max_num_seqs, tr("seq"), tr("seqs")))
+                      .arg(fmt::quantity(config.max_num_batched_tokens, tr("token"), tr("tokens"))));
 }

@@ -56,6 +56,9 @@ PlaygroundView::PlaygroundView(QWidget* parent) : QWidget(parent) {
   chatBar->setContentsMargins(0, 0, 0, 0);
   template_ = new QComboBox(chatOptions_);
   template_->setObjectName(QStringLiteral("chatTemplate"));
+  // "Auto: Llama-2 [INST]" arrives with the model, after the first layout:
+  // the combo grows to it (the system prompt beside it gives way).
+  template_->setSizeAdjustPolicy(QComboBox::AdjustToContents);
   template_->addItem(tr("Auto"), int(TemplateChoice::Auto));
   template_->addItem(ChatTemplate::kindName(ChatTemplate::Kind::Llama2), int(TemplateChoice::Llama2));
   template_->addItem(ChatTemplate::kindName(ChatTemplate::Kind::Plain), int(TemplateChoice::Plain));
@@ -252,6 +255,7 @@ void PlaygroundView::updateModeWidgets() {
 void PlaygroundView::setModel(const brisk::ModelInfo& info) {
   model_ = info;
   hasModel_ = true;
+  sampling_->setVocabularySize(info.vocab_size);
   const auto kind = ChatTemplate::detect(info);
   template_->setItemText(template_->findData(int(TemplateChoice::Auto)),
                          tr("Auto: %1").arg(ChatTemplate::kindName(kind)));
@@ -287,8 +291,23 @@ void PlaygroundView::appendText(const QString& text, double probability, const T
 }
 
 void PlaygroundView::showFinished(const GenerationStats& s) {
-  status_->setText(fmt::generationSummary(s));
-  if (mode_ == Mode::Chat) renderChat();  // the last tokens, now
+  status_->setText(fmt::generationSummary(s, lastMaxTokens_));
+  if (mode_ == Mode::Chat) {
+    // A turn that failed (or was stopped) before its first token leaves no
+    // "(no text)" answer behind to be sent with the next turn: the message
+    // goes back to the input, as when the request was refused outright.
+    const auto& m = transcript_->messages();
+    const bool failed =
+        s.finishReason == brisk::FinishReason::Error || s.finishReason == brisk::FinishReason::Abort;
+    if (failed && m.size() >= 2 && m.last().role == ChatMessage::Role::Assistant && m.last().text.isEmpty() &&
+        m[m.size() - 2].role == ChatMessage::Role::User) {
+      transcript_->removeLast();
+      const QString message = transcript_->messages().last().text;
+      transcript_->removeLast();
+      if (prompt_->toPlainText().trimmed().isEmpty()) prompt_->setPlainText(message);
+    }
+    renderChat();  // the last tokens, now
+  }
 }
 
 void PlaygroundView::showMessage(const QString& text) { status_->setText(text); }
@@ -308,7 +327,13 @@ void PlaygroundView::requestRejected(const QString& why) {
 
 void PlaygroundView::requestGenerate() {
   if (!ready_ || generating_) return;
+  const QString invalid = sampling_->errorText();
+  if (!invalid.isEmpty()) {  // the field is marked; nothing is sent until it is fixed
+    status_->setText(tr("%1 — fix it to generate.").arg(invalid));
+    return;
+  }
   brisk::SamplingParams p = params();
+  lastMaxTokens_ = p.max_tokens;
   if (mode_ == Mode::Completion) {
     output_->clearChunks();
     status_->clear();

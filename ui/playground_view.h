@@ -113,6 +113,7 @@ class PlaygroundView : public QWidget {
   QTimer* chatRender_;
   QLabel* status_;
   QString lastSent_;
+  int lastMaxTokens_ = 0;  // of the request sent last: a stop for length short of it was the context
   bool ready_ = false;
   bool generating_ = false;
 };

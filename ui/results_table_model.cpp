@@ -4,13 +4,17 @@
 #include <QColor>
 #include <QFont>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 
 namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 QString signedPercent(double d) {
-  return QStringLiteral("%1%2%").arg(d >= 0 ? QStringLiteral("+") : QString()).arg(d, 0, 'f', 1);
+  const QString shown = QString::number(std::abs(d), 'f', 1);
+  // No sign on a change that rounds away: "+0.0%" would read as better, "-0.0%" as worse.
+  if (shown == QLatin1String("0.0")) return QStringLiteral("±0.0%");
+  return QStringLiteral("%1%2%").arg(d > 0 ? QStringLiteral("+") : QStringLiteral("-"), shown);
 }
 }  // namespace
 
@@ -38,24 +42,25 @@ void ResultsTableModel::setBaseline(int row) {
 
 void ResultsTableModel::computeBest() {
   const auto& fields = brisk::summary_fields();
-  best_.assign(fields.size(), -1);
+  best_.assign(fields.size(), std::vector<bool>(runs_.size(), false));
   for (size_t f = 0; f < fields.size(); ++f) {
-    int best = -1, finite = 0;
-    bool distinct = false;
-    for (size_t r = 0; r < runs_.size(); ++r) {
-      const double v = values_[r][f];
-      if (!std::isfinite(v)) continue;
-      ++finite;
-      if (best < 0) {
-        best = int(r);
-        continue;
-      }
-      const double b = values_[best][f];
-      if (v != b) distinct = true;
-      if (fields[f].higher_is_better ? v > b : v < b) best = int(r);
-    }
-    // One run, or all equal: nothing stands out.
-    if (finite >= 2 && distinct && fields[f].ranked) best_[f] = best;
+    if (!fields[f].ranked) continue;
+    // Each value as the cell shows it: 283.12 and 283.14 both read 283.1, a tie.
+    std::vector<double> shown(runs_.size(), kNaN);
+    for (size_t r = 0; r < runs_.size(); ++r)
+      if (std::isfinite(values_[r][f]))
+        shown[r] = std::strtod(brisk::format_field(fields[f], values_[r][f]).c_str(), nullptr);
+    double best = kNaN;
+    for (double v : shown)
+      if (std::isfinite(v) && (!std::isfinite(best) || (fields[f].higher_is_better ? v > best : v < best)))
+        best = v;
+    // Every run tied for the best is marked (each is as good as the table can
+    // tell), but only when some run reads worse: one run, or all equal,
+    // and nothing stands out.
+    bool worse = false;
+    for (double v : shown) worse = worse || (std::isfinite(v) && v != best);
+    if (!worse) continue;
+    for (size_t r = 0; r < runs_.size(); ++r) best_[f][r] = shown[r] == best;
   }
 }
 
@@ -146,7 +151,7 @@ QVariant ResultsTableModel::data(const QModelIndex& index, int role) const {
   const int f = col - kFirstFieldColumn;
   const double v = values_[row][f];
   const double d = delta(row, col);
-  const bool best = best_[f] == row;
+  const bool best = best_[f][row];
   const QString text = QString::fromStdString(brisk::format_field(*field, v));
   switch (role) {
     case Qt::DisplayRole:

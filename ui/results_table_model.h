@@ -2,8 +2,11 @@
 // "Repeat" and then brisk::summary_fields(), so a cell reads exactly as the
 // CLI table, the CSV and the reports print the same stored result
 // (format_field). Against a baseline row, other rows show the change in %
-// after the value: "12.3 (+4.1%)". The best value of each column (by
-// higher_is_better, among two or more distinct values) is bold on a tint.
+// after the value: "12.3 (+4.1%)", "12.3 (±0.0%)" when the change is too small
+// to show. The best value of each column (by higher_is_better) is bold on a
+// tint. Values are compared as the column shows them (format_field's
+// decimals): runs that read the same are tied, and every run tied for the
+// best is marked, unless no run reads worse (all equal: nothing stands out).
 #pragma once
 #include <QAbstractTableModel>
 #include <vector>
@@ -46,6 +49,6 @@ class ResultsTableModel : public QAbstractTableModel {
 
   std::vector<brisk::BenchResult> runs_;
   std::vector<std::vector<double>> values_;  // [row][field]
-  std::vector<int> best_;                    // per field: the best row, -1 when none
+  std::vector<std::vector<bool>> best_;      // [field][row]: among the best of its column
   int baseline_ = -1;
 };

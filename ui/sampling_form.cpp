@@ -110,6 +110,8 @@ SamplingForm::SamplingForm(const QString& title, int columns, QWidget* parent)
   connect(noRepeat_, &QSpinBox::valueChanged, this, &SamplingForm::changed);
   connect(stop_, &QLineEdit::editingFinished, this, &SamplingForm::changed);
   connect(stopIds_, &QLineEdit::editingFinished, this, &SamplingForm::changed);
+  stopIdsTip_ = stopIds_->toolTip();
+  connect(stopIds_, &QLineEdit::textChanged, this, &SamplingForm::validate);
   connect(ignoreEos_, &QCheckBox::toggled, this, &SamplingForm::changed);
 
   setParams(defaults());
@@ -264,13 +266,40 @@ QString SamplingForm::formatStopStrings(const std::vector<std::string>& stops) {
   return parts.join(QStringLiteral(", "));
 }
 
-std::vector<int32_t> SamplingForm::parseTokenIds(const QString& text) {
+std::vector<int32_t> SamplingForm::parseTokenIds(const QString& text, int vocabSize, QString* error) {
   std::vector<int32_t> out;
+  QStringList bad;
   static const QRegularExpression sep(QStringLiteral("[,\\s]+"));
   for (const QString& part : text.split(sep, Qt::SkipEmptyParts)) {
     bool ok = false;
     const int v = part.toInt(&ok);
-    if (ok && v >= 0) out.push_back(v);
+    if (ok && v >= 0 && (vocabSize <= 0 || v < vocabSize))
+      out.push_back(v);
+    else
+      bad << QLatin1Char('\'') + part + QLatin1Char('\'');
+  }
+  if (error) {
+    error->clear();
+    if (!bad.isEmpty()) {
+      const QString range = vocabSize > 0 ? tr("token ids of this model are 0 to %1").arg(vocabSize - 1)
+                                          : tr("token ids are integers from 0");
+      *error = (bad.size() == 1 ? tr("Stop token ids: %1 is not a token id (%2)")
+                                : tr("Stop token ids: %1 are not token ids (%2)"))
+                   .arg(bad.join(QStringLiteral(", ")), range);
+    }
   }
   return out;
+}
+
+void SamplingForm::setVocabularySize(int size) {
+  vocabSize_ = std::max(0, size);
+  validate();
+}
+
+void SamplingForm::validate() {
+  parseTokenIds(stopIds_->text(), vocabSize_, &error_);
+  stopIds_->setStyleSheet(error_.isEmpty() ? QString()
+                                           : QStringLiteral("QLineEdit { border: 1px solid #c0392b;"
+                                                            " background: #fde7e9; }"));
+  stopIds_->setToolTip(error_.isEmpty() ? stopIdsTip_ : stopIdsTip_ + QStringLiteral("\n\n") + error_);
 }

@@ -35,8 +35,16 @@ class SamplingForm : public QGroupBox {
   // \, and \\ escapes; whitespace around each is trimmed.
   static std::vector<std::string> parseStopStrings(const QString& text);
   static QString formatStopStrings(const std::vector<std::string>& stops);
-  // Stop token ids: integers separated by commas or spaces; others are ignored.
-  static std::vector<int32_t> parseTokenIds(const QString& text);
+  // Stop token ids: integers separated by commas or spaces. Returns the
+  // valid ones; an entry that is no integer, is negative or (vocabSize > 0)
+  // is not below vocabSize is left out and named in *error.
+  static std::vector<int32_t> parseTokenIds(const QString& text, int vocabSize = 0, QString* error = nullptr);
+
+  // The loaded model's vocabulary size: stop token ids must be below it (0: unknown).
+  void setVocabularySize(int size);
+  // What is wrong with the knobs now, naming the value ("Stop token ids: 'abc' is
+  // not a token id of this model (0 to 511)"); empty when params() is what the user typed.
+  QString errorText() const { return error_; }
 
  Q_SIGNALS:
   void changed();
@@ -50,6 +58,7 @@ class SamplingForm : public QGroupBox {
   void relayout();
   int columnsFor(int width) const;
   void resizeEvent(QResizeEvent* event) override;
+  void validate();  // marks the stop token ids field, sets error_
 
   QGridLayout* grid_;
   int columns_;     // asked for (0: auto)
@@ -66,4 +75,7 @@ class SamplingForm : public QGroupBox {
   QLineEdit* stop_;
   QLineEdit* stopIds_;
   QCheckBox* ignoreEos_;
+  QString stopIdsTip_;
+  QString error_;
+  int vocabSize_ = 0;
 };

@@ -8,6 +8,7 @@
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDoubleSpinBox>
+#include <QFileInfo>
 #include <QLabel>
 #include <QMessageBox>
 #include <QPushButton>
@@ -54,6 +55,10 @@ class TestEngineSettings : public QObject {
   void reloadAppliesMaxNumSeqs();
   void reloadAppliesPolicyAndBudget();
   void rejectedValueShowsEngineError();
+  void asStoredNamesTheFilesPrecision();
+  void asStoredKnownWhenTheFirstLoadConverts();
+  void w8a8SaysWhichPathRunsHere();
+  void oneBlockIsSingular();
   void describeChanges();
 };
 
@@ -126,7 +131,7 @@ void TestEngineSettings::precisionSelectorsHoldWhatThisVersionHas() {
   QCOMPARE(kv->currentText(), QStringLiteral("F32"));
   QVERIFY(prefix->isChecked());
   // The W8A8 entry is INT8 weights plus INT8 activations.
-  weights->setCurrentIndex(weights->findText(QStringLiteral("INT8 W8A8 (VNNI)")));
+  weights->setCurrentIndex(weights->findText(QStringLiteral("INT8 W8A8")));
   kv->setCurrentIndex(kv->findText(QStringLiteral("FP8 E4M3")));
   prefix->setChecked(false);
   const brisk::EngineConfig c = panel->config();
@@ -426,6 +431,87 @@ void TestEngineSettings::rejectedValueShowsEngineError() {
   QCOMPARE(c->engineConfig().max_num_seqs, 64);
   QCOMPARE(c->engineConfig().max_num_batched_tokens, 128);
   QVERIFY(panel->errorText().isEmpty());
+}
+
+// The "As stored" entry names what the file holds, not what the loaded
+// engine converted it to: after a reload as INT8 W8A8 the demo model (F32)
+// is still stored as F32.
+void TestEngineSettings::asStoredNamesTheFilesPrecision() {
+  EngineController* c = window_->controller();
+  EngineSettingsPanel* panel = window_->engineSettings();
+  auto* weights = field<QComboBox>("settingsWeightPrecision");
+  QSignalSpy loaded(c, &EngineController::modelLoaded);
+  weights->setCurrentIndex(weights->findData(QStringLiteral("int8+w8a8")));
+  panel->requestReload();
+  QVERIFY(answerConfirmation(QMessageBox::Yes));
+  QTRY_VERIFY_WITH_TIMEOUT(loaded.count() > 0, kTimeoutMs);
+  QVERIFY(c->engineConfig().int8_activations);
+  QCOMPARE(weights->itemText(0), QStringLiteral("As stored (F32)"));
+  // Back to the file's own weights for the cases after this one.
+  weights->setCurrentIndex(0);
+  panel->requestReload();
+  QVERIFY(answerConfirmation(QMessageBox::Yes));
+  QTRY_VERIFY_WITH_TIMEOUT(loaded.count() > 1, kTimeoutMs);
+  QCOMPARE(weights->itemText(0), QStringLiteral("As stored (F32)"));
+}
+
+// A model whose first load in this process already converts (the weights
+// setting is remembered across sessions) still names its stored precision.
+void TestEngineSettings::asStoredKnownWhenTheFirstLoadConverts() {
+  const QString path = QStringLiteral(BRISK_SHARED_MODELS "/stories260K/stories260K.gguf");
+  if (!QFileInfo::exists(path)) QSKIP(qPrintable(QStringLiteral("no %1").arg(path)));
+  EngineController c;
+  QSignalSpy loaded(&c, &EngineController::modelLoaded);
+  QSignalSpy failed(&c, &EngineController::loadFailed);
+  brisk::EngineConfig config;
+  config.model = path.toStdString();
+  config.weight_dtype = "int8";
+  config.threads = 1;
+  c.loadModel(config);
+  QTRY_VERIFY_WITH_TIMEOUT(loaded.count() + failed.count() > 0, kTimeoutMs);
+  if (!failed.isEmpty()) QFAIL(qPrintable(failed.first().at(0).toString()));
+  EngineSettingsPanel panel;
+  panel.setApplied(c.engineConfig(), c.kvBlocksTotal(), c.modelInfo());
+  auto* weights = panel.findChild<QComboBox*>(QStringLiteral("settingsWeightPrecision"));
+  QCOMPARE(weights->itemText(0), QStringLiteral("As stored (F32)"));
+}
+
+// The W8A8 entry claims no instruction set this CPU lacks, and its tooltip
+// says which code runs it here.
+void TestEngineSettings::w8a8SaysWhichPathRunsHere() {
+  brisk::ProbeOptions o;
+  o.measure = false;
+  o.gpu = false;
+  const brisk::SystemInfo sys = brisk::probe_system(o);
+  auto* weights = field<QComboBox>("settingsWeightPrecision");
+  const int i = weights->findData(QStringLiteral("int8+w8a8"));
+  QVERIFY(i >= 0);
+  const QString label = weights->itemText(i);
+  const QString tip = weights->itemData(i, Qt::ToolTipRole).toString();
+  if (sys.kernel_isa != "avx512") QVERIFY2(!label.contains(QStringLiteral("VNNI")), qPrintable(label));
+  if (sys.kernel_isa == "avx2")
+    QVERIFY2(tip.contains(QStringLiteral("AVX2")) && tip.contains(QStringLiteral("no AVX-512 VNNI")),
+             qPrintable(tip));
+  else if (sys.kernel_isa == "avx512")
+    QVERIFY2(tip.contains(QStringLiteral("AVX-512 VNNI")), qPrintable(tip));
+  else
+    QVERIFY2(tip.contains(QStringLiteral("scalar")), qPrintable(tip));
+}
+
+void TestEngineSettings::oneBlockIsSingular() {
+  EngineSettingsPanel* panel = window_->engineSettings();
+  auto* mode = field<QComboBox>("settingsBudgetMode");
+  auto* budget = field<QSpinBox>("settingsBudget");
+  mode->setCurrentIndex(mode->findText(QStringLiteral("Blocks")));
+  budget->setValue(1);
+  QCOMPARE(budget->text(), QStringLiteral("1 block"));
+  budget->setValue(2);
+  QCOMPARE(budget->text(), QStringLiteral("2 blocks"));
+  panel->revert();
+  brisk::EngineConfig a, b;
+  b.num_kv_blocks = 1;
+  QCOMPARE(EngineSettingsPanel::describeChanges(a, b),
+           QStringList{QStringLiteral("KV budget auto → 1 block")});
 }
 
 void TestEngineSettings::describeChanges() {
