@@ -228,8 +228,9 @@ std::vector<Section> buildSections(const std::vector<BenchResult>& runs) {
   QStringList unused;
   if (!used("cuda"))
     unused << QStringLiteral("gpu_memory_utilization") << QStringLiteral("cuda_graphs")
-           << QStringLiteral("fused_decode") << QStringLiteral("dependent_launch") << QStringLiteral("fused_rope")
-           << QStringLiteral("fp8_fast_accum") << QStringLiteral("split_merge_in_kernel");
+           << QStringLiteral("fused_decode") << QStringLiteral("dependent_launch")
+           << QStringLiteral("fused_rope") << QStringLiteral("fp8_fast_accum")
+           << QStringLiteral("split_merge_in_kernel");
   if (!used("cpu"))
     unused << QStringLiteral("huge_page_weights") << QStringLiteral("int8_fma") << QStringLiteral("fp8_fma");
   std::vector<QJsonObject> configs;
