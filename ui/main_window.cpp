@@ -276,8 +276,9 @@ void MainWindow::createMenus() {
     views->addAction(a);
     connect(a, &QAction::triggered, this, [this, i] { tabs_->setCurrentIndex(i); });
   }
-  connect(tabs_, &QTabWidget::currentChanged, this, [views](int i) {
+  connect(tabs_, &QTabWidget::currentChanged, this, [this, views](int i) {
     if (i >= 0 && i < views->actions().size()) views->actions()[i]->setChecked(true);
+    showTelemetryFor(View(i));
   });
   view->addSeparator();
   QAction* modelToggle = modelDock_->toggleViewAction();
@@ -513,6 +514,20 @@ void MainWindow::resetLayout() {
   layoutDone_ = true;
 }
 
+bool MainWindow::isWorkbench(View view) { return view == View::Benchmark || view == View::Compare; }
+
+void MainWindow::showTelemetryFor(View view) {
+  // The live telemetry follows the window's engine; Benchmark and Compare
+  // carry their own plots of other engines' runs, and beside them it only
+  // takes their width (at 1280 px the Compare table showed three columns).
+  // Each pair of views keeps the dock as the user last left it there.
+  const bool workbench = isWorkbench(view);
+  if (workbench == workbenchView_) return;
+  (workbenchView_ ? telemetryInWorkbench_ : telemetryInLive_) = !telemetry_->isHidden();
+  workbenchView_ = workbench;
+  telemetry_->setVisible(workbench ? telemetryInWorkbench_ : telemetryInLive_);
+}
+
 void MainWindow::showEvent(QShowEvent* event) {
   QMainWindow::showEvent(event);
   if (layoutDone_ || stateRestored_) return;
@@ -744,7 +759,12 @@ void MainWindow::readSettings() {
   restoreGeometry(s.value(QStringLiteral("window/geometry")).toByteArray());
   const QByteArray state = s.value(QStringLiteral("window/state")).toByteArray();
   stateRestored_ = !state.isEmpty() && restoreState(state);
-  tabs_->setCurrentIndex(s.value(QStringLiteral("window/view"), 0).toInt());
+  // The dock as saved belongs to the saved view's pair; the other pair's is remembered.
+  const int view = s.value(QStringLiteral("window/view"), 0).toInt();
+  telemetryInLive_ = s.value(QStringLiteral("window/telemetryLive"), true).toBool();
+  telemetryInWorkbench_ = s.value(QStringLiteral("window/telemetryWorkbench"), false).toBool();
+  workbenchView_ = isWorkbench(View(view));
+  tabs_->setCurrentIndex(view);
 
   s.beginGroup(QStringLiteral("playground"));
   if (s.contains(QStringLiteral("prompt")))
@@ -779,6 +799,9 @@ void MainWindow::writeSettings() {
   s.setValue(QStringLiteral("window/geometry"), saveGeometry());
   s.setValue(QStringLiteral("window/state"), saveState());
   s.setValue(QStringLiteral("window/view"), tabs_->currentIndex());
+  (workbenchView_ ? telemetryInWorkbench_ : telemetryInLive_) = !telemetry_->isHidden();
+  s.setValue(QStringLiteral("window/telemetryLive"), telemetryInLive_);
+  s.setValue(QStringLiteral("window/telemetryWorkbench"), telemetryInWorkbench_);
   s.beginGroup(QStringLiteral("playground"));
   s.setValue(QStringLiteral("prompt"), playground_->prompt());
   s.setValue(QStringLiteral("mode"), playground_->mode() == PlaygroundView::Mode::Chat

@@ -100,6 +100,8 @@ class MainWindow : public QMainWindow {
     QString model, tokenizer;
   };
 
+  static bool isWorkbench(View view);
+  void showTelemetryFor(View view);
   void createViews();
   void createMenus();
   void createStatusBar();
@@ -123,6 +125,11 @@ class MainWindow : public QMainWindow {
   bool persist_;
   bool stateRestored_ = false;
   bool layoutDone_ = false;
+  // The telemetry dock per pair of views: live (Playground, A/B) and
+  // workbench (Benchmark, Compare; hidden there unless the user shows it).
+  bool workbenchView_ = false;
+  bool telemetryInLive_ = true;
+  bool telemetryInWorkbench_ = false;
   bool settingsReload_ = false;  // the load in flight came from the settings panel
   EngineController* controller_;
   ABSession* abSession_;

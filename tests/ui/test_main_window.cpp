@@ -86,6 +86,7 @@ class TestMainWindow : public QObject {
   void openModelAppliesEditedSettings();
   void openModelWhileGeneratingAsksFirst();
   void narrowWindowTabsTelemetry();
+  void telemetryDockFollowsTheView();
 };
 
 void TestMainWindow::initTestCase() {
@@ -850,6 +851,35 @@ void TestMainWindow::narrowWindowTabsTelemetry() {
   w.resetLayout();
   QVERIFY(!w.tabifiedDockWidgets(w.settingsDock()).contains(w.telemetryDock()));
   QCOMPARE(w.dockWidgetArea(w.telemetryDock()), Qt::RightDockWidgetArea);
+}
+
+// Benchmark and Compare carry their own plots: the live telemetry dock is
+// hidden there unless the user shows it, and each pair of views keeps the
+// dock as the user left it.
+void TestMainWindow::telemetryDockFollowsTheView() {
+  MainWindow w(/*persistState=*/false);
+  w.show();
+  QVERIFY(QTest::qWaitForWindowExposed(&w));
+  TelemetryDock* t = w.telemetryDock();
+  QAction* toggle = w.action(QStringLiteral("actionToggleTelemetry"));
+  QVERIFY(toggle);
+  QTRY_VERIFY(t->isVisible());
+  const int playgroundWidth = w.tabs()->width();
+  w.setCurrentView(MainWindow::View::Compare);
+  QTRY_VERIFY(!t->isVisible());
+  QTRY_VERIFY(w.tabs()->width() > playgroundWidth + 300);  // Compare gets the dock's width
+  w.setCurrentView(MainWindow::View::Benchmark);
+  QVERIFY(!t->isVisible());
+  toggle->trigger();  // shown on purpose in the workbench
+  QTRY_VERIFY(t->isVisible());
+  w.setCurrentView(MainWindow::View::Playground);
+  QVERIFY(t->isVisible());
+  toggle->trigger();  // hidden on purpose in the playground
+  QTRY_VERIFY(!t->isVisible());
+  w.setCurrentView(MainWindow::View::Compare);
+  QTRY_VERIFY(t->isVisible());
+  w.setCurrentView(MainWindow::View::AB);
+  QTRY_VERIFY(!t->isVisible());
 }
 
 QTEST_MAIN(TestMainWindow)
