@@ -169,6 +169,7 @@ MainWindow::MainWindow(bool persistState, QWidget* parent)
   connect(settingsPanel_, &EngineSettingsPanel::reloadRequested, this, &MainWindow::confirmReload);
   // The matrix runs over the engine settings as edited, reload or not.
   benchmark_->setBaseConfigSource([this] { return settingsPanel_->config(); });
+  connect(benchmark_, &BenchmarkView::runningChanged, playground_, &PlaygroundView::setBenchmarkRunning);
   connect(benchmark_, &BenchmarkView::matrixCompleted, this, [this](const QString& path) {
     compare_->openFiles({path});
     setCurrentView(View::Compare);

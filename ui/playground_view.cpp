@@ -142,8 +142,17 @@ PlaygroundView::PlaygroundView(QWidget* parent) : QWidget(parent) {
   status_->setWordWrap(true);
   status_->setToolTip(tr("Generated tokens · time to first token · decode speed after the first "
                          "token · why it stopped (measured by the engine)"));
+  benchmarkWarning_ = new QLabel(
+      tr("A benchmark is running: a generation here takes CPU time from it, and both sets of figures "
+         "suffer."),
+      outputBox);
+  benchmarkWarning_->setObjectName(QStringLiteral("benchmarkWarning"));
+  benchmarkWarning_->setWordWrap(true);
+  benchmarkWarning_->setStyleSheet(QStringLiteral("color: #8a5a00;"));
+  benchmarkWarning_->hide();
   outputLayout->addWidget(outputLabel_);
   outputLayout->addWidget(outputStack_, 1);
+  outputLayout->addWidget(benchmarkWarning_);
   outputLayout->addWidget(status_);
 
   split_ = new QSplitter(Qt::Vertical, this);
@@ -268,8 +277,17 @@ void PlaygroundView::setModelReady(bool ready) {
 
 void PlaygroundView::setGenerating(bool generating) {
   generating_ = generating;
-  if (generating) status_->setText(tr("Generating…"));
+  if (generating) {
+    status_->setText(tr("Generating…"));
+    sharedWithBenchmark_ = benchmarkRunning_;
+  }
   updateButtons();
+}
+
+void PlaygroundView::setBenchmarkRunning(bool running) {
+  benchmarkRunning_ = running;
+  benchmarkWarning_->setVisible(running);
+  if (running && generating_) sharedWithBenchmark_ = true;
 }
 
 void PlaygroundView::updateButtons() {
@@ -291,7 +309,11 @@ void PlaygroundView::appendText(const QString& text, double probability, const T
 }
 
 void PlaygroundView::showFinished(const GenerationStats& s) {
-  status_->setText(fmt::generationSummary(s, lastMaxTokens_));
+  QString summary = fmt::generationSummary(s, lastMaxTokens_);
+  // Its speed is not this engine's alone: say so beside the figures.
+  if (sharedWithBenchmark_) summary += tr(" · ran beside a benchmark");
+  sharedWithBenchmark_ = false;
+  status_->setText(summary);
   if (mode_ == Mode::Chat) {
     // A turn that failed (or was stopped) before its first token leaves no
     // "(no text)" answer behind to be sent with the next turn: the message

@@ -72,6 +72,9 @@ class PlaygroundView : public QWidget {
   void appendText(const QString& text, double probability = -1, const TokenAlternatives& alternatives = {});
   void showFinished(const GenerationStats& stats);
   void showMessage(const QString& text);
+  // A benchmark runs on this machine: a warning shows, and a generation that
+  // overlapped it says so beside its figures.
+  void setBenchmarkRunning(bool running);
   // The engine did not take the request: undo what requestGenerate added.
   void requestRejected(const QString& why);
   // Same as pressing Generate/Send: emits generateRequested when allowed.
@@ -112,6 +115,9 @@ class PlaygroundView : public QWidget {
   ChatTranscript* transcript_;
   QTimer* chatRender_;
   QLabel* status_;
+  QLabel* benchmarkWarning_ = nullptr;
+  bool benchmarkRunning_ = false;
+  bool sharedWithBenchmark_ = false;  // the current or last generation overlapped a benchmark
   QString lastSent_;
   int lastMaxTokens_ = 0;  // of the request sent last: a stop for length short of it was the context
   bool ready_ = false;

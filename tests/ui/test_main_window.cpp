@@ -26,6 +26,7 @@
 
 #include "brisk/model_info.h"
 #include "ui/ab_view.h"
+#include "ui/benchmark_view.h"
 #include "ui/chat_template.h"
 #include "ui/chat_transcript.h"
 #include "ui/engine_controller.h"
@@ -880,6 +881,14 @@ void TestMainWindow::telemetryDockFollowsTheView() {
   QTRY_VERIFY(t->isVisible());
   w.setCurrentView(MainWindow::View::AB);
   QTRY_VERIFY(!t->isVisible());
+
+  // The playground hears when a benchmark runs (it warns; see test_playground_view).
+  auto* warning = w.playground()->findChild<QLabel*>(QStringLiteral("benchmarkWarning"));
+  QVERIFY(warning && warning->isHidden());
+  Q_EMIT w.benchmarkView()->runningChanged(true);
+  QVERIFY(!warning->isHidden());
+  Q_EMIT w.benchmarkView()->runningChanged(false);
+  QVERIFY(warning->isHidden());
 }
 
 QTEST_MAIN(TestMainWindow)

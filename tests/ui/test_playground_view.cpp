@@ -51,7 +51,39 @@ class TestPlaygroundView : public QObject {
   void failedChatTurnShowsTheError();
   void formatComboShowsItsWholeText();
   void kvBudgetErrorCountsOneBlock();
+  void generationBesideABenchmarkSaysSo();
 };
+
+// A benchmark running in the window takes the same CPU: the playground warns
+// while it runs, and a generation that overlapped it says so beside its
+// figures (its speed is not the engine's alone); one that did not, does not.
+void TestPlaygroundView::generationBesideABenchmarkSaysSo() {
+  PlaygroundView view;
+  view.setModel(storiesInfo());
+  view.setModelReady(true);
+  auto* warning = view.findChild<QLabel*>(QStringLiteral("benchmarkWarning"));
+  QVERIFY(warning);
+  QVERIFY(warning->isHidden());
+  view.setGenerating(true);
+  view.setBenchmarkRunning(true);  // starts during the generation
+  QVERIFY(!warning->isHidden());
+  view.setBenchmarkRunning(false);  // and ends before it
+  QVERIFY(warning->isHidden());
+  view.setGenerating(false);
+  view.showFinished(finished(5, 20, brisk::FinishReason::Length));
+  QVERIFY2(view.statusText().contains(QLatin1String("beside a benchmark")), qPrintable(view.statusText()));
+
+  view.setGenerating(true);  // the next one, alone
+  view.setGenerating(false);
+  view.showFinished(finished(5, 20, brisk::FinishReason::Length));
+  QVERIFY2(!view.statusText().contains(QLatin1String("benchmark")), qPrintable(view.statusText()));
+
+  view.setBenchmarkRunning(true);  // running before it starts
+  view.setGenerating(true);
+  view.setGenerating(false);
+  view.showFinished(finished(5, 20, brisk::FinishReason::Stop));
+  QVERIFY(view.statusText().contains(QLatin1String("beside a benchmark")));
+}
 
 // "abc, 99999" on a 512-token vocabulary: nothing is sent, and the message
 // names both bad entries; a valid list goes through.
