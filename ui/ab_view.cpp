@@ -180,6 +180,7 @@ ABView::ABView(ABSession* session, QWidget* parent) : QWidget(parent), session_(
   for (EngineController* c : {session_->mainController(), session_->secondController()}) {
     connect(c, &EngineController::modelLoaded, this, [this] {
       updateSecondStatus();
+      for (int side : {ABSession::A, ABSession::B}) updateVocabulary(side);
       updateButtons();
     });
     connect(c, &EngineController::loadStarted, this, [this] {
@@ -196,6 +197,7 @@ ABView::ABView(ABSession* session, QWidget* parent) : QWidget(parent), session_(
   connect(sc, &EngineController::loadCancelled, this, [this] { updateSecondStatus(); });
 
   updateSecondStatus();
+  for (int side : {ABSession::A, ABSession::B}) updateVocabulary(side);
   updateButtons();
 }
 
@@ -213,7 +215,10 @@ QWidget* ABView::makeSide(ABSession::Side side) {
   p.engine->addItem(tr("Main engine"), int(ABSession::EngineChoice::Main));
   p.engine->addItem(tr("Second engine"), int(ABSession::EngineChoice::Second));
   p.engine->setToolTip(tr("Which engine answers for side %1").arg(sideName(side)));
-  connect(p.engine, &QComboBox::currentIndexChanged, this, &ABView::updateButtons);
+  connect(p.engine, &QComboBox::currentIndexChanged, this, [this, side] {
+    updateVocabulary(side);
+    updateButtons();
+  });
   header->addWidget(name);
   header->addWidget(p.engine);
   header->addStretch(1);
@@ -357,9 +362,9 @@ void ABView::updateSecondStatus() {
                .arg(tr("Could not load: %1").arg(secondError_.toHtmlEscaped()));
   } else if (c->hasModel()) {
     const brisk::EngineConfig& cfg = c->engineConfig();
-    text = tr("Loaded: %1 · %2 · %3 seqs")
-               .arg(fmt::modelName(c->modelInfo()), QString::fromUtf8(brisk::policy_name(cfg.policy)))
-               .arg(cfg.max_num_seqs);
+    text = tr("Loaded: %1 · %2 · %3")
+               .arg(fmt::modelName(c->modelInfo()), QString::fromUtf8(brisk::policy_name(cfg.policy)),
+                    fmt::quantity(cfg.max_num_seqs, tr("seq"), tr("seqs")));
   } else {
     text = tr("Not loaded");
   }
@@ -384,6 +389,14 @@ void ABView::requestRun() {
   if (!why.isEmpty()) {
     message_->setText(why);
     return;
+  }
+  // A form's bad value is marked there; nothing is sent until it is fixed (params() leaves it out).
+  for (int side : {ABSession::A, ABSession::B}) {
+    const QString invalid = sides_[side].sampling->errorText();
+    if (!invalid.isEmpty()) {
+      message_->setText(tr("Side %1: %2 — fix it to run.").arg(sideName(side), invalid));
+      return;
+    }
   }
   session_->run(prompt(), a, b);
 }
@@ -411,15 +424,21 @@ void ABView::onFinished() {
   if (session_->divergence() < 0) {
     const int a = int(session_->chunks(ABSession::A).size());
     const int b = int(session_->chunks(ABSession::B).size());
-    divergence_->setText(a == b ? tr("The outputs are identical (%1 tokens).").arg(a)
-                                : tr("The outputs agree on their first %1 tokens; %2 goes on longer.")
-                                      .arg(std::min(a, b))
-                                      .arg(a > b ? QStringLiteral("A") : QStringLiteral("B")));
+    const QString tokens = fmt::quantity(std::min(a, b), tr("token"), tr("tokens"));
+    divergence_->setText(a == b ? tr("The outputs are identical (%1).").arg(tokens)
+                                : tr("The outputs agree on their first %1; %2 goes on longer.")
+                                      .arg(tokens, a > b ? QStringLiteral("A") : QStringLiteral("B")));
   }
   updateButtons();
 }
 
 QString ABView::statsText(ABSession::Side side) const { return sides_[side].stats->text(); }
+
+void ABView::updateVocabulary(int side) {
+  EngineController* c =
+      session_->controllerFor(ABSession::EngineChoice(sides_[side].engine->currentData().toInt()));
+  sides_[side].sampling->setVocabularySize(c && c->hasModel() ? c->modelInfo().vocab_size : 0);
+}
 
 void ABView::updateSummary(int side) {
   sides_[side].summary->setText(fmt::samplingSummary(sides_[side].sampling->params()));

@@ -68,6 +68,8 @@ class ABView : public QWidget {
   QWidget* makeSide(ABSession::Side side);
   void updateButtons();
   void updateSummary(int side);
+  // Gives side's form the vocabulary size of the engine that answers for it (0: none loaded).
+  void updateVocabulary(int side);
   void updateSecondStatus();
   void onStarted();
   void onFinishedSide(int side, const GenerationStats& stats);

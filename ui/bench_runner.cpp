@@ -40,8 +40,9 @@ bool BenchRunner::start(const brisk::MatrixSpec& matrix, const brisk::WorkloadSp
   brisk::MatrixInputs inputs;
   try {
     const std::vector<brisk::MatrixRun> plan = brisk::expand_matrix(matrix, workload);
-    // A bad line in a prompt dataset or a trace is refused here, not when the run that reads it starts.
-    inputs = brisk::check_matrix_inputs(plan);
+    // A bad line in a prompt dataset or a trace, or a bad quality file, is refused here, not when the
+    // run that reads it starts.
+    inputs = brisk::check_matrix_inputs(matrix, plan);
     runs = int(plan.size());
   } catch (const std::exception& e) {
     error_ = QString::fromUtf8(e.what());

@@ -31,8 +31,8 @@ class BenchRunner : public QObject {
   QString errorString() const { return error_; }
 
  public Q_SLOTS:
-  // Checks the matrix (expand_matrix) and every run's prompt datasets and
-  // traces (check_matrix_inputs), then starts it; false, with failed()
+  // Checks the matrix (expand_matrix), every run's prompt datasets and
+  // traces and the quality files (check_matrix_inputs), then starts it; false, with failed()
   // emitted, when any of them is invalid or a matrix is already running.
   bool start(const brisk::MatrixSpec& matrix, const brisk::WorkloadSpec& workload);
   // Ends the matrix after the engine's current step; the run in progress is dropped.

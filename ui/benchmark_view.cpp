@@ -20,6 +20,7 @@
 #include <exception>
 
 #include "bench_runner.h"
+#include "format.h"
 #include "matrix_builder.h"
 #include "results_store.h"
 #include "workload_editor.h"
@@ -265,7 +266,9 @@ QString BenchmarkView::progressText(const brisk::MatrixProgress& p) {
   if (!p.phase.empty() && p.phase != "running")
     text += QStringLiteral(" · ") + QString::fromStdString(p.phase);
   else if (p.requests_total > 0)
-    text += tr(" · %1/%2 requests").arg(p.requests_done).arg(p.requests_total);
+    text += tr(" · %1/%2")
+                .arg(p.requests_done)
+                .arg(fmt::quantity(p.requests_total, tr("request"), tr("requests")));
   if (p.eta_s >= 0) text += tr(" · ETA %1").arg(clock(p.eta_s));
   return text;
 }

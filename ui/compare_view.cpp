@@ -189,11 +189,18 @@ void CompareView::refreshStore() {
   const QLocale locale;
   for (const ResultsStore::Entry& e : store_->list()) {
     QString detail = e.runs < 0 ? tr("unreadable") : runsText(e.runs);
-    auto* item = new QListWidgetItem(
-        QStringLiteral("%1\n%2 · %3").arg(e.name, locale.toString(e.date, QLocale::ShortFormat), detail),
-        list_);
+    // The model first: runs of one workload on two models otherwise read the same.
+    QString models = e.models.mid(0, 2).join(QStringLiteral(", "));
+    if (e.models.size() > 2) models += tr(" +%1 more").arg(e.models.size() - 2);
+    if (!models.isEmpty()) models += QStringLiteral(" · ");
+    auto* item =
+        new QListWidgetItem(QStringLiteral("%1\n%2%3 · %4")
+                                .arg(e.name, models, locale.toString(e.date, QLocale::ShortFormat), detail),
+                            list_);
     item->setData(kPathRole, e.path);
     QString tip = e.path;
+    if (e.models.size() > 2)
+      tip += QLatin1Char('\n') + tr("Models: %1").arg(e.models.join(QStringLiteral(", ")));
     if (!e.labels.isEmpty()) tip += QLatin1Char('\n') + e.labels.join(QStringLiteral("\n"));
     if (!e.error.isEmpty()) {
       tip += QLatin1Char('\n') + e.error;

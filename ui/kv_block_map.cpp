@@ -11,6 +11,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "format.h"
+
 namespace {
 constexpr int kMargin = 6;
 constexpr int kSwatch = 11;
@@ -315,7 +317,8 @@ QString KvBlockMap::toolTipForBlock(int block) const {
   if (b.owner < 0) return tr("Block %1 · free").arg(block);
   QString s = tr("Block %1 · request %2").arg(block).arg(b.owner);
   s += QStringLiteral("\n") + tr("refcount %1%2").arg(b.refcount).arg(b.refcount > 1 ? tr(" (shared)") : QString());
-  s += QStringLiteral("\n") + tr("filled %1/%2 slots").arg(b.filled).arg(blockSize());
+  s += QStringLiteral("\n") +
+       tr("filled %1/%2").arg(b.filled).arg(fmt::quantity(blockSize(), tr("slot"), tr("slots")));
   int ofOwner = 0;
   for (const auto& o : blocks_) ofOwner += o.owner == b.owner;
   s += QStringLiteral("\n") + (ofOwner == 1 ? tr("request %1 holds 1 block").arg(b.owner)

@@ -94,7 +94,7 @@ MatrixBuilder::MatrixBuilder(QWidget* parent) : QWidget(parent) {
   rates_->setPlaceholderText(tr("requests/s, comma-separated: 1, 2, 4, 8"));
   concurrencies_ = new QLineEdit(this);
   concurrencies_->setObjectName(QStringLiteral("sweepConcurrencies"));
-  concurrencies_->setPlaceholderText(tr("requests in flight, comma-separated: 1, 4, 16"));
+  concurrencies_->setPlaceholderText(tr("requests in flight, comma-separated: 1, 4, 16 (0 = no cap)"));
   repeats_ = new QSpinBox(this);
   repeats_->setObjectName(QStringLiteral("repeats"));
   repeats_->setRange(1, 100);
@@ -219,6 +219,10 @@ void MatrixBuilder::clearAxes() {
 }
 
 brisk::MatrixSpec MatrixBuilder::spec() const {
+  // Errors read as a matrix file's do (validate_matrix): "matrix: field 'rates': why".
+  auto bad = [](const std::string& field, const std::string& why) {
+    throw brisk::Error("matrix: field '" + field + "': " + why);
+  };
   brisk::MatrixSpec m;
   m.name = name_->text().trimmed().toStdString();
   m.kind = kind_->currentData().toString().toStdString();
@@ -227,27 +231,26 @@ brisk::MatrixSpec MatrixBuilder::spec() const {
     brisk::MatrixAxis axis;
     axis.field = a.field->currentText().toStdString();
     for (const QString& v : splitValues(a.values->text())) axis.values.push_back(v.toStdString());
-    if (axis.values.empty()) throw brisk::Error("matrix.axes." + axis.field + ": give at least one value");
+    if (axis.values.empty())
+      bad("axes[" + std::to_string(m.axes.size()) + "].values", "give at least one " + axis.field + " value");
     m.axes.push_back(std::move(axis));
   }
+  // Only what does not parse is refused here; the ranges (a rate > 0, a
+  // concurrency >= 0 where 0 = no cap) are validate_matrix's, as in a file.
   if (m.kind == "rate_sweep") {
     for (const QString& v : splitValues(rates_->text())) {
       bool ok = false;
       const double r = v.toDouble(&ok);
-      if (!ok || r <= 0) throw brisk::Error("matrix.rates: '" + v.toStdString() + "' is not a rate > 0");
+      if (!ok) bad("rates", "'" + v.toStdString() + "' is not a rate (requests/s)");
       m.rates.push_back(r);
     }
-    if (m.rates.empty()) throw brisk::Error("matrix.rates: a rate sweep needs at least one rate");
   } else if (m.kind == "concurrency_sweep") {
     for (const QString& v : splitValues(concurrencies_->text())) {
       bool ok = false;
       const int c = v.toInt(&ok);
-      if (!ok || c <= 0)
-        throw brisk::Error("matrix.concurrencies: '" + v.toStdString() + "' is not a whole number > 0");
+      if (!ok) bad("concurrencies", "'" + v.toStdString() + "' is not a request count >= 0 (0 = no cap)");
       m.concurrencies.push_back(c);
     }
-    if (m.concurrencies.empty())
-      throw brisk::Error("matrix.concurrencies: a concurrency sweep needs at least one value");
   }
   m.repeats = repeats_->value();
   m.warmup_requests = warmup_->value();

@@ -6,6 +6,7 @@
 #include <QVBoxLayout>
 
 #include "format.h"
+#include "stored_precision.h"
 
 ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
   auto* layout = new QVBoxLayout(this);
@@ -48,7 +49,9 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
   vocab_ = addRow(box_, form_, tr("Vocabulary"), QStringLiteral("modelVocab"), tr("Number of tokens in the vocabulary"));
   params_ = addRow(box_, form_, tr("Parameters"), QStringLiteral("modelParams"), tr("Number of weights"));
   bytes_ = addRow(box_, form_, tr("Weights"), QStringLiteral("modelBytes"), tr("Bytes of weights in memory"));
-  precision_ = addRow(box_, form_, tr("Precision"), QStringLiteral("modelPrecision"), tr("Storage type of the weights"));
+  precision_ = addRow(box_, form_, tr("Precision"), QStringLiteral("modelPrecision"),
+                      tr("The type the file stores the weights in; when the load converted them (the Weights "
+                         "setting), \"runs as\" names the type the engine computes with"));
   context_ = addRow(box_, form_, tr("Context"), QStringLiteral("modelContext"), tr("Longest sequence the model supports, in tokens"));
   tokenizer_ = addRow(box_, form_, tr("Tokenizer"), QStringLiteral("modelTokenizer"), tr("Where the vocabulary came from"));
   layout->addWidget(box_);
@@ -120,14 +123,24 @@ void ModelPanel::showModel(const brisk::ModelInfo& info) {
                      .arg(info.dim)
                      .arg(info.hidden_dim)
                      .arg(fmt::quantity(info.n_layers, tr("layer"), tr("layers"))));
-  attention_->setText(tr("%1 heads · %2 KV heads · head dim %3")
-                          .arg(info.n_heads)
-                          .arg(info.n_kv_heads)
+  attention_->setText(tr("%1 · %2 · head dim %3")
+                          .arg(fmt::quantity(info.n_heads, tr("head"), tr("heads")),
+                               fmt::quantity(info.n_kv_heads, tr("KV head"), tr("KV heads")))
                           .arg(info.head_dim));
   vocab_->setText(QString::number(info.vocab_size));
   params_->setText(fmt::count(info.n_params));
   bytes_->setText(fmt::bytes(info.weight_bytes));
-  precision_->setText(fmt::weightPrecision(info));
+  // What the file stores: a converted model's info holds the converted types, so the load
+  // recorded the file's own (StoredPrecision); what the engine runs goes beside it.
+  const QString runs = fmt::weightPrecision(info);
+  if (info.converted_to.empty()) {
+    precision_->setText(runs);
+  } else {
+    const QString stored = StoredPrecision::lookup(info.path);
+    precision_->setText(stored.isEmpty() ? tr("file's own type unknown (runs as %1)").arg(runs)
+                        : stored == runs ? runs
+                                         : tr("%1 (runs as %2)").arg(stored, runs));
+  }
   context_->setText(fmt::quantity(info.context_length, tr("token"), tr("tokens")));
   QString tok = q(info.tokenizer);
   tokenizer_->setText(tok.replace(QLatin1Char('/'), QStringLiteral("/\u200b")));

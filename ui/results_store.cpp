@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <exception>
 
+#include "format.h"
+
 ResultsStore::ResultsStore(const QString& directory, QObject* parent) : QObject(parent) {
   dir_ = directory.isEmpty() ? defaultDirectory() : directory;
 }
@@ -50,6 +52,11 @@ QList<ResultsStore::Entry> ResultsStore::list() const {
       for (const auto& r : runs) {
         const QString label = QString::fromStdString(r.label);
         if (!e.labels.contains(label)) e.labels.append(label);
+        // A run that failed before its model loaded has no model info: its configuration names the file.
+        brisk::ModelInfo info = r.model;
+        if (info.path.empty() && info.name.empty()) info.path = r.config.model;
+        const QString model = fmt::modelName(info);
+        if (!e.models.contains(model)) e.models.append(model);
       }
     } catch (const std::exception& ex) {
       e.runs = -1;

@@ -23,6 +23,7 @@ class ResultsStore : public QObject {
     int runs = 0;    // -1: the file could not be read
     QString path;
     QStringList labels;  // the runs' labels, distinct, in order
+    QStringList models;  // the runs' models as fmt::modelName names them, distinct, in order
     QString error;       // why the file could not be read
   };
 

@@ -1,5 +1,7 @@
 #include "telemetry_dock.h"
 
+#include <qcustomplot.h>
+
 #include <QAction>
 #include <QDir>
 #include <QFileDialog>
@@ -14,9 +16,9 @@
 #include <QVBoxLayout>
 #include <algorithm>
 #include <cmath>
-#include <qcustomplot.h>
 
 #include "engine_controller.h"
+#include "format.h"
 #include "kv_block_map.h"
 
 namespace {
@@ -492,10 +494,10 @@ void TelemetryDock::rescaleValueAxes() {
 
 void TelemetryDock::updateSummary() {
   auto last = [](const Series* s) { return s->graph->dataCount() ? (s->graph->data()->constEnd() - 1)->value : 0.0; };
-  QString text = tr("%1 tok/s (last 1 s) · KV %2/%3 blocks · %4 running · %5 waiting")
+  QString text = tr("%1 tok/s (last 1 s) · KV %2/%3 · %4 running · %5 waiting")
                      .arg(last(gen_), 0, 'f', 0)
                      .arg(last(kvUsed_), 0, 'f', 0)
-                     .arg(kvTotal_)
+                     .arg(fmt::quantity(kvTotal_, tr("block"), tr("blocks")))
                      .arg(last(running_), 0, 'f', 0)
                      .arg(last(waiting_), 0, 'f', 0);
   if (paused_) text = tr("Paused · ") + text;

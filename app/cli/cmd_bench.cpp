@@ -261,9 +261,17 @@ int cmd_bench(const std::vector<std::string>& argv) {
   // minutes and then lose everything to a typo in a path.
   if (a.has("--out")) check_output_path(a.str("--out"));
   if (a.has("--report")) check_report_path(a.str("--report"));
-  // So are the prompt datasets and traces of every run, each read once here and replayed from memory:
-  // a bad line must not wait until the runs before the one that reads it have run.
-  const MatrixInputs inputs = check_matrix_inputs(plan);
+  // A matrix measures quality per configuration, on the flags' files where given.
+  if (a.has("--matrix")) {
+    if (a.has("--quality-text")) m.quality_text = a.str("--quality-text");
+    if (a.has("--quality-prompts")) m.quality_prompts = a.str("--quality-prompts");
+  }
+  // So are the prompt datasets and traces of every run, each read once here and replayed from memory,
+  // and the quality files: a bad line must not wait until the runs before the one that reads it have run.
+  const MatrixInputs inputs = check_matrix_inputs(m, plan);
+  if (!a.has("--matrix"))
+    check_quality_files(a.has("--quality-text") ? a.str("--quality-text") : "",
+                        a.has("--quality-prompts") ? a.str("--quality-prompts") : "");
 
   // The machine's ceilings: measured once (then cached) unless --no-limits.
   SystemInfo sys;
@@ -286,9 +294,6 @@ int cmd_bench(const std::vector<std::string>& argv) {
         measure_quality(m.base, a.has("--quality-text") ? a.str("--quality-text") : "",
                         a.has("--quality-prompts") ? a.str("--quality-prompts") : "",
                         a.has("--quality-prompts") ? (int)a.integer("--quality-tokens", 1, 1 << 20) : 0);
-  } else if (a.has("--matrix")) {
-    if (a.has("--quality-text")) m.quality_text = a.str("--quality-text");
-    if (a.has("--quality-prompts")) m.quality_prompts = a.str("--quality-prompts");
   }
 
   // Progress on stderr: a redrawn bar on a terminal, plain lines otherwise.

@@ -275,6 +275,10 @@ void validate_workload(const WorkloadSpec& w, const std::string& path, const std
   }
   for (double t : w.trace_times)
     if (!(t >= 0 && std::isfinite(t))) bad("trace_times", num(t) + " is not a time in seconds >= 0");
+  // A trace file is read only to replay it: beside another arrival it would be ignored without a word.
+  if (w.arrival != "trace" && !w.trace_path.empty())
+    bad("trace_path", "a trace file is replayed only with arrival 'trace', not '" + w.arrival +
+                          "' (set arrival to 'trace', or remove trace_path)");
   if (w.arrival == "trace") {
     if (w.trace_times.empty() && w.trace_path.empty())
       bad("trace_times", "arrival 'trace' needs trace_times or trace_path");
@@ -724,7 +728,16 @@ BenchResult result_from(const json& j, const std::string& path, const std::strin
     qr.get("agreement_prompts", x.agreement_prompts);
     qr.get("agreement_tokens", x.agreement_tokens);
   }
-  if (const json* w = r.find("workload")) b.workload = workload_from(*w, r.name("workload"), source);
+  if (const json* w = r.find("workload")) {
+    // A run's workload as it ran. Results written before a trace_path beside another arrival was
+    // refused (a rate sweep over a trace workload kept the path its Poisson runs ignored) read without it.
+    json wj = *w;
+    if (wj.is_object()) {
+      const auto arrival = wj.find("arrival");
+      if (arrival == wj.end() || (arrival->is_string() && *arrival != "trace")) wj.erase("trace_path");
+    }
+    b.workload = workload_from(wj, r.name("workload"), source);
+  }
   if (const json* s = r.find("slo")) {
     ObjReader sr(*s, r.name("slo"), source);
     sr.get("ttft_s", b.slo.ttft_s);

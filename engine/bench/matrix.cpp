@@ -463,6 +463,7 @@ std::vector<MatrixRun> expand_matrix(const MatrixSpec& m, const WorkloadSpec& w)
       if (field == "rate" && m.kind == "rate_sweep") {
         run.workload.arrival = "poisson";
         run.workload.rate = std::stod(value);
+        run.workload.trace_path.clear();  // the trace's arrivals are what the sweep replaces
       } else {
         apply_axis(field, value, run.config, run.workload);
       }
@@ -518,11 +519,28 @@ MatrixInputs check_matrix_inputs(const std::vector<MatrixRun>& runs) {
   return {files};
 }
 
+void check_quality_files(const std::string& text_path, const std::string& prompts_path) {
+  if (!text_path.empty()) {
+    const std::string text = bench::read_text_file(text_path, "quality text");
+    if (text.find_first_not_of(" \t\r\n") == std::string::npos)
+      throw Error(text_path + ": empty quality text (nothing to score perplexity on)");
+  }
+  if (!prompts_path.empty()) (void)read_prompt_lines(prompts_path);
+}
+
+MatrixInputs check_matrix_inputs(const MatrixSpec& m, const std::vector<MatrixRun>& runs) {
+  MatrixInputs inputs = check_matrix_inputs(runs);
+  check_quality_files(m.quality_text, m.quality_prompts);
+  return inputs;
+}
+
 std::vector<BenchResult> run_matrix(const MatrixSpec& m, const WorkloadSpec& w, const MatrixCallbacks& cb,
                                     const MatrixInputs* given) {
   const std::vector<MatrixRun> runs = expand_matrix(m, w);
   // Every run's files before the first run: a bad line must not wait for the runs before it.
   const MatrixInputs inputs = given && given->files ? *given : check_matrix_inputs(runs);
+  // The quality files too (small; read again by each configuration's quality phase).
+  check_quality_files(m.quality_text, m.quality_prompts);
   const auto t_start = std::chrono::steady_clock::now();
   auto elapsed = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();

@@ -126,6 +126,65 @@ class TestCliInputs : public QObject {
     QVERIFY2(!QFileInfo::exists(out), qPrintable(describe(r)));     // nothing ran, nothing written
   }
 
+  // The quality files, from the matrix file or the flags, are checked with
+  // the other inputs before the first run: they were read in the first run's
+  // quality phase, after its timed benchmark, so a missing or empty one
+  // failed every run (and --out was written with nothing but failures).
+  void benchChecksQualityFilesFirst_data() {
+    QTest::addColumn<QByteArray>("matrixKeys");
+    QTest::addColumn<QStringList>("flags");
+    QTest::addColumn<QStringList>("needles");
+    const QString missing = path(QStringLiteral("no-such-quality.txt"));
+    const QString empty = write(QStringLiteral("empty-prompts.txt"), "\n  \n");
+    const QString good = write(QStringLiteral("good-quality.txt"), "Once upon a time there was a dog.\n");
+    QTest::newRow("matrix quality_text missing")
+        << (R"("quality_text": ")" + missing.toUtf8() + R"(")") << QStringList{}
+        << QStringList{missing, "cannot open quality text"};
+    QTest::newRow("matrix quality_prompts a directory")
+        << (R"("quality_prompts": ")" + dir_.path().toUtf8() + R"(")") << QStringList{}
+        << QStringList{dir_.path(), "is a directory"};
+    QTest::newRow("flag --quality-prompts empty")
+        << QByteArray() << QStringList{QStringLiteral("--quality-prompts"), empty}
+        << QStringList{empty, "no prompts"};
+    QTest::newRow("flag --quality-text missing")
+        << QByteArray() << QStringList{QStringLiteral("--quality-text"), missing}
+        << QStringList{missing, "cannot open quality text"};
+    // Without --matrix: a good text is not scored (two perplexity passes)
+    // before the empty prompts file is found.
+    QTest::newRow("no matrix: --quality-prompts empty")
+        << QByteArray("-")
+        << QStringList{QStringLiteral("--quality-text"), good, QStringLiteral("--quality-prompts"), empty}
+        << QStringList{empty, "no prompts"};
+  }
+  void benchChecksQualityFilesFirst() {
+    QFETCH(QByteArray, matrixKeys);
+    QFETCH(QStringList, flags);
+    QFETCH(QStringList, needles);
+    const QString key = QString::number(qHash(QByteArray(QTest::currentDataTag())));
+    const QString out = path(QStringLiteral("never-q-%1.json").arg(key));
+    QStringList args{QStringLiteral("bench"),          QStringLiteral("demo"),
+                     QStringLiteral("--num-requests"), QStringLiteral("2"),
+                     QStringLiteral("--output-len"),   QStringLiteral("fixed:2"),
+                     QStringLiteral("--warmup"),       QStringLiteral("0"),
+                     QStringLiteral("--out"),          out};
+    if (matrixKeys == "-") {
+      args << QStringLiteral("--compare");
+    } else {
+      const QString m = write(QStringLiteral("mq-%1.json").arg(key),
+                              R"({"schema": "brisk.matrix", "version": 1, "base": {"model": "demo"}, )"
+                              R"("axes": [{"field": "weight_dtype", "values": ["f32", "f16"]}])" +
+                                  (matrixKeys.isEmpty() ? QByteArray() : ", " + matrixKeys) + "}");
+      args << QStringLiteral("--matrix") << m;
+    }
+    args << flags;
+    const CliRun r = runCli(args);
+    CHECK_RAN(r);
+    EXPECT_EXIT(r, 1);
+    for (const QString& n : needles) EXPECT_IN(r.err, n, r);
+    QVERIFY2(!r.err.contains("run 1/2"), qPrintable(describe(r)));  // refused before any run
+    QVERIFY2(!QFileInfo::exists(out), qPrintable(describe(r)));     // nothing ran, nothing written
+  }
+
   // ---------------- generate --prompts ----------------
 
   // Every key of a line is a sampling field or an error naming FILE:LINE and

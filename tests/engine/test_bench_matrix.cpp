@@ -120,6 +120,34 @@ class TestBenchMatrix : public QObject {
     QCOMPARE(c[1].workload.arrival, std::string("all"));  // the workload's own arrival stays
   }
 
+  // A rate sweep makes a trace workload's arrivals Poisson: its runs drop the
+  // trace file (a trace_path beside another arrival is refused), and results
+  // written when they kept it still read.
+  void rateSweepOverATraceDropsTheTrace() {
+    MatrixSpec m;
+    m.kind = "rate_sweep";
+    m.rates = {2};
+    WorkloadSpec w = tiny();
+    w.arrival = "trace";
+    w.trace_path = write("sweep-trace.jsonl", "{\"timestamp\": 0}\n");
+    const auto r = expand_matrix(m, w);
+    QCOMPARE(r.size(), size_t(1));
+    QCOMPARE(r[0].workload.arrival, std::string("poisson"));
+    QCOMPARE(r[0].workload.trace_path, std::string());
+    nlohmann::json old = nlohmann::json::parse(results_to_json({BenchResult{}}));
+    old["runs"][0]["workload"]["arrival"] = "poisson";
+    old["runs"][0]["workload"]["rate"] = 2;
+    old["runs"][0]["workload"]["trace_path"] = w.trace_path;
+    const auto back = results_from_json(old.dump(), "old.json");
+    QCOMPARE(back.size(), size_t(1));
+    QCOMPARE(back[0].workload.arrival, std::string("poisson"));
+    QCOMPARE(back[0].workload.trace_path, std::string());
+    // A workload file with the same is refused (test_workload), so is a results file's trace run without one.
+    old["runs"][0]["workload"]["arrival"] = "trace";
+    old["runs"][0]["workload"]["trace_path"] = "";
+    EXPECT_ERROR(results_from_json(old.dump(), "old.json"), "old.json", "trace");
+  }
+
   void badAxesAreNamed() {
     MatrixSpec m;
     m.axes = {{"weight_dtyp", {"f16"}}};
@@ -397,6 +425,48 @@ class TestBenchMatrix : public QObject {
     }
     // Without inputs run_matrix reads them itself, before its first run.
     EXPECT_ERROR(run_matrix(m, w), "good.jsonl:1", "not a JSON object");
+  }
+
+  // The quality files are checked with the other inputs, before the first
+  // run: they were read in the first run's quality phase, after its timed
+  // benchmark, so a missing, empty or directory file cost every run.
+  void qualityFilesAreCheckedBeforeTheFirstRun() {
+    MatrixSpec m = demo_matrix();
+    m.repeats = 1;
+    m.warmup_requests = 0;
+    const std::vector<MatrixRun> runs = expand_matrix(m, tiny());
+    const std::string missing = dir_.filePath("no-such-quality.txt").toStdString();
+    const std::string empty = write("empty-quality.txt", " \n\t\n");
+    const std::string good = write("good-prompts.txt", "Once upon a time\n");
+    const std::string badJson = write("bad-prompts.jsonl", "Once upon a time\n{\"prompt\": 5}\n");
+    const std::string folder = dir_.path().toStdString();
+    m.quality_text = missing;
+    EXPECT_ERROR(check_matrix_inputs(m, runs), missing.c_str(), "cannot open quality text");
+    m.quality_text = empty;
+    EXPECT_ERROR(check_matrix_inputs(m, runs), empty.c_str(), "empty");
+    m.quality_text = folder;
+    EXPECT_ERROR(check_matrix_inputs(m, runs), folder.c_str(), "is a directory");
+    m.quality_text.clear();
+    m.quality_prompts = empty;
+    EXPECT_ERROR(check_matrix_inputs(m, runs), empty.c_str(), "no prompts");
+    m.quality_prompts = badJson;
+    const std::string line2 = badJson + ":2";
+    EXPECT_ERROR(check_matrix_inputs(m, runs), line2.c_str(), "\"prompt\"");
+    m.quality_prompts = folder;
+    EXPECT_ERROR(check_matrix_inputs(m, runs), folder.c_str(), "is a directory");
+    m.quality_prompts = good;
+    check_matrix_inputs(m, runs);  // good files pass
+    // run_matrix checks them before its first run: no run, no result.
+    m.quality_prompts = missing;
+    int results = 0;
+    MatrixCallbacks cb;
+    cb.on_result = [&](const BenchResult&) { ++results; };
+    EXPECT_ERROR(run_matrix(m, tiny(), cb), missing.c_str());
+    QCOMPARE(results, 0);
+    // So does it with inputs checked without the spec (the runs only).
+    const MatrixInputs runsOnly = check_matrix_inputs(runs);
+    EXPECT_ERROR(run_matrix(m, tiny(), cb, &runsOnly), missing.c_str());
+    QCOMPARE(results, 0);
   }
 
   // validate_matrix is the matrix file's check, on a MatrixSpec made without

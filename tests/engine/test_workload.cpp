@@ -149,6 +149,28 @@ class TestWorkload : public QObject {
     EXPECT_ERROR(builtin_workload("nope"), "nope", "chat");
   }
 
+  // A trace file beside another arrival was ignored without a word: the
+  // requests arrived all at once (or Poisson) and the file was never read.
+  void traceFileNeedsTraceArrival() {
+    const std::string head = R"({"schema": "brisk.workload", "version": 1, )";
+    const std::string trace = write("t-arrival.jsonl", "{\"timestamp\": 0}\n{\"timestamp\": 1}\n");
+    const std::string path = nlohmann::json(trace).dump();
+    EXPECT_ERROR(workload_from_json(
+                     head + "\"arrival\": \"poisson\", \"rate\": 2, \"trace_path\": " + path + "}", "p.json"),
+                 "p.json", "field 'trace_path'", "'poisson'", "'trace'");
+    EXPECT_ERROR(workload_from_json(head + "\"num_requests\": 2, \"trace_path\": " + path + "}", "a.json"),
+                 "a.json", "field 'trace_path'", "'all'");
+    WorkloadSpec s = many("all", 2);
+    s.trace_path = trace;
+    EXPECT_ERROR(make_workload(s, *engine_), "trace_path", "'all'");
+    s.arrival = "trace";
+    QCOMPARE(make_workload(s, *engine_)[1].arrival, 1.0);  // the file replayed
+    // An empty path is no trace.
+    s.trace_path.clear();
+    s.arrival = "all";
+    QCOMPARE(make_workload(s, *engine_)[1].arrival, 0.0);
+  }
+
   // A prompt dataset (prompt_len file:X.jsonl) and a trace are read alike:
   // unknown keys, and a max_tokens that is not a count >= 1, are errors
   // naming FILE:LINE, the field and the value (the dataset reader took "foo",

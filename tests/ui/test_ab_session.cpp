@@ -4,6 +4,8 @@
 // engine); different settings get their first differing token highlighted
 // in both panes.
 #include <QComboBox>
+#include <QLabel>
+#include <QLineEdit>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QStandardPaths>
@@ -45,6 +47,8 @@ class TestABSession : public QObject {
   void runProducesTwoOutputs();
   void sameSettingsAgree();
   void divergenceIsHighlightedInBoth();
+  void badStopTokenIdsAreRefused();
+  void countsOfOneAreSingular();
   void stopEndsBothSides();
   void secondEngineStaticMatchesContinuous();
 };
@@ -198,6 +202,59 @@ void TestABSession::divergenceIsHighlightedInBoth() {
     if (d + 1 < out->chunkCount()) QVERIFY(!out->chunkHighlighted(d + 1));
   }
   QVERIFY(view->divergenceText().contains(QStringLiteral("token %1").arg(d + 1)));
+}
+
+// A side's stop token ids are checked against its engine's vocabulary (the
+// form had none, so an id past it passed), and Run A/B refuses while either
+// side's form is invalid, naming the side and the value (it ran, sending
+// only the valid ids), as the Playground does.
+void TestABSession::badStopTokenIdsAreRefused() {
+  ABView* view = window_->abView();
+  ABSession* s = view->session();
+  const int vocab = window_->controller()->modelInfo().vocab_size;
+  QVERIFY(vocab > 0);
+  const ABSession::SideConfig same{greedy(4), ABSession::EngineChoice::Main};
+  view->setSideConfig(ABSession::A, same);
+  view->setSideConfig(ABSession::B, same);
+  view->setPrompt(QStringLiteral("Once upon a time"));
+  auto* ids = view->samplingForm(ABSession::B)->findChild<QLineEdit*>(QStringLiteral("stopTokenIds"));
+  QVERIFY(ids);
+  auto* message = view->findChild<QLabel*>(QStringLiteral("abMessage"));
+  QVERIFY(message);
+  QSignalSpy started(s, &ABSession::started);
+  const QString pastVocab = QString::number(vocab + 5);
+  for (const QString& bad : {QStringLiteral("abc"), pastVocab}) {
+    ids->setText(QStringLiteral("2, ") + bad);
+    const QString error = view->samplingForm(ABSession::B)->errorText();
+    QVERIFY2(error.contains(bad), qPrintable(bad + QStringLiteral(": '") + error + QLatin1Char('\'')));
+    QVERIFY2(error.contains(QString::number(vocab - 1)), qPrintable(error));  // the model's range
+    QTest::mouseClick(view->runButton(), Qt::LeftButton);
+    QVERIFY(!s->isRunning());
+    QCOMPARE(started.count(), 0);
+    QVERIFY2(message->text().contains(QStringLiteral("B")) && message->text().contains(error),
+             qPrintable(message->text()));
+  }
+  ids->setText(QStringLiteral("2"));
+  QVERIFY(view->samplingForm(ABSession::B)->errorText().isEmpty());
+  QSignalSpy finished(s, &ABSession::finished);
+  QTest::mouseClick(view->runButton(), Qt::LeftButton);
+  QCOMPARE(started.count(), 1);
+  QTRY_VERIFY_WITH_TIMEOUT(finished.count() > 0, kTimeoutMs);
+  ids->clear();
+}
+
+// "(1 tokens)" and "first 1 tokens" read as counts of one.
+void TestABSession::countsOfOneAreSingular() {
+  ABView* view = window_->abView();
+  const ABSession::SideConfig one{greedy(1), ABSession::EngineChoice::Main};
+  QVERIFY(runAB(one, one, QStringLiteral("Once upon a time")));
+  QVERIFY2(view->divergenceText().contains(QStringLiteral("(1 token)")), qPrintable(view->divergenceText()));
+  const ABSession::SideConfig two{greedy(2), ABSession::EngineChoice::Main};
+  QVERIFY(runAB(one, two, QStringLiteral("Once upon a time")));
+  QVERIFY2(view->divergenceText().contains(QStringLiteral("first 1 token;")),
+           qPrintable(view->divergenceText()));
+  QVERIFY(runAB(two, two, QStringLiteral("Once upon a time")));
+  QVERIFY2(view->divergenceText().contains(QStringLiteral("(2 tokens)")), qPrintable(view->divergenceText()));
 }
 
 void TestABSession::stopEndsBothSides() {

@@ -67,6 +67,8 @@ class TestBenchmarkView : public QObject {
   void stopEndsLongerMatrix();
   void matrixBuilderRefusesWhatAMatrixFileWould();
   void badPromptFileIsRefusedBeforeAnyRun();
+  void matrixBuilderSweepsAgreeWithMatrixFiles();
+  void storedResultsNameTheirModel();
 };
 
 void TestBenchmarkView::initTestCase() {
@@ -216,6 +218,13 @@ void TestBenchmarkView::progressText() {
   p.phase = "running";
   p.eta_s = 35;
   QCOMPARE(BenchmarkView::progressText(p), QStringLiteral("run 3/8 · f16 · static r1 · ETA 0:35"));
+  p.requests_total = 1;  // a one-request workload: "0/1 request"
+  QCOMPARE(BenchmarkView::progressText(p),
+           QStringLiteral("run 3/8 · f16 · static r1 · 0/1 request · ETA 0:35"));
+  p.requests_total = 4;
+  p.requests_done = 1;
+  QCOMPARE(BenchmarkView::progressText(p),
+           QStringLiteral("run 3/8 · f16 · static r1 · 1/4 requests · ETA 0:35"));
 }
 
 void TestBenchmarkView::twoConfigurationsCompare() {
@@ -503,6 +512,93 @@ void TestBenchmarkView::badPromptFileIsRefusedBeforeAnyRun() {
     std::sort(outputs.begin(), outputs.end());
     QCOMPARE(outputs, (std::vector<int>{3, 3, 8, 8}));
   }
+}
+
+// A concurrency of 0 is "no cap" in a matrix file and in the runs (labelled
+// "no cap"); the builder refused it as not "> 0". The builder's own errors
+// name the field as a matrix file's do ("matrix: field 'rates': ..."), not
+// "matrix.rates: ...".
+void TestBenchmarkView::matrixBuilderSweepsAgreeWithMatrixFiles() {
+  MatrixBuilder b;
+  brisk::WorkloadSpec w;
+  w.num_requests = 2;
+  b.setWorkload(w);
+  b.kindCombo()->setCurrentIndex(b.kindCombo()->findData(QStringLiteral("concurrency_sweep")));
+  auto* conc = b.findChild<QLineEdit*>(QStringLiteral("sweepConcurrencies"));
+  QVERIFY(conc);
+  conc->setText(QStringLiteral("1, 0"));
+  QVERIFY2(b.runCount() == 2, qPrintable(b.expansionError()));
+  QCOMPARE(b.spec().concurrencies, (std::vector<int>{1, 0}));
+  const std::vector<brisk::MatrixRun> runs = brisk::expand_matrix(b.spec(), w);
+  QCOMPARE(runs[1].label, std::string("no cap"));
+  QCOMPARE(runs[1].workload.max_concurrency, 0);
+  b.setSpec(b.spec());
+  QCOMPARE(conc->text(), QStringLiteral("1, 0"));
+  auto expectError = [&](std::initializer_list<const char*> wants) {
+    QCOMPARE(b.runCount(), -1);
+    for (const char* want : wants)
+      QVERIFY2(b.expansionError().contains(QLatin1String(want)), qPrintable(b.expansionError()));
+  };
+  conc->setText(QStringLiteral("1, x"));
+  expectError({"matrix: field 'concurrencies'", "'x'"});
+  conc->setText(QStringLiteral("4, -2"));
+  expectError({"matrix: field 'concurrencies'", "-2"});
+  conc->clear();
+  expectError({"matrix: field 'concurrencies'"});
+  b.kindCombo()->setCurrentIndex(b.kindCombo()->findData(QStringLiteral("rate_sweep")));
+  auto* rates = b.findChild<QLineEdit*>(QStringLiteral("sweepRates"));
+  QVERIFY(rates);
+  rates->setText(QStringLiteral("2, fast"));
+  expectError({"matrix: field 'rates'", "'fast'"});
+  rates->setText(QStringLiteral("2, 0"));
+  expectError({"matrix: field 'rates'", "0"});
+  rates->clear();
+  expectError({"matrix: field 'rates'"});
+  rates->setText(QStringLiteral("2"));
+  QCOMPARE(b.runCount(), 1);
+  b.addAxis(QStringLiteral("policy"), QString());
+  expectError({"matrix: field 'axes[0].values'"});
+}
+
+// The Compare view's stored-results list showed a file's name, time and run
+// count only: runs of the same workload on two models looked the same. Each
+// entry names its model(s) as the window does (fmt::modelName).
+void TestBenchmarkView::storedResultsNameTheirModel() {
+  QTemporaryDir dir;
+  QVERIFY(dir.isValid());
+  ResultsStore store(dir.path());
+  CompareView view(&store);
+  brisk::BenchResult r;
+  r.label = "base";
+  r.model.path = "/models/stories260K.gguf";
+  r.model.name = "llama";  // a converter's default: the architecture names no model
+  r.model.architecture = "llama";
+  QVERIFY(!store.save({r}, QStringLiteral("chat")).isEmpty());
+  brisk::BenchResult other = r;
+  other.model.path = "/models/tinyllama.gguf";
+  other.model.name = "TinyLlama 1.1B";
+  brisk::BenchResult failed;  // never loaded: its configuration names the file
+  failed.label = "int8";
+  failed.config.model = "/models/missing-q8.gguf";
+  failed.error = "cannot open";
+  QVERIFY(!store.save({other, failed}, QStringLiteral("chat")).isEmpty());
+  QCOMPARE(view.storeList()->count(), 2);
+  QStringList lines;
+  for (int i = 0; i < view.storeList()->count(); ++i)
+    lines << view.storeList()->item(i)->text().section(QLatin1Char('\n'), 1);
+  lines.sort();
+  QVERIFY2(lines[0].startsWith(QStringLiteral("TinyLlama 1.1B, missing-q8 · ")) &&
+               lines[0].endsWith(QStringLiteral(" · 2 runs")),
+           qPrintable(lines[0]));
+  QVERIFY2(
+      lines[1].startsWith(QStringLiteral("stories260K · ")) && lines[1].endsWith(QStringLiteral(" · 1 run")),
+      qPrintable(lines[1]));
+  const QList<ResultsStore::Entry> entries = store.list();
+  QCOMPARE(entries.size(), 2);
+  QStringList models;
+  for (const ResultsStore::Entry& e : entries) models << e.models.join(QStringLiteral("|"));
+  models.sort();
+  QCOMPARE(models, (QStringList{QStringLiteral("TinyLlama 1.1B|missing-q8"), QStringLiteral("stories260K")}));
 }
 
 QTEST_MAIN(TestBenchmarkView)

@@ -3,12 +3,14 @@
 #include <QtTest>
 
 #include "ui/model_panel.h"
+#include "ui/stored_precision.h"
 
 class TestModelPanel : public QObject {
   Q_OBJECT
 
  private Q_SLOTS:
   void countsOfOneAreSingular();
+  void precisionIsWhatTheFileStores();
 };
 
 void TestModelPanel::countsOfOneAreSingular() {
@@ -27,6 +29,11 @@ void TestModelPanel::countsOfOneAreSingular() {
   panel.showModel(info);
   const QString dims = panel.findChild<QLabel*>(QStringLiteral("modelDims"))->text();
   QVERIFY2(dims.endsWith(QStringLiteral("· 1 layer")), qPrintable(dims));
+  info.n_heads = info.n_kv_heads = 1;
+  panel.showModel(info);
+  const QString attention = panel.findChild<QLabel*>(QStringLiteral("modelAttention"))->text();
+  QVERIFY2(attention.startsWith(QStringLiteral("1 head · 1 KV head ·")), qPrintable(attention));
+  info.n_heads = info.n_kv_heads = 2;
   info.n_layers = 2;
   panel.showModel(info);
   QVERIFY(
@@ -45,6 +52,36 @@ void TestModelPanel::countsOfOneAreSingular() {
   QVERIFY2(!texts.contains(QStringLiteral("1 blocks")) && !texts.contains(QStringLiteral("1 tokens")) &&
                !texts.contains(QStringLiteral("1 seqs")) && !texts.contains(QStringLiteral("1 threads")),
            qPrintable(texts));
+}
+
+// The Precision row said what the engine converted the weights to, under a
+// tooltip "Storage type of the weights": it now names what the file stores
+// and, when the load converted it, what it runs as.
+void TestModelPanel::precisionIsWhatTheFileStores() {
+  ModelPanel panel;
+  auto* precision = panel.findChild<QLabel*>(QStringLiteral("modelPrecision"));
+  QVERIFY(precision);
+  brisk::ModelInfo info;
+  info.path = "/models/precision-test.gguf";  // no such file: the path is its key
+  info.architecture = "llama";
+  info.tensors = {{"w", "F32", {4, 4}, 64}};
+  panel.showModel(info);
+  QCOMPARE(precision->text(), QStringLiteral("F32"));  // as loaded: stored = run
+  // The load converted it to INT8 (its info holds the converted types); the file stores F32.
+  StoredPrecision::record(info.path, QStringLiteral("F32"));
+  info.converted_to = "int8";
+  info.tensors = {{"w", "I8", {4, 4}, 16}, {"norm", "F32", {2}, 8}};
+  panel.showModel(info);
+  QCOMPARE(precision->text(), QStringLiteral("F32 (runs as INT8 + F32)"));
+  QVERIFY2(precision->toolTip().contains(QStringLiteral("file")) &&
+               precision->toolTip().contains(QStringLiteral("runs as")),
+           qPrintable(precision->toolTip()));
+  // A converted model whose file type no load recorded says so, not the converted type alone.
+  info.path = "/models/never-inspected.gguf";
+  panel.showModel(info);
+  QVERIFY2(precision->text().contains(QStringLiteral("runs as INT8 + F32")) &&
+               !precision->text().startsWith(QStringLiteral("INT8")),
+           qPrintable(precision->text()));
 }
 
 QTEST_MAIN(TestModelPanel)

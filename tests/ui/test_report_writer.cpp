@@ -419,6 +419,32 @@ class TestReportWriter : public QObject {
     QVERIFY(!text.contains(QLatin1String("huge_page_weights")));
   }
 
+  // Counts of one are singular: a one-layer, one-head model measured on one
+  // thread of a one-core machine read "1 layers", "1 heads", "1 threads", "1 cores".
+  void countsOfOneAreSingular() {
+    QTemporaryDir dir;
+    std::vector<BenchResult> runs{runs_[0]};
+    runs[0].model.n_layers = 1;
+    runs[0].model.n_heads = 1;
+    runs[0].model.n_kv_heads = 1;
+    runs[0].system.physical_cores = 1;
+    runs[0].system.measured = true;
+    runs[0].system.threads_used = 1;
+    const QString path = dir.filePath(QStringLiteral("one.md"));
+    brisk::ui::write_report(runs, path, brisk::ui::ReportFormat::Markdown);
+    const QString text = QString::fromUtf8(readAll(path));
+    for (const char* want : {"1 layer,", "1 head (1 KV)", "on 1 thread", "· 1 core"})
+      QVERIFY2(text.contains(QString::fromUtf8(want)), want);
+    for (const char* gone : {"1 layers", "1 heads", "1 threads", "1 cores"})
+      QVERIFY2(!text.contains(QString::fromUtf8(gone)), gone);
+    runs[0].model.n_layers = 2;
+    runs[0].system.threads_used = 4;
+    brisk::ui::write_report(runs, path, brisk::ui::ReportFormat::Markdown);
+    const QString more = QString::fromUtf8(readAll(path));
+    for (const char* want : {"2 layers,", "on 4 threads"})
+      QVERIFY2(more.contains(QString::fromUtf8(want)), want);
+  }
+
   void pdfIsMultiPageAndRenders() {
     QTemporaryDir dir;
     const QString path = dir.filePath(QStringLiteral("report.pdf"));

@@ -2,19 +2,21 @@
 // controller's step and block-map signals, plots that fill while a request
 // runs, a block map that shows the request's blocks and frees them, pause
 // and resume, export to PNG/SVG/PDF, and the docs screenshot.
+#include <qcustomplot.h>
+
 #include <QApplication>
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
 #include <QHelpEvent>
 #include <QImage>
+#include <QLabel>
 #include <QSignalSpy>
 #include <QStandardPaths>
 #include <QTemporaryDir>
 #include <QToolTip>
 #include <QtTest>
 #include <algorithm>
-#include <qcustomplot.h>
 
 #include "brisk/engine_config.h"
 #include "brisk/sampling_params.h"
@@ -66,6 +68,7 @@ class TestTelemetry : public QObject {
   void narrowDockStacksPanels();
   void legendsLeaveDataUncovered();
   void clearEmptiesPlots();
+  void oneBlockIsSingular();
   void screenshot();
 };
 
@@ -526,6 +529,27 @@ void TestTelemetry::clearEmptiesPlots() {
 // 512-block cache so the block map's squares are large enough to read.
 // Writes docs/screenshots/telemetry-dock.png when BRISK_UPDATE_SCREENSHOTS
 // is set, a temporary file otherwise.
+// A KV cache of one block reads "KV 0/1 block", not "0/1 blocks".
+void TestTelemetry::oneBlockIsSingular() {
+  EngineController controller;
+  TelemetryDock dock(&controller);
+  dock.show();
+  auto* summary = dock.findChild<QLabel*>(QStringLiteral("telemetrySummary"));
+  QVERIFY(summary);
+  QSignalSpy loaded(&controller, &EngineController::modelLoaded);
+  QSignalSpy failed(&controller, &EngineController::loadFailed);
+  brisk::EngineConfig cfg;
+  cfg.num_kv_blocks = 1;
+  controller.loadModel(cfg);
+  QTRY_VERIFY_WITH_TIMEOUT(loaded.count() + failed.count() > 0, kLoadTimeoutMs);
+  if (!failed.isEmpty()) QFAIL(qPrintable(failed.first().at(0).toString()));
+  QCOMPARE(controller.kvBlocksTotal(), qint64(1));
+  QTRY_VERIFY2_WITH_TIMEOUT(summary->text().contains(QStringLiteral("KV 0/1 block ·")),
+                            qPrintable(summary->text()), 5000);
+  QVERIFY2(!summary->text().contains(QStringLiteral("blocks")), qPrintable(summary->text()));
+  QVERIFY2(summary->text().contains(QStringLiteral("0 running")), qPrintable(summary->text()));
+}
+
 void TestTelemetry::screenshot() {
   EngineController controller;
   QSignalSpy loaded(&controller, &EngineController::modelLoaded);

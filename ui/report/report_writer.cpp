@@ -267,10 +267,10 @@ std::vector<Section> buildSections(const std::vector<BenchResult>& runs) {
   });
   addRow(machine, QObject::tr("ceilings measured"), runs, [&](const BenchResult& r) {
     if (!r.system.measured) return none;
-    return QObject::tr("%1 on %2 threads%3")
-        .arg(orNone(r.system.measured_at))
-        .arg(r.system.threads_used)
-        .arg(r.system.quick ? QObject::tr(" (quick probe)") : QString());
+    return QObject::tr("%1 on %2%3")
+        .arg(orNone(r.system.measured_at),
+             fmt::quantity(r.system.threads_used, QObject::tr("thread"), QObject::tr("threads")),
+             r.system.quick ? QObject::tr(" (quick probe)") : QString());
   });
   // The backend the run used, and the GPU when it was CUDA (its ceilings are then the roofline's).
   addRow(machine, QObject::tr("backend"), runs, [&](const BenchResult& r) {
@@ -280,12 +280,12 @@ std::vector<Section> buildSections(const std::vector<BenchResult>& runs) {
     if (r.system.gpus.empty())
       return r.system.cuda_reason.empty() ? none : QObject::tr("none (%1)").arg(qs(r.system.cuda_reason));
     const brisk::GpuInfo& g = r.system.gpus[0];
-    return QStringLiteral("%1, sm_%2%3, %4 SMs, %5, driver CUDA %6")
+    return QStringLiteral("%1, sm_%2%3, %4, %5, driver CUDA %6")
         .arg(qs(g.name))
         .arg(g.cc_major)
         .arg(g.cc_minor)
-        .arg(g.sm_count)
-        .arg(bytesText(double(g.memory_bytes)), qs(g.driver_version));
+        .arg(fmt::quantity(g.sm_count, QStringLiteral("SM"), QStringLiteral("SMs")),
+             bytesText(double(g.memory_bytes)), qs(g.driver_version));
   });
   addRow(machine, QObject::tr("GPU ceilings"), runs, [&](const BenchResult& r) {
     if (r.system.gpus.empty() || !r.system.gpus[0].measured) return none;
@@ -323,11 +323,11 @@ std::vector<Section> buildSections(const std::vector<BenchResult>& runs) {
   });
   addRow(model, QObject::tr("shape"), runs, [](const BenchResult& r) {
     const ModelInfo& m = r.model;
-    return QObject::tr("dim %1, hidden %2, %3 layers, %4 heads (%5 KV), head dim %6")
+    return QObject::tr("dim %1, hidden %2, %3, %4 (%5 KV), head dim %6")
         .arg(m.dim)
         .arg(m.hidden_dim)
-        .arg(m.n_layers)
-        .arg(m.n_heads)
+        .arg(fmt::quantity(m.n_layers, QObject::tr("layer"), QObject::tr("layers")),
+             fmt::quantity(m.n_heads, QObject::tr("head"), QObject::tr("heads")))
         .arg(m.n_kv_heads)
         .arg(m.head_dim);
   });
@@ -461,9 +461,9 @@ QString machineLine(const std::vector<BenchResult>& runs) {
   const QStringList models = distinct(
       runs, [](const BenchResult& b) { return qs(b.model.path.empty() ? b.config.model : b.model.path); });
   const QStringList machines = distinct(runs, [](const BenchResult& b) {
-    return QObject::tr("%1 · %2 cores")
-        .arg(b.system.cpu_model.empty() ? QObject::tr("unknown CPU") : qs(b.system.cpu_model))
-        .arg(b.system.physical_cores);
+    return QObject::tr("%1 · %2").arg(
+        b.system.cpu_model.empty() ? QObject::tr("unknown CPU") : qs(b.system.cpu_model),
+        fmt::quantity(b.system.physical_cores, QObject::tr("core"), QObject::tr("cores")));
   });
   return QObject::tr("%1 %2 · %3")
       .arg(models.size() == 1 ? QObject::tr("Model") : QObject::tr("Models"),

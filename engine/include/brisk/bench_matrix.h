@@ -83,6 +83,14 @@ struct MatrixInputs {
   std::shared_ptr<const Files> files;
 };
 MatrixInputs check_matrix_inputs(const std::vector<MatrixRun>& runs);
+// The same, and m's quality files (quality_text, quality_prompts), read and
+// checked as measure_quality reads them: a file that is missing, a directory,
+// holds no text or no prompts fails here, not in the first run's quality
+// phase after its timed benchmark.
+MatrixInputs check_matrix_inputs(const MatrixSpec& m, const std::vector<MatrixRun>& runs);
+// That check of the quality files alone (an empty path is not measured, not
+// checked): for the CLI's --quality-text / --quality-prompts on one configuration.
+void check_quality_files(const std::string& text_path, const std::string& prompts_path);
 
 struct MatrixProgress {
   int run = 0, runs = 0;  // the current run (0-based) of all of them
@@ -105,7 +113,8 @@ struct MatrixProgress {
 // Errors in one run (bad configuration, model that will not load) are
 // recorded in that BenchResult's `error` and the matrix goes on. A bad
 // matrix or input file throws before the first run: `inputs` is what
-// check_matrix_inputs gave for these runs (null: run_matrix calls it).
+// check_matrix_inputs gave for these runs (null: run_matrix calls it); the
+// quality files are checked then either way.
 struct MatrixCallbacks {
   std::function<void(const MatrixProgress&)> progress;
   std::function<void(const BenchResult&)> on_result;
