@@ -398,6 +398,7 @@ void ABView::requestRun() {
       return;
     }
   }
+  sameEngine_ = a.engine == b.engine;
   session_->run(prompt(), a, b);
 }
 
@@ -421,6 +422,13 @@ void ABView::onDivergence(int index) {
 }
 
 void ABView::onFinished() {
+  // The speeds beside each side are no A/B of speed: one engine runs both
+  // requests in the same steps, and two engines run at once on the same
+  // cores. Said where the figures are read.
+  message_->setText(sameEngine_ ? tr("Both sides ran in the same steps of one engine: their speeds are those "
+                                     "steps', not each setting's. The Benchmark tab compares speed.")
+                                : tr("The two engines ran at the same time on the same CPU: each slowed the "
+                                     "other. The Benchmark tab compares speed."));
   if (session_->divergence() < 0) {
     const int a = int(session_->chunks(ABSession::A).size());
     const int b = int(session_->chunks(ABSession::B).size());
@@ -433,6 +441,8 @@ void ABView::onFinished() {
 }
 
 QString ABView::statsText(ABSession::Side side) const { return sides_[side].stats->text(); }
+
+QString ABView::messageText() const { return message_->text(); }
 
 void ABView::updateVocabulary(int side) {
   EngineController* c =

@@ -47,6 +47,7 @@ class ABView : public QWidget {
   SamplingForm* samplingForm(ABSession::Side side) const { return sides_[side].sampling; }
   QString samplingSummary(ABSession::Side side) const;
   QString divergenceText() const;
+  QString messageText() const;
   QString secondEngineStatus() const;
 
  public Q_SLOTS:
@@ -82,6 +83,7 @@ class ABView : public QWidget {
   QPushButton* run_;
   QPushButton* stop_;
   QLabel* message_;
+  bool sameEngine_ = true;  // the last run's sides shared one engine
   QComboBox* secondModel_;
   QComboBox* secondPolicy_;
   QCheckBox* secondChunked_;

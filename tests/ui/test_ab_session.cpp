@@ -174,6 +174,8 @@ void TestABSession::sameSettingsAgree() {
   QCOMPARE(s->chunks(ABSession::A), s->chunks(ABSession::B));
   QCOMPARE(view->output(ABSession::A)->highlightedChunk(), -1);
   QVERIFY2(view->divergenceText().contains(QStringLiteral("identical")), qPrintable(view->divergenceText()));
+  // Their speeds are the shared steps', and the view says so beside them.
+  QVERIFY2(view->messageText().contains(QStringLiteral("same steps of one engine")), qPrintable(view->messageText()));
 }
 
 void TestABSession::divergenceIsHighlightedInBoth() {
@@ -306,6 +308,8 @@ void TestABSession::secondEngineStaticMatchesContinuous() {
   QCOMPARE(s->stats(ABSession::B).outputTokens, 20);
   QCOMPARE(s->text(ABSession::B), s->text(ABSession::A));
   QCOMPARE(s->divergence(), -1);
+  QVERIFY2(view->messageText().contains(QStringLiteral("two engines ran at the same time")),
+           qPrintable(view->messageText()));
 }
 
 QTEST_MAIN(TestABSession)
