@@ -175,7 +175,8 @@ void TestABSession::sameSettingsAgree() {
   QCOMPARE(view->output(ABSession::A)->highlightedChunk(), -1);
   QVERIFY2(view->divergenceText().contains(QStringLiteral("identical")), qPrintable(view->divergenceText()));
   // Their speeds are the shared steps', and the view says so beside them.
-  QVERIFY2(view->messageText().contains(QStringLiteral("same steps of one engine")), qPrintable(view->messageText()));
+  QVERIFY2(view->messageText().contains(QStringLiteral("same steps of one engine")),
+           qPrintable(view->messageText()));
 }
 
 void TestABSession::divergenceIsHighlightedInBoth() {
