@@ -546,14 +546,27 @@ void TelemetryDock::clear() {
 
 bool TelemetryDock::eventFilter(QObject* watched, QEvent* e) {
   if (watched == plot_ && e->type() == QEvent::Resize) {
-    const int columns = plot_->width() >= kTwoColumnWidth ? 2 : 1;
+    // One column where the dock is narrow, unless that leaves each panel too
+    // short to read (a small window's left column): then two, short and narrow.
+    const int w = plot_->width(), h = plot_->height();
+    const int columns = w >= kTwoColumnWidth || h / 4 < kMinPanelHeight ? 2 : 1;
     QCPLayoutGrid* grid = plot_->plotLayout();
     if (grid->columnCount() != columns) {
       grid->setWrap(columns);
       grid->setFillOrder(QCPLayoutGrid::foColumnsFirst, /*rearrange=*/true);
       grid->simplify();
-      plot_->replot(QCustomPlot::rpQueuedReplot);
     }
+    // As many ticks as the panels have room for: at the default five, the
+    // labels of a 50-px axis ran into each other.
+    const int rows = int(panels_.size()) / columns;
+    const int panelH = h / std::max(1, rows) - 60;  // the heading and the time axis
+    const int panelW = w / columns - 70;            // the value axis and its label
+    for (QCPAxisRect* r : panels_) {
+      r->axis(QCPAxis::atLeft)->ticker()->setTickCount(std::clamp(panelH / 28, 2, 5));
+      r->axis(QCPAxis::atRight)->ticker()->setTickCount(std::clamp(panelH / 28, 2, 5));
+      r->axis(QCPAxis::atBottom)->ticker()->setTickCount(std::clamp(panelW / 40, 2, 6));
+    }
+    plot_->replot(QCustomPlot::rpQueuedReplot);
   }
   return QDockWidget::eventFilter(watched, e);
 }

@@ -38,7 +38,8 @@ class TelemetryDock : public QDockWidget {
   static constexpr double kKeepSeconds = 600;     // older points are dropped
   static constexpr double kSampleSeconds = 0.05;  // finest spacing of step samples
   static constexpr double kRateWindowSeconds = 1; // tokens/s are averaged over this
-  static constexpr int kTwoColumnWidth = 420;     // narrower plots stack the panels in one column
+  static constexpr int kTwoColumnWidth = 420;     // narrower plots stack the panels in one column,
+  static constexpr int kMinPanelHeight = 110;     // unless a quarter of the height is less than this
 
   explicit TelemetryDock(EngineController* controller, QWidget* parent = nullptr);
   ~TelemetryDock() override;

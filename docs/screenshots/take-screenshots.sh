@@ -56,6 +56,10 @@ if [ -f "$story" ]; then
   shot settings-int8-stories260k-1280 1280x800 settings --dtype int8 --kv-dtype int8 "$story" &
   shot tokens-stories260k-1280 1280x800 tokens --prompt "$prompt" "$story" &
   wait
+  # A small screen: Telemetry is a tab of the left column.
+  shot settings-stories260k-1024 1024x700 settings "$story" &
+  shot telemetry-stories260k-1024 1024x700 telemetry --prompt "$prompt" "$story" &
+  wait
 else
   echo "no $story: the stories260K shots were not retaken" >&2
 fi

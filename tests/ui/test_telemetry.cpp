@@ -505,6 +505,20 @@ void TestTelemetry::narrowDockStacksPanels() {
                              QStringLiteral("sequences")};
   for (int i = 1; i < order.size(); ++i)
     QVERIFY2(panelTop(order[i]) > panelTop(order[i - 1]), qPrintable(order[i]));
+  // Narrow and short (the left column of a 1024x700 window): four stacked
+  // panels would be ~60 px tall each, so two columns, with fewer ticks on
+  // the short value axes so their labels do not run together.
+  auto valueTicks = [&] {
+    for (QCPAxisRect* r : dock_->plot()->axisRects())
+      if (r->axis(QCPAxis::atLeft)->label() == QStringLiteral("tokens/s"))
+        return r->axis(QCPAxis::atLeft)->ticker()->tickCount();
+    return -1;
+  };
+  const int tallTicks = valueTicks();
+  dock_->resize(380, 420);
+  QTRY_COMPARE(grid->columnCount(), 2);
+  QCOMPARE(grid->rowCount(), 2);
+  QVERIFY2(valueTicks() < tallTicks, qPrintable(QStringLiteral("%1 ticks, %2 when tall").arg(valueTicks()).arg(tallTicks)));
   dock_->resize(before);
   QTRY_COMPARE(grid->columnCount(), 2);
   QCOMPARE(grid->rowCount(), 2);
