@@ -518,7 +518,8 @@ void TestTelemetry::narrowDockStacksPanels() {
   dock_->resize(380, 420);
   QTRY_COMPARE(grid->columnCount(), 2);
   QCOMPARE(grid->rowCount(), 2);
-  QVERIFY2(valueTicks() < tallTicks, qPrintable(QStringLiteral("%1 ticks, %2 when tall").arg(valueTicks()).arg(tallTicks)));
+  QVERIFY2(valueTicks() < tallTicks,
+           qPrintable(QStringLiteral("%1 ticks, %2 when tall").arg(valueTicks()).arg(tallTicks)));
   dock_->resize(before);
   QTRY_COMPARE(grid->columnCount(), 2);
   QCOMPARE(grid->rowCount(), 2);
