@@ -16,11 +16,12 @@
 #include <QSplitter>
 #include <QVBoxLayout>
 
-#include "brisk/model_tools.h"
+#include "brisk/sysinfo.h"
 #include "engine_controller.h"
 #include "format.h"
 #include "sampling_form.h"
 #include "token_view.h"
+#include "tokenizer_prompt.h"
 
 namespace {
 const char* const kChoose = "\x01choose";
@@ -159,11 +160,7 @@ ABView::ABView(ABSession* session, QWidget* parent) : QWidget(parent), session_(
       return;
     }
     QString tok;
-    if (path.endsWith(QLatin1String(".bin"), Qt::CaseInsensitive) &&
-        brisk::llama2c_tokenizer_beside(path.toStdString()).empty())  // else the loader takes that one
-      tok = QFileDialog::getOpenFileName(this, tr("Tokenizer for %1 (Cancel: none)").arg(QFileInfo(path).fileName()),
-                                         QFileInfo(path).absolutePath(),
-                                         tr("Tokenizers (*.model *.bin);;All files (*)"));
+    if (path.endsWith(QLatin1String(".bin"), Qt::CaseInsensitive)) tok = askLlama2cTokenizer(this, path);
     setSecondEngineModel(path, tok);
   });
   connect(secondPolicy_, &QComboBox::currentIndexChanged, this, [this] {
@@ -425,10 +422,24 @@ void ABView::onFinished() {
   // The speeds beside each side are no A/B of speed: one engine runs both
   // requests in the same steps, and two engines run at once on the same
   // cores. Said where the figures are read.
-  message_->setText(sameEngine_ ? tr("Both sides ran in the same steps of one engine: their speeds are those "
-                                     "steps', not each setting's. The Benchmark tab compares speed.")
-                                : tr("The two engines ran at the same time on the same CPU: each slowed the "
-                                     "other. The Benchmark tab compares speed."));
+  // Only beside figures that are there: not after Stop or an error.
+  bool ran = true;
+  for (auto side : {ABSession::A, ABSession::B}) {
+    const brisk::FinishReason r = session_->stats(side).finishReason;
+    ran = ran && (r == brisk::FinishReason::Length || r == brisk::FinishReason::Stop ||
+                  r == brisk::FinishReason::Eos);
+  }
+  if (ran) {
+    const EngineController* main = session_->mainController();
+    const QString device = main && main->hasModel() && brisk::resolve_backend(main->engineConfig().backend) == "cuda"
+                               ? tr("GPU")
+                               : tr("CPU");
+    message_->setText(sameEngine_ ? tr("Both sides ran in the same steps of one engine: their speeds are those "
+                                       "steps', not each setting's. The Benchmark tab compares speed.")
+                                  : tr("The two engines ran at the same time on the same %1: each slowed the "
+                                       "other. The Benchmark tab compares speed.")
+                                        .arg(device));
+  }
   if (session_->divergence() < 0) {
     const int a = int(session_->chunks(ABSession::A).size());
     const int b = int(session_->chunks(ABSession::B).size());

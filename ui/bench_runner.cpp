@@ -9,7 +9,6 @@
 struct BenchRunner::Job {
   brisk::MatrixSpec matrix;
   brisk::WorkloadSpec workload;
-  brisk::MatrixInputs inputs;  // every run's datasets and traces, read by start()
   std::atomic<bool> stop{false};
   // Worker-thread state of the throttle.
   std::chrono::steady_clock::time_point lastPost{};
@@ -37,13 +36,8 @@ bool BenchRunner::start(const brisk::MatrixSpec& matrix, const brisk::WorkloadSp
     return false;
   }
   int runs = 0;
-  brisk::MatrixInputs inputs;
   try {
-    const std::vector<brisk::MatrixRun> plan = brisk::expand_matrix(matrix, workload);
-    // A bad line in a prompt dataset or a trace, or a bad quality file, is refused here, not when the
-    // run that reads it starts.
-    inputs = brisk::check_matrix_inputs(matrix, plan);
-    runs = int(plan.size());
+    runs = int(brisk::expand_matrix(matrix, workload).size());
   } catch (const std::exception& e) {
     error_ = QString::fromUtf8(e.what());
     Q_EMIT failed(error_);
@@ -57,7 +51,6 @@ bool BenchRunner::start(const brisk::MatrixSpec& matrix, const brisk::WorkloadSp
   auto job = std::make_shared<Job>();
   job->matrix = matrix;
   job->workload = workload;
-  job->inputs = std::move(inputs);
   job_ = job;
   results_.clear();
   stopped_ = false;
@@ -94,7 +87,10 @@ bool BenchRunner::start(const brisk::MatrixSpec& matrix, const brisk::WorkloadSp
           this, [this, r] { Q_EMIT resultReady(r); }, Qt::QueuedConnection);
     };
     try {
-      job->results = brisk::run_matrix(job->matrix, job->workload, cb, &job->inputs);
+      // run_matrix reads and checks every run's datasets, traces and quality
+      // files before the first run (a bad line fails the matrix at once), here
+      // on the worker: a large dataset must not freeze the window.
+      job->results = brisk::run_matrix(job->matrix, job->workload, cb);
     } catch (const std::exception& e) {
       job->error = QString::fromUtf8(e.what());
     } catch (...) {

@@ -31,9 +31,11 @@ class BenchRunner : public QObject {
   QString errorString() const { return error_; }
 
  public Q_SLOTS:
-  // Checks the matrix (expand_matrix), every run's prompt datasets and
-  // traces and the quality files (check_matrix_inputs), then starts it; false, with failed()
-  // emitted, when any of them is invalid or a matrix is already running.
+  // Checks the matrix (expand_matrix) and starts it on a worker thread;
+  // false, with failed() emitted, when it is invalid or a matrix is already
+  // running. The worker reads and checks every run's prompt datasets, traces
+  // and quality files before the first run (run_matrix): a bad one ends the
+  // matrix with failed() and no result, without blocking the window.
   bool start(const brisk::MatrixSpec& matrix, const brisk::WorkloadSpec& workload);
   // Ends the matrix after the engine's current step; the run in progress is dropped.
   void stop();

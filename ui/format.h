@@ -33,7 +33,7 @@ QString backendName(const std::string& backend);  // "cpu" -> "CPU"
 QString backendUsed(const std::string& setting);
 QString tokensPerSecond(double tps);  // "1234.5 tok/s", "— tok/s" when < 0
 // One finished response: "8 tokens · TTFT 1.20 ms · 950.3 tok/s · finished: length"; with
-// contextLength > 0, a request that stopped for length short of maxTokens (prompt and
+// maxTokens > 0, a request that stopped for length short of maxTokens (prompt and
 // output filled the context) says so: "… · finished: length — the context is full (512 tokens)".
 // A request that failed before its first token is its error alone: "Error: <the engine's message>".
 QString generationSummary(const GenerationStats& stats, int maxTokens = 0);

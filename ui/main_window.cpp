@@ -26,7 +26,6 @@
 #include "ab_session.h"
 #include "ab_view.h"
 #include "benchmark_view.h"
-#include "brisk/model_tools.h"
 #include "compare_view.h"
 #include "engine_controller.h"
 #include "engine_settings_panel.h"
@@ -35,6 +34,7 @@
 #include "playground_view.h"
 #include "results_store.h"
 #include "telemetry_dock.h"
+#include "tokenizer_prompt.h"
 
 namespace {
 QSettings settings() { return QSettings(QStringLiteral("Brisk"), QStringLiteral("Brisk")); }
@@ -455,14 +455,8 @@ void MainWindow::openModelFile() {
   if (path.isEmpty()) return;
   if (persist_) s.setValue(QStringLiteral("lastDir"), QFileInfo(path).absolutePath());
   QString tok;
-  if (path.endsWith(QLatin1String(".bin"), Qt::CaseInsensitive) &&
-      brisk::llama2c_tokenizer_beside(path.toStdString()).empty()) {
-    // llama2.c checkpoints carry no vocabulary; the loader takes one lying
-    // beside the checkpoint under a usual name, else the user names it.
-    tok = QFileDialog::getOpenFileName(
-        this, tr("Tokenizer for %1 (Cancel: none)").arg(QFileInfo(path).fileName()),
-        QFileInfo(path).absolutePath(), tr("Tokenizers (*.model *.bin);;All files (*)"));
-  }
+  // llama2.c checkpoints carry no vocabulary (see askLlama2cTokenizer).
+  if (path.endsWith(QLatin1String(".bin"), Qt::CaseInsensitive)) tok = askLlama2cTokenizer(this, path);
   openModel(path, tok);
 }
 
@@ -502,6 +496,7 @@ void MainWindow::resetLayout() {
     tabifyDockWidget(settingsDock_, telemetry_);
     modelDock_->raise();
     resizeDocks({modelDock_}, {std::clamp(w * 38 / 100, 380, 440)}, Qt::Horizontal);
+    resetTelemetryPairs();
     layoutDone_ = true;
     return;
   }
@@ -512,7 +507,15 @@ void MainWindow::resetLayout() {
   const int left = std::clamp(w * 24 / 100, 300, 400);
   const int right = std::clamp(w * 36 / 100, 420, 720);
   resizeDocks({modelDock_, telemetry_}, {left, right}, Qt::Horizontal);
+  resetTelemetryPairs();
   layoutDone_ = true;
+}
+
+void MainWindow::resetTelemetryPairs() {
+  // The start's rule again: shown with the live views, not in the workbench.
+  telemetryInLive_ = true;
+  telemetryInWorkbench_ = false;
+  telemetry_->setVisible(!workbenchView_);
 }
 
 bool MainWindow::isWorkbench(View view) { return view == View::Benchmark || view == View::Compare; }
@@ -694,7 +697,8 @@ void MainWindow::onRequestFinished(quint64 id, brisk::FinishReason, const Genera
 }
 
 void MainWindow::onMetricsUpdated(const brisk::MetricsSnapshot& m) {
-  kvLabel_->setText(tr("KV %1/%2 blocks").arg(m.kv_blocks_used).arg(m.kv_blocks_total));
+  kvLabel_->setText(
+      tr("KV %1/%2").arg(m.kv_blocks_used).arg(fmt::quantity(m.kv_blocks_total, tr("block"), tr("blocks"))));
 }
 
 QString MainWindow::kvUsageText() const { return kvLabel_->text(); }
@@ -762,9 +766,14 @@ void MainWindow::readSettings() {
   stateRestored_ = !state.isEmpty() && restoreState(state);
   // The dock as saved belongs to the saved view's pair; the other pair's is remembered.
   const int view = s.value(QStringLiteral("window/view"), 0).toInt();
-  telemetryInLive_ = s.value(QStringLiteral("window/telemetryLive"), true).toBool();
-  telemetryInWorkbench_ = s.value(QStringLiteral("window/telemetryWorkbench"), false).toBool();
   workbenchView_ = isWorkbench(View(view));
+  if (s.contains(QStringLiteral("window/telemetryWorkbench"))) {
+    telemetryInLive_ = s.value(QStringLiteral("window/telemetryLive"), true).toBool();
+    telemetryInWorkbench_ = s.value(QStringLiteral("window/telemetryWorkbench"), false).toBool();
+  } else if (stateRestored_ && !workbenchView_) {
+    telemetryInLive_ = !telemetry_->isHidden();  // a layout saved before the pairs: the user's choice
+  }
+  if (stateRestored_) telemetry_->setVisible(workbenchView_ ? telemetryInWorkbench_ : telemetryInLive_);
   tabs_->setCurrentIndex(view);
 
   s.beginGroup(QStringLiteral("playground"));

@@ -102,6 +102,7 @@ class MainWindow : public QMainWindow {
 
   static bool isWorkbench(View view);
   void showTelemetryFor(View view);
+  void resetTelemetryPairs();
   void createViews();
   void createMenus();
   void createStatusBar();

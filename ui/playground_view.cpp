@@ -143,8 +143,8 @@ PlaygroundView::PlaygroundView(QWidget* parent) : QWidget(parent) {
   status_->setToolTip(tr("Generated tokens · time to first token · decode speed after the first "
                          "token · why it stopped (measured by the engine)"));
   benchmarkWarning_ = new QLabel(
-      tr("A benchmark is running: a generation here takes CPU time from it, and both sets of figures "
-         "suffer."),
+      tr("A benchmark is running: a generation here competes with it for the machine, and both sets of "
+         "figures suffer."),
       outputBox);
   benchmarkWarning_->setObjectName(QStringLiteral("benchmarkWarning"));
   benchmarkWarning_->setWordWrap(true);

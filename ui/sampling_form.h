@@ -43,7 +43,7 @@ class SamplingForm : public QGroupBox {
   // The loaded model's vocabulary size: stop token ids must be below it (0: unknown).
   void setVocabularySize(int size);
   // What is wrong with the knobs now, naming the value ("Stop token ids: 'abc' is
-  // not a token id of this model (0 to 511)"); empty when params() is what the user typed.
+  // not a token id (token ids of this model are 0 to 511)"); empty when params() is what the user typed.
   QString errorText() const { return error_; }
 
  Q_SIGNALS:

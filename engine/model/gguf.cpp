@@ -398,9 +398,11 @@ void GgufWriter::write(const std::string& path) const {
   namespace fs = std::filesystem;
   std::error_code ec;
   std::string dest = path;
-  if (fs::is_symlink(path, ec)) {
-    const fs::path target = fs::weakly_canonical(path, ec);
-    if (!ec) dest = target.string();
+  // Followed link by link, so a link to a file not written yet names that file.
+  for (int hops = 0; hops < 40 && fs::is_symlink(dest, ec); ++hops) {
+    const fs::path target = fs::read_symlink(dest, ec);
+    if (ec) break;
+    dest = (target.is_absolute() ? target : fs::path(dest).parent_path() / target).lexically_normal().string();
   }
   const fs::file_status old_status = fs::status(dest, ec);
   const std::string tmp = dest + ".tmp-" + std::to_string(::getpid());

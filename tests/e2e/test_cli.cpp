@@ -561,6 +561,20 @@ class TestCli : public QObject {
                  .entryList({QStringLiteral("linked*.tmp-*")}, QDir::Files)
                  .size(),
              0);
+
+    // A link to a file not written yet (relative, through a second link): the file is created, the links stay.
+    QVERIFY(QDir().mkpath(path(QStringLiteral("out"))));
+    const QString inner = path(QStringLiteral("out/inner.gguf")), outer = path(QStringLiteral("outer.gguf"));
+    QVERIFY(QFile::link(QStringLiteral("new.gguf"), inner));  // out/inner.gguf -> new.gguf (in out/)
+    QVERIFY(QFile::link(QStringLiteral("out/inner.gguf"), outer));
+    QVERIFY(!QFileInfo::exists(path(QStringLiteral("out/new.gguf"))));
+    RUN_CLI(q2, QStringLiteral("quantize"), model, outer, QStringLiteral("--dtype"), QStringLiteral("f16"));
+    EXPECT_EXIT(q2, 0);
+    QVERIFY(QFileInfo(outer).isSymLink());
+    QVERIFY(QFileInfo(inner).isSymLink());
+    QVERIFY(QFileInfo(path(QStringLiteral("out/new.gguf"))).isFile());
+    RUN_CLI(js2, QStringLiteral("info"), outer);
+    EXPECT_EXIT(js2, 0);
   }
 
   void makeModelCustomDims() {

@@ -881,6 +881,13 @@ void TestMainWindow::telemetryDockFollowsTheView() {
   QTRY_VERIFY(t->isVisible());
   w.setCurrentView(MainWindow::View::AB);
   QTRY_VERIFY(!t->isVisible());
+  // Reset layout brings the start's rule back, whichever view it is done in.
+  w.setCurrentView(MainWindow::View::Compare);
+  QTRY_VERIFY(t->isVisible());  // as left there
+  w.resetLayout();
+  QTRY_VERIFY(!t->isVisible());
+  w.setCurrentView(MainWindow::View::Playground);
+  QTRY_VERIFY(t->isVisible());
 
   // The playground hears when a benchmark runs (it warns; see test_playground_view).
   auto* warning = w.playground()->findChild<QLabel*>(QStringLiteral("benchmarkWarning"));

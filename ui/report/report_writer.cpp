@@ -311,6 +311,8 @@ std::vector<Section> buildSections(const std::vector<BenchResult>& runs) {
   // Named as the window names it: a converter's default general.name ("llama")
   // names no model, so the file's name is shown, with the stored one beside it.
   addRow(model, QObject::tr("name"), runs, [&](const BenchResult& r) {
+    if (r.model.path.empty() && r.model.name.empty())  // failed before loading: named by its configuration
+      return r.config.model.empty() ? none : QFileInfo(qs(r.config.model)).completeBaseName();
     const QString shown = fmt::modelName(r.model);
     return r.model.name.empty() || shown == qs(r.model.name)
                ? shown
