@@ -431,14 +431,16 @@ void ABView::onFinished() {
   }
   if (ran) {
     const EngineController* main = session_->mainController();
-    const QString device = main && main->hasModel() && brisk::resolve_backend(main->engineConfig().backend) == "cuda"
-                               ? tr("GPU")
-                               : tr("CPU");
-    message_->setText(sameEngine_ ? tr("Both sides ran in the same steps of one engine: their speeds are those "
-                                       "steps', not each setting's. The Benchmark tab compares speed.")
-                                  : tr("The two engines ran at the same time on the same %1: each slowed the "
-                                       "other. The Benchmark tab compares speed.")
-                                        .arg(device));
+    const QString device =
+        main && main->hasModel() && brisk::resolve_backend(main->engineConfig().backend) == "cuda"
+            ? tr("GPU")
+            : tr("CPU");
+    message_->setText(sameEngine_
+                          ? tr("Both sides ran in the same steps of one engine: their speeds are those "
+                               "steps', not each setting's. The Benchmark tab compares speed.")
+                          : tr("The two engines ran at the same time on the same %1: each slowed the "
+                               "other. The Benchmark tab compares speed.")
+                                .arg(device));
   }
   if (session_->divergence() < 0) {
     const int a = int(session_->chunks(ABSession::A).size());

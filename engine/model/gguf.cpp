@@ -402,7 +402,8 @@ void GgufWriter::write(const std::string& path) const {
   for (int hops = 0; hops < 40 && fs::is_symlink(dest, ec); ++hops) {
     const fs::path target = fs::read_symlink(dest, ec);
     if (ec) break;
-    dest = (target.is_absolute() ? target : fs::path(dest).parent_path() / target).lexically_normal().string();
+    dest =
+        (target.is_absolute() ? target : fs::path(dest).parent_path() / target).lexically_normal().string();
   }
   const fs::file_status old_status = fs::status(dest, ec);
   const std::string tmp = dest + ".tmp-" + std::to_string(::getpid());

@@ -562,7 +562,8 @@ class TestCli : public QObject {
                  .size(),
              0);
 
-    // A link to a file not written yet (relative, through a second link): the file is created, the links stay.
+    // A link to a file not written yet (relative, through a second link): the file is created, the links
+    // stay.
     QVERIFY(QDir().mkpath(path(QStringLiteral("out"))));
     const QString inner = path(QStringLiteral("out/inner.gguf")), outer = path(QStringLiteral("outer.gguf"));
     QVERIFY(QFile::link(QStringLiteral("new.gguf"), inner));  // out/inner.gguf -> new.gguf (in out/)
