@@ -312,18 +312,30 @@ void TestBenchmarkView::sortAndBestMark() {
   QVERIFY(proxy->index(0, 0).data(ResultsTableModel::SortRole).toString() <=
           proxy->index(1, 0).data(ResultsTableModel::SortRole).toString());
 
-  // The higher generation tok/s is marked best (bold), the other is not.
-  if (v0 == v1) QSKIP("both runs measured the same generation tok/s; no best to mark");
-  const int best = v0 > v1 ? 0 : 1;
+  // The higher generation tok/s is marked best (bold), the other is not;
+  // values are compared as the cells show them (a tie there marks no best).
+  auto shown = [&](int row, int column) {
+    const brisk::SummaryField& f = brisk::summary_fields()[column - ResultsTableModel::kFirstFieldColumn];
+    return std::strtod(brisk::format_field(f, model->value(row, column)).c_str(), nullptr);
+  };
+  if (shown(0, gen) == shown(1, gen)) {
+    QVERIFY(!model->index(0, gen).data(ResultsTableModel::BestRole).toBool());
+    QVERIFY(!model->index(1, gen).data(ResultsTableModel::BestRole).toBool());
+    return;  // a tie as shown: neither is marked, as checked; the best-mark checks below need two values
+  }
+  const int best = shown(0, gen) > shown(1, gen) ? 0 : 1;
   QVERIFY(model->index(best, gen).data(ResultsTableModel::BestRole).toBool());
   QVERIFY(!model->index(1 - best, gen).data(ResultsTableModel::BestRole).toBool());
   QVERIFY(model->index(best, gen).data(Qt::FontRole).value<QFont>().bold());
   QVERIFY(!model->index(1 - best, gen).data(Qt::FontRole).value<QFont>().bold());
   // A lower-is-better column marks the lower value.
   const int ttft = ResultsTableModel::columnOf("ttft_p50_ms");
-  if (ttft > 0 && model->value(0, ttft) != model->value(1, ttft)) {
-    const int lower = model->value(0, ttft) < model->value(1, ttft) ? 0 : 1;
+  if (ttft > 0 && shown(0, ttft) != shown(1, ttft)) {
+    const int lower = shown(0, ttft) < shown(1, ttft) ? 0 : 1;
     QVERIFY(model->index(lower, ttft).data(ResultsTableModel::BestRole).toBool());
+    QVERIFY(!model->index(1 - lower, ttft).data(ResultsTableModel::BestRole).toBool());
+  } else if (ttft > 0) {
+    QVERIFY(!model->index(0, ttft).data(ResultsTableModel::BestRole).toBool());
   }
 }
 
