@@ -9,7 +9,6 @@
 #include "brisk/error.h"
 #include "brisk/model_tools.h"
 #include "format.h"
-#include "stored_precision.h"
 
 struct EngineController::LoadJob {
   brisk::EngineConfig config;
@@ -35,23 +34,6 @@ struct EngineController::Delivery {
 namespace {
 double msBetween(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
-}
-
-// On the load thread: what the file stores, for the settings' "As stored"
-// entry. A converted model's info holds the converted types, so the file is
-// inspected (memory-mapped, not converted) unless an earlier load saw it.
-void recordStoredPrecision(const brisk::EngineConfig& config, const brisk::ModelInfo& loaded) {
-  if (loaded.converted_to.empty()) {
-    StoredPrecision::record(loaded.path, fmt::weightPrecision(loaded));
-    return;
-  }
-  if (!StoredPrecision::lookup(loaded.path).isEmpty()) return;
-  try {
-    StoredPrecision::record(loaded.path,
-                            fmt::weightPrecision(brisk::inspect_model(config.model, config.tokenizer)));
-  } catch (const std::exception&) {
-    // The model loaded; the panel then says "As stored" without a type.
-  }
 }
 }  // namespace
 
@@ -95,7 +77,6 @@ void EngineController::loadModel(const brisk::EngineConfig& config) {
   QThread* thread = QThread::create([this, job] {
     try {
       job->engine = brisk::Engine::create(job->config);
-      recordStoredPrecision(job->config, job->engine->model_info());
     } catch (const std::exception& e) {
       job->error = QString::fromUtf8(e.what());
     } catch (...) {

@@ -16,7 +16,6 @@
 
 #include "brisk/sysinfo.h"
 #include "format.h"
-#include "stored_precision.h"
 
 namespace {
 enum BudgetMode { Auto, Blocks, MiB };
@@ -353,16 +352,13 @@ void EngineSettingsPanel::setApplied(const brisk::EngineConfig& config, int64_t 
                                      const brisk::ModelInfo& info) {
   applied_ = config;
   showConfig(config);
-  // What the file stores: the info of a converted model holds the converted
-  // types, so the load recorded the file's own. The label names the type
-  // holding most bytes (short enough for a narrow dock); the tooltip all.
-  const QString stored = config.weight_dtype == "auto" && info.converted_to.empty()
-                             ? fmt::weightPrecision(info)
-                             : StoredPrecision::lookup(info.path);
+  // What the file stores, not what a conversion at load made of it. The label
+  // names the type holding most bytes (short enough for a narrow dock); the tooltip all.
+  const QString stored = fmt::storedPrecision(info);
   const QString main = stored.section(QStringLiteral(" + "), 0, 0);
-  weights_->setItemText(0, main.isEmpty() ? tr("As stored") : tr("As stored (%1)").arg(main));
+  weights_->setItemText(0, info.tensors.empty() ? tr("As stored") : tr("As stored (%1)").arg(main));
   weights_->setItemData(
-      0, stored.isEmpty() ? tr("The file's own types") : tr("The file's own types: %1").arg(stored),
+      0, info.tensors.empty() ? tr("The file's own types") : tr("The file's own types: %1").arg(stored),
       Qt::ToolTipRole);
   current_->setText(tr("<b>%1</b> runs with %2 × %3 (%4 of cache), %5 scheduling.")
                         .arg(fmt::modelName(info).toHtmlEscaped())

@@ -45,10 +45,11 @@ QString precisionName(const std::string& dtype) {
   return upper;
 }
 
-QString weightPrecision(const brisk::ModelInfo& info) {
+namespace {
+QString precisionOf(const std::vector<brisk::TensorInfo>& tensors) {
   std::map<std::string, uint64_t> by_dtype;
   uint64_t total = 0;
-  for (const auto& t : info.tensors) {
+  for (const auto& t : tensors) {
     by_dtype[t.dtype] += t.bytes;
     total += t.bytes;
   }
@@ -58,6 +59,13 @@ QString weightPrecision(const brisk::ModelInfo& info) {
   QString text = precisionName(sorted[0].first);
   if (sorted.size() > 1 && sorted[1].second * 10 >= total) text += " + " + precisionName(sorted[1].first);
   return text;
+}
+}  // namespace
+
+QString weightPrecision(const brisk::ModelInfo& info) { return precisionOf(info.tensors); }
+
+QString storedPrecision(const brisk::ModelInfo& info) {
+  return precisionOf(info.stored_tensors.empty() ? info.tensors : info.stored_tensors);
 }
 
 QString precisionSummary(const brisk::ModelInfo& info, const brisk::EngineConfig& config) {

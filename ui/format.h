@@ -23,6 +23,9 @@ QString precisionName(const std::string& dtype);
 // The weights' storage precision: the type holding most of the tensor bytes
 // ("F32", "F16", "Q8_0", "INT8"), "F16 + F32" style when a second one holds >= 10 %.
 QString weightPrecision(const brisk::ModelInfo& info);
+// The same for the file's own tensors: differs from weightPrecision where the
+// load converted the weights (EngineConfig::weight_dtype).
+QString storedPrecision(const brisk::ModelInfo& info);
 // The status bar's precision line: "weights FP8 E4M3 (F32 FMA) · KV F32", naming the A/B
 // arithmetic the config asks for with one-byte weights (W8A8, or weights widened to F32 for FMAs).
 QString precisionSummary(const brisk::ModelInfo& info, const brisk::EngineConfig& config);

@@ -6,7 +6,6 @@
 #include <QVBoxLayout>
 
 #include "format.h"
-#include "stored_precision.h"
 
 ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent) {
   auto* layout = new QVBoxLayout(this);
@@ -130,17 +129,9 @@ void ModelPanel::showModel(const brisk::ModelInfo& info) {
   vocab_->setText(QString::number(info.vocab_size));
   params_->setText(fmt::count(info.n_params));
   bytes_->setText(fmt::bytes(info.weight_bytes));
-  // What the file stores: a converted model's info holds the converted types, so the load
-  // recorded the file's own (StoredPrecision); what the engine runs goes beside it.
-  const QString runs = fmt::weightPrecision(info);
-  if (info.converted_to.empty()) {
-    precision_->setText(runs);
-  } else {
-    const QString stored = StoredPrecision::lookup(info.path);
-    precision_->setText(stored.isEmpty() ? tr("file's own type unknown (runs as %1)").arg(runs)
-                        : stored == runs ? runs
-                                         : tr("%1 (runs as %2)").arg(stored, runs));
-  }
+  // What the file stores, and beside it what the engine runs when the load converted it.
+  const QString runs = fmt::weightPrecision(info), stored = fmt::storedPrecision(info);
+  precision_->setText(stored == runs ? runs : tr("%1 (runs as %2)").arg(stored, runs));
   context_->setText(fmt::quantity(info.context_length, tr("token"), tr("tokens")));
   QString tok = q(info.tokenizer);
   tokenizer_->setText(tok.replace(QLatin1Char('/'), QStringLiteral("/\u200b")));

@@ -79,7 +79,9 @@ void convert_weights(LoadedModel& m, const EngineConfig& cfg) {
   // dtypes and byte counts the info reports.
   const std::string name = m.info.name;
   const bool synthetic = m.info.synthetic;
+  std::vector<TensorInfo> stored = std::move(m.info.tensors);
   describe(m, m.info.path, m.info.format);
+  m.info.stored_tensors = std::move(stored);
   m.info.name = name;
   m.info.synthetic = synthetic;
   m.info.converted_to = dtype_option_name(to) + (per_tensor ? " (per-tensor scale)" : is_scaled(to) ? " (per-channel scales)" : "") +

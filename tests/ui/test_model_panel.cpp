@@ -3,7 +3,6 @@
 #include <QtTest>
 
 #include "ui/model_panel.h"
-#include "ui/stored_precision.h"
 
 class TestModelPanel : public QObject {
   Q_OBJECT
@@ -67,21 +66,15 @@ void TestModelPanel::precisionIsWhatTheFileStores() {
   info.tensors = {{"w", "F32", {4, 4}, 64}};
   panel.showModel(info);
   QCOMPARE(precision->text(), QStringLiteral("F32"));  // as loaded: stored = run
-  // The load converted it to INT8 (its info holds the converted types); the file stores F32.
-  StoredPrecision::record(info.path, QStringLiteral("F32"));
+  // The load converted it to INT8: the info holds the converted types, and the file's own beside them.
   info.converted_to = "int8";
+  info.stored_tensors = info.tensors;
   info.tensors = {{"w", "I8", {4, 4}, 16}, {"norm", "F32", {2}, 8}};
   panel.showModel(info);
   QCOMPARE(precision->text(), QStringLiteral("F32 (runs as INT8 + F32)"));
   QVERIFY2(precision->toolTip().contains(QStringLiteral("file")) &&
                precision->toolTip().contains(QStringLiteral("runs as")),
            qPrintable(precision->toolTip()));
-  // A converted model whose file type no load recorded says so, not the converted type alone.
-  info.path = "/models/never-inspected.gguf";
-  panel.showModel(info);
-  QVERIFY2(precision->text().contains(QStringLiteral("runs as INT8 + F32")) &&
-               !precision->text().startsWith(QStringLiteral("INT8")),
-           qPrintable(precision->text()));
 }
 
 QTEST_MAIN(TestModelPanel)

@@ -33,7 +33,10 @@ struct ModelInfo {
   // Tokens the tokenizer can decode; may be below vocab_size (padded
   // embeddings): ids from there up are never sampled.
   int tokenizer_vocab_size = 0;
-  std::vector<TensorInfo> tensors;
+  std::vector<TensorInfo> tensors;  // as the engine runs them
+  // The file's own tensors when the load converted them (converted_to set);
+  // empty otherwise, when `tensors` is what the file stores.
+  std::vector<TensorInfo> stored_tensors;
 };
 
 }  // namespace brisk
