@@ -1,5 +1,5 @@
 // brisk: the workbench window.
-//   brisk [MODEL] [--tokenizer FILE]
+//   brisk [MODEL] [--tokenizer FILE] [--backend auto|cpu|cuda]
 //   brisk [MODEL] --prompt TEXT --screenshot FILE.png --quit-after-ms N
 //         [--view playground|chat|ab|settings|telemetry|benchmark|compare|reports|tokens] [--size WxH]
 #include <QApplication>
@@ -75,8 +75,13 @@ int main(int argc, char** argv) {
   QCommandLineOption fp8Fma(
       QStringLiteral("fp8-fma"),
       QStringLiteral("With fp8 weights: widen them to F32 for FMAs instead of BF16 dot products."));
+  QCommandLineOption backend(
+      QStringLiteral("backend"),
+      QStringLiteral("Backend: auto (CUDA when a device is available, else the CPU), cpu "
+                     "or cuda."),
+      QStringLiteral("NAME"));
   parser.addOptions({tokenizer, prompt, maxTokens, screenshot, quitAfter, view, size, dtype, kvDtype, w8a8,
-                     int8Fma, fp8Fma});
+                     int8Fma, fp8Fma, backend});
   parser.process(app);
 
   const QStringList positional = parser.positionalArguments();
@@ -145,6 +150,7 @@ int main(int argc, char** argv) {
   if (parser.isSet(w8a8)) config.int8_activations = true;
   if (parser.isSet(int8Fma)) config.int8_fma = true;
   if (parser.isSet(fp8Fma)) config.fp8_fma = true;
+  if (parser.isSet(backend)) config.backend = parser.value(backend).toStdString();
   if (const std::string e = config.validate(); !e.empty()) {
     std::fprintf(stderr, "brisk: %s\n", e.c_str());
     return 2;

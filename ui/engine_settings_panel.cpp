@@ -80,6 +80,9 @@ EngineSettingsPanel::EngineSettingsPanel(QWidget* parent) : QWidget(parent) {
     auto* l = new QLabel(label, body);
     l->setBuddy(field);
     l->setToolTip(tip);
+    // A checkbox carries no text of its own ("☐ On" read as on): the row's label names it.
+    if (qobject_cast<QCheckBox*>(field))
+      field->setAccessibleName(QString(label).remove(QLatin1Char('&')).remove(QLatin1Char(':')));
     form->addRow(l, field);
   };
   auto spin = [&](int lo, int hi) {
@@ -95,7 +98,7 @@ EngineSettingsPanel::EngineSettingsPanel(QWidget* parent) : QWidget(parent) {
     // disabled, with the reason as its tooltip.
     const std::vector<brisk::BackendStatus> backends = brisk::list_backends();
     const QString autoName = fmt::backendName(brisk::resolve_backend("auto"));
-    backend_->addItem(tr("Auto (%1)").arg(autoName), QStringLiteral("auto"));
+    backend_->addItem(fmt::backendName("auto"), QStringLiteral("auto"));
     backend_->setItemData(0, tr("CUDA when a device is available, else the CPU: here %1").arg(autoName),
                           Qt::ToolTipRole);
     auto* model = qobject_cast<QStandardItemModel*>(backend_->model());
@@ -112,27 +115,27 @@ EngineSettingsPanel::EngineSettingsPanel(QWidget* parent) : QWidget(parent) {
   row(tr("&Backend:"), backend_, QStringLiteral("settingsBackend"),
       tr("The backend that runs the model. Auto picks CUDA when a device is available, else the CPU. "
          "An unavailable backend is greyed out; its tooltip says why."));
-  cudaGraphs_ = new QCheckBox(tr("On"), body);
+  cudaGraphs_ = new QCheckBox(body);
   row(tr("CUDA &graphs:"), cudaGraphs_, QStringLiteral("settingsCudaGraphs"),
       tr("CUDA: replay each decode step from a graph captured per batch size instead of launching every "
          "kernel (an A/B knob: off shows the launch overhead)"));
-  fusedDecode_ = new QCheckBox(tr("On"), body);
+  fusedDecode_ = new QCheckBox(body);
   row(tr("&Fused decode:"), fusedDecode_, QStringLiteral("settingsFusedDecode"),
       tr("CUDA: fold each RMSNorm, residual add and SwiGLU of a decode step into the GEMV beside it "
          "(an A/B knob: off runs them as kernels of their own)"));
-  dependentLaunch_ = new QCheckBox(tr("On"), body);
+  dependentLaunch_ = new QCheckBox(body);
   row(tr("&Dependent launch:"), dependentLaunch_, QStringLiteral("settingsDependentLaunch"),
       tr("CUDA (Hopper and later): start each decode kernel while the one before it finishes, loading its "
          "weights before it waits for its input (an A/B knob: off starts each kernel only after the last)"));
-  fusedRope_ = new QCheckBox(tr("On"), body);
+  fusedRope_ = new QCheckBox(body);
   row(tr("Fused &RoPE:"), fusedRope_, QStringLiteral("settingsFusedRope"),
       tr("CUDA, with fused decode: rotate q and k and write the KV cache (F32, F16 or BF16) in the q/k/v "
          "projection's epilogue (an A/B knob: off runs them as a kernel of their own)"));
-  splitMerge_ = new QCheckBox(tr("On"), body);
+  splitMerge_ = new QCheckBox(body);
   row(tr("In-kernel &merge:"), splitMerge_, QStringLiteral("settingsSplitMerge"),
       tr("CUDA: decode attention split over a long context merges its partitions in the attention kernel "
          "(an A/B knob: off merges them in a reduce kernel launched after it)"));
-  fp8FastAccum_ = new QCheckBox(tr("On"), body);
+  fp8FastAccum_ = new QCheckBox(body);
   row(tr("FP8 fast &accum.:"), fp8FastAccum_, QStringLiteral("settingsFp8FastAccum"),
       tr("CUDA, FP8 weights: GEMMs keep their partial sums in the tensor cores' own precision over the whole "
          "row instead of promoting them to F32 every few steps (faster on Hopper, less exact)"));
@@ -207,11 +210,11 @@ EngineSettingsPanel::EngineSettingsPanel(QWidget* parent) : QWidget(parent) {
   maxTokens_ = spin(1, 1 << 20);
   row(tr("Max batched &tokens:"), maxTokens_, QStringLiteral("settingsMaxBatchedTokens"),
       tr("Most tokens (prompt and generated) in one engine step; at least Max sequences"));
-  chunked_ = new QCheckBox(tr("On"), body);
+  chunked_ = new QCheckBox(body);
   row(tr("C&hunked prefill:"), chunked_, QStringLiteral("settingsChunkedPrefill"),
       tr("Chunked prefill: a long prompt is processed over several steps so running sequences "
          "keep decoding meanwhile (continuous policy)"));
-  prefixCache_ = new QCheckBox(tr("On"), body);
+  prefixCache_ = new QCheckBox(body);
   row(tr("Prefi&x caching:"), prefixCache_, QStringLiteral("settingsPrefixCaching"),
       tr("Reuse the cached KV blocks of the longest earlier prompt prefix instead of recomputing it "
          "(continuous policy)"));

@@ -94,7 +94,11 @@ QString modelName(const brisk::ModelInfo& info) {
   return name.isEmpty() ? QStringLiteral("unnamed model") : name;
 }
 
-QString backendName(const std::string& backend) { return QString::fromStdString(backend).toUpper(); }
+QString backendName(const std::string& backend) {
+  if (backend == "auto")  // as the settings' combo says it: "Auto (CPU)"
+    return QStringLiteral("Auto (%1)").arg(QString::fromStdString(brisk::resolve_backend("auto")).toUpper());
+  return QString::fromStdString(backend).toUpper();
+}
 
 QString backendUsed(const std::string& setting) {
   const QString used = backendName(brisk::resolve_backend(setting));

@@ -11,7 +11,7 @@
 
 namespace fmt {
 
-QString count(int64_t n);         // 15.2 M, 260 K, 512
+QString count(int64_t n);  // 15.2 M, 260 K, 512
 // n and the noun that goes with it: quantity(1, "block", "blocks") -> "1 block", (2, ...) -> "2 blocks".
 QString quantity(int64_t n, const QString& singular, const QString& plural);
 QString bytes(uint64_t n);        // 1.7 MiB
@@ -31,7 +31,7 @@ QString storedPrecision(const brisk::ModelInfo& info);
 QString precisionSummary(const brisk::ModelInfo& info, const brisk::EngineConfig& config);
 // ModelInfo::name, or the file (folder) name when the model carries none.
 QString modelName(const brisk::ModelInfo& info);
-QString backendName(const std::string& backend);  // "cpu" -> "CPU"
+QString backendName(const std::string& backend);  // "cpu" -> "CPU", "auto" -> "Auto (CPU)" where no GPU
 // The backend a setting runs on: "cuda" -> "CUDA", "auto" -> "CPU (auto)" where no device exists.
 QString backendUsed(const std::string& setting);
 QString tokensPerSecond(double tps);  // "1234.5 tok/s", "— tok/s" when < 0

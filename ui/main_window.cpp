@@ -26,6 +26,7 @@
 #include "ab_session.h"
 #include "ab_view.h"
 #include "benchmark_view.h"
+#include "brisk/sysinfo.h"
 #include "compare_view.h"
 #include "engine_controller.h"
 #include "engine_settings_panel.h"
@@ -33,6 +34,7 @@
 #include "model_panel.h"
 #include "playground_view.h"
 #include "results_store.h"
+#include "system_info_dialog.h"
 #include "telemetry_dock.h"
 #include "tokenizer_prompt.h"
 
@@ -103,6 +105,13 @@ void writeEngine(QSettings& s, const brisk::EngineConfig& c) {
   s.setValue(QStringLiteral("fp8Fma"), c.fp8_fma);
   s.setValue(QStringLiteral("kvDtype"), QString::fromStdString(c.kv_dtype));
   s.setValue(QStringLiteral("prefixCaching"), c.enable_prefix_caching);
+  s.setValue(QStringLiteral("cudaGraphs"), c.cuda_graphs);
+  s.setValue(QStringLiteral("fusedDecode"), c.fused_decode);
+  s.setValue(QStringLiteral("dependentLaunch"), c.dependent_launch);
+  s.setValue(QStringLiteral("fusedRope"), c.fused_rope);
+  s.setValue(QStringLiteral("splitMergeInKernel"), c.split_merge_in_kernel);
+  s.setValue(QStringLiteral("fp8FastAccum"), c.fp8_fast_accum);
+  s.setValue(QStringLiteral("gpuMemoryUtilization"), c.gpu_memory_utilization);
   s.endGroup();
 }
 
@@ -129,6 +138,14 @@ brisk::EngineConfig readEngine(QSettings& s) {
   c.kv_dtype =
       s.value(QStringLiteral("kvDtype"), QString::fromStdString(c.kv_dtype)).toString().toStdString();
   c.enable_prefix_caching = s.value(QStringLiteral("prefixCaching"), c.enable_prefix_caching).toBool();
+  c.cuda_graphs = s.value(QStringLiteral("cudaGraphs"), c.cuda_graphs).toBool();
+  c.fused_decode = s.value(QStringLiteral("fusedDecode"), c.fused_decode).toBool();
+  c.dependent_launch = s.value(QStringLiteral("dependentLaunch"), c.dependent_launch).toBool();
+  c.fused_rope = s.value(QStringLiteral("fusedRope"), c.fused_rope).toBool();
+  c.split_merge_in_kernel = s.value(QStringLiteral("splitMergeInKernel"), c.split_merge_in_kernel).toBool();
+  c.fp8_fast_accum = s.value(QStringLiteral("fp8FastAccum"), c.fp8_fast_accum).toBool();
+  c.gpu_memory_utilization =
+      s.value(QStringLiteral("gpuMemoryUtilization"), c.gpu_memory_utilization).toDouble();
   s.endGroup();
   return c;
 }
@@ -340,6 +357,9 @@ void MainWindow::createMenus() {
   QAction* keys = help->addAction(tr("&Keyboard shortcuts"), this, &MainWindow::showShortcuts);
   keys->setObjectName(QStringLiteral("actionShortcuts"));
   keys->setShortcut(QKeySequence::HelpContents);
+  QAction* sys = help->addAction(tr("&System information"), this, &MainWindow::showSystemInfo);
+  sys->setObjectName(QStringLiteral("actionSystemInfo"));
+  sys->setStatusTip(tr("This machine, its measured ceilings, the backends and each CUDA device"));
   QAction* about = help->addAction(tr("&About Brisk"), this, &MainWindow::showAbout);
   about->setObjectName(QStringLiteral("actionAbout"));
   about->setMenuRole(QAction::AboutRole);
@@ -581,6 +601,18 @@ void MainWindow::showAbout() {
                          .arg(QStringLiteral(BRISK_VERSION)));
 }
 
+void MainWindow::showSystemInfo() {
+  // One at a time: a second click raises the open one (its measurement may be running).
+  auto* dialog = findChild<SystemInfoDialog*>(QString(), Qt::FindDirectChildrenOnly);
+  if (!dialog) {
+    dialog = new SystemInfoDialog(this);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+  }
+  dialog->show();
+  dialog->raise();
+  dialog->activateWindow();
+}
+
 void MainWindow::showShortcuts() {
   QString rows;
   const QStringList ids{QStringLiteral("actionOpen"),           QStringLiteral("actionOpenFolder"),
@@ -635,8 +667,10 @@ void MainWindow::confirmReload(const brisk::EngineConfig& config) {
                               QMessageBox::Yes | QMessageBox::Cancel, this);
   box->setObjectName(QStringLiteral("reloadConfirmBox"));
   box->setAttribute(Qt::WA_DeleteOnClose);
-  box->setInformativeText(tr("Changed: %1.\n\nRunning requests are stopped. If the engine rejects "
-                             "a value, the current model stays loaded.")
+  box->setInformativeText((controller_->hasModel()
+                               ? tr("Changed: %1.\n\nRunning requests are stopped. If the "
+                                    "engine rejects a value, the current model stays loaded.")
+                               : tr("Changed: %1."))
                               .arg(changes.join(QStringLiteral("; "))));
   box->setDefaultButton(QMessageBox::Yes);
   box->button(QMessageBox::Yes)->setText(tr("Reload"));
@@ -664,8 +698,13 @@ void MainWindow::onModelLoaded(const brisk::ModelInfo& info) {
   backendLabel_->setText(
       fmt::backendUsed(config.backend));  // the backend that runs the model, "auto" resolved
   precisionLabel_->setText(fmt::precisionSummary(info, config));
-  statusBar()->showMessage(tr("Loaded %1 in %2").arg(name, fmt::milliseconds(double(loadTimer_.elapsed()))),
-                           5000);
+  const QString loadedIn = tr("Loaded %1 in %2").arg(name, fmt::milliseconds(double(loadTimer_.elapsed())));
+  if (startupNote_.isEmpty()) {
+    statusBar()->showMessage(loadedIn, 5000);
+  } else {
+    statusBar()->showMessage(tr("%1 · %2").arg(loadedIn, startupNote_), 20000);
+    startupNote_.clear();
+  }
   addRecent(config);
   if (persist_) {
     QSettings s = settings();
@@ -801,7 +840,22 @@ void MainWindow::readSettings() {
     abView_->setSideConfig(ABSession::Side(side), c);
   }
 
-  if (s.childGroups().contains(QStringLiteral("engine"))) settingsPanel_->setConfig(readEngine(s));
+  if (s.childGroups().contains(QStringLiteral("engine"))) {
+    brisk::EngineConfig engine = readEngine(s);
+    // Settings saved on (or synced from) a machine with a GPU: here the
+    // backend cannot run, and every load would fail on it. Auto runs the
+    // same model on what this machine has; the first load says why once.
+    if (engine.backend != "auto") {
+      for (const brisk::BackendStatus& b : brisk::list_backends())
+        if (b.name == engine.backend && !b.available) {
+          startupNote_ = tr("the saved backend %1 is unavailable here (%2): running on %3")
+                             .arg(fmt::backendName(engine.backend), QString::fromStdString(b.reason),
+                                  fmt::backendUsed("auto"));
+          engine.backend = "auto";
+        }
+    }
+    settingsPanel_->setConfig(engine);
+  }
 }
 
 void MainWindow::writeSettings() {

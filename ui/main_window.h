@@ -89,6 +89,7 @@ class MainWindow : public QMainWindow {
   // for the window's current width.
   void resetLayout();
   void showAbout();
+  void showSystemInfo();  // Help ▸ System information
   void showShortcuts();
 
  protected:
@@ -119,7 +120,8 @@ class MainWindow : public QMainWindow {
 
   void onModelLoaded(const brisk::ModelInfo& info);
   void onGenerateRequested(const QString& prompt, const brisk::SamplingParams& params);
-  void onTokenReceived(quint64 id, const QString& text, double probability, const TokenAlternatives& alternatives);
+  void onTokenReceived(quint64 id, const QString& text, double probability,
+                       const TokenAlternatives& alternatives);
   void onRequestFinished(quint64 id, brisk::FinishReason reason, const GenerationStats& stats);
   void onMetricsUpdated(const brisk::MetricsSnapshot& snapshot);
 
@@ -132,6 +134,7 @@ class MainWindow : public QMainWindow {
   bool telemetryInLive_ = true;
   bool telemetryInWorkbench_ = false;
   bool settingsReload_ = false;  // the load in flight came from the settings panel
+  QString startupNote_;          // said beside the first load's message (a saved backend missing here)
   EngineController* controller_;
   ABSession* abSession_;
   ResultsStore* resultsStore_;

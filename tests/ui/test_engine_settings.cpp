@@ -22,6 +22,7 @@
 #include "brisk/sysinfo.h"
 #include "ui/engine_controller.h"
 #include "ui/engine_settings_panel.h"
+#include "ui/format.h"
 #include "ui/main_window.h"
 #include "ui/playground_view.h"
 
@@ -60,6 +61,7 @@ class TestEngineSettings : public QObject {
   void w8a8SaysWhichPathRunsHere();
   void oneBlockIsSingular();
   void describeChanges();
+  void checkboxesAreNamedByTheirRow();
 };
 
 void TestEngineSettings::initTestCase() {
@@ -528,11 +530,32 @@ void TestEngineSettings::describeChanges() {
   c.cuda_graphs = false;
   c.gpu_memory_utilization = 0.8;
   QCOMPARE(EngineSettingsPanel::describeChanges(a, c),
-           (QStringList{QStringLiteral("backend AUTO → CUDA"), QStringLiteral("CUDA graphs on → off"),
+           (QStringList{QStringLiteral("backend %1 → CUDA").arg(fmt::backendName("auto")),
+                        QStringLiteral("CUDA graphs on → off"),
                         QStringLiteral("GPU memory utilization 0.90 → 0.80")}));
   c = a;
   c.gpu_memory_utilization = 0.901;  // below the spin box's precision: no change
   QVERIFY(EngineSettingsPanel::describeChanges(a, c).isEmpty());
+  // "auto" reads as the combo says it ("Auto (CPU)"), not "AUTO".
+  c = a;
+  c.backend = "cpu";
+  QCOMPARE(EngineSettingsPanel::describeChanges(a, c),
+           QStringList{QStringLiteral("backend Auto (%1) → CPU")
+                           .arg(QString::fromStdString(brisk::resolve_backend("auto")).toUpper())});
+}
+
+// An unticked box read "☐ On": the boxes carry no text, their row's label
+// names them (for screen readers too).
+void TestEngineSettings::checkboxesAreNamedByTheirRow() {
+  for (const char* name :
+       {"settingsCudaGraphs", "settingsFusedDecode", "settingsChunkedPrefill", "settingsPrefixCaching"}) {
+    auto* box = field<QCheckBox>(name);
+    QVERIFY2(box, name);
+    QVERIFY2(box->text().isEmpty(), qPrintable(box->text()));
+    QVERIFY2(!box->accessibleName().isEmpty() && !box->accessibleName().contains(QLatin1Char('&')),
+             qPrintable(box->accessibleName()));
+  }
+  QCOMPARE(field<QCheckBox>("settingsCudaGraphs")->accessibleName(), QStringLiteral("CUDA graphs"));
 }
 
 QTEST_MAIN(TestEngineSettings)

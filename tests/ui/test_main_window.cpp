@@ -25,6 +25,7 @@
 #include <QtTest>
 
 #include "brisk/model_info.h"
+#include "brisk/sysinfo.h"
 #include "ui/ab_view.h"
 #include "ui/benchmark_view.h"
 #include "ui/chat_template.h"
@@ -88,6 +89,8 @@ class TestMainWindow : public QObject {
   void openModelWhileGeneratingAsksFirst();
   void narrowWindowTabsTelemetry();
   void telemetryDockFollowsTheView();
+  void savedUnavailableBackendFallsBackToAuto();
+  void cudaSettingsPersist();
 };
 
 void TestMainWindow::initTestCase() {
@@ -896,6 +899,73 @@ void TestMainWindow::telemetryDockFollowsTheView() {
   QVERIFY(!warning->isHidden());
   Q_EMIT w.benchmarkView()->runningChanged(false);
   QVERIFY(warning->isHidden());
+}
+
+// Settings saved with backend=cuda (on a GPU machine, or a synced home) on a
+// machine where CUDA cannot run: every load failed, the demo included, and
+// nothing said to change the backend. The window falls back to Auto and
+// says so once, beside the first load.
+void TestMainWindow::savedUnavailableBackendFallsBackToAuto() {
+  bool cudaMissing = false;
+  QString reason;
+  for (const brisk::BackendStatus& b : brisk::list_backends())
+    if (b.name == "cuda" && !b.available) {
+      cudaMissing = true;
+      reason = QString::fromStdString(b.reason);
+    }
+  if (!cudaMissing) QSKIP("CUDA is available on this machine (or not built): nothing to fall back from");
+  {
+    QSettings s(QStringLiteral("Brisk"), QStringLiteral("Brisk"));  // test mode: not the user's
+    s.clear();
+    s.setValue(QStringLiteral("engine/backend"), QStringLiteral("cuda"));
+    s.setValue(QStringLiteral("engine/maxNumSeqs"), 7);
+  }
+  MainWindow w(/*persistState=*/true);
+  QCOMPARE(w.engineSettings()->config().backend, std::string("auto"));
+  QCOMPARE(w.engineSettings()->config().max_num_seqs, 7);  // the rest of the saved settings stay
+  QSignalSpy loaded(w.controller(), &EngineController::modelLoaded);
+  QSignalSpy failed(w.controller(), &EngineController::loadFailed);
+  w.show();
+  w.openModel(QStringLiteral("demo"));
+  QTRY_VERIFY_WITH_TIMEOUT(loaded.count() + failed.count() > 0, kLoadTimeoutMs);
+  QCOMPARE(failed.count(), 0);
+  const QString message = w.statusBar()->currentMessage();
+  QVERIFY2(message.contains(QStringLiteral("CUDA")) && message.contains(reason), qPrintable(message));
+  w.openModel(QStringLiteral("demo"));  // said once
+  QTRY_VERIFY_WITH_TIMEOUT(loaded.count() == 2, kLoadTimeoutMs);
+  QVERIFY2(!w.statusBar()->currentMessage().contains(reason), qPrintable(w.statusBar()->currentMessage()));
+  QSettings(QStringLiteral("Brisk"), QStringLiteral("Brisk")).clear();
+}
+
+// The CUDA A/B knobs were not saved: chosen on a GPU machine, they were
+// lost on restart.
+void TestMainWindow::cudaSettingsPersist() {
+  QSettings(QStringLiteral("Brisk"), QStringLiteral("Brisk")).clear();  // test mode: not the user's
+  brisk::EngineConfig c;
+  c.model = "demo";
+  c.cuda_graphs = false;
+  c.fused_decode = false;
+  c.dependent_launch = false;
+  c.fused_rope = true;
+  c.split_merge_in_kernel = true;
+  c.fp8_fast_accum = true;
+  c.gpu_memory_utilization = 0.55;
+  {
+    MainWindow w(/*persistState=*/true);
+    QSignalSpy loaded(w.controller(), &EngineController::modelLoaded);
+    w.controller()->loadModel(c);  // a load saves the settings it ran with
+    QTRY_VERIFY_WITH_TIMEOUT(loaded.count() > 0, kLoadTimeoutMs);
+  }
+  MainWindow again(/*persistState=*/true);
+  const brisk::EngineConfig r = again.engineSettings()->config();
+  QCOMPARE(r.cuda_graphs, false);
+  QCOMPARE(r.fused_decode, false);
+  QCOMPARE(r.dependent_launch, false);
+  QCOMPARE(r.fused_rope, true);
+  QCOMPARE(r.split_merge_in_kernel, true);
+  QCOMPARE(r.fp8_fast_accum, true);
+  QCOMPARE(r.gpu_memory_utilization, 0.55);
+  QSettings(QStringLiteral("Brisk"), QStringLiteral("Brisk")).clear();
 }
 
 QTEST_MAIN(TestMainWindow)
