@@ -36,10 +36,11 @@ QString measuredAt(const std::string& at, bool quick, bool cached) {
 QString systemInfoHtml(const brisk::SystemInfo& s) {
   QString html = QStringLiteral("<h3>%1</h3><table>").arg(QObject::tr("CPU"));
   html += row(QObject::tr("Model"), s.cpu_model.empty() ? QObject::tr("unknown") : esc(s.cpu_model));
-  html += row(QObject::tr("Cores"),
-              QObject::tr("%1 physical, %2 logical")
-                  .arg(fmt::quantity(s.physical_cores, QObject::tr("core"), QObject::tr("cores")))
-                  .arg(fmt::quantity(s.logical_cpus, QObject::tr("CPU"), QObject::tr("CPUs"))));
+  html +=
+      row(QObject::tr("Cores"),
+          QStringLiteral("%1, %2").arg(
+              fmt::quantity(s.physical_cores, QObject::tr("physical core"), QObject::tr("physical cores")),
+              fmt::quantity(s.logical_cpus, QObject::tr("logical CPU"), QObject::tr("logical CPUs"))));
   if (s.l1d_cache_bytes || s.l2_cache_bytes || s.l3_cache_bytes)
     html += row(QObject::tr("Caches"), QObject::tr("L1d %1, L2 %2, L3 %3 (per instance)")
                                            .arg(fmt::bytes(s.l1d_cache_bytes), fmt::bytes(s.l2_cache_bytes),
