@@ -185,7 +185,14 @@ MainWindow::MainWindow(bool persistState, QWidget* parent)
   });
   connect(settingsPanel_, &EngineSettingsPanel::reloadRequested, this, &MainWindow::confirmReload);
   // The matrix runs over the engine settings as edited, reload or not.
-  benchmark_->setBaseConfigSource([this] { return settingsPanel_->config(); });
+  // The CUDA knobs stay saved (hidden) while the CPU runs the model; a matrix
+  // on the CPU records them at their defaults, as the CLI does, or its
+  // checks would refuse settings the user cannot see.
+  benchmark_->setBaseConfigSource([this] {
+    brisk::EngineConfig c = settingsPanel_->config();
+    if (brisk::resolve_backend(c.backend) == "cpu") brisk::reset_cuda_only_fields(c);
+    return c;
+  });
   connect(benchmark_, &BenchmarkView::runningChanged, playground_, &PlaygroundView::setBenchmarkRunning);
   connect(benchmark_, &BenchmarkView::matrixCompleted, this, [this](const QString& path) {
     compare_->openFiles({path});

@@ -57,6 +57,14 @@ void print_table(const std::vector<BenchResult>& runs) {
     return r.error.empty() ? std::to_string(r.summary.finished) + "/" + std::to_string(r.summary.errors)
                            : std::string("failed");
   });
+  // What ran it: the backend the run used (--backend auto resolved on this machine).
+  text_row("backend", [](const BenchResult& r) {
+    const std::string b =
+        r.system.backend_used.empty() ? resolve_backend(r.config.backend) : r.system.backend_used;
+    std::string s = b == "cuda" ? "CUDA" : b == "cpu" ? "CPU" : b;
+    if (r.config.backend == "auto") s += " (auto)";
+    return r.error.empty() ? s : std::string("-");
+  });
   text_row("duration s", [](const BenchResult& r) {
     char b[32];
     std::snprintf(b, sizeof b, "%.2f", r.summary.duration_s);
@@ -339,7 +347,13 @@ int cmd_bench(const std::vector<std::string>& argv) {
   if (tty) std::fprintf(stderr, "\r\033[K");
   if (g_stop) std::fprintf(stderr, "stopped: %zu of %zu runs finished\n", runs.size(), plan.size());
   for (BenchResult& r : runs) {
-    if (!r.error.empty()) continue;
+    if (!r.error.empty()) {
+      // A failed run ran on this machine too: it records the same description as the others
+      // (its model, never loaded, stays empty).
+      r.system = sys;
+      r.system.backend_used = resolve_backend(r.config.backend);
+      continue;
+    }
     // The CLI's view of the machine (measured now, or --no-limits) is the one reported.
     compute_roofline(r, sys, r.roofline.kv_bytes_per_token);
     if (quality.measured) r.quality = quality;
@@ -366,6 +380,9 @@ int cmd_bench(const std::vector<std::string>& argv) {
       std::printf("\ncontinuous / static generation throughput: %.2fx; p99 TTFT %.1f ms vs %.1f ms\n",
                   c.generation_tokens_per_s / s.generation_tokens_per_s, c.ttft.p99 * 1e3, s.ttft.p99 * 1e3);
   }
+  // The table is out before anything below says a word on stderr: with both streams in one pipe
+  // (2>&1), a buffered stdout would otherwise put those lines in the middle of it.
+  std::fflush(stdout);
   // Last: its path and format were checked before the runs, so what can still fail here (a full disk)
   // leaves the table and --out in place.
   if (a.has("--report")) write_report_file(runs, a.str("--report"));

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "brisk/error.h"
+#include "brisk/sysinfo.h"
 #include "cli/common.h"
 
 namespace brisk::cli {
@@ -337,6 +338,10 @@ int cmd_generate(const std::vector<std::string>& argv) {
   if (a.has("--prompts")) lines = read_prompts(a.str("--prompts"), params);
   auto engine = Engine::create(cfg);
   const bool bos = !a.has("--no-bos");
+  // What ran the model ("cpu", "cuda"): what --backend asked for, "auto" resolved on this machine.
+  const std::string backend_used = resolve_backend(cfg.backend);
+  std::string backend_label = backend_used == "cuda" ? "CUDA" : backend_used == "cpu" ? "CPU" : backend_used;
+  if (cfg.backend == "auto") backend_label += " (auto)";
 
   if (a.has("--prompt")) {
     const std::string prompt = a.str("--prompt");
@@ -373,6 +378,8 @@ int cmd_generate(const std::vector<std::string>& argv) {
     if (as_json) {
       json j = {{"model", engine->model_info().path},
                 {"synthetic", engine->model_info().synthetic},
+                {"backend", cfg.backend},
+                {"backend_used", backend_used},
                 {"prompt", prompt},
                 {"prompt_token_ids", ids},
                 {"token_ids", last.token_ids},
@@ -392,10 +399,11 @@ int cmd_generate(const std::vector<std::string>& argv) {
         std::printf("\n");
       std::fflush(stdout);  // the summary on stderr comes after the text
       if (m)
-        std::fprintf(stderr, "[%d prompt + %d generated tokens, TTFT %.1f ms, %.1f tokens/s, finished: %s]\n",
+        std::fprintf(stderr,
+                     "[%d prompt + %d generated tokens, TTFT %.1f ms, %.1f tokens/s, finished: %s · %s]\n",
                      m->prompt_tokens, m->output_tokens, m->ttft() * 1e3,
                      timings_json(*m)["decode_tokens_per_s"].get<double>(),
-                     finish_reason_name(last.finish_reason));
+                     finish_reason_name(last.finish_reason), backend_label.c_str());
     }
     return 0;
   }
@@ -453,8 +461,8 @@ int cmd_generate(const std::vector<std::string>& argv) {
     out << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   }
   // A line the engine refused is an error, not a finished request.
-  std::fprintf(stderr, "%zu prompts: %zu ok, %d errors -> %s\n", lines.size(), lines.size() - errors, errors,
-               a.str("--out").c_str());
+  std::fprintf(stderr, "%zu prompts: %zu ok, %d errors -> %s · %s\n", lines.size(), lines.size() - errors,
+               errors, a.str("--out").c_str(), backend_label.c_str());
   if (!first_error.empty()) std::fprintf(stderr, "first error: %s\n", first_error.c_str());
   return errors ? 1 : 0;
 }

@@ -1,11 +1,13 @@
 #include "cli/common.h"
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "brisk/error.h"
+#include "brisk/sysinfo.h"
 
 namespace brisk::cli {
 
@@ -85,6 +87,28 @@ void refuse_conversion_flags_without_effect(const EngineConfig& c) {
                      "')");
 }
 
+void refuse_cuda_flags_on_cpu(const Args& a, EngineConfig& c) {
+  static const char* const kCudaOnlyFlags[] = {
+      "--gpu-memory-utilization", "--no-cuda-graphs", "--no-fused-decode",
+      "--no-dependent-launch",    "--fused-rope",     "--fp8-fast-accum",
+      "--split-merge-in-kernel"};
+  std::vector<std::string> given;
+  for (const char* f : kCudaOnlyFlags)
+    if (a.has(f)) given.push_back(f);
+  if (given.empty() || resolve_backend(c.backend) != "cpu") return;
+  if (c.backend == "cpu")
+    throw UsageError("flag " + given[0] + ": applies to the CUDA backend only (--backend is cpu)");
+  // "auto" without a CUDA device: the same command line runs on a GPU machine, so say it and go on.
+  std::string flags, reason;
+  for (const std::string& f : given) flags += (flags.empty() ? "" : ", ") + f;
+  for (const BackendStatus& b : list_backends())
+    if (b.name == "cuda" && !b.reason.empty()) reason = " (CUDA: " + b.reason + ")";
+  std::fprintf(
+      stderr, "warning: %s ignored: %s to the CUDA backend only, and --backend auto runs on the CPU here%s\n",
+      flags.c_str(), given.size() == 1 ? "it applies" : "they apply", reason.c_str());
+  reset_cuda_only_fields(c);  // what is recorded (a bench's config) is what ran
+}
+
 EngineConfig engine_config_from(const Args& a, const std::string& model) {
   EngineConfig c;
   c.model = model;
@@ -149,6 +173,7 @@ EngineConfig engine_config_from(const Args& a, const std::string& model) {
                              {"kv_dtype", "--kv-dtype"},
                              {"int8_activations", "--w8a8"},
                              {"speculative_tokens", "--speculate"}});
+  refuse_cuda_flags_on_cpu(a, c);
   return c;
 }
 

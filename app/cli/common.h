@@ -19,6 +19,11 @@ void add_engine_flags(Args& a);
 // Conversion flags that would change nothing (--quantize-embeddings without
 // a --dtype, --fp8-per-tensor without an fp8 one) are refused, not ignored.
 void refuse_conversion_flags_without_effect(const EngineConfig& c);
+// CUDA-only flags (--no-cuda-graphs, --gpu-memory-utilization, ...) with
+// --backend cpu are refused, naming the flag; with --backend auto where it
+// resolves to the CPU, one warning line says they are ignored, and c's fields
+// go back to their defaults. engine_config_from calls it.
+void refuse_cuda_flags_on_cpu(const Args& a, EngineConfig& c);
 EngineConfig engine_config_from(const Args& a, const std::string& model);
 void add_sampling_flags(Args& a);
 SamplingParams sampling_from(const Args& a);

@@ -54,11 +54,13 @@ void check_output_path(const std::string& path) {
   // An existing file is written in place (/dev/stdout, a file made for it in
   // a folder we may not write): it only has to be writable itself.
   if (fs::exists(path, ec)) {
-    if (::access(path.c_str(), W_OK) != 0) throw Error(path + ": cannot write it (" + std::strerror(errno) + ")");
+    if (::access(path.c_str(), W_OK) != 0)
+      throw Error(path + ": cannot write it (" + std::strerror(errno) + ")");
     return;
   }
   const fs::path parent = fs::path(path).has_parent_path() ? fs::path(path).parent_path() : fs::path(".");
-  if (!fs::is_directory(parent, ec)) throw Error(path + ": the folder " + parent.string() + " does not exist");
+  if (!fs::is_directory(parent, ec))
+    throw Error(path + ": the folder " + parent.string() + " does not exist");
   if (::access(parent.c_str(), W_OK) != 0)
     throw Error(path + ": cannot write in " + parent.string() + " (" + std::strerror(errno) + ")");
 }
@@ -86,7 +88,8 @@ void write_report_file(const std::vector<BenchResult>& runs, const std::string& 
                 std::to_string(runs.size()) + " runs)");
   const std::string suffix = suffix_of(path);
   // JSON and CSV come straight from the engine, so they work without Qt.
-  if (suffix == "json") return write_text(path, results_to_json(runs));
+  // With the newline the bench's --out file ends in: a results file re-exported is the same bytes.
+  if (suffix == "json") return write_text(path, results_to_json(runs) + "\n");
   if (suffix == "csv") return write_text(path, summary_csv(runs));
   if (!known_report_suffix(suffix))
     throw Error(path + ": unknown report format '." + suffix + "' (use .html, .pdf, .md, .json or .csv)");

@@ -586,7 +586,11 @@ json result_json(const BenchResult& r, bool with_series) {
   j["error"] = r.error;
   j["brisk_version"] = r.brisk_version;
   j["commit"] = r.commit;
-  j["model"] = model_json(r.model);
+  // A run that failed before its model loaded has no model to describe: the
+  // block is left out (config.model names what it tried to load), not written
+  // as zeros a reader would take for a model with no layers.
+  if (r.error.empty() || !r.model.architecture.empty() || r.model.n_params > 0)
+    j["model"] = model_json(r.model);
   j["model_sha256"] = r.model_sha256;
   j["config"] = config_json(r.config);
   j["system"] = json::parse(to_json(r.system));

@@ -195,6 +195,11 @@ void apply_axis(const std::string& f, const std::string& v, EngineConfig& c, Wor
   }
 }
 
+bool is_cuda_only_field(const std::string& f) {
+  const std::vector<std::string>& fields = cuda_only_fields();
+  return std::find(fields.begin(), fields.end(), f) != fields.end();
+}
+
 // A run's precision differs from the F32 reference (header: not f32/auto).
 bool changes_precision(const EngineConfig& c) {
   return (c.weight_dtype != "f32" && c.weight_dtype != "auto") || c.kv_dtype != "f32" || c.int8_activations;
@@ -389,6 +394,28 @@ void validate_matrix(const MatrixSpec& m, const std::string& source) {
   if (m.kind == "rate_sweep" && m.rates.empty()) bad("rates", "a rate_sweep needs at least one rate");
   if (m.kind == "concurrency_sweep" && m.concurrencies.empty())
     bad("concurrencies", "a concurrency_sweep needs at least one value");
+  // A CUDA-only field varied or set where every run says backend "cpu" would
+  // label identical runs differently (an A/B of nothing) and record settings
+  // that did nothing. (Where "auto" resolves to the CPU depends on the
+  // machine: check_matrix_inputs refuses that case.)
+  const MatrixAxis* backend_axis = nullptr;
+  for (const MatrixAxis& axis : m.axes)
+    if (axis.field == "backend") backend_axis = &axis;
+  const bool all_cpu = backend_axis ? std::all_of(backend_axis->values.begin(), backend_axis->values.end(),
+                                                  [](const std::string& v) { return v == "cpu"; })
+                                    : m.base.backend == "cpu";
+  if (all_cpu) {
+    const std::string why =
+        " applies to the CUDA backend only, and every run of this matrix runs on the CPU "
+        "(backend 'cpu'): ";
+    for (size_t i = 0; i < m.axes.size(); ++i)
+      if (is_cuda_only_field(m.axes[i].field))
+        bad("axes[" + std::to_string(i) + "].field",
+            "'" + m.axes[i].field + "'" + why +
+                "its runs would be identical under different labels; drop the axis or run on backend 'cuda'");
+    for (const std::string& f : cuda_only_fields_set(m.base))
+      bad("base." + f, "'" + f + "'" + why + "it would change nothing; leave it at its default");
+  }
   if (m.repeats < 1 || m.repeats > 1000) bad("repeats", "must be 1..1000");
   if (m.warmup_requests < 0 || m.warmup_requests > 1000) bad("warmup_requests", "must be 0..1000");
   for (auto [k, v] :
@@ -501,7 +528,78 @@ struct MatrixInputs::Files {
   }
 };
 
+namespace {
+
+// What this machine can run, checked before any run: a run on a backend that
+// is not available would fail at load, after the runs before it spent their
+// time, and say so once per run.
+void check_backends(const std::vector<MatrixRun>& runs) {
+  if (runs.empty()) return;
+  const std::vector<BackendStatus> backends = list_backends();
+  auto status = [&](const std::string& name) -> const BackendStatus* {
+    for (const BackendStatus& b : backends)
+      if (b.name == name) return &b;
+    return nullptr;
+  };
+  // The run labels (once each, in order) of runs matching `pred`.
+  auto labels_of = [&](auto pred) {
+    std::vector<std::string> labels;
+    for (const MatrixRun& r : runs)
+      if (pred(r) && std::find(labels.begin(), labels.end(), r.label) == labels.end())
+        labels.push_back(r.label);
+    return labels;
+  };
+  auto joined = [](const std::vector<std::string>& v) {
+    std::string s;
+    for (const std::string& x : v) s += (s.empty() ? "" : ", ") + x;
+    return s;
+  };
+  // Which runs: worth saying where there is more than the one unlabelled configuration.
+  auto which = [&](const std::vector<std::string>& labels) -> std::string {
+    if (labels.size() == 1 && labels[0] == "base") return "";
+    const std::vector<std::string> all = labels_of([](const MatrixRun&) { return true; });
+    return (labels.size() == all.size() ? std::string("; every run asks for it (")
+                                        : std::string("; the runs asking for it: ")) +
+           joined(labels) + (labels.size() == all.size() ? ")" : "");
+  };
+  // An explicitly named backend that is not available ("auto" always resolves to one that is).
+  std::vector<std::string> names;
+  for (const MatrixRun& r : runs)
+    if (r.config.backend != "auto" && std::find(names.begin(), names.end(), r.config.backend) == names.end())
+      names.push_back(r.config.backend);
+  for (const std::string& name : names) {
+    const BackendStatus* b = status(name);
+    if (b && b->available) continue;
+    const std::string reason = b ? b->reason : "this build has no such backend";
+    throw Error("backend '" + name + "' is unavailable: " + (reason.empty() ? "no device" : reason) +
+                which(labels_of([&](const MatrixRun& r) { return r.config.backend == name; })) +
+                "; nothing was run");
+  }
+  // Every run on the CPU (named, or "auto" without a CUDA device): an axis on
+  // a CUDA-only field labels identical runs differently. (Set in the base of
+  // an "auto" matrix it is let through, as the CLI lets such flags through
+  // with a warning: the same matrix means something on a GPU machine. With
+  // backend "cpu" validate_matrix refuses both.)
+  for (const MatrixRun& r : runs)
+    if (resolve_backend(r.config.backend) != "cpu") return;
+  const BackendStatus* cuda = status("cuda");
+  const std::string where =
+      std::any_of(runs.begin(), runs.end(), [](const MatrixRun& r) { return r.config.backend == "auto"; })
+          ? "backend 'auto' runs on the CPU here" +
+                (cuda && !cuda->reason.empty() ? " (CUDA: " + cuda->reason + ")" : std::string())
+          : std::string("backend 'cpu'");
+  for (const MatrixRun& r : runs)
+    for (const auto& [field, value] : r.settings)
+      if (is_cuda_only_field(field))
+        throw Error("matrix axis '" + field +
+                    "' applies to the CUDA backend only, and every run of this matrix runs on the CPU (" +
+                    where + "): its runs would be identical under different labels; nothing was run");
+}
+
+}  // namespace
+
 MatrixInputs check_matrix_inputs(const std::vector<MatrixRun>& runs) {
+  check_backends(runs);
   auto files = std::make_shared<MatrixInputs::Files>();
   for (const MatrixRun& run : runs) {
     const WorkloadSpec& w = run.workload;
@@ -629,6 +727,16 @@ std::vector<BenchResult> run_matrix(const MatrixSpec& m, const WorkloadSpec& w, 
       r.config = run.config;
       r.workload = run.workload;
       r.error = e.what();
+      // The machine it failed on, described as the finished runs' is (a report
+      // compares machines across runs); the model is left empty: it never loaded.
+      try {
+        ProbeOptions po;
+        po.threads = run.config.threads;
+        po.measure = false;
+        r.system = probe_system(po);
+        r.system.backend_used = resolve_backend(run.config.backend);
+      } catch (const std::exception&) {
+      }
     }
     if (dropped) break;
     r.label = run.label;

@@ -10,6 +10,7 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QProcess>
+#include <QRegularExpression>
 #include <QTemporaryDir>
 #include <QtTest>
 #include <vector>
@@ -211,6 +212,19 @@ class TestCli : public QObject {
         << QStringList{"perplexity", "demo",  "--text", BRISK_SOURCE_DIR "/resources/eval/stories.txt",
                        "--context",  "100000"}
         << "flag --context:";
+    // CUDA-only flags with --backend cpu would change nothing: refused, the flag named.
+    for (const QStringList& f : {QStringList{"--no-cuda-graphs"}, QStringList{"--no-fused-decode"},
+                                 QStringList{"--no-dependent-launch"}, QStringList{"--fused-rope"},
+                                 QStringList{"--split-merge-in-kernel"}, QStringList{"--fp8-fast-accum"},
+                                 QStringList{"--gpu-memory-utilization", "0.5"}})
+      QTest::newRow(qPrintable("generate --backend cpu " + f.join(' ')))
+          << (QStringList{"generate", "demo", "-p", "x", "--backend", "cpu"} + f)
+          << ("flag " + f[0] + ": applies to the CUDA backend only");
+    QTest::newRow("bench --backend cpu --no-cuda-graphs")
+        << QStringList{"bench", "demo", "--backend", "cpu", "--no-cuda-graphs"} << "flag --no-cuda-graphs";
+    QTest::newRow("perplexity --backend cpu --fused-rope")
+        << QStringList{"perplexity", "demo", "--text", "t.txt", "--backend", "cpu", "--fused-rope"}
+        << "flag --fused-rope";
     QTest::newRow("generate without a model") << QStringList{"generate", "-p", "x"} << "MODEL";
     QTest::newRow("generate with two models")
         << QStringList{"generate", "demo", "demo", "-p", "x"} << "MODEL";
@@ -304,10 +318,10 @@ class TestCli : public QObject {
 
   // An existing file is written in place, even in a folder we may not write (/dev).
   void benchWritesToAnExistingFile() {
-    RUN_CLI(r, QStringLiteral("bench"), QStringLiteral("demo"), QStringLiteral("--num-requests"), QStringLiteral("1"),
-            QStringLiteral("--prompt-len"), QStringLiteral("fixed:4"), QStringLiteral("--output-len"),
-            QStringLiteral("fixed:2"), QStringLiteral("--warmup"), QStringLiteral("0"), QStringLiteral("--out"),
-            QStringLiteral("/dev/null"));
+    RUN_CLI(r, QStringLiteral("bench"), QStringLiteral("demo"), QStringLiteral("--num-requests"),
+            QStringLiteral("1"), QStringLiteral("--prompt-len"), QStringLiteral("fixed:4"),
+            QStringLiteral("--output-len"), QStringLiteral("fixed:2"), QStringLiteral("--warmup"),
+            QStringLiteral("0"), QStringLiteral("--out"), QStringLiteral("/dev/null"));
     EXPECT_EXIT(r, 0);
   }
 
@@ -343,6 +357,183 @@ class TestCli : public QObject {
     const QString header = QString::fromUtf8(r.out.split('\n').value(0));
     QVERIFY2(header.contains(QStringLiteral("  f32 · bf16 · continuous  ")), qPrintable(header));
     QVERIFY2(header.endsWith(QStringLiteral("  f16 · bf16 · continuous")), qPrintable(header));
+  }
+
+  // ---------------- backends ----------------
+
+  // Whether this machine can run --backend cuda (asked the way a user would).
+  bool cudaRuns() {
+    const CliRun g = runCli({QStringLiteral("generate"), QStringLiteral("demo"), QStringLiteral("-p"),
+                             QStringLiteral("x"), QStringLiteral("--max-tokens"), QStringLiteral("1"),
+                             QStringLiteral("--backend"), QStringLiteral("cuda")});
+    return g.code == 0;
+  }
+  // The reason brisk-cli gives for CUDA being unavailable ("CUDA: unavailable — REASON").
+  QString cudaReason() {
+    const CliRun s = runCli({QStringLiteral("sysinfo"), QStringLiteral("--json"), QStringLiteral("--quick")});
+    QString err;
+    return parseObject(s.out, &err).value(QStringLiteral("cuda_reason")).toString();
+  }
+
+  // bench on a backend this machine lacks: refused before anything runs, the
+  // reason said once, exit 1 (as generate does). It used to load, fail, print
+  // the reason several times, "N requests on ..." and a table of "-".
+  void benchRefusesAnUnavailableBackendUpfront() {
+    if (cudaRuns()) QSKIP("a CUDA device is available here: nothing to refuse");
+    const QString reason = cudaReason();
+    QVERIFY(!reason.isEmpty());
+    const QStringList common{QStringLiteral("--num-requests"), QStringLiteral("2"),
+                             QStringLiteral("--prompt-len"),   QStringLiteral("fixed:4"),
+                             QStringLiteral("--output-len"),   QStringLiteral("fixed:2"),
+                             QStringLiteral("--warmup"),       QStringLiteral("0")};
+    const QString matrix = path(QStringLiteral("cuda-axis.json"));
+    QFile f(matrix);
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.write(R"({"schema": "brisk.matrix", "version": 1, "name": "backends", "kind": "grid",
+      "axes": [{"field": "backend", "values": ["cpu", "cuda"]},
+               {"field": "policy", "values": ["continuous", "static"]}]})");
+    f.close();
+    for (const QStringList& extra :
+         {QStringList{"--backend", "cuda"}, QStringList{"--backend", "cuda", "--compare"},
+          QStringList{"--backend", "cuda", "--json"}, QStringList{"--matrix", matrix}}) {
+      const CliRun r = runCli(QStringList{QStringLiteral("bench"), QStringLiteral("demo")} + common + extra);
+      CHECK_RAN(r);
+      EXPECT_EXIT(r, 1);
+      QVERIFY2(QString::fromUtf8(r.err).count(reason) == 1, qPrintable(describe(r)));
+      EXPECT_IN(r.err, QStringLiteral("backend 'cuda' is unavailable"), r);
+      QVERIFY2(!r.err.contains("requests on"), qPrintable(describe(r)));  // nothing started
+      QVERIFY2(r.out.isEmpty(), qPrintable(describe(r)));                 // no table of "-"
+      if (extra.contains(QStringLiteral("--matrix"))) {
+        EXPECT_IN(r.err, QStringLiteral("cuda · continuous"), r);
+        EXPECT_IN(r.err, QStringLiteral("cuda · static"), r);
+        QVERIFY2(!r.err.contains("cpu · continuous"), qPrintable(describe(r)));
+      }
+    }
+  }
+
+  // With --backend auto where that is the CPU, CUDA-only flags are ignored
+  // with one warning line (the same command runs on a GPU machine).
+  void cudaOnlyFlagsWithAutoOnTheCpuWarn() {
+    if (cudaRuns()) QSKIP("a CUDA device is available here: auto runs on it");
+    RUN_CLI(r, QStringLiteral("generate"), QStringLiteral("demo"), QStringLiteral("-p"), QStringLiteral("x"),
+            QStringLiteral("--max-tokens"), QStringLiteral("2"), QStringLiteral("--no-cuda-graphs"),
+            QStringLiteral("--fused-rope"));
+    EXPECT_EXIT(r, 0);
+    const QStringList warnings =
+        QString::fromUtf8(r.err).split(QLatin1Char('\n')).filter(QStringLiteral("ignored"));
+    QVERIFY2(warnings.size() == 1, qPrintable(describe(r)));
+    for (const char* want : {"warning", "--no-cuda-graphs", "--fused-rope", "CUDA backend only", "CPU"})
+      QVERIFY2(warnings[0].contains(QLatin1String(want)), qPrintable(describe(r)));
+    // A bench records what ran: the ignored settings are not in its config.
+    RUN_CLI(b, QStringLiteral("bench"), QStringLiteral("demo"), QStringLiteral("--num-requests"),
+            QStringLiteral("1"), QStringLiteral("--prompt-len"), QStringLiteral("fixed:4"),
+            QStringLiteral("--output-len"), QStringLiteral("fixed:2"), QStringLiteral("--warmup"),
+            QStringLiteral("0"), QStringLiteral("--no-limits"), QStringLiteral("--no-cuda-graphs"),
+            QStringLiteral("--json"));
+    EXPECT_EXIT(b, 0);
+    EXPECT_IN(b.err, QStringLiteral("--no-cuda-graphs ignored"), b);
+    QString err;
+    const QJsonObject o = parseObject(b.out, &err);
+    QVERIFY2(err.isEmpty(), qPrintable(err));
+    QCOMPARE(o[QStringLiteral("config")].toObject()[QStringLiteral("cuda_graphs")].toBool(false), true);
+  }
+
+  // A matrix varying a CUDA-only field where every run runs on the CPU is an
+  // A/B of identical runs: refused, the field named, nothing run.
+  void matrixOfCudaOnlyFieldOnTheCpuIsRefused() {
+    const QString matrix = path(QStringLiteral("cpu-graphs.json"));
+    QFile f(matrix);
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.write(R"({"schema": "brisk.matrix", "version": 1, "name": "graphs", "kind": "grid",
+      "base": {"backend": "cpu"}, "axes": [{"field": "cuda_graphs", "values": [true, false]}]})");
+    f.close();
+    RUN_CLI(r, QStringLiteral("bench"), QStringLiteral("demo"), QStringLiteral("--matrix"), matrix,
+            QStringLiteral("--num-requests"), QStringLiteral("1"), QStringLiteral("--warmup"),
+            QStringLiteral("0"));
+    QVERIFY2(r.code == 1 || r.code == 2, qPrintable(describe(r)));
+    EXPECT_IN(r.err, QStringLiteral("cuda_graphs"), r);
+    EXPECT_IN(r.err, QStringLiteral("CUDA backend only"), r);
+    QVERIFY2(!r.err.contains("run 1/"), qPrintable(describe(r)));
+    QVERIFY2(r.out.isEmpty(), qPrintable(describe(r)));
+  }
+
+  // generate says which backend ran: on the summary line and in --json.
+  void generateNamesItsBackend() {
+    if (cudaRuns()) QSKIP("a CUDA device is available here: auto runs on it");
+    RUN_CLI(r, QStringLiteral("generate"), QStringLiteral("demo"), QStringLiteral("-p"), QStringLiteral("x"),
+            QStringLiteral("--max-tokens"), QStringLiteral("2"));
+    EXPECT_EXIT(r, 0);
+    EXPECT_IN(r.err, QStringLiteral(" · CPU (auto)]"), r);
+    RUN_CLI(c, QStringLiteral("generate"), QStringLiteral("demo"), QStringLiteral("-p"), QStringLiteral("x"),
+            QStringLiteral("--max-tokens"), QStringLiteral("2"), QStringLiteral("--backend"),
+            QStringLiteral("cpu"));
+    EXPECT_EXIT(c, 0);
+    EXPECT_IN(c.err, QStringLiteral(" · CPU]"), c);
+    RUN_CLI(j, QStringLiteral("generate"), QStringLiteral("demo"), QStringLiteral("-p"), QStringLiteral("x"),
+            QStringLiteral("--max-tokens"), QStringLiteral("2"), QStringLiteral("--json"));
+    EXPECT_EXIT(j, 0);
+    QString err;
+    const QJsonObject o = parseObject(j.out, &err);
+    QVERIFY2(err.isEmpty(), qPrintable(err));
+    QCOMPARE(o[QStringLiteral("backend_used")].toString(), QStringLiteral("cpu"));
+    QCOMPARE(o[QStringLiteral("backend")].toString(), QStringLiteral("auto"));
+  }
+
+  // The bench table has a backend row; a failed run still records this
+  // machine (not a zeroed one) and no model; and the closing "N of M runs
+  // failed" line follows the table even with stdout and stderr in one pipe.
+  void benchTableBackendAndAFailedRun() {
+    const QString matrix = path(QStringLiteral("one-fails.json"));
+    QFile f(matrix);
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.write(R"({"schema": "brisk.matrix", "version": 1, "name": "one fails", "kind": "grid",
+      "warmup_requests": 0, "base": {"threads": 1},
+      "axes": [{"field": "model", "values": ["demo", "/nonexistent/brisk/model.gguf"]}]})");
+    f.close();
+    const QString out = path(QStringLiteral("one-fails-results.json"));
+    const QStringList args{QStringLiteral("bench"),
+                           QStringLiteral("--matrix"),
+                           matrix,
+                           QStringLiteral("--num-requests"),
+                           QStringLiteral("2"),
+                           QStringLiteral("--prompt-len"),
+                           QStringLiteral("fixed:4"),
+                           QStringLiteral("--output-len"),
+                           QStringLiteral("fixed:2"),
+                           QStringLiteral("--no-limits"),
+                           QStringLiteral("--out"),
+                           out};
+    // Both streams into one pipe, as `brisk-cli bench ... 2>&1 | less` does.
+    const CliRun r = runProgram(QStringLiteral("/bin/sh"),
+                                QStringList{QStringLiteral("-c"), QStringLiteral("exec \"$0\" \"$@\" 2>&1"),
+                                            QStringLiteral(BRISK_CLI_PATH)} +
+                                    args);
+    CHECK_RAN(r);
+    EXPECT_EXIT(r, 1);
+    const QString all = QString::fromUtf8(r.out);
+    const int table_end = all.indexOf(QStringLiteral("prefill tok/s"));
+    const int failed = all.indexOf(QStringLiteral("1 of 2 runs failed"));
+    QVERIFY2(table_end >= 0 && failed >= 0, qPrintable(describe(r)));
+    QVERIFY2(failed > table_end, qPrintable(describe(r)));
+    const QStringList backend_row =
+        all.split(QLatin1Char('\n')).filter(QRegularExpression(QStringLiteral("^backend ")));
+    QVERIFY2(backend_row.size() == 1 && backend_row[0].contains(QStringLiteral("CPU (auto)")),
+             qPrintable(describe(r)));
+    // The failed run's stored machine is this one, its model absent.
+    QFile results(out);
+    QVERIFY(results.open(QIODevice::ReadOnly));
+    QString err;
+    const QJsonArray runs = parseObject(results.readAll(), &err)[QStringLiteral("runs")].toArray();
+    QVERIFY2(err.isEmpty() && runs.size() == 2, qPrintable(err));
+    const QJsonObject ok = runs[0].toObject(), bad = runs[1].toObject();
+    QVERIFY(!bad[QStringLiteral("error")].toString().isEmpty());
+    QVERIFY(!bad.contains(QStringLiteral("model")));
+    const QJsonObject a = ok[QStringLiteral("system")].toObject(),
+                      b = bad[QStringLiteral("system")].toObject();
+    QVERIFY(!b[QStringLiteral("cpu_model")].toString().isEmpty());
+    for (const char* k : {"cpu_model", "physical_cores", "logical_cpus", "kernel_isa", "cuda_reason",
+                          "backends", "backend_used"})
+      QVERIFY2(a[QLatin1String(k)] == b[QLatin1String(k)], k);
   }
 
   // A bad engine setting is refused with the setting named (exit 1 or 2).
@@ -504,7 +695,8 @@ class TestCli : public QObject {
       i8 += t.toObject().value(QStringLiteral("dtype")).toString() == QLatin1String("I8");
     QCOMPARE(i8, 14);  // 2 layers x 7 projections
     // The file says what quantize made of it, and agreement says its F32 baseline is no unquantized one.
-    QCOMPARE(o.value(QStringLiteral("file_conversion")).toString(), QStringLiteral("int8 (per-channel scales)"));
+    QCOMPARE(o.value(QStringLiteral("file_conversion")).toString(),
+             QStringLiteral("int8 (per-channel scales)"));
     RUN_CLI(txt, QStringLiteral("info"), model);
     EXPECT_IN(txt.out, QStringLiteral("by brisk quantize: int8 (per-channel scales)"), txt);
     const QString prompts = path(QStringLiteral("agree.txt"));

@@ -357,6 +357,165 @@ class TestBenchMatrix : public QObject {
     QCOMPARE(results_from_json(results_to_json(r), "f.json")[0].error, r[0].error);
   }
 
+  // A run that fails before its model loads still records the machine it ran
+  // on (described as a finished run's is), and no model: its results used to
+  // carry a zeroed system block ("unknown CPU · 0 cores") and a zeroed model.
+  void failedRunRecordsTheMachineAndNoModel() {
+    MatrixSpec m;
+    m.base.model = "/nonexistent/model.gguf";
+    m.base.threads = 1;
+    m.warmup_requests = 0;
+    const auto r = run_matrix(m, tiny());
+    QCOMPARE((int)r.size(), 1);
+    QVERIFY(!r[0].error.empty());
+    ProbeOptions po;
+    po.threads = 1;
+    po.measure = false;
+    const SystemInfo here = probe_system(po);
+    QVERIFY(!here.cpu_model.empty());
+    QCOMPARE(r[0].system.cpu_model, here.cpu_model);
+    QCOMPARE(r[0].system.physical_cores, here.physical_cores);
+    QVERIFY(r[0].system.physical_cores > 0);
+    QCOMPARE(r[0].system.kernel_isa, here.kernel_isa);
+    QCOMPARE(r[0].system.cuda_available, here.cuda_available);
+    QCOMPARE(r[0].system.cuda_reason, here.cuda_reason);
+    QCOMPARE(r[0].system.backends.size(), here.backends.size());
+    QVERIFY(!r[0].system.backends.empty());
+    QCOMPARE(r[0].system.backend_used, resolve_backend("auto"));
+    // The model never loaded: left default (the contract reports rely on), and not written.
+    QVERIFY(r[0].model.architecture.empty());
+    QCOMPARE(r[0].model.n_params, (uint64_t)0);
+    const nlohmann::json j = nlohmann::json::parse(to_json(r[0]));
+    QVERIFY2(!j.contains("model"), j.dump().c_str());
+    QCOMPARE(j["system"]["cpu_model"].get<std::string>(), here.cpu_model);
+    QCOMPARE(j["config"]["model"].get<std::string>(), std::string("/nonexistent/model.gguf"));
+    // It reads back (no model block) and re-exports as the same bytes.
+    const std::string text = results_to_json(r);
+    const auto back = results_from_json(text, "f.json");
+    QVERIFY(back[0].model.architecture.empty());
+    QCOMPARE(back[0].system.cpu_model, here.cpu_model);
+    QCOMPARE(results_to_json(back), text);
+    // Files written before this hold a zeroed model and system there: still read, as "not loaded".
+    nlohmann::json old = nlohmann::json::parse(text);
+    old["runs"][0]["model"] = {{"path", ""},
+                               {"name", ""},
+                               {"format", ""},
+                               {"architecture", ""},
+                               {"synthetic", false},
+                               {"n_params", 0},
+                               {"dim", 0},
+                               {"hidden_dim", 0},
+                               {"n_layers", 0},
+                               {"n_heads", 0},
+                               {"n_kv_heads", 0},
+                               {"head_dim", 0},
+                               {"vocab_size", 0},
+                               {"context_length", 0},
+                               {"rope_theta", 10000.0},
+                               {"norm_eps", 1e-5},
+                               {"tied_embeddings", false},
+                               {"weight_bytes", 0},
+                               {"converted_to", ""},
+                               {"tokenizer", ""},
+                               {"tokenizer_vocab_size", 0}};
+    old["runs"][0]["system"] = nlohmann::json::parse(to_json(SystemInfo{}));
+    const auto old_runs = results_from_json(old.dump(2), "old.json");
+    QCOMPARE((int)old_runs.size(), 1);
+    QVERIFY(old_runs[0].model.architecture.empty());
+    QCOMPARE(old_runs[0].model.n_params, (uint64_t)0);
+    QCOMPARE(old_runs[0].error, r[0].error);
+  }
+
+  // A run on a backend this machine lacks is refused before anything runs,
+  // once, with the reason and the runs that ask for it: each such run used
+  // to load, fail and say the reason again, between runs that did run.
+  void unavailableBackendIsRefusedBeforeAnyRun() {
+    std::string reason;
+    for (const BackendStatus& b : list_backends())
+      if (b.name == "cuda") {
+        if (b.available) QSKIP("a CUDA device is available here: nothing to refuse");
+        reason = b.reason;
+      }
+    QVERIFY(!reason.empty());
+    MatrixSpec m;
+    m.warmup_requests = 0;
+    m.axes = {{"backend", {"cpu", "cuda"}}, {"weight_dtype", {"f32", "f16"}}};
+    const auto runs = expand_matrix(m, tiny());
+    const std::string msg = error_of([&] { (void)check_matrix_inputs(m, runs); });
+    for (const std::string& want : {std::string("backend 'cuda' is unavailable"), reason,
+                                    std::string("cuda · f32"), std::string("cuda · f16")})
+      QVERIFY2(msg.find(want) != std::string::npos, (msg + " lacks " + want).c_str());
+    QVERIFY2(msg.find("cpu · f32") == std::string::npos, msg.c_str());  // the CPU runs do not ask for it
+    // run_matrix (the window's path) refuses the same way, before its first run.
+    int progress = 0, results = 0;
+    MatrixCallbacks cb;
+    cb.progress = [&](const MatrixProgress&) { ++progress; };
+    cb.on_result = [&](const BenchResult&) { ++results; };
+    EXPECT_ERROR(run_matrix(m, tiny(), cb), "backend 'cuda' is unavailable");
+    QCOMPARE(progress, 0);
+    QCOMPARE(results, 0);
+    // One configuration: the reason, no list of runs.
+    MatrixSpec one;
+    one.base.backend = "cuda";
+    const std::string single = error_of([&] { (void)check_matrix_inputs(one, expand_matrix(one, tiny())); });
+    QVERIFY2(single.find(reason) != std::string::npos, single.c_str());
+    QVERIFY2(single.find("base") == std::string::npos, single.c_str());
+    // auto runs on the CPU: accepted.
+    MatrixSpec autom;
+    autom.axes = {{"weight_dtype", {"f32", "f16"}}};
+    (void)check_matrix_inputs(autom, expand_matrix(autom, tiny()));
+  }
+
+  // A CUDA-only field varied (or set) where every run runs on the CPU is an
+  // A/B of identical runs under two labels: refused, the field named. With
+  // backend "cpu" that is the matrix's own fault (validate_matrix); with
+  // "auto" it depends on the machine (check_matrix_inputs).
+  void cudaOnlyFieldsOnTheCpuAreRefused() {
+    MatrixSpec m;
+    m.base.backend = "cpu";
+    m.axes = {{"cuda_graphs", {"true", "false"}}};
+    EXPECT_ERROR(validate_matrix(m, "m.json"), "m.json", "axes[0].field", "cuda_graphs", "CUDA backend only");
+    EXPECT_ERROR(expand_matrix(m, tiny()), "cuda_graphs", "CUDA backend only");
+    for (const char* f : {"fused_decode", "dependent_launch", "fused_rope", "fp8_fast_accum",
+                          "split_merge_in_kernel", "gpu_memory_utilization"}) {
+      m.axes = {{"weight_dtype", {"f32", "f16"}},
+                {f,
+                 {f == std::string("gpu_memory_utilization") ? "0.5" : "true",
+                  f == std::string("gpu_memory_utilization") ? "0.8" : "false"}}};
+      EXPECT_ERROR(validate_matrix(m, "m.json"), "axes[1].field", f);
+    }
+    m.axes = {{"backend", {"cpu"}}, {"dependent_launch", {"true", "false"}}};
+    m.base.backend = "auto";
+    EXPECT_ERROR(validate_matrix(m, "m.json"), "axes[1].field", "dependent_launch");
+    // Set in the base of an all-CPU matrix: it would change nothing.
+    m = {};
+    m.base.backend = "cpu";
+    m.base.fused_rope = true;
+    EXPECT_ERROR(validate_matrix(m, "m.json"), "base.fused_rope", "CUDA backend only");
+    m.base.fused_rope = false;
+    m.base.gpu_memory_utilization = 0.5;
+    EXPECT_ERROR(validate_matrix(m, "m.json"), "base.gpu_memory_utilization");
+    // A backend axis with CUDA in it is an A/B that means something; so is auto (the machine decides).
+    m = {};
+    m.axes = {{"backend", {"cpu", "cuda"}}, {"cuda_graphs", {"true", "false"}}};
+    validate_matrix(m, "m.json");
+    m.axes = {{"cuda_graphs", {"true", "false"}}};
+    validate_matrix(m, "m.json");
+    const auto runs = expand_matrix(m, tiny());
+    const bool cuda = resolve_backend("auto") == "cuda";
+    const std::string msg = error_of([&] { (void)check_matrix_inputs(m, runs); });
+    if (cuda) {
+      QCOMPARE(msg, std::string("(no error)"));
+    } else {
+      for (const char* want : {"cuda_graphs", "CUDA backend only", "'auto'"})
+        QVERIFY2(msg.find(want) != std::string::npos, (msg + " lacks " + want).c_str());
+      // Set in an auto base it is let through (the same matrix means something on a GPU machine).
+      m.axes = {{"weight_dtype", {"f32", "f16"}}};
+      m.base.fp8_fast_accum = true;
+      (void)check_matrix_inputs(m, expand_matrix(m, tiny()));
+    }
+  }
+
   // A bad prompt dataset or trace fails the matrix before its first run
   // (no model loaded, no progress), naming the file, line and field: every
   // run used to read it as it started and fail after the runs before it.

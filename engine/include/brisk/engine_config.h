@@ -1,6 +1,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace brisk {
 
@@ -111,5 +112,15 @@ struct EngineConfig {
 // Every field as one JSON object (the "config" of a benchmark result; the
 // same keys as the results schema's config), compact.
 std::string to_json(const EngineConfig& c);
+
+// The fields only the CUDA backend reads (gpu_memory_utilization,
+// cuda_graphs, fused_decode, dependent_launch, fused_rope, fp8_fast_accum,
+// split_merge_in_kernel; matrix-file spelling): on the CPU they change nothing.
+const std::vector<std::string>& cuda_only_fields();
+// Those c sets away from their defaults, in cuda_only_fields() order.
+std::vector<std::string> cuda_only_fields_set(const EngineConfig& c);
+// Puts them back at their defaults: what a run on the CPU records, so a
+// result names no setting that did nothing.
+void reset_cuda_only_fields(EngineConfig& c);
 
 }  // namespace brisk
