@@ -279,6 +279,9 @@ void validate_workload(const WorkloadSpec& w, const std::string& path, const std
   if (w.arrival != "trace" && !w.trace_path.empty())
     bad("trace_path", "a trace file is replayed only with arrival 'trace', not '" + w.arrival +
                           "' (set arrival to 'trace', or remove trace_path)");
+  if (w.arrival != "trace" && !w.trace_times.empty())
+    bad("trace_times", "arrival times are replayed only with arrival 'trace', not '" + w.arrival +
+                           "' (set arrival to 'trace', or remove trace_times)");
   if (w.arrival == "trace") {
     if (w.trace_times.empty() && w.trace_path.empty())
       bad("trace_times", "arrival 'trace' needs trace_times or trace_path");
@@ -738,7 +741,10 @@ BenchResult result_from(const json& j, const std::string& path, const std::strin
     json wj = *w;
     if (wj.is_object()) {
       const auto arrival = wj.find("arrival");
-      if (arrival == wj.end() || (arrival->is_string() && *arrival != "trace")) wj.erase("trace_path");
+      if (arrival == wj.end() || (arrival->is_string() && *arrival != "trace")) {
+        wj.erase("trace_path");
+        wj.erase("trace_times");
+      }
     }
     b.workload = workload_from(wj, r.name("workload"), source);
   }

@@ -491,6 +491,7 @@ std::vector<MatrixRun> expand_matrix(const MatrixSpec& m, const WorkloadSpec& w)
         run.workload.arrival = "poisson";
         run.workload.rate = std::stod(value);
         run.workload.trace_path.clear();  // the trace's arrivals are what the sweep replaces
+        run.workload.trace_times.clear();
       } else {
         apply_axis(field, value, run.config, run.workload);
       }

@@ -142,6 +142,15 @@ class TestBenchMatrix : public QObject {
     QCOMPARE(back.size(), size_t(1));
     QCOMPARE(back[0].workload.arrival, std::string("poisson"));
     QCOMPARE(back[0].workload.trace_path, std::string());
+    // The same for a trace given as times: the sweep's runs drop them, old results still read.
+    w.trace_path.clear();
+    w.trace_times = {0, 0.5};
+    const auto timed = expand_matrix(m, w);
+    QCOMPARE(timed.size(), size_t(1));
+    QVERIFY(timed[0].workload.trace_times.empty());
+    old["runs"][0]["workload"]["trace_path"] = "";
+    old["runs"][0]["workload"]["trace_times"] = {0, 0.5};
+    QVERIFY(results_from_json(old.dump(), "old.json")[0].workload.trace_times.empty());
     // A workload file with the same is refused (test_workload), so is a results file's trace run without one.
     old["runs"][0]["workload"]["arrival"] = "trace";
     old["runs"][0]["workload"]["trace_path"] = "";

@@ -91,7 +91,6 @@ class TestWorkload : public QObject {
     w.burstiness = 0.25;
     w.ramp_start_rate = 2;
     w.ramp_end_rate = 9;
-    w.trace_times = {0.5, 1.25};
     w.max_concurrency = 4;
     w.prompt_len = LengthDist::parse("normal:64:16");
     w.output_len = LengthDist::parse("uniform:3:9");
@@ -109,7 +108,12 @@ class TestWorkload : public QObject {
     QCOMPARE(to_json(back), text);
     QCOMPARE(back.arrival, std::string("gamma"));
     QCOMPARE(back.burstiness, 0.25);
-    QCOMPARE(back.trace_times, w.trace_times);
+    // Trace times, which go with arrival "trace" only.
+    WorkloadSpec t;
+    t.num_requests = 2;
+    t.arrival = "trace";
+    t.trace_times = {0.5, 1.25};
+    QCOMPARE(workload_from_json(to_json(t), "t.json").trace_times, t.trace_times);
     QCOMPARE(back.top_p, 0.9f);
     QCOMPARE(back.repetition_penalty, 1.1f);
     QCOMPARE(back.seed, w.seed);
@@ -160,6 +164,10 @@ class TestWorkload : public QObject {
                  "p.json", "field 'trace_path'", "'poisson'", "'trace'");
     EXPECT_ERROR(workload_from_json(head + "\"num_requests\": 2, \"trace_path\": " + path + "}", "a.json"),
                  "a.json", "field 'trace_path'", "'all'");
+    // Times given inline were ignored alike.
+    EXPECT_ERROR(workload_from_json(head + "\"arrival\": \"poisson\", \"rate\": 2, \"trace_times\": [0, 1]}",
+                                    "t.json"),
+                 "t.json", "field 'trace_times'", "'poisson'", "'trace'");
     WorkloadSpec s = many("all", 2);
     s.trace_path = trace;
     EXPECT_ERROR(make_workload(s, *engine_), "trace_path", "'all'");
