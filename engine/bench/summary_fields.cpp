@@ -127,7 +127,9 @@ std::string csv_cell(const std::string& s) {
 std::string summary_csv(const std::vector<BenchResult>& runs) {
   std::string out = "run,label,repeat";
   for (const SummaryField& f : summary_fields()) out += "," + f.key;
-  out += "\n";
+  // Last, so the figures keep their columns: a failed run's figures are
+  // empty, and these say why.
+  out += ",status,error\n";
   for (size_t i = 0; i < runs.size(); ++i) {
     out += std::to_string(i) + "," + csv_cell(runs[i].label) + "," + std::to_string(runs[i].repeat);
     for (const SummaryField& f : summary_fields()) {
@@ -140,6 +142,7 @@ std::string summary_csv(const std::vector<BenchResult>& runs) {
         out += b;
       }
     }
+    out += runs[i].error.empty() ? ",ok," : ",failed," + csv_cell(runs[i].error);
     out += "\n";
   }
   return out;

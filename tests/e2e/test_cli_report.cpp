@@ -206,12 +206,16 @@ void TestCliReport::checkAllFormats(const QStringList& inputs, int runs, const Q
     const double a = f.value(orig[0]), b = f.value(back[0]);
     QVERIFY2((std::isnan(a) && std::isnan(b)) || a == b, f.key.c_str());
   }
-  // CSV: a header and one row per run, 3 + fields columns (labels carry no commas here).
+  // CSV: a header and one row per run, 3 + fields + status and error columns (labels carry no
+  // commas here, and every run finished: status ok, no error).
   const QStringList lines = QString::fromUtf8(readAll(dir_.filePath(stem + QStringLiteral(".csv"))))
                                 .split(QLatin1Char('\n'), Qt::SkipEmptyParts);
   QCOMPARE(lines.size(), runs + 1);
   for (const QString& line : lines)
-    QCOMPARE(line.count(QLatin1Char(',')) + 1, 3 + int(brisk::summary_fields().size()));
+    QCOMPARE(line.count(QLatin1Char(',')) + 1, 5 + int(brisk::summary_fields().size()));
+  QVERIFY2(lines.front().endsWith(QLatin1String(",status,error")), qPrintable(lines.front()));
+  for (int i = 1; i < lines.size(); ++i)
+    QVERIFY2(lines[i].endsWith(QLatin1String(",ok,")), qPrintable(lines[i]));
   if (!withUi) QSKIP("brisk-cli was built without the UI: HTML, Markdown and PDF reports are not available");
   // HTML: self-contained, titled, with every run and the same figures as format_field.
   const QString html = QString::fromUtf8(readAll(dir_.filePath(stem + QStringLiteral(".html"))));

@@ -339,7 +339,7 @@ class TestReportWriter : public QObject {
     brisk::ui::write_report(runs, html, brisk::ui::ReportFormat::Html);
     const QString text = QString::fromUtf8(readAll(html));
     QVERIFY(text.contains(QStringLiteral("int8 weights: model did not load")));
-    QVERIFY(text.contains(QLatin1String("<td>-</td>")));  // its figures read "-"
+    QVERIFY(text.contains(QLatin1String(">failed</td>")));  // its figures read "failed"
     brisk::ui::write_report(runs, dir.filePath(QStringLiteral("failed.pdf")), brisk::ui::ReportFormat::Pdf);
     QVERIFY(readAll(dir.filePath(QStringLiteral("failed.pdf"))).startsWith("%PDF-"));
 
@@ -445,6 +445,187 @@ class TestReportWriter : public QObject {
       QVERIFY2(more.contains(QString::fromUtf8(want)), want);
   }
 
+  // A failed run in the form older builds wrote it: an empty system block
+  // (no CPU, 0 cores) and a model that never loaded (every figure 0), named
+  // only by its configuration.
+  static BenchResult failedRun(const BenchResult& from, const std::string& label, const std::string& why) {
+    BenchResult r = from;
+    r.label = label;
+    r.error = why;
+    r.requests.clear();
+    r.steps.clear();
+    r.summary = {};
+    r.roofline = {};
+    r.quality = {};
+    r.system = {};
+    r.model = {};
+    r.model_sha256.clear();
+    r.config.model = "/models/stories260K.gguf";
+    r.config.backend = "cuda";
+    return r;
+  }
+
+  // A failed run with no machine recorded is no machine of its own, and a
+  // model that never loaded shows "not loaded" / "-", never zeros.
+  void failedRunsAreNoMachineAndNoZeroModel() {
+    QTemporaryDir dir;
+    const std::string why = "backend 'cuda' is unavailable: no NVIDIA driver installed (libcuda not found)";
+    std::vector<BenchResult> runs{runs_[0], failedRun(runs_[1], "cuda · continuous", why)};
+    for (const auto& [name, format] :
+         {std::pair{QStringLiteral("old.md"), brisk::ui::ReportFormat::Markdown},
+          std::pair{QStringLiteral("old.html"), brisk::ui::ReportFormat::Html}}) {
+      const QString path = dir.filePath(name);
+      brisk::ui::write_report(runs, path, format);
+      const QString text = QString::fromUtf8(readAll(path));
+      QVERIFY2(text.contains(QStringLiteral("Test CPU @ 3.0GHz · 2 cores")), qPrintable(name));
+      for (const char* gone : {"machines differ", "unknown CPU", "0 cores", "0 physical, 0 logical",
+                               "not measured", "dim 0", "hidden 0", "0 layers", "head dim 0", "0 / 0"})
+        QVERIFY2(!text.contains(QString::fromUtf8(gone)), qPrintable(name + QStringLiteral(": ") + gone));
+      for (const char* want : {"not recorded (the run failed)", "not loaded (the run failed)",
+                               "/models/stories260K.gguf", "stories260K"})
+        QVERIFY2(text.contains(QString::fromUtf8(want)), qPrintable(name + QStringLiteral(": no ") + want));
+    }
+    // A failed run's unknowns are no difference between the runs.
+    const QString html = QString::fromUtf8(readAll(dir.filePath(QStringLiteral("old.html"))));
+    QVERIFY(html.contains(QLatin1String("<tr><td class=\"k\">cores</td>")));
+    QVERIFY(html.contains(QLatin1String("<tr><td class=\"k\">parameters</td>")));
+    QVERIFY(html.contains(QLatin1String("<tr class=\"diff\"><td class=\"k\">backend</td>")));
+    // Markdown rows: the failed run's parameters and shape read "-", not 0.
+    const QString md = QString::fromUtf8(readAll(dir.filePath(QStringLiteral("old.md"))));
+    QVERIFY2(md.contains(QLatin1String("| parameters | 7.0 M | - |")), qPrintable(md));
+    QVERIFY(md.contains(QLatin1String("| vocabulary / context | 512 / 256 | - |")));
+    QVERIFY(md.contains(QRegularExpression(QStringLiteral("\\| cores \\| 2 physical, 4 logical \\| - \\|"))));
+
+    // Newer builds record the machine of a failed run: it is the same machine.
+    runs[1].system = runs_[0].system;
+    runs[1].system.measured = false;
+    const QString path = dir.filePath(QStringLiteral("new.md"));
+    brisk::ui::write_report(runs, path, brisk::ui::ReportFormat::Markdown);
+    QString text = QString::fromUtf8(readAll(path));
+    QVERIFY(text.contains(QStringLiteral("Test CPU @ 3.0GHz · 2 cores")));
+    QVERIFY(!text.contains(QLatin1String("differ")));
+    QVERIFY(!text.contains(QLatin1String("not recorded")));
+    QVERIFY(text.contains(QLatin1String("not loaded (the run failed)")));
+
+    // Every run failed and none recorded a machine: the header says so.
+    std::vector<BenchResult> none{failedRun(runs_[0], "a", why), failedRun(runs_[1], "b", why)};
+    brisk::ui::write_report(none, path, brisk::ui::ReportFormat::Markdown);
+    text = QString::fromUtf8(readAll(path));
+    QVERIFY2(text.contains(QLatin1String("machine not recorded")), qPrintable(text.left(600)));
+    QVERIFY(text.contains(QLatin1String("No plots: every run failed")));
+    QVERIFY(!text.contains(QLatin1String("![")));  // no empty plots
+    QVERIFY(!text.contains(QLatin1String("0 cores")) && !text.contains(QLatin1String("unknown CPU")));
+  }
+
+  // Failed runs are marked in every format: one line per reason near the
+  // top naming the runs, "failed" in the summary and the throughput plot, a
+  // note over the plots, status and error columns in the CSV; the JSON stays
+  // the results themselves.
+  void failedRunsAreMarkedInEveryFormat() {
+    QTemporaryDir dir;
+    const std::string cuda = "backend 'cuda' is unavailable: no NVIDIA driver installed (libcuda not found)";
+    const std::string oom = "KV cache budget too small for one sequence";
+    std::vector<BenchResult> runs{runs_[0], runs_[1], failedRun(runs_[2], "cuda · continuous", cuda),
+                                  failedRun(runs_[3], "cuda · static", cuda),
+                                  failedRun(runs_[3], "tiny kv", oom)};
+    const QString cudaLine = QStringLiteral(
+        "2 of 5 runs failed (cuda · continuous, cuda · static): backend 'cuda' is unavailable: no NVIDIA "
+        "driver installed (libcuda not found)");
+    const QString oomLine = QStringLiteral("1 of 5 runs failed (tiny kv): ") + QString::fromStdString(oom);
+
+    const QString mdPath = dir.filePath(QStringLiteral("f.md"));
+    brisk::ui::write_report(runs, mdPath, brisk::ui::ReportFormat::Markdown);
+    const QString md = QString::fromUtf8(readAll(mdPath));
+    const qsizetype summaryAt = md.indexOf(QLatin1String("## Summary"));
+    QVERIFY2(md.indexOf(cudaLine) >= 0 && md.indexOf(cudaLine) < summaryAt, qPrintable(md.left(900)));
+    QVERIFY(md.indexOf(oomLine) >= 0 && md.indexOf(oomLine) < summaryAt);
+    QVERIFY(md.contains(QStringLiteral("| cuda · continuous (failed) |")));
+    QVERIFY(md.contains(QLatin1String("| Generation tok/s |")));
+    QVERIFY2(md.contains(
+                 QRegularExpression(QStringLiteral("\\| Generation tok/s \\|[^\\n]*\\| failed \\| failed \\| "
+                                                   "failed \\|\\n"))),
+             qPrintable(md));
+    QVERIFY(
+        md.contains(QStringLiteral("Not in the plots: 3 runs that failed (cuda · continuous, cuda · static, "
+                                   "tiny kv)")));
+
+    const QString htmlPath = dir.filePath(QStringLiteral("f.html"));
+    brisk::ui::write_report(runs, htmlPath, brisk::ui::ReportFormat::Html);
+    const QString html = QString::fromUtf8(readAll(htmlPath));
+    QVERIFY(html.contains(QLatin1String("class=\"failures\"")));
+    QVERIFY(html.indexOf(cudaLine.toHtmlEscaped()) >= 0 &&
+            html.indexOf(cudaLine.toHtmlEscaped()) < html.indexOf(QLatin1String("id=\"summary\"")));
+    QVERIFY(html.contains(QStringLiteral("<td class=\"failed\" title=\"%1\">failed</td>")
+                              .arg(QString::fromStdString(oom).toHtmlEscaped())));
+    QVERIFY(html.contains(QLatin1String("<span class=\"d failed\">failed</span>")));
+
+    const QString pdfPath = dir.filePath(QStringLiteral("f.pdf"));
+    brisk::ui::write_report(runs, pdfPath, brisk::ui::ReportFormat::Pdf);
+    QVERIFY(readAll(pdfPath).startsWith("%PDF-"));
+    const QString pdftotext = QStandardPaths::findExecutable(QStringLiteral("pdftotext"));
+    if (!pdftotext.isEmpty()) {
+      QProcess p;
+      p.start(pdftotext, {QStringLiteral("-f"), QStringLiteral("1"), QStringLiteral("-l"),
+                          QStringLiteral("1"), pdfPath, QStringLiteral("-")});
+      QVERIFY(p.waitForFinished(30000));
+      const QString page1 = QString::fromUtf8(p.readAllStandardOutput()).simplified();
+      QVERIFY2(page1.contains(QLatin1String("2 of 5 runs failed")), qPrintable(page1));
+      QVERIFY(page1.contains(QLatin1String("1 of 5 runs failed (tiny kv)")));
+      QVERIFY2(page1.count(QLatin1String("failed")) > 3 * 10, "the failed runs' figures read \"failed\"");
+    }
+
+    // The throughput plot marks the failed runs' slots.
+    QCustomPlot plot;
+    plot.resize(1100, 520);
+    brisk::ui::draw_result_plot(&plot, ResultPlot::ThroughputBars, runs);
+    int marks = 0;
+    for (int i = 0; i < plot.itemCount(); ++i)
+      if (auto* t = qobject_cast<QCPItemText*>(plot.item(i)); t && t->text() == QLatin1String("failed")) {
+        ++marks;
+        QVERIFY(t->position->key() >= 3 && t->position->key() <= 5);
+      }
+    QCOMPARE(marks, 3);
+    const std::vector<BenchResult> allFailed{runs[2], runs[3]};
+    brisk::ui::draw_result_plot(&plot, ResultPlot::ThroughputBars, allFailed);
+    bool said = false;
+    for (int i = 0; i < plot.itemCount(); ++i)
+      if (auto* t = qobject_cast<QCPItemText*>(plot.item(i)))
+        said = said || t->text() == QLatin1String("no data: every run failed");
+    QVERIFY(said);
+
+    const QString csvPath = dir.filePath(QStringLiteral("f.csv"));
+    brisk::ui::write_report(runs, csvPath, brisk::ui::ReportFormat::Csv);
+    const QStringList lines =
+        QString::fromUtf8(readAll(csvPath)).split(QLatin1Char('\n'), Qt::SkipEmptyParts);
+    QCOMPARE(lines.size(), 6);
+    const QStringList header = csvFields(lines[0]);
+    const qsizetype status = header.indexOf(QStringLiteral("status")),
+                    error = header.indexOf(QStringLiteral("error"));
+    QVERIFY(status > 0 && error > 0);
+    QCOMPARE(csvFields(lines[1])[status], QStringLiteral("ok"));
+    QCOMPARE(csvFields(lines[1])[error], QString());
+    QCOMPARE(csvFields(lines[3])[status], QStringLiteral("failed"));
+    QCOMPARE(csvFields(lines[3])[error], QString::fromStdString(cuda));
+    QCOMPARE(csvFields(lines[5])[error], QString::fromStdString(oom));
+    for (const QString& line : lines) QCOMPARE(csvFields(line).size(), header.size());
+
+    const QString jsonPath = dir.filePath(QStringLiteral("f.json"));
+    brisk::ui::write_report(runs, jsonPath, brisk::ui::ReportFormat::Json);
+    QCOMPARE(readAll(jsonPath),
+             QByteArray::fromStdString(brisk::results_to_json(runs) + "\n"));  // as bench --out writes it
+  }
+
+  // A failed baseline: no changes against it, and the note says why.
+  void failedBaselineHasNoDeltas() {
+    QTemporaryDir dir;
+    std::vector<BenchResult> runs{failedRun(runs_[0], "cuda", "no device"), runs_[1], runs_[2]};
+    const QString path = dir.filePath(QStringLiteral("b.md"));
+    brisk::ui::write_report(runs, path, brisk::ui::ReportFormat::Markdown);
+    const QString md = QString::fromUtf8(readAll(path));
+    QVERIFY(md.contains(QLatin1String("The baseline run failed")));
+    QVERIFY(!md.contains(QRegularExpression(QStringLiteral("\\([+-]\\d+\\.\\d%\\)"))));
+  }
+
   void pdfIsMultiPageAndRenders() {
     QTemporaryDir dir;
     const QString path = dir.filePath(QStringLiteral("report.pdf"));
@@ -497,10 +678,11 @@ class TestReportWriter : public QObject {
     brisk::ui::write_report(runs_, path, brisk::ui::ReportFormat::Csv);
     const QStringList lines = QString::fromUtf8(readAll(path)).split(QLatin1Char('\n'), Qt::SkipEmptyParts);
     QCOMPARE(lines.size(), int(runs_.size()) + 1);
-    const int columns = 3 + int(brisk::summary_fields().size());
+    const int columns = 3 + int(brisk::summary_fields().size()) + 2;  // ..., status, error
     const QStringList header = csvFields(lines[0]);
     QCOMPARE(header.size(), columns);
     QCOMPARE(header[3], QString::fromStdString(brisk::summary_fields()[0].key));
+    QCOMPARE(header.mid(columns - 2), (QStringList{QStringLiteral("status"), QStringLiteral("error")}));
     for (int i = 1; i < lines.size(); ++i) {
       const QStringList row = csvFields(lines[i]);
       QCOMPARE(row.size(), columns);

@@ -42,6 +42,8 @@ constexpr PlotSize kScreenPlot{1100, 520, 2.0}, kPdfPlot{860, 400, 2.5};
 constexpr int kPdfRunsPerTable = 8;
 // Per-run key/value tables (configuration, model, ...) carry longer values.
 constexpr int kPdfRunsPerKeyTable = 5;
+// A failed run's name and cells (the window's Compare view uses the same red).
+const QColor kFailedInk(0xc0, 0x39, 0x2b);
 
 QString qs(const std::string& s) { return QString::fromStdString(s); }
 QString esc(const QString& s) { return s.toHtmlEscaped(); }
@@ -58,6 +60,72 @@ void writeFile(const QString& path, const QByteArray& bytes) {
   if (!f.flush()) fail(path, QStringLiteral("write failed: ") + f.errorString());
 }
 
+// A failed run may carry no machine: files written before the engine
+// recorded one for a failed run have an empty system block (no CPU, 0 cores),
+// which describes no machine at all.
+bool systemRecorded(const SystemInfo& s) {
+  return !s.cpu_model.empty() || s.physical_cores > 0 || s.logical_cpus > 0;
+}
+
+// A run that failed before its model loaded has an empty (older files: zeroed)
+// model block: its shape, size and format are unknown, not zero.
+bool modelLoaded(const ModelInfo& m) {
+  return !m.architecture.empty() || !m.format.empty() || m.n_params > 0 || m.dim > 0 || m.synthetic;
+}
+
+// Run names, briefly: the first few and how many more.
+QString someRuns(const QStringList& names, int most = 4) {
+  if (names.size() <= most + 1) return names.join(QStringLiteral(", "));
+  return QObject::tr("%1 and %2 more")
+      .arg(names.mid(0, most).join(QStringLiteral(", ")))
+      .arg(names.size() - most);
+}
+
+// One line per distinct reason the runs failed: "2 of 8 runs failed (a, b):
+// backend 'cuda' is unavailable: ...". Empty when every run succeeded.
+QStringList failureLines(const std::vector<BenchResult>& runs) {
+  const QStringList labels = run_labels(runs);
+  QStringList reasons;
+  std::vector<QStringList> who;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    if (runs[i].error.empty()) continue;
+    const QString why = QString::fromStdString(runs[i].error);
+    qsizetype k = reasons.indexOf(why);
+    if (k < 0) {
+      k = reasons.size();
+      reasons << why;
+      who.emplace_back();
+    }
+    who[size_t(k)] << labels[int(i)];
+  }
+  QStringList out;
+  for (qsizetype k = 0; k < reasons.size(); ++k)
+    out << QObject::tr("%1 of %2 failed (%3): %4")
+               .arg(who[size_t(k)].size())
+               .arg(fmt::quantity(int64_t(runs.size()), QObject::tr("run"), QObject::tr("runs")),
+                    someRuns(who[size_t(k)]), reasons[k]);
+  return out;
+}
+
+// The runs that failed, by name: none of the plots can show them.
+QStringList failedRuns(const std::vector<BenchResult>& runs) {
+  const QStringList labels = run_labels(runs);
+  QStringList out;
+  for (size_t i = 0; i < runs.size(); ++i)
+    if (!runs[i].error.empty()) out << labels[int(i)];
+  return out;
+}
+
+QString plotsNote(const std::vector<BenchResult>& runs) {
+  const QStringList failed = failedRuns(runs);
+  if (failed.isEmpty()) return {};
+  if (failed.size() == int(runs.size()))
+    return failed.size() == 1 ? QObject::tr("No plots: the run failed, so it measured nothing.")
+                              : QObject::tr("No plots: every run failed, so none measured anything.");
+  return QObject::tr("Not in the plots: %1 that failed (%2), which measured nothing.")
+      .arg(fmt::quantity(failed.size(), QObject::tr("run"), QObject::tr("runs")), someRuns(failed));
+}
+
 // ---- the summary table ----
 
 struct Cell {
@@ -65,6 +133,7 @@ struct Cell {
   QString delta;    // "+12.3%" against the baseline; empty for the baseline or when undefined
   int verdict = 0;  // +1 better than the baseline, -1 worse
   bool best = false;
+  bool failed = false;  // the run failed: it has no figures
 };
 
 struct Summary {
@@ -95,6 +164,10 @@ Summary buildSummary(const std::vector<BenchResult>& runs, int baseline) {
     for (size_t r = 0; r < runs.size(); ++r) {
       v[r] = f.value(runs[r]);
       s.cells[r][c].text = qs(format_field(f, v[r]));
+      if (!runs[r].error.empty()) {
+        s.cells[r][c].text = QObject::tr("failed");
+        s.cells[r][c].failed = true;
+      }
       if (!std::isfinite(v[r]) || !runs[r].error.empty()) continue;
       ++finite;
       if (std::isnan(best) || (f.higher_is_better ? v[r] > best : v[r] < best)) best = v[r];
@@ -110,7 +183,9 @@ Summary buildSummary(const std::vector<BenchResult>& runs, int baseline) {
       Cell& cell = s.cells[r][c];
       cell.best = f.ranked && finite > 1 && std::isfinite(v[r]) && runs[r].error.empty() &&
                   format_field(f, v[r]) == format_field(f, best);
-      if (int(r) == baseline || !std::isfinite(v[r]) || !std::isfinite(base) || base == 0) continue;
+      if (int(r) == baseline || !std::isfinite(v[r]) || !std::isfinite(base) || base == 0 ||
+          !runs[r].error.empty() || !runs[size_t(baseline)].error.empty())
+        continue;
       if (cell.text == s.cells[size_t(baseline)][c].text)
         continue;  // shows the same figure: no change to report
       const double d = (v[r] - base) / std::fabs(base) * 100.0;
@@ -244,10 +319,20 @@ std::vector<Section> buildSections(const std::vector<BenchResult>& runs) {
   out.push_back(config);
 
   Section machine{QObject::tr("Machine"), QStringLiteral("machine"), {}, {}, true};
-  addRow(machine, QObject::tr("CPU"), runs, [&](const BenchResult& r) { return orNone(r.system.cpu_model); });
-  addRow(machine, QObject::tr("cores"), runs, [](const BenchResult& r) {
-    return QObject::tr("%1 physical, %2 logical").arg(r.system.physical_cores).arg(r.system.logical_cpus);
+  // A run with no machine recorded (a failed run in an older file) says so
+  // once, under CPU; its other rows are "-", never "0 cores" or "not measured".
+  const auto recorded = [&](const std::function<QString(const BenchResult&)>& value) {
+    return [value, none](const BenchResult& r) { return systemRecorded(r.system) ? value(r) : none; };
+  };
+  addRow(machine, QObject::tr("CPU"), runs, [&](const BenchResult& r) {
+    if (!systemRecorded(r.system))
+      return r.error.empty() ? QObject::tr("not recorded") : QObject::tr("not recorded (the run failed)");
+    return orNone(r.system.cpu_model);
   });
+  addRow(
+      machine, QObject::tr("cores"), runs, recorded([](const BenchResult& r) {
+        return QObject::tr("%1 physical, %2 logical").arg(r.system.physical_cores).arg(r.system.logical_cpus);
+      }));
   addRow(machine, QObject::tr("memory"), runs,
          [](const BenchResult& r) { return bytesText(double(r.system.memory_bytes)); });
   addRow(machine, QObject::tr("SIMD features"), runs, [&](const BenchResult& r) {
@@ -257,14 +342,15 @@ std::vector<Section> buildSections(const std::vector<BenchResult>& runs) {
   });
   addRow(machine, QObject::tr("kernel ISA"), runs,
          [&](const BenchResult& r) { return orNone(r.system.kernel_isa); });
-  addRow(machine, QObject::tr("read bandwidth"), runs, [](const BenchResult& r) {
-    return r.system.measured ? QString::asprintf("%.1f GB/s", r.system.read_bandwidth_bytes_per_s / 1e9)
-                             : QObject::tr("not measured");
-  });
-  addRow(machine, QObject::tr("FP32 FMA peak"), runs, [](const BenchResult& r) {
-    return r.system.measured ? QString::asprintf("%.1f GFLOP/s", r.system.fma_peak_flops / 1e9)
-                             : QObject::tr("not measured");
-  });
+  addRow(machine, QObject::tr("read bandwidth"), runs, recorded([](const BenchResult& r) {
+           return r.system.measured
+                      ? QString::asprintf("%.1f GB/s", r.system.read_bandwidth_bytes_per_s / 1e9)
+                      : QObject::tr("not measured");
+         }));
+  addRow(machine, QObject::tr("FP32 FMA peak"), runs, recorded([](const BenchResult& r) {
+           return r.system.measured ? QString::asprintf("%.1f GFLOP/s", r.system.fma_peak_flops / 1e9)
+                                    : QObject::tr("not measured");
+         }));
   addRow(machine, QObject::tr("ceilings measured"), runs, [&](const BenchResult& r) {
     if (!r.system.measured) return none;
     return QObject::tr("%1 on %2%3")
@@ -305,9 +391,15 @@ std::vector<Section> buildSections(const std::vector<BenchResult>& runs) {
     return r.model_sha256.empty() ? (r.model.synthetic ? QObject::tr("built-in demo model") : none)
                                   : qs(r.model_sha256);
   });
+  // A model that never loaded (the run failed first) has no format, shape or
+  // size: "not loaded" once, "-" below it, never zeros.
   addRow(model, QObject::tr("format / architecture"), runs, [&](const BenchResult& r) {
+    if (!modelLoaded(r.model)) return r.error.empty() ? none : QObject::tr("not loaded (the run failed)");
     return QStringLiteral("%1 / %2").arg(orNone(r.model.format), orNone(r.model.architecture));
   });
+  const auto loaded = [&](const std::function<QString(const BenchResult&)>& value) {
+    return [value, none](const BenchResult& r) { return modelLoaded(r.model) ? value(r) : none; };
+  };
   // Named as the window names it: a converter's default general.name ("llama")
   // names no model, so the file's name is shown, with the stored one beside it.
   addRow(model, QObject::tr("name"), runs, [&](const BenchResult& r) {
@@ -318,24 +410,24 @@ std::vector<Section> buildSections(const std::vector<BenchResult>& runs) {
                ? shown
                : QObject::tr("%1 (stored name: %2)").arg(shown, qs(r.model.name));
   });
-  addRow(model, QObject::tr("parameters"), runs, [](const BenchResult& r) {
-    return r.model.n_params >= 1e9   ? QString::asprintf("%.2f B", r.model.n_params / 1e9)
-           : r.model.n_params >= 1e6 ? QString::asprintf("%.1f M", r.model.n_params / 1e6)
-                                     : QString::number(r.model.n_params);
-  });
-  addRow(model, QObject::tr("shape"), runs, [](const BenchResult& r) {
-    const ModelInfo& m = r.model;
-    return QObject::tr("dim %1, hidden %2, %3, %4 (%5 KV), head dim %6")
-        .arg(m.dim)
-        .arg(m.hidden_dim)
-        .arg(fmt::quantity(m.n_layers, QObject::tr("layer"), QObject::tr("layers")),
-             fmt::quantity(m.n_heads, QObject::tr("head"), QObject::tr("heads")))
-        .arg(m.n_kv_heads)
-        .arg(m.head_dim);
-  });
-  addRow(model, QObject::tr("vocabulary / context"), runs, [](const BenchResult& r) {
-    return QStringLiteral("%1 / %2").arg(r.model.vocab_size).arg(r.model.context_length);
-  });
+  addRow(model, QObject::tr("parameters"), runs, loaded([](const BenchResult& r) {
+           return r.model.n_params >= 1e9   ? QString::asprintf("%.2f B", r.model.n_params / 1e9)
+                  : r.model.n_params >= 1e6 ? QString::asprintf("%.1f M", r.model.n_params / 1e6)
+                                            : QString::number(r.model.n_params);
+         }));
+  addRow(model, QObject::tr("shape"), runs, loaded([](const BenchResult& r) {
+           const ModelInfo& m = r.model;
+           return QObject::tr("dim %1, hidden %2, %3, %4 (%5 KV), head dim %6")
+               .arg(m.dim)
+               .arg(m.hidden_dim)
+               .arg(fmt::quantity(m.n_layers, QObject::tr("layer"), QObject::tr("layers")),
+                    fmt::quantity(m.n_heads, QObject::tr("head"), QObject::tr("heads")))
+               .arg(m.n_kv_heads)
+               .arg(m.head_dim);
+         }));
+  addRow(model, QObject::tr("vocabulary / context"), runs, loaded([](const BenchResult& r) {
+           return QStringLiteral("%1 / %2").arg(r.model.vocab_size).arg(r.model.context_length);
+         }));
   addRow(model, QObject::tr("weights as run"), runs, [&](const BenchResult& r) {
     return bytesText(double(r.model.weight_bytes)) +
            (r.model.converted_to.empty() ? QString()
@@ -373,6 +465,8 @@ struct RenderedPlot {
 };
 
 std::vector<ResultPlot> plotsFor(const std::vector<BenchResult>& runs, int baseline) {
+  // Every run failed: there is nothing to draw (plotsNote() says so).
+  if (std::all_of(runs.begin(), runs.end(), [](const BenchResult& r) { return !r.error.empty(); })) return {};
   std::vector<ResultPlot> out{ResultPlot::ThroughputBars, ResultPlot::LatencyCdf, ResultPlot::TtftBars,
                               ResultPlot::TpotBars};
   bool sweep = false, kv = false;
@@ -431,7 +525,7 @@ QByteArray pngBytes(const QImage& image) {
   return bytes;
 }
 
-QString runsText(size_t n) { return n == 1 ? QObject::tr("1 run") : QObject::tr("%1 runs").arg(n); }
+QString runsText(size_t n) { return fmt::quantity(int64_t(n), QObject::tr("run"), QObject::tr("runs")); }
 
 QString generatedAt() {
   return QDateTime::currentDateTimeUtc().toString(QStringLiteral("yyyy-MM-dd HH:mm 'UTC'"));
@@ -462,11 +556,16 @@ QString versionLine(const std::vector<BenchResult>& runs) {
 QString machineLine(const std::vector<BenchResult>& runs) {
   const QStringList models = distinct(
       runs, [](const BenchResult& b) { return qs(b.model.path.empty() ? b.config.model : b.model.path); });
-  const QStringList machines = distinct(runs, [](const BenchResult& b) {
-    return QObject::tr("%1 · %2").arg(
+  // A run with no machine recorded (failed, older file) is no machine of its own.
+  QStringList machines;
+  for (const BenchResult& b : runs) {
+    if (!systemRecorded(b.system)) continue;
+    const QString m = QObject::tr("%1 · %2").arg(
         b.system.cpu_model.empty() ? QObject::tr("unknown CPU") : qs(b.system.cpu_model),
         fmt::quantity(b.system.physical_cores, QObject::tr("core"), QObject::tr("cores")));
-  });
+    if (!machines.contains(m)) machines << m;
+  }
+  if (machines.isEmpty()) machines << QObject::tr("machine not recorded");
   return QObject::tr("%1 %2 · %3")
       .arg(models.size() == 1 ? QObject::tr("Model") : QObject::tr("Models"),
            models.join(QStringLiteral(", ")),
@@ -483,6 +582,8 @@ QString summaryNote(const std::vector<BenchResult>& runs, const Summary& sum, in
                            "baseline run, %1.")
                      : QObject::tr("Best value per row in bold; changes are against the baseline run, %1.");
   note = note.arg(sum.runs[baseline]);
+  if (!runs[size_t(baseline)].error.empty())
+    note += QObject::tr(" The baseline run failed: there are no changes to show.");
   note += QObject::tr(" Quality figures (perplexity, KL, agreement) are not ranked.");
   for (const SummaryField& f : summary_fields())
     if (f.key == "decode_bandwidth_pct" &&
@@ -509,19 +610,35 @@ td.basecol,th.basecol{background:#fbf8e8}tr.diff td.k{border-left:3px solid #f28
 b.best{color:#0b5d1e}.d{display:block;font-size:11px;color:#6e7781}.d.up{color:#1a7f37}.d.down{color:#cf222e}
 figure{margin:18px 0}figure img{width:100%;max-width:1100px;border:1px solid #eaeef2}
 figcaption{color:#57606a;font-size:13px}.note{color:#57606a;font-size:13px}
+.failures{border-left:4px solid #cf222e;background:#fff5f5;padding:6px 12px;margin:0 0 14px}
+.failures p{margin:4px 0;color:#82071e}td.failed,th.failed,.d.failed{color:#cf222e}
 )CSS";
 
-QString htmlSection(const Section& s, const QStringList& runs) {
+// What a failed run shows where it recorded nothing.
+bool unknownOfFailedRun(const QString& cell, const BenchResult& r) {
+  return !r.error.empty() &&
+         (cell == QLatin1String("-") || cell == QObject::tr("not recorded (the run failed)") ||
+          cell == QObject::tr("not loaded (the run failed)"));
+}
+
+QString htmlSection(const Section& s, const QStringList& runs, const std::vector<BenchResult>& results) {
   QString h =
       QStringLiteral("<h2 id=\"%1\">%2</h2>\n<div class=\"scroll\"><table>\n").arg(s.anchor, esc(s.title));
   if (s.perRun) {
     h += QStringLiteral("<tr><th class=\"k\"></th>");
-    for (const QString& r : runs) h += QStringLiteral("<th>%1</th>").arg(esc(r));
+    for (int r = 0; r < runs.size(); ++r)
+      h += QStringLiteral("<th%1>%2</th>")
+               .arg(results[size_t(r)].error.empty() ? QString() : QStringLiteral(" class=\"failed\""),
+                    esc(runs[r]));
     h += QStringLiteral("</tr>\n");
   }
   for (int k = 0; k < s.keys.size(); ++k) {
     const QStringList& row = s.values[size_t(k)];
-    const bool diff = s.perRun && row.count(row.front()) != row.size();
+    // Marked when the runs differ; a failed run's unknown ("-") is no difference.
+    QStringList known;
+    for (int r = 0; r < row.size(); ++r)
+      if (!unknownOfFailedRun(row[r], results[size_t(r)]) && !known.contains(row[r])) known << row[r];
+    const bool diff = s.perRun && known.size() > 1;
     h += QStringLiteral("<tr%1><td class=\"k\">%2</td>")
              .arg(diff ? QStringLiteral(" class=\"diff\"") : QString(), esc(s.keys[k]));
     for (int r = 0; r < (s.perRun ? row.size() : 1); ++r)
@@ -543,6 +660,11 @@ QByteArray buildHtml(const std::vector<BenchResult>& runs, const ReportOptions& 
   h += QStringLiteral("<h1>%1</h1>\n<p class=\"meta\">%2 · %3 · %4<br>%5</p>\n")
            .arg(esc(o.title), esc(QObject::tr("Generated %1").arg(generatedAt())), esc(runsText(runs.size())),
                 esc(versionLine(runs)), esc(machineLine(runs)));
+  if (const QStringList failures = failureLines(runs); !failures.isEmpty()) {
+    h += QStringLiteral("<div class=\"failures\">");
+    for (const QString& line : failures) h += QStringLiteral("<p>%1</p>").arg(esc(line));
+    h += QStringLiteral("</div>\n");
+  }
   h += QStringLiteral("<nav><a href=\"#summary\">Summary</a><a href=\"#plots\">Plots</a>");
   for (const Section& s : sections) h += QStringLiteral("<a href=\"#%1\">%2</a>").arg(s.anchor, esc(s.title));
   h += QStringLiteral("</nav>\n");
@@ -553,11 +675,21 @@ QByteArray buildHtml(const std::vector<BenchResult>& runs, const ReportOptions& 
            "<h2 id=\"summary\">Summary</h2>\n<p class=\"note\">%1</p>\n<div class=\"scroll\"><table>\n")
            .arg(esc(summaryNote(runs, sum, o.baseline, false)));
   h += QStringLiteral("<tr><th class=\"k\">figure</th>");
-  for (size_t r = 0; r < runs.size(); ++r)
-    h += QStringLiteral("<th%1>%2%3</th>")
-             .arg(int(r) == o.baseline ? QStringLiteral(" class=\"basecol\"") : QString(),
-                  esc(sum.runs[int(r)]),
-                  int(r) == o.baseline ? QStringLiteral("<span class=\"d\">baseline</span>") : QString());
+  for (size_t r = 0; r < runs.size(); ++r) {
+    const bool failed = !runs[r].error.empty();
+    QString attrs;
+    if (int(r) == o.baseline || failed)
+      attrs = QStringLiteral(" class=\"%1\"")
+                  .arg(QStringList{int(r) == o.baseline ? QStringLiteral("basecol") : QString(),
+                                   failed ? QStringLiteral("failed") : QString()}
+                           .join(QLatin1Char(' '))
+                           .trimmed());
+    if (failed) attrs += QStringLiteral(" title=\"%1\"").arg(esc(qs(runs[r].error)));
+    h += QStringLiteral("<th%1>%2%3%4</th>")
+             .arg(attrs, esc(sum.runs[int(r)]),
+                  int(r) == o.baseline ? QStringLiteral("<span class=\"d\">baseline</span>") : QString(),
+                  failed ? QStringLiteral("<span class=\"d failed\">failed</span>") : QString());
+  }
   h += QStringLiteral("</tr>\n");
   for (int c = 0; c < sum.columns.size(); ++c) {
     h += QStringLiteral("<tr><td class=\"k\">%1</td>").arg(esc(sum.columns[c]));
@@ -571,6 +703,12 @@ QByteArray buildHtml(const std::vector<BenchResult>& runs, const ReportOptions& 
                       : cell.verdict < 0 ? QStringLiteral(" down")
                                          : QString(),
                       esc(cell.delta));
+      if (cell.failed) {
+        h += QStringLiteral("<td class=\"failed%1\" title=\"%2\">%3</td>")
+                 .arg(int(r) == o.baseline ? QStringLiteral(" basecol") : QString(), esc(qs(runs[r].error)),
+                      v);
+        continue;
+      }
       h += QStringLiteral("<td%1>%2</td>")
                .arg(int(r) == o.baseline ? QStringLiteral(" class=\"basecol\"") : QString(), v);
     }
@@ -579,13 +717,15 @@ QByteArray buildHtml(const std::vector<BenchResult>& runs, const ReportOptions& 
   h += QStringLiteral("</table></div>\n");
 
   h += QStringLiteral("<h2 id=\"plots\">Plots</h2>\n");
+  if (const QString note = plotsNote(runs); !note.isEmpty())
+    h += QStringLiteral("<p class=\"note\">%1</p>\n").arg(esc(note));
   for (const RenderedPlot& p : plots)
     h += QStringLiteral(
              "<figure id=\"plot-%1\"><img alt=\"%2\" src=\"data:image/png;base64,%3\">"
              "<figcaption>%2</figcaption></figure>\n")
              .arg(p.stem, esc(p.title), QString::fromLatin1(pngBytes(p.image).toBase64()));
 
-  for (const Section& s : sections) h += htmlSection(s, sum.runs);
+  for (const Section& s : sections) h += htmlSection(s, sum.runs, runs);
   h += QStringLiteral("</main></body></html>\n");
   return h.toUtf8();
 }
@@ -622,10 +762,14 @@ void writeMarkdown(const std::vector<BenchResult>& runs, const QString& path, co
   QString m = QStringLiteral("# %1\n\n%2 · %3 · %4  \n%5\n\n")
                   .arg(o.title, QObject::tr("Generated %1").arg(generatedAt()), runsText(runs.size()),
                        versionLine(runs), machineLine(runs));
+  // Failed runs, one quoted line per reason, before any table.
+  if (const QStringList failures = failureLines(runs); !failures.isEmpty())
+    m += QStringLiteral("> %1\n\n").arg(failures.join(QStringLiteral("  \n> ")));
   m += QStringLiteral("## Summary\n\n%1\n\n").arg(summaryNote(runs, sum, o.baseline, true));
   QStringList header{QObject::tr("figure")};
   for (size_t r = 0; r < runs.size(); ++r)
-    header << sum.runs[int(r)] + (int(r) == o.baseline ? QObject::tr(" (baseline)") : QString());
+    header << sum.runs[int(r)] + (int(r) == o.baseline ? QObject::tr(" (baseline)") : QString()) +
+                  (runs[r].error.empty() ? QString() : QObject::tr(" (failed)"));
   std::vector<QStringList> rows;
   for (int c = 0; c < sum.columns.size(); ++c) {
     QStringList row{sum.columns[c]};
@@ -640,6 +784,7 @@ void writeMarkdown(const std::vector<BenchResult>& runs, const QString& path, co
   m += mdTable(header, rows) + QLatin1Char('\n');
 
   m += QStringLiteral("## Plots\n\n");
+  if (const QString note = plotsNote(runs); !note.isEmpty()) m += note + QStringLiteral("\n\n");
   for (const RenderedPlot& p : plots) {
     const QString file = p.stem + QStringLiteral(".png");
     const QString target = dir.filePath(folder + QLatin1Char('/') + file);
@@ -727,8 +872,14 @@ class PdfReport {
   // Continues on the next page (header repeated) when it does not fit.
   // wrap: long values (paths, hashes, settings) take up to three lines;
   // otherwise every row is one line and a value too long is elided.
+  // failedColumns: columns (by index) of runs that failed, their headers
+  // drawn in red, and their cells too where failedCells.
   void table(const QStringList& header, const std::vector<QStringList>& rows,
-             const std::vector<std::vector<bool>>& bold = {}, bool wrapCells = false) {
+             const std::vector<std::vector<bool>>& bold = {}, bool wrapCells = false,
+             const std::vector<bool>& failedColumns = {}, bool failedCells = true) {
+    const auto failedColumn = [&](int c) {
+      return size_t(c) < failedColumns.size() && failedColumns[size_t(c)];
+    };
     const double pt = header.size() > 7 ? 7.8 : 8.5;  // eight runs across A4 need the smaller type
     const QFont body = font(pt), strong = font(pt, true);
     const QFontMetricsF fm = metrics(body), fmb = metrics(strong);
@@ -754,6 +905,12 @@ class PdfReport {
         longestWord = std::max(longestWord, fmb.horizontalAdvance(word));
       least[size_t(c)] = std::max(w[size_t(c)], longestWord + 2 * pad);
       want[size_t(c)] = std::max(least[size_t(c)], fmb.horizontalAdvance(header[c]) / 1.7 + 2 * pad);
+      // Words break where they break: widen until the header does take two lines.
+      painter_.setFont(strong);
+      while (want[size_t(c)] < fmb.horizontalAdvance(header[c]) + 2 * pad &&
+             painter_.boundingRect(QRectF(0, 0, want[size_t(c)] - 2 * pad, 1e6), Qt::TextWordWrap, header[c])
+                     .height() > fmb.height() * 2.5)
+        want[size_t(c)] *= 1.05;
       sumLeast += least[size_t(c)];
       sumWant += want[size_t(c)];
     }
@@ -786,6 +943,7 @@ class PdfReport {
       double x = 0;
       for (int c = 0; c < cols; ++c) {
         const QRectF cell(x + pad, y_ + pad, w[size_t(c)] - 2 * pad, headH - 2 * pad);
+        painter_.setPen(failedColumn(c) ? kFailedInk : QColor(0x24, 0x29, 0x2f));
         painter_.drawText(cell, Qt::AlignBottom | Qt::TextWordWrap | (c == 0 ? Qt::AlignLeft : align),
                           header[c]);
         x += w[size_t(c)];
@@ -816,7 +974,9 @@ class PdfReport {
       for (int c = 0; c < cols; ++c) {
         const bool isBold = b && size_t(c) < b->size() && (*b)[size_t(c)];
         painter_.setFont(isBold ? strong : body);
-        painter_.setPen(isBold ? QColor(0x0b, 0x5d, 0x1e) : QColor(0x24, 0x29, 0x2f));
+        painter_.setPen(isBold                           ? QColor(0x0b, 0x5d, 0x1e)
+                        : failedCells && failedColumn(c) ? kFailedInk
+                                                         : QColor(0x24, 0x29, 0x2f));
         const QRectF cell(x + pad, y_, w[size_t(c)] - 2 * pad, h);
         QString s = c < cells.size() ? cells[c] : QString();
         if (!wrapCells) s = (isBold ? fmb : fm).elidedText(s, Qt::ElideRight, cell.width());
@@ -894,7 +1054,10 @@ void writePdf(const std::vector<BenchResult>& runs, const QString& path, const R
   pdf.text(QStringLiteral("%1 · %2 · %3")
                .arg(QObject::tr("Generated %1").arg(generatedAt()), runsText(runs.size()), versionLine(runs)),
            pdf.font(9.5), QColor(0x57, 0x60, 0x6a), 0.2);
-  pdf.text(machineLine(runs), pdf.font(9.5), QColor(0x57, 0x60, 0x6a), 0.6);
+  const QStringList failures = failureLines(runs);
+  pdf.text(machineLine(runs), pdf.font(9.5), QColor(0x57, 0x60, 0x6a), failures.isEmpty() ? 0.6 : 0.3);
+  for (int i = 0; i < failures.size(); ++i)
+    pdf.text(failures[i], pdf.font(8.5), kFailedInk, i + 1 == failures.size() ? 0.6 : 0.1);
 
   // Summary: one row per figure, a column per run (A4 has no room for two
   // dozen figure columns), in groups of runs.
@@ -904,15 +1067,25 @@ void writePdf(const std::vector<BenchResult>& runs, const QString& path, const R
   for (size_t first = 0; first < runs.size(); first += perTable) {
     const size_t last = std::min(runs.size(), first + perTable);
     QStringList header{QObject::tr("figure")};
-    for (size_t r = first; r < last; ++r)
+    std::vector<bool> failedColumns{false};
+    for (size_t r = first; r < last; ++r) {
+      // A failed run's name is red and each of its cells reads "failed": a
+      // "(failed)" after the name too would take a third header line.
       header << sum.runs[int(r)] + (int(r) == o.baseline ? QObject::tr(" (baseline)") : QString());
+      failedColumns.push_back(!runs[r].error.empty());
+    }
     std::vector<QStringList> rows;
     std::vector<std::vector<bool>> bold;
+    const bool anyRan =
+        std::any_of(runs.begin(), runs.end(), [](const BenchResult& r) { return r.error.empty(); });
     for (int c = 0; c < sum.columns.size(); ++c) {
-      // A figure no run has (no quality measured, ...) would only take room on page 1.
-      if (std::all_of(sum.cells.begin(), sum.cells.end(), [c](const std::vector<Cell>& run) {
-            return run[size_t(c)].text == QLatin1String("-");
-          }))
+      // A figure no run has (no quality measured, ...) would only take room on
+      // page 1; failed runs have none of them. (Every run failed: one row says so.)
+      if (anyRan ? std::all_of(sum.cells.begin(), sum.cells.end(),
+                               [c](const std::vector<Cell>& run) {
+                                 return run[size_t(c)].failed || run[size_t(c)].text == QLatin1String("-");
+                               })
+                 : c > 0)
         continue;
       QStringList row{sum.columns[c]};
       std::vector<bool> brow{false};
@@ -924,16 +1097,25 @@ void writePdf(const std::vector<BenchResult>& runs, const QString& path, const R
       rows.push_back(row);
       bold.push_back(brow);
     }
-    pdf.table(header, rows, bold);
+    pdf.table(header, rows, bold, false, failedColumns);
   }
 
   // Plots, two to a page.
+  const QString plotNote = plotsNote(runs);
+  const double noteHeight = plotNote.isEmpty() ? 0 : pdf.metrics(pdf.font(8.5)).height() * 1.4;
+  if (plots.empty() && !plotNote.isEmpty()) {
+    pdf.heading(QObject::tr("Plots"));
+    pdf.text(plotNote, pdf.font(8.5), QColor(0x57, 0x60, 0x6a));
+  }
   for (size_t i = 0; i < plots.size(); ++i) {
     if (i % 2 == 0) {
       pdf.newPage();
-      if (i == 0) pdf.heading(QObject::tr("Plots"));
+      if (i == 0) {
+        pdf.heading(QObject::tr("Plots"));
+        if (!plotNote.isEmpty()) pdf.text(plotNote, pdf.font(8.5), QColor(0x57, 0x60, 0x6a));
+      }
     }
-    pdf.image(plots[i].image, (pdf.pageHeight() - (i < 2 ? 70 : 0)) / 2 - 14);
+    pdf.image(plots[i].image, (pdf.pageHeight() - (i < 2 ? 70 + noteHeight : 0)) / 2 - 14);
   }
 
   // Configuration, machine, model, build and workload.
@@ -950,14 +1132,18 @@ void writePdf(const std::vector<BenchResult>& runs, const QString& path, const R
     for (size_t first = 0; first < runs.size(); first += perKeyTable) {
       const size_t last = std::min(runs.size(), first + perKeyTable);
       QStringList header{QObject::tr("field")};
-      for (size_t r = first; r < last; ++r) header << sum.runs[int(r)];
+      std::vector<bool> failedColumns{false};
+      for (size_t r = first; r < last; ++r) {
+        header << sum.runs[int(r)];
+        failedColumns.push_back(!runs[r].error.empty());
+      }
       std::vector<QStringList> rows;
       for (int k = 0; k < s.keys.size(); ++k) {
         QStringList row{s.keys[k]};
         for (size_t r = first; r < last; ++r) row << s.values[size_t(k)][int(r)];
         rows.push_back(row);
       }
-      pdf.table(header, rows, {}, true);
+      pdf.table(header, rows, {}, true, failedColumns, false);  // what it was set to is no failure
     }
   }
   pdf.finish();
@@ -982,7 +1168,9 @@ void write_report(const std::vector<BenchResult>& runs, const QString& path, Rep
     fail(path, QStringLiteral("baseline run %1 does not exist (there are %2 runs)")
                    .arg(options.baseline + 1)
                    .arg(runs.size()));
-  if (format == ReportFormat::Json) return writeFile(path, QByteArray::fromStdString(results_to_json(runs)));
+  // The results file byte for byte (bench --out writes it so: with a final newline).
+  if (format == ReportFormat::Json)
+    return writeFile(path, QByteArray::fromStdString(results_to_json(runs) + "\n"));
   if (format == ReportFormat::Csv) return writeFile(path, QByteArray::fromStdString(summary_csv(runs)));
   // The plots are QCustomPlot widgets, which need a QApplication (offscreen will do).
   if (!qobject_cast<QApplication*>(QCoreApplication::instance()))

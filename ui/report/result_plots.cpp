@@ -20,6 +20,8 @@ namespace {
 const QColor kInk(0x33, 0x37, 0x3d), kAxis(0x8a, 0x8f, 0x98), kGrid(0xe2, 0xe4, 0xe8);
 const QColor kQueued(0xba, 0xb0, 0xac), kPrefill(0x4e, 0x79, 0xa7), kDecode(0x59, 0xa1, 0x4f),
     kSlow(0xe1, 0x57, 0x59);
+// A failed run (the Compare view's red).
+const QColor kFailed(0xc0, 0x39, 0x2b);
 // Slow inter-token gaps in the request timeline: this many times the
 // request's own median ITL. Not the run's: a request decoding in a full batch
 // has a slower pace all along than one decoding alone, and that is its pace,
@@ -170,6 +172,14 @@ void finish(QCustomPlot* plot, Frame& f, bool hasData, const QString& why = {}) 
   }
 }
 
+// Why a plot of these runs may have nothing to draw.
+QString noDataReason(const std::vector<BenchResult>& runs) {
+  const bool allFailed = !runs.empty() && std::all_of(runs.begin(), runs.end(),
+                                                      [](const BenchResult& r) { return !r.error.empty(); });
+  return allFailed ? (runs.size() == 1 ? QObject::tr("the run failed") : QObject::tr("every run failed"))
+                   : QString();
+}
+
 void addToLegend(QCPAbstractPlottable* p, Frame& f) { p->addToLegend(f.legend); }
 
 // Run i's line: its colour, and past ten runs (where the palette repeats) a
@@ -278,6 +288,33 @@ bool drawGroupedBars(QCustomPlot* plot, Frame& f, const std::vector<BenchResult>
   }
   runTicks(plot, f, labels);
   valueRange(f, maxValue);
+  // A failed run's slot says so, rather than stand empty: upright when the
+  // slots are wide enough for the word, else turned along the slot.
+  const int plotWidth = plot->width() > 200 ? plot->width() : 1000;
+  const QFont font = pixelFont(12, true);
+  const QString word = QObject::tr("failed");
+  const bool turn = QFontMetrics(font).horizontalAdvance(word) + 6 >
+                    0.85 * plotWidth / std::max<qsizetype>(1, labels.size());
+  // (Every run failed: the plot's "no data" note says so instead.)
+  const bool anyRan =
+      std::any_of(runs.begin(), runs.end(), [](const BenchResult& r) { return r.error.empty(); });
+  for (size_t i = 0; i < runs.size() && anyRan; ++i) {
+    if (runs[i].error.empty()) continue;
+    auto* mark = new QCPItemText(plot);
+    mark->setClipToAxisRect(true);
+    mark->position->setAxes(f.x, f.y);
+    mark->position->setTypeX(QCPItemPosition::ptPlotCoords);
+    mark->position->setTypeY(QCPItemPosition::ptAxisRectRatio);
+    mark->position->setAxisRect(f.rect);
+    mark->position->setCoords(double(i + 1), 0.97);
+    mark->setPositionAlignment(turn ? (Qt::AlignLeft | Qt::AlignVCenter)
+                                    : (Qt::AlignHCenter | Qt::AlignBottom));
+    if (turn) mark->setRotation(-90);
+    mark->setText(word);
+    mark->setFont(font);
+    mark->setColor(kFailed);
+    mark->setSelectable(false);
+  }
   return any;
 }
 
@@ -398,7 +435,7 @@ void drawThroughputVsLatency(QCustomPlot* plot, Frame& f, const std::vector<Benc
   }
   f.x->setRange(0, niceCeil(maxX * 1.1));
   f.y->setRange(0, niceCeil(maxY * 1.1));
-  finish(plot, f, any);
+  finish(plot, f, any, noDataReason(runs));
 }
 
 void drawLatencyCdf(QCustomPlot* plot, Frame& f, const std::vector<BenchResult>& runs) {
@@ -431,7 +468,7 @@ void drawLatencyCdf(QCustomPlot* plot, Frame& f, const std::vector<BenchResult>&
   pct->setTickStep(25);
   pct->setScaleStrategy(QCPAxisTickerFixed::ssNone);
   f.y->setTicker(pct);
-  finish(plot, f, any);
+  finish(plot, f, any, noDataReason(runs));
 }
 
 void drawKvOccupancy(QCustomPlot* plot, Frame& f, const std::vector<BenchResult>& runs) {
@@ -477,7 +514,7 @@ void drawKvOccupancy(QCustomPlot* plot, Frame& f, const std::vector<BenchResult>
   } else {
     valueRange(f, std::max(maxY, 1.0));
   }
-  finish(plot, f, any);
+  finish(plot, f, any, noDataReason(runs));
 }
 
 // A filled rectangle in plot coordinates spanning [x0, x1] on row `row`.
@@ -567,7 +604,9 @@ void drawTimeline(QCustomPlot* plot, Frame& f, const std::vector<BenchResult>& r
       swatch->setPen(QPen(color, 1));
       addToLegend(swatch, f);
     }
-  finish(plot, f, any);
+  const bool focusFailed =
+      !runs.empty() && !runs[size_t(std::clamp(focus, 0, int(runs.size()) - 1))].error.empty();
+  finish(plot, f, any, focusFailed ? QObject::tr("the run failed") : QString());
 }
 
 }  // namespace
@@ -602,7 +641,7 @@ void draw_result_plot(QCustomPlot* plot, ResultPlot p, const std::vector<BenchRe
                           {report_color(0), report_color(1)}, [](const BenchResult& r, int s) {
                             return s == 0 ? r.summary.generation_tokens_per_s : r.summary.prompt_tokens_per_s;
                           });
-      finish(plot, f, any);
+      finish(plot, f, any, noDataReason(runs));
       break;
     }
     case ResultPlot::TtftBars:
@@ -617,7 +656,7 @@ void draw_result_plot(QCustomPlot* plot, ResultPlot p, const std::vector<BenchRe
             if (q.count == 0) return double(NAN);
             return 1e3 * (s == 0 ? q.p50 : s == 1 ? q.p90 : q.p99);
           });
-      finish(plot, f, any);
+      finish(plot, f, any, noDataReason(runs));
       break;
     }
     case ResultPlot::LatencyCdf: {
