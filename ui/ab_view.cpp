@@ -14,6 +14,7 @@
 #include <QPushButton>
 #include <QSpinBox>
 #include <QSplitter>
+#include <QStandardItemModel>
 #include <QVBoxLayout>
 
 #include "brisk/sysinfo.h"
@@ -55,8 +56,9 @@ ABView::ABView(ABSession* session, QWidget* parent) : QWidget(parent), session_(
   preset_->addItem(tr("Repetition: none vs penalty 1.3"));
   preset_->addItem(tr("Repetition: penalty 1.3 vs no-repeat 3-gram"));
   preset_->addItem(tr("Greedy vs sampling"));
-  preset_->setToolTip(tr("Set both sides to a ready-made comparison (greedy, so the only difference "
-                         "is the knob under test); the prompt and max tokens are kept"));
+  preset_->setToolTip(
+      tr("Set both sides to a ready-made comparison (greedy, so the only difference "
+         "is the knob under test); the prompt and max tokens are kept"));
   buttons->addWidget(preset_);
   run_ = new QPushButton(tr("Run A/B"), this);
   run_->setObjectName(QStringLiteral("abRun"));
@@ -81,12 +83,37 @@ ABView::ABView(ABSession* session, QWidget* parent) : QWidget(parent), session_(
   secondModel_->setToolTip(tr("The model the second engine loads"));
   secondModel_->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
   secondModel_->setMinimumContentsLength(12);
+  // Every backend this build knows, as the engine settings' Backend combo
+  // lists them: one that cannot run here stays listed, disabled, its
+  // tooltip saying why (brisk::list_backends).
+  secondBackend_ = new QComboBox(second);
+  secondBackend_->setObjectName(QStringLiteral("secondBackend"));
+  {
+    const QString autoName = fmt::backendName(brisk::resolve_backend("auto"));
+    secondBackend_->addItem(fmt::backendName("auto"), QStringLiteral("auto"));
+    secondBackend_->setItemData(0, tr("CUDA when a device is available, else the CPU: here %1").arg(autoName),
+                                Qt::ToolTipRole);
+    auto* model = qobject_cast<QStandardItemModel*>(secondBackend_->model());
+    for (const brisk::BackendStatus& b : brisk::list_backends()) {
+      const int i = secondBackend_->count();
+      secondBackend_->addItem(fmt::backendName(b.name), QString::fromStdString(b.name));
+      secondBackend_->setItemData(i,
+                                  b.available ? QString::fromStdString(b.device)
+                                              : tr("Unavailable: %1").arg(QString::fromStdString(b.reason)),
+                                  Qt::ToolTipRole);
+      if (!b.available && model) model->item(i)->setEnabled(false);
+    }
+  }
+  secondBackend_->setToolTip(
+      tr("The backend the second engine runs on (CPU against CUDA: an A/B of devices); "
+         "an unavailable one is greyed out, its tooltip says why"));
   secondPolicy_ = new QComboBox(second);
   secondPolicy_->setObjectName(QStringLiteral("secondPolicy"));
   secondPolicy_->addItem(tr("Static batching"), int(brisk::SchedulerPolicy::Static));
   secondPolicy_->addItem(tr("Continuous batching"), int(brisk::SchedulerPolicy::Continuous));
-  secondPolicy_->setToolTip(tr("Continuous: requests join and leave the batch at every step; "
-                               "static: a batch runs until all its members finish"));
+  secondPolicy_->setToolTip(
+      tr("Continuous: requests join and leave the batch at every step; "
+         "static: a batch runs until all its members finish"));
   secondChunked_ = new QCheckBox(tr("Chunked prefill"), second);
   secondChunked_->setObjectName(QStringLiteral("secondChunked"));
   secondChunked_->setChecked(true);
@@ -108,10 +135,14 @@ ABView::ABView(ABSession* session, QWidget* parent) : QWidget(parent), session_(
   sl->addWidget(modelLabel, 0, 0);
   sl->addWidget(secondModel_, 0, 1, 1, 2);
   sl->addWidget(secondPolicy_, 0, 3);
-  sl->addWidget(secondChunked_, 1, 1);
-  sl->addWidget(secondSeqs_, 1, 2);
-  sl->addWidget(loadSecond_, 1, 3);
-  sl->addWidget(secondStatus_, 2, 0, 1, 4);
+  auto* backendLabel = new QLabel(tr("&Backend:"), second);
+  backendLabel->setBuddy(secondBackend_);
+  sl->addWidget(backendLabel, 1, 0);
+  sl->addWidget(secondBackend_, 1, 1);
+  sl->addWidget(secondChunked_, 2, 1);
+  sl->addWidget(secondSeqs_, 2, 2);
+  sl->addWidget(loadSecond_, 2, 3);
+  sl->addWidget(secondStatus_, 3, 0, 1, 4);
   sl->setColumnStretch(1, 1);
   sl->setColumnStretch(2, 1);
   layout->addWidget(second);
@@ -152,9 +183,8 @@ ABView::ABView(ABSession* session, QWidget* parent) : QWidget(parent), session_(
   connect(loadSecond_, &QPushButton::clicked, this, &ABView::loadSecondEngine);
   connect(secondModel_, &QComboBox::activated, this, [this](int index) {
     if (secondModel_->itemData(index).toString() != QLatin1String(kChoose)) return;
-    const QString path = QFileDialog::getOpenFileName(
-        this, tr("Model for the second engine"), QString(),
-        tr("Models (*.gguf *.bin);;All files (*)"));
+    const QString path = QFileDialog::getOpenFileName(this, tr("Model for the second engine"), QString(),
+                                                      tr("Models (*.gguf *.bin);;All files (*)"));
     if (path.isEmpty()) {
       secondModel_->setCurrentIndex(0);
       return;
@@ -164,7 +194,8 @@ ABView::ABView(ABSession* session, QWidget* parent) : QWidget(parent), session_(
     setSecondEngineModel(path, tok);
   });
   connect(secondPolicy_, &QComboBox::currentIndexChanged, this, [this] {
-    secondChunked_->setEnabled(secondPolicy_->currentData().toInt() == int(brisk::SchedulerPolicy::Continuous));
+    secondChunked_->setEnabled(secondPolicy_->currentData().toInt() ==
+                               int(brisk::SchedulerPolicy::Continuous));
   });
   secondChunked_->setEnabled(false);
 
@@ -205,8 +236,9 @@ QWidget* ABView::makeSide(ABSession::Side side) {
   SidePane& p = sides_[side];
   auto* header = new QHBoxLayout;
   auto* name = new QLabel(QStringLiteral("<b>%1</b>").arg(sideName(side)), w);
-  name->setStyleSheet(QStringLiteral("QLabel { color: white; background: %1; border-radius: 3px; padding: 1px 8px; }")
-                          .arg(side == ABSession::A ? QStringLiteral("#1a5fb4") : QStringLiteral("#c64600")));
+  name->setStyleSheet(
+      QStringLiteral("QLabel { color: white; background: %1; border-radius: 3px; padding: 1px 8px; }")
+          .arg(side == ABSession::A ? QStringLiteral("#1a5fb4") : QStringLiteral("#c64600")));
   p.engine = new QComboBox(w);
   p.engine->setObjectName(QStringLiteral("engine%1").arg(sideName(side)));
   p.engine->addItem(tr("Main engine"), int(ABSession::EngineChoice::Main));
@@ -259,8 +291,9 @@ QWidget* ABView::makeSide(ABSession::Side side) {
   p.stats->setObjectName(QStringLiteral("stats%1").arg(sideName(side)));
   p.stats->setWordWrap(true);
   p.stats->setTextInteractionFlags(Qt::TextSelectableByMouse);
-  p.stats->setToolTip(tr("Generated tokens · time to first token · decode speed · why it stopped "
-                         "(measured by the engine)"));
+  p.stats->setToolTip(
+      tr("Generated tokens · time to first token · decode speed · why it stopped "
+         "(measured by the engine)"));
   l->addWidget(p.stats);
   return w;
 }
@@ -316,6 +349,7 @@ brisk::EngineConfig ABView::secondEngineConfig() const {
     c.model = chosen.first().toStdString();
     c.tokenizer = chosen.value(1).toStdString();
   }
+  c.backend = secondBackend_->currentData().toString().toStdString();
   c.policy = brisk::SchedulerPolicy(secondPolicy_->currentData().toInt());
   c.enable_chunked_prefill = secondChunked_->isChecked();
   c.max_num_seqs = secondSeqs_->value();
@@ -327,6 +361,14 @@ void ABView::setSecondEngineOverrides(brisk::SchedulerPolicy policy, bool chunke
   secondPolicy_->setCurrentIndex(secondPolicy_->findData(int(policy)));
   secondChunked_->setChecked(chunkedPrefill);
   secondSeqs_->setValue(maxSeqs);
+}
+
+bool ABView::setSecondEngineBackend(const QString& backend) {
+  const int i = secondBackend_->findData(backend);
+  auto* model = qobject_cast<QStandardItemModel*>(secondBackend_->model());
+  if (i < 0 || (model && !model->item(i)->isEnabled())) return false;
+  secondBackend_->setCurrentIndex(i);
+  return true;
 }
 
 void ABView::setSecondEngineModel(const QString& path, const QString& tokenizer) {
@@ -359,8 +401,9 @@ void ABView::updateSecondStatus() {
                .arg(tr("Could not load: %1").arg(secondError_.toHtmlEscaped()));
   } else if (c->hasModel()) {
     const brisk::EngineConfig& cfg = c->engineConfig();
-    text = tr("Loaded: %1 · %2 · %3")
-               .arg(fmt::modelName(c->modelInfo()), QString::fromUtf8(brisk::policy_name(cfg.policy)),
+    text = tr("Loaded: %1 · %2 · %3 · %4")
+               .arg(fmt::modelName(c->modelInfo()), fmt::backendUsed(cfg.backend),
+                    QString::fromUtf8(brisk::policy_name(cfg.policy)),
                     fmt::quantity(cfg.max_num_seqs, tr("seq"), tr("seqs")));
   } else {
     text = tr("Not loaded");
@@ -430,12 +473,15 @@ void ABView::onFinished() {
                   r == brisk::FinishReason::Eos);
   }
   if (ran) {
-    const EngineController* main = session_->mainController();
-    const QString device =
-        main && main->hasModel() && brisk::resolve_backend(main->engineConfig().backend) == "cuda"
-            ? tr("GPU")
-            : tr("CPU");
-    message_->setText(sameEngine_
+    auto deviceOf = [this](const EngineController* c) {
+      return c && c->hasModel() && brisk::resolve_backend(c->engineConfig().backend) == "cuda" ? tr("GPU")
+                                                                                               : tr("CPU");
+    };
+    const QString device = deviceOf(session_->mainController());
+    const bool mixed = !sameEngine_ && device != deviceOf(session_->secondController());
+    message_->setText(mixed ? tr("The two engines ran at the same time, one on the CPU and one on the GPU: "
+                                 "each may have slowed the other. The Benchmark tab compares speed.")
+                      : sameEngine_
                           ? tr("Both sides ran in the same steps of one engine: their speeds are those "
                                "steps', not each setting's. The Benchmark tab compares speed.")
                           : tr("The two engines ran at the same time on the same %1: each slowed the "

@@ -34,9 +34,11 @@ class ABView : public QWidget {
   ABSession::SideConfig sideConfig(ABSession::Side side) const;
   void setSideConfig(ABSession::Side side, const ABSession::SideConfig& config);
   // The second engine's configuration: the main engine's, with the
-  // overrides chosen here (model, scheduling policy, chunked prefill, max sequences).
+  // overrides chosen here (model, backend, scheduling policy, chunked prefill, max sequences).
   brisk::EngineConfig secondEngineConfig() const;
   void setSecondEngineOverrides(brisk::SchedulerPolicy policy, bool chunkedPrefill, int maxSeqs);
+  // "auto", "cpu" or "cuda"; false (nothing changed) for one this machine cannot run.
+  bool setSecondEngineBackend(const QString& backend);
   void setSecondEngineModel(const QString& path, const QString& tokenizer = {});  // empty: the main model
 
   QPushButton* runButton() const { return run_; }
@@ -85,6 +87,7 @@ class ABView : public QWidget {
   QLabel* message_;
   bool sameEngine_ = true;  // the last run's sides shared one engine
   QComboBox* secondModel_;
+  QComboBox* secondBackend_;
   QComboBox* secondPolicy_;
   QCheckBox* secondChunked_;
   QSpinBox* secondSeqs_;

@@ -47,7 +47,14 @@ const brisk::SummaryField* fieldByKey(const std::string& key) {
   return nullptr;
 }
 
-QString runsText(int n) { return n == 1 ? QObject::tr("1 run") : QObject::tr("%1 runs").arg(n); }
+QString runsText(int n) { return fmt::quantity(n, QObject::tr("run"), QObject::tr("runs")); }
+
+QString modelName(const std::string& model) {
+  if (model == "demo") return QObject::tr("the demo model");
+  const QString path = QString::fromStdString(model);
+  const QString name = QFileInfo(path).fileName();
+  return name.isEmpty() ? path : name;
+}
 
 double niceCeil(double v) {
   if (v <= 0) return 1;
@@ -113,6 +120,13 @@ BenchmarkView::BenchmarkView(ResultsStore* store, QWidget* parent)
   message_->setObjectName(QStringLiteral("benchMessage"));
   message_->setWordWrap(true);
   message_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  message_->setTextFormat(Qt::PlainText);
+  // Which model the runs load: the engine settings' (the demo model until
+  // another is opened), a loaded matrix file's, or a model axis's.
+  model_ = new QLabel(this);
+  model_->setObjectName(QStringLiteral("benchModel"));
+  model_->setWordWrap(true);
+  layout->addWidget(model_);
   layout->addWidget(message_);
   layout->addWidget(split, 1);
 
@@ -253,10 +267,57 @@ void BenchmarkView::updateRunEnabled() {
   else if (!wlError.isEmpty())
     why = wlError;
   else if (matrix_->runCount() <= 0)
-    why = matrix_->expansionError();
+    why = matrix_->showsError() ? matrix_->expansionError() : matrix_->statusText();
+  if (specErrorShown_ && why.isEmpty()) {
+    specErrorShown_ = false;
+    showMessage(QString());
+  }
+  const QString models = modelText();
+  model_->setText(models.contains(QLatin1String(", ")) ? tr("Models: %1").arg(models)
+                  : models == modelName("demo") ? tr("Model: %1 (built-in, random weights)").arg(models)
+                                                : tr("Model: %1").arg(models));
+  model_->setToolTip(QString::fromStdString(matrix_->baseConfig().model) == QLatin1String("demo")
+                         ? tr("The built-in synthetic model (random weights: its text is gibberish). Open a "
+                              "model (File ▸ Open model…) to benchmark it instead.")
+                         : QString::fromStdString(matrix_->baseConfig().model));
   run_->setEnabled(why.isEmpty());
-  run_->setToolTip(why.isEmpty() ? tr("Run %1 one after another").arg(runsText(matrix_->runCount())) : why);
+  run_->setToolTip(
+      why.isEmpty() ? tr("Run %1 one after another on %2").arg(runsText(matrix_->runCount()), models) : why);
   stop_->setEnabled(running);
+}
+
+QString BenchmarkView::modelText() const {
+  QStringList models;
+  for (int i = 0; i < matrix_->axisCount(); ++i)
+    if (matrix_->axisFieldCombo(i)->currentText() == QLatin1String("model"))
+      for (const QString& v : matrix_->axisValuesEdit(i)->text().split(QLatin1Char(','), Qt::SkipEmptyParts))
+        if (!v.trimmed().isEmpty()) models << modelName(v.trimmed().toStdString());
+  if (models.isEmpty()) models << modelName(matrix_->baseConfig().model);
+  models.removeDuplicates();
+  return models.join(QStringLiteral(", "));
+}
+
+void BenchmarkView::setOutcome(const QString& outcome) {
+  progress_->setProperty("outcome", outcome);
+  // A failure must not look like a finished bar: red for failed, amber for some runs failed.
+  const auto style = [](const char* border, const char* chunk) {
+    return QStringLiteral(
+               "QProgressBar { border: 1px solid %1; border-radius: 3px; text-align: center; "
+               "color: #000; } QProgressBar::chunk { background-color: %2; }")
+        .arg(QLatin1String(border), QLatin1String(chunk));
+  };
+  if (outcome == QLatin1String("failed"))
+    progress_->setStyleSheet(style("#c0392b", "#f2b8b1"));
+  else if (outcome == QLatin1String("partial"))
+    progress_->setStyleSheet(style("#d68910", "#f8d7a8"));
+  else
+    progress_->setStyleSheet(QString());
+}
+
+void BenchmarkView::showEvent(QShowEvent* event) {
+  QWidget::showEvent(event);
+  // The engine settings (the base, its model) may have changed while the view was hidden.
+  if (!runner_->isRunning()) matrix_->refresh();
 }
 
 QString BenchmarkView::progressText(const brisk::MatrixProgress& p) {
@@ -281,7 +342,9 @@ void BenchmarkView::requestRun() {
     w = workload_->workload();
     m = matrix_->spec();
   } catch (const std::exception& e) {
+    matrix_->revealErrors();  // a new axis's missing values are an error now
     showMessage(QString::fromUtf8(e.what()), true);
+    specErrorShown_ = true;  // cleared once the matrix is fixed
     return;
   }
   const QString stamp = QDateTime::currentDateTime().toString(QStringLiteral("yyyy-MM-dd HH.mm.ss"));
@@ -312,7 +375,9 @@ void BenchmarkView::resetLive() {
 }
 
 void BenchmarkView::onStarted(int runs) {
-  showMessage(tr("Running %1…").arg(runsText(runs)));
+  specErrorShown_ = false;
+  showMessage(tr("Running %1 on %2…").arg(runsText(runs), modelText()));
+  setOutcome(QString());
   progress_->setValue(0);
   progress_->setFormat(tr("run 1/%1 · loading").arg(runs));
   liveRun_ = -1;
@@ -399,32 +464,75 @@ void BenchmarkView::onResult(const brisk::BenchResult& r) {
   finished_->scrollToBottom();
 }
 
-void BenchmarkView::onFailed(const QString& error) { showMessage(error, true); }
+void BenchmarkView::onFailed(const QString& error) {
+  // run_matrix (and the runner's start) refuse before the first run: a bad
+  // input file, a backend this machine does not have.
+  const bool says = error.contains(QLatin1String("nothing was run"), Qt::CaseInsensitive);
+  showMessage(says ? error : tr("Nothing was run: %1").arg(error), true);
+  progress_->setValue(progress_->maximum());
+  progress_->setFormat(tr("failed · nothing was run"));
+  setOutcome(QStringLiteral("failed"));
+}
 
 void BenchmarkView::onFinished() {
   const std::vector<brisk::BenchResult>& runs = runner_->results();
   const bool stopped = runner_->wasStopped();
   const bool failed = !runner_->errorString().isEmpty();
   updateRunEnabled();
-  progress_->setValue(stopped || failed ? progress_->value() : 1000);
-  progress_->setFormat(stopped  ? tr("stopped · %1 finished").arg(runsText(int(runs.size())))
-                       : failed ? tr("failed")
-                                : tr("done · %1").arg(runsText(int(runs.size()))));
+  if (failed) {  // onFailed said why; nothing ran
+    Q_EMIT runningChanged(false);
+    return;
+  }
+  const int total = int(runs.size());
+  int failures = 0;
+  QStringList reasons;  // each distinct one once, in order
+  for (const brisk::BenchResult& r : runs)
+    if (!r.error.empty()) {
+      ++failures;
+      const QString why = QString::fromStdString(r.error);
+      if (!reasons.contains(why)) reasons << why;
+    }
+  const bool allFailed = total > 0 && failures == total;
+  // "2 of 2 runs failed"
+  const QString failedText = tr("%1 of %2 failed").arg(failures).arg(runsText(total));
+  progress_->setValue(stopped ? progress_->value() : 1000);
+  if (stopped)
+    progress_->setFormat(tr("stopped · %1 finished").arg(runsText(total)) +
+                         (failures > 0 ? QStringLiteral(" · ") + failedText : QString()));
+  else if (allFailed)
+    progress_->setFormat(failedText);
+  else
+    progress_->setFormat(tr("done · %1").arg(failures > 0 ? failedText : runsText(total)));
+  setOutcome(allFailed      ? QStringLiteral("failed")
+             : failures > 0 ? QStringLiteral("partial")
+             : stopped      ? QStringLiteral("stopped")
+                            : QStringLiteral("done"));
+  const QString failureText =
+      failures > 0 ? failedText + QLatin1Char(':') + QLatin1Char('\n') + reasons.join(QLatin1Char('\n'))
+                   : QString();
   QString saved;
   if (!runs.empty()) {
     QString error;
     saved = store_->save(runs, stopped ? runName_ + tr(" (stopped)") : runName_, &error);
     if (saved.isEmpty()) {
-      showMessage(tr("Could not save the results: %1").arg(error), true);
+      showMessage((failureText.isEmpty() ? QString() : failureText + QLatin1Char('\n')) +
+                      tr("Could not save the results: %1").arg(error),
+                  true);
     } else {
       lastSaved_ = saved;
-      if (!failed)
-        showMessage(tr("%1 saved to the results store as %2")
-                        .arg(runsText(int(runs.size())), QFileInfo(saved).completeBaseName()));
+      const QString name = QFileInfo(saved).completeBaseName();
+      if (failures > 0)
+        showMessage(failureText + QLatin1Char('\n') +
+                        (allFailed ? tr("The failed runs were kept in the results store as %1").arg(name)
+                                   : tr("Kept in the results store as %1").arg(name)),
+                    true);
+      else
+        showMessage(tr("%1 saved to the results store as %2").arg(runsText(total), name));
     }
-  } else if (!failed) {
+  } else {
     showMessage(stopped ? tr("Stopped before any run finished") : tr("No run finished"));
   }
   Q_EMIT runningChanged(false);
-  if (!saved.isEmpty() && !stopped && !failed) Q_EMIT matrixCompleted(saved);
+  // Nothing to compare when every run failed.
+  if (!saved.isEmpty() && !stopped && !allFailed) Q_EMIT matrixCompleted(saved);
 }

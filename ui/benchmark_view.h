@@ -2,7 +2,9 @@
 // configurations (MatrixBuilder, over the window's engine settings), Run
 // and Stop, a progress bar with the current run and the ETA, live plots of
 // the current run (generation and prompt tokens/s, KV occupancy over time)
-// and the runs finished so far. A matrix that completes is saved to the
+// and the runs finished so far; the model the runs load is named above them.
+// Failed runs are counted on the bar and their reasons listed, never read as
+// "done". A matrix that completes is saved to the
 // results store and announced with matrixCompleted (the window opens it in
 // the Compare view); a stopped one saves the runs that finished.
 #pragma once
@@ -51,6 +53,8 @@ class BenchmarkView : public QWidget {
   int livePointCount(const QString& series) const;
   // The results file the last matrix was saved to (empty: none yet).
   QString lastSavedPath() const { return lastSaved_; }
+  // The model(s) the matrix runs, as the view names them: "the demo model", "model.gguf".
+  QString modelText() const;
   // "run 3/8 · f16 · static r1 · ETA 0:35"
   static QString progressText(const brisk::MatrixProgress& p);
 
@@ -60,7 +64,7 @@ class BenchmarkView : public QWidget {
 
  Q_SIGNALS:
   void runningChanged(bool running);
-  // A matrix ran to its end and its results were saved to `path`.
+  // A matrix ran to its end, not every run failed, and its results were saved to `path`.
   void matrixCompleted(const QString& path);
 
  private:
@@ -75,6 +79,10 @@ class BenchmarkView : public QWidget {
   void onFinished();
   void onFailed(const QString& error);
   void showMessage(const QString& text, bool error = false);
+  // How the last matrix ended, as the bar shows it: "done", "partial" (some
+  // runs failed), "failed" (every run, or before the first), "stopped", "" idle/running.
+  void setOutcome(const QString& outcome);
+  void showEvent(QShowEvent* event) override;
 
   ResultsStore* store_;
   BenchRunner* runner_;
@@ -84,6 +92,8 @@ class BenchmarkView : public QWidget {
   QPushButton* stop_;
   QProgressBar* progress_;
   QLabel* message_;
+  QLabel* model_;
+  bool specErrorShown_ = false;  // message_ holds why the matrix could not start
   QCustomPlot* plot_;
   QCPAxisRect* rateRect_ = nullptr;
   QCPAxisRect* kvRect_ = nullptr;

@@ -530,6 +530,7 @@ void EngineSettingsPanel::onEdited() {
   }
   reload_->setEnabled(!c.isEmpty());
   revert_->setEnabled(!c.isEmpty());
+  Q_EMIT edited();
 }
 
 void EngineSettingsPanel::showError(const QString& error) {

@@ -52,6 +52,8 @@ class EngineSettingsPanel : public QWidget {
 
  Q_SIGNALS:
   void reloadRequested(const brisk::EngineConfig& config);
+  // config() may have changed (an edit, a load, a revert).
+  void edited();
 
  private:
   void showConfig(const brisk::EngineConfig& c);

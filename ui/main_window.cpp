@@ -31,6 +31,7 @@
 #include "engine_controller.h"
 #include "engine_settings_panel.h"
 #include "format.h"
+#include "matrix_builder.h"
 #include "model_panel.h"
 #include "playground_view.h"
 #include "results_store.h"
@@ -193,6 +194,12 @@ MainWindow::MainWindow(bool persistState, QWidget* parent)
     if (brisk::resolve_backend(c.backend) == "cpu") brisk::reset_cuda_only_fields(c);
     return c;
   });
+  // The matrix's base (and the model it names) follows the settings while the view shows.
+  auto refreshMatrix = [this] {
+    if (!benchmark_->isRunning()) benchmark_->matrixBuilder()->refresh();
+  };
+  connect(settingsPanel_, &EngineSettingsPanel::edited, this, refreshMatrix);
+  connect(controller_, &EngineController::modelLoaded, this, refreshMatrix);
   connect(benchmark_, &BenchmarkView::runningChanged, playground_, &PlaygroundView::setBenchmarkRunning);
   connect(benchmark_, &BenchmarkView::matrixCompleted, this, [this](const QString& path) {
     compare_->openFiles({path});

@@ -3,12 +3,15 @@
 // the axes as rows (an EngineConfig or decoding field and comma-separated
 // values), the sweep's rates or concurrencies, repeats, warm-up requests and
 // the goodput SLO. Shows how many runs the matrix expands to, or why it
-// does not expand, as it is edited.
+// does not expand, as it is edited. Loads and saves matrix files (the
+// format brisk-cli bench --matrix reads); a loaded file's base configuration
+// replaces the engine settings until "Use engine settings".
 #pragma once
 #include <QString>
 #include <QStringList>
 #include <QWidget>
 #include <functional>
+#include <optional>
 
 #include "brisk/bench_matrix.h"
 
@@ -19,6 +22,7 @@ class QLabel;
 class QLineEdit;
 class QPushButton;
 class QSpinBox;
+class QToolButton;
 class QVBoxLayout;
 
 class MatrixBuilder : public QWidget {
@@ -27,8 +31,14 @@ class MatrixBuilder : public QWidget {
  public:
   explicit MatrixBuilder(QWidget* parent = nullptr);
 
-  // The fields an axis can vary, as MatrixAxis names them.
+  // The fields an axis can vary, as MatrixAxis names them: every field a
+  // matrix file may vary (brisk::expand_matrix; the tests hold the two equal).
   static QStringList axisFields();
+  // The values shown as a field's placeholder ("auto, cpu, cuda"); the first is always valid.
+  static QString valuesHint(const QString& field);
+  // The values a field takes from a closed set (dtypes, policy, backend,
+  // true/false), offered in the row's menu; empty for numbers and paths.
+  static QStringList valueChoices(const QString& field);
 
   // Where the base configuration comes from (read at each spec()).
   void setBaseConfigSource(std::function<brisk::EngineConfig()> source);
@@ -44,6 +54,16 @@ class MatrixBuilder : public QWidget {
   int runCount() const { return runCount_; }
   QString expansionError() const { return expansionError_; }
   QString summaryText() const;
+  // Whether the summary shows expansionError() as an error: not for a new
+  // axis whose values the user has not typed yet (it shows what to type).
+  bool showsError() const { return showsError_; }
+  // What the summary line says: the run count, the error, or what to type.
+  QString statusText() const;
+  // The base configuration spec() uses: the loaded file's, or the engine settings'.
+  brisk::EngineConfig baseConfig() const;
+  // The matrix file the base comes from (empty: the engine settings).
+  QString baseFile() const { return baseFile_; }
+  QString errorString() const { return error_; }
 
   int axisCount() const;
   // Adds a row; returns its index.
@@ -61,6 +81,16 @@ class MatrixBuilder : public QWidget {
  public Q_SLOTS:
   // Recomputes the expansion (the base configuration may have changed).
   void refresh();
+  // Shows what is missing as an error (Run was asked for).
+  void revealErrors();
+  // Writes spec() as a matrix file / reads one (brisk::to_json, brisk::load_matrix);
+  // false with errorString() (also shown under the form) on failure.
+  bool saveTo(const QString& path);
+  bool loadFrom(const QString& path);
+  // Drops a loaded file's base: the engine settings are the base again.
+  void useEngineSettings();
+  void saveAs();    // asks for a file
+  void openFile();  // asks for a file
 
  Q_SIGNALS:
   void changed();
@@ -70,8 +100,12 @@ class MatrixBuilder : public QWidget {
     QWidget* row;
     QComboBox* field;
     QLineEdit* values;
+    QToolButton* choices;
+    bool touched = false;  // the user edited the values
   };
   void updateVisibility();
+  void updateChoices(AxisRow& row);
+  void showFileError(const QString& error);
 
   std::function<brisk::EngineConfig()> baseSource_;
   brisk::WorkloadSpec workload_;
@@ -91,6 +125,14 @@ class MatrixBuilder : public QWidget {
   QLineEdit* qualityText_;
   QLineEdit* qualityPrompts_;
   QLabel* summary_;
+  QLabel* base_;
+  QPushButton* useEngine_;
+  QLabel* fileError_;
+  std::optional<brisk::EngineConfig> fileBase_;
+  bool fileBaseNamesModel_ = false;
+  QString baseFile_;
+  QString error_;
+  bool showsError_ = false;
   int runCount_ = -1;
   QString expansionError_;
   int configurations_ = 0;

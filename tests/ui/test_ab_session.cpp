@@ -8,9 +8,11 @@
 #include <QLineEdit>
 #include <QPushButton>
 #include <QSignalSpy>
+#include <QStandardItemModel>
 #include <QStandardPaths>
 #include <QtTest>
 
+#include "brisk/sysinfo.h"
 #include "ui/ab_session.h"
 #include "ui/ab_view.h"
 #include "ui/engine_controller.h"
@@ -51,6 +53,7 @@ class TestABSession : public QObject {
   void countsOfOneAreSingular();
   void stopEndsBothSides();
   void secondEngineStaticMatchesContinuous();
+  void secondEngineOffersBackend();
 };
 
 void TestABSession::initTestCase() {
@@ -69,7 +72,8 @@ void TestABSession::cleanupTestCase() {
   window_ = nullptr;
 }
 
-bool TestABSession::runAB(const ABSession::SideConfig& a, const ABSession::SideConfig& b, const QString& prompt) {
+bool TestABSession::runAB(const ABSession::SideConfig& a, const ABSession::SideConfig& b,
+                          const QString& prompt) {
   ABView* view = window_->abView();
   view->setSideConfig(ABSession::A, a);
   view->setSideConfig(ABSession::B, b);
@@ -311,6 +315,31 @@ void TestABSession::secondEngineStaticMatchesContinuous() {
   QCOMPARE(s->divergence(), -1);
   QVERIFY2(view->messageText().contains(QStringLiteral("two engines ran at the same time")),
            qPrintable(view->messageText()));
+}
+
+// The second engine's backend: Auto, CPU and CUDA, a backend this machine
+// cannot run listed but disabled with the reason (as the engine settings'
+// Backend combo says it), and the choice reaches the second engine's config.
+void TestABSession::secondEngineOffersBackend() {
+  ABView* view = window_->abView();
+  auto* combo = view->findChild<QComboBox*>(QStringLiteral("secondBackend"));
+  QVERIFY2(combo, "no backend choice in the Second engine box");
+  QCOMPARE(combo->itemData(0).toString(), QStringLiteral("auto"));
+  QVERIFY(combo->findData(QStringLiteral("cpu")) > 0);
+  auto* model = qobject_cast<QStandardItemModel*>(combo->model());
+  QVERIFY(model);
+  for (const brisk::BackendStatus& b : brisk::list_backends()) {
+    const int i = combo->findData(QString::fromStdString(b.name));
+    QVERIFY2(i >= 0, b.name.c_str());
+    QCOMPARE(model->item(i)->isEnabled(), b.available);
+    if (!b.available)
+      QVERIFY2(combo->itemData(i, Qt::ToolTipRole).toString().contains(QString::fromStdString(b.reason)),
+               qPrintable(combo->itemData(i, Qt::ToolTipRole).toString()));
+  }
+  combo->setCurrentIndex(combo->findData(QStringLiteral("cpu")));
+  QCOMPARE(view->secondEngineConfig().backend, std::string("cpu"));
+  combo->setCurrentIndex(0);
+  QCOMPARE(view->secondEngineConfig().backend, std::string("auto"));
 }
 
 QTEST_MAIN(TestABSession)

@@ -26,6 +26,7 @@
 #include "ui/bench_runner.h"
 #include "ui/benchmark_view.h"
 #include "ui/compare_view.h"
+#include "ui/engine_settings_panel.h"
 #include "ui/main_window.h"
 #include "ui/matrix_builder.h"
 #include "ui/results_store.h"
@@ -69,6 +70,13 @@ class TestBenchmarkView : public QObject {
   void badPromptFileIsRefusedBeforeAnyRun();
   void matrixBuilderSweepsAgreeWithMatrixFiles();
   void storedResultsNameTheirModel();
+  void matrixBuilderOffersEveryMatrixField();
+  void newAxisShowsHintNotError();
+  void matrixFilesLoadAndSave();
+  void preRunErrorSaysNothingRan();
+  void allFailedMatrixSaysSo();
+  void runSaysWhichModel();
+  void hiddenCudaKnobsDoNotBlockACpuMatrix();
 };
 
 void TestBenchmarkView::initTestCase() {
@@ -612,6 +620,284 @@ void TestBenchmarkView::storedResultsNameTheirModel() {
   for (const ResultsStore::Entry& e : entries) models << e.models.join(QStringLiteral("|"));
   models.sort();
   QCOMPARE(models, (QStringList{QStringLiteral("TinyLlama 1.1B|missing-q8"), QStringLiteral("stories260K")}));
+}
+
+namespace {
+// The fields brisk::expand_matrix accepts, as its error for an unknown one lists them.
+QStringList engineAxisFields() {
+  brisk::MatrixSpec m;
+  m.axes.push_back({"no_such_field", {"1"}});
+  try {
+    brisk::expand_matrix(m, brisk::WorkloadSpec{});
+  } catch (const std::exception& e) {
+    const QString msg = QString::fromUtf8(e.what());
+    const int open = msg.lastIndexOf(QLatin1Char('(')), close = msg.lastIndexOf(QLatin1Char(')'));
+    if (open >= 0 && close > open) return msg.mid(open + 1, close - open - 1).split(QStringLiteral(", "));
+  }
+  return {};
+}
+QLabel* summaryLabel(MatrixBuilder* m) { return m->findChild<QLabel*>(QStringLiteral("matrixSummary")); }
+bool looksRed(QWidget* w) { return w->styleSheet().contains(QStringLiteral("#c0392b")); }
+}  // namespace
+
+// The builder offers every field a matrix file may vary (README: "axes over
+// any engine setting"), each with a hint whose first value the engine takes.
+void TestBenchmarkView::matrixBuilderOffersEveryMatrixField() {
+  const QStringList engine = engineAxisFields();
+  QVERIFY2(engine.size() > 20, qPrintable(engine.join(QLatin1Char(' '))));
+  const QStringList offered = MatrixBuilder::axisFields();
+  QCOMPARE(QSet<QString>(offered.begin(), offered.end()).size(), offered.size());  // no field twice
+  QStringList missing, unknown;
+  for (const QString& f : engine)
+    if (!offered.contains(f)) missing << f;
+  for (const QString& f : offered)
+    if (!engine.contains(f)) unknown << f;
+  QVERIFY2(missing.isEmpty(),
+           qPrintable(QStringLiteral("not offered: ") + missing.join(QStringLiteral(", "))));
+  QVERIFY2(unknown.isEmpty(),
+           qPrintable(QStringLiteral("not accepted: ") + unknown.join(QStringLiteral(", "))));
+
+  setTinyWorkload();
+  MatrixBuilder* m = bench_->matrixBuilder();
+  m->kindCombo()->setCurrentIndex(0);
+  m->repeatsSpin()->setValue(1);
+  for (const QString& f : offered) {
+    m->clearAxes();
+    QCOMPARE(m->addAxis(f), 0);
+    QCOMPARE(m->axisFieldCombo(0)->currentText(), f);
+    const QString hint = m->axisValuesEdit(0)->placeholderText();
+    QVERIFY2(!hint.isEmpty(), qPrintable(f));
+    const QString first = hint.section(QLatin1Char(','), 0, 0).trimmed();
+    m->axisValuesEdit(0)->setText(first);
+    QVERIFY2(m->runCount() == 1,
+             qPrintable(f + QStringLiteral(" = ") + first + QStringLiteral(": ") + m->expansionError()));
+  }
+  m->clearAxes();
+  m->addAxis(QStringLiteral("backend"));
+  QVERIFY2(m->axisValuesEdit(0)->placeholderText().contains(QStringLiteral("auto, cpu, cuda")),
+           qPrintable(m->axisValuesEdit(0)->placeholderText()));
+  for (const QString& f :
+       {QStringLiteral("cuda_graphs"), QStringLiteral("fused_rope"), QStringLiteral("int8_fma")}) {
+    m->clearAxes();
+    m->addAxis(f);
+    QCOMPARE(m->axisValuesEdit(0)->placeholderText(), QStringLiteral("true, false"));
+  }
+  m->clearAxes();
+}
+
+// A new axis row says what to type, not an error in red, until the user has
+// edited its values or tries to run.
+void TestBenchmarkView::newAxisShowsHintNotError() {
+  MatrixBuilder* m = bench_->matrixBuilder();
+  m->clearAxes();
+  m->kindCombo()->setCurrentIndex(0);
+  QTest::mouseClick(m->findChild<QPushButton*>(QStringLiteral("addAxis")), Qt::LeftButton);
+  QCOMPARE(m->axisCount(), 1);
+  QLabel* summary = summaryLabel(m);
+  QVERIFY(summary);
+  QVERIFY(!summary->text().isEmpty());
+  QVERIFY2(!looksRed(summary), qPrintable(summary->text()));
+  QVERIFY2(!summary->text().contains(QStringLiteral("give at least one")), qPrintable(summary->text()));
+  QVERIFY(!bench_->runButton()->isEnabled());  // still nothing to run
+  QCOMPARE(bench_->runButton()->toolTip(), summary->text());
+  // Typed, then erased: now it is an error.
+  QTest::keyClicks(m->axisValuesEdit(0), QStringLiteral("f"));
+  QTest::keyClick(m->axisValuesEdit(0), Qt::Key_Backspace);
+  QVERIFY2(looksRed(summary), qPrintable(summary->text()));
+  // A fresh row again, and Run asked for (Ctrl+R): the error shows.
+  m->clearAxes();
+  m->addAxis();
+  QVERIFY(!looksRed(summary));
+  bench_->requestRun();
+  QVERIFY(!bench_->isRunning());
+  QVERIFY2(looksRed(summary), qPrintable(summary->text()));
+  QVERIFY2(!bench_->messageText().isEmpty(), "Run said nothing");
+  m->clearAxes();
+}
+
+// Matrix files load into the builder and save from it, in the format the CLI
+// reads (brisk::load_matrix); a file's base wins over the engine settings, as
+// with brisk-cli bench --matrix, and one naming no model runs the window's.
+void TestBenchmarkView::matrixFilesLoadAndSave() {
+  MatrixBuilder* m = bench_->matrixBuilder();
+  QVERIFY(m->findChild<QPushButton*>(QStringLiteral("loadMatrix")));
+  QVERIFY(m->findChild<QPushButton*>(QStringLiteral("saveMatrix")));
+  setTinyWorkload();
+  setMatrix(QStringLiteral("policy"), QStringLiteral("static, continuous"));
+  m->repeatsSpin()->setValue(2);
+  m->nameEdit()->setText(QStringLiteral("saved matrix"));
+  const brisk::MatrixSpec before = m->spec();
+  const QString path = dir_.filePath(QStringLiteral("m.json"));
+  bool ok = false;
+  QVERIFY(QMetaObject::invokeMethod(m, "saveTo", Q_RETURN_ARG(bool, ok), Q_ARG(QString, path)));
+  QVERIFY(ok);
+  QCOMPARE(brisk::to_json(brisk::load_matrix(path.toStdString())), brisk::to_json(before));
+
+  const QString other = dir_.filePath(QStringLiteral("other.json"));
+  {
+    QFile f(other);
+    QVERIFY(f.open(QIODevice::WriteOnly | QIODevice::Truncate));
+    f.write(R"({"schema": "brisk.matrix", "version": 1, "name": "from file",
+      "base": {"model": "demo", "threads": 1, "max_num_seqs": 3},
+      "axes": [{"field": "max_num_batched_tokens", "values": [64, 128]}, {"field": "top_k", "values": ["0", "40"]}],
+      "repeats": 1, "warmup_requests": 0})");
+  }
+  QVERIFY(QMetaObject::invokeMethod(m, "loadFrom", Q_RETURN_ARG(bool, ok), Q_ARG(QString, other)));
+  QVERIFY2(ok, qPrintable(m->expansionError()));
+  QCOMPARE(m->axisCount(), 2);
+  QCOMPARE(m->axisFieldCombo(1)->currentText(), QStringLiteral("top_k"));
+  QCOMPARE(m->runCount(), 4);
+  QCOMPARE(m->nameEdit()->text(), QStringLiteral("from file"));
+  QCOMPARE(m->spec().base.max_num_seqs, 3);
+  QCOMPARE(m->spec().base.threads, 1);
+  QCOMPARE(brisk::to_json(m->spec()), brisk::to_json(brisk::load_matrix(other.toStdString())));
+  // Saved again, it reads back the same.
+  const QString again = dir_.filePath(QStringLiteral("again.json"));
+  QVERIFY(QMetaObject::invokeMethod(m, "saveTo", Q_RETURN_ARG(bool, ok), Q_ARG(QString, again)));
+  QVERIFY(ok);
+  QCOMPARE(brisk::to_json(brisk::load_matrix(again.toStdString())), brisk::to_json(m->spec()));
+
+  // No model in the file: the window's (the engine settings') model runs.
+  const QString noModel = dir_.filePath(QStringLiteral("nomodel.json"));
+  {
+    QFile f(noModel);
+    QVERIFY(f.open(QIODevice::WriteOnly | QIODevice::Truncate));
+    f.write(
+        R"({"schema": "brisk.matrix", "version": 1, "base": {"model": "/elsewhere/x.gguf", "max_num_seqs": 5}})");
+  }
+  QVERIFY(QMetaObject::invokeMethod(m, "loadFrom", Q_RETURN_ARG(bool, ok), Q_ARG(QString, noModel)));
+  QVERIFY(ok);
+  QCOMPARE(m->spec().base.model, std::string("/elsewhere/x.gguf"));
+  {
+    QFile f(noModel);
+    QVERIFY(f.open(QIODevice::WriteOnly | QIODevice::Truncate));
+    f.write(R"({"schema": "brisk.matrix", "version": 1, "base": {"max_num_seqs": 5}})");
+  }
+  QVERIFY(QMetaObject::invokeMethod(m, "loadFrom", Q_RETURN_ARG(bool, ok), Q_ARG(QString, noModel)));
+  QVERIFY(ok);
+  QCOMPARE(m->spec().base.max_num_seqs, 5);
+  QCOMPARE(m->spec().base.model, window_->engineSettings()->config().model);
+
+  // A bad file is refused naming it and the field; the builder keeps what it had.
+  const QString bad = dir_.filePath(QStringLiteral("bad.json"));
+  {
+    QFile f(bad);
+    QVERIFY(f.open(QIODevice::WriteOnly | QIODevice::Truncate));
+    f.write(
+        R"({"schema": "brisk.matrix", "version": 1, "axes": [{"field": "polcy", "values": ["static"]}]})");
+  }
+  QVERIFY(QMetaObject::invokeMethod(m, "loadFrom", Q_RETURN_ARG(bool, ok), Q_ARG(QString, bad)));
+  QVERIFY(!ok);
+  const QString err = m->errorString();
+  QVERIFY2(err.contains(QStringLiteral("bad.json")), qPrintable(err));
+  QCOMPARE(m->spec().base.max_num_seqs, 5);
+
+  // Back to the engine settings as the base.
+  QVERIFY(QMetaObject::invokeMethod(m, "useEngineSettings"));
+  QCOMPARE(m->spec().base.max_num_seqs, window_->engineSettings()->config().max_num_seqs);
+  m->clearAxes();
+  m->nameEdit()->clear();
+}
+
+// An error before the first run (here a prompt dataset that is not there)
+// ends the matrix saying so and that nothing ran, not as a finished matrix.
+void TestBenchmarkView::preRunErrorSaysNothingRan() {
+  setTinyWorkload();
+  setMatrix(QStringLiteral("policy"), QStringLiteral("static, continuous"));
+  WorkloadEditor* e = bench_->workloadEditor();
+  brisk::WorkloadSpec w = e->workload();
+  const QString missing = dir_.filePath(QStringLiteral("no-such-prompts.jsonl"));
+  w.prompt_len = brisk::LengthDist::parse("file:" + missing.toStdString());
+  e->setWorkload(w);
+  QVERIFY2(bench_->runButton()->isEnabled(), qPrintable(bench_->runButton()->toolTip()));
+  QSignalSpy finished(bench_->runner(), &BenchRunner::finished);
+  QTest::mouseClick(bench_->runButton(), Qt::LeftButton);
+  QTRY_VERIFY_WITH_TIMEOUT(finished.count() > 0, 30000);
+  QVERIFY2(bench_->messageText().contains(missing), qPrintable(bench_->messageText()));
+  QVERIFY2(bench_->messageText().contains(QStringLiteral("nothing was run"), Qt::CaseInsensitive),
+           qPrintable(bench_->messageText()));
+  QVERIFY2(bench_->progressBar()->format().contains(QStringLiteral("nothing was run")),
+           qPrintable(bench_->progressBar()->format()));
+  QCOMPARE(bench_->progressBar()->property("outcome").toString(), QStringLiteral("failed"));
+  setTinyWorkload();
+  w = e->workload();
+  w.prompt_len = brisk::LengthDist::parse("fixed:16");
+  e->setWorkload(w);
+}
+
+// Every run failing is no success: the done line counts the failures and
+// gives each distinct reason, and the bar does not read as done.
+void TestBenchmarkView::allFailedMatrixSaysSo() {
+  setTinyWorkload();
+  const QString a = dir_.filePath(QStringLiteral("missing-a.gguf")),
+                b = dir_.filePath(QStringLiteral("missing-b.gguf"));
+  setMatrix(QStringLiteral("model"), a + QStringLiteral(", ") + b);
+  QVERIFY2(bench_->runButton()->isEnabled(), qPrintable(bench_->runButton()->toolTip()));
+  QSignalSpy finished(bench_->runner(), &BenchRunner::finished);
+  QSignalSpy completed(bench_, &BenchmarkView::matrixCompleted);
+  QTest::mouseClick(bench_->runButton(), Qt::LeftButton);
+  QTRY_VERIFY_WITH_TIMEOUT(finished.count() > 0, kTimeoutMs);
+  const QString format = bench_->progressBar()->format();
+  QVERIFY2(format.contains(QStringLiteral("2 of 2 runs failed")), qPrintable(format));
+  QVERIFY2(!format.startsWith(QStringLiteral("done")), qPrintable(format));
+  QCOMPARE(bench_->progressBar()->property("outcome").toString(), QStringLiteral("failed"));
+  const QString msg = bench_->messageText();
+  QVERIFY2(msg.contains(QStringLiteral("2 of 2 runs failed:")), qPrintable(msg));
+  QVERIFY2(msg.contains(QStringLiteral("missing-a.gguf")) && msg.contains(QStringLiteral("missing-b.gguf")),
+           qPrintable(msg));
+  QVERIFY2(!msg.contains(QStringLiteral("2 runs saved")), qPrintable(msg));
+  QCOMPARE(completed.count(), 0);  // nothing to compare
+  bench_->matrixBuilder()->clearAxes();
+}
+
+// Run names the model the matrix runs (the engine settings' model: the demo
+// model when nothing else was opened), so it never runs one unannounced.
+void TestBenchmarkView::runSaysWhichModel() {
+  setTinyWorkload();
+  setMatrix(QStringLiteral("policy"), QStringLiteral("static, continuous"));
+  auto* label = bench_->findChild<QLabel*>(QStringLiteral("benchModel"));
+  QVERIFY2(label, "no label naming the model");
+  const std::string model = bench_->matrixBuilder()->spec().base.model;
+  const QString want =
+      model == "demo" ? QStringLiteral("demo model") : QFileInfo(QString::fromStdString(model)).fileName();
+  QVERIFY2(label->text().contains(want), qPrintable(label->text()));
+  QVERIFY2(bench_->runButton()->toolTip().contains(want), qPrintable(bench_->runButton()->toolTip()));
+  // A model axis: the label says the runs' models.
+  setMatrix(QStringLiteral("model"), QStringLiteral("demo, /x/other.gguf"));
+  QVERIFY2(label->text().contains(QStringLiteral("other.gguf")), qPrintable(label->text()));
+  bench_->matrixBuilder()->clearAxes();
+}
+
+// The CUDA knobs are saved with the engine settings and hidden while the CPU
+// runs the model; a matrix on backend "cpu" refuses them set (they would
+// change nothing). The window's base leaves them at their defaults on the
+// CPU, and the builder follows a settings edit while the view shows.
+void TestBenchmarkView::hiddenCudaKnobsDoNotBlockACpuMatrix() {
+  window_->setCurrentView(MainWindow::View::Benchmark);
+  EngineSettingsPanel* panel = window_->engineSettings();
+  const brisk::EngineConfig saved = panel->config();
+  setTinyWorkload();
+  setMatrix(QStringLiteral("policy"), QStringLiteral("static, continuous"));
+  MatrixBuilder* m = bench_->matrixBuilder();
+  QCOMPARE(m->runCount(), 2);
+  brisk::EngineConfig c = saved;
+  c.backend = "cpu";
+  c.fused_rope = true;
+  c.cuda_graphs = false;
+  panel->setConfig(c);
+  QCOMPARE(panel->config().backend, std::string("cpu"));
+  QCOMPARE(panel->config().fused_rope, true);  // kept in the settings
+  m->refresh();
+  QCOMPARE(m->runCount(), 2);
+  QVERIFY2(m->expansionError().isEmpty(), qPrintable(m->expansionError()));
+  QVERIFY2(bench_->runButton()->isEnabled(), qPrintable(bench_->runButton()->toolTip()));
+  // The builder follows a settings edit while the view shows: the model line names the settings' model.
+  auto* line = bench_->findChild<QLabel*>(QStringLiteral("benchModel"));
+  QVERIFY(line);
+  c.model = dir_.filePath(QStringLiteral("no-such-model.gguf")).toStdString();
+  panel->setConfig(c);
+  QVERIFY2(line->text().contains(QStringLiteral("no-such-model.gguf")), qPrintable(line->text()));
+  panel->setConfig(saved);
 }
 
 QTEST_MAIN(TestBenchmarkView)
