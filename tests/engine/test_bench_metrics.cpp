@@ -462,16 +462,22 @@ class TestBenchMetrics : public QObject {
     QVERIFY(!std::getline(csv, extra));
     std::string want_header = "run,label,repeat";
     for (const auto& k : want) want_header += "," + k;
+    want_header += ",status,error";  // after the figures, so they keep their columns
     QCOMPARE(header, want_header);
     QVERIFY2(row.rfind("0,\"f16, \"\"static\"\"\",1,2.6000000000000001,20,", 0) == 0, row.c_str());
     QVERIFY2(row.find(",1125,") != std::string::npos, row.c_str());
-    // mean batch, decode % (empty), perplexity, vs F32, KL, top-1, agreement (empty)
-    const std::string tail = ",1.75,,12.5,4.1666666666666741,0.0041999999999999997,97,";
+    // mean batch, decode % (empty), perplexity, vs F32, KL, top-1, agreement (empty), status, error (empty)
+    const std::string tail = ",1.75,,12.5,4.1666666666666741,0.0041999999999999997,97,,ok,";
     QVERIFY2(row.size() > tail.size() && row.substr(row.size() - tail.size()) == tail, row.c_str());
 
-    // A failed run shows no figures.
-    r.error = "model did not load";
+    // A failed run shows no figures, and its row says why (quoted where the reason has a comma).
+    r.error = "model did not load: bad, truncated";
     QVERIFY(std::isnan(value("generation_tokens_per_s")));
+    std::istringstream failed(summary_csv({r}));
+    std::getline(failed, header);
+    std::getline(failed, row);
+    const std::string why = ",failed,\"model did not load: bad, truncated\"";
+    QVERIFY2(row.size() > why.size() && row.substr(row.size() - why.size()) == why, row.c_str());
   }
 };
 
