@@ -3,8 +3,10 @@
 #   docs/screenshots/take-screenshots.sh [BUILD_DIR] [OUT_DIR]
 # (defaults: build, docs/screenshots). The stories260K shots need
 # ../shared/models beside the checkout. Not retaken here: the token-hover shot
-# (under Xvfb the tooltip does not reach the grab), the PDF report page, and
-# telemetry-dock.png (BRISK_UPDATE_SCREENSHOTS=1 with ui/test_telemetry).
+# (under Xvfb the tooltip does not reach the grab), the PDF report page,
+# system-info-*.png (a dialog, which the window's grab leaves out: taken from
+# the Xvfb screen by hand), and telemetry-dock.png (BRISK_UPDATE_SCREENSHOTS=1
+# with ui/test_telemetry).
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build}
