@@ -17,6 +17,7 @@
 #include <QStandardItemModel>
 #include <QVBoxLayout>
 
+#include "backend_combo.h"
 #include "brisk/sysinfo.h"
 #include "engine_controller.h"
 #include "format.h"
@@ -83,27 +84,9 @@ ABView::ABView(ABSession* session, QWidget* parent) : QWidget(parent), session_(
   secondModel_->setToolTip(tr("The model the second engine loads"));
   secondModel_->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
   secondModel_->setMinimumContentsLength(12);
-  // Every backend this build knows, as the engine settings' Backend combo
-  // lists them: one that cannot run here stays listed, disabled, its
-  // tooltip saying why (brisk::list_backends).
   secondBackend_ = new QComboBox(second);
   secondBackend_->setObjectName(QStringLiteral("secondBackend"));
-  {
-    const QString autoName = fmt::backendName(brisk::resolve_backend("auto"));
-    secondBackend_->addItem(fmt::backendName("auto"), QStringLiteral("auto"));
-    secondBackend_->setItemData(0, tr("CUDA when a device is available, else the CPU: here %1").arg(autoName),
-                                Qt::ToolTipRole);
-    auto* model = qobject_cast<QStandardItemModel*>(secondBackend_->model());
-    for (const brisk::BackendStatus& b : brisk::list_backends()) {
-      const int i = secondBackend_->count();
-      secondBackend_->addItem(fmt::backendName(b.name), QString::fromStdString(b.name));
-      secondBackend_->setItemData(i,
-                                  b.available ? QString::fromStdString(b.device)
-                                              : tr("Unavailable: %1").arg(QString::fromStdString(b.reason)),
-                                  Qt::ToolTipRole);
-      if (!b.available && model) model->item(i)->setEnabled(false);
-    }
-  }
+  fillBackendCombo(secondBackend_);
   secondBackend_->setToolTip(
       tr("The backend the second engine runs on (CPU against CUDA: an A/B of devices); "
          "an unavailable one is greyed out, its tooltip says why"));

@@ -14,6 +14,7 @@
 #include <QVBoxLayout>
 #include <cmath>
 
+#include "backend_combo.h"
 #include "brisk/sysinfo.h"
 #include "format.h"
 
@@ -93,25 +94,7 @@ EngineSettingsPanel::EngineSettingsPanel(QWidget* parent) : QWidget(parent) {
   };
 
   backend_ = new QComboBox(body);
-  {
-    // Every backend this build knows; one that cannot run here stays listed,
-    // disabled, with the reason as its tooltip.
-    const std::vector<brisk::BackendStatus> backends = brisk::list_backends();
-    const QString autoName = fmt::backendName(brisk::resolve_backend("auto"));
-    backend_->addItem(fmt::backendName("auto"), QStringLiteral("auto"));
-    backend_->setItemData(0, tr("CUDA when a device is available, else the CPU: here %1").arg(autoName),
-                          Qt::ToolTipRole);
-    auto* model = qobject_cast<QStandardItemModel*>(backend_->model());
-    for (const brisk::BackendStatus& b : backends) {
-      const int i = backend_->count();
-      backend_->addItem(fmt::backendName(b.name), QString::fromStdString(b.name));
-      backend_->setItemData(i,
-                            b.available ? QString::fromStdString(b.device)
-                                        : tr("Unavailable: %1").arg(QString::fromStdString(b.reason)),
-                            Qt::ToolTipRole);
-      if (!b.available && model) model->item(i)->setEnabled(false);
-    }
-  }
+  fillBackendCombo(backend_);
   row(tr("&Backend:"), backend_, QStringLiteral("settingsBackend"),
       tr("The backend that runs the model. Auto picks CUDA when a device is available, else the CPU. "
          "An unavailable backend is greyed out; its tooltip says why."));
