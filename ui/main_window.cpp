@@ -617,10 +617,16 @@ void MainWindow::showAbout() {
 
 void MainWindow::showSystemInfo() {
   // One at a time: a second click raises the open one (its measurement may be running).
+  // Kept once made (closing hides it): a measurement in flight is never waited for on the GUI thread.
   auto* dialog = findChild<SystemInfoDialog*>(QString(), Qt::FindDirectChildrenOnly);
   if (!dialog) {
     dialog = new SystemInfoDialog(this);
-    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    dialog->setMeasureBlocker([this] {
+      if (benchmark_->isRunning()) return tr("a benchmark is running (its load would lower the figures)");
+      if (controller_->activeRequests() > 0)
+        return tr("a generation is running (its load would lower the figures)");
+      return QString();
+    });
   }
   dialog->show();
   dialog->raise();
@@ -713,6 +719,7 @@ void MainWindow::onModelLoaded(const brisk::ModelInfo& info) {
       fmt::backendUsed(config.backend));  // the backend that runs the model, "auto" resolved
   precisionLabel_->setText(fmt::precisionSummary(info, config));
   const QString loadedIn = tr("Loaded %1 in %2").arg(name, fmt::milliseconds(double(loadTimer_.elapsed())));
+  if (config.backend != "auto") startupNote_.clear();  // a backend chosen since (brisk --backend) runs
   if (startupNote_.isEmpty()) {
     statusBar()->showMessage(loadedIn, 5000);
   } else {

@@ -26,7 +26,7 @@ namespace {
 QDoubleSpinBox* msSpin(QWidget* parent) {
   auto* s = new QDoubleSpinBox(parent);
   s->setRange(0, 1e7);
-  s->setDecimals(0);
+  s->setDecimals(3);  // a CUDA decode TPOT target is ~1 ms: whole milliseconds would round a file's 1.5 ms
   s->setSingleStep(50);
   s->setSuffix(QStringLiteral(" ms"));
   s->setSpecialValueText(QObject::tr("no limit"));
@@ -167,7 +167,7 @@ MatrixBuilder::MatrixBuilder(QWidget* parent) : QWidget(parent) {
   concurrencies_->setPlaceholderText(tr("requests in flight, comma-separated: 1, 4, 16 (0 = no cap)"));
   repeats_ = new QSpinBox(this);
   repeats_->setObjectName(QStringLiteral("repeats"));
-  repeats_->setRange(1, 100);
+  repeats_->setRange(1, 1000);  // as validate_matrix (a loaded file keeps its count)
   warmup_ = new QSpinBox(this);
   warmup_->setObjectName(QStringLiteral("warmupRequests"));
   warmup_->setRange(0, 1000);

@@ -147,10 +147,22 @@ SystemInfoDialog::SystemInfoDialog(QWidget* parent) : QDialog(parent) {
 }
 
 SystemInfoDialog::~SystemInfoDialog() {
-  if (worker_) worker_->wait();  // a measurement in flight finishes; its answer is dropped
+  // The window keeps the dialog (closing hides it), so this runs when the
+  // window goes: a measurement in flight finishes, its answer is dropped.
+  if (worker_) {
+    worker_->wait();
+    delete worker_;
+  }
 }
 
-void SystemInfoDialog::measure() { probe(true); }
+void SystemInfoDialog::measure() {
+  if (busy_) return;
+  if (const QString why = blocker_ ? blocker_() : QString(); !why.isEmpty()) {
+    status_->setText(tr("Not measured: %1. Measure again when it has finished.").arg(why));
+    return;
+  }
+  probe(true);
+}
 
 void SystemInfoDialog::probe(bool measure) {
   if (busy_) return;

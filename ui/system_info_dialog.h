@@ -8,6 +8,7 @@
 #pragma once
 #include <QDialog>
 #include <QString>
+#include <functional>
 
 #include "brisk/sysinfo.h"
 
@@ -27,6 +28,10 @@ class SystemInfoDialog : public QDialog {
   // What the dialog shows now (empty until the first probe has answered).
   const brisk::SystemInfo& info() const { return info_; }
   bool busy() const { return busy_; }
+  // Why measuring would give wrong figures now ("a benchmark is running"),
+  // or empty: a measurement under load reads low and is cached for every
+  // later report, so Measure refuses while this says something.
+  void setMeasureBlocker(std::function<QString()> blocker) { blocker_ = std::move(blocker); }
 
  public Q_SLOTS:
   void measure();  // measure (or recall) the ceilings of the CPU and every CUDA device
@@ -45,4 +50,5 @@ class SystemInfoDialog : public QDialog {
   QPushButton* measure_;
   QPushButton* copy_;
   QThread* worker_ = nullptr;
+  std::function<QString()> blocker_;
 };

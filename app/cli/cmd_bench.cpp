@@ -277,6 +277,8 @@ int cmd_bench(const std::vector<std::string>& argv) {
   // So are the prompt datasets and traces of every run, each read once here and replayed from memory,
   // and the quality files: a bad line must not wait until the runs before the one that reads it have run.
   const MatrixInputs inputs = check_matrix_inputs(m, plan);
+  if (const std::string note = cuda_only_fields_note(plan); !note.empty())
+    std::fprintf(stderr, "warning: %s\n", note.c_str());
   if (!a.has("--matrix"))
     check_quality_files(a.has("--quality-text") ? a.str("--quality-text") : "",
                         a.has("--quality-prompts") ? a.str("--quality-prompts") : "");
@@ -317,8 +319,8 @@ int cmd_bench(const std::vector<std::string>& argv) {
                    p.fraction * 100, clock(p.eta_s).c_str());
       std::fflush(stderr);
     } else if (p.run != last_run && p.phase == "loading") {
-      std::fprintf(stderr, "run %d/%d %s: %d requests on %s\n", p.run + 1, p.runs, name.c_str(),
-                   p.requests_total, plan[p.run].config.model.c_str());
+      std::fprintf(stderr, "run %d/%d %s: %d %s on %s\n", p.run + 1, p.runs, name.c_str(), p.requests_total,
+                   p.requests_total == 1 ? "request" : "requests", plan[p.run].config.model.c_str());
     }
     last_run = p.run;
   };

@@ -578,9 +578,10 @@ void check_backends(const std::vector<MatrixRun>& runs) {
   }
   // Every run on the CPU (named, or "auto" without a CUDA device): an axis on
   // a CUDA-only field labels identical runs differently. (Set in the base of
-  // an "auto" matrix it is let through, as the CLI lets such flags through
-  // with a warning: the same matrix means something on a GPU machine. With
-  // backend "cpu" validate_matrix refuses both.)
+  // an "auto" matrix it is let through, as the CLI lets such flags through:
+  // the same matrix means something on a GPU machine; cuda_only_fields_note
+  // is the warning and run_matrix records the defaults. With backend "cpu"
+  // validate_matrix refuses both.)
   for (const MatrixRun& r : runs)
     if (resolve_backend(r.config.backend) != "cpu") return;
   const BackendStatus* cuda = status("cuda");
@@ -598,6 +599,23 @@ void check_backends(const std::vector<MatrixRun>& runs) {
 }
 
 }  // namespace
+
+std::string cuda_only_fields_note(const std::vector<MatrixRun>& runs) {
+  std::vector<std::string> fields;
+  for (const MatrixRun& r : runs)
+    if (resolve_backend(r.config.backend) == "cpu")
+      for (const std::string& f : cuda_only_fields_set(r.config))
+        if (std::find(fields.begin(), fields.end(), f) == fields.end()) fields.push_back(f);
+  if (fields.empty()) return "";
+  std::string list;
+  for (const std::string& f : fields) list += (list.empty() ? "" : ", ") + f;
+  std::string reason;
+  for (const BackendStatus& b : list_backends())
+    if (b.name == "cuda" && !b.reason.empty()) reason = " (CUDA: " + b.reason + ")";
+  return list + (fields.size() == 1 ? " applies" : " apply") +
+         " to the CUDA backend only and the runs run on the CPU here" + reason +
+         ": they are left at their defaults and recorded so";
+}
 
 MatrixInputs check_matrix_inputs(const std::vector<MatrixRun>& runs) {
   check_backends(runs);
@@ -661,7 +679,11 @@ std::vector<BenchResult> run_matrix(const MatrixSpec& m, const WorkloadSpec& w, 
   std::map<std::string, QualityFigures> quality_cache;
   std::vector<BenchResult> results;
   for (size_t i = 0; i < runs.size() && !stopped(); ++i) {
-    const MatrixRun& run = runs[i];
+    MatrixRun run = runs[i];
+    // On the CPU the CUDA-only fields change nothing (an axis over one is
+    // refused above): the run records them at their defaults, as the CLI's
+    // flags are (cuda_only_fields_note says so before the first run).
+    if (resolve_backend(run.config.backend) == "cpu") reset_cuda_only_fields(run.config);
     p.run = (int)i;
     p.label = run.label;
     p.repeat = run.repeat;
@@ -671,8 +693,10 @@ std::vector<BenchResult> run_matrix(const MatrixSpec& m, const WorkloadSpec& w, 
     emit("loading", 0);
     BenchResult r;
     bool dropped = false;
+    ModelInfo loaded;  // set once the model loaded: a run failing after that still names it
     try {
       std::unique_ptr<Engine> engine = Engine::create(run.config);
+      loaded = engine->model_info();
       const std::vector<WorkloadRequest> reqs =
           bench::make_workload(run.workload, *engine, inputs.files->of(run.workload));
       emit("warmup", 0);
@@ -729,7 +753,8 @@ std::vector<BenchResult> run_matrix(const MatrixSpec& m, const WorkloadSpec& w, 
       r.workload = run.workload;
       r.error = e.what();
       // The machine it failed on, described as the finished runs' is (a report
-      // compares machines across runs); the model is left empty: it never loaded.
+      // compares machines across runs); the model as loaded, or empty where it never was.
+      r.model = loaded;
       try {
         ProbeOptions po;
         po.threads = run.config.threads;

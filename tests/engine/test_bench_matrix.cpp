@@ -369,6 +369,33 @@ class TestBenchMatrix : public QObject {
   // A run that fails before its model loads still records the machine it ran
   // on (described as a finished run's is), and no model: its results used to
   // carry a zeroed system block ("unknown CPU · 0 cores") and a zeroed model.
+  // A base setting a CUDA-only field, on the CPU (backend auto without a
+  // device): let through with one warning line, and the runs record the
+  // field at its default, as the CLI's flags are (it had recorded
+  // cuda_graphs false for runs it changed nothing in).
+  void cpuRunsRecordCudaOnlyFieldsAtDefaults() {
+    if (resolve_backend("auto") != "cpu") QSKIP("auto runs on CUDA here: the fields mean something");
+    MatrixSpec m;
+    m.base.model = "demo";
+    m.base.threads = 1;
+    m.base.cuda_graphs = false;
+    m.base.fused_rope = true;
+    m.warmup_requests = 0;
+    WorkloadSpec w = tiny();
+    w.num_requests = 1;
+    const std::string note = cuda_only_fields_note(expand_matrix(m, w));
+    QVERIFY2(note.find("cuda_graphs, fused_rope apply to the CUDA backend only") != std::string::npos,
+             note.c_str());
+    const auto r = run_matrix(m, w);
+    QCOMPARE((int)r.size(), 1);
+    QVERIFY2(r[0].error.empty(), r[0].error.c_str());
+    QCOMPARE(r[0].config.cuda_graphs, true);
+    QCOMPARE(r[0].config.fused_rope, false);
+    m.base.cuda_graphs = true;
+    m.base.fused_rope = false;
+    QVERIFY(cuda_only_fields_note(expand_matrix(m, w)).empty());
+  }
+
   void failedRunRecordsTheMachineAndNoModel() {
     MatrixSpec m;
     m.base.model = "/nonexistent/model.gguf";

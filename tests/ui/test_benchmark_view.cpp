@@ -742,6 +742,20 @@ void TestBenchmarkView::matrixFilesLoadAndSave() {
       "axes": [{"field": "max_num_batched_tokens", "values": [64, 128]}, {"field": "top_k", "values": ["0", "40"]}],
       "repeats": 1, "warmup_requests": 0})");
   }
+  // What the widgets hold is what the file said: more repeats than 100, an SLO under a millisecond's step.
+  const QString exact = dir_.filePath(QStringLiteral("exact.json"));
+  {
+    QFile f(exact);
+    QVERIFY(f.open(QIODevice::WriteOnly | QIODevice::Truncate));
+    f.write(R"({"schema": "brisk.matrix", "version": 1, "name": "exact", "base": {"model": "demo"},
+      "axes": [{"field": "policy", "values": ["static", "continuous"]}], "repeats": 300,
+      "warmup_requests": 0, "slo": {"tpot_s": 0.0015, "ttft_s": 0.25}})");
+  }
+  QVERIFY(QMetaObject::invokeMethod(m, "loadFrom", Q_RETURN_ARG(bool, ok), Q_ARG(QString, exact)));
+  QVERIFY2(ok, qPrintable(m->expansionError()));
+  QCOMPARE(m->spec().repeats, 300);
+  QCOMPARE(m->spec().slo.tpot_s, 0.0015);
+  QCOMPARE(m->spec().slo.ttft_s, 0.25);
   QVERIFY(QMetaObject::invokeMethod(m, "loadFrom", Q_RETURN_ARG(bool, ok), Q_ARG(QString, other)));
   QVERIFY2(ok, qPrintable(m->expansionError()));
   QCOMPARE(m->axisCount(), 2);

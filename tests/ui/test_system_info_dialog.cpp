@@ -1,8 +1,10 @@
 // Help ▸ System information: the window said nothing of the machine, the
 // backends or CUDA's absence (only `brisk-cli sysinfo` did).
+#include <QLabel>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QStandardPaths>
+#include <QTemporaryDir>
 #include <QTextBrowser>
 #include <QtTest>
 
@@ -12,8 +14,15 @@
 
 class TestSystemInfoDialog : public QObject {
   Q_OBJECT
+  QTemporaryDir cache_;
+
  private Q_SLOTS:
-  void initTestCase() { QStandardPaths::setTestModeEnabled(true); }
+  void initTestCase() {
+    QStandardPaths::setTestModeEnabled(true);
+    // Measure caches the ceilings under XDG_CACHE_HOME: not in the user's cache.
+    QVERIFY(cache_.isValid());
+    qputenv("XDG_CACHE_HOME", cache_.path().toLocal8Bit());
+  }
   void htmlNamesEveryPart();
   void unavailableCudaSaysWhy();
   void menuOpensTheDialogOnThisMachine();
@@ -99,6 +108,20 @@ void TestSystemInfoDialog::menuOpensTheDialogOnThisMachine() {
   QCOMPARE(w.findChildren<SystemInfoDialog*>().size(), 1);
 
   QSignalSpy probed(dialog, &SystemInfoDialog::probed);
+  // Not while something else loads the machine: the figures would read low and be cached.
+  dialog->setMeasureBlocker([] { return QStringLiteral("a benchmark is running"); });
+  dialog->findChild<QPushButton*>(QStringLiteral("systemInfoMeasure"))->click();
+  QVERIFY(!dialog->busy());
+  QVERIFY2(dialog->findChild<QLabel*>(QStringLiteral("systemInfoStatus"))
+               ->text()
+               .contains(QStringLiteral("Not measured: a benchmark is running")),
+           qPrintable(dialog->findChild<QLabel*>(QStringLiteral("systemInfoStatus"))->text()));
+  QTest::qWait(50);
+  QCOMPARE(probed.count(), 0);
+  dialog->setMeasureBlocker({});
+  dialog->close();  // hidden, not deleted: the window keeps it
+  action->trigger();
+  QCOMPARE(w.findChild<SystemInfoDialog*>(), dialog);
   dialog->findChild<QPushButton*>(QStringLiteral("systemInfoMeasure"))->click();
   QVERIFY(dialog->busy());
   QTRY_VERIFY_WITH_TIMEOUT(probed.count() == 1, 120000);

@@ -83,6 +83,11 @@ struct MatrixInputs {
   std::shared_ptr<const Files> files;
 };
 MatrixInputs check_matrix_inputs(const std::vector<MatrixRun>& runs);
+// One line where runs that resolve to the CPU set CUDA-only fields (a
+// matrix base with backend "auto" on a machine without CUDA): run_matrix
+// records them at their defaults, as the CLI does with such flags. Empty
+// when there is nothing to say.
+std::string cuda_only_fields_note(const std::vector<MatrixRun>& runs);
 // The same, and m's quality files (quality_text, quality_prompts), read and
 // checked as measure_quality reads them: a file that is missing, a directory,
 // holds no text or no prompts fails here, not in the first run's quality
