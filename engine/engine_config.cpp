@@ -131,10 +131,28 @@ std::string SamplingParams::validate() const {
   return {};
 }
 
+namespace {
+// The CUDA-only switches, once: the field list, the check and the reset all
+// walk this table (gpu_memory_utilization, the one number, goes first).
+struct CudaOnlySwitch {
+  const char* name;
+  bool EngineConfig::*field;
+};
+constexpr CudaOnlySwitch kCudaOnlySwitches[] = {
+    {"cuda_graphs", &EngineConfig::cuda_graphs},
+    {"fused_decode", &EngineConfig::fused_decode},
+    {"dependent_launch", &EngineConfig::dependent_launch},
+    {"fused_rope", &EngineConfig::fused_rope},
+    {"fp8_fast_accum", &EngineConfig::fp8_fast_accum},
+    {"split_merge_in_kernel", &EngineConfig::split_merge_in_kernel}};
+}  // namespace
+
 const std::vector<std::string>& cuda_only_fields() {
-  static const std::vector<std::string> fields{"gpu_memory_utilization", "cuda_graphs", "fused_decode",
-                                               "dependent_launch",       "fused_rope",  "fp8_fast_accum",
-                                               "split_merge_in_kernel"};
+  static const std::vector<std::string> fields = [] {
+    std::vector<std::string> v{"gpu_memory_utilization"};
+    for (const CudaOnlySwitch& s : kCudaOnlySwitches) v.push_back(s.name);
+    return v;
+  }();
   return fields;
 }
 
@@ -142,24 +160,15 @@ std::vector<std::string> cuda_only_fields_set(const EngineConfig& c) {
   const EngineConfig d;
   std::vector<std::string> v;
   if (c.gpu_memory_utilization != d.gpu_memory_utilization) v.push_back("gpu_memory_utilization");
-  if (c.cuda_graphs != d.cuda_graphs) v.push_back("cuda_graphs");
-  if (c.fused_decode != d.fused_decode) v.push_back("fused_decode");
-  if (c.dependent_launch != d.dependent_launch) v.push_back("dependent_launch");
-  if (c.fused_rope != d.fused_rope) v.push_back("fused_rope");
-  if (c.fp8_fast_accum != d.fp8_fast_accum) v.push_back("fp8_fast_accum");
-  if (c.split_merge_in_kernel != d.split_merge_in_kernel) v.push_back("split_merge_in_kernel");
+  for (const CudaOnlySwitch& s : kCudaOnlySwitches)
+    if (c.*s.field != d.*s.field) v.push_back(s.name);
   return v;
 }
 
 void reset_cuda_only_fields(EngineConfig& c) {
   const EngineConfig d;
   c.gpu_memory_utilization = d.gpu_memory_utilization;
-  c.cuda_graphs = d.cuda_graphs;
-  c.fused_decode = d.fused_decode;
-  c.dependent_launch = d.dependent_launch;
-  c.fused_rope = d.fused_rope;
-  c.fp8_fast_accum = d.fp8_fast_accum;
-  c.split_merge_in_kernel = d.split_merge_in_kernel;
+  for (const CudaOnlySwitch& s : kCudaOnlySwitches) c.*s.field = d.*s.field;
 }
 
 }  // namespace brisk

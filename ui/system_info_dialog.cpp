@@ -25,6 +25,11 @@ QString joined(const std::vector<std::string>& v, const QString& none) {
   return out.isEmpty() ? none : out.join(QLatin1Char(' '));
 }
 
+// A measured figure with how it was measured under it, small.
+QString figure(const QString& value, const std::string& method) {
+  return QStringLiteral("%1<br><small>%2</small>").arg(value, esc(method));
+}
+
 QString measuredAt(const std::string& at, bool quick, bool cached) {
   QString s = esc(at);
   if (quick) s += QObject::tr(" with the quick probe (not a true ceiling)");
@@ -53,12 +58,12 @@ QString systemInfoHtml(const brisk::SystemInfo& s) {
     isa += QObject::tr(" (lowered by BRISK_ISA; the CPU supports %1)").arg(esc(s.detected_isa));
   html += row(QObject::tr("Kernels"), isa);
   if (s.measured) {
-    html += row(QObject::tr("Read bandwidth"), QStringLiteral("%1 GB/s<br><small>%2</small>")
-                                                   .arg(s.read_bandwidth_bytes_per_s / 1e9, 0, 'f', 1)
-                                                   .arg(esc(s.read_bandwidth_method)));
-    html += row(QObject::tr("FMA peak"), QStringLiteral("%1 GFLOP/s<br><small>%2</small>")
-                                             .arg(s.fma_peak_flops / 1e9, 0, 'f', 1)
-                                             .arg(esc(s.fma_peak_method)));
+    html += row(QObject::tr("Read bandwidth"),
+                figure(QStringLiteral("%1 GB/s").arg(s.read_bandwidth_bytes_per_s / 1e9, 0, 'f', 1),
+                       s.read_bandwidth_method));
+    html +=
+        row(QObject::tr("FMA peak"),
+            figure(QStringLiteral("%1 GFLOP/s").arg(s.fma_peak_flops / 1e9, 0, 'f', 1), s.fma_peak_method));
     html += row(QObject::tr("Measured"),
                 QObject::tr("%1 on %2")
                     .arg(measuredAt(s.measured_at, s.quick, s.from_cache),
@@ -89,22 +94,21 @@ QString systemInfoHtml(const brisk::SystemInfo& s) {
                     .arg(esc(g.driver_version), esc(g.runtime_version),
                          g.pci_bus_id.empty() ? QString() : QObject::tr(", PCI %1").arg(esc(g.pci_bus_id))));
     QString precisions = joined(g.precisions, QObject::tr("none"));
-    if (!g.precision_note.empty())
-      precisions += QStringLiteral("<br><small>%1</small>").arg(esc(g.precision_note));
+    if (!g.precision_note.empty()) precisions = figure(precisions, g.precision_note);
     html += row(QObject::tr("Precisions"), precisions);
     if (g.measured) {
-      html += row(QObject::tr("Device bandwidth"), QStringLiteral("%1 GB/s<br><small>%2</small>")
-                                                       .arg(g.bandwidth_bytes_per_s / 1e9, 0, 'f', 1)
-                                                       .arg(esc(g.bandwidth_method)));
-      html += row(QObject::tr("F16 GEMM"), QStringLiteral("%1 TFLOP/s<br><small>%2</small>")
-                                               .arg(g.f16_flops / 1e12, 0, 'f', 1)
-                                               .arg(esc(g.f16_method)));
-      html += row(QObject::tr("FP8 GEMM"),
-                  g.fp8_flops > 0 ? QStringLiteral("%1 TFLOP/s (%2× F16)<br><small>%3</small>")
-                                        .arg(g.fp8_flops / 1e12, 0, 'f', 1)
-                                        .arg(g.f16_flops > 0 ? g.fp8_flops / g.f16_flops : 0.0, 0, 'f', 2)
-                                        .arg(esc(g.fp8_method))
-                                  : esc(g.fp8_method));
+      html += row(QObject::tr("Device bandwidth"),
+                  figure(QStringLiteral("%1 GB/s").arg(g.bandwidth_bytes_per_s / 1e9, 0, 'f', 1),
+                         g.bandwidth_method));
+      html += row(QObject::tr("F16 GEMM"),
+                  figure(QStringLiteral("%1 TFLOP/s").arg(g.f16_flops / 1e12, 0, 'f', 1), g.f16_method));
+      html +=
+          row(QObject::tr("FP8 GEMM"),
+              g.fp8_flops > 0 ? figure(QStringLiteral("%1 TFLOP/s (%2× F16)")
+                                           .arg(g.fp8_flops / 1e12, 0, 'f', 1)
+                                           .arg(g.f16_flops > 0 ? g.fp8_flops / g.f16_flops : 0.0, 0, 'f', 2),
+                                       g.fp8_method)
+                              : esc(g.fp8_method));
       html += row(QObject::tr("Measured"), measuredAt(g.measured_at, g.quick, g.from_cache));
     } else {
       html += row(QObject::tr("Ceilings"), g.measure_error.empty()
