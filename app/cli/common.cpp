@@ -42,13 +42,13 @@ void add_engine_flags(Args& a) {
       "launch)");
   a.flag("--fused-rope", "",
          "CUDA: run decode steps' RoPE and KV cache write in the q/k/v projection's epilogue instead of a "
-         "kernel of their own (off until a GPU run has checked it)");
+         "kernel of their own (an A/B knob: no faster on an H100)");
   a.flag("--split-merge-in-kernel", "",
          "CUDA: decode attention split over a long context merges its partitions in the attention kernel "
-         "instead of a reduce kernel launched after it (off until a GPU run has timed it)");
-  a.flag("--fp8-fast-accum", "",
-         "CUDA, FP8 weights: GEMMs accumulate in the tensor cores' own precision over the whole K instead of "
-         "promoting partial sums to F32 (faster, less exact)");
+         "instead of a reduce kernel launched after it (an A/B knob: no faster on an H100)");
+  a.flag("--no-fp8-fast-accum", "",
+         "CUDA, FP8 weights: GEMMs promote their partial sums to F32 every few steps instead of accumulating "
+         "in the tensor cores' own precision over the whole K (slower, slightly more exact)");
   a.flag("--threads", "N", "CPU threads, 0 = physical cores", "0");
   a.flag("--block-size", "N", "KV cache block size in tokens", "16");
   a.flag("--kv-blocks", "N", "KV cache size in blocks (0 = from --kv-bytes or automatic)", "0");
@@ -90,7 +90,7 @@ void refuse_conversion_flags_without_effect(const EngineConfig& c) {
 void refuse_cuda_flags_on_cpu(const Args& a, EngineConfig& c) {
   static const char* const kCudaOnlyFlags[] = {
       "--gpu-memory-utilization", "--no-cuda-graphs", "--no-fused-decode",
-      "--no-dependent-launch",    "--fused-rope",     "--fp8-fast-accum",
+      "--no-dependent-launch",    "--fused-rope",     "--no-fp8-fast-accum",
       "--split-merge-in-kernel"};
   std::vector<std::string> given;
   for (const char* f : kCudaOnlyFlags)
@@ -119,7 +119,7 @@ EngineConfig engine_config_from(const Args& a, const std::string& model) {
   c.fused_decode = !a.has("--no-fused-decode");
   c.dependent_launch = !a.has("--no-dependent-launch");
   c.fused_rope = a.has("--fused-rope");
-  c.fp8_fast_accum = a.has("--fp8-fast-accum");
+  c.fp8_fast_accum = !a.has("--no-fp8-fast-accum");
   c.split_merge_in_kernel = a.has("--split-merge-in-kernel");
   c.huge_page_weights = !a.has("--no-huge-pages");
   c.int8_fma = a.has("--int8-fma");

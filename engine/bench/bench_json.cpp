@@ -696,7 +696,13 @@ BenchResult result_from(const json& j, const std::string& path, const std::strin
   r.get("commit", b.commit);
   if (const json* m = r.find("model")) b.model = model_from(*m, r.name("model"), source);
   r.get("model_sha256", b.model_sha256);
-  if (const json* c = r.find("config")) b.config = config_from(*c, r.name("config"), source);
+  if (const json* c = r.find("config")) {
+    // A result that does not name fp8_fast_accum was run before the option
+    // existed, without fast accumulation (today's default is on).
+    EngineConfig before;
+    before.fp8_fast_accum = false;
+    b.config = config_from(*c, r.name("config"), source, before);
+  }
   if (const json* s = r.find("system")) b.system = system_from(*s, r.name("system"), source);
   if (const json* f = r.find("roofline")) {
     ObjReader fr(*f, r.name("roofline"), source);

@@ -216,7 +216,7 @@ class TestCli : public QObject {
     // CUDA-only flags with --backend cpu would change nothing: refused, the flag named.
     for (const QStringList& f : {QStringList{"--no-cuda-graphs"}, QStringList{"--no-fused-decode"},
                                  QStringList{"--no-dependent-launch"}, QStringList{"--fused-rope"},
-                                 QStringList{"--split-merge-in-kernel"}, QStringList{"--fp8-fast-accum"},
+                                 QStringList{"--split-merge-in-kernel"}, QStringList{"--no-fp8-fast-accum"},
                                  QStringList{"--gpu-memory-utilization", "0.5"}})
       QTest::newRow(qPrintable("generate --backend cpu " + f.join(' ')))
           << (QStringList{"generate", "demo", "-p", "x", "--backend", "cpu"} + f)

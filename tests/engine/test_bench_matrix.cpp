@@ -329,6 +329,12 @@ class TestBenchMatrix : public QObject {
     QCOMPARE(back[0].requests[0].token_times, results_[0].requests[0].token_times);
     QCOMPARE(back[0].requests[0].prefill_chunks.size(), results_[0].requests[0].prefill_chunks.size());
     QCOMPARE(summary_csv(back), summary_csv(results_));  // same figures from the stored copy
+    // FP8 fast accumulation is on by default now; a result written before the
+    // option existed (no such key) ran without it and must read so.
+    QVERIFY(bench_result_from_json(one, "one.json").config.fp8_fast_accum);
+    nlohmann::json old = nlohmann::json::parse(one);
+    QVERIFY(old["config"].erase("fp8_fast_accum") == 1);
+    QVERIFY(!bench_result_from_json(old.dump(), "old.json").config.fp8_fast_accum);
     // load_results reads a results file and a bare result.
     QCOMPARE((int)load_results(write("all.json", all)).size(), 4);
     QCOMPARE(results_to_json(load_results(write("one.json", one))), results_to_json({results_[0]}));
@@ -547,7 +553,7 @@ class TestBenchMatrix : public QObject {
         QVERIFY2(msg.find(want) != std::string::npos, (msg + " lacks " + want).c_str());
       // Set in an auto base it is let through (the same matrix means something on a GPU machine).
       m.axes = {{"weight_dtype", {"f32", "f16"}}};
-      m.base.fp8_fast_accum = true;
+      m.base.fp8_fast_accum = false;  // away from its default
       (void)check_matrix_inputs(m, expand_matrix(m, tiny()));
     }
   }

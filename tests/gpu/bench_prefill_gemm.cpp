@@ -222,7 +222,7 @@ void gemm_only(const std::vector<Proj>& projs, int M, int reps, double flops, co
   const size_t kBlasWs = GemmBuffers::kBlasWs;
   cudaStream_t st = b.st;
   try {
-    cudabe::Gemm g(st, blas_ws, kBlasWs), fast_g(st, blas_ws, kBlasWs, true);
+    cudabe::Gemm g(st, blas_ws, kBlasWs, /*fp8_fast_accum=*/false), fast_g(st, blas_ws, kBlasWs, true);
     bool scaled = true, fast_scaled = true;
     auto f16 = [&] {
       for (size_t i = 0; i < P; ++i)

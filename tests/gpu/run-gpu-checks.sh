@@ -359,9 +359,9 @@ else
       f16=$(jget "$OUT/prefill-gemm.json" '[x for x in j["results"] if x["dtype"] == "f16"][0]["ms_per_layer"]')
       f8=$(jget "$OUT/prefill-gemm.json" '[x for x in j["results"] if x["dtype"] == "fp8-e4m3"][0]["ms_per_layer"]')
       sc=$(jget "$OUT/prefill-gemm.json" '[x for x in j["results"] if x["dtype"] == "fp8-e4m3"][0]["fp8_scaled_gemms"]')
-      row "prefill GEMMs of a layer, 8192 tokens: FP8 / F16" \
+      row "prefill GEMMs of a layer, 8192 tokens: FP8 with F32 promotion (--no-fp8-fast-accum) / F16" \
         "$(calc "'%.3f vs %.3f ms, %.2fx (%s GEMMs scaled by cuBLASLt)' % ($f8, $f16, $r, '$sc')")" \
-        ">= 1.5x (H100)" "$(verdict "$r >= 1.5")"
+        "-" "INFO"
     else
       row "prefill GEMMs FP8 / F16" "failed: $(tail -1 "$OUT/prefill-gemm.log" 2>/dev/null | cut -c1-100)" \
         ">= 1.5x (H100)" "FAIL"
@@ -369,14 +369,14 @@ else
     # The same seven GEMMs alone (inputs already F16 / FP8): the tensor-core work without conversion passes.
     g=$(jget "$OUT/prefill-gemm.json" '"%.3f vs %.3f ms, %.2fx (%.0f vs %.0f TFLOP/s, scaled %s)" % (j["gemm_only"]["fp8_ms"], j["gemm_only"]["f16_ms"], j["gemm_only"]["fp8_vs_f16"], j["gemm_only"]["fp8_tflops"], j["gemm_only"]["f16_tflops"], j["gemm_only"]["fp8_scaled"])')
     row "prefill GEMMs of a layer alone (no conversion passes): FP8 / F16" "${g:-no figure (prefill-gemm.json)}" "-" "INFO"
-    # FP8 with cuBLASLt's fast accumulation (--fp8-fast-accum): through the backend, and alone.
+    # FP8 with cuBLASLt's fast accumulation (the default): through the backend, and alone.
     rf=$(jget "$OUT/prefill-gemm.json" '[x for x in j["results"] if x["dtype"] == "fp8-e4m3-fast-accum"][0]["vs_f16"]')
     ff=$(jget "$OUT/prefill-gemm.json" '"%.3f ms, %.2fx F16 (%.0f TFLOP/s)" % (j["gemm_only"]["fp8_fast_accum_ms"], j["gemm_only"]["fp8_fast_accum_vs_f16"], j["gemm_only"]["fp8_fast_accum_tflops"])')
     if [ -n "$rf" ]; then
-      row "prefill GEMMs of a layer, FP8 fast accumulation / F16" \
+      row "prefill GEMMs of a layer, 8192 tokens: FP8 (fast accumulation, the default) / F16" \
         "$(calc "'%.2fx through the backend' % $rf"); alone ${ff:-no figure}" ">= 1.5x (H100)" "$(verdict "$rf >= 1.5")"
     else
-      row "prefill GEMMs FP8 fast accumulation / F16" "no figure (prefill-gemm.json)" "-" "FAIL"
+      row "prefill GEMMs FP8 fast accumulation / F16" "no figure (prefill-gemm.json)" ">= 1.5x (H100)" "FAIL"
     fi
     # Every cuBLASLt algorithm for each FP8 GEMM timed: would choosing by measurement reach the target?
     sw=$(jget "$OUT/prefill-gemm.json" '"heuristic %.3f ms, fastest %.3f ms = %.2fx F16; with fast accumulation %.3f / %.3f ms = %.2fx (%d algorithms, complete %s)" % (j["fp8_algo_sweep"]["heuristic_ms"], j["fp8_algo_sweep"]["best_ms"], j["fp8_algo_sweep"]["best_vs_f16"], j["fp8_algo_sweep"]["fast_accum_heuristic_ms"], j["fp8_algo_sweep"]["fast_accum_best_ms"], j["fp8_algo_sweep"]["fast_accum_best_vs_f16"], j["fp8_algo_sweep"]["algorithms_timed"], j["fp8_algo_sweep"]["complete"])')
@@ -429,9 +429,9 @@ else
     ratio=$(calc "${prefill_tps[fp8-e4m3]} / ${prefill_tps[f16]}")
     row "prefill FP8 / F16 ($PREFILL_LEN-token prompts)" \
       "$(calc "'%.0f vs %.0f tok/s, %.2fx' % (${prefill_tps[fp8-e4m3]}, ${prefill_tps[f16]}, $ratio)")" \
-      ">= 1.5x (H100)" "$(verdict "$ratio >= 1.5")"
+      "- (the 1.5x target is the GEMMs')" "INFO"
   else
-    row "prefill FP8 / F16" "no figure (prefill-f16.log, prefill-fp8-e4m3.log)" ">= 1.5x (H100)" \
+    row "prefill FP8 / F16" "no figure (prefill-f16.log, prefill-fp8-e4m3.log)" "-" \
       "$(over_budget && echo SKIP || echo FAIL)"
   fi
 

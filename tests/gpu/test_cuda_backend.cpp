@@ -307,24 +307,27 @@ class TestCudaBackend : public QObject {
   // errors of both are printed for the benchmark notes.
   void fp8FastAccumulationAtModelDepth() {
     if (!cuda_probe().fp8_supported) QSKIP("no FP8 tensor cores on this device (sm_89 or later)");
-    BackendOptions fast_opts;
+    BackendOptions fast_opts, promoted_opts;
     fast_opts.fp8_fast_accum = true;
-    std::unique_ptr<Backend> fast = make_backend("cuda", fast_opts);
+    promoted_opts.fp8_fast_accum = false;  // the default is fast accumulation
+    std::unique_ptr<Backend> fast = make_backend("cuda", fast_opts),
+                             promoted = make_backend("cuda", promoted_opts);
     const double tol = 8e-2;  // matmul()'s FP8 E4M3 tolerance (activations quantized per token)
     const int n = 64, N = 256;
     for (int K : {2048, 5632}) {
       const OwnedWeight w = make_weight(DType::F8_E4M3, N, K, randn((size_t)N * K, 0.5f));
-      const Tensor wc = cpu_->weight(w.w), wg = gpu_->weight(w.w), wf = fast->weight(w.w);
+      const Tensor wc = cpu_->weight(w.w), wg = promoted->weight(w.w), wf = fast->weight(w.w);
       const std::vector<float> x = randn((size_t)n * K);
-      Pair in = f32_pair(*cpu_, *gpu_, n, K, &x), out = f32_pair(*cpu_, *gpu_, n, N);
+      Pair in = f32_pair(*cpu_, *promoted, n, K, &x), out = f32_pair(*cpu_, *promoted, n, N);
       Pair fin = f32_pair(*cpu_, *fast, n, K, &x), fout = f32_pair(*cpu_, *fast, n, N);
       cpu_->matmul(out.c, in.c, wc, n);
       const int64_t fp8_before = cuda_fp8_gemms();
-      gpu_->matmul(out.g, in.g, wg, n);
+      promoted->matmul(out.g, in.g, wg, n);
       fast->matmul(fout.g, fin.g, wf, n);
       QVERIFY2(cuda_fp8_gemms() - fp8_before == 2,
                "the FP8 GEMMs did not both run on cuBLASLt's FP8 kernels");
-      const std::vector<float> want = download_f32(*cpu_, out.c, n), plain = download_f32(*gpu_, out.g, n),
+      const std::vector<float> want = download_f32(*cpu_, out.c, n),
+                               plain = download_f32(*promoted, out.g, n),
                                quick = download_f32(*fast, fout.g, n);
       std::string where_plain, where_fast;
       const double e_plain = rel_error(plain, want, &where_plain),

@@ -23,7 +23,7 @@ class Gemm {
   // partial sums in the tensor cores' own accumulator over the whole K
   // instead of promoting them to F32 every few steps (faster on Hopper, less
   // exact: CUBLASLT_MATMUL_DESC_FAST_ACCUM).
-  Gemm(cudaStream_t stream, void* workspace, size_t workspace_bytes, bool fp8_fast_accum = false);
+  Gemm(cudaStream_t stream, void* workspace, size_t workspace_bytes, bool fp8_fast_accum);
   ~Gemm();
   Gemm(const Gemm&) = delete;
   Gemm& operator=(const Gemm&) = delete;
