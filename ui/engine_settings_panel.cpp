@@ -113,15 +113,19 @@ EngineSettingsPanel::EngineSettingsPanel(QWidget* parent) : QWidget(parent) {
   fusedRope_ = new QCheckBox(body);
   row(tr("Fused &RoPE:"), fusedRope_, QStringLiteral("settingsFusedRope"),
       tr("CUDA, with fused decode: rotate q and k and write the KV cache (F32, F16 or BF16) in the q/k/v "
-         "projection's epilogue (an A/B knob: off runs them as a kernel of their own)"));
+         "projection's epilogue (an A/B knob, off by default: no faster on an H100; off runs them as a "
+         "kernel "
+         "of their own)"));
   splitMerge_ = new QCheckBox(body);
   row(tr("In-kernel &merge:"), splitMerge_, QStringLiteral("settingsSplitMerge"),
       tr("CUDA: decode attention split over a long context merges its partitions in the attention kernel "
-         "(an A/B knob: off merges them in a reduce kernel launched after it)"));
+         "(an A/B knob, off by default: no faster on an H100; off merges them in a reduce kernel launched "
+         "after it)"));
   fp8FastAccum_ = new QCheckBox(body);
   row(tr("FP8 fast &accum.:"), fp8FastAccum_, QStringLiteral("settingsFp8FastAccum"),
       tr("CUDA, FP8 weights: GEMMs keep their partial sums in the tensor cores' own precision over the whole "
-         "row instead of promoting them to F32 every few steps (faster on Hopper, less exact)"));
+         "row instead of promoting them to F32 every few steps (on by default: on an H100 the prefill GEMMs "
+         "ran 1.56x F16 with it, 1.38x without, for a relative error of 0.0250 against 0.0246)"));
   gpuMemory_ = new QDoubleSpinBox(body);
   gpuMemory_->setRange(0.05, 1.0);
   gpuMemory_->setSingleStep(0.05);

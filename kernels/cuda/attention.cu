@@ -16,12 +16,15 @@
 //
 // Prefill rows (sequences with more than one query row) run a tiled kernel: a
 // block per (sequence, 32 query rows, head) walks 32-key tiles up to its last
-// causal position with an online softmax, Q and the K/V tile in shared memory.
+// causal position with an online softmax, Q and the K/V tile in shared memory;
+// for head_dim 64 and 128, its register-tiled form (64 x 64 tiles, 4 x 4 per
+// thread) by default.
 #include <algorithm>
 #include <atomic>
 #include <climits>
 
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/prefill_tiles.cuh"
 
 namespace brisk::cuda {
 using namespace detail;
@@ -814,6 +817,44 @@ __global__ void __launch_bounds__(kPThreads) prefill_kernel(AttnParams p) {
   }
 }
 
+// The register-tiled prefill kernel (kernels/cuda/prefill_tiles.cuh, where
+// the block's work is written once for this kernel and a CPU emulation):
+// head_dim 64 (J = 1) and 128 (J = 2), a block per (64 query rows, head,
+// sequence).
+struct CudaBlock {
+  __device__ int tid() const { return threadIdx.x; }
+  __device__ void sync() const { __syncthreads(); }
+  __device__ float shfl_xor(float v, int o) const { return __shfl_xor_sync(0xffffffffu, v, o); }
+};
+// The K and V caches by value: a reference into kernel-parameter space would
+// put the parameters on the stack.
+template <DType KT>
+struct CacheReader {
+  const void *k, *v;
+  const float *k_scales, *v_scales;
+  int n_kv_heads, head_dim;
+  __device__ float value(bool is_v, int64_t slot, int kvh, int d) const {
+    return kv_elem<KT>(is_v ? v : k, (slot * n_kv_heads + kvh) * head_dim + d);
+  }
+  __device__ float scale(bool is_v, int64_t slot, int kvh) const {
+    if constexpr (!kv_scaled(KT)) return 1.0f;
+    return (is_v ? v_scales : k_scales)[slot * n_kv_heads + kvh];
+  }
+};
+
+size_t prefill4_smem_bytes(int D) { return tiles::smem_floats(D) * sizeof(float); }
+
+template <DType KT, int J>
+__global__ void __launch_bounds__(tiles::kThreads) prefill4_kernel(AttnParams p) {
+  extern __shared__ float4 smem4[];
+  __shared__ tiles::TileKeys keys;
+  CudaBlock b;
+  const DevicePagedArgs a = p.a;
+  const CacheReader<KT> kv{p.k.data, p.v.data, p.k.scales, p.v.scales, a.n_kv_heads, a.head_dim};
+  tiles::prefill_tile_block<J>(b, kv, p.out, p.q, a, blockIdx.z, blockIdx.y, blockIdx.x,
+                               reinterpret_cast<float*>(smem4), keys);
+}
+
 bool kv_dtype_ok(DType t) {
   return t == DType::F32 || t == DType::F16 || t == DType::BF16 || t == DType::I8 || t == DType::F8_E4M3;
 }
@@ -885,6 +926,39 @@ void launch_tiled(const AttnParams& p, cudaStream_t st) {
   }
 }
 
+std::atomic<PrefillAttention> g_prefill_attention{PrefillAttention::Auto};
+std::atomic<int64_t> g_register_tiled_prefills{0};
+
+template <DType KT, int J>
+void launch_prefill4(const AttnParams& p, cudaStream_t st) {
+  const DevicePagedArgs& a = p.a;
+  const size_t smem = prefill4_smem_bytes(J * 64);
+  if (smem > 48 * 1024)
+    cudaFuncSetAttribute(prefill4_kernel<KT, J>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+  const dim3 grid((a.max_query_len + tiles::kQ - 1) / tiles::kQ, a.n_heads, a.num_seqs);
+  prefill4_kernel<KT, J><<<grid, tiles::kThreads, smem, st>>>(p);
+  g_register_tiled_prefills.fetch_add(1, std::memory_order_relaxed);
+}
+
+template <DType KT>
+void launch_prefill(const AttnParams& p, cudaStream_t st) {
+  const DevicePagedArgs& a = p.a;
+  // The register-tiled kernel stores 16 bytes at a time: rows of 64 or 128 floats from an aligned output.
+  if (g_prefill_attention.load(std::memory_order_relaxed) == PrefillAttention::Auto &&
+      (a.head_dim == 64 || a.head_dim == 128) && aligned16(p.out)) {
+    if (a.head_dim == 64)
+      launch_prefill4<KT, 1>(p, st);
+    else
+      launch_prefill4<KT, 2>(p, st);
+    return;
+  }
+  const size_t smem = prefill_smem_bytes(a.head_dim);
+  if (smem > 48 * 1024)
+    cudaFuncSetAttribute(prefill_kernel<KT>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+  const dim3 pgrid((a.max_query_len + kPQ - 1) / kPQ, a.n_heads, a.num_seqs);
+  prefill_kernel<KT><<<pgrid, kPThreads, smem, st>>>(p);
+}
+
 template <DType KT>
 void launch_all(const AttnParams& p, DecodeAttention kernel, cudaStream_t st) {
   const DevicePagedArgs& a = p.a;
@@ -897,13 +971,7 @@ void launch_all(const AttnParams& p, DecodeAttention kernel, cudaStream_t st) {
   if (p.splits > 1 && !p.counters)
     launch_dependent(reduce_kernel, dim3(a.num_seqs, a.n_heads), std::min(256, (a.head_dim + 31) / 32 * 32),
                      0, st, p);
-  if (a.max_query_len > 1) {
-    const size_t smem = prefill_smem_bytes(a.head_dim);
-    if (smem > 48 * 1024)
-      cudaFuncSetAttribute(prefill_kernel<KT>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-    const dim3 pgrid((a.max_query_len + kPQ - 1) / kPQ, a.n_heads, a.num_seqs);
-    prefill_kernel<KT><<<pgrid, kPThreads, smem, st>>>(p);
-  }
+  if (a.max_query_len > 1) launch_prefill<KT>(p, st);
 }
 
 std::atomic<DecodeAttention> g_decode_attention{DecodeAttention::Auto};
@@ -912,6 +980,12 @@ std::atomic<int64_t> g_in_kernel_merges{0};
 }  // namespace
 
 void set_decode_attention(DecodeAttention kind) { g_decode_attention.store(kind, std::memory_order_relaxed); }
+void set_prefill_attention(PrefillAttention kind) {
+  g_prefill_attention.store(kind, std::memory_order_relaxed);
+}
+int64_t register_tiled_prefill_launches() {
+  return g_register_tiled_prefills.load(std::memory_order_relaxed);
+}
 int64_t split_merge_in_kernel_launches() { return g_in_kernel_merges.load(std::memory_order_relaxed); }
 
 void paged_attention(float* out, const float* q, const DeviceKvCache& k, const DeviceKvCache& v,

@@ -213,6 +213,15 @@ size_t attention_workspace_bytes(int max_rows, int n_heads, int head_dim, int ma
 size_t attention_split_counters(int max_rows, int n_heads);
 // Decode attention launches (or graph captures) that merged their splits in kernel, since the start.
 int64_t split_merge_in_kernel_launches();
+// Which kernel runs the prefill rows. Auto: the register-tiled kernel (64
+// query rows x 64 keys a block, 4 x 4 a thread) for head_dim 64 and 128 with
+// a 16-byte aligned output, the tiled one (32 x 32, a score a thread) for
+// other head sizes. Tiled forces
+// the tiled kernel (tests, benchmarks; process-wide).
+enum class PrefillAttention { Auto, Tiled };
+void set_prefill_attention(PrefillAttention kind);
+// Prefill attention launches that ran the register-tiled kernel, since the start.
+int64_t register_tiled_prefill_launches();
 
 // ---- Programmatic dependent launch ----
 // The decode-path kernels launch early and overlap their predecessor's tail

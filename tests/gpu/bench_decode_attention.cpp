@@ -5,6 +5,13 @@
 //
 //   gpu_bench_decode_attention [--ctx 128,512,2048] [--kv f32,f16] [--reps R] [--heads H,KV,D]
 //                              [--kernels auto,tiled,head,group] [--seqs 1,64] [--merge reduce,kernel]
+//                              [--prefill 128,512 [--prefill-seqs 8]]
+//
+// --prefill adds prefill attention: --prefill-seqs prompts of each length,
+// all rows of each prompt at once (causal, nothing cached before), through
+// the tiled prefill kernel and the default (register-tiled for head_dim 64
+// and 128), with TFLOP/s counting 4 * head_dim FLOPs per (query, key) pair
+// the mask keeps. --prefill alone skips the decode rows (--seqs "").
 //
 // Prints one JSON object: per (split merge, decode kernel, kv dtype, sequences, context) the
 // microseconds of one attention call in a stream of R back-to-back calls
@@ -42,6 +49,8 @@ int main(int argc, char** argv) {
   std::vector<int> seqs = {1, 64};
   std::vector<std::string> merges = {"reduce", "kernel"};
   std::vector<int> heads = {32, 4, 64};
+  std::vector<int> prefill;
+  int prefill_seqs = 8;
   int reps = 2000;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
@@ -59,12 +68,17 @@ int main(int argc, char** argv) {
       seqs = int_list(v);
     else if (a == "--merge")
       merges = str_list(v);
+    else if (a == "--prefill")
+      prefill = int_list(v);
+    else if (a == "--prefill-seqs")
+      prefill_seqs = std::stoi(v);
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
     }
   }
-  if (heads.size() != 3 || ctxs.empty() || seqs.empty() || reps < 1) {
+  if (heads.size() != 3 || ctxs.empty() || (seqs.empty() && prefill.empty()) || reps < 1 ||
+      prefill_seqs < 1) {
     std::fprintf(stderr,
                  "--heads takes n_heads,n_kv_heads,head_dim; --ctx and --reps must be given values\n");
     return 2;
@@ -147,10 +161,67 @@ int main(int argc, char** argv) {
             }
         }
     }
+    // Prefill: prefill_seqs prompts of P tokens, each row of each prompt a query, through each prefill
+    // kernel.
+    for (const int P : prefill) {
+      if (P < 2) throw Error("--prefill: prompts of at least 2 tokens");
+      std::unique_ptr<Backend> be = make_backend("cuda", BackendOptions{});
+      const int S = prefill_seqs, rows = S * P, blocks = (P + block - 1) / block;
+      Tensor q = be->alloc(DType::F32, rows, (int64_t)n_heads * D),
+             out = be->alloc(DType::F32, rows, (int64_t)n_heads * D);
+      Tensor qs = be->alloc(DType::I32, 1, S + 1), sl = be->alloc(DType::I32, 1, S),
+             bt = be->alloc(DType::I32, S, blocks);
+      std::mt19937 rng(4);
+      std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+      std::vector<float> hq((size_t)rows * n_heads * D);
+      for (float& f : hq) f = u(rng);
+      be->upload(q, hq.data(), rows);
+      std::vector<int32_t> table((size_t)S * blocks), qstart(S + 1), lens(S, P);
+      for (size_t i = 0; i < table.size(); ++i) table[i] = (int32_t)i;
+      std::shuffle(table.begin(), table.end(), rng);
+      for (int i = 0; i <= S; ++i) qstart[i] = i * P;
+      be->upload(bt, table.data(), S);
+      be->upload(qs, qstart.data(), 1);
+      be->upload(sl, lens.data(), 1);
+      float probe = 0;
+      Tensor one = out;
+      one.cols = 1;
+      auto sync = [&] { be->download(&probe, one, 1); };
+      const double flops = 4.0 * D * n_heads * S * ((double)P * (P + 1) / 2);
+      for (const std::string& kv : kvs) {
+        const DType dt = parse_dtype_name(kv, "--kv");
+        const int64_t slots = (int64_t)S * blocks * block;
+        Tensor kc = be->alloc_kv_cache(dt, slots, n_kv, D), vc = be->alloc_kv_cache(dt, slots, n_kv, D);
+        for (const cuda::PrefillAttention which :
+             {cuda::PrefillAttention::Tiled, cuda::PrefillAttention::Auto}) {
+          cuda::set_prefill_attention(which);
+          const int64_t tiled4_before = cuda::register_tiled_prefill_launches();
+          AttentionBatch b;
+          b.num_seqs = S;
+          b.query_start = qs;
+          b.seq_lens = sl;
+          b.block_tables = bt;
+          b.max_blocks_per_seq = blocks;
+          b.block_size = block;
+          const int prefill_reps = std::max(3, reps / 100);
+          const double us = time_us(
+              prefill_reps, [&](int) { be->attention(out, q, kc, vc, b, n_heads, n_kv, D); }, sync);
+          const bool tiled4 = cuda::register_tiled_prefill_launches() > tiled4_before;
+          std::printf(
+              "%s\n  {\"prefill\": true, \"kernel\": \"%s\", \"kv\": \"%s\", \"seqs\": %d, \"prompt\": %d, "
+              "\"us_per_call\": %.2f, \"tflops\": %.2f}",
+              first ? "" : ",", tiled4 ? "register-tiled" : "tiled", kv.c_str(), S, P, us,
+              flops / (us * 1e-6) / 1e12);
+          first = false;
+          std::fflush(stdout);
+        }
+      }
+    }
   } catch (const std::exception& e) {
     std::printf("%s\n  {\"error\": \"%s\"}", first ? "" : ",", e.what());
   }
   cuda::set_decode_attention(cuda::DecodeAttention::Auto);
+  cuda::set_prefill_attention(cuda::PrefillAttention::Auto);
   std::printf("\n]}\n");
   return 0;
 }

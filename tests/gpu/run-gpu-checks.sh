@@ -27,7 +27,8 @@
 #   BRISK_GPU_TEST_TIMEOUT_S per GPU test executable (default 180)
 #   BRISK_GPU_CHECK_MODEL    an existing model to benchmark instead of making the 1.1B one
 #   BRISK_GPU_CHECK_SKIP     bench step names to skip (e.g. "decode1-int8 decode1-f16-no-cuda-graphs",
-#                            "decode-attention", "hf-baseline"), for a short device lease
+#                            "decode-attention", "prefill-attention", "decode-layer", "hf-baseline"),
+#                            for a short device lease
 #   BRISK_GPU_CHECKS_CPU=1   no CUDA device: run the benchmark steps on the CPU backend with a
 #                            tiny model and few tokens, to test this script itself (figures meaningless)
 set -euo pipefail
@@ -395,6 +396,16 @@ else
     timeout --kill-after=10 60 "$ATTN_BENCH" --reps 1000 >"$OUT/decode-attention.json" 2>"$OUT/decode-attention.log" || true
     figure=$(jget "$OUT/decode-attention.json" '"; ".join("%s %s %d seqs ctx %d, merge %s: %.1f us" % (r["kernel"], r["kv"], r["seqs"], r["ctx"], r["merge"], r["us_per_call"]) for r in j["results"]) + "; empty launch %.1f us" % j["results"][0]["empty_launch_us"]')
     row "decode attention per call (1.1B heads)" "${figure:-no figure (decode-attention.log)}" "-" "INFO"
+  fi
+
+  # Prefill attention alone: 8 prompts of 128, 512 and 2048 tokens on the 1.1B heads, through the tiled
+  # kernel and the register-tiled one (the default for head_dim 64 and 128).
+  if [ "$CPU_MODE" != "1" ] && [ -x "$ATTN_BENCH" ] && ! over_budget && ! skipped prefill-attention; then
+    say "prefill attention: $ATTN_BENCH --prefill 128,512,2048"
+    timeout --kill-after=10 60 "$ATTN_BENCH" --seqs "" --merge reduce --kernels auto --prefill 128,512,2048 \
+      --kv f32,f16 --reps 1000 >"$OUT/prefill-attention.json" 2>"$OUT/prefill-attention.log" || true
+    figure=$(jget "$OUT/prefill-attention.json" '"; ".join("%s %s KV, %d x %d tokens: %.0f us, %.1f TFLOP/s" % (r["kernel"], r["kv"], r["seqs"], r["prompt"], r["us_per_call"], r["tflops"]) for r in j["results"] if r.get("prefill"))')
+    row "prefill attention per call (1.1B heads)" "${figure:-no figure (prefill-attention.log)}" "-" "INFO"
   fi
 
   # One token's layers op by op (F16, 256-token context), the fold on and off, split attention merged by a

@@ -972,9 +972,15 @@ class TestCudaKernels : public QObject {
         {"mixed G=8 bs8 D80", 8, 1, 80, 8, {1, 33, 1}, {1030, 100, 40}},
         {"prefill G=1 bs32", 4, 4, 64, 32, {100, 3}, {100, 40}},
         {"prefill D256 chunked", 4, 2, 256, 16, {40, 1}, {70, 900}},
+        // Several 64-row query tiles, a chunk after 256 cached tokens, contexts ending mid-tile.
+        // (Sized for the CPU reference: 32 heads at 812 tokens took it over a minute across the passes.)
+        {"prefill chunked tiles", 8, 2, 64, 16, {150, 70, 1}, {406, 70, 77}},
+        {"prefill D128 G=2", 8, 4, 128, 16, {200, 65}, {200, 129}},
     };
     // clang-format on
-    // Every case through each decode kernel (where one cannot take a shape, Tiled runs it).
+    // Every case through each decode kernel (where one cannot take a shape, Tiled runs it). The
+    // prefill rows run the tiled prefill kernel with the tiled decode kernel, and the default
+    // (register-tiled where head_dim is 64 or 128) with the lane kernels.
     const std::pair<cuda::DecodeAttention, const char*> kernels[] = {
         {cuda::DecodeAttention::Tiled, "tiled"},
         {cuda::DecodeAttention::PerHead, "per head"},
@@ -983,12 +989,15 @@ class TestCudaKernels : public QObject {
     // Launches that merged in kernel, per decode kernel: the long cases split under every kernel, so
     // each lane kernel must have taken the in-kernel path (not fallen back to the reduce kernel
     // unseen); the tiled kernel always keeps the reduce kernel.
-    std::map<std::string, int64_t> merged;
+    std::map<std::string, int64_t> merged, register_tiled;
     try {
       for (const auto& [kernel, kernel_name] : kernels)
         for (const Case& c : cases)
           for (DType dt : kKvTypes) {
             cuda::set_decode_attention(kernel);
+            cuda::set_prefill_attention(kernel == cuda::DecodeAttention::Tiled
+                                            ? cuda::PrefillAttention::Tiled
+                                            : cuda::PrefillAttention::Auto);
             const int S = (int)c.q_lens.size(), D = c.head_dim, nkv = c.n_kv_heads, bs = c.block_size;
             std::vector<int32_t> qs(S + 1, 0), lens(S);
             int max_blocks = 0, total_blocks = 0, max_q = 0, max_len = 0;
@@ -1068,11 +1077,13 @@ class TestCudaKernels : public QObject {
               ws.poison();  // NaN partials: an unwritten (empty) partition must never be read
               out.poison();
               const int64_t launches0 = cuda::split_merge_in_kernel_launches();
+              const int64_t prefills0 = cuda::register_tiled_prefill_launches();
               cuda::paged_attention(out.as<float>(), dq.as<float>(), dk.c, dv.c, da,
                                     c.workspace ? ws.p : nullptr, ws_bytes, nullptr,
                                     in_kernel ? counters.as<uint32_t>() : nullptr, n_counters);
               sync("paged_attention");
               merged[kernel_name] += cuda::split_merge_in_kernel_launches() - launches0;
+              register_tiled[kernel_name] += cuda::register_tiled_prefill_launches() - prefills0;
               const std::vector<float> got = out.get<float>();
               if (!in_kernel) {
                 compare(r, name, got.data(), ref.data(), ref.size(), 1e-4, 1e-4);
@@ -1100,8 +1111,17 @@ class TestCudaKernels : public QObject {
         r.fail(QString("%1: no launch merged its splits in kernel").arg(kernel_name));
       if (!lanes && merged[kernel_name] != 0)
         r.fail(QString("%1: merged in kernel (it keeps the reduce kernel)").arg(kernel_name));
+      // The prefill cases with head_dim 64 or 128 ran the register-tiled kernel, except when forced off.
+      ++r.cases;
+      std::printf("paged_attention %s: %lld register-tiled prefill launches\n", kernel_name,
+                  (long long)register_tiled[kernel_name]);
+      if (lanes && register_tiled[kernel_name] == 0)
+        r.fail(QString("%1: the register-tiled prefill kernel never ran").arg(kernel_name));
+      if (!lanes && register_tiled[kernel_name] != 0)
+        r.fail(QString("%1: the register-tiled prefill kernel ran while forced off").arg(kernel_name));
     }
     cuda::set_decode_attention(cuda::DecodeAttention::Auto);
+    cuda::set_prefill_attention(cuda::PrefillAttention::Auto);
     QVERIFY2(r.fails.isEmpty(), qPrintable(r.text()));
   }
 #endif
