@@ -45,6 +45,7 @@
 #include "kernels/dtype.h"
 #include "kernels/reference/attention.h"
 #include "kernels/reference/ops.h"
+#include "kernels/support/paged_layout.h"
 
 #ifdef BRISK_HAVE_CUDA
 #include <cuda_runtime.h>
@@ -998,34 +999,19 @@ class TestCudaKernels : public QObject {
             cuda::set_prefill_attention(kernel == cuda::DecodeAttention::Tiled
                                             ? cuda::PrefillAttention::Tiled
                                             : cuda::PrefillAttention::Auto);
-            const int S = (int)c.q_lens.size(), D = c.head_dim, nkv = c.n_kv_heads, bs = c.block_size;
-            std::vector<int32_t> qs(S + 1, 0), lens(S);
-            int max_blocks = 0, total_blocks = 0, max_q = 0, max_len = 0;
-            for (int s = 0; s < S; ++s) {
-              qs[s + 1] = qs[s] + c.q_lens[s];
-              lens[s] = c.ctx[s];
-              max_blocks = std::max(max_blocks, (c.ctx[s] + bs - 1) / bs);
-              total_blocks += (c.ctx[s] + bs - 1) / bs;
-              max_q = std::max(max_q, c.q_lens[s]);
-              max_len = std::max(max_len, c.ctx[s]);
-            }
-            // Scattered blocks, so the block table indirection matters.
-            std::vector<int32_t> perm(total_blocks + 5);
-            std::iota(perm.begin(), perm.end(), 0);
-            std::shuffle(perm.begin(), perm.end(), rng);
-            std::vector<int32_t> tables((size_t)S * max_blocks, 0);
-            int next = 0;
-            for (int s = 0; s < S; ++s)
-              for (int b = 0; b < (c.ctx[s] + bs - 1) / bs; ++b)
-                tables[(size_t)s * max_blocks + b] = perm[next++];
-            const int nslots = (int)perm.size() * bs;
+            const int S = (int)c.q_lens.size(), D = c.head_dim, nkv = c.n_kv_heads;
+            const testing::PagedLayout lay =
+                testing::make_paged_layout(c.q_lens, c.ctx, c.block_size, 5, rng);
+            const std::vector<int32_t>&qs = lay.query_start, &lens = lay.seq_lens, &tables = lay.tables;
+            const int max_blocks = lay.max_blocks, max_q = lay.max_query_len, max_len = lay.max_seq_len,
+                      bs = c.block_size, nslots = lay.num_slots();
             HostCache hk(dt, nslots, nkv, D), hv(dt, nslots, nkv, D);
             for (int s = 0; s < S; ++s) {
               const int L = c.ctx[s];
               const auto k = uniform(rng, (size_t)L * nkv * D, -1, 1),
                          v = uniform(rng, (size_t)L * nkv * D, -1, 1);
               std::vector<int32_t> sl(L);
-              for (int t = 0; t < L; ++t) sl[t] = tables[(size_t)s * max_blocks + t / bs] * bs + t % bs;
+              for (int t = 0; t < L; ++t) sl[t] = lay.slot(s, t);
               ref::kv_write(hk.view, hv.view, k.data(), v.data(), sl.data(), L);
             }
             const int rows = qs[S];

@@ -17,6 +17,7 @@
 
 #include "kernels/cuda/prefill_tiles.cuh"
 #include "kernels/reference/attention.h"
+#include "kernels/support/paged_layout.h"
 
 using namespace brisk;
 namespace tiles = brisk::cuda::tiles;
@@ -118,25 +119,10 @@ class TestCudaPrefillEmulated : public QObject {
     const Case& c = cases[which];
     std::mt19937 rng(11 + which);
     std::uniform_real_distribution<float> u(-1.0f, 1.0f), us(0.5f, 2.0f);
-    const int S = (int)c.q_lens.size(), D = c.head_dim, nkv = c.n_kv_heads, bs = c.block_size;
-    std::vector<int32_t> qs(S + 1, 0), lens(S);
-    int max_blocks = 0, total_blocks = 0, max_q = 0;
-    for (int s = 0; s < S; ++s) {
-      qs[s + 1] = qs[s] + c.q_lens[s];
-      lens[s] = c.ctx[s];
-      max_blocks = std::max(max_blocks, (c.ctx[s] + bs - 1) / bs);
-      total_blocks += (c.ctx[s] + bs - 1) / bs;
-      max_q = std::max(max_q, c.q_lens[s]);
-    }
-    // Blocks scattered, so the table indirection matters.
-    std::vector<int32_t> perm(total_blocks + 3);
-    std::iota(perm.begin(), perm.end(), 0);
-    std::shuffle(perm.begin(), perm.end(), rng);
-    std::vector<int32_t> tables((size_t)S * max_blocks, 0);
-    int next = 0;
-    for (int s = 0; s < S; ++s)
-      for (int b = 0; b < (c.ctx[s] + bs - 1) / bs; ++b) tables[(size_t)s * max_blocks + b] = perm[next++];
-    const size_t nslots = perm.size() * bs, row = (size_t)nkv * D;
+    const int S = (int)c.q_lens.size(), D = c.head_dim, nkv = c.n_kv_heads;
+    const testing::PagedLayout lay = testing::make_paged_layout(c.q_lens, c.ctx, c.block_size, 3, rng);
+    const std::vector<int32_t>&qs = lay.query_start, &lens = lay.seq_lens, &tables = lay.tables;
+    const size_t nslots = lay.num_slots(), row = (size_t)nkv * D;
     std::vector<float> k(nslots * row), v(nslots * row);
     for (float& f : k) f = u(rng);
     for (float& f : v) f = u(rng);
@@ -163,8 +149,8 @@ class TestCudaPrefillEmulated : public QObject {
     ra.query_start = qs.data();
     ra.seq_lens = lens.data();
     ra.block_tables = tables.data();
-    ra.max_blocks_per_seq = max_blocks;
-    ra.block_size = bs;
+    ra.max_blocks_per_seq = lay.max_blocks;
+    ra.block_size = c.block_size;
     ra.n_heads = c.n_heads;
     ra.n_kv_heads = nkv;
     ra.head_dim = D;
@@ -177,12 +163,12 @@ class TestCudaPrefillEmulated : public QObject {
     cuda::DevicePagedArgs a;
     a.num_seqs = S;
     a.num_query_rows = rows;
-    a.max_query_len = max_q;
+    a.max_query_len = lay.max_query_len;
     a.query_start = qs.data();
     a.seq_lens = lens.data();
     a.block_tables = tables.data();
-    a.max_blocks_per_seq = max_blocks;
-    a.block_size = bs;
+    a.max_blocks_per_seq = lay.max_blocks;
+    a.block_size = c.block_size;
     a.n_heads = c.n_heads;
     a.n_kv_heads = nkv;
     a.head_dim = D;
