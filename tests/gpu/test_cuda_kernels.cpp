@@ -1016,17 +1016,7 @@ class TestCudaKernels : public QObject {
             }
             const int rows = qs[S];
             const auto q = uniform(rng, (size_t)rows * c.n_heads * D, -3, 3);
-            PagedAttentionArgs ra;
-            ra.num_seqs = S;
-            ra.query_start = qs.data();
-            ra.seq_lens = lens.data();
-            ra.block_tables = tables.data();
-            ra.max_blocks_per_seq = max_blocks;
-            ra.block_size = bs;
-            ra.n_heads = c.n_heads;
-            ra.n_kv_heads = nkv;
-            ra.head_dim = D;
-            ra.scale = 1.0f / std::sqrt((float)D);
+            const PagedAttentionArgs ra = lay.reference_args(c.n_heads, nkv, D);
             std::vector<float> ref((size_t)rows * c.n_heads * D);
             ref::paged_attention(ref.data(), q.data(), hk.view, hv.view, ra);
 

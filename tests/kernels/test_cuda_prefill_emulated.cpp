@@ -144,17 +144,7 @@ class TestCudaPrefillEmulated : public QObject {
     std::vector<float> q((size_t)rows * c.n_heads * D);
     for (float& f : q) f = u(rng) * 3.0f;
 
-    PagedAttentionArgs ra;
-    ra.num_seqs = S;
-    ra.query_start = qs.data();
-    ra.seq_lens = lens.data();
-    ra.block_tables = tables.data();
-    ra.max_blocks_per_seq = lay.max_blocks;
-    ra.block_size = c.block_size;
-    ra.n_heads = c.n_heads;
-    ra.n_kv_heads = nkv;
-    ra.head_dim = D;
-    ra.scale = 1.0f / std::sqrt((float)D);
+    const PagedAttentionArgs ra = lay.reference_args(c.n_heads, nkv, D);
     const KvCacheView kview{reinterpret_cast<uint8_t*>(k.data()), nullptr, DType::F32, nkv, D},
         vview{reinterpret_cast<uint8_t*>(v.data()), nullptr, DType::F32, nkv, D};
     std::vector<float> want((size_t)rows * c.n_heads * D);

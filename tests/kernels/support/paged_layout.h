@@ -4,10 +4,13 @@
 // so the table indirection matters.
 #pragma once
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <numeric>
 #include <random>
 #include <vector>
+
+#include "kernels/reference/attention.h"
 
 namespace brisk::testing {
 
@@ -20,6 +23,21 @@ struct PagedLayout {
   int rows() const { return query_start.back(); }
   int32_t slot(int s, int t) const {
     return tables[(size_t)s * max_blocks + t / block_size] * block_size + t % block_size;
+  }
+  // ref::paged_attention's arguments over this layout (host pointers into it), scale 1 / sqrt(head_dim).
+  PagedAttentionArgs reference_args(int n_heads, int n_kv_heads, int head_dim) const {
+    PagedAttentionArgs ra;
+    ra.num_seqs = num_seqs();
+    ra.query_start = query_start.data();
+    ra.seq_lens = seq_lens.data();
+    ra.block_tables = tables.data();
+    ra.max_blocks_per_seq = max_blocks;
+    ra.block_size = block_size;
+    ra.n_heads = n_heads;
+    ra.n_kv_heads = n_kv_heads;
+    ra.head_dim = head_dim;
+    ra.scale = 1.0f / std::sqrt((float)head_dim);
+    return ra;
   }
 };
 
