@@ -144,7 +144,8 @@ constexpr CudaOnlySwitch kCudaOnlySwitches[] = {
     {"dependent_launch", &EngineConfig::dependent_launch},
     {"fused_rope", &EngineConfig::fused_rope},
     {"fp8_fast_accum", &EngineConfig::fp8_fast_accum},
-    {"split_merge_in_kernel", &EngineConfig::split_merge_in_kernel}};
+    {"split_merge_in_kernel", &EngineConfig::split_merge_in_kernel},
+    {"l2_prefetch", &EngineConfig::l2_prefetch}};
 }  // namespace
 
 const std::vector<std::string>& cuda_only_fields() {

@@ -121,6 +121,12 @@ EngineSettingsPanel::EngineSettingsPanel(QWidget* parent) : QWidget(parent) {
       tr("CUDA: decode attention split over a long context merges its partitions in the attention kernel "
          "(an A/B knob, off by default: no faster on an H100; off merges them in a reduce kernel launched "
          "after it)"));
+  l2Prefetch_ = new QCheckBox(body);
+  row(tr("L2 weight &prefetch:"), l2Prefetch_, QStringLiteral("settingsL2Prefetch"),
+      tr("CUDA, with fused decode: after each layer's q/k/v projection, a small kernel prefetches the "
+         "weights read next (wo, then the first rows of gate and up, up to half the GPU's L2 cache) into L2 "
+         "while RoPE and attention run. A hint: the arithmetic is unchanged (an A/B knob, off by default "
+         "until measured on a GPU)"));
   fp8FastAccum_ = new QCheckBox(body);
   row(tr("FP8 fast &accum.:"), fp8FastAccum_, QStringLiteral("settingsFp8FastAccum"),
       tr("CUDA, FP8 weights: GEMMs keep their partial sums in the tensor cores' own precision over the whole "
@@ -281,6 +287,7 @@ EngineSettingsPanel::EngineSettingsPanel(QWidget* parent) : QWidget(parent) {
   connect(dependentLaunch_, &QCheckBox::toggled, this, &EngineSettingsPanel::onEdited);
   connect(fusedRope_, &QCheckBox::toggled, this, &EngineSettingsPanel::onEdited);
   connect(splitMerge_, &QCheckBox::toggled, this, &EngineSettingsPanel::onEdited);
+  connect(l2Prefetch_, &QCheckBox::toggled, this, &EngineSettingsPanel::onEdited);
   connect(fp8FastAccum_, &QCheckBox::toggled, this, &EngineSettingsPanel::onEdited);
   connect(fusedDecode_, &QCheckBox::toggled, this, &EngineSettingsPanel::updateBudgetWidgets);
   connect(gpuMemory_, &QDoubleSpinBox::valueChanged, this, &EngineSettingsPanel::onEdited);
@@ -299,6 +306,7 @@ void EngineSettingsPanel::showConfig(const brisk::EngineConfig& c) {
   dependentLaunch_->setChecked(c.dependent_launch);
   fusedRope_->setChecked(c.fused_rope);
   splitMerge_->setChecked(c.split_merge_in_kernel);
+  l2Prefetch_->setChecked(c.l2_prefetch);
   fp8FastAccum_->setChecked(c.fp8_fast_accum);
   gpuMemory_->setValue(c.gpu_memory_utilization);
   int bi = blockSize_->findData(c.block_size);
@@ -378,13 +386,14 @@ void EngineSettingsPanel::updateBudgetWidgets() {
   // The CUDA knobs are rows of their own only where CUDA runs: greyed, their
   // checked boxes read "On" beside a CPU backend they do not touch.
   for (QWidget* w : std::initializer_list<QWidget*>{cudaGraphs_, fusedDecode_, dependentLaunch_, fusedRope_,
-                                                    splitMerge_, fp8FastAccum_, gpuMemory_})
+                                                    splitMerge_, l2Prefetch_, fp8FastAccum_, gpuMemory_})
     form_->setRowVisible(w, cuda);
   cudaGraphs_->setEnabled(cuda);
   fusedDecode_->setEnabled(cuda);
   dependentLaunch_->setEnabled(cuda);
   fusedRope_->setEnabled(cuda && fusedDecode_->isChecked());
   splitMerge_->setEnabled(cuda);
+  l2Prefetch_->setEnabled(cuda && fusedDecode_->isChecked());
   fp8FastAccum_->setEnabled(cuda);
   gpuMemory_->setEnabled(cuda && mode == Auto);
 }
@@ -401,6 +410,7 @@ brisk::EngineConfig EngineSettingsPanel::config() const {
   c.dependent_launch = dependentLaunch_->isChecked();
   c.fused_rope = fusedRope_->isChecked();
   c.split_merge_in_kernel = splitMerge_->isChecked();
+  c.l2_prefetch = l2Prefetch_->isChecked();
   c.fp8_fast_accum = fp8FastAccum_->isChecked();
   c.gpu_memory_utilization = gpuMemory_->value();
   c.block_size = blockSize_->currentData().toInt();
@@ -463,6 +473,8 @@ QStringList EngineSettingsPanel::describeChanges(const brisk::EngineConfig& a, c
   if (a.split_merge_in_kernel != b.split_merge_in_kernel)
     out << tr("split merge in kernel %1 → %2")
                .arg(yesNo(a.split_merge_in_kernel), yesNo(b.split_merge_in_kernel));
+  if (a.l2_prefetch != b.l2_prefetch)
+    out << tr("L2 weight prefetch %1 → %2").arg(yesNo(a.l2_prefetch), yesNo(b.l2_prefetch));
   if (a.fp8_fast_accum != b.fp8_fast_accum)
     out << tr("FP8 fast accumulation %1 → %2").arg(yesNo(a.fp8_fast_accum), yesNo(b.fp8_fast_accum));
   // The spin box holds two decimals: finer differences are not edits.

@@ -70,6 +70,7 @@ class EngineSettingsPanel : public QWidget {
   QCheckBox* dependentLaunch_;
   QCheckBox* fusedRope_;
   QCheckBox* splitMerge_;
+  QCheckBox* l2Prefetch_;
   QCheckBox* fp8FastAccum_;
   QDoubleSpinBox* gpuMemory_;
   QFormLayout* form_ = nullptr;

@@ -46,6 +46,10 @@ void add_engine_flags(Args& a) {
   a.flag("--split-merge-in-kernel", "",
          "CUDA: decode attention split over a long context merges its partitions in the attention kernel "
          "instead of a reduce kernel launched after it (an A/B knob: no faster on an H100)");
+  a.flag("--l2-prefetch", "",
+         "CUDA, with fused decode: after each layer's q/k/v projection, prefetch the weights read next (wo, "
+         "then the first rows of gate and up, up to half the L2 cache) into L2 while RoPE and attention run "
+         "(a hint, the same arithmetic; off until measured on a GPU)");
   a.flag("--no-fp8-fast-accum", "",
          "CUDA, FP8 weights: GEMMs promote their partial sums to F32 every few steps instead of accumulating "
          "in the tensor cores' own precision over the whole K (slower, slightly more exact)");
@@ -91,7 +95,7 @@ void refuse_cuda_flags_on_cpu(const Args& a, EngineConfig& c) {
   static const char* const kCudaOnlyFlags[] = {
       "--gpu-memory-utilization", "--no-cuda-graphs", "--no-fused-decode",
       "--no-dependent-launch",    "--fused-rope",     "--no-fp8-fast-accum",
-      "--split-merge-in-kernel"};
+      "--split-merge-in-kernel",  "--l2-prefetch"};
   std::vector<std::string> given;
   for (const char* f : kCudaOnlyFlags)
     if (a.has(f)) given.push_back(f);
@@ -121,6 +125,7 @@ EngineConfig engine_config_from(const Args& a, const std::string& model) {
   c.fused_rope = a.has("--fused-rope");
   c.fp8_fast_accum = !a.has("--no-fp8-fast-accum");
   c.split_merge_in_kernel = a.has("--split-merge-in-kernel");
+  c.l2_prefetch = a.has("--l2-prefetch");
   c.huge_page_weights = !a.has("--no-huge-pages");
   c.int8_fma = a.has("--int8-fma");
   c.fp8_fma = a.has("--fp8-fma");

@@ -127,6 +127,10 @@ struct BackendOptions {
   // row to finish) instead of a reduce kernel launched after it. An A/B knob, the same arithmetic; off
   // (no faster on an H100).
   bool split_merge_in_kernel = false;
+  // CUDA, with fused_decode: after each layer's q/k/v projection, the weights read next (wo, then the
+  // first rows of gate and up) are prefetched into L2 while RoPE and attention run
+  // (FusedDecode::prefetch_weights). A hint; an A/B knob, off until measured.
+  bool l2_prefetch = false;
 };
 // "cpu", "cuda" or "auto" (cuda when available, else cpu). Throws Error
 // naming the backend and the reason when it cannot be made.

@@ -39,6 +39,7 @@ int64_t cuda_fp8_gemms() { return 0; }
 int64_t cuda_activation_conversions() { return 0; }
 void cuda_force_decode_attention(const std::string&) {}
 int64_t cuda_split_merge_in_kernel_launches() { return 0; }
+int64_t cuda_l2_prefetch_launches() { return 0; }
 #endif
 
 std::vector<BackendInfo> backend_infos() {
@@ -78,7 +79,8 @@ std::unique_ptr<Backend> make_backend(const EngineConfig& cfg) {
                                                   .fp8_fma = cfg.fp8_fma,
                                                   .fused_rope = cfg.fused_rope,
                                                   .fp8_fast_accum = cfg.fp8_fast_accum,
-                                                  .split_merge_in_kernel = cfg.split_merge_in_kernel});
+                                                  .split_merge_in_kernel = cfg.split_merge_in_kernel,
+                                                  .l2_prefetch = cfg.l2_prefetch});
 }
 
 }  // namespace brisk

@@ -4,7 +4,8 @@
 // finds this with dynamic_cast, as StepGraphs). Folding the norms, the
 // residual adds and SwiGLU into the projections takes a layer from twelve
 // launches to seven; RoPE and the KV cache write folded into the q/k/v
-// projection makes it six.
+// projection makes it six. prefetch_weights fills the memory's idle time
+// during attention with the weights read after it.
 #pragma once
 #include "backend/backend.h"
 
@@ -29,6 +30,13 @@ class FusedDecode {
                                       float eps, Tensor pos, Tensor slots, Tensor k_cache, Tensor v_cache,
                                       int n, int n_heads, int n_kv_heads, int head_dim, int rot_dim,
                                       float theta) = 0;
+  // A hint, given once a layer's q/k/v projection is enqueued: start moving
+  // ws (in this order; neighbours with the same group id advance together,
+  // a row of each at a time) from device memory into the device's cache,
+  // for the projections after RoPE and attention, which read almost nothing
+  // and would leave the memory idle. Changes no value; does nothing where
+  // the backend's option is off.
+  virtual void prefetch_weights(const Tensor* ws, const int* groups, int count) = 0;
 
  protected:
   ~FusedDecode() = default;

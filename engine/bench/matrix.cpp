@@ -96,6 +96,7 @@ const char* const kAxisFields[] = {"weight_dtype",
                                    "fused_rope",
                                    "fp8_fast_accum",
                                    "split_merge_in_kernel",
+                                   "l2_prefetch",
                                    "huge_page_weights",
                                    "int8_fma",
                                    "fp8_fma",
@@ -164,6 +165,8 @@ void apply_axis(const std::string& f, const std::string& v, EngineConfig& c, Wor
     c.fp8_fast_accum = as_bool(f, v);
   else if (f == "split_merge_in_kernel")
     c.split_merge_in_kernel = as_bool(f, v);
+  else if (f == "l2_prefetch")
+    c.l2_prefetch = as_bool(f, v);
   else if (f == "huge_page_weights")
     c.huge_page_weights = as_bool(f, v);
   else if (f == "int8_fma")

@@ -207,13 +207,17 @@ void LlamaModel::run_layers_fused(int n, const AttentionBatch& ab) {
   be.embed(x_, token_embd_, ids_, n);
   for (const Layer& l : layers_) {
     const Tensor qkv_out[3] = {q_, k_, v_}, qkv_w[3] = {l.wq, l.wk, l.wv};
-    if (!f.norm_qkv_rope_kv_write(qkv_out, qkv_w, x_, l.attn_norm, c.norm_eps, pos_, slots_, l.k_cache,
-                                  l.v_cache, n, c.n_heads, c.n_kv_heads, c.head_dim, c.rope_dim,
-                                  c.rope_theta)) {
-      f.norm_matmul(qkv_out, qkv_w, 3, x_, l.attn_norm, c.norm_eps, n);
+    const bool folded =
+        f.norm_qkv_rope_kv_write(qkv_out, qkv_w, x_, l.attn_norm, c.norm_eps, pos_, slots_, l.k_cache,
+                                 l.v_cache, n, c.n_heads, c.n_kv_heads, c.head_dim, c.rope_dim, c.rope_theta);
+    if (!folded) f.norm_matmul(qkv_out, qkv_w, 3, x_, l.attn_norm, c.norm_eps, n);
+    // What is read after RoPE and attention: wo, then gate and up (a row of each per output).
+    const Tensor next[3] = {l.wo, l.w_gate, l.w_up};
+    const int groups[3] = {0, 1, 1};
+    f.prefetch_weights(next, groups, 3);
+    if (!folded)
       be.rope_kv_write(q_, k_, v_, pos_, slots_, l.k_cache, l.v_cache, n, c.n_heads, c.n_kv_heads, c.head_dim,
                        c.rope_dim, c.rope_theta);
-    }
     be.attention(att_, q_, l.k_cache, l.v_cache, ab, c.n_heads, c.n_kv_heads, c.head_dim);
     f.matmul_add(x_, att_, l.wo, n);
     f.norm_swiglu(gate_, x_, l.ffn_norm, c.norm_eps, l.w_gate, l.w_up, n);

@@ -335,6 +335,13 @@ class TestBenchMatrix : public QObject {
     nlohmann::json old = nlohmann::json::parse(one);
     QVERIFY(old["config"].erase("fp8_fast_accum") == 1);
     QVERIFY(!bench_result_from_json(old.dump(), "old.json").config.fp8_fast_accum);
+    // The L2 weight prefetch round-trips; a result written before it existed ran without it.
+    BenchResult prefetch = results_[0];
+    prefetch.config.l2_prefetch = true;
+    QVERIFY(bench_result_from_json(to_json(prefetch), "prefetch.json").config.l2_prefetch);
+    nlohmann::json before = nlohmann::json::parse(to_json(prefetch));
+    QVERIFY(before["config"].erase("l2_prefetch") == 1);
+    QVERIFY(!bench_result_from_json(before.dump(), "before.json").config.l2_prefetch);
     // load_results reads a results file and a bare result.
     QCOMPARE((int)load_results(write("all.json", all)).size(), 4);
     QCOMPARE(results_to_json(load_results(write("one.json", one))), results_to_json({results_[0]}));
@@ -519,7 +526,7 @@ class TestBenchMatrix : public QObject {
     EXPECT_ERROR(validate_matrix(m, "m.json"), "m.json", "axes[0].field", "cuda_graphs", "CUDA backend only");
     EXPECT_ERROR(expand_matrix(m, tiny()), "cuda_graphs", "CUDA backend only");
     for (const char* f : {"fused_decode", "dependent_launch", "fused_rope", "fp8_fast_accum",
-                          "split_merge_in_kernel", "gpu_memory_utilization"}) {
+                          "split_merge_in_kernel", "l2_prefetch", "gpu_memory_utilization"}) {
       m.axes = {{"weight_dtype", {"f32", "f16"}},
                 {f,
                  {f == std::string("gpu_memory_utilization") ? "0.5" : "true",
@@ -535,12 +542,20 @@ class TestBenchMatrix : public QObject {
     m.base.fused_rope = true;
     EXPECT_ERROR(validate_matrix(m, "m.json"), "base.fused_rope", "CUDA backend only");
     m.base.fused_rope = false;
+    m.base.l2_prefetch = true;
+    EXPECT_ERROR(validate_matrix(m, "m.json"), "base.l2_prefetch", "CUDA backend only");
+    m.base.l2_prefetch = false;
     m.base.gpu_memory_utilization = 0.5;
     EXPECT_ERROR(validate_matrix(m, "m.json"), "base.gpu_memory_utilization");
     // A backend axis with CUDA in it is an A/B that means something; so is auto (the machine decides).
     m = {};
     m.axes = {{"backend", {"cpu", "cuda"}}, {"cuda_graphs", {"true", "false"}}};
     validate_matrix(m, "m.json");
+    m.axes = {{"backend", {"cpu", "cuda"}}, {"l2_prefetch", {"true", "false"}}};
+    const auto ab = expand_matrix(m, tiny());
+    QCOMPARE((int)ab.size(), 4);
+    QCOMPARE(ab[2].config.l2_prefetch, true);  // the last axis varies fastest
+    QCOMPARE(ab[3].config.l2_prefetch, false);
     m.axes = {{"cuda_graphs", {"true", "false"}}};
     validate_matrix(m, "m.json");
     const auto runs = expand_matrix(m, tiny());

@@ -9,7 +9,7 @@
 //
 //   gpu_bench_decode_layer [--dtype f16|bf16|int8|fp8-e4m3] [--kv f32|f16|bf16] [--ctx C] [--max-ctx M]
 //                          [--layers L] [--reps R] [--dims dim,hidden,n_heads,n_kv_heads]
-//                          [--gemv-blocks 0,1,2,3]
+//                          [--gemv-blocks 0,1,2,3] [--prefetch-mb 0,16,25]
 //
 // The context is C tokens (default 256) in block tables sized for M (default
 // 2048, the 1.1B shape's): a graph is captured for M, as the engine's are,
@@ -20,7 +20,10 @@
 // --gemv-blocks sweeps the streaming GEMV's resident blocks per
 // multiprocessor (0: as many as fit, the default); each is run by a backend
 // merging split attention in a reduce kernel and one merging it in kernel
-// (BackendOptions::split_merge_in_kernel). Prints one JSON object:
+// (BackendOptions::split_merge_in_kernel). --prefetch-mb times each stack
+// with the L2 weight prefetch after every q/k/v projection
+// (FusedDecode::prefetch_weights) at each budget in MiB (0: none; default
+// 0 and half the device's L2). Prints one JSON object:
 // per setting, per op the microseconds of one call, the bytes it must read
 // and the rate; per stack the microseconds of a token's layers and that
 // rate as a fraction of the device's copy bandwidth (measured here the
@@ -42,6 +45,7 @@
 #include "backend/fused_decode.h"
 #include "brisk/error.h"
 #include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/l2_prefetch.h"
 #include "kernels/dtype.h"
 #include "model/model_weights.h"
 #include "quant/quantize.h"
@@ -94,7 +98,7 @@ void appendf(std::string& out, const char* fmt, ...) {
 int main(int argc, char** argv) {
   std::string dtype = "f16", kv = "f32";
   int ctx = 256, max_ctx = 2048, layers = 22, reps = 2000;
-  std::vector<int> dims = {2048, 5632, 32, 4}, gemv_blocks = {0};
+  std::vector<int> dims = {2048, 5632, 32, 4}, gemv_blocks = {0}, prefetch_mb;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
     if (a == "--dtype")
@@ -113,6 +117,8 @@ int main(int argc, char** argv) {
       dims = int_list(v);
     else if (a == "--gemv-blocks")
       gemv_blocks = int_list(v);
+    else if (a == "--prefetch-mb")
+      prefetch_mb = int_list(v);
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
@@ -134,6 +140,14 @@ int main(int argc, char** argv) {
   try {
     const DType wdt = parse_dtype_name(dtype, "--dtype"), kdt = parse_dtype_name(kv, "--kv");
     const double copy_bw = copy_gb_per_s();
+    if (prefetch_mb.empty()) {
+      int l2 = 0;
+      cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, 0);
+      prefetch_mb = {0, (int)(cuda::l2_prefetch_budget((size_t)std::max(0, l2)) >> 20)};
+    }
+    std::vector<std::pair<bool, int>> stack_settings;  // (RoPE folded, prefetch MiB)
+    for (bool fold : {true, false})
+      for (int mb : prefetch_mb) stack_settings.push_back({fold, mb});
     std::printf(", \"copy_gb_per_s\": %.1f", copy_bw);
     std::fflush(stdout);
     bool first_setting = true;
@@ -142,6 +156,7 @@ int main(int argc, char** argv) {
       BackendOptions opts;
       opts.fused_rope = true;  // the folded op is timed beside the separate ones
       opts.split_merge_in_kernel = merge_in_kernel;
+      opts.l2_prefetch = true;  // prefetch_weights runs where a stack calls it
       std::unique_ptr<Backend> be = make_backend("cuda", opts);
       auto* fused = dynamic_cast<FusedDecode*>(be.get());
       auto* graphs = dynamic_cast<StepGraphs*>(be.get());
@@ -243,6 +258,12 @@ int main(int argc, char** argv) {
         const Layer& l = L[i % layers];
         be->attention(att, q, l.k_cache, l.v_cache, ab, nh, nkv, D);
       };
+      auto prefetch = [&](int i) {
+        const Layer& l = L[i % layers];
+        const Tensor next[3] = {l.wo, l.w_gate, l.w_up};
+        const int groups[3] = {0, 1, 1};
+        fused->prefetch_weights(next, groups, 3);
+      };
       auto wo = [&](int i) { fused->matmul_add(x, att, L[i % layers].wo, 1); };
       auto ffn = [&](int i) {
         const Layer& l = L[i % layers];
@@ -281,13 +302,16 @@ int main(int argc, char** argv) {
         }
         appendf(out, "\n  ], \"stacks\": [");
         first = true;
-        for (bool fold : {true, false}) {
+        for (const auto& [fold, mb] : stack_settings) {
+          cuda::set_l2_prefetch_budget((size_t)std::max(0, mb) << 20);
           auto stack = [&] {
             for (int i = 0; i < layers; ++i) {
               if (fold) {
                 qkv_rope(i);
+                if (mb != 0) prefetch(i);
               } else {
                 qkv(i);
+                if (mb != 0) prefetch(i);
                 rope(i);
               }
               attention(i);
@@ -311,9 +335,9 @@ int main(int argc, char** argv) {
               std::max(1, reps / layers), [&](int) { graphs->replay(key); }, sync);
           const double gbps = layers * layer_bytes / (graph_us * 1e-6) / 1e9;
           appendf(out,
-                  "%s\n    {\"rope\": \"%s\", \"eager_us\": %.1f, \"graph_us\": %.1f, "
-                  "\"bytes\": %.0f, \"gb_per_s\": %.1f, \"bandwidth_fraction\": %.3f}",
-                  first ? "" : ",", fold ? (folds ? "folded" : "folded (refused: separate)") : "separate",
+                  "%s\n    {\"rope\": \"%s\", \"l2_prefetch_mb\": %d, \"eager_us\": %.1f, "
+                  "\"graph_us\": %.1f, \"bytes\": %.0f, \"gb_per_s\": %.1f, \"bandwidth_fraction\": %.3f}",
+                  first ? "" : ",", fold ? (folds ? "folded" : "folded (refused: separate)") : "separate", mb,
                   eager_us, graph_us, layers * layer_bytes, gbps, copy_bw > 0 ? gbps / copy_bw : 0.0);
           first = false;
         }
@@ -321,6 +345,7 @@ int main(int argc, char** argv) {
       }
     }
     cuda::set_gemv_blocks_per_sm(0);
+    cuda::set_l2_prefetch_budget(0);
     std::printf(", \"settings\": [%s\n]", out.c_str());
   } catch (const std::exception& e) {
     std::string msg = e.what();

@@ -28,6 +28,7 @@
 #include "backend/cuda/cuda_backend.h"
 #include "brisk/engine.h"
 #include "brisk/error.h"
+#include "kernels/cuda/l2_prefetch.h"
 #include "kernels/reference/attention.h"
 #include "model/model_weights.h"
 
@@ -960,6 +961,68 @@ class TestCudaBackend : public QObject {
         continue;
       }
       const std::string mismatch = token_mismatch(r.tokens, ref, "dependent vs serial launch,");
+      QVERIFY2(mismatch.empty(), mismatch.c_str());
+    }
+  }
+
+  // The L2 weight prefetch after each q/k/v projection moves bytes into the
+  // cache and changes no value: the same tokens with it on as off, with and
+  // without graphs, dependent launch and the RoPE fold, for weights of two
+  // and one bytes, and with a budget that ends inside gate/up. Its kernel
+  // waits for the projection before it completes, so a chain that lost its
+  // order here (attention reading q before it is written) would differ.
+  void l2PrefetchMatchesNone_data() {
+    QTest::addColumn<QString>("weights");
+    QTest::addColumn<bool>("graphs");
+    QTest::addColumn<bool>("dependent");
+    QTest::addColumn<bool>("fold");
+    QTest::addColumn<int>("budget");  // bytes (0: half the L2)
+    QTest::newRow("f16") << "f16" << true << true << false << 0;
+    QTest::newRow("f16-no-graphs") << "f16" << false << true << false << 0;
+    QTest::newRow("f16-serial") << "f16" << true << false << false << 0;
+    QTest::newRow("f16-rope-fold") << "f16" << true << true << true << 0;
+    // The demo's F16 wo (128 KiB) and 100.5 row pairs of gate and up (1 KiB a pair).
+    QTest::newRow("f16-small-budget") << "f16" << true << true << false << (128 << 10) + 100 * 1024 + 512;
+    QTest::newRow("bf16") << "bf16" << true << true << false << 0;
+    QTest::newRow("int8") << "int8" << true << true << false << 0;
+  }
+  void l2PrefetchMatchesNone() {
+    QFETCH(QString, weights);
+    QFETCH(bool, graphs);
+    QFETCH(bool, dependent);
+    QFETCH(bool, fold);
+    QFETCH(int, budget);
+    struct Reset {  // the budget is process-wide: back to the default however the test ends
+      ~Reset() { cuda::set_l2_prefetch_budget(0); }
+    } reset;
+    cuda::set_l2_prefetch_budget((size_t)budget);
+    std::vector<std::vector<int32_t>> ref;
+    for (bool prefetch : {false, true}) {
+      EngineConfig c = config("cuda");
+      c.weight_dtype = weights.toStdString();
+      c.kv_dtype = "f16";
+      c.cuda_graphs = graphs;
+      c.dependent_launch = dependent;
+      c.fused_rope = fold;
+      c.l2_prefetch = prefetch;
+      c.max_num_seqs = 8;
+      auto e = Engine::create(c);
+      const int64_t before = cuda_l2_prefetch_launches();
+      const RunResult r = run_all(*e, encode_all(*e, kPrompts), {40, 5, 33, 11, 23, 2});
+      for (const auto& err : r.errors) QVERIFY2(err.empty(), err.c_str());
+      const int64_t launches = cuda_l2_prefetch_launches() - before;
+      std::printf("%s, L2 prefetch %s: %lld prefetch launches\n", qPrintable(weights),
+                  prefetch ? "on" : "off", (long long)launches);
+      if (prefetch)
+        QVERIFY2(launches > 0, "the prefetch never ran in a fused decode");
+      else
+        QCOMPARE(launches, int64_t(0));
+      if (ref.empty()) {
+        ref = r.tokens;
+        continue;
+      }
+      const std::string mismatch =
+          token_mismatch(r.tokens, ref, "L2 prefetch vs none, " + weights.toStdString() + ",");
       QVERIFY2(mismatch.empty(), mismatch.c_str());
     }
   }

@@ -113,6 +113,7 @@ void TestEngineSettings::showsTheRunningConfiguration() {
   QCOMPARE(field<QCheckBox>("settingsFusedRope")->isChecked(), c->engineConfig().fused_rope);
   QCOMPARE(field<QCheckBox>("settingsFp8FastAccum")->isChecked(), c->engineConfig().fp8_fast_accum);
   QCOMPARE(field<QCheckBox>("settingsSplitMerge")->isChecked(), c->engineConfig().split_merge_in_kernel);
+  QCOMPARE(field<QCheckBox>("settingsL2Prefetch")->isChecked(), c->engineConfig().l2_prefetch);
   QCOMPARE(field<QDoubleSpinBox>("settingsGpuMemoryUtilization")->value(),
            c->engineConfig().gpu_memory_utilization);
   QCOMPARE(panel->config().model, std::string("demo"));
@@ -220,10 +221,12 @@ void TestEngineSettings::cudaKnobsFollowTheBackend() {
   auto* rope = field<QCheckBox>("settingsFusedRope");
   auto* fast = field<QCheckBox>("settingsFp8FastAccum");
   auto* merge = field<QCheckBox>("settingsSplitMerge");
+  auto* prefetch = field<QCheckBox>("settingsL2Prefetch");
   auto* memory = field<QDoubleSpinBox>("settingsGpuMemoryUtilization");
   backend->setCurrentIndex(backend->findData(QStringLiteral("cpu")));
   // On the CPU the CUDA rows are hidden, not greyed with a checked "On".
-  for (QWidget* w : std::initializer_list<QWidget*>{graphs, dependent, fused, rope, fast, merge, memory})
+  for (QWidget* w :
+       std::initializer_list<QWidget*>{graphs, dependent, fused, rope, fast, merge, prefetch, memory})
     QVERIFY2(!w->isVisibleTo(panel), qPrintable(w->objectName()));
   QVERIFY(field<QComboBox>("settingsWeightPrecision")->isVisibleTo(panel));
   QVERIFY(!graphs->isEnabled());
@@ -231,27 +234,34 @@ void TestEngineSettings::cudaKnobsFollowTheBackend() {
   QVERIFY(!rope->isEnabled());
   QVERIFY(!fast->isEnabled());
   QVERIFY(!merge->isEnabled());
+  QVERIFY(!prefetch->isEnabled());
   QVERIFY(!memory->isEnabled());
   // Selected programmatically (the user cannot pick it where it is unavailable): the knobs come on.
   backend->setCurrentIndex(backend->findData(QStringLiteral("cuda")));
-  for (QWidget* w : std::initializer_list<QWidget*>{graphs, dependent, fused, rope, fast, merge, memory})
+  for (QWidget* w :
+       std::initializer_list<QWidget*>{graphs, dependent, fused, rope, fast, merge, prefetch, memory})
     QVERIFY2(w->isVisibleTo(panel), qPrintable(w->objectName()));
   QVERIFY(graphs->isEnabled());
   QVERIFY(dependent->isEnabled());
   QVERIFY(memory->isEnabled());
-  // The RoPE fold is part of fused decode: it follows that box.
+  // The RoPE fold and the L2 prefetch are part of fused decode: they follow that box.
   QVERIFY(fused->isChecked());
   QVERIFY(rope->isEnabled());
+  QVERIFY(prefetch->isEnabled());
   fused->setChecked(false);
   QVERIFY(!rope->isEnabled());
+  QVERIFY(!prefetch->isEnabled());
   fused->setChecked(true);
   QVERIFY(rope->isEnabled());
+  QVERIFY(prefetch->isEnabled());
   rope->setChecked(true);
   QVERIFY(fast->isEnabled());
   QVERIFY(fast->isChecked());  // on by default (measured on an H100)
   fast->setChecked(false);
   QVERIFY(merge->isEnabled());
   merge->setChecked(true);
+  QVERIFY(!prefetch->isChecked());  // off by default (not yet measured)
+  prefetch->setChecked(true);
   graphs->setChecked(false);
   dependent->setChecked(false);
   memory->setValue(0.5);
@@ -263,6 +273,7 @@ void TestEngineSettings::cudaKnobsFollowTheBackend() {
   QVERIFY(c.fused_decode);
   QVERIFY(!c.fp8_fast_accum);
   QVERIFY(c.split_merge_in_kernel);
+  QVERIFY(c.l2_prefetch);
   QCOMPARE(c.gpu_memory_utilization, 0.5);
   QVERIFY(c.validate().empty());
   const QString note = field<QLabel>("settingsNote")->text();
@@ -271,6 +282,7 @@ void TestEngineSettings::cudaKnobsFollowTheBackend() {
   QVERIFY2(note.contains(QStringLiteral("fused RoPE off → on")), qPrintable(note));
   QVERIFY2(note.contains(QStringLiteral("FP8 fast accumulation on → off")), qPrintable(note));
   QVERIFY2(note.contains(QStringLiteral("split merge in kernel off → on")), qPrintable(note));
+  QVERIFY2(note.contains(QStringLiteral("L2 weight prefetch off → on")), qPrintable(note));
   QVERIFY2(note.contains(QStringLiteral("GPU memory utilization 0.90 → 0.50")), qPrintable(note));
   // An explicit KV budget leaves nothing for the utilization to size.
   auto* mode = field<QComboBox>("settingsBudgetMode");

@@ -30,6 +30,7 @@
 #include "backend/fused_decode.h"
 #include "brisk/error.h"
 #include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/l2_prefetch.h"
 #include "kernels/reference/attention.h"
 #include "model/model_weights.h"
 
@@ -67,6 +68,10 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
     caps_.int8_activations = opts.int8_activations;
     cuda::set_dependent_launch(opts.dependent_launch);  // process-wide: the last backend made decides
     cuda::dependent_launch_active();                    // probes the device now, not inside a capture
+    int l2 = 0;
+    if (cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, 0) == cudaSuccess && l2 > 0)
+      l2_bytes_ = (size_t)l2;
+    cudaGetLastError();
     blas_ws_ = device_alloc(kBlasWorkspaceBytes);
     gemm_ = std::make_unique<cudabe::Gemm>(stream_, blas_ws_, kBlasWorkspaceBytes, opts.fp8_fast_accum);
     grow_staging(1 << 20);
@@ -352,6 +357,21 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
     ++g_fused_rope;
     launched("norm_qkv_rope_kv_write", n, ws[0].rows, ws[0].dtype, ws[0].cols);
     return true;
+  }
+
+  void prefetch_weights(const Tensor* ws, const int* groups, int count) override {
+    if (!opts_.l2_prefetch || l2_bytes_ == 0) return;
+    cuda::PrefetchPart parts[cuda::kMaxPrefetchRanges];
+    count = std::min(count, cuda::kMaxPrefetchRanges);
+    for (int i = 0; i < count; ++i)
+      parts[i] = cuda::PrefetchPart{ws[i].handle, row_bytes(ws[i].dtype, ws[i].cols), ws[i].rows, groups[i]};
+    const std::vector<cuda::PrefetchRange> ranges =
+        cuda::plan_l2_prefetch(parts, count, cuda::l2_prefetch_budget(l2_bytes_));
+    if (ranges.empty()) return;
+    cuda::l2_prefetch(ranges.data(), (int)ranges.size(), stream_);
+    // Not launched(): that counts an op that writes, and this writes nothing.
+    if (const std::string e = cuda::cuda_last_error(); !e.empty())
+      throw Error("CUDA prefetch_weights [" + std::to_string(ranges.size()) + " ranges]: " + e);
   }
 
   void kv_write(Tensor kc, Tensor vc, Tensor k, Tensor v, Tensor slots, int n, int n_kv_heads,
@@ -645,6 +665,7 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
   CudaProbe probe_;
   DeviceCaps caps_;
   cudaStream_t stream_ = nullptr;
+  size_t l2_bytes_ = 0;  // the device's L2 cache (0: unknown, no prefetches)
   std::unique_ptr<cudabe::Gemm> gemm_;
   void* blas_ws_ = nullptr;
   std::vector<void*> buffers_;
@@ -683,5 +704,6 @@ void cuda_force_decode_attention(const std::string& kernel) {
   throw Error("unknown decode attention kernel '" + kernel + "' (auto, tiled, per-head, per-group)");
 }
 int64_t cuda_split_merge_in_kernel_launches() { return cuda::split_merge_in_kernel_launches(); }
+int64_t cuda_l2_prefetch_launches() { return cuda::l2_prefetch_launches(); }
 
 }  // namespace brisk

@@ -59,5 +59,7 @@ void cuda_force_decode_attention(const std::string& kernel);
 // Decode attention launches (or graph captures) that merged a split context in the attention kernel
 // (BackendOptions::split_merge_in_kernel).
 int64_t cuda_split_merge_in_kernel_launches();
+// Weight prefetches into L2 launched (or captured) so far (BackendOptions::l2_prefetch).
+int64_t cuda_l2_prefetch_launches();
 
 }  // namespace brisk

@@ -89,6 +89,14 @@ struct EngineConfig {
   // launch a layer fewer, the same arithmetic. Off: on an H100 it was no
   // faster (docs/BENCHMARKS.md, twelfth session).
   bool split_merge_in_kernel = false;
+  // CUDA, with fused_decode: once a layer's q/k/v projection is done, a
+  // small kernel starts moving the weights read next (wo, then the first
+  // rows of gate and up, up to half the device's L2 cache) from device
+  // memory into L2, so RoPE and attention, which read almost nothing, no
+  // longer leave the memory idle and the projections after them read part
+  // of their weights from L2. A hint: the arithmetic is unchanged. Off until
+  // measured on a device (docs/BENCHMARKS.md, thirteenth session).
+  bool l2_prefetch = false;
   // CPU: weights of 2 MiB or more are copied into transparent huge pages at
   // load (up to half the memory available) instead of being read from the
   // file mapping in 4 KiB pages.
@@ -117,7 +125,7 @@ std::string to_json(const EngineConfig& c);
 
 // The fields only the CUDA backend reads (gpu_memory_utilization,
 // cuda_graphs, fused_decode, dependent_launch, fused_rope, fp8_fast_accum,
-// split_merge_in_kernel; matrix-file spelling): on the CPU they change nothing.
+// split_merge_in_kernel, l2_prefetch; matrix-file spelling): on the CPU they change nothing.
 const std::vector<std::string>& cuda_only_fields();
 // Those c sets away from their defaults, in cuda_only_fields() order.
 std::vector<std::string> cuda_only_fields_set(const EngineConfig& c);
