@@ -410,12 +410,13 @@ else
   fi
 
   # One token's layers op by op (F16, 256-token context), the fold on and off, split attention merged by a
-  # reduce kernel and in kernel, graphs replayed, and the streaming GEMV's blocks per multiprocessor swept:
-  # where the single-sequence step's time goes.
+  # reduce kernel and in kernel, graphs replayed, with the L2 weight prefetch at 0, 8, 16 MiB and half the
+  # L2: where the single-sequence step's time goes. (The GEMV's blocks per multiprocessor were swept in the
+  # twelfth session: the default, 3, was fastest; --gemv-blocks 0,2,1 sweeps them again.)
   LAYER_BENCH="$BUILD/tests/gpu_bench_decode_layer"
   if [ "$CPU_MODE" != "1" ] && [ -x "$LAYER_BENCH" ] && ! over_budget && ! skipped decode-layer; then
     say "decode layer: $LAYER_BENCH"
-    timeout --kill-after=10 90 "$LAYER_BENCH" --reps 1100 --gemv-blocks 0,2,1 >"$OUT/decode-layer.json" \
+    timeout --kill-after=10 90 "$LAYER_BENCH" --reps 1100 --gemv-blocks 0 >"$OUT/decode-layer.json" \
       2>"$OUT/decode-layer.log" || true
     figure=$(jget "$OUT/decode-layer.json" '"; ".join("merge %s, blocks/SM %d: " % (s["split_merge"], s["gemv_blocks_per_sm"]) + ", ".join("%s %.1f us" % (o["op"], o["us_per_call"]) for o in s["ops"]) + "; stack " + ", ".join("RoPE %s, L2 prefetch %d MiB: %.0f us (%.0f%% of copy bandwidth)" % (t["rope"], t.get("l2_prefetch_mb", 0), t["graph_us"], 100 * t["bandwidth_fraction"]) for t in s["stacks"]) for s in j["settings"])')
     row "decode layers op by op (1.1B, F16, 22 layers)" "${figure:-no figure (decode-layer.log)}" "-" "INFO"
