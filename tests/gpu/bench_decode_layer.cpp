@@ -9,7 +9,7 @@
 //
 //   gpu_bench_decode_layer [--dtype f16|bf16|int8|fp8-e4m3] [--kv f32|f16|bf16] [--ctx C] [--max-ctx M]
 //                          [--layers L] [--reps R] [--dims dim,hidden,n_heads,n_kv_heads]
-//                          [--gemv-blocks 0,1,2,3] [--prefetch-mb 0,16,25]
+//                          [--gemv-blocks 0,1,2,3] [--prefetch-mb 0,16,25] [--profile-layer 1]
 //
 // The context is C tokens (default 256) in block tables sized for M (default
 // 2048, the 1.1B shape's): a graph is captured for M, as the engine's are,
@@ -29,6 +29,13 @@
 // and the rate; per stack the microseconds of a token's layers and that
 // rate as a fraction of the device's copy bandwidth (measured here the
 // way sysinfo does, bytes read + written). It measures; it asserts nothing.
+//
+// --profile-layer 1 is for a profiler (Nsight Compute with
+// --profile-from-start off, tests/gpu/run-gpu-checks.sh): the stack runs
+// once to warm up, then one layer's ops run once each between
+// cudaProfilerStart and cudaProfilerStop, their weights not in L2 (the
+// other layers' were read since), and nothing is timed.
+#include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
 
 #include <chrono>
@@ -98,7 +105,7 @@ void appendf(std::string& out, const char* fmt, ...) {
 
 int main(int argc, char** argv) {
   std::string dtype = "f16", kv = "f32";
-  int ctx = 256, max_ctx = 2048, layers = 22, reps = 2000;
+  int ctx = 256, max_ctx = 2048, layers = 22, reps = 2000, profile_layer = 0;
   std::vector<int> dims = {2048, 5632, 32, 4}, gemv_blocks = {0}, prefetch_mb;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
@@ -120,6 +127,8 @@ int main(int argc, char** argv) {
       gemv_blocks = int_list(v);
     else if (a == "--prefetch-mb")
       prefetch_mb = int_list(v);
+    else if (a == "--profile-layer")
+      profile_layer = std::stoi(v);
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
@@ -274,6 +283,32 @@ int main(int argc, char** argv) {
       Tensor a1 = q, o1 = att;
       a1.cols = o1.cols = 1;
       auto empty = [&](int) { be->add(o1, a1, a1, 1); };
+
+      if (profile_layer) {  // one layer's kernels for a profiler, then stop
+        for (int i = 0; i < layers; ++i) {
+          qkv(i);
+          rope(i);
+          attention(i);
+          wo(i);
+          ffn(i);
+          down(i);
+        }
+        sync();
+        cudaProfilerStart();
+        qkv(0);
+        rope(0);
+        attention(0);
+        wo(0);
+        ffn(0);
+        down(0);
+        sync();
+        cudaProfilerStop();
+        std::printf(
+            ", \"profiled\": \"q/k/v + norm, rope + kv write, attention, wo + residual, "
+            "gate/up + norm + swiglu, down + residual: layer 0 of %d\"}\n",
+            layers);
+        return 0;
+      }
 
       struct Op {
         const char* name;

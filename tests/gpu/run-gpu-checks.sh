@@ -27,7 +27,8 @@
 #   BRISK_GPU_TEST_TIMEOUT_S per GPU test executable (default 180)
 #   BRISK_GPU_CHECK_MODEL    an existing model to benchmark instead of making the 1.1B one
 #   BRISK_GPU_CHECK_SKIP     bench step names to skip (e.g. "decode1-int8 decode1-f16-no-cuda-graphs",
-#                            "decode-attention", "prefill-attention", "decode-layer", "hf-baseline"),
+#                            "decode-attention", "prefill-attention", "decode-layer", "decode-layer-ncu",
+#                            "hf-baseline"),
 #                            for a short device lease
 #   BRISK_GPU_CHECKS_CPU=1   no CUDA device: run the benchmark steps on the CPU backend with a
 #                            tiny model and few tokens, to test this script itself (figures meaningless)
@@ -320,6 +321,10 @@ else
     for f in "${names[@]}"; do flags+=("--$f"); done
     name="decode1-f16-${ab//+/-and-}"  # file names that travel back: letters, digits, '.', '_', '-'
     label="decode 1 seq F16, ${flags[*]}"
+    if [ "$CPU_MODE" = "1" ]; then  # the CPU backend refuses CUDA-only flags (exit 2)
+      row "$label" "not run: CPU mode, CUDA-only flags" "-" "SKIP"
+      continue
+    fi
     bench "$name" 180 "${SINGLE[@]}" --dtype auto "${flags[@]}" || rc=$?
     if [ "$rc" -eq 0 ]; then
       tps=$(jget "$OUT/$name.json" 'j["roofline"]["decode_tokens_per_s"]')
@@ -420,6 +425,49 @@ else
       2>"$OUT/decode-layer.log" || true
     figure=$(jget "$OUT/decode-layer.json" '"; ".join("merge %s, blocks/SM %d: " % (s["split_merge"], s["gemv_blocks_per_sm"]) + ", ".join("%s %.1f us" % (o["op"], o["us_per_call"]) for o in s["ops"]) + "; stack " + ", ".join("RoPE %s, L2 prefetch %d MiB: %.0f us (%.0f%% of copy bandwidth)" % (t["rope"], t.get("l2_prefetch_mb", 0), t["graph_us"], 100 * t["bandwidth_fraction"]) for t in s["stacks"]) for s in j["settings"])')
     row "decode layers op by op (1.1B, F16, 22 layers)" "${figure:-no figure (decode-layer.log)}" "-" "INFO"
+  fi
+
+  # The same layer's kernels under Nsight Compute where it is installed and reads the counters: each
+  # kernel's own duration and device-memory traffic (caches flushed before each, clocks left alone),
+  # without the launches and waits between kernels that the stack above includes.
+  if [ "$CPU_MODE" != "1" ] && [ -x "$LAYER_BENCH" ] && command -v ncu >/dev/null 2>&1 && ! over_budget &&
+    ! skipped decode-layer-ncu; then
+    say "decode layer kernels under ncu"
+    timeout --kill-after=10 150 ncu --clock-control none --profile-from-start off --csv --print-units base \
+      --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,sm__warps_active.avg.pct_of_peak_sustained_active,launch__grid_size,launch__registers_per_thread \
+      "$LAYER_BENCH" --profile-layer 1 >"$OUT/decode-layer-ncu.csv" 2>"$OUT/decode-layer-ncu.log" || true
+    figure=$(python3 - "$OUT/decode-layer-ncu.csv" <<'PY' 2>>"$OUT/decode-layer-ncu.log" || true
+import csv, re, sys
+rows = [r for r in csv.reader(l for l in open(sys.argv[1]) if l.startswith('"'))]
+head, body = rows[0], rows[1:]
+col = {n: i for i, n in enumerate(head)}
+kernels = {}
+for r in body:
+    k = kernels.setdefault(int(r[col["ID"]]), {"name": r[col["Kernel Name"]]})
+    k[r[col["Metric Name"]]] = float(r[col["Metric Value"]].replace(",", "") or 0)
+def short(n):  # "void ns::(anonymous namespace)::f<(T)1, (int)0>(args)" -> "f<1, 0>"
+    n = re.sub(r"^void ", "", n.replace("(anonymous namespace)::", ""))
+    depth = 0
+    for i, c in enumerate(n):
+        depth += (c == "<") - (c == ">")
+        if c == "(" and depth == 0:
+            n = n[:i]
+            break
+    return re.sub(r"^(\w+::)+", "", re.sub(r"\((\w+::)*\w+\)", "", n))
+out = []
+for i in sorted(kernels):
+    k = kernels[i]
+    name = short(k["name"])
+    ns = k.get("gpu__time_duration.sum", 0)
+    gbs = k.get("dram__bytes_read.sum", 0) / ns if ns else 0
+    out.append("%s: %.1f us, %.0f GB/s read (%.0f%% of peak), grid %d, %d regs, warps %.0f%%" % (
+        name, ns / 1e3, gbs, k.get("dram__throughput.avg.pct_of_peak_sustained_elapsed", 0),
+        k.get("launch__grid_size", 0), k.get("launch__registers_per_thread", 0),
+        k.get("sm__warps_active.avg.pct_of_peak_sustained_active", 0)))
+print("; ".join(out))
+PY
+)
+    row "decode layer kernels under ncu (1.1B, F16)" "${figure:-no figure (decode-layer-ncu.log)}" "-" "INFO"
   fi
 
   # Prefill-heavy: long prompts, one output token; pure prefill steps are GEMM-bound.
