@@ -41,7 +41,10 @@ __device__ __forceinline__ void grid_dependency_wait() {
 #endif
 }
 // Lets the next kernel launch early (it still waits for this one to finish).
-// Called right after the wait, so at most one grid waits ahead.
+// Called right after the wait, so at most one grid waits ahead — except by
+// a kernel that touches no memory another kernel writes or reads and waits
+// on every path (the L2 prefetch, l2_prefetch.cu), which allows first so
+// its successor is resident while it waits: two grids then wait ahead.
 __device__ __forceinline__ void allow_dependents() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");

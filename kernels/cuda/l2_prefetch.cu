@@ -35,31 +35,49 @@ __device__ __forceinline__ const char* chunk_of(const PrefetchArgs& a, int64_t c
   return nullptr;
 }
 
-// Chunks go round-robin over the blocks, so each multiprocessor's copy
-// engine (or load path) issues a share. Nothing here reads what an earlier
-// kernel writes, so the prefetches are issued first; the wait at the end
-// makes this grid finish after its predecessor, which is what the next
-// kernel's wait stands on.
+// The order: allow, wait, prefetch. Allowing first launches the next kernel
+// (RoPE + KV write, or attention) while this one waits, so it is resident
+// and waiting on this grid; waiting before prefetching issues the
+// prefetches the moment the projection before has finished, into the
+// memory's idle time rather than against that projection's own loads (an
+// earlier read-ahead issued from inside the q/k/v GEMV competed with it
+// and gained nothing, docs/BENCHMARKS.md, fourth session). This grid
+// touches nothing another kernel writes or reads, which is what makes
+// allowing before the wait safe (see common.cuh); it completes after its
+// predecessor, so the chain keeps its order. Chunks go round-robin over
+// the blocks, so the prefetches are issued from every multiprocessor.
 __global__ void __launch_bounds__(kThreads) l2_prefetch_kernel(PrefetchArgs a, int64_t chunks) {
   allow_dependents();
+  grid_dependency_wait();
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  // A bulk prefetch per chunk, a chunk per thread: a 16-byte aligned start
+  // and a multiple of 16 bytes (chunks start at multiples of kChunk from
+  // their range's aligned start; an odd-sized range's last bytes are left out).
   for (int64_t c = (int64_t)threadIdx.x * gridDim.x + blockIdx.x; c < chunks;
        c += (int64_t)gridDim.x * kThreads) {
     size_t len = 0;
     const char* p = chunk_of(a, c, len);
     if (!p) break;
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    // One bulk prefetch: a 16-byte aligned start and a multiple of 16 bytes
-    // (the start rounded down stays inside the allocation, which is aligned;
-    // the last few bytes of an odd-sized range are left out).
     const uintptr_t start = (uintptr_t)p & ~(uintptr_t)15;
     const uint32_t bytes = (uint32_t)(((uintptr_t)p + len - start) & ~(uintptr_t)15);
     if (bytes > 0)
-      asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(start), "r"(bytes) : "memory");
-#else
-    for (size_t off = 0; off < len; off += 128) prefetch_l2(p + off);
-#endif
+      asm volatile(
+          "cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(__cvta_generic_to_global((const void*)start)),
+          "r"(bytes)
+          : "memory");
   }
-  grid_dependency_wait();
+#else
+  // No bulk prefetch: a chunk per warp, its lanes a 128-byte line each in turn.
+  constexpr int kWarps = kThreads / 32;
+  const int lane = threadIdx.x & 31;
+  for (int64_t c = (int64_t)(threadIdx.x >> 5) * gridDim.x + blockIdx.x; c < chunks;
+       c += (int64_t)gridDim.x * kWarps) {
+    size_t len = 0;
+    const char* p = chunk_of(a, c, len);
+    if (!p) break;
+    for (size_t off = (size_t)lane * 128; off < len; off += 32 * 128) prefetch_l2(p + off);
+  }
+#endif
 }
 
 }  // namespace

@@ -36,8 +36,8 @@ constexpr int kMaxPrefetchRanges = 8;
 // The leading rows of each part that fit in `budget` bytes, in order: a
 // group's parts take the same number of rows (the fewest any of them has
 // at most), and planning stops at the first group the budget cannot cover
-// whole. No empty ranges; at most kMaxPrefetchRanges (parts past that are
-// dropped).
+// whole. No empty ranges; at most kMaxPrefetchRanges (planning stops
+// before a group whose parts would not all fit).
 std::vector<PrefetchRange> plan_l2_prefetch(const PrefetchPart* parts, int count, size_t budget);
 
 // The budget a decode step's prefetch gets on a device with l2_bytes of L2:
@@ -48,12 +48,13 @@ size_t l2_prefetch_budget(size_t l2_bytes);
 // benchmarks sweeping it (tests/gpu/bench_decode_layer.cpp).
 void set_l2_prefetch_budget(size_t bytes);
 
-// Launches the prefetch of `ranges` on stream s: a kernel that issues the
-// prefetches (bulk L2 prefetches on sm_90, a prefetch per 128-byte line
-// before), lets the next kernel launch, and then waits for the kernel
-// before it, so that it completes after it and a dependent launch chain
-// keeps its order (see grid_dependency_wait in common.cuh). Nothing is
-// read into registers and nothing is written.
+// Launches the prefetch of `ranges` on stream s: a kernel that lets the
+// next kernel launch, waits for the kernel before it (so the prefetches go
+// out once that kernel's own loads are done, and this grid completes after
+// it: a dependent launch chain keeps its order, see grid_dependency_wait in
+// common.cuh), then issues them (bulk L2 prefetches on sm_90, a prefetch
+// per 128-byte line before). Nothing is read into registers and nothing is
+// written.
 void l2_prefetch(const PrefetchRange* ranges, int count, Stream s);
 // How many prefetch kernels have been launched (process-wide), for tests.
 int64_t l2_prefetch_launches();

@@ -19,16 +19,19 @@ std::vector<PrefetchRange> plan_l2_prefetch(const PrefetchPart* parts, int count
     while (end < count && parts[end].group == parts[i].group) ++end;
     size_t step = 0;  // bytes of one row of every part of the group
     int64_t rows = INT64_MAX;
+    int ranges = 0;  // the group's parts that read anything
     for (int j = i; j < end; ++j) {
       step += parts[j].row_bytes;
       rows = std::min(rows, parts[j].data ? parts[j].rows : 0);
+      ranges += parts[j].row_bytes > 0;
     }
     if (step == 0 || rows <= 0) {  // nothing to read
       i = end;
       continue;
     }
-    const int64_t take = std::min<int64_t>(rows, (int64_t)(left / step));
-    for (int j = i; j < end && take > 0 && (int)out.size() < kMaxPrefetchRanges; ++j)
+    const int64_t take = (int64_t)std::min<uint64_t>((uint64_t)rows, left / step);
+    if (take > 0 && (int)out.size() + ranges > kMaxPrefetchRanges) break;  // never part of a group
+    for (int j = i; j < end && take > 0; ++j)
       if (parts[j].row_bytes > 0) out.push_back({parts[j].data, (size_t)take * parts[j].row_bytes});
     if (take < rows) break;  // the budget ends inside this group
     left -= (size_t)take * step;

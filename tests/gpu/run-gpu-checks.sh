@@ -433,9 +433,11 @@ else
   if [ "$CPU_MODE" != "1" ] && [ -x "$LAYER_BENCH" ] && command -v ncu >/dev/null 2>&1 && ! over_budget &&
     ! skipped decode-layer-ncu; then
     say "decode layer kernels under ncu"
+    # The report goes to its own file (--log-file), the program's JSON to decode-layer-ncu.json.
     timeout --kill-after=10 150 ncu --clock-control none --profile-from-start off --csv --print-units base \
+      --log-file "$OUT/decode-layer-ncu.csv" \
       --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,sm__warps_active.avg.pct_of_peak_sustained_active,launch__grid_size,launch__registers_per_thread \
-      "$LAYER_BENCH" --profile-layer 1 >"$OUT/decode-layer-ncu.csv" 2>"$OUT/decode-layer-ncu.log" || true
+      "$LAYER_BENCH" --profile-layer 1 >"$OUT/decode-layer-ncu.json" 2>"$OUT/decode-layer-ncu.log" || true
     figure=$(python3 - "$OUT/decode-layer-ncu.csv" <<'PY' 2>>"$OUT/decode-layer-ncu.log" || true
 import csv, re, sys
 rows = [r for r in csv.reader(l for l in open(sys.argv[1]) if l.startswith('"'))]
@@ -444,7 +446,10 @@ col = {n: i for i, n in enumerate(head)}
 kernels = {}
 for r in body:
     k = kernels.setdefault(int(r[col["ID"]]), {"name": r[col["Kernel Name"]]})
-    k[r[col["Metric Name"]]] = float(r[col["Metric Value"]].replace(",", "") or 0)
+    try:
+        k[r[col["Metric Name"]]] = float(r[col["Metric Value"]].replace(",", ""))
+    except ValueError:  # "n/a" and the like: the metric is left out
+        pass
 def short(n):  # "void ns::(anonymous namespace)::f<(T)1, (int)0>(args)" -> "f<1, 0>"
     n = re.sub(r"^void ", "", n.replace("(anonymous namespace)::", ""))
     depth = 0

@@ -968,9 +968,11 @@ class TestCudaBackend : public QObject {
   // The L2 weight prefetch after each q/k/v projection moves bytes into the
   // cache and changes no value: the same tokens with it on as off, with and
   // without graphs, dependent launch and the RoPE fold, for weights of two
-  // and one bytes, and with a budget that ends inside gate/up. Its kernel
-  // waits for the projection before it completes, so a chain that lost its
-  // order here (attention reading q before it is written) would differ.
+  // and one bytes and Q8_0 blocks, and with a budget that ends inside
+  // gate/up (tests/kernels/test_cuda_l2_prefetch.cpp pins that plan). Its
+  // kernel waits for the projection before it completes, so a chain that
+  // lost its order here (attention reading q before it is written) would
+  // differ.
   void l2PrefetchMatchesNone_data() {
     QTest::addColumn<QString>("weights");
     QTest::addColumn<bool>("graphs");
@@ -985,6 +987,8 @@ class TestCudaBackend : public QObject {
     QTest::newRow("f16-small-budget") << "f16" << true << true << false << (128 << 10) + 100 * 1024 + 512;
     QTest::newRow("bf16") << "bf16" << true << true << false << 0;
     QTest::newRow("int8") << "int8" << true << true << false << 0;
+    QTest::newRow("fp8-e4m3") << "fp8-e4m3" << true << true << false << 0;
+    QTest::newRow("q8_0") << "q8_0" << true << true << false << 0;  // the blocked GEMV (34-byte blocks)
   }
   void l2PrefetchMatchesNone() {
     QFETCH(QString, weights);
@@ -992,6 +996,7 @@ class TestCudaBackend : public QObject {
     QFETCH(bool, dependent);
     QFETCH(bool, fold);
     QFETCH(int, budget);
+    if (weights == "fp8-e4m3" && !cuda_probe().fp8_supported) QSKIP("no FP8 on this device");
     struct Reset {  // the budget is process-wide: back to the default however the test ends
       ~Reset() { cuda::set_l2_prefetch_budget(0); }
     } reset;

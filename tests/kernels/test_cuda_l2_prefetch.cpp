@@ -20,6 +20,47 @@ void expect_range(const PrefetchRange& r, const void* data, size_t bytes) {
   QCOMPARE(r.bytes, bytes);
 }
 
+// The plan worked out a row step at a time (the budget spent by subtraction,
+// not divided): what plan_l2_prefetch must equal.
+std::vector<PrefetchRange> stepwise_plan(const std::vector<PrefetchPart>& parts, size_t budget) {
+  std::vector<PrefetchRange> out;
+  size_t left = budget;
+  for (size_t i = 0; i < parts.size();) {
+    size_t end = i + 1;
+    while (end < parts.size() && parts[end].group == parts[i].group) ++end;
+    bool empty = false;
+    size_t step = 0, reading = 0;
+    for (size_t j = i; j < end; ++j) {
+      empty = empty || !parts[j].data || parts[j].rows <= 0;
+      step += parts[j].row_bytes;
+      reading += parts[j].row_bytes > 0;
+    }
+    if (empty || step == 0) {
+      i = end;
+      continue;
+    }
+    int64_t taken = 0;
+    bool cut = false;
+    while (!cut) {
+      bool all = true;
+      for (size_t j = i; j < end; ++j) all = all && taken < parts[j].rows;
+      if (!all) break;
+      if (left < step)
+        cut = true;
+      else
+        left -= step, ++taken;
+    }
+    if (taken > 0) {
+      if (out.size() + reading > (size_t)kMaxPrefetchRanges) break;
+      for (size_t j = i; j < end; ++j)
+        if (parts[j].row_bytes > 0) out.push_back({parts[j].data, (size_t)taken * parts[j].row_bytes});
+    }
+    if (cut) break;
+    i = end;
+  }
+  return out;
+}
+
 }  // namespace
 
 class TestCudaL2Prefetch : public QObject {
@@ -80,6 +121,46 @@ class TestCudaL2Prefetch : public QObject {
     QVERIFY(plan_l2_prefetch(parts, 0, 1 << 20).empty());
   }
 
+  void an_empty_part_skips_its_group() {
+    // up has no data: gate and up are skipped together (a warp reads both), and planning goes on.
+    const PrefetchPart parts[] = {
+        {at(1), 10, 2, 0}, {at(2), 10, 5, 1}, {nullptr, 10, 5, 1}, {at(4), 10, 3, 2}};
+    const auto r = plan_l2_prefetch(parts, 4, 1 << 20);
+    QCOMPARE(r.size(), size_t(2));
+    expect_range(r[0], at(1), 20);
+    expect_range(r[1], at(4), 30);
+  }
+
+  void a_budget_past_any_size() {
+    // left / step far above 2^63 rows: all of it, no wrap to nothing.
+    const PrefetchPart parts[] = {{at(1), 1, 1000, 0}, {at(2), 1, 7, 1}};
+    const auto r = plan_l2_prefetch(parts, 2, SIZE_MAX);
+    QCOMPARE(r.size(), size_t(2));
+    expect_range(r[0], at(1), 1000);
+    expect_range(r[1], at(2), 7);
+  }
+
+  void a_group_is_never_split_by_the_range_limit() {
+    std::vector<PrefetchPart> parts;
+    for (int i = 0; i < kMaxPrefetchRanges - 1; ++i) parts.push_back({at(1 + i), 16, 4, i});
+    parts.push_back({at(50), 16, 4, 100});  // a pair: one slot left, so neither is planned
+    parts.push_back({at(51), 16, 4, 100});
+    const auto r = plan_l2_prefetch(parts.data(), (int)parts.size(), 1 << 20);
+    QCOMPARE(r.size(), size_t(kMaxPrefetchRanges - 1));
+    for (const PrefetchRange& x : r) QVERIFY(x.data != at(50) && x.data != at(51));
+  }
+
+  void the_demo_model_in_the_gpu_test() {
+    // tests/gpu/test_cuda_backend.cpp's small budget on the built-in demo model (dim 256, FFN 768,
+    // F16): wo whole (256 rows of 512 bytes) and 100 of the 768 gate/up row pairs, the 101st cut.
+    const PrefetchPart parts[] = {{at(1), 512, 256, 0}, {at(2), 512, 768, 1}, {at(3), 512, 768, 1}};
+    const auto r = plan_l2_prefetch(parts, 3, (128 << 10) + 100 * 1024 + 512);
+    QCOMPARE(r.size(), size_t(3));
+    expect_range(r[0], at(1), 128 << 10);
+    expect_range(r[1], at(2), 100 * 512);
+    expect_range(r[2], at(3), 100 * 512);
+  }
+
   void at_most_the_kernel_argument_ranges() {
     std::vector<PrefetchPart> parts;
     for (int i = 0; i < kMaxPrefetchRanges + 3; ++i) parts.push_back({at(1 + i), 16, 4, i});
@@ -100,6 +181,10 @@ class TestCudaL2Prefetch : public QObject {
       }
       const size_t budget = rng() % 20000;
       const auto r = plan_l2_prefetch(parts.data(), count, budget);
+      // Exactly the rows a step at a time gives: as many as fit, none past a cut group.
+      const auto want = stepwise_plan(parts, budget);
+      QCOMPARE(r.size(), want.size());
+      for (size_t i = 0; i < r.size(); ++i) expect_range(r[i], want[i].data, want[i].bytes);
       size_t total = 0;
       size_t next = 0;  // ranges come in part order, each at its part's start
       for (const PrefetchRange& x : r) {

@@ -69,9 +69,10 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
     cuda::set_dependent_launch(opts.dependent_launch);  // process-wide: the last backend made decides
     cuda::dependent_launch_active();                    // probes the device now, not inside a capture
     int l2 = 0;
-    if (cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, 0) == cudaSuccess && l2 > 0)
+    if (cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, 0) != cudaSuccess)
+      cudaGetLastError();  // this query's error only (no L2 size: no prefetches)
+    else if (l2 > 0)
       l2_bytes_ = (size_t)l2;
-    cudaGetLastError();
     blas_ws_ = device_alloc(kBlasWorkspaceBytes);
     gemm_ = std::make_unique<cudabe::Gemm>(stream_, blas_ws_, kBlasWorkspaceBytes, opts.fp8_fast_accum);
     grow_staging(1 << 20);
