@@ -28,8 +28,9 @@
 #   BRISK_GPU_CHECK_MODEL    an existing model to benchmark instead of making the 1.1B one
 #   BRISK_GPU_CHECK_SKIP     bench step names to skip (e.g. "decode1-int8 decode1-f16-no-cuda-graphs",
 #                            "decode-attention", "prefill-attention", "decode-layer", "decode-layer-ncu",
-#                            "hf-baseline"),
-#                            for a short device lease
+#                            "hf-baseline", "prefill-gemm"), for a short device lease
+#   BRISK_GPU_CHECK_ONLY     the only bench steps to run (same names; the GPU tests always run), e.g.
+#                            "decode1-f16 decode1-f16-l2-prefetch decode-layer decode-layer-ncu"
 #   BRISK_GPU_CHECKS_CPU=1   no CUDA device: run the benchmark steps on the CPU backend with a
 #                            tiny model and few tokens, to test this script itself (figures meaningless)
 set -euo pipefail
@@ -222,8 +223,15 @@ if [ "$BENCH_OK" = "1" ] && [ -x "$CLI" ] && [ ! -f "$MODEL" ]; then
 fi
 [ -f "$MODEL" ] || BENCH_OK=0
 
-# Whether step NAME is listed in BRISK_GPU_CHECK_SKIP.
-skipped() { [[ " ${BRISK_GPU_CHECK_SKIP:-} " == *" $1 "* ]]; }
+# Whether step NAME is skipped: not listed in BRISK_GPU_CHECK_ONLY where that is set, else listed in
+# BRISK_GPU_CHECK_SKIP.
+skipped() {
+  if [ -n "${BRISK_GPU_CHECK_ONLY:-}" ]; then
+    [[ " $BRISK_GPU_CHECK_ONLY " != *" $1 "* ]]
+    return
+  fi
+  [[ " ${BRISK_GPU_CHECK_SKIP:-} " == *" $1 "* ]]
+}
 # bench NAME LIMIT ARGS...: brisk-cli bench --json into $OUT/NAME.json; 0 when it produced a result.
 bench() {
   local name="$1" limit="$2"
@@ -233,7 +241,7 @@ bench() {
     return 3
   fi
   if skipped "$name"; then
-    echo "not run: skipped (BRISK_GPU_CHECK_SKIP)" >"$OUT/$name.log"
+    echo "not run: skipped (BRISK_GPU_CHECK_SKIP / BRISK_GPU_CHECK_ONLY)" >"$OUT/$name.log"
     return 3
   fi
   say "bench $name: $*"
@@ -356,7 +364,7 @@ else
   # The prefill GEMMs alone, through the backend's matmul (activation
   # conversion or quantization, GEMM, rescale), one 1.1B layer at 8192 tokens.
   GEMM_BENCH="$BUILD/tests/gpu_bench_prefill_gemm"
-  if [ "$CPU_MODE" != "1" ] && [ -x "$GEMM_BENCH" ] && ! over_budget; then
+  if [ "$CPU_MODE" != "1" ] && [ -x "$GEMM_BENCH" ] && ! over_budget && ! skipped prefill-gemm; then
     say "prefill GEMMs: $GEMM_BENCH --tokens 8192"
     grc=0
     timeout --kill-after=10 120 "$GEMM_BENCH" --tokens 8192 --reps 10 >"$OUT/prefill-gemm.json" \
@@ -498,7 +506,7 @@ PY
       "- (the 1.5x target is the GEMMs')" "INFO"
   else
     row "prefill FP8 / F16" "no figure (prefill-f16.log, prefill-fp8-e4m3.log)" "-" \
-      "$(over_budget && echo SKIP || echo FAIL)"
+      "$({ over_budget || skipped prefill-f16 || skipped prefill-fp8-e4m3; } && echo SKIP || echo FAIL)"
   fi
 
   # The workload: Brisk end to end vs Hugging Face generate() on the same shape.
@@ -513,7 +521,7 @@ PY
   elif over_budget; then
     echo "not run: time budget spent" >"$OUT/hf-baseline.log"
   elif skipped hf-baseline; then
-    echo "not run: skipped (BRISK_GPU_CHECK_SKIP)" >"$OUT/hf-baseline.log"
+    echo "not run: skipped (BRISK_GPU_CHECK_SKIP / BRISK_GPU_CHECK_ONLY)" >"$OUT/hf-baseline.log"
   else
     dims=$(jget "$OUT/decode1-f16.json" '",".join(str(j["model"][k]) for k in ["dim","hidden_dim","n_layers","n_heads","n_kv_heads","vocab_size","context_length"])')
     theta=$(jget "$OUT/decode1-f16.json" 'j["model"]["rope_theta"]')
