@@ -25,7 +25,8 @@
 // (FusedDecode::prefetch_weights) at each budget in MiB (0: none; default
 // 0, 8 (about wo alone on the 1.1B shape), 16 and half the device's L2,
 // the engine's budget). Prints one JSON object:
-// per setting, per op the microseconds of one call, the bytes it must read
+// per setting, per op the microseconds of one call (and wo and down again
+// with one layer's weights every call, read from L2), the bytes it must read
 // and the rate; per stack the microseconds of a token's layers and that
 // rate as a fraction of the device's copy bandwidth (measured here the
 // way sysinfo does, bytes read + written). It measures; it asserts nothing.
@@ -327,7 +328,11 @@ int main(int argc, char** argv) {
                         {"attention", attention, kv_bytes},
                         {"wo + residual", wo, wo_bytes},
                         {"gate/up + norm + swiglu", ffn, ffn_bytes},
-                        {"down + residual", down, down_bytes}};
+                        {"down + residual", down, down_bytes},
+                        // One layer's weights every call, so they come from L2: what a GEMV takes
+                        // when the prefetch has landed (the most it can save on wo).
+                        {"wo + residual, weights in L2", [&](int) { wo(0); }, wo_bytes},
+                        {"down + residual, weights in L2", [&](int) { down(0); }, down_bytes}};
       int bucket = 1 << 20;  // graph keys no model uses
       for (int blocks : gemv_blocks) {
         cuda::set_gemv_blocks_per_sm(blocks);
