@@ -42,6 +42,49 @@ using gpubench::int_list;
 using gpubench::str_list;
 using gpubench::time_us;
 
+namespace {
+
+// One backend's attention operands: q (random, seeded) and out for `rows`
+// query rows of `seqs` sequences, query_start as given, seq_lens (uploaded
+// by the caller) and a block table of `blocks` blocks a sequence, each its
+// own, in a shuffled order as a long-running pool hands them out.
+struct AttentionInputs {
+  Backend* be;
+  Tensor q, out, qs, sl, bt;
+  int blocks;
+  float probe = 0;
+  AttentionInputs(Backend& b, int seqs, int rows, int blocks_per_seq, int width, unsigned seed,
+                  const std::vector<int32_t>& qstart)
+      : be(&b), blocks(blocks_per_seq) {
+    q = b.alloc(DType::F32, rows, width);
+    out = b.alloc(DType::F32, rows, width);
+    qs = b.alloc(DType::I32, 1, seqs + 1);
+    sl = b.alloc(DType::I32, 1, seqs);
+    bt = b.alloc(DType::I32, seqs, blocks);
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    std::vector<float> hq((size_t)rows * width);
+    for (float& f : hq) f = u(rng);
+    b.upload(q, hq.data(), rows);
+    std::vector<int32_t> table((size_t)seqs * blocks);
+    for (size_t i = 0; i < table.size(); ++i) table[i] = (int32_t)i;
+    std::shuffle(table.begin(), table.end(), rng);
+    b.upload(bt, table.data(), seqs);
+    b.upload(qs, qstart.data(), 1);
+  }
+  AttentionBatch batch(int num_seqs, int block_size) const {
+    return AttentionBatch{num_seqs, qs, sl, bt, blocks, block_size};
+  }
+  // Waits for the stream: a one-float download.
+  void sync() {
+    Tensor one = out;
+    one.cols = 1;
+    be->download(&probe, one, 1);
+  }
+};
+
+}  // namespace
+
 int main(int argc, char** argv) {
   std::vector<int> ctxs = {128, 512, 2048};
   std::vector<std::string> kvs = {"f32", "f16"};
@@ -99,27 +142,11 @@ int main(int argc, char** argv) {
       BackendOptions opts;
       opts.split_merge_in_kernel = merge == "kernel";
       std::unique_ptr<Backend> be = make_backend("cuda", opts);
-      Tensor q = be->alloc(DType::F32, max_seqs, (int64_t)n_heads * D),
-             out = be->alloc(DType::F32, max_seqs, (int64_t)n_heads * D);
-      Tensor qs = be->alloc(DType::I32, 1, max_seqs + 1), sl = be->alloc(DType::I32, 1, max_seqs),
-             bt = be->alloc(DType::I32, max_seqs, max_blocks);
-      std::mt19937 rng(3);
-      std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-      std::vector<float> hq((size_t)max_seqs * n_heads * D);
-      for (float& f : hq) f = u(rng);
-      be->upload(q, hq.data(), max_seqs);
-      // Blocks in a shuffled order, as a long-running pool hands them out; each sequence its own.
-      std::vector<int32_t> table((size_t)max_seqs * max_blocks);
-      for (size_t i = 0; i < table.size(); ++i) table[i] = (int32_t)i;
-      std::shuffle(table.begin(), table.end(), rng);
-      be->upload(bt, table.data(), max_seqs);
       std::vector<int32_t> qstart(max_seqs + 1);
       for (int i = 0; i <= max_seqs; ++i) qstart[i] = i;
-      be->upload(qs, qstart.data(), 1);
-      float probe = 0;
-      Tensor one = out;
-      one.cols = 1;
-      auto sync = [&] { be->download(&probe, one, 1); };
+      AttentionInputs in(*be, max_seqs, max_seqs, max_blocks, n_heads * D, 3, qstart);
+      const Tensor q = in.q, out = in.out;
+      auto sync = [&] { in.sync(); };
       // A launch that does no work: one element added.
       Tensor a1 = q, o1 = out;
       a1.cols = o1.cols = 1;
@@ -140,14 +167,8 @@ int main(int argc, char** argv) {
           for (int n : seqs)
             for (int c : ctxs) {
               const std::vector<int32_t> lens(max_seqs, c);
-              be->upload(sl, lens.data(), 1);
-              AttentionBatch b;
-              b.num_seqs = n;
-              b.query_start = qs;
-              b.seq_lens = sl;
-              b.block_tables = bt;
-              b.max_blocks_per_seq = max_blocks;
-              b.block_size = block;
+              be->upload(in.sl, lens.data(), 1);
+              const AttentionBatch b = in.batch(n, block);
               const double us = time_us(
                   reps, [&](int) { be->attention(out, q, kc, vc, b, n_heads, n_kv, D); }, sync);
               const double kv_bytes = 2.0 * n * c * n_kv * D * row_bytes(dt, 1);
@@ -167,26 +188,12 @@ int main(int argc, char** argv) {
       if (P < 2) throw Error("--prefill: prompts of at least 2 tokens");
       std::unique_ptr<Backend> be = make_backend("cuda", BackendOptions{});
       const int S = prefill_seqs, rows = S * P, blocks = (P + block - 1) / block;
-      Tensor q = be->alloc(DType::F32, rows, (int64_t)n_heads * D),
-             out = be->alloc(DType::F32, rows, (int64_t)n_heads * D);
-      Tensor qs = be->alloc(DType::I32, 1, S + 1), sl = be->alloc(DType::I32, 1, S),
-             bt = be->alloc(DType::I32, S, blocks);
-      std::mt19937 rng(4);
-      std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-      std::vector<float> hq((size_t)rows * n_heads * D);
-      for (float& f : hq) f = u(rng);
-      be->upload(q, hq.data(), rows);
-      std::vector<int32_t> table((size_t)S * blocks), qstart(S + 1), lens(S, P);
-      for (size_t i = 0; i < table.size(); ++i) table[i] = (int32_t)i;
-      std::shuffle(table.begin(), table.end(), rng);
+      std::vector<int32_t> qstart(S + 1), lens(S, P);
       for (int i = 0; i <= S; ++i) qstart[i] = i * P;
-      be->upload(bt, table.data(), S);
-      be->upload(qs, qstart.data(), 1);
-      be->upload(sl, lens.data(), 1);
-      float probe = 0;
-      Tensor one = out;
-      one.cols = 1;
-      auto sync = [&] { be->download(&probe, one, 1); };
+      AttentionInputs in(*be, S, rows, blocks, n_heads * D, 4, qstart);
+      be->upload(in.sl, lens.data(), 1);
+      const Tensor q = in.q, out = in.out;
+      auto sync = [&] { in.sync(); };
       const double flops = 4.0 * D * n_heads * S * ((double)P * (P + 1) / 2);
       for (const std::string& kv : kvs) {
         const DType dt = parse_dtype_name(kv, "--kv");
@@ -196,13 +203,7 @@ int main(int argc, char** argv) {
              {cuda::PrefillAttention::Tiled, cuda::PrefillAttention::Auto}) {
           cuda::set_prefill_attention(which);
           const int64_t tiled4_before = cuda::register_tiled_prefill_launches();
-          AttentionBatch b;
-          b.num_seqs = S;
-          b.query_start = qs;
-          b.seq_lens = sl;
-          b.block_tables = bt;
-          b.max_blocks_per_seq = blocks;
-          b.block_size = block;
+          const AttentionBatch b = in.batch(S, block);
           const int prefill_reps = std::max(3, reps / 100);
           const double us = time_us(
               prefill_reps, [&](int) { be->attention(out, q, kc, vc, b, n_heads, n_kv, D); }, sync);

@@ -229,13 +229,7 @@ int main(int argc, char** argv) {
       be->upload(qs, qstart, 1);
       be->upload(sl, &len, 1);
       be->upload(bt, table.data(), 1);
-      AttentionBatch ab;
-      ab.num_seqs = 1;
-      ab.query_start = qs;
-      ab.seq_lens = sl;
-      ab.block_tables = bt;
-      ab.max_blocks_per_seq = max_blocks;
-      ab.block_size = block;
+      const AttentionBatch ab{1, qs, sl, bt, max_blocks, block};
 
       float probe = 0;
       Tensor one = x;

@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <random>
 #include <string>
@@ -217,6 +218,42 @@ std::string token_mismatch(const std::vector<std::vector<int32_t>>& got,
            " of " + std::to_string(a.size()) + "/" + std::to_string(b.size());
   }
   return "";
+}
+
+// An option that must not change a token, run off and then on: `base` with
+// `set(config, on)` applied, the same requests each time. Per run, the first
+// request error ("" when none) and how far `counter` (a process-wide launch
+// count, or null) moved; and the second run's first difference from the
+// first (token_mismatch, named by `what`).
+struct AbRun {
+  std::string error;
+  int64_t counted = 0;
+};
+struct AbResult {
+  AbRun off, on;
+  std::string mismatch;
+};
+AbResult run_off_on(const EngineConfig& base, const std::function<void(EngineConfig&, bool)>& set,
+                    const std::vector<std::string>& texts, const std::vector<int>& max_tokens,
+                    int64_t (*counter)(), const std::string& what) {
+  AbResult out;
+  std::vector<std::vector<int32_t>> ref;
+  for (bool on : {false, true}) {
+    EngineConfig c = base;
+    set(c, on);
+    auto e = Engine::create(c);
+    const int64_t before = counter ? counter() : 0;
+    const RunResult r = run_all(*e, encode_all(*e, texts), max_tokens);
+    AbRun& run = on ? out.on : out.off;
+    run.counted = counter ? counter() - before : 0;
+    for (const auto& err : r.errors)
+      if (run.error.empty()) run.error = err;
+    if (on)
+      out.mismatch = token_mismatch(r.tokens, ref, what);
+    else
+      ref = r.tokens;
+  }
+  return out;
 }
 
 }  // namespace
@@ -830,33 +867,24 @@ class TestCudaBackend : public QObject {
     QFETCH(QString, kv);
     QFETCH(bool, graphs);
     QFETCH(bool, folds);
-    std::vector<std::vector<int32_t>> ref;
-    for (bool fold : {false, true}) {
-      EngineConfig c = config("cuda");
-      c.weight_dtype = weights.toStdString();
-      c.kv_dtype = kv.toStdString();
-      c.cuda_graphs = graphs;
-      c.fused_rope = fold;
-      c.max_num_seqs = 8;
-      auto e = Engine::create(c);
-      const int64_t before = cuda_fused_rope_launches();
-      const RunResult r = run_all(*e, encode_all(*e, kPrompts), {30, 5, 17, 11, 23, 2});
-      for (const auto& err : r.errors) QVERIFY2(err.empty(), err.c_str());
-      const int64_t launches = cuda_fused_rope_launches() - before;
-      std::printf("%s kv %s fold %s: %lld folded launches\n", qPrintable(weights), qPrintable(kv),
-                  fold ? "on" : "off", (long long)launches);
-      if (fold && folds)
-        QVERIFY2(launches > 0, "the fold never ran where it applies");
-      else
-        QCOMPARE(launches, int64_t(0));
-      if (ref.empty()) {
-        ref = r.tokens;
-        continue;
-      }
-      const std::string mismatch =
-          token_mismatch(r.tokens, ref, "folded vs separate RoPE, " + weights.toStdString() + ",");
-      QVERIFY2(mismatch.empty(), mismatch.c_str());
-    }
+    EngineConfig c = config("cuda");
+    c.weight_dtype = weights.toStdString();
+    c.kv_dtype = kv.toStdString();
+    c.cuda_graphs = graphs;
+    c.max_num_seqs = 8;
+    const AbResult r = run_off_on(
+        c, [](EngineConfig& x, bool on) { x.fused_rope = on; }, kPrompts, {30, 5, 17, 11, 23, 2},
+        cuda_fused_rope_launches, "folded vs separate RoPE, " + weights.toStdString() + ",");
+    QVERIFY2(r.off.error.empty(), r.off.error.c_str());
+    QVERIFY2(r.on.error.empty(), r.on.error.c_str());
+    std::printf("%s kv %s: %lld folded launches with the fold off, %lld with it on\n", qPrintable(weights),
+                qPrintable(kv), (long long)r.off.counted, (long long)r.on.counted);
+    QCOMPARE(r.off.counted, int64_t(0));
+    if (folds)
+      QVERIFY2(r.on.counted > 0, "the fold never ran where it applies");
+    else
+      QCOMPARE(r.on.counted, int64_t(0));
+    QVERIFY2(r.mismatch.empty(), r.mismatch.c_str());
   }
 
   // Split decode attention merged by the attention kernel itself (the last
@@ -884,32 +912,24 @@ class TestCudaBackend : public QObject {
       ~Reset() { cuda_force_decode_attention("auto"); }
     } reset;
     cuda_force_decode_attention(kernel.toStdString());
-    std::vector<std::vector<int32_t>> ref;
-    for (bool in_kernel : {false, true}) {
-      EngineConfig c = config("cuda");
-      c.split_merge_in_kernel = in_kernel;
-      c.weight_dtype = "f16";
-      c.kv_dtype = "f16";
-      c.cuda_graphs = graphs;
-      c.max_num_seqs = 4;
-      auto e = Engine::create(c);
-      const int64_t before = cuda_split_merge_in_kernel_launches();
-      const RunResult r =
-          run_all(*e, encode_all(*e, {kPrompts[0], kPrompts[1], kPrompts[2]}), {400, 60, 250});
-      const int64_t launches = cuda_split_merge_in_kernel_launches() - before;
-      for (const auto& err : r.errors) QVERIFY2(err.empty(), err.c_str());
-      std::printf("in-kernel merge %s: %lld launches\n", in_kernel ? "on" : "off", (long long)launches);
-      if (in_kernel && merges)
-        QVERIFY2(launches > 0, "no decode attention merged its splits in kernel");
-      else
-        QCOMPARE(launches, int64_t(0));
-      if (ref.empty()) {
-        ref = r.tokens;
-        continue;
-      }
-      const std::string mismatch = token_mismatch(r.tokens, ref, "split merge in kernel vs reduce kernel,");
-      QVERIFY2(mismatch.empty(), mismatch.c_str());
-    }
+    EngineConfig c = config("cuda");
+    c.weight_dtype = "f16";
+    c.kv_dtype = "f16";
+    c.cuda_graphs = graphs;
+    c.max_num_seqs = 4;
+    const AbResult r = run_off_on(
+        c, [](EngineConfig& x, bool on) { x.split_merge_in_kernel = on; },
+        {kPrompts[0], kPrompts[1], kPrompts[2]}, {400, 60, 250}, cuda_split_merge_in_kernel_launches,
+        "split merge in kernel vs reduce kernel,");
+    QVERIFY2(r.off.error.empty(), r.off.error.c_str());
+    QVERIFY2(r.on.error.empty(), r.on.error.c_str());
+    std::printf("in-kernel merges: %lld off, %lld on\n", (long long)r.off.counted, (long long)r.on.counted);
+    QCOMPARE(r.off.counted, int64_t(0));
+    if (merges)
+      QVERIFY2(r.on.counted > 0, "no decode attention merged its splits in kernel");
+    else
+      QCOMPARE(r.on.counted, int64_t(0));
+    QVERIFY2(r.mismatch.empty(), r.mismatch.c_str());
   }
 
   // Programmatic dependent launch changes when kernels start, not what they
@@ -936,33 +956,25 @@ class TestCudaBackend : public QObject {
     QFETCH(QString, kv);
     QFETCH(bool, graphs);
     QFETCH(bool, fused);
-    std::vector<std::vector<int32_t>> ref;
-    for (bool dependent : {false, true}) {
-      EngineConfig c = config("cuda");
-      c.weight_dtype = weights.toStdString();
-      c.kv_dtype = kv.toStdString();
-      c.cuda_graphs = graphs;
-      c.fused_decode = fused;
-      c.dependent_launch = dependent;
-      c.max_num_seqs = 8;
-      auto e = Engine::create(c);
-      if (dependent) {
-        const CudaProbe p = cuda_probe();
-        std::printf("dependent launch active: %s (sm_%d%d)\n", cuda_dependent_launch_active() ? "yes" : "no",
-                    p.cc_major, p.cc_minor);
-        // On Hopper and later the test must exercise it, not pass vacuously.
-        if (p.cc_major >= 9)
-          QVERIFY2(cuda_dependent_launch_active(), "dependent launch is off on an sm_90+ device");
-      }
-      const RunResult r = run_all(*e, encode_all(*e, kPrompts), {40, 5, 33, 11, 23, 2});
-      for (const auto& err : r.errors) QVERIFY2(err.empty(), err.c_str());
-      if (ref.empty()) {
-        ref = r.tokens;
-        continue;
-      }
-      const std::string mismatch = token_mismatch(r.tokens, ref, "dependent vs serial launch,");
-      QVERIFY2(mismatch.empty(), mismatch.c_str());
-    }
+    EngineConfig c = config("cuda");
+    c.weight_dtype = weights.toStdString();
+    c.kv_dtype = kv.toStdString();
+    c.cuda_graphs = graphs;
+    c.fused_decode = fused;
+    c.max_num_seqs = 8;
+    const AbResult r = run_off_on(
+        c, [](EngineConfig& x, bool on) { x.dependent_launch = on; }, kPrompts, {40, 5, 33, 11, 23, 2},
+        nullptr, "dependent vs serial launch,");
+    // The last backend made (the run with it on) set the process-wide switch it reports.
+    const CudaProbe p = cuda_probe();
+    std::printf("dependent launch active: %s (sm_%d%d)\n", cuda_dependent_launch_active() ? "yes" : "no",
+                p.cc_major, p.cc_minor);
+    // On Hopper and later the test must exercise it, not pass vacuously.
+    if (p.cc_major >= 9)
+      QVERIFY2(cuda_dependent_launch_active(), "dependent launch is off on an sm_90+ device");
+    QVERIFY2(r.off.error.empty(), r.off.error.c_str());
+    QVERIFY2(r.on.error.empty(), r.on.error.c_str());
+    QVERIFY2(r.mismatch.empty(), r.mismatch.c_str());
   }
 
   // The L2 weight prefetch after each q/k/v projection moves bytes into the
@@ -1001,35 +1013,23 @@ class TestCudaBackend : public QObject {
       ~Reset() { cuda::set_l2_prefetch_budget(0); }
     } reset;
     cuda::set_l2_prefetch_budget((size_t)budget);
-    std::vector<std::vector<int32_t>> ref;
-    for (bool prefetch : {false, true}) {
-      EngineConfig c = config("cuda");
-      c.weight_dtype = weights.toStdString();
-      c.kv_dtype = "f16";
-      c.cuda_graphs = graphs;
-      c.dependent_launch = dependent;
-      c.fused_rope = fold;
-      c.l2_prefetch = prefetch;
-      c.max_num_seqs = 8;
-      auto e = Engine::create(c);
-      const int64_t before = cuda_l2_prefetch_launches();
-      const RunResult r = run_all(*e, encode_all(*e, kPrompts), {40, 5, 33, 11, 23, 2});
-      for (const auto& err : r.errors) QVERIFY2(err.empty(), err.c_str());
-      const int64_t launches = cuda_l2_prefetch_launches() - before;
-      std::printf("%s, L2 prefetch %s: %lld prefetch launches\n", qPrintable(weights),
-                  prefetch ? "on" : "off", (long long)launches);
-      if (prefetch)
-        QVERIFY2(launches > 0, "the prefetch never ran in a fused decode");
-      else
-        QCOMPARE(launches, int64_t(0));
-      if (ref.empty()) {
-        ref = r.tokens;
-        continue;
-      }
-      const std::string mismatch =
-          token_mismatch(r.tokens, ref, "L2 prefetch vs none, " + weights.toStdString() + ",");
-      QVERIFY2(mismatch.empty(), mismatch.c_str());
-    }
+    EngineConfig c = config("cuda");
+    c.weight_dtype = weights.toStdString();
+    c.kv_dtype = "f16";
+    c.cuda_graphs = graphs;
+    c.dependent_launch = dependent;
+    c.fused_rope = fold;
+    c.max_num_seqs = 8;
+    const AbResult r = run_off_on(
+        c, [](EngineConfig& x, bool on) { x.l2_prefetch = on; }, kPrompts, {40, 5, 33, 11, 23, 2},
+        cuda_l2_prefetch_launches, "L2 prefetch vs none, " + weights.toStdString() + ",");
+    QVERIFY2(r.off.error.empty(), r.off.error.c_str());
+    QVERIFY2(r.on.error.empty(), r.on.error.c_str());
+    std::printf("%s: %lld prefetch launches with it off, %lld on\n", qPrintable(weights),
+                (long long)r.off.counted, (long long)r.on.counted);
+    QCOMPARE(r.off.counted, int64_t(0));
+    QVERIFY2(r.on.counted > 0, "the prefetch never ran in a fused decode");
+    QVERIFY2(r.mismatch.empty(), r.mismatch.c_str());
   }
 
   // A bad request gets a clear error; the others keep flowing.
