@@ -223,6 +223,77 @@ void set_prefill_attention(PrefillAttention kind);
 // Prefill attention launches that ran the register-tiled kernel, since the start.
 int64_t register_tiled_prefill_launches();
 
+// ---- One-launch decode of a single sequence (a persistent kernel) ----
+// A decode step of one sequence is ~6 short kernels a layer, each losing a
+// few microseconds to its launch, ramp and tail: on an H100 a 1.1B layer
+// took 53 us against 30 us for its bytes (docs/BENCHMARKS.md). This runs
+// every layer in one launch of as many blocks as stay resident together
+// (a cooperative launch), its phases separated by grid-wide barriers:
+// norm + q/k/v; RoPE + KV write + attention (split over the context, the
+// last partition of a head merging it); wo + residual; norm + gate/up +
+// SwiGLU; down + residual. Each block prefetches the weight rows of its
+// next piece of work into L2 before it reaches a barrier or starts a
+// piece, so the memory never waits on a barrier. Weights F16 or BF16
+// (rows of whole 16-byte vectors), caches F32, F16 or BF16. The block's
+// work is written once for this kernel and a CPU emulation
+// (kernels/cuda/decode_persistent.cuh, tests/kernels/test_cuda_decode_persistent_emulated.cpp).
+struct PersistentLayer {
+  const void *wq = nullptr, *wk = nullptr, *wv = nullptr, *wo = nullptr;  // [N, K] of the weight dtype
+  const void *w_gate = nullptr, *w_up = nullptr, *w_down = nullptr;
+  const float *attn_norm = nullptr, *ffn_norm = nullptr;  // F32 [dim]
+  void *k_cache = nullptr, *v_cache = nullptr;            // [slots, n_kv_heads * head_dim] of the KV dtype
+};
+// The launch's shape, planned on the host (plan_persistent_decode).
+struct PersistentPlan {
+  int grid = 0;               // blocks, all resident at once
+  int wpr[4] = {1, 1, 1, 1};  // warps per row of the q/k/v, wo, gate/up (a row pair) and down projections
+  int max_splits = 1;         // attention partitions of a head, at most
+  int min_chunk = 64;         // keys of a partition, at least
+  int red_at = 0;             // floats of shared memory before the reduction scratch
+  size_t smem_bytes = 0;
+};
+struct PersistentDecodeArgs {
+  float* x = nullptr;                       // [dim]: the residual stream, in place through every layer
+  const PersistentLayer* layers = nullptr;  // [n_layers], in device memory
+  int n_layers = 0;
+  DType wdt = DType::F16, kv_dt = DType::F16;
+  int dim = 0, hidden = 0, n_heads = 0, n_kv_heads = 0, head_dim = 0, rot_dim = 0;
+  float theta = 10000.0f, eps = 1e-5f, scale = 1.0f;
+  // The step's metadata (uploaded before the launch): position, cache slot
+  // and context length of the one token, and its sequence's block table.
+  const int32_t *pos = nullptr, *slot = nullptr, *seq_len = nullptr, *block_table = nullptr;
+  int block_size = 16;
+  // Workspace: q [n_heads * head_dim], k and v [n_kv_heads * head_dim],
+  // att [n_heads * head_dim], h [hidden]; split partials
+  // [n_heads][max_splits][head_dim + 2]; a counter per head and the
+  // barrier's two words, zero before the first launch (each leaves them so).
+  float *q = nullptr, *k = nullptr, *v = nullptr, *att = nullptr, *h = nullptr, *partials = nullptr;
+  uint32_t *counters = nullptr, *barrier = nullptr;
+  PersistentPlan plan;
+};
+// Whether the kernel takes this model ("" if so, else why not).
+std::string persistent_decode_unsupported(DType wdt, DType kv_dt, int dim, int hidden, int n_heads,
+                                          int n_kv_heads, int head_dim, int rot_dim);
+// The launch for `blocks_per_sm` resident blocks on `sm_count`
+// multiprocessors, for contexts up to max_context tokens: warps per row
+// chosen so each projection's rows fill the grid's rounds evenly, splits
+// so a head's partitions fill the grid and fit their scores in shared memory.
+constexpr int kPersistentMaxChunk = 1024;  // keys of one attention partition, at most
+PersistentPlan plan_persistent_decode(int dim, int hidden, int n_heads, int n_kv_heads, int head_dim,
+                                      int max_context, int sm_count, int blocks_per_sm);
+// Warps per row for `rows` rows (pairs) of `row_vectors` 16-byte vectors on `grid` blocks of 8 warps.
+int persistent_warps_per_row(int rows, int row_vectors, int grid);
+size_t persistent_partials_floats(const PersistentPlan& p, int n_heads, int head_dim);
+// Resident blocks per multiprocessor of the kernel with this much shared
+// memory (a device query; 0 without a device). Process-wide cap for
+// benchmarks: set_persistent_blocks_per_sm (0 = as many as fit, at most 4).
+int persistent_blocks_per_sm(DType wdt, size_t smem_bytes);
+void set_persistent_blocks_per_sm(int blocks);
+// Enqueues the step (a cooperative launch; capturable). Errors: cuda_last_error().
+void persistent_decode(const PersistentDecodeArgs& a, Stream s);
+// Launches (or graph captures) so far.
+int64_t persistent_decode_launches();
+
 // ---- Programmatic dependent launch ----
 // The decode-path kernels launch early and overlap their predecessor's tail
 // (Hopper and later; see common.cuh). On by default; off is the A/B knob.

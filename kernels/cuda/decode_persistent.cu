@@ -1,0 +1,111 @@
+// The one-launch decode kernel (cuda_kernels.h, "One-launch decode"; the
+// block's work: decode_persistent.cuh).
+#include <algorithm>
+#include <atomic>
+
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/decode_persistent.cuh"
+
+namespace brisk::cuda {
+using namespace detail;
+
+namespace {
+
+std::atomic<int64_t> g_launches{0};
+std::atomic<int> g_blocks_per_sm{0};
+
+struct CudaBlock {
+  __device__ int tid() const { return threadIdx.x; }
+  __device__ void sync() const { __syncthreads(); }
+  __device__ float shfl_xor(float v, int o) const { return __shfl_xor_sync(0xffffffffu, v, o); }
+  __device__ void fence() const { __threadfence(); }
+  __device__ uint32_t count_in(uint32_t* c) const { return atomicAdd(c, 1u); }
+};
+
+// Every block of the grid arrives before any leaves (the grid is resident
+// as a whole: a cooperative launch). barrier[0] counts arrivals, barrier[1]
+// is the generation the last arrival advances; both persist across
+// launches (the count returns to 0 at every barrier). The fences make what
+// each block wrote before arriving visible to every block after it leaves.
+__device__ __forceinline__ void grid_barrier(uint32_t* barrier, uint32_t nblocks) {
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    volatile uint32_t* gen = barrier + 1;
+    const uint32_t g = *gen;  // read before arriving: it cannot advance until this block has arrived
+    __threadfence();
+    if (atomicAdd(barrier, 1u) == nblocks - 1) {
+      atomicExch(barrier, 0u);
+      __threadfence();
+      atomicAdd(barrier + 1, 1u);
+    } else {
+      while (*gen == g) __nanosleep(20);
+    }
+    __threadfence();
+  }
+  __syncthreads();
+}
+
+template <DType WDT>
+__global__ void __launch_bounds__(persist::kThreads) persistent_decode_kernel(PersistentDecodeArgs a) {
+  extern __shared__ float4 smem4[];
+  float* sm = reinterpret_cast<float*>(smem4);
+  const CudaBlock b;
+  for (int l = 0; l < a.n_layers; ++l)
+    for (int p = 0; p < persist::kPhases; ++p) {
+      persist::run_phase<WDT>(b, a, l, p, blockIdx.x, gridDim.x, sm);
+      if (l + 1 < a.n_layers || p + 1 < persist::kPhases) grid_barrier(a.barrier, gridDim.x);
+    }
+}
+
+template <DType WDT>
+void* kernel_of() {
+  return reinterpret_cast<void*>(&persistent_decode_kernel<WDT>);
+}
+void* kernel_for(DType wdt) {
+  return wdt == DType::BF16 ? kernel_of<DType::BF16>() : kernel_of<DType::F16>();
+}
+
+}  // namespace
+
+void set_persistent_blocks_per_sm(int blocks) { g_blocks_per_sm.store(std::max(0, blocks)); }
+
+int persistent_blocks_per_sm(DType wdt, size_t smem_bytes) {
+  const void* k = kernel_for(wdt);
+  if (smem_bytes > 48 * 1024 &&
+      cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_bytes) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  int n = 0;
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, k, persist::kThreads, smem_bytes) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  // Up to 4: more blocks keep more loads in flight but make every barrier longer.
+  const int cap = g_blocks_per_sm.load();
+  return std::min(n, cap > 0 ? cap : 4);
+}
+
+void persistent_decode(const PersistentDecodeArgs& a, Stream s) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3((unsigned)a.plan.grid);
+  cfg.blockDim = dim3(persist::kThreads);
+  cfg.dynamicSmemBytes = a.plan.smem_bytes;
+  cfg.stream = stream_of(s);
+  // Cooperative: the launch fails rather than run a grid that cannot be resident at once (the barrier
+  // would never open). Without dependent launch: the embedding before it has finished when it starts.
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeCooperative;
+  attr[0].val.cooperative = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = 1;
+  ++g_launches;
+  if (a.wdt == DType::BF16)
+    cudaLaunchKernelEx(&cfg, persistent_decode_kernel<DType::BF16>, a);
+  else
+    cudaLaunchKernelEx(&cfg, persistent_decode_kernel<DType::F16>, a);
+}
+
+int64_t persistent_decode_launches() { return g_launches.load(); }
+
+}  // namespace brisk::cuda
