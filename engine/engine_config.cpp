@@ -145,7 +145,8 @@ constexpr CudaOnlySwitch kCudaOnlySwitches[] = {
     {"fused_rope", &EngineConfig::fused_rope},
     {"fp8_fast_accum", &EngineConfig::fp8_fast_accum},
     {"split_merge_in_kernel", &EngineConfig::split_merge_in_kernel},
-    {"l2_prefetch", &EngineConfig::l2_prefetch}};
+    {"l2_prefetch", &EngineConfig::l2_prefetch},
+    {"persistent_decode", &EngineConfig::persistent_decode}};
 }  // namespace
 
 const std::vector<std::string>& cuda_only_fields() {

@@ -127,6 +127,14 @@ EngineSettingsPanel::EngineSettingsPanel(QWidget* parent) : QWidget(parent) {
          "weights read next (wo, then the first rows of gate and up, up to half the GPU's L2 cache) into L2 "
          "while RoPE and attention run. A hint: the arithmetic is unchanged (an A/B knob, off by default "
          "until measured on a GPU)"));
+  persistentDecode_ = new QCheckBox(body);
+  row(tr("&One-launch decode:"), persistentDecode_, QStringLiteral("settingsPersistentDecode"),
+      tr("CUDA, with fused decode: a decode step of one sequence (F16 or BF16 weights, F32/F16/BF16 KV "
+         "cache) runs all of its layers in one persistent kernel launch: every multiprocessor stays resident "
+         "and the phases of a layer (q/k/v projection, RoPE + KV write + attention, wo, gate/up + SwiGLU, "
+         "down) are separated by grid-wide barriers instead of kernel boundaries, each block prefetching its "
+         "next phase's weight rows into L2 before it waits. The same arithmetic up to summation order (an "
+         "A/B knob, off by default until measured on a GPU)"));
   fp8FastAccum_ = new QCheckBox(body);
   row(tr("FP8 fast &accum.:"), fp8FastAccum_, QStringLiteral("settingsFp8FastAccum"),
       tr("CUDA, FP8 weights: GEMMs keep their partial sums in the tensor cores' own precision over the whole "
@@ -288,6 +296,7 @@ EngineSettingsPanel::EngineSettingsPanel(QWidget* parent) : QWidget(parent) {
   connect(fusedRope_, &QCheckBox::toggled, this, &EngineSettingsPanel::onEdited);
   connect(splitMerge_, &QCheckBox::toggled, this, &EngineSettingsPanel::onEdited);
   connect(l2Prefetch_, &QCheckBox::toggled, this, &EngineSettingsPanel::onEdited);
+  connect(persistentDecode_, &QCheckBox::toggled, this, &EngineSettingsPanel::onEdited);
   connect(fp8FastAccum_, &QCheckBox::toggled, this, &EngineSettingsPanel::onEdited);
   connect(fusedDecode_, &QCheckBox::toggled, this, &EngineSettingsPanel::updateBudgetWidgets);
   connect(gpuMemory_, &QDoubleSpinBox::valueChanged, this, &EngineSettingsPanel::onEdited);
@@ -307,6 +316,7 @@ void EngineSettingsPanel::showConfig(const brisk::EngineConfig& c) {
   fusedRope_->setChecked(c.fused_rope);
   splitMerge_->setChecked(c.split_merge_in_kernel);
   l2Prefetch_->setChecked(c.l2_prefetch);
+  persistentDecode_->setChecked(c.persistent_decode);
   fp8FastAccum_->setChecked(c.fp8_fast_accum);
   gpuMemory_->setValue(c.gpu_memory_utilization);
   int bi = blockSize_->findData(c.block_size);
@@ -385,8 +395,9 @@ void EngineSettingsPanel::updateBudgetWidgets() {
   const bool cuda = selectedBackend() == QLatin1String("cuda");
   // The CUDA knobs are rows of their own only where CUDA runs: greyed, their
   // checked boxes read "On" beside a CPU backend they do not touch.
-  for (QWidget* w : std::initializer_list<QWidget*>{cudaGraphs_, fusedDecode_, dependentLaunch_, fusedRope_,
-                                                    splitMerge_, l2Prefetch_, fp8FastAccum_, gpuMemory_})
+  for (QWidget* w :
+       std::initializer_list<QWidget*>{cudaGraphs_, fusedDecode_, dependentLaunch_, fusedRope_, splitMerge_,
+                                       l2Prefetch_, persistentDecode_, fp8FastAccum_, gpuMemory_})
     form_->setRowVisible(w, cuda);
   cudaGraphs_->setEnabled(cuda);
   fusedDecode_->setEnabled(cuda);
@@ -394,6 +405,7 @@ void EngineSettingsPanel::updateBudgetWidgets() {
   fusedRope_->setEnabled(cuda && fusedDecode_->isChecked());
   splitMerge_->setEnabled(cuda);
   l2Prefetch_->setEnabled(cuda && fusedDecode_->isChecked());
+  persistentDecode_->setEnabled(cuda && fusedDecode_->isChecked());
   fp8FastAccum_->setEnabled(cuda);
   gpuMemory_->setEnabled(cuda && mode == Auto);
 }
@@ -411,6 +423,7 @@ brisk::EngineConfig EngineSettingsPanel::config() const {
   c.fused_rope = fusedRope_->isChecked();
   c.split_merge_in_kernel = splitMerge_->isChecked();
   c.l2_prefetch = l2Prefetch_->isChecked();
+  c.persistent_decode = persistentDecode_->isChecked();
   c.fp8_fast_accum = fp8FastAccum_->isChecked();
   c.gpu_memory_utilization = gpuMemory_->value();
   c.block_size = blockSize_->currentData().toInt();
@@ -475,6 +488,8 @@ QStringList EngineSettingsPanel::describeChanges(const brisk::EngineConfig& a, c
                .arg(yesNo(a.split_merge_in_kernel), yesNo(b.split_merge_in_kernel));
   if (a.l2_prefetch != b.l2_prefetch)
     out << tr("L2 weight prefetch %1 → %2").arg(yesNo(a.l2_prefetch), yesNo(b.l2_prefetch));
+  if (a.persistent_decode != b.persistent_decode)
+    out << tr("persistent decode %1 → %2").arg(yesNo(a.persistent_decode), yesNo(b.persistent_decode));
   if (a.fp8_fast_accum != b.fp8_fast_accum)
     out << tr("FP8 fast accumulation %1 → %2").arg(yesNo(a.fp8_fast_accum), yesNo(b.fp8_fast_accum));
   // The spin box holds two decimals: finer differences are not edits.

@@ -71,6 +71,7 @@ class EngineSettingsPanel : public QWidget {
   QCheckBox* fusedRope_;
   QCheckBox* splitMerge_;
   QCheckBox* l2Prefetch_;
+  QCheckBox* persistentDecode_;
   QCheckBox* fp8FastAccum_;
   QDoubleSpinBox* gpuMemory_;
   QFormLayout* form_ = nullptr;

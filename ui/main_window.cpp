@@ -112,6 +112,7 @@ void writeEngine(QSettings& s, const brisk::EngineConfig& c) {
   s.setValue(QStringLiteral("fusedRope"), c.fused_rope);
   s.setValue(QStringLiteral("splitMergeInKernel"), c.split_merge_in_kernel);
   s.setValue(QStringLiteral("l2Prefetch"), c.l2_prefetch);
+  s.setValue(QStringLiteral("persistentDecode"), c.persistent_decode);
   s.setValue(QStringLiteral("fp8FastAccum"), c.fp8_fast_accum);
   s.setValue(QStringLiteral("gpuMemoryUtilization"), c.gpu_memory_utilization);
   s.endGroup();
@@ -146,6 +147,7 @@ brisk::EngineConfig readEngine(QSettings& s) {
   c.fused_rope = s.value(QStringLiteral("fusedRope"), c.fused_rope).toBool();
   c.split_merge_in_kernel = s.value(QStringLiteral("splitMergeInKernel"), c.split_merge_in_kernel).toBool();
   c.l2_prefetch = s.value(QStringLiteral("l2Prefetch"), c.l2_prefetch).toBool();
+  c.persistent_decode = s.value(QStringLiteral("persistentDecode"), c.persistent_decode).toBool();
   c.fp8_fast_accum = s.value(QStringLiteral("fp8FastAccum"), c.fp8_fast_accum).toBool();
   c.gpu_memory_utilization =
       s.value(QStringLiteral("gpuMemoryUtilization"), c.gpu_memory_utilization).toDouble();

@@ -75,6 +75,7 @@ const AxisFieldInfo kAxisFields[] = {
     {"fp8_fast_accum", "true, false", true},
     {"split_merge_in_kernel", "true, false", true},
     {"l2_prefetch", "true, false", true},
+    {"persistent_decode", "true, false", true},
     {"huge_page_weights", "true, false", true},
     {"int8_fma", "true, false", true},
     {"fp8_fma", "true, false", true},

@@ -50,6 +50,11 @@ void add_engine_flags(Args& a) {
          "CUDA, with fused decode: after each layer's q/k/v projection, prefetch the weights read next (wo, "
          "then the first rows of gate and up, up to half the L2 cache) into L2 while RoPE and attention run "
          "(a hint, the same arithmetic; off until measured on a GPU)");
+  a.flag("--persistent-decode", "",
+         "CUDA, with fused decode: a decode step of one sequence (F16 or BF16 weights, F32/F16/BF16 KV "
+         "cache) runs all of its layers in one persistent kernel launch, the phases of a layer separated by "
+         "grid-wide barriers instead of kernel boundaries, each block prefetching its next phase's weights "
+         "into L2 before it waits (the same arithmetic up to summation order; off until measured on a GPU)");
   a.flag("--no-fp8-fast-accum", "",
          "CUDA, FP8 weights: GEMMs promote their partial sums to F32 every few steps instead of accumulating "
          "in the tensor cores' own precision over the whole K (slower, slightly more exact)");
@@ -95,7 +100,7 @@ void refuse_cuda_flags_on_cpu(const Args& a, EngineConfig& c) {
   static const char* const kCudaOnlyFlags[] = {
       "--gpu-memory-utilization", "--no-cuda-graphs", "--no-fused-decode",
       "--no-dependent-launch",    "--fused-rope",     "--no-fp8-fast-accum",
-      "--split-merge-in-kernel",  "--l2-prefetch"};
+      "--split-merge-in-kernel",  "--l2-prefetch",    "--persistent-decode"};
   std::vector<std::string> given;
   for (const char* f : kCudaOnlyFlags)
     if (a.has(f)) given.push_back(f);
@@ -126,6 +131,7 @@ EngineConfig engine_config_from(const Args& a, const std::string& model) {
   c.fp8_fast_accum = !a.has("--no-fp8-fast-accum");
   c.split_merge_in_kernel = a.has("--split-merge-in-kernel");
   c.l2_prefetch = a.has("--l2-prefetch");
+  c.persistent_decode = a.has("--persistent-decode");
   c.huge_page_weights = !a.has("--no-huge-pages");
   c.int8_fma = a.has("--int8-fma");
   c.fp8_fma = a.has("--fp8-fma");

@@ -131,6 +131,13 @@ struct BackendOptions {
   // first rows of gate and up) are prefetched into L2 while RoPE and attention run
   // (FusedDecode::prefetch_weights). A hint; an A/B knob, off until measured.
   bool l2_prefetch = false;
+  // CUDA, with fused_decode: a decode step of one sequence (F16 or BF16 weights, F32/F16/BF16 KV cache)
+  // runs all of its layers in one persistent kernel launch: every multiprocessor stays resident and the
+  // phases of a layer (q/k/v projection, RoPE + KV write + attention, wo, gate/up + SwiGLU, down) are
+  // separated by grid-wide barriers instead of kernel boundaries, each block prefetching its next phase's
+  // weight rows into L2 before it waits. The same arithmetic up to summation order; an A/B knob, off
+  // until measured.
+  bool persistent_decode = false;
 };
 // "cpu", "cuda" or "auto" (cuda when available, else cpu). Throws Error
 // naming the backend and the reason when it cannot be made.

@@ -40,6 +40,7 @@ int64_t cuda_activation_conversions() { return 0; }
 void cuda_force_decode_attention(const std::string&) {}
 int64_t cuda_split_merge_in_kernel_launches() { return 0; }
 int64_t cuda_l2_prefetch_launches() { return 0; }
+int64_t cuda_persistent_decode_launches() { return 0; }
 #endif
 
 std::vector<BackendInfo> backend_infos() {
@@ -80,7 +81,8 @@ std::unique_ptr<Backend> make_backend(const EngineConfig& cfg) {
                                                   .fused_rope = cfg.fused_rope,
                                                   .fp8_fast_accum = cfg.fp8_fast_accum,
                                                   .split_merge_in_kernel = cfg.split_merge_in_kernel,
-                                                  .l2_prefetch = cfg.l2_prefetch});
+                                                  .l2_prefetch = cfg.l2_prefetch,
+                                                  .persistent_decode = cfg.persistent_decode});
 }
 
 }  // namespace brisk

@@ -158,6 +158,7 @@ json config_json(const EngineConfig& c) {
           {"fp8_fast_accum", c.fp8_fast_accum},
           {"split_merge_in_kernel", c.split_merge_in_kernel},
           {"l2_prefetch", c.l2_prefetch},
+          {"persistent_decode", c.persistent_decode},
           {"huge_page_weights", c.huge_page_weights},
           {"int8_fma", c.int8_fma},
           {"fp8_fma", c.fp8_fma},
@@ -201,6 +202,7 @@ EngineConfig config_from(const json& j, const std::string& path, const std::stri
   r.get("fp8_fast_accum", c.fp8_fast_accum);
   r.get("split_merge_in_kernel", c.split_merge_in_kernel);
   r.get("l2_prefetch", c.l2_prefetch);
+  r.get("persistent_decode", c.persistent_decode);
   r.get("huge_page_weights", c.huge_page_weights);
   r.get("int8_fma", c.int8_fma);
   r.get("fp8_fma", c.fp8_fma);

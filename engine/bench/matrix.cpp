@@ -97,6 +97,7 @@ const char* const kAxisFields[] = {"weight_dtype",
                                    "fp8_fast_accum",
                                    "split_merge_in_kernel",
                                    "l2_prefetch",
+                                   "persistent_decode",
                                    "huge_page_weights",
                                    "int8_fma",
                                    "fp8_fma",
@@ -167,6 +168,8 @@ void apply_axis(const std::string& f, const std::string& v, EngineConfig& c, Wor
     c.split_merge_in_kernel = as_bool(f, v);
   else if (f == "l2_prefetch")
     c.l2_prefetch = as_bool(f, v);
+  else if (f == "persistent_decode")
+    c.persistent_decode = as_bool(f, v);
   else if (f == "huge_page_weights")
     c.huge_page_weights = as_bool(f, v);
   else if (f == "int8_fma")

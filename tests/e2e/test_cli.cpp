@@ -214,11 +214,11 @@ class TestCli : public QObject {
                        "--context",  "100000"}
         << "flag --context:";
     // CUDA-only flags with --backend cpu would change nothing: refused, the flag named.
-    for (const QStringList& f :
-         {QStringList{"--no-cuda-graphs"}, QStringList{"--no-fused-decode"},
-          QStringList{"--no-dependent-launch"}, QStringList{"--fused-rope"},
-          QStringList{"--split-merge-in-kernel"}, QStringList{"--l2-prefetch"},
-          QStringList{"--no-fp8-fast-accum"}, QStringList{"--gpu-memory-utilization", "0.5"}})
+    for (const QStringList& f : {QStringList{"--no-cuda-graphs"}, QStringList{"--no-fused-decode"},
+                                 QStringList{"--no-dependent-launch"}, QStringList{"--fused-rope"},
+                                 QStringList{"--split-merge-in-kernel"}, QStringList{"--l2-prefetch"},
+                                 QStringList{"--persistent-decode"}, QStringList{"--no-fp8-fast-accum"},
+                                 QStringList{"--gpu-memory-utilization", "0.5"}})
       QTest::newRow(qPrintable("generate --backend cpu " + f.join(' ')))
           << (QStringList{"generate", "demo", "-p", "x", "--backend", "cpu"} + f)
           << ("flag " + f[0] + ": applies to the CUDA backend only");

@@ -342,6 +342,13 @@ class TestBenchMatrix : public QObject {
     nlohmann::json before = nlohmann::json::parse(to_json(prefetch));
     QVERIFY(before["config"].erase("l2_prefetch") == 1);
     QVERIFY(!bench_result_from_json(before.dump(), "before.json").config.l2_prefetch);
+    // So does the persistent decode kernel.
+    BenchResult persistent = results_[0];
+    persistent.config.persistent_decode = true;
+    QVERIFY(bench_result_from_json(to_json(persistent), "persistent.json").config.persistent_decode);
+    nlohmann::json older = nlohmann::json::parse(to_json(persistent));
+    QVERIFY(older["config"].erase("persistent_decode") == 1);
+    QVERIFY(!bench_result_from_json(older.dump(), "older.json").config.persistent_decode);
     // load_results reads a results file and a bare result.
     QCOMPARE((int)load_results(write("all.json", all)).size(), 4);
     QCOMPARE(results_to_json(load_results(write("one.json", one))), results_to_json({results_[0]}));
@@ -525,8 +532,9 @@ class TestBenchMatrix : public QObject {
     m.axes = {{"cuda_graphs", {"true", "false"}}};
     EXPECT_ERROR(validate_matrix(m, "m.json"), "m.json", "axes[0].field", "cuda_graphs", "CUDA backend only");
     EXPECT_ERROR(expand_matrix(m, tiny()), "cuda_graphs", "CUDA backend only");
-    for (const char* f : {"fused_decode", "dependent_launch", "fused_rope", "fp8_fast_accum",
-                          "split_merge_in_kernel", "l2_prefetch", "gpu_memory_utilization"}) {
+    for (const char* f :
+         {"fused_decode", "dependent_launch", "fused_rope", "fp8_fast_accum", "split_merge_in_kernel",
+          "l2_prefetch", "persistent_decode", "gpu_memory_utilization"}) {
       m.axes = {{"weight_dtype", {"f32", "f16"}},
                 {f,
                  {f == std::string("gpu_memory_utilization") ? "0.5" : "true",
@@ -545,6 +553,9 @@ class TestBenchMatrix : public QObject {
     m.base.l2_prefetch = true;
     EXPECT_ERROR(validate_matrix(m, "m.json"), "base.l2_prefetch", "CUDA backend only");
     m.base.l2_prefetch = false;
+    m.base.persistent_decode = true;
+    EXPECT_ERROR(validate_matrix(m, "m.json"), "base.persistent_decode", "CUDA backend only");
+    m.base.persistent_decode = false;
     m.base.gpu_memory_utilization = 0.5;
     EXPECT_ERROR(validate_matrix(m, "m.json"), "base.gpu_memory_utilization");
     // A backend axis with CUDA in it is an A/B that means something; so is auto (the machine decides).
@@ -556,6 +567,11 @@ class TestBenchMatrix : public QObject {
     QCOMPARE((int)ab.size(), 4);
     QCOMPARE(ab[2].config.l2_prefetch, true);  // the last axis varies fastest
     QCOMPARE(ab[3].config.l2_prefetch, false);
+    m.axes = {{"backend", {"cpu", "cuda"}}, {"persistent_decode", {"true", "false"}}};
+    const auto persistent = expand_matrix(m, tiny());
+    QCOMPARE((int)persistent.size(), 4);
+    QCOMPARE(persistent[2].config.persistent_decode, true);
+    QCOMPARE(persistent[3].config.persistent_decode, false);
     m.axes = {{"cuda_graphs", {"true", "false"}}};
     validate_matrix(m, "m.json");
     const auto runs = expand_matrix(m, tiny());

@@ -676,8 +676,9 @@ void TestBenchmarkView::matrixBuilderOffersEveryMatrixField() {
   m->addAxis(QStringLiteral("backend"));
   QVERIFY2(m->axisValuesEdit(0)->placeholderText().contains(QStringLiteral("auto, cpu, cuda")),
            qPrintable(m->axisValuesEdit(0)->placeholderText()));
-  for (const QString& f : {QStringLiteral("cuda_graphs"), QStringLiteral("fused_rope"),
-                           QStringLiteral("l2_prefetch"), QStringLiteral("int8_fma")}) {
+  for (const QString& f :
+       {QStringLiteral("cuda_graphs"), QStringLiteral("fused_rope"), QStringLiteral("l2_prefetch"),
+        QStringLiteral("persistent_decode"), QStringLiteral("int8_fma")}) {
     m->clearAxes();
     m->addAxis(f);
     QCOMPARE(m->axisValuesEdit(0)->placeholderText(), QStringLiteral("true, false"));
@@ -898,11 +899,13 @@ void TestBenchmarkView::hiddenCudaKnobsDoNotBlockACpuMatrix() {
   c.backend = "cpu";
   c.fused_rope = true;
   c.l2_prefetch = true;
+  c.persistent_decode = true;
   c.cuda_graphs = false;
   panel->setConfig(c);
   QCOMPARE(panel->config().backend, std::string("cpu"));
   QCOMPARE(panel->config().fused_rope, true);  // kept in the settings
   QCOMPARE(panel->config().l2_prefetch, true);
+  QCOMPARE(panel->config().persistent_decode, true);
   m->refresh();
   QCOMPARE(m->runCount(), 2);
   QVERIFY2(m->expansionError().isEmpty(), qPrintable(m->expansionError()));

@@ -114,6 +114,7 @@ void TestEngineSettings::showsTheRunningConfiguration() {
   QCOMPARE(field<QCheckBox>("settingsFp8FastAccum")->isChecked(), c->engineConfig().fp8_fast_accum);
   QCOMPARE(field<QCheckBox>("settingsSplitMerge")->isChecked(), c->engineConfig().split_merge_in_kernel);
   QCOMPARE(field<QCheckBox>("settingsL2Prefetch")->isChecked(), c->engineConfig().l2_prefetch);
+  QCOMPARE(field<QCheckBox>("settingsPersistentDecode")->isChecked(), c->engineConfig().persistent_decode);
   QCOMPARE(field<QDoubleSpinBox>("settingsGpuMemoryUtilization")->value(),
            c->engineConfig().gpu_memory_utilization);
   QCOMPARE(panel->config().model, std::string("demo"));
@@ -222,11 +223,12 @@ void TestEngineSettings::cudaKnobsFollowTheBackend() {
   auto* fast = field<QCheckBox>("settingsFp8FastAccum");
   auto* merge = field<QCheckBox>("settingsSplitMerge");
   auto* prefetch = field<QCheckBox>("settingsL2Prefetch");
+  auto* persistent = field<QCheckBox>("settingsPersistentDecode");
   auto* memory = field<QDoubleSpinBox>("settingsGpuMemoryUtilization");
   backend->setCurrentIndex(backend->findData(QStringLiteral("cpu")));
   // On the CPU the CUDA rows are hidden, not greyed with a checked "On".
-  for (QWidget* w :
-       std::initializer_list<QWidget*>{graphs, dependent, fused, rope, fast, merge, prefetch, memory})
+  for (QWidget* w : std::initializer_list<QWidget*>{graphs, dependent, fused, rope, fast, merge, prefetch,
+                                                    persistent, memory})
     QVERIFY2(!w->isVisibleTo(panel), qPrintable(w->objectName()));
   QVERIFY(field<QComboBox>("settingsWeightPrecision")->isVisibleTo(panel));
   QVERIFY(!graphs->isEnabled());
@@ -235,25 +237,30 @@ void TestEngineSettings::cudaKnobsFollowTheBackend() {
   QVERIFY(!fast->isEnabled());
   QVERIFY(!merge->isEnabled());
   QVERIFY(!prefetch->isEnabled());
+  QVERIFY(!persistent->isEnabled());
   QVERIFY(!memory->isEnabled());
   // Selected programmatically (the user cannot pick it where it is unavailable): the knobs come on.
   backend->setCurrentIndex(backend->findData(QStringLiteral("cuda")));
-  for (QWidget* w :
-       std::initializer_list<QWidget*>{graphs, dependent, fused, rope, fast, merge, prefetch, memory})
+  for (QWidget* w : std::initializer_list<QWidget*>{graphs, dependent, fused, rope, fast, merge, prefetch,
+                                                    persistent, memory})
     QVERIFY2(w->isVisibleTo(panel), qPrintable(w->objectName()));
   QVERIFY(graphs->isEnabled());
   QVERIFY(dependent->isEnabled());
   QVERIFY(memory->isEnabled());
-  // The RoPE fold and the L2 prefetch are part of fused decode: they follow that box.
+  // The RoPE fold, the L2 prefetch and the persistent decode kernel are part of fused decode: they follow
+  // that box.
   QVERIFY(fused->isChecked());
   QVERIFY(rope->isEnabled());
   QVERIFY(prefetch->isEnabled());
+  QVERIFY(persistent->isEnabled());
   fused->setChecked(false);
   QVERIFY(!rope->isEnabled());
   QVERIFY(!prefetch->isEnabled());
+  QVERIFY(!persistent->isEnabled());
   fused->setChecked(true);
   QVERIFY(rope->isEnabled());
   QVERIFY(prefetch->isEnabled());
+  QVERIFY(persistent->isEnabled());
   rope->setChecked(true);
   QVERIFY(fast->isEnabled());
   QVERIFY(fast->isChecked());  // on by default (measured on an H100)
@@ -262,6 +269,8 @@ void TestEngineSettings::cudaKnobsFollowTheBackend() {
   merge->setChecked(true);
   QVERIFY(!prefetch->isChecked());  // off by default (not yet measured)
   prefetch->setChecked(true);
+  QVERIFY(!persistent->isChecked());  // off by default (not yet measured)
+  persistent->setChecked(true);
   graphs->setChecked(false);
   dependent->setChecked(false);
   memory->setValue(0.5);
@@ -274,6 +283,7 @@ void TestEngineSettings::cudaKnobsFollowTheBackend() {
   QVERIFY(!c.fp8_fast_accum);
   QVERIFY(c.split_merge_in_kernel);
   QVERIFY(c.l2_prefetch);
+  QVERIFY(c.persistent_decode);
   QCOMPARE(c.gpu_memory_utilization, 0.5);
   QVERIFY(c.validate().empty());
   const QString note = field<QLabel>("settingsNote")->text();
@@ -283,6 +293,7 @@ void TestEngineSettings::cudaKnobsFollowTheBackend() {
   QVERIFY2(note.contains(QStringLiteral("FP8 fast accumulation on → off")), qPrintable(note));
   QVERIFY2(note.contains(QStringLiteral("split merge in kernel off → on")), qPrintable(note));
   QVERIFY2(note.contains(QStringLiteral("L2 weight prefetch off → on")), qPrintable(note));
+  QVERIFY2(note.contains(QStringLiteral("persistent decode off → on")), qPrintable(note));
   QVERIFY2(note.contains(QStringLiteral("GPU memory utilization 0.90 → 0.50")), qPrintable(note));
   // An explicit KV budget leaves nothing for the utilization to size.
   auto* mode = field<QComboBox>("settingsBudgetMode");

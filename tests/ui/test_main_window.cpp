@@ -949,6 +949,7 @@ void TestMainWindow::cudaSettingsPersist() {
   c.fused_rope = true;
   c.split_merge_in_kernel = true;
   c.l2_prefetch = true;
+  c.persistent_decode = true;
   c.fp8_fast_accum = false;  // each knob away from its default
   c.gpu_memory_utilization = 0.55;
   {
@@ -965,6 +966,7 @@ void TestMainWindow::cudaSettingsPersist() {
   QCOMPARE(r.fused_rope, true);
   QCOMPARE(r.split_merge_in_kernel, true);
   QCOMPARE(r.l2_prefetch, true);
+  QCOMPARE(r.persistent_decode, true);
   QCOMPARE(r.fp8_fast_accum, false);
   QCOMPARE(r.gpu_memory_utilization, 0.55);
   QSettings(QStringLiteral("Brisk"), QStringLiteral("Brisk")).clear();

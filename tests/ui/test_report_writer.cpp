@@ -401,8 +401,8 @@ class TestReportWriter : public QObject {
     brisk::ui::write_report(runs, path, brisk::ui::ReportFormat::Markdown);
     QString text = QString::fromUtf8(readAll(path));
     QVERIFY2(text.contains(QLatin1String("stories260K (stored name: llama)")), qPrintable(text));
-    for (const char* gone :
-         {"cuda_graphs", "fused_decode", "gpu_memory_utilization", "split_merge_in_kernel", "l2_prefetch"})
+    for (const char* gone : {"cuda_graphs", "fused_decode", "gpu_memory_utilization", "split_merge_in_kernel",
+                             "l2_prefetch", "persistent_decode"})
       QVERIFY2(!text.contains(QLatin1String(gone)), gone);
     for (const char* kept : {"huge_page_weights", "int8_fma", "kv_dtype"})
       QVERIFY2(text.contains(QLatin1String(kept)), kept);
@@ -410,7 +410,7 @@ class TestReportWriter : public QObject {
     runs[1].system.backend_used = "cuda";  // one run on each: every setting counts
     brisk::ui::write_report(runs, path, brisk::ui::ReportFormat::Markdown);
     text = QString::fromUtf8(readAll(path));
-    for (const char* kept : {"cuda_graphs", "l2_prefetch", "huge_page_weights"})
+    for (const char* kept : {"cuda_graphs", "l2_prefetch", "persistent_decode", "huge_page_weights"})
       QVERIFY2(text.contains(QLatin1String(kept)), kept);
     runs[0].system.backend_used = "cuda";
     brisk::ui::write_report(runs, path, brisk::ui::ReportFormat::Markdown);

@@ -305,7 +305,8 @@ std::vector<Section> buildSections(const std::vector<BenchResult>& runs) {
     unused << QStringLiteral("gpu_memory_utilization") << QStringLiteral("cuda_graphs")
            << QStringLiteral("fused_decode") << QStringLiteral("dependent_launch")
            << QStringLiteral("fused_rope") << QStringLiteral("fp8_fast_accum")
-           << QStringLiteral("split_merge_in_kernel") << QStringLiteral("l2_prefetch");
+           << QStringLiteral("split_merge_in_kernel") << QStringLiteral("l2_prefetch")
+           << QStringLiteral("persistent_decode");
   if (!used("cpu"))
     unused << QStringLiteral("huge_page_weights") << QStringLiteral("int8_fma") << QStringLiteral("fp8_fma");
   std::vector<QJsonObject> configs;

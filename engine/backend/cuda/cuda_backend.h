@@ -61,5 +61,8 @@ void cuda_force_decode_attention(const std::string& kernel);
 int64_t cuda_split_merge_in_kernel_launches();
 // Weight prefetches into L2 launched (or captured) so far (BackendOptions::l2_prefetch).
 int64_t cuda_l2_prefetch_launches();
+// Decode steps that ran their layers in one persistent launch (BackendOptions::persistent_decode),
+// launched or captured so far.
+int64_t cuda_persistent_decode_launches();
 
 }  // namespace brisk

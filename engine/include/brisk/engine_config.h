@@ -97,6 +97,15 @@ struct EngineConfig {
   // of their weights from L2. A hint: the arithmetic is unchanged. Off until
   // measured on a device (docs/BENCHMARKS.md, thirteenth session).
   bool l2_prefetch = false;
+  // CUDA, with fused_decode: a decode step of one sequence (F16 or BF16
+  // weights, F32/F16/BF16 KV cache) runs all of its layers in one persistent
+  // kernel launch: every multiprocessor stays resident and the phases of a
+  // layer (q/k/v projection, RoPE + KV write + attention, wo, gate/up +
+  // SwiGLU, down) are separated by grid-wide barriers instead of kernel
+  // boundaries, each block prefetching its next phase's weight rows into L2
+  // before it waits. The same arithmetic up to summation order. An A/B knob,
+  // off until measured on a GPU (docs/BENCHMARKS.md, fourteenth session).
+  bool persistent_decode = false;
   // CPU: weights of 2 MiB or more are copied into transparent huge pages at
   // load (up to half the memory available) instead of being read from the
   // file mapping in 4 KiB pages.
@@ -125,7 +134,8 @@ std::string to_json(const EngineConfig& c);
 
 // The fields only the CUDA backend reads (gpu_memory_utilization,
 // cuda_graphs, fused_decode, dependent_launch, fused_rope, fp8_fast_accum,
-// split_merge_in_kernel, l2_prefetch; matrix-file spelling): on the CPU they change nothing.
+// split_merge_in_kernel, l2_prefetch, persistent_decode; matrix-file
+// spelling): on the CPU they change nothing.
 const std::vector<std::string>& cuda_only_fields();
 // Those c sets away from their defaults, in cuda_only_fields() order.
 std::vector<std::string> cuda_only_fields_set(const EngineConfig& c);
