@@ -5,7 +5,8 @@
 // residual adds and SwiGLU into the projections takes a layer from twelve
 // launches to seven; RoPE and the KV cache write folded into the q/k/v
 // projection makes it six. prefetch_weights fills the memory's idle time
-// during attention with the weights read after it.
+// during attention with the weights read after it; one_launch_decode runs
+// a single sequence's whole layer stack as one launch.
 #pragma once
 #include "backend/backend.h"
 
@@ -37,6 +38,25 @@ class FusedDecode {
   // and would leave the memory idle. Changes no value; does nothing where
   // the backend's option is off.
   virtual void prefetch_weights(const Tensor* ws, const int* groups, int count) = 0;
+
+  // One sequence's decode step through every layer in one launch (CUDA's
+  // persistent kernel): exactly the layers of run_layers_fused, x updated in
+  // place, q/k/v/att/h used as workspace (row 0). plan_one_launch_decode is
+  // called once, outside any graph capture, with every layer; false where
+  // the option is off or the model does not qualify (then one_launch_decode
+  // is never called).
+  struct DecodeLayer {
+    Tensor attn_norm, wq, wk, wv, wo, ffn_norm, w_gate, w_up, w_down, k_cache, v_cache;
+  };
+  struct DecodeShape {
+    int dim, hidden, n_heads, n_kv_heads, head_dim, rot_dim;
+    float theta, eps;
+    int max_context;  // tokens a block table can address
+  };
+  virtual bool plan_one_launch_decode(const DecodeLayer* layers, int n_layers, const DecodeShape& shape) = 0;
+  // False, having done nothing, unless planned and the batch is one sequence of one query row.
+  virtual bool one_launch_decode(Tensor x, Tensor q, Tensor k, Tensor v, Tensor att, Tensor h, Tensor pos,
+                                 Tensor slots, const AttentionBatch& ab) = 0;
 
  protected:
   ~FusedDecode() = default;

@@ -82,6 +82,17 @@ LlamaModel::LlamaModel(const LoadedModel& m, Backend& be, const ModelLimits& lim
     l.k_cache = be.alloc_kv_cache(lim.kv_dtype, slots, cfg_.n_kv_heads, cfg_.head_dim);
     l.v_cache = be.alloc_kv_cache(lim.kv_dtype, slots, cfg_.n_kv_heads, cfg_.head_dim);
   }
+  if (fused_) {
+    std::vector<FusedDecode::DecodeLayer> dl;
+    for (const Layer& l : layers_)
+      dl.push_back({l.attn_norm, l.wq, l.wk, l.wv, l.wo, l.ffn_norm, l.w_gate, l.w_up, l.w_down, l.k_cache,
+                    l.v_cache});
+    const FusedDecode::DecodeShape sh{
+        cfg_.dim,        cfg_.hidden_dim, cfg_.n_heads,
+        cfg_.n_kv_heads, cfg_.head_dim,   cfg_.rope_dim,
+        cfg_.rope_theta, cfg_.norm_eps,   lim.max_blocks_per_seq * lim.block_size};
+    one_launch_ = fused_->plan_one_launch_decode(dl.data(), (int)dl.size(), sh);
+  }
 }
 
 void LlamaModel::forward(const ForwardBatch& b, std::vector<float>& logits) {
@@ -205,6 +216,7 @@ void LlamaModel::run_layers_fused(int n, const AttentionBatch& ab) {
   FusedDecode& f = *fused_;
   const ModelConfig& c = cfg_;
   be.embed(x_, token_embd_, ids_, n);
+  if (one_launch_ && n == 1 && f.one_launch_decode(x_, q_, k_, v_, att_, gate_, pos_, slots_, ab)) return;
   for (const Layer& l : layers_) {
     const Tensor qkv_out[3] = {q_, k_, v_}, qkv_w[3] = {l.wq, l.wk, l.wv};
     const bool folded =

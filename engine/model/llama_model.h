@@ -81,6 +81,8 @@ class LlamaModel {
   // or the weights they would group differ in dtype (or are F32, which runs
   // through cuBLAS SGEMM at every batch size).
   FusedDecode* fused_ = nullptr;
+  // A one-sequence decode step runs its layers in one launch (the backend planned it).
+  bool one_launch_ = false;
   std::vector<int> buckets_;
   int32_t scratch_block_ = 0;
   ForwardBatch padded_;

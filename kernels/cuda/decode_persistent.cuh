@@ -350,19 +350,44 @@ BRISK_PD void attention_split(const PersistentPlan& p, int len, int& splits, int
   splits = (len + chunk - 1) / chunk;  // no empty partition
 }
 
+// The values of cache KT per 16-byte vector.
+template <DType KT>
+constexpr int kKvVec = KT == DType::F32 ? 4 : 8;
+// The vector at element `at` (a multiple of kKvVec) of cache KT as F32.
+// The cached rows were written by earlier launches: the read-only path.
+template <DType KT>
+BRISK_PD void kv_vec(const void* data, int64_t at, float* out) {
+  const Vec16 raw = ld_w(
+      reinterpret_cast<const Vec16*>(static_cast<const uint8_t*>(data) + at * (KT == DType::F32 ? 4 : 2)));
+  if constexpr (KT == DType::F32) {
+    out[0] = bits_f32(raw.x);
+    out[1] = bits_f32(raw.y);
+    out[2] = bits_f32(raw.z);
+    out[3] = bits_f32(raw.w);
+  } else {
+    decode8<KT>(raw, out);  // F16 and BF16 decode as the weights do
+  }
+}
+
 // Decodes partition s of head h: writes att (one partition) or its partial
 // (m, l, o[head_dim]); the last partition of the head to finish merges.
-template <class B>
+// Where a head's row is whole 16-byte vectors, keys and values are read a
+// vector at a time: a key per thread (its vectors all in flight), and for
+// the values head_dim / kKvVec threads a key, so a block covers many keys
+// at once; else an element at a time.
+template <DType KT, class B>
 BRISK_PD void attention_piece(const B& b, const PersistentDecodeArgs& a, const PersistentLayer& l, int h,
                               int s, int splits, int chunk, int len, float* sm, float* red) {
+  constexpr int VW = kKvVec<KT>;
   const int D = a.head_dim, group = a.n_heads / a.n_kv_heads, kvh = h / group, tid = b.tid();
+  const bool vec = D % VW == 0;
   const int pos = a.pos[0];
   const int64_t slot = a.slot[0];
   float* qs = sm;
   float* kn = qs + kMaxHeadDim;
   float* vn = kn + kMaxHeadDim;
   float* p = vn + kMaxHeadDim;
-  float* accs = p + kPersistentMaxChunk;  // [kThreads / D groups][D]
+  float* accs = p + kPersistentMaxChunk;  // [groups][D], at most kThreads * 8 floats
   for (int i = tid; i < D; i += kThreads) {
     qs[i] = ld_act(a.q + h * D + i);
     kn[i] = ld_act(a.k + kvh * D + i);
@@ -380,16 +405,17 @@ BRISK_PD void attention_piece(const B& b, const PersistentDecodeArgs& a, const P
   for (int i = tid; i < D; i += kThreads) {
     if (writer) {
       const int64_t at = (slot * a.n_kv_heads + kvh) * D + i;
-      kv_put(l.k_cache, a.kv_dt, at, kn[i]);
-      kv_put(l.v_cache, a.kv_dt, at, vn[i]);
+      kv_put(l.k_cache, KT, at, kn[i]);
+      kv_put(l.v_cache, KT, at, vn[i]);
     }
-    kn[i] = kv_round(a.kv_dt, kn[i]);
-    vn[i] = kv_round(a.kv_dt, vn[i]);
+    kn[i] = kv_round(KT, kn[i]);
+    vn[i] = kv_round(KT, vn[i]);
   }
   b.sync();
   const int t0 = s * chunk, n = len - t0 < chunk ? len - t0 : chunk;
-  auto slot_of = [&](int t) -> int64_t {
-    return (int64_t)a.block_table[t / a.block_size] * a.block_size + t % a.block_size;
+  auto row_of = [&](int t) -> int64_t {  // element offset of key t's row for this KV head
+    const int64_t sl = (int64_t)a.block_table[t / a.block_size] * a.block_size + t % a.block_size;
+    return (sl * a.n_kv_heads + kvh) * D;
   };
   // Scores, a key per thread.
   float mx = -INFINITY;
@@ -398,9 +424,20 @@ BRISK_PD void attention_piece(const B& b, const PersistentDecodeArgs& a, const P
     float dot = 0.0f;
     if (t == len - 1) {
       for (int d = 0; d < D; ++d) dot += qs[d] * kn[d];
+    } else if (vec) {
+      const int64_t at = row_of(t);
+#ifdef __CUDACC__
+#pragma unroll 8
+#endif
+      for (int d0 = 0; d0 < D; d0 += VW) {
+        float kv[VW];
+        kv_vec<KT>(l.k_cache, at + d0, kv);
+        BRISK_PD_UNROLL
+        for (int e = 0; e < VW; ++e) dot += qs[d0 + e] * kv[e];
+      }
     } else {
-      const int64_t at = (slot_of(t) * a.n_kv_heads + kvh) * D;
-      for (int d = 0; d < D; ++d) dot += qs[d] * kv_get(l.k_cache, a.kv_dt, at + d);
+      const int64_t at = row_of(t);
+      for (int d = 0; d < D; ++d) dot += qs[d] * kv_get(l.k_cache, KT, at + d);
     }
     p[j] = dot * a.scale;
     mx = max_f(mx, p[j]);
@@ -412,18 +449,42 @@ BRISK_PD void attention_piece(const B& b, const PersistentDecodeArgs& a, const P
     sum += p[j];
   }
   const float lsum = block_reduce<false>(b, sum, red);  // its barriers publish p
-  // Values: thread (g, d) sums keys g, g + ng, ... of dimension d.
-  const int ng = kThreads / D > 0 ? kThreads / D : 1;
-  for (int idx = tid; idx < ng * D; idx += kThreads) {
-    const int d = idx % D, g = idx / D;
-    float acc = 0.0f;
-    for (int j = g; j < n; j += ng) {
-      const int t = t0 + j;
-      const float val =
-          t == len - 1 ? vn[d] : kv_get(l.v_cache, a.kv_dt, (slot_of(t) * a.n_kv_heads + kvh) * D + d);
-      acc += p[j] * val;
+  // Values: group g of threads sums keys g, g + ng, ... over the head's dimensions.
+  int ng = 0;
+  if (vec) {
+    const int tpk = D / VW;  // threads a key, a vector each
+    ng = kThreads / tpk;
+    const int g = tid / tpk, c = tid % tpk;
+    if (g < ng) {
+      float acc[VW];
+      BRISK_PD_UNROLL
+      for (int e = 0; e < VW; ++e) acc[e] = 0.0f;
+      for (int j = g; j < n; j += ng) {
+        const int t = t0 + j;
+        float val[VW];
+        if (t == len - 1) {
+          BRISK_PD_UNROLL
+          for (int e = 0; e < VW; ++e) val[e] = vn[c * VW + e];
+        } else {
+          kv_vec<KT>(l.v_cache, row_of(t) + c * VW, val);
+        }
+        BRISK_PD_UNROLL
+        for (int e = 0; e < VW; ++e) acc[e] += p[j] * val[e];
+      }
+      BRISK_PD_UNROLL
+      for (int e = 0; e < VW; ++e) accs[g * D + c * VW + e] = acc[e];
     }
-    accs[idx] = acc;
+  } else {
+    ng = kThreads / D > 0 ? kThreads / D : 1;
+    for (int idx = tid; idx < ng * D; idx += kThreads) {
+      const int d = idx % D, g = idx / D;
+      float acc = 0.0f;
+      for (int j = g; j < n; j += ng) {
+        const int t = t0 + j;
+        acc += p[j] * (t == len - 1 ? vn[d] : kv_get(l.v_cache, KT, row_of(t) + d));
+      }
+      accs[idx] = acc;
+    }
   }
   b.sync();
   const int stride = D + 2;
@@ -496,8 +557,15 @@ BRISK_PD void run_phase(const B& b, const PersistentDecodeArgs& a, int layer, in
       const int len = a.seq_len[0];
       int splits = 1, chunk = 1;
       attention_split(a.plan, len, splits, chunk);
-      for (int item = block; item < a.n_heads * splits; item += nblocks)
-        attention_piece(b, a, l, item / splits, item % splits, splits, chunk, len, sm, red);
+      for (int item = block; item < a.n_heads * splits; item += nblocks) {
+        const int h = item / splits, sp = item % splits;
+        if (a.kv_dt == DType::F32)
+          attention_piece<DType::F32>(b, a, l, h, sp, splits, chunk, len, sm, red);
+        else if (a.kv_dt == DType::BF16)
+          attention_piece<DType::BF16>(b, a, l, h, sp, splits, chunk, len, sm, red);
+        else
+          attention_piece<DType::F16>(b, a, l, h, sp, splits, chunk, len, sm, red);
+      }
       break;
     }
     case 2:

@@ -65,9 +65,10 @@ PersistentPlan plan_persistent_decode(int dim, int hidden, int n_heads, int n_kv
   const int need = (std::max(1, max_context) + kPersistentMaxChunk - 1) / kPersistentMaxChunk;
   p.max_splits = std::max(need, std::min(by_grid, kMaxSplits));
   p.min_chunk = 64;
-  // Shared memory: the largest staged input, or attention's q, k, v, scores and partial sums.
+  // Shared memory: the largest staged input, or attention's q, k, v, scores and partial sums
+  // (a 16-byte vector of values per thread).
   const int staged = std::max({dim, hidden, qd});
-  const int attention = 3 * kMaxHeadDim + kPersistentMaxChunk + kThreads;
+  const int attention = 3 * kMaxHeadDim + kPersistentMaxChunk + kThreads * 8;
   p.red_at = (std::max(staged, attention) + 3) / 4 * 4;
   p.smem_bytes = (size_t)(p.red_at + kRedFloats) * sizeof(float);
   return p;

@@ -9,7 +9,8 @@
 //
 //   gpu_bench_decode_layer [--dtype f16|bf16|int8|fp8-e4m3] [--kv f32|f16|bf16] [--ctx C] [--max-ctx M]
 //                          [--layers L] [--reps R] [--dims dim,hidden,n_heads,n_kv_heads]
-//                          [--gemv-blocks 0,1,2,3] [--prefetch-mb 0,16,25] [--profile-layer 1]
+//                          [--gemv-blocks 0,1,2,3] [--prefetch-mb 0,16,25] [--persistent-blocks 0,1,2,3]
+//                          [--profile-layer 1]
 //
 // The context is C tokens (default 256) in block tables sized for M (default
 // 2048, the 1.1B shape's): a graph is captured for M, as the engine's are,
@@ -24,7 +25,10 @@
 // with the L2 weight prefetch after every q/k/v projection
 // (FusedDecode::prefetch_weights) at each budget in MiB (0: none; default
 // 0, 8 (about wo alone on the 1.1B shape), 16 and half the device's L2,
-// the engine's budget). Prints one JSON object:
+// the engine's budget). --persistent-blocks times the whole stack as one
+// persistent launch (FusedDecode::one_launch_decode, the engine's
+// --persistent-decode) at each count of resident blocks per multiprocessor
+// (0: as many as fit, up to 4; default 0, 1, 2, 3). Prints one JSON object:
 // per setting, per op the microseconds of one call (and wo and down again
 // with one layer's weights every call, read from L2), the bytes it must read
 // and the rate; per stack the microseconds of a token's layers and that
@@ -35,7 +39,8 @@
 // --profile-from-start off, tests/gpu/run-gpu-checks.sh): the stack runs
 // once to warm up, then one layer's ops run once each between
 // cudaProfilerStart and cudaProfilerStop, their weights not in L2 (the
-// other layers' were read since), and nothing is timed.
+// other layers' were read since), then the whole stack once as one
+// persistent launch, and nothing is timed.
 #include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
 
@@ -107,7 +112,8 @@ void appendf(std::string& out, const char* fmt, ...) {
 int main(int argc, char** argv) {
   std::string dtype = "f16", kv = "f32";
   int ctx = 256, max_ctx = 2048, layers = 22, reps = 2000, profile_layer = 0;
-  std::vector<int> dims = {2048, 5632, 32, 4}, gemv_blocks = {0}, prefetch_mb;
+  std::vector<int> dims = {2048, 5632, 32, 4}, gemv_blocks = {0}, prefetch_mb,
+                   persistent_blocks = {0, 1, 2, 3};
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
     if (a == "--dtype")
@@ -128,6 +134,8 @@ int main(int argc, char** argv) {
       gemv_blocks = int_list(v);
     else if (a == "--prefetch-mb")
       prefetch_mb = int_list(v);
+    else if (a == "--persistent-blocks")
+      persistent_blocks = int_list(v);
     else if (a == "--profile-layer")
       profile_layer = std::stoi(v);
     else {
@@ -147,7 +155,8 @@ int main(int argc, char** argv) {
       "{\"dtype\": \"%s\", \"kv\": \"%s\", \"dims\": [%d, %d, %d, %d], \"ctx\": %d, \"max_ctx\": %d, "
       "\"layers\": %d, \"reps\": %d",
       dtype.c_str(), kv.c_str(), dim, hidden, nh, nkv, ctx, max_ctx, layers, reps);
-  std::string out;  // the settings array, printed whole (or an error instead)
+  std::string out;      // the settings array, printed whole (or an error instead)
+  std::string one_out;  // the one-launch stacks
   try {
     const DType wdt = parse_dtype_name(dtype, "--dtype"), kdt = parse_dtype_name(kv, "--kv");
     const double copy_bw = copy_gb_per_s();
@@ -170,7 +179,8 @@ int main(int argc, char** argv) {
       BackendOptions opts;
       opts.fused_rope = true;  // the folded op is timed beside the separate ones
       opts.split_merge_in_kernel = merge_in_kernel;
-      opts.l2_prefetch = true;  // prefetch_weights runs where a stack calls it
+      opts.l2_prefetch = true;        // prefetch_weights runs where a stack calls it
+      opts.persistent_decode = true;  // planned below, run only where timed
       std::unique_ptr<Backend> be = make_backend("cuda", opts);
       auto* fused = dynamic_cast<FusedDecode*>(be.get());
       auto* graphs = dynamic_cast<StepGraphs*>(be.get());
@@ -281,6 +291,22 @@ int main(int argc, char** argv) {
       Tensor a1 = q, o1 = att;
       a1.cols = o1.cols = 1;
       auto empty = [&](int) { be->add(o1, a1, a1, 1); };
+      // The whole stack as one launch, planned for the resident blocks `per_sm` (0: as many as fit).
+      auto plan_one = [&](int per_sm) {
+        cuda::set_persistent_blocks_per_sm(per_sm);
+        std::vector<FusedDecode::DecodeLayer> dl;
+        for (const Layer& l : L)
+          dl.push_back({l.attn_norm, l.wq, l.wk, l.wv, l.wo, l.ffn_norm, l.w_gate, l.w_up, l.w_down,
+                        l.k_cache, l.v_cache});
+        const FusedDecode::DecodeShape sh{dim, hidden, nh, nkv, D, D, theta, eps, max_blocks * block};
+        const bool ok = fused->plan_one_launch_decode(dl.data(), layers, sh);
+        cuda::set_persistent_blocks_per_sm(0);
+        return ok;
+      };
+      auto one_launch = [&] {
+        if (!fused->one_launch_decode(x, q, k, v, att, gate, pos, slots, ab))
+          throw Error("bench: one_launch_decode declined after planning");
+      };
 
       if (profile_layer) {  // one layer's kernels for a profiler, then stop
         for (int i = 0; i < layers; ++i) {
@@ -301,12 +327,14 @@ int main(int argc, char** argv) {
         wo(0);
         ffn(0);
         down(0);
+        const bool one = plan_one(0);
+        if (one) one_launch();
         sync();
         cudaProfilerStop();
         std::printf(
             ", \"profiled\": \"q/k/v + norm, L2 prefetch, rope + kv write, attention, wo + residual, "
-            "gate/up + norm + swiglu, down + residual: layer 0 of %d\"}\n",
-            layers);
+            "gate/up + norm + swiglu, down + residual: layer 0 of %d; %s\"}\n",
+            layers, one ? "then all layers as one persistent launch" : "(one launch declined: see stderr)");
         return 0;
       }
 
@@ -383,10 +411,37 @@ int main(int argc, char** argv) {
         }
         appendf(out, "\n  ]}");
       }
+      // One backend's (the split merge is the kernel's own either way).
+      for (int per_sm : merge_in_kernel ? std::vector<int>{} : persistent_blocks) {
+        if (!plan_one(per_sm)) {
+          appendf(one_out, "%s\n  {\"blocks_per_sm\": %d, \"declined\": true}", one_out.empty() ? "" : ",",
+                  per_sm);
+          continue;
+        }
+        const double eager_us = time_us(
+            std::max(1, reps / layers), [&](int) { one_launch(); }, sync);
+        const int key = bucket++;
+        graphs->begin_capture();
+        try {
+          one_launch();
+        } catch (...) {
+          graphs->abort_capture();
+          throw;
+        }
+        graphs->end_capture(key);
+        const double graph_us = time_us(
+            std::max(1, reps / layers), [&](int) { graphs->replay(key); }, sync);
+        const double gbps = layers * layer_bytes / (graph_us * 1e-6) / 1e9;
+        appendf(one_out,
+                "%s\n  {\"blocks_per_sm\": %d, \"eager_us\": %.1f, \"graph_us\": %.1f, \"gb_per_s\": %.1f, "
+                "\"bandwidth_fraction\": %.3f}",
+                one_out.empty() ? "" : ",", per_sm, eager_us, graph_us, gbps,
+                copy_bw > 0 ? gbps / copy_bw : 0.0);
+      }
     }
     cuda::set_gemv_blocks_per_sm(0);
     cuda::set_l2_prefetch_budget(0);
-    std::printf(", \"settings\": [%s\n]", out.c_str());
+    std::printf(", \"settings\": [%s\n], \"one_launch\": [%s\n]", out.c_str(), one_out.c_str());
   } catch (const std::exception& e) {
     std::string msg = e.what();
     for (char& c : msg)

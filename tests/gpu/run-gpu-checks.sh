@@ -313,7 +313,8 @@ else
     fi
   done
 
-  # A/B: the same single-sequence decode with the next weights prefetched
+  # A/B: the same single-sequence decode with every layer in one persistent
+  # launch (--persistent-decode), with the next weights prefetched
   # into L2 during RoPE and attention (--l2-prefetch), with each kernel
   # launched only once the one before has finished (--no-dependent-launch), with the norms,
   # residual adds and SwiGLU as kernels of their own (--no-fused-decode),
@@ -321,7 +322,7 @@ else
   # with split attention merged in its kernel (--split-merge-in-kernel), both,
   # and without graphs.
   # "a+b" runs with both flags.
-  for ab in l2-prefetch fused-rope split-merge-in-kernel fused-rope+split-merge-in-kernel no-dependent-launch \
+  for ab in persistent-decode l2-prefetch fused-rope split-merge-in-kernel fused-rope+split-merge-in-kernel no-dependent-launch \
     no-fused-decode no-cuda-graphs; do
     rc=0
     flags=()
@@ -431,7 +432,7 @@ else
     say "decode layer: $LAYER_BENCH"
     timeout --kill-after=10 90 "$LAYER_BENCH" --reps 1100 --gemv-blocks 0 >"$OUT/decode-layer.json" \
       2>"$OUT/decode-layer.log" || true
-    figure=$(jget "$OUT/decode-layer.json" '"; ".join("merge %s, blocks/SM %d: " % (s["split_merge"], s["gemv_blocks_per_sm"]) + ", ".join("%s %.1f us" % (o["op"], o["us_per_call"]) for o in s["ops"]) + "; stack " + ", ".join("RoPE %s, L2 prefetch %d MiB: %.0f us (%.0f%% of copy bandwidth)" % (t["rope"], t.get("l2_prefetch_mb", 0), t["graph_us"], 100 * t["bandwidth_fraction"]) for t in s["stacks"]) for s in j["settings"])')
+    figure=$(jget "$OUT/decode-layer.json" '"; ".join("merge %s, blocks/SM %d: " % (s["split_merge"], s["gemv_blocks_per_sm"]) + ", ".join("%s %.1f us" % (o["op"], o["us_per_call"]) for o in s["ops"]) + "; stack " + ", ".join("RoPE %s, L2 prefetch %d MiB: %.0f us (%.0f%% of copy bandwidth)" % (t["rope"], t.get("l2_prefetch_mb", 0), t["graph_us"], 100 * t["bandwidth_fraction"]) for t in s["stacks"]) for s in j["settings"]) + "; one launch: " + ", ".join(("blocks/SM %d declined" % t["blocks_per_sm"]) if t.get("declined") else ("blocks/SM %d: %.0f us (%.0f%% of copy bandwidth)" % (t["blocks_per_sm"], t["graph_us"], 100 * t["bandwidth_fraction"])) for t in j.get("one_launch", []))')
     row "decode layers op by op (1.1B, F16, 22 layers)" "${figure:-no figure (decode-layer.log)}" "-" "INFO"
   fi
 

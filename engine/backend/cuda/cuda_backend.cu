@@ -375,6 +375,97 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
       throw Error("CUDA prefetch_weights [" + std::to_string(ranges.size()) + " ranges]: " + e);
   }
 
+  bool plan_one_launch_decode(const DecodeLayer* layers, int n_layers, const DecodeShape& sh) override {
+    if (!opts_.persistent_decode || n_layers <= 0) return false;
+    const DType wdt = layers[0].wq.dtype, kvdt = layers[0].k_cache.dtype;
+    std::string why = cuda::persistent_decode_unsupported(wdt, kvdt, sh.dim, sh.hidden, sh.n_heads,
+                                                          sh.n_kv_heads, sh.head_dim, sh.rot_dim);
+    for (int i = 0; i < n_layers && why.empty(); ++i) {
+      const DecodeLayer& l = layers[i];
+      for (const Tensor* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down})
+        if (w->dtype != wdt) why = "layer " + std::to_string(i) + " mixes weight dtypes";
+      if (l.k_cache.dtype != kvdt || l.v_cache.dtype != kvdt)
+        why = "layer " + std::to_string(i) + " mixes KV cache dtypes";
+    }
+    cuda::PersistentPlan plan;
+    if (why.empty()) {
+      // Shared memory does not depend on the grid: plan once for it, then for the blocks that fit.
+      const size_t smem = cuda::plan_persistent_decode(sh.dim, sh.hidden, sh.n_heads, sh.n_kv_heads,
+                                                       sh.head_dim, sh.max_context, probe_.sm_count, 1)
+                              .smem_bytes;
+      const int per_sm = cuda::persistent_blocks_per_sm(wdt, smem);
+      if (per_sm <= 0)
+        why = "no block of " + std::to_string(smem) + " bytes of shared memory fits a multiprocessor";
+      else
+        plan = cuda::plan_persistent_decode(sh.dim, sh.hidden, sh.n_heads, sh.n_kv_heads, sh.head_dim,
+                                            sh.max_context, probe_.sm_count, per_sm);
+    }
+    if (!why.empty()) {
+      std::fprintf(stderr, "brisk: one-launch decode is off for this model: %s\n", why.c_str());
+      return false;
+    }
+    std::vector<cuda::PersistentLayer> table(n_layers);
+    for (int i = 0; i < n_layers; ++i) {
+      const DecodeLayer& l = layers[i];
+      table[i] = cuda::PersistentLayer{l.wq.handle,
+                                       l.wk.handle,
+                                       l.wv.handle,
+                                       l.wo.handle,
+                                       l.w_gate.handle,
+                                       l.w_up.handle,
+                                       l.w_down.handle,
+                                       norm_weight(l.attn_norm),
+                                       norm_weight(l.ffn_norm),
+                                       l.k_cache.handle,
+                                       l.v_cache.handle};
+    }
+    one_.args = cuda::PersistentDecodeArgs{};
+    cuda::PersistentDecodeArgs& a = one_.args;
+    void* t = device_alloc(table.size() * sizeof(cuda::PersistentLayer));
+    copy_sync(t, table.data(), table.size() * sizeof(cuda::PersistentLayer), "upload the layer table");
+    a.layers = static_cast<const cuda::PersistentLayer*>(t);
+    a.n_layers = n_layers;
+    a.wdt = wdt;
+    a.kv_dt = kvdt;
+    a.dim = sh.dim;
+    a.hidden = sh.hidden;
+    a.n_heads = sh.n_heads;
+    a.n_kv_heads = sh.n_kv_heads;
+    a.head_dim = sh.head_dim;
+    a.rot_dim = sh.rot_dim;
+    a.theta = sh.theta;
+    a.eps = sh.eps;
+    a.scale = 1.0f / std::sqrt((float)sh.head_dim);
+    a.plan = plan;
+    // Zeroed by device_alloc: the counters and the barrier start (and every launch leaves them) at zero.
+    a.partials = static_cast<float*>(
+        device_alloc(cuda::persistent_partials_floats(plan, sh.n_heads, sh.head_dim) * sizeof(float)));
+    a.counters = static_cast<uint32_t*>(device_alloc((sh.n_heads + 2) * sizeof(uint32_t)));
+    a.barrier = a.counters + sh.n_heads;
+    check(cudaStreamSynchronize(stream_), "plan one-launch decode");
+    one_.planned = true;
+    return true;
+  }
+  bool one_launch_decode(Tensor x, Tensor q, Tensor k, Tensor v, Tensor att, Tensor h, Tensor pos,
+                         Tensor slots, const AttentionBatch& ab) override {
+    if (!one_.planned || ab.num_seqs != 1) return false;
+    cuda::PersistentDecodeArgs a = one_.args;
+    a.x = ptr<float>(x);
+    a.q = ptr<float>(q);
+    a.k = ptr<float>(k);
+    a.v = ptr<float>(v);
+    a.att = ptr<float>(att);
+    a.h = ptr<float>(h);
+    a.pos = ptr<int32_t>(pos);
+    a.slot = ptr<int32_t>(slots);
+    a.seq_len = ptr<int32_t>(ab.seq_lens);
+    a.block_table = ptr<int32_t>(ab.block_tables);
+    a.block_size = ab.block_size;
+    cuda::persistent_decode(a, stream_);
+    launched("one_launch_decode", 1, a.dim, a.wdt, a.n_layers);
+    return true;
+  }
+
   void kv_write(Tensor kc, Tensor vc, Tensor k, Tensor v, Tensor slots, int n, int n_kv_heads,
                 int head_dim) override {
     cuda::kv_write(kv(kc, n_kv_heads, head_dim), kv(vc, n_kv_heads, head_dim), ptr<float>(k), ptr<float>(v),
@@ -667,6 +758,11 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
   DeviceCaps caps_;
   cudaStream_t stream_ = nullptr;
   size_t l2_bytes_ = 0;  // the device's L2 cache (0: unknown, no prefetches)
+  // The one-launch decode's fixed arguments (layer table, plan, partials, counters), once planned.
+  struct OneLaunch {
+    bool planned = false;
+    cuda::PersistentDecodeArgs args;
+  } one_;
   std::unique_ptr<cudabe::Gemm> gemm_;
   void* blas_ws_ = nullptr;
   std::vector<void*> buffers_;
@@ -706,5 +802,6 @@ void cuda_force_decode_attention(const std::string& kernel) {
 }
 int64_t cuda_split_merge_in_kernel_launches() { return cuda::split_merge_in_kernel_launches(); }
 int64_t cuda_l2_prefetch_launches() { return cuda::l2_prefetch_launches(); }
+int64_t cuda_persistent_decode_launches() { return cuda::persistent_decode_launches(); }
 
 }  // namespace brisk
