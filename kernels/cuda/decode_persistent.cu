@@ -38,7 +38,16 @@ __device__ __forceinline__ void grid_barrier(uint32_t* barrier, uint32_t nblocks
       __threadfence();
       atomicAdd(barrier + 1, 1u);
     } else {
-      while (*gen == g) __nanosleep(20);
+      // A grid that cannot all be resident would wait forever: after about
+      // a second, fail the launch with a message instead of hanging the device.
+      for (uint32_t spins = 0; *gen == g; ++spins) {
+        __nanosleep(20);
+        if (spins == (1u << 25)) {
+          printf("brisk: persistent decode: block %d waited a second at a grid barrier (%u blocks)\n",
+                 blockIdx.x, nblocks);
+          __trap();
+        }
+      }
     }
     __threadfence();
   }

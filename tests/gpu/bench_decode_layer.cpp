@@ -292,6 +292,7 @@ int main(int argc, char** argv) {
       a1.cols = o1.cols = 1;
       auto empty = [&](int) { be->add(o1, a1, a1, 1); };
       // The whole stack as one launch, planned for the resident blocks `per_sm` (0: as many as fit).
+      int one_resident = 0;
       auto plan_one = [&](int per_sm) {
         cuda::set_persistent_blocks_per_sm(per_sm);
         std::vector<FusedDecode::DecodeLayer> dl;
@@ -300,6 +301,10 @@ int main(int argc, char** argv) {
                         l.k_cache, l.v_cache});
         const FusedDecode::DecodeShape sh{dim, hidden, nh, nkv, D, D, theta, eps, max_blocks * block};
         const bool ok = fused->plan_one_launch_decode(dl.data(), layers, sh);
+        // What the plan got (the cap, or fewer where the kernel's registers or shared memory allow fewer).
+        const size_t smem =
+            cuda::plan_persistent_decode(dim, hidden, nh, nkv, D, max_blocks * block, 1, 1).smem_bytes;
+        one_resident = cuda::persistent_blocks_per_sm(wdt, smem);
         cuda::set_persistent_blocks_per_sm(0);
         return ok;
       };
@@ -433,9 +438,9 @@ int main(int argc, char** argv) {
             std::max(1, reps / layers), [&](int) { graphs->replay(key); }, sync);
         const double gbps = layers * layer_bytes / (graph_us * 1e-6) / 1e9;
         appendf(one_out,
-                "%s\n  {\"blocks_per_sm\": %d, \"eager_us\": %.1f, \"graph_us\": %.1f, \"gb_per_s\": %.1f, "
-                "\"bandwidth_fraction\": %.3f}",
-                one_out.empty() ? "" : ",", per_sm, eager_us, graph_us, gbps,
+                "%s\n  {\"blocks_per_sm\": %d, \"resident_blocks_per_sm\": %d, \"eager_us\": %.1f, "
+                "\"graph_us\": %.1f, \"gb_per_s\": %.1f, \"bandwidth_fraction\": %.3f}",
+                one_out.empty() ? "" : ",", per_sm, one_resident, eager_us, graph_us, gbps,
                 copy_bw > 0 ? gbps / copy_bw : 0.0);
       }
     }

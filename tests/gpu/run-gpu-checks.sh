@@ -432,7 +432,7 @@ else
     say "decode layer: $LAYER_BENCH"
     timeout --kill-after=10 90 "$LAYER_BENCH" --reps 1100 --gemv-blocks 0 >"$OUT/decode-layer.json" \
       2>"$OUT/decode-layer.log" || true
-    figure=$(jget "$OUT/decode-layer.json" '"; ".join("merge %s, blocks/SM %d: " % (s["split_merge"], s["gemv_blocks_per_sm"]) + ", ".join("%s %.1f us" % (o["op"], o["us_per_call"]) for o in s["ops"]) + "; stack " + ", ".join("RoPE %s, L2 prefetch %d MiB: %.0f us (%.0f%% of copy bandwidth)" % (t["rope"], t.get("l2_prefetch_mb", 0), t["graph_us"], 100 * t["bandwidth_fraction"]) for t in s["stacks"]) for s in j["settings"]) + "; one launch: " + ", ".join(("blocks/SM %d declined" % t["blocks_per_sm"]) if t.get("declined") else ("blocks/SM %d: %.0f us (%.0f%% of copy bandwidth)" % (t["blocks_per_sm"], t["graph_us"], 100 * t["bandwidth_fraction"])) for t in j.get("one_launch", []))')
+    figure=$(jget "$OUT/decode-layer.json" '"; ".join("merge %s, blocks/SM %d: " % (s["split_merge"], s["gemv_blocks_per_sm"]) + ", ".join("%s %.1f us" % (o["op"], o["us_per_call"]) for o in s["ops"]) + "; stack " + ", ".join("RoPE %s, L2 prefetch %d MiB: %.0f us (%.0f%% of copy bandwidth)" % (t["rope"], t.get("l2_prefetch_mb", 0), t["graph_us"], 100 * t["bandwidth_fraction"]) for t in s["stacks"]) for s in j["settings"]) + "; one launch: " + ", ".join(("blocks/SM %d declined" % t["blocks_per_sm"]) if t.get("declined") else ("blocks/SM %d (resident %d): %.0f us (%.0f%% of copy bandwidth)" % (t["blocks_per_sm"], t.get("resident_blocks_per_sm", 0), t["graph_us"], 100 * t["bandwidth_fraction"])) for t in j.get("one_launch", []))')
     row "decode layers op by op (1.1B, F16, 22 layers)" "${figure:-no figure (decode-layer.log)}" "-" "INFO"
   fi
 
