@@ -250,6 +250,7 @@ struct PersistentPlan {
   int max_splits = 1;         // attention partitions of a head, at most
   int min_chunk = 64;         // keys of a partition, at least
   int red_at = 0;             // floats of shared memory before the reduction scratch
+  int rope_at = 0;            // floats before the step's RoPE angles (kept through every phase)
   size_t smem_bytes = 0;
 };
 struct PersistentDecodeArgs {

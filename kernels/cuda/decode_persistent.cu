@@ -22,6 +22,12 @@ struct CudaBlock {
   __device__ uint32_t count_in(uint32_t* c) const { return atomicAdd(c, 1u); }
 };
 
+__device__ __forceinline__ uint64_t globaltimer_ns() {
+  uint64_t t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
+
 // Every block of the grid arrives before any leaves (the grid is resident
 // as a whole: a cooperative launch). barrier[0] counts arrivals, barrier[1]
 // is the generation the last arrival advances; both persist across
@@ -38,13 +44,14 @@ __device__ __forceinline__ void grid_barrier(uint32_t* barrier, uint32_t nblocks
       __threadfence();
       atomicAdd(barrier + 1, 1u);
     } else {
-      // A grid that cannot all be resident would wait forever: after about
-      // a second, fail the launch with a message instead of hanging the device.
-      for (uint32_t spins = 0; *gen == g; ++spins) {
-        __nanosleep(20);
-        if (spins == (1u << 25)) {
-          printf("brisk: persistent decode: block %d waited a second at a grid barrier (%u blocks)\n",
-                 blockIdx.x, nblocks);
+      // A grid that cannot all be resident would wait forever: after two
+      // seconds, fail the launch with a message instead of hanging the device.
+      const uint64_t t0 = globaltimer_ns();
+      while (*gen == g) {
+        __nanosleep(32);
+        if (globaltimer_ns() - t0 > 2000000000ull) {
+          printf("brisk: persistent decode: block %d waited 2 s at a grid barrier (%u blocks)\n", blockIdx.x,
+                 nblocks);
           __trap();
         }
       }
@@ -55,10 +62,11 @@ __device__ __forceinline__ void grid_barrier(uint32_t* barrier, uint32_t nblocks
 }
 
 template <DType WDT>
-__global__ void __launch_bounds__(persist::kThreads) persistent_decode_kernel(PersistentDecodeArgs a) {
+__global__ void __launch_bounds__(persist::kThreads, 2) persistent_decode_kernel(PersistentDecodeArgs a) {
   extern __shared__ float4 smem4[];
   float* sm = reinterpret_cast<float*>(smem4);
   const CudaBlock b;
+  persist::prologue(b, a, sm);
   for (int l = 0; l < a.n_layers; ++l)
     for (int p = 0; p < persist::kPhases; ++p) {
       persist::run_phase<WDT>(b, a, l, p, blockIdx.x, gridDim.x, sm);

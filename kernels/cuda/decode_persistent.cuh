@@ -60,9 +60,9 @@ __device__ __forceinline__ void prefetch(const void* p) { detail::prefetch_l2(p)
 __device__ __forceinline__ float half_to_f32(uint16_t h) { return detail::f16_to_f32(h); }
 __device__ __forceinline__ uint16_t f32_to_half(float f) { return detail::f32_to_f16_bits(f); }
 __device__ __forceinline__ uint16_t f32_to_bfloat(float f) { return detail::f32_to_bf16_bits(f); }
-__device__ __forceinline__ float exp_f(float x) { return __expf(x); }
+__device__ __forceinline__ float exp_f(float x) { return expf(x); }
 __device__ __forceinline__ float max_f(float a, float b) { return fmaxf(a, b); }
-__device__ __forceinline__ float rsqrt_f(float x) { return 1.0f / sqrtf(x); }
+__device__ __forceinline__ float rsqrt_f(float x) { return rsqrtf(x); }
 __device__ __forceinline__ float bits_f32(uint32_t u) { return __uint_as_float(u); }
 __device__ __forceinline__ void half2_f32(uint32_t w, float& lo, float& hi) {
   const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&w));
@@ -70,9 +70,11 @@ __device__ __forceinline__ void half2_f32(uint32_t w, float& lo, float& hi) {
   hi = f.y;
 }
 // RoPE as every other kernel rotates (common.cuh): angles and products in double.
-__device__ __forceinline__ void rotate_pair(float& a, float& b, int pos, int p, int rot_dim, float theta) {
-  detail::rope_rotate(a, b, detail::rope_angle(pos, p, rot_dim, theta));
+using Angle = double2;
+__device__ __forceinline__ Angle rope_angle(int pos, int p, int rot_dim, float theta) {
+  return detail::rope_angle(pos, p, rot_dim, theta);
 }
+__device__ __forceinline__ void rotate_pair(float& a, float& b, Angle cs) { detail::rope_rotate(a, b, cs); }
 #else
 struct Vec16 {
   uint32_t x, y, z, w;
@@ -103,11 +105,17 @@ inline void half2_f32(uint32_t w, float& lo, float& hi) {
   lo = fp16_to_fp32((uint16_t)(w & 0xffffu));
   hi = fp16_to_fp32((uint16_t)(w >> 16));
 }
-inline void rotate_pair(float& a, float& b, int pos, int p, int rot_dim, float theta) {
+struct Angle {
+  double x, y;  // cos, sin
+};
+inline Angle rope_angle(int pos, int p, int rot_dim, float theta) {
   const double freq = std::pow((double)theta, -2.0 * p / rot_dim), ang = pos * freq;
-  const double c = std::cos(ang), s = std::sin(ang), x = a, y = b;
-  a = (float)(x * c - y * s);
-  b = (float)(x * s + y * c);
+  return Angle{std::cos(ang), std::sin(ang)};
+}
+inline void rotate_pair(float& a, float& b, Angle cs) {
+  const double x = a, y = b;
+  a = (float)(x * cs.x - y * cs.y);
+  b = (float)(x * cs.y + y * cs.x);
 }
 #endif
 
@@ -338,6 +346,20 @@ BRISK_PD void project(const B& b, const PersistentDecodeArgs& a, const Persisten
 
 // ---- Attention ----
 
+// The RoPE angles of the step's position, pair by pair: computed once a
+// launch by every block (prologue) into shared memory no phase reuses.
+BRISK_PD const Angle* rope_table(const PersistentDecodeArgs& a, float* sm) {
+  return reinterpret_cast<const Angle*>(sm + a.plan.rope_at);
+}
+template <class B>
+BRISK_PD void prologue(const B& b, const PersistentDecodeArgs& a, float* sm) {
+  Angle* cs = reinterpret_cast<Angle*>(sm + a.plan.rope_at);
+  const int pos = a.pos[0];
+  for (int pr = b.tid(); 2 * pr + 1 < a.rot_dim; pr += kThreads)
+    cs[pr] = rope_angle(pos, pr, a.rot_dim, a.theta);
+  b.sync();
+}
+
 // Partitions of a context of `len` tokens: enough to fill the grid with the
 // heads' pieces, each at least min_chunk keys and at most kPersistentMaxChunk.
 BRISK_PD void attention_split(const PersistentPlan& p, int len, int& splits, int& chunk) {
@@ -381,22 +403,23 @@ BRISK_PD void attention_piece(const B& b, const PersistentDecodeArgs& a, const P
   constexpr int VW = kKvVec<KT>;
   const int D = a.head_dim, group = a.n_heads / a.n_kv_heads, kvh = h / group, tid = b.tid();
   const bool vec = D % VW == 0;
-  const int pos = a.pos[0];
   const int64_t slot = a.slot[0];
   float* qs = sm;
   float* kn = qs + kMaxHeadDim;
   float* vn = kn + kMaxHeadDim;
   float* p = vn + kMaxHeadDim;
   float* accs = p + kPersistentMaxChunk;  // [groups][D], at most kThreads * 8 floats
+  int32_t* key_slot = reinterpret_cast<int32_t*>(accs + kThreads * 8);  // the partition's keys' cache slots
   for (int i = tid; i < D; i += kThreads) {
     qs[i] = ld_act(a.q + h * D + i);
     kn[i] = ld_act(a.k + kvh * D + i);
     vn[i] = ld_act(a.v + kvh * D + i);
   }
   b.sync();
+  const Angle* cs = rope_table(a, sm);
   for (int pr = tid; 2 * pr + 1 < a.rot_dim; pr += kThreads) {
-    rotate_pair(qs[2 * pr], qs[2 * pr + 1], pos, pr, a.rot_dim, a.theta);
-    rotate_pair(kn[2 * pr], kn[2 * pr + 1], pos, pr, a.rot_dim, a.theta);
+    rotate_pair(qs[2 * pr], qs[2 * pr + 1], cs[pr]);
+    rotate_pair(kn[2 * pr], kn[2 * pr + 1], cs[pr]);
   }
   b.sync();
   // One block per KV head writes the new position; every block scores it
@@ -413,9 +436,14 @@ BRISK_PD void attention_piece(const B& b, const PersistentDecodeArgs& a, const P
   }
   b.sync();
   const int t0 = s * chunk, n = len - t0 < chunk ? len - t0 : chunk;
-  auto row_of = [&](int t) -> int64_t {  // element offset of key t's row for this KV head
-    const int64_t sl = (int64_t)a.block_table[t / a.block_size] * a.block_size + t % a.block_size;
-    return (sl * a.n_kv_heads + kvh) * D;
+  // The slots of the partition's keys, resolved once for the scores and the values.
+  for (int j = tid; j < n; j += kThreads) {
+    const int t = t0 + j;
+    key_slot[j] = a.block_table[t / a.block_size] * a.block_size + t % a.block_size;
+  }
+  b.sync();
+  auto row_of = [&](int j) -> int64_t {  // element offset of key t0 + j's row for this KV head
+    return ((int64_t)key_slot[j] * a.n_kv_heads + kvh) * D;
   };
   // Scores, a key per thread.
   float mx = -INFINITY;
@@ -425,7 +453,7 @@ BRISK_PD void attention_piece(const B& b, const PersistentDecodeArgs& a, const P
     if (t == len - 1) {
       for (int d = 0; d < D; ++d) dot += qs[d] * kn[d];
     } else if (vec) {
-      const int64_t at = row_of(t);
+      const int64_t at = row_of(j);
 #ifdef __CUDACC__
 #pragma unroll 8
 #endif
@@ -436,7 +464,7 @@ BRISK_PD void attention_piece(const B& b, const PersistentDecodeArgs& a, const P
         for (int e = 0; e < VW; ++e) dot += qs[d0 + e] * kv[e];
       }
     } else {
-      const int64_t at = row_of(t);
+      const int64_t at = row_of(j);
       for (int d = 0; d < D; ++d) dot += qs[d] * kv_get(l.k_cache, KT, at + d);
     }
     p[j] = dot * a.scale;
@@ -459,17 +487,27 @@ BRISK_PD void attention_piece(const B& b, const PersistentDecodeArgs& a, const P
       float acc[VW];
       BRISK_PD_UNROLL
       for (int e = 0; e < VW; ++e) acc[e] = 0.0f;
-      for (int j = g; j < n; j += ng) {
-        const int t = t0 + j;
-        float val[VW];
-        if (t == len - 1) {
-          BRISK_PD_UNROLL
-          for (int e = 0; e < VW; ++e) val[e] = vn[c * VW + e];
-        } else {
-          kv_vec<KT>(l.v_cache, row_of(t) + c * VW, val);
+      // Four keys' loads in flight before their products.
+      for (int j0 = g; j0 < n; j0 += 4 * ng) {
+        float val[4][VW];
+        BRISK_PD_UNROLL
+        for (int u = 0; u < 4; ++u) {
+          const int j = j0 + u * ng;
+          if (j >= n) break;
+          if (t0 + j == len - 1) {
+            BRISK_PD_UNROLL
+            for (int e = 0; e < VW; ++e) val[u][e] = vn[c * VW + e];
+          } else {
+            kv_vec<KT>(l.v_cache, row_of(j) + c * VW, val[u]);
+          }
         }
         BRISK_PD_UNROLL
-        for (int e = 0; e < VW; ++e) acc[e] += p[j] * val[e];
+        for (int u = 0; u < 4; ++u) {
+          const int j = j0 + u * ng;
+          if (j >= n) break;
+          BRISK_PD_UNROLL
+          for (int e = 0; e < VW; ++e) acc[e] += p[j] * val[u][e];
+        }
       }
       BRISK_PD_UNROLL
       for (int e = 0; e < VW; ++e) accs[g * D + c * VW + e] = acc[e];
@@ -481,7 +519,7 @@ BRISK_PD void attention_piece(const B& b, const PersistentDecodeArgs& a, const P
       float acc = 0.0f;
       for (int j = g; j < n; j += ng) {
         const int t = t0 + j;
-        acc += p[j] * (t == len - 1 ? vn[d] : kv_get(l.v_cache, KT, row_of(t) + d));
+        acc += p[j] * (t == len - 1 ? vn[d] : kv_get(l.v_cache, KT, row_of(j) + d));
       }
       accs[idx] = acc;
     }
@@ -506,12 +544,14 @@ BRISK_PD void attention_piece(const B& b, const PersistentDecodeArgs& a, const P
     part[1] = lsum;
   }
   // The last partition of the head to count itself in merges them all.
-  b.fence();
+  b.fence();  // each thread's partials, before the count
   b.sync();
-  if (tid == 0) red[63] = b.count_in(a.counters + h) == (uint32_t)(splits - 1) ? 1.0f : 0.0f;
+  if (tid == 0) {
+    red[63] = b.count_in(a.counters + h) == (uint32_t)(splits - 1) ? 1.0f : 0.0f;
+    b.fence();  // the others' partials, after it (the barrier passes this on to the block)
+  }
   b.sync();
   if (red[63] != 0.0f) {
-    b.fence();
     const float* base = a.partials + (int64_t)h * a.plan.max_splits * stride;
     float M = -INFINITY;
     for (int i = 0; i < splits; ++i) M = max_f(M, ld_act(base + i * stride));
@@ -541,7 +581,7 @@ BRISK_PD void next_projection(int l, int p, int& nl, int& np) {
 template <DType WDT, class B>
 BRISK_PD void run_phase(const B& b, const PersistentDecodeArgs& a, int layer, int phase, int block,
                         int nblocks, float* sm) {
-  const PersistentLayer& l = a.layers[layer];
+  const PersistentLayer l = a.layers[layer];  // in registers, not reloaded from the table at every use
   float* red = sm + a.plan.red_at;
   switch (phase) {
     case 0: {

@@ -68,9 +68,10 @@ PersistentPlan plan_persistent_decode(int dim, int hidden, int n_heads, int n_kv
   // Shared memory: the largest staged input, or attention's q, k, v, scores and partial sums
   // (a 16-byte vector of values per thread).
   const int staged = std::max({dim, hidden, qd});
-  const int attention = 3 * kMaxHeadDim + kPersistentMaxChunk + kThreads * 8;
+  const int attention = 3 * kMaxHeadDim + 2 * kPersistentMaxChunk + kThreads * 8;  // + the keys' slots
   p.red_at = (std::max(staged, attention) + 3) / 4 * 4;
-  p.smem_bytes = (size_t)(p.red_at + kRedFloats) * sizeof(float);
+  p.rope_at = p.red_at + kRedFloats;
+  p.smem_bytes = (size_t)(p.rope_at + kMaxHeadDim / 2 * 4) * sizeof(float);  // a double pair per rotation
   return p;
 }
 

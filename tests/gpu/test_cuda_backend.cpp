@@ -1032,73 +1032,6 @@ class TestCudaBackend : public QObject {
     QVERIFY2(r.mismatch.empty(), r.mismatch.c_str());
   }
 
-  // The one-launch decode (every layer of a one-sequence step in one
-  // persistent kernel) gives the same greedy tokens as the fused kernels it
-  // replaces, with and without graphs, for F16 and BF16 weights and every
-  // cache dtype it takes; one sequence at a time, so every decode step is
-  // one it runs. It must run where it applies and must not where it does
-  // not (INT8 weights, an INT8 cache): those keep the fused kernels.
-  void persistentDecodeMatchesFused_data() {
-    QTest::addColumn<QString>("weights");
-    QTest::addColumn<QString>("kv");
-    QTest::addColumn<bool>("graphs");
-    QTest::addColumn<bool>("runs");
-    QTest::newRow("f16, f16 cache") << "f16"
-                                    << "f16" << true << true;
-    QTest::newRow("f16, f16 cache, no graphs") << "f16"
-                                               << "f16" << false << true;
-    QTest::newRow("f16, f32 cache") << "f16"
-                                    << "f32" << true << true;
-    QTest::newRow("bf16, bf16 cache") << "bf16"
-                                      << "bf16" << true << true;
-    QTest::newRow("int8 weights: not taken") << "int8"
-                                             << "f16" << true << false;
-    QTest::newRow("int8 cache: not taken") << "f16"
-                                           << "int8" << true << false;
-  }
-  void persistentDecodeMatchesFused() {
-    QFETCH(QString, weights);
-    QFETCH(QString, kv);
-    QFETCH(bool, graphs);
-    QFETCH(bool, runs);
-    EngineConfig c = config("cuda");
-    c.weight_dtype = weights.toStdString();
-    c.kv_dtype = kv.toStdString();
-    c.cuda_graphs = graphs;
-    c.max_num_seqs = 1;
-    const AbResult r = run_off_on(
-        c, [](EngineConfig& x, bool on) { x.persistent_decode = on; }, kPrompts, {40, 5, 33, 11, 23, 2},
-        cuda_persistent_decode_launches,
-        "one launch vs fused, " + weights.toStdString() + " kv " + kv.toStdString() + ",");
-    QVERIFY2(r.off.error.empty(), r.off.error.c_str());
-    QVERIFY2(r.on.error.empty(), r.on.error.c_str());
-    std::printf("%s kv %s: %lld one-launch steps with it off, %lld on\n", qPrintable(weights), qPrintable(kv),
-                (long long)r.off.counted, (long long)r.on.counted);
-    QCOMPARE(r.off.counted, int64_t(0));
-    if (runs)
-      QVERIFY2(r.on.counted > 0, "the one-launch decode never ran where it applies");
-    else
-      QCOMPARE(r.on.counted, int64_t(0));
-    QVERIFY2(r.mismatch.empty(), r.mismatch.c_str());
-  }
-
-  // The same on the real stories260K weights, which it cannot take (an FFN
-  // of 172, rows of 344 bytes): the engine says so and keeps the fused kernels.
-  void persistentDecodeDeclinesStories() {
-    std::string path;
-    if (!have_stories(&path))
-      QSKIP(("stories260K not available at " + path + " (set BRISK_MODELS_DIR)").c_str());
-    EngineConfig c = config("cuda", path);
-    c.weight_dtype = "f16";
-    c.max_num_seqs = 1;
-    const AbResult r = run_off_on(
-        c, [](EngineConfig& x, bool on) { x.persistent_decode = on; }, kPrompts, {20},
-        cuda_persistent_decode_launches, "stories260K one launch vs fused,");
-    QVERIFY2(r.on.error.empty(), r.on.error.c_str());
-    QCOMPARE(r.on.counted, int64_t(0));
-    QVERIFY2(r.mismatch.empty(), r.mismatch.c_str());
-  }
-
   // A bad request gets a clear error; the others keep flowing.
   void badRequestDoesNotStopOthers() {
     EngineConfig c = config("cuda");
@@ -1137,6 +1070,80 @@ class TestCudaBackend : public QObject {
       std::printf("num_kv_blocks error: %s\n", err.what());
       QVERIFY(std::string(err.what()).find("EngineConfig.num_kv_blocks") != std::string::npos);
     }
+  }
+
+  // The one-launch decode (every layer of a one-sequence step in one
+  // persistent kernel) gives the same greedy tokens as the fused kernels it
+  // replaces, with and without graphs, for F16 and BF16 weights and every
+  // cache dtype it takes; one sequence at a time, so every decode step is
+  // one it runs. It must run where it applies and must not where it does
+  // not (INT8 weights, an INT8 cache): those keep the fused kernels. Last
+  // in this suite: a kernel that hung at its grid barrier would trap, and
+  // a trap leaves the process's CUDA context unusable for what follows.
+  void persistentDecodeMatchesFused_data() {
+    QTest::addColumn<QString>("weights");
+    QTest::addColumn<QString>("kv");
+    QTest::addColumn<bool>("graphs");
+    QTest::addColumn<bool>("runs");
+    QTest::newRow("f16, f16 cache") << "f16"
+                                    << "f16" << true << true;
+    QTest::newRow("f16, f16 cache, no graphs") << "f16"
+                                               << "f16" << false << true;
+    QTest::newRow("f16, f32 cache") << "f16"
+                                    << "f32" << true << true;
+    QTest::newRow("bf16, bf16 cache") << "bf16"
+                                      << "bf16" << true << true;
+    QTest::newRow("int8 weights: not taken") << "int8"
+                                             << "f16" << true << false;
+    QTest::newRow("int8 cache: not taken") << "f16"
+                                           << "int8" << true << false;
+  }
+  void persistentDecodeMatchesFused() {
+    QFETCH(QString, weights);
+    QFETCH(QString, kv);
+    QFETCH(bool, graphs);
+    QFETCH(bool, runs);
+    QFETCH(bool, long_prompt);
+    std::string story;
+    for (int i = 0; i < 30; ++i) story += "The little dog ran to the park and saw a big red ball. ";
+    const std::vector<std::string> prompts =
+        long_prompt ? std::vector<std::string>{story, "The sun"} : kPrompts;
+    EngineConfig c = config("cuda");
+    c.weight_dtype = weights.toStdString();
+    c.kv_dtype = kv.toStdString();
+    c.cuda_graphs = graphs;
+    c.max_num_seqs = 1;
+    const AbResult r = run_off_on(
+        c, [](EngineConfig& x, bool on) { x.persistent_decode = on; }, prompts, {40, 5, 33, 11, 23, 2},
+        cuda_persistent_decode_launches,
+        "one launch vs fused, " + weights.toStdString() + " kv " + kv.toStdString() + ",");
+    QVERIFY2(r.off.error.empty(), r.off.error.c_str());
+    QVERIFY2(r.on.error.empty(), r.on.error.c_str());
+    std::printf("%s kv %s: %lld one-launch steps with it off, %lld on\n", qPrintable(weights), qPrintable(kv),
+                (long long)r.off.counted, (long long)r.on.counted);
+    QCOMPARE(r.off.counted, int64_t(0));
+    if (runs)
+      QVERIFY2(r.on.counted > 0, "the one-launch decode never ran where it applies");
+    else
+      QCOMPARE(r.on.counted, int64_t(0));
+    QVERIFY2(r.mismatch.empty(), r.mismatch.c_str());
+  }
+
+  // The same on the real stories260K weights, which it cannot take (an FFN
+  // of 172, rows of 344 bytes): the engine says so and keeps the fused kernels.
+  void persistentDecodeDeclinesStories() {
+    std::string path;
+    if (!have_stories(&path))
+      QSKIP(("stories260K not available at " + path + " (set BRISK_MODELS_DIR)").c_str());
+    EngineConfig c = config("cuda", path);
+    c.weight_dtype = "f16";
+    c.max_num_seqs = 1;
+    const AbResult r = run_off_on(
+        c, [](EngineConfig& x, bool on) { x.persistent_decode = on; }, kPrompts, {20},
+        cuda_persistent_decode_launches, "stories260K one launch vs fused,");
+    QVERIFY2(r.on.error.empty(), r.on.error.c_str());
+    QCOMPARE(r.on.counted, int64_t(0));
+    QVERIFY2(r.mismatch.empty(), r.mismatch.c_str());
   }
 };
 

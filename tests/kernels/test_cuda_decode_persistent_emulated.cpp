@@ -58,26 +58,44 @@ struct EmulatedThread {
 
 // Runs every layer's phases on `grid` emulated blocks, one block at a time,
 // the last block first (a phase may not depend on its blocks' order: the
-// block that writes the new token's K and V runs after those that read it);
-// shared memory starts as NaN for every block, as garbage would.
+// block that writes the new token's K and V runs after those that read it).
+// Each block keeps its shared memory, as on the GPU, but everything below
+// the RoPE table is NaN again before each phase, as garbage would be: no
+// phase may read what an earlier one left there.
 template <DType WDT>
 void run_emulated(const cuda::PersistentDecodeArgs& a) {
   const int G = a.plan.grid;
   EmulatedBlock blk;
-  std::vector<float> smem(a.plan.smem_bytes / sizeof(float));
-  auto refill = [&]() noexcept { std::fill(smem.begin(), smem.end(), NAN); };
-  std::barrier<decltype(refill)> step(persist::kThreads, refill);
-  std::fill(smem.begin(), smem.end(), NAN);
+  const size_t floats = a.plan.smem_bytes / sizeof(float);
+  std::vector<std::vector<float>> smem(G, std::vector<float>(floats, NAN));
+  struct Task {
+    int layer, phase, block;  // phase -1: the prologue
+  };
+  std::vector<Task> tasks;
+  for (int g = G - 1; g >= 0; --g) tasks.push_back({0, -1, g});
+  for (int l = 0; l < a.n_layers; ++l)
+    for (int p = 0; p < persist::kPhases; ++p)
+      for (int g = G - 1; g >= 0; --g) tasks.push_back({l, p, g});
+  size_t next = 0;  // advanced by the barrier's completion, which readies the next task's block
+  auto advance = [&]() noexcept {
+    if (++next < tasks.size() && tasks[next].phase >= 0) {
+      std::vector<float>& m = smem[tasks[next].block];
+      std::fill(m.begin(), m.begin() + a.plan.rope_at, NAN);
+    }
+  };
+  std::barrier<decltype(advance)> step(persist::kThreads, advance);
   std::vector<std::thread> threads;
   for (int t = 0; t < persist::kThreads; ++t)
     threads.emplace_back([&, t] {
       const EmulatedThread b{t, &blk};
-      for (int l = 0; l < a.n_layers; ++l)
-        for (int p = 0; p < persist::kPhases; ++p)
-          for (int g = G - 1; g >= 0; --g) {
-            persist::run_phase<WDT>(b, a, l, p, g, G, smem.data());
-            step.arrive_and_wait();
-          }
+      for (const Task& k : tasks) {
+        float* sm = smem[k.block].data();
+        if (k.phase < 0)
+          persist::prologue(b, a, sm);
+        else
+          persist::run_phase<WDT>(b, a, k.layer, k.phase, k.block, G, sm);
+        step.arrive_and_wait();
+      }
     });
   for (auto& th : threads) th.join();
 }
