@@ -271,6 +271,9 @@ struct PersistentDecodeArgs {
   float *q = nullptr, *k = nullptr, *v = nullptr, *att = nullptr, *h = nullptr, *partials = nullptr;
   uint32_t *counters = nullptr, *barrier = nullptr;
   PersistentPlan plan;
+  // Benchmarks: where block 0 writes the device's clock (ns) as the launch
+  // starts and as each phase's barrier opens, [1 + n_layers * 5]; null: no trace.
+  uint64_t* trace = nullptr;
 };
 // Whether the kernel takes this model ("" if so, else why not).
 std::string persistent_decode_unsupported(DType wdt, DType kv_dt, int dim, int hidden, int n_heads,
@@ -290,6 +293,9 @@ size_t persistent_partials_floats(const PersistentPlan& p, int n_heads, int head
 // benchmarks: set_persistent_blocks_per_sm (0 = as many as fit, at most 4).
 int persistent_blocks_per_sm(DType wdt, size_t smem_bytes);
 void set_persistent_blocks_per_sm(int blocks);
+// Benchmarks: every launch from now on traces its phases into this device
+// buffer (PersistentDecodeArgs::trace; null: none). Process-wide.
+void set_persistent_trace(uint64_t* device_buffer);
 // Enqueues the step (a cooperative launch; capturable). Errors: cuda_last_error().
 void persistent_decode(const PersistentDecodeArgs& a, Stream s);
 // Launches (or graph captures) so far.

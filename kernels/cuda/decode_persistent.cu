@@ -13,6 +13,7 @@ namespace {
 
 std::atomic<int64_t> g_launches{0};
 std::atomic<int> g_blocks_per_sm{0};
+std::atomic<uint64_t*> g_trace{nullptr};
 
 struct CudaBlock {
   __device__ int tid() const { return threadIdx.x; }
@@ -66,11 +67,14 @@ __global__ void __launch_bounds__(persist::kThreads, 2) persistent_decode_kernel
   extern __shared__ float4 smem4[];
   float* sm = reinterpret_cast<float*>(smem4);
   const CudaBlock b;
+  const bool tracer = a.trace && blockIdx.x == 0 && threadIdx.x == 0;
   persist::prologue(b, a, sm);
+  if (tracer) a.trace[0] = globaltimer_ns();
   for (int l = 0; l < a.n_layers; ++l)
     for (int p = 0; p < persist::kPhases; ++p) {
       persist::run_phase<WDT>(b, a, l, p, blockIdx.x, gridDim.x, sm);
       if (l + 1 < a.n_layers || p + 1 < persist::kPhases) grid_barrier(a.barrier, gridDim.x);
+      if (tracer) a.trace[1 + l * persist::kPhases + p] = globaltimer_ns();  // the last: block 0's own end
     }
 }
 
@@ -85,6 +89,7 @@ void* kernel_for(DType wdt) {
 }  // namespace
 
 void set_persistent_blocks_per_sm(int blocks) { g_blocks_per_sm.store(std::max(0, blocks)); }
+void set_persistent_trace(uint64_t* device_buffer) { g_trace.store(device_buffer); }
 
 int persistent_blocks_per_sm(DType wdt, size_t smem_bytes) {
   const void* k = kernel_for(wdt);
@@ -117,10 +122,12 @@ void persistent_decode(const PersistentDecodeArgs& a, Stream s) {
   cfg.attrs = attr;
   cfg.numAttrs = 1;
   ++g_launches;
+  PersistentDecodeArgs args = a;
+  if (uint64_t* t = g_trace.load()) args.trace = t;
   if (a.wdt == DType::BF16)
-    cudaLaunchKernelEx(&cfg, persistent_decode_kernel<DType::BF16>, a);
+    cudaLaunchKernelEx(&cfg, persistent_decode_kernel<DType::BF16>, args);
   else
-    cudaLaunchKernelEx(&cfg, persistent_decode_kernel<DType::F16>, a);
+    cudaLaunchKernelEx(&cfg, persistent_decode_kernel<DType::F16>, args);
 }
 
 int64_t persistent_decode_launches() { return g_launches.load(); }

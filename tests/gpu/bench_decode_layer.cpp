@@ -28,7 +28,9 @@
 // the engine's budget). --persistent-blocks times the whole stack as one
 // persistent launch (FusedDecode::one_launch_decode, the engine's
 // --persistent-decode) at each count of resident blocks per multiprocessor
-// (0: as many as fit, up to 4; default 0, 1, 2, 3). Prints one JSON object:
+// (0: as many as fit, up to 4; default 0, 1, 2, 3), with the microseconds
+// of each of a layer's five phases, barrier included (block 0's clock as
+// each barrier opens, averaged over the layers). Prints one JSON object:
 // per setting, per op the microseconds of one call (and wo and down again
 // with one layer's weights every call, read from L2), the bytes it must read
 // and the rate; per stack the microseconds of a token's layers and that
@@ -437,11 +439,32 @@ int main(int argc, char** argv) {
         const double graph_us = time_us(
             std::max(1, reps / layers), [&](int) { graphs->replay(key); }, sync);
         const double gbps = layers * layer_bytes / (graph_us * 1e-6) / 1e9;
+        // Where the launch's time goes: block 0's clock at each barrier, averaged over the layers.
+        std::string phases;
+        {
+          const int stamps = 1 + layers * 5;
+          uint64_t* dtrace = nullptr;
+          if (cudaMalloc(&dtrace, stamps * sizeof(uint64_t)) != cudaSuccess)
+            throw Error("bench: cannot allocate the phase trace");
+          cuda::set_persistent_trace(dtrace);
+          for (int r = 0; r < 3; ++r) one_launch();  // the last one's trace is kept
+          cuda::set_persistent_trace(nullptr);
+          sync();
+          std::vector<uint64_t> t(stamps);
+          cudaMemcpy(t.data(), dtrace, stamps * sizeof(uint64_t), cudaMemcpyDeviceToHost);
+          cudaFree(dtrace);
+          double sum[5] = {};
+          for (int l = 0; l < layers; ++l)
+            for (int ph = 0; ph < 5; ++ph) sum[ph] += (double)(t[1 + l * 5 + ph] - t[l * 5 + ph]) * 1e-3;
+          appendf(phases, "\"phase_us\": [%.2f, %.2f, %.2f, %.2f, %.2f], \"traced_us\": %.1f",
+                  sum[0] / layers, sum[1] / layers, sum[2] / layers, sum[3] / layers, sum[4] / layers,
+                  (double)(t[stamps - 1] - t[0]) * 1e-3);
+        }
         appendf(one_out,
                 "%s\n  {\"blocks_per_sm\": %d, \"resident_blocks_per_sm\": %d, \"eager_us\": %.1f, "
-                "\"graph_us\": %.1f, \"gb_per_s\": %.1f, \"bandwidth_fraction\": %.3f}",
+                "\"graph_us\": %.1f, \"gb_per_s\": %.1f, \"bandwidth_fraction\": %.3f, %s}",
                 one_out.empty() ? "" : ",", per_sm, one_resident, eager_us, graph_us, gbps,
-                copy_bw > 0 ? gbps / copy_bw : 0.0);
+                copy_bw > 0 ? gbps / copy_bw : 0.0, phases.c_str());
       }
     }
     cuda::set_gemv_blocks_per_sm(0);
