@@ -296,8 +296,11 @@ void set_persistent_blocks_per_sm(int blocks);
 // Benchmarks: every launch from now on traces its phases into this device
 // buffer (PersistentDecodeArgs::trace; null: none). Process-wide.
 void set_persistent_trace(uint64_t* device_buffer);
-// Enqueues the step (a cooperative launch; capturable). Errors: cuda_last_error().
-void persistent_decode(const PersistentDecodeArgs& a, Stream s);
+// Enqueues the step (a cooperative launch; capturable). False, having
+// enqueued nothing, where the device cannot hold the planned grid at once
+// now (another context holds multiprocessors: MPS, a partitioned device);
+// other errors: cuda_last_error().
+bool persistent_decode(const PersistentDecodeArgs& a, Stream s);
 // Launches (or graph captures) so far.
 int64_t persistent_decode_launches();
 

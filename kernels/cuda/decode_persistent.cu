@@ -108,7 +108,7 @@ int persistent_blocks_per_sm(DType wdt, size_t smem_bytes) {
   return std::min(n, cap > 0 ? cap : 4);
 }
 
-void persistent_decode(const PersistentDecodeArgs& a, Stream s) {
+bool persistent_decode(const PersistentDecodeArgs& a, Stream s) {
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = dim3((unsigned)a.plan.grid);
   cfg.blockDim = dim3(persist::kThreads);
@@ -124,10 +124,15 @@ void persistent_decode(const PersistentDecodeArgs& a, Stream s) {
   ++g_launches;
   PersistentDecodeArgs args = a;
   if (uint64_t* t = g_trace.load()) args.trace = t;
-  if (a.wdt == DType::BF16)
-    cudaLaunchKernelEx(&cfg, persistent_decode_kernel<DType::BF16>, args);
-  else
-    cudaLaunchKernelEx(&cfg, persistent_decode_kernel<DType::F16>, args);
+  const cudaError_t e = a.wdt == DType::BF16
+                            ? cudaLaunchKernelEx(&cfg, persistent_decode_kernel<DType::BF16>, args)
+                            : cudaLaunchKernelEx(&cfg, persistent_decode_kernel<DType::F16>, args);
+  if (e == cudaErrorCooperativeLaunchTooLarge) {
+    cudaGetLastError();  // not sticky: this launch's only
+    --g_launches;
+    return false;
+  }
+  return true;
 }
 
 int64_t persistent_decode_launches() { return g_launches.load(); }

@@ -462,7 +462,15 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
     a.seq_len = ptr<int32_t>(ab.seq_lens);
     a.block_table = ptr<int32_t>(ab.block_tables);
     a.block_size = ab.block_size;
-    cuda::persistent_decode(a, stream_);
+    if (!cuda::persistent_decode(a, stream_)) {
+      // The grid no longer fits the device at once: the fused kernels from now on.
+      std::fprintf(
+          stderr,
+          "brisk: one-launch decode is off from now on: the device cannot hold its %d blocks at once\n",
+          a.plan.grid);
+      one_.planned = false;
+      return false;
+    }
     launched("one_launch_decode", 1, a.dim, a.wdt, a.n_layers);
     return true;
   }
