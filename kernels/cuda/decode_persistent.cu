@@ -68,7 +68,7 @@ __global__ void __launch_bounds__(persist::kThreads, 2) persistent_decode_kernel
   float* sm = reinterpret_cast<float*>(smem4);
   const CudaBlock b;
   const bool tracer = a.trace && blockIdx.x == 0 && threadIdx.x == 0;
-  persist::prologue(b, a, sm);
+  persist::prologue(b, a, sm, blockIdx.x);
   if (tracer) a.trace[0] = globaltimer_ns();
   for (int l = 0; l < a.n_layers; ++l)
     for (int p = 0; p < persist::kPhases; ++p) {

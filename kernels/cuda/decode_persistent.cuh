@@ -348,15 +348,17 @@ BRISK_PD void project(const B& b, const PersistentDecodeArgs& a, const Persisten
 
 // The RoPE angles of the step's position, pair by pair: computed once a
 // launch by every block (prologue) into shared memory no phase reuses.
+// The prologue also prefetches the block's first q/k/v rows.
 BRISK_PD const Angle* rope_table(const PersistentDecodeArgs& a, float* sm) {
   return reinterpret_cast<const Angle*>(sm + a.plan.rope_at);
 }
 template <class B>
-BRISK_PD void prologue(const B& b, const PersistentDecodeArgs& a, float* sm) {
+BRISK_PD void prologue(const B& b, const PersistentDecodeArgs& a, float* sm, int block) {
   Angle* cs = reinterpret_cast<Angle*>(sm + a.plan.rope_at);
   const int pos = a.pos[0];
   for (int pr = b.tid(); 2 * pr + 1 < a.rot_dim; pr += kThreads)
     cs[pr] = rope_angle(pos, pr, a.rot_dim, a.theta);
+  prefetch_group(b, a, a.layers[0], 0, block);  // the first layer's first q/k/v rows
   b.sync();
 }
 

@@ -91,7 +91,7 @@ void run_emulated(const cuda::PersistentDecodeArgs& a) {
       for (const Task& k : tasks) {
         float* sm = smem[k.block].data();
         if (k.phase < 0)
-          persist::prologue(b, a, sm);
+          persist::prologue(b, a, sm, k.block);
         else
           persist::run_phase<WDT>(b, a, k.layer, k.phase, k.block, G, sm);
         step.arrive_and_wait();
