@@ -267,7 +267,7 @@ struct PersistentDecodeArgs {
   // Workspace: q [n_heads * head_dim], k and v [n_kv_heads * head_dim],
   // att [n_heads * head_dim], h [hidden]; split partials
   // [n_heads][max_splits][head_dim + 2]; a counter per head and the
-  // barrier's two words, zero before the first launch (each leaves them so).
+  // barrier's word, zero before the first launch (each leaves the counters so).
   float *q = nullptr, *k = nullptr, *v = nullptr, *att = nullptr, *h = nullptr, *partials = nullptr;
   uint32_t *counters = nullptr, *barrier = nullptr;
   PersistentPlan plan;

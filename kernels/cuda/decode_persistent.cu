@@ -30,27 +30,31 @@ __device__ __forceinline__ uint64_t globaltimer_ns() {
 }
 
 // Every block of the grid arrives before any leaves (the grid is resident
-// as a whole: a cooperative launch). barrier[0] counts arrivals, barrier[1]
-// is the generation the last arrival advances; both persist across
-// launches (the count returns to 0 at every barrier). The fences make what
-// each block wrote before arriving visible to every block after it leaves.
+// as a whole: a cooperative launch). One atomic add a block on one word,
+// as cooperative groups' grid sync: block 0 adds 2^31 - (n - 1), every
+// other block 1, so the n adds together flip the top bit and leave the
+// rest of the word as it was; a block leaves once the bit differs from
+// what its own add saw. Nothing to reset: the word carries over to the
+// next barrier and the next launch. The fences make what each block wrote
+// before arriving visible to every block after it leaves. (The first
+// version, a count the last arrival reset and a generation word it then
+// advanced, put three dependent atomics on every barrier's critical path.)
 __device__ __forceinline__ void grid_barrier(uint32_t* barrier, uint32_t nblocks) {
   __syncthreads();
   if (threadIdx.x == 0) {
-    volatile uint32_t* gen = barrier + 1;
-    const uint32_t g = *gen;  // read before arriving: it cannot advance until this block has arrived
+    const uint32_t add = blockIdx.x == 0 ? 0x80000000u - (nblocks - 1) : 1u;
     __threadfence();
-    if (atomicAdd(barrier, 1u) == nblocks - 1) {
-      atomicExch(barrier, 0u);
-      __threadfence();
-      atomicAdd(barrier + 1, 1u);
-    } else {
-      // A grid that cannot all be resident would wait forever: after two
-      // seconds, fail the launch with a message instead of hanging the device.
-      const uint64_t t0 = globaltimer_ns();
-      while (*gen == g) {
-        __nanosleep(32);
-        if (globaltimer_ns() - t0 > 2000000000ull) {
+    const uint32_t old = atomicAdd(barrier, add);
+    volatile uint32_t* word = barrier;
+    // A grid that cannot all be resident would wait forever: after two
+    // seconds, fail the launch with a message instead of hanging the device.
+    uint64_t t0 = 0;
+    for (uint32_t spins = 0; ((old ^ *word) & 0x80000000u) == 0; ++spins) {
+      if ((spins & 1023) == 0) {
+        const uint64_t now = globaltimer_ns();
+        if (spins == 0) {
+          t0 = now;
+        } else if (now - t0 > 2000000000ull) {
           printf("brisk: persistent decode: block %d waited 2 s at a grid barrier (%u blocks)\n", blockIdx.x,
                  nblocks);
           __trap();

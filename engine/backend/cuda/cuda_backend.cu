@@ -442,7 +442,7 @@ class CudaBackend final : public Backend, public WorkspaceReserver, public StepG
         device_alloc(cuda::persistent_partials_floats(plan, sh.n_heads, sh.head_dim) * sizeof(float)));
     a.counters = static_cast<uint32_t*>(device_alloc(sh.n_heads * sizeof(uint32_t)));
     // A line of its own: every block polls it, and the merges' atomics hit the counters.
-    a.barrier = static_cast<uint32_t*>(device_alloc(2 * sizeof(uint32_t)));
+    a.barrier = static_cast<uint32_t*>(device_alloc(sizeof(uint32_t)));
     check(cudaStreamSynchronize(stream_), "plan one-launch decode");
     one_.planned = true;
     return true;
