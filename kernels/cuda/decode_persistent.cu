@@ -42,14 +42,13 @@ __device__ __forceinline__ uint64_t globaltimer_ns() {
 __device__ __forceinline__ void grid_barrier(uint32_t* barrier, uint32_t nblocks) {
   __syncthreads();
   if (threadIdx.x == 0) {
-    const uint32_t add = blockIdx.x == 0 ? 0x80000000u - (nblocks - 1) : 1u;
     __threadfence();
-    const uint32_t old = atomicAdd(barrier, add);
+    const uint32_t old = atomicAdd(barrier, persist::barrier_add(blockIdx.x, nblocks));
     volatile uint32_t* word = barrier;
     // A grid that cannot all be resident would wait forever: after two
     // seconds, fail the launch with a message instead of hanging the device.
     uint64_t t0 = 0;
-    for (uint32_t spins = 0; ((old ^ *word) & 0x80000000u) == 0; ++spins) {
+    for (uint32_t spins = 0; !persist::barrier_open(old, *word); ++spins) {
       if ((spins & 1023) == 0) {
         const uint64_t now = globaltimer_ns();
         if (spins == 0) {

@@ -152,6 +152,15 @@ BRISK_PD void kv_put(void* data, DType dt, int64_t at, float x) {
     static_cast<uint16_t*>(data)[at] = dt == DType::F16 ? f32_to_half(x) : f32_to_bfloat(x);
 }
 
+// ---- The grid barrier's arithmetic (decode_persistent.cu runs it on one word) ----
+// Each of n blocks adds barrier_add(block, n) once per barrier: together
+// 2^31, which flips the top bit and leaves the rest of the word as it was.
+// A block may leave once barrier_open(what its add returned, the word now).
+BRISK_PD uint32_t barrier_add(int block, uint32_t nblocks) {
+  return block == 0 ? 0x80000000u - (nblocks - 1) : 1u;
+}
+BRISK_PD bool barrier_open(uint32_t old, uint32_t now) { return ((old ^ now) & 0x80000000u) != 0; }
+
 // ---- Block reductions ----
 // Block: tid(), sync(), shfl_xor(v, o); fence() (this thread's writes
 // visible device-wide before what follows); count_in(counter) (thread 0:

@@ -11,6 +11,7 @@
 // norm, the partition merge and the cache write are tested where there is
 // no GPU (tests/gpu checks the kernel itself on a device).
 #include <QtTest/QtTest>
+#include <atomic>
 #include <barrier>
 #include <cmath>
 #include <deque>
@@ -353,6 +354,36 @@ class TestCudaDecodePersistentEmulated : public QObject {
     QCOMPARE(cuda::persistent_warps_per_row(800, 256, 100), 1);   // 100 groups: one full round
     QCOMPARE(cuda::persistent_warps_per_row(1000, 256, 100), 4);  // 125 groups at 1 (62%), 500 at 4 (100%)
     QCOMPARE(cuda::persistent_warps_per_row(1000, 64, 100), 2);   // 8 warps would leave lanes without a load
+  }
+
+  // The grid barrier's protocol (its arithmetic is the kernel's own; the
+  // word an atomic): std::threads as blocks, each counting itself into the
+  // round before the barrier and checking after it that every block has,
+  // over many rounds and two launches' worth of the same word (which is
+  // never reset). A block that left early would see a short count.
+  void gridBarrierProtocol() {
+    for (uint32_t n : {1u, 2u, 7u, 33u}) {
+      std::atomic<uint32_t> word{0};
+      constexpr int kRounds = 300;
+      std::vector<std::atomic<int>> arrived(2 * kRounds);
+      std::atomic<int> early{0};
+      for (int launch = 0; launch < 2; ++launch) {
+        std::vector<std::thread> blocks;
+        for (uint32_t blk = 0; blk < n; ++blk)
+          blocks.emplace_back([&, blk] {
+            for (int r = 0; r < kRounds; ++r) {
+              const int round = launch * kRounds + r;
+              arrived[round].fetch_add(1);
+              const uint32_t old = word.fetch_add(persist::barrier_add((int)blk, n));
+              while (!persist::barrier_open(old, word.load())) std::this_thread::yield();
+              if (arrived[round].load() != (int)n) early.fetch_add(1);
+            }
+          });
+        for (auto& t : blocks) t.join();
+      }
+      QCOMPARE(early.load(), 0);
+      QCOMPARE(word.load() & 0x7fffffffu, 0u);  // every barrier left the low bits as they were
+    }
   }
 
   void unsupported() {
