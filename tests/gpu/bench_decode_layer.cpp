@@ -363,6 +363,23 @@ int main(int argc, char** argv) {
                         {"wo + residual, weights in L2", [&](int) { wo(0); }, wo_bytes},
                         {"down + residual, weights in L2", [&](int) { down(0); }, down_bytes}};
       int bucket = 1 << 20;  // graph keys no model uses
+      // Microseconds of a whole stack launched op by op, and captured as one graph and replayed.
+      auto eager_and_graph = [&](const std::function<void()>& stack) {
+        const double eager_us = time_us(
+            std::max(1, reps / layers), [&](int) { stack(); }, sync);
+        const int key = bucket++;
+        graphs->begin_capture();
+        try {
+          stack();
+        } catch (...) {
+          graphs->abort_capture();
+          throw;
+        }
+        graphs->end_capture(key);
+        const double graph_us = time_us(
+            std::max(1, reps / layers), [&](int) { graphs->replay(key); }, sync);
+        return std::pair<double, double>{eager_us, graph_us};
+      };
       for (int blocks : gemv_blocks) {
         cuda::set_gemv_blocks_per_sm(blocks);
         appendf(out, "%s\n  {\"split_merge\": \"%s\", \"gemv_blocks_per_sm\": %d, \"ops\": [",
@@ -395,19 +412,7 @@ int main(int argc, char** argv) {
               down(i);
             }
           };
-          const double eager_us = time_us(
-              std::max(1, reps / layers), [&](int) { stack(); }, sync);
-          const int key = bucket++;
-          graphs->begin_capture();
-          try {
-            stack();
-          } catch (...) {
-            graphs->abort_capture();
-            throw;
-          }
-          graphs->end_capture(key);
-          const double graph_us = time_us(
-              std::max(1, reps / layers), [&](int) { graphs->replay(key); }, sync);
+          const auto [eager_us, graph_us] = eager_and_graph(stack);
           const double gbps = layers * layer_bytes / (graph_us * 1e-6) / 1e9;
           appendf(out,
                   "%s\n    {\"rope\": \"%s\", \"l2_prefetch_mb\": %d, \"eager_us\": %.1f, "
@@ -425,19 +430,7 @@ int main(int argc, char** argv) {
                   per_sm);
           continue;
         }
-        const double eager_us = time_us(
-            std::max(1, reps / layers), [&](int) { one_launch(); }, sync);
-        const int key = bucket++;
-        graphs->begin_capture();
-        try {
-          one_launch();
-        } catch (...) {
-          graphs->abort_capture();
-          throw;
-        }
-        graphs->end_capture(key);
-        const double graph_us = time_us(
-            std::max(1, reps / layers), [&](int) { graphs->replay(key); }, sync);
+        const auto [eager_us, graph_us] = eager_and_graph(one_launch);
         const double gbps = layers * layer_bytes / (graph_us * 1e-6) / 1e9;
         // Where the launch's time goes: block 0's clock at each barrier, averaged over the layers.
         std::string phases;

@@ -14,7 +14,6 @@
 #include <atomic>
 #include <barrier>
 #include <cmath>
-#include <deque>
 #include <random>
 #include <thread>
 #include <vector>
@@ -22,6 +21,7 @@
 #include "kernels/cuda/decode_persistent.cuh"
 #include "kernels/reference/attention.h"
 #include "kernels/reference/ops.h"
+#include "kernels/support/emulated_block.h"
 #include "kernels/support/paged_layout.h"
 
 using namespace brisk;
@@ -29,30 +29,13 @@ namespace persist = brisk::cuda::persist;
 
 namespace {
 
-// What the threads of the emulated block share: its barrier, a barrier and
-// an exchange slot per warp.
-struct EmulatedBlock {
-  std::barrier<> block{persist::kThreads};
-  std::deque<std::barrier<>> warps;
-  float exchange[persist::kWarps][32] = {};
-  EmulatedBlock() {
-    for (int w = 0; w < persist::kWarps; ++w) warps.emplace_back(32);
-  }
-};
-
+// The Block interface of decode_persistent.cuh for thread `t` of an emulated block.
 struct EmulatedThread {
   int t;
-  EmulatedBlock* blk;
+  testing::EmulatedWarps<persist::kThreads>* blk;
   int tid() const { return t; }
-  void sync() const { blk->block.arrive_and_wait(); }
-  float shfl_xor(float v, int o) const {
-    const int w = t / 32, lane = t % 32;
-    blk->exchange[w][lane] = v;
-    blk->warps[w].arrive_and_wait();
-    const float got = blk->exchange[w][lane ^ o];
-    blk->warps[w].arrive_and_wait();  // every lane has read before the next write
-    return got;
-  }
+  void sync() const { blk->sync(); }
+  float shfl_xor(float v, int o) const { return blk->shfl_xor(t, v, o); }
   void fence() const {}
   uint32_t count_in(uint32_t* c) const { return (*c)++; }  // thread 0 only; blocks run one at a time
 };
@@ -66,7 +49,7 @@ struct EmulatedThread {
 template <DType WDT>
 void run_emulated(const cuda::PersistentDecodeArgs& a) {
   const int G = a.plan.grid;
-  EmulatedBlock blk;
+  testing::EmulatedWarps<persist::kThreads> blk;
   const size_t floats = a.plan.smem_bytes / sizeof(float);
   std::vector<std::vector<float>> smem(G, std::vector<float>(floats, NAN));
   struct Task {

@@ -9,7 +9,6 @@
 #include <QtTest/QtTest>
 #include <barrier>
 #include <cmath>
-#include <deque>
 #include <numeric>
 #include <random>
 #include <thread>
@@ -17,6 +16,7 @@
 
 #include "kernels/cuda/prefill_tiles.cuh"
 #include "kernels/reference/attention.h"
+#include "kernels/support/emulated_block.h"
 #include "kernels/support/paged_layout.h"
 
 using namespace brisk;
@@ -24,17 +24,14 @@ namespace tiles = brisk::cuda::tiles;
 
 namespace {
 
-// What one emulated block's threads share: its barrier, a barrier and an
-// exchange slot per warp, the key table and the dynamic shared memory.
+// What one emulated block's threads share: its barriers and shuffle slots,
+// the key table and the dynamic shared memory.
 struct EmulatedBlock {
-  std::barrier<> block{tiles::kThreads};
-  std::deque<std::barrier<>> warps;
-  float exchange[tiles::kThreads / 32][32] = {};
+  testing::EmulatedWarps<tiles::kThreads> warps;
   tiles::TileKeys keys;
   std::vector<tiles::vec4> smem;
   // Shared memory starts as garbage on the GPU: NaN and wild slots here, so a read before a write shows.
   explicit EmulatedBlock(int D) : smem((tiles::smem_floats(D) + 3) / 4, tiles::vec4{NAN, NAN, NAN, NAN}) {
-    for (int w = 0; w < tiles::kThreads / 32; ++w) warps.emplace_back(32);
     for (int i = 0; i < tiles::kK; ++i) {
       keys.slot[i] = -7777777;
       keys.kscale[i] = keys.vscale[i] = NAN;
@@ -47,15 +44,8 @@ struct EmulatedThread {
   int t;
   EmulatedBlock* blk;
   int tid() const { return t; }
-  void sync() const { blk->block.arrive_and_wait(); }
-  float shfl_xor(float v, int o) const {
-    const int w = t / 32, lane = t % 32;
-    blk->exchange[w][lane] = v;
-    blk->warps[w].arrive_and_wait();
-    const float got = blk->exchange[w][lane ^ o];
-    blk->warps[w].arrive_and_wait();  // every lane has read before the next write
-    return got;
-  }
+  void sync() const { blk->warps.sync(); }
+  float shfl_xor(float v, int o) const { return blk->warps.shfl_xor(t, v, o); }
 };
 
 // F32 caches [slot][kv_head][D], optionally stored as codes with a scale per (slot, kv_head).
