@@ -582,11 +582,16 @@ BRISK_PD void attention_piece(const B& b, const PersistentDecodeArgs& a, const P
 
 // ---- A phase ----
 
-// The next projection phase after phase p (of layer l, or the next layer's q/k/v), for prefetching.
-BRISK_PD void next_projection(int l, int p, int& nl, int& np) {
-  nl = l;
-  np = p == 0 ? 2 : p == 1 ? 3 : p == 2 ? 4 : p == 3 ? 4 : 0;
-  if (p == 4) nl = l + 1;
+// Which projection's first rows a block prefetches once it is done with
+// phase p of layer l: the first one whose rows are not on their way yet.
+// After q/k/v, wo (read across attention); after attention, gate/up; after
+// wo, none (gate/up's are, and down's would be pushed out of L2 by
+// gate/up's 46 MB on the 1.1B shape); after gate/up, down; after down, the
+// next layer's q/k/v. False: none.
+BRISK_PD bool next_projection(int l, int p, int& nl, int& np) {
+  nl = p == 4 ? l + 1 : l;
+  np = p == 0 ? 2 : p == 1 ? 3 : p == 3 ? 4 : 0;
+  return p != 2;
 }
 
 template <DType WDT, class B>
@@ -638,10 +643,9 @@ BRISK_PD void run_phase(const B& b, const PersistentDecodeArgs& a, int layer, in
                           [&](int r, float s, float) { a.x[r] = ld_act(a.x + r) + s; });
       break;
   }
-  // This block's first rows of the next projection, into L2 before the barrier.
+  // This block's first rows of a projection to come, into L2 before the barrier.
   int nl = 0, np = 0;
-  next_projection(layer, phase, nl, np);
-  if (nl < a.n_layers) prefetch_group(b, a, a.layers[nl], np, block);
+  if (next_projection(layer, phase, nl, np) && nl < a.n_layers) prefetch_group(b, a, a.layers[nl], np, block);
 }
 
 }  // namespace brisk::cuda::persist
