@@ -83,15 +83,11 @@ LlamaModel::LlamaModel(const LoadedModel& m, Backend& be, const ModelLimits& lim
     l.v_cache = be.alloc_kv_cache(lim.kv_dtype, slots, cfg_.n_kv_heads, cfg_.head_dim);
   }
   if (fused_) {
-    std::vector<FusedDecode::DecodeLayer> dl;
-    for (const Layer& l : layers_)
-      dl.push_back({l.attn_norm, l.wq, l.wk, l.wv, l.wo, l.ffn_norm, l.w_gate, l.w_up, l.w_down, l.k_cache,
-                    l.v_cache});
     const FusedDecode::DecodeShape sh{
         cfg_.dim,        cfg_.hidden_dim, cfg_.n_heads,
         cfg_.n_kv_heads, cfg_.head_dim,   cfg_.rope_dim,
         cfg_.rope_theta, cfg_.norm_eps,   lim.max_blocks_per_seq * lim.block_size};
-    one_launch_ = fused_->plan_one_launch_decode(dl.data(), (int)dl.size(), sh);
+    one_launch_ = fused_->plan_one_launch_decode(layers_.data(), (int)layers_.size(), sh);
   }
 }
 

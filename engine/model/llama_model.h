@@ -61,10 +61,8 @@ class LlamaModel {
   void classify_rows(const ForwardBatch& b, Take take);
   void logits_rows(const ForwardBatch& b, std::vector<float>& logits);
 
-  struct Layer {
-    Tensor attn_norm, wq, wk, wv, wo, ffn_norm, w_gate, w_up, w_down;
-    Tensor k_cache, v_cache;
-  };
+  // A layer's weights and caches, as the backend's one-launch decode takes them.
+  using Layer = FusedDecode::DecodeLayer;
   ModelConfig cfg_;
   ModelLimits limits_;
   Backend& be_;

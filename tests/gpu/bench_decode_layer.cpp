@@ -75,9 +75,7 @@ using gpubench::time_us;
 
 namespace {
 
-struct Layer {
-  Tensor attn_norm, wq, wk, wv, wo, ffn_norm, w_gate, w_up, w_down, k_cache, v_cache;
-};
+using Layer = FusedDecode::DecodeLayer;
 
 // Device-to-device copy rate of 1 GiB, bytes read + written (as sysinfo measures the device's bandwidth).
 double copy_gb_per_s() {
@@ -297,12 +295,8 @@ int main(int argc, char** argv) {
       int one_resident = 0;
       auto plan_one = [&](int per_sm) {
         cuda::set_persistent_blocks_per_sm(per_sm);
-        std::vector<FusedDecode::DecodeLayer> dl;
-        for (const Layer& l : L)
-          dl.push_back({l.attn_norm, l.wq, l.wk, l.wv, l.wo, l.ffn_norm, l.w_gate, l.w_up, l.w_down,
-                        l.k_cache, l.v_cache});
         const FusedDecode::DecodeShape sh{dim, hidden, nh, nkv, D, D, theta, eps, max_blocks * block};
-        const bool ok = fused->plan_one_launch_decode(dl.data(), layers, sh);
+        const bool ok = fused->plan_one_launch_decode(L.data(), layers, sh);
         // What the plan got (the cap, or fewer where the kernel's registers or shared memory allow fewer).
         const size_t smem =
             cuda::plan_persistent_decode(dim, hidden, nh, nkv, D, max_blocks * block, 1, 1).smem_bytes;
